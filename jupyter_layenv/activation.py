@@ -1,0 +1,60 @@
+"""What a kernel process needs to run "activated": PATH, the activation variables, activate.d scripts.
+
+Plain envs get everything through the kernelspec's ``env`` (no extra process). Only an env (or base)
+with ``etc/conda/activate.d/*.sh`` scripts is started through ``resources/activate.sh``, which sources
+them and then ``exec``s the kernel, so the kernel keeps the wrapper's PID and signals.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from .locators.prefix import PrefixFacts
+from .model import Activation
+
+WRAPPER = str(Path(__file__).parent / "resources" / "activate.sh")
+SCRIPTS_VAR = "LAYENV_ACTIVATE_SCRIPTS"
+
+
+def activation_for(
+    facts: PrefixFacts,
+    *,
+    base: PrefixFacts | None,
+    conda_env_name: str | None,
+) -> Activation:
+    """Layer first, then its base: PATH order, CONDA_PREFIX from the Conda part, VIRTUAL_ENV from the venv part."""
+    path_dirs = [facts.bin_dir]
+    env_vars: dict[str, str] = {}
+    scripts: list[tuple[str, str]] = []
+    conda_part = facts if facts.is_conda else base if base is not None and base.is_conda else None
+    if base is not None:
+        path_dirs.append(base.bin_dir)
+    if facts.is_venv:
+        env_vars["VIRTUAL_ENV"] = facts.path
+    if conda_part is not None:
+        env_vars["CONDA_PREFIX"] = conda_part.path
+        env_vars["CONDA_DEFAULT_ENV"] = conda_env_name or conda_part.path
+        env_vars.update(conda_part.state_env_vars)
+        scripts.extend((conda_part.path, script) for script in conda_part.activate_scripts)
+    return Activation(path_dirs=tuple(path_dirs), env_vars=tuple(env_vars.items()), scripts=tuple(scripts))
+
+
+def kernel_launch(activation: Activation, argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The argv and env of a kernelspec that starts ``argv`` activated.
+
+    ``${PATH}`` is substituted by jupyter_client with the launching server's PATH, so specs written to
+    disk by ``jupyter layenv sync`` stay correct for nbconvert or papermill too.
+    """
+    env = dict(activation.env_vars)
+    env["PATH"] = os.pathsep.join([*activation.path_dirs, "${PATH}"])
+    if not activation.scripts:
+        return list(argv), env
+    env[SCRIPTS_VAR] = "\n".join(script for _prefix, script in activation.scripts)
+    return [wrapper_shell(), WRAPPER, *argv], env
+
+
+def wrapper_shell() -> str:
+    """bash, as ``conda activate`` would source the scripts in an interactive shell; sh where bash is absent."""
+    return shutil.which("bash", path="/bin:/usr/bin") or "/bin/sh"

@@ -1,0 +1,72 @@
+"""The server extension: makes LayenvKernelSpecManager the server's kernel spec manager.
+
+``pip install`` enables the extension through ``jupyter_server_config.d`` (the only key jupyter_server
+reads there is ``jpserver_extensions``); its link hook runs before the server builds its kernel spec
+manager, so that is where the class is set. An explicit choice by the administrator wins, with a warning.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.gateway.gateway_client import GatewayClient
+
+from .kernelspecs import LayenvKernelSpecManager
+
+KSM_TRAIT = "kernel_spec_manager_class"
+
+
+def configured_kernel_spec_manager(serverapp: Any) -> tuple[str, Any] | None:
+    """Where the config (files or command line) names a kernel spec manager class, and which."""
+    config = serverapp.config
+    for cls in type(serverapp).mro():
+        section = cls.__name__
+        if section in config and KSM_TRAIT in config[section]:
+            return section, config[section][KSM_TRAIT]
+    return None
+
+
+def _class_name(value: Any) -> str:
+    return value if isinstance(value, str) else f"{value.__module__}.{value.__qualname__}"
+
+
+def _is_layenv(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.rsplit(".", 1)[-1] == LayenvKernelSpecManager.__name__ and value.startswith("jupyter_layenv")
+    return isinstance(value, type) and issubclass(value, LayenvKernelSpecManager)
+
+
+class LayenvExtension(ExtensionApp):
+    name = "jupyter_layenv"
+    load_other_extensions = True
+
+    _takeover_blocked_by: str | None = None
+
+    def _link_jupyter_server_extension(self, serverapp: Any) -> None:
+        super()._link_jupyter_server_extension(serverapp)
+        configured = configured_kernel_spec_manager(serverapp)
+        if configured and not _is_layenv(configured[1]):
+            section, value = configured
+            self._takeover_blocked_by = f"{section}.{KSM_TRAIT} = {_class_name(value)} in your Jupyter config"
+        elif GatewayClient.instance(parent=serverapp).gateway_enabled:
+            self._takeover_blocked_by = "a Jupyter gateway (GatewayClient.url), whose kernels are remote"
+        elif not configured:
+            serverapp.kernel_spec_manager_class = LayenvKernelSpecManager
+
+    def initialize_settings(self) -> None:
+        ksm = self.serverapp.kernel_spec_manager
+        if isinstance(ksm, LayenvKernelSpecManager):
+            # Warm the discovery cache off the event loop so the first kernel listing is instant.
+            threading.Thread(target=ksm.get_all_specs, name="layenv-discovery", daemon=True).start()
+            return
+        cause = self._takeover_blocked_by or f"another kernel spec manager ({_class_name(type(ksm))})"
+        self.log.warning(
+            "jupyter_layenv: Conda envs and virtualenvs are NOT listed as kernels, because the kernel spec "
+            "manager is %s, chosen by %s. To fix it, remove that setting (for nb_conda_kernels: "
+            "`python -m nb_conda_kernels uninstall`), or set "
+            "c.ServerApp.kernel_spec_manager_class = 'jupyter_layenv.LayenvKernelSpecManager'.",
+            _class_name(type(ksm)),
+            cause,
+        )

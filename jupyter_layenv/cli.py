@@ -1,0 +1,235 @@
+"""``jupyter layenv …``: the same discovery and kernels as the server, from a terminal."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+from typing import Any
+
+from jupyter_core.application import JupyterApp
+from jupyter_core.paths import jupyter_data_dir
+from traitlets import Bool, default
+from traitlets.config import Application
+
+from ._version import __version__
+from .kernels import SYNC_MARKER
+from .kernelspecs import LayenvKernelSpecManager
+
+
+class _LayenvCommand(JupyterApp):
+    """Reads the server's config files too, so ``--LayenvKernelSpecManager.x`` and config agree with the server."""
+
+    version = __version__
+    json_output = Bool(False, config=True, help="Print JSON.")
+
+    @default("log_level")
+    def _default_log_level(self) -> int:
+        return logging.WARNING  # what discovery logs, the commands print
+
+    flags = {"json": ({"_LayenvCommand": {"json_output": True}}, "Print JSON.")}
+    classes = [LayenvKernelSpecManager]
+
+    def load_config_file(self, suppress_errors: bool = True) -> None:  # type: ignore[override]
+        super().load_config_file(suppress_errors=suppress_errors)
+        for path in self.config_file_paths:
+            for ext in ("json", "py"):
+                if os.path.isfile(os.path.join(path, f"jupyter_server_config.{ext}")):
+                    Application.load_config_file(self, f"jupyter_server_config.{ext}", path=path)
+                    break
+        # The command line wins over the files, as in the server.
+        self.update_config(self.cli_config)
+
+    def manager(self) -> LayenvKernelSpecManager:
+        return LayenvKernelSpecManager(parent=self)
+
+    def emit(self, data: Any) -> None:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+class ListApp(_LayenvCommand):
+    name = "jupyter-layenv-list"
+    description = "List every environment found, grouped by base, with its kernels or why it has none."
+
+    def start(self) -> None:
+        listing = self.manager().listing()
+        if self.json_output:
+            self.emit(listing)
+            return
+        print(render_listing(listing))
+
+
+class DoctorApp(_LayenvCommand):
+    name = "jupyter-layenv-doctor"
+    description = "Explain what discovery looked at, what it found, what it skipped and why."
+
+    def start(self) -> None:
+        ksm = self.manager()
+        report = {
+            "locations": _locations(ksm),
+            **ksm.listing(),
+            "kernel_spec_manager": _server_ksm_report(self),
+        }
+        if self.json_output:
+            self.emit(report)
+            return
+        print("Where discovery looked:")
+        for loc in report["locations"]:
+            print(f"  {'found  ' if loc['exists'] else 'absent '} {loc['kind']:<18} {loc['path']}")
+        print()
+        print(render_listing(report))
+        server = report["kernel_spec_manager"]
+        print()
+        print(f"Server kernel spec manager: {server['message']}")
+
+
+class SyncApp(_LayenvCommand):
+    name = "jupyter-layenv-sync"
+    description = (
+        "Write the env kernelspecs to disk for tools that do not load the server extension "
+        "(nbconvert, papermill, voila), and remove stale ones written earlier."
+    )
+    user = Bool(True, config=True, help="Write to the user's Jupyter data dir (default).")
+    sys_prefix = Bool(False, config=True, help="Write to sys.prefix/share/jupyter/kernels.")
+    flags = {
+        "user": ({"SyncApp": {"user": True, "sys_prefix": False}}, "Install for this user (default)."),
+        "sys-prefix": ({"SyncApp": {"sys_prefix": True, "user": False}}, "Install into sys.prefix."),
+        "json": ({"_LayenvCommand": {"json_output": True}}, "Print JSON."),
+    }
+
+    def start(self) -> None:
+        target = (
+            os.path.join(sys.prefix, "share", "jupyter", "kernels")
+            if self.sys_prefix
+            else os.path.join(jupyter_data_dir(), "kernels")
+        )
+        written, removed = sync_kernelspecs(self.manager(), target)
+        if self.json_output:
+            self.emit({"directory": target, "written": written, "removed": removed})
+            return
+        print(f"{len(written)} kernelspec(s) written to {target}; {len(removed)} stale one(s) removed.")
+        for name in removed:
+            print(f"  removed {name}")
+
+
+def sync_kernelspecs(ksm: LayenvKernelSpecManager, target: str) -> tuple[list[str], list[str]]:
+    """Write every env kernel to ``target``; remove only the ones this command wrote earlier."""
+    table = ksm.kernel_table()
+    os.makedirs(target, exist_ok=True)
+    written = []
+    for name, entry in sorted(table.entries.items()):
+        directory = os.path.join(target, name)
+        os.makedirs(directory, exist_ok=True)
+        for logo in os.listdir(entry.resource_dir) if os.path.isdir(entry.resource_dir) else []:
+            if logo.startswith("logo-"):
+                shutil.copyfile(os.path.join(entry.resource_dir, logo), os.path.join(directory, logo))
+        spec = {**entry.spec, "metadata": {**entry.spec.get("metadata", {}), SYNC_MARKER: True}}
+        with open(os.path.join(directory, "kernel.json"), "w", encoding="utf-8") as handle:
+            json.dump(spec, handle, indent=1, ensure_ascii=False)
+        written.append(name)
+    removed = []
+    for name in sorted(os.listdir(target)):
+        if name in table.entries:
+            continue
+        try:
+            with open(os.path.join(target, name, "kernel.json"), encoding="utf-8") as handle:
+                spec = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        if isinstance(spec, dict) and (spec.get("metadata") or {}).get(SYNC_MARKER):
+            shutil.rmtree(os.path.join(target, name))
+            removed.append(name)
+    return written, removed
+
+
+def render_listing(listing: dict[str, Any]) -> str:
+    """Environments as a tree by base, each with its kernels or the reason it has none."""
+    envs = listing["environments"]
+    by_path = {env["path"]: env for env in envs}
+    children: dict[str, list[dict]] = {}
+    roots = []
+    for env in envs:
+        if env["base"] in by_path:
+            children.setdefault(env["base"], []).append(env)
+        else:
+            roots.append(env)
+    lines = []
+
+    def show(env: dict, depth: int) -> None:
+        indent = "  " * depth + ("└ " if depth else "")
+        flags = [env["kind"], f"Python {env['python_version'] or '?'}", env["scope"]]
+        if not env["writable"]:
+            flags.append("read-only")
+        head = f"{indent}{env['name']}  [{', '.join(flags)}]"
+        lines.append(f"{head}  {env['path']}")
+        pad = "  " * (depth + 2)
+        for kernel in env["kernels"]:
+            lines.append(f"{pad}kernel {kernel['name']}: {kernel['display_name']}")
+        if not env["kernels"]:
+            lines.append(f"{pad}not a kernel: {env['skipped_reason'] or 'no kernel'}")
+        for child in children.get(env["path"], []):
+            show(child, depth + 1)
+
+    for env in roots:
+        show(env, 0)
+    if listing["skipped"]:
+        lines.append("")
+        lines.append("Skipped (not usable environments):")
+        lines.extend(f"  {skip['path']}: {skip['reason']}" for skip in listing["skipped"])
+    return "\n".join(lines) if lines else "No environments found. Run `jupyter layenv doctor` to see where it looked."
+
+
+def _locations(ksm: LayenvKernelSpecManager) -> list[dict[str, Any]]:
+    cfg = ksm.discovery.config
+    kinds = [
+        ("conda root", cfg.conda_roots),
+        ("envs dir", cfg.envs_dirs),
+        ("environments.txt", cfg.environments_files),
+        ("condarc", cfg.condarc_paths),
+        ("venv root", cfg.venv_roots),
+        ("env path", cfg.env_paths),
+    ]
+    return [{"kind": kind, "path": path, "exists": os.path.exists(path)} for kind, paths in kinds for path in paths]
+
+
+def _server_ksm_report(app: JupyterApp) -> dict[str, Any]:
+    config = app.config
+    for section in ("ServerApp", "NotebookApp", "JupyterApp"):
+        if section in config and "kernel_spec_manager_class" in config[section]:
+            value = str(config[section]["kernel_spec_manager_class"])
+            ours = value.startswith("jupyter_layenv")
+            return {
+                "ours": ours,
+                "message": f"{value} (set by {section}.kernel_spec_manager_class)"
+                + ("" if ours else "; env kernels will NOT be listed: remove that setting"),
+            }
+    return {
+        "ours": True,
+        "message": "jupyter_layenv.LayenvKernelSpecManager (set by the jupyter_layenv server extension)",
+    }
+
+
+class LayenvApp(JupyterApp):
+    name = "jupyter-layenv"
+    version = __version__
+    description = "Layered Conda + virtualenv environments as Jupyter kernels."
+    subcommands = {
+        "list": (ListApp, ListApp.description),
+        "doctor": (DoctorApp, DoctorApp.description),
+        "sync": (SyncApp, SyncApp.description.split(",")[0] + "."),
+    }
+
+    def start(self) -> None:
+        if self.subapp is None:
+            self.print_help()
+            print("Commands: " + ", ".join(self.subcommands))
+            self.exit(1)
+        super().start()
+
+
+main = LayenvApp.launch_instance
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,418 @@
+"""Runs the locators, deduplicates and layers what they found, and caches the result by mtimes.
+
+An unchanged tree is answered after one ``stat`` per directory that matters (roots, and a few per
+env); a new, deleted or changed env shows on the very next call. Nothing here runs a process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from . import activation, fsread
+from .locators import SOURCE_CONDA_ENVS, SOURCE_CONDA_ROOT, Candidate, Located, conda, configured, venv
+from .locators.prefix import PrefixFacts, inspect_prefix, looks_like_conda_root, looks_like_env
+from .model import CONDA_BASE, CONDA_ENV, LAYERED, VENV, Discovered, Environment, SkippedEnv
+
+log = logging.getLogger(__name__)
+
+# An mtime this close to the scan may hide a change made in the same clock tick (or on a skewed NFS
+# server): such a dependency is re-checked by content on the next call instead of trusted.
+RACY_WINDOW_NS = 2_000_000_000
+_GENERIC_VENV_NAMES = {".venv", "venv", ".env", "env", ".virtualenv"}
+_SLUG = re.compile(r"[^a-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class DiscoveryConfig:
+    conda_roots: Sequence[str] = ()
+    envs_dirs: Sequence[str] = ()
+    environments_files: Sequence[str] = ()
+    condarc_paths: Sequence[str] = ()
+    venv_roots: Sequence[str] = ()
+    env_paths: Sequence[str] = ()
+    nested_venvs: bool = True
+    server_prefix: str | None = None
+    scoped_roots: Sequence[tuple[str, str]] = ()  # (directory, "user"|"group"|"system")
+
+
+@dataclass
+class _Memo:
+    """Results keyed by path, each valid while the mtimes of its dependencies stay the same."""
+
+    entries: dict = field(default_factory=dict)
+
+    def get(self, key: str, compute):
+        cached = self.entries.get(key)
+        if cached is not None and signature_unchanged(cached[0]):
+            return cached[1]
+        value, deps = compute(key)
+        self.entries[key] = (mtime_signature(deps), value)
+        return value
+
+
+def mtime_signature(paths: Sequence[str]) -> tuple[tuple[str, int | None], ...]:
+    racy_after = time.time_ns() - RACY_WINDOW_NS
+    signature = []
+    for path in dict.fromkeys(paths):
+        mtime = fsread.mtime_ns(path)
+        signature.append((path, -1 if mtime is not None and mtime > racy_after else mtime))
+    return tuple(signature)
+
+
+def signature_unchanged(signature: tuple[tuple[str, int | None], ...]) -> bool:
+    stat = os.stat
+    for path, expected in signature:
+        try:
+            mtime = stat(path).st_mtime_ns
+        except (OSError, ValueError):
+            mtime = None
+        if mtime != expected:
+            return False
+    return True
+
+
+class Discovery:
+    """Thread-safe; ``discover()`` is cheap when nothing changed."""
+
+    def __init__(self, config: DiscoveryConfig, logger: logging.Logger | None = None) -> None:
+        self.config = config
+        self.log = logger or log
+        self._lock = threading.Lock()
+        self._result: Discovered | None = None
+        self._signature: tuple = ()
+        self._children = _Memo()
+        self._prefixes = _Memo()
+        self._logged: set[tuple[str, str]] = set()
+
+    def discover(self) -> Discovered:
+        with self._lock:
+            if self._result is not None and signature_unchanged(self._signature):
+                return self._result
+            result, deps = self._scan()
+            self._signature = mtime_signature(deps)
+            self._result = result
+            self._log_new_skips(result)
+            return result
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._result = None
+
+    # -- scanning ---------------------------------------------------------------------------------
+
+    def _scan(self) -> tuple[Discovered, list[str]]:
+        cfg = self.config
+        located = Located()
+        located.extend(
+            conda.locate(cfg.conda_roots, cfg.envs_dirs, cfg.environments_files, cfg.condarc_paths, self._scan_children)
+        )
+        located.extend(configured.locate(cfg.env_paths, cfg.server_prefix))
+        located.extend(venv.locate(cfg.venv_roots, self._scan_children))
+        candidates = _dedupe(located.candidates)
+        if cfg.nested_venvs:
+            conda_prefixes = [path for path in candidates if self._facts(path).is_conda]
+            nested = venv.locate_nested(conda_prefixes, self._scan_children)
+            located.skipped.extend(nested.skipped)
+            candidates = _dedupe([*candidates.values(), *nested.candidates])
+        builder = _Builder(self, candidates, cfg)
+        discovered = builder.build(located.skipped)
+        deps = [*located.deps, *builder.deps]
+        return discovered, deps
+
+    def _scan_children(self, directory: str) -> tuple[list[str], list[SkippedEnv]]:
+        return self._children.get(directory, _env_children)
+
+    def _facts(self, path: str) -> PrefixFacts:
+        return self._prefixes.get(path, _inspect)
+
+    def _log_new_skips(self, result: Discovered) -> None:
+        reasons = {(skip.path, skip.reason) for skip in result.skipped}
+        reasons |= {(env.path, env.skipped_reason) for env in result.environments if env.skipped_reason}
+        for path, reason in sorted(reasons - self._logged):
+            self.log.info("jupyter_layenv: %s: %s", path, reason)
+        self._logged = reasons
+
+
+def _inspect(path: str) -> tuple[PrefixFacts, tuple[str, ...]]:
+    facts = inspect_prefix(path)
+    return facts, facts.deps
+
+
+def _env_children(directory: str) -> tuple[tuple[list[str], list[SkippedEnv]], list[str]]:
+    children, skipped = [], []
+    for name in sorted(fsread.listdir(directory)):
+        path = os.path.join(directory, name)
+        problem = fsread.link_problem(path)
+        if problem == "symlink loop":
+            skipped.append(SkippedEnv(path, f"symlink loop: {path} points back to itself; remove the link"))
+        elif problem is None and (looks_like_env(path) or looks_like_conda_root(path)):
+            children.append(path)
+    return (children, skipped), [directory]
+
+
+def _dedupe(candidates: list[Candidate]) -> dict[str, Candidate]:
+    """One candidate per real directory: the first place found names it (locator order is fixed)."""
+    by_real: dict[str, Candidate] = {}
+    for cand in candidates:
+        real = os.path.realpath(cand.path)
+        kept = by_real.get(real)
+        if kept is None:
+            by_real[real] = cand
+        elif kept.conda_root is None and cand.conda_root is not None:
+            by_real[real] = Candidate(kept.path, cand.source, cand.conda_root)
+    return {cand.path: cand for cand in by_real.values()}
+
+
+class _Builder:
+    """Turns candidates into Environments: kinds, bases, names, ids, kernel eligibility."""
+
+    def __init__(self, discovery: Discovery, candidates: dict[str, Candidate], cfg: DiscoveryConfig) -> None:
+        self.discovery = discovery
+        self.candidates = candidates
+        self.cfg = cfg
+        self.deps: list[str] = []
+        self.real_to_path = {os.path.realpath(path): path for path in candidates}
+        self.server_real = os.path.realpath(cfg.server_prefix) if cfg.server_prefix else None
+        self.uid = os.getuid() if hasattr(os, "getuid") else -1
+
+    def facts(self, path: str) -> PrefixFacts:
+        facts = self.discovery._facts(path)
+        self.deps.extend(facts.deps)
+        return facts
+
+    def build(self, skipped: list[SkippedEnv]) -> Discovered:
+        protos: list[dict] = []
+        skipped = list(skipped)
+        extra_bases: dict[str, Candidate] = {}
+        for path, cand in self.candidates.items():
+            facts = self.facts(path)
+            if facts.problem:
+                skipped.append(SkippedEnv(path, facts.problem))
+            elif facts.python_problem and not facts.kernels:
+                skipped.append(
+                    SkippedEnv(
+                        path, f"broken interpreter: {facts.python_problem}; recreate the environment or delete it"
+                    )
+                )
+            elif facts.is_venv:
+                proto = self._venv_proto(path, facts, extra_bases)
+                if isinstance(proto, SkippedEnv):
+                    skipped.append(proto)
+                else:
+                    protos.append(proto)
+            elif facts.is_conda:
+                protos.append(self._conda_proto(path, facts, cand))
+        for path, cand in extra_bases.items():
+            protos.append(self._conda_proto(path, self.facts(path), cand))
+        environments = _assign_ids(protos)
+        return Discovered(environments=tuple(environments), skipped=tuple(sorted(skipped, key=lambda s: s.path)))
+
+    def _venv_base(self, path: str, pyvenv: dict[str, str]) -> tuple[str | None, str]:
+        """The known env a venv was made from, and the prefix of its base interpreter.
+
+        ``home`` names the base's bin directory, unless the base's python was a symlink (virtualenv and
+        uv resolve it): then the interpreter itself, and the seed's nesting, tell which Conda env it was.
+        """
+        home = pyvenv["home"]
+        home_prefix = os.path.dirname(home) if os.path.basename(home) in ("bin", "Scripts") else home
+        for prefix in (home_prefix, pyvenv.get("base-prefix")):
+            known = self.real_to_path.get(os.path.realpath(prefix)) if prefix else None
+            if known is not None and known != path:
+                return known, known
+        parent = os.path.dirname(path)
+        if parent in self.candidates and (parent_facts := self.discovery._facts(parent)).is_conda:
+            interpreter = pyvenv.get("base-executable") or os.path.join(home, "python")
+            if parent_facts.python and os.path.realpath(parent_facts.python) == os.path.realpath(interpreter):
+                return parent, parent
+        return None, pyvenv.get("base-prefix") or home_prefix
+
+    def _conda_proto(self, path: str, facts: PrefixFacts, cand: Candidate) -> dict:
+        is_root = (facts.is_conda_root and cand.source == SOURCE_CONDA_ROOT) or cand.conda_root == path
+        in_root = cand.conda_root if cand.source == SOURCE_CONDA_ENVS and cand.conda_root != path else None
+        name = "base" if is_root else os.path.basename(path)
+        return self._proto(
+            path,
+            facts,
+            kind=CONDA_BASE if is_root else CONDA_ENV,
+            name=name,
+            base=in_root,
+            base_facts=None,
+            chain=(name,),
+            conda_env_name=name if is_root or in_root else None,
+            conda_root=path if is_root else in_root,
+        )
+
+    def _venv_proto(self, path: str, facts: PrefixFacts, extra_bases: dict[str, Candidate]) -> dict | SkippedEnv:
+        pyvenv = facts.pyvenv or {}
+        home = pyvenv.get("home", "")
+        name = _venv_name(path)
+        if not fsread.is_dir(home):
+            return SkippedEnv(
+                path,
+                f"base deleted: its interpreter's directory {home} no longer exists; "
+                "delete this environment or recreate it on an existing base",
+            )
+        base_path, base_prefix = self._venv_base(path, pyvenv)
+        if base_path is None and fsread.exists(os.path.join(base_prefix, "conda-meta", "history")):
+            base_path = base_prefix
+            extra_bases.setdefault(base_prefix, Candidate(base_prefix, "layer-base"))
+        base_facts = self.facts(base_path or base_prefix)
+        inherits = pyvenv.get("include-system-site-packages", "false").lower() == "true"
+        if base_path is not None:
+            base_name = "base" if base_facts.is_conda_root else _venv_name(base_path)
+            return self._proto(
+                path,
+                facts,
+                kind=LAYERED,
+                name=name,
+                base=base_path,
+                base_facts=base_facts,
+                chain=(base_name, name),
+                inherits=inherits,
+                conda_env_name=base_name if base_facts.is_conda else None,
+                conda_root=None,
+            )
+        return self._proto(
+            path,
+            facts,
+            kind=VENV,
+            name=name,
+            base=None,
+            base_facts=base_facts if inherits else None,
+            chain=(name,),
+            inherits=inherits,
+            conda_env_name=None,
+            conda_root=None,
+        )
+
+    def _proto(
+        self,
+        path: str,
+        facts: PrefixFacts,
+        *,
+        kind: str,
+        name: str,
+        base: str | None,
+        base_facts: PrefixFacts | None,
+        chain: tuple[str, ...],
+        conda_env_name: str | None,
+        conda_root: str | None,
+        inherits: bool = False,
+    ) -> dict:
+        inherited_ipykernel = inherits and base_facts is not None and base_facts.has_ipykernel
+        version = facts.python_version or (base_facts.python_version if base_facts else None)
+        return {
+            "path": path,
+            "name": name,
+            "kind": kind,
+            "base": base,
+            "chain": chain,
+            "facts": facts,
+            "base_facts": base_facts,
+            "version": version,
+            "inherits": inherits,
+            "has_ipykernel": facts.has_ipykernel or inherited_ipykernel,
+            "ipykernel_resources": facts.ipykernel_resources
+            or (base_facts.ipykernel_resources if inherited_ipykernel else None),
+            "conda_env_name": conda_env_name,
+            "conda_root": conda_root,
+            "scope": self._scope(path, facts.owner_uid),
+            "is_server_prefix": os.path.realpath(path) == self.server_real,
+            "activation": activation.activation_for(
+                facts, base=base_facts if kind == LAYERED else None, conda_env_name=conda_env_name
+            ),
+        }
+
+    def _scope(self, path: str, owner_uid: int) -> str:
+        for root, scope in self.cfg.scoped_roots:
+            if path == root or path.startswith(root.rstrip(os.sep) + os.sep):
+                return scope
+        return "user" if owner_uid == self.uid else "system"
+
+
+def _venv_name(path: str) -> str:
+    base = os.path.basename(path.rstrip(os.sep))
+    if base in _GENERIC_VENV_NAMES:
+        return os.path.basename(os.path.dirname(path.rstrip(os.sep))) or base
+    return base
+
+
+def slug(text: str) -> str:
+    return _SLUG.sub("_", text.lower()).strip("._-") or "env"
+
+
+def _identity(proto: dict, ids_by_path: dict[str, str]) -> str:
+    kind = proto["kind"]
+    if kind == CONDA_BASE:
+        return "conda-base"
+    if kind == CONDA_ENV:
+        return f"conda-{slug(proto['name'])}"
+    if kind == LAYERED and proto["base"] in ids_by_path:
+        return f"{ids_by_path[proto['base']]}.{slug(proto['name'])}"
+    return f"venv-{slug(proto['name'])}"
+
+
+def _assign_ids(protos: list[dict]) -> list[Environment]:
+    """Stable ids from identity (base name + env name); a collision gets a short hash of the path."""
+    ids_by_path: dict[str, str] = {}
+    for round_kinds in ((CONDA_BASE, CONDA_ENV, VENV), (LAYERED,)):
+        batch = [proto for proto in protos if proto["kind"] in round_kinds]
+        wanted = {proto["path"]: _identity(proto, ids_by_path) for proto in batch}
+        counts: dict[str, int] = {}
+        for identity in wanted.values():
+            counts[identity] = counts.get(identity, 0) + 1
+        for path, identity in wanted.items():
+            if counts[identity] > 1:
+                identity = f"{identity}-{hashlib.sha1(path.encode()).hexdigest()[:6]}"
+            ids_by_path[path] = identity
+    environments = [_environment(proto, ids_by_path[proto["path"]]) for proto in protos]
+    return sorted(environments, key=lambda env: (env.base or env.path, env.path))
+
+
+def _environment(proto: dict, env_id: str) -> Environment:
+    facts: PrefixFacts = proto["facts"]
+    return Environment(
+        id=env_id,
+        name=proto["name"],
+        path=proto["path"],
+        kind=proto["kind"],
+        base=proto["base"],
+        python=facts.python,
+        python_version=proto["version"],
+        scope=proto["scope"],
+        writable=facts.writable,
+        owner_uid=facts.owner_uid,
+        has_ipykernel=proto["has_ipykernel"],
+        inherits_base=proto["inherits"],
+        conda_root=proto["conda_root"],
+        conda_env_name=proto["conda_env_name"],
+        chain=proto["chain"],
+        shipped_kernels=facts.kernels,
+        ipykernel_resources=proto["ipykernel_resources"],
+        activation=proto["activation"],
+        skipped_reason=_not_a_kernel_reason(proto),
+        is_server_prefix=proto["is_server_prefix"],
+    )
+
+
+def _not_a_kernel_reason(proto: dict) -> str | None:
+    facts: PrefixFacts = proto["facts"]
+    if facts.python is None:
+        if facts.python_problem:
+            return f"broken interpreter: {facts.python_problem}; recreate the environment"
+        return "no Python interpreter in this environment" if not facts.kernels else None
+    if proto["has_ipykernel"]:
+        return None
+    install = f"`{facts.python} -m pip install ipykernel`"
+    if proto["kind"] in (CONDA_BASE, CONDA_ENV):
+        return f"no ipykernel: run {install} (or conda install ipykernel), or create a layer on it with inherit"
+    if proto["kind"] == LAYERED and not proto["inherits"]:
+        return f"no ipykernel: run {install}; this layer does not inherit its base's packages"
+    return f"no ipykernel: run {install}"

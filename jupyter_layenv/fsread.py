@@ -1,0 +1,73 @@
+"""Small, failure-tolerant file reads shared by the locators.
+
+Discovery must never raise on a strange filesystem: every helper answers ``None`` (or an empty result)
+for a path that is missing, unreadable, a dangling link or a symlink loop.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+MAX_SMALL_FILE = 256 * 1024
+
+
+def mtime_ns(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except (OSError, ValueError):
+        return None
+
+
+def listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except (OSError, ValueError):
+        return []
+
+
+def read_small_text(path: str) -> str | None:
+    """The text of a small config file; ``None`` when absent, unreadable, too large or not UTF-8."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_SMALL_FILE + 1)
+    except (OSError, ValueError):
+        return None
+    if len(data) > MAX_SMALL_FILE:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def is_dir(path: str) -> bool:
+    try:
+        return os.path.isdir(path)
+    except (OSError, ValueError):
+        return False
+
+
+def exists(path: str) -> bool:
+    try:
+        os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def link_problem(path: str) -> str | None:
+    """Why ``path`` cannot be followed ("symlink loop", "dangling link"), or ``None`` if it can."""
+    try:
+        os.stat(path)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "symlink loop"
+        if os.path.islink(path):
+            return "dangling link"
+        return None
+    return None
+
+
+def expand(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(os.path.expandvars(path)))

@@ -1,0 +1,294 @@
+"""Environments -> kernel entries: stable names, layered display names, metadata, launch argv/env.
+
+Pure functions of a discovery result and the server's native kernelspecs, so the kernel spec manager,
+the REST API and the CLI all agree on names.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import activation, fsread
+from .discovery import slug
+from .model import CONDA_BASE, CONDA_ENV, Discovered, Environment, KernelEntry, ShippedKernel
+
+RESOURCES = os.path.join(os.path.dirname(__file__), "resources")
+SYNC_MARKER = "synced_by_layenv"
+_PYTHON_NAMES = {"python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}"}
+
+
+@dataclass(frozen=True)
+class Filters:
+    include: Sequence[str] = ()
+    exclude: Sequence[str] = ()
+    allowed: frozenset = frozenset()
+
+    def refusal(self, name: str, env: Environment) -> str | None:
+        """Why a kernel is filtered out, naming the rule, or ``None`` when it is kept."""
+        if self.include and not any(_matches(pattern, name, env.path) for pattern in self.include):
+            return "filtered out: matches no LayenvKernelSpecManager.include pattern"
+        for pattern in self.exclude:
+            if _matches(pattern, name, env.path):
+                return f"filtered out by LayenvKernelSpecManager.exclude pattern {pattern!r}"
+        if self.allowed and name not in self.allowed:
+            return "filtered out: not in KernelSpecManager.allowed_kernelspecs"
+        return None
+
+
+def _matches(pattern: str, name: str, path: str) -> bool:
+    return fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(
+        path, fsread.expand(pattern) if "/" in pattern else pattern
+    )
+
+
+@dataclass
+class KernelTable:
+    """Everything the kernel spec manager answers from, rebuilt only when discovery or native specs change."""
+
+    entries: dict[str, KernelEntry] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    native: dict[str, dict] = field(default_factory=dict)  # visible native specs, name -> get_all_specs item
+    env_kernels: dict[str, list[str]] = field(default_factory=dict)
+    env_reasons: dict[str, str] = field(default_factory=dict)  # env id -> why filtered out
+    all_specs: dict[str, dict] = field(default_factory=dict)
+
+    def resolve(self, name: str) -> str | None:
+        name = name.lower()
+        if name in self.entries or name in self.native:
+            return name
+        return self.aliases.get(name)
+
+
+def build_table(
+    discovered: Discovered,
+    native_specs: Mapping[str, dict],
+    *,
+    display_name_format: str,
+    filters: Filters,
+) -> KernelTable:
+    table = KernelTable()
+    envs_by_path = {env.path: env for env in discovered.environments}
+    envs_by_real = {os.path.realpath(env.path): env for env in discovered.environments}
+    native_owner: dict[str, Environment] = {}
+    for name, item in native_specs.items():
+        spec = item.get("spec", {})
+        if (spec.get("metadata") or {}).get(SYNC_MARKER):
+            continue  # a copy `jupyter layenv sync` wrote; the live entry replaces it
+        owner = _native_owner(spec, envs_by_path, envs_by_real)
+        if owner is not None:
+            native_owner[name] = owner
+        if owner is None or owner.is_server_prefix:
+            table.native[name] = item
+    natively_served = {env.id: name for name, env in native_owner.items() if env.is_server_prefix}
+
+    for env in discovered.environments:
+        names: list[str] = []
+        if env.id in natively_served:
+            names.append(natively_served[env.id])
+        elif env.has_ipykernel and env.python and not env.skipped_reason:
+            entry = _python_entry(env, display_name_format)
+            reason = filters.refusal(entry.name, env)
+            if reason:
+                table.env_reasons[env.id] = reason
+            else:
+                table.entries[entry.name] = entry
+                names.append(entry.name)
+        for shipped in env.shipped_kernels:
+            if _is_env_python_kernel(shipped, env):
+                continue
+            entry = _shipped_entry(env, shipped, display_name_format)
+            if entry.name not in table.entries and not filters.refusal(entry.name, env):
+                table.entries[entry.name] = entry
+                names.append(entry.name)
+        table.env_kernels[env.id] = names
+
+    for name, owner in native_owner.items():
+        if name not in table.native:
+            target = f"{owner.id}-py"
+            if target in table.entries:
+                table.aliases.setdefault(name, target)
+    _add_nb_conda_aliases(table, discovered)
+    for name in list(table.native):
+        if name in table.entries or (filters.allowed and name not in filters.allowed):
+            del table.native[name]
+    table.all_specs = {**table.native, **{name: _spec_item(entry) for name, entry in table.entries.items()}}
+    return table
+
+
+def _native_owner(spec: dict, by_path: dict[str, Environment], by_real: dict[str, Environment]) -> Environment | None:
+    """The discovered env whose interpreter a native kernelspec starts, if any."""
+    argv = spec.get("argv") or []
+    if not argv:
+        return None
+    exe = str(argv[0])
+    if exe in _PYTHON_NAMES or exe == sys.executable:
+        exe = sys.executable
+    if not os.path.isabs(exe):
+        return None
+    prefix = os.path.dirname(os.path.dirname(exe))
+    return by_path.get(prefix) or by_real.get(os.path.realpath(prefix))
+
+
+def _is_env_python_kernel(shipped: ShippedKernel, env: Environment) -> bool:
+    """ipykernel's own ``share/jupyter/kernels/python3`` is this env's Python kernel, not a second one."""
+    if shipped.language.lower() != "python":
+        return False
+    exe = os.path.basename(str(shipped.spec["argv"][0]))
+    return shipped.dirname == "python3" or exe.startswith("python") or exe == "{prefix}"
+
+
+def _python_entry(env: Environment, display_name_format: str) -> KernelEntry:
+    argv, env_vars = activation.kernel_launch(
+        env.activation, [env.python or "python", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    )
+    short = ".".join((env.python_version or "").split(".")[:2])
+    kernel_label = f"Python {short}".strip()
+    display = _display_name(display_name_format, env, kernel_label, "python")
+    resource_dir = _python_resources(env)
+    spec = {
+        "argv": argv,
+        "display_name": display,
+        "language": "python",
+        "interrupt_mode": "signal",
+        "env": env_vars,
+        "metadata": {**_metadata(env), "debugger": True},
+    }
+    return KernelEntry(
+        name=f"{env.id}-py",
+        display_name=display,
+        language="python",
+        env_id=env.id,
+        resource_dir=resource_dir,
+        spec=spec,
+    )
+
+
+def _python_resources(env: Environment) -> str:
+    for shipped in env.shipped_kernels:
+        if _is_env_python_kernel(shipped, env):
+            return shipped.resource_dir
+    if env.ipykernel_resources and fsread.is_dir(env.ipykernel_resources):
+        return env.ipykernel_resources
+    return RESOURCES
+
+
+def _shipped_entry(env: Environment, shipped: ShippedKernel, display_name_format: str) -> KernelEntry:
+    original = dict(shipped.spec)
+    argv = [str(arg) for arg in original["argv"]]
+    argv[0] = _resolve_executable(argv[0], env)
+    launch_argv, env_vars = activation.kernel_launch(env.activation, argv)
+    env_vars = {**{str(k): str(v) for k, v in (original.get("env") or {}).items()}, **env_vars}
+    language = str(original.get("language") or "")
+    label = str(original.get("display_name") or shipped.dirname)
+    display = _display_name(display_name_format, env, label, language)
+    metadata = {**(original.get("metadata") or {}), **_metadata(env)}
+    spec = {**original, "argv": launch_argv, "display_name": display, "env": env_vars, "metadata": metadata}
+    return KernelEntry(
+        name=f"{env.id}-{slug(shipped.dirname)}",
+        display_name=display,
+        language=language,
+        env_id=env.id,
+        resource_dir=shipped.resource_dir,
+        spec=spec,
+    )
+
+
+def _resolve_executable(exe: str, env: Environment) -> str:
+    """A bare ``R`` or ``python`` in a shipped spec means the env's own, not whatever the server has on PATH."""
+    if exe in _PYTHON_NAMES and env.python:
+        return env.python
+    if os.path.isabs(exe) or os.sep in exe or exe.startswith("{"):
+        return exe
+    for directory in env.activation.path_dirs:
+        candidate = os.path.join(directory, exe)
+        if fsread.exists(candidate):
+            return candidate
+    return exe
+
+
+def _display_name(fmt: str, env: Environment, kernel: str, language: str) -> str:
+    fields = {
+        "kernel": kernel,
+        "chain": " ▸ ".join(env.chain) or env.name,
+        "env": env.name,
+        "base": env.chain[0] if len(env.chain) > 1 else "",
+        "kind": env.kind,
+        "python_version": env.python_version or "",
+        "language": language,
+        "scope": env.scope,
+    }
+    try:
+        return fmt.format(**fields)
+    except (KeyError, IndexError, ValueError):
+        return "{kernel} ({chain})".format(**fields)
+
+
+def _metadata(env: Environment) -> dict[str, Any]:
+    return {
+        "layenv": {
+            "path": env.path,
+            "kind": env.kind,
+            "base": env.base,
+            "python_version": env.python_version,
+            "scope": env.scope,
+        },
+        "conda_env_name": env.conda_env_name or env.name,
+        "conda_env_path": env.path,
+    }
+
+
+def _spec_item(entry: KernelEntry) -> dict[str, Any]:
+    return {"resource_dir": entry.resource_dir, "spec": entry.spec}
+
+
+def _add_nb_conda_aliases(table: KernelTable, discovered: Discovered) -> None:
+    """Names nb_conda_kernels gave the same envs, so notebooks saved elsewhere open without a dialog."""
+    for env in discovered.environments:
+        if env.kind not in (CONDA_BASE, CONDA_ENV):
+            continue
+        kernels = [name for name in table.env_kernels.get(env.id, []) if name in table.entries]
+        env_names = ["root", "base"] if env.kind == CONDA_BASE else [env.name.lower()]
+        for kernel_name in kernels:
+            entry = table.entries[kernel_name]
+            suffix = "py" if entry.language == "python" else kernel_name[len(env.id) + 1 :]
+            for env_name in env_names:
+                middle = env_name if env.kind == CONDA_BASE else f"env-{env_name}"
+                alias = f"conda-{middle}-{suffix}"
+                if alias not in table.entries:
+                    table.aliases.setdefault(alias, kernel_name)
+
+
+def environment_json(env: Environment, table: KernelTable) -> dict[str, Any]:
+    """The Environment JSON of the REST/CLI contract."""
+    kernels = []
+    for name in table.env_kernels.get(env.id, []):
+        item = table.all_specs.get(name)
+        if item:
+            spec = item["spec"]
+            kernels.append(
+                {"name": name, "display_name": spec.get("display_name", name), "language": spec.get("language", "")}
+            )
+    return {
+        "id": env.id,
+        "name": env.name,
+        "path": env.path,
+        "kind": env.kind,
+        "base": env.base,
+        "python_version": env.python_version,
+        "kernels": kernels,
+        "writable": env.writable,
+        "scope": env.scope,
+        "skipped_reason": None if kernels else (table.env_reasons.get(env.id) or env.skipped_reason),
+    }
+
+
+def listing_json(discovered: Discovered, table: KernelTable) -> dict[str, Any]:
+    return {
+        "environments": [environment_json(env, table) for env in discovered.environments],
+        "skipped": [{"path": skip.path, "reason": skip.reason} for skip in discovered.skipped],
+    }

@@ -1,0 +1,219 @@
+"""LayenvKernelSpecManager: every usable environment as a kernel, next to the server's native kernelspecs."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import Any
+
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
+from traitlets import Bool, List, Unicode, default, observe
+
+from . import fsread
+from .discovery import Discovery, DiscoveryConfig, mtime_signature, signature_unchanged
+from .kernels import Filters, KernelTable, build_table, listing_json
+from .model import Discovered
+
+DEFAULT_CONDA_ROOTS = [
+    "~/miniconda3",
+    "~/anaconda3",
+    "~/miniforge3",
+    "~/mambaforge",
+    "~/micromamba",
+    "/opt/conda",
+    "/opt/miniconda3",
+]
+
+
+def _env_var_conda_roots(environ: dict[str, str]) -> list[str]:
+    """Roots named by an activated shell: CONDA_EXE's install, CONDA_PREFIX's root, MAMBA_ROOT_PREFIX."""
+    roots = []
+    if environ.get("CONDA_EXE"):
+        roots.append(os.path.dirname(os.path.dirname(environ["CONDA_EXE"])))
+    prefix = environ.get("CONDA_PREFIX")
+    if prefix:
+        parent = os.path.dirname(prefix)
+        roots.append(os.path.dirname(parent) if os.path.basename(parent) == "envs" else prefix)
+    if environ.get("MAMBA_ROOT_PREFIX"):
+        roots.append(environ["MAMBA_ROOT_PREFIX"])
+    return roots
+
+
+def _split_paths(value: str) -> list[str]:
+    return [part for chunk in value.split(os.pathsep) for part in chunk.split(",") if part.strip()]
+
+
+def _condarc_search_path(environ: dict[str, str]) -> list[str]:
+    """Every place conda reads a .condarc from (conda's documented search path), files and .d dirs."""
+    paths = []
+    for directory in ("/etc/conda", "/var/lib/conda", *([environ["CONDA_ROOT"]] if environ.get("CONDA_ROOT") else [])):
+        paths += [f"{directory}/.condarc", f"{directory}/condarc", f"{directory}/condarc.d"]
+    xdg = environ.get("XDG_CONFIG_HOME") or "~/.config"
+    paths += [f"{xdg}/conda/.condarc", f"{xdg}/conda/condarc", f"{xdg}/conda/condarc.d"]
+    paths += ["~/.conda/.condarc", "~/.conda/condarc", "~/.conda/condarc.d", "~/.condarc"]
+    if environ.get("CONDA_PREFIX"):
+        prefix = environ["CONDA_PREFIX"]
+        paths += [f"{prefix}/.condarc", f"{prefix}/condarc", f"{prefix}/condarc.d"]
+    if environ.get("CONDARC"):
+        paths.append(environ["CONDARC"])
+    return paths
+
+
+class LayenvKernelSpecManager(KernelSpecManager):
+    """Lists the server's kernelspecs plus one kernel per usable Conda env / virtualenv, found from files."""
+
+    conda_roots = List(Unicode(), config=True, help="Conda install roots (each with conda-meta/ and envs/).")
+    envs_dirs = List(Unicode(), config=True, help="Directories whose children are Conda envs (like conda's envs_dirs).")
+    environments_files = List(Unicode(), config=True, help="conda's environments.txt files to read.")
+    condarc_paths = List(Unicode(), config=True, help=".condarc files and condarc.d dirs whose envs_dirs are read.")
+    venv_roots = List(
+        Unicode(), config=True, help="Directories whose children are virtualenvs (virtualenvwrapper style)."
+    )
+    env_paths = List(Unicode(), config=True, help="Individual environment prefixes to include.")
+    nested_venvs = Bool(True, config=True, help="Find venvs nested one level inside Conda envs (env/project_venv).")
+    include_server_prefix = Bool(True, config=True, help="List the server's own environment (sys.prefix).")
+    include = List(Unicode(), config=True, help="Only kernels whose name or env path matches one of these globs.")
+    exclude = List(Unicode(), config=True, help="Hide kernels whose name or env path matches one of these globs.")
+    display_name_format = Unicode(
+        "{kernel} ({chain})",
+        config=True,
+        help="Kernel display name. Fields: {kernel} (e.g. 'Python 3.11'), {chain} ('py311_ai ▸ myexp_env'), "
+        "{env}, {base}, {kind}, {python_version}, {language}, {scope}.",
+    )
+
+    @default("conda_roots")
+    def _default_conda_roots(self) -> list[str]:
+        return list(dict.fromkeys([*DEFAULT_CONDA_ROOTS, *_env_var_conda_roots(dict(os.environ))]))
+
+    @default("envs_dirs")
+    def _default_envs_dirs(self) -> list[str]:
+        env = os.environ
+        return [
+            "~/.conda/envs",
+            *_split_paths(env.get("CONDA_ENVS_PATH", "")),
+            *_split_paths(env.get("CONDA_ENVS_DIRS", "")),
+        ]
+
+    @default("environments_files")
+    def _default_environments_files(self) -> list[str]:
+        return ["~/.conda/environments.txt"]
+
+    @default("condarc_paths")
+    def _default_condarc_paths(self) -> list[str]:
+        return _condarc_search_path(dict(os.environ))
+
+    @default("venv_roots")
+    def _default_venv_roots(self) -> list[str]:
+        workon = [os.environ["WORKON_HOME"]] if os.environ.get("WORKON_HOME") else []
+        return ["~/.virtualenvs", *workon, "~/.venvs"]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._lock = threading.Lock()
+        self._discovery: Discovery | None = None
+        self._native: tuple[tuple, dict] = ((), {})
+        self._table_key: tuple = ()
+        self._table = KernelTable()
+        self._table_discovered = Discovered()
+
+    @observe(
+        "conda_roots",
+        "envs_dirs",
+        "environments_files",
+        "condarc_paths",
+        "venv_roots",
+        "env_paths",
+        "nested_venvs",
+        "include_server_prefix",
+        "include",
+        "exclude",
+        "display_name_format",
+        "allowed_kernelspecs",
+        "kernel_dirs",
+    )
+    def _reset(self, change: Any) -> None:
+        self._discovery = None
+        self._table_key = ()
+        self._native = ((), {})
+
+    @property
+    def discovery(self) -> Discovery:
+        if self._discovery is None:
+            expand = fsread.expand
+            self._discovery = Discovery(
+                DiscoveryConfig(
+                    conda_roots=[expand(p) for p in self.conda_roots],
+                    envs_dirs=[expand(p) for p in self.envs_dirs],
+                    environments_files=[expand(p) for p in self.environments_files],
+                    condarc_paths=[expand(p) for p in self.condarc_paths],
+                    venv_roots=[expand(p) for p in self.venv_roots],
+                    env_paths=[expand(p) for p in self.env_paths],
+                    nested_venvs=self.nested_venvs,
+                    server_prefix=sys.prefix if self.include_server_prefix else None,
+                ),
+                logger=self.log,
+            )
+        return self._discovery
+
+    def kernel_table(self) -> KernelTable:
+        return self.current()[1]
+
+    def current(self) -> tuple[Discovered, KernelTable]:
+        """The discovery result and its kernel table; rebuilt only when discovery or native kernelspecs changed."""
+        discovered = self.discovery.discover()
+        native = self._native_specs()
+        with self._lock:
+            key = (id(discovered), id(native))
+            if key != self._table_key:
+                filters = Filters(
+                    include=self.include, exclude=self.exclude, allowed=frozenset(self.allowed_kernelspecs)
+                )
+                self._table = build_table(
+                    discovered, native, display_name_format=self.display_name_format, filters=filters
+                )
+                self._table_key = key
+                self._table_discovered = discovered
+            return self._table_discovered, self._table
+
+    def _native_specs(self) -> dict[str, dict]:
+        """jupyter_client's own kernelspecs, re-read only when a kernel dir or kernel.json changed."""
+        signature, specs = self._native
+        if signature and signature_unchanged(signature):
+            return specs
+        names = super().find_kernel_specs()
+        specs = {}
+        for name, resource_dir in names.items():
+            try:
+                spec = self._get_kernel_spec_by_name(name, resource_dir)
+            except Exception:  # a broken kernel.json must not hide the others
+                self.log.warning("jupyter_layenv: cannot read kernelspec %s in %s", name, resource_dir, exc_info=True)
+                continue
+            specs[name] = {"resource_dir": resource_dir, "spec": spec.to_dict()}
+        deps = [*self.kernel_dirs, *names.values(), *(os.path.join(d, "kernel.json") for d in names.values())]
+        self._native = (mtime_signature(deps), specs)
+        return specs
+
+    def invalidate(self) -> None:
+        """Forget cached results (after creating or deleting an env), so the next listing rescans."""
+        self.discovery.invalidate()
+
+    # -- KernelSpecManager API ---------------------------------------------------------------------
+
+    def find_kernel_specs(self) -> dict[str, str]:
+        return {name: item["resource_dir"] for name, item in self.kernel_table().all_specs.items()}
+
+    def get_all_specs(self) -> dict[str, Any]:
+        return dict(self.kernel_table().all_specs)
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        table = self.kernel_table()
+        name = table.resolve(kernel_name)
+        if name is None:
+            raise NoSuchKernel(kernel_name)
+        item = table.all_specs[name]
+        return self.kernel_spec_class(resource_dir=item["resource_dir"], **item["spec"])
+
+    def listing(self) -> dict[str, Any]:
+        """``{"environments": [...], "skipped": [...]}`` as the REST API and ``jupyter layenv list`` print it."""
+        return listing_json(*self.current())

@@ -1,0 +1,52 @@
+"""One locator per kind of environment. Each reads files only: no ``conda``, no Python subprocess.
+
+A locator turns configured places into candidate prefixes; :mod:`jupyter_layenv.discovery` inspects,
+deduplicates and layers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..model import SkippedEnv
+
+SOURCE_CONDA_ROOT = "conda-root"
+SOURCE_CONDA_ENVS = "conda-envs-dir"
+SOURCE_ENVIRONMENTS_TXT = "environments.txt"
+SOURCE_CONDARC = "condarc"
+SOURCE_VENV_ROOT = "venv-root"
+SOURCE_NESTED = "nested"
+SOURCE_SERVER = "server-prefix"
+SOURCE_CONFIGURED = "configured"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: str
+    source: str
+    conda_root: str | None = None
+
+
+@dataclass
+class Located:
+    candidates: list[Candidate] = field(default_factory=list)
+    skipped: list[SkippedEnv] = field(default_factory=list)
+    deps: list[str] = field(default_factory=list)
+
+    def extend(self, other: Located) -> None:
+        self.candidates.extend(other.candidates)
+        self.skipped.extend(other.skipped)
+        self.deps.extend(other.deps)
+
+
+# ``scan(directory)`` lists the env-like children of a directory and the ones it could not follow
+# (symlink loops); the caller memoizes it by the directory's mtime.
+ScanChildren = Callable[[str], tuple[list[str], list[SkippedEnv]]]
+
+
+def scan_into(located: Located, scan: ScanChildren, directory: str, source: str, conda_root: str | None = None) -> None:
+    children, skipped = scan(directory)
+    located.deps.append(directory)
+    located.candidates.extend(Candidate(child, source, conda_root) for child in children)
+    located.skipped.extend(skipped)

@@ -1,0 +1,114 @@
+"""Conda installs and their environments, from the files conda itself keeps.
+
+Roots (``conda-meta/`` plus ``envs/``, ``condabin/`` or ``bin/conda``), every ``envs/`` and ``envs_dirs``
+entry, ``environments.txt``, and the ``envs_dirs`` of every ``.condarc`` conda reads. ``conda`` is never run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+
+from .. import fsread
+from . import (
+    SOURCE_CONDA_ENVS,
+    SOURCE_CONDA_ROOT,
+    SOURCE_CONDARC,
+    SOURCE_ENVIRONMENTS_TXT,
+    Candidate,
+    Located,
+    ScanChildren,
+    scan_into,
+)
+from .prefix import looks_like_conda_root
+
+_KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*:\s*(.*)$")
+
+
+def locate(
+    roots: Iterable[str],
+    envs_dirs: Iterable[str],
+    environments_files: Iterable[str],
+    condarc_paths: Iterable[str],
+    scan: ScanChildren,
+) -> Located:
+    located = Located()
+    found_roots = []
+    for root in roots:
+        located.deps.append(root)
+        if looks_like_conda_root(root):
+            found_roots.append(root)
+            located.candidates.append(Candidate(root, SOURCE_CONDA_ROOT, conda_root=root))
+            scan_into(located, scan, os.path.join(root, "envs"), SOURCE_CONDA_ENVS, conda_root=root)
+    root_condarcs = [os.path.join(root, name) for root in found_roots for name in (".condarc", "condarc", "condarc.d")]
+    for directory in _condarc_envs_dirs([*condarc_paths, *root_condarcs], located.deps):
+        scan_into(located, scan, directory, SOURCE_CONDARC)
+    for directory in envs_dirs:
+        scan_into(located, scan, directory, SOURCE_CONDA_ENVS)
+    for listing in environments_files:
+        located.deps.append(listing)
+        for path in read_environments_txt(listing):
+            source = SOURCE_CONDA_ROOT if looks_like_conda_root(path) else SOURCE_ENVIRONMENTS_TXT
+            located.candidates.append(Candidate(path, source, conda_root=path if source == SOURCE_CONDA_ROOT else None))
+    return located
+
+
+def read_environments_txt(path: str) -> list[str]:
+    """Prefixes conda recorded; stale lines (deleted envs) are dropped, as conda itself does."""
+    text = fsread.read_small_text(path) or ""
+    lines = (line.strip() for line in text.splitlines())
+    return [fsread.expand(line) for line in lines if line and not line.startswith("#") and fsread.is_dir(line)]
+
+
+def _condarc_envs_dirs(paths: Iterable[str], deps: list[str]) -> list[str]:
+    found: list[str] = []
+    for path in paths:
+        deps.append(path)
+        if path.endswith(".d") or fsread.is_dir(path):
+            files = sorted(name for name in fsread.listdir(path) if name.endswith((".yml", ".yaml")))
+            for name in files:
+                deps.append(os.path.join(path, name))
+            texts = [fsread.read_small_text(os.path.join(path, name)) for name in files]
+        else:
+            texts = [fsread.read_small_text(path)]
+        for text in texts:
+            found.extend(fsread.expand(entry) for entry in parse_condarc_list(text or "", "envs_dirs"))
+    return found
+
+
+def parse_condarc_list(text: str, key: str) -> list[str]:
+    """The string list under a top-level ``key`` of a .condarc, block (``- a``) or flow (``[a, b]``) style.
+
+    Only this shape matters to discovery, so no YAML library is needed.
+    """
+    values: list[str] = []
+    in_block = False
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].rstrip()
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _KEY.match(line)
+        if match:
+            in_block = match.group(1) == key
+            rest = match.group(2).strip()
+            if in_block and rest.startswith("[") and rest.endswith("]"):
+                values.extend(_unquote(item) for item in rest[1:-1].split(",") if item.strip())
+                in_block = False
+            elif in_block and rest:
+                values.append(_unquote(rest))
+                in_block = False
+            continue
+        stripped = line.strip()
+        if in_block and stripped.startswith("- "):
+            values.append(_unquote(stripped[2:]))
+        elif in_block and not raw.startswith((" ", "\t")):
+            in_block = False
+    return [value for value in values if value]
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value

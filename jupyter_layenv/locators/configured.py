@@ -1,0 +1,19 @@
+"""Prefixes named one by one: the administrator's ``env_paths`` and the server's own ``sys.prefix``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from . import SOURCE_CONFIGURED, SOURCE_SERVER, Candidate, Located
+from .prefix import looks_like_conda_root, looks_like_env
+
+
+def locate(env_paths: Iterable[str], server_prefix: str | None) -> Located:
+    located = Located()
+    for path in env_paths:
+        located.deps.append(path)
+        if looks_like_env(path) or looks_like_conda_root(path):
+            located.candidates.append(Candidate(path, SOURCE_CONFIGURED))
+    if server_prefix:
+        located.candidates.append(Candidate(server_prefix, SOURCE_SERVER))
+    return located

@@ -1,0 +1,87 @@
+"""Plain data passed from the locators through discovery to the kernel specs and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+CONDA_BASE = "conda-base"
+CONDA_ENV = "conda-env"
+VENV = "venv"
+LAYERED = "layered"
+
+
+@dataclass(frozen=True)
+class ShippedKernel:
+    """A kernelspec an environment ships in ``share/jupyter/kernels`` (IRkernel, IJulia, xeus…)."""
+
+    dirname: str
+    resource_dir: str
+    spec: dict[str, Any]
+
+    @property
+    def language(self) -> str:
+        return str(self.spec.get("language") or "")
+
+
+@dataclass(frozen=True)
+class Activation:
+    """What a process needs to run "activated" in an environment, base first."""
+
+    path_dirs: tuple[str, ...] = ()
+    env_vars: tuple[tuple[str, str], ...] = ()
+    scripts: tuple[tuple[str, str], ...] = ()  # (prefix the script belongs to, script path)
+
+
+@dataclass(frozen=True)
+class Environment:
+    id: str
+    name: str
+    path: str
+    kind: str
+    base: str | None
+    python: str | None
+    python_version: str | None
+    scope: str
+    writable: bool
+    owner_uid: int
+    has_ipykernel: bool
+    inherits_base: bool = False
+    conda_root: str | None = None
+    conda_env_name: str | None = None
+    chain: tuple[str, ...] = ()  # names from the base to this env, for display names
+    shipped_kernels: tuple[ShippedKernel, ...] = ()
+    ipykernel_resources: str | None = None
+    activation: Activation = field(default_factory=Activation)
+    skipped_reason: str | None = None
+    is_server_prefix: bool = False
+
+
+@dataclass(frozen=True)
+class SkippedEnv:
+    """A directory that looks like an environment but cannot be used at all."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class KernelEntry:
+    name: str
+    display_name: str
+    language: str
+    env_id: str
+    resource_dir: str
+    spec: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Discovered:
+    environments: tuple[Environment, ...] = ()
+    skipped: tuple[SkippedEnv, ...] = ()
+
+    def by_id(self, env_id: str) -> Environment | None:
+        return next((env for env in self.environments if env.id == env_id), None)
+
+    def by_path(self, path: str) -> Environment | None:
+        return next((env for env in self.environments if env.path == path), None)

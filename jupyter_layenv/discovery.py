@@ -193,22 +193,20 @@ class _Builder:
         extra_bases: dict[str, Candidate] = {}
         for path, cand in self.candidates.items():
             facts = self.facts(path)
+            proto: dict | SkippedEnv | None = None
             if facts.problem:
-                skipped.append(SkippedEnv(path, facts.problem))
-            elif facts.python_problem and not facts.kernels:
-                skipped.append(
-                    SkippedEnv(
-                        path, f"broken interpreter: {facts.python_problem}; recreate the environment or delete it"
-                    )
-                )
+                proto = SkippedEnv(path, facts.problem)
             elif facts.is_venv:
-                proto = self._venv_proto(path, facts, extra_bases)
-                if isinstance(proto, SkippedEnv):
-                    skipped.append(proto)
-                else:
-                    protos.append(proto)
+                proto = self._venv_proto(path, facts, extra_bases)  # a deleted base explains a dangling python
             elif facts.is_conda:
-                protos.append(self._conda_proto(path, facts, cand))
+                proto = self._conda_proto(path, facts, cand)
+            if isinstance(proto, dict) and facts.python_problem and not facts.kernels:
+                reason = f"broken interpreter: {facts.python_problem}; recreate the environment or delete it"
+                proto = SkippedEnv(path, reason)
+            if isinstance(proto, SkippedEnv):
+                skipped.append(proto)
+            elif proto is not None:
+                protos.append(proto)
         for path, cand in extra_bases.items():
             protos.append(self._conda_proto(path, self.facts(path), cand))
         environments = _assign_ids(protos)
@@ -254,9 +252,10 @@ class _Builder:
         home = pyvenv.get("home", "")
         name = _venv_name(path)
         if not fsread.is_dir(home):
+            dangling = f" (so {facts.python_problem})" if facts.python_problem else ""
             return SkippedEnv(
                 path,
-                f"base deleted: its interpreter's directory {home} no longer exists; "
+                f"base deleted: {home} no longer exists{dangling}; "
                 "delete this environment or recreate it on an existing base",
             )
         base_path, base_prefix = self._venv_base(path, pyvenv)

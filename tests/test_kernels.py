@@ -1,0 +1,204 @@
+"""Kernel specs from a real tree: names, aliases, metadata, filters, and real kernels proving the activation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from envtree import Tree
+from jupyter_client.kernelspec import NoSuchKernel
+from jupyter_client.manager import KernelManager
+
+from jupyter_layenv import LayenvKernelSpecManager
+
+PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
+JUPYTER = str(Path(sys.executable).with_name("jupyter"))
+
+
+def run_in_kernel(ksm: LayenvKernelSpecManager, name: str, code: str) -> str:
+    """Start the kernel as the server would, run ``code``, return what it printed."""
+    km = KernelManager(kernel_name=name, kernel_spec_manager=ksm)
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        out: list[str] = []
+        reply = kc.execute_interactive(
+            code, timeout=60, output_hook=lambda msg: out.append(msg["content"].get("text", ""))
+        )
+        assert reply["content"]["status"] == "ok", reply["content"]
+        return "".join(out)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+PROBE = """
+import json, os, sys
+import layenv_base_marker
+print(json.dumps({
+    "prefix": sys.prefix, "base_marker": layenv_base_marker.WHERE,
+    "path": os.environ["PATH"].split(os.pathsep)[:3], "conda_prefix": os.environ.get("CONDA_PREFIX"),
+    "virtual_env": os.environ.get("VIRTUAL_ENV"), "activated": os.environ.get("LAYENV_ACTIVATED"),
+    "default_env": os.environ.get("CONDA_DEFAULT_ENV"),
+    "scripts_var_leaked": "LAYENV_ACTIVATE_SCRIPTS" in os.environ,
+}))
+"""
+
+
+def test_layered_kernel_runs_activated(home: Tree):
+    ksm = LayenvKernelSpecManager()
+    result = json.loads(
+        run_in_kernel(ksm, "conda-py311_ai.myexp_env-py", PROBE + "import layenv_layer_marker\n").splitlines()[-1]
+    )
+    assert result["prefix"] == str(home.myexp_env)
+    assert result["base_marker"] == "py311_ai"  # a package installed only in the base
+    assert result["path"][:2] == [str(home.myexp_env / "bin"), str(home.py311_ai / "bin")]
+    assert result["conda_prefix"] == str(home.py311_ai)
+    assert result["virtual_env"] == str(home.myexp_env)
+    assert result["default_env"] == "py311_ai"
+    assert result["activated"] == "py311_ai"  # exported by the base's etc/conda/activate.d script
+    assert result["scripts_var_leaked"] is False
+
+
+def test_conda_env_kernel_and_plain_venv_kernel(home: Tree):
+    ksm = LayenvKernelSpecManager()
+    out = run_in_kernel(ksm, "conda-py311_ai-py", PROBE)
+    result = json.loads(out.splitlines()[-1])
+    assert result["prefix"] == str(home.py311_ai) and result["activated"] == "py311_ai"
+    assert result["virtual_env"] is None
+    plain = ksm.get_kernel_spec("venv-plain-py")
+    assert plain.argv[0] == str(home.plain / "bin" / "python")  # no wrapper process: nothing to source
+    out = run_in_kernel(ksm, "venv-plain-py", "import sys, os; print(sys.prefix, os.environ['VIRTUAL_ENV'])")
+    assert out.split() == [str(home.plain), str(home.plain)]
+
+
+def test_names_display_names_and_metadata(home: Tree):
+    ksm = LayenvKernelSpecManager()
+    specs = ksm.get_all_specs()
+    expected = {
+        "conda-base-py": f"Python {PY} (base)",
+        "conda-py311_ai-py": f"Python {PY} (py311_ai)",
+        "conda-py311_ai.myexp_env-py": f"Python {PY} (py311_ai ▸ myexp_env)",
+        "conda-py311_ai.proj_uv-py": f"Python {PY} (py311_ai ▸ proj_uv)",
+        "venv-plain-py": f"Python {PY} (plain)",
+        "conda-listed_env-py": f"Python {PY} (listed_env)",
+        "conda-rc_env-py": f"Python {PY} (rc_env)",
+        "conda-rstats-ir": "R (rstats)",
+    }
+    assert {name: specs[name]["spec"]["display_name"] for name in expected} == expected
+    meta = specs["conda-py311_ai.myexp_env-py"]["spec"]["metadata"]
+    assert meta["layenv"] == {
+        "path": str(home.myexp_env),
+        "kind": "layered",
+        "base": str(home.py311_ai),
+        "python_version": meta["layenv"]["python_version"],
+        "scope": "user",
+    }
+    assert meta["layenv"]["python_version"].startswith(PY)
+    assert meta["conda_env_name"] == "py311_ai" and meta["conda_env_path"] == str(home.myexp_env)
+    # ipykernel's own share/jupyter/kernels/python3 in py311_ai is that env's Python kernel, not a second one
+    assert [n for n in specs if n.startswith("conda-py311_ai-")] == ["conda-py311_ai-py"]
+    rstats = specs["conda-rstats-ir"]["spec"]
+    assert rstats["env"]["LAYENV_STATE"] == "rstats"  # conda-meta/state variables
+    assert rstats["argv"][0] == "R"  # not in the env's bin: left for PATH (the env's bin first) to find
+    assert rstats["env"]["PATH"].startswith(str(home.rstats / "bin") + os.pathsep)
+
+
+def test_names_are_stable_across_managers_and_order(home: Tree):
+    first = set(LayenvKernelSpecManager().get_all_specs())
+    reordered = LayenvKernelSpecManager(venv_roots=["~/.venvs", "~/.virtualenvs"])
+    assert set(reordered.get_all_specs()) == first
+
+
+def test_nb_conda_kernels_names_resolve_without_being_listed(home: Tree):
+    ksm = LayenvKernelSpecManager()
+    listed = set(ksm.find_kernel_specs())
+    for alias, target in {
+        "conda-root-py": "conda-base-py",
+        "conda-base-py": "conda-base-py",
+        "conda-env-py311_ai-py": "conda-py311_ai-py",
+        "conda-env-rstats-ir": "conda-rstats-ir",
+    }.items():
+        assert ksm.get_kernel_spec(alias).to_dict() == ksm.get_kernel_spec(target).to_dict()
+        assert alias == target or alias not in listed
+    with pytest.raises(NoSuchKernel):
+        ksm.get_kernel_spec("conda-env-does_not_exist-py")
+
+
+def test_filters(home: Tree):
+    ksm = LayenvKernelSpecManager(exclude=["conda-rstats-*", str(home.home / ".virtualenvs" / "*")])
+    specs = ksm.get_all_specs()
+    assert "conda-rstats-ir" not in specs and "venv-plain-py" not in specs
+    assert "conda-py311_ai.myexp_env-py" in specs
+    envs = {e["path"]: e for e in ksm.listing()["environments"]}
+    assert "exclude pattern" in envs[str(home.plain)]["skipped_reason"]
+    only = LayenvKernelSpecManager(include=["conda-py311_ai*"], allowed_kernelspecs={"conda-py311_ai-py", "python3"})
+    assert set(only.get_all_specs()) == {"conda-py311_ai-py", "python3"}
+
+
+def test_hand_registered_kernelspec_is_not_listed_twice(home: Tree, tmp_path: Path):
+    """The seed's manual `python -m ipykernel install --name myexp_env` duplicates the env's own kernel."""
+    manual = tmp_path / "kernels" / "myexp_env"
+    manual.mkdir(parents=True)
+    argv = [str(home.myexp_env / "bin" / "python"), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (manual / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "myexp", "language": "python"}))
+    ksm = LayenvKernelSpecManager(kernel_dirs=[str(tmp_path / "kernels"), *LayenvKernelSpecManager().kernel_dirs])
+    assert "myexp_env" not in ksm.get_all_specs()
+    assert ksm.get_kernel_spec("myexp_env").argv == ksm.get_kernel_spec("conda-py311_ai.myexp_env-py").argv
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([JUPYTER, "layenv", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_cli_list_json_matches_the_manager(home: Tree):
+    env = {**os.environ, "HOME": str(home.home)}
+    proc = _cli("list", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    listing = json.loads(proc.stdout)
+    assert listing == json.loads(json.dumps(LayenvKernelSpecManager().listing()))
+    keys = {"id", "name", "path", "kind", "base", "python_version", "kernels", "writable", "scope", "skipped_reason"}
+    assert all(set(e) == keys for e in listing["environments"])
+    proc = _cli("list", "--json", "--LayenvKernelSpecManager.exclude=['conda-*']", env=env)
+    names = {k["name"] for e in json.loads(proc.stdout)["environments"] for k in e["kernels"]}
+    assert names and not any(n.startswith("conda-") for n in names)
+    text = _cli("list", env=env).stdout
+    assert "└ myexp_env" in text and "Skipped (not usable environments):" in text
+
+
+def test_cli_doctor_explains(home: Tree):
+    proc = _cli("doctor", "--json", env={**os.environ, "HOME": str(home.home)})
+    report = json.loads(proc.stdout)
+    located = {(loc["kind"], loc["path"]): loc["exists"] for loc in report["locations"]}
+    assert located[("conda root", str(home.conda_root))] is True
+    assert located[("venv root", str(home.home / ".virtualenvs"))] is True
+    assert {s["path"] for s in report["skipped"]} >= {str(home.garbled), str(home.orphan)}
+    assert report["kernel_spec_manager"]["ours"] is True
+
+
+def test_cli_sync_writes_and_removes_only_its_own(home: Tree, tmp_path: Path):
+    data = tmp_path / "data"
+    stranger = data / "kernels" / "someone-else"
+    stranger.mkdir(parents=True)
+    (stranger / "kernel.json").write_text(json.dumps({"argv": ["x"], "display_name": "x", "language": "x"}))
+    env = {**os.environ, "HOME": str(home.home), "JUPYTER_DATA_DIR": str(data)}
+    assert _cli("sync", "--user", env=env).returncode == 0
+    written = json.loads((data / "kernels" / "conda-py311_ai.myexp_env-py" / "kernel.json").read_text())
+    assert written["argv"][-5:] == [str(home.myexp_env / "bin" / "python"), "-m", "ipykernel_launcher", "-f",
+                                    "{connection_file}"]  # fmt: skip
+    assert (data / "kernels" / "conda-py311_ai.myexp_env-py" / "logo-64x64.png").exists()
+    # an env excluded later: its synced spec is stale and goes; a kernelspec sync did not write stays
+    proc = _cli("sync", "--user", "--json", "--LayenvKernelSpecManager.exclude=['conda-py311_ai.*']", env=env)
+    assert "conda-py311_ai.myexp_env-py" in json.loads(proc.stdout)["removed"]
+    assert not (data / "kernels" / "conda-py311_ai.myexp_env-py").exists()
+    assert stranger.exists()
+    # a synced copy seen by the live manager is not listed a second time
+    ksm = LayenvKernelSpecManager(kernel_dirs=[str(data / "kernels")])
+    assert sorted(ksm.get_all_specs()) == sorted(set(ksm.get_all_specs()))
+    assert "conda-py311_ai-py" in ksm.get_all_specs()

@@ -1,0 +1,79 @@
+"""The file formats discovery reads, on real files: .condarc, environments.txt, pyvenv.cfg, root markers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from jupyter_layenv.discovery import _env_children
+from jupyter_layenv.locators import conda
+from jupyter_layenv.locators.prefix import inspect_prefix, looks_like_conda_root, parse_pyvenv_cfg
+
+
+def test_condarc_block_and_flow_lists():
+    text = """
+channels:
+  - conda-forge
+envs_dirs:
+  - ~/envs-a   # a comment
+  - "/srv/envs b"
+pkgs_dirs: [/tmp/pkgs]
+"""
+    assert conda.parse_condarc_list(text, "envs_dirs") == ["~/envs-a", "/srv/envs b"]
+    assert conda.parse_condarc_list("envs_dirs: [/x, '/y']\n", "envs_dirs") == ["/x", "/y"]
+    assert conda.parse_condarc_list("channels:\n  - defaults\n", "envs_dirs") == []
+
+
+def test_environments_txt_drops_stale_lines(tmp_path: Path):
+    live = tmp_path / "live"
+    live.mkdir()
+    listing = tmp_path / "environments.txt"
+    listing.write_text(f"{live}\n{tmp_path / 'deleted'}\n\n# comment\n")
+    assert conda.read_environments_txt(str(listing)) == [str(live)]
+
+
+def test_condarc_envs_dirs_are_scanned(tmp_path: Path):
+    envs = tmp_path / "my envs"
+    (envs / "one" / "conda-meta").mkdir(parents=True)
+    (envs / "one" / "conda-meta" / "history").write_text("")
+    rc = tmp_path / ".condarc"
+    rc.write_text(f"envs_dirs:\n  - {envs}\n")
+    located = conda.locate([], [], [], [str(rc)], lambda d: _env_children(d)[0])
+    assert [c.path for c in located.candidates] == [str(envs / "one")]
+    assert str(rc) in located.deps and str(envs) in located.deps
+
+
+def test_pyvenv_cfg_parsing():
+    cfg = parse_pyvenv_cfg("home = /opt/conda/envs/x/bin\ninclude-system-site-packages = true\nuv = 0.4.0\n")
+    assert cfg == {"home": "/opt/conda/envs/x/bin", "include-system-site-packages": "true", "uv": "0.4.0"}
+    assert parse_pyvenv_cfg("\x00\x01garbage") is None
+    assert parse_pyvenv_cfg("version = 3.11\n") is None
+
+
+def test_conda_root_markers(tmp_path: Path):
+    (tmp_path / "conda-meta").mkdir()
+    assert not looks_like_conda_root(str(tmp_path))
+    (tmp_path / "condabin").mkdir()
+    assert looks_like_conda_root(str(tmp_path))
+
+
+def test_symlink_loops_are_reported_not_followed(tmp_path: Path):
+    os.symlink(tmp_path / "b", tmp_path / "a")
+    os.symlink(tmp_path / "a", tmp_path / "b")
+    os.symlink(tmp_path, tmp_path / "self")
+    (children, skipped), _deps = _env_children(str(tmp_path))
+    assert children == []
+    assert sorted(Path(s.path).name for s in skipped) == ["a", "b"]
+    assert all("symlink loop" in s.reason for s in skipped)
+
+
+def test_version_from_conda_meta_and_lib(tmp_path: Path):
+    prefix = tmp_path / "env"
+    (prefix / "conda-meta").mkdir(parents=True)
+    (prefix / "conda-meta" / "history").write_text("")
+    (prefix / "conda-meta" / "python-3.12.4-h0_cpython.json").write_text("{}")
+    (prefix / "lib" / "python3.12" / "site-packages" / "ipykernel-7.0.0.dist-info").mkdir(parents=True)
+    facts = inspect_prefix(str(prefix))
+    assert facts.python_version == "3.12.4"
+    assert facts.has_ipykernel
+    assert facts.python is None and facts.python_problem is None

@@ -139,3 +139,24 @@ def test_unchanged_tree_is_answered_from_cache(home: Tree, monkeypatch: pytest.M
     first = ksm.get_all_specs()
     assert ksm.get_all_specs() == first
     assert inspected == [] and listdirs == []
+
+
+def test_an_env_reached_through_a_symlink_is_listed_once(home: Tree):
+    alias = home.home / ".venvs" / "plain_alias"
+    os.symlink(home.plain, alias)
+    try:
+        paths = [e["path"] for e in _ksm().listing()["environments"]]
+        assert (str(home.plain) in paths) != (str(alias) in paths)
+        assert sum(os.path.realpath(p) == os.path.realpath(home.plain) for p in paths) == 1
+    finally:
+        alias.unlink()
+
+
+def test_each_skip_is_logged_once_not_at_every_poll(home: Tree, caplog: pytest.LogCaptureFixture):
+    ksm = _ksm()
+    with caplog.at_level("INFO"):
+        ksm.get_all_specs()
+        ksm.invalidate()  # a full rescan finds the same broken envs again
+        ksm.get_all_specs()
+    garbled = [r for r in caplog.records if str(home.garbled) in r.getMessage()]
+    assert len(garbled) == 1

@@ -10,10 +10,11 @@ import hashlib
 import logging
 import os
 import re
+import stat
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from . import activation, fsread
 from .locators import SOURCE_CONDA_ENVS, SOURCE_CONDA_ROOT, Candidate, Located, conda, configured, venv
@@ -42,31 +43,49 @@ class DiscoveryConfig:
     scoped_roots: Sequence[tuple[str, str]] = ()  # (directory, "user"|"group"|"system")
 
 
-@dataclass
-class _Memo:
-    """Results keyed by path, each valid while the mtimes of its dependencies stay the same."""
+class ScanStats:
+    """``stat`` results of one scan: each path is read at most once, by the memo checks and the new signature."""
 
-    entries: dict = field(default_factory=dict)
+    def __init__(self) -> None:
+        self._stats: dict[str, os.stat_result | None] = {}
 
-    def get(self, key: str, compute):
-        cached = self.entries.get(key)
-        if cached is not None and signature_unchanged(cached[0]):
-            return cached[1]
-        value, deps = compute(key)
-        self.entries[key] = (mtime_signature(deps), value)
-        return value
+    def stat(self, path: str) -> os.stat_result | None:
+        try:
+            return self._stats[path]
+        except KeyError:
+            try:
+                result: os.stat_result | None = os.stat(path)
+            except (OSError, ValueError):
+                result = None
+            self._stats[path] = result
+            return result
+
+    def mtime(self, path: str) -> int | None:
+        result = self.stat(path)
+        return None if result is None else result.st_mtime_ns
+
+    def dir_id(self, path: str) -> tuple[int, int] | None:
+        result = self.stat(path)
+        return None if result is None else (result.st_dev, result.st_ino)
+
+    def unchanged(self, signature: Signature) -> bool:
+        return all(self.mtime(path) == expected for path, expected in signature)
+
+    def signature(self, paths: Iterable[str]) -> Signature:
+        """mtimes to compare next time; one too recent to trust (same clock tick) is stored as "changed"."""
+        racy_after = time.time_ns() - RACY_WINDOW_NS
+        signature = []
+        for path in dict.fromkeys(paths):
+            mtime = self.mtime(path)
+            signature.append((path, -1 if mtime is not None and mtime > racy_after else mtime))
+        return tuple(signature)
 
 
-def mtime_signature(paths: Sequence[str]) -> tuple[tuple[str, int | None], ...]:
-    racy_after = time.time_ns() - RACY_WINDOW_NS
-    signature = []
-    for path in dict.fromkeys(paths):
-        mtime = fsread.mtime_ns(path)
-        signature.append((path, -1 if mtime is not None and mtime > racy_after else mtime))
-    return tuple(signature)
+Signature = tuple[tuple[str, int | None], ...]
 
 
-def signature_unchanged(signature: tuple[tuple[str, int | None], ...]) -> bool:
+def signature_unchanged(signature: Signature) -> bool:
+    """The warm path: plain ``stat`` calls, stopping at the first change."""
     stat = os.stat
     for path, expected in signature:
         try:
@@ -78,25 +97,64 @@ def signature_unchanged(signature: tuple[tuple[str, int | None], ...]) -> bool:
     return True
 
 
+def mtime_signature(paths: Iterable[str]) -> Signature:
+    return ScanStats().signature(paths)
+
+
+class _Memo:
+    """Results keyed by path, each valid while the mtimes of its dependencies stay the same.
+
+    A result checked once in a scan is not checked again in that scan (discovery asks for the same
+    prefix several times: dedupe, layering, bases).
+    """
+
+    def __init__(self) -> None:
+        self.entries: dict[object, tuple[Signature, object]] = {}
+        self._checked: dict[object, object] = {}
+        self._checked_for: ScanStats | None = None
+
+    def get(self, key: object, compute: Callable[[object], tuple[object, Sequence[str]]], stats: ScanStats) -> object:
+        if self._checked_for is not stats:
+            self._checked_for, self._checked = stats, {}
+        elif key in self._checked:
+            return self._checked[key]
+        cached = self.entries.get(key)
+        if cached is not None and stats.unchanged(cached[0]):
+            value = cached[1]
+        else:
+            value, deps = compute(cached[1] if cached is not None else None)
+            self.entries[key] = (stats.signature(deps), value)
+        self._checked[key] = value
+        return value
+
+    def deps_of(self, key: object) -> list[str]:
+        return [path for path, _mtime in self.entries[key][0]]
+
+
 class Discovery:
-    """Thread-safe; ``discover()`` is cheap when nothing changed."""
+    """Thread-safe; ``discover()`` is cheap when nothing changed, and incremental when something did."""
 
     def __init__(self, config: DiscoveryConfig, logger: logging.Logger | None = None) -> None:
         self.config = config
         self.log = logger or log
         self._lock = threading.Lock()
         self._result: Discovered | None = None
-        self._signature: tuple = ()
+        self._signature: Signature = ()
         self._children = _Memo()
         self._prefixes = _Memo()
+        self._protos: dict[str, tuple[tuple, dict]] = {}
+        self._environments: dict[str, tuple[dict, Environment]] = {}
         self._logged: set[tuple[str, str]] = set()
+        self._stats = ScanStats()
+        self._scan_deps: list[str] = []  # directories the child scans depend on, for the next signature
 
     def discover(self) -> Discovered:
         with self._lock:
             if self._result is not None and signature_unchanged(self._signature):
                 return self._result
+            self._stats = ScanStats()
             result, deps = self._scan()
-            self._signature = mtime_signature(deps)
+            self._signature = self._stats.signature(deps)
             self._result = result
             self._log_new_skips(result)
             return result
@@ -109,28 +167,50 @@ class Discovery:
 
     def _scan(self) -> tuple[Discovered, list[str]]:
         cfg = self.config
+        self._scan_deps = []
         located = Located()
         located.extend(
             conda.locate(cfg.conda_roots, cfg.envs_dirs, cfg.environments_files, cfg.condarc_paths, self._scan_children)
         )
         located.extend(configured.locate(cfg.env_paths, cfg.server_prefix))
         located.extend(venv.locate(cfg.venv_roots, self._scan_children))
-        candidates = _dedupe(located.candidates)
+        candidates = self._dedupe(located.candidates)
         if cfg.nested_venvs:
             conda_prefixes = [path for path in candidates if self._facts(path).is_conda]
-            nested = venv.locate_nested(conda_prefixes, self._scan_children)
+            nested = venv.locate_nested(conda_prefixes, self._scan_nested)
             located.skipped.extend(nested.skipped)
-            candidates = _dedupe([*candidates.values(), *nested.candidates])
+            candidates = self._dedupe([*candidates.values(), *nested.candidates])
         builder = _Builder(self, candidates, cfg)
         discovered = builder.build(located.skipped)
-        deps = [*located.deps, *builder.deps]
+        deps = [*located.deps, *self._scan_deps, *builder.deps]
         return discovered, deps
 
     def _scan_children(self, directory: str) -> tuple[list[str], list[SkippedEnv]]:
-        return self._children.get(directory, _env_children)
+        result = self._children.get(directory, lambda previous: _env_children(directory, previous), self._stats)
+        self._scan_deps += self._children.deps_of(directory)
+        return result
+
+    def _scan_nested(self, prefix: str) -> tuple[list[str], list[SkippedEnv]]:
+        key = ("nested", prefix)
+        result = self._children.get(key, lambda previous: _env_children(prefix, previous, nested=True), self._stats)
+        self._scan_deps += self._children.deps_of(key)
+        return result
 
     def _facts(self, path: str) -> PrefixFacts:
-        return self._prefixes.get(path, _inspect)
+        return self._prefixes.get(path, lambda _previous: _inspect(path), self._stats)
+
+    def _dedupe(self, candidates: list[Candidate]) -> dict[str, Candidate]:
+        """One candidate per directory (device and inode: no realpath walk); the first place found names it."""
+        by_dir: dict[object, Candidate] = {}
+        for cand in candidates:
+            dir_id = self._facts(cand.path).dir_id
+            key = dir_id if dir_id != (0, 0) else cand.path
+            kept = by_dir.get(key)
+            if kept is None:
+                by_dir[key] = cand
+            elif kept.conda_root is None and cand.conda_root is not None:
+                by_dir[key] = Candidate(kept.path, cand.source, cand.conda_root)
+        return {cand.path: cand for cand in by_dir.values()}
 
     def _log_new_skips(self, result: Discovered) -> None:
         reasons = {(skip.path, skip.reason) for skip in result.skipped}
@@ -145,29 +225,56 @@ def _inspect(path: str) -> tuple[PrefixFacts, tuple[str, ...]]:
     return facts, facts.deps
 
 
-def _env_children(directory: str) -> tuple[tuple[list[str], list[SkippedEnv]], list[str]]:
-    children, skipped = [], []
-    for name in sorted(fsread.listdir(directory)):
+# What a Conda prefix holds besides nested venvs: not worth a stat each when looking for the seed's layout.
+_CONDA_PREFIX_DIRS = frozenset(
+    (
+        *("bin", "lib", "lib64", "include", "share", "etc", "conda-meta", "ssl", "man", "libexec", "sbin", "var"),
+        *("shell", "doc", "docs", "info", "envs", "pkgs", "condabin", "compiler_compat", "licensing", "__pycache__"),
+        *("x86_64-conda-linux-gnu", "x86_64-conda_cos6-linux-gnu", "aarch64-conda-linux-gnu"),
+        *("Library", "Lib", "Scripts", "DLLs", "Tools", "Menu", "mkspecs", "plugins", "qml", "translations"),
+    )
+)
+
+
+def _env_children(
+    directory: str, previous: tuple[list[str], list[SkippedEnv]] | None, *, nested: bool = False
+) -> tuple[tuple[list[str], list[SkippedEnv]], list[str]]:
+    """Env-like subdirectories, and symlink loops to report.
+
+    Children already known as envs are not probed again. A subdirectory that is not an env (yet) is a
+    dependency itself: an env being created there (``pyvenv.cfg`` or ``conda-meta/history`` written after
+    the directory) changes its mtime, not ours.
+    """
+    known = set(previous[0]) if previous else set()
+    children, skipped, deps = [], [], [directory]
+    try:
+        with os.scandir(directory) as entries:
+            listed = sorted((entry.name, entry.is_symlink(), entry.is_dir(follow_symlinks=False)) for entry in entries)
+    except (OSError, ValueError):
+        listed = []
+    for name, is_link, is_dir in listed:
+        if nested and name in _CONDA_PREFIX_DIRS:
+            continue
         path = os.path.join(directory, name)
-        problem = fsread.link_problem(path)
-        if problem == "symlink loop":
-            skipped.append(SkippedEnv(path, f"symlink loop: {path} points back to itself; remove the link"))
-        elif problem is None and (looks_like_env(path) or looks_like_conda_root(path)):
+        if path in known:
             children.append(path)
-    return (children, skipped), [directory]
-
-
-def _dedupe(candidates: list[Candidate]) -> dict[str, Candidate]:
-    """One candidate per real directory: the first place found names it (locator order is fixed)."""
-    by_real: dict[str, Candidate] = {}
-    for cand in candidates:
-        real = os.path.realpath(cand.path)
-        kept = by_real.get(real)
-        if kept is None:
-            by_real[real] = cand
-        elif kept.conda_root is None and cand.conda_root is not None:
-            by_real[real] = Candidate(kept.path, cand.source, cand.conda_root)
-    return {cand.path: cand for cand in by_real.values()}
+            continue
+        if is_link:
+            problem = fsread.link_problem(path)
+            if problem == "symlink loop":
+                skipped.append(SkippedEnv(path, f"symlink loop: {path} points back to itself; remove the link"))
+                continue
+            if problem or not fsread.is_dir(path):
+                continue
+        elif not is_dir:
+            continue
+        if fsread.exists(os.path.join(path, "pyvenv.cfg")) or (
+            not nested and (looks_like_env(path) or looks_like_conda_root(path))
+        ):
+            children.append(path)
+        else:
+            deps += [path, os.path.join(path, "conda-meta")]
+    return (children, skipped), deps
 
 
 class _Builder:
@@ -178,8 +285,9 @@ class _Builder:
         self.candidates = candidates
         self.cfg = cfg
         self.deps: list[str] = []
-        self.real_to_path = {os.path.realpath(path): path for path in candidates}
-        self.server_real = os.path.realpath(cfg.server_prefix) if cfg.server_prefix else None
+        self.stats = discovery._stats
+        self.id_to_path = {discovery._facts(path).dir_id: path for path in candidates}
+        self.server_id = self.stats.dir_id(cfg.server_prefix) if cfg.server_prefix else None
         self.uid = os.getuid() if hasattr(os, "getuid") else -1
 
     def facts(self, path: str) -> PrefixFacts:
@@ -209,7 +317,7 @@ class _Builder:
                 protos.append(proto)
         for path, cand in extra_bases.items():
             protos.append(self._conda_proto(path, self.facts(path), cand))
-        environments = _assign_ids(protos)
+        environments = _assign_ids(protos, self.discovery._environments)
         return Discovered(environments=tuple(environments), skipped=tuple(sorted(skipped, key=lambda s: s.path)))
 
     def _venv_base(self, path: str, pyvenv: dict[str, str]) -> tuple[str | None, str]:
@@ -221,7 +329,7 @@ class _Builder:
         home = pyvenv["home"]
         home_prefix = os.path.dirname(home) if os.path.basename(home) in ("bin", "Scripts") else home
         for prefix in (home_prefix, pyvenv.get("base-prefix")):
-            known = self.real_to_path.get(os.path.realpath(prefix)) if prefix else None
+            known = self.id_to_path.get(self.stats.dir_id(prefix)) if prefix else None
             if known is not None and known != path:
                 return known, known
         parent = os.path.dirname(path)
@@ -251,7 +359,8 @@ class _Builder:
         pyvenv = facts.pyvenv or {}
         home = pyvenv.get("home", "")
         name = _venv_name(path)
-        if not fsread.is_dir(home):
+        home_stat = self.stats.stat(home)
+        if home_stat is None or not stat.S_ISDIR(home_stat.st_mode):
             dangling = f" (so {facts.python_problem})" if facts.python_problem else ""
             return SkippedEnv(
                 path,
@@ -305,6 +414,28 @@ class _Builder:
         conda_root: str | None,
         inherits: bool = False,
     ) -> dict:
+        """A new proto only when its inputs changed: unchanged envs cost nothing on an incremental rescan."""
+        key = (kind, name, base, chain, conda_env_name, conda_root, inherits)
+        cached = self.discovery._protos.get(path)
+        if cached is not None and cached[0][0] is facts and cached[0][1] is base_facts and cached[0][2:] == key:
+            return cached[1]
+        proto = self._new_proto(path, facts, base_facts, *key)
+        self.discovery._protos[path] = ((facts, base_facts, *key), proto)
+        return proto
+
+    def _new_proto(
+        self,
+        path: str,
+        facts: PrefixFacts,
+        base_facts: PrefixFacts | None,
+        kind: str,
+        name: str,
+        base: str | None,
+        chain: tuple[str, ...],
+        conda_env_name: str | None,
+        conda_root: str | None,
+        inherits: bool,
+    ) -> dict:
         inherited_ipykernel = inherits and base_facts is not None and base_facts.has_ipykernel
         version = facts.python_version or (base_facts.python_version if base_facts else None)
         return {
@@ -323,7 +454,7 @@ class _Builder:
             "conda_env_name": conda_env_name,
             "conda_root": conda_root,
             "scope": self._scope(path, facts.owner_uid),
-            "is_server_prefix": os.path.realpath(path) == self.server_real,
+            "is_server_prefix": facts.dir_id == self.server_id,
             "activation": activation.activation_for(
                 facts, base=base_facts if kind == LAYERED else None, conda_env_name=conda_env_name
             ),
@@ -358,7 +489,7 @@ def _identity(proto: dict, ids_by_path: dict[str, str]) -> str:
     return f"venv-{slug(proto['name'])}"
 
 
-def _assign_ids(protos: list[dict]) -> list[Environment]:
+def _assign_ids(protos: list[dict], previous: dict[str, tuple[dict, Environment]]) -> list[Environment]:
     """Stable ids from identity (base name + env name); a collision gets a short hash of the path."""
     ids_by_path: dict[str, str] = {}
     for round_kinds in ((CONDA_BASE, CONDA_ENV, VENV), (LAYERED,)):
@@ -371,7 +502,16 @@ def _assign_ids(protos: list[dict]) -> list[Environment]:
             if counts[identity] > 1:
                 identity = f"{identity}-{hashlib.sha1(path.encode()).hexdigest()[:6]}"
             ids_by_path[path] = identity
-    environments = [_environment(proto, ids_by_path[proto["path"]]) for proto in protos]
+    environments = []
+    for proto in protos:
+        env_id = ids_by_path[proto["path"]]
+        cached = previous.get(proto["path"])
+        if cached is None or cached[0] is not proto or cached[1].id != env_id:
+            cached = (proto, _environment(proto, env_id))
+            previous[proto["path"]] = cached
+        environments.append(cached[1])
+    for gone in set(previous) - set(ids_by_path):
+        del previous[gone]
     return sorted(environments, key=lambda env: (env.base or env.path, env.path))
 
 
@@ -381,6 +521,7 @@ def _environment(proto: dict, env_id: str) -> Environment:
         id=env_id,
         name=proto["name"],
         path=proto["path"],
+        dir_id=facts.dir_id,
         kind=proto["kind"],
         base=proto["base"],
         python=facts.python,

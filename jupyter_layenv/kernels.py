@@ -56,6 +56,10 @@ class KernelTable:
     env_kernels: dict[str, list[str]] = field(default_factory=dict)
     env_reasons: dict[str, str] = field(default_factory=dict)  # env id -> why filtered out
     all_specs: dict[str, dict] = field(default_factory=dict)
+    # id(env) -> (env, its entries): lets the next build reuse what an unchanged env produced
+    built_from: dict[int, tuple[Environment, tuple[KernelEntry | None, list[KernelEntry]]]] = field(
+        default_factory=dict
+    )
 
     def resolve(self, name: str) -> str | None:
         name = name.lower()
@@ -70,16 +74,19 @@ def build_table(
     *,
     display_name_format: str,
     filters: Filters,
+    previous: KernelTable | None = None,
 ) -> KernelTable:
+    """The table for a discovery result; entries of envs unchanged since ``previous`` are reused as they are."""
     table = KernelTable()
+    reusable = previous.built_from if previous is not None else {}
     envs_by_path = {env.path: env for env in discovered.environments}
-    envs_by_real = {os.path.realpath(env.path): env for env in discovered.environments}
+    envs_by_dir = {env.dir_id: env for env in discovered.environments}
     native_owner: dict[str, Environment] = {}
     for name, item in native_specs.items():
         spec = item.get("spec", {})
         if (spec.get("metadata") or {}).get(SYNC_MARKER):
             continue  # a copy `jupyter layenv sync` wrote; the live entry replaces it
-        owner = _native_owner(spec, envs_by_path, envs_by_real)
+        owner = _native_owner(spec, envs_by_path, envs_by_dir)
         if owner is not None:
             native_owner[name] = owner
         if owner is None or owner.is_server_prefix:
@@ -87,21 +94,22 @@ def build_table(
     natively_served = {env.id: name for name, env in native_owner.items() if env.is_server_prefix}
 
     for env in discovered.environments:
+        cached = reusable.get(id(env))
+        python_entry, shipped_entries = (
+            cached[1] if cached is not None and cached[0] is env else _env_entries(env, display_name_format)
+        )
+        table.built_from[id(env)] = (env, (python_entry, shipped_entries))
         names: list[str] = []
         if env.id in natively_served:
             names.append(natively_served[env.id])
-        elif env.has_ipykernel and env.python and not env.skipped_reason:
-            entry = _python_entry(env, display_name_format)
-            reason = filters.refusal(entry.name, env)
+        elif python_entry is not None:
+            reason = filters.refusal(python_entry.name, env)
             if reason:
                 table.env_reasons[env.id] = reason
             else:
-                table.entries[entry.name] = entry
-                names.append(entry.name)
-        for shipped in env.shipped_kernels:
-            if _is_env_python_kernel(shipped, env):
-                continue
-            entry = _shipped_entry(env, shipped, display_name_format)
+                table.entries[python_entry.name] = python_entry
+                names.append(python_entry.name)
+        for entry in shipped_entries:
             if entry.name not in table.entries and not filters.refusal(entry.name, env):
                 table.entries[entry.name] = entry
                 names.append(entry.name)
@@ -120,7 +128,21 @@ def build_table(
     return table
 
 
-def _native_owner(spec: dict, by_path: dict[str, Environment], by_real: dict[str, Environment]) -> Environment | None:
+def _env_entries(env: Environment, display_name_format: str) -> tuple[KernelEntry | None, list[KernelEntry]]:
+    python_entry = None
+    if env.has_ipykernel and env.python and not env.skipped_reason:
+        python_entry = _python_entry(env, display_name_format)
+    shipped = [
+        _shipped_entry(env, kernel, display_name_format)
+        for kernel in env.shipped_kernels
+        if not _is_env_python_kernel(kernel, env)
+    ]
+    return python_entry, shipped
+
+
+def _native_owner(
+    spec: dict, by_path: dict[str, Environment], by_dir: dict[tuple[int, int], Environment]
+) -> Environment | None:
     """The discovered env whose interpreter a native kernelspec starts, if any."""
     argv = spec.get("argv") or []
     if not argv:
@@ -131,7 +153,13 @@ def _native_owner(spec: dict, by_path: dict[str, Environment], by_real: dict[str
     if not os.path.isabs(exe):
         return None
     prefix = os.path.dirname(os.path.dirname(exe))
-    return by_path.get(prefix) or by_real.get(os.path.realpath(prefix))
+    if prefix in by_path:
+        return by_path[prefix]
+    try:
+        info = os.stat(prefix)
+    except OSError:
+        return None
+    return by_dir.get((info.st_dev, info.st_ino))
 
 
 def _is_env_python_kernel(shipped: ShippedKernel, env: Environment) -> bool:

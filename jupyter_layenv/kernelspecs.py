@@ -135,6 +135,7 @@ class LayenvKernelSpecManager(KernelSpecManager):
     def _reset(self, change: Any) -> None:
         self._discovery = None
         self._table_key = ()
+        self._table = KernelTable()
         self._native = ((), {})
 
     @property
@@ -170,7 +171,11 @@ class LayenvKernelSpecManager(KernelSpecManager):
                     include=self.include, exclude=self.exclude, allowed=frozenset(self.allowed_kernelspecs)
                 )
                 self._table = build_table(
-                    discovered, native, display_name_format=self.display_name_format, filters=filters
+                    discovered,
+                    native,
+                    display_name_format=self.display_name_format,
+                    filters=filters,
+                    previous=self._table,
                 )
                 self._table_key = key
                 self._table_discovered = discovered

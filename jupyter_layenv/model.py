@@ -38,6 +38,7 @@ class Environment:
     id: str
     name: str
     path: str
+    dir_id: tuple[int, int]  # (st_dev, st_ino), to recognise the directory however a path reaches it
     kind: str
     base: str | None
     python: str | None

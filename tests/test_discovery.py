@@ -160,3 +160,18 @@ def test_each_skip_is_logged_once_not_at_every_poll(home: Tree, caplog: pytest.L
         ksm.get_all_specs()
     garbled = [r for r in caplog.records if str(home.garbled) in r.getMessage()]
     assert len(garbled) == 1
+
+
+def test_an_env_finished_inside_an_existing_directory_is_found(home: Tree):
+    """Tools make the directory first and write pyvenv.cfg (or conda-meta/history) into it later."""
+    target = home.home / ".virtualenvs" / "in_progress"
+    target.mkdir()
+    try:
+        ksm = _ksm()
+        ksm.get_all_specs()
+        time.sleep(RACY_WINDOW_NS / 1e9 + 0.1)  # the root's mtime is now trusted and will not change again
+        ksm.get_all_specs()
+        make_layered_env(home.py311_ai, target, tool="uv")
+        assert "conda-py311_ai.in_progress-py" in ksm.get_all_specs()
+    finally:
+        shutil.rmtree(target)

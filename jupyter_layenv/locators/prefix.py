@@ -23,6 +23,7 @@ _VERSION = re.compile(r"^(\d+\.\d+(?:\.\d+)?)")
 @dataclass(frozen=True)
 class PrefixFacts:
     path: str
+    dir_id: tuple[int, int]  # (st_dev, st_ino): the same directory however it was reached
     is_conda: bool
     is_conda_root: bool
     pyvenv: dict[str, str] | None
@@ -61,11 +62,15 @@ def looks_like_env(path: str) -> bool:
 
 
 def looks_like_conda_root(path: str) -> bool:
-    if not fsread.is_dir(os.path.join(path, "conda-meta")):
-        return False
-    return any(
-        fsread.exists(os.path.join(path, marker))
-        for marker in ("envs", "condabin", os.path.join("bin", "conda"), os.path.join("Scripts", "conda.exe"))
+    top = set(fsread.listdir(path))
+    return "conda-meta" in top and _has_root_marker(path, top)
+
+
+def _has_root_marker(path: str, top: set[str]) -> bool:
+    if "envs" in top or "condabin" in top:
+        return True
+    return fsread.exists(os.path.join(path, "bin", "conda")) or fsread.exists(
+        os.path.join(path, "Scripts", "conda.exe")
     )
 
 
@@ -80,12 +85,20 @@ def parse_pyvenv_cfg(text: str) -> dict[str, str] | None:
 
 
 def inspect_prefix(path: str) -> PrefixFacts:
-    is_conda = fsread.exists(os.path.join(path, "conda-meta", "history"))
+    """One listing of the prefix tells which of the other reads are needed at all (about 8 syscalls)."""
+    try:
+        stat = os.stat(path)
+        top = set(os.listdir(path))
+    except OSError as err:
+        return _unusable(path, f"cannot read {path}: {err.strerror or err}; check its permissions")
+    conda_meta = os.path.join(path, "conda-meta")
+    meta_entries = fsread.listdir(conda_meta) if "conda-meta" in top else []
+    is_conda = "history" in meta_entries
     problem: str | None = None
     pyvenv: dict[str, str] | None = None
     cfg_path = os.path.join(path, "pyvenv.cfg")
     deps = [path]
-    if not is_conda and fsread.exists(cfg_path):
+    if not is_conda and "pyvenv.cfg" in top:
         deps.append(cfg_path)
         text = fsread.read_small_text(cfg_path)
         pyvenv = parse_pyvenv_cfg(text) if text is not None else None
@@ -94,47 +107,42 @@ def inspect_prefix(path: str) -> PrefixFacts:
                 f"garbled pyvenv.cfg (no 'home = …' line) in {path}: "
                 "recreate the environment, e.g. `python -m venv --clear` with its interpreter"
             )
-    conda_meta = os.path.join(path, "conda-meta")
     if is_conda:
         deps.append(conda_meta)
 
     python, python_problem = _find_python(path, venv=pyvenv is not None)
-    site_packages, lib_version = _find_site_packages(path)
+    site_packages, lib_version, site_entries = (
+        _site_packages(path) if ("lib" in top or "Lib" in top) else (None, None, [])
+    )
     if site_packages:
         # A healthy venv changes where it matters in site-packages; a Conda prefix also in its root
         # (nested venvs) and conda-meta (conda transactions). One stat less per venv keeps warm listings cheap.
         deps = [site_packages] if pyvenv is not None and problem is None else [*deps, site_packages]
-    site_entries = fsread.listdir(site_packages) if site_packages else []
     has_ipykernel = "ipykernel" in site_entries or any(
         entry.startswith("ipykernel-") and entry.endswith((".dist-info", ".egg-info")) for entry in site_entries
     )
-    resources = os.path.join(site_packages, "ipykernel", "resources") if site_packages else None
     kernels_dir = os.path.join(path, "share", "jupyter", "kernels")
-    kernels = _read_kernelspecs(kernels_dir)
-    if kernels:
-        deps.append(kernels_dir)
-    try:
-        stat = os.stat(path)
-        owner_uid = stat.st_uid
-    except OSError as err:
-        return _unusable(path, f"cannot read {path}: {err.strerror}; check its permissions")
-    if not os.access(path, os.R_OK | os.X_OK):
-        return _unusable(path, f"cannot read {path}: permission denied; ask its owner to make it readable")
+    kernels = _read_kernelspecs(kernels_dir) if "share" in top else ()
+    if any(kernel.language.lower() != "python" for kernel in kernels):
+        deps.append(kernels_dir)  # ipykernel's own python3 spec needs no watching: site-packages covers it
     return PrefixFacts(
         path=path,
+        dir_id=(stat.st_dev, stat.st_ino),
         is_conda=is_conda,
-        is_conda_root=is_conda and looks_like_conda_root(path),
+        is_conda_root=is_conda and _has_root_marker(path, top),
         pyvenv=pyvenv,
         python=python,
         python_problem=python_problem,
-        python_version=_python_version(pyvenv, conda_meta if is_conda else None) or lib_version,
+        python_version=_python_version(pyvenv, meta_entries) or lib_version,
         site_packages=site_packages,
         has_ipykernel=has_ipykernel,
-        ipykernel_resources=resources if "ipykernel" in site_entries else None,
+        ipykernel_resources=os.path.join(site_packages, "ipykernel", "resources")
+        if "ipykernel" in site_entries
+        else None,
         kernels=kernels,
-        activate_scripts=_activate_scripts(path) if is_conda else (),
-        state_env_vars=_state_env_vars(conda_meta) if is_conda else (),
-        owner_uid=owner_uid,
+        activate_scripts=_activate_scripts(path) if is_conda and "etc" in top else (),
+        state_env_vars=_state_env_vars(conda_meta) if "state" in meta_entries else (),
+        owner_uid=stat.st_uid,
         writable=os.access(path, os.W_OK),
         problem=problem,
         deps=tuple(deps),
@@ -144,6 +152,7 @@ def inspect_prefix(path: str) -> PrefixFacts:
 def _unusable(path: str, problem: str) -> PrefixFacts:
     return PrefixFacts(
         path=path,
+        dir_id=(0, 0),
         is_conda=False,
         is_conda_root=False,
         pyvenv=None,
@@ -185,30 +194,33 @@ def _readlink(path: str) -> str | None:
         return None
 
 
-def _find_site_packages(prefix: str) -> tuple[str | None, str | None]:
+def _site_packages(prefix: str) -> tuple[str | None, str | None, list[str]]:
+    """The newest ``lib/pythonX.Y/site-packages``, its X.Y, and its entries (listing it proves it exists)."""
     if IS_WINDOWS:
-        candidate = os.path.join(prefix, "Lib", "site-packages")
-        return (candidate, None) if fsread.is_dir(candidate) else (None, None)
-    lib = os.path.join(prefix, "lib")
-    versions = sorted((match.group(1), entry) for entry in fsread.listdir(lib) if (match := _LIB_PYTHON.match(entry)))
-    for version, entry in reversed(versions):
-        candidate = os.path.join(lib, entry, "site-packages")
-        if fsread.is_dir(candidate):
-            return candidate, version
-    return None, None
+        candidates = [(os.path.join(prefix, "Lib", "site-packages"), None)]
+    else:
+        lib = os.path.join(prefix, "lib")
+        found = [(m.group(1), entry) for entry in fsread.listdir(lib) if (m := _LIB_PYTHON.match(entry))]
+        found.sort(key=lambda item: tuple(int(part) for part in item[0].split(".")), reverse=True)
+        candidates = [(os.path.join(lib, entry, "site-packages"), version) for version, entry in found]
+    for candidate, version in candidates:
+        try:
+            return candidate, version, os.listdir(candidate)
+        except OSError:
+            continue
+    return None, None, []
 
 
-def _python_version(pyvenv: dict[str, str] | None, conda_meta: str | None) -> str | None:
+def _python_version(pyvenv: dict[str, str] | None, conda_meta_entries: list[str]) -> str | None:
     if pyvenv is not None:
         for key in ("version_info", "version"):
             match = _VERSION.match(pyvenv.get(key, ""))
             if match:
                 return match.group(1)
-    if conda_meta is not None:
-        for entry in fsread.listdir(conda_meta):
-            match = _CONDA_PYTHON_RECORD.match(entry)
-            if match:
-                return match.group(1)
+    for entry in conda_meta_entries:
+        match = _CONDA_PYTHON_RECORD.match(entry)
+        if match:
+            return match.group(1)
     return None
 
 

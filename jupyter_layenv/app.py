@@ -12,8 +12,12 @@ from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.gateway.gateway_client import GatewayClient
+from traitlets import Int
 
+from .events import Audit
+from .handlers import HANDLERS
 from .kernelspecs import LayenvKernelSpecManager
+from .service import LayenvService
 
 KSM_TRAIT = "kernel_spec_manager_class"
 
@@ -42,7 +46,12 @@ class LayenvExtension(ExtensionApp):
     name = "jupyter_layenv"
     load_other_extensions = True
 
+    max_body_size = Int(
+        1024 * 1024, config=True, help="Largest request body the layenv API accepts (bytes); larger ones get 413."
+    )
+
     _takeover_blocked_by: str | None = None
+    service: LayenvService | None = None
 
     def _link_jupyter_server_extension(self, serverapp: Any) -> None:
         super()._link_jupyter_server_extension(serverapp)
@@ -57,7 +66,11 @@ class LayenvExtension(ExtensionApp):
 
     def initialize_settings(self) -> None:
         ksm = self.serverapp.kernel_spec_manager
-        if isinstance(ksm, LayenvKernelSpecManager):
+        ours = isinstance(ksm, LayenvKernelSpecManager)
+        listing_ksm = ksm if ours else LayenvKernelSpecManager(parent=self.serverapp)
+        self.service = LayenvService(parent=self, ksm=listing_ksm, audit=Audit(self.serverapp.event_logger))
+        self.settings.update({"layenv_service": self.service, "layenv_max_body_size": self.max_body_size})
+        if ours:
             # Warm the discovery cache off the event loop so the first kernel listing is instant.
             threading.Thread(target=ksm.get_all_specs, name="layenv-discovery", daemon=True).start()
             return
@@ -70,3 +83,14 @@ class LayenvExtension(ExtensionApp):
             _class_name(type(ksm)),
             cause,
         )
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(HANDLERS)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        if self.service is not None:
+            await self.service.start()  # jobs a previous server left running: failed, half-made envs removed
+
+    async def stop_extension(self) -> None:
+        if self.service is not None:
+            await self.service.stop()

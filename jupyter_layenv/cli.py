@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -11,12 +12,14 @@ from typing import Any
 
 from jupyter_core.application import JupyterApp
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Bool, default
+from traitlets import Bool, Enum, List, Unicode, default
 from traitlets.config import Application
 
 from ._version import __version__
 from .kernels import SYNC_MARKER
 from .kernelspecs import LayenvKernelSpecManager
+from .policy import Policy, PolicyError
+from .service import LayenvService, current_user
 
 
 class _LayenvCommand(JupyterApp):
@@ -211,6 +214,137 @@ def _server_ksm_report(app: JupyterApp) -> dict[str, Any]:
     }
 
 
+class _ServiceCommand(_LayenvCommand):
+    """A command that changes environments through the same service as the REST API."""
+
+    classes = [LayenvKernelSpecManager, LayenvService, Policy]
+
+    def service(self) -> LayenvService:
+        return LayenvService(parent=self, ksm=self.manager())
+
+    def the_name(self) -> str:
+        if len(self.extra_args) != 1:
+            self.log.critical("give exactly one environment name (see --help)")
+            self.exit(2)
+        return self.extra_args[0]
+
+    def run(self, work: Any) -> Any:
+        """Run a service coroutine; a refusal prints its message and exits 2 (1 for not found)."""
+        try:
+            return asyncio.run(work)
+        except PolicyError as err:
+            print(f"error: {err.message}", file=sys.stderr)
+            self.exit(1 if err.status == 404 else 2)
+
+
+class CreateApp(_ServiceCommand):
+    name = "jupyter-layenv-create"
+    description = "Create a layered environment NAME on a Conda env, with a progress bar and the live install log."
+    examples = "jupyter layenv create myexp --base conda-py311_ai --package flask --package 'requests>=2'"
+    base = Unicode("", config=True, help="The base Conda env: its id (see `jupyter layenv list`) or path.")
+    packages = List(Unicode(), config=True, help="A package spec to install (repeat for more).")
+    requirements_file = Unicode("", config=True, help="A requirements.txt whose lines are installed too.")
+    display_name = Unicode(None, allow_none=True, config=True, help="The kernel's display name.")
+    inherit = Bool(True, config=True, help="Inherit the base's packages (--system-site-packages).")
+    aliases = {
+        "base": "CreateApp.base",
+        "package": "CreateApp.packages",
+        ("r", "requirements"): "CreateApp.requirements_file",
+        "display-name": "CreateApp.display_name",
+    }
+    flags = {
+        "no-inherit": ({"CreateApp": {"inherit": False}}, "Do not inherit the base's packages."),
+        "json": ({"_LayenvCommand": {"json_output": True}}, "Print the finished job as JSON."),
+    }
+
+    def start(self) -> None:
+        body: dict[str, Any] = {"name": self.the_name(), "base": self.base, "packages": list(self.packages),
+                                "inherit": self.inherit}  # fmt: skip
+        if self.requirements_file:
+            with open(self.requirements_file, encoding="utf-8") as handle:
+                body["requirements"] = handle.read()
+        if self.display_name is not None:
+            body["display_name"] = self.display_name
+        job = self.run(self._create(body))
+        if self.json_output:
+            self.emit(job)
+        self.exit(0 if job["state"] == "succeeded" else 1)
+
+    async def _create(self, body: dict[str, Any]) -> dict[str, Any]:
+        service = self.service()
+        job = await service.create(body, current_user())
+        offset = 0
+        try:
+            while True:
+                data = await service.job_log(job.id, offset)
+                offset += len(data)
+                if data and not self.json_output:
+                    _clear_bar()
+                    sys.stdout.write(data.decode("utf-8", "replace"))
+                    sys.stdout.flush()
+                if job.state not in ("queued", "running"):
+                    break
+                _progress_bar(job.progress, job.step)
+                await asyncio.sleep(0.1)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            await service.cancel(job.id, current_user())
+        _progress_bar(job.progress, job.step)  # where it ended, left on screen
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")
+        if not self.json_output:
+            if job.state == "succeeded" and job.environment:
+                kernels = ", ".join(k["name"] for k in job.environment["kernels"])
+                print(f"created {job.path}; kernel {kernels}", file=sys.stderr)
+            else:
+                print(f"{job.state}: {job.error or ''}", file=sys.stderr)
+        return job.public()
+
+
+def _clear_bar() -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\033[K")
+
+
+def _progress_bar(progress: float, step: str, width: int = 30) -> None:
+    if not sys.stderr.isatty():
+        return
+    done = int(progress * width)
+    sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {progress:4.0%} {step}")
+    sys.stderr.flush()
+
+
+class DeleteApp(_ServiceCommand):
+    name = "jupyter-layenv-delete"
+    description = "Delete the layered environment or venv NAME (an id, a path or a unique name) and its synced kernels."
+
+    def start(self) -> None:
+        ref = self.the_name()
+
+        async def delete() -> None:
+            service = self.service()
+            await service.delete(await service.resolve(ref), current_user())
+
+        self.run(delete())
+        print(f"deleted {ref}", file=sys.stderr)
+
+
+class ExportApp(_ServiceCommand):
+    name = "jupyter-layenv-export"
+    description = "Print environment NAME as environment.yml (base + pip layer) or requirements.txt (the layer)."
+    format = Enum(["environment.yml", "requirements.txt"], "environment.yml", config=True, help="What to print.")
+    aliases = {"format": "ExportApp.format"}
+
+    def start(self) -> None:
+        ref = self.the_name()
+
+        async def export() -> str:
+            service = self.service()
+            _, text = await service.export(await service.resolve(ref), self.format, current_user())
+            return text
+
+        sys.stdout.write(self.run(export()))
+
+
 class LayenvApp(JupyterApp):
     name = "jupyter-layenv"
     version = __version__
@@ -219,6 +353,9 @@ class LayenvApp(JupyterApp):
         "list": (ListApp, ListApp.description),
         "doctor": (DoctorApp, DoctorApp.description),
         "sync": (SyncApp, SyncApp.description.split(",")[0] + "."),
+        "create": (CreateApp, CreateApp.description),
+        "delete": (DeleteApp, DeleteApp.description),
+        "export": (ExportApp, ExportApp.description),
     }
 
     def start(self) -> None:

@@ -478,6 +478,11 @@ def slug(text: str) -> str:
     return _SLUG.sub("_", text.lower()).strip("._-") or "env"
 
 
+def layer_id(base_id: str, name: str) -> str:
+    """The id a layer named ``name`` on the env ``base_id`` gets (unless two envs claim the same one)."""
+    return f"{base_id}.{slug(name)}"
+
+
 def _identity(proto: dict, ids_by_path: dict[str, str]) -> str:
     kind = proto["kind"]
     if kind == CONDA_BASE:
@@ -485,7 +490,7 @@ def _identity(proto: dict, ids_by_path: dict[str, str]) -> str:
     if kind == CONDA_ENV:
         return f"conda-{slug(proto['name'])}"
     if kind == LAYERED and proto["base"] in ids_by_path:
-        return f"{ids_by_path[proto['base']]}.{slug(proto['name'])}"
+        return layer_id(ids_by_path[proto["base"]], proto["name"])
     return f"venv-{slug(proto['name'])}"
 
 
@@ -539,6 +544,7 @@ def _environment(proto: dict, env_id: str) -> Environment:
         activation=proto["activation"],
         skipped_reason=_not_a_kernel_reason(proto),
         is_server_prefix=proto["is_server_prefix"],
+        display_name=facts.display_name,
     )
 
 

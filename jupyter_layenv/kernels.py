@@ -176,7 +176,7 @@ def _python_entry(env: Environment, display_name_format: str) -> KernelEntry:
     )
     short = ".".join((env.python_version or "").split(".")[:2])
     kernel_label = f"Python {short}".strip()
-    display = _display_name(display_name_format, env, kernel_label, "python")
+    display = env.display_name or _display_name(display_name_format, env, kernel_label, "python")
     resource_dir = _python_resources(env)
     spec = {
         "argv": argv,

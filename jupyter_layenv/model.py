@@ -10,6 +10,10 @@ CONDA_ENV = "conda-env"
 VENV = "venv"
 LAYERED = "layered"
 
+# Files a jupyter_layenv job writes into an env it creates: discovery reads them, the builder writes them.
+BUILDING_MARKER = ".layenv-building"  # present while a job builds the env; the env is not listed meanwhile
+PROVENANCE = "layenv.json"  # base, requested packages, display name, creator, created time
+
 
 @dataclass(frozen=True)
 class ShippedKernel:
@@ -56,6 +60,7 @@ class Environment:
     activation: Activation = field(default_factory=Activation)
     skipped_reason: str | None = None
     is_server_prefix: bool = False
+    display_name: str | None = None  # chosen when the env was created (layenv.json)
 
 
 @dataclass(frozen=True)

@@ -37,3 +37,45 @@ def home(home_tree: Tree, monkeypatch: pytest.MonkeyPatch) -> Tree:
 
 def tree_path(tree: Tree, *parts: str) -> Path:
     return tree.home.joinpath(*parts)
+
+
+# ---------------------------------------------------------------------- creating envs (issue 3: create/export/delete)
+
+INICONFIG_VERSION = "2.0.0"
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local wheelhouse with ``iniconfig``, which the test bases do not have (hermetic: no index)."""
+    from wheelhouse import write_wheel
+
+    directory = tmp_path_factory.mktemp("wheelhouse")
+    source = f'__version__ = "{INICONFIG_VERSION}"\nWHERE = "wheelhouse"\n'
+    write_wheel(directory, "iniconfig", INICONFIG_VERSION, {"iniconfig/__init__.py": source})
+    # a newer version of a module the create base has (1.0): a layer installing it shadows the base's
+    write_wheel(directory, "layenv_base_marker", "2.0", {"layenv_base_marker.py": 'WHERE = "layer 2.0"\n'})
+    return directory
+
+
+@pytest.fixture(scope="session")
+def create_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A HOME of its own for the create tests: ~/miniconda3 with envs/py311_ai (ipykernel, pip, a base-only module)."""
+    from envtree import add_pure_python_package, make_conda_prefix, site_packages
+
+    home = tmp_path_factory.mktemp("create-home")
+    root = make_conda_prefix(home / "miniconda3", conda_root=True)
+    base = make_conda_prefix(root / "envs" / "py311_ai", ipykernel=True, packages=["pip"])  # conda envs have pip
+    add_pure_python_package(site_packages(base), "layenv_base_marker", "1.0", 'WHERE = "py311_ai"\n')
+    (home / ".virtualenvs").mkdir()
+    return home
+
+
+@pytest.fixture
+def clean_create_home(create_home: Path) -> Path:
+    """The create HOME with an empty ~/.virtualenvs, whatever an earlier test left there."""
+    import shutil
+
+    root = create_home / ".virtualenvs"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    return create_home

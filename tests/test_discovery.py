@@ -175,3 +175,17 @@ def test_an_env_finished_inside_an_existing_directory_is_found(home: Tree):
         assert "conda-py311_ai.in_progress-py" in ksm.get_all_specs()
     finally:
         shutil.rmtree(target)
+
+
+def test_an_env_a_job_is_still_building_is_not_a_kernel_yet(home: Tree):
+    target = make_layered_env(home.py311_ai, home.home / ".virtualenvs" / "building", tool="uv")
+    (target / ".layenv-building").write_text("job 1\n")
+    try:
+        ksm = _ksm()
+        assert "conda-py311_ai.building-py" not in ksm.get_all_specs()
+        skipped = {s["path"]: s["reason"] for s in ksm.listing()["skipped"]}
+        assert skipped[str(target)].startswith("being created")
+        (target / ".layenv-building").unlink()
+        assert "conda-py311_ai.building-py" in ksm.get_all_specs()
+    finally:
+        shutil.rmtree(target)

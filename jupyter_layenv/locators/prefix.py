@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 
 from .. import fsread
-from ..model import ShippedKernel
+from ..model import BUILDING_MARKER, PROVENANCE, ShippedKernel
 
 IS_WINDOWS = sys.platform == "win32"
 _CONDA_PYTHON_RECORD = re.compile(r"^python-(\d+\.\d+(?:\.\d+)?)[-_].*\.json$")
@@ -40,6 +40,7 @@ class PrefixFacts:
     writable: bool
     problem: str | None
     deps: tuple[str, ...]
+    display_name: str | None = None
 
     @property
     def is_venv(self) -> bool:
@@ -109,6 +110,8 @@ def inspect_prefix(path: str) -> PrefixFacts:
             )
     if is_conda:
         deps.append(conda_meta)
+    if BUILDING_MARKER in top:
+        problem = f"being created: a jupyter_layenv job is building {path}; it is listed once the job has succeeded"
 
     python, python_problem = _find_python(path, venv=pyvenv is not None)
     site_packages, lib_version, site_entries = (
@@ -146,7 +149,18 @@ def inspect_prefix(path: str) -> PrefixFacts:
         writable=os.access(path, os.W_OK),
         problem=problem,
         deps=tuple(deps),
+        display_name=_chosen_display_name(path) if PROVENANCE in top else None,
     )
+
+
+def _chosen_display_name(prefix: str) -> str | None:
+    """The display name given when jupyter_layenv created the env, if any."""
+    text = fsread.read_small_text(os.path.join(prefix, PROVENANCE))
+    try:
+        value = json.loads(text or "").get("display_name")
+    except (ValueError, AttributeError):
+        return None
+    return value.strip() or None if isinstance(value, str) else None
 
 
 def _unusable(path: str, problem: str) -> PrefixFacts:

@@ -1,0 +1,108 @@
+"""What one layered env is made of (a :class:`BuildPlan`) and the file work around building it.
+
+The env is a virtualenv made with the base's own interpreter: ``--system-site-packages`` gives it the base's
+packages. It is built in place (virtualenv and installers write absolute paths into scripts, so a build
+elsewhere could not be moved), inside a directory this module creates first with an ownership marker:
+only a directory carrying the marker of a job is ever removed as "half-made".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+from ..model import BUILDING_MARKER, PROVENANCE
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    name: str
+    path: str
+    base_id: str
+    base_path: str
+    base_python: str
+    inherit: bool
+    seed_pip: bool
+    installer: str  # "uv" or "pip"
+    uv: str | None
+    requirements: tuple[str, ...]  # validated specs, ipykernel added when the env could not import it
+    requested: tuple[str, ...]  # what the caller asked for
+    display_name: str | None
+    creator: str
+
+    @property
+    def python(self) -> str:
+        return os.path.join(self.path, "bin", "python")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> BuildPlan:
+        return cls(**{**data, "requirements": tuple(data["requirements"]), "requested": tuple(data["requested"])})
+
+
+def virtualenv_command(plan: BuildPlan) -> list[str]:
+    command = [sys.executable, "-m", "virtualenv", "--no-periodic-update", "--no-download", "-p", plan.base_python]
+    if plan.inherit:
+        command.append("--system-site-packages")
+    command += ["--no-setuptools", "--no-wheel"] if plan.seed_pip else ["--no-seed"]
+    return [*command, "--", plan.path]
+
+
+def reserve(plan: BuildPlan, job_id: str) -> bool:
+    """Make the env directory, owned by this job; ``False`` when the path exists already (blocking: use a thread)."""
+    os.makedirs(os.path.dirname(plan.path), exist_ok=True)
+    try:
+        os.mkdir(plan.path)
+    except FileExistsError:
+        return False
+    with open(os.path.join(plan.path, BUILDING_MARKER), "w", encoding="utf-8") as handle:
+        handle.write(job_id)
+    return True
+
+
+def owned_by(path: str, job_id: str) -> bool:
+    try:
+        with open(os.path.join(path, BUILDING_MARKER), encoding="utf-8") as handle:
+            return handle.read().strip() == job_id
+    except OSError:
+        return False
+
+
+def remove_half_made(path: str, job_id: str) -> bool:
+    """Remove the env only if this job's marker is still in it (never a finished env, never another's)."""
+    if not owned_by(path, job_id):
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    return not os.path.lexists(path)
+
+
+def write_requirements(path: str, specs: tuple[str, ...]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("".join(f"{spec}\n" for spec in specs))
+
+
+def finish(plan: BuildPlan, job_id: str) -> None:
+    """Record provenance in ``layenv.json`` and drop the building marker: from now on the env is complete."""
+    provenance = {
+        "base": plan.base_path,
+        "base_id": plan.base_id,
+        "inherit": plan.inherit,
+        "packages": list(plan.requested),
+        "installed": list(plan.requirements),
+        "installer": plan.installer if plan.requirements else None,
+        "display_name": plan.display_name,
+        "creator": plan.creator,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "job": job_id,
+    }
+    tmp = os.path.join(plan.path, f".{PROVENANCE}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(provenance, handle, indent=1)
+    os.replace(tmp, os.path.join(plan.path, PROVENANCE))
+    os.unlink(os.path.join(plan.path, BUILDING_MARKER))

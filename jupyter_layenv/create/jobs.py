@@ -1,0 +1,360 @@
+"""The job queue: each create is a job with steps, a progress fraction and a log a client can follow.
+
+Jobs persist as ``<id>.json`` + ``<id>.log`` in a directory under the user's Jupyter data dir, so a reopened
+panel finds a running job, and a restarted server finds the jobs its previous life left running: it marks
+them failed and removes their half-made envs. A job holds its env's file lock from submit to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import signal
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import builder
+from .installers import InstallerSettings, installer_environment, pip_command, uv_command
+from .locks import EnvLock
+from .process import run_logged
+
+ACTIVE = ("queued", "running")
+JOB_ID = re.compile(r"[0-9a-f]{32}")
+INTERRUPTED = "interrupted by server restart; the half-made environment was removed, create it again"
+LOG_TAIL_LINES = 8
+
+
+class JobConflict(Exception):
+    """The env exists, or a job (here or in another process) is working on it."""
+
+
+@dataclass
+class Job:
+    id: str
+    name: str
+    path: str
+    base: str
+    user: str
+    plan: dict[str, Any]
+    state: str = "queued"
+    step: str = "queued"
+    progress: float = 0.0
+    created: float = field(default_factory=time.time)
+    finished: float | None = None
+    environment: dict[str, Any] | None = None
+    error: str | None = None
+    pid: int | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The job JSON of the REST contract (and a few fields a panel needs to show it)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "path": self.path,
+            "base": self.base,
+            "state": self.state,
+            "step": self.step,
+            "progress": round(self.progress, 3),
+            "created": self.created,
+            "finished": self.finished,
+            "environment": self.environment,
+            "error": self.error,
+        }
+
+
+class JobStore:
+    """Job records and logs on disk. Blocking: call from a thread."""
+
+    def __init__(self, directory: str, keep: int = 100) -> None:
+        self.directory = directory
+        self.keep = keep
+
+    def _file(self, job_id: str, suffix: str) -> str:
+        if not JOB_ID.fullmatch(job_id):
+            raise KeyError(job_id)
+        return os.path.join(self.directory, f"{job_id}{suffix}")
+
+    def log_path(self, job_id: str) -> str:
+        return self._file(job_id, ".log")
+
+    def requirements_path(self, job_id: str) -> str:
+        return self._file(job_id, ".requirements.txt")
+
+    def save(self, job: Job) -> None:
+        os.makedirs(self.directory, exist_ok=True)
+        path = self._file(job.id, ".json")
+        tmp = f"{path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(asdict(job), handle)
+        os.replace(tmp, path)
+
+    def load(self, job_id: str) -> Job | None:
+        try:
+            with open(self._file(job_id, ".json"), encoding="utf-8") as handle:
+                return Job(**json.load(handle))
+        except (KeyError, OSError, ValueError, TypeError):
+            return None
+
+    def load_all(self) -> list[Job]:
+        names = (
+            [n[:-5] for n in os.listdir(self.directory) if n.endswith(".json")] if os.path.isdir(self.directory) else []
+        )
+        jobs = [job for name in names if JOB_ID.fullmatch(name) and (job := self.load(name))]
+        return sorted(jobs, key=lambda job: job.created, reverse=True)
+
+    def append_log(self, job_id: str, text: str) -> None:
+        with open(self.log_path(job_id), "a", encoding="utf-8") as handle:
+            handle.write(text)
+
+    def read_log(self, job_id: str, offset: int) -> bytes:
+        with open(self.log_path(job_id), "rb") as handle:
+            handle.seek(offset)
+            return handle.read()
+
+    def log_size(self, job_id: str) -> int:
+        try:
+            return os.path.getsize(self.log_path(job_id))
+        except OSError:
+            return 0
+
+    def log_tail(self, job_id: str, offset: int) -> str:
+        """The last lines a command wrote, from ``offset`` (where its output began)."""
+        try:
+            text = self.read_log(job_id, offset).decode("utf-8", "replace")
+        except OSError:
+            return ""
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return "\n".join(lines[-LOG_TAIL_LINES:])
+
+    def prune(self) -> None:
+        """Forget the oldest finished jobs beyond ``keep``."""
+        finished = [job for job in self.load_all() if job.state not in ACTIVE]
+        for job in finished[self.keep :]:
+            for suffix in (".json", ".log", ".requirements.txt"):
+                with contextlib.suppress(OSError):
+                    os.unlink(self._file(job.id, suffix))
+
+
+Register = Callable[[Job], Awaitable[dict[str, Any]]]
+Finished = Callable[[Job], None]
+
+
+class JobManager:
+    """Runs at most ``concurrency`` builds at once; one job per env path across every process sharing the root."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        *,
+        concurrency: int,
+        settings: InstallerSettings,
+        register: Register,
+        on_finished: Finished,
+        log: logging.Logger,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self._register = register
+        self._on_finished = on_finished
+        self.log = log
+        self._concurrency = concurrency
+        self._slots: asyncio.Semaphore | None = None
+        self._jobs: dict[str, Job] = {}
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._paths: set[str] = set()
+        self._outcome: dict[str, tuple[str, str | None]] = {}  # job id -> (state, error) when stopped on purpose
+
+    # -- queries --------------------------------------------------------------------------------------
+
+    def busy(self, path: str) -> bool:
+        return path in self._paths
+
+    def active_plans(self) -> list[dict[str, Any]]:
+        """What the queued and running jobs of this server are building."""
+        return [job.plan for job in self._jobs.values() if job.state in ACTIVE]
+
+    async def get(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id) or await asyncio.to_thread(self.store.load, job_id)
+
+    async def list(self) -> list[Job]:
+        stored = await asyncio.to_thread(self.store.load_all)
+        live = {job.id: job for job in stored} | self._jobs
+        return sorted(live.values(), key=lambda job: job.created, reverse=True)
+
+    # -- submitting and running -----------------------------------------------------------------------
+
+    async def submit(self, plan: builder.BuildPlan, base: str) -> Job:
+        """Queue a build; :class:`JobConflict` at once when the env exists or is being made anywhere."""
+        if plan.path in self._paths:
+            raise JobConflict(f"{plan.name} is being created right now; wait for that job or pick another name")
+        self._paths.add(plan.path)
+        job = Job(id=uuid.uuid4().hex, name=plan.name, path=plan.path, base=base, user=plan.creator,
+                  plan=plan.to_json())  # fmt: skip
+        lock = None
+        try:
+            lock = await asyncio.to_thread(EnvLock.try_acquire, plan.path)
+            if lock is None:
+                raise JobConflict(f"{plan.name} is being created by another process; wait or pick another name")
+            if not await asyncio.to_thread(builder.reserve, plan, job.id):
+                raise JobConflict(f"{plan.path} exists already; pick another name or delete that environment")
+            await asyncio.to_thread(self.store.save, job)
+        except BaseException:
+            self._paths.discard(plan.path)
+            if lock is not None:
+                await asyncio.to_thread(lock.release)
+            raise
+        self._jobs[job.id] = job
+        self._tasks[job.id] = asyncio.create_task(self._run(job, plan, lock), name=f"layenv-job-{job.id}")
+        return job
+
+    async def _run(self, job: Job, plan: builder.BuildPlan, lock: EnvLock) -> None:
+        try:
+            if self._slots is None:
+                self._slots = asyncio.Semaphore(self._concurrency)
+            async with self._slots:
+                job.state = "running"
+                await self._build(job, plan)
+            job.state, job.step, job.progress = "succeeded", "done", 1.0
+        except asyncio.CancelledError:
+            job.state, job.error = self._outcome.pop(job.id, ("cancelled", None))
+            await self._clean(job)
+        except Exception as err:
+            job.state, job.error = "failed", str(err) or type(err).__name__
+            if not isinstance(err, StepFailed):
+                self.log.exception("jupyter_layenv: job %s (%s) failed", job.id, job.path)
+            await self._clean(job)
+        finally:
+            job.finished, job.pid = time.time(), None
+            await asyncio.to_thread(self._finish_files, job, lock)
+            self._paths.discard(plan.path)
+            self._tasks.pop(job.id, None)
+            self._on_finished(job)
+
+    def _finish_files(self, job: Job, lock: EnvLock) -> None:
+        self.store.append_log(job.id, f"\n== {job.state}{f': {job.error}' if job.error else ''}\n")
+        self.store.save(job)
+        lock.release()
+        self.store.prune()
+
+    async def _build(self, job: Job, plan: builder.BuildPlan) -> None:
+        env = installer_environment(self.settings)
+        await self._step(job, "create", 0.05)
+        await self._command(job, "virtualenv", builder.virtualenv_command(plan), env)
+        if plan.requirements:
+            await self._step(job, "install", 0.35)
+            requirements = self.store.requirements_path(job.id)
+            await asyncio.to_thread(builder.write_requirements, requirements, plan.requirements)
+            await asyncio.to_thread(self.store.append_log, job.id, "".join(f"#   {s}\n" for s in plan.requirements))
+            if plan.installer == "uv" and plan.uv:
+                command = uv_command(plan.uv, plan.python, requirements, self.settings)
+            else:
+                command = pip_command(plan.python, requirements, self.settings)
+            await self._command(job, plan.installer, command, env)
+        await self._step(job, "register", 0.9)
+        await asyncio.to_thread(builder.finish, plan, job.id)
+        job.environment = await self._register(job)
+
+    async def _step(self, job: Job, step: str, progress: float) -> None:
+        job.step, job.progress = step, progress
+        await asyncio.to_thread(self._save_step, job)
+
+    def _save_step(self, job: Job) -> None:
+        self.store.append_log(job.id, f"== {job.step}\n")
+        self.store.save(job)
+
+    async def _command(self, job: Job, tool: str, argv: list[str], env: dict[str, str]) -> None:
+        await asyncio.to_thread(self.store.append_log, job.id, "$ " + " ".join(argv) + "\n")
+        start = await asyncio.to_thread(self.store.log_size, job.id)
+
+        async def spawned(pid: int) -> None:
+            job.pid = pid  # on disk before anything can go wrong: a restarted server kills what it left running
+            await asyncio.to_thread(self.store.save, job)
+
+        code = await run_logged(argv, log_path=self.store.log_path(job.id), env=env, cwd=job.path, on_spawn=spawned)
+        if code != 0:
+            tail = await asyncio.to_thread(self.store.log_tail, job.id, start)
+            raise StepFailed(f"{job.step} failed ({tool} exited with {code}): {tail or 'see the log'}")
+
+    async def _clean(self, job: Job) -> None:
+        removed = await asyncio.to_thread(builder.remove_half_made, job.path, job.id)
+        if removed:
+            await asyncio.to_thread(self.store.append_log, job.id, f"removed the half-made {job.path}\n")
+
+    # -- cancelling, stopping, recovering -------------------------------------------------------------
+
+    async def cancel(self, job_id: str) -> Job | None:
+        """Cancel a queued or running job of this process and wait until its env is gone; ``None``: not ours."""
+        task = self._tasks.get(job_id)
+        if task is None:
+            return None
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return self._jobs[job_id]
+
+    async def stop(self) -> None:
+        """Server shutdown: stop every job, removing its half-made env."""
+        for job_id, task in list(self._tasks.items()):
+            self._outcome[job_id] = ("failed", "interrupted by server shutdown; create it again")
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def recover(self) -> list[Job]:
+        """Jobs a dead process left queued/running: failed, their half-made envs removed."""
+        recovered = []
+        for job in await asyncio.to_thread(self.store.load_all):
+            if job.state in ACTIVE and job.id not in self._tasks and await asyncio.to_thread(self._recover, job):
+                recovered.append(job)
+        return recovered
+
+    def _recover(self, job: Job) -> bool:
+        lock = EnvLock.try_acquire(job.path, create=False)
+        if lock is None:
+            return False  # another live process (a second server, the CLI) still holds it
+        try:
+            if job.pid:
+                _kill_orphan(job.pid, job.path)
+            builder.remove_half_made(job.path, job.id)
+            job.state, job.error, job.finished, job.pid = "failed", INTERRUPTED, time.time(), None
+            self.store.append_log(job.id, f"\n== failed: {INTERRUPTED}\n")
+            self.store.save(job)
+        finally:
+            lock.release()
+        self.log.warning("jupyter_layenv: job %s for %s was %s", job.id, job.path, INTERRUPTED)
+        return True
+
+
+class StepFailed(Exception):
+    """A build command failed; the message carries the end of its output."""
+
+
+def _kill_orphan(pid: int, env_path: str) -> None:
+    """A dead server's installer may still run (its own session): kill its group if it is really that process."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            cmdline = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return
+    if env_path not in cmdline:
+        return  # the pid was reused by an unrelated process
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie (a container's init may never reap the orphan)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

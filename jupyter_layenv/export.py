@@ -1,0 +1,90 @@
+"""An environment as ``environment.yml`` (base's Conda packages + a ``pip:`` section) or ``requirements.txt``.
+
+The ``requirements.txt`` of a layer lists the layer only, exact versions: created again on the same base, it
+gives the same layer. Blocking file reads: run in a thread from the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import urlparse
+
+from packaging.utils import canonicalize_name
+
+from .inventory import TOOLING, Dist, conda_records, distributions
+from .model import LAYERED, Environment
+
+FORMATS = ("environment.yml", "requirements.txt")
+_SUBDIR = re.compile(r"^(noarch|linux|osx|win|emscripten|wasi|zos|freebsd)(-[a-z0-9_]+)?$")
+_PLAIN_YAML = re.compile(r"[A-Za-z0-9._=<>!*+~,-]+")
+
+
+def export(env: Environment, base: Environment | None, fmt: str) -> str:
+    if fmt == "requirements.txt":
+        return requirements_txt(env)
+    if fmt == "environment.yml":
+        return environment_yml(env, base)
+    raise ValueError(fmt)
+
+
+def requirements_txt(env: Environment) -> str:
+    lines = [f"# {env.name}: {'the layer' if env.kind == LAYERED else 'the environment'}'s own packages"]
+    lines += [f"{dist.name}=={dist.version}" for dist in _own(env)]
+    return "\n".join(lines) + "\n"
+
+
+def environment_yml(env: Environment, base: Environment | None) -> str:
+    if env.kind == LAYERED and base is not None:
+        records = conda_records(base.path)
+        pip = _pip_installed(base.path, records) if env.inherits_base and records else {}
+        pip.update({dist.key: dist for dist in _own(env)})  # the layer's version is the one imported
+    else:
+        records = conda_records(env.path)
+        pip = _pip_installed(env.path, records) if records else {dist.key: dist for dist in _own(env)}
+    channels = list(dict.fromkeys(_channel(str(r.get("channel") or "")) for r in records)) or ["conda-forge"]
+    deps = [f"{r['name']}={r['version']}={r['build']}" if r.get("build") else f"{r['name']}={r['version']}"
+            for r in records]  # fmt: skip
+    if not records:
+        deps = [f"python={env.python_version}"] if env.python_version else ["python"]
+    if pip and not any(r["name"] == "pip" for r in records):
+        deps.append("pip")
+    lines = [f"name: {_yaml(env.name)}", "channels:", *(f"  - {_yaml(c)}" for c in channels), "dependencies:"]
+    lines += [f"  - {_yaml(dep)}" for dep in deps]
+    if pip:
+        lines.append("  - pip:")
+        lines += [f"      - {_yaml(f'{d.name}=={d.version}')}" for d in sorted(pip.values(), key=lambda d: d.key)]
+    return "\n".join(lines) + "\n"
+
+
+def _own(env: Environment) -> list[Dist]:
+    return [dist for dist in distributions(env.path) if dist.key not in TOOLING]
+
+
+def _pip_installed(prefix: str, records: list[dict]) -> dict[str, Dist]:
+    """The packages of a Conda prefix that conda did not install (``pip install`` into the env)."""
+    conda_names = {canonicalize_name(str(r["name"])) for r in records}
+    return {
+        dist.key: dist
+        for dist in distributions(prefix)
+        if dist.installer != "conda" and dist.key not in conda_names and dist.key not in TOOLING
+    }
+
+
+def _channel(url: str) -> str:
+    """``https://conda.anaconda.org/conda-forge/linux-64`` -> ``conda-forge``, as ``conda env export`` names it."""
+    if not url:
+        return "conda-forge"
+    parsed = urlparse(url)
+    parts = [p for p in parsed.path.split("/") if p]
+    if parts and _SUBDIR.match(parts[-1]):
+        parts = parts[:-1]
+    if parsed.netloc in ("conda.anaconda.org", "") and parts:
+        return "/".join(parts)
+    if parsed.netloc == "repo.anaconda.com":
+        return "defaults"
+    return f"{parsed.scheme}://{parsed.netloc}/{'/'.join(parts)}"
+
+
+def _yaml(value: str) -> str:
+    return value if _PLAIN_YAML.fullmatch(value) and value[0] not in "!*&-" else json.dumps(value)

@@ -1,0 +1,174 @@
+"""The REST API under ``<base_url>/layenv/``: parse, authorize, call the service, serialize. Nothing else."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from .policy import PolicyError
+from .service import LayenvService
+
+T = TypeVar("T")
+AUTH_RESOURCE = "layenv"
+_FORBIDDEN = (
+    "not allowed: send a valid token (header 'Authorization: token <token>') of a user whose authorizer "
+    "permits the 'layenv' resource"
+)
+
+
+class LayenvHandler(ExtensionHandlerMixin, APIHandler):
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def service(self) -> LayenvService:
+        return self.settings["layenv_service"]
+
+    @property
+    def username(self) -> str:
+        return self.current_user.username
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        limit = self.settings["layenv_max_body_size"]
+        if len(self.request.body or b"") > limit:
+            raise web.HTTPError(
+                413, f"request body over {limit} bytes: send fewer or shorter package specs", reason="body too large"
+            )
+
+    async def call(self, awaitable: Awaitable[T]) -> T:
+        """The service's refusals become the error JSON with their status."""
+        try:
+            return await awaitable
+        except PolicyError as err:
+            raise web.HTTPError(err.status, err.message.replace("%", "%%"), reason=err.reason) from None
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """The contract's ``{"message", "reason"}``, with a message saying what to do even for a bare 403."""
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        if status_code == 403 and not getattr(self, "_current_user", None):
+            reply = {"message": _FORBIDDEN, "reason": "no token"}  # not the xsrf/cookie detail: a token fixes it
+        elif isinstance(exc, web.HTTPError) and exc.log_message:
+            reply = {"message": _formatted(exc), "reason": exc.reason}
+        elif status_code == 403:
+            reply = {"message": _FORBIDDEN, "reason": "forbidden"}
+        elif status_code >= 500:
+            reply = {"message": "internal error in jupyter_layenv: see the server log", "reason": "server error"}
+        else:
+            reply = {"message": self._reason, "reason": self._reason}
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(reply))
+
+    def json_body(self) -> Any:
+        try:
+            return json.loads(self.request.body or b"null")
+        except ValueError as err:
+            raise web.HTTPError(400, f"the body must be a JSON object: {err}", reason="bad json") from None
+
+    def send(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+    def job_url(self, job_id: str) -> str:
+        return url_path_join(self.base_url, "layenv", "jobs", job_id)
+
+
+def _formatted(exc: web.HTTPError) -> str:
+    try:
+        return exc.log_message % exc.args  # type: ignore[operator]
+    except (TypeError, ValueError):
+        return str(exc.log_message)
+
+
+class EnvironmentsHandler(LayenvHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.send(await self.call(self.service.listing()))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        job = await self.call(self.service.create(self.json_body(), self.username))
+        self.set_header("Location", self.job_url(job.id))
+        self.send(job.public(), 202)
+
+
+class EnvironmentHandler(LayenvHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, env_id: str) -> None:
+        self.send(await self.call(self.service.environment(env_id)))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, env_id: str) -> None:
+        await self.call(self.service.delete(env_id, self.username))
+        self.set_status(204)
+        self.finish()
+
+
+class ExportHandler(LayenvHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, env_id: str) -> None:
+        fmt = self.get_query_argument("format", "environment.yml")
+        filename, text = await self.call(self.service.export(env_id, fmt, self.username))
+        self.set_header(
+            "Content-Type", "text/yaml; charset=utf-8" if fmt.endswith(".yml") else "text/plain; charset=utf-8"
+        )
+        self.set_header("Content-Disposition", f'attachment; filename="{filename}"')
+        self.finish(text)
+
+
+class JobsHandler(LayenvHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.send({"jobs": await self.call(self.service.list_jobs())})
+
+
+class JobHandler(LayenvHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        job = await self.call(self.service.job(job_id))
+        self.send(job.public())
+
+    @web.authenticated
+    @authorized
+    async def delete(self, job_id: str) -> None:
+        job = await self.call(self.service.cancel(job_id, self.username))
+        self.send(job.public())
+
+
+class JobLogHandler(LayenvHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        raw = self.get_query_argument("offset", "0")
+        if not raw.isdigit():
+            raise web.HTTPError(400, f"offset must be a byte count >= 0, not {raw!r}", reason="bad offset")
+        offset = int(raw)
+        data = await self.call(self.service.job_log(job_id, offset))
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.set_header("X-Layenv-Next-Offset", str(offset + len(data)))
+        self.finish(data)
+
+
+_ID = r"([^/]+)"
+HANDLERS = [
+    (r"/layenv/environments", EnvironmentsHandler),
+    (rf"/layenv/environments/{_ID}/export", ExportHandler),
+    (rf"/layenv/environments/{_ID}", EnvironmentHandler),
+    (r"/layenv/jobs", JobsHandler),
+    (rf"/layenv/jobs/{_ID}/log", JobLogHandler),
+    (rf"/layenv/jobs/{_ID}", JobHandler),
+]

@@ -1,0 +1,119 @@
+"""Which packages an environment has, read from files: ``*.dist-info`` / ``*.egg-info`` and ``conda-meta``.
+
+Blocking file reads: callers on the event loop run these in a thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from . import fsread
+from .model import LAYERED, Environment
+
+_LIB_PYTHON = re.compile(r"^python(\d+)\.(\d+)t?$")
+# What `pip freeze` leaves out too: the installer's own tooling, not the project's packages.
+TOOLING = frozenset({"pip", "setuptools", "wheel", "distribute"})
+
+
+@dataclass(frozen=True)
+class Dist:
+    name: str  # as the distribution spells it (METADATA Name)
+    version: str
+    installer: str = ""  # the INSTALLER file: "conda", "pip", "uv"…
+
+    @property
+    def key(self) -> str:
+        return canonicalize_name(self.name)
+
+
+def site_packages(prefix: str) -> str | None:
+    lib = os.path.join(prefix, "lib")
+    versions = [
+        (tuple(map(int, m.groups())), entry) for entry in fsread.listdir(lib) if (m := _LIB_PYTHON.match(entry))
+    ]
+    for _, entry in sorted(versions, reverse=True):  # the newest python3.X, numerically (3.11 after 3.9)
+        candidate = os.path.join(lib, entry, "site-packages")
+        if fsread.is_dir(candidate):
+            return candidate
+    windows = os.path.join(prefix, "Lib", "site-packages")
+    return windows if fsread.is_dir(windows) else None
+
+
+def distributions(prefix: str) -> list[Dist]:
+    """The distributions installed in a prefix's own site-packages, sorted by name."""
+    site = site_packages(prefix)
+    found: dict[str, Dist] = {}
+    for entry in fsread.listdir(site) if site else []:
+        if not entry.endswith((".dist-info", ".egg-info")):
+            continue
+        stem = entry.rsplit(".", 1)[0]
+        name, _, version = stem.partition("-")
+        metadata = os.path.join(site, entry, "METADATA" if entry.endswith(".dist-info") else "PKG-INFO")
+        headers = _headers(metadata)
+        installer = (fsread.read_small_text(os.path.join(site, entry, "INSTALLER")) or "").strip()
+        dist = Dist(headers.get("name", name), headers.get("version", version.split("-")[0]), installer)
+        found.setdefault(dist.key, dist)
+    return sorted(found.values(), key=lambda d: d.key)
+
+
+def has_distribution(prefix: str, name: str) -> bool:
+    return any(dist.key == canonicalize_name(name) for dist in distributions(prefix))
+
+
+def _headers(path: str) -> dict[str, str]:
+    """``Name`` and ``Version`` from the top of a METADATA file (stops at the first blank line)."""
+    headers: dict[str, str] = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if not line.strip():
+                    break
+                key, sep, value = line.partition(":")
+                if sep and key.lower() in ("name", "version"):
+                    headers.setdefault(key.lower(), value.strip())
+                if len(headers) == 2:
+                    break
+    except OSError:
+        pass
+    return headers
+
+
+def conda_records(prefix: str) -> list[dict[str, Any]]:
+    """The package records conda wrote in ``conda-meta/*.json`` (name, version, build, channel)."""
+    meta = os.path.join(prefix, "conda-meta")
+    records = []
+    for entry in sorted(fsread.listdir(meta)):
+        if not entry.endswith(".json"):
+            continue
+        text = fsread.read_small_text(os.path.join(meta, entry))
+        try:
+            record = json.loads(text) if text else None
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("name") and record.get("version"):
+            records.append(record)
+    return sorted(records, key=lambda r: str(r["name"]))
+
+
+def package_split(env: Environment, base: Environment | None) -> dict[str, list[dict[str, str]]]:
+    """A layer's own packages, those it inherits from its base, and the layer ones shadowing another version."""
+    layer = distributions(env.path)
+    inherits = env.kind == LAYERED and env.inherits_base and base is not None
+    base_dists = {dist.key: dist for dist in distributions(base.path)} if inherits and base else {}
+    own = {dist.key for dist in layer}
+    shadowed = [
+        {"name": dist.name, "layer_version": dist.version, "base_version": base_dists[dist.key].version}
+        for dist in layer
+        if dist.key in base_dists and base_dists[dist.key].version != dist.version
+    ]
+    return {
+        "layer": [{"name": d.name, "version": d.version} for d in layer],
+        "inherited": [{"name": d.name, "version": d.version} for k, d in base_dists.items() if k not in own],
+        "shadowed": shadowed,
+    }

@@ -1,0 +1,320 @@
+"""The environment service the REST handlers and the CLI share: list, inspect, create, delete, export, jobs.
+
+It applies the policy, places envs inside a configured root, hands builds to the job queue and keeps the
+kernel spec manager's cache honest. Every blocking call runs in a thread: this object lives on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+import shutil
+import sys
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir, jupyter_path
+from traitlets import Bool, Enum, Instance, Int, List, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from . import export as exporting
+from . import fsread, inventory
+from .create.builder import BuildPlan
+from .create.installers import InstallerSettings, find_uv
+from .create.jobs import Job, JobConflict, JobManager, JobStore
+from .create.locks import EnvLock
+from .discovery import layer_id
+from .events import Audit
+from .kernels import SYNC_MARKER, environment_json
+from .kernelspecs import LayenvKernelSpecManager
+from .model import CONDA_ENV, Environment
+from .policy import CreateRequest, Policy, PolicyError, bad_request, requirement_names
+
+
+def not_found(what: str) -> PolicyError:
+    return PolicyError(
+        404, f"{what} not found: see GET environments and GET jobs (or `jupyter layenv list`)", "not found"
+    )
+
+
+class LayenvService(LoggingConfigurable):
+    """Configuration of where and how envs are created, and the operations on them."""
+
+    user_root = Unicode(
+        "~/.virtualenvs",
+        config=True,
+        help="Where new environments go (VS Code and virtualenvwrapper read this directory too).",
+    )
+    layout = Enum(
+        ["user_root", "inside_base"],
+        "user_root",
+        config=True,
+        help="inside_base: the seed's layout, the new env inside its base Conda env when that is writable "
+        "(envs/py311_ai/myexp_env); user_root otherwise.",
+    )
+    job_concurrency = Int(2, config=True, help="How many create jobs run at once; the others wait in the queue.")
+    jobs_kept = Int(100, config=True, help="How many finished jobs (and their logs) are kept.")
+    jobs_dir = Unicode(config=True, help="Where job records and logs are kept (default: <jupyter data dir>/layenv).")
+    installer = Enum(["auto", "uv", "pip"], "auto", config=True, help="auto: uv when it is installed, else pip.")
+    seed_pip = Enum(
+        ["auto", "always", "never"],
+        "auto",
+        config=True,
+        help="Put pip into new envs: auto = only when the base's pip cannot serve them (no inherit, or no pip in "
+        "the base), so %pip works in their kernels.",
+    )
+    index_url = Unicode(None, allow_none=True, config=True, help="Package index for installs (default: PyPI).")
+    extra_index_urls = List(Unicode(), config=True, help="Extra package indexes.")
+    find_links = List(Unicode(), config=True, help="Directories or pages of wheels to install from (a wheelhouse).")
+    offline = Bool(False, config=True, help="Never use an index: install from find_links only.")
+    proxy = Unicode(None, allow_none=True, config=True, help="HTTP(S) proxy for the installers.")
+
+    policy = Instance(Policy)
+    ksm = Instance(LayenvKernelSpecManager)
+
+    @default("jobs_dir")
+    def _default_jobs_dir(self) -> str:
+        return os.path.join(jupyter_data_dir(), "layenv", "jobs")
+
+    @default("policy")
+    def _default_policy(self) -> Policy:
+        return Policy(parent=self)
+
+    def __init__(self, *, ksm: LayenvKernelSpecManager, audit: Audit | None = None, **kwargs: Any) -> None:
+        super().__init__(ksm=ksm, **kwargs)
+        self.audit = audit or Audit()
+        self._include_root_in_discovery()
+        self.jobs = JobManager(
+            JobStore(fsread.expand(self.jobs_dir), keep=self.jobs_kept),
+            concurrency=max(1, self.job_concurrency),
+            settings=InstallerSettings(
+                index_url=self.index_url,
+                extra_index_urls=tuple(self.extra_index_urls),
+                find_links=tuple(fsread.expand(p) if "://" not in p else p for p in self.find_links),
+                offline=self.offline,
+                proxy=self.proxy,
+            ),
+            register=self._register,
+            on_finished=self._job_finished,
+            log=self.log,
+        )
+
+    def _include_root_in_discovery(self) -> None:
+        """A created env must be listed: the user root is one of discovery's venv roots."""
+        root = self.root()
+        if root not in {fsread.expand(path) for path in self.ksm.venv_roots}:
+            self.ksm.venv_roots = [*self.ksm.venv_roots, root]
+
+    def root(self) -> str:
+        return fsread.expand(self.user_root)
+
+    async def start(self) -> None:
+        for job in await self.jobs.recover():
+            self.audit.emit("create", job.user, job.name, "failed", path=job.path, detail=job.error)
+
+    async def stop(self) -> None:
+        await self.jobs.stop()
+
+    # -- reading ----------------------------------------------------------------------------------------
+
+    async def listing(self) -> dict[str, Any]:
+        return await asyncio.to_thread(self.ksm.listing)
+
+    async def environment(self, env_id: str) -> dict[str, Any]:
+        return await asyncio.to_thread(self._environment, env_id)
+
+    def _environment(self, env_id: str) -> dict[str, Any]:
+        discovered, table = self.ksm.current()
+        env = self._find(discovered, env_id)
+        base = discovered.by_path(env.base) if env.base else None
+        return {**environment_json(env, table), "packages": inventory.package_split(env, base)}
+
+    def _find(self, discovered: Any, env_id: str) -> Environment:
+        env = discovered.by_id(env_id)
+        if env is None:
+            raise not_found(f"environment {env_id!r}")
+        return env
+
+    async def resolve(self, ref: str) -> str:
+        """The id of the env a person named by id, path or (unique) name, as the CLI takes it."""
+        discovered, _ = await asyncio.to_thread(self.ksm.current)
+        env = discovered.by_id(ref) or (discovered.by_path(fsread.expand(ref)) if os.sep in ref else None)
+        if env is not None:
+            return env.id
+        named = [env.id for env in discovered.environments if env.name == ref]
+        if len(named) > 1:
+            raise bad_request(f"{len(named)} environments are named {ref!r}: use one of the ids {', '.join(named)}")
+        if not named:
+            raise not_found(f"environment {ref!r}")
+        return named[0]
+
+    # -- creating ---------------------------------------------------------------------------------------
+
+    async def create(self, body: Any, user: str) -> Job:
+        """Validate, place and queue a create; refusals raise :class:`PolicyError` and write nothing."""
+        env_name = body.get("name") if isinstance(body, dict) and isinstance(body.get("name"), str) else "?"
+        try:
+            request = self.policy.parse_create(body)
+            plan = await asyncio.to_thread(self._plan, request, user)
+            job = await self.jobs.submit(plan, base=plan.base_path)
+        except JobConflict as err:
+            self.audit.emit("create", user, env_name, "refused", detail=str(err))
+            raise PolicyError(409, str(err), "exists or busy") from None
+        except PolicyError as err:
+            self.audit.emit("create", user, env_name, "refused", detail=err.message)
+            raise
+        return job
+
+    def _plan(self, request: CreateRequest, user: str) -> BuildPlan:
+        discovered, _ = self.ksm.current()
+        wanted = request.base
+        base = discovered.by_id(wanted) or (discovered.by_path(fsread.expand(wanted)) if "/" in wanted else None)
+        base = self.policy.check_base(base, wanted)
+        root = self.root()
+        if self.layout == "inside_base" and base.kind == CONDA_ENV and base.writable:
+            root = base.path
+        path = os.path.join(root, request.name)
+        if os.path.realpath(os.path.dirname(path)) != os.path.realpath(root):
+            raise PolicyError(403, f"{path} would leave the environment root {root}", "outside root")
+        if os.path.lexists(path) or any(
+            env.name == request.name and env.path == path for env in discovered.environments
+        ):
+            raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
+        base_pip = request.inherit and inventory.has_distribution(base.path, "pip")
+        seed_pip = self.seed_pip == "always" or (self.seed_pip == "auto" and not base_pip)
+        requirements = list(request.requirements)
+        imports_ipykernel = request.inherit and base.has_ipykernel
+        if not imports_ipykernel and "ipykernel" not in requirement_names(requirements):
+            requirements.append("ipykernel")  # every created env is a kernel
+        uv = find_uv() if self.installer in ("auto", "uv") else None
+        if self.installer == "uv" and uv is None:
+            raise PolicyError(500, "LayenvService.installer is 'uv' but uv is not installed", "no uv")
+        return BuildPlan(
+            name=request.name,
+            path=path,
+            base_id=base.id,
+            base_path=base.path,
+            base_python=base.python or "",
+            inherit=request.inherit,
+            seed_pip=seed_pip,
+            installer="uv" if uv else "pip",
+            uv=uv,
+            requirements=tuple(requirements),
+            requested=request.requirements,
+            display_name=request.display_name,
+            creator=user,
+        )
+
+    async def _register(self, job: Job) -> dict[str, Any]:
+        """The new env must be a kernel in the very next listing: rescan now and check it is."""
+        self.ksm.invalidate()
+        discovered, table = await asyncio.to_thread(self.ksm.current)
+        env = discovered.by_path(job.path)
+        if env is None:
+            raise RuntimeError(f"{job.path} was built but discovery does not find it; check LayenvService.user_root")
+        listed = environment_json(env, table)
+        if not listed["kernels"]:
+            raise RuntimeError(f"{job.path} was built but is not a kernel: {listed['skipped_reason']}")
+        return listed
+
+    def _job_finished(self, job: Job) -> None:
+        self.ksm.invalidate()
+        outcome = job.state if job.state in ("succeeded", "failed", "cancelled") else "failed"
+        self.audit.emit("create", job.user, job.name, outcome, path=job.path, detail=job.error)
+
+    # -- jobs -------------------------------------------------------------------------------------------
+
+    # A single-user server's jobs are all its owner's: token requests without a cookie each get a fresh
+    # anonymous identity, so the identity's name is recorded (audit) but does not filter.
+
+    async def list_jobs(self) -> list[dict[str, Any]]:
+        return [job.public() for job in await self.jobs.list()]
+
+    async def job(self, job_id: str) -> Job:
+        job = await self.jobs.get(job_id)
+        if job is None:
+            raise not_found(f"job {job_id!r}")
+        return job
+
+    async def job_log(self, job_id: str, offset: int) -> bytes:
+        job = await self.job(job_id)
+        try:
+            return await asyncio.to_thread(self.jobs.store.read_log, job.id, offset)
+        except OSError:
+            return b""
+
+    async def cancel(self, job_id: str, user: str) -> Job:
+        job = await self.job(job_id)
+        if job.state not in ("queued", "running"):
+            raise PolicyError(409, f"job {job_id} has already {job.state}; nothing to cancel", "finished")
+        cancelled = await self.jobs.cancel(job_id)
+        if cancelled is None:
+            raise PolicyError(409, f"job {job_id} runs in another process; cancel it there", "elsewhere")
+        self.audit.emit("cancel", user, job.name, "succeeded", path=job.path)
+        return cancelled
+
+    # -- deleting and exporting -------------------------------------------------------------------------
+
+    async def delete(self, env_id: str, user: str) -> None:
+        try:
+            path = await asyncio.to_thread(self._delete, env_id)
+        except PolicyError as err:
+            self.audit.emit("delete", user, env_id, "refused", detail=err.message)
+            raise
+        self.audit.emit("delete", user, env_id, "succeeded", path=path)
+
+    def _delete(self, env_id: str) -> str:
+        if any(layer_id(plan["base_id"], plan["name"]) == env_id for plan in self.jobs.active_plans()):
+            raise PolicyError(409, f"a job is working on {env_id}; wait for it or cancel it first", "busy")
+        discovered, _ = self.ksm.current()
+        env = self._find(discovered, env_id)
+        self.policy.check_delete(env, discovered, os.getuid())
+        if self.jobs.busy(env.path):
+            raise PolicyError(409, f"a job is working on {env.id}; wait for it or cancel it first", "busy")
+        lock = EnvLock.try_acquire(env.path, create=False)
+        if lock is None:
+            raise PolicyError(409, f"another process is working on {env.id}; try again when it is done", "busy")
+        try:
+            shutil.rmtree(env.path)
+        finally:
+            lock.release()
+        remove_synced_kernelspecs(env.path)
+        self.ksm.invalidate()
+        return env.path
+
+    async def export(self, env_id: str, fmt: str, user: str) -> tuple[str, str]:
+        """``(filename, text)`` of an env exported as environment.yml or requirements.txt."""
+        if fmt not in exporting.FORMATS:
+            raise bad_request(f"unknown format {fmt!r}: use format=environment.yml or format=requirements.txt")
+        filename, text = await asyncio.to_thread(self._export, env_id, fmt)
+        self.audit.emit("export", user, env_id, "succeeded", detail=fmt)
+        return filename, text
+
+    def _export(self, env_id: str, fmt: str) -> tuple[str, str]:
+        discovered, _ = self.ksm.current()
+        env = self._find(discovered, env_id)
+        base = discovered.by_path(env.base) if env.base else None
+        stem, ext = fmt.rsplit(".", 1)
+        return f"{env.name}-{stem}.{ext}", exporting.export(env, base, fmt)
+
+
+def remove_synced_kernelspecs(env_path: str) -> list[str]:
+    """Kernelspecs ``jupyter layenv sync`` wrote for an env (marked), wherever Jupyter looks for kernels."""
+    removed = []
+    for directory in dict.fromkeys([*jupyter_path("kernels"), os.path.join(sys.prefix, "share", "jupyter", "kernels")]):
+        for name in fsread.listdir(directory):
+            spec_dir = os.path.join(directory, name)
+            text = fsread.read_small_text(os.path.join(spec_dir, "kernel.json"))
+            try:
+                metadata = (json.loads(text) if text else {}).get("metadata") or {}
+            except (ValueError, AttributeError):
+                continue
+            if metadata.get(SYNC_MARKER) and (metadata.get("layenv") or {}).get("path") == env_path:
+                shutil.rmtree(spec_dir, ignore_errors=True)
+                removed.append(spec_dir)
+    return removed
+
+
+def current_user() -> str:
+    return getpass.getuser()

@@ -1,0 +1,130 @@
+"""Helpers and fixtures shared by the REST tests of creating envs: a real server on the create HOME."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+BASE_ID = "conda-py311_ai"
+
+
+@pytest.fixture
+def jp_home_dir(clean_create_home: Path) -> Path:
+    return clean_create_home
+
+
+@pytest.fixture(autouse=True)
+def no_test_pythonpath(jp_environ, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest-jupyter exports the test's sys.path as PYTHONPATH: kernels would import the dev venv's packages."""
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+
+
+@pytest.fixture
+def jp_server_config(wheelhouse: Path) -> dict:
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyter_layenv": True}},
+        "LayenvService": {"find_links": [str(wheelhouse)], "offline": True},
+    }
+
+
+async def fetch_json(jp_fetch, *parts: str, **kwargs) -> tuple[int, dict]:
+    try:
+        response = await jp_fetch("layenv", *parts, **kwargs)
+    except HTTPClientError as err:
+        return err.code, json.loads(err.response.body)
+    return response.code, json.loads(response.body) if response.body else {}
+
+
+async def create(jp_fetch, body: dict) -> tuple[int, dict]:
+    return await fetch_json(jp_fetch, "environments", method="POST", body=json.dumps(body))
+
+
+async def follow(jp_fetch, job_id: str, timeout: float = 120) -> dict:
+    """Poll the job until it ends, as a client does."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        _, job = await fetch_json(jp_fetch, "jobs", job_id)
+        if job["state"] not in ("queued", "running"):
+            return job
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+async def run_in_kernel(serverapp, name: str, code: str) -> str:
+    """Start the kernel through the server's kernel manager (as POST /api/kernels does) and run ``code``."""
+    kernel_id = await serverapp.kernel_manager.start_kernel(kernel_name=name)
+    kc = serverapp.kernel_manager.get_kernel(kernel_id).client()
+    kc.start_channels()
+    try:
+        await kc.wait_for_ready(timeout=60)
+        out: list[str] = []
+        reply = await kc.execute_interactive(
+            code, timeout=60, output_hook=lambda msg: out.append(msg["content"].get("text", ""))
+        )
+        assert reply["content"]["status"] == "ok", reply["content"]
+        return "".join(out)
+    finally:
+        kc.stop_channels()
+        await serverapp.kernel_manager.shutdown_kernel(kernel_id, now=True)
+
+
+class StallingIndex:
+    """A package index that accepts connections and never answers: an install waits on it until cancelled."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/simple"
+        self._held: list = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self._held.append(conn)
+
+    def close(self) -> None:
+        self._sock.close()
+        for conn in self._held:
+            conn.close()
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids of live (not zombie) processes whose command line contains ``text``."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace")
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except OSError:
+            continue
+        if text in cmdline and state != "Z":
+            found.append(int(pid))
+    return found
+
+
+async def wait_for_step(jp_fetch, job_id: str, step: str, timeout: float = 60) -> dict:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        _, job = await fetch_json(jp_fetch, "jobs", job_id)
+        if job["step"] == step or job["state"] not in ("queued", "running"):
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"job {job_id} never reached {step}: {job}")

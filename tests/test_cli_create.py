@@ -1,0 +1,91 @@
+"""``jupyter layenv create|export|delete``: the same service as the REST API, from a terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import INICONFIG_VERSION
+
+JUPYTER = str(Path(sys.executable).with_name("jupyter"))
+
+
+@pytest.fixture
+def cli_env(clean_create_home: Path, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return {**env, "HOME": str(clean_create_home), "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+            "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}  # fmt: skip
+
+
+def layenv(*args: str, env: dict[str, str], tty: bool = False) -> subprocess.CompletedProcess:
+    """Run the CLI; with ``tty`` its stderr is a terminal (where the progress bar is drawn), captured in .stderr."""
+    if not tty:
+        return subprocess.run([JUPYTER, "layenv", *args], capture_output=True, text=True, env=env, timeout=180)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([JUPYTER, "layenv", *args], stdout=subprocess.PIPE, stderr=slave, env=env, text=True)
+    os.close(slave)
+    stdout, _ = proc.communicate(timeout=180)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, b"".join(chunks).decode())
+
+
+def test_cli_create_export_delete(cli_env: dict[str, str], clean_create_home: Path, wheelhouse: Path, tmp_path: Path):
+    config = [f"--LayenvService.find_links=['{wheelhouse}']", "--LayenvService.offline=True"]
+    proc = layenv("create", "clienv", "--base", "conda-py311_ai", "--package", "iniconfig", *config,
+                  env=cli_env, tty=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    path = clean_create_home / ".virtualenvs" / "clienv"
+    assert f"[{'#' * 30}] 100% done" in proc.stderr  # the progress bar, drawn as the job goes
+    assert "uv pip install" in proc.stdout and "== succeeded" in proc.stdout  # the live log
+    assert f"created {path}; kernel conda-py311_ai.clienv-py" in proc.stderr
+
+    listing = json.loads(layenv("list", "--json", env=cli_env).stdout)
+    assert str(path) in {env["path"] for env in listing["environments"]}
+
+    exported = layenv("export", "clienv", "--format", "requirements.txt", env=cli_env)
+    assert exported.returncode == 0 and f"iniconfig=={INICONFIG_VERSION}" in exported.stdout.splitlines()
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(exported.stdout)
+    proc = layenv("create", "clicopy", "--base", "conda-py311_ai", "-r", str(requirements), "--json", *config,
+                  env=cli_env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["environment"]["kernels"][0]["name"] == "conda-py311_ai.clicopy-py"
+    yml = layenv("export", "clicopy", env=cli_env).stdout
+    assert yml.startswith("name: clicopy\n") and f"      - iniconfig=={INICONFIG_VERSION}" in yml
+
+    assert layenv("delete", "clienv", env=cli_env).returncode == 0
+    assert not path.exists() and (clean_create_home / ".virtualenvs" / "clicopy").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["create", "../x", "--base", "conda-py311_ai"], "invalid env name"),
+        (["create", "ok", "--base", "conda-nope"], "not a known environment"),
+        (["create", "ok", "--base", "conda-py311_ai", "--package=--index-url=http://evil"], "installer option"),
+        (["create", "ok", "--base", "conda-py311_ai", "--package", "./here"], "local path"),
+        (["delete", "conda-py311_ai"], "conda remove"),
+        (["delete", "nothing-here"], "not found"),
+        (["export", "conda-py311_ai", "--format", "lock"], "environment.yml"),
+    ],
+)
+def test_cli_refuses_bad_input_and_writes_nothing(cli_env: dict[str, str], clean_create_home: Path, args, message):
+    before = sorted(os.listdir(clean_create_home / ".virtualenvs"))
+    proc = layenv(*args, env=cli_env)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert sorted(os.listdir(clean_create_home / ".virtualenvs")) == before

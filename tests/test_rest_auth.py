@@ -1,0 +1,49 @@
+"""A valid token whose authorizer denies the ``layenv`` resource gets 403 on every route, and nothing runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from jupyter_server.auth.authorizer import Authorizer
+from layenv_api import (
+    BASE_ID,
+    fetch_json,
+    jp_home_dir,  # noqa: F401  (fixture)
+)
+
+
+class DenyLayenv(Authorizer):
+    """Everything but jupyter_layenv (what a JupyterHub admin may configure for a user)."""
+
+    def is_authorized(self, handler, user, action, resource) -> bool:
+        return resource != "layenv"
+
+
+@pytest.fixture
+def jp_server_config() -> dict:
+    return {"ServerApp": {"jpserver_extensions": {"jupyter_layenv": True}, "authorizer_class": DenyLayenv}}
+
+
+ROUTES = [
+    ("GET", ("environments",), None),
+    ("POST", ("environments",), json.dumps({"name": "denied", "base": BASE_ID})),
+    ("GET", ("environments", BASE_ID), None),
+    ("DELETE", ("environments", BASE_ID), None),
+    ("GET", ("environments", BASE_ID, "export"), None),
+    ("GET", ("jobs",), None),
+    ("GET", ("jobs", "0" * 32), None),
+    ("GET", ("jobs", "0" * 32, "log"), None),
+    ("DELETE", ("jobs", "0" * 32), None),
+]
+
+
+@pytest.mark.parametrize(("method", "parts", "body"), ROUTES, ids=[f"{m} {'/'.join(p)}" for m, p, _ in ROUTES])
+async def test_authorizer_denying_layenv_is_403(jp_fetch, create_home: Path, method, parts, body):
+    code, reply = await fetch_json(jp_fetch, *parts, method=method, body=body)
+    assert code == 403, reply
+    assert set(reply) == {"message", "reason"} and "resource: layenv" in reply["message"]
+    assert not (create_home / ".virtualenvs" / "denied").exists()
+    # the rest of the server still works for this user
+    assert (await jp_fetch("api", "kernelspecs")).code == 200

@@ -72,7 +72,7 @@ class LayenvExtension(ExtensionApp):
         self.settings.update({"layenv_service": self.service, "layenv_max_body_size": self.max_body_size})
         if ours:
             # Warm the discovery cache off the event loop so the first kernel listing is instant.
-            threading.Thread(target=ksm.get_all_specs, name="layenv-discovery", daemon=True).start()
+            threading.Thread(target=ksm.kernel_table, name="layenv-discovery", daemon=True).start()
             return
         cause = self._takeover_blocked_by or f"another kernel spec manager ({_class_name(type(ksm))})"
         self.log.warning(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import threading
+from collections.abc import Awaitable
 from typing import Any
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
@@ -24,6 +26,14 @@ DEFAULT_CONDA_ROOTS = [
     "/opt/conda",
     "/opt/miniconda3",
 ]
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _env_var_conda_roots(environ: dict[str, str]) -> list[str]:
@@ -208,8 +218,19 @@ class LayenvKernelSpecManager(KernelSpecManager):
     def find_kernel_specs(self) -> dict[str, str]:
         return {name: item["resource_dir"] for name, item in self.kernel_table().all_specs.items()}
 
-    def get_all_specs(self) -> dict[str, Any]:
+    def get_all_specs(self) -> dict[str, Any] | Awaitable[dict[str, Any]]:
+        """The specs; on the server's event loop, an awaitable that does the file work in a thread.
+
+        jupyter_server awaits whatever this returns (``ensure_async``), as it does for the gateway's
+        asynchronous manager, so a rescan after a change never blocks the loop.
+        """
+        if _on_event_loop():
+            return self._all_specs_off_loop()
         return dict(self.kernel_table().all_specs)
+
+    async def _all_specs_off_loop(self) -> dict[str, Any]:
+        table = await asyncio.to_thread(self.kernel_table)
+        return dict(table.all_specs)
 
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
         table = self.kernel_table()

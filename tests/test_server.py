@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -129,3 +130,14 @@ def test_a_kernel_spec_manager_set_elsewhere_wins_with_one_clear_warning(home_tr
     assert text.count("NOT listed as kernels") == 1
     assert f"JupyterApp.kernel_spec_manager_class = {other}" in text
     assert "jupyter_layenv.LayenvKernelSpecManager" in text
+
+
+async def test_rescans_run_off_the_event_loop(jp_fetch, jp_serverapp, monkeypatch: pytest.MonkeyPatch):
+    ksm = jp_serverapp.kernel_spec_manager
+    scanned_on: list[threading.Thread] = []
+    scan = ksm.discovery._scan
+    monkeypatch.setattr(ksm.discovery, "_scan", lambda: scanned_on.append(threading.current_thread()) or scan())
+    ksm.invalidate()
+    specs = json.loads((await jp_fetch("api", "kernelspecs")).body)["kernelspecs"]
+    assert "conda-py311_ai-py" in specs
+    assert scanned_on and threading.main_thread() not in scanned_on

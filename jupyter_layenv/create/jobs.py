@@ -215,30 +215,35 @@ class JobManager:
         return job
 
     async def _run(self, job: Job, plan: builder.BuildPlan, lock: EnvLock) -> None:
+        # A client sees the final state only once the half-made env is gone and the log is complete.
+        outcome: tuple[str, str | None] = ("succeeded", None)
         try:
             if self._slots is None:
                 self._slots = asyncio.Semaphore(self._concurrency)
             async with self._slots:
                 job.state = "running"
                 await self._build(job, plan)
-            job.state, job.step, job.progress = "succeeded", "done", 1.0
         except asyncio.CancelledError:
-            job.state, job.error = self._outcome.pop(job.id, ("cancelled", None))
+            outcome = self._outcome.pop(job.id, ("cancelled", None))
             await self._clean(job)
         except Exception as err:
-            job.state, job.error = "failed", str(err) or type(err).__name__
+            outcome = ("failed", str(err) or type(err).__name__)
             if not isinstance(err, StepFailed):
                 self.log.exception("jupyter_layenv: job %s (%s) failed", job.id, job.path)
             await self._clean(job)
         finally:
+            if outcome[0] == "succeeded":
+                job.step, job.progress = "done", 1.0
             job.finished, job.pid = time.time(), None
-            await asyncio.to_thread(self._finish_files, job, lock)
+            await asyncio.to_thread(self._finish_files, job, lock, outcome)
             self._paths.discard(plan.path)
             self._tasks.pop(job.id, None)
             self._on_finished(job)
 
-    def _finish_files(self, job: Job, lock: EnvLock) -> None:
-        self.store.append_log(job.id, f"\n== {job.state}{f': {job.error}' if job.error else ''}\n")
+    def _finish_files(self, job: Job, lock: EnvLock, outcome: tuple[str, str | None]) -> None:
+        state, error = outcome
+        self.store.append_log(job.id, f"\n== {state}{f': {error}' if error else ''}\n")
+        job.state, job.error = state, error
         self.store.save(job)
         lock.release()
         self.store.prune()

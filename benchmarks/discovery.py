@@ -1,0 +1,616 @@
+"""Kernel listing latency of three kernel spec managers over synthetic env trees of 10 … 2000 envs.
+
+For each N: build a tree (``envtree_synth``), set every mtime to the past, then for each manager time
+``get_all_specs()``:
+
+* cold: a fresh manager instance, construction + first call (the manager's caches are empty; the OS
+  dentry/page caches are warm, as on a server restart; ``--drop-caches`` adds a truly cold sample);
+* warm: the same instance, nothing changed on disk;
+* after-add: one new env (or, for the plain KernelSpecManager, one new kernelspec dir) was just written;
+  the next call is timed, and we check that the new env is in that very listing. The call right after it
+  (still inside jupyter_layenv's 2 s racy window) is recorded too.
+
+Subprocesses are counted with an audit hook over every call of a manager. Results go to stdout (Markdown)
+and ``benchmarks/results/discovery.{md,json,png}``.
+
+    python benchmarks/discovery.py            # N = 10, 100, 500, 2000 (~2 min)
+    python benchmarks/discovery.py --quick    # N = 10, 100 (smoke run, a few seconds)
+"""
+
+from __future__ import annotations
+
+import argparse
+import builtins
+import gc
+import importlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from envtree_synth import SynthTree, backdate, backdate_one, build_tree, split_counts
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TARGET_N = 500
+TARGETS_MS = {"cold": 100.0, "warm": 2.0, "after_add": 15.0}
+
+# --------------------------------------------------------------------------- counting subprocesses
+
+_SPAWN_EVENTS = frozenset(
+    {"subprocess.Popen", "os.system", "os.posix_spawn", "os.fork", "os.forkpty", "os.exec", "os.spawn", "pty.spawn"}
+)
+_spawn_label: list[str | None] = [None]
+_spawns: Counter[str] = Counter()
+
+
+def _audit(event: str, args: tuple) -> None:
+    if event in _SPAWN_EVENTS and _spawn_label[0] is not None:
+        _spawns[_spawn_label[0]] += 1
+
+
+sys.addaudithook(_audit)
+
+
+@contextmanager
+def counting_spawns(label: str) -> Iterator[None]:
+    _spawn_label[0] = label
+    try:
+        yield
+    finally:
+        _spawn_label[0] = None
+
+
+# --------------------------------------------------------------------------- counting file-system calls
+
+_FS_FUNCS = ("stat", "lstat", "listdir", "scandir", "access", "readlink")
+
+
+@contextmanager
+def counting_fs_calls() -> Iterator[Counter[str]]:
+    """Counts os.stat/lstat/listdir/scandir/access/readlink and open() calls (diagnostic runs only, not timed)."""
+    counts: Counter[str] = Counter()
+    originals = {name: getattr(os, name) for name in _FS_FUNCS}
+    original_open = builtins.open
+
+    def wrap(name: str, func: Callable) -> Callable:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            counts[name] += 1
+            return func(*args, **kwargs)
+
+        return counted
+
+    for name, func in originals.items():
+        setattr(os, name, wrap(name, func))
+    builtins.open = wrap("open", original_open)
+    try:
+        yield counts
+    finally:
+        for name, func in originals.items():
+            setattr(os, name, func)
+        builtins.open = original_open
+
+
+# --------------------------------------------------------------------------- the managers
+
+
+@dataclass
+class ManagerCase:
+    key: str
+    label: str
+    make: Callable[[SynthTree], Any]
+    # -> (new env, new directories (backdated recursively afterwards), changed existing dirs/files)
+    add: Callable[[SynthTree, int], tuple[Path, list[Path], list[Path]]]
+    legend_note: str = ""
+
+
+def make_layenv(tree: SynthTree) -> Any:
+    from jupyter_layenv import LayenvKernelSpecManager
+
+    return LayenvKernelSpecManager(
+        conda_roots=[str(tree.conda_root)],
+        envs_dirs=[],
+        environments_files=[],
+        condarc_paths=[],
+        venv_roots=[str(tree.venv_root)],
+        env_paths=[],
+        include_server_prefix=False,
+        kernel_dirs=[str(tree.empty_kernels)],
+        ensure_native_kernel=False,
+    )
+
+
+def make_kernelspec(tree: SynthTree) -> Any:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return KernelSpecManager(kernel_dirs=[str(tree.user_kernels)], ensure_native_kernel=False)
+
+
+def make_nb_venv(tree: SynthTree) -> Any:
+    # nb_venv_kernels has no trait for where its registry is: it reads $HOME/.venv and $HOME/.uv
+    # (HOME is set to tree.home for the whole run, see run_n).
+    from nb_venv_kernels import VEnvKernelSpecManager
+
+    return VEnvKernelSpecManager(kernel_dirs=[str(tree.empty_kernels)], ensure_native_kernel=False)
+
+
+LAYENV_ADD_KINDS = ("conda", "nested", "plain")
+
+
+def add_for_layenv(tree: SynthTree, k: int) -> tuple[Path, list[Path], list[Path]]:
+    """A Conda env, a venv nested in a Conda env, a plain venv, in turn."""
+    kind = LAYENV_ADD_KINDS[k % 3]
+    if kind == "conda":
+        env = tree.add_conda_env(f"added{k:02d}")
+        return env, [env], [tree.envs_dir]
+    if kind == "nested":
+        env = tree.add_nested_venv(tree.conda_envs[0], f"addedproj{k:02d}")
+        return env, [env], [tree.conda_envs[0]]
+    env = tree.add_plain_venv(f"added{k:02d}", uv=k % 2 == 0)
+    return env, [env], [tree.venv_root]
+
+
+def add_for_kernelspec(tree: SynthTree, k: int) -> tuple[Path, list[Path], list[Path]]:
+    """An env registered by hand: ``ipykernel install --user --name`` writes one more kernelspec dir."""
+    env = tree.add_plain_venv(f"handreg{k:02d}", uv=False)
+    kdir = tree.write_user_kernelspec(env)
+    return env, [env, kdir], [tree.venv_root, tree.user_kernels]
+
+
+def add_for_nb_venv(tree: SynthTree, k: int) -> tuple[Path, list[Path], list[Path]]:
+    """A plain venv (with ipykernel's kernelspec) registered as ``nb_venv_kernels register`` does."""
+    env = tree.add_plain_venv(f"nbvk{k:02d}", uv=k % 2 == 0)
+    tree.register_nb_venv(env)
+    registries = [tree.home / d / f for d in (".venv", ".uv") for f in ("", "environments.txt")]
+    return env, [env], [tree.venv_root, *registries]
+
+
+CASES = [
+    ManagerCase("layenv", "jupyter_layenv", make_layenv, add_for_layenv),
+    ManagerCase(
+        "kernelspec", "jupyter_client KernelSpecManager (hand-registered)", make_kernelspec, add_for_kernelspec
+    ),
+    ManagerCase(
+        "nb_venv_kernels",
+        "nb_venv_kernels VEnvKernelSpecManager",
+        make_nb_venv,
+        add_for_nb_venv,
+        legend_note="sees 2/5 of the envs; a new env only after its 60 s cache",
+    ),
+]
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def _ms(start_ns: int) -> float:
+    return (time.perf_counter_ns() - start_ns) / 1e6
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _drop_os_caches() -> bool:
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as handle:
+            handle.write("3\n")
+    except OSError:
+        return False
+    return True
+
+
+def _mentions(item: dict, path: Path) -> bool:
+    return str(path) in json.dumps(item)
+
+
+def measure_case(case: ManagerCase, tree: SynthTree, reps: dict[str, int], drop_caches: bool) -> dict[str, Any]:
+    result: dict[str, Any] = {"manager": case.key, "label": case.label}
+    with counting_spawns(case.key):
+        # cold: construction + first listing, fresh instance each time
+        cold, keys_seen = [], set()
+        manager, specs = None, {}
+        for _ in range(reps["cold"]):
+            manager = None
+            gc.collect()
+            start = time.perf_counter_ns()
+            manager = case.make(tree)
+            specs = manager.get_all_specs()
+            cold.append(_ms(start))
+            keys_seen.add(frozenset(specs))
+        result["kernels"] = len(specs)
+        result["cold_ms"] = cold
+        result["cold_listings_identical"] = len(keys_seen) == 1
+        if drop_caches:
+            dropped = []
+            for _ in range(3):
+                manager = None
+                gc.collect()
+                if not _drop_os_caches():
+                    break
+                start = time.perf_counter_ns()
+                manager = case.make(tree)
+                specs = manager.get_all_specs()
+                dropped.append(_ms(start))
+            result["cold_os_caches_dropped_ms"] = dropped
+
+        # warm: same instance, nothing changed
+        assert manager is not None
+        reference = manager.get_all_specs()
+        warm = []
+        for _ in range(reps["warm"]):
+            start = time.perf_counter_ns()
+            specs = manager.get_all_specs()
+            warm.append(_ms(start))
+        result["warm_ms"] = warm
+        result["warm_equals_cold"] = specs == reference
+
+        # after one env is added: the very next call, then the one right after it
+        after, second, visible, kinds = [], [], [], []
+        before = set(manager.get_all_specs())
+        for k in range(reps["add"]):
+            env, new_dirs, changed = case.add(tree, k)
+            start = time.perf_counter_ns()
+            specs = manager.get_all_specs()
+            after.append(_ms(start))
+            start = time.perf_counter_ns()
+            manager.get_all_specs()
+            second.append(_ms(start))
+            new = set(specs) - before
+            visible.append(any(_mentions(specs[name], env) for name in new))
+            kinds.append(LAYENV_ADD_KINDS[k % 3] if case.key == "layenv" else "plain")
+            # settle: move the new files out of the racy window, then let the manager see that once
+            backdate(*new_dirs)
+            backdate_one(*(path for path in changed if path.exists()))
+            manager.get_all_specs()
+            before = set(manager.get_all_specs())
+        result["after_add_ms"] = after
+        result["after_add_second_call_ms"] = second
+        result["after_add_kinds"] = kinds
+        result["visible_at_once"] = visible
+
+        # the cached, incrementally updated listing must equal what a fresh instance lists
+        result["incremental_equals_fresh"] = manager.get_all_specs() == case.make(tree).get_all_specs()
+
+        # one env of the original tree deleted with `rm -rf` (a hand-written kernelspec and a registry line stay
+        # behind, as they do for a user): timed next call, and is its kernel gone from that very listing?
+        # Then the env is put back as it was, so that the next manager sees the same tree.
+        index = [c.key for c in CASES].index(case.key)
+        victim = tree.plain[index]
+        was_uv = "\nuv =" in "\n" + (victim / "pyvenv.cfg").read_text(encoding="utf-8")
+        listed_before = any(_mentions(item, victim) for item in manager.get_all_specs().values())
+        shutil.rmtree(victim)
+        start = time.perf_counter_ns()
+        specs = manager.get_all_specs()
+        result["after_remove_ms"] = _ms(start)
+        gone = not any(_mentions(item, victim) for item in specs.values())
+        result["removed_gone_at_once"] = gone if listed_before else None
+        tree.plain.remove(victim)
+        tree.plain.insert(index, tree.add_plain_venv(victim.name, uv=was_uv))
+        tree.plain.pop()  # add_plain_venv appended it too
+        backdate(victim)
+        backdate_one(tree.venv_root)
+        manager.get_all_specs()
+
+        if case.key == "nb_venv_kernels":
+            # what its own register API does (invalidate_cache), as opposed to its CLI in another process
+            rebuilt = []
+            for _ in range(reps["cold"]):
+                manager.invalidate_cache()
+                start = time.perf_counter_ns()
+                manager.get_all_specs()
+                rebuilt.append(_ms(start))
+            result["after_invalidate_cache_ms"] = rebuilt
+            result["kernels_after_invalidate"] = len(manager.get_all_specs())
+    result["subprocesses"] = _spawns[case.key]
+    return result
+
+
+def fs_profile_layenv(tree: SynthTree) -> dict[str, dict[str, int]]:
+    """File-system calls of one jupyter_layenv listing, per phase (separate, untimed run)."""
+    out = {}
+    with counting_fs_calls() as counts:
+        manager = make_layenv(tree)
+        manager.get_all_specs()
+    out["cold"] = dict(counts)
+    manager.get_all_specs()
+    with counting_fs_calls() as counts:
+        manager.get_all_specs()
+    out["warm"] = dict(counts)
+    env = tree.add_plain_venv("fsprobe", uv=False)
+    with counting_fs_calls() as counts:
+        manager.get_all_specs()
+    out["after_add"] = dict(counts)
+    with counting_fs_calls() as counts:
+        manager.get_all_specs()
+    out["after_add_second_call"] = dict(counts)
+    backdate(env)
+    backdate_one(tree.venv_root)
+    return out
+
+
+def run_n(n: int, reps: dict[str, int], drop_caches: bool, keep: bool) -> list[dict[str, Any]]:
+    root = Path(tempfile.mkdtemp(prefix=f"layenv-bench-{n}-"))
+    try:
+        start = time.perf_counter()
+        tree = build_tree(root, n)
+        backdate(root)
+        build_s = time.perf_counter() - start
+        os.environ["HOME"] = str(tree.home)
+        rows = []
+        for case in CASES:
+            row = measure_case(case, tree, reps, drop_caches)
+            row.update(
+                n=n,
+                tree_build_s=round(build_s, 2),
+                split=dict(zip(("conda", "nested", "plain"), split_counts(n), strict=True)),
+            )
+            rows.append(row)
+            print(f"  N={n:<5} {case.key:<16} done", file=sys.stderr)
+        rows[0]["fs_calls"] = fs_profile_layenv(tree)
+        return rows
+    finally:
+        if keep:
+            print(f"  kept {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def _fmt(value: float) -> str:
+    if value != value:  # nan
+        return "–"
+    return f"{value:.3f}" if value < 1 else f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def _yes_no(value: bool | None) -> str:
+    return "n/a" if value is None else "yes" if value else "no"
+
+
+def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    lines = [
+        "# Kernel listing latency: `get_all_specs()`",
+        "",
+        f"{meta['date']} · Python {meta['python']} · {meta['cpus']} CPUs · "
+        f"load average {meta['loadavg_before'][0]:.2f} before, {meta['loadavg_after'][0]:.2f} after · "
+        f"{meta['platform']} · "
+        f"medians of {meta['reps']['cold']} cold / {meta['reps']['warm']} warm / {meta['reps']['add']} after-add calls",
+        "",
+        "| N | manager | kernels seen | cold ms | warm ms | after-add ms | subprocesses | new env visible at once |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for row in rows:
+        visible = row["visible_at_once"]
+        shown = "yes" if all(visible) else "no" if not any(visible) else f"{sum(visible)}/{len(visible)}"
+        lines.append(
+            f"| {row['n']} | {row['label']} | {row['kernels']} | {_fmt(_median(row['cold_ms']))} | "
+            f"{_fmt(_median(row['warm_ms']))} | {_fmt(_median(row['after_add_ms']))} | {row['subprocesses']} | "
+            f"{shown} |"
+        )
+    lines += [
+        "",
+        f"Targets for jupyter_layenv at {TARGET_N} envs: cold ≤ {TARGETS_MS['cold']:g} ms, warm ≤ "
+        f"{TARGETS_MS['warm']:g} ms, after one new env ≤ {TARGETS_MS['after_add']:g} ms.",
+        "",
+    ]
+    for row in rows:
+        if row["manager"] == "layenv" and row["n"] == TARGET_N:
+            verdicts = [
+                f"{phase} {_fmt(_median(row[phase + '_ms']))} ms (best {_fmt(min(row[phase + '_ms']))}) "
+                f"({'meets' if _median(row[phase + '_ms']) <= TARGETS_MS[phase] else 'MISSES'} ≤ {TARGETS_MS[phase]:g})"
+                for phase in ("cold", "warm", "after_add")
+            ]
+            lines += [
+                f"At N={TARGET_N}, medians (best sample): " + ", ".join(verdicts) + ". Other load on the machine "
+                "inflates medians; the best sample approximates a quiet machine.",
+                "",
+            ]
+    lines += [
+        "## jupyter_layenv details",
+        "",
+        "after-add by kind of new env (median ms), the call right after it (still inside the 2 s racy window), "
+        "and file-system calls of one listing (separate counting run):",
+        "",
+        "| N | warm min–max ms | after-add conda | after-add nested venv | after-add plain venv | "
+        "2nd call after add | fs calls cold | fs calls warm | fs calls after-add |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
+    ]
+    for row in rows:
+        if row["manager"] != "layenv":
+            continue
+        by_kind = {
+            kind: _median([ms for ms, k in zip(row["after_add_ms"], row["after_add_kinds"], strict=True) if k == kind])
+            for kind in LAYENV_ADD_KINDS
+        }
+        fs = row.get("fs_calls", {})
+
+        def fs_text(phase: str, fs: dict = fs) -> str:
+            return ", ".join(f"{name} {count}" for name, count in sorted(fs.get(phase, {}).items()))
+
+        warm_range = f"{_fmt(min(row['warm_ms']))}–{_fmt(max(row['warm_ms']))}"
+        lines.append(
+            f"| {row['n']} | {warm_range} | {_fmt(by_kind['conda'])} | {_fmt(by_kind['nested'])} | "
+            f"{_fmt(by_kind['plain'])} | {_fmt(_median(row['after_add_second_call_ms']))} | {fs_text('cold')} | "
+            f"{fs_text('warm')} | {fs_text('after_add')} |"
+        )
+    lines += [
+        "",
+        "## Consistency checks (every manager)",
+        "",
+        "After the additions, is the cached listing equal to a fresh instance's? Then one listed plain venv is "
+        "deleted with `rm -rf` (its hand-written kernelspec or registry line stays behind, as for a user): the next "
+        "call's time, and is its kernel gone from that very listing?",
+        "",
+        "| N | manager | cached == fresh | after-remove ms | removed env gone at once |",
+        "| ---: | --- | --- | ---: | --- |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['n']} | {row['label']} | {'yes' if row['incremental_equals_fresh'] else 'no'} | "
+            f"{_fmt(row['after_remove_ms'])} | {_yes_no(row['removed_gone_at_once'])} |"
+        )
+    nbvk = [row for row in rows if row["manager"] == "nb_venv_kernels" and "after_invalidate_cache_ms" in row]
+    if nbvk:
+        lines += [
+            "",
+            "## nb_venv_kernels details",
+            "",
+            "It caches its venv kernels for 60 s (`CACHE_TIMEOUT`): an env registered from a terminal "
+            "(`nb_venv_kernels register`) appears only after that. Its own register API calls "
+            "`invalidate_cache()`; the listing right after that costs:",
+            "",
+            "| N | after invalidate_cache ms | kernels |",
+            "| ---: | ---: | ---: |",
+        ]
+        for row in nbvk:
+            rebuilt = _fmt(_median(row["after_invalidate_cache_ms"]))
+            lines.append(f"| {row['n']} | {rebuilt} | {row['kernels_after_invalidate']} |")
+    if any("cold_os_caches_dropped_ms" in row for row in rows):
+        lines += [
+            "",
+            "## Cold with the OS caches dropped (`--drop-caches`)",
+            "",
+            "| N | manager | ms |",
+            "| ---: | --- | ---: |",
+        ]
+        for row in rows:
+            if row.get("cold_os_caches_dropped_ms"):
+                lines.append(f"| {row['n']} | {row['label']} | {_fmt(_median(row['cold_os_caches_dropped_ms']))} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    colors = {"layenv": "tab:blue", "kernelspec": "tab:orange", "nb_venv_kernels": "tab:green"}
+    styles = {"cold": "-", "warm": "--", "after_add": ":"}
+    markers = {"cold": "o", "warm": "s", "after_add": "^"}
+    fig, ax = plt.subplots(figsize=(10, 6.5), dpi=110)
+    for case in CASES:
+        case_rows = sorted((row for row in rows if row["manager"] == case.key), key=lambda row: row["n"])
+        ns = [row["n"] for row in case_rows]
+        for phase in styles:
+            values = [max(_median(row[phase + "_ms"]), 1e-3) for row in case_rows]
+            ax.plot(
+                ns,
+                values,
+                linestyle=styles[phase],
+                marker=markers[phase],
+                color=colors[case.key],
+                linewidth=2 if case.key == "layenv" else 1.4,
+                markersize=5,
+            )
+    for phase, target in TARGETS_MS.items():
+        ax.plot([TARGET_N], [target], marker="*", markersize=16, color="black", linestyle="none", zorder=5)
+        ax.annotate(
+            f"target {phase.replace('_', '-')} ≤ {target:g} ms @ {TARGET_N}",
+            (TARGET_N, target),
+            textcoords="offset points",
+            xytext=(12, -4),
+            fontsize=9,
+            bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "0.7", "alpha": 0.9},
+            zorder=6,
+        )
+    ax.axvline(TARGET_N, color="0.85", linewidth=1, zorder=0)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("environments in the tree (N)")
+    ax.set_ylabel("get_all_specs() latency, ms (median)")
+    ax.set_title("Kernel listing latency vs number of environments")
+    ax.grid(True, which="major", alpha=0.4)
+    ax.grid(True, which="minor", alpha=0.12)
+    ns_all = sorted({row["n"] for row in rows})
+    ax.set_xticks(ns_all)
+    ax.set_xticklabels([str(n) for n in ns_all])
+    manager_legend = ax.legend(
+        [Line2D([], [], color=colors[case.key], linewidth=2) for case in CASES],
+        [f"{case.label} ({case.legend_note})" if case.legend_note else case.label for case in CASES],
+        loc="upper left",
+        fontsize=9,
+        title="manager",
+        title_fontsize=9,
+    )
+    ax.add_artist(manager_legend)
+    ax.legend(
+        [Line2D([], [], color="0.3", linestyle=styles[p], marker=markers[p]) for p in styles]
+        + [Line2D([], [], color="black", marker="*", linestyle="none", markersize=12)],
+        ["cold (fresh instance)", "warm (unchanged tree)", "after one env added", "jupyter_layenv target"],
+        loc="lower right",
+        fontsize=9,
+        title="phase",
+        title_fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N = 10, 100 only (smoke run)")
+    parser.add_argument("--sizes", type=int, nargs="+", help="env counts (default 10 100 500 2000)")
+    parser.add_argument(
+        "--drop-caches",
+        action="store_true",
+        help="also time cold listings after dropping the OS caches (root only; slows the machine)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the synthetic trees (printed to stderr)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    args = parser.parse_args(argv)
+    sizes = args.sizes or ([10, 100] if args.quick else [10, 100, 500, 2000])
+    reps = {"cold": 7, "warm": 60, "add": 6}
+    # import every manager's modules now, so that the first cold sample does not time imports
+    for module in ("jupyter_client.kernelspec", "jupyter_layenv.kernelspecs", "nb_venv_kernels"):
+        importlib.import_module(module)
+
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    real_home = os.environ.get("HOME")
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    try:
+        for n in sizes:
+            rows.extend(run_n(n, reps, args.drop_caches, args.keep))
+    finally:
+        if real_home is not None:
+            os.environ["HOME"] = real_home
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(terse=True),
+        "reps": reps,
+        "sizes": sizes,
+        "seconds": round(time.perf_counter() - started, 1),
+        "loadavg_before": load_before,
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+    }
+    text = markdown(rows, meta)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "discovery.md").write_text(text, encoding="utf-8")
+    (args.out / "discovery.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1), encoding="utf-8")
+    plot(rows, args.out / "discovery.png")
+    print(f"wrote {args.out}/discovery.md, .json, .png in {meta['seconds']} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -174,12 +174,13 @@ class Discovery:
         )
         located.extend(configured.locate(cfg.env_paths, cfg.server_prefix))
         located.extend(venv.locate(cfg.venv_roots, self._scan_children))
-        candidates = self._dedupe(located.candidates)
+        found = located.candidates
         if cfg.nested_venvs:
-            conda_prefixes = [path for path in candidates if self._facts(path).is_conda]
+            conda_prefixes = [path for path in dict.fromkeys(c.path for c in found) if self._facts(path).is_conda]
             nested = venv.locate_nested(conda_prefixes, self._scan_nested)
             located.skipped.extend(nested.skipped)
-            candidates = self._dedupe([*candidates.values(), *nested.candidates])
+            found = [*found, *nested.candidates]
+        candidates = self._dedupe(found)
         builder = _Builder(self, candidates, cfg)
         discovered = builder.build(located.skipped)
         deps = [*located.deps, *self._scan_deps, *builder.deps]

@@ -52,18 +52,6 @@ class _LayenvCommand(JupyterApp):
         print(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-class ListApp(_LayenvCommand):
-    name = "jupyter-layenv-list"
-    description = "List every environment found, grouped by base, with its kernels or why it has none."
-
-    def start(self) -> None:
-        listing = self.manager().listing()
-        if self.json_output:
-            self.emit(listing)
-            return
-        print(render_listing(listing))
-
-
 class DoctorApp(_LayenvCommand):
     name = "jupyter-layenv-doctor"
     description = "Explain what discovery looked at, what it found, what it skipped and why."
@@ -215,7 +203,7 @@ def _server_ksm_report(app: JupyterApp) -> dict[str, Any]:
 
 
 class _ServiceCommand(_LayenvCommand):
-    """A command that changes environments through the same service as the REST API."""
+    """A command that goes through the same service (and rules) as the REST API."""
 
     classes = [LayenvKernelSpecManager, LayenvService, Policy]
 
@@ -235,6 +223,18 @@ class _ServiceCommand(_LayenvCommand):
         except PolicyError as err:
             print(f"error: {err.message}", file=sys.stderr)
             self.exit(1 if err.status == 404 else 2)
+
+
+class ListApp(_ServiceCommand):
+    name = "jupyter-layenv-list"
+    description = "List every environment found, grouped by base, with its kernels or why it has none."
+
+    def start(self) -> None:
+        listing = self.service().listing_now()  # the same JSON as GET environments
+        if self.json_output:
+            self.emit(listing)
+            return
+        print(render_listing(listing))
 
 
 class CreateApp(_ServiceCommand):

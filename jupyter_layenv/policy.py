@@ -167,20 +167,32 @@ class Policy(LoggingConfigurable):
         return base
 
     def check_delete(self, env: Environment, discovered: Discovered, uid: int) -> None:
-        """Only the caller's own, writable layers and venvs; never a Conda env or a base of another env."""
+        refusal = self.delete_refusal(env, discovered, uid)
+        if refusal is not None:
+            raise refusal
+
+    def delete_refusal(self, env: Environment, discovered: Discovered, uid: int) -> PolicyError | None:
+        """Why ``env`` may not be deleted (only the caller's own, writable layers and venvs may), or ``None``.
+
+        The listing carries this reason too, so the panel explains a disabled delete without its own rules.
+        """
         if env.kind in BASE_KINDS:
-            raise PolicyError(
+            return PolicyError(
                 403,
                 f"{env.id} is a Conda environment: jupyter_layenv deletes only layers and venvs; "
                 f"use `conda remove -p {env.path} --all`",
                 "conda env",
             )
-        if any(other.base == env.path for other in discovered.environments):
-            raise PolicyError(403, f"{env.id} is the base of other environments; delete those first", "is a base")
+        if env.is_server_prefix:
+            return PolicyError(403, f"{env.id} is the environment this Jupyter server runs in", "server env")
+        layers = [other.name for other in discovered.environments if other.base == env.path]
+        if layers:
+            return PolicyError(403, f"{env.id} is the base of {', '.join(layers)}; delete those first", "is a base")
         if uid != 0 and env.owner_uid != uid:
-            raise PolicyError(403, f"{env.id} belongs to another user (uid {env.owner_uid})", "not yours")
+            return PolicyError(403, f"{env.id} belongs to another user (uid {env.owner_uid})", "not yours")
         if not env.writable or not os.access(os.path.dirname(env.path), os.W_OK | os.X_OK):
-            raise PolicyError(403, f"{env.id} is read-only for this server's user", "read-only")
+            return PolicyError(403, f"{env.id} is read-only for this server's user", "read-only")
+        return None
 
 
 def validate_name(name: Any) -> str:

@@ -26,7 +26,7 @@ from .create.jobs import Job, JobConflict, JobManager, JobStore
 from .create.locks import EnvLock
 from .discovery import layer_id
 from .events import Audit
-from .kernels import SYNC_MARKER, environment_json
+from .kernels import SYNC_MARKER, environment_json, listing_json
 from .kernelspecs import LayenvKernelSpecManager
 from .model import CONDA_ENV, Environment
 from .policy import CreateRequest, Policy, PolicyError, bad_request, requirement_names
@@ -119,7 +119,17 @@ class LayenvService(LoggingConfigurable):
     # -- reading ----------------------------------------------------------------------------------------
 
     async def listing(self) -> dict[str, Any]:
-        return await asyncio.to_thread(self.ksm.listing)
+        return await asyncio.to_thread(self.listing_now)
+
+    def listing_now(self) -> dict[str, Any]:
+        """GET environments: discovery's listing, each env with why it may not be deleted (``null``: it may)."""
+        discovered, table = self.ksm.current()
+        listing = listing_json(discovered, table)
+        uid = os.getuid()
+        for env, env_json in zip(discovered.environments, listing["environments"], strict=True):
+            refusal = self.policy.delete_refusal(env, discovered, uid)
+            env_json["delete_blocked_reason"] = refusal.message if refusal else None
+        return listing
 
     async def environment(self, env_id: str) -> dict[str, Any]:
         return await asyncio.to_thread(self._environment, env_id)

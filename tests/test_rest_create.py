@@ -146,3 +146,18 @@ async def test_delete_removes_the_kernelspecs_sync_wrote(jp_fetch, jp_serverapp,
     assert response.code == 204
     assert not (jp_data_dir / "kernels" / f"{BASE_ID}.synced-py").exists()
     assert (jp_data_dir / "kernels" / f"{BASE_ID}-py").is_dir()  # the other synced kernels stay
+
+
+async def test_the_listing_says_why_an_env_cannot_be_deleted(jp_fetch):
+    code, listing = await fetch_json(jp_fetch, "environments")
+    assert code == 200
+    by_id = {env["id"]: env for env in listing["environments"]}
+    assert "conda remove" in by_id[BASE_ID]["delete_blocked_reason"]
+    server = next(env for env in listing["environments"] if "python3" in {k["name"] for k in env["kernels"]})
+    assert "this Jupyter server runs in" in server["delete_blocked_reason"]
+    code, body = await fetch_json(jp_fetch, "environments", server["id"], method="DELETE")
+    assert code == 403 and body["message"] == server["delete_blocked_reason"]
+    _, job = await create(jp_fetch, {"name": "deletable", "base": BASE_ID})
+    assert (await follow(jp_fetch, job["id"]))["state"] == "succeeded"
+    _, listing = await fetch_json(jp_fetch, "environments")
+    assert {env["id"]: env for env in listing["environments"]}[f"{BASE_ID}.deletable"]["delete_blocked_reason"] is None

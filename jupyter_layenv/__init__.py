@@ -20,3 +20,9 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     from .app import LayenvExtension
 
     return [{"module": "jupyter_layenv", "app": LayenvExtension}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    # The prebuilt JupyterLab panel (built from labextension/ into jupyter_layenv/labextension); the wheel also
+    # installs it into share/jupyter/labextensions/jupyter_layenv, this entry serves `jupyter labextension develop`.
+    return [{"src": "labextension", "dest": "jupyter_layenv"}]

@@ -1,0 +1,137 @@
+/**
+ * The REST API client: every call goes through ServerConnection.makeRequest (token and XSRF handled).
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import { filenameFromDisposition, IApiError, IJob, IJobSource, IListing } from './model';
+
+/** A refusal of the API: its HTTP status and the contract's `{message, reason}`. */
+export class LayenvApiError extends Error implements IApiError {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly reason: string
+  ) {
+    super(message);
+    this.name = 'LayenvApiError';
+  }
+}
+
+export interface ICreateBody {
+  name: string;
+  base: string;
+  packages?: string[];
+  requirements?: string;
+  inherit?: boolean;
+  display_name?: string;
+}
+
+export interface IExported {
+  filename: string;
+  text: string;
+}
+
+/** Call `<base_url>/layenv/<endPoint>`; JSON in, raw Response out (errors raised as LayenvApiError). */
+export async function requestAPI(
+  endPoint: string,
+  init: RequestInit = {},
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<Response> {
+  const url = URLExt.join(settings.baseUrl, 'layenv', endPoint);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new ServerConnection.NetworkError(error as TypeError);
+  }
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    let reason = response.statusText;
+    try {
+      const data = await response.json();
+      message = data.message || message;
+      reason = data.reason || reason;
+    } catch {
+      if (response.status === 404) {
+        message =
+          'The jupyter_layenv server extension does not answer (404): is it installed and enabled in this server? ' +
+          'Check `jupyter server extension list`.';
+      }
+    }
+    throw new LayenvApiError(response.status, message, reason);
+  }
+  return response;
+}
+
+async function json<T>(endPoint: string, init: RequestInit = {}): Promise<T> {
+  const response = await requestAPI(endPoint, init);
+  return (await response.json()) as T;
+}
+
+const enc = encodeURIComponent;
+
+export class LayenvAPI implements IJobSource {
+  private _decoders = new Map<string, TextDecoder>();
+
+  listEnvironments(): Promise<IListing> {
+    return json<IListing>('environments');
+  }
+
+  createEnvironment(body: ICreateBody): Promise<IJob> {
+    return json<IJob>('environments', { method: 'POST', body: JSON.stringify(body) });
+  }
+
+  async deleteEnvironment(id: string): Promise<void> {
+    await requestAPI(`environments/${enc(id)}`, { method: 'DELETE' });
+  }
+
+  async exportEnvironment(id: string, format: 'environment.yml' | 'requirements.txt'): Promise<IExported> {
+    const response = await requestAPI(`environments/${enc(id)}/export?format=${enc(format)}`);
+    const text = await response.text();
+    const filename = filenameFromDisposition(response.headers.get('Content-Disposition'), `${id}-${format}`);
+    return { filename, text };
+  }
+
+  async listJobs(): Promise<IJob[]> {
+    return (await json<{ jobs: IJob[] }>('jobs')).jobs;
+  }
+
+  getJob(id: string): Promise<IJob> {
+    return json<IJob>(`jobs/${enc(id)}`);
+  }
+
+  cancelJob(id: string): Promise<IJob> {
+    return json<IJob>(`jobs/${enc(id)}`, { method: 'DELETE' });
+  }
+
+  /** The log from byte `offset`; multi-byte characters split between two reads are decoded whole. */
+  async getLog(id: string, offset: number): Promise<{ text: string; next: number }> {
+    const response = await requestAPI(`jobs/${enc(id)}/log?offset=${offset}`);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const header = Number(response.headers.get('X-Layenv-Next-Offset'));
+    const next = Number.isFinite(header) && header >= offset ? header : offset + bytes.byteLength;
+    let decoder = this._decoders.get(id);
+    if (!decoder || offset === 0) {
+      decoder = new TextDecoder('utf-8');
+      this._decoders.set(id, decoder);
+    }
+    return { text: decoder.decode(bytes, { stream: true }), next };
+  }
+}
+
+/** Offer a text as a file download in the browser. */
+export function downloadText(filename: string, text: string, type = 'text/plain'): void {
+  const blob = new Blob([text], { type });
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  a.style.display = 'none';
+  document.body.appendChild(a);
+  a.click();
+  setTimeout(() => {
+    a.remove();
+    URL.revokeObjectURL(url);
+  }, 1000);
+}

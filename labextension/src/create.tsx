@@ -1,0 +1,518 @@
+/**
+ * The "New environment" panel: the create form, then the job's progress (bar, step, live log, cancel) and,
+ * once it succeeded, "Open a notebook with it". Shown for a job id alone when a job is reopened.
+ */
+import { ReactWidget } from '@jupyterlab/apputils';
+import * as React from 'react';
+
+import { ICreateBody, LayenvApiError } from './api';
+import {
+  baseChoices,
+  baseLabel,
+  CreateField,
+  defaultBase,
+  fieldForError,
+  IEnvironment,
+  IJob,
+  isFinal,
+  parsePackageLines,
+  percent,
+  validateName
+} from './model';
+import { LayenvStore } from './store';
+
+export interface ICreateActions {
+  /** Pick a requirements file from the file browser: its name and text, or null when cancelled. */
+  pickRequirements(): Promise<{ name: string; text: string } | null>;
+  openNotebook(kernelName: string): void;
+  /** Called when a job starts from this panel (to retitle the tab). */
+  started(job: IJob): void;
+}
+
+export class CreateEnvWidget extends ReactWidget {
+  constructor(
+    readonly store: LayenvStore,
+    readonly actions: ICreateActions,
+    jobId: string | null = null
+  ) {
+    super();
+    this.addClass('jp-LayenvCreate');
+    this.jobId = jobId;
+    this.store.changed.connect(this.update, this);
+    if (jobId) {
+      this.store.follow(jobId);
+    }
+    if (!this.store.listing) {
+      void this.store.refresh();
+    }
+  }
+
+  jobId: string | null;
+
+  dispose(): void {
+    this.store.changed.disconnect(this.update, this);
+    super.dispose();
+  }
+
+  setJob(job: IJob): void {
+    this.jobId = job.id;
+    this.store.addJob(job);
+    this.actions.started(job);
+    this.update();
+  }
+
+  render(): JSX.Element {
+    if (this.jobId) {
+      return (
+        <ProgressView
+          store={this.store}
+          jobId={this.jobId}
+          actions={this.actions}
+          onAnother={() => {
+            this.jobId = null;
+            this.title.label = 'New environment';
+            this.update();
+          }}
+        />
+      );
+    }
+    return <CreateForm store={this.store} actions={this.actions} onStarted={job => this.setJob(job)} />;
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ the form
+
+interface IFormProps {
+  store: LayenvStore;
+  actions: ICreateActions;
+  onStarted(job: IJob): void;
+}
+
+type Errors = Partial<Record<CreateField, string>>;
+
+let formCount = 0;
+
+function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
+  const bases = baseChoices(store.listing?.environments ?? []);
+  const [name, setName] = React.useState('');
+  const [touched, setTouched] = React.useState(false);
+  const [base, setBase] = React.useState('');
+  const [inherit, setInherit] = React.useState(true);
+  const [packages, setPackages] = React.useState('');
+  const [reqFile, setReqFile] = React.useState<{ name: string; text: string } | null>(null);
+  const [displayName, setDisplayName] = React.useState('');
+  const [serverErrors, setServerErrors] = React.useState<Errors>({});
+  const [submitting, setSubmitting] = React.useState(false);
+  // Ids unique per form: two New environment tabs may be open, and labels must find their own field.
+  const uid = React.useMemo(() => `jp-layenv-${++formCount}`, []);
+  const nameRef = React.useRef<HTMLInputElement>(null);
+  const uploadRef = React.useRef<HTMLInputElement>(null);
+  const refs: Record<string, React.RefObject<HTMLElement>> = {
+    name: nameRef,
+    base: React.useRef<HTMLSelectElement>(null),
+    packages: React.useRef<HTMLTextAreaElement>(null),
+    requirements: React.useRef<HTMLButtonElement>(null),
+    display_name: React.useRef<HTMLInputElement>(null),
+    inherit: React.useRef<HTMLInputElement>(null)
+  };
+
+  const selectedBase = base || defaultBase(bases)?.id || '';
+  const baseEnv: IEnvironment | undefined = bases.find(b => b.id === selectedBase);
+  const nameError = validateName(name);
+  const errors: Errors = { ...serverErrors };
+  if (touched && nameError) {
+    errors.name = nameError;
+  }
+
+  React.useEffect(() => nameRef.current?.focus(), []);
+
+  const clearServerError = (field: CreateField) => {
+    if (serverErrors[field] || serverErrors.form) {
+      const next = { ...serverErrors };
+      delete next[field];
+      delete next.form;
+      setServerErrors(next);
+    }
+  };
+
+  const submit = async (event: React.FormEvent) => {
+    event.preventDefault();
+    setTouched(true);
+    if (nameError || !selectedBase || submitting) {
+      if (nameError) {
+        nameRef.current?.focus();
+      }
+      return;
+    }
+    const body: ICreateBody = { name, base: selectedBase, inherit };
+    const specs = parsePackageLines(packages);
+    if (specs.length) {
+      body.packages = specs;
+    }
+    if (reqFile) {
+      body.requirements = reqFile.text;
+    }
+    if (displayName.trim()) {
+      body.display_name = displayName.trim();
+    }
+    setSubmitting(true);
+    try {
+      const job = await store.api.createEnvironment(body);
+      onStarted(job);
+    } catch (error) {
+      const apiError =
+        error instanceof LayenvApiError ? error : new LayenvApiError(0, (error as Error).message || String(error), 'network');
+      const field = fieldForError(apiError);
+      setServerErrors({ [field]: apiError.message });
+      setSubmitting(false);
+      const target = refs[field]?.current;
+      target?.focus();
+    }
+  };
+
+  const upload = async (files: FileList | null) => {
+    const file = files?.[0];
+    if (file) {
+      setReqFile({ name: file.name, text: await file.text() });
+      clearServerError('requirements');
+    }
+  };
+
+  const pick = async () => {
+    const picked = await actions.pickRequirements();
+    if (picked) {
+      setReqFile(picked);
+      clearServerError('requirements');
+    }
+  };
+
+  const defaultDisplay = baseEnv?.python_version
+    ? `Python ${baseEnv.python_version.split('.').slice(0, 2).join('.')} (${baseEnv.name} ▸ ${name || 'name'})`
+    : 'Python (base ▸ name)';
+
+  return (
+    <form className="jp-LayenvForm" onSubmit={submit} noValidate aria-labelledby={`${uid}-title`}>
+      <h2 id={`${uid}-title`}>New environment</h2>
+      <p className="jp-LayenvForm-intro">
+        A virtualenv layered on a Conda environment: it uses the base's Python and, with "inherit", its packages
+        (NumPy, PyTorch…), and adds its own. It becomes a kernel as soon as it is made.
+      </p>
+      {errors.form && (
+        <div className="jp-LayenvError" role="alert">
+          {errors.form}
+        </div>
+      )}
+
+      <div className="jp-LayenvField">
+        <label htmlFor={`${uid}-name`}>Name</label>
+        <input
+          id={`${uid}-name`}
+          ref={nameRef}
+          className={`jp-LayenvInput${errors.name ? ' jp-mod-invalid' : ''}`}
+          value={name}
+          autoComplete="off"
+          spellCheck={false}
+          placeholder="myexp_env"
+          aria-invalid={errors.name ? true : undefined}
+          aria-describedby={`${uid}-name-help ${uid}-name-error`}
+          onChange={e => {
+            setName(e.target.value);
+            setTouched(true);
+            clearServerError('name');
+          }}
+        />
+        <FieldError id={`${uid}-name-error`} text={errors.name} />
+        <div id={`${uid}-name-help`} className="jp-LayenvHelp">
+          1–64 letters, digits, '.', '_' or '-', starting with a letter or digit.
+        </div>
+      </div>
+
+      <div className="jp-LayenvField">
+        <label htmlFor={`${uid}-base`}>Base</label>
+        {bases.length ? (
+          <select
+            id={`${uid}-base`}
+            ref={refs.base as React.RefObject<HTMLSelectElement>}
+            className={`jp-LayenvInput${errors.base ? ' jp-mod-invalid' : ''}`}
+            value={selectedBase}
+            aria-invalid={errors.base ? true : undefined}
+            aria-describedby={`${uid}-base-error`}
+            onChange={e => {
+              setBase(e.target.value);
+              clearServerError('base');
+            }}
+          >
+            {bases.map(b => (
+              <option key={b.id} value={b.id}>
+                {baseLabel(b)}
+              </option>
+            ))}
+          </select>
+        ) : (
+          <div className="jp-LayenvError" id={`${uid}-base`}>
+            {store.loading
+              ? 'Looking for Conda environments…'
+              : 'No Conda environment found to build on. Install Miniconda/Miniforge, or ask your administrator which bases are configured.'}
+          </div>
+        )}
+        <FieldError id={`${uid}-base-error`} text={errors.base} />
+      </div>
+
+      <div className="jp-LayenvField jp-mod-checkbox">
+        <input
+          id={`${uid}-inherit`}
+          type="checkbox"
+          ref={refs.inherit as React.RefObject<HTMLInputElement>}
+          checked={inherit}
+          aria-describedby={`${uid}-inherit-help`}
+          onChange={e => {
+            setInherit(e.target.checked);
+            clearServerError('inherit');
+          }}
+        />
+        <label htmlFor={`${uid}-inherit`}>Inherit the base's packages</label>
+        <div id={`${uid}-inherit-help`} className="jp-LayenvHelp">
+          Uses the base's site-packages (--system-site-packages): nothing is copied; packages of the same name in
+          this environment take precedence.
+        </div>
+        <FieldError id={`${uid}-inherit-error`} text={errors.inherit} />
+      </div>
+
+      <div className="jp-LayenvField">
+        <label htmlFor={`${uid}-packages`}>Packages (one per line)</label>
+        <textarea
+          id={`${uid}-packages`}
+          ref={refs.packages as React.RefObject<HTMLTextAreaElement>}
+          className={`jp-LayenvInput${errors.packages ? ' jp-mod-invalid' : ''}`}
+          rows={5}
+          spellCheck={false}
+          placeholder={'flask==3.0.3\nrequests>=2'}
+          value={packages}
+          aria-invalid={errors.packages ? true : undefined}
+          aria-describedby={`${uid}-packages-error`}
+          onChange={e => {
+            setPackages(e.target.value);
+            clearServerError('packages');
+          }}
+        />
+        <FieldError id={`${uid}-packages-error`} text={errors.packages} />
+      </div>
+
+      <div className="jp-LayenvField">
+        <span className="jp-LayenvLabel" id={`${uid}-req-label`}>
+          Or a requirements.txt
+        </span>
+        <div className="jp-LayenvField-buttons" role="group" aria-labelledby={`${uid}-req-label`}>
+          <button
+            type="button"
+            ref={refs.requirements as React.RefObject<HTMLButtonElement>}
+            className="jp-LayenvButton"
+            onClick={() => void pick()}
+          >
+            Pick from the file browser…
+          </button>
+          <button type="button" className="jp-LayenvButton" onClick={() => uploadRef.current?.click()}>
+            Upload…
+          </button>
+          <input
+            ref={uploadRef}
+            type="file"
+            accept=".txt,text/plain"
+            className="jp-LayenvHidden"
+            aria-label="Upload a requirements.txt"
+            tabIndex={-1}
+            onChange={e => void upload(e.target.files)}
+          />
+        </div>
+        {reqFile && (
+          <div className="jp-LayenvReqFile">
+            <span>
+              {reqFile.name} ({parsePackageLines(reqFile.text).length} requirements)
+            </span>
+            <button
+              type="button"
+              className="jp-LayenvButton jp-mod-small"
+              aria-label={`Remove ${reqFile.name}`}
+              onClick={() => {
+                setReqFile(null);
+                clearServerError('requirements');
+              }}
+            >
+              Remove
+            </button>
+          </div>
+        )}
+        <FieldError id={`${uid}-requirements-error`} text={errors.requirements} />
+      </div>
+
+      <div className="jp-LayenvField">
+        <label htmlFor={`${uid}-display`}>Kernel display name (optional)</label>
+        <input
+          id={`${uid}-display`}
+          ref={refs.display_name as React.RefObject<HTMLInputElement>}
+          className={`jp-LayenvInput${errors.display_name ? ' jp-mod-invalid' : ''}`}
+          value={displayName}
+          placeholder={defaultDisplay}
+          aria-invalid={errors.display_name ? true : undefined}
+          aria-describedby={`${uid}-display-error`}
+          onChange={e => {
+            setDisplayName(e.target.value);
+            clearServerError('display_name');
+          }}
+        />
+        <FieldError id={`${uid}-display-error`} text={errors.display_name} />
+      </div>
+
+      <div className="jp-LayenvForm-submit">
+        <button
+          type="submit"
+          className="jp-LayenvButton jp-mod-accept"
+          disabled={submitting || !bases.length || (touched && !!nameError)}
+        >
+          {submitting ? 'Starting…' : 'Create'}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function FieldError({ id, text }: { id: string; text?: string }): JSX.Element {
+  return (
+    <div id={id} className="jp-LayenvFieldError" role={text ? 'alert' : undefined}>
+      {text ?? ''}
+    </div>
+  );
+}
+
+// ------------------------------------------------------------------------------------------------ progress
+
+interface IProgressProps {
+  store: LayenvStore;
+  jobId: string;
+  actions: ICreateActions;
+  onAnother(): void;
+}
+
+function ProgressView({ store, jobId, actions, onAnother }: IProgressProps): JSX.Element {
+  const job = store.job(jobId);
+  const log = store.logs.get(jobId) ?? '';
+  const logRef = React.useRef<HTMLPreElement>(null);
+  const [cancelling, setCancelling] = React.useState(false);
+  const [cancelError, setCancelError] = React.useState<string | null>(null);
+  const stick = React.useRef(true);
+
+  React.useEffect(() => {
+    const el = logRef.current;
+    if (el && stick.current) {
+      el.scrollTop = el.scrollHeight;
+    }
+  }, [log]);
+
+  if (!job) {
+    return (
+      <div className="jp-LayenvProgressView">
+        <p>{store.followErrors.get(jobId) ?? `Loading job ${jobId}…`}</p>
+      </div>
+    );
+  }
+  const pct = percent(job);
+  const final = isFinal(job);
+  const kernel = job.environment?.kernels?.[0];
+  const followError = store.followErrors.get(jobId);
+
+  return (
+    <div className={`jp-LayenvProgressView jp-mod-${job.state}`}>
+      <h2>
+        {final
+          ? job.state === 'succeeded'
+            ? `Environment ${job.name ?? ''} is ready`
+            : job.state === 'cancelled'
+              ? `Creating ${job.name ?? ''} was cancelled`
+              : `Creating ${job.name ?? ''} failed`
+          : `Creating ${job.name ?? 'environment'}…`}
+      </h2>
+      {job.path && <div className="jp-LayenvPath jp-mod-ltr">{job.path}</div>}
+      <div
+        className="jp-LayenvProgress"
+        role="progressbar"
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={pct}
+        aria-valuetext={`${pct} %: ${job.step}`}
+        aria-label="Progress"
+      >
+        <div className="jp-LayenvProgress-fill" style={{ width: `${pct}%` }} />
+      </div>
+      <div className="jp-LayenvProgress-status" aria-live="polite">
+        <span className="jp-LayenvProgress-pct">{pct} %</span> <span className="jp-LayenvProgress-step">{job.step}</span>
+        <span className="jp-LayenvBadge">{job.state}</span>
+      </div>
+      {followError && !final && <div className="jp-LayenvHelp">Reconnecting… ({followError})</div>}
+      {job.error && (
+        <div className="jp-LayenvError" role="alert">
+          {job.error}
+        </div>
+      )}
+      {job.state === 'succeeded' && (
+        <div className="jp-LayenvSuccess">
+          {kernel ? (
+            <>
+              <span>
+                New kernel: <strong>{kernel.display_name}</strong>
+              </span>
+              <button className="jp-LayenvButton jp-mod-accept" onClick={() => actions.openNotebook(kernel.name)} autoFocus>
+                Open a notebook with it
+              </button>
+            </>
+          ) : (
+            <span>{job.environment?.skipped_reason ?? 'The environment is ready, but it is not a kernel.'}</span>
+          )}
+        </div>
+      )}
+      <div className="jp-LayenvProgress-buttons">
+        {!final && (
+          <button
+            className="jp-LayenvButton jp-mod-danger"
+            disabled={cancelling}
+            onClick={async () => {
+              setCancelling(true);
+              setCancelError(null);
+              try {
+                await store.cancel(jobId);
+              } catch (error) {
+                setCancelError((error as Error).message);
+                setCancelling(false);
+              }
+            }}
+          >
+            {cancelling ? 'Cancelling…' : 'Cancel'}
+          </button>
+        )}
+        {final && (
+          <button className="jp-LayenvButton" onClick={onAnother}>
+            Create another environment
+          </button>
+        )}
+      </div>
+      {cancelError && (
+        <div className="jp-LayenvError" role="alert">
+          {cancelError}
+        </div>
+      )}
+      <details className="jp-LayenvLog" open>
+        <summary>Log</summary>
+        <pre
+          ref={logRef}
+          tabIndex={0}
+          aria-label="Install log"
+          onScroll={e => {
+            const el = e.currentTarget;
+            stick.current = el.scrollTop + el.clientHeight >= el.scrollHeight - 8;
+          }}
+        >
+          {log || (final ? '(empty log)' : 'Waiting for output…')}
+        </pre>
+      </details>
+    </div>
+  );
+}

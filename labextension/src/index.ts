@@ -1,0 +1,234 @@
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { Dialog, ICommandPalette, MainAreaWidget, showDialog, showErrorMessage, WidgetTracker } from '@jupyterlab/apputils';
+import { PathExt } from '@jupyterlab/coreutils';
+import { IDocumentManager } from '@jupyterlab/docmanager';
+import { FileDialog, IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import { ILauncher } from '@jupyterlab/launcher';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+
+import { downloadText, LayenvAPI } from './api';
+import { CreateEnvWidget } from './create';
+import { layenvIcon } from './icons';
+import { IEnvironment } from './model';
+import { EnvironmentsSidebar } from './sidebar';
+import { LayenvStore } from './store';
+
+const PLUGIN_ID = 'jupyter_layenv:plugin';
+
+export namespace CommandIDs {
+  export const create = 'layenv:create';
+  export const showJob = 'layenv:show-job';
+  export const openSidebar = 'layenv:open-sidebar';
+  export const refresh = 'layenv:refresh';
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'Environments sidebar: layered Conda + virtualenv environments, created, exported and deleted.',
+  autoStart: true,
+  optional: [ILauncher, ICommandPalette, ILayoutRestorer, ISettingRegistry, IDocumentManager, IDefaultFileBrowser],
+  activate: (
+    app: JupyterFrontEnd,
+    launcher: ILauncher | null,
+    palette: ICommandPalette | null,
+    restorer: ILayoutRestorer | null,
+    settingRegistry: ISettingRegistry | null,
+    docManager: IDocumentManager | null,
+    defaultBrowser: IDefaultFileBrowser | null
+  ) => {
+    const api = new LayenvAPI();
+    const store = new LayenvStore(api, async () => {
+      // The new env's kernel appears in the launcher and the kernel picker at once.
+      await app.serviceManager.kernelspecs.refreshSpecs();
+    });
+    const tracker = new WidgetTracker<MainAreaWidget<CreateEnvWidget>>({ namespace: 'layenv-create' });
+
+    const openNotebook = (kernelName: string) => {
+      void app.commands.execute('notebook:create-new', {
+        kernelName,
+        cwd: defaultBrowser?.model.path ?? ''
+      });
+    };
+
+    const openPanel = (jobId: string | null): MainAreaWidget<CreateEnvWidget> => {
+      if (jobId) {
+        const open = tracker.find(w => w.content.jobId === jobId);
+        if (open) {
+          app.shell.activateById(open.id);
+          return open;
+        }
+      }
+      const content = new CreateEnvWidget(
+        store,
+        {
+          pickRequirements: async () => {
+            if (!docManager) {
+              void showErrorMessage('No file browser', 'Upload the requirements.txt instead.');
+              return null;
+            }
+            const result = await FileDialog.getOpenFiles({
+              manager: docManager,
+              title: 'Pick a requirements.txt',
+              filter: model => (model.type === 'directory' || /\.(txt|in)$/i.test(model.name) ? {} : null)
+            });
+            const file = result.button.accept ? result.value?.find(m => m.type !== 'directory') : undefined;
+            if (!file) {
+              return null;
+            }
+            const model = await app.serviceManager.contents.get(file.path, { content: true, format: 'text' });
+            return { name: PathExt.basename(file.path), text: String(model.content ?? '') };
+          },
+          openNotebook,
+          started: job => {
+            widget.title.label = `Creating ${job.name ?? 'environment'}`;
+            void tracker.save(widget);
+          }
+        },
+        jobId
+      );
+      const widget = new MainAreaWidget({ content });
+      widget.id = `jupyter-layenv-create-${Date.now()}`;
+      widget.title.label = jobId ? `Environment job` : 'New environment';
+      widget.title.icon = layenvIcon;
+      widget.title.closable = true;
+      const retitle = () => {
+        const job = content.jobId ? store.job(content.jobId) : undefined;
+        if (job?.name) {
+          const ended = job.state === 'failed' || job.state === 'cancelled' ? ` (${job.state})` : '';
+          widget.title.label = job.state === 'succeeded' ? `Environment ${job.name}` : `Creating ${job.name}${ended}`;
+        }
+      };
+      store.changed.connect(retitle);
+      widget.disposed.connect(() => store.changed.disconnect(retitle));
+      void tracker.add(widget);
+      app.shell.add(widget, 'main');
+      app.shell.activateById(widget.id);
+      return widget;
+    };
+
+    const sidebar = new EnvironmentsSidebar(store, {
+      create: () => void app.commands.execute(CommandIDs.create),
+      showJob: jobId => void app.commands.execute(CommandIDs.showJob, { jobId }),
+      newNotebook: (env: IEnvironment) => {
+        const kernel = env.kernels.find(k => k.language === 'python') ?? env.kernels[0];
+        if (kernel) {
+          openNotebook(kernel.name);
+        }
+      },
+      exportEnv: env => void exportEnv(api, env),
+      deleteEnv: (env, blocked) =>
+        void deleteEnv(store, env, blocked).then(() => app.serviceManager.kernelspecs.refreshSpecs())
+    });
+    app.shell.add(sidebar, 'left', { rank: 350 });
+    if (restorer) {
+      restorer.add(sidebar, 'jupyter-layenv-sidebar');
+      void restorer.restore(tracker, {
+        command: CommandIDs.showJob,
+        args: widget => ({ jobId: widget.content.jobId }),
+        name: widget => widget.content.jobId ?? 'new'
+      });
+    }
+
+    app.commands.addCommand(CommandIDs.create, {
+      label: args => (args['isPalette'] ? 'New Environment (layered on a Conda base)' : 'New environment'),
+      caption: 'Create a virtualenv layered on a Conda environment, with its own kernel',
+      icon: args => (args['isPalette'] ? undefined : layenvIcon),
+      execute: () => openPanel(null)
+    });
+    app.commands.addCommand(CommandIDs.showJob, {
+      label: 'Show an environment job',
+      execute: args => openPanel((args['jobId'] as string) || null)
+    });
+    app.commands.addCommand(CommandIDs.openSidebar, {
+      label: 'Show the Environments sidebar',
+      execute: () => app.shell.activateById(sidebar.id)
+    });
+    app.commands.addCommand(CommandIDs.refresh, {
+      label: 'Refresh the environments',
+      execute: () => store.refresh()
+    });
+
+    if (launcher) {
+      launcher.add({ command: CommandIDs.create, category: 'Other', rank: 0 });
+    }
+    if (palette) {
+      const category = 'Environments';
+      for (const command of [CommandIDs.create, CommandIDs.openSidebar, CommandIDs.refresh]) {
+        palette.addItem({ command, category, args: { isPalette: true } });
+      }
+    }
+
+    if (settingRegistry) {
+      settingRegistry
+        .load(PLUGIN_ID)
+        .then(settings => {
+          const apply = () => {
+            store.pollInterval = Math.max(100, Number(settings.get('pollInterval').composite) || 500);
+            sidebar.showNotKernels = settings.get('showNotKernels').composite !== false;
+            sidebar.update();
+          };
+          apply();
+          settings.changed.connect(apply);
+        })
+        .catch(reason => console.warn('jupyter_layenv: settings not loaded', reason));
+    }
+
+    // Find running jobs at once, so a job started before a reload is followed (and shown in the sidebar).
+    void app.restored.then(() => store.refresh());
+  }
+};
+
+async function exportEnv(api: LayenvAPI, env: IEnvironment): Promise<void> {
+  const result = await showDialog({
+    title: `Export ${env.name}`,
+    body: 'environment.yml recreates the whole stack (the Conda base and this layer); requirements.txt lists the packages pip sees.',
+    buttons: [
+      Dialog.cancelButton(),
+      Dialog.okButton({ label: 'requirements.txt', caption: 'Download requirements.txt', ariaLabel: 'requirements.txt' }),
+      Dialog.okButton({ label: 'environment.yml', caption: 'Download environment.yml', ariaLabel: 'environment.yml' })
+    ]
+  });
+  if (!result.button.accept) {
+    return;
+  }
+  const format = result.button.label === 'requirements.txt' ? 'requirements.txt' : 'environment.yml';
+  try {
+    const file = await api.exportEnvironment(env.id, format);
+    downloadText(file.filename, file.text, format === 'environment.yml' ? 'text/yaml' : 'text/plain');
+  } catch (error) {
+    void showErrorMessage(`Export of ${env.name} failed`, (error as Error).message);
+  }
+}
+
+async function deleteEnv(store: LayenvStore, env: IEnvironment, blocked: string | null): Promise<void> {
+  if (blocked) {
+    await showDialog({
+      title: `${env.name} cannot be deleted here`,
+      body: blocked,
+      buttons: [Dialog.okButton({ label: 'OK' })]
+    });
+    return;
+  }
+  const kernels = env.kernels.map(k => k.display_name).join(', ');
+  const result = await showDialog({
+    title: `Delete ${env.name}?`,
+    body: `This removes ${env.path}${kernels ? ` and its kernel (${kernels})` : ''}. Notebooks using it will need another kernel. This cannot be undone.`,
+    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete', ariaLabel: `Delete ${env.name}` })],
+    defaultButton: 0
+  });
+  if (!result.button.accept) {
+    return;
+  }
+  try {
+    await store.api.deleteEnvironment(env.id);
+  } catch (error) {
+    void showErrorMessage(`Could not delete ${env.name}`, (error as Error).message);
+  }
+  await store.refresh();
+}
+
+export default plugin;

@@ -1,0 +1,374 @@
+/**
+ * The Environments sidebar: environments grouped by base, their kernels and actions, the jobs, and what is
+ * not a kernel and why.
+ */
+import { ReactWidget } from '@jupyterlab/apputils';
+import {
+  addIcon,
+  caretDownIcon,
+  caretRightIcon,
+  deleteIcon,
+  downloadIcon,
+  notebookIcon,
+  refreshIcon
+} from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import { layenvIcon } from './icons';
+import {
+  countNodes,
+  deleteBlockedReason,
+  filterTree,
+  groupByBase,
+  IEnvironment,
+  IEnvNode,
+  IJob,
+  isFinal,
+  notKernels,
+  percent
+} from './model';
+import { LayenvStore } from './store';
+
+export interface ISidebarActions {
+  create(): void;
+  showJob(jobId: string): void;
+  newNotebook(env: IEnvironment): void;
+  exportEnv(env: IEnvironment): void;
+  /** `blocked`: why the API would refuse (then explain instead of asking to confirm). */
+  deleteEnv(env: IEnvironment, blocked: string | null): void;
+}
+
+export class EnvironmentsSidebar extends ReactWidget {
+  constructor(
+    readonly store: LayenvStore,
+    readonly actions: ISidebarActions
+  ) {
+    super();
+    this.id = 'jupyter-layenv-sidebar';
+    this.addClass('jp-LayenvSidebar');
+    this.title.icon = layenvIcon;
+    this.title.caption = 'Environments (Conda bases and their layers)';
+    this.store.changed.connect(this.update, this);
+  }
+
+  showNotKernels = true;
+
+  protected onAfterShow(): void {
+    void this.store.refresh();
+  }
+
+  dispose(): void {
+    this.store.changed.disconnect(this.update, this);
+    super.dispose();
+  }
+
+  render(): JSX.Element {
+    return <SidebarView store={this.store} actions={this.actions} showNotKernels={this.showNotKernels} />;
+  }
+}
+
+interface ISidebarProps {
+  store: LayenvStore;
+  actions: ISidebarActions;
+  showNotKernels: boolean;
+}
+
+function SidebarView({ store, actions, showNotKernels }: ISidebarProps): JSX.Element {
+  const [filter, setFilter] = React.useState('');
+  const [collapsed, setCollapsed] = React.useState<Set<string>>(new Set());
+  const scrollRef = React.useRef<HTMLDivElement>(null);
+  React.useEffect(() => {
+    // A new filter shows its matches from the top, wherever the long list was scrolled to.
+    scrollRef.current?.scrollTo?.(0, 0);
+  }, [filter]);
+  const listing = store.listing;
+  const envs = listing?.environments ?? [];
+  const tree = React.useMemo(() => groupByBase(envs), [listing]);
+  const conda = filterTree(tree.conda, filter);
+  const other = filterTree(tree.other, filter);
+  const shown = countNodes(conda) + countNodes(other);
+  const busy = store.busyPaths;
+  // Running jobs, and the few last ones that ended in the last hour (GET jobs keeps more).
+  const recent = (job: IJob) => (job.finished ?? job.created ?? 0) * 1000 > Date.now() - 60 * 60 * 1000;
+  const jobs = [
+    ...store.jobs.filter(job => !isFinal(job)),
+    ...store.jobs.filter(job => isFinal(job) && recent(job)).slice(0, 3)
+  ];
+  const skipped = listing ? notKernels(listing).filter(s => matchesSkipped(s.path, s.reason, filter)) : [];
+
+  const toggle = (path: string) => {
+    const next = new Set(collapsed);
+    if (next.has(path)) {
+      next.delete(path);
+    } else {
+      next.add(path);
+    }
+    setCollapsed(next);
+  };
+
+  const renderNodes = (nodes: IEnvNode[], level: number): JSX.Element[] =>
+    nodes.map(node => (
+      <EnvRow
+        key={node.env.path}
+        node={node}
+        level={level}
+        busy={busy.has(node.env.path)}
+        expanded={!collapsed.has(node.env.path) || filter.trim() !== ''}
+        onToggle={toggle}
+        actions={actions}
+        renderChildren={children => renderNodes(children, level + 1)}
+      />
+    ));
+
+  return (
+    <div className="jp-LayenvSidebar-body">
+      <div className="jp-LayenvSidebar-header">
+        <h2 className="jp-LayenvSidebar-title">Environments</h2>
+        <button
+          className="jp-LayenvButton jp-mod-icon"
+          onClick={() => actions.create()}
+          title="Create a new environment layered on a Conda env"
+          aria-label="New environment"
+        >
+          <addIcon.react tag="span" />
+        </button>
+        <button
+          className="jp-LayenvButton jp-mod-icon"
+          onClick={() => void store.refresh()}
+          title="Refresh the list of environments"
+          aria-label="Refresh environments"
+          disabled={store.loading}
+        >
+          <refreshIcon.react tag="span" />
+        </button>
+      </div>
+      <div className="jp-LayenvSidebar-filter">
+        <input
+          type="search"
+          className="jp-LayenvInput"
+          placeholder="Filter: name, path, kind, kernel…"
+          aria-label="Filter environments"
+          value={filter}
+          onChange={e => setFilter(e.target.value)}
+        />
+      </div>
+      {store.error && (
+        <div className="jp-LayenvError" role="alert">
+          Could not list environments: {store.error}
+        </div>
+      )}
+      <div className="jp-LayenvSidebar-scroll" ref={scrollRef}>
+        {jobs.length > 0 && (
+          <section className="jp-LayenvSection" aria-label="Jobs">
+            <h3 className="jp-LayenvSection-title">Jobs</h3>
+            <ul className="jp-LayenvJobs">
+              {jobs.map(job => (
+                <JobRow key={job.id} job={job} onShow={() => actions.showJob(job.id)} />
+              ))}
+            </ul>
+          </section>
+        )}
+        {!listing && store.loading && <div className="jp-LayenvEmpty">Looking for environments…</div>}
+        {listing && (
+          <>
+            <section className="jp-LayenvSection" aria-label="Conda environments and their layers">
+              <h3 className="jp-LayenvSection-title">Conda bases and their layers</h3>
+              {conda.length ? (
+                <ul className="jp-LayenvTree" aria-label="Conda environments and their layers">
+                  {renderNodes(conda, 1)}
+                </ul>
+              ) : (
+                <div className="jp-LayenvEmpty">{filter ? 'No match.' : 'No Conda environment found.'}</div>
+              )}
+            </section>
+            <section className="jp-LayenvSection" aria-label="Virtualenvs">
+              <h3 className="jp-LayenvSection-title">Virtualenvs</h3>
+              {other.length ? (
+                <ul className="jp-LayenvTree" aria-label="Virtualenvs">
+                  {renderNodes(other, 1)}
+                </ul>
+              ) : (
+                <div className="jp-LayenvEmpty">{filter ? 'No match.' : 'No virtualenv found.'}</div>
+              )}
+            </section>
+            {showNotKernels && (
+              <section className="jp-LayenvSection jp-LayenvSkipped" aria-label="Not listed as kernels">
+                <h3 className="jp-LayenvSection-title">Not listed as kernels ({skipped.length})</h3>
+                {skipped.length ? (
+                  <ul>
+                    {skipped.map(s => (
+                      <li key={s.path} className="jp-LayenvSkipped-item">
+                        <div className="jp-LayenvPath" title={s.path}>
+                          {s.path}
+                        </div>
+                        <div className="jp-LayenvSkipped-reason">{s.reason}</div>
+                      </li>
+                    ))}
+                  </ul>
+                ) : (
+                  <div className="jp-LayenvEmpty">{filter ? 'No match.' : 'Every environment found is a kernel.'}</div>
+                )}
+              </section>
+            )}
+            <div className="jp-LayenvSidebar-count" aria-live="polite">
+              {filter ? `${shown} of ${envs.length} environments` : `${envs.length} environments`}
+            </div>
+          </>
+        )}
+      </div>
+    </div>
+  );
+}
+
+function matchesSkipped(path: string, reason: string, filter: string): boolean {
+  const hay = `${path}\n${reason}`.toLowerCase();
+  return filter
+    .toLowerCase()
+    .split(/\s+/)
+    .filter(Boolean)
+    .every(word => hay.includes(word));
+}
+
+function JobRow({ job, onShow }: { job: IJob; onShow: () => void }): JSX.Element {
+  const pct = percent(job);
+  return (
+    <li className={`jp-LayenvJob jp-mod-${job.state}`}>
+      <div className="jp-LayenvJob-line">
+        <span className="jp-LayenvJob-name">{job.name ?? job.id}</span>
+        <span className="jp-LayenvBadge">{job.state}</span>
+        <button className="jp-LayenvButton jp-mod-small" onClick={onShow} aria-label={`Show the job creating ${job.name ?? job.id}`}>
+          Show
+        </button>
+      </div>
+      {!isFinal(job) && (
+        <div
+          className="jp-LayenvProgress jp-mod-small"
+          role="progressbar"
+          aria-valuemin={0}
+          aria-valuemax={100}
+          aria-valuenow={pct}
+          aria-label={`${job.name ?? job.id}: ${job.step}`}
+        >
+          <div className="jp-LayenvProgress-fill" style={{ width: `${pct}%` }} />
+        </div>
+      )}
+      <div className="jp-LayenvJob-step">{isFinal(job) ? job.error || job.step : `${job.step} · ${pct} %`}</div>
+    </li>
+  );
+}
+
+interface IEnvRowProps {
+  node: IEnvNode;
+  level: number;
+  busy: boolean;
+  expanded: boolean;
+  onToggle(path: string): void;
+  actions: ISidebarActions;
+  renderChildren(children: IEnvNode[]): JSX.Element[];
+}
+
+function EnvRow(props: IEnvRowProps): JSX.Element {
+  const { node, level, busy, expanded, onToggle, actions } = props;
+  const env = node.env;
+  const hasChildren = node.children.length > 0;
+  const blocked = deleteBlockedReason(env, busy);
+  const kernel = env.kernels.find(k => k.language === 'python') ?? env.kernels[0];
+  const notebookTitle = kernel
+    ? `New notebook with the kernel ${kernel.display_name}`
+    : `Not a kernel: ${env.skipped_reason ?? 'no kernel'}`;
+  return (
+    <li
+      className={`jp-LayenvEnv jp-mod-kind-${env.kind}`}
+      data-level={level}
+      data-env-id={env.id}
+      data-env-path={env.path}
+    >
+      <div className="jp-LayenvEnv-row">
+        {hasChildren ? (
+          <button
+            className="jp-LayenvButton jp-mod-icon jp-LayenvEnv-toggle"
+            onClick={() => onToggle(env.path)}
+            aria-expanded={expanded}
+            aria-label={`Environments built on ${env.name}`}
+          >
+            {expanded ? <caretDownIcon.react tag="span" /> : <caretRightIcon.react tag="span" />}
+          </button>
+        ) : (
+          <span className="jp-LayenvEnv-toggle" aria-hidden="true" />
+        )}
+        <span className="jp-LayenvEnv-name" title={env.path}>
+          {env.name}
+        </span>
+        <span className="jp-LayenvEnv-actions">
+          <button
+            className="jp-LayenvButton jp-mod-icon"
+            title={notebookTitle}
+            aria-label={`New notebook with ${env.name}`}
+            disabled={!kernel}
+            onClick={() => actions.newNotebook(env)}
+          >
+            <notebookIcon.react tag="span" />
+          </button>
+          <button
+            className="jp-LayenvButton jp-mod-icon"
+            title={`Export ${env.name} (environment.yml or requirements.txt)`}
+            aria-label={`Export ${env.name}`}
+            onClick={() => actions.exportEnv(env)}
+          >
+            <downloadIcon.react tag="span" />
+          </button>
+          <button
+            className="jp-LayenvButton jp-mod-icon jp-mod-danger"
+            title={blocked ?? `Delete ${env.name} and its kernel`}
+            aria-label={`Delete ${env.name}`}
+            aria-disabled={blocked ? true : undefined}
+            // Not `disabled`: a disabled button cannot be focused, and its explanation must be reachable.
+            onClick={() => actions.deleteEnv(env, blocked)}
+            data-blocked={blocked ? 'true' : undefined}
+          >
+            <deleteIcon.react tag="span" />
+          </button>
+        </span>
+      </div>
+      <div className="jp-LayenvEnv-meta">
+        <span className="jp-LayenvBadge" title="Python version">
+          {env.python_version ? `Py ${env.python_version}` : 'Py ?'}
+        </span>
+        <span className={`jp-LayenvBadge jp-mod-kind`} title="kind">
+          {env.kind}
+        </span>
+        <span className={`jp-LayenvBadge jp-mod-scope-${env.scope}`} title="scope">
+          {env.scope}
+        </span>
+        {!env.writable && (
+          <span className="jp-LayenvBadge jp-mod-readonly" title="read-only for the user this server runs as">
+            read-only
+          </span>
+        )}
+        {busy && <span className="jp-LayenvBadge jp-mod-busy">job running</span>}
+      </div>
+      <div className="jp-LayenvPath" title={env.path}>
+        {/* left-to-right marks: the ellipsis is on the left (rtl box), the path itself reads ltr */}
+        {`\u200e${env.path}\u200e`}
+      </div>
+      {env.kernels.length ? (
+        <ul className="jp-LayenvKernels" aria-label={`Kernels of ${env.name}`}>
+          {env.kernels.map(k => (
+            <li key={k.name} className="jp-LayenvKernel" title={`kernel name: ${k.name}`}>
+              {k.display_name}
+            </li>
+          ))}
+        </ul>
+      ) : (
+        <div className="jp-LayenvEnv-notkernel" title={env.skipped_reason ?? undefined}>
+          Not a kernel: {env.skipped_reason ?? 'no kernel'}
+        </div>
+      )}
+      {hasChildren && expanded && (
+        <ul className="jp-LayenvTree-group" aria-label={`Built on ${env.name}`}>
+          {props.renderChildren(node.children)}
+        </ul>
+      )}
+    </li>
+  );
+}

@@ -1,0 +1,168 @@
+/**
+ * State shared by the sidebar and the create/progress panels: the listing, the caller's jobs and the
+ * followers of the running ones (one per job, whatever number of views show it).
+ */
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { LayenvAPI } from './api';
+import { IFollowUpdate, IJob, IListing, isFinal, JobFollower } from './model';
+
+export class LayenvStore {
+  constructor(
+    readonly api: LayenvAPI,
+    private readonly _onSucceeded: (job: IJob) => Promise<void> = async () => undefined
+  ) {}
+
+  listing: IListing | null = null;
+  error: string | null = null;
+  loading = false;
+  jobs: IJob[] = [];
+  pollInterval = 500;
+  /** The log text received so far, per job. */
+  readonly logs = new Map<string, string>();
+  readonly followErrors = new Map<string, string>();
+  private _followers = new Map<string, JobFollower>();
+  private _changed = new Signal<this, void>(this);
+  private _jobChanged = new Signal<this, IFollowUpdate>(this);
+  private _refreshing: Promise<void> | null = null;
+
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  get jobChanged(): ISignal<this, IFollowUpdate> {
+    return this._jobChanged;
+  }
+
+  /** Jobs that a job works on (their env path), so actions on them wait. */
+  get busyPaths(): Set<string> {
+    return new Set(this.jobs.filter(job => !isFinal(job) && job.path).map(job => job.path as string));
+  }
+
+  job(id: string): IJob | undefined {
+    return this.jobs.find(job => job.id === id);
+  }
+
+  refresh(): Promise<void> {
+    if (!this._refreshing) {
+      this._refreshing = this._refresh().finally(() => {
+        this._refreshing = null;
+      });
+    }
+    return this._refreshing;
+  }
+
+  private async _refresh(): Promise<void> {
+    this.loading = true;
+    this._changed.emit();
+    try {
+      const [listing, jobs] = await Promise.all([
+        this.api.listEnvironments(),
+        this.api.listJobs().catch(() => this.jobs)
+      ]);
+      this.listing = listing;
+      this.error = null;
+      this._mergeJobs(jobs);
+      // A job started in an earlier page (or another tab) keeps being followed here.
+      for (const job of this.jobs) {
+        if (!isFinal(job)) {
+          this.follow(job.id);
+        }
+      }
+    } catch (error) {
+      this.error = (error as Error).message || String(error);
+    } finally {
+      this.loading = false;
+      this._changed.emit();
+    }
+  }
+
+  private _mergeJobs(jobs: IJob[]): void {
+    const byId = new Map(this.jobs.map(job => [job.id, job]));
+    for (const job of jobs) {
+      const known = byId.get(job.id);
+      // A follower's state is fresher than the listing's (and it must see the end itself).
+      if (!known || !this._followers.has(job.id)) {
+        byId.set(job.id, job);
+      }
+    }
+    this.jobs = Array.from(byId.values()).sort((a, b) => (b.created ?? 0) - (a.created ?? 0));
+  }
+
+  addJob(job: IJob): void {
+    this._mergeJobs([job]);
+    this._changed.emit();
+    this.follow(job.id);
+  }
+
+  /** Follow a job (idempotent). Reads its log from the start the first time in this page. */
+  follow(jobId: string): void {
+    const existing = this._followers.get(jobId);
+    if (existing && !existing.stopped) {
+      return;
+    }
+    if (existing && existing.job && isFinal(existing.job)) {
+      return;
+    }
+    if (!existing) {
+      this.logs.set(jobId, '');
+    }
+    const follower = new JobFollower(
+      this.api,
+      jobId,
+      update => this._onUpdate(update),
+      this.pollInterval,
+      error => {
+        this.followErrors.set(jobId, (error as Error).message || String(error));
+        this._changed.emit();
+      }
+    );
+    if (existing) {
+      follower.offset = existing.offset;
+    }
+    this._followers.set(jobId, follower);
+    follower.start();
+  }
+
+  private _onUpdate(update: IFollowUpdate): void {
+    const { job, log } = update;
+    const before = this.job(job.id);
+    this.followErrors.delete(job.id);
+    if (log) {
+      this.logs.set(job.id, (this.logs.get(job.id) ?? '') + log);
+    }
+    this.jobs = this.jobs.some(j => j.id === job.id)
+      ? this.jobs.map(j => (j.id === job.id ? job : j))
+      : [job, ...this.jobs];
+    const justFinished = isFinal(job) && !!before && !isFinal(before);
+    this._jobChanged.emit(update);
+    this._changed.emit();
+    if (justFinished) {
+      void this._finished(job);
+    }
+  }
+
+  private async _finished(job: IJob): Promise<void> {
+    if (job.state === 'succeeded') {
+      try {
+        await this._onSucceeded(job);
+      } catch (error) {
+        console.warn('jupyter_layenv: kernelspec refresh failed', error);
+      }
+    }
+    await this.refresh();
+  }
+
+  async cancel(jobId: string): Promise<void> {
+    const job = await this.api.cancelJob(jobId);
+    this._mergeJobs([job]);
+    this._changed.emit();
+  }
+
+  dispose(): void {
+    for (const follower of this._followers.values()) {
+      follower.stop();
+    }
+    this._followers.clear();
+  }
+}

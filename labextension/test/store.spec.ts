@@ -1,0 +1,102 @@
+import { describe, expect, it, vi } from 'vitest';
+
+import type { LayenvAPI } from '../src/api';
+import { IJob, IListing } from '../src/model';
+import { LayenvStore } from '../src/store';
+
+/** The API with its network replaced: a job that runs through `states`, and a log growing with them. */
+function fakeApi(states: IJob[], log: string, listing: IListing, jobs: IJob[] = []) {
+  let step = 0;
+  const api = {
+    listEnvironments: vi.fn(async () => listing),
+    listJobs: vi.fn(async () => jobs),
+    getJob: vi.fn(async () => states[Math.min(step++, states.length - 1)]),
+    getLog: vi.fn(async (_id: string, offset: number) => {
+      const shown = Math.min(log.length, Math.ceil((log.length * step) / states.length));
+      return { text: log.slice(offset, shown), next: Math.max(offset, shown) };
+    }),
+    cancelJob: vi.fn(async () => ({ ...states[0], state: 'cancelled' }))
+  };
+  return api;
+}
+
+const job = (state: string, progress: number, extra: Partial<IJob> = {}): IJob => ({
+  id: 'j1',
+  name: 'myexp',
+  path: '/home/ada/.virtualenvs/myexp',
+  state,
+  step: state,
+  progress,
+  created: 1,
+  ...extra
+});
+
+const LISTING: IListing = { environments: [], skipped: [] };
+
+describe('LayenvStore', () => {
+  it('follows a new job to the end: whole log, kernelspecs refreshed once, listing reloaded', async () => {
+    vi.useFakeTimers();
+    const api = fakeApi(
+      [job('queued', 0), job('running', 0.4), job('running', 0.8), job('succeeded', 1)],
+      'creating\ninstalling iniconfig\ndone\n',
+      LISTING
+    );
+    const succeeded = vi.fn(async () => undefined);
+    const store = new LayenvStore(api as unknown as LayenvAPI, succeeded);
+    store.pollInterval = 100;
+    store.addJob(job('queued', 0));
+    expect(store.busyPaths.has('/home/ada/.virtualenvs/myexp')).toBe(true);
+    await vi.runAllTimersAsync();
+    vi.useRealTimers();
+    expect(store.job('j1')?.state).toBe('succeeded');
+    expect(store.logs.get('j1')).toBe('creating\ninstalling iniconfig\ndone\n');
+    expect(succeeded).toHaveBeenCalledTimes(1);
+    expect(api.listEnvironments).toHaveBeenCalled();
+    expect(store.busyPaths.size).toBe(0);
+  });
+
+  it('after a reload, refresh() finds the running job and follows it', async () => {
+    vi.useFakeTimers();
+    const api = fakeApi([job('running', 0.5), job('failed', 0.5, { error: 'no such package' })], 'x\n', LISTING, [
+      job('running', 0.5)
+    ]);
+    const succeeded = vi.fn(async () => undefined);
+    const store = new LayenvStore(api as unknown as LayenvAPI, succeeded);
+    store.pollInterval = 100;
+    await store.refresh();
+    expect(store.jobs.map(j => j.id)).toEqual(['j1']);
+    await vi.runAllTimersAsync();
+    vi.useRealTimers();
+    expect(store.job('j1')?.state).toBe('failed');
+    expect(store.job('j1')?.error).toBe('no such package');
+    expect(succeeded).not.toHaveBeenCalled();
+  });
+
+  it('a finished job opened again is read once, not re-announced', async () => {
+    vi.useFakeTimers();
+    const done = job('succeeded', 1);
+    const api = fakeApi([done], 'all of it\n', LISTING, [done]);
+    const succeeded = vi.fn(async () => undefined);
+    const store = new LayenvStore(api as unknown as LayenvAPI, succeeded);
+    await store.refresh();
+    store.follow('j1');
+    await vi.runAllTimersAsync();
+    store.follow('j1');
+    await vi.runAllTimersAsync();
+    vi.useRealTimers();
+    expect(store.logs.get('j1')).toBe('all of it\n');
+    expect(api.getJob).toHaveBeenCalledTimes(1);
+    expect(succeeded).not.toHaveBeenCalled();
+  });
+
+  it('shows why the listing failed', async () => {
+    const api = fakeApi([job('queued', 0)], '', LISTING);
+    api.listEnvironments.mockRejectedValueOnce(new Error('404: is the server extension enabled?'));
+    const store = new LayenvStore(api as unknown as LayenvAPI);
+    await store.refresh();
+    expect(store.error).toMatch(/server extension/);
+    await store.refresh();
+    expect(store.error).toBeNull();
+    expect(store.listing).toBe(LISTING);
+  });
+});

@@ -1,0 +1,480 @@
+#!/usr/bin/env node
+/*
+ * The whole panel flow in a real Chromium against a real JupyterLab (started by tests/ui/test_panel_ui.py):
+ * sidebar grouped by base → launcher card "New environment" → bad name → server error next to its field →
+ * create with a package from the local wheelhouse → progress to 100 % → new kernel in the launcher → notebook
+ * with it runs a cell (sys.prefix, a base package, the layer package) → page reload finds the job again →
+ * export requirements.txt → delete (blocked for a Conda env, confirmed for the new layer) → a long job followed
+ * live and cancelled → 200 environments scroll and filter.
+ *
+ * Screenshots of every stage go to LAYENV_UI_ARTIFACTS/<theme>-NN-stage.png. Exit code 0 when every check held.
+ *
+ * Environment: LAYENV_UI_URL (server URL ending in /), LAYENV_UI_TOKEN, LAYENV_UI_ARTIFACTS, LAYENV_UI_THEME
+ * (light|dark), LAYENV_UI_ENV_NAME (the env to create), LAYENV_UI_BASE_ID (its base), LAYENV_UI_BASE_PACKAGE
+ * (a module only the base has), LAYENV_UI_PACKAGE (a package only the wheelhouse has), LAYENV_UI_SLOW_PACKAGE (an
+ * sdist in the wheelhouse whose build never ends), CHROMIUM (executable). The server's root dir holds
+ * requirements-ui.txt (naming LAYENV_UI_PACKAGE), picked in the file browser by the dark run.
+ */
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const { createRequire } = require('module');
+
+// playwright-core is a devDependency of the labextension (npm ci in labextension/).
+const requireLab = createRequire(path.resolve(__dirname, '..', '..', 'labextension', 'package.json'));
+const { chromium } = requireLab('playwright-core');
+
+const URL_ = process.env.LAYENV_UI_URL;
+const TOKEN = process.env.LAYENV_UI_TOKEN;
+const ARTIFACTS = process.env.LAYENV_UI_ARTIFACTS || path.resolve(__dirname, '..', '..', 'test-artifacts');
+const THEME = process.env.LAYENV_UI_THEME || 'light';
+const ENV_NAME = process.env.LAYENV_UI_ENV_NAME || `ui_${THEME}`;
+const BASE_ID = process.env.LAYENV_UI_BASE_ID || 'conda-py311_ai';
+const BASE_PACKAGE = process.env.LAYENV_UI_BASE_PACKAGE || 'layenv_base_marker';
+const PACKAGE = process.env.LAYENV_UI_PACKAGE || 'iniconfig';
+const SLOW_PACKAGE = process.env.LAYENV_UI_SLOW_PACKAGE || 'slowbuild';
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const TIMEOUT = Number(process.env.LAYENV_UI_TIMEOUT_MS || 60000);
+
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage'
+];
+
+let shot = 0;
+const t0 = Date.now();
+
+function log(...args) {
+  const s = ((Date.now() - t0) / 1000).toFixed(1).padStart(6);
+  console.log(`[${THEME} ${s}s]`, ...args);
+}
+
+function check(condition, message) {
+  if (!condition) {
+    throw new Error(`check failed: ${message}`);
+  }
+  log(`ok: ${message}`);
+}
+
+async function screenshot(page, stage) {
+  shot += 1;
+  const file = path.join(ARTIFACTS, `${THEME}-${String(shot).padStart(2, '0')}-${stage}.png`);
+  await page.screenshot({ path: file });
+  log(`screenshot ${file}`);
+  return file;
+}
+
+async function exec(page, command, args) {
+  // Run a JupyterLab command in the page (its result, often a widget, stays there).
+  await page.evaluate(
+    async ([c, a]) => {
+      await window.jupyterapp.commands.execute(c, a);
+    },
+    [command, args || {}]
+  );
+}
+
+async function lab(page, fn, arg) {
+  // window.jupyterapp exists because the server runs with LabApp.expose_app_in_browser.
+  return page.evaluate(fn, arg);
+}
+
+async function main() {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+  const context = await browser.newContext({ viewport: { width: 1366, height: 860 }, acceptDownloads: true });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  const consoleErrors = [];
+  page.on('console', msg => {
+    if (msg.type() === 'error') {
+      consoleErrors.push(msg.text());
+    }
+  });
+  page.on('pageerror', err => consoleErrors.push(String(err)));
+  try {
+    await flow(page);
+  } catch (error) {
+    await screenshot(page, 'FAILED').catch(() => undefined);
+    const layenvErrors = consoleErrors.filter(e => /layenv/i.test(e));
+    if (layenvErrors.length) {
+      console.error('browser console errors:\n' + layenvErrors.join('\n'));
+    }
+    throw error;
+  } finally {
+    await browser.close();
+  }
+}
+
+async function openLab(page) {
+  await page.goto(`${URL_}lab?reset&token=${TOKEN}`);
+  await page.waitForSelector('#jupyterlab-splash', { state: 'detached' });
+  await page.waitForFunction(() => window.jupyterapp && window.jupyterapp.commands.hasCommand('layenv:create'));
+  await page.evaluate(async () => {
+    await window.jupyterapp.restored;
+  });
+}
+
+async function setTheme(page) {
+  const theme = THEME === 'dark' ? 'JupyterLab Dark' : 'JupyterLab Light';
+  await exec(page, 'apputils:change-theme', { theme });
+  await page.waitForFunction(
+    dark => document.body.getAttribute('data-jp-theme-light') === (dark ? 'false' : 'true'),
+    THEME === 'dark'
+  );
+  await page.waitForTimeout(500);
+}
+
+async function openSidebar(page) {
+  const tab = page.locator('.jp-SideBar.jp-mod-left li[data-id="jupyter-layenv-sidebar"]');
+  await tab.waitFor();
+  const panel = page.locator('#jupyter-layenv-sidebar');
+  if (!(await panel.isVisible())) {
+    await tab.click();
+  }
+  await panel.waitFor({ state: 'visible' });
+  return panel;
+}
+
+function envItem(scope, id) {
+  return scope.locator(`li.jp-LayenvEnv[data-env-id="${id}"]`);
+}
+
+async function flow(page) {
+  await openLab(page);
+  await setTheme(page);
+
+  // -- 1. the sidebar: envs grouped by base
+  const sidebar = await openSidebar(page);
+  const base = envItem(sidebar, BASE_ID);
+  await base.waitFor();
+  const layersOfBase = base.locator(':scope > ul > li.jp-LayenvEnv');
+  check((await layersOfBase.count()) >= 1, `${BASE_ID} shows its layers nested under it`);
+  const root = sidebar.locator('li.jp-LayenvEnv.jp-mod-kind-conda-base').first();
+  check(
+    (await root.locator(`li.jp-LayenvEnv[data-env-id="${BASE_ID}"]`).count()) === 1,
+    `${BASE_ID} sits under its Conda root`
+  );
+  const notKernels = sidebar.locator('section[aria-label="Not listed as kernels"] li');
+  check((await notKernels.count()) >= 1, 'the "Not listed as kernels" section lists envs with reasons');
+  await screenshot(page, 'sidebar');
+
+  // filter
+  await sidebar.getByLabel('Filter environments').fill('myexp');
+  await page.waitForTimeout(200);
+  const shownAfterFilter = await sidebar.locator('li.jp-LayenvEnv').count();
+  check(shownAfterFilter >= 1 && shownAfterFilter <= 4, `the filter narrows the tree (${shownAfterFilter} rows)`);
+  await screenshot(page, 'sidebar-filtered');
+  await sidebar.getByLabel('Filter environments').fill('');
+
+  // a Conda env's delete button explains why it is not possible
+  // (aria-disabled, not disabled: it stays focusable, so the keyboard reaches the explanation too)
+  const blockedButton = base.locator(':scope > .jp-LayenvEnv-row').getByRole('button', { name: `Delete ${await envName(base)}` });
+  const blockedDialog = page.locator('.jp-Dialog');
+  for (let attempt = 1; ; attempt++) {
+    // JupyterLab may move the focus to the main area once (after a theme switch): focus again then.
+    await blockedButton.focus();
+    await page.waitForFunction(el => document.activeElement === el, await blockedButton.elementHandle());
+    await page.keyboard.press('Enter');
+    try {
+      await blockedDialog.waitFor({ timeout: 3000 });
+      break;
+    } catch (error) {
+      if (attempt === 3) {
+        throw error;
+      }
+      log(`the dialog did not open (attempt ${attempt}), focusing the button again`);
+    }
+  }
+  check(/Conda environment/.test(await blockedDialog.innerText()), 'deleting a Conda env is explained, not attempted');
+  await screenshot(page, 'delete-blocked');
+  await blockedDialog.getByRole('button', { name: 'OK' }).click();
+  await blockedDialog.waitFor({ state: 'detached' });
+
+  // -- 2. the create panel from the launcher card
+  await exec(page, 'launcher:create');
+  const card = page.locator('.jp-LauncherCard', { hasText: 'New environment' }).last();
+  await card.waitFor();
+  await screenshot(page, 'launcher-card');
+  await card.click();
+  const form = page.locator('form.jp-LayenvForm').last();
+  await form.waitFor();
+  const name = form.getByLabel('Name', { exact: true });
+  // keyboard: the name field has the focus, Tab walks the labelled fields in order
+  await page.waitForFunction(() => document.activeElement && /-name$/.test(document.activeElement.id));
+  const order = [];
+  for (let i = 0; i < 4; i++) {
+    await page.keyboard.press('Tab');
+    order.push(await page.evaluate(() => document.activeElement.id.replace(/^jp-layenv-\d+-/, '')));
+  }
+  check(order.join(',') === 'base,inherit,packages,', `Tab goes name → base → inherit → packages → buttons (${order.join(',')})`);
+  await name.focus();
+  await name.fill('bad name!');
+  const nameError = form.locator('[id$="-name-error"]');
+  await nameError.waitFor({ state: 'visible' });
+  check(/Only letters/.test(await nameError.innerText()), `a bad name is refused as you type: "${await nameError.innerText()}"`);
+  check((await form.getByRole('button', { name: 'Create' }).isDisabled()) === true, 'Create is disabled while the name is bad');
+  await screenshot(page, 'bad-name');
+
+  // a server refusal lands next to the field it concerns
+  await name.fill(ENV_NAME);
+  await form.getByLabel('Base', { exact: true }).selectOption(BASE_ID);
+  const packages = form.getByLabel('Packages (one per line)');
+  await packages.fill('--index-url=http://example.invalid/simple');
+  await form.getByRole('button', { name: 'Create' }).click();
+  const pkgError = form.locator('[id$="-packages-error"]');
+  await pkgError.waitFor({ state: 'visible' });
+  check(/installer option/.test(await pkgError.innerText()), `the server's 400 is shown under Packages: "${await pkgError.innerText()}"`);
+  await screenshot(page, 'server-error');
+
+  // -- 3. create with a package from the wheelhouse, watch the progress
+  if (THEME === 'dark') {
+    // the requirements.txt route, picked in the file browser (the light run types the package instead)
+    await packages.fill('');
+    await form.getByRole('button', { name: 'Pick from the file browser…' }).click();
+    const picker = page.locator('.jp-Dialog');
+    await picker.locator('.jp-DirListing-item', { hasText: 'requirements-ui.txt' }).click();
+    await screenshot(page, 'pick-requirements');
+    await picker.getByRole('button', { name: 'Select' }).click();
+    await picker.waitFor({ state: 'detached' });
+    const chosen = form.locator('.jp-LayenvReqFile');
+    await chosen.waitFor();
+    check(/requirements-ui\.txt \(1 requirements\)/.test(await chosen.innerText()), 'a requirements.txt picked in the file browser is taken');
+  } else {
+    await packages.fill(`${PACKAGE}\n`);
+  }
+  check(await form.getByLabel("Inherit the base's packages").isChecked(), 'inherit is on by default');
+  await screenshot(page, 'form-filled');
+  await form.getByRole('button', { name: 'Create' }).click();
+  const progress = page.locator('.jp-LayenvProgressView').last();
+  await progress.waitFor();
+  await screenshot(page, 'progress-running');
+  await progress.locator('.jp-LayenvProgress-pct', { hasText: '100 %' }).waitFor({ timeout: 180000 });
+  const state = await progress.locator('.jp-LayenvProgress-status .jp-LayenvBadge').innerText();
+  check(state === 'succeeded', `the job succeeded (state ${state})`);
+  const logText = await progress.locator('.jp-LayenvLog pre').innerText();
+  check(logText.includes(PACKAGE), 'the live log shows the install of the package');
+  await progress.getByRole('button', { name: 'Open a notebook with it' }).waitFor();
+  await screenshot(page, 'progress-done');
+
+  // -- 4. the new kernel is in the launcher at once
+  const displayName = await progress.locator('.jp-LayenvSuccess strong').innerText();
+  check(displayName.includes(ENV_NAME), `the new kernel is named "${displayName}"`);
+  await exec(page, 'launcher:create');
+  const kernelCard = page.locator(`.jp-LauncherCard[data-category="Notebook"][title="${displayName}"]`).last();
+  await kernelCard.waitFor();
+  check(true, `the launcher shows a notebook card "${displayName}" without a reload`);
+  await screenshot(page, 'launcher-kernel');
+
+  // -- 5. open a notebook with it and run a cell
+  const progressTab = page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab', { hasText: `Environment ${ENV_NAME}` });
+  await progressTab.first().click();
+  await progress.getByRole('button', { name: 'Open a notebook with it' }).click();
+  const notebook = page.locator('.jp-NotebookPanel').last();
+  await notebook.waitFor();
+  await notebook.locator('.jp-Notebook-ExecutionIndicator, .jp-KernelStatus').first().waitFor().catch(() => undefined);
+  const kernelName = notebook.locator('.jp-Toolbar-kernelName');
+  await page.waitForFunction(
+    ([el, want]) => el && el.textContent && el.textContent.includes(want),
+    [await kernelName.elementHandle(), ENV_NAME]
+  );
+  const cell = notebook.locator('.jp-Cell .cm-content').first();
+  await cell.click();
+  await page.keyboard.type(
+    `import sys, ${BASE_PACKAGE}, ${PACKAGE}\nprint(sys.prefix)\nprint(${BASE_PACKAGE}.__file__)\nprint(${PACKAGE}.__file__)`
+  );
+  await page.keyboard.press('Shift+Enter');
+  const output = notebook.locator('.jp-OutputArea-output').first();
+  await output.waitFor({ timeout: 120000 });
+  const out = await output.innerText();
+  const lines = out.trim().split('\n');
+  check(lines[0].endsWith(`/${ENV_NAME}`), `sys.prefix is the new env: ${lines[0]}`);
+  check(!lines[1].includes(`/${ENV_NAME}/`) && lines[1].includes('py311_ai'), `${BASE_PACKAGE} comes from the base: ${lines[1]}`);
+  check(lines[2].includes(`/${ENV_NAME}/`), `${PACKAGE} comes from the layer: ${lines[2]}`);
+  await screenshot(page, 'notebook');
+  await page.evaluate(async () => {
+    await window.jupyterapp.serviceManager.sessions.shutdownAll();
+  });
+
+  // -- 6. a reload finds the job again: its tab is restored, and the sidebar lists it with a Show button
+  await page.evaluate(async () => {
+    // Leave without a "save changes?" prompt: the notebook's content does not matter any more.
+    for (const widget of Array.from(window.jupyterapp.shell.widgets('main'))) {
+      if (widget.context) {
+        widget.context.model.dirty = false;
+        widget.dispose();
+      }
+    }
+  });
+  await progressTab.first().waitFor();
+  await page.waitForTimeout(1500); // the workspace (open tabs) is saved on a short debounce
+  await page.goto(`${URL_}lab?token=${TOKEN}`);
+  await page.waitForSelector('#jupyterlab-splash', { state: 'detached' });
+  await page.waitForFunction(() => window.jupyterapp && window.jupyterapp.commands.hasCommand('layenv:create'));
+  await page.evaluate(async () => {
+    await window.jupyterapp.restored;
+  });
+  const restoredTab = page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab', { hasText: `Environment ${ENV_NAME}` });
+  await restoredTab.first().waitFor();
+  check(true, 'after a reload the job\'s tab is restored');
+  const sidebar2 = await openSidebar(page);
+  const jobRow = sidebar2.locator('.jp-LayenvJob', { hasText: ENV_NAME });
+  await jobRow.waitFor();
+  await jobRow.getByRole('button', { name: /Show the job/ }).click();
+  const restored = page.locator('.jp-LayenvProgressView', { hasText: ENV_NAME }).last();
+  await restored.locator('.jp-LayenvProgress-pct', { hasText: '100 %' }).waitFor();
+  await page.waitForFunction(
+    ([el, pkg]) => el && el.textContent.includes(pkg),
+    [await restored.locator('.jp-LayenvLog pre').elementHandle(), PACKAGE]
+  );
+  check(true, 'the sidebar lists the job; Show brings its progress view back with 100 % and the whole log');
+  await screenshot(page, 'job-after-reload');
+
+  // -- 7. export requirements.txt
+  const created = envItem(sidebar2, `${BASE_ID}.${ENV_NAME}`).or(sidebar2.locator(`li.jp-LayenvEnv[data-env-path$="/${ENV_NAME}"]`)).first();
+  await created.waitFor();
+  check(
+    (await base.locator(`li.jp-LayenvEnv[data-env-path$="/${ENV_NAME}"]`).count()) === 1,
+    'the new env is listed under its base'
+  );
+  await created.locator(':scope > .jp-LayenvEnv-row').getByRole('button', { name: `Export ${ENV_NAME}` }).click();
+  const exportDialog = page.locator('.jp-Dialog');
+  await exportDialog.waitFor();
+  await screenshot(page, 'export-dialog');
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    exportDialog.getByRole('button', { name: 'requirements.txt' }).click()
+  ]);
+  const file = path.join(ARTIFACTS, `${THEME}-${download.suggestedFilename()}`);
+  await download.saveAs(file);
+  const requirements = fs.readFileSync(file, 'utf-8');
+  check(new RegExp(`^${PACKAGE}==`, 'mi').test(requirements), `the exported ${download.suggestedFilename()} pins ${PACKAGE}`);
+
+  // -- 8. delete it
+  await created.locator(':scope > .jp-LayenvEnv-row').getByRole('button', { name: `Delete ${ENV_NAME}` }).click();
+  const deleteDialog = page.locator('.jp-Dialog');
+  await deleteDialog.waitFor();
+  check((await deleteDialog.innerText()).includes(`Delete ${ENV_NAME}?`), 'delete asks for confirmation');
+  await screenshot(page, 'delete-confirm');
+  await deleteDialog.getByRole('button', { name: `Delete ${ENV_NAME}` }).click();
+  await deleteDialog.waitFor({ state: 'detached' });
+  await sidebar2.locator(`li.jp-LayenvEnv[data-env-path$="/${ENV_NAME}"]`).waitFor({ state: 'detached' });
+  check(true, `${ENV_NAME} is gone from the sidebar`);
+  await exec(page, 'launcher:create');
+  await page.waitForTimeout(500);
+  check(
+    (await page.locator(`.jp-LauncherCard[data-category="Notebook"][title="${displayName}"]`).count()) === 0,
+    'and its kernel is gone from the launcher'
+  );
+  await screenshot(page, 'deleted');
+
+  // -- 9. a long job (a package whose build takes minutes) shows its live log, and Cancel stops it
+  if (THEME === 'dark') {
+    await sidebar2.getByRole('button', { name: 'New environment' }).click();
+  } else {
+    await exec(page, 'apputils:activate-command-palette');
+    await page.locator('.lm-CommandPalette-input').fill('New Environment');
+    await page.keyboard.press('Enter');
+  }
+  const slowName = `${ENV_NAME}_cancel`;
+  const form2 = page.locator('form.jp-LayenvForm').last();
+  await form2.waitFor();
+  await form2.getByLabel('Name', { exact: true }).fill(slowName);
+  await form2.getByLabel('Base', { exact: true }).selectOption(BASE_ID);
+  if (THEME === 'dark') {
+    await form2.getByLabel('Packages (one per line)').fill(`${SLOW_PACKAGE}\n`);
+  } else {
+    await form2.locator('input[type="file"]').setInputFiles({
+      name: 'requirements.txt',
+      mimeType: 'text/plain',
+      buffer: Buffer.from(`# builds for minutes\n${SLOW_PACKAGE}\n`)
+    });
+    const uploaded = form2.locator('.jp-LayenvReqFile');
+    await uploaded.waitFor();
+    check(/requirements\.txt \(1 requirements\)/.test(await uploaded.innerText()), 'an uploaded requirements.txt is taken');
+  }
+  await form2.getByRole('button', { name: 'Create' }).click();
+  const slow = page.locator('.jp-LayenvProgressView', { hasText: slowName }).last();
+  await slow.waitFor();
+  await page.waitForFunction(
+    ([el, pkg]) => el && new RegExp(`compiling ${pkg}|Building ${pkg}`).test(el.textContent),
+    [await slow.locator('.jp-LayenvLog pre').elementHandle(), SLOW_PACKAGE],
+    { timeout: 120000 }
+  );
+  const midPct = Number((await slow.locator('.jp-LayenvProgress-pct').innerText()).replace(/[^0-9]/g, ''));
+  check(midPct > 0 && midPct < 100, `a running job shows its progress (${midPct} %) and its live log`);
+  await screenshot(page, 'progress-live-log');
+  await slow.getByRole('button', { name: 'Cancel' }).click();
+  await slow.locator('.jp-LayenvProgress-status .jp-LayenvBadge', { hasText: 'cancelled' }).waitFor();
+  check((await slow.locator('h2').innerText()).includes('cancelled'), 'Cancel stops the job');
+  await screenshot(page, 'cancelled');
+  const listing = await (await fetch(`${URL_}layenv/environments`, { headers: { Authorization: `token ${TOKEN}` } })).json();
+  check(!listing.environments.some(e => e.name === slowName), 'the half-made environment is removed');
+
+  // -- 10. 200 environments: the list scrolls inside the sidebar (header and filter stay) and filters fast
+  const many = syntheticListing(200);
+  await page.route(/\/layenv\/environments(\?|$)/, route =>
+    route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(many) })
+  );
+  const t = Date.now();
+  await sidebar2.getByRole('button', { name: 'Refresh environments' }).click();
+  await sidebar2.locator('li.jp-LayenvEnv[data-env-id="bulk-199"]').waitFor({ state: 'attached' });
+  const rendered = Date.now() - t;
+  const scroll = sidebar2.locator('.jp-LayenvSidebar-scroll');
+  const dims = await scroll.evaluate(el => ({ scroll: el.scrollHeight, client: el.clientHeight }));
+  check(dims.scroll > dims.client * 5, `200 envs scroll inside the list (${dims.scroll}px in ${dims.client}px)`);
+  await scroll.evaluate(el => el.scrollTo(0, el.scrollHeight / 2));
+  check(await sidebar2.getByLabel('Filter environments').isVisible(), 'the filter stays in view while the list scrolls');
+  check(rendered < 5000, `200 envs listed in ${rendered} ms`);
+  await screenshot(page, 'many-envs');
+  await sidebar2.getByLabel('Filter environments').fill('layer-17');
+  await page.waitForTimeout(300);
+  const matched = await sidebar2.locator('li.jp-LayenvEnv').count();
+  check(matched >= 2 && matched <= 14, `filtering 200 envs by "layer-17" leaves ${matched} rows (matches and their bases)`);
+  await screenshot(page, 'many-envs-filtered');
+  await page.unroute(/\/layenv\/environments(\?|$)/);
+}
+
+/** A listing of `n` environments: a Conda root, conda envs with layers on them, and plain venvs. */
+function syntheticListing(n) {
+  const root = '/synthetic/miniconda3';
+  const kernel = name => [{ name: `k-${name}`, display_name: `Python 3.11 (${name})`, language: 'python' }];
+  const envs = [
+    { id: 'bulk-root', name: 'base', path: root, kind: 'conda-base', base: null, python_version: '3.11.7', kernels: kernel('base'), writable: false, scope: 'system', skipped_reason: null }
+  ];
+  for (let i = 1; i < n; i++) {
+    const id = i === n - 1 ? `bulk-${n - 1}` : `bulk-${i}`;
+    if (i % 4 === 1) {
+      envs.push({ id, name: `conda-${i}`, path: `${root}/envs/conda-${i}`, kind: 'conda-env', base: root, python_version: '3.11.7', kernels: kernel(`conda-${i}`), writable: true, scope: 'group', skipped_reason: null });
+    } else if (i % 4 === 0) {
+      envs.push({ id, name: `venv-${i}`, path: `/synthetic/.virtualenvs/venv-${i}`, kind: 'venv', base: null, python_version: '3.12.1', kernels: [], writable: true, scope: 'user', skipped_reason: 'no ipykernel: run pip install ipykernel' });
+    } else {
+      const b = i - (i % 4) + 1;
+      envs.push({ id, name: `layer-${i}`, path: `/synthetic/.virtualenvs/layer-${i}`, kind: 'layered', base: `${root}/envs/conda-${b}`, python_version: '3.11.7', kernels: kernel(`conda-${b} ▸ layer-${i}`), writable: true, scope: 'user', skipped_reason: null });
+    }
+  }
+  return { environments: envs, skipped: [{ path: '/synthetic/.virtualenvs/broken', reason: 'garbled pyvenv.cfg' }] };
+}
+
+async function envName(item) {
+  return (await item.locator(':scope > .jp-LayenvEnv-row .jp-LayenvEnv-name').innerText()).trim();
+}
+
+main().then(
+  () => {
+    log('PASSED');
+    process.exit(0);
+  },
+  error => {
+    console.error(error && error.stack ? error.stack : error);
+    process.exit(1);
+  }
+);

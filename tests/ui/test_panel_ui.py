@@ -1,0 +1,203 @@
+"""Browser tests of the JupyterLab panel: real JupyterLab, real Chromium, real environments.
+
+The server is a real ``jupyter lab`` of an environment where the *built wheel* is installed (``.ci/run`` makes
+``.venv-ui`` and exports ``LAYENV_UI_JUPYTER``), on a fake HOME holding the Conda-style tree of
+``tests/envtree.py``; the creation service installs from a local wheelhouse, set through its traitlets in the
+server's config file. ``panel_flow.cjs`` (playwright-core, Debian's chromium) drives the whole flow once per
+theme and saves a screenshot of every stage under ``test-artifacts/``.
+
+Without ``LAYENV_UI_JUPYTER``, Chromium or ``labextension/node_modules`` the tests are skipped, unless
+``LAYENV_UI_REQUIRED=1`` (as in ``.ci/run``), where a missing piece fails them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FLOW = Path(__file__).with_name("panel_flow.cjs")
+ARTIFACTS = Path(os.environ.get("LAYENV_UI_ARTIFACTS", REPO / "test-artifacts"))
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+REQUIRED = os.environ.get("LAYENV_UI_REQUIRED") == "1"
+TOKEN = "layenv-ui-test-token"
+INICONFIG_VERSION = "2.0.0"
+
+
+def _missing() -> str | None:
+    jupyter = os.environ.get("LAYENV_UI_JUPYTER")
+    if not jupyter or not os.access(jupyter, os.X_OK):
+        return "LAYENV_UI_JUPYTER is not the jupyter of an env with the built wheel and jupyterlab (see .ci/run)"
+    if not shutil.which("node"):
+        return "node is not on PATH"
+    if not (REPO / "labextension" / "node_modules" / "playwright-core").is_dir():
+        return "labextension/node_modules/playwright-core is missing: run `npm ci` in labextension/"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"{CHROMIUM} is missing: apt-get install -y chromium"
+    return None
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    missing = _missing()
+    if missing:
+        if REQUIRED:
+            pytest.fail(f"browser tests required (LAYENV_UI_REQUIRED=1) but {missing}")
+        pytest.skip(missing)
+
+    from envtree import build_home_tree
+    from wheelhouse import write_wheel
+
+    base = tmp_path_factory.mktemp("ui")
+    home = base / "home"
+    build_home_tree(home)
+    wheelhouse = base / "wheelhouse"
+    write_wheel(
+        wheelhouse, "iniconfig", INICONFIG_VERSION, {"iniconfig/__init__.py": f'__version__ = "{INICONFIG_VERSION}"\n'}
+    )
+    _write_slow_sdist(wheelhouse)
+    # In the server's root dir, for the "pick a requirements.txt in the file browser" step.
+    (home / "requirements-ui.txt").write_text("iniconfig\n", encoding="utf-8")
+    # No "get Jupyter news?" toast over the screenshots.
+    news = home / ".jupyter/lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True, exist_ok=True)
+    news.write_text('{"fetchNews": "false"}\n', encoding="utf-8")
+    # The creation service installs from the wheelhouse only: configured on the server, never in a request.
+    config = base / "layenv_ui_config.json"
+    config.write_text(json.dumps({"LayenvService": {"find_links": [str(wheelhouse)], "offline": True}}))
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONDA", "MAMBA", "JUPYTER", "VIRTUAL_ENV"))}
+    env.pop("PYTHONPATH", None)
+    env.pop("WORKON_HOME", None)
+    env["HOME"] = str(home)
+    argv = [
+        os.environ["LAYENV_UI_JUPYTER"],
+        "lab",
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--IdentityProvider.token={TOKEN}",
+        f"--ServerApp.root_dir={home}",
+        f"--config={config}",
+        "--LabApp.expose_app_in_browser=True",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        argv.append("--allow-root")
+    log_path = base / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(argv, env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_until_up(url, proc, log_path)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(log_path, ARTIFACTS / "server.log")
+
+
+_SLOW_BACKEND = """\
+\"\"\"A build backend that never ends (a stand-in for a long compile): the job stays running until cancelled.\"\"\"
+import sys
+import time
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    for step in range(1200):
+        print(f"compiling slowbuild: step {step}", file=sys.stderr, flush=True)
+        time.sleep(0.5)
+    raise RuntimeError("slowbuild never finishes")
+"""
+
+
+def _write_slow_sdist(wheelhouse: Path) -> Path:
+    """``slowbuild-1.0.tar.gz``: an sdist with an in-tree backend (no build requirements, works offline)."""
+    files = {
+        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n\n'
+        '[project]\nname = "slowbuild"\nversion = "1.0"\n',
+        "backend.py": _SLOW_BACKEND,
+        "PKG-INFO": "Metadata-Version: 2.1\nName: slowbuild\nVersion: 1.0\n",
+    }
+    sdist = wheelhouse / "slowbuild-1.0.tar.gz"
+    with tarfile.open(sdist, "w:gz") as archive:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"slowbuild-1.0/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return sdist
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"jupyter lab exited ({proc.returncode}):\n{log_path.read_text(errors='replace')}")
+        try:
+            with urllib.request.urlopen(f"{url}layenv/environments?token={TOKEN}", timeout=5) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"jupyter lab did not answer in {timeout}s:\n{log_path.read_text(errors='replace')}")
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_panel_flow(lab_server: str, theme: str) -> None:
+    """Sidebar, create from the launcher with live progress, kernel, notebook, reload, export, delete."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob(f"{theme}-*"):
+        old.unlink()
+    env = {
+        **os.environ,
+        "LAYENV_UI_URL": lab_server,
+        "LAYENV_UI_TOKEN": TOKEN,
+        "LAYENV_UI_ARTIFACTS": str(ARTIFACTS),
+        "LAYENV_UI_THEME": theme,
+        "LAYENV_UI_ENV_NAME": f"ui_{theme}",
+        "LAYENV_UI_BASE_ID": "conda-py311_ai",
+        "LAYENV_UI_BASE_PACKAGE": "layenv_base_marker",
+        "LAYENV_UI_PACKAGE": "iniconfig",
+        "LAYENV_UI_SLOW_PACKAGE": "slowbuild",
+        "CHROMIUM": CHROMIUM,
+    }
+    proc = subprocess.run(
+        ["node", str(FLOW)], env=env, cwd=REPO, capture_output=True, text=True, timeout=540, check=False
+    )
+    # Chromium's own stderr chatter (dbus, vulkan) is noise; the flow's lines say what was checked.
+    flow_lines = [line for line in proc.stdout.splitlines() if not line.startswith("[pid=")]
+    sys.stdout.write("\n".join(flow_lines) + "\n")
+    errors = [line for line in proc.stderr.splitlines() if not line.startswith("[pid=")]
+    assert proc.returncode == 0, "browser flow failed:\n" + "\n".join(flow_lines[-40:] + errors[-60:])
+    shots = sorted(ARTIFACTS.glob(f"{theme}-*.png"))
+    assert len(shots) >= 19, f"expected a screenshot per stage in {ARTIFACTS}, found {[p.name for p in shots]}"

@@ -70,6 +70,7 @@ class LayenvExtension(ExtensionApp):
         listing_ksm = ksm if ours else LayenvKernelSpecManager(parent=self.serverapp)
         self.service = LayenvService(parent=self, ksm=listing_ksm, audit=Audit(self.serverapp.event_logger))
         self.settings.update({"layenv_service": self.service, "layenv_max_body_size": self.max_body_size})
+        self.service.recover()  # before the server answers: no client sees a dead server's job as running
         if ours:
             # Warm the discovery cache off the event loop so the first kernel listing is instant.
             threading.Thread(target=ksm.kernel_table, name="layenv-discovery", daemon=True).start()
@@ -86,10 +87,6 @@ class LayenvExtension(ExtensionApp):
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(HANDLERS)
-
-    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        if self.service is not None:
-            await self.service.start()  # jobs a previous server left running: failed, half-made envs removed
 
     async def stop_extension(self) -> None:
         if self.service is not None:

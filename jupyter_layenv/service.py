@@ -109,8 +109,9 @@ class LayenvService(LoggingConfigurable):
     def root(self) -> str:
         return fsread.expand(self.user_root)
 
-    async def start(self) -> None:
-        for job in await self.jobs.recover():
+    def recover(self) -> None:
+        """Fail the jobs a previous server left running and remove their half-made envs."""
+        for job in self.jobs.recover():
             self.audit.emit("create", job.user, job.name, "failed", path=job.path, detail=job.error)
 
     async def stop(self) -> None:

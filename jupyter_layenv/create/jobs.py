@@ -311,13 +311,13 @@ class JobManager:
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
-    async def recover(self) -> list[Job]:
-        """Jobs a dead process left queued/running: failed, their half-made envs removed."""
-        recovered = []
-        for job in await asyncio.to_thread(self.store.load_all):
-            if job.state in ACTIVE and job.id not in self._tasks and await asyncio.to_thread(self._recover, job):
-                recovered.append(job)
-        return recovered
+    def recover(self) -> list[Job]:
+        """Jobs a dead process left queued/running: failed, their half-made envs removed.
+
+        Runs before the server answers requests, so no client ever sees such a job as still running.
+        """
+        active = (job for job in self.store.load_all() if job.state in ACTIVE and job.id not in self._tasks)
+        return [job for job in active if self._recover(job)]
 
     def _recover(self, job: Job) -> bool:
         lock = EnvLock.try_acquire(job.path, create=False)

@@ -286,6 +286,8 @@ async function flow(page) {
     ([el, want]) => el && el.textContent && el.textContent.includes(want),
     [await kernelName.elementHandle(), ENV_NAME]
   );
+  // Run the cell only once the kernel is idle: a cell run while the session still connects is dropped.
+  await notebook.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first().waitFor({ timeout: 90000 });
   const cell = notebook.locator('.jp-Cell .cm-content').first();
   await cell.click();
   await page.keyboard.type(

@@ -369,7 +369,7 @@ class _Builder:
                 "delete this environment or recreate it on an existing base",
             )
         base_path, base_prefix = self._venv_base(path, pyvenv)
-        if base_path is None and fsread.exists(os.path.join(base_prefix, "conda-meta", "history")):
+        if base_path is None and self.stats.stat(os.path.join(base_prefix, "conda-meta", "history")):
             base_path = base_prefix
             extra_bases.setdefault(base_prefix, Candidate(base_prefix, "layer-base"))
         base_facts = self.facts(base_path or base_prefix)

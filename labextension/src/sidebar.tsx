@@ -171,26 +171,18 @@ function SidebarView({ store, actions, showNotKernels }: ISidebarProps): JSX.Ele
         {!listing && store.loading && <div className="jp-LayenvEmpty">Looking for environments…</div>}
         {listing && (
           <>
-            <section className="jp-LayenvSection" aria-label="Conda environments and their layers">
-              <h3 className="jp-LayenvSection-title">Conda bases and their layers</h3>
-              {conda.length ? (
-                <ul className="jp-LayenvTree" aria-label="Conda environments and their layers">
-                  {renderNodes(conda, 1)}
-                </ul>
-              ) : (
-                <div className="jp-LayenvEmpty">{filter ? 'No match.' : 'No Conda environment found.'}</div>
-              )}
-            </section>
-            <section className="jp-LayenvSection" aria-label="Virtualenvs">
-              <h3 className="jp-LayenvSection-title">Virtualenvs</h3>
-              {other.length ? (
-                <ul className="jp-LayenvTree" aria-label="Virtualenvs">
-                  {renderNodes(other, 1)}
-                </ul>
-              ) : (
-                <div className="jp-LayenvEmpty">{filter ? 'No match.' : 'No virtualenv found.'}</div>
-              )}
-            </section>
+            <TreeSection
+              title="Conda bases and their layers"
+              label="Conda environments and their layers"
+              empty={filter ? 'No match.' : 'No Conda environment found.'}
+              rows={renderNodes(conda, 1)}
+            />
+            <TreeSection
+              title="Virtualenvs"
+              label="Virtualenvs"
+              empty={filter ? 'No match.' : 'No virtualenv found.'}
+              rows={renderNodes(other, 1)}
+            />
             {showNotKernels && (
               <section className="jp-LayenvSection jp-LayenvSkipped" aria-label="Not listed as kernels">
                 <h3 className="jp-LayenvSection-title">Not listed as kernels ({skipped.length})</h3>
@@ -265,6 +257,22 @@ interface IEnvRowProps {
   onToggle(path: string): void;
   actions: ISidebarActions;
   renderChildren(children: IEnvNode[]): JSX.Element[];
+}
+
+/** A titled list of env rows, or a line saying why it is empty. */
+function TreeSection(props: { title: string; label: string; empty: string; rows: JSX.Element[] }): JSX.Element {
+  return (
+    <section className="jp-LayenvSection" aria-label={props.label}>
+      <h3 className="jp-LayenvSection-title">{props.title}</h3>
+      {props.rows.length ? (
+        <ul className="jp-LayenvTree" aria-label={props.label}>
+          {props.rows}
+        </ul>
+      ) : (
+        <div className="jp-LayenvEmpty">{props.empty}</div>
+      )}
+    </section>
+  );
 }
 
 function EnvRow(props: IEnvRowProps): JSX.Element {

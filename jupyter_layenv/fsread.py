@@ -12,13 +12,6 @@ import os
 MAX_SMALL_FILE = 256 * 1024
 
 
-def mtime_ns(path: str) -> int | None:
-    try:
-        return os.stat(path).st_mtime_ns
-    except (OSError, ValueError):
-        return None
-
-
 def listdir(path: str) -> list[str]:
     try:
         return os.listdir(path)

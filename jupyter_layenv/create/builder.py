@@ -41,10 +41,6 @@ class BuildPlan:
     def to_json(self) -> dict:
         return asdict(self)
 
-    @classmethod
-    def from_json(cls, data: dict) -> BuildPlan:
-        return cls(**{**data, "requirements": tuple(data["requirements"]), "requested": tuple(data["requested"])})
-
 
 def virtualenv_command(plan: BuildPlan) -> list[str]:
     command = [sys.executable, "-m", "virtualenv", "--no-periodic-update", "--no-download", "-p", plan.base_python]

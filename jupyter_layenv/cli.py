@@ -27,6 +27,12 @@ class _LayenvCommand(JupyterApp):
 
     version = __version__
     json_output = Bool(False, config=True, help="Print JSON.")
+    kernel_spec_manager_class = Unicode(
+        "",
+        config=True,
+        help="Not used by these commands: nb_conda_kernels and others set it for every Jupyter app "
+        "(JupyterApp.kernel_spec_manager_class); `doctor` reports it.",
+    )
 
     @default("log_level")
     def _default_log_level(self) -> int:
@@ -194,7 +200,13 @@ def _server_ksm_report(app: JupyterApp) -> dict[str, Any]:
             return {
                 "ours": ours,
                 "message": f"{value} (set by {section}.kernel_spec_manager_class)"
-                + ("" if ours else "; env kernels will NOT be listed: remove that setting"),
+                + (
+                    ""
+                    if ours
+                    else "; env kernels will NOT be listed: remove that setting (for nb_conda_kernels: "
+                    "`python -m nb_conda_kernels uninstall`) or set "
+                    "c.ServerApp.kernel_spec_manager_class = 'jupyter_layenv.LayenvKernelSpecManager'"
+                ),
             }
     return {
         "ours": True,

@@ -185,6 +185,20 @@ def test_cli_doctor_explains(home: Tree):
     assert report["kernel_spec_manager"]["ours"] is True
 
 
+def test_cli_doctor_names_a_kernel_spec_manager_set_elsewhere(home: Tree, tmp_path: Path):
+    """nb_conda_kernels sets JupyterApp.kernel_spec_manager_class in jupyter_config.json, for every Jupyter app."""
+    (tmp_path / "jupyter_config.json").write_text(
+        json.dumps({"JupyterApp": {"kernel_spec_manager_class": "nb_conda_kernels.CondaKernelSpecManager"}})
+    )
+    env = {**os.environ, "HOME": str(home.home), "JUPYTER_CONFIG_DIR": str(tmp_path)}
+    proc = _cli("doctor", "--json", env=env)
+    report = json.loads(proc.stdout)["kernel_spec_manager"]
+    assert report["ours"] is False
+    assert "nb_conda_kernels.CondaKernelSpecManager" in report["message"]
+    assert "nb_conda_kernels uninstall" in report["message"]
+    assert "WARNING" not in _cli("list", env=env).stderr
+
+
 def test_cli_sync_writes_and_removes_only_its_own(home: Tree, tmp_path: Path):
     data = tmp_path / "data"
     stranger = data / "kernels" / "someone-else"

@@ -19,6 +19,7 @@ import {
   percent,
   validateName
 } from './model';
+import { ProgressBar } from './progress';
 import { LayenvStore } from './store';
 
 export interface ICreateActions {
@@ -432,17 +433,7 @@ function ProgressView({ store, jobId, actions, onAnother }: IProgressProps): JSX
           : `Creating ${job.name ?? 'environment'}…`}
       </h2>
       {job.path && <div className="jp-LayenvPath jp-mod-ltr">{job.path}</div>}
-      <div
-        className="jp-LayenvProgress"
-        role="progressbar"
-        aria-valuemin={0}
-        aria-valuemax={100}
-        aria-valuenow={pct}
-        aria-valuetext={`${pct} %: ${job.step}`}
-        aria-label="Progress"
-      >
-        <div className="jp-LayenvProgress-fill" style={{ width: `${pct}%` }} />
-      </div>
+      <ProgressBar pct={pct} label="Progress" valueText={`${pct} %: ${job.step}`} />
       <div className="jp-LayenvProgress-status" aria-live="polite">
         <span className="jp-LayenvProgress-pct">{pct} %</span> <span className="jp-LayenvProgress-step">{job.step}</span>
         <span className="jp-LayenvBadge">{job.state}</span>

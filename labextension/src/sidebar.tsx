@@ -27,6 +27,7 @@ import {
   notKernels,
   percent
 } from './model';
+import { ProgressBar } from './progress';
 import { LayenvStore } from './store';
 
 export interface ISidebarActions {
@@ -233,16 +234,7 @@ function JobRow({ job, onShow }: { job: IJob; onShow: () => void }): JSX.Element
         </button>
       </div>
       {!isFinal(job) && (
-        <div
-          className="jp-LayenvProgress jp-mod-small"
-          role="progressbar"
-          aria-valuemin={0}
-          aria-valuemax={100}
-          aria-valuenow={pct}
-          aria-label={`${job.name ?? job.id}: ${job.step}`}
-        >
-          <div className="jp-LayenvProgress-fill" style={{ width: `${pct}%` }} />
-        </div>
+        <ProgressBar pct={pct} label={`${job.name ?? job.id}: ${job.step}`} small />
       )}
       <div className="jp-LayenvJob-step">{isFinal(job) ? job.error || job.step : `${job.step} · ${pct} %`}</div>
     </li>

@@ -26,90 +26,58 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from envtree import add_pure_python_package, make_conda_prefix, site_packages
+from jupyter_process import JupyterProcess
 from wheelhouse import write_wheel
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-JUPYTER = str(Path(sys.executable).with_name("jupyter"))
 TOKEN = "bench"
 BASE_ID = "conda-py311_ai"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def start_server(work: Path, home: Path, config: dict[str, Any]) -> JupyterProcess:
+    """A real ``jupyter server`` as a user starts it, with ``LayenvService`` config in a config file."""
+    server = JupyterProcess(
+        work, home, token=TOKEN, config_files={"jupyter_server_config.json": {"LayenvService": config}}
+    )
+    server.wait_ready()
+    return server
 
 
-class Server:
-    def __init__(self, work: Path, home: Path, config: dict[str, Any]) -> None:
-        (work / "config").mkdir(parents=True, exist_ok=True)
-        (work / "config" / "jupyter_server_config.json").write_text(json.dumps({"LayenvService": config}))
-        self.port = _free_port()
-        self.log = work / f"server-{self.port}.log"
-        self.env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-        self.env.update(HOME=str(home), JUPYTER_CONFIG_DIR=str(work / "config"), JUPYTER_DATA_DIR=str(work / "data"),
-                        JUPYTER_RUNTIME_DIR=str(work / "runtime"))  # fmt: skip
-        args = [JUPYTER, "server", "--no-browser", f"--port={self.port}", "--ServerApp.port_retries=0",
-                f"--IdentityProvider.token={TOKEN}"]  # fmt: skip
-        if os.geteuid() == 0:
-            args.append("--allow-root")
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(args, env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                self.get("api/status")
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
-
-    def request(self, method: str, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/{path}", data=data, method=method,
-                                         headers={"Authorization": f"token {TOKEN}"})  # fmt: skip
-        with urllib.request.urlopen(request, timeout=60) as response:
-            raw = response.read()
-        return json.loads(raw) if raw else None
-
-    def get(self, path: str) -> Any:
-        return self.request("GET", path)
-
-    def kernels(self) -> set[str]:
-        return set(self.get("api/kernelspecs")["kernelspecs"])
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
+def kernels(server: JupyterProcess) -> set[str]:
+    return set(server.get("api/kernelspecs")["kernelspecs"])
 
 
-def wait_listed(server: Server, kernel: str, deadline_s: float = 120) -> None:
+def post(server: JupyterProcess, path: str, body: Any) -> Any:
+    status, reply = server.request("POST", path, body)
+    if status >= 400:
+        raise RuntimeError(f"POST {path}: {status} {reply}")
+    return reply
+
+
+def wait_listed(server: JupyterProcess, kernel: str, deadline_s: float = 120) -> None:
     deadline = time.monotonic() + deadline_s
-    while kernel not in server.kernels():
+    while kernel not in kernels(server):
         if time.monotonic() > deadline:
             raise RuntimeError(f"{kernel} never listed")
         time.sleep(0.02)
 
 
-def layenv_create(server: Server, name: str, packages: list[str]) -> float:
+def layenv_create(server: JupyterProcess, name: str, packages: list[str]) -> float:
     start = time.perf_counter()
-    job = server.request("POST", "layenv/environments", {"name": name, "base": BASE_ID, "packages": packages})
+    job = post(server, "layenv/environments", {"name": name, "base": BASE_ID, "packages": packages})
     while job["state"] in ("queued", "running"):
         time.sleep(0.02)
         job = server.get(f"layenv/jobs/{job['id']}")
@@ -125,7 +93,7 @@ def _run(cmd: list[str], env: dict[str, str]) -> None:
         raise RuntimeError(f"{cmd}: {proc.stdout}{proc.stderr}")
 
 
-def manual_create(server: Server, base: Path, dest: Path, tool: str, wheelhouse: Path | None) -> float:
+def manual_create(server: JupyterProcess, base: Path, dest: Path, tool: str, wheelhouse: Path | None) -> float:
     """The seed's steps by hand, until the server lists the kernel they registered."""
     env = server.env
     start = time.perf_counter()
@@ -153,7 +121,7 @@ def status_latency_under_load(work: Path, home: Path, wheelhouse: Path) -> dict[
     for i in range(4):
         files = {f"bulk{i}/m{j:04d}.py": f"VALUE = {j}\n" * 20 for j in range(3000)}
         write_wheel(wheelhouse, f"bulk{i}", "1.0", {f"bulk{i}/__init__.py": "", **files})
-    server = Server(work, home, {"find_links": [str(wheelhouse)], "offline": True, "job_concurrency": 4})
+    server = start_server(work, home, {"find_links": [str(wheelhouse)], "offline": True, "job_concurrency": 4})
     samples: list[float] = []
     stop = threading.Event()
 
@@ -169,7 +137,7 @@ def status_latency_under_load(work: Path, home: Path, wheelhouse: Path) -> dict[
         sampler.start()
         start = time.perf_counter()
         bodies = [{"name": f"load{i}", "base": BASE_ID, "packages": [f"bulk{i}"]} for i in range(4)]
-        jobs = [server.request("POST", "layenv/environments", body) for body in bodies]
+        jobs = [post(server, "layenv/environments", body) for body in bodies]
         while any(j["state"] in ("queued", "running") for j in jobs):
             time.sleep(0.05)
             jobs = [server.get(f"layenv/jobs/{j['id']}") for j in jobs]
@@ -212,7 +180,7 @@ def run(work: Path, reps: int) -> dict[str, Any]:
     write_wheel(wheelhouse, "iniconfig", "2.0.0", {"iniconfig/__init__.py": '__version__ = "2.0.0"\n'})
     manual_root = work / "manual"
     manual_root.mkdir()
-    server = Server(work, home, {"find_links": [str(wheelhouse)], "offline": True})
+    server = start_server(work, home, {"find_links": [str(wheelhouse)], "offline": True})
     times: dict[str, list[float]] = {"layenv_bare": [], "layenv_wheel": [], "manual_venv": [], "virtualenv_pip": []}
     try:
         layenv_create(server, "warmup", [])  # virtualenv's interpreter probe is cached after its first run

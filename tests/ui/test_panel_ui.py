@@ -13,15 +13,11 @@ Without ``LAYENV_UI_JUPYTER``, Chromium or ``labextension/node_modules`` the tes
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tarfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,6 +54,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip(missing)
 
     from envtree import build_home_tree
+    from jupyter_process import JupyterProcess
     from wheelhouse import write_wheel
 
     base = tmp_path_factory.mktemp("ui")
@@ -70,48 +67,30 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     _write_slow_sdist(wheelhouse)
     # In the server's root dir, for the "pick a requirements.txt in the file browser" step.
     (home / "requirements-ui.txt").write_text("iniconfig\n", encoding="utf-8")
-    # No "get Jupyter news?" toast over the screenshots.
-    news = home / ".jupyter/lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings"
+    # No "get Jupyter news?" toast over the screenshots (user settings live in the Jupyter config dir).
+    news = base / "config/lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings"
     news.parent.mkdir(parents=True, exist_ok=True)
     news.write_text('{"fetchNews": "false"}\n', encoding="utf-8")
     # The creation service installs from the wheelhouse only: configured on the server, never in a request.
-    config = base / "layenv_ui_config.json"
-    config.write_text(json.dumps({"LayenvService": {"find_links": [str(wheelhouse)], "offline": True}}))
-
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONDA", "MAMBA", "JUPYTER", "VIRTUAL_ENV"))}
-    env.pop("PYTHONPATH", None)
-    env.pop("WORKON_HOME", None)
-    env["HOME"] = str(home)
-    argv = [
-        os.environ["LAYENV_UI_JUPYTER"],
-        "lab",
-        "--no-browser",
-        f"--port={port}",
-        "--ServerApp.ip=127.0.0.1",
-        f"--IdentityProvider.token={TOKEN}",
-        f"--ServerApp.root_dir={home}",
-        f"--config={config}",
-        "--LabApp.expose_app_in_browser=True",
-    ]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        argv.append("--allow-root")
-    log_path = base / "server.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(argv, env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
+    service = {"LayenvService": {"find_links": [str(wheelhouse)], "offline": True}}
+    lab = JupyterProcess(
+        base,
+        home,
+        app="lab",
+        jupyter=os.environ["LAYENV_UI_JUPYTER"],
+        token=TOKEN,
+        config_files={"jupyter_server_config.json": service},
+        args=[f"--ServerApp.root_dir={home}", "--LabApp.expose_app_in_browser=True"],
+        drop_env=("PYTHONPATH", "VIRTUAL_ENV", "CONDA", "MAMBA", "JUPYTER", "WORKON_HOME"),
+        cwd=home,
+    )
     try:
-        _wait_until_up(url, proc, log_path)
-        yield url
+        lab.wait_ready("layenv/environments")
+        yield lab.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        lab.stop()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(log_path, ARTIFACTS / "server.log")
+        shutil.copy(lab.log, ARTIFACTS / "server.log")
 
 
 _SLOW_BACKEND = """\
@@ -148,27 +127,6 @@ def _write_slow_sdist(wheelhouse: Path) -> Path:
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
     return sdist
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_up(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"jupyter lab exited ({proc.returncode}):\n{log_path.read_text(errors='replace')}")
-        try:
-            with urllib.request.urlopen(f"{url}layenv/environments?token={TOKEN}", timeout=5) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"jupyter lab did not answer in {timeout}s:\n{log_path.read_text(errors='replace')}")
 
 
 @pytest.mark.timeout(600)

@@ -1,0 +1,111 @@
+"""A real ``jupyter server`` or ``jupyter lab`` process, started as a user starts it, for tests and benchmarks.
+
+Only HOME and Jupyter's own directories are isolated; the configuration is what the installed package ships,
+plus the config files a caller writes on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+JUPYTER = str(Path(sys.executable).with_name("jupyter"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class JupyterProcess:
+    """``jupyter <app>`` on a free loopback port with a token; its output goes to ``work/server-<port>.log``."""
+
+    def __init__(
+        self,
+        work: Path,
+        home: Path,
+        *,
+        app: str = "server",
+        jupyter: str = JUPYTER,
+        token: str = "secret",
+        config_files: Mapping[str, dict] = {},  # read only
+        args: Sequence[str] = (),
+        drop_env: Sequence[str] = ("PYTHONPATH", "VIRTUAL_ENV"),
+        cwd: Path | None = None,
+    ) -> None:
+        config_dir = work / "config"
+        config_dir.mkdir(parents=True, exist_ok=True)
+        for name, content in config_files.items():
+            (config_dir / name).write_text(json.dumps(content))
+        self.token = token
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log = work / f"server-{self.port}.log"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(tuple(drop_env))}
+        self.env.update(
+            HOME=str(home),
+            JUPYTER_CONFIG_DIR=str(config_dir),
+            JUPYTER_DATA_DIR=str(work / "data"),
+            JUPYTER_RUNTIME_DIR=str(work / "runtime"),
+        )
+        argv = [jupyter, app, "--no-browser", f"--port={self.port}", "--ServerApp.port_retries=0"]
+        argv += ["--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", *args]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            argv.append("--allow-root")
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(argv, env=self.env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, path: str = "api/status", timeout: float = 90) -> None:
+        """Until ``path`` answers 200; fails with the server's log when it exits or never answers."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"jupyter exited ({self.proc.returncode}):\n{self.log_tail()}")
+            try:
+                if self.request("GET", path)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"jupyter did not answer in {timeout} s:\n{self.log_tail()}")
+
+    def request(self, method: str, path: str, body: Any = None, timeout: float = 60) -> tuple[int, Any]:
+        """``(status, decoded JSON or None)``; an HTTP error status is returned, not raised."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Authorization": f"token {self.token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as err:
+            status, raw = err.code, err.read()
+        return status, json.loads(raw) if raw else None
+
+    def get(self, path: str) -> Any:
+        status, body = self.request("GET", path)
+        if status != 200:
+            raise AssertionError(f"GET {path}: {status} {body}")
+        return body
+
+    def log_tail(self, size: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-size:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

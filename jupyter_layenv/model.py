@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+
+from . import fsread
 
 CONDA_BASE = "conda-base"
 CONDA_ENV = "conda-env"
@@ -91,3 +94,18 @@ class Discovered:
 
     def by_path(self, path: str) -> Environment | None:
         return next((env for env in self.environments if env.path == path), None)
+
+    def by_ref(self, ref: str) -> Environment | None:
+        """An env named by its id or by its path, as requests and the command line name bases and envs."""
+        if "/" in ref or "\\" in ref:
+            return self.by_path(fsread.expand(ref))
+        return self.by_id(ref)
+
+    @cached_property
+    def layers(self) -> dict[str, list[Environment]]:
+        """The envs built on each base, by the base's path (computed once per discovery result)."""
+        built_on: dict[str, list[Environment]] = {}
+        for env in self.environments:
+            if env.base:
+                built_on.setdefault(env.base, []).append(env)
+        return built_on

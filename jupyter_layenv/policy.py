@@ -185,7 +185,7 @@ class Policy(LoggingConfigurable):
             )
         if env.is_server_prefix:
             return PolicyError(403, f"{env.id} is the environment this Jupyter server runs in", "server env")
-        layers = [other.name for other in discovered.environments if other.base == env.path]
+        layers = [layer.name for layer in discovered.layers.get(env.path, ())]
         if layers:
             return PolicyError(403, f"{env.id} is the base of {', '.join(layers)}; delete those first", "is a base")
         if uid != 0 and env.owner_uid != uid:

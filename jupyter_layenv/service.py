@@ -150,7 +150,7 @@ class LayenvService(LoggingConfigurable):
     async def resolve(self, ref: str) -> str:
         """The id of the env a person named by id, path or (unique) name, as the CLI takes it."""
         discovered, _ = await asyncio.to_thread(self.ksm.current)
-        env = discovered.by_id(ref) or (discovered.by_path(fsread.expand(ref)) if os.sep in ref else None)
+        env = discovered.by_ref(ref)
         if env is not None:
             return env.id
         named = [env.id for env in discovered.environments if env.name == ref]
@@ -180,7 +180,7 @@ class LayenvService(LoggingConfigurable):
     def _plan(self, request: CreateRequest, user: str) -> BuildPlan:
         discovered, _ = self.ksm.current()
         wanted = request.base
-        base = discovered.by_id(wanted) or (discovered.by_path(fsread.expand(wanted)) if "/" in wanted else None)
+        base = discovered.by_ref(wanted)
         base = self.policy.check_base(base, wanted)
         root = self.root()
         if self.layout == "inside_base" and base.kind == CONDA_ENV and base.writable:

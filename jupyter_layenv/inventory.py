@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from packaging.utils import canonicalize_name
 
 from . import fsread
+from .locators.prefix import site_packages_of
 from .model import LAYERED, Environment
 
-_LIB_PYTHON = re.compile(r"^python(\d+)\.(\d+)t?$")
 # What `pip freeze` leaves out too: the installer's own tooling, not the project's packages.
 TOOLING = frozenset({"pip", "setuptools", "wheel", "distribute"})
 
@@ -32,24 +31,11 @@ class Dist:
         return canonicalize_name(self.name)
 
 
-def site_packages(prefix: str) -> str | None:
-    lib = os.path.join(prefix, "lib")
-    versions = [
-        (tuple(map(int, m.groups())), entry) for entry in fsread.listdir(lib) if (m := _LIB_PYTHON.match(entry))
-    ]
-    for _, entry in sorted(versions, reverse=True):  # the newest python3.X, numerically (3.11 after 3.9)
-        candidate = os.path.join(lib, entry, "site-packages")
-        if fsread.is_dir(candidate):
-            return candidate
-    windows = os.path.join(prefix, "Lib", "site-packages")
-    return windows if fsread.is_dir(windows) else None
-
-
 def distributions(prefix: str) -> list[Dist]:
     """The distributions installed in a prefix's own site-packages, sorted by name."""
-    site = site_packages(prefix)
+    site, _version, entries = site_packages_of(prefix)
     found: dict[str, Dist] = {}
-    for entry in fsread.listdir(site) if site else []:
+    for entry in entries:
         if not entry.endswith((".dist-info", ".egg-info")):
             continue
         stem = entry.rsplit(".", 1)[0]
@@ -63,7 +49,14 @@ def distributions(prefix: str) -> list[Dist]:
 
 
 def has_distribution(prefix: str, name: str) -> bool:
-    return any(dist.key == canonicalize_name(name) for dist in distributions(prefix))
+    """From the names of the ``*.dist-info`` / ``*.egg-info`` entries only (no METADATA read)."""
+    wanted = canonicalize_name(name)
+    _site, _version, entries = site_packages_of(prefix)
+    return any(
+        canonicalize_name(entry.partition("-")[0]) == wanted
+        for entry in entries
+        if entry.endswith((".dist-info", ".egg-info"))
+    )
 
 
 def _headers(path: str) -> dict[str, str]:

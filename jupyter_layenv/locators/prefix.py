@@ -115,7 +115,7 @@ def inspect_prefix(path: str) -> PrefixFacts:
 
     python, python_problem = _find_python(path, venv=pyvenv is not None)
     site_packages, lib_version, site_entries = (
-        _site_packages(path) if ("lib" in top or "Lib" in top) else (None, None, [])
+        site_packages_of(path) if ("lib" in top or "Lib" in top) else (None, None, [])
     )
     if site_packages:
         # A healthy venv changes where it matters in site-packages; a Conda prefix also in its root
@@ -208,7 +208,7 @@ def _readlink(path: str) -> str | None:
         return None
 
 
-def _site_packages(prefix: str) -> tuple[str | None, str | None, list[str]]:
+def site_packages_of(prefix: str) -> tuple[str | None, str | None, list[str]]:
     """The newest ``lib/pythonX.Y/site-packages``, its X.Y, and its entries (listing it proves it exists)."""
     if IS_WINDOWS:
         candidates = [(os.path.join(prefix, "Lib", "site-packages"), None)]

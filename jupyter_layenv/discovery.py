@@ -6,6 +6,8 @@ env); a new, deleted or changed env shows on the very next call. Nothing here ru
 
 from __future__ import annotations
 
+import dataclasses
+import glob
 import hashlib
 import logging
 import os
@@ -17,9 +19,28 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from . import activation, fsread
-from .locators import SOURCE_CONDA_ENVS, SOURCE_CONDA_ROOT, Candidate, Located, conda, configured, venv
-from .locators.prefix import PrefixFacts, inspect_prefix, looks_like_conda_root, looks_like_env
-from .model import CONDA_BASE, CONDA_ENV, LAYERED, VENV, Discovered, Environment, SkippedEnv
+from .locators import SOURCE_CONDA_ENVS, SOURCE_CONDA_ROOT, Candidate, conda, configured, scoped, venv
+from .locators.prefix import (
+    PrefixFacts,
+    _unusable,
+    inspect_prefix,
+    looks_like_conda_root,
+    looks_like_env,
+    parse_pyvenv_cfg,
+)
+from .model import (
+    CONDA_BASE,
+    CONDA_ENV,
+    LAYERED,
+    SCOPE_SYSTEM,
+    SCOPE_USER,
+    VENV,
+    Discovered,
+    Environment,
+    ScopedRoot,
+    SkippedEnv,
+)
+from .probe import PROBE, base_not_responding_reason, not_responding_reason, root_of
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +61,28 @@ class DiscoveryConfig:
     env_paths: Sequence[str] = ()
     nested_venvs: bool = True
     server_prefix: str | None = None
-    scoped_roots: Sequence[tuple[str, str]] = ()  # (directory, "user"|"group"|"system")
+    system_roots: Sequence[str] = ()  # the administrator's bases: never written
+    group_roots: Sequence[str] = ()  # directories or globs; listed for members of each one's group
+    user_roots: Sequence[str] = ()  # where this user's envs are created: scope "user"
+    root_timeout: float = 2.0  # seconds a root may take to answer before it is left out and reported
 
 
 class ScanStats:
-    """``stat`` results of one scan: each path is read at most once, by the memo checks and the new signature."""
+    """``stat`` results of one scan: each path is read at most once, by the memo checks and the new signature.
 
-    def __init__(self) -> None:
+    A path in a root that did not answer (``hung``) is never asked: it reads as missing.
+    """
+
+    def __init__(self, hung: tuple[str, ...] = ()) -> None:
         self._stats: dict[str, os.stat_result | None] = {}
+        self.hung = hung
 
     def stat(self, path: str) -> os.stat_result | None:
         try:
             return self._stats[path]
         except KeyError:
             try:
-                result: os.stat_result | None = os.stat(path)
+                result: os.stat_result | None = None if self.hung and root_of(path, self.hung) else os.stat(path)
             except (OSError, ValueError):
                 result = None
             self._stats[path] = result
@@ -147,15 +175,43 @@ class Discovery:
         self._logged: set[tuple[str, str]] = set()
         self._stats = ScanStats()
         self._scan_deps: list[str] = []  # directories the child scans depend on, for the next signature
+        self._hung: tuple[str, ...] = ()  # roots left out of the last scan: they did not answer
+        cfg = config
+        self._roots = list(
+            dict.fromkeys(
+                [
+                    *cfg.conda_roots,
+                    *cfg.envs_dirs,
+                    *cfg.venv_roots,
+                    *cfg.env_paths,
+                    *cfg.system_roots,
+                    *cfg.user_roots,
+                    *(_glob_parent(p) if glob.has_magic(p) else p for p in cfg.group_roots),
+                    *([cfg.server_prefix] if cfg.server_prefix else []),
+                ]
+            )
+        )
 
     def discover(self) -> Discovered:
+        """The listing; a root that does not answer within ``root_timeout`` is left out and reported as skipped.
+
+        The roots are asked first, from other threads: a hung mount would block this one (and, through the
+        lock, every later listing) in its first ``stat``. Nothing under a root left out is read, not even the
+        warm path's ``stat`` calls.
+        """
+        found_roots = self._result.roots if self._result is not None else ()
+        roots = [*self._roots, *(root.path for root in found_roots if root.path not in self._roots)]
+        hung = PROBE.unresponsive(roots, self.config.root_timeout)
         with self._lock:
-            if self._result is not None and signature_unchanged(self._signature):
+            if self._result is not None and hung == self._hung and signature_unchanged(self._signature):
                 return self._result
-            self._stats = ScanStats()
+            self._stats = ScanStats(hung)
             result, deps = self._scan()
+            if hung:
+                deps = [dep for dep in deps if root_of(dep, hung) is None]
             self._signature = self._stats.signature(deps)
             self._result = result
+            self._hung = hung
             self._log_new_skips(result)
             return result
 
@@ -166,14 +222,21 @@ class Discovery:
     # -- scanning ---------------------------------------------------------------------------------
 
     def _scan(self) -> tuple[Discovered, list[str]]:
-        cfg = self.config
-        self._scan_deps = []
-        located = Located()
+        hung = self._stats.hung
+        cfg, self._scan_deps = _without_roots(self.config, hung) if hung else (self.config, [])
+        located, roots = scoped.locate(
+            cfg.system_roots,
+            cfg.group_roots,
+            self._scan_children,
+            uid=os.getuid(),
+            gids=scoped.caller_groups(),
+        )
         located.extend(
             conda.locate(cfg.conda_roots, cfg.envs_dirs, cfg.environments_files, cfg.condarc_paths, self._scan_children)
         )
         located.extend(configured.locate(cfg.env_paths, cfg.server_prefix))
         located.extend(venv.locate(cfg.venv_roots, self._scan_children))
+        located.skipped.extend(SkippedEnv(root, not_responding_reason(root, cfg.root_timeout)) for root in hung)
         found = located.candidates
         if cfg.nested_venvs:
             conda_prefixes = [path for path in dict.fromkeys(c.path for c in found) if self._facts(path).is_conda]
@@ -181,7 +244,7 @@ class Discovery:
             located.skipped.extend(nested.skipped)
             found = [*found, *nested.candidates]
         candidates = self._dedupe(found)
-        builder = _Builder(self, candidates, cfg)
+        builder = _Builder(self, candidates, cfg, roots)
         discovered = builder.build(located.skipped)
         deps = [*located.deps, *self._scan_deps, *builder.deps]
         return discovered, deps
@@ -198,7 +261,8 @@ class Discovery:
         return result
 
     def _facts(self, path: str) -> PrefixFacts:
-        return self._prefixes.get(path, lambda _previous: _inspect(path), self._stats)
+        hung, timeout = self._stats.hung, self.config.root_timeout
+        return self._prefixes.get(path, lambda _previous: _inspect(path, hung, timeout), self._stats)
 
     def _dedupe(self, candidates: list[Candidate]) -> dict[str, Candidate]:
         """One candidate per directory (device and inode: no realpath walk); the first place found names it."""
@@ -221,9 +285,69 @@ class Discovery:
         self._logged = reasons
 
 
-def _inspect(path: str) -> tuple[PrefixFacts, tuple[str, ...]]:
+def _inspect(path: str, hung: tuple[str, ...] = (), timeout: float = 0) -> tuple[PrefixFacts, tuple[str, ...]]:
+    """The prefix's facts; a venv whose base is in a root that did not answer is not inspected (its python link
+    leads there, and following it would hang). Its ``home`` is a dependency: it reads as missing until the root
+    answers again, then as changed.
+    """
+    if hung:
+        cfg_path = os.path.join(path, "pyvenv.cfg")
+        home = (parse_pyvenv_cfg(fsread.read_small_text(cfg_path) or "") or {}).get("home", "")
+        root = root_of(home, hung) if home else None
+        if root is not None:
+            problem = base_not_responding_reason(_home_prefix(home), root, timeout)
+            facts = dataclasses.replace(_unusable(path, problem), deps=(path, cfg_path, home))
+            return facts, facts.deps
     facts = inspect_prefix(path)
     return facts, facts.deps
+
+
+def _home_prefix(home: str) -> str:
+    """The prefix a pyvenv.cfg ``home`` (usually the base's bin directory) belongs to."""
+    return os.path.dirname(home) if os.path.basename(home) in ("bin", "Scripts") else home
+
+
+def _glob_parent(pattern: str) -> str:
+    """The directory a glob lists: its path up to the first component with a wildcard."""
+    parts = pattern.split(os.sep)
+    first = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    return os.sep.join(parts[:first]) or os.sep
+
+
+def _without_roots(cfg: DiscoveryConfig, hung: tuple[str, ...]) -> tuple[DiscoveryConfig, list[str]]:
+    """The configuration minus every path in a root that did not answer, and the glob parents then listed here.
+
+    A group glob whose parent answered is expanded here (listing the parent, not touching the matches), so that
+    one hung group root does not take the others with it.
+    """
+
+    def keep(paths: Iterable[str]) -> list[str]:
+        return [path for path in paths if root_of(path, hung) is None]
+
+    group_roots: list[str] = []
+    deps: list[str] = []
+    for pattern in cfg.group_roots:
+        if not glob.has_magic(pattern):
+            group_roots += keep([pattern])
+        elif root_of(_glob_parent(pattern), hung) is None:
+            matches = sorted(glob.glob(pattern))
+            deps.append(_glob_parent(pattern))
+            group_roots += keep(matches) if any(root_of(m, hung) for m in matches) else [pattern]
+    server_prefix = cfg.server_prefix if cfg.server_prefix and root_of(cfg.server_prefix, hung) is None else None
+    without = dataclasses.replace(
+        cfg,
+        conda_roots=keep(cfg.conda_roots),
+        envs_dirs=keep(cfg.envs_dirs),
+        environments_files=keep(cfg.environments_files),
+        condarc_paths=keep(cfg.condarc_paths),
+        venv_roots=keep(cfg.venv_roots),
+        env_paths=keep(cfg.env_paths),
+        system_roots=keep(cfg.system_roots),
+        group_roots=group_roots,
+        user_roots=keep(cfg.user_roots),
+        server_prefix=server_prefix,
+    )
+    return without, deps
 
 
 # What a Conda prefix holds besides nested venvs: not worth a stat each when looking for the seed's layout.
@@ -281,10 +405,15 @@ def _env_children(
 class _Builder:
     """Turns candidates into Environments: kinds, bases, names, ids, kernel eligibility."""
 
-    def __init__(self, discovery: Discovery, candidates: dict[str, Candidate], cfg: DiscoveryConfig) -> None:
+    def __init__(
+        self, discovery: Discovery, candidates: dict[str, Candidate], cfg: DiscoveryConfig, roots: list[ScopedRoot]
+    ) -> None:
         self.discovery = discovery
         self.candidates = candidates
         self.cfg = cfg
+        self.roots = roots
+        self.scoped_dirs = [(root.path, root.scope) for root in roots]
+        self.scoped_dirs += [(path, SCOPE_USER) for path in cfg.user_roots]
         self.deps: list[str] = []
         self.stats = discovery._stats
         self.id_to_path = {discovery._facts(path).dir_id: path for path in candidates}
@@ -319,7 +448,11 @@ class _Builder:
         for path, cand in extra_bases.items():
             protos.append(self._conda_proto(path, self.facts(path), cand))
         environments = _assign_ids(protos, self.discovery._environments)
-        return Discovered(environments=tuple(environments), skipped=tuple(sorted(skipped, key=lambda s: s.path)))
+        return Discovered(
+            environments=tuple(environments),
+            skipped=tuple(sorted(skipped, key=lambda s: s.path)),
+            roots=tuple(self.roots),
+        )
 
     def _venv_base(self, path: str, pyvenv: dict[str, str]) -> tuple[str | None, str]:
         """The known env a venv was made from, and the prefix of its base interpreter.
@@ -360,6 +493,9 @@ class _Builder:
         pyvenv = facts.pyvenv or {}
         home = pyvenv.get("home", "")
         name = _venv_name(path)
+        hung_root = root_of(home, self.stats.hung) if self.stats.hung and home else None
+        if hung_root is not None:  # reading anything of the base would hang
+            return SkippedEnv(path, base_not_responding_reason(_home_prefix(home), hung_root, self.cfg.root_timeout))
         home_stat = self.stats.stat(home)
         if home_stat is None or not stat.S_ISDIR(home_stat.st_mode):
             dangling = f" (so {facts.python_problem})" if facts.python_problem else ""
@@ -462,10 +598,11 @@ class _Builder:
         }
 
     def _scope(self, path: str, owner_uid: int) -> str:
-        for root, scope in self.cfg.scoped_roots:
+        """The configured root the env lies in decides; elsewhere, whether the server's user owns it."""
+        for root, scope in self.scoped_dirs:
             if path == root or path.startswith(root.rstrip(os.sep) + os.sep):
                 return scope
-        return "user" if owner_uid == self.uid else "system"
+        return SCOPE_USER if owner_uid == self.uid else SCOPE_SYSTEM
 
 
 def _venv_name(path: str) -> str:
@@ -535,6 +672,8 @@ def _environment(proto: dict, env_id: str) -> Environment:
         scope=proto["scope"],
         writable=facts.writable,
         owner_uid=facts.owner_uid,
+        owner_gid=facts.owner_gid,
+        creator=facts.creator,
         has_ipykernel=proto["has_ipykernel"],
         inherits_base=proto["inherits"],
         conda_root=proto["conda_root"],

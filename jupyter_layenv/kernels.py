@@ -7,7 +7,10 @@ the REST API and the CLI all agree on names.
 from __future__ import annotations
 
 import fnmatch
+import functools
+import grp
 import os
+import pwd
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -311,8 +314,32 @@ def environment_json(env: Environment, table: KernelTable) -> dict[str, Any]:
         "kernels": kernels,
         "writable": env.writable,
         "scope": env.scope,
+        "owner": user_name(env.owner_uid),
+        "group": group_name(env.owner_gid),
+        "creator": env.creator,
         "skipped_reason": None if kernels else (table.env_reasons.get(env.id) or env.skipped_reason),
     }
+
+
+@functools.lru_cache(maxsize=256)
+def user_name(uid: int) -> str | None:
+    """The login name of a uid (the uid itself when the passwd database has no entry, e.g. in a container)."""
+    if uid < 0:
+        return None
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+@functools.lru_cache(maxsize=256)
+def group_name(gid: int) -> str | None:
+    if gid < 0:
+        return None
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
 
 
 def listing_json(discovered: Discovered, table: KernelTable) -> dict[str, Any]:

@@ -81,6 +81,24 @@ class LayenvKernelSpecManager(KernelSpecManager):
         Unicode(), config=True, help="Directories whose children are virtualenvs (virtualenvwrapper style)."
     )
     env_paths = List(Unicode(), config=True, help="Individual environment prefixes to include.")
+    system_roots = List(
+        Unicode(),
+        config=True,
+        help="Shared servers: the administrator's bases, a Conda install (/opt/conda) or a directory of envs "
+        "(/opt/layenv/bases). Listed for every user with scope 'system'; jupyter_layenv never writes there.",
+    )
+    group_roots = List(
+        Unicode(),
+        config=True,
+        help="Shared servers: one directory per research group, or a glob of them (/srv/layenv/*). A root is "
+        "listed for members of the Unix group that owns it (scope 'group'); members create layers there "
+        "where the directory's permissions let them (make it setgid and group-writable: chmod 2775).",
+    )
+    user_roots = List(
+        Unicode(),
+        config=True,
+        help="Directories whose envs have scope 'user' (LayenvService adds the root it creates envs in).",
+    )
     nested_venvs = Bool(True, config=True, help="Find venvs nested one level inside Conda envs (env/project_venv).")
     include_server_prefix = Bool(True, config=True, help="List the server's own environment (sys.prefix).")
     include = List(Unicode(), config=True, help="Only kernels whose name or env path matches one of these globs.")
@@ -134,6 +152,9 @@ class LayenvKernelSpecManager(KernelSpecManager):
         "condarc_paths",
         "venv_roots",
         "env_paths",
+        "system_roots",
+        "group_roots",
+        "user_roots",
         "nested_venvs",
         "include_server_prefix",
         "include",
@@ -162,6 +183,9 @@ class LayenvKernelSpecManager(KernelSpecManager):
                     env_paths=[expand(p) for p in self.env_paths],
                     nested_venvs=self.nested_venvs,
                     server_prefix=sys.prefix if self.include_server_prefix else None,
+                    system_roots=[expand(p) for p in self.system_roots],
+                    group_roots=[expand(p) for p in self.group_roots],
+                    user_roots=[expand(p) for p in self.user_roots],
                 ),
                 logger=self.log,
             )

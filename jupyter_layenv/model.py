@@ -13,9 +13,14 @@ CONDA_ENV = "conda-env"
 VENV = "venv"
 LAYERED = "layered"
 
+SCOPE_USER = "user"
+SCOPE_GROUP = "group"
+SCOPE_SYSTEM = "system"
+
 # Files a jupyter_layenv job writes into an env it creates: discovery reads them, the builder writes them.
 BUILDING_MARKER = ".layenv-building"  # present while a job builds the env; the env is not listed meanwhile
 PROVENANCE = "layenv.json"  # base, requested packages, display name, creator, created time
+BEING_CREATED = "being created"  # how discovery's skip reason for a marked env begins
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,19 @@ class Activation:
 
 
 @dataclass(frozen=True)
+class ScopedRoot:
+    """A configured system or group root, as the filesystem shows it to the server's user."""
+
+    id: str  # "group:<dirname>" or "system:<path>"
+    scope: str
+    path: str
+    owner_uid: int
+    gid: int
+    member: bool  # the server's user is in the root's group (system roots: always)
+    writable: bool
+
+
+@dataclass(frozen=True)
 class Environment:
     id: str
     name: str
@@ -54,6 +72,8 @@ class Environment:
     writable: bool
     owner_uid: int
     has_ipykernel: bool
+    owner_gid: int = -1
+    creator: str | None = None  # who created it with jupyter_layenv (layenv.json)
     inherits_base: bool = False
     conda_root: str | None = None
     conda_env_name: str | None = None
@@ -88,6 +108,7 @@ class KernelEntry:
 class Discovered:
     environments: tuple[Environment, ...] = ()
     skipped: tuple[SkippedEnv, ...] = ()
+    roots: tuple[ScopedRoot, ...] = ()
 
     def by_id(self, env_id: str) -> Environment | None:
         return next((env for env in self.environments if env.id == env_id), None)

@@ -165,6 +165,7 @@ def test_cli_list_json_matches_the_manager(home: Tree):
     reasons = {e["path"]: e.pop("delete_blocked_reason") for e in listing["environments"]}
     assert listing == json.loads(json.dumps(LayenvKernelSpecManager().listing()))
     keys = {"id", "name", "path", "kind", "base", "python_version", "kernels", "writable", "scope", "skipped_reason"}
+    keys |= {"owner", "group", "creator"}
     assert all(set(e) == keys for e in listing["environments"])
     assert "conda remove" in reasons[str(home.py311_ai)]  # GET environments says why delete is refused
     assert reasons[str(home.proj_uv)] is None

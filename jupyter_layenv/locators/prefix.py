@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 
 from .. import fsread
-from ..model import BUILDING_MARKER, PROVENANCE, ShippedKernel
+from ..model import BEING_CREATED, BUILDING_MARKER, PROVENANCE, ShippedKernel
 
 IS_WINDOWS = sys.platform == "win32"
 _CONDA_PYTHON_RECORD = re.compile(r"^python-(\d+\.\d+(?:\.\d+)?)[-_].*\.json$")
@@ -41,6 +41,8 @@ class PrefixFacts:
     problem: str | None
     deps: tuple[str, ...]
     display_name: str | None = None
+    owner_gid: int = -1
+    creator: str | None = None
 
     @property
     def is_venv(self) -> bool:
@@ -111,7 +113,7 @@ def inspect_prefix(path: str) -> PrefixFacts:
     if is_conda:
         deps.append(conda_meta)
     if BUILDING_MARKER in top:
-        problem = f"being created: a jupyter_layenv job is building {path}; it is listed once the job has succeeded"
+        problem = f"{BEING_CREATED}: a jupyter_layenv job is building {path}; it is listed once the job has succeeded"
 
     python, python_problem = _find_python(path, venv=pyvenv is not None)
     site_packages, lib_version, site_entries = (
@@ -149,18 +151,25 @@ def inspect_prefix(path: str) -> PrefixFacts:
         writable=os.access(path, os.W_OK),
         problem=problem,
         deps=tuple(deps),
-        display_name=_chosen_display_name(path) if PROVENANCE in top else None,
+        owner_gid=stat.st_gid,
+        **(_provenance(path) if PROVENANCE in top else {}),
     )
 
 
-def _chosen_display_name(prefix: str) -> str | None:
-    """The display name given when jupyter_layenv created the env, if any."""
+def _provenance(prefix: str) -> dict[str, str | None]:
+    """The display name and creator recorded when jupyter_layenv created the env."""
     text = fsread.read_small_text(os.path.join(prefix, PROVENANCE))
     try:
-        value = json.loads(text or "").get("display_name")
-    except (ValueError, AttributeError):
-        return None
-    return value.strip() or None if isinstance(value, str) else None
+        recorded = json.loads(text or "")
+    except ValueError:
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    return {key: _text(recorded.get(key)) for key in ("display_name", "creator")}
+
+
+def _text(value: object) -> str | None:
+    return (value.strip() or None) if isinstance(value, str) else None
 
 
 def _unusable(path: str, problem: str) -> PrefixFacts:

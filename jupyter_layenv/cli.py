@@ -18,7 +18,7 @@ from traitlets.config import Application
 from ._version import __version__
 from .kernels import SYNC_MARKER
 from .kernelspecs import LayenvKernelSpecManager
-from .policy import Policy, PolicyError
+from .policy import LayenvPolicy, PolicyError
 from .service import LayenvService, current_user
 
 
@@ -217,7 +217,7 @@ def _server_ksm_report(app: JupyterApp) -> dict[str, Any]:
 class _ServiceCommand(_LayenvCommand):
     """A command that goes through the same service (and rules) as the REST API."""
 
-    classes = [LayenvKernelSpecManager, LayenvService, Policy]
+    classes = [LayenvKernelSpecManager, LayenvService, LayenvPolicy]
 
     def service(self) -> LayenvService:
         return LayenvService(parent=self, ksm=self.manager())

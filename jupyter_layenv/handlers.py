@@ -16,6 +16,10 @@ from .policy import PolicyError
 from .service import LayenvService
 
 T = TypeVar("T")
+WRITE_REFUSED = (
+    "you may list environments but not create or delete them: the server's authorizer does not give you "
+    "'write' on the 'layenv' resource (on JupyterHub, the scope custom:jupyter_server:write:layenv)"
+)
 AUTH_RESOURCE = "layenv"
 _FORBIDDEN = (
     "not allowed: send a valid token (header 'Authorization: token <token>') of a user whose authorizer "
@@ -85,6 +89,17 @@ def _formatted(exc: web.HTTPError) -> str:
         return exc.log_message % exc.args  # type: ignore[operator]
     except (TypeError, ValueError):
         return str(exc.log_message)
+
+
+class PolicyHandler(LayenvHandler):
+    """What applies to the caller: where it may create, the rules, and whether it may write at all."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        allowed = self.authorizer.is_authorized(self, self.current_user, "write", AUTH_RESOURCE)
+        refused = None if allowed else WRITE_REFUSED
+        self.send(await self.call(self.service.policy_for(self.username, refused)))
 
 
 class EnvironmentsHandler(LayenvHandler):
@@ -165,6 +180,7 @@ class JobLogHandler(LayenvHandler):
 
 _ID = r"([^/]+)"
 HANDLERS = [
+    (r"/layenv/policy", PolicyHandler),
     (r"/layenv/environments", EnvironmentsHandler),
     (rf"/layenv/environments/{_ID}/export", ExportHandler),
     (rf"/layenv/environments/{_ID}", EnvironmentHandler),

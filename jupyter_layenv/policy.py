@@ -1,12 +1,13 @@
-"""What a request may ask for: env names, package specs, bases, and which envs may be deleted.
+"""What a request may ask for, and who may do what where: names, package specs, bases, roots, quotas, deletes.
 
-Every refusal is a :class:`PolicyError` whose message says what to change. Nothing here touches the disk
+Every refusal is a :class:`PolicyError` whose message says what to change; a refusal by one of the
+administrator's rules is a 403 that names the rule (``LayenvPolicy.<trait>``). Nothing here writes to disk
 (callers refuse before they write), and nothing imports the server, so the CLI applies the same rules.
-The shared-server rules (who may create where) extend :class:`Policy` later.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from collections.abc import Iterable
@@ -15,13 +16,17 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
-from traitlets import Bool, Int
+from traitlets import Bool, Enum, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
-from .model import CONDA_BASE, CONDA_ENV, Discovered, Environment
+from .model import CONDA_BASE, CONDA_ENV, SCOPE_GROUP, SCOPE_SYSTEM, SCOPE_USER, Discovered, Environment
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-CREATE_FIELDS = {"name", "base", "packages", "requirements", "inherit", "display_name"}
+CREATE_FIELDS = {"name", "base", "packages", "requirements", "inherit", "display_name", "root"}
+USER_ROOT_ID = "user"
+# The installer options a request may carry when the administrator allows them: requests only choose among
+# these names; the flags passed to uv or pip are ours (see create/installers.py), never the request's text.
+SAFE_INSTALLER_OPTIONS = ("--pre", "--no-deps")
 BASE_KINDS = (CONDA_BASE, CONDA_ENV)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -40,6 +45,22 @@ def bad_request(message: str, reason: str = "bad input") -> PolicyError:
     return PolicyError(400, message, reason)
 
 
+def refused_by(rule: str, message: str) -> PolicyError:
+    """A 403 by one of the administrator's rules: the message names it, so a user knows whom to ask."""
+    return PolicyError(403, f"{message} (rule LayenvPolicy.{rule}; ask your administrator to change it)", rule)
+
+
+@dataclass(frozen=True)
+class CreateRoot:
+    """A place envs may be created in: the user root, or a group root the caller is a member of."""
+
+    id: str
+    scope: str
+    path: str
+    group: str | None
+    writable: bool
+
+
 @dataclass(frozen=True)
 class CreateRequest:
     """A validated POST body: every field checked, every package spec normalized."""
@@ -49,10 +70,12 @@ class CreateRequest:
     requirements: tuple[str, ...]
     inherit: bool
     display_name: str | None
+    root: str = USER_ROOT_ID
+    options: tuple[str, ...] = ()
 
 
-class Policy(LoggingConfigurable):
-    """Input validation and who may do what."""
+class LayenvPolicy(LoggingConfigurable):
+    """Input validation and the administrator's rules: who may create what, where, and how much."""
 
     allow_direct_references = Bool(
         False,
@@ -60,7 +83,41 @@ class Policy(LoggingConfigurable):
         help="Allow PEP 508 direct references (`name @ https://…`, `name @ file:///…`) in package specs. "
         "Installer options (`-e`, `--index-url`…) are never allowed: the index comes from configuration.",
     )
+    allowed_installer_options = List(
+        Enum(list(SAFE_INSTALLER_OPTIONS)),
+        config=True,
+        help="Installer options a request may put among its packages: '--pre' (allow pre-releases) and "
+        "'--no-deps'. Any other option is always refused; the index and find-links come from configuration.",
+    )
     max_packages = Int(200, config=True, help="Most package specs one create request may name.")
+    allowed_bases = List(
+        Unicode(),
+        ["*"],
+        config=True,
+        help="Globs of the bases users may build layers on, matched against a base's id and its path "
+        "(e.g. ['conda-torch*', '/opt/conda/envs/*']).",
+    )
+    create_in = List(
+        Enum([SCOPE_USER, SCOPE_GROUP]),
+        [SCOPE_USER, SCOPE_GROUP],
+        config=True,
+        help="Where users may create envs: 'user' (their own root), 'group' (group roots they are members of). "
+        "System roots are never written.",
+    )
+    max_envs_per_user = Int(
+        0,
+        config=True,
+        help="Most envs a user may own in the user and group roots, counting queued and running creates (0: no limit).",
+    )
+    allowed_packages = List(
+        Unicode(),
+        config=True,
+        help="Globs of the package names a create may install (e.g. ['numpy', 'scikit-*']); empty: any.",
+    )
+    denied_packages = List(
+        Unicode(), config=True, help="Globs of package names a create may never install; wins over allowed_packages."
+    )
+    max_jobs = Int(0, config=True, help="Most create jobs queued or running on this server at once (0: no limit).")
 
     def parse_create(self, body: Any) -> CreateRequest:
         if not isinstance(body, dict):
@@ -81,6 +138,9 @@ class Policy(LoggingConfigurable):
         text = body.get("requirements", "")
         if not isinstance(text, str):
             raise bad_request("'requirements' must be the text of a requirements.txt file (a string)")
+        root = body.get("root", USER_ROOT_ID)
+        if not isinstance(root, str) or not root:
+            raise bad_request('\'root\' must be the id of a root from GET policy, like "user" or "group:physics"')
         display_name = body.get("display_name")
         if display_name is not None and (
             not isinstance(display_name, str)
@@ -89,17 +149,25 @@ class Policy(LoggingConfigurable):
             or _CONTROL.search(display_name)
         ):
             raise bad_request("'display_name' must be a non-empty string of at most 128 printable characters")
-        specs = [*self.parse_specs(packages, "packages"), *self.parse_requirements_text(text)]
+        lines = [*((spec, "packages") for spec in packages), *self.requirements_lines(text)]
+        options = [self.parse_option(line, where) for line, where in lines if _is_option(line)]
+        specs = [self.parse_spec(line, where) for line, where in lines if not _is_option(line)]
         if len(specs) > self.max_packages:
             raise bad_request(f"{len(specs)} package specs: at most {self.max_packages} per request")
-        return CreateRequest(name, base.strip(), tuple(dict.fromkeys(specs)), inherit, display_name)
+        self.check_packages(specs)
+        return CreateRequest(
+            name,
+            base.strip(),
+            tuple(dict.fromkeys(specs)),
+            inherit,
+            display_name,
+            root,
+            tuple(dict.fromkeys(options)),
+        )
 
-    def parse_specs(self, specs: Iterable[str], where: str) -> list[str]:
-        return [self.parse_spec(spec, where) for spec in specs]
-
-    def parse_requirements_text(self, text: str) -> list[str]:
-        """The lines of a requirements.txt, each one a PEP 508 spec; options and continuations refused."""
-        specs = []
+    def requirements_lines(self, text: str) -> list[tuple[str, str]]:
+        """The lines of a requirements.txt that say something, with where each was; continuations refused."""
+        lines = []
         for number, raw in enumerate(text.splitlines(), start=1):
             line = raw.strip()
             if line.startswith("#"):
@@ -109,23 +177,35 @@ class Policy(LoggingConfigurable):
                 continue
             if line.endswith("\\"):
                 raise bad_request(f"requirements line {number}: line continuations ('\\') are not supported")
-            specs.append(self.parse_spec(line, f"requirements line {number}"))
-        return specs
+            lines.append((line, f"requirements line {number}"))
+        return lines
+
+    def parse_option(self, text: str, where: str) -> str:
+        """An installer option: one of the administrator's allowed few, or refused."""
+        option = text.strip()
+        if option in SAFE_INSTALLER_OPTIONS:
+            if option not in self.allowed_installer_options:
+                raise refused_by(
+                    "allowed_installer_options",
+                    f"{where}: the installer option {option!r} is not allowed on this server; remove it",
+                )
+            return option
+        allowed = (
+            f" (allowed here: {', '.join(self.allowed_installer_options)})" if self.allowed_installer_options else ""
+        )
+        raise bad_request(
+            f"{where}: {option.split()[0]!r} is an installer option, not a package; options are not allowed{allowed} "
+            "(the index, find-links and proxy are set by the administrator). Use specs like 'flask==3.0.3'",
+            "installer option",
+        )
 
     def parse_spec(self, spec: str, where: str) -> str:
-        """One package spec, normalized; pip options, URLs and paths refused with the reason."""
+        """One package spec, normalized; URLs and paths refused with the reason (options never get here)."""
         text = spec.strip()
         if not text:
             raise bad_request(f"{where}: empty package spec; remove it or name a package like 'requests>=2'")
         if len(text) > 500:
             raise bad_request(f"{where}: package spec longer than 500 characters")
-        if text.startswith("-"):
-            option = text.split()[0]
-            raise bad_request(
-                f"{where}: {option!r} is an installer option, not a package; options are not allowed "
-                "(the index, find-links and proxy are set by the administrator). Use specs like 'flask==3.0.3'",
-                "installer option",
-            )
         if "://" in text and "@" not in text:
             raise bad_request(f"{where}: {text!r} is a URL; name a package from the index instead", "url")
         try:
@@ -141,12 +221,23 @@ class Policy(LoggingConfigurable):
                 "not PEP 508",
             ) from None
         if req.url and not self.allow_direct_references:
-            raise bad_request(
-                f"{where}: {text!r} is a direct reference (URL or path); name a package from the index instead "
-                "(an administrator may allow these with Policy.allow_direct_references)",
-                "url",
+            raise refused_by(
+                "allow_direct_references",
+                f"{where}: {text!r} is a direct reference (URL or path); name a package from the index instead",
             )
         return str(req)
+
+    def check_packages(self, specs: Iterable[str]) -> None:
+        for name in sorted(requirement_names(specs)):
+            if any(fnmatch.fnmatchcase(name, canonicalize_name(glob)) for glob in self.denied_packages):
+                raise refused_by("denied_packages", f"the package {name!r} may not be installed on this server")
+            if self.allowed_packages and not any(
+                fnmatch.fnmatchcase(name, canonicalize_name(glob)) for glob in self.allowed_packages
+            ):
+                raise refused_by(
+                    "allowed_packages",
+                    f"the package {name!r} is not among the packages allowed here ({', '.join(self.allowed_packages)})",
+                )
 
     def check_base(self, base: Environment | None, wanted: str) -> Environment:
         """The base must be a known, usable Conda environment (a layer on a layer would not inherit it)."""
@@ -164,7 +255,43 @@ class Policy(LoggingConfigurable):
             )
         if not base.python or not os.path.exists(base.python):
             raise bad_request(f"base {base.id!r} has no working Python interpreter; pick another base", "no python")
+        if not self.base_allowed(base):
+            raise refused_by(
+                "allowed_bases", f"layers on {base.id} ({base.path}) are not allowed; pick one of the allowed bases"
+            )
         return base
+
+    def base_allowed(self, base: Environment) -> bool:
+        return any(
+            fnmatch.fnmatchcase(base.id, glob) or fnmatch.fnmatchcase(base.path, glob) for glob in self.allowed_bases
+        )
+
+    def root_refusal(self, root: CreateRoot) -> PolicyError | None:
+        """Why nothing may be created in ``root``, or ``None``."""
+        if root.scope not in self.create_in:
+            where = "your own root" if root.scope == SCOPE_USER else "group roots"
+            return refused_by("create_in", f"creating environments in {where} is not allowed on this server")
+        if not root.writable:
+            owner = f"group {root.group}" if root.group else "its owner"
+            return PolicyError(
+                403,
+                f"{root.path} is not writable for this server's user; ask {owner} for write access "
+                f"(for a group root: chmod 2775 {root.path})",
+                "read-only root",
+            )
+        return None
+
+    def check_quota(self, owned: int, active_jobs: int) -> None:
+        if self.max_jobs and active_jobs >= self.max_jobs:
+            raise refused_by(
+                "max_jobs",
+                f"{active_jobs} create jobs are queued or running (at most {self.max_jobs}); try again later",
+            )
+        if self.max_envs_per_user and owned >= self.max_envs_per_user:
+            raise refused_by(
+                "max_envs_per_user",
+                f"you have {owned} environments (at most {self.max_envs_per_user}); delete one first",
+            )
 
     def check_delete(self, env: Environment, discovered: Discovered, uid: int) -> None:
         refusal = self.delete_refusal(env, discovered, uid)
@@ -185,13 +312,24 @@ class Policy(LoggingConfigurable):
             )
         if env.is_server_prefix:
             return PolicyError(403, f"{env.id} is the environment this Jupyter server runs in", "server env")
+        if env.scope == SCOPE_SYSTEM:
+            return PolicyError(
+                403,
+                f"{env.id} is in a system root: jupyter_layenv never writes there; ask your administrator",
+                "system",
+            )
         layers = [layer.name for layer in discovered.layers.get(env.path, ())]
         if layers:
             return PolicyError(403, f"{env.id} is the base of {', '.join(layers)}; delete those first", "is a base")
-        if uid != 0 and env.owner_uid != uid:
+        if uid != 0 and env.owner_uid != uid and env.scope != SCOPE_GROUP:
             return PolicyError(403, f"{env.id} belongs to another user (uid {env.owner_uid})", "not yours")
         if not env.writable or not os.access(os.path.dirname(env.path), os.W_OK | os.X_OK):
-            return PolicyError(403, f"{env.id} is read-only for this server's user", "read-only")
+            shared = (
+                " (a group's env: its members may delete it where it is group-writable)"
+                if env.scope == SCOPE_GROUP
+                else ""
+            )
+            return PolicyError(403, f"{env.id} is read-only for this server's user{shared}", "read-only")
         return None
 
 
@@ -204,6 +342,10 @@ def validate_name(name: Any) -> str:
             "invalid name",
         )
     return name
+
+
+def _is_option(text: str) -> bool:
+    return text.strip().startswith("-")
 
 
 def requirement_names(specs: Iterable[str]) -> set[str]:

@@ -22,14 +22,34 @@ from . import export as exporting
 from . import fsread, inventory
 from .create.builder import BuildPlan
 from .create.installers import InstallerSettings, find_uv
-from .create.jobs import Job, JobConflict, JobManager, JobStore
+from .create.jobs import Job, JobConflict, JobManager, JobStore, clean_abandoned
 from .create.locks import EnvLock
 from .discovery import layer_id
 from .events import Audit
-from .kernels import SYNC_MARKER, environment_json, listing_json
+from .kernels import SYNC_MARKER, environment_json, group_name, listing_json
 from .kernelspecs import LayenvKernelSpecManager
-from .model import CONDA_ENV, Environment
-from .policy import CreateRequest, Policy, PolicyError, bad_request, requirement_names
+from .model import (
+    BEING_CREATED,
+    CONDA_ENV,
+    LAYERED,
+    SCOPE_GROUP,
+    SCOPE_SYSTEM,
+    SCOPE_USER,
+    VENV,
+    Discovered,
+    Environment,
+)
+from .policy import (
+    USER_ROOT_ID,
+    CreateRequest,
+    CreateRoot,
+    LayenvPolicy,
+    PolicyError,
+    bad_request,
+    requirement_names,
+)
+
+SYSTEM_ROOT_REFUSAL = "system roots hold the administrator's bases: jupyter_layenv never writes there"
 
 
 def not_found(what: str) -> PolicyError:
@@ -70,7 +90,7 @@ class LayenvService(LoggingConfigurable):
     offline = Bool(False, config=True, help="Never use an index: install from find_links only.")
     proxy = Unicode(None, allow_none=True, config=True, help="HTTP(S) proxy for the installers.")
 
-    policy = Instance(Policy)
+    policy = Instance(LayenvPolicy)
     ksm = Instance(LayenvKernelSpecManager)
 
     @default("jobs_dir")
@@ -78,8 +98,8 @@ class LayenvService(LoggingConfigurable):
         return os.path.join(jupyter_data_dir(), "layenv", "jobs")
 
     @default("policy")
-    def _default_policy(self) -> Policy:
-        return Policy(parent=self)
+    def _default_policy(self) -> LayenvPolicy:
+        return LayenvPolicy(parent=self)
 
     def __init__(self, *, ksm: LayenvKernelSpecManager, audit: Audit | None = None, **kwargs: Any) -> None:
         super().__init__(ksm=ksm, **kwargs)
@@ -105,6 +125,8 @@ class LayenvService(LoggingConfigurable):
         root = self.root()
         if root not in {fsread.expand(path) for path in self.ksm.venv_roots}:
             self.ksm.venv_roots = [*self.ksm.venv_roots, root]
+        if root not in {fsread.expand(path) for path in self.ksm.user_roots}:
+            self.ksm.user_roots = [*self.ksm.user_roots, root]
 
     def root(self) -> str:
         return fsread.expand(self.user_root)
@@ -125,12 +147,103 @@ class LayenvService(LoggingConfigurable):
     def listing_now(self) -> dict[str, Any]:
         """GET environments: discovery's listing, each env with why it may not be deleted (``null``: it may)."""
         discovered, table = self.ksm.current()
+        if self._clean_abandoned(discovered):
+            self.ksm.invalidate()
+            discovered, table = self.ksm.current()
         listing = listing_json(discovered, table)
         uid = os.getuid()
         for env, env_json in zip(discovered.environments, listing["environments"], strict=True):
             refusal = self.policy.delete_refusal(env, discovered, uid)
             env_json["delete_blocked_reason"] = refusal.message if refusal else None
         return listing
+
+    def _clean_abandoned(self, discovered: Discovered) -> bool:
+        """Half-made envs whose builder died (another server that crashed, say): whoever finds them removes them.
+
+        Only an env whose lock nobody holds is touched; a live build holds its lock from start to end.
+        """
+        cleaned = False
+        for skipped in discovered.skipped:
+            abandoned = skipped.reason.startswith(BEING_CREATED) and not self.jobs.busy(skipped.path)
+            if abandoned and clean_abandoned(skipped.path):
+                cleaned = True
+                self.log.warning("jupyter_layenv: removed %s, left half-made by a build that died", skipped.path)
+                self.audit.emit("cleanup", current_user(), os.path.basename(skipped.path), "succeeded",
+                                    path=skipped.path, detail="half-made by a build that died")  # fmt: skip
+        return cleaned
+
+    # -- who may do what where --------------------------------------------------------------------------
+
+    def create_roots(self, discovered: Discovered) -> list[CreateRoot]:
+        """The user root and the group roots this server's user is a member of."""
+        user = CreateRoot(USER_ROOT_ID, SCOPE_USER, self.root(), None, _can_make_in(self.root()))
+        groups = [
+            CreateRoot(root.id, SCOPE_GROUP, root.path, group_name(root.gid), root.writable)
+            for root in discovered.roots
+            if root.scope == SCOPE_GROUP and root.member
+        ]
+        return [user, *groups]
+
+    def owned_envs(self, discovered: Discovered) -> int:
+        """What counts against LayenvPolicy.max_envs_per_user: this user's layers and venvs, and creates under way."""
+        uid = os.getuid()
+        owned = sum(
+            1
+            for env in discovered.environments
+            if env.owner_uid == uid and env.scope in (SCOPE_USER, SCOPE_GROUP) and env.kind in (LAYERED, VENV)
+        )
+        return owned + len(self.jobs.active_plans())
+
+    async def policy_for(self, user: str, write_refused: str | None) -> dict[str, Any]:
+        return await asyncio.to_thread(self._policy_for, user, write_refused)
+
+    def _policy_for(self, user: str, write_refused: str | None) -> dict[str, Any]:
+        """GET policy: what a create or delete by this caller would meet, so the panel greys out the rest."""
+        discovered, _ = self.ksm.current()
+        roots = []
+        for root in self.create_roots(discovered):
+            refusal = write_refused or _message(self.policy.root_refusal(root))
+            roots.append(_root_json(root, refusal))
+        for root in discovered.roots:
+            if root.scope == SCOPE_SYSTEM:
+                system = CreateRoot(root.id, SCOPE_SYSTEM, root.path, group_name(root.gid), root.writable)
+                roots.append(
+                    _root_json(system, "system roots hold the administrator's bases: nothing is created there")
+                )
+        owned, active = self.owned_envs(discovered), len(self.jobs.active_plans())
+        create_refused = write_refused
+        if create_refused is None:
+            try:
+                self.policy.check_quota(owned, active)
+            except PolicyError as err:
+                create_refused = err.message
+        if create_refused is None and not any(root["can_create"] for root in roots):
+            create_refused = "; ".join(dict.fromkeys(root["refused"] for root in roots if root["refused"]))
+        settings = self.jobs.settings
+        return {
+            "user": user,
+            "can_create": create_refused is None,
+            "can_delete": write_refused is None,
+            "create_refused": create_refused,
+            "roots": roots,
+            "allowed_bases": list(self.policy.allowed_bases),
+            "max_envs_per_user": self.policy.max_envs_per_user,
+            "envs_owned": owned,
+            "max_jobs": self.policy.max_jobs,
+            "active_jobs": active,
+            "packages": {
+                "allowed": list(self.policy.allowed_packages),
+                "denied": list(self.policy.denied_packages),
+                "direct_references": self.policy.allow_direct_references,
+                "installer_options": list(self.policy.allowed_installer_options),
+            },
+            "index": {
+                "index_url": settings.index_url,
+                "extra_index_urls": list(settings.extra_index_urls),
+                "find_links": list(settings.find_links),
+                "offline": settings.offline,
+            },
+        }
 
     async def environment(self, env_id: str) -> dict[str, Any]:
         return await asyncio.to_thread(self._environment, env_id)
@@ -182,8 +295,10 @@ class LayenvService(LoggingConfigurable):
         wanted = request.base
         base = discovered.by_ref(wanted)
         base = self.policy.check_base(base, wanted)
-        root = self.root()
-        if self.layout == "inside_base" and base.kind == CONDA_ENV and base.writable:
+        where = self._create_root(discovered, request.root)
+        self.policy.check_quota(self.owned_envs(discovered), len(self.jobs.active_plans()))
+        root = where.path
+        if where.scope == SCOPE_USER and self.layout == "inside_base" and base.kind == CONDA_ENV and base.writable:
             root = base.path
         path = os.path.join(root, request.name)
         if os.path.realpath(os.path.dirname(path)) != os.path.realpath(root):
@@ -215,7 +330,32 @@ class LayenvService(LoggingConfigurable):
             requested=request.requirements,
             display_name=request.display_name,
             creator=user,
+            group_gid=os.stat(where.path).st_gid if where.scope == SCOPE_GROUP else None,
+            options=request.options,
         )
+
+    def _create_root(self, discovered: Discovered, wanted: str) -> CreateRoot:
+        roots = {root.id: root for root in self.create_roots(discovered)}
+        root = roots.get(wanted)
+        if root is None:
+            known = next((r for r in discovered.roots if r.id == wanted), None)
+            if known is not None and known.scope == SCOPE_SYSTEM:
+                raise PolicyError(403, f"{known.path}: {SYSTEM_ROOT_REFUSAL}", "system")
+            if known is not None:
+                raise PolicyError(
+                    403,
+                    f"{known.path} belongs to the group {group_name(known.gid)}, which you are not a member of; "
+                    "ask your administrator to add you to it",
+                    "not a member",
+                )
+            raise bad_request(
+                f"unknown root {wanted!r}: use one of {', '.join(sorted(roots))} (GET policy lists them)",
+                "unknown root",
+            )
+        refusal = self.policy.root_refusal(root)
+        if refusal is not None:
+            raise refusal
+        return root
 
     async def _register(self, job: Job) -> dict[str, Any]:
         """The new env must be a kernel in the very next listing: rescan now and check it is."""
@@ -281,6 +421,14 @@ class LayenvService(LoggingConfigurable):
         discovered, _ = self.ksm.current()
         env = self._find(discovered, env_id)
         self.policy.check_delete(env, discovered, os.getuid())
+        blocked = _first_unwritable_dir(env.path)
+        if blocked is not None:
+            raise PolicyError(
+                403,
+                f"{blocked} inside {env.id} is not writable for this server's user, so the environment could only "
+                f"be deleted in part; its owner can run `chmod -R g+w {env.path}` (or delete it)",
+                "read-only",
+            )
         if self.jobs.busy(env.path):
             raise PolicyError(409, f"a job is working on {env.id}; wait for it or cancel it first", "busy")
         lock = EnvLock.try_acquire(env.path, create=False)
@@ -329,3 +477,38 @@ def remove_synced_kernelspecs(env_path: str) -> list[str]:
 
 def current_user() -> str:
     return getpass.getuser()
+
+
+def _message(error: PolicyError | None) -> str | None:
+    return error.message if error is not None else None
+
+
+def _root_json(root: CreateRoot, refused: str | None) -> dict[str, Any]:
+    return {
+        "id": root.id,
+        "scope": root.scope,
+        "path": root.path,
+        "group": root.group,
+        "writable": root.writable,
+        "can_create": refused is None,
+        "refused": refused,
+    }
+
+
+def _can_make_in(directory: str) -> bool:
+    """Whether a directory, or the nearest existing one it would be made in, is writable."""
+    path = directory
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
+    return os.access(path, os.W_OK | os.X_OK)
+
+
+def _first_unwritable_dir(path: str) -> str | None:
+    """A directory under ``path`` whose entries this user could not remove (a delete would stop half-way)."""
+    for directory, _dirs, _files in os.walk(path):
+        if not os.access(directory, os.W_OK | os.X_OK):
+            return directory
+    return None

@@ -7,29 +7,29 @@ import pytest
 from jupyter_layenv.create.builder import BuildPlan, virtualenv_command
 from jupyter_layenv.create.installers import InstallerSettings, pip_command, uv_command
 from jupyter_layenv.export import _channel
-from jupyter_layenv.policy import Policy, PolicyError
+from jupyter_layenv.policy import LayenvPolicy, PolicyError
 
 
 def test_requirements_text_comments_markers_extras():
     text = "# project\n\niniconfig==2.0.0  # pinned\nrequests[socks]>=2,<3\nlegacy; python_version < '3'\n"
-    assert Policy().parse_requirements_text(text) == [
+    assert LayenvPolicy().parse_create({"name": "x", "base": "b", "requirements": text}).requirements == (
         "iniconfig==2.0.0",
         "requests[socks]<3,>=2",
         'legacy; python_version < "3"',
-    ]
+    )
 
 
 def test_direct_references_only_when_allowed():
     spec = "flask @ https://example.com/flask-3.0.0-py3-none-any.whl"
     with pytest.raises(PolicyError) as info:
-        Policy().parse_spec(spec, "packages")
-    assert info.value.status == 400 and "allow_direct_references" in info.value.message
-    assert Policy(allow_direct_references=True).parse_spec(spec, "packages") == spec
+        LayenvPolicy().parse_spec(spec, "packages")
+    assert info.value.status == 403 and "LayenvPolicy.allow_direct_references" in info.value.message
+    assert LayenvPolicy(allow_direct_references=True).parse_spec(spec, "packages") == spec
 
 
 def test_too_many_packages():
     with pytest.raises(PolicyError, match="at most 2"):
-        Policy(max_packages=2).parse_create({"name": "x", "base": "b", "packages": ["a", "b", "c"]})
+        LayenvPolicy(max_packages=2).parse_create({"name": "x", "base": "b", "packages": ["a", "b", "c"]})
 
 
 def _plan(**changes) -> BuildPlan:

@@ -68,8 +68,9 @@ async def test_name_at_the_64_limit_is_accepted_until_its_base_check(jp_fetch, u
 BAD_SPECS = {
     "not PEP 508": ("flask>>=2!!", "not a PEP 508 requirement"),
     "URL": ("https://example.com/flask-3.0.0-py3-none-any.whl", "is a URL"),
-    "direct reference": ("flask @ https://example.com/flask.whl", "direct reference"),
-    "file URL": ("flask @ file:///tmp/flask.whl", "direct reference"),
+    # refused by an administrator's rule (403, the rule named), not by the syntax
+    "direct reference": ("flask @ https://example.com/flask.whl", "LayenvPolicy.allow_direct_references"),
+    "file URL": ("flask @ file:///tmp/flask.whl", "LayenvPolicy.allow_direct_references"),
     "relative path": ("./local/pkg", "local path"),
     "absolute path": ("/etc/passwd", "local path"),
     "-e": ("-e .", "installer option"),
@@ -81,11 +82,15 @@ BAD_SPECS = {
 }
 
 
+def _status(hint: str) -> int:
+    return 403 if hint.startswith("LayenvPolicy.") else 400
+
+
 @pytest.mark.parametrize("spec", BAD_SPECS.values(), ids=BAD_SPECS.keys())
 async def test_bad_package_spec(jp_fetch, unchanged, spec: tuple[str, str]):
     text, hint = spec
     code, body = await create(jp_fetch, {**VALID, "packages": ["iniconfig", text]})
-    assert_error(code, body, 400, "packages", hint)
+    assert_error(code, body, _status(hint), "packages", hint)
 
 
 @pytest.mark.parametrize(
@@ -94,7 +99,7 @@ async def test_bad_package_spec(jp_fetch, unchanged, spec: tuple[str, str]):
 async def test_bad_line_in_requirements_text(jp_fetch, unchanged, spec: tuple[str, str]):
     text, hint = spec
     code, body = await create(jp_fetch, {**VALID, "requirements": f"# my project\niniconfig==2.0.0\n{text}\n"})
-    assert_error(code, body, 400, "requirements line 3", hint)
+    assert_error(code, body, _status(hint), "requirements line 3", hint)
 
 
 async def test_requirements_line_continuation(jp_fetch, unchanged):

@@ -4,6 +4,9 @@ The env is a virtualenv made with the base's own interpreter: ``--system-site-pa
 packages. It is built in place (virtualenv and installers write absolute paths into scripts, so a build
 elsewhere could not be moved), inside a directory this module creates first with an ownership marker:
 only a directory carrying the marker of a job is ever removed as "half-made".
+
+An env made in a group root belongs to the root's group: setgid directories keep new files in it and the build
+runs with umask 002, so every member can install into it and delete it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -33,6 +37,13 @@ class BuildPlan:
     requested: tuple[str, ...]  # what the caller asked for
     display_name: str | None
     creator: str
+    group_gid: int | None = None  # set for a group root: the env is shared with that group
+    options: tuple[str, ...] = ()  # installer options the policy allowed (names from SAFE_INSTALLER_OPTIONS)
+
+    @property
+    def umask(self) -> int | None:
+        """The build's umask: group-writable files in a shared env, the server's own otherwise."""
+        return 0o002 if self.group_gid is not None else None
 
     @property
     def python(self) -> str:
@@ -57,9 +68,40 @@ def reserve(plan: BuildPlan, job_id: str) -> bool:
         os.mkdir(plan.path)
     except FileExistsError:
         return False
+    if plan.group_gid is not None:
+        share_with_group(plan.path, plan.group_gid)
     with open(os.path.join(plan.path, BUILDING_MARKER), "w", encoding="utf-8") as handle:
         handle.write(job_id)
     return True
+
+
+def share_with_group(path: str, gid: int) -> None:
+    """Give a group's env to the group: its gid, setgid group-writable directories, group-writable files.
+
+    Files hard-linked from an installer's cache (several links) are left alone: changing their mode would
+    change the cache's copy too, and deleting them needs only the directory's write permission.
+    """
+    uid = os.getuid()
+    for directory, _dirs, files in os.walk(path):
+        _share(directory, gid, uid, stat.S_ISGID | stat.S_IRWXG)
+        for name in files:
+            _share(os.path.join(directory, name), gid, uid, stat.S_IRGRP | stat.S_IWGRP)
+
+
+def _share(path: str, gid: int, uid: int, bits: int) -> None:
+    try:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode) or st.st_uid != uid or (stat.S_ISREG(st.st_mode) and st.st_nlink > 1):
+            return
+        if st.st_gid != gid:
+            os.chown(path, -1, gid)
+        wanted = stat.S_IMODE(st.st_mode) | bits
+        if stat.S_ISREG(st.st_mode) and st.st_mode & stat.S_IXUSR:
+            wanted |= stat.S_IXGRP
+        if wanted != stat.S_IMODE(st.st_mode) or st.st_gid != gid:  # chown clears setgid on some systems
+            os.chmod(path, wanted)
+    except OSError:
+        pass  # best effort: a file that stays private only means members cannot overwrite that one file
 
 
 def owned_by(path: str, job_id: str) -> bool:
@@ -85,6 +127,8 @@ def write_requirements(path: str, specs: tuple[str, ...]) -> None:
 
 def finish(plan: BuildPlan, job_id: str) -> None:
     """Record provenance in ``layenv.json`` and drop the building marker: from now on the env is complete."""
+    if plan.group_gid is not None:
+        share_with_group(plan.path, plan.group_gid)
     provenance = {
         "base": plan.base_path,
         "base_id": plan.base_id,
@@ -94,11 +138,14 @@ def finish(plan: BuildPlan, job_id: str) -> None:
         "installer": plan.installer if plan.requirements else None,
         "display_name": plan.display_name,
         "creator": plan.creator,
+        "creator_uid": os.getuid(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "job": job_id,
     }
     tmp = os.path.join(plan.path, f".{PROVENANCE}.tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
         json.dump(provenance, handle, indent=1)
+    if plan.group_gid is not None:
+        os.chmod(tmp, 0o664)
     os.replace(tmp, os.path.join(plan.path, PROVENANCE))
     os.unlink(os.path.join(plan.path, BUILDING_MARKER))

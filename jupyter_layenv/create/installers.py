@@ -44,17 +44,32 @@ def _source_options(settings: InstallerSettings) -> list[str]:
     return options
 
 
-def uv_command(uv: str, python: str, requirements_file: str, settings: InstallerSettings) -> list[str]:
+# The flags each allowed request option stands for: a request picks a name, these tokens go on the command line.
+_OPTION_FLAGS = {
+    "--pre": {"uv": ("--prerelease", "allow"), "pip": ("--pre",)},
+    "--no-deps": {"uv": ("--no-deps",), "pip": ("--no-deps",)},
+}
+
+
+def _option_flags(tool: str, options: tuple[str, ...]) -> list[str]:
+    return [flag for option in options for flag in _OPTION_FLAGS[option][tool]]
+
+
+def uv_command(
+    uv: str, python: str, requirements_file: str, settings: InstallerSettings, options: tuple[str, ...] = ()
+) -> list[str]:
     # --no-config: a uv.toml or pyproject.toml near the server's working directory must not change the index.
     offline = ["--offline"] if settings.offline else []
     return [uv, "pip", "install", "--no-config", "--python", python, *offline, *_source_options(settings),
-            "-r", requirements_file]  # fmt: skip
+            *_option_flags("uv", options), "-r", requirements_file]  # fmt: skip
 
 
-def pip_command(python: str, requirements_file: str, settings: InstallerSettings) -> list[str]:
+def pip_command(
+    python: str, requirements_file: str, settings: InstallerSettings, options: tuple[str, ...] = ()
+) -> list[str]:
     # --isolated: pip.conf and PIP_* variables must not change the index either.
     return [python, "-m", "pip", "install", "--isolated", "--disable-pip-version-check", "--no-input",
-            *_source_options(settings), "-r", requirements_file]  # fmt: skip
+            *_source_options(settings), *_option_flags("pip", options), "-r", requirements_file]  # fmt: skip
 
 
 def installer_environment(settings: InstallerSettings) -> dict[str, str]:

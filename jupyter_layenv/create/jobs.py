@@ -251,17 +251,17 @@ class JobManager:
     async def _build(self, job: Job, plan: builder.BuildPlan) -> None:
         env = installer_environment(self.settings)
         await self._step(job, "create", 0.05)
-        await self._command(job, "virtualenv", builder.virtualenv_command(plan), env)
+        await self._command(job, "virtualenv", builder.virtualenv_command(plan), env, plan.umask)
         if plan.requirements:
             await self._step(job, "install", 0.35)
             requirements = self.store.requirements_path(job.id)
             await asyncio.to_thread(builder.write_requirements, requirements, plan.requirements)
             await asyncio.to_thread(self.store.append_log, job.id, "".join(f"#   {s}\n" for s in plan.requirements))
             if plan.installer == "uv" and plan.uv:
-                command = uv_command(plan.uv, plan.python, requirements, self.settings)
+                command = uv_command(plan.uv, plan.python, requirements, self.settings, plan.options)
             else:
-                command = pip_command(plan.python, requirements, self.settings)
-            await self._command(job, plan.installer, command, env)
+                command = pip_command(plan.python, requirements, self.settings, plan.options)
+            await self._command(job, plan.installer, command, env, plan.umask)
         await self._step(job, "register", 0.9)
         await asyncio.to_thread(builder.finish, plan, job.id)
         job.environment = await self._register(job)
@@ -274,7 +274,7 @@ class JobManager:
         self.store.append_log(job.id, f"== {job.step}\n")
         self.store.save(job)
 
-    async def _command(self, job: Job, tool: str, argv: list[str], env: dict[str, str]) -> None:
+    async def _command(self, job: Job, tool: str, argv: list[str], env: dict[str, str], umask: int | None) -> None:
         await asyncio.to_thread(self.store.append_log, job.id, "$ " + " ".join(argv) + "\n")
         start = await asyncio.to_thread(self.store.log_size, job.id)
 
@@ -282,7 +282,9 @@ class JobManager:
             job.pid = pid  # on disk before anything can go wrong: a restarted server kills what it left running
             await asyncio.to_thread(self.store.save, job)
 
-        code = await run_logged(argv, log_path=self.store.log_path(job.id), env=env, cwd=job.path, on_spawn=spawned)
+        code = await run_logged(
+            argv, log_path=self.store.log_path(job.id), env=env, cwd=job.path, on_spawn=spawned, umask=umask
+        )
         if code != 0:
             tail = await asyncio.to_thread(self.store.log_tail, job.id, start)
             raise StepFailed(f"{job.step} failed ({tool} exited with {code}): {tail or 'see the log'}")
@@ -334,6 +336,23 @@ class JobManager:
             lock.release()
         self.log.warning("jupyter_layenv: job %s for %s was %s", job.id, job.path, INTERRUPTED)
         return True
+
+
+def clean_abandoned(path: str) -> bool:
+    """Remove a half-made env nobody is building any more (its builder died: the lock is free). Blocking."""
+    marker = os.path.join(path, builder.BUILDING_MARKER)
+    try:
+        with open(marker, encoding="utf-8") as handle:
+            job_id = handle.read().strip()
+    except OSError:
+        return False
+    lock = EnvLock.try_acquire(path, create=False)
+    if lock is None:
+        return False  # a live build (here or in another process) holds it
+    try:
+        return builder.remove_half_made(path, job_id)
+    finally:
+        lock.release()
 
 
 class StepFailed(Exception):

@@ -3,12 +3,17 @@
 A lock lives beside the env it guards: ``<parent>/.layenv-locks/<name>.lock``. ``flock`` conflicts between two
 open files even inside one process, and the kernel drops it when its holder dies, which is how a restarted
 server tells an interrupted job from one another process is still running.
+
+On NFS, Linux turns ``flock`` into a whole-file POSIX lock that the NFSv4 server enforces across machines. In a
+group-writable root the lock directory and files are group-writable too, so every member's server can take
+the same lock; a lock file someone else owns and we can only read is still lockable (``flock`` needs no write).
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import stat
 
 LOCK_DIR = ".layenv-locks"
 
@@ -29,14 +34,14 @@ class EnvLock:
     def try_acquire(cls, env_path: str, *, create: bool = True) -> EnvLock | None:
         """The lock, or ``None`` when another holder has it (or, without ``create``, when nobody ever made it)."""
         path = lock_path(env_path)
+        shared = create and _group_writable(os.path.dirname(os.path.dirname(path)))
         if create:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | (os.O_CREAT if create else 0), 0o644)
-        except FileNotFoundError:  # only without ``create``: nobody ever locked this env
-            return cls(path, -1)
-        except OSError:  # a symlink planted as the lock file (O_NOFOLLOW), or no permission: never ours
+            _make_lock_dir(os.path.dirname(path), shared)
+        fd = _open_lock(path, create, shared)
+        if fd is None:  # a symlink planted as the lock file (O_NOFOLLOW), or no permission: never ours
             return None
+        if fd < 0:  # only without ``create``: nobody ever locked this env
+            return cls(path, -1)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -49,3 +54,42 @@ class EnvLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
         self._fd = None
+
+
+def _group_writable(directory: str) -> bool:
+    try:
+        return bool(os.stat(directory).st_mode & stat.S_IWGRP)
+    except OSError:
+        return False
+
+
+def _make_lock_dir(directory: str, shared: bool) -> None:
+    os.makedirs(os.path.dirname(directory), exist_ok=True)
+    try:
+        os.mkdir(directory, 0o2775 if shared else 0o755)
+    except FileExistsError:
+        return
+    if shared:  # the umask may have taken the group's write bit
+        os.chmod(directory, 0o2775)
+
+
+def _open_lock(path: str, create: bool, shared: bool) -> int | None:
+    """A descriptor to lock: -1 when the file does not exist (and may not be made), ``None`` when it cannot be."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | (os.O_CREAT if create else 0), 0o664 if shared else 0o644)
+    except FileNotFoundError:
+        return -1
+    except PermissionError:
+        try:
+            return os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return None
+    except OSError:
+        return None
+    if shared:
+        try:
+            if os.fstat(fd).st_uid == os.getuid():
+                os.fchmod(fd, 0o664)
+        except OSError:
+            pass
+    return fd

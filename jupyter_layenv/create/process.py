@@ -21,6 +21,7 @@ async def run_logged(
     env: dict[str, str],
     cwd: str,
     on_spawn: Callable[[int], Awaitable[None]],
+    umask: int | None = None,
 ) -> int:
     """Run ``argv`` (never through a shell), appending its output to ``log_path``; returns the exit code."""
     log = await asyncio.to_thread(open, log_path, "ab")
@@ -33,6 +34,7 @@ async def run_logged(
             env=env,
             cwd=cwd,
             start_new_session=True,
+            umask=-1 if umask is None else umask,
         )
     finally:
         log.close()

@@ -18,7 +18,8 @@ from .service import LayenvService
 T = TypeVar("T")
 WRITE_REFUSED = (
     "you may list environments but not create or delete them: the server's authorizer does not give you "
-    "'write' on the 'layenv' resource (on JupyterHub, the scope custom:jupyter_server:write:layenv)"
+    "'write' on the 'layenv' resource (on JupyterHub, the scope custom:jupyter_server:write:layenv); "
+    "ask your administrator"
 )
 AUTH_RESOURCE = "layenv"
 _FORBIDDEN = (
@@ -58,6 +59,8 @@ class LayenvHandler(ExtensionHandlerMixin, APIHandler):
         exc = (kwargs.get("exc_info") or (None, None, None))[1]
         if status_code == 403 and not getattr(self, "_current_user", None):
             reply = {"message": _FORBIDDEN, "reason": "no token"}  # not the xsrf/cookie detail: a token fixes it
+        elif status_code == 403 and isinstance(exc, web.HTTPError) and exc.reason is None:
+            reply = {"message": self._not_authorized(), "reason": "not authorized"}  # the authorizer said no
         elif isinstance(exc, web.HTTPError) and exc.log_message:
             reply = {"message": _formatted(exc), "reason": exc.reason}
         elif status_code == 403:
@@ -68,6 +71,16 @@ class LayenvHandler(ExtensionHandlerMixin, APIHandler):
             reply = {"message": self._reason, "reason": self._reason}
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(reply))
+
+    def _not_authorized(self) -> str:
+        if self.request.method in ("GET", "HEAD"):
+            scope = getattr(self, "layenv_missing_scope", None) or "custom:jupyter_server:read:layenv"
+            return (
+                "you may not list environments here: the server's authorizer does not give you 'read' on the "
+                f"'layenv' resource (on JupyterHub, the scope {scope}); ask your administrator"
+            )
+        scope = getattr(self, "layenv_missing_scope", None)
+        return WRITE_REFUSED.replace("custom:jupyter_server:write:layenv", scope) if scope else WRITE_REFUSED
 
     def json_body(self) -> Any:
         try:

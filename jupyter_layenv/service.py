@@ -31,11 +31,9 @@ from .kernelspecs import LayenvKernelSpecManager
 from .model import (
     BEING_CREATED,
     CONDA_ENV,
-    LAYERED,
     SCOPE_GROUP,
     SCOPE_SYSTEM,
     SCOPE_USER,
-    VENV,
     Discovered,
     Environment,
 )
@@ -185,13 +183,11 @@ class LayenvService(LoggingConfigurable):
         return [user, *groups]
 
     def owned_envs(self, discovered: Discovered) -> int:
-        """What counts against LayenvPolicy.max_envs_per_user: this user's layers and venvs, and creates under way."""
+        """What counts against LayenvPolicy.max_envs_per_user: this user's envs in the roots it creates in,
+        and its creates under way."""
         uid = os.getuid()
-        owned = sum(
-            1
-            for env in discovered.environments
-            if env.owner_uid == uid and env.scope in (SCOPE_USER, SCOPE_GROUP) and env.kind in (LAYERED, VENV)
-        )
+        roots = tuple(root.path.rstrip(os.sep) + os.sep for root in self.create_roots(discovered))
+        owned = sum(1 for env in discovered.environments if env.owner_uid == uid and env.path.startswith(roots))
         return owned + len(self.jobs.active_plans())
 
     async def policy_for(self, user: str, write_refused: str | None) -> dict[str, Any]:
@@ -207,9 +203,7 @@ class LayenvService(LoggingConfigurable):
         for root in discovered.roots:
             if root.scope == SCOPE_SYSTEM:
                 system = CreateRoot(root.id, SCOPE_SYSTEM, root.path, group_name(root.gid), root.writable)
-                roots.append(
-                    _root_json(system, "system roots hold the administrator's bases: nothing is created there")
-                )
+                roots.append(_root_json(system, SYSTEM_ROOT_REFUSAL))
         owned, active = self.owned_envs(discovered), len(self.jobs.active_plans())
         create_refused = write_refused
         if create_refused is None:

@@ -28,6 +28,7 @@ def jp_server_config() -> dict:
 
 ROUTES = [
     ("GET", ("environments",), None),
+    ("GET", ("policy",), None),
     ("POST", ("environments",), json.dumps({"name": "denied", "base": BASE_ID})),
     ("GET", ("environments", BASE_ID), None),
     ("DELETE", ("environments", BASE_ID), None),
@@ -43,7 +44,7 @@ ROUTES = [
 async def test_authorizer_denying_layenv_is_403(jp_fetch, create_home: Path, method, parts, body):
     code, reply = await fetch_json(jp_fetch, *parts, method=method, body=body)
     assert code == 403, reply
-    assert set(reply) == {"message", "reason"} and "resource: layenv" in reply["message"]
+    assert set(reply) == {"message", "reason"} and "'layenv' resource" in reply["message"]
     assert not (create_home / ".virtualenvs" / "denied").exists()
     # the rest of the server still works for this user
     assert (await jp_fetch("api", "kernelspecs")).code == 200

@@ -156,7 +156,8 @@ def render_listing(listing: dict[str, Any]) -> str:
 
     def show(env: dict, depth: int) -> None:
         indent = "  " * depth + ("└ " if depth else "")
-        flags = [env["kind"], f"Python {env['python_version'] or '?'}", env["scope"]]
+        scope = f"group {env['group']}" if env["scope"] == "group" else env["scope"]
+        flags = [env["kind"], f"Python {env['python_version'] or '?'}", scope]
         if not env["writable"]:
             flags.append("read-only")
         head = f"{indent}{env['name']}  [{', '.join(flags)}]"
@@ -258,8 +259,12 @@ class CreateApp(_ServiceCommand):
     requirements_file = Unicode("", config=True, help="A requirements.txt whose lines are installed too.")
     display_name = Unicode(None, allow_none=True, config=True, help="The kernel's display name.")
     inherit = Bool(True, config=True, help="Inherit the base's packages (--system-site-packages).")
+    root = Unicode(
+        "user", config=True, help="Where to create it: 'user' (your root) or a group root's id, like group:physics."
+    )
     aliases = {
         "base": "CreateApp.base",
+        "root": "CreateApp.root",
         "package": "CreateApp.packages",
         ("r", "requirements"): "CreateApp.requirements_file",
         "display-name": "CreateApp.display_name",
@@ -271,7 +276,7 @@ class CreateApp(_ServiceCommand):
 
     def start(self) -> None:
         body: dict[str, Any] = {"name": self.the_name(), "base": self.base, "packages": list(self.packages),
-                                "inherit": self.inherit}  # fmt: skip
+                                "inherit": self.inherit, "root": self.root}  # fmt: skip
         if self.requirements_file:
             with open(self.requirements_file, encoding="utf-8") as handle:
                 body["requirements"] = handle.read()

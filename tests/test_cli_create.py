@@ -89,3 +89,20 @@ def test_cli_refuses_bad_input_and_writes_nothing(cli_env: dict[str, str], clean
     assert proc.returncode != 0
     assert message in proc.stderr
     assert sorted(os.listdir(clean_create_home / ".virtualenvs")) == before
+
+
+def test_cli_create_in_a_group_root(cli_env: dict[str, str], clean_create_home: Path):
+    """--root picks a group root from LayenvKernelSpecManager.group_roots; one it does not know is refused."""
+    group_root = clean_create_home / "srv" / "physics"
+    group_root.mkdir(parents=True, exist_ok=True)
+    config = [f"--LayenvKernelSpecManager.group_roots=['{group_root.parent}/*']"]
+    proc = layenv("create", "nowhere", "--base", "conda-py311_ai", "--root", "group:chemistry", *config, env=cli_env)
+    assert proc.returncode == 2 and "unknown root 'group:chemistry'" in proc.stderr and "group:physics" in proc.stderr
+    proc = layenv("create", "shared", "--base", "conda-py311_ai", "--root", "group:physics", *config, env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((group_root / "shared" / "layenv.json").read_text())["creator"]
+    listing = json.loads(layenv("list", "--json", *config, env=cli_env).stdout)
+    shared = next(env for env in listing["environments"] if env["path"] == str(group_root / "shared"))
+    assert shared["scope"] == "group" and shared["delete_blocked_reason"] is None
+    assert layenv("delete", "shared", *config, env=cli_env).returncode == 0
+    assert not (group_root / "shared").exists()

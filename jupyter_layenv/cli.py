@@ -16,7 +16,7 @@ from traitlets import Bool, Enum, List, Unicode, default
 from traitlets.config import Application
 
 from ._version import __version__
-from .kernels import SYNC_MARKER
+from .kernels import SYNC_MARKER, group_name
 from .kernelspecs import LayenvKernelSpecManager
 from .policy import LayenvPolicy, PolicyError
 from .service import LayenvService, current_user
@@ -66,6 +66,7 @@ class DoctorApp(_LayenvCommand):
         ksm = self.manager()
         report = {
             "locations": _locations(ksm),
+            "shared_roots": _shared_roots(ksm),
             **ksm.listing(),
             "kernel_spec_manager": _server_ksm_report(self),
         }
@@ -75,6 +76,12 @@ class DoctorApp(_LayenvCommand):
         print("Where discovery looked:")
         for loc in report["locations"]:
             print(f"  {'found  ' if loc['exists'] else 'absent '} {loc['kind']:<18} {loc['path']}")
+        for root in report["shared_roots"]:
+            access = "writable" if root["writable"] else "read-only"
+            if root["scope"] == "group":
+                member = "member" if root["member"] else "NOT a member: not listed"
+                access = f"group {root['group']}, {member}, {access}"
+            print(f"  found   {root['scope'] + ' root':<18} {root['path']}  [{root['id']}: {access}]")
         print()
         print(render_listing(report))
         server = report["kernel_spec_manager"]
@@ -188,8 +195,26 @@ def _locations(ksm: LayenvKernelSpecManager) -> list[dict[str, Any]]:
         ("condarc", cfg.condarc_paths),
         ("venv root", cfg.venv_roots),
         ("env path", cfg.env_paths),
+        ("system root", cfg.system_roots),
+        ("group root (glob)", cfg.group_roots),
     ]
     return [{"kind": kind, "path": path, "exists": os.path.exists(path)} for kind, paths in kinds for path in paths]
+
+
+def _shared_roots(ksm: LayenvKernelSpecManager) -> list[dict[str, Any]]:
+    """The system and group roots found, with what the filesystem says about them for this user."""
+    discovered, _ = ksm.current()
+    return [
+        {
+            "id": root.id,
+            "scope": root.scope,
+            "path": root.path,
+            "group": group_name(root.gid),
+            "member": root.member,
+            "writable": root.writable,
+        }
+        for root in discovered.roots
+    ]
 
 
 def _server_ksm_report(app: JupyterApp) -> dict[str, Any]:

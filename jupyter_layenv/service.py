@@ -274,7 +274,7 @@ class LayenvService(LoggingConfigurable):
         env_name = body.get("name") if isinstance(body, dict) and isinstance(body.get("name"), str) else "?"
         try:
             request = self.policy.parse_create(body)
-            plan = await asyncio.to_thread(self._plan, request, user)
+            plan = await asyncio.to_thread(self._plan, request)
             job = await self.jobs.submit(plan, base=plan.base_path)
         except JobConflict as err:
             self.audit.emit("create", user, env_name, "refused", detail=str(err))
@@ -284,7 +284,7 @@ class LayenvService(LoggingConfigurable):
             raise
         return job
 
-    def _plan(self, request: CreateRequest, user: str) -> BuildPlan:
+    def _plan(self, request: CreateRequest) -> BuildPlan:
         discovered, _ = self.ksm.current()
         wanted = request.base
         base = discovered.by_ref(wanted)
@@ -323,7 +323,7 @@ class LayenvService(LoggingConfigurable):
             requirements=tuple(requirements),
             requested=request.requirements,
             display_name=request.display_name,
-            creator=user,
+            creator=account_name(),
             group_gid=os.stat(where.path).st_gid if where.scope == SCOPE_GROUP else None,
             options=request.options,
         )
@@ -471,6 +471,12 @@ def remove_synced_kernelspecs(env_path: str) -> list[str]:
 
 def current_user() -> str:
     return getpass.getuser()
+
+
+def account_name() -> str:
+    """Who creates an env, as other users should read it: the JupyterHub user this server belongs to, else the
+    Unix user (a token request to a plain server carries only an anonymous identity)."""
+    return os.environ.get("JUPYTERHUB_USER") or current_user()
 
 
 def _message(error: PolicyError | None) -> str | None:

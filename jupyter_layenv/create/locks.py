@@ -4,9 +4,10 @@ A lock lives beside the env it guards: ``<parent>/.layenv-locks/<name>.lock``. `
 open files even inside one process, and the kernel drops it when its holder dies, which is how a restarted
 server tells an interrupted job from one another process is still running.
 
-On NFS, Linux turns ``flock`` into a whole-file POSIX lock that the NFSv4 server enforces across machines. In a
-group-writable root the lock directory and files are group-writable too, so every member's server can take
-the same lock; a lock file someone else owns and we can only read is still lockable (``flock`` needs no write).
+On NFS, Linux turns ``flock`` into a whole-file POSIX lock that the NFSv4 server enforces across machines; an
+exclusive one needs the file open for writing. In a group-writable root the lock directory and files are made
+group-writable too, so every member's server opens and takes the same lock. (Locally ``flock`` also works on a
+lock file opened read-only, the fallback when someone else's file is not writable for us.)
 """
 
 from __future__ import annotations

@@ -112,7 +112,7 @@ class PolicyHandler(LayenvHandler):
     async def get(self) -> None:
         allowed = self.authorizer.is_authorized(self, self.current_user, "write", AUTH_RESOURCE)
         refused = None if allowed else WRITE_REFUSED
-        self.send(await self.call(self.service.policy_for(self.username, refused)))
+        self.send(await self.call(self.service.policy_for(refused)))
 
 
 class EnvironmentsHandler(LayenvHandler):

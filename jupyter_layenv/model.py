@@ -21,6 +21,7 @@ SCOPE_SYSTEM = "system"
 BUILDING_MARKER = ".layenv-building"  # present while a job builds the env; the env is not listed meanwhile
 PROVENANCE = "layenv.json"  # base, requested packages, display name, creator, created time
 BEING_CREATED = "being created"  # how discovery's skip reason for a marked env begins
+DELETING_PREFIX = ".layenv-deleting-"  # an env being deleted is first renamed to this hidden name: never listed
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ kernel spec manager's cache honest. Every blocking call runs in a thread: this o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import getpass
 import json
 import os
 import shutil
 import sys
+import uuid
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir, jupyter_path
@@ -31,6 +33,7 @@ from .kernelspecs import LayenvKernelSpecManager
 from .model import (
     BEING_CREATED,
     CONDA_ENV,
+    DELETING_PREFIX,
     SCOPE_GROUP,
     SCOPE_SYSTEM,
     SCOPE_USER,
@@ -190,10 +193,10 @@ class LayenvService(LoggingConfigurable):
         owned = sum(1 for env in discovered.environments if env.owner_uid == uid and env.path.startswith(roots))
         return owned + len(self.jobs.active_plans())
 
-    async def policy_for(self, user: str, write_refused: str | None) -> dict[str, Any]:
-        return await asyncio.to_thread(self._policy_for, user, write_refused)
+    async def policy_for(self, write_refused: str | None) -> dict[str, Any]:
+        return await asyncio.to_thread(self._policy_for, write_refused)
 
-    def _policy_for(self, user: str, write_refused: str | None) -> dict[str, Any]:
+    def _policy_for(self, write_refused: str | None) -> dict[str, Any]:
         """GET policy: what a create or delete by this caller would meet, so the panel greys out the rest."""
         discovered, _ = self.ksm.current()
         roots = []
@@ -215,7 +218,7 @@ class LayenvService(LoggingConfigurable):
             create_refused = "; ".join(dict.fromkeys(root["refused"] for root in roots if root["refused"]))
         settings = self.jobs.settings
         return {
-            "user": user,
+            "user": account_name(),
             "can_create": create_refused is None,
             "can_delete": write_refused is None,
             "create_refused": create_refused,
@@ -414,24 +417,35 @@ class LayenvService(LoggingConfigurable):
             raise PolicyError(409, f"a job is working on {env_id}; wait for it or cancel it first", "busy")
         discovered, _ = self.ksm.current()
         env = self._find(discovered, env_id)
-        self.policy.check_delete(env, discovered, os.getuid())
-        blocked = _first_unwritable_dir(env.path)
-        if blocked is not None:
-            raise PolicyError(
-                403,
-                f"{blocked} inside {env.id} is not writable for this server's user, so the environment could only "
-                f"be deleted in part; its owner can run `chmod -R g+w {env.path}` (or delete it)",
-                "read-only",
-            )
         if self.jobs.busy(env.path):
             raise PolicyError(409, f"a job is working on {env.id}; wait for it or cancel it first", "busy")
         lock = EnvLock.try_acquire(env.path, create=False)
         if lock is None:
             raise PolicyError(409, f"another process is working on {env.id}; try again when it is done", "busy")
         try:
-            shutil.rmtree(env.path)
+            if not os.path.isdir(env.path):  # another server deleted it since our listing
+                self.ksm.invalidate()
+                raise not_found(f"environment {env_id!r}")
+            # the listing may predate another server's work on it: the rules again, on what is there now
+            now = dataclasses.replace(env, writable=os.access(env.path, os.W_OK))
+            self.policy.check_delete(now, discovered, os.getuid())
+            blocked = _first_unwritable_dir(env.path)
+            if blocked is not None:
+                raise PolicyError(
+                    403,
+                    f"{blocked} inside {env.id} is not writable for this server's user, so the environment could "
+                    f"only be deleted in part; its owner can run `chmod -R g+w {env.path}` (or delete it)",
+                    "read-only",
+                )
+            # One rename takes the env away whole: no listing, here or on another server, sees it half-deleted,
+            # and a crash during the removal leaves only a hidden directory, never a broken env under its name.
+            doomed = os.path.join(os.path.dirname(env.path), f"{DELETING_PREFIX}{env.name}-{uuid.uuid4().hex[:8]}")
+            os.rename(env.path, doomed)
         finally:
             lock.release()
+        shutil.rmtree(doomed, ignore_errors=True)
+        if os.path.lexists(doomed):
+            self.log.warning("jupyter_layenv: %s was deleted, but %s could not be removed entirely", env.path, doomed)
         remove_synced_kernelspecs(env.path)
         self.ksm.invalidate()
         return env.path

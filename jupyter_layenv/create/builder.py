@@ -57,7 +57,7 @@ def virtualenv_command(plan: BuildPlan) -> list[str]:
     command = [sys.executable, "-m", "virtualenv", "--no-periodic-update", "--no-download", "-p", plan.base_python]
     if plan.inherit:
         command.append("--system-site-packages")
-    command += ["--no-setuptools", "--no-wheel"] if plan.seed_pip else ["--no-seed"]
+    command += ["--no-setuptools"] if plan.seed_pip else ["--no-seed"]
     return [*command, "--", plan.path]
 
 

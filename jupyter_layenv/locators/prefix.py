@@ -93,6 +93,8 @@ def inspect_prefix(path: str) -> PrefixFacts:
         stat = os.stat(path)
         top = set(os.listdir(path))
     except OSError as err:
+        if isinstance(err, FileNotFoundError):
+            return _unusable(path, None)  # deleted (or renamed away) since its root was listed: not an env now
         return _unusable(path, f"cannot read {path}: {err.strerror or err}; check its permissions")
     conda_meta = os.path.join(path, "conda-meta")
     meta_entries = fsread.listdir(conda_meta) if "conda-meta" in top else []
@@ -172,7 +174,7 @@ def _text(value: object) -> str | None:
     return (value.strip() or None) if isinstance(value, str) else None
 
 
-def _unusable(path: str, problem: str) -> PrefixFacts:
+def _unusable(path: str, problem: str | None) -> PrefixFacts:
     return PrefixFacts(
         path=path,
         dir_id=(0, 0),

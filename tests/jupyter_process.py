@@ -42,11 +42,25 @@ class JupyterProcess:
         args: Sequence[str] = (),
         drop_env: Sequence[str] = ("PYTHONPATH", "VIRTUAL_ENV"),
         cwd: Path | None = None,
+        user: str | None = None,
+        umask: int = 0o022,
     ) -> None:
+        """``user``: run as that Unix user (needs root): its uid, primary gid and groups, ``umask``, USER and
+        LOGNAME; ``work`` and Jupyter's dirs are made its own. ``home`` and ``jupyter`` must be usable by it."""
         config_dir = work / "config"
         config_dir.mkdir(parents=True, exist_ok=True)
         for name, content in config_files.items():
             (config_dir / name).write_text(json.dumps(content))
+        run_as: dict[str, Any] = {}
+        if user is not None:
+            import pwd
+
+            entry = pwd.getpwnam(user)
+            run_as = {"user": entry.pw_uid, "group": entry.pw_gid, "umask": umask,
+                      "extra_groups": os.getgrouplist(user, entry.pw_gid)}  # fmt: skip
+            for directory in (work, config_dir, work / "data", work / "runtime"):
+                directory.mkdir(exist_ok=True)
+                os.chown(directory, entry.pw_uid, entry.pw_gid)
         self.token = token
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -58,12 +72,14 @@ class JupyterProcess:
             JUPYTER_DATA_DIR=str(work / "data"),
             JUPYTER_RUNTIME_DIR=str(work / "runtime"),
         )
+        if user is not None:
+            self.env.update(USER=user, LOGNAME=user)
         argv = [jupyter, app, "--no-browser", f"--port={self.port}", "--ServerApp.port_retries=0"]
         argv += ["--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", *args]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
+        if hasattr(os, "geteuid") and os.geteuid() == 0 and user is None:
             argv.append("--allow-root")
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(argv, env=self.env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(argv, env=self.env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, **run_as)
 
     def wait_ready(self, path: str = "api/status", timeout: float = 90) -> None:
         """Until ``path`` answers 200; fails with the server's log when it exits or never answers."""

@@ -1,0 +1,626 @@
+"""Group roots shared by real Unix users, each with a real Jupyter server running as that user.
+
+alice and bob are in one group, carol is not (tests/unixusers.py makes the accounts; root only). Their servers
+share one group root (``srv/layenv/physics``, mode 2770) and one system root (a Conda install with the base).
+What is checked: who sees and deletes what; two servers creating and deleting the same names at once (and
+deleting one env at once); a build whose server crashed is cleaned by the other server, never while it is alive;
+each server's discovery cache sees the other's changes on its next listing; the creator members see.
+
+Installs come from a package index served by the test on loopback (no network) that can hold a build back.
+Runs as root only (it makes users): skipped otherwise, with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import html
+import json
+import os
+import random
+import shutil
+import signal
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_process import JupyterProcess
+from layenv_api import processes_mentioning
+from unixusers import (  # noqa: F401  (fixtures)
+    SharedArea,
+    Users,
+    group_sharing_problems,
+    requires_root,
+    shared_area_fixture,
+    start_server,
+    tree_modes,
+    unix_users_fixture,
+)
+
+from jupyter_layenv.model import BUILDING_MARKER, PROVENANCE
+
+pytestmark = requires_root
+
+GROUP_ROOT = "group:physics"
+LOCKS = ".layenv-locks"
+
+
+# ------------------------------------------------------------------------------------------ a package index
+
+
+class GatedIndex:
+    """A PEP 503 package index on loopback serving a wheelhouse; while closed, project pages are held back.
+
+    An install from it waits (its build is alive, its lock held) until the test opens it, or kills the build.
+    """
+
+    def __init__(self, wheelhouse: Path) -> None:
+        self.gate = threading.Event()
+        self.gate.set()
+        self.waiting = 0
+        self._count = threading.Lock()
+        index = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                with contextlib.suppress(OSError):
+                    index._answer(self, wheelhouse, body=True)
+
+            def do_HEAD(self) -> None:
+                with contextlib.suppress(OSError):
+                    index._answer(self, wheelhouse, body=False)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _answer(self, request: BaseHTTPRequestHandler, wheelhouse: Path, body: bool) -> None:
+        parts = [p for p in request.path.split("?")[0].split("/") if p]
+        if len(parts) == 2 and parts[0] == "simple":
+            if body and not self.gate.is_set():
+                with self._count:
+                    self.waiting += 1
+                self.gate.wait(120)
+            wheels = sorted(wheelhouse.glob(f"{parts[1].replace('-', '_')}-*.whl"))
+            links = "".join(
+                f'<a href="/files/{html.escape(w.name)}#sha256={hashlib.sha256(w.read_bytes()).hexdigest()}">'
+                f"{html.escape(w.name)}</a>\n"
+                for w in wheels
+            )
+            page = f"<html><body>\n{links}</body></html>\n".encode()
+            self._send(request, 200 if wheels else 404, page, "text/html", body)
+        elif len(parts) == 2 and parts[0] == "files" and (wheelhouse / parts[1]).is_file():
+            self._send(request, 200, (wheelhouse / parts[1]).read_bytes(), "application/octet-stream", body)
+        else:
+            self._send(request, 404, b"not found\n", "text/plain", body)
+
+    @staticmethod
+    def _send(request: BaseHTTPRequestHandler, code: int, content: bytes, kind: str, body: bool) -> None:
+        request.send_response(code)
+        request.send_header("Content-Type", kind)
+        request.send_header("Content-Length", str(len(content)))
+        request.send_header("Cache-Control", "no-store")
+        request.end_headers()
+        if body:
+            request.wfile.write(content)
+
+    @contextlib.contextmanager
+    def closed(self) -> Iterator[None]:
+        self.waiting = 0
+        self.gate.clear()
+        try:
+            yield
+        finally:
+            self.gate.set()
+
+    def wait_for_request(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while self.waiting == 0:
+            assert time.monotonic() < deadline, "the installer never asked the index"
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# ------------------------------------------------------------------------------------------------ fixtures
+
+
+@dataclass
+class Servers:
+    alice: JupyterProcess
+    bob: JupyterProcess
+    carol: JupyterProcess
+    base_id: str
+
+
+@pytest.fixture(scope="module")
+def index(shared_area: SharedArea) -> Iterator[GatedIndex]:
+    gated = GatedIndex(shared_area.wheelhouse)
+    yield gated
+    gated.close()
+
+
+def server_settings(index: GatedIndex) -> dict[str, Any]:
+    """Installs come from the gated index on loopback (hermetic: no network), so a test can hold a build."""
+    return {"offline": False, "find_links": [], "index_url": index.url}
+
+
+@pytest.fixture(scope="module")
+def servers(shared_area: SharedArea, unix_users: Users, index: GatedIndex) -> Iterator[Servers]:
+    started: list[JupyterProcess] = []
+    try:
+        for user in unix_users.all:
+            started.append(start_server(shared_area, user, "main", wait=False, **server_settings(index)))
+        for server in started:
+            server.wait_ready()
+        listing = get(started[0], "layenv/environments")
+        base = next((e for e in listing["environments"] if e["path"] == str(shared_area.base)), None)
+        assert base is not None, f"the shared base {shared_area.base} is not listed: {listing}"
+        yield Servers(*started, base_id=base["id"])
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture
+def group_root(shared_area: SharedArea) -> Iterator[Path]:
+    """The group root, emptied after the test (as root) so each test starts from nothing."""
+    yield shared_area.group_root
+    for entry in shared_area.group_root.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+
+def get(server: JupyterProcess, path: str) -> Any:
+    """GET that must answer 200; the failure carries the end of the server's log."""
+    status, body = server.request("GET", path)
+    assert status == 200, f"GET {path}: {status} {body}\n{server.log_tail()}"
+    return body
+
+
+def listing(server: JupyterProcess) -> dict[str, Any]:
+    return get(server, "layenv/environments")
+
+
+def envs_in(listed: dict[str, Any], root: Path) -> dict[str, dict[str, Any]]:
+    """The listed envs directly in ``root``, by name."""
+    found = [env for env in listed["environments"] if os.path.dirname(env["path"]) == str(root)]
+    by_name = {env["name"]: env for env in found}
+    assert len(by_name) == len(found), f"an env is listed twice: {found}"
+    return by_name
+
+
+def create(server: JupyterProcess, name: str, base_id: str, **body: Any) -> tuple[int, dict[str, Any]]:
+    return server.request("POST", "layenv/environments", {"name": name, "base": base_id, **body})
+
+
+def follow(server: JupyterProcess, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = get(server, f"layenv/jobs/{job_id}")
+        if job["state"] not in ("queued", "running"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}\n{server.log_tail()}")
+
+
+def wait_for_step(server: JupyterProcess, job_id: str, step: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = get(server, f"layenv/jobs/{job_id}")
+        if job["step"] == step or job["state"] not in ("queued", "running"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never reached {step}: {job}")
+
+
+def job_log(server: JupyterProcess, job_id: str) -> str:
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{server.url}layenv/jobs/{job_id}/log", headers={"Authorization": f"token {server.token}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.read().decode("utf-8", "replace")
+
+
+def create_in_group(server: JupyterProcess, name: str, base_id: str, **body: Any) -> dict[str, Any]:
+    """Create ``name`` in the group root and wait for it: the succeeded job."""
+    code, job = create(server, name, base_id, root=GROUP_ROOT, **body)
+    assert code == 202, (code, job)
+    job = follow(server, job["id"])
+    assert job["state"] == "succeeded", f"{job}\n{job_log(server, job['id'])}"
+    return job
+
+
+def kernel_names(server: JupyterProcess) -> set[str]:
+    return set(get(server, "api/kernelspecs")["kernelspecs"])
+
+
+def half_made(root: Path) -> list[Path]:
+    return [entry for entry in root.iterdir() if (entry / BUILDING_MARKER).exists()]
+
+
+# --------------------------------------------------------------------------------------------------- tests
+
+
+def test_each_server_runs_as_its_user_and_lists_the_system_base(
+    servers: Servers, unix_users: Users, shared_area: SharedArea
+):
+    for server, user in zip((servers.alice, servers.bob, servers.carol), unix_users.all, strict=True):
+        status = Path(f"/proc/{server.proc.pid}/status").read_text()
+        uids = next(line.split()[1:] for line in status.splitlines() if line.startswith("Uid:"))
+        assert uids == [str(user.uid)] * 4, f"{user.name}'s server runs as uid {uids}"
+        by_path = {env["path"]: env for env in listing(server)["environments"]}
+        base = by_path[str(shared_area.base)]
+        assert base["id"] == servers.base_id
+        assert base["scope"] == "system" and base["owner"] == "root" and base["writable"] is False
+        assert base["kernels"] and base["delete_blocked_reason"]
+        code, body = server.request("DELETE", f"layenv/environments/{servers.base_id}")
+        assert code == 403, (code, body)
+        assert shared_area.base.is_dir()
+        roots = {root["id"]: root for root in get(server, "layenv/policy")["roots"]}
+        system = [root for root in roots.values() if root["scope"] == "system"]
+        assert [root["path"] for root in system] == [str(shared_area.conda_root)]
+        assert system[0]["can_create"] is False and system[0]["refused"]
+        code, body = create(server, "nope", servers.base_id, root=system[0]["id"])
+        assert code == 403 and "never" in body["message"], (code, body)
+        assert roots["user"]["path"] == str(user.home / ".virtualenvs") and roots["user"]["can_create"] is True
+
+
+def test_members_see_and_delete_the_groups_envs_the_outsider_does_not(
+    servers: Servers, unix_users: Users, shared_area: SharedArea, group_root: Path
+):
+    alice, carol = unix_users.alice, unix_users.carol
+    job = create_in_group(servers.alice, "shared1", servers.base_id)
+    path = group_root / "shared1"
+    assert job["environment"]["path"] == str(path)
+    env_id = job["environment"]["id"]
+
+    # on disk: the group's, setgid and group-writable all the way down, created by alice
+    st = path.stat()
+    assert st.st_uid == alice.uid and st.st_gid == unix_users.gid
+    assert st.st_mode & stat.S_ISGID and st.st_mode & stat.S_IWGRP, stat.filemode(st.st_mode)
+    assert group_sharing_problems(path, unix_users.gid) == []
+    provenance = json.loads((path / PROVENANCE).read_text())
+    assert provenance["creator_uid"] == alice.uid and provenance["creator"]
+    assert not (path / BUILDING_MARKER).exists()
+
+    # both members list it, with the same facts, and may delete it
+    for server in (servers.alice, servers.bob):
+        env = envs_in(listing(server), group_root)["shared1"]
+        assert env["id"] == env_id and env["scope"] == "group"
+        assert env["owner"] == alice.name and env["group"] == unix_users.group
+        assert env["creator"] == provenance["creator"]
+        assert env["writable"] is True and env["delete_blocked_reason"] is None, env
+        assert f"{env_id}-py" in kernel_names(server)
+        roots = {root["id"]: root for root in get(server, "layenv/policy")["roots"]}
+        assert roots[GROUP_ROOT]["path"] == str(group_root) and roots[GROUP_ROOT]["can_create"] is True
+        assert roots[GROUP_ROOT]["group"] == unix_users.group
+
+    # the outsider: not listed, not found, cannot create there, and nothing changes on disk
+    before = sorted(p.name for p in group_root.iterdir())
+    carol_listing = listing(servers.carol)
+    assert not [e for e in carol_listing["environments"] if e["path"].startswith(str(shared_area.root / "srv"))]
+    assert f"{env_id}-py" not in kernel_names(servers.carol)
+    code, body = servers.carol.request("DELETE", f"layenv/environments/{env_id}")
+    assert code == 404, (code, body)
+    code, body = servers.carol.request("GET", f"layenv/environments/{env_id}")
+    assert code == 404, (code, body)
+    carol_roots = {root["id"]: root for root in get(servers.carol, "layenv/policy")["roots"]}
+    assert GROUP_ROOT not in carol_roots or carol_roots[GROUP_ROOT]["can_create"] is False, carol_roots
+    code, body = create(servers.carol, "intruder", servers.base_id, root=GROUP_ROOT)
+    assert code == 403, (code, body)
+    assert "LayenvPolicy" in body["message"] or "member" in body["message"], body
+    assert sorted(p.name for p in group_root.iterdir()) == before
+    assert path.is_dir() and carol.uid not in {p.stat().st_uid for p in group_root.iterdir()}
+
+    # envs in a user root stay private: alice's own is not bob's to see
+    code, own = create(servers.alice, "private1", servers.base_id)
+    assert code == 202, own
+    own = follow(servers.alice, own["id"])
+    assert own["state"] == "succeeded" and own["environment"]["path"] == str(alice.home / ".virtualenvs/private1")
+    assert own["environment"]["scope"] == "user"
+    assert own["environment"]["id"] not in {e["id"] for e in listing(servers.bob)["environments"]}
+    code, body = servers.bob.request("DELETE", f"layenv/environments/{own['environment']['id']}")
+    assert code == 404, (code, body)
+
+    # the other member deletes alice's group env; alice's next listing no longer has it
+    code, body = servers.bob.request("DELETE", f"layenv/environments/{env_id}")
+    assert code == 204, (code, body)
+    assert not path.exists()
+    assert "shared1" not in envs_in(listing(servers.alice), group_root)
+    assert f"{env_id}-py" not in kernel_names(servers.alice)
+    assert servers.alice.request("DELETE", f"layenv/environments/{own['environment']['id']}")[0] == 204
+
+
+def test_each_server_sees_the_others_new_and_deleted_envs_on_its_next_listing(
+    servers: Servers, group_root: Path, index: GatedIndex
+):
+    alice, bob = servers.alice, servers.bob
+    # both caches warm, then alice creates: bob's very next listing (and kernel list) has it
+    assert "seen1" not in envs_in(listing(bob), group_root)
+    bob_kernels = kernel_names(bob)
+    job = create_in_group(alice, "seen1", servers.base_id)
+    kernel = job["environment"]["kernels"][0]["name"]
+    assert kernel not in bob_kernels
+    assert envs_in(listing(bob), group_root)["seen1"]["id"] == job["environment"]["id"]
+    assert kernel in kernel_names(bob)
+
+    # bob lists while alice's build is half-made (held at the index): not listed; once it is done, it is
+    with index.closed():
+        code, held = create(alice, "seen2", servers.base_id, root=GROUP_ROOT, packages=["iniconfig"])
+        assert code == 202, held
+        assert wait_for_step(alice, held["id"], "install")["state"] == "running"
+        index.wait_for_request()
+        for server in (bob, alice):
+            listed = listing(server)
+            assert "seen2" not in envs_in(listed, group_root)
+            reasons = [s["reason"] for s in listed["skipped"] if s["path"] == str(group_root / "seen2")]
+            assert all(reason.startswith("being created") for reason in reasons), reasons
+        assert (group_root / "seen2" / BUILDING_MARKER).exists()
+    held = follow(alice, held["id"])
+    assert held["state"] == "succeeded", job_log(alice, held["id"])
+    seen2 = envs_in(listing(bob), group_root)["seen2"]
+    assert seen2["kernels"] and seen2["id"] == held["environment"]["id"]
+    code, detail = bob.request("GET", f"layenv/environments/{seen2['id']}")
+    assert code == 200 and {"name": "iniconfig", "version": "2.0.0"} in detail["packages"]["layer"], detail
+
+    # bob deletes them: alice's very next listing and kernel list no longer have them
+    for name in ("seen1", "seen2"):
+        env_id = envs_in(listing(alice), group_root)[name]["id"]
+        code, body = bob.request("DELETE", f"layenv/environments/{env_id}")
+        assert code == 204, (code, body)
+        assert name not in envs_in(listing(alice), group_root)
+    assert kernel not in kernel_names(alice)
+
+
+def test_concurrent_creates_and_deletes_from_two_servers_leave_one_consistent_env_per_name(
+    servers: Servers, unix_users: Users, group_root: Path
+):
+    """20 creates of 5 names and 8 deletes, randomly spread over alice's and bob's servers, fired in bursts.
+
+    Every create is refused (409) or builds completely; a delete (204) removes a complete env. Per name, the
+    successful creates and deletes alternate, so the env exists at the end exactly when there is one more.
+    """
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    names = [f"race{i}" for i in range(5)]
+    by_user = {"alice": servers.alice, "bob": servers.bob}
+    ops = [("create", name) for name in names * 4] + [("delete", rng.choice(names)) for _ in range(8)]
+    rng.shuffle(ops)
+    bursts = {"create": (0.0, 2.5, 5.0), "delete": (1.5, 4.0, 6.5)}  # creates and deletes of one name collide
+    plan = [(kind, name, rng.choice(sorted(by_user)), rng.choice(bursts[kind]) + rng.uniform(0, 0.5))
+            for kind, name in ops]  # fmt: skip
+    context = f"seed {seed}, plan {plan}"
+    stop = threading.Event()
+    bad_listings: list[str] = []
+
+    def run(kind: str, name: str, who: str, delay: float) -> dict[str, Any]:
+        server = by_user[who]
+        time.sleep(delay)
+        if kind == "create":
+            code, body = create(server, name, servers.base_id, root=GROUP_ROOT)
+            outcome: dict[str, Any] = {"kind": kind, "name": name, "who": who, "code": code, "body": body}
+            if code == 202:
+                outcome["job"] = follow(server, body["id"])
+            return outcome
+        deadline = time.monotonic() + 2  # a delete waits a little for its env to be listed
+        while (env := envs_in(listing(server), group_root).get(name)) is None:
+            if time.monotonic() > deadline:
+                return {"kind": kind, "name": name, "who": who, "code": None}
+            time.sleep(0.1)
+        code, body = server.request("DELETE", f"layenv/environments/{env['id']}")
+        return {"kind": kind, "name": name, "who": who, "code": code, "body": body}
+
+    def watch(who: str) -> None:
+        while not stop.is_set():
+            listed = listing(by_user[who])
+            for name, env in envs_in(listed, group_root).items():
+                if name not in names or not env["kernels"] or env["scope"] != "group":
+                    bad_listings.append(f"{who} listed {env}")
+            for skipped in listed["skipped"]:  # only builds under way may show up there
+                if os.path.dirname(skipped["path"]) == str(group_root) and not skipped["reason"].startswith(
+                    "being created"
+                ):
+                    bad_listings.append(f"{who} skipped {skipped}")
+            time.sleep(0.05)
+
+    with ThreadPoolExecutor(len(plan) + 2) as pool:
+        watchers = [pool.submit(watch, who) for who in by_user]
+        outcomes = [f.result() for f in [pool.submit(run, *step) for step in plan]]
+        stop.set()
+        for watcher in watchers:
+            watcher.result()
+    assert bad_listings == [], context
+
+    for outcome in outcomes:
+        if outcome["kind"] == "create":
+            assert outcome["code"] in (202, 409), (outcome, context)
+            if outcome["code"] == 409:
+                assert outcome["body"]["message"], outcome
+        else:
+            assert outcome["code"] in (None, 204, 404, 409), (outcome, context)
+
+    # every job: succeeded, its log complete and retrievable from the server that ran it, in that server's jobs
+    for outcome in [o for o in outcomes if o["kind"] == "create" and o["code"] == 202]:
+        server, job = by_user[outcome["who"]], outcome["job"]
+        log = job_log(server, job["id"])
+        assert job["state"] == "succeeded", f"{job}\n{log}\n{context}"
+        assert log.startswith("== create\n$ ") and log.endswith("\n== succeeded\n"), log
+        assert job["id"] in {j["id"] for j in get(server, "layenv/jobs")["jobs"]}
+        assert job["environment"]["path"] == str(group_root / outcome["name"]), job
+        assert job["environment"]["scope"] == "group", job
+        owner = unix_users.alice if outcome["who"] == "alice" else unix_users.bob
+        assert job["environment"]["owner"] == owner.name, job
+
+    # per name: creates and deletes alternated; nothing half-made or stray is left
+    on_disk = {p.name for p in group_root.iterdir()} - {LOCKS}
+    assert on_disk <= set(names), f"stray entries {on_disk - set(names)}; {context}"
+    assert half_made(group_root) == [], context
+    for name in names:
+        created = sum(1 for o in outcomes if o["kind"] == "create" and o["code"] == 202 and o["name"] == name)
+        deleted = sum(1 for o in outcomes if o["kind"] == "delete" and o["code"] == 204 and o["name"] == name)
+        assert created >= 1, f"{name}: no create succeeded; {context}"
+        assert created - deleted in (0, 1), f"{name}: {created} created, {deleted} deleted; {context}"
+        assert (name in on_disk) == (created - deleted == 1), f"{name}: {created}/{deleted}, on disk: {on_disk}"
+    for name in on_disk:
+        assert (group_root / name / PROVENANCE).is_file()
+        assert group_sharing_problems(group_root / name, unix_users.gid) == []
+
+    # once settled, both servers list exactly what is on disk, with the same ids
+    seen = {
+        who: {n: e["id"] for n, e in envs_in(listing(server), group_root).items()} for who, server in by_user.items()
+    }
+    assert seen["alice"] == seen["bob"], context
+    assert set(seen["alice"]) == on_disk, context
+
+
+def test_a_crashed_servers_half_made_env_is_cleaned_by_the_other_but_never_while_its_build_lives(
+    shared_area: SharedArea, unix_users: Users, servers: Servers, group_root: Path, index: GatedIndex
+):
+    bob = servers.bob
+    path = group_root / "orphan"
+    crashing = start_server(shared_area, unix_users.alice, "crashing", **server_settings(index))
+    try:
+        with index.closed():
+            code, job = create(crashing, "orphan", servers.base_id, root=GROUP_ROOT, packages=["iniconfig"])
+            assert code == 202, job
+            assert wait_for_step(crashing, job["id"], "install")["state"] == "running"
+            index.wait_for_request()
+            installers = processes_mentioning(str(path))
+            assert installers, "the installer of the held build is not running"
+
+            # alive (its lock held): bob's listings never remove it, and bob cannot create or delete it
+            for _ in range(10):
+                listed = listing(bob)
+                assert "orphan" not in envs_in(listed, group_root)
+                assert (path / BUILDING_MARKER).exists(), "a live build's env was removed"
+                time.sleep(0.1)
+            code, body = create(bob, "orphan", servers.base_id, root=GROUP_ROOT)
+            assert code == 409, (code, body)
+            assert (path / BUILDING_MARKER).exists()
+
+            # the server dies with SIGKILL, and so does its installer: nobody holds the lock any more
+            crashing.proc.kill()
+            crashing.proc.wait()
+            for pid in installers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while processes_mentioning(str(path)):
+                assert time.monotonic() < deadline, f"the installer survived: {processes_mentioning(str(path))}"
+                time.sleep(0.05)
+            assert (path / BUILDING_MARKER).exists()
+
+        # bob's next listing finds it abandoned and removes it; the name is free again
+        listed = listing(bob)
+        assert "orphan" not in envs_in(listed, group_root)
+        assert not path.exists(), f"the crashed build's env is still there: {sorted(os.listdir(path))}"
+        assert str(path) not in {s["path"] for s in listed["skipped"]}
+        assert half_made(group_root) == []
+        again = create_in_group(bob, "orphan", servers.base_id)
+        assert again["environment"]["owner"] == unix_users.bob.name
+
+        # the crashed server, restarted, tells what happened to its job; its log is complete
+        crashing.stop()
+        restarted = start_server(shared_area, unix_users.alice, "crashing", **server_settings(index))
+        try:
+            final = get(restarted, f"layenv/jobs/{job['id']}")
+            assert final["state"] == "failed" and "interrupted" in final["error"], final
+            log = job_log(restarted, job["id"])
+            assert "== install\n" in log and log.rstrip("\n").rsplit("\n", 1)[-1].startswith("== failed"), log
+            assert path.is_dir() and not (path / BUILDING_MARKER).exists(), "bob's new env must survive"
+        finally:
+            restarted.stop()
+    finally:
+        crashing.stop()
+
+
+def test_simultaneous_deletes_of_one_env_from_both_servers_delete_it_once(servers: Servers, group_root: Path):
+    """Both members press delete at once, several times: one 204, the others 404 (gone) or 409 (busy)."""
+
+    def delete(server: JupyterProcess, env_id: str, barrier: threading.Barrier) -> tuple[int, Any]:
+        barrier.wait()
+        return server.request("DELETE", f"layenv/environments/{env_id}")
+
+    for attempt in range(3):
+        job = create_in_group(servers.alice, "twice", servers.base_id)
+        env_id = job["environment"]["id"]
+        for server in (servers.alice, servers.bob):  # both caches know it
+            assert "twice" in envs_in(listing(server), group_root)
+        barrier = threading.Barrier(8)
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(delete, [servers.alice, servers.bob] * 4, [env_id] * 8, [barrier] * 8))
+        codes = sorted(code for code, _ in answers)
+        unexpected = [answer for answer in answers if answer[0] not in (204, 404, 409)]
+        assert unexpected == [] and codes.count(204) == 1, f"attempt {attempt}: {codes}, {unexpected}"
+        assert not (group_root / "twice").exists()
+
+
+def test_an_env_being_deleted_by_one_server_is_never_listed_half_deleted_by_the_other(
+    servers: Servers, unix_users: Users, group_root: Path
+):
+    """A big layer (thousands of files, like one with a scientific stack) takes a while to delete; meanwhile the
+    other member's listings show it whole or not at all, never as a broken env."""
+    job = create_in_group(servers.alice, "big", servers.base_id)
+    path = group_root / "big"
+    for top in (path / "bin", path / "lib", path):  # the bulk of an installed stack, spread over the env
+        for i in range(20):
+            bulk = top / f"bulk{i:02d}"
+            bulk.mkdir()
+            for j in range(150):
+                (bulk / f"f{j:03d}.py").write_text("x = 1\n")
+    for item, _ in tree_modes(path):  # as the group's build would have left them (created here by root)
+        os.lchown(item, unix_users.alice.uid, unix_users.gid)
+        if not item.is_symlink():
+            item.chmod(0o2775 if item.is_dir() else 0o664)
+    env_id = job["environment"]["id"]
+    assert envs_in(listing(servers.alice), group_root)["big"]["kernels"]
+
+    seen: list[str] = []
+    with ThreadPoolExecutor(1) as pool:
+        deleting = pool.submit(servers.bob.request, "DELETE", f"layenv/environments/{env_id}")
+        while not deleting.done():
+            listed = listing(servers.alice)
+            env = envs_in(listed, group_root).get("big")
+            skipped = [s for s in listed["skipped"] if s["path"] == str(path)]
+            if skipped or (env is not None and (not env["kernels"] or env["skipped_reason"])):
+                seen.append(f"env {env}, skipped {skipped}")
+        code, body = deleting.result()
+    assert code == 204, (code, body)
+    assert not path.exists()
+    assert seen == [], f"{len(seen)} listings showed the env half-deleted, e.g. {seen[:3]}"
+    assert "big" not in envs_in(listing(servers.alice), group_root)
+
+
+def test_the_creator_group_members_see_is_the_user_who_created_it(
+    servers: Servers, unix_users: Users, group_root: Path
+):
+    """On a server reached with its token (no login name: Jupyter gives each request an anonymous identity), the
+    creator recorded and listed, and the policy's user, are the Unix user the server runs as, not a random id."""
+    alice = unix_users.alice
+    assert get(servers.alice, "layenv/policy")["user"] == alice.name
+    create_in_group(servers.alice, "whose", servers.base_id)
+    provenance = json.loads((group_root / "whose" / PROVENANCE).read_text())
+    assert (provenance["creator"], provenance["creator_uid"]) == (alice.name, alice.uid), provenance
+    assert envs_in(listing(servers.bob), group_root)["whose"]["creator"] == alice.name

@@ -4,7 +4,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { filenameFromDisposition, IApiError, IJob, IJobSource, IListing } from './model';
+import { filenameFromDisposition, IApiError, IJob, IJobSource, IListing, IPolicy } from './model';
 
 /** A refusal of the API: its HTTP status and the contract's `{message, reason}`. */
 export class LayenvApiError extends Error implements IApiError {
@@ -25,6 +25,8 @@ export interface ICreateBody {
   requirements?: string;
   inherit?: boolean;
   display_name?: string;
+  /** A root id from GET policy's `roots` (the server's default is `user`). */
+  root?: string;
 }
 
 export interface IExported {
@@ -76,6 +78,11 @@ export class LayenvAPI implements IJobSource {
 
   listEnvironments(): Promise<IListing> {
     return json<IListing>('environments');
+  }
+
+  /** What applies to the caller: where it may create, which bases and packages, whether it may delete. */
+  getPolicy(): Promise<IPolicy> {
+    return json<IPolicy>('policy');
   }
 
   createEnvironment(body: ICreateBody): Promise<IJob> {

@@ -7,16 +7,24 @@ import * as React from 'react';
 
 import { ICreateBody, LayenvApiError } from './api';
 import {
-  baseChoices,
+  allowedBasesHelp,
   baseLabel,
+  baseOptions,
+  createRefusal,
   CreateField,
   defaultBase,
+  defaultRoot,
   fieldForError,
   IEnvironment,
   IJob,
   isFinal,
+  limitsHelp,
+  packagesHelp,
   parsePackageLines,
   percent,
+  rootChoices,
+  rootHelp,
+  rootLabel,
   validateName
 } from './model';
 import { ProgressBar } from './progress';
@@ -94,9 +102,14 @@ type Errors = Partial<Record<CreateField, string>>;
 let formCount = 0;
 
 function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
-  const bases = baseChoices(store.listing?.environments ?? []);
+  const policy = store.policy;
+  const options = baseOptions(store.listing?.environments ?? [], policy);
+  const bases = options.filter(o => !o.refused).map(o => o.env);
+  const roots = rootChoices(policy);
+  const refused = createRefusal(policy);
   const [name, setName] = React.useState('');
   const [touched, setTouched] = React.useState(false);
+  const [root, setRoot] = React.useState('');
   const [base, setBase] = React.useState('');
   const [inherit, setInherit] = React.useState(true);
   const [packages, setPackages] = React.useState('');
@@ -110,6 +123,7 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
   const uploadRef = React.useRef<HTMLInputElement>(null);
   const refs: Record<string, React.RefObject<HTMLElement>> = {
     name: nameRef,
+    root: React.useRef<HTMLSelectElement>(null),
     base: React.useRef<HTMLSelectElement>(null),
     packages: React.useRef<HTMLTextAreaElement>(null),
     requirements: React.useRef<HTMLButtonElement>(null),
@@ -117,9 +131,19 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
     inherit: React.useRef<HTMLInputElement>(null)
   };
 
-  const selectedBase = base || defaultBase(bases)?.id || '';
+  const selectedBase = (bases.some(b => b.id === base) && base) || defaultBase(bases)?.id || '';
   const baseEnv: IEnvironment | undefined = bases.find(b => b.id === selectedBase);
+  const selectedRoot = roots.find(r => r.id === root && r.can_create) ?? defaultRoot(roots);
+  const refusedRoots = roots.filter(r => !r.can_create && r.refused);
+  const basesHelp = allowedBasesHelp(policy, bases.length, options.length);
+  const pkgHelp = packagesHelp(policy);
+  const limits = limitsHelp(policy);
   const nameError = validateName(name);
+  const createDisabled =
+    submitting || !!refused || !bases.length || (roots.length > 0 && !selectedRoot) || (touched && !!nameError);
+  const createDescribedBy = [refused ? `${uid}-refused` : '', limits.length ? `${uid}-limits` : '']
+    .filter(Boolean)
+    .join(' ');
   const errors: Errors = { ...serverErrors };
   if (touched && nameError) {
     errors.name = nameError;
@@ -139,13 +163,17 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
   const submit = async (event: React.FormEvent) => {
     event.preventDefault();
     setTouched(true);
-    if (nameError || !selectedBase || submitting) {
+    if (nameError || !selectedBase || submitting || refused) {
       if (nameError) {
         nameRef.current?.focus();
       }
       return;
     }
     const body: ICreateBody = { name, base: selectedBase, inherit };
+    if (selectedRoot) {
+      // Only with a policy (a server without GET policy does not take `root` either).
+      body.root = selectedRoot.id;
+    }
     const specs = parsePackageLines(packages);
     if (specs.length) {
       body.packages = specs;
@@ -198,6 +226,11 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         A virtualenv layered on a Conda environment: it uses the base's Python and, with "inherit", its packages
         (NumPy, PyTorch…), and adds its own. It becomes a kernel as soon as it is made.
       </p>
+      {refused && (
+        <div className="jp-LayenvError jp-LayenvRefused" id={`${uid}-refused`} role="alert">
+          {refused}
+        </div>
+      )}
       {errors.form && (
         <div className="jp-LayenvError" role="alert">
           {errors.form}
@@ -228,6 +261,45 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         </div>
       </div>
 
+      {roots.length > 0 && (
+        <div className="jp-LayenvField">
+          <label htmlFor={`${uid}-root`}>Where</label>
+          <select
+            id={`${uid}-root`}
+            ref={refs.root as React.RefObject<HTMLSelectElement>}
+            className={`jp-LayenvInput${errors.root ? ' jp-mod-invalid' : ''}`}
+            value={selectedRoot?.id ?? ''}
+            disabled={!selectedRoot}
+            aria-invalid={errors.root ? true : undefined}
+            aria-describedby={`${uid}-root-error ${uid}-root-help`}
+            onChange={e => {
+              setRoot(e.target.value);
+              clearServerError('root');
+            }}
+          >
+            {!selectedRoot && <option value="">Nowhere allowed</option>}
+            {roots.map(r => (
+              <option key={r.id} value={r.id} disabled={!r.can_create} title={r.refused ?? undefined}>
+                {rootLabel(r)}
+              </option>
+            ))}
+          </select>
+          <FieldError id={`${uid}-root-error`} text={errors.root} />
+          <div id={`${uid}-root-help`} className="jp-LayenvHelp">
+            {rootHelp(selectedRoot)}
+            {refusedRoots.length > 0 && (
+              <ul className="jp-LayenvHelp-list">
+                {refusedRoots.map(r => (
+                  <li key={r.id}>
+                    {rootLabel(r, false)}: {r.refused}
+                  </li>
+                ))}
+              </ul>
+            )}
+          </div>
+        </div>
+      )}
+
       <div className="jp-LayenvField">
         <label htmlFor={`${uid}-base`}>Base</label>
         {bases.length ? (
@@ -237,15 +309,15 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
             className={`jp-LayenvInput${errors.base ? ' jp-mod-invalid' : ''}`}
             value={selectedBase}
             aria-invalid={errors.base ? true : undefined}
-            aria-describedby={`${uid}-base-error`}
+            aria-describedby={`${uid}-base-error${basesHelp ? ` ${uid}-base-help` : ''}`}
             onChange={e => {
               setBase(e.target.value);
               clearServerError('base');
             }}
           >
-            {bases.map(b => (
-              <option key={b.id} value={b.id}>
-                {baseLabel(b)}
+            {options.map(({ env: b, refused: why }) => (
+              <option key={b.id} value={b.id} disabled={!!why} title={why ?? undefined}>
+                {why ? `${baseLabel(b)} — not allowed` : baseLabel(b)}
               </option>
             ))}
           </select>
@@ -253,10 +325,16 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
           <div className="jp-LayenvError" id={`${uid}-base`}>
             {store.loading
               ? 'Looking for Conda environments…'
-              : 'No Conda environment found to build on. Install Miniconda/Miniforge, or ask your administrator which bases are configured.'}
+              : basesHelp ||
+                'No Conda environment found to build on. Install Miniconda/Miniforge, or ask your administrator which bases are configured.'}
           </div>
         )}
         <FieldError id={`${uid}-base-error`} text={errors.base} />
+        {bases.length > 0 && basesHelp && (
+          <div id={`${uid}-base-help`} className="jp-LayenvHelp">
+            {basesHelp}
+          </div>
+        )}
       </div>
 
       <div className="jp-LayenvField jp-mod-checkbox">
@@ -290,13 +368,18 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
           placeholder={'flask==3.0.3\nrequests>=2'}
           value={packages}
           aria-invalid={errors.packages ? true : undefined}
-          aria-describedby={`${uid}-packages-error`}
+          aria-describedby={`${uid}-packages-error ${uid}-packages-help`}
           onChange={e => {
             setPackages(e.target.value);
             clearServerError('packages');
           }}
         />
         <FieldError id={`${uid}-packages-error`} text={errors.packages} />
+        <div id={`${uid}-packages-help`} className="jp-LayenvHelp">
+          {pkgHelp.map((line, i) => (
+            <div key={i}>{line}</div>
+          ))}
+        </div>
       </div>
 
       <div className="jp-LayenvField">
@@ -368,10 +451,18 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         <button
           type="submit"
           className="jp-LayenvButton jp-mod-accept"
-          disabled={submitting || !bases.length || (touched && !!nameError)}
+          disabled={createDisabled}
+          aria-describedby={createDescribedBy || undefined}
         >
           {submitting ? 'Starting…' : 'Create'}
         </button>
+        {limits.length > 0 && (
+          <div id={`${uid}-limits`} className="jp-LayenvHelp">
+            {limits.map((line, i) => (
+              <div key={i}>{line}</div>
+            ))}
+          </div>
+        )}
       </div>
     </form>
   );

@@ -111,7 +111,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
 
     const sidebar = new EnvironmentsSidebar(store, {
-      create: () => void app.commands.execute(CommandIDs.create),
+      create: blocked => {
+        if (blocked) {
+          void showDialog({
+            title: 'New environments cannot be created here',
+            body: blocked,
+            buttons: [Dialog.okButton({ label: 'OK' })]
+          });
+        } else {
+          void app.commands.execute(CommandIDs.create);
+        }
+      },
       showJob: jobId => void app.commands.execute(CommandIDs.showJob, { jobId }),
       newNotebook: (env: IEnvironment) => {
         const kernel = env.kernels.find(k => k.language === 'python') ?? env.kernels[0];

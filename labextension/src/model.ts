@@ -26,6 +26,12 @@ export interface IEnvironment {
   skipped_reason: string | null;
   /** Why the server would refuse to delete this env (its policy, in its words); null: it may be deleted. */
   delete_blocked_reason: string | null;
+  /** The directory's owner (user name, or uid as a string); absent from servers before the shared roots. */
+  owner?: string | null;
+  /** The directory's group (group name, or gid as a string). */
+  group?: string | null;
+  /** Who created it with jupyter_layenv (from its layenv.json), else null. */
+  creator?: string | null;
 }
 
 export interface ISkipped {
@@ -188,6 +194,9 @@ export function matchesFilter(env: IEnvironment, filter: string): boolean {
     env.python_version ?? '',
     env.python_version ? `python ${env.python_version}` : '',
     env.writable ? '' : 'read-only',
+    env.owner ?? '',
+    env.group ?? '',
+    env.creator ?? '',
     ...env.kernels.map(k => `${k.name} ${k.display_name} ${k.language}`)
   ]
     .join('\n')
@@ -217,15 +226,22 @@ export function countNodes(nodes: IEnvNode[]): number {
 // ------------------------------------------------------------------------------------------------ actions
 
 /**
- * Why the API would refuse to delete this env (policy.check_delete), or null when the delete button may be
- * enabled. `envs` is the whole listing (an env that is the base of another one cannot be deleted).
+ * Why the API would refuse to delete this env, or null when the delete button may be enabled: a job on it,
+ * the caller not allowed to delete at all (GET policy's `can_delete`), else the listing's own reason.
  */
-export function deleteBlockedReason(env: IEnvironment, busy = false): string | null {
+export function deleteBlockedReason(env: IEnvironment, busy = false, policy: IPolicy | null = null): string | null {
   if (busy) {
     return `A job is working on ${env.name}; wait until it ends.`;
   }
+  if (policy && !policy.can_delete) {
+    return DELETE_REFUSED;
+  }
   return env.delete_blocked_reason;
 }
+
+export const DELETE_REFUSED =
+  'You may not delete environments on this server: its authorizer refuses the "write" action on layenv. ' +
+  'Ask your administrator for that permission.';
 
 /** Bases a new layer may be built on: Conda roots and envs with a Python, sorted like the tree. */
 export function baseChoices(envs: IEnvironment[]): IEnvironment[] {
@@ -256,16 +272,283 @@ export function notKernels(listing: IListing): ISkipped[] {
   return [...envs, ...listing.skipped];
 }
 
+// ------------------------------------------------------------------------------------------------ policy
+
+/** One place new environments may go (GET policy's `roots`). */
+export interface IPolicyRoot {
+  /** `user`, `group:<dir name>` or `system:<path>`: what POST environments takes as `root`. */
+  id: string;
+  scope: Scope | string;
+  path: string;
+  group: string | null;
+  writable: boolean;
+  can_create: boolean;
+  /** The 403 message a create in this root would get, or null. */
+  refused: string | null;
+}
+
+/** GET `<base_url>/layenv/policy`: what applies to the caller, so the panel offers only what would be accepted. */
+export interface IPolicy {
+  user: string;
+  can_create: boolean;
+  can_delete: boolean;
+  create_refused: string | null;
+  roots: IPolicyRoot[];
+  allowed_bases: string[];
+  max_envs_per_user: number;
+  envs_owned: number;
+  max_jobs: number;
+  active_jobs: number;
+  packages: { allowed: string[]; denied: string[]; direct_references: boolean; installer_options: string[] };
+  index: { index_url: string | null; extra_index_urls: string[]; find_links: string[]; offline: boolean };
+}
+
+/** A glob as the server's fnmatch reads it (`*`, `?`, `[seq]`, `[!seq]`; `*` crosses `/`), whole string. */
+export function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i];
+    if (c === '*') {
+      re += '.*';
+    } else if (c === '?') {
+      re += '.';
+    } else if (c === '[') {
+      let j = i + 1;
+      if (glob[j] === '!') {
+        j++;
+      }
+      if (glob[j] === ']') {
+        j++;
+      }
+      while (j < glob.length && glob[j] !== ']') {
+        j++;
+      }
+      if (j >= glob.length) {
+        re += '\\[';
+      } else {
+        let set = glob.slice(i + 1, j).replace(/\\/g, '\\\\').replace(/\]/g, '\\]');
+        i = j;
+        if (set[0] === '!') {
+          set = '^' + set.slice(1);
+        } else if (set[0] === '^') {
+          set = '\\' + set;
+        }
+        re += `[${set}]`;
+      }
+    } else {
+      re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    }
+  }
+  return new RegExp(`^${re}$`, 's');
+}
+
+/** Why a base is not offered (LayenvPolicy.allowed_bases, matched on its id and its path), or null. */
+export function baseRefusal(env: IEnvironment, policy: IPolicy | null): string | null {
+  if (!policy || !Array.isArray(policy.allowed_bases)) {
+    return null;
+  }
+  const globs = policy.allowed_bases;
+  if (globs.some(glob => globToRegExp(glob).test(env.id) || globToRegExp(glob).test(env.path))) {
+    return null;
+  }
+  return `not in LayenvPolicy.allowed_bases (${globs.length ? globs.join(', ') : 'empty'})`;
+}
+
+/** The help under Base when some bases are refused (`count` found in all, none allowed when `allowed` is 0). */
+export function allowedBasesHelp(policy: IPolicy | null, allowed: number, count: number): string | null {
+  if (!policy || allowed === count) {
+    return null;
+  }
+  const globs = policy.allowed_bases.length ? policy.allowed_bases.join(', ') : 'empty';
+  if (!allowed) {
+    return (
+      `No base you may build on: none of the ${count} Conda environments found matches ` +
+      `LayenvPolicy.allowed_bases (${globs}). Ask your administrator.`
+    );
+  }
+  return `Only bases matching LayenvPolicy.allowed_bases (${globs}) may be used; the others are marked "not allowed".`;
+}
+
+export interface IBaseOption {
+  env: IEnvironment;
+  /** Why it may not be picked, or null. */
+  refused: string | null;
+}
+
+/** The base select's options: allowed bases first (in tree order), then the refused ones, disabled. */
+export function baseOptions(envs: IEnvironment[], policy: IPolicy | null): IBaseOption[] {
+  const options = baseChoices(envs).map(env => ({ env, refused: baseRefusal(env, policy) }));
+  return [...options.filter(o => !o.refused), ...options.filter(o => o.refused)];
+}
+
+/** The roots the "Where" select offers: the user root and the group roots (system roots are never written). */
+export function rootChoices(policy: IPolicy | null): IPolicyRoot[] {
+  return (policy?.roots ?? []).filter(root => root.scope !== 'system');
+}
+
+/** The root preselected: the user root when the caller may create there, else the first one allowed. */
+export function defaultRoot(roots: IPolicyRoot[]): IPolicyRoot | undefined {
+  return roots.find(r => r.id === 'user' && r.can_create) ?? roots.find(r => r.can_create);
+}
+
+export function rootLabel(root: IPolicyRoot, withState = true): string {
+  const what =
+    root.scope === 'user'
+      ? 'Your environments'
+      : root.scope === 'group'
+        ? `Group ${root.group ?? root.id.replace(/^group:/, '')}`
+        : `${root.scope[0]?.toUpperCase() ?? ''}${root.scope.slice(1)}`;
+  return `${what} — ${root.path}${root.can_create || !withState ? '' : ' (not allowed)'}`;
+}
+
+/** What creating in a root means, said for the person choosing it. */
+export function rootHelp(root: IPolicyRoot | undefined): string {
+  if (!root) {
+    return '';
+  }
+  if (root.scope === 'group') {
+    const group = root.group ? `the group ${root.group}` : 'its group';
+    return `Shared with ${group}: its members get it as a kernel and can update or delete it.`;
+  }
+  if (root.scope === 'user') {
+    return 'Yours: only you can update or delete it.';
+  }
+  return '';
+}
+
+/** Why no environment may be created now (GET policy's `create_refused`), or null. */
+export function createRefusal(policy: IPolicy | null): string | null {
+  if (!policy || policy.can_create) {
+    return null;
+  }
+  return policy.create_refused || 'You may not create environments on this server: ask your administrator.';
+}
+
+/** The package rules that apply, one sentence each, for the help text under Packages. */
+export function packagesHelp(policy: IPolicy | null): string[] {
+  const lines = ['Specs like flask==3.0.3 or requests>=2, one per line; # starts a comment.'];
+  if (!policy?.packages) {
+    return lines;
+  }
+  const p = policy.packages;
+  if (p.allowed?.length) {
+    lines.push(`Only these packages may be installed: ${p.allowed.join(', ')} (LayenvPolicy.allowed_packages).`);
+  }
+  if (p.denied?.length) {
+    lines.push(`Never these: ${p.denied.join(', ')} (LayenvPolicy.denied_packages).`);
+  }
+  lines.push(
+    p.direct_references
+      ? 'Direct references (name @ https://…) are allowed.'
+      : 'No URLs or local paths (LayenvPolicy.allow_direct_references).'
+  );
+  lines.push(
+    p.installer_options?.length
+      ? `Installer options allowed, each on its own line: ${p.installer_options.join(', ')}; ` +
+          'no others (LayenvPolicy.allowed_installer_options).'
+      : 'No installer options such as --pre or --index-url (LayenvPolicy.allowed_installer_options).'
+  );
+  const index = policy.index;
+  if (index) {
+    const links = index.find_links?.length ? `the wheelhouse ${index.find_links.join(', ')}` : '';
+    if (index.offline) {
+      lines.push(`Installed offline, from ${links || 'the wheelhouse the administrator set'} only.`);
+    } else {
+      const indexes = [index.index_url ?? 'the default index (PyPI)', ...(index.extra_index_urls ?? [])];
+      lines.push(`Installed from ${indexes.join(', ')}${links ? ` and ${links}` : ''}, set by the administrator.`);
+    }
+  }
+  return lines;
+}
+
+/** The quotas that apply (only those configured), one sentence each. */
+export function limitsHelp(policy: IPolicy | null): string[] {
+  const lines: string[] = [];
+  if (policy && policy.max_envs_per_user > 0) {
+    lines.push(
+      `You have ${policy.envs_owned} of at most ${policy.max_envs_per_user} environments ` +
+        '(LayenvPolicy.max_envs_per_user).'
+    );
+  }
+  if (policy && policy.max_jobs > 0) {
+    lines.push(`${policy.active_jobs} of at most ${policy.max_jobs} jobs run on this server (LayenvPolicy.max_jobs).`);
+  }
+  return lines;
+}
+
+/** Who an env belongs to, for group and system envs: "group physics · created by alice"; null for the caller's own. */
+export function ownerLine(env: IEnvironment): string | null {
+  if (env.scope === 'group') {
+    const parts = [`group ${env.group ?? '?'}`];
+    if (env.creator) {
+      parts.push(`created by ${env.creator}`);
+    } else if (env.owner) {
+      parts.push(`owned by ${env.owner}`);
+    }
+    return parts.join(' · ');
+  }
+  if (env.scope === 'system') {
+    const parts: string[] = [];
+    if (env.owner) {
+      parts.push(`owned by ${env.owner}`);
+    }
+    if (env.group) {
+      parts.push(`group ${env.group}`);
+    }
+    if (env.creator && env.creator !== env.owner) {
+      parts.push(`created by ${env.creator}`);
+    }
+    return parts.length ? parts.join(' · ') : null;
+  }
+  return null;
+}
+
+/** The scope badge's tooltip. */
+export function scopeTitle(env: IEnvironment): string {
+  switch (env.scope) {
+    case 'user':
+      return 'user: in your own environments';
+    case 'group':
+      return `group: shared with the members of ${env.group ?? 'its group'}`;
+    case 'system':
+      return "system: an administrator's environment, never written from here";
+    default:
+      return `scope: ${env.scope}`;
+  }
+}
+
 // ------------------------------------------------------------------------------------------------ create errors
 
-export type CreateField = 'name' | 'base' | 'packages' | 'requirements' | 'display_name' | 'inherit' | 'form';
+export type CreateField =
+  | 'name'
+  | 'root'
+  | 'base'
+  | 'packages'
+  | 'requirements'
+  | 'display_name'
+  | 'inherit'
+  | 'form';
+
+// create_in; a system root; a group root of which the caller is not a member ('read-only root', 'unknown root' too)
+const ROOT_REASONS = ['create_in', 'system', 'not a member'];
+const PACKAGE_RULES = ['allowed_packages', 'denied_packages', 'allow_direct_references', 'allowed_installer_options'];
 
 /** Which form field a server refusal of POST environments concerns (so it is shown next to that field). */
 export function fieldForError(error: IApiError): CreateField {
   const reason = (error.reason || '').toLowerCase();
+  const rule = reason.replace(/^layenvpolicy\./, '');
   const message = error.message || '';
   if (error.status === 409 || reason === 'invalid name' || /^invalid env name/.test(message)) {
     return 'name';
+  }
+  if (ROOT_REASONS.includes(rule) || /\broots?\b/.test(reason) || /^'?root'?\b/.test(message)) {
+    return 'root';
+  }
+  if (PACKAGE_RULES.includes(rule)) {
+    return /^'?requirements\b/.test(message) ? 'requirements' : 'packages';
+  }
+  if (rule === 'max_envs_per_user' || rule === 'max_jobs') {
+    return 'form';
   }
   if (reason.includes('base') || reason === 'no python' || /^'?base'?\b/.test(message)) {
     return 'base';

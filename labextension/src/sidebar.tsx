@@ -17,21 +17,26 @@ import * as React from 'react';
 import { layenvIcon } from './icons';
 import {
   countNodes,
+  createRefusal,
   deleteBlockedReason,
   filterTree,
   groupByBase,
   IEnvironment,
   IEnvNode,
   IJob,
+  IPolicy,
   isFinal,
   notKernels,
-  percent
+  ownerLine,
+  percent,
+  scopeTitle
 } from './model';
 import { ProgressBar } from './progress';
 import { LayenvStore } from './store';
 
 export interface ISidebarActions {
-  create(): void;
+  /** `blocked`: why the server would refuse any create (then explain instead of opening the form). */
+  create(blocked: string | null): void;
   showJob(jobId: string): void;
   newNotebook(env: IEnvironment): void;
   exportEnv(env: IEnvironment): void;
@@ -89,6 +94,8 @@ function SidebarView({ store, actions, showNotKernels }: ISidebarProps): JSX.Ele
   const other = filterTree(tree.other, filter);
   const shown = countNodes(conda) + countNodes(other);
   const busy = store.busyPaths;
+  const policy = store.policy;
+  const createBlocked = createRefusal(policy);
   // Running jobs, and the few last ones that ended in the last hour (GET jobs keeps more).
   const recent = (job: IJob) => (job.finished ?? job.created ?? 0) * 1000 > Date.now() - 60 * 60 * 1000;
   const jobs = [
@@ -114,6 +121,7 @@ function SidebarView({ store, actions, showNotKernels }: ISidebarProps): JSX.Ele
         node={node}
         level={level}
         busy={busy.has(node.env.path)}
+        policy={policy}
         expanded={!collapsed.has(node.env.path) || filter.trim() !== ''}
         onToggle={toggle}
         actions={actions}
@@ -127,9 +135,12 @@ function SidebarView({ store, actions, showNotKernels }: ISidebarProps): JSX.Ele
         <h2 className="jp-LayenvSidebar-title">Environments</h2>
         <button
           className="jp-LayenvButton jp-mod-icon"
-          onClick={() => actions.create()}
-          title="Create a new environment layered on a Conda env"
+          onClick={() => actions.create(createBlocked)}
+          title={createBlocked ?? 'Create a new environment layered on a Conda env'}
           aria-label="New environment"
+          // Not `disabled`: it stays focusable, and Enter explains why.
+          aria-disabled={createBlocked ? true : undefined}
+          data-blocked={createBlocked ? 'true' : undefined}
         >
           <addIcon.react tag="span" />
         </button>
@@ -245,6 +256,7 @@ interface IEnvRowProps {
   node: IEnvNode;
   level: number;
   busy: boolean;
+  policy: IPolicy | null;
   expanded: boolean;
   onToggle(path: string): void;
   actions: ISidebarActions;
@@ -268,10 +280,11 @@ function TreeSection(props: { title: string; label: string; empty: string; rows:
 }
 
 function EnvRow(props: IEnvRowProps): JSX.Element {
-  const { node, level, busy, expanded, onToggle, actions } = props;
+  const { node, level, busy, policy, expanded, onToggle, actions } = props;
   const env = node.env;
   const hasChildren = node.children.length > 0;
-  const blocked = deleteBlockedReason(env, busy);
+  const blocked = deleteBlockedReason(env, busy, policy);
+  const owner = ownerLine(env);
   const kernel = env.kernels.find(k => k.language === 'python') ?? env.kernels[0];
   const notebookTitle = kernel
     ? `New notebook with the kernel ${kernel.display_name}`
@@ -337,7 +350,7 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
         <span className={`jp-LayenvBadge jp-mod-kind`} title="kind">
           {env.kind}
         </span>
-        <span className={`jp-LayenvBadge jp-mod-scope-${env.scope}`} title="scope">
+        <span className={`jp-LayenvBadge jp-mod-scope-${env.scope}`} title={scopeTitle(env)}>
           {env.scope}
         </span>
         {!env.writable && (
@@ -347,6 +360,11 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
         )}
         {busy && <span className="jp-LayenvBadge jp-mod-busy">job running</span>}
       </div>
+      {owner && (
+        <div className="jp-LayenvEnv-owner" title={owner}>
+          {owner}
+        </div>
+      )}
       <div className="jp-LayenvPath" title={env.path}>
         {/* left-to-right marks: the ellipsis is on the left (rtl box), the path itself reads ltr */}
         {`\u200e${env.path}\u200e`}

@@ -5,7 +5,7 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { LayenvAPI } from './api';
-import { IFollowUpdate, IJob, IListing, isFinal, JobFollower } from './model';
+import { IFollowUpdate, IJob, IListing, IPolicy, isFinal, JobFollower } from './model';
 
 export class LayenvStore {
   constructor(
@@ -14,6 +14,11 @@ export class LayenvStore {
   ) {}
 
   listing: IListing | null = null;
+  /**
+   * GET policy: what the caller may do. null until loaded, and on a server without the endpoint (then the
+   * panel offers everything, as before, and the server's refusals are shown where they apply).
+   */
+  policy: IPolicy | null = null;
   error: string | null = null;
   loading = false;
   jobs: IJob[] = [];
@@ -56,11 +61,16 @@ export class LayenvStore {
     this.loading = true;
     this._changed.emit();
     try {
-      const [listing, jobs] = await Promise.all([
+      const [listing, jobs, policy] = await Promise.all([
         this.api.listEnvironments(),
-        this.api.listJobs().catch(() => this.jobs)
+        this.api.listJobs().catch(() => this.jobs),
+        this.api.getPolicy().catch((error: unknown) => {
+          // 404: a server without the endpoint; anything else: keep what applied (a passing failure).
+          return (error as { status?: number })?.status === 404 ? null : this.policy;
+        })
       ]);
       this.listing = listing;
+      this.policy = policy;
       this.error = null;
       this._mergeJobs(jobs);
       // A job started in an earlier page (or another tab) keeps being followed here.

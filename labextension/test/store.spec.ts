@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 
 import type { LayenvAPI } from '../src/api';
-import { IJob, IListing } from '../src/model';
+import { IJob, IListing, IPolicy } from '../src/model';
 import { LayenvStore } from '../src/store';
 
 /** The API with its network replaced: a job that runs through `states`, and a log growing with them. */
@@ -15,7 +15,8 @@ function fakeApi(states: IJob[], log: string, listing: IListing, jobs: IJob[] = 
       const shown = Math.min(log.length, Math.ceil((log.length * step) / states.length));
       return { text: log.slice(offset, shown), next: Math.max(offset, shown) };
     }),
-    cancelJob: vi.fn(async () => ({ ...states[0], state: 'cancelled' }))
+    cancelJob: vi.fn(async () => ({ ...states[0], state: 'cancelled' })),
+    getPolicy: vi.fn(async (): Promise<IPolicy> => POLICY)
   };
   return api;
 }
@@ -32,6 +33,20 @@ const job = (state: string, progress: number, extra: Partial<IJob> = {}): IJob =
 });
 
 const LISTING: IListing = { environments: [], skipped: [] };
+const POLICY = {
+  user: 'alice',
+  can_create: false,
+  can_delete: true,
+  create_refused: 'LayenvPolicy.max_envs_per_user: you own 5 environments, the most allowed; delete one first',
+  roots: [],
+  allowed_bases: ['*'],
+  max_envs_per_user: 5,
+  envs_owned: 5,
+  max_jobs: 0,
+  active_jobs: 0,
+  packages: { allowed: [], denied: [], direct_references: false, installer_options: [] },
+  index: { index_url: null, extra_index_urls: [], find_links: [], offline: false }
+} as IPolicy;
 
 describe('LayenvStore', () => {
   it('follows a new job to the end: whole log, kernelspecs refreshed once, listing reloaded', async () => {
@@ -97,6 +112,21 @@ describe('LayenvStore', () => {
     expect(store.error).toMatch(/server extension/);
     await store.refresh();
     expect(store.error).toBeNull();
+    expect(store.listing).toBe(LISTING);
+  });
+
+  it('loads the policy with the listing; keeps it over a passing failure; none from a server without it', async () => {
+    const api = fakeApi([job('queued', 0)], '', LISTING);
+    const store = new LayenvStore(api as unknown as LayenvAPI);
+    await store.refresh();
+    expect(store.policy?.create_refused).toMatch(/max_envs_per_user/);
+    api.getPolicy.mockRejectedValueOnce(Object.assign(new Error('502 Bad Gateway'), { status: 502 }));
+    await store.refresh();
+    expect(store.policy).toBe(POLICY);
+    expect(store.error).toBeNull();
+    api.getPolicy.mockRejectedValueOnce(Object.assign(new Error('no such endpoint'), { status: 404 }));
+    await store.refresh();
+    expect(store.policy).toBeNull();
     expect(store.listing).toBe(LISTING);
   });
 });

@@ -5,14 +5,20 @@
  * create with a package from the local wheelhouse → progress to 100 % → new kernel in the launcher → notebook
  * with it runs a cell (sys.prefix, a base package, the layer package) → page reload finds the job again →
  * export requirements.txt → delete (blocked for a Conda env, confirmed for the new layer) → a long job followed
- * live and cancelled → 200 environments scroll and filter.
+ * live and cancelled → 200 environments scroll and filter. The policy (GET layenv/policy) along the way: the
+ * "Where" select offers the group root (the env is created there when LAYENV_UI_ROOT names it, and the sidebar
+ * then shows its group and creator), a base left out by LayenvPolicy.allowed_bases is greyed out with the rule,
+ * the packages help names the rules, a create naming a denied package is refused with the rule under Packages,
+ * and a caller who may not create (a policy answered by the test) gets a disabled Create with the reason.
  *
  * Screenshots of every stage go to LAYENV_UI_ARTIFACTS/<theme>-NN-stage.png. Exit code 0 when every check held.
  *
  * Environment: LAYENV_UI_URL (server URL ending in /), LAYENV_UI_TOKEN, LAYENV_UI_ARTIFACTS, LAYENV_UI_THEME
  * (light|dark), LAYENV_UI_ENV_NAME (the env to create), LAYENV_UI_BASE_ID (its base), LAYENV_UI_BASE_PACKAGE
  * (a module only the base has), LAYENV_UI_PACKAGE (a package only the wheelhouse has), LAYENV_UI_SLOW_PACKAGE (an
- * sdist in the wheelhouse whose build never ends), CHROMIUM (executable). The server's root dir holds
+ * sdist in the wheelhouse whose build never ends), LAYENV_UI_GROUP_ROOT (the group root's id), LAYENV_UI_ROOT (the
+ * root to create in), LAYENV_UI_DENIED_PACKAGE (in LayenvPolicy.denied_packages), LAYENV_UI_REFUSED_BASE_ID (a
+ * Conda env not in LayenvPolicy.allowed_bases), CHROMIUM (executable). The server's root dir holds
  * requirements-ui.txt (naming LAYENV_UI_PACKAGE), picked in the file browser by the dark run.
  */
 'use strict';
@@ -34,6 +40,10 @@ const BASE_ID = process.env.LAYENV_UI_BASE_ID || 'conda-py311_ai';
 const BASE_PACKAGE = process.env.LAYENV_UI_BASE_PACKAGE || 'layenv_base_marker';
 const PACKAGE = process.env.LAYENV_UI_PACKAGE || 'iniconfig';
 const SLOW_PACKAGE = process.env.LAYENV_UI_SLOW_PACKAGE || 'slowbuild';
+const GROUP_ROOT = process.env.LAYENV_UI_GROUP_ROOT || 'group:physics';
+const ROOT = process.env.LAYENV_UI_ROOT || 'user';
+const DENIED_PACKAGE = process.env.LAYENV_UI_DENIED_PACKAGE || 'forbidden-demo';
+const REFUSED_BASE_ID = process.env.LAYENV_UI_REFUSED_BASE_ID || 'conda-rstats';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TIMEOUT = Number(process.env.LAYENV_UI_TIMEOUT_MS || 60000);
 
@@ -178,22 +188,7 @@ async function flow(page) {
   // a Conda env's delete button explains why it is not possible
   // (aria-disabled, not disabled: it stays focusable, so the keyboard reaches the explanation too)
   const blockedButton = base.locator(':scope > .jp-LayenvEnv-row').getByRole('button', { name: `Delete ${await envName(base)}` });
-  const blockedDialog = page.locator('.jp-Dialog');
-  for (let attempt = 1; ; attempt++) {
-    // JupyterLab may move the focus to the main area once (after a theme switch): focus again then.
-    await blockedButton.focus();
-    await page.waitForFunction(el => document.activeElement === el, await blockedButton.elementHandle());
-    await page.keyboard.press('Enter');
-    try {
-      await blockedDialog.waitFor({ timeout: 3000 });
-      break;
-    } catch (error) {
-      if (attempt === 3) {
-        throw error;
-      }
-      log(`the dialog did not open (attempt ${attempt}), focusing the button again`);
-    }
-  }
+  const blockedDialog = await pressForDialog(page, blockedButton);
   check(/Conda environment/.test(await blockedDialog.innerText()), 'deleting a Conda env is explained, not attempted');
   await screenshot(page, 'delete-blocked');
   await blockedDialog.getByRole('button', { name: 'OK' }).click();
@@ -211,11 +206,35 @@ async function flow(page) {
   // keyboard: the name field has the focus, Tab walks the labelled fields in order
   await page.waitForFunction(() => document.activeElement && /-name$/.test(document.activeElement.id));
   const order = [];
-  for (let i = 0; i < 4; i++) {
+  for (let i = 0; i < 5; i++) {
     await page.keyboard.press('Tab');
     order.push(await page.evaluate(() => document.activeElement.id.replace(/^jp-layenv-\d+-/, '')));
   }
-  check(order.join(',') === 'base,inherit,packages,', `Tab goes name → base → inherit → packages → buttons (${order.join(',')})`);
+  check(
+    order.join(',') === 'root,base,inherit,packages,',
+    `Tab goes name → where → base → inherit → packages → buttons (${order.join(',')})`
+  );
+
+  // the policy: where the caller may create, which bases, which packages
+  const where = form.getByLabel('Where', { exact: true });
+  const rootOptions = await where.locator('option').evaluateAll(els => els.map(o => ({ value: o.value, text: o.textContent, disabled: o.disabled })));
+  const groupOption = rootOptions.find(o => o.value === GROUP_ROOT);
+  check(!!groupOption && !groupOption.disabled, `"Where" offers the group root ${GROUP_ROOT}: "${groupOption && groupOption.text}"`);
+  check((await where.inputValue()) === 'user', 'and the user root is the default');
+  const baseSelect = form.getByLabel('Base', { exact: true });
+  const refusedBase = baseSelect.locator(`option[value="${REFUSED_BASE_ID}"]`);
+  const refusedText = (await refusedBase.textContent()).trim();
+  check(
+    (await refusedBase.isDisabled()) && /not allowed/.test(refusedText),
+    `a base outside LayenvPolicy.allowed_bases is greyed out: "${refusedText}"`
+  );
+  const baseHelp = form.locator('[id$="-base-help"]');
+  check(/LayenvPolicy\.allowed_bases/.test(await baseHelp.innerText()), `the rule is named: "${await baseHelp.innerText()}"`);
+  const pkgHelp = await form.locator('[id$="-packages-help"]').innerText();
+  check(
+    pkgHelp.includes(DENIED_PACKAGE) && /LayenvPolicy\.denied_packages/.test(pkgHelp) && /LayenvPolicy\.allow_direct_references/.test(pkgHelp),
+    'the packages help says which packages, URLs and options are refused, naming each rule'
+  );
   await name.focus();
   await name.fill('bad name!');
   const nameError = form.locator('[id$="-name-error"]');
@@ -235,6 +254,18 @@ async function flow(page) {
   check(/installer option/.test(await pkgError.innerText()), `the server's 400 is shown under Packages: "${await pkgError.innerText()}"`);
   await screenshot(page, 'server-error');
 
+  // a create the policy refuses (403) shows the rule that refused it, under the field it concerns
+  await packages.fill(`${DENIED_PACKAGE}\n`);
+  await form.getByRole('button', { name: 'Create' }).click();
+  await page.waitForFunction(
+    el => el && /LayenvPolicy\.denied_packages/.test(el.textContent),
+    await pkgError.elementHandle()
+  );
+  check(true, `a denied package is refused with its rule: "${await pkgError.innerText()}"`);
+  await screenshot(page, 'policy-refused');
+  await packages.fill('');
+  await where.selectOption(ROOT);
+  check((await where.inputValue()) === ROOT, `the env goes to the root ${ROOT}`);
   // -- 3. create with a package from the wheelhouse, watch the progress
   if (THEME === 'dark') {
     // the requirements.txt route, picked in the file browser (the light run types the package instead)
@@ -347,6 +378,25 @@ async function flow(page) {
     (await base.locator(`li.jp-LayenvEnv[data-env-path$="/${ENV_NAME}"]`).count()) === 1,
     'the new env is listed under its base'
   );
+  const scope = ROOT === 'user' ? 'user' : 'group';
+  const badge = (await created.locator(':scope > .jp-LayenvEnv-meta .jp-LayenvBadge[class*="jp-mod-scope-"]').innerText()).trim();
+  check(badge === scope, `its scope badge says ${scope}`);
+  if (scope === 'group') {
+    const owner = (await created.locator(':scope > .jp-LayenvEnv-owner').innerText()).trim();
+    check(/^group \S+ · created by \S+$/.test(owner), `and whose it is: "${owner}"`);
+    await screenshot(page, 'group-env');
+    // the panel with the policy state (docs/panel.png): the group env in the tree, a form set for the group root
+    await exec(page, 'layenv:create');
+    const docForm = page.locator('form.jp-LayenvForm').last();
+    await docForm.waitFor();
+    await docForm.getByLabel('Name', { exact: true }).fill('lensing');
+    await docForm.getByLabel('Where', { exact: true }).selectOption(GROUP_ROOT);
+    await docForm.getByLabel('Packages (one per line)').fill('astropy\nhealpy>=1.16\n');
+    await created.scrollIntoViewIfNeeded();
+    await screenshot(page, 'policy-panel');
+    await page.evaluate(() => window.jupyterapp.shell.currentWidget.close());
+    await docForm.waitFor({ state: 'detached' });
+  }
   await created.locator(':scope > .jp-LayenvEnv-row').getByRole('button', { name: `Export ${ENV_NAME}` }).click();
   const exportDialog = page.locator('.jp-Dialog');
   await exportDialog.waitFor();
@@ -443,6 +493,38 @@ async function flow(page) {
   check(matched >= 2 && matched <= 14, `filtering 200 envs by "layer-17" leaves ${matched} rows (matches and their bases)`);
   await screenshot(page, 'many-envs-filtered');
   await page.unroute(/\/layenv\/environments(\?|$)/);
+  await sidebar2.getByLabel('Filter environments').fill('');
+
+  // -- 11. a caller who may not create: the sidebar's "New environment" explains, the form's Create is disabled
+  const policyUrl = /\/layenv\/policy(\?|$)/;
+  const real = await (await fetch(`${URL_}layenv/policy`, { headers: { Authorization: `token ${TOKEN}` } })).json();
+  check(real.roots.some(r => r.id === GROUP_ROOT && r.can_create), `GET policy lists the group root ${GROUP_ROOT}`);
+  const refusal = 'you have 5 environments (at most 5); delete one first (rule LayenvPolicy.max_envs_per_user; ask your administrator to change it)';
+  await page.route(policyUrl, route =>
+    route.fulfill({
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({ ...real, can_create: false, create_refused: refusal, max_envs_per_user: 5, envs_owned: 5 })
+    })
+  );
+  await sidebar2.getByRole('button', { name: 'Refresh environments' }).click();
+  const newButton = sidebar2.getByRole('button', { name: 'New environment' });
+  await page.waitForFunction(el => el && el.getAttribute('aria-disabled') === 'true', await newButton.elementHandle());
+  const refusedDialog = await pressForDialog(page, newButton);
+  check((await refusedDialog.innerText()).includes('LayenvPolicy.max_envs_per_user'), 'the sidebar\'s New environment says why not, naming the rule');
+  await screenshot(page, 'create-refused-dialog');
+  await refusedDialog.getByRole('button', { name: 'OK' }).click();
+  await refusedDialog.waitFor({ state: 'detached' });
+  await exec(page, 'layenv:create');
+  const form3 = page.locator('form.jp-LayenvForm').last();
+  await form3.waitFor();
+  const refusedNote = form3.locator('.jp-LayenvRefused');
+  await refusedNote.waitFor();
+  check((await refusedNote.innerText()).includes('LayenvPolicy.max_envs_per_user'), 'the form shows the refusal');
+  check(await form3.getByRole('button', { name: 'Create' }).isDisabled(), 'and its Create button is disabled');
+  check(/You have 5 of at most 5 environments/.test(await form3.innerText()), 'the quota is shown under Create');
+  await screenshot(page, 'create-refused-form');
+  await page.unroute(policyUrl);
 }
 
 /** A listing of `n` environments: a Conda root, conda envs with layers on them, and plain venvs. */
@@ -464,6 +546,30 @@ function syntheticListing(n) {
     }
   }
   return { environments: envs, skipped: [{ path: '/synthetic/.virtualenvs/broken', reason: 'garbled pyvenv.cfg' }] };
+}
+
+/**
+ * Focus a button and press Enter, and return the dialog it opens. For the aria-disabled buttons, which stay
+ * focusable and explain themselves (a click waits for "enabled"; the keyboard is what must reach them anyway).
+ */
+async function pressForDialog(page, button) {
+  const dialog = page.locator('.jp-Dialog');
+  for (let attempt = 1; ; attempt++) {
+    // JupyterLab may move the focus to the main area (the launcher, after a theme switch or a restore), before
+    // or after the button got it: each step waits briefly, then the button is focused again.
+    try {
+      await button.focus();
+      await page.waitForFunction(el => document.activeElement === el, await button.elementHandle(), { timeout: 2000 });
+      await page.keyboard.press('Enter');
+      await dialog.waitFor({ timeout: 3000 });
+      return dialog;
+    } catch (error) {
+      if (attempt === 5) {
+        throw error;
+      }
+      log(`no dialog (attempt ${attempt}: ${String(error.message).split('\n')[0]}), focusing the button again`);
+    }
+  }
 }
 
 async function envName(item) {

@@ -3,8 +3,10 @@
 The server is a real ``jupyter lab`` of an environment where the *built wheel* is installed (``.ci/run`` makes
 ``.venv-ui`` and exports ``LAYENV_UI_JUPYTER``), on a fake HOME holding the Conda-style tree of
 ``tests/envtree.py``; the creation service installs from a local wheelhouse, set through its traitlets in the
-server's config file. ``panel_flow.cjs`` (playwright-core, Debian's chromium) drives the whole flow once per
-theme and saves a screenshot of every stage under ``test-artifacts/``.
+server's config file, with one group root (``groups/physics``, the server's own group) and two of
+``LayenvPolicy``'s rules (only some bases allowed, one package denied), so the panel's policy state is real.
+``panel_flow.cjs`` (playwright-core, Debian's chromium) drives the whole flow once per theme and saves a
+screenshot of every stage under ``test-artifacts/``.
 
 Without ``LAYENV_UI_JUPYTER``, Chromium or ``labextension/node_modules`` the tests are skipped, unless
 ``LAYENV_UI_REQUIRED=1`` (as in ``.ci/run``), where a missing piece fails them.
@@ -30,6 +32,10 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 REQUIRED = os.environ.get("LAYENV_UI_REQUIRED") == "1"
 TOKEN = "layenv-ui-test-token"
 INICONFIG_VERSION = "2.0.0"
+GROUP_ROOT = "group:physics"  # groups/physics: GET policy's id of the group root (its directory's name)
+DENIED_PACKAGE = "forbidden-demo"  # LayenvPolicy.denied_packages: a create naming it is refused (403)
+ALLOWED_BASES = ["conda-py311_ai", "*/miniconda3"]  # LayenvPolicy.allowed_bases: the others are greyed out
+REFUSED_BASE_ID = "conda-rstats"  # a Conda env that allowed_bases leaves out
 
 
 def _missing() -> str | None:
@@ -71,15 +77,23 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     news = base / "config/lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings"
     news.parent.mkdir(parents=True, exist_ok=True)
     news.write_text('{"fetchNews": "false"}\n', encoding="utf-8")
-    # The creation service installs from the wheelhouse only: configured on the server, never in a request.
-    service = {"LayenvService": {"find_links": [str(wheelhouse)], "offline": True}}
+    # A group root: a directory of the server's own group (so it is a member), setgid and group-writable.
+    group_root = base / "groups" / "physics"
+    group_root.mkdir(parents=True)
+    group_root.chmod(0o2775)
+    config = {
+        # The creation service installs from the wheelhouse only: configured on the server, never in a request.
+        "LayenvService": {"find_links": [str(wheelhouse)], "offline": True},
+        "LayenvKernelSpecManager": {"group_roots": [str(base / "groups" / "*")]},
+        "LayenvPolicy": {"allowed_bases": ALLOWED_BASES, "denied_packages": [DENIED_PACKAGE]},
+    }
     lab = JupyterProcess(
         base,
         home,
         app="lab",
         jupyter=os.environ["LAYENV_UI_JUPYTER"],
         token=TOKEN,
-        config_files={"jupyter_server_config.json": service},
+        config_files={"jupyter_server_config.json": config},
         args=[f"--ServerApp.root_dir={home}", "--LabApp.expose_app_in_browser=True"],
         drop_env=("PYTHONPATH", "VIRTUAL_ENV", "CONDA", "MAMBA", "JUPYTER", "WORKON_HOME"),
         cwd=home,
@@ -132,7 +146,10 @@ def _write_slow_sdist(wheelhouse: Path) -> Path:
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_panel_flow(lab_server: str, theme: str) -> None:
-    """Sidebar, create from the launcher with live progress, kernel, notebook, reload, export, delete."""
+    """Sidebar, create from the launcher with live progress, kernel, notebook, reload, export, delete; the policy.
+
+    The light run creates its env in the group root, the dark run in the user root.
+    """
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob(f"{theme}-*"):
         old.unlink()
@@ -147,6 +164,10 @@ def test_panel_flow(lab_server: str, theme: str) -> None:
         "LAYENV_UI_BASE_PACKAGE": "layenv_base_marker",
         "LAYENV_UI_PACKAGE": "iniconfig",
         "LAYENV_UI_SLOW_PACKAGE": "slowbuild",
+        "LAYENV_UI_GROUP_ROOT": GROUP_ROOT,
+        "LAYENV_UI_ROOT": GROUP_ROOT if theme == "light" else "user",
+        "LAYENV_UI_DENIED_PACKAGE": DENIED_PACKAGE,
+        "LAYENV_UI_REFUSED_BASE_ID": REFUSED_BASE_ID,
         "CHROMIUM": CHROMIUM,
     }
     proc = subprocess.run(
@@ -158,4 +179,4 @@ def test_panel_flow(lab_server: str, theme: str) -> None:
     errors = [line for line in proc.stderr.splitlines() if not line.startswith("[pid=")]
     assert proc.returncode == 0, "browser flow failed:\n" + "\n".join(flow_lines[-40:] + errors[-60:])
     shots = sorted(ARTIFACTS.glob(f"{theme}-*.png"))
-    assert len(shots) >= 19, f"expected a screenshot per stage in {ARTIFACTS}, found {[p.name for p in shots]}"
+    assert len(shots) >= 22, f"expected a screenshot per stage in {ARTIFACTS}, found {[p.name for p in shots]}"

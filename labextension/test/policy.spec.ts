@@ -1,0 +1,269 @@
+import { describe, expect, it } from 'vitest';
+
+import {
+  allowedBasesHelp,
+  baseOptions,
+  createRefusal,
+  defaultBase,
+  defaultRoot,
+  DELETE_REFUSED,
+  deleteBlockedReason,
+  fieldForError,
+  globToRegExp,
+  IEnvironment,
+  IPolicy,
+  IPolicyRoot,
+  limitsHelp,
+  matchesFilter,
+  ownerLine,
+  packagesHelp,
+  rootChoices,
+  rootHelp,
+  rootLabel,
+  scopeTitle
+} from '../src/model';
+
+function env(partial: Partial<IEnvironment> & { name: string; path: string }): IEnvironment {
+  return {
+    id: partial.id ?? partial.name,
+    kind: 'conda-env',
+    base: null,
+    python_version: '3.11.7',
+    kernels: [{ name: `k-${partial.name}`, display_name: `Python 3.11 (${partial.name})`, language: 'python' }],
+    writable: true,
+    scope: 'user',
+    skipped_reason: null,
+    delete_blocked_reason: null,
+    ...partial
+  };
+}
+
+const USER: IPolicyRoot = {
+  id: 'user',
+  scope: 'user',
+  path: '/home/alice/.virtualenvs',
+  group: null,
+  writable: true,
+  can_create: true,
+  refused: null
+};
+const PHYSICS: IPolicyRoot = {
+  id: 'group:physics',
+  scope: 'group',
+  path: '/srv/layenv/physics',
+  group: 'physics',
+  writable: true,
+  can_create: true,
+  refused: null
+};
+const CHEM: IPolicyRoot = {
+  id: 'group:chem',
+  scope: 'group',
+  path: '/srv/layenv/chem',
+  group: 'chem',
+  writable: false,
+  can_create: false,
+  refused: '/srv/layenv/chem is not writable for alice (LayenvPolicy.create_in): ask an administrator of chem'
+};
+const SYSTEM: IPolicyRoot = {
+  id: 'system:/opt/conda',
+  scope: 'system',
+  path: '/opt/conda',
+  group: 'root',
+  writable: false,
+  can_create: false,
+  refused: 'system roots are never written'
+};
+
+function policy(partial: Partial<IPolicy> = {}): IPolicy {
+  return {
+    user: 'alice',
+    can_create: true,
+    can_delete: true,
+    create_refused: null,
+    roots: [USER, PHYSICS, CHEM, SYSTEM],
+    allowed_bases: ['*'],
+    max_envs_per_user: 0,
+    envs_owned: 3,
+    max_jobs: 0,
+    active_jobs: 0,
+    packages: { allowed: [], denied: [], direct_references: false, installer_options: [] },
+    index: { index_url: null, extra_index_urls: [], find_links: [], offline: false },
+    ...partial
+  };
+}
+
+const ROOT = '/opt/conda';
+const condaRoot = env({ id: 'conda-base', name: 'base', path: ROOT, kind: 'conda-base' });
+const ai = env({ id: 'conda-py311_ai', name: 'py311_ai', path: `${ROOT}/envs/py311_ai`, base: ROOT });
+const torch = env({ id: 'conda-torch', name: 'torch', path: `${ROOT}/envs/torch`, base: ROOT });
+const ENVS = [condaRoot, ai, torch];
+
+describe('globToRegExp (fnmatch)', () => {
+  it('reads globs the way the server does', () => {
+    const m = (glob: string, text: string) => globToRegExp(glob).test(text);
+    expect(m('*', 'anything/at/all')).toBe(true);
+    expect(m('conda-py311*', 'conda-py311_ai')).toBe(true);
+    expect(m('conda-py311*', 'xconda-py311_ai')).toBe(false);
+    expect(m('/opt/conda/envs/*', '/opt/conda/envs/py311_ai')).toBe(true);
+    expect(m('/opt/conda/envs/*', '/opt/conda')).toBe(false);
+    expect(m('conda-py31?_ai', 'conda-py311_ai')).toBe(true);
+    expect(m('conda-[pt]*', 'conda-torch')).toBe(true);
+    expect(m('conda-[!pt]*', 'conda-torch')).toBe(false);
+    expect(m('conda-[!pt]*', 'conda-base')).toBe(true);
+    // regexp characters are literal
+    expect(m('a.b', 'aXb')).toBe(false);
+    expect(m('a.b', 'a.b')).toBe(true);
+    expect(m('a+(b)', 'a+(b)')).toBe(true);
+    expect(m('[', '[')).toBe(true);
+  });
+});
+
+describe('bases and LayenvPolicy.allowed_bases', () => {
+  it('every base is offered with the default ["*"] or without a policy', () => {
+    expect(baseOptions(ENVS, policy()).every(o => o.refused === null)).toBe(true);
+    expect(baseOptions(ENVS, null).every(o => o.refused === null)).toBe(true);
+    expect(allowedBasesHelp(policy(), 3, 3)).toBeNull();
+  });
+
+  it('a base matching no glob (on its id or its path) is disabled with the rule named, listed last', () => {
+    const p = policy({ allowed_bases: ['conda-py311*', '/opt/conda/envs/tor?h'] });
+    const options = baseOptions(ENVS, p);
+    expect(options.map(o => o.env.name)).toEqual(['py311_ai', 'torch', 'base']);
+    expect(options[2].refused).toMatch(/LayenvPolicy\.allowed_bases \(conda-py311\*, \/opt\/conda\/envs\/tor\?h\)/);
+    const allowed = options.filter(o => !o.refused).map(o => o.env);
+    expect(defaultBase(allowed)?.name).toBe('py311_ai');
+    expect(allowedBasesHelp(p, 2, 3)).toMatch(/Only bases matching LayenvPolicy\.allowed_bases/);
+    const none = policy({ allowed_bases: [] });
+    expect(baseOptions(ENVS, none).every(o => o.refused)).toBe(true);
+    expect(allowedBasesHelp(none, 0, 3)).toMatch(/No base you may build on: none of the 3 .*allowed_bases \(empty\)/);
+  });
+});
+
+describe('roots', () => {
+  it('offers the user and group roots, not the system ones; the user root first', () => {
+    const roots = rootChoices(policy());
+    expect(roots.map(r => r.id)).toEqual(['user', 'group:physics', 'group:chem']);
+    expect(defaultRoot(roots)?.id).toBe('user');
+    expect(rootChoices(null)).toEqual([]);
+  });
+
+  it('defaults to the first allowed root when the user root is refused', () => {
+    const noUser = { ...USER, can_create: false, refused: 'LayenvPolicy.create_in does not allow "user"' };
+    expect(defaultRoot([noUser, CHEM, PHYSICS])?.id).toBe('group:physics');
+    expect(defaultRoot([noUser, CHEM])).toBeUndefined();
+  });
+
+  it('labels say whose and where', () => {
+    expect(rootLabel(USER)).toBe('Your environments — /home/alice/.virtualenvs');
+    expect(rootLabel(PHYSICS)).toBe('Group physics — /srv/layenv/physics');
+    expect(rootLabel(CHEM)).toBe('Group chem — /srv/layenv/chem (not allowed)');
+    expect(rootLabel(CHEM, false)).toBe('Group chem — /srv/layenv/chem');
+    expect(rootLabel({ ...PHYSICS, group: null })).toMatch(/^Group physics/);
+    expect(rootHelp(PHYSICS)).toMatch(/^Shared with the group physics: its members/);
+    expect(rootHelp(USER)).toMatch(/only you/);
+    expect(rootHelp(undefined)).toBe('');
+  });
+});
+
+describe('createRefusal', () => {
+  it('is the server message when the caller may not create', () => {
+    expect(createRefusal(null)).toBeNull();
+    expect(createRefusal(policy())).toBeNull();
+    const msg = 'you own 5 environments, the most LayenvPolicy.max_envs_per_user allows: delete one first';
+    expect(createRefusal(policy({ can_create: false, create_refused: msg }))).toBe(msg);
+    expect(createRefusal(policy({ can_create: false }))).toMatch(/may not create/);
+  });
+});
+
+describe('help texts', () => {
+  it('packages: the rules that apply, each naming its trait', () => {
+    expect(packagesHelp(null)).toHaveLength(1);
+    const lines = packagesHelp(
+      policy({
+        packages: { allowed: ['numpy*', 'flask'], denied: ['torch'], direct_references: false, installer_options: ['--pre'] },
+        index: { index_url: 'https://pypi.example/simple', extra_index_urls: [], find_links: ['/srv/wheels'], offline: false }
+      })
+    ).join('\n');
+    expect(lines).toMatch(/Only these packages may be installed: numpy\*, flask \(LayenvPolicy\.allowed_packages\)/);
+    expect(lines).toMatch(/Never these: torch \(LayenvPolicy\.denied_packages\)/);
+    expect(lines).toMatch(/No URLs or local paths \(LayenvPolicy\.allow_direct_references\)/);
+    expect(lines).toMatch(/Installer options allowed, each on its own line: --pre; no others/);
+    expect(lines).toMatch(/Installed from https:\/\/pypi\.example\/simple and the wheelhouse \/srv\/wheels/);
+    const open = packagesHelp(policy({ packages: { allowed: [], denied: [], direct_references: true, installer_options: [] } }));
+    expect(open.join('\n')).toMatch(/Direct references .* are allowed/);
+    expect(open.join('\n')).toMatch(/No installer options .*LayenvPolicy\.allowed_installer_options/);
+    expect(open.join('\n')).not.toMatch(/allowed_packages|denied_packages/);
+    const offline = packagesHelp(policy({ index: { index_url: null, extra_index_urls: [], find_links: ['/w'], offline: true } }));
+    expect(offline.join('\n')).toMatch(/Installed offline, from the wheelhouse \/w only/);
+  });
+
+  it('limits: only the configured ones', () => {
+    expect(limitsHelp(policy())).toEqual([]);
+    expect(limitsHelp(null)).toEqual([]);
+    expect(limitsHelp(policy({ max_envs_per_user: 5, envs_owned: 3, max_jobs: 4, active_jobs: 1 }))).toEqual([
+      'You have 3 of at most 5 environments (LayenvPolicy.max_envs_per_user).',
+      '1 of at most 4 jobs run on this server (LayenvPolicy.max_jobs).'
+    ]);
+  });
+});
+
+describe('owner, group and scope in the tree', () => {
+  const shared = env({
+    name: 'lensing',
+    path: '/srv/layenv/physics/lensing',
+    kind: 'layered',
+    scope: 'group',
+    owner: 'alice',
+    group: 'physics',
+    creator: 'alice'
+  });
+
+  it('group and system envs say whose they are', () => {
+    expect(ownerLine(shared)).toBe('group physics · created by alice');
+    expect(ownerLine({ ...shared, creator: null, owner: 'bob' })).toBe('group physics · owned by bob');
+    const sys = env({ name: 'py311', path: '/opt/conda/envs/py311', scope: 'system', owner: 'root', group: 'conda' });
+    expect(ownerLine(sys)).toBe('owned by root · group conda');
+    expect(ownerLine(env({ name: 'mine', path: '/home/alice/.virtualenvs/mine', owner: 'alice' }))).toBeNull();
+    // a server before the shared roots sends none of these fields
+    expect(ownerLine(env({ name: 'old', path: '/opt/x', scope: 'system' }))).toBeNull();
+    expect(scopeTitle(shared)).toMatch(/members of physics/);
+    expect(scopeTitle(sys)).toMatch(/never written/);
+  });
+
+  it('the filter finds envs by group, owner and creator', () => {
+    expect(matchesFilter(shared, 'physics alice')).toBe(true);
+    expect(matchesFilter(shared, 'bob')).toBe(false);
+  });
+
+  it('delete: refused for everything when the caller may not delete; the listing reason otherwise', () => {
+    expect(deleteBlockedReason(shared, false, policy({ can_delete: false }))).toBe(DELETE_REFUSED);
+    expect(deleteBlockedReason(shared, false, policy())).toBeNull();
+    const notMember = { ...shared, delete_blocked_reason: 'lensing is in group physics, which you are not a member of' };
+    expect(deleteBlockedReason(notMember, false, policy())).toBe(notMember.delete_blocked_reason);
+    expect(deleteBlockedReason(notMember, true, policy({ can_delete: false }))).toMatch(/A job is working/);
+  });
+});
+
+describe('fieldForError with the policy refusals', () => {
+  it('puts each 403 next to the field whose rule refused it', () => {
+    const e = (status: number, message: string, reason: string) => fieldForError({ status, message, reason });
+    expect(e(403, "base 'conda-torch' is not allowed by LayenvPolicy.allowed_bases", 'allowed_bases')).toBe('base');
+    expect(e(403, 'LayenvPolicy.create_in does not allow group roots', 'create_in')).toBe('root');
+    expect(e(400, "unknown root 'group:nope': use one of group:physics, user", 'unknown root')).toBe('root');
+    expect(e(403, '/opt/conda: system roots hold the administrator\'s bases', 'system')).toBe('root');
+    expect(e(403, '/srv/layenv/chem belongs to the group chem, which you are not a member of', 'not a member')).toBe('root');
+    expect(e(403, '/srv/layenv/chem is not writable for this server\'s user', 'read-only root')).toBe('root');
+    expect(e(403, "'torch' is refused by LayenvPolicy.denied_packages", 'denied_packages')).toBe('packages');
+    expect(e(403, "requirements line 2: 'torch' is refused by LayenvPolicy.denied_packages", 'denied_packages')).toBe(
+      'requirements'
+    );
+    expect(e(403, "'x' is not in LayenvPolicy.allowed_packages", 'LayenvPolicy.allowed_packages')).toBe('packages');
+    expect(e(403, 'a direct reference: LayenvPolicy.allow_direct_references', 'allow_direct_references')).toBe('packages');
+    expect(e(403, "'--pre' is not in LayenvPolicy.allowed_installer_options", 'allowed_installer_options')).toBe(
+      'packages'
+    );
+    expect(e(403, 'you own 5 environments: LayenvPolicy.max_envs_per_user is 5', 'max_envs_per_user')).toBe('form');
+    expect(e(403, '4 jobs run: LayenvPolicy.max_jobs is 4', 'max_jobs')).toBe('form');
+  });
+});

@@ -247,19 +247,26 @@ class LayenvPolicy(LoggingConfigurable):
                 "from GET environments (or `jupyter layenv list`)",
                 "unknown base",
             )
+        refusal = self.layer_refusal(base)
+        if refusal is not None:
+            raise refusal
+        return base
+
+    def layer_refusal(self, base: Environment) -> PolicyError | None:
+        """Why no layer may be built on ``base``, or ``None``; the listing carries it for the panel's base choice."""
         if base.kind not in BASE_KINDS:
-            raise bad_request(
+            return bad_request(
                 f"base {base.id!r} is a {base.kind}: a layer must be built on a Conda environment "
                 "(kind conda-base or conda-env), whose packages it can inherit",
                 "base not a Conda env",
             )
         if not base.python or not os.path.exists(base.python):
-            raise bad_request(f"base {base.id!r} has no working Python interpreter; pick another base", "no python")
+            return bad_request(f"base {base.id!r} has no working Python interpreter; pick another base", "no python")
         if not self.base_allowed(base):
-            raise refused_by(
+            return refused_by(
                 "allowed_bases", f"layers on {base.id} ({base.path}) are not allowed; pick one of the allowed bases"
             )
-        return base
+        return None
 
     def base_allowed(self, base: Environment) -> bool:
         return any(

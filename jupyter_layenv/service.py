@@ -146,7 +146,8 @@ class LayenvService(LoggingConfigurable):
         return await asyncio.to_thread(self.listing_now)
 
     def listing_now(self) -> dict[str, Any]:
-        """GET environments: discovery's listing, each env with why it may not be deleted (``null``: it may)."""
+        """GET environments: discovery's listing, each env with why it may not be deleted and why no layer may be
+        built on it (``null``: it may), so the panel shows the server's reasons instead of copying its rules."""
         discovered, table = self.ksm.current()
         if self._clean_abandoned(discovered):
             self.ksm.invalidate()
@@ -154,8 +155,8 @@ class LayenvService(LoggingConfigurable):
         listing = listing_json(discovered, table)
         uid = os.getuid()
         for env, env_json in zip(discovered.environments, listing["environments"], strict=True):
-            refusal = self.policy.delete_refusal(env, discovered, uid)
-            env_json["delete_blocked_reason"] = refusal.message if refusal else None
+            env_json["delete_blocked_reason"] = _message(self.policy.delete_refusal(env, discovered, uid))
+            env_json["layer_blocked_reason"] = _message(self.policy.layer_refusal(env))
         return listing
 
     def _clean_abandoned(self, discovered: Discovered) -> bool:

@@ -163,12 +163,15 @@ def test_cli_list_json_matches_the_manager(home: Tree):
     assert proc.returncode == 0, proc.stderr
     listing = json.loads(proc.stdout)
     reasons = {e["path"]: e.pop("delete_blocked_reason") for e in listing["environments"]}
+    layer_reasons = {e["path"]: e.pop("layer_blocked_reason") for e in listing["environments"]}
     assert listing == json.loads(json.dumps(LayenvKernelSpecManager().listing()))
     keys = {"id", "name", "path", "kind", "base", "python_version", "kernels", "writable", "scope", "skipped_reason"}
     keys |= {"owner", "group", "creator"}
     assert all(set(e) == keys for e in listing["environments"])
     assert "conda remove" in reasons[str(home.py311_ai)]  # GET environments says why delete is refused
     assert reasons[str(home.proj_uv)] is None
+    assert layer_reasons[str(home.py311_ai)] is None  # and why no layer may be built on an env
+    assert "must be built on a Conda environment" in layer_reasons[str(home.proj_uv)]
     proc = _cli("list", "--json", "--LayenvKernelSpecManager.exclude=['conda-*']", env=env)
     names = {k["name"] for e in json.loads(proc.stdout)["environments"] for k in e["kernels"]}
     assert names and not any(n.startswith("conda-") for n in names)

@@ -102,6 +102,10 @@ async def test_each_rule_refuses_with_403_naming_it(jp_fetch, create_home: Path,
     [event] = events(event_log)
     assert (event["action"], event["env"], event["outcome"]) == ("create", "proj", "refused")
     assert f"LayenvPolicy.{rule}" in event["detail"]
+    if rule == "allowed_bases":  # the listing says it too, so the panel does not offer that base
+        code, listing = await fetch_json(jp_fetch, "environments")
+        base = next(env for env in listing["environments"] if env["id"] == BASE_ID)
+        assert base["layer_blocked_reason"] == reply["message"]
 
 
 @pytest.mark.parametrize("policy", [{"max_envs_per_user": 1}], indirect=True)

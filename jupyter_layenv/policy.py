@@ -264,7 +264,7 @@ class LayenvPolicy(LoggingConfigurable):
             return bad_request(f"base {base.id!r} has no working Python interpreter; pick another base", "no python")
         if not self.base_allowed(base):
             return refused_by(
-                "allowed_bases", f"layers on {base.id} ({base.path}) are not allowed; pick one of the allowed bases"
+                "allowed_bases", f"layers on {base.id} are not allowed on this server; pick another base"
             )
         return None
 

@@ -7,14 +7,15 @@ import * as React from 'react';
 
 import { ICreateBody, LayenvApiError } from './api';
 import {
-  allowedBasesHelp,
   baseLabel,
   baseOptions,
+  basesHelp as makeBasesHelp,
   createRefusal,
   CreateField,
   defaultBase,
   defaultRoot,
   fieldForError,
+  IBasesHelp,
   IEnvironment,
   IJob,
   isFinal,
@@ -103,7 +104,7 @@ let formCount = 0;
 
 function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
   const policy = store.policy;
-  const options = baseOptions(store.listing?.environments ?? [], policy);
+  const options = baseOptions(store.listing?.environments ?? []);
   const bases = options.filter(o => !o.refused).map(o => o.env);
   const roots = rootChoices(policy);
   const refused = createRefusal(policy);
@@ -135,7 +136,7 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
   const baseEnv: IEnvironment | undefined = bases.find(b => b.id === selectedBase);
   const selectedRoot = roots.find(r => r.id === root && r.can_create) ?? defaultRoot(roots);
   const refusedRoots = roots.filter(r => !r.can_create && r.refused);
-  const basesHelp = allowedBasesHelp(policy, bases.length, options.length);
+  const basesHelp = makeBasesHelp(options);
   const pkgHelp = packagesHelp(policy);
   const limits = limitsHelp(policy);
   const nameError = validateName(name);
@@ -323,16 +324,19 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
           </select>
         ) : (
           <div className="jp-LayenvError" id={`${uid}-base`}>
-            {store.loading
-              ? 'Looking for Conda environments…'
-              : basesHelp ||
-                'No Conda environment found to build on. Install Miniconda/Miniforge, or ask your administrator which bases are configured.'}
+            {store.loading ? (
+              'Looking for Conda environments…'
+            ) : basesHelp ? (
+              <BasesHelpText help={basesHelp} />
+            ) : (
+              'No Conda environment found to build on. Install Miniconda/Miniforge, or ask your administrator which bases are configured.'
+            )}
           </div>
         )}
         <FieldError id={`${uid}-base-error`} text={errors.base} />
         {bases.length > 0 && basesHelp && (
           <div id={`${uid}-base-help`} className="jp-LayenvHelp">
-            {basesHelp}
+            <BasesHelpText help={basesHelp} />
           </div>
         )}
       </div>
@@ -465,6 +469,21 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         )}
       </div>
     </form>
+  );
+}
+
+/** Why bases are refused, in the server's words (its `layer_blocked_reason`, naming the rule). */
+function BasesHelpText({ help }: { help: IBasesHelp }): JSX.Element {
+  return (
+    <>
+      {help.summary}
+      <ul className="jp-LayenvHelp-list">
+        {help.reasons.map((reason, i) => (
+          <li key={i}>{reason}</li>
+        ))}
+        {help.more && <li>{help.more}</li>}
+      </ul>
+    </>
   );
 }
 

@@ -26,6 +26,11 @@ export interface IEnvironment {
   skipped_reason: string | null;
   /** Why the server would refuse to delete this env (its policy, in its words); null: it may be deleted. */
   delete_blocked_reason: string | null;
+  /**
+   * Why the server would refuse a layer on this env (not a Conda env, no working interpreter, or
+   * LayenvPolicy.allowed_bases, in its words); null: it may be a base. Absent from older servers: allowed.
+   */
+  layer_blocked_reason?: string | null;
   /** The directory's owner (user name, or uid as a string); absent from servers before the shared roots. */
   owner?: string | null;
   /** The directory's group (group name, or gid as a string). */
@@ -294,6 +299,7 @@ export interface IPolicy {
   can_delete: boolean;
   create_refused: string | null;
   roots: IPolicyRoot[];
+  /** The globs (informational): which bases are refused comes from each env's `layer_blocked_reason`. */
   allowed_bases: string[];
   max_envs_per_user: number;
   envs_owned: number;
@@ -303,82 +309,54 @@ export interface IPolicy {
   index: { index_url: string | null; extra_index_urls: string[]; find_links: string[]; offline: boolean };
 }
 
-/** A glob as the server's fnmatch reads it (`*`, `?`, `[seq]`, `[!seq]`; `*` crosses `/`), whole string. */
-export function globToRegExp(glob: string): RegExp {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i];
-    if (c === '*') {
-      re += '.*';
-    } else if (c === '?') {
-      re += '.';
-    } else if (c === '[') {
-      let j = i + 1;
-      if (glob[j] === '!') {
-        j++;
-      }
-      if (glob[j] === ']') {
-        j++;
-      }
-      while (j < glob.length && glob[j] !== ']') {
-        j++;
-      }
-      if (j >= glob.length) {
-        re += '\\[';
-      } else {
-        let set = glob.slice(i + 1, j).replace(/\\/g, '\\\\').replace(/\]/g, '\\]');
-        i = j;
-        if (set[0] === '!') {
-          set = '^' + set.slice(1);
-        } else if (set[0] === '^') {
-          set = '\\' + set;
-        }
-        re += `[${set}]`;
-      }
-    } else {
-      re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-    }
-  }
-  return new RegExp(`^${re}$`, 's');
-}
-
-/** Why a base is not offered (LayenvPolicy.allowed_bases, matched on its id and its path), or null. */
-export function baseRefusal(env: IEnvironment, policy: IPolicy | null): string | null {
-  if (!policy || !Array.isArray(policy.allowed_bases)) {
-    return null;
-  }
-  const globs = policy.allowed_bases;
-  if (globs.some(glob => globToRegExp(glob).test(env.id) || globToRegExp(glob).test(env.path))) {
-    return null;
-  }
-  return `not in LayenvPolicy.allowed_bases (${globs.length ? globs.join(', ') : 'empty'})`;
-}
-
-/** The help under Base when some bases are refused (`count` found in all, none allowed when `allowed` is 0). */
-export function allowedBasesHelp(policy: IPolicy | null, allowed: number, count: number): string | null {
-  if (!policy || allowed === count) {
-    return null;
-  }
-  const globs = policy.allowed_bases.length ? policy.allowed_bases.join(', ') : 'empty';
-  if (!allowed) {
-    return (
-      `No base you may build on: none of the ${count} Conda environments found matches ` +
-      `LayenvPolicy.allowed_bases (${globs}). Ask your administrator.`
-    );
-  }
-  return `Only bases matching LayenvPolicy.allowed_bases (${globs}) may be used; the others are marked "not allowed".`;
-}
-
 export interface IBaseOption {
   env: IEnvironment;
-  /** Why it may not be picked, or null. */
+  /** Why it may not be picked (the listing's `layer_blocked_reason`, the server's words), or null. */
   refused: string | null;
 }
 
-/** The base select's options: allowed bases first (in tree order), then the refused ones, disabled. */
-export function baseOptions(envs: IEnvironment[], policy: IPolicy | null): IBaseOption[] {
-  const options = baseChoices(envs).map(env => ({ env, refused: baseRefusal(env, policy) }));
+/**
+ * The base select's options: allowed bases first (in tree order), then the ones the server refuses, disabled.
+ * Which bases are refused is the server's call (its `layer_blocked_reason`), never matched here.
+ */
+export function baseOptions(envs: IEnvironment[]): IBaseOption[] {
+  const options = baseChoices(envs).map(env => ({ env, refused: env.layer_blocked_reason || null }));
   return [...options.filter(o => !o.refused), ...options.filter(o => o.refused)];
+}
+
+/** What the help under Base says when the server refuses some bases: a summary, then its reasons. */
+export interface IBasesHelp {
+  summary: string;
+  /** The server's reasons, one per refused base, each naming its base and the rule. */
+  reasons: string[];
+  /** When the reasons are cut short (a select with many greyed-out bases): how many more, and where to look. */
+  more: string | null;
+}
+
+/** The most reasons listed under a select; each greyed-out option also carries its own as a tooltip. */
+export const MAX_BASE_REASONS = 5;
+
+/** The help under Base, built from the options' refusals; null when every base may be used. */
+export function basesHelp(options: IBaseOption[]): IBasesHelp | null {
+  const refused = options.filter(o => o.refused).map(o => o.refused as string);
+  if (!refused.length) {
+    return null;
+  }
+  if (refused.length === options.length) {
+    // No select then: every reason is listed, there is nowhere else to read them.
+    return {
+      summary: `No base you may build on: the server refuses all ${options.length} Conda environments found.`,
+      reasons: refused,
+      more: null
+    };
+  }
+  const reasons = refused.slice(0, MAX_BASE_REASONS);
+  const hidden = refused.length - reasons.length;
+  return {
+    summary: `${refused.length} of ${options.length} bases may not be used (marked "not allowed"):`,
+    reasons,
+    more: hidden ? `…and ${hidden} more: hover a greyed-out base for why.` : null
+  };
 }
 
 /** The roots the "Where" select offers: the user root and the group roots (system roots are never written). */

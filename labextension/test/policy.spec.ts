@@ -1,20 +1,20 @@
 import { describe, expect, it } from 'vitest';
 
 import {
-  allowedBasesHelp,
   baseOptions,
+  basesHelp,
   createRefusal,
   defaultBase,
   defaultRoot,
   DELETE_REFUSED,
   deleteBlockedReason,
   fieldForError,
-  globToRegExp,
   IEnvironment,
   IPolicy,
   IPolicyRoot,
   limitsHelp,
   matchesFilter,
+  MAX_BASE_REASONS,
   ownerLine,
   packagesHelp,
   rootChoices,
@@ -99,44 +99,75 @@ const ai = env({ id: 'conda-py311_ai', name: 'py311_ai', path: `${ROOT}/envs/py3
 const torch = env({ id: 'conda-torch', name: 'torch', path: `${ROOT}/envs/torch`, base: ROOT });
 const ENVS = [condaRoot, ai, torch];
 
-describe('globToRegExp (fnmatch)', () => {
-  it('reads globs the way the server does', () => {
-    const m = (glob: string, text: string) => globToRegExp(glob).test(text);
-    expect(m('*', 'anything/at/all')).toBe(true);
-    expect(m('conda-py311*', 'conda-py311_ai')).toBe(true);
-    expect(m('conda-py311*', 'xconda-py311_ai')).toBe(false);
-    expect(m('/opt/conda/envs/*', '/opt/conda/envs/py311_ai')).toBe(true);
-    expect(m('/opt/conda/envs/*', '/opt/conda')).toBe(false);
-    expect(m('conda-py31?_ai', 'conda-py311_ai')).toBe(true);
-    expect(m('conda-[pt]*', 'conda-torch')).toBe(true);
-    expect(m('conda-[!pt]*', 'conda-torch')).toBe(false);
-    expect(m('conda-[!pt]*', 'conda-base')).toBe(true);
-    // regexp characters are literal
-    expect(m('a.b', 'aXb')).toBe(false);
-    expect(m('a.b', 'a.b')).toBe(true);
-    expect(m('a+(b)', 'a+(b)')).toBe(true);
-    expect(m('[', '[')).toBe(true);
-  });
-});
+/** The server's layer_blocked_reason for a base LayenvPolicy.allowed_bases leaves out (policy.py layer_refusal). */
+function notAllowed(base: IEnvironment): string {
+  return (
+    `layers on ${base.id} are not allowed on this server; pick another base ` +
+    '(rule LayenvPolicy.allowed_bases; ask your administrator to change it)'
+  );
+}
 
-describe('bases and LayenvPolicy.allowed_bases', () => {
-  it('every base is offered with the default ["*"] or without a policy', () => {
-    expect(baseOptions(ENVS, policy()).every(o => o.refused === null)).toBe(true);
-    expect(baseOptions(ENVS, null).every(o => o.refused === null)).toBe(true);
-    expect(allowedBasesHelp(policy(), 3, 3)).toBeNull();
+function refuse(base: IEnvironment): IEnvironment {
+  return { ...base, layer_blocked_reason: notAllowed(base) };
+}
+
+describe('bases and the listing\'s layer_blocked_reason', () => {
+  it('every base is offered when the server refuses none, or is older and sends no reason', () => {
+    const allowed = ENVS.map(e => ({ ...e, layer_blocked_reason: null }));
+    expect(baseOptions(allowed).map(o => [o.env.name, o.refused])).toEqual([
+      ['base', null],
+      ['py311_ai', null],
+      ['torch', null]
+    ]);
+    expect(basesHelp(baseOptions(allowed))).toBeNull();
+    expect(ENVS.every(e => !('layer_blocked_reason' in e))).toBe(true);
+    expect(baseOptions(ENVS).every(o => o.refused === null)).toBe(true);
+    expect(basesHelp(baseOptions(ENVS))).toBeNull();
   });
 
-  it('a base matching no glob (on its id or its path) is disabled with the rule named, listed last', () => {
-    const p = policy({ allowed_bases: ['conda-py311*', '/opt/conda/envs/tor?h'] });
-    const options = baseOptions(ENVS, p);
+  it('the server\'s word alone decides: a base is refused only when the listing says why', () => {
+    expect(baseOptions([condaRoot, ai, refuse(torch)]).map(o => o.refused)).toEqual([null, null, notAllowed(torch)]);
+    expect(baseOptions([condaRoot, { ...ai, layer_blocked_reason: '' }]).map(o => o.refused)).toEqual([null, null]);
+  });
+
+  it('a refused base is disabled with the server\'s reason, listed last; the help quotes the reason', () => {
+    const options = baseOptions([refuse(condaRoot), ai, torch]);
     expect(options.map(o => o.env.name)).toEqual(['py311_ai', 'torch', 'base']);
-    expect(options[2].refused).toMatch(/LayenvPolicy\.allowed_bases \(conda-py311\*, \/opt\/conda\/envs\/tor\?h\)/);
+    expect(options[2].refused).toBe(notAllowed(condaRoot));
+    expect(options[2].refused).toMatch(/rule LayenvPolicy\.allowed_bases/);
     const allowed = options.filter(o => !o.refused).map(o => o.env);
     expect(defaultBase(allowed)?.name).toBe('py311_ai');
-    expect(allowedBasesHelp(p, 2, 3)).toMatch(/Only bases matching LayenvPolicy\.allowed_bases/);
-    const none = policy({ allowed_bases: [] });
-    expect(baseOptions(ENVS, none).every(o => o.refused)).toBe(true);
-    expect(allowedBasesHelp(none, 0, 3)).toMatch(/No base you may build on: none of the 3 .*allowed_bases \(empty\)/);
+    expect(basesHelp(options)).toEqual({
+      summary: '1 of 3 bases may not be used (marked "not allowed"):',
+      reasons: [notAllowed(condaRoot)],
+      more: null
+    });
+  });
+
+  it('when the server refuses every base, the help says so and lists every reason', () => {
+    const none = baseOptions(ENVS.map(refuse));
+    expect(none.every(o => o.refused)).toBe(true);
+    const help = basesHelp(none);
+    expect(help?.summary).toMatch(/^No base you may build on: the server refuses all 3 Conda environments found/);
+    expect(help?.reasons).toEqual(ENVS.map(notAllowed));
+    expect(help?.more).toBeNull();
+  });
+
+  it('any reason the server gives counts, not only allowed_bases', () => {
+    const broken = { ...ai, layer_blocked_reason: "base 'conda-py311_ai' has no working Python interpreter; pick another base" };
+    const options = baseOptions([condaRoot, broken, torch]);
+    expect(options.map(o => o.env.name)).toEqual(['base', 'torch', 'py311_ai']);
+    expect(basesHelp(options)?.reasons).toEqual([broken.layer_blocked_reason]);
+  });
+
+  it('under a select, many reasons are cut short: the rest are on the options\' tooltips', () => {
+    const many = Array.from({ length: MAX_BASE_REASONS + 3 }, (_, i) =>
+      refuse(env({ id: `conda-e${i}`, name: `e${i}`, path: `${ROOT}/envs/e${i}`, base: ROOT }))
+    );
+    const help = basesHelp(baseOptions([ai, ...many]));
+    expect(help?.reasons).toHaveLength(MAX_BASE_REASONS);
+    expect(help?.more).toBe('…and 3 more: hover a greyed-out base for why.');
+    expect(help?.summary).toMatch(/^8 of 9 bases/);
   });
 });
 

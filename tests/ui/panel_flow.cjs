@@ -7,7 +7,8 @@
  * export requirements.txt → delete (blocked for a Conda env, confirmed for the new layer) → a long job followed
  * live and cancelled → 200 environments scroll and filter. The policy (GET layenv/policy) along the way: the
  * "Where" select offers the group root (the env is created there when LAYENV_UI_ROOT names it, and the sidebar
- * then shows its group and creator), a base left out by LayenvPolicy.allowed_bases is greyed out with the rule,
+ * then shows its group and creator), a base left out by LayenvPolicy.allowed_bases is greyed out with the server's
+ * reason (GET environments' layer_blocked_reason, naming the rule),
  * the packages help names the rules, a create naming a denied package is refused with the rule under Packages,
  * and a caller who may not create (a policy answered by the test) gets a disabled Create with the reason.
  *
@@ -228,8 +229,20 @@ async function flow(page) {
     (await refusedBase.isDisabled()) && /not allowed/.test(refusedText),
     `a base outside LayenvPolicy.allowed_bases is greyed out: "${refusedText}"`
   );
+  // why: the server's own reason (GET environments' layer_blocked_reason), on the option and in the help
+  const refusedWhy = (await refusedBase.getAttribute('title')) || '';
+  const listed = await (await fetch(`${URL_}layenv/environments`, { headers: { Authorization: `token ${TOKEN}` } })).json();
+  const serverWhy = (listed.environments.find(e => e.id === REFUSED_BASE_ID) || {}).layer_blocked_reason;
+  check(
+    refusedWhy === serverWhy && refusedWhy.includes(REFUSED_BASE_ID) && /LayenvPolicy\.allowed_bases/.test(refusedWhy),
+    `its tooltip is the server's layer_blocked_reason, naming it and the rule: "${refusedWhy}"`
+  );
   const baseHelp = form.locator('[id$="-base-help"]');
-  check(/LayenvPolicy\.allowed_bases/.test(await baseHelp.innerText()), `the rule is named: "${await baseHelp.innerText()}"`);
+  const baseHelpText = await baseHelp.innerText();
+  check(
+    baseHelpText.includes(refusedWhy) && /not allowed/.test(baseHelpText),
+    `the help under Base quotes the server's reason: "${baseHelpText}"`
+  );
   const pkgHelp = await form.locator('[id$="-packages-help"]').innerText();
   check(
     pkgHelp.includes(DENIED_PACKAGE) && /LayenvPolicy\.denied_packages/.test(pkgHelp) && /LayenvPolicy\.allow_direct_references/.test(pkgHelp),

@@ -22,15 +22,16 @@ from . import activation, fsread
 from .locators import SOURCE_CONDA_ENVS, SOURCE_CONDA_ROOT, Candidate, conda, configured, scoped, venv
 from .locators.prefix import (
     PrefixFacts,
-    _unusable,
     inspect_prefix,
     looks_like_conda_root,
     looks_like_env,
     parse_pyvenv_cfg,
+    unusable_facts,
 )
 from .model import (
     CONDA_BASE,
     CONDA_ENV,
+    DELETING_PREFIX,
     LAYERED,
     SCOPE_SYSTEM,
     SCOPE_USER,
@@ -191,6 +192,7 @@ class Discovery:
                 ]
             )
         )
+        self._globs = [pattern for pattern in cfg.group_roots if glob.has_magic(pattern)]
 
     def discover(self) -> Discovered:
         """The listing; a root that does not answer within ``root_timeout`` is left out and reported as skipped.
@@ -199,9 +201,7 @@ class Discovery:
         lock, every later listing) in its first ``stat``. Nothing under a root left out is read, not even the
         warm path's ``stat`` calls.
         """
-        found_roots = self._result.roots if self._result is not None else ()
-        roots = [*self._roots, *(root.path for root in found_roots if root.path not in self._roots)]
-        hung = PROBE.unresponsive(roots, self.config.root_timeout)
+        hung = self._unresponsive_roots()
         with self._lock:
             if self._result is not None and hung == self._hung and signature_unchanged(self._signature):
                 return self._result
@@ -219,6 +219,21 @@ class Discovery:
         with self._lock:
             self._result = None
 
+    def _unresponsive_roots(self) -> tuple[str, ...]:
+        """The roots that did not answer, group roots a glob matches included (each may be a mount of its own)."""
+        timeout = self.config.root_timeout
+        if timeout <= 0:
+            return ()
+        found = self._result.roots if self._result is not None else ()
+        roots = list(dict.fromkeys([*self._roots, *(root.path for root in found)]))
+        hung = PROBE.unresponsive(roots, timeout)
+        if self._globs:  # listing a glob's parent, which just answered, touches none of its matches
+            asked = set(roots)
+            parents = [pattern for pattern in self._globs if root_of(_glob_parent(pattern), hung) is None]
+            matches = [match for pattern in parents for match in sorted(glob.glob(pattern)) if match not in asked]
+            hung += PROBE.unresponsive(matches, timeout)
+        return hung
+
     # -- scanning ---------------------------------------------------------------------------------
 
     def _scan(self) -> tuple[Discovered, list[str]]:
@@ -232,7 +247,14 @@ class Discovery:
             gids=scoped.caller_groups(),
         )
         located.extend(
-            conda.locate(cfg.conda_roots, cfg.envs_dirs, cfg.environments_files, cfg.condarc_paths, self._scan_children)
+            conda.locate(
+                cfg.conda_roots,
+                cfg.envs_dirs,
+                cfg.environments_files,
+                cfg.condarc_paths,
+                self._scan_children,
+                skip=lambda path: root_of(path, hung) is not None,
+            )
         )
         located.extend(configured.locate(cfg.env_paths, cfg.server_prefix))
         located.extend(venv.locate(cfg.venv_roots, self._scan_children))
@@ -296,7 +318,7 @@ def _inspect(path: str, hung: tuple[str, ...] = (), timeout: float = 0) -> tuple
         root = root_of(home, hung) if home else None
         if root is not None:
             problem = base_not_responding_reason(_home_prefix(home), root, timeout)
-            facts = dataclasses.replace(_unusable(path, problem), deps=(path, cfg_path, home))
+            facts = dataclasses.replace(unusable_facts(path, problem), deps=(path, cfg_path, home))
             return facts, facts.deps
     facts = inspect_prefix(path)
     return facts, facts.deps
@@ -378,7 +400,7 @@ def _env_children(
     except (OSError, ValueError):
         listed = []
     for name, is_link, is_dir in listed:
-        if nested and name in _CONDA_PREFIX_DIRS:
+        if (nested and name in _CONDA_PREFIX_DIRS) or name.startswith(DELETING_PREFIX):
             continue
         path = os.path.join(directory, name)
         if path in known:

@@ -10,7 +10,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
-from traitlets import Bool, List, Unicode, default, observe
+from traitlets import Bool, Float, List, Unicode, default, observe
 
 from . import fsread
 from .discovery import Discovery, DiscoveryConfig, mtime_signature, signature_unchanged
@@ -99,6 +99,13 @@ class LayenvKernelSpecManager(KernelSpecManager):
         config=True,
         help="Directories whose envs have scope 'user' (LayenvService adds the root it creates envs in).",
     )
+    root_timeout = Float(
+        2.0,
+        config=True,
+        help="Seconds a configured root (Conda root, envs dir, venv root, env path, system or group root) may take "
+        "to answer a stat before a listing leaves it out and reports it as 'not responding' (a hung NFS or FUSE "
+        "mount). It is asked again on the next listing. 0 turns the check off.",
+    )
     nested_venvs = Bool(True, config=True, help="Find venvs nested one level inside Conda envs (env/project_venv).")
     include_server_prefix = Bool(True, config=True, help="List the server's own environment (sys.prefix).")
     include = List(Unicode(), config=True, help="Only kernels whose name or env path matches one of these globs.")
@@ -155,6 +162,7 @@ class LayenvKernelSpecManager(KernelSpecManager):
         "system_roots",
         "group_roots",
         "user_roots",
+        "root_timeout",
         "nested_venvs",
         "include_server_prefix",
         "include",
@@ -186,6 +194,7 @@ class LayenvKernelSpecManager(KernelSpecManager):
                     system_roots=[expand(p) for p in self.system_roots],
                     group_roots=[expand(p) for p in self.group_roots],
                     user_roots=[expand(p) for p in self.user_roots],
+                    root_timeout=self.root_timeout,
                 ),
                 logger=self.log,
             )

@@ -263,9 +263,7 @@ class LayenvPolicy(LoggingConfigurable):
         if not base.python or not os.path.exists(base.python):
             return bad_request(f"base {base.id!r} has no working Python interpreter; pick another base", "no python")
         if not self.base_allowed(base):
-            return refused_by(
-                "allowed_bases", f"layers on {base.id} are not allowed on this server; pick another base"
-            )
+            return refused_by("allowed_bases", f"layers on {base.id} are not allowed on this server; pick another base")
         return None
 
     def base_allowed(self, base: Environment) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .. import fsread
 from . import (
@@ -32,7 +32,9 @@ def locate(
     environments_files: Iterable[str],
     condarc_paths: Iterable[str],
     scan: ScanChildren,
+    skip: Callable[[str], bool] = lambda path: False,
 ) -> Located:
+    """``skip``: paths not to touch at all (in a root that did not answer: reading them would hang)."""
     located = Located()
     found_roots = []
     for root in roots:
@@ -43,22 +45,25 @@ def locate(
             scan_into(located, scan, os.path.join(root, "envs"), SOURCE_CONDA_ENVS, conda_root=root)
     root_condarcs = [os.path.join(root, name) for root in found_roots for name in (".condarc", "condarc", "condarc.d")]
     for directory in _condarc_envs_dirs([*condarc_paths, *root_condarcs], located.deps):
+        if skip(directory):
+            continue
         scan_into(located, scan, directory, SOURCE_CONDARC)
     for directory in envs_dirs:
         scan_into(located, scan, directory, SOURCE_CONDA_ENVS)
     for listing in environments_files:
         located.deps.append(listing)
-        for path in read_environments_txt(listing):
+        for path in read_environments_txt(listing, skip):
             source = SOURCE_CONDA_ROOT if looks_like_conda_root(path) else SOURCE_ENVIRONMENTS_TXT
             located.candidates.append(Candidate(path, source, conda_root=path if source == SOURCE_CONDA_ROOT else None))
     return located
 
 
-def read_environments_txt(path: str) -> list[str]:
+def read_environments_txt(path: str, skip: Callable[[str], bool] = lambda path: False) -> list[str]:
     """Prefixes conda recorded; stale lines (deleted envs) are dropped, as conda itself does."""
     text = fsread.read_small_text(path) or ""
-    lines = (line.strip() for line in text.splitlines())
-    return [fsread.expand(line) for line in lines if line and not line.startswith("#") and fsread.is_dir(line)]
+    lines = [line.strip() for line in text.splitlines()]
+    prefixes = [fsread.expand(line) for line in lines if line and not line.startswith("#")]
+    return [prefix for prefix in prefixes if not skip(prefix) and fsread.is_dir(prefix)]
 
 
 def _condarc_envs_dirs(paths: Iterable[str], deps: list[str]) -> list[str]:

@@ -94,8 +94,8 @@ def inspect_prefix(path: str) -> PrefixFacts:
         top = set(os.listdir(path))
     except OSError as err:
         if isinstance(err, FileNotFoundError):
-            return _unusable(path, None)  # deleted (or renamed away) since its root was listed: not an env now
-        return _unusable(path, f"cannot read {path}: {err.strerror or err}; check its permissions")
+            return unusable_facts(path, None)  # deleted (or renamed away) since its root was listed: not an env now
+        return unusable_facts(path, f"cannot read {path}: {err.strerror or err}; check its permissions")
     conda_meta = os.path.join(path, "conda-meta")
     meta_entries = fsread.listdir(conda_meta) if "conda-meta" in top else []
     is_conda = "history" in meta_entries
@@ -174,7 +174,8 @@ def _text(value: object) -> str | None:
     return (value.strip() or None) if isinstance(value, str) else None
 
 
-def _unusable(path: str, problem: str | None) -> PrefixFacts:
+def unusable_facts(path: str, problem: str | None) -> PrefixFacts:
+    """Facts of a prefix that cannot be read: ``problem`` says why (``None``: it is gone, not an env at all)."""
     return PrefixFacts(
         path=path,
         dir_id=(0, 0),

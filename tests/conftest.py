@@ -79,3 +79,13 @@ def clean_create_home(create_home: Path) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir()
     return create_home
+
+
+@pytest.fixture
+def stalling_index():
+    """A package index that never answers: an install waits on it until its job is cancelled."""
+    from layenv_api import StallingIndex
+
+    index = StallingIndex()
+    yield index
+    index.close()

@@ -80,8 +80,13 @@ def http(method: str, url: str, token: str | None = None, body: Any = None, time
     data = json.dumps(body).encode() if body is not None else None
     headers = {"Authorization": f"token {token}"} if token else {}
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    return open_reply(urllib.request.urlopen, request, timeout)
+
+
+def open_reply(open_: Any, request: urllib.request.Request, timeout: float) -> Reply:
+    """Send with ``open_`` (urlopen, or an opener's open); an HTTP error is a reply like any other."""
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with open_(request, timeout=timeout) as response:
             status, raw, got = response.status, response.read(), response.headers
     except urllib.error.HTTPError as err:
         status, raw, got = err.code, err.read(), err.headers
@@ -324,16 +329,7 @@ class Browser:
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
 
     def _send(self, request: urllib.request.Request) -> Reply:
-        try:
-            with self.opener.open(request, timeout=60) as response:
-                status, raw, got = response.status, response.read(), response.headers
-        except urllib.error.HTTPError as err:
-            status, raw, got = err.code, err.read(), err.headers
-        try:
-            decoded = json.loads(raw) if raw else None
-        except ValueError:
-            decoded = raw.decode(errors="replace")
-        return Reply(status, decoded, {k.lower(): v for k, v in got.items()})
+        return open_reply(self.opener.open, request, 60)
 
     def cookie(self, name: str, path: str) -> str | None:
         found = [c.value for c in self.cookies if c.name == name and path.startswith(c.path)]

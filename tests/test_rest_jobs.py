@@ -22,13 +22,6 @@ from layenv_api import (  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
-def stalling_index():
-    index = StallingIndex()
-    yield index
-    index.close()
-
-
-@pytest.fixture
 def jp_server_config(stalling_index: StallingIndex) -> dict:
     """Installs go to an index that never answers; one job at a time, so a second one waits in the queue."""
     return {

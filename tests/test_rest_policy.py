@@ -42,13 +42,6 @@ def event_log(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def stalling_index():
-    index = StallingIndex()
-    yield index
-    index.close()
-
-
-@pytest.fixture
 def policy(request) -> dict:
     """The LayenvPolicy section of a test's config, from indirect parametrization (plus other sections)."""
     config = dict(getattr(request, "param", {}))

@@ -9,7 +9,6 @@ import {
   filenameFromDisposition,
   filterTree,
   groupByBase,
-  IEnvironment,
   IJob,
   IJobSource,
   JobFollower,
@@ -20,21 +19,7 @@ import {
   percent,
   validateName
 } from '../src/model';
-
-function env(partial: Partial<IEnvironment> & { name: string; path: string }): IEnvironment {
-  return {
-    id: partial.id ?? partial.name,
-    kind: 'conda-env',
-    base: null,
-    python_version: '3.11.7',
-    kernels: [{ name: `k-${partial.name}`, display_name: `Python 3.11 (${partial.name})`, language: 'python' }],
-    writable: true,
-    scope: 'user',
-    skipped_reason: null,
-    delete_blocked_reason: null,
-    ...partial
-  };
-}
+import { env } from './fixtures';
 
 const ROOT = '/home/ada/miniconda3';
 const root = env({ id: 'conda-base', name: 'base', path: ROOT, kind: 'conda-base' });

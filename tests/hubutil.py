@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
 PROXY_ENV = "LAYENV_HUB_PROXY"  # path of configurable-http-proxy, else it is looked up on PATH
 
 
@@ -48,14 +47,6 @@ def missing_requirements() -> str | None:
         return f"configurable-http-proxy not found on PATH nor in ${PROXY_ENV} (npm install configurable-http-proxy)"
     if not os.access(proxy, os.X_OK):
         return f"${PROXY_ENV}={proxy} is not an executable file (npm install configurable-http-proxy)"
-    return None
-
-
-def untraversable_parent(path: Path) -> Path | None:
-    """The first directory on the way to ``path`` that other users cannot enter, if any."""
-    for parent in [*reversed(path.resolve().parents), path.resolve()]:
-        if not parent.stat().st_mode & 0o001:
-            return parent
     return None
 
 

@@ -17,7 +17,7 @@ What a test gets (import ``unix_users_fixture`` and ``shared_area_fixture`` into
 Why a server prefix of its own: the dev venv's interpreter lives wherever the test machine put it (here under
 /root, mode 0700), out of other users' reach; like a JupyterHub install in /opt, ``server/`` is readable by all.
 It is built by :func:`envtree.make_conda_prefix` (the same CPython, the dev venv's installed distributions hard
-linked, jupyter_layenv through its editable ``.pth``, so the code under test is the checkout's).
+linked, jupyter_layenv copied from the checkout, so the code under test is the checkout's).
 """
 
 from __future__ import annotations
@@ -285,12 +285,27 @@ def _console_script(prefix: Path, name: str) -> None:
     script.chmod(0o755)
 
 
+def _copy_checkout_package(prefix: Path) -> None:
+    """jupyter_layenv itself as files of the install, not the editable ``.pth`` into the checkout: other users
+    can then run it wherever the checkout is (a clone under /root, mode 0700, included). Same code, copied."""
+    from envtree import site_packages
+
+    import jupyter_layenv
+
+    site = site_packages(prefix)
+    for pth in site.glob("*jupyter_layenv*.pth"):
+        pth.unlink()
+    package = Path(jupyter_layenv.__file__).parent
+    shutil.copytree(package, site / "jupyter_layenv", ignore=shutil.ignore_patterns("__pycache__"))
+
+
 def build_server_prefix(dest: Path) -> Path:
     """A Jupyter server install every user can run: the dev venv's jupyter_layenv (and its closure) linked into
     a copy of the CPython, with its console scripts, ``uv`` and the server-extension config pip would install."""
     from envtree import make_conda_prefix
 
     make_conda_prefix(dest, packages=["jupyter_layenv", "jupyter_server", "virtualenv", "uv", "packaging"])
+    _copy_checkout_package(dest)
     for name in ("jupyter", "jupyter-server", "jupyter-layenv"):
         _console_script(dest, name)
     from uv import find_uv_bin

@@ -19,7 +19,7 @@ from ._version import __version__
 from .kernels import SYNC_MARKER, group_name
 from .kernelspecs import LayenvKernelSpecManager
 from .policy import LayenvPolicy, PolicyError
-from .service import LayenvService, current_user
+from .service import LayenvService, account_name
 
 
 class _LayenvCommand(JupyterApp):
@@ -314,7 +314,7 @@ class CreateApp(_ServiceCommand):
 
     async def _create(self, body: dict[str, Any]) -> dict[str, Any]:
         service = self.service()
-        job = await service.create(body, current_user())
+        job = await service.create(body, account_name())
         offset = 0
         try:
             while True:
@@ -329,7 +329,7 @@ class CreateApp(_ServiceCommand):
                 _progress_bar(job.progress, job.step)
                 await asyncio.sleep(0.1)
         except (KeyboardInterrupt, asyncio.CancelledError):
-            await service.cancel(job.id, current_user())
+            await service.cancel(job.id, account_name())
         _progress_bar(job.progress, job.step)  # where it ended, left on screen
         if sys.stderr.isatty():
             sys.stderr.write("\n")
@@ -364,7 +364,7 @@ class DeleteApp(_ServiceCommand):
 
         async def delete() -> None:
             service = self.service()
-            await service.delete(await service.resolve(ref), current_user())
+            await service.delete(await service.resolve(ref), account_name())
 
         self.run(delete())
         print(f"deleted {ref}", file=sys.stderr)
@@ -381,7 +381,7 @@ class ExportApp(_ServiceCommand):
 
         async def export() -> str:
             service = self.service()
-            _, text = await service.export(await service.resolve(ref), self.format, current_user())
+            _, text = await service.export(await service.resolve(ref), self.format, account_name())
             return text
 
         sys.stdout.write(self.run(export()))

@@ -16,11 +16,6 @@ from .policy import PolicyError
 from .service import LayenvService
 
 T = TypeVar("T")
-WRITE_REFUSED = (
-    "you may list environments but not create or delete them: the server's authorizer does not give you "
-    "'write' on the 'layenv' resource (on JupyterHub, the scope custom:jupyter_server:write:layenv); "
-    "ask your administrator"
-)
 AUTH_RESOURCE = "layenv"
 _FORBIDDEN = (
     "not allowed: send a valid token (header 'Authorization: token <token>') of a user whose authorizer "
@@ -73,14 +68,8 @@ class LayenvHandler(ExtensionHandlerMixin, APIHandler):
         self.finish(json.dumps(reply))
 
     def _not_authorized(self) -> str:
-        if self.request.method in ("GET", "HEAD"):
-            scope = getattr(self, "layenv_missing_scope", None) or "custom:jupyter_server:read:layenv"
-            return (
-                "you may not list environments here: the server's authorizer does not give you 'read' on the "
-                f"'layenv' resource (on JupyterHub, the scope {scope}); ask your administrator"
-            )
-        scope = getattr(self, "layenv_missing_scope", None)
-        return WRITE_REFUSED.replace("custom:jupyter_server:write:layenv", scope) if scope else WRITE_REFUSED
+        action = "read" if self.request.method in ("GET", "HEAD") else "write"
+        return not_authorized(action, getattr(self, "layenv_missing_scope", None))
 
     def json_body(self) -> Any:
         try:
@@ -97,6 +86,18 @@ class LayenvHandler(ExtensionHandlerMixin, APIHandler):
         return url_path_join(self.base_url, "layenv", "jobs", job_id)
 
 
+def not_authorized(action: str, scope: str | None = None) -> str:
+    """What a caller the authorizer refuses ``action`` on ``layenv`` can do about it (the scope: JupyterHub's)."""
+    scope = scope or f"custom:jupyter_server:{action}:{AUTH_RESOURCE}"
+    what = (
+        "may not list environments here" if action == "read" else "may list environments but not create or delete them"
+    )
+    return (
+        f"you {what}: the server's authorizer does not give you '{action}' on the '{AUTH_RESOURCE}' resource "
+        f"(on JupyterHub, the scope {scope}); ask your administrator"
+    )
+
+
 def _formatted(exc: web.HTTPError) -> str:
     try:
         return exc.log_message % exc.args  # type: ignore[operator]
@@ -111,7 +112,7 @@ class PolicyHandler(LayenvHandler):
     @authorized
     async def get(self) -> None:
         allowed = self.authorizer.is_authorized(self, self.current_user, "write", AUTH_RESOURCE)
-        refused = None if allowed else WRITE_REFUSED
+        refused = None if allowed else not_authorized("write", getattr(self, "layenv_missing_scope", None))
         self.send(await self.call(self.service.policy_for(refused)))
 
 

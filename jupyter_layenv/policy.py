@@ -81,7 +81,7 @@ class LayenvPolicy(LoggingConfigurable):
         False,
         config=True,
         help="Allow PEP 508 direct references (`name @ https://…`, `name @ file:///…`) in package specs. "
-        "Installer options (`-e`, `--index-url`…) are never allowed: the index comes from configuration.",
+        "Installer options (`-e`, `--index-url`…) are not: the index comes from configuration.",
     )
     allowed_installer_options = List(
         Enum(list(SAFE_INSTALLER_OPTIONS)),
@@ -320,7 +320,8 @@ class LayenvPolicy(LoggingConfigurable):
         if env.scope == SCOPE_SYSTEM:
             return PolicyError(
                 403,
-                f"{env.id} is in a system root: jupyter_layenv never writes there; ask your administrator",
+                f"{env.id} is a system environment (in a system root, or another user's outside your roots): "
+                "jupyter_layenv never deletes those; ask its owner or your administrator",
                 "system",
             )
         layers = [layer.name for layer in discovered.layers.get(env.path, ())]

@@ -170,7 +170,7 @@ class LayenvService(LoggingConfigurable):
             if abandoned and clean_abandoned(skipped.path):
                 cleaned = True
                 self.log.warning("jupyter_layenv: removed %s, left half-made by a build that died", skipped.path)
-                self.audit.emit("cleanup", current_user(), os.path.basename(skipped.path), "succeeded",
+                self.audit.emit("cleanup", account_name(), os.path.basename(skipped.path), "succeeded",
                                     path=skipped.path, detail="half-made by a build that died")  # fmt: skip
         return cleaned
 
@@ -186,12 +186,12 @@ class LayenvService(LoggingConfigurable):
         ]
         return [user, *groups]
 
-    def owned_envs(self, discovered: Discovered) -> int:
+    def owned_envs(self, discovered: Discovered, roots: list[CreateRoot]) -> int:
         """What counts against LayenvPolicy.max_envs_per_user: this user's envs in the roots it creates in,
         and its creates under way."""
         uid = os.getuid()
-        roots = tuple(root.path.rstrip(os.sep) + os.sep for root in self.create_roots(discovered))
-        owned = sum(1 for env in discovered.environments if env.owner_uid == uid and env.path.startswith(roots))
+        prefixes = tuple(root.path.rstrip(os.sep) + os.sep for root in roots)
+        owned = sum(1 for env in discovered.environments if env.owner_uid == uid and env.path.startswith(prefixes))
         return owned + len(self.jobs.active_plans())
 
     async def policy_for(self, write_refused: str | None) -> dict[str, Any]:
@@ -200,15 +200,13 @@ class LayenvService(LoggingConfigurable):
     def _policy_for(self, write_refused: str | None) -> dict[str, Any]:
         """GET policy: what a create or delete by this caller would meet, so the panel greys out the rest."""
         discovered, _ = self.ksm.current()
-        roots = []
-        for root in self.create_roots(discovered):
-            refusal = write_refused or _message(self.policy.root_refusal(root))
-            roots.append(_root_json(root, refusal))
+        create_roots = self.create_roots(discovered)
+        roots = [_root_json(root, write_refused or _message(self.policy.root_refusal(root))) for root in create_roots]
         for root in discovered.roots:
             if root.scope == SCOPE_SYSTEM:
                 system = CreateRoot(root.id, SCOPE_SYSTEM, root.path, group_name(root.gid), root.writable)
                 roots.append(_root_json(system, SYSTEM_ROOT_REFUSAL))
-        owned, active = self.owned_envs(discovered), len(self.jobs.active_plans())
+        owned, active = self.owned_envs(discovered, create_roots), len(self.jobs.active_plans())
         create_refused = write_refused
         if create_refused is None:
             try:
@@ -293,8 +291,9 @@ class LayenvService(LoggingConfigurable):
         wanted = request.base
         base = discovered.by_ref(wanted)
         base = self.policy.check_base(base, wanted)
-        where = self._create_root(discovered, request.root)
-        self.policy.check_quota(self.owned_envs(discovered), len(self.jobs.active_plans()))
+        create_roots = self.create_roots(discovered)
+        where = self._create_root(discovered, create_roots, request.root)
+        self.policy.check_quota(self.owned_envs(discovered, create_roots), len(self.jobs.active_plans()))
         root = where.path
         if where.scope == SCOPE_USER and self.layout == "inside_base" and base.kind == CONDA_ENV and base.writable:
             root = base.path
@@ -332,8 +331,8 @@ class LayenvService(LoggingConfigurable):
             options=request.options,
         )
 
-    def _create_root(self, discovered: Discovered, wanted: str) -> CreateRoot:
-        roots = {root.id: root for root in self.create_roots(discovered)}
+    def _create_root(self, discovered: Discovered, create_roots: list[CreateRoot], wanted: str) -> CreateRoot:
+        roots = {root.id: root for root in create_roots}
         root = roots.get(wanted)
         if root is None:
             known = next((r for r in discovered.roots if r.id == wanted), None)
@@ -484,14 +483,10 @@ def remove_synced_kernelspecs(env_path: str) -> list[str]:
     return removed
 
 
-def current_user() -> str:
-    return getpass.getuser()
-
-
 def account_name() -> str:
-    """Who creates an env, as other users should read it: the JupyterHub user this server belongs to, else the
-    Unix user (a token request to a plain server carries only an anonymous identity)."""
-    return os.environ.get("JUPYTERHUB_USER") or current_user()
+    """Who acts, as other users should read it: the JupyterHub user this server belongs to, else the Unix user
+    (a token request to a plain server carries only an anonymous identity; the CLI has none)."""
+    return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
 
 
 def _message(error: PolicyError | None) -> str | None:

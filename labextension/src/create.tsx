@@ -14,6 +14,7 @@ import {
   CreateField,
   defaultBase,
   defaultRoot,
+  errorMessage,
   fieldForError,
   IBasesHelp,
   IEnvironment,
@@ -152,6 +153,12 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
 
   React.useEffect(() => nameRef.current?.focus(), []);
 
+  /** The look and state of a field's input when it has an error. */
+  const inputProps = (field: CreateField) => ({
+    className: `jp-LayenvInput${errors[field] ? ' jp-mod-invalid' : ''}`,
+    'aria-invalid': errors[field] ? true : undefined
+  });
+
   const clearServerError = (field: CreateField) => {
     if (serverErrors[field] || serverErrors.form) {
       const next = { ...serverErrors };
@@ -191,7 +198,7 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
       onStarted(job);
     } catch (error) {
       const apiError =
-        error instanceof LayenvApiError ? error : new LayenvApiError(0, (error as Error).message || String(error), 'network');
+        error instanceof LayenvApiError ? error : new LayenvApiError(0, errorMessage(error), 'network');
       const field = fieldForError(apiError);
       setServerErrors({ [field]: apiError.message });
       setSubmitting(false);
@@ -243,12 +250,11 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         <input
           id={`${uid}-name`}
           ref={nameRef}
-          className={`jp-LayenvInput${errors.name ? ' jp-mod-invalid' : ''}`}
+          {...inputProps('name')}
           value={name}
           autoComplete="off"
           spellCheck={false}
           placeholder="myexp_env"
-          aria-invalid={errors.name ? true : undefined}
           aria-describedby={`${uid}-name-help ${uid}-name-error`}
           onChange={e => {
             setName(e.target.value);
@@ -268,10 +274,9 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
           <select
             id={`${uid}-root`}
             ref={refs.root as React.RefObject<HTMLSelectElement>}
-            className={`jp-LayenvInput${errors.root ? ' jp-mod-invalid' : ''}`}
+            {...inputProps('root')}
             value={selectedRoot?.id ?? ''}
             disabled={!selectedRoot}
-            aria-invalid={errors.root ? true : undefined}
             aria-describedby={`${uid}-root-error ${uid}-root-help`}
             onChange={e => {
               setRoot(e.target.value);
@@ -307,9 +312,8 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
           <select
             id={`${uid}-base`}
             ref={refs.base as React.RefObject<HTMLSelectElement>}
-            className={`jp-LayenvInput${errors.base ? ' jp-mod-invalid' : ''}`}
+            {...inputProps('base')}
             value={selectedBase}
-            aria-invalid={errors.base ? true : undefined}
             aria-describedby={`${uid}-base-error${basesHelp ? ` ${uid}-base-help` : ''}`}
             onChange={e => {
               setBase(e.target.value);
@@ -366,12 +370,11 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         <textarea
           id={`${uid}-packages`}
           ref={refs.packages as React.RefObject<HTMLTextAreaElement>}
-          className={`jp-LayenvInput${errors.packages ? ' jp-mod-invalid' : ''}`}
+          {...inputProps('packages')}
           rows={5}
           spellCheck={false}
           placeholder={'flask==3.0.3\nrequests>=2'}
           value={packages}
-          aria-invalid={errors.packages ? true : undefined}
           aria-describedby={`${uid}-packages-error ${uid}-packages-help`}
           onChange={e => {
             setPackages(e.target.value);
@@ -438,10 +441,9 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         <input
           id={`${uid}-display`}
           ref={refs.display_name as React.RefObject<HTMLInputElement>}
-          className={`jp-LayenvInput${errors.display_name ? ' jp-mod-invalid' : ''}`}
+          {...inputProps('display_name')}
           value={displayName}
           placeholder={defaultDisplay}
-          aria-invalid={errors.display_name ? true : undefined}
           aria-describedby={`${uid}-display-error`}
           onChange={e => {
             setDisplayName(e.target.value);
@@ -511,6 +513,7 @@ function ProgressView({ store, jobId, actions, onAnother }: IProgressProps): JSX
   const [cancelling, setCancelling] = React.useState(false);
   const [cancelError, setCancelError] = React.useState<string | null>(null);
   const stick = React.useRef(true);
+  const followError = store.followErrors.get(jobId);
 
   React.useEffect(() => {
     const el = logRef.current;
@@ -522,14 +525,13 @@ function ProgressView({ store, jobId, actions, onAnother }: IProgressProps): JSX
   if (!job) {
     return (
       <div className="jp-LayenvProgressView">
-        <p>{store.followErrors.get(jobId) ?? `Loading job ${jobId}…`}</p>
+        <p>{followError ?? `Loading job ${jobId}…`}</p>
       </div>
     );
   }
   const pct = percent(job);
   const final = isFinal(job);
   const kernel = job.environment?.kernels?.[0];
-  const followError = store.followErrors.get(jobId);
 
   return (
     <div className={`jp-LayenvProgressView jp-mod-${job.state}`}>
@@ -581,7 +583,7 @@ function ProgressView({ store, jobId, actions, onAnother }: IProgressProps): JSX
               try {
                 await store.cancel(jobId);
               } catch (error) {
-                setCancelError((error as Error).message);
+                setCancelError(errorMessage(error));
                 setCancelling(false);
               }
             }}

@@ -13,7 +13,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { downloadText, LayenvAPI } from './api';
 import { CreateEnvWidget } from './create';
 import { layenvIcon } from './icons';
-import { IEnvironment } from './model';
+import { errorMessage, IEnvironment } from './model';
 import { EnvironmentsSidebar } from './sidebar';
 import { LayenvStore } from './store';
 
@@ -113,25 +113,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const sidebar = new EnvironmentsSidebar(store, {
       create: blocked => {
         if (blocked) {
-          void showDialog({
-            title: 'New environments cannot be created here',
-            body: blocked,
-            buttons: [Dialog.okButton({ label: 'OK' })]
-          });
+          void explain('New environments cannot be created here', blocked);
         } else {
           void app.commands.execute(CommandIDs.create);
         }
       },
       showJob: jobId => void app.commands.execute(CommandIDs.showJob, { jobId }),
-      newNotebook: (env: IEnvironment) => {
-        const kernel = env.kernels.find(k => k.language === 'python') ?? env.kernels[0];
-        if (kernel) {
-          openNotebook(kernel.name);
-        }
-      },
+      newNotebook: openNotebook,
       exportEnv: env => void exportEnv(api, env),
-      deleteEnv: (env, blocked) =>
-        void deleteEnv(store, env, blocked).then(() => app.serviceManager.kernelspecs.refreshSpecs())
+      // The kernelspecs are reloaded only after a delete was sent (not when it was explained or cancelled).
+      deleteEnv: (env, blocked) => void deleteEnv(store, env, blocked, () => app.serviceManager.kernelspecs.refreshSpecs())
     });
     app.shell.add(sidebar, 'left', { rank: 350 });
     if (restorer) {
@@ -210,18 +201,23 @@ async function exportEnv(api: LayenvAPI, env: IEnvironment): Promise<void> {
     const file = await api.exportEnvironment(env.id, format);
     downloadText(file.filename, file.text, format === 'environment.yml' ? 'text/yaml' : 'text/plain');
   } catch (error) {
-    void showErrorMessage(`Export of ${env.name} failed`, (error as Error).message);
+    void showErrorMessage(`Export of ${env.name} failed`, errorMessage(error));
   }
 }
 
-async function deleteEnv(store: LayenvStore, env: IEnvironment, blocked: string | null): Promise<void> {
+/** Say why an action is refused (the server's reason), with only an OK button. */
+async function explain(title: string, reason: string): Promise<void> {
+  await showDialog({ title, body: reason, buttons: [Dialog.okButton({ label: 'OK' })] });
+}
+
+async function deleteEnv(
+  store: LayenvStore,
+  env: IEnvironment,
+  blocked: string | null,
+  afterDelete: () => Promise<void>
+): Promise<void> {
   if (blocked) {
-    await showDialog({
-      title: `${env.name} cannot be deleted here`,
-      body: blocked,
-      buttons: [Dialog.okButton({ label: 'OK' })]
-    });
-    return;
+    return explain(`${env.name} cannot be deleted here`, blocked);
   }
   const kernels = env.kernels.map(k => k.display_name).join(', ');
   const result = await showDialog({
@@ -236,9 +232,10 @@ async function deleteEnv(store: LayenvStore, env: IEnvironment, blocked: string 
   try {
     await store.api.deleteEnvironment(env.id);
   } catch (error) {
-    void showErrorMessage(`Could not delete ${env.name}`, (error as Error).message);
+    void showErrorMessage(`Could not delete ${env.name}`, errorMessage(error));
   }
   await store.refresh();
+  await afterDelete();
 }
 
 export default plugin;

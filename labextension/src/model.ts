@@ -72,7 +72,7 @@ export interface IApiError {
   reason: string;
 }
 
-export const BASE_KINDS: ReadonlyArray<string> = ['conda-base', 'conda-env'];
+const BASE_KINDS: ReadonlyArray<string> = ['conda-base', 'conda-env'];
 
 // ------------------------------------------------------------------------------------------------ names
 
@@ -185,28 +185,39 @@ function normPath(path: string): string {
   return path.length > 1 ? path.replace(/\/+$/, '') : path;
 }
 
+/** Is every word of a filter text somewhere in these strings (case-insensitive)? True for a blank filter. */
+function hasEveryWord(fields: string[], filter: string): boolean {
+  const hay = fields.join('\n').toLowerCase();
+  return filter
+    .toLowerCase()
+    .split(/\s+/)
+    .filter(Boolean)
+    .every(word => hay.includes(word));
+}
+
 /** Does an env match a filter text (every word somewhere in its name, path, kind, version, scope or kernels)? */
 export function matchesFilter(env: IEnvironment, filter: string): boolean {
-  const words = filter.toLowerCase().split(/\s+/).filter(Boolean);
-  if (!words.length) {
-    return true;
-  }
-  const hay = [
-    env.name,
-    env.path,
-    env.kind,
-    env.scope,
-    env.python_version ?? '',
-    env.python_version ? `python ${env.python_version}` : '',
-    env.writable ? '' : 'read-only',
-    env.owner ?? '',
-    env.group ?? '',
-    env.creator ?? '',
-    ...env.kernels.map(k => `${k.name} ${k.display_name} ${k.language}`)
-  ]
-    .join('\n')
-    .toLowerCase();
-  return words.every(word => hay.includes(word));
+  return hasEveryWord(
+    [
+      env.name,
+      env.path,
+      env.kind,
+      env.scope,
+      env.python_version ?? '',
+      env.python_version ? `python ${env.python_version}` : '',
+      env.writable ? '' : 'read-only',
+      env.owner ?? '',
+      env.group ?? '',
+      env.creator ?? '',
+      ...env.kernels.map(k => `${k.name} ${k.display_name} ${k.language}`)
+    ],
+    filter
+  );
+}
+
+/** Does a "not a kernel" entry match a filter text (every word in its path or its reason)? */
+export function matchesSkipped(skipped: ISkipped, filter: string): boolean {
+  return hasEveryWord([skipped.path, skipped.reason], filter);
 }
 
 /** The tree with only the envs matching the filter, and their ancestors (so each stays under its base). */
@@ -232,18 +243,20 @@ export function countNodes(nodes: IEnvNode[]): number {
 
 /**
  * Why the API would refuse to delete this env, or null when the delete button may be enabled: a job on it,
- * the caller not allowed to delete at all (GET policy's `can_delete`), else the listing's own reason.
+ * the caller not allowed to write at all (GET policy's `can_delete`, with the server's reason in
+ * `create_refused`), else the listing's own reason.
  */
 export function deleteBlockedReason(env: IEnvironment, busy = false, policy: IPolicy | null = null): string | null {
   if (busy) {
     return `A job is working on ${env.name}; wait until it ends.`;
   }
   if (policy && !policy.can_delete) {
-    return DELETE_REFUSED;
+    return policy.create_refused || DELETE_REFUSED;
   }
   return env.delete_blocked_reason;
 }
 
+/** What a refused delete says when the server gives no reason (a server that sends none). */
 export const DELETE_REFUSED =
   'You may not delete environments on this server: its authorizer refuses the "write" action on layenv. ' +
   'Ask your administrator for that permission.';
@@ -264,9 +277,9 @@ export function baseLabel(env: IEnvironment): string {
   return `${env.name} — ${py} (${where}, ${env.path})`;
 }
 
-export function envSummary(env: IEnvironment): string {
-  const py = env.python_version ? `Python ${env.python_version}` : 'Python ?';
-  return `${py} · ${env.kind} · ${env.scope}`;
+/** The kernel a new notebook on this env uses: its Python kernel, else its first; undefined when none. */
+export function notebookKernel(env: IEnvironment): IKernelInfo | undefined {
+  return env.kernels.find(k => k.language === 'python') ?? env.kernels[0];
 }
 
 /** The environments that are not kernels, with why (the question users ask most). */
@@ -548,7 +561,7 @@ export function fieldForError(error: IApiError): CreateField {
 
 // ------------------------------------------------------------------------------------------------ jobs
 
-export const FINAL_STATES: ReadonlyArray<string> = ['succeeded', 'failed', 'cancelled'];
+const FINAL_STATES: ReadonlyArray<string> = ['succeeded', 'failed', 'cancelled'];
 
 export function isFinal(job: IJob): boolean {
   return FINAL_STATES.includes(job.state);
@@ -650,6 +663,11 @@ export class JobFollower {
       this._timer = setTimeout(() => void this._loop(), wait);
     }
   }
+}
+
+/** What to show of a thrown error: its message, else the thrown value itself. */
+export function errorMessage(error: unknown): string {
+  return (error as Error | null)?.message || String(error);
 }
 
 /** Parse a Content-Disposition header's filename (the export's download name). */

@@ -26,6 +26,8 @@ import {
   IJob,
   IPolicy,
   isFinal,
+  matchesSkipped,
+  notebookKernel,
   notKernels,
   ownerLine,
   percent,
@@ -38,7 +40,7 @@ export interface ISidebarActions {
   /** `blocked`: why the server would refuse any create (then explain instead of opening the form). */
   create(blocked: string | null): void;
   showJob(jobId: string): void;
-  newNotebook(env: IEnvironment): void;
+  newNotebook(kernelName: string): void;
   exportEnv(env: IEnvironment): void;
   /** `blocked`: why the API would refuse (then explain instead of asking to confirm). */
   deleteEnv(env: IEnvironment, blocked: string | null): void;
@@ -102,7 +104,7 @@ function SidebarView({ store, actions, showNotKernels }: ISidebarProps): JSX.Ele
     ...store.jobs.filter(job => !isFinal(job)),
     ...store.jobs.filter(job => isFinal(job) && recent(job)).slice(0, 3)
   ];
-  const skipped = listing ? notKernels(listing).filter(s => matchesSkipped(s.path, s.reason, filter)) : [];
+  const skipped = listing ? notKernels(listing).filter(s => matchesSkipped(s, filter)) : [];
 
   const toggle = (path: string) => {
     const next = new Set(collapsed);
@@ -224,30 +226,21 @@ function SidebarView({ store, actions, showNotKernels }: ISidebarProps): JSX.Ele
   );
 }
 
-function matchesSkipped(path: string, reason: string, filter: string): boolean {
-  const hay = `${path}\n${reason}`.toLowerCase();
-  return filter
-    .toLowerCase()
-    .split(/\s+/)
-    .filter(Boolean)
-    .every(word => hay.includes(word));
-}
-
 function JobRow({ job, onShow }: { job: IJob; onShow: () => void }): JSX.Element {
   const pct = percent(job);
+  const name = job.name ?? job.id;
+  const final = isFinal(job);
   return (
     <li className={`jp-LayenvJob jp-mod-${job.state}`}>
       <div className="jp-LayenvJob-line">
-        <span className="jp-LayenvJob-name">{job.name ?? job.id}</span>
+        <span className="jp-LayenvJob-name">{name}</span>
         <span className="jp-LayenvBadge">{job.state}</span>
-        <button className="jp-LayenvButton jp-mod-small" onClick={onShow} aria-label={`Show the job creating ${job.name ?? job.id}`}>
+        <button className="jp-LayenvButton jp-mod-small" onClick={onShow} aria-label={`Show the job creating ${name}`}>
           Show
         </button>
       </div>
-      {!isFinal(job) && (
-        <ProgressBar pct={pct} label={`${job.name ?? job.id}: ${job.step}`} small />
-      )}
-      <div className="jp-LayenvJob-step">{isFinal(job) ? job.error || job.step : `${job.step} · ${pct} %`}</div>
+      {!final && <ProgressBar pct={pct} label={`${name}: ${job.step}`} small />}
+      <div className="jp-LayenvJob-step">{final ? job.error || job.step : `${job.step} · ${pct} %`}</div>
     </li>
   );
 }
@@ -285,10 +278,8 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
   const hasChildren = node.children.length > 0;
   const blocked = deleteBlockedReason(env, busy, policy);
   const owner = ownerLine(env);
-  const kernel = env.kernels.find(k => k.language === 'python') ?? env.kernels[0];
-  const notebookTitle = kernel
-    ? `New notebook with the kernel ${kernel.display_name}`
-    : `Not a kernel: ${env.skipped_reason ?? 'no kernel'}`;
+  const kernel = notebookKernel(env);
+  const notKernel = `Not a kernel: ${env.skipped_reason ?? 'no kernel'}`;
   return (
     <li
       className={`jp-LayenvEnv jp-mod-kind-${env.kind}`}
@@ -315,10 +306,10 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
         <span className="jp-LayenvEnv-actions">
           <button
             className="jp-LayenvButton jp-mod-icon"
-            title={notebookTitle}
+            title={kernel ? `New notebook with the kernel ${kernel.display_name}` : notKernel}
             aria-label={`New notebook with ${env.name}`}
             disabled={!kernel}
-            onClick={() => actions.newNotebook(env)}
+            onClick={() => kernel && actions.newNotebook(kernel.name)}
           >
             <notebookIcon.react tag="span" />
           </button>
@@ -379,7 +370,7 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
         </ul>
       ) : (
         <div className="jp-LayenvEnv-notkernel" title={env.skipped_reason ?? undefined}>
-          Not a kernel: {env.skipped_reason ?? 'no kernel'}
+          {notKernel}
         </div>
       )}
       {hasChildren && expanded && (

@@ -5,7 +5,7 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { LayenvAPI } from './api';
-import { IFollowUpdate, IJob, IListing, IPolicy, isFinal, JobFollower } from './model';
+import { errorMessage, IFollowUpdate, IJob, IListing, IPolicy, isFinal, JobFollower } from './model';
 
 export class LayenvStore {
   constructor(
@@ -80,7 +80,7 @@ export class LayenvStore {
         }
       }
     } catch (error) {
-      this.error = (error as Error).message || String(error);
+      this.error = errorMessage(error);
     } finally {
       this.loading = false;
       this._changed.emit();
@@ -123,7 +123,7 @@ export class LayenvStore {
       update => this._onUpdate(update),
       this.pollInterval,
       error => {
-        this.followErrors.set(jobId, (error as Error).message || String(error));
+        this.followErrors.set(jobId, errorMessage(error));
         this._changed.emit();
       }
     );

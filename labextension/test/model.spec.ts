@@ -12,8 +12,11 @@ import {
   IJob,
   IJobSource,
   JobFollower,
+  errorMessage,
   matchesFilter,
+  matchesSkipped,
   NAME_PATTERN,
+  notebookKernel,
   notKernels,
   parsePackageLines,
   percent,
@@ -133,6 +136,13 @@ describe('filter', () => {
     expect(matchesFilter(env({ name: 'ro', path: '/ro', writable: false }), 'read-only')).toBe(true);
   });
 
+  it('matches the not-a-kernel entries by path and reason, every word', () => {
+    const skipped = { path: '/home/ada/.virtualenvs/broken', reason: 'dangling interpreter' };
+    expect(matchesSkipped(skipped, 'BROKEN dangling')).toBe(true);
+    expect(matchesSkipped(skipped, 'broken ipykernel')).toBe(false);
+    expect(matchesSkipped(skipped, '  ')).toBe(true);
+  });
+
   it('keeps the ancestors of a match', () => {
     const tree = groupByBase(ALL);
     const kept = filterTree(tree.conda, 'proj');
@@ -196,6 +206,20 @@ describe('small helpers', () => {
     expect(percent(job('running', 7))).toBe(100);
     expect(percent(job('running', -1))).toBe(0);
     expect(percent(job('succeeded', 0.9))).toBe(100);
+  });
+
+  it('notebookKernel prefers the Python kernel', () => {
+    const r = { name: 'ir', display_name: 'R', language: 'R' };
+    const py = { name: 'py', display_name: 'Python', language: 'python' };
+    expect(notebookKernel(env({ name: 'm', path: '/m', kernels: [r, py] }))?.name).toBe('py');
+    expect(notebookKernel(env({ name: 'r', path: '/r', kernels: [r] }))?.name).toBe('ir');
+    expect(notebookKernel(env({ name: 'n', path: '/n', kernels: [] }))).toBeUndefined();
+  });
+
+  it('errorMessage: the message, else the thrown value', () => {
+    expect(errorMessage(new Error('network down'))).toBe('network down');
+    expect(errorMessage('plain text')).toBe('plain text');
+    expect(errorMessage(null)).toBe('null');
   });
 
   it('filenameFromDisposition', () => {

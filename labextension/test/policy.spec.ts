@@ -254,6 +254,10 @@ describe('owner, group and scope in the tree', () => {
   });
 
   it('delete: refused for everything when the caller may not delete; the listing reason otherwise', () => {
+    const writeRefused = "you may list environments but not create or delete them: ... ask your administrator";
+    expect(deleteBlockedReason(shared, false, policy({ can_delete: false, create_refused: writeRefused }))).toBe(
+      writeRefused
+    );
     expect(deleteBlockedReason(shared, false, policy({ can_delete: false }))).toBe(DELETE_REFUSED);
     expect(deleteBlockedReason(shared, false, policy())).toBeNull();
     const notMember = { ...shared, delete_blocked_reason: 'lensing is in group physics, which you are not a member of' };

@@ -78,9 +78,7 @@ def wait_listed(server: JupyterProcess, kernel: str, deadline_s: float = 120) ->
 def layenv_create(server: JupyterProcess, name: str, packages: list[str]) -> float:
     start = time.perf_counter()
     job = post(server, "layenv/environments", {"name": name, "base": BASE_ID, "packages": packages})
-    while job["state"] in ("queued", "running"):
-        time.sleep(0.02)
-        job = server.get(f"layenv/jobs/{job['id']}")
+    job = server.follow(job["id"], interval=0.02)
     if job["state"] != "succeeded":
         raise RuntimeError(f"job {name}: {job}")
     wait_listed(server, f"{BASE_ID}.{name}-py")
@@ -111,9 +109,8 @@ def manual_create(server: JupyterProcess, base: Path, dest: Path, tool: str, whe
 
 
 def disk_bytes(path: Path) -> int:
-    return sum(os.lstat(os.path.join(d, f)).st_size for d, _, files in os.walk(path) for f in files) + sum(
-        os.lstat(os.path.join(d, s)).st_size for d, subdirs, _ in os.walk(path) for s in subdirs
-    )
+    """Sizes of everything under ``path`` (symlinks as links: ``os.walk`` does not follow them)."""
+    return sum(os.lstat(os.path.join(d, name)).st_size for d, dirs, files in os.walk(path) for name in (*dirs, *files))
 
 
 def status_latency_under_load(work: Path, home: Path, wheelhouse: Path) -> dict[str, Any]:

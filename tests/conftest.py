@@ -35,10 +35,6 @@ def home(home_tree: Tree, monkeypatch: pytest.MonkeyPatch) -> Tree:
     return home_tree
 
 
-def tree_path(tree: Tree, *parts: str) -> Path:
-    return tree.home.joinpath(*parts)
-
-
 # ---------------------------------------------------------------------- creating envs (issue 3: create/export/delete)
 
 INICONFIG_VERSION = "2.0.0"

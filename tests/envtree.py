@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -91,7 +91,7 @@ def read_pyvenv_cfg(env: Path) -> dict[str, str]:
     return values
 
 
-def _link_or_copy(src: str | Path, dst: str | Path) -> None:
+def link_or_copy(src: str | Path, dst: str | Path) -> None:
     """Hard link (fast, no space); copy when links are impossible (another filesystem, no permission)."""
     try:
         os.link(src, dst)
@@ -118,7 +118,7 @@ def _link_tree(src: Path, dst: Path, skip_top: frozenset[str] = frozenset(), pyc
             elif entry.is_dir():
                 _link_tree(Path(entry.path), target, pycache=pycache)
             else:
-                _link_or_copy(Path(entry.path), target)
+                link_or_copy(Path(entry.path), target)
 
 
 def _write(path: Path, text: str, mode: int | None = None) -> Path:
@@ -233,7 +233,7 @@ def _install_distribution(
         if row[0].startswith(dist_info + "/"):
             shutil.copy2(src, dst)  # metadata is copied: a test may edit it without touching the dev venv
         else:
-            _link_or_copy(src, dst)
+            link_or_copy(src, dst)
         kept.append(row)
         prefix_files.append(dst[len(target_prefix) + 1 :])
     # RECORD lists only what is really here (pip uninstall / export tools read it); INSTALLER says who.
@@ -353,7 +353,7 @@ def make_conda_prefix(
         if lib.is_symlink():
             (dest / "lib" / lib.name).symlink_to(os.readlink(lib))
         elif lib.is_file():
-            _link_or_copy(lib, dest / "lib" / lib.name)
+            link_or_copy(lib, dest / "lib" / lib.name)
     _link_tree(src / LIB_PYTHON, dest / LIB_PYTHON, _STDLIB_SKIP, pycache=True)
     site_packages(dest).mkdir(parents=True, exist_ok=True)
     if (src / "include").is_dir():
@@ -759,13 +759,6 @@ def build_home_tree(home: Path) -> Tree:
     )
 
 
-def iter_tree_paths(tree: Tree) -> Iterator[Path]:
-    """All env paths of a tree (valid and broken), e.g. for a test that every one is accounted for."""
-    yield from tree.python_kernel_envs
-    yield from tree.not_kernel_envs
-    yield from tree.broken
-
-
 __all__ = [
     "LIB_PYTHON",
     "PYTHON_NAME",
@@ -780,7 +773,7 @@ __all__ = [
     "build_home_tree",
     "install_distributions",
     "irkernel_spec",
-    "iter_tree_paths",
+    "link_or_copy",
     "make_conda_prefix",
     "make_dangling_python_venv",
     "make_garbled_pyvenv",

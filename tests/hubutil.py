@@ -2,8 +2,8 @@
 
 Everything is real: JupyterHub from PyPI run as root, configurable-http-proxy from npm, LocalProcessSpawner
 starting each user's single-user server under that user's uid and groups. The users and the server install every
-user can run (a copy of the test's CPython holding jupyter_layenv, the checkout itself through its editable
-``.pth``) come from tests/unixusers.py; :func:`install_jupyterhub` adds JupyterHub to that install.
+user can run (a copy of the test's CPython holding jupyter_layenv, copied from the checkout) come from
+tests/unixusers.py; :func:`install_jupyterhub` adds JupyterHub to that install.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from jupyter_process import Reply, http, open_reply
 
 PROXY_ENV = "LAYENV_HUB_PROXY"  # path of configurable-http-proxy, else it is looked up on PATH
 
@@ -55,37 +56,6 @@ def install_jupyterhub(server_prefix: Path) -> None:
     from envtree import install_distributions, site_packages
 
     install_distributions(site_packages(server_prefix), ["jupyterhub"])
-
-
-# ------------------------------------------------------------------------------------------------- HTTP
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any
-    headers: dict[str, str]  # names in lower case
-
-
-def http(method: str, url: str, token: str | None = None, body: Any = None, timeout: float = 60) -> Reply:
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Authorization": f"token {token}"} if token else {}
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    return open_reply(urllib.request.urlopen, request, timeout)
-
-
-def open_reply(open_: Any, request: urllib.request.Request, timeout: float) -> Reply:
-    """Send with ``open_`` (urlopen, or an opener's open); an HTTP error is a reply like any other."""
-    try:
-        with open_(request, timeout=timeout) as response:
-            status, raw, got = response.status, response.read(), response.headers
-    except urllib.error.HTTPError as err:
-        status, raw, got = err.code, err.read(), err.headers
-    try:
-        decoded = json.loads(raw) if raw else None
-    except ValueError:
-        decoded = raw.decode(errors="replace")
-    return Reply(status, decoded, {k.lower(): v for k, v in got.items()})
 
 
 # ------------------------------------------------------------------------------------------------- the Hub

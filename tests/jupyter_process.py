@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,35 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any  # decoded JSON, else the text, or None when empty
+    headers: dict[str, str]  # names in lower case
+
+
+def http(method: str, url: str, token: str | None = None, body: Any = None, timeout: float = 60) -> Reply:
+    """One request with a token and a JSON body; an HTTP error status is returned, not raised."""
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Authorization": f"token {token}"} if token else {}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    return open_reply(urllib.request.urlopen, request, timeout)
+
+
+def open_reply(open_: Any, request: urllib.request.Request, timeout: float) -> Reply:
+    """Send with ``open_`` (urlopen, or an opener's open); an HTTP error is a reply like any other."""
+    try:
+        with open_(request, timeout=timeout) as response:
+            status, raw, got = response.status, response.read(), response.headers
+    except urllib.error.HTTPError as err:
+        status, raw, got = err.code, err.read(), err.headers
+    try:
+        decoded = json.loads(raw) if raw else None
+    except ValueError:
+        decoded = raw.decode(errors="replace")
+    return Reply(status, decoded, {k.lower(): v for k, v in got.items()})
 
 
 class JupyterProcess:
@@ -96,23 +126,36 @@ class JupyterProcess:
         raise AssertionError(f"jupyter did not answer in {timeout} s:\n{self.log_tail()}")
 
     def request(self, method: str, path: str, body: Any = None, timeout: float = 60) -> tuple[int, Any]:
-        """``(status, decoded JSON or None)``; an HTTP error status is returned, not raised."""
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self.url + path, data=data, method=method, headers={"Authorization": f"token {self.token}"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                status, raw = response.status, response.read()
-        except urllib.error.HTTPError as err:
-            status, raw = err.code, err.read()
-        return status, json.loads(raw) if raw else None
+        """``(status, body)`` as :func:`http` decodes it; an HTTP error status is returned, not raised."""
+        reply = http(method, self.url + path, self.token, body, timeout)
+        return reply.status, reply.body
 
     def get(self, path: str) -> Any:
+        """GET that must answer 200; the failure carries the end of the server's log."""
         status, body = self.request("GET", path)
         if status != 200:
-            raise AssertionError(f"GET {path}: {status} {body}")
+            raise AssertionError(f"GET {path}: {status} {body}\n{self.log_tail()}")
         return body
+
+    def wait_for_step(self, job_id: str, step: str, timeout: float = 60) -> dict:
+        """Poll the job until it reaches ``step`` or ends."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.get(f"layenv/jobs/{job_id}")
+            if job["step"] == step or job["state"] not in ("queued", "running"):
+                return job
+            time.sleep(0.05)
+        raise AssertionError(f"job {job_id} never reached {step}: {job}\n{self.log_tail()}")
+
+    def follow(self, job_id: str, timeout: float = 120, interval: float = 0.1) -> dict:
+        """Poll the job until it ends, as a client does."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.get(f"layenv/jobs/{job_id}")
+            if job["state"] not in ("queued", "running"):
+                return job
+            time.sleep(interval)
+        raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}\n{self.log_tail()}")
 
     def log_tail(self, size: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-size:]

@@ -6,13 +6,11 @@ import json
 import os
 import pty
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import INICONFIG_VERSION
-
-JUPYTER = str(Path(sys.executable).with_name("jupyter"))
+from jupyter_process import JUPYTER
 
 
 @pytest.fixture

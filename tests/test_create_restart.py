@@ -17,18 +17,14 @@ def _server(tmp: Path, home: Path, index_url: str) -> JupyterProcess:
     return server
 
 
-def test_server_killed_mid_job_then_restarted(clean_create_home: Path, tmp_path: Path):
-    index = StallingIndex()
+def test_server_killed_mid_job_then_restarted(clean_create_home: Path, tmp_path: Path, stalling_index: StallingIndex):
     path = clean_create_home / ".virtualenvs" / "interrupted"
-    server = _server(tmp_path, clean_create_home, index.url)
+    server = _server(tmp_path, clean_create_home, stalling_index.url)
     try:
         code, job = server.request("POST", "layenv/environments", {"name": "interrupted", "base": BASE_ID,
                                                               "packages": ["iniconfig"]})  # fmt: skip
         assert code == 202, job
-        deadline = time.monotonic() + 60
-        while job["step"] != "install" and time.monotonic() < deadline:
-            time.sleep(0.05)
-            job = server.request("GET", f"layenv/jobs/{job['id']}")[1]
+        job = server.wait_for_step(job["id"], "install")
         time.sleep(0.5)
         assert job["state"] == "running" and path.exists()
         assert processes_mentioning(str(path)), "uv should be waiting on the index"
@@ -36,7 +32,7 @@ def test_server_killed_mid_job_then_restarted(clean_create_home: Path, tmp_path:
         server.proc.wait(timeout=10)
         assert path.exists()  # the dead server could not clean up
 
-        server = _server(tmp_path, clean_create_home, index.url)
+        server = _server(tmp_path, clean_create_home, stalling_index.url)
         code, after = server.request("GET", f"layenv/jobs/{job['id']}")
         assert code == 200 and after["state"] == "failed"
         assert "interrupted by server restart" in after["error"]
@@ -49,4 +45,3 @@ def test_server_killed_mid_job_then_restarted(clean_create_home: Path, tmp_path:
         assert code == 202, again
     finally:
         server.stop()
-        index.close()

@@ -16,16 +16,12 @@ from jupyter_layenv.discovery import RACY_WINDOW_NS
 from jupyter_layenv.locators import prefix as prefix_module
 
 
-def _ksm(**traits) -> LayenvKernelSpecManager:
-    return LayenvKernelSpecManager(**traits)
-
-
 def _by_path(listing: dict) -> dict[str, dict]:
     return {env["path"]: env for env in listing["environments"]}
 
 
 def test_every_env_is_found_with_its_kind_and_base(home: Tree):
-    envs = _by_path(_ksm().listing())
+    envs = _by_path(LayenvKernelSpecManager().listing())
     expected = {
         home.conda_root: ("conda-base", None, "base"),
         home.py311_ai: ("conda-env", home.conda_root, "py311_ai"),
@@ -47,7 +43,7 @@ def test_every_env_is_found_with_its_kind_and_base(home: Tree):
 
 
 def test_kernels_and_reasons(home: Tree):
-    envs = _by_path(_ksm().listing())
+    envs = _by_path(LayenvKernelSpecManager().listing())
     for path in home.python_kernel_envs:
         kernels = envs[str(path)]["kernels"]
         assert [k["language"] for k in kernels if k["language"] == "python"] == ["python"], path
@@ -64,17 +60,17 @@ def test_kernels_and_reasons(home: Tree):
 
 
 def test_broken_envs_are_skipped_with_actionable_reasons(home: Tree):
-    skipped = {Path(s["path"]): s["reason"] for s in _ksm().listing()["skipped"]}
+    skipped = {Path(s["path"]): s["reason"] for s in LayenvKernelSpecManager().listing()["skipped"]}
     assert "dangling link" in skipped[home.dangling]
     assert "garbled pyvenv.cfg" in skipped[home.garbled] and "recreate" in skipped[home.garbled]
     assert "base deleted" in skipped[home.orphan] and str(home.orphan_deleted_base) in skipped[home.orphan]
     assert "symlink loop" in skipped[home.loop.a] and "symlink loop" in skipped[home.loop.b]
-    envs = _by_path(_ksm().listing())
+    envs = _by_path(LayenvKernelSpecManager().listing())
     assert not {str(p) for p in home.broken} & set(envs)
 
 
 def test_server_prefix_is_listed_once_through_its_native_kernel(home: Tree):
-    ksm = _ksm()
+    ksm = LayenvKernelSpecManager()
     specs = ksm.get_all_specs()
     server_env = next(
         e for e in ksm.listing()["environments"] if os.path.realpath(e["path"]) == os.path.realpath(sys.prefix)
@@ -92,14 +88,14 @@ def test_no_process_is_spawned(home: Tree):
             spawned.append(event)
 
     sys.addaudithook(audit)
-    ksm = _ksm()
+    ksm = LayenvKernelSpecManager()
     ksm.get_all_specs()
     ksm.listing()
     assert spawned == []
 
 
 def test_new_and_deleted_envs_show_on_the_very_next_listing(home: Tree, tmp_path: Path):
-    ksm = _ksm()
+    ksm = LayenvKernelSpecManager()
     before = ksm.get_all_specs()
     layer = make_layered_env(home.py311_ai, home.home / ".virtualenvs" / "fresh_layer", tool="uv")
     try:
@@ -111,7 +107,7 @@ def test_new_and_deleted_envs_show_on_the_very_next_listing(home: Tree, tmp_path
 
 
 def test_installing_ipykernel_makes_an_env_a_kernel(home: Tree):
-    ksm = _ksm()
+    ksm = LayenvKernelSpecManager()
     assert "conda-noipk-py" not in ksm.get_all_specs()
     target = site_packages(home.noipk)
     install_distributions(target, ["ipykernel"])
@@ -124,7 +120,7 @@ def test_installing_ipykernel_makes_an_env_a_kernel(home: Tree):
 
 
 def test_unchanged_tree_is_answered_from_cache(home: Tree, monkeypatch: pytest.MonkeyPatch):
-    ksm = _ksm()
+    ksm = LayenvKernelSpecManager()
     ksm.get_all_specs()
     time.sleep(RACY_WINDOW_NS / 1e9 + 0.1)  # let every just-modified directory leave the racy window
     ksm.get_all_specs()
@@ -145,7 +141,7 @@ def test_an_env_reached_through_a_symlink_is_listed_once(home: Tree):
     alias = home.home / ".venvs" / "plain_alias"
     os.symlink(home.plain, alias)
     try:
-        paths = [e["path"] for e in _ksm().listing()["environments"]]
+        paths = [e["path"] for e in LayenvKernelSpecManager().listing()["environments"]]
         assert (str(home.plain) in paths) != (str(alias) in paths)
         assert sum(os.path.realpath(p) == os.path.realpath(home.plain) for p in paths) == 1
     finally:
@@ -153,7 +149,7 @@ def test_an_env_reached_through_a_symlink_is_listed_once(home: Tree):
 
 
 def test_each_skip_is_logged_once_not_at_every_poll(home: Tree, caplog: pytest.LogCaptureFixture):
-    ksm = _ksm()
+    ksm = LayenvKernelSpecManager()
     with caplog.at_level("INFO"):
         ksm.get_all_specs()
         ksm.invalidate()  # a full rescan finds the same broken envs again
@@ -167,7 +163,7 @@ def test_an_env_finished_inside_an_existing_directory_is_found(home: Tree):
     target = home.home / ".virtualenvs" / "in_progress"
     target.mkdir()
     try:
-        ksm = _ksm()
+        ksm = LayenvKernelSpecManager()
         ksm.get_all_specs()
         time.sleep(RACY_WINDOW_NS / 1e9 + 0.1)  # the root's mtime is now trusted and will not change again
         ksm.get_all_specs()
@@ -181,7 +177,7 @@ def test_an_env_a_job_is_still_building_is_not_a_kernel_yet(home: Tree):
     target = make_layered_env(home.py311_ai, home.home / ".virtualenvs" / "building", tool="uv")
     (target / ".layenv-building").write_text("job 1\n")
     try:
-        ksm = _ksm()
+        ksm = LayenvKernelSpecManager()
         assert "conda-py311_ai.building-py" not in ksm.get_all_specs()
         skipped = {s["path"]: s["reason"] for s in ksm.listing()["skipped"]}
         assert skipped[str(target)].startswith("being created")

@@ -20,7 +20,6 @@ from envtree import (
     add_kernelspec,
     add_pure_python_package,
     base_python,
-    build_home_tree,
     install_distributions,
     irkernel_spec,
     make_conda_prefix,
@@ -346,11 +345,10 @@ def test_unreadable_env(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Tree:
-    t = build_home_tree(tmp_path_factory.mktemp("home"))
-    print("build_home_tree timings:", t.timings)
-    assert t.timings["total"] < 30, t.timings
-    return t
+def tree(home_tree: Tree) -> Tree:
+    """conftest.py's session ``home_tree``, made by :func:`envtree.build_home_tree` (timings included)."""
+    print("build_home_tree timings:", home_tree.timings)
+    return home_tree
 
 
 def test_home_tree_layout(tree: Tree) -> None:

@@ -5,18 +5,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from envtree import Tree
+from envtree import PY_XY, Tree
 from jupyter_client.kernelspec import NoSuchKernel
 from jupyter_client.manager import KernelManager
+from jupyter_process import JUPYTER
 
 from jupyter_layenv import LayenvKernelSpecManager
-
-PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
-JUPYTER = str(Path(sys.executable).with_name("jupyter"))
 
 
 def run_in_kernel(ksm: LayenvKernelSpecManager, name: str, code: str) -> str:
@@ -82,13 +79,13 @@ def test_names_display_names_and_metadata(home: Tree):
     ksm = LayenvKernelSpecManager()
     specs = ksm.get_all_specs()
     expected = {
-        "conda-base-py": f"Python {PY} (base)",
-        "conda-py311_ai-py": f"Python {PY} (py311_ai)",
-        "conda-py311_ai.myexp_env-py": f"Python {PY} (py311_ai ▸ myexp_env)",
-        "conda-py311_ai.proj_uv-py": f"Python {PY} (py311_ai ▸ proj_uv)",
-        "venv-plain-py": f"Python {PY} (plain)",
-        "conda-listed_env-py": f"Python {PY} (listed_env)",
-        "conda-rc_env-py": f"Python {PY} (rc_env)",
+        "conda-base-py": f"Python {PY_XY} (base)",
+        "conda-py311_ai-py": f"Python {PY_XY} (py311_ai)",
+        "conda-py311_ai.myexp_env-py": f"Python {PY_XY} (py311_ai ▸ myexp_env)",
+        "conda-py311_ai.proj_uv-py": f"Python {PY_XY} (py311_ai ▸ proj_uv)",
+        "venv-plain-py": f"Python {PY_XY} (plain)",
+        "conda-listed_env-py": f"Python {PY_XY} (listed_env)",
+        "conda-rc_env-py": f"Python {PY_XY} (rc_env)",
         "conda-rstats-ir": "R (rstats)",
     }
     assert {name: specs[name]["spec"]["display_name"] for name in expected} == expected
@@ -100,7 +97,7 @@ def test_names_display_names_and_metadata(home: Tree):
         "python_version": meta["layenv"]["python_version"],
         "scope": "user",
     }
-    assert meta["layenv"]["python_version"].startswith(PY)
+    assert meta["layenv"]["python_version"].startswith(PY_XY)
     assert meta["conda_env_name"] == "py311_ai" and meta["conda_env_path"] == str(home.myexp_env)
     # ipykernel's own share/jupyter/kernels/python3 in py311_ai is that env's Python kernel, not a second one
     assert [n for n in specs if n.startswith("conda-py311_ai-")] == ["conda-py311_ai-py"]
@@ -219,7 +216,11 @@ def test_cli_sync_writes_and_removes_only_its_own(home: Tree, tmp_path: Path):
     assert "conda-py311_ai.myexp_env-py" in json.loads(proc.stdout)["removed"]
     assert not (data / "kernels" / "conda-py311_ai.myexp_env-py").exists()
     assert stranger.exists()
-    # a synced copy seen by the live manager is not listed a second time
-    ksm = LayenvKernelSpecManager(kernel_dirs=[str(data / "kernels")])
-    assert sorted(ksm.get_all_specs()) == sorted(set(ksm.get_all_specs()))
-    assert "conda-py311_ai-py" in ksm.get_all_specs()
+    # a synced copy seen by the live manager is not listed a second time: the live entry replaces it, and a copy
+    # whose env the manager leaves out is not listed from the copy either
+    copy = data / "kernels" / "conda-py311_ai-py"
+    assert copy.is_dir()
+    served = LayenvKernelSpecManager(kernel_dirs=[str(data / "kernels")]).find_kernel_specs()
+    assert served["conda-py311_ai-py"] != str(copy)
+    excluding = LayenvKernelSpecManager(kernel_dirs=[str(data / "kernels")], exclude=["conda-py311_ai-*"])
+    assert "conda-py311_ai-py" not in excluding.find_kernel_specs()

@@ -3,9 +3,11 @@ GET /layenv/policy tells the caller what applies; the audit trail is read back f
 
 from __future__ import annotations
 
+import grp
 import json
 import logging
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -160,16 +162,11 @@ async def test_read_only_caller_lists_but_cannot_create_or_delete(jp_fetch, crea
 
 @pytest.fixture
 def group_root(create_home: Path) -> Path:
-    """A group root owned by the group 'users' (gid 100 on Debian), setgid and group-writable."""
-    import grp
-
+    """A group root owned by the group 'users' (gid 100 on Debian), setgid and group-writable; emptied first."""
     gid = grp.getgrnam("users").gr_gid
     root = create_home / "srv" / "layenv" / "physics"
-    root.mkdir(parents=True, exist_ok=True)
-    for child in root.iterdir():
-        import shutil
-
-        shutil.rmtree(child)
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
     os.chown(root, -1, gid)
     root.chmod(0o2775)
     return root

@@ -167,7 +167,7 @@ def servers(shared_area: SharedArea, unix_users: Users, index: GatedIndex) -> It
             started.append(start_server(shared_area, user, "main", wait=False, **server_settings(index)))
         for server in started:
             server.wait_ready()
-        listing = get(started[0], "layenv/environments")
+        listing = started[0].get("layenv/environments")
         base = next((e for e in listing["environments"] if e["path"] == str(shared_area.base)), None)
         assert base is not None, f"the shared base {shared_area.base} is not listed: {listing}"
         yield Servers(*started, base_id=base["id"])
@@ -190,15 +190,8 @@ def group_root(shared_area: SharedArea) -> Iterator[Path]:
 # ----------------------------------------------------------------------------------------------- helpers
 
 
-def get(server: JupyterProcess, path: str) -> Any:
-    """GET that must answer 200; the failure carries the end of the server's log."""
-    status, body = server.request("GET", path)
-    assert status == 200, f"GET {path}: {status} {body}\n{server.log_tail()}"
-    return body
-
-
 def listing(server: JupyterProcess) -> dict[str, Any]:
-    return get(server, "layenv/environments")
+    return server.get("layenv/environments")
 
 
 def envs_in(listed: dict[str, Any], root: Path) -> dict[str, dict[str, Any]]:
@@ -213,47 +206,21 @@ def create(server: JupyterProcess, name: str, base_id: str, **body: Any) -> tupl
     return server.request("POST", "layenv/environments", {"name": name, "base": base_id, **body})
 
 
-def follow(server: JupyterProcess, job_id: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = get(server, f"layenv/jobs/{job_id}")
-        if job["state"] not in ("queued", "running"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}\n{server.log_tail()}")
-
-
-def wait_for_step(server: JupyterProcess, job_id: str, step: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = get(server, f"layenv/jobs/{job_id}")
-        if job["step"] == step or job["state"] not in ("queued", "running"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} never reached {step}: {job}")
-
-
 def job_log(server: JupyterProcess, job_id: str) -> str:
-    import urllib.request
-
-    request = urllib.request.Request(
-        f"{server.url}layenv/jobs/{job_id}/log", headers={"Authorization": f"token {server.token}"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return response.read().decode("utf-8", "replace")
+    return server.get(f"layenv/jobs/{job_id}/log")
 
 
 def create_in_group(server: JupyterProcess, name: str, base_id: str, **body: Any) -> dict[str, Any]:
     """Create ``name`` in the group root and wait for it: the succeeded job."""
     code, job = create(server, name, base_id, root=GROUP_ROOT, **body)
     assert code == 202, (code, job)
-    job = follow(server, job["id"])
+    job = server.follow(job["id"])
     assert job["state"] == "succeeded", f"{job}\n{job_log(server, job['id'])}"
     return job
 
 
 def kernel_names(server: JupyterProcess) -> set[str]:
-    return set(get(server, "api/kernelspecs")["kernelspecs"])
+    return set(server.get("api/kernelspecs")["kernelspecs"])
 
 
 def half_made(root: Path) -> list[Path]:
@@ -278,7 +245,7 @@ def test_each_server_runs_as_its_user_and_lists_the_system_base(
         code, body = server.request("DELETE", f"layenv/environments/{servers.base_id}")
         assert code == 403, (code, body)
         assert shared_area.base.is_dir()
-        roots = {root["id"]: root for root in get(server, "layenv/policy")["roots"]}
+        roots = {root["id"]: root for root in server.get("layenv/policy")["roots"]}
         system = [root for root in roots.values() if root["scope"] == "system"]
         assert [root["path"] for root in system] == [str(shared_area.conda_root)]
         assert system[0]["can_create"] is False and system[0]["refused"]
@@ -313,7 +280,7 @@ def test_members_see_and_delete_the_groups_envs_the_outsider_does_not(
         assert env["creator"] == provenance["creator"]
         assert env["writable"] is True and env["delete_blocked_reason"] is None, env
         assert f"{env_id}-py" in kernel_names(server)
-        roots = {root["id"]: root for root in get(server, "layenv/policy")["roots"]}
+        roots = {root["id"]: root for root in server.get("layenv/policy")["roots"]}
         assert roots[GROUP_ROOT]["path"] == str(group_root) and roots[GROUP_ROOT]["can_create"] is True
         assert roots[GROUP_ROOT]["group"] == unix_users.group
 
@@ -326,7 +293,7 @@ def test_members_see_and_delete_the_groups_envs_the_outsider_does_not(
     assert code == 404, (code, body)
     code, body = servers.carol.request("GET", f"layenv/environments/{env_id}")
     assert code == 404, (code, body)
-    carol_roots = {root["id"]: root for root in get(servers.carol, "layenv/policy")["roots"]}
+    carol_roots = {root["id"]: root for root in servers.carol.get("layenv/policy")["roots"]}
     assert GROUP_ROOT not in carol_roots or carol_roots[GROUP_ROOT]["can_create"] is False, carol_roots
     code, body = create(servers.carol, "intruder", servers.base_id, root=GROUP_ROOT)
     assert code == 403, (code, body)
@@ -337,7 +304,7 @@ def test_members_see_and_delete_the_groups_envs_the_outsider_does_not(
     # envs in a user root stay private: alice's own is not bob's to see
     code, own = create(servers.alice, "private1", servers.base_id)
     assert code == 202, own
-    own = follow(servers.alice, own["id"])
+    own = servers.alice.follow(own["id"])
     assert own["state"] == "succeeded" and own["environment"]["path"] == str(alice.home / ".virtualenvs/private1")
     assert own["environment"]["scope"] == "user"
     assert own["environment"]["id"] not in {e["id"] for e in listing(servers.bob)["environments"]}
@@ -370,7 +337,7 @@ def test_each_server_sees_the_others_new_and_deleted_envs_on_its_next_listing(
     with index.closed():
         code, held = create(alice, "seen2", servers.base_id, root=GROUP_ROOT, packages=["iniconfig"])
         assert code == 202, held
-        assert wait_for_step(alice, held["id"], "install")["state"] == "running"
+        assert alice.wait_for_step(held["id"], "install")["state"] == "running"
         index.wait_for_request()
         for server in (bob, alice):
             listed = listing(server)
@@ -378,7 +345,7 @@ def test_each_server_sees_the_others_new_and_deleted_envs_on_its_next_listing(
             reasons = [s["reason"] for s in listed["skipped"] if s["path"] == str(group_root / "seen2")]
             assert all(reason.startswith("being created") for reason in reasons), reasons
         assert (group_root / "seen2" / BUILDING_MARKER).exists()
-    held = follow(alice, held["id"])
+    held = alice.follow(held["id"])
     assert held["state"] == "succeeded", job_log(alice, held["id"])
     seen2 = envs_in(listing(bob), group_root)["seen2"]
     assert seen2["kernels"] and seen2["id"] == held["environment"]["id"]
@@ -422,7 +389,7 @@ def test_concurrent_creates_and_deletes_from_two_servers_leave_one_consistent_en
             code, body = create(server, name, servers.base_id, root=GROUP_ROOT)
             outcome: dict[str, Any] = {"kind": kind, "name": name, "who": who, "code": code, "body": body}
             if code == 202:
-                outcome["job"] = follow(server, body["id"])
+                outcome["job"] = server.follow(body["id"])
             return outcome
         deadline = time.monotonic() + 2  # a delete waits a little for its env to be listed
         while (env := envs_in(listing(server), group_root).get(name)) is None:
@@ -467,7 +434,7 @@ def test_concurrent_creates_and_deletes_from_two_servers_leave_one_consistent_en
         log = job_log(server, job["id"])
         assert job["state"] == "succeeded", f"{job}\n{log}\n{context}"
         assert log.startswith("== create\n$ ") and log.endswith("\n== succeeded\n"), log
-        assert job["id"] in {j["id"] for j in get(server, "layenv/jobs")["jobs"]}
+        assert job["id"] in {j["id"] for j in server.get("layenv/jobs")["jobs"]}
         assert job["environment"]["path"] == str(group_root / outcome["name"]), job
         assert job["environment"]["scope"] == "group", job
         owner = unix_users.alice if outcome["who"] == "alice" else unix_users.bob
@@ -505,7 +472,7 @@ def test_a_crashed_servers_half_made_env_is_cleaned_by_the_other_but_never_while
         with index.closed():
             code, job = create(crashing, "orphan", servers.base_id, root=GROUP_ROOT, packages=["iniconfig"])
             assert code == 202, job
-            assert wait_for_step(crashing, job["id"], "install")["state"] == "running"
+            assert crashing.wait_for_step(job["id"], "install")["state"] == "running"
             index.wait_for_request()
             installers = processes_mentioning(str(path))
             assert installers, "the installer of the held build is not running"
@@ -545,7 +512,7 @@ def test_a_crashed_servers_half_made_env_is_cleaned_by_the_other_but_never_while
         crashing.stop()
         restarted = start_server(shared_area, unix_users.alice, "crashing", **server_settings(index))
         try:
-            final = get(restarted, f"layenv/jobs/{job['id']}")
+            final = restarted.get(f"layenv/jobs/{job['id']}")
             assert final["state"] == "failed" and "interrupted" in final["error"], final
             log = job_log(restarted, job["id"])
             assert "== install\n" in log and log.rstrip("\n").rsplit("\n", 1)[-1].startswith("== failed"), log
@@ -619,7 +586,7 @@ def test_the_creator_group_members_see_is_the_user_who_created_it(
     """On a server reached with its token (no login name: Jupyter gives each request an anonymous identity), the
     creator recorded and listed, and the policy's user, are the Unix user the server runs as, not a random id."""
     alice = unix_users.alice
-    assert get(servers.alice, "layenv/policy")["user"] == alice.name
+    assert servers.alice.get("layenv/policy")["user"] == alice.name
     create_in_group(servers.alice, "whose", servers.base_id)
     provenance = json.loads((group_root / "whose" / PROVENANCE).read_text())
     assert (provenance["creator"], provenance["creator_uid"]) == (alice.name, alice.uid), provenance

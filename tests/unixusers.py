@@ -260,8 +260,10 @@ def relocate_sysconfig(prefix: Path) -> None:
     original's, which only the test's own user may read here (virtualenv stats LIBDIR's libpython and fails
     with EACCES). The file is hard linked: a new file replaces the link, the original is left alone.
     """
+    from envtree import LIB_PYTHON
+
     original = str(Path(sys.base_prefix))
-    stdlib = prefix / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    stdlib = prefix / LIB_PYTHON
     for module in stdlib.glob("_sysconfigdata*.py"):
         text = module.read_text(encoding="utf-8")
         replaced = stdlib / f".{module.name}.tmp"
@@ -302,18 +304,14 @@ def _copy_checkout_package(prefix: Path) -> None:
 def build_server_prefix(dest: Path) -> Path:
     """A Jupyter server install every user can run: the dev venv's jupyter_layenv (and its closure) linked into
     a copy of the CPython, with its console scripts, ``uv`` and the server-extension config pip would install."""
-    from envtree import make_conda_prefix
+    from envtree import link_or_copy, make_conda_prefix
+    from uv import find_uv_bin
 
     make_conda_prefix(dest, packages=["jupyter_layenv", "jupyter_server", "virtualenv", "uv", "packaging"])
     _copy_checkout_package(dest)
     for name in ("jupyter", "jupyter-server", "jupyter-layenv"):
         _console_script(dest, name)
-    from uv import find_uv_bin
-
-    try:
-        os.link(find_uv_bin(), dest / "bin" / "uv")
-    except OSError:
-        shutil.copy2(find_uv_bin(), dest / "bin" / "uv")
+    link_or_copy(find_uv_bin(), dest / "bin" / "uv")
     config_d = Path("etc", "jupyter", "jupyter_server_config.d")
     (dest / config_d).mkdir(parents=True)
     for source in (Path(sys.prefix) / config_d).glob("jupyter_layenv*.json"):

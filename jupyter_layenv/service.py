@@ -17,7 +17,7 @@ import uuid
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir, jupyter_path
-from traitlets import Bool, Enum, Instance, Int, List, Unicode, default
+from traitlets import Bool, Enum, Float, Instance, Int, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from . import export as exporting
@@ -49,7 +49,7 @@ from .policy import (
     bad_request,
     requirement_names,
 )
-from .usage import health
+from .usage import health, sizing
 
 SYSTEM_ROOT_REFUSAL = "system roots hold the administrator's bases: jupyter_layenv never writes there"
 
@@ -91,6 +91,9 @@ class LayenvService(LoggingConfigurable):
     find_links = List(Unicode(), config=True, help="Directories or pages of wheels to install from (a wheelhouse).")
     offline = Bool(False, config=True, help="Never use an index: install from find_links only.")
     proxy = Unicode(None, allow_none=True, config=True, help="HTTP(S) proxy for the installers.")
+    size_refresh_seconds = Float(
+        30.0, config=True, help="How often a listing has an env's measured size checked against its directories."
+    )
 
     policy = Instance(LayenvPolicy)
     ksm = Instance(LayenvKernelSpecManager)
@@ -106,6 +109,7 @@ class LayenvService(LoggingConfigurable):
     def __init__(self, *, ksm: LayenvKernelSpecManager, audit: Audit | None = None, **kwargs: Any) -> None:
         super().__init__(ksm=ksm, **kwargs)
         self.audit = audit or Audit()
+        self.sizes = sizing.SizeTracker(self.size_refresh_seconds)
         self._include_root_in_discovery()
         self.jobs = JobManager(
             JobStore(fsread.expand(self.jobs_dir), keep=self.jobs_kept),
@@ -139,6 +143,7 @@ class LayenvService(LoggingConfigurable):
             self.audit.emit("create", job.user, job.name, "failed", path=job.path, detail=job.error)
 
     async def stop(self) -> None:
+        self.sizes.stop()
         await self.jobs.stop()
 
     # -- reading ----------------------------------------------------------------------------------------
@@ -155,7 +160,9 @@ class LayenvService(LoggingConfigurable):
             discovered, table = self.ksm.current()
         listing = listing_json(discovered, table)
         uid = os.getuid()
+        sizes = self.sizes.sizes(env.path for env in discovered.environments)
         for env, env_json in zip(discovered.environments, listing["environments"], strict=True):
+            env_json.update(sizing.size_json(sizes[env.path]))
             env_json["delete_blocked_reason"] = _message(self.policy.delete_refusal(env, discovered, uid))
             env_json["layer_blocked_reason"] = _message(self.policy.layer_refusal(env))
         return listing
@@ -251,6 +258,7 @@ class LayenvService(LoggingConfigurable):
         base = discovered.by_path(env.base) if env.base else None
         return {
             **environment_json(env, table),
+            **sizing.size_json(self.sizes.sizes([env.path])[env.path]),
             "packages": inventory.package_split(env, base),
             "health": [issue.json() for issue in health.check(env, base)],
         }

@@ -49,6 +49,7 @@ from .policy import (
     bad_request,
     requirement_names,
 )
+from .usage import health
 
 SYSTEM_ROOT_REFUSAL = "system roots hold the administrator's bases: jupyter_layenv never writes there"
 
@@ -248,7 +249,11 @@ class LayenvService(LoggingConfigurable):
         discovered, table = self.ksm.current()
         env = self._find(discovered, env_id)
         base = discovered.by_path(env.base) if env.base else None
-        return {**environment_json(env, table), "packages": inventory.package_split(env, base)}
+        return {
+            **environment_json(env, table),
+            "packages": inventory.package_split(env, base),
+            "health": [issue.json() for issue in health.check(env, base)],
+        }
 
     def _find(self, discovered: Any, env_id: str) -> Environment:
         env = discovered.by_id(env_id)

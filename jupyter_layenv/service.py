@@ -49,6 +49,7 @@ from .policy import (
     bad_request,
     requirement_names,
 )
+from .usage import health
 
 SYSTEM_ROOT_REFUSAL = "system roots hold the administrator's bases: jupyter_layenv never writes there"
 
@@ -248,7 +249,11 @@ class LayenvService(LoggingConfigurable):
         discovered, table = self.ksm.current()
         env = self._find(discovered, env_id)
         base = discovered.by_path(env.base) if env.base else None
-        return {**environment_json(env, table), "packages": inventory.package_split(env, base)}
+        return {
+            **environment_json(env, table),
+            "packages": inventory.package_split(env, base),
+            "health": [issue.json() for issue in health.check(env, base)],
+        }
 
     def _find(self, discovered: Any, env_id: str) -> Environment:
         env = discovered.by_id(env_id)
@@ -401,12 +406,16 @@ class LayenvService(LoggingConfigurable):
             return b""
 
     async def cancel(self, job_id: str, user: str) -> Job:
-        job = await self.job(job_id)
-        if job.state not in ("queued", "running"):
-            raise PolicyError(409, f"job {job_id} has already {job.state}; nothing to cancel", "finished")
-        cancelled = await self.jobs.cancel(job_id)
-        if cancelled is None:
-            raise PolicyError(409, f"job {job_id} runs in another process; cancel it there", "elsewhere")
+        try:
+            job = await self.job(job_id)
+            if job.state not in ("queued", "running"):
+                raise PolicyError(409, f"job {job_id} has already {job.state}; nothing to cancel", "finished")
+            cancelled = await self.jobs.cancel(job_id)
+            if cancelled is None:
+                raise PolicyError(409, f"job {job_id} runs in another process; cancel it there", "elsewhere")
+        except PolicyError as err:
+            self.audit.emit("cancel", user, job_id, "refused", detail=err.message)
+            raise
         self.audit.emit("cancel", user, job.name, "succeeded", path=job.path)
         return cancelled
 
@@ -460,9 +469,13 @@ class LayenvService(LoggingConfigurable):
 
     async def export(self, env_id: str, fmt: str, user: str) -> tuple[str, str]:
         """``(filename, text)`` of an env exported as environment.yml or requirements.txt."""
-        if fmt not in exporting.FORMATS:
-            raise bad_request(f"unknown format {fmt!r}: use format=environment.yml or format=requirements.txt")
-        filename, text = await asyncio.to_thread(self._export, env_id, fmt)
+        try:
+            if fmt not in exporting.FORMATS:
+                raise bad_request(f"unknown format {fmt!r}: use format=environment.yml or format=requirements.txt")
+            filename, text = await asyncio.to_thread(self._export, env_id, fmt)
+        except PolicyError as err:
+            self.audit.emit("export", user, env_id, "refused", detail=err.message)
+            raise
         self.audit.emit("export", user, env_id, "succeeded", detail=fmt)
         return filename, text
 

@@ -32,6 +32,7 @@ from .kernels import SYNC_MARKER, environment_json, group_name, listing_json
 from .kernelspecs import LayenvKernelSpecManager
 from .model import (
     BEING_CREATED,
+    BUILDING_MARKER,
     CONDA_ENV,
     DELETING_PREFIX,
     SCOPE_GROUP,
@@ -300,8 +301,11 @@ class LayenvService(LoggingConfigurable):
         path = os.path.join(root, request.name)
         if os.path.realpath(os.path.dirname(path)) != os.path.realpath(root):
             raise PolicyError(403, f"{path} would leave the environment root {root}", "outside root")
-        if os.path.lexists(path) or any(
-            env.name == request.name and env.path == path for env in discovered.environments
+        # a half-made env is the job queue's to refuse: it tells "being created" (here or elsewhere) from "exists"
+        being_built = os.path.isfile(os.path.join(path, BUILDING_MARKER))
+        if not being_built and (
+            os.path.lexists(path)
+            or any(env.name == request.name and env.path == path for env in discovered.environments)
         ):
             raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
         base_pip = request.inherit and inventory.has_distribution(base.path, "pip")

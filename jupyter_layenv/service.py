@@ -17,7 +17,7 @@ import uuid
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir, jupyter_path
-from traitlets import Bool, Enum, Instance, Int, List, Unicode, default
+from traitlets import Bool, Enum, Float, Instance, Int, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from . import export as exporting
@@ -50,6 +50,7 @@ from .policy import (
     bad_request,
     requirement_names,
 )
+from .usage import health, sizing
 
 SYSTEM_ROOT_REFUSAL = "system roots hold the administrator's bases: jupyter_layenv never writes there"
 
@@ -91,6 +92,9 @@ class LayenvService(LoggingConfigurable):
     find_links = List(Unicode(), config=True, help="Directories or pages of wheels to install from (a wheelhouse).")
     offline = Bool(False, config=True, help="Never use an index: install from find_links only.")
     proxy = Unicode(None, allow_none=True, config=True, help="HTTP(S) proxy for the installers.")
+    size_refresh_seconds = Float(
+        30.0, config=True, help="How often a listing has an env's measured size checked against its directories."
+    )
 
     policy = Instance(LayenvPolicy)
     ksm = Instance(LayenvKernelSpecManager)
@@ -106,6 +110,7 @@ class LayenvService(LoggingConfigurable):
     def __init__(self, *, ksm: LayenvKernelSpecManager, audit: Audit | None = None, **kwargs: Any) -> None:
         super().__init__(ksm=ksm, **kwargs)
         self.audit = audit or Audit()
+        self.sizes = sizing.SizeTracker(self.size_refresh_seconds)
         self._include_root_in_discovery()
         self.jobs = JobManager(
             JobStore(fsread.expand(self.jobs_dir), keep=self.jobs_kept),
@@ -139,6 +144,7 @@ class LayenvService(LoggingConfigurable):
             self.audit.emit("create", job.user, job.name, "failed", path=job.path, detail=job.error)
 
     async def stop(self) -> None:
+        self.sizes.stop()
         await self.jobs.stop()
 
     # -- reading ----------------------------------------------------------------------------------------
@@ -155,7 +161,9 @@ class LayenvService(LoggingConfigurable):
             discovered, table = self.ksm.current()
         listing = listing_json(discovered, table)
         uid = os.getuid()
+        sizes = self.sizes.sizes(env.path for env in discovered.environments)
         for env, env_json in zip(discovered.environments, listing["environments"], strict=True):
+            env_json.update(sizing.size_json(sizes[env.path]))
             env_json["delete_blocked_reason"] = _message(self.policy.delete_refusal(env, discovered, uid))
             env_json["layer_blocked_reason"] = _message(self.policy.layer_refusal(env))
         return listing
@@ -249,7 +257,12 @@ class LayenvService(LoggingConfigurable):
         discovered, table = self.ksm.current()
         env = self._find(discovered, env_id)
         base = discovered.by_path(env.base) if env.base else None
-        return {**environment_json(env, table), "packages": inventory.package_split(env, base)}
+        return {
+            **environment_json(env, table),
+            **sizing.size_json(self.sizes.sizes([env.path])[env.path]),
+            "packages": inventory.package_split(env, base),
+            "health": [issue.json() for issue in health.check(env, base)],
+        }
 
     def _find(self, discovered: Any, env_id: str) -> Environment:
         env = discovered.by_id(env_id)
@@ -397,12 +410,16 @@ class LayenvService(LoggingConfigurable):
             return b""
 
     async def cancel(self, job_id: str, user: str) -> Job:
-        job = await self.job(job_id)
-        if job.state not in ("queued", "running"):
-            raise PolicyError(409, f"job {job_id} has already {job.state}; nothing to cancel", "finished")
-        cancelled = await self.jobs.cancel(job_id)
-        if cancelled is None:
-            raise PolicyError(409, f"job {job_id} runs in another process; cancel it there", "elsewhere")
+        try:
+            job = await self.job(job_id)
+            if job.state not in ("queued", "running"):
+                raise PolicyError(409, f"job {job_id} has already {job.state}; nothing to cancel", "finished")
+            cancelled = await self.jobs.cancel(job_id)
+            if cancelled is None:
+                raise PolicyError(409, f"job {job_id} runs in another process; cancel it there", "elsewhere")
+        except PolicyError as err:
+            self.audit.emit("cancel", user, job_id, "refused", detail=err.message)
+            raise
         self.audit.emit("cancel", user, job.name, "succeeded", path=job.path)
         return cancelled
 
@@ -456,9 +473,13 @@ class LayenvService(LoggingConfigurable):
 
     async def export(self, env_id: str, fmt: str, user: str) -> tuple[str, str]:
         """``(filename, text)`` of an env exported as environment.yml or requirements.txt."""
-        if fmt not in exporting.FORMATS:
-            raise bad_request(f"unknown format {fmt!r}: use format=environment.yml or format=requirements.txt")
-        filename, text = await asyncio.to_thread(self._export, env_id, fmt)
+        try:
+            if fmt not in exporting.FORMATS:
+                raise bad_request(f"unknown format {fmt!r}: use format=environment.yml or format=requirements.txt")
+            filename, text = await asyncio.to_thread(self._export, env_id, fmt)
+        except PolicyError as err:
+            self.audit.emit("export", user, env_id, "refused", detail=err.message)
+            raise
         self.audit.emit("export", user, env_id, "succeeded", detail=fmt)
         return filename, text
 

@@ -88,9 +88,7 @@ def jp_server_config(service: dict, request) -> dict:
     return {"ServerApp": {"jpserver_extensions": {"jupyter_layenv": True}}, "LayenvService": service}
 
 
-async def test_a_second_create_of_a_name_being_built_here_is_refused_in_process_every_time(
-    jp_fetch, create_home: Path
-):
+async def test_a_second_create_of_a_name_being_built_here_is_refused_in_process_every_time(jp_fetch, create_home: Path):
     """Broken by: dropping JobManager.submit's in-process check (the env lock still refuses, in other words, and
     the refused submit takes the first job's name out of the busy set), or by freeing the name on that refusal."""
     path = create_home / ".virtualenvs" / "twin"

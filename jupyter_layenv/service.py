@@ -17,7 +17,7 @@ import uuid
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir, jupyter_path
-from traitlets import Bool, Enum, Instance, Int, List, Unicode, default
+from traitlets import Bool, Enum, Float, Instance, Int, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from . import envfile, fsread, inventory
@@ -32,6 +32,7 @@ from .kernels import SYNC_MARKER, environment_json, group_name, listing_json
 from .kernelspecs import LayenvKernelSpecManager
 from .model import (
     BEING_CREATED,
+    BUILDING_MARKER,
     CONDA_ENV,
     DELETING_PREFIX,
     SCOPE_GROUP,
@@ -49,7 +50,7 @@ from .policy import (
     bad_request,
     requirement_names,
 )
-from .usage import health
+from .usage import health, sizing
 
 SYSTEM_ROOT_REFUSAL = "system roots hold the administrator's bases: jupyter_layenv never writes there"
 
@@ -91,6 +92,9 @@ class LayenvService(LoggingConfigurable):
     find_links = List(Unicode(), config=True, help="Directories or pages of wheels to install from (a wheelhouse).")
     offline = Bool(False, config=True, help="Never use an index: install from find_links only.")
     proxy = Unicode(None, allow_none=True, config=True, help="HTTP(S) proxy for the installers.")
+    size_refresh_seconds = Float(
+        30.0, config=True, help="How often a listing has an env's measured size checked against its directories."
+    )
 
     policy = Instance(LayenvPolicy)
     ksm = Instance(LayenvKernelSpecManager)
@@ -106,6 +110,7 @@ class LayenvService(LoggingConfigurable):
     def __init__(self, *, ksm: LayenvKernelSpecManager, audit: Audit | None = None, **kwargs: Any) -> None:
         super().__init__(ksm=ksm, **kwargs)
         self.audit = audit or Audit()
+        self.sizes = sizing.SizeTracker(self.size_refresh_seconds)
         self._include_root_in_discovery()
         self.jobs = JobManager(
             JobStore(fsread.expand(self.jobs_dir), keep=self.jobs_kept),
@@ -139,6 +144,7 @@ class LayenvService(LoggingConfigurable):
             self.audit.emit("create", job.user, job.name, "failed", path=job.path, detail=job.error)
 
     async def stop(self) -> None:
+        self.sizes.stop()
         await self.jobs.stop()
 
     # -- reading ----------------------------------------------------------------------------------------
@@ -155,7 +161,9 @@ class LayenvService(LoggingConfigurable):
             discovered, table = self.ksm.current()
         listing = listing_json(discovered, table)
         uid = os.getuid()
+        sizes = self.sizes.sizes(env.path for env in discovered.environments)
         for env, env_json in zip(discovered.environments, listing["environments"], strict=True):
+            env_json.update(sizing.size_json(sizes[env.path]))
             env_json["delete_blocked_reason"] = _message(self.policy.delete_refusal(env, discovered, uid))
             env_json["layer_blocked_reason"] = _message(self.policy.layer_refusal(env))
         return listing
@@ -251,6 +259,7 @@ class LayenvService(LoggingConfigurable):
         base = discovered.by_path(env.base) if env.base else None
         return {
             **environment_json(env, table),
+            **sizing.size_json(self.sizes.sizes([env.path])[env.path]),
             "packages": inventory.package_split(env, base),
             "health": [issue.json() for issue in health.check(env, base)],
         }
@@ -312,8 +321,11 @@ class LayenvService(LoggingConfigurable):
         path = os.path.join(root, request.name)
         if os.path.realpath(os.path.dirname(path)) != os.path.realpath(root):
             raise PolicyError(403, f"{path} would leave the environment root {root}", "outside root")
-        if os.path.lexists(path) or any(
-            env.name == request.name and env.path == path for env in discovered.environments
+        # a half-made env is the job queue's to refuse: it tells "being created" (here or elsewhere) from "exists"
+        being_built = os.path.isfile(os.path.join(path, BUILDING_MARKER))
+        if not being_built and (
+            os.path.lexists(path)
+            or any(env.name == request.name and env.path == path for env in discovered.environments)
         ):
             raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
         base_pip = request.inherit and inventory.has_distribution(base.path, "pip")

@@ -20,8 +20,8 @@ from jupyter_core.paths import jupyter_data_dir, jupyter_path
 from traitlets import Bool, Enum, Float, Instance, Int, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
+from . import envfile, fsread, inventory
 from . import export as exporting
-from . import fsread, inventory
 from .create.builder import BuildPlan
 from .create.installers import InstallerSettings, find_uv
 from .create.jobs import Job, JobConflict, JobManager, JobStore, clean_abandoned
@@ -32,6 +32,7 @@ from .kernels import SYNC_MARKER, environment_json, group_name, listing_json
 from .kernelspecs import LayenvKernelSpecManager
 from .model import (
     BEING_CREATED,
+    BUILDING_MARKER,
     CONDA_ENV,
     DELETING_PREFIX,
     SCOPE_GROUP,
@@ -295,8 +296,9 @@ class LayenvService(LoggingConfigurable):
         """Validate, place and queue a create; refusals raise :class:`PolicyError` and write nothing."""
         env_name = body.get("name") if isinstance(body, dict) and isinstance(body.get("name"), str) else "?"
         try:
-            request = self.policy.parse_create(body)
-            plan = await asyncio.to_thread(self._plan, request)
+            request, source = await asyncio.to_thread(self._request, body)
+            env_name = request.name
+            plan = await asyncio.to_thread(self._plan, request, source)
             job = await self.jobs.submit(plan, base=plan.base_path)
         except JobConflict as err:
             self.audit.emit("create", user, env_name, "refused", detail=str(err))
@@ -306,7 +308,13 @@ class LayenvService(LoggingConfigurable):
             raise
         return job
 
-    def _plan(self, request: CreateRequest) -> BuildPlan:
+    def _request(self, body: Any) -> tuple[CreateRequest, dict[str, Any] | None]:
+        """The create a body asks for; with ``environment_yml``, the file picks the base (and its provenance)."""
+        if isinstance(body, dict) and "environment_yml" in body:
+            return envfile.request_from_file(body, self.policy, self.ksm.current()[0])
+        return self.policy.parse_create(body), None
+
+    def _plan(self, request: CreateRequest, source: dict[str, Any] | None = None) -> BuildPlan:
         discovered, _ = self.ksm.current()
         wanted = request.base
         base = discovered.by_ref(wanted)
@@ -320,8 +328,11 @@ class LayenvService(LoggingConfigurable):
         path = os.path.join(root, request.name)
         if os.path.realpath(os.path.dirname(path)) != os.path.realpath(root):
             raise PolicyError(403, f"{path} would leave the environment root {root}", "outside root")
-        if os.path.lexists(path) or any(
-            env.name == request.name and env.path == path for env in discovered.environments
+        # a half-made env is the job queue's to refuse: it tells "being created" (here or elsewhere) from "exists"
+        being_built = os.path.isfile(os.path.join(path, BUILDING_MARKER))
+        if not being_built and (
+            os.path.lexists(path)
+            or any(env.name == request.name and env.path == path for env in discovered.environments)
         ):
             raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
         base_pip = request.inherit and inventory.has_distribution(base.path, "pip")
@@ -349,6 +360,7 @@ class LayenvService(LoggingConfigurable):
             creator=account_name(),
             group_gid=os.stat(where.path).st_gid if where.scope == SCOPE_GROUP else None,
             options=request.options,
+            environment_yml=source,
         )
 
     def _create_root(self, discovered: Discovered, create_roots: list[CreateRoot], wanted: str) -> CreateRoot:

@@ -50,7 +50,8 @@ from .policy import (
     bad_request,
     requirement_names,
 )
-from .usage import health, sizing
+from .usage import health
+from .usage.tracker import UsageTracker
 
 SYSTEM_ROOT_REFUSAL = "system roots hold the administrator's bases: jupyter_layenv never writes there"
 
@@ -110,7 +111,7 @@ class LayenvService(LoggingConfigurable):
     def __init__(self, *, ksm: LayenvKernelSpecManager, audit: Audit | None = None, **kwargs: Any) -> None:
         super().__init__(ksm=ksm, **kwargs)
         self.audit = audit or Audit()
-        self.sizes = sizing.SizeTracker(self.size_refresh_seconds)
+        self.usage = UsageTracker(os.path.join(jupyter_data_dir(), "layenv"), self.size_refresh_seconds)
         self._include_root_in_discovery()
         self.jobs = JobManager(
             JobStore(fsread.expand(self.jobs_dir), keep=self.jobs_kept),
@@ -144,7 +145,7 @@ class LayenvService(LoggingConfigurable):
             self.audit.emit("create", job.user, job.name, "failed", path=job.path, detail=job.error)
 
     async def stop(self) -> None:
-        self.sizes.stop()
+        self.usage.stop()
         await self.jobs.stop()
 
     # -- reading ----------------------------------------------------------------------------------------
@@ -161,9 +162,9 @@ class LayenvService(LoggingConfigurable):
             discovered, table = self.ksm.current()
         listing = listing_json(discovered, table)
         uid = os.getuid()
-        sizes = self.sizes.sizes(env.path for env in discovered.environments)
+        facts = self.usage.facts(discovered)
         for env, env_json in zip(discovered.environments, listing["environments"], strict=True):
-            env_json.update(sizing.size_json(sizes[env.path]))
+            env_json.update(facts[env.path])
             env_json["delete_blocked_reason"] = _message(self.policy.delete_refusal(env, discovered, uid))
             env_json["layer_blocked_reason"] = _message(self.policy.layer_refusal(env))
         return listing
@@ -259,10 +260,16 @@ class LayenvService(LoggingConfigurable):
         base = discovered.by_path(env.base) if env.base else None
         return {
             **environment_json(env, table),
-            **sizing.size_json(self.sizes.sizes([env.path])[env.path]),
+            **self.usage.facts(discovered, [env])[env.path],
             "packages": inventory.package_split(env, base),
             "health": [issue.json() for issue in health.check(env, base)],
         }
+
+    async def kernel_started(self, kernel_name: str, user: str) -> None:
+        await asyncio.to_thread(self._kernel_started, kernel_name, user)
+
+    def _kernel_started(self, kernel_name: str, user: str) -> None:
+        self.usage.kernel_started(*self.ksm.current(), kernel_name, user)
 
     def _find(self, discovered: Any, env_id: str) -> Environment:
         env = discovered.by_id(env_id)
@@ -476,6 +483,7 @@ class LayenvService(LoggingConfigurable):
         if os.path.lexists(doomed):
             self.log.warning("jupyter_layenv: %s was deleted, but %s could not be removed entirely", env.path, doomed)
         remove_synced_kernelspecs(env.path)
+        self.usage.forget(env.path)
         self.ksm.invalidate()
         return env.path
 

@@ -33,13 +33,14 @@ _INSTALLER_READS = re.compile(r"\s#|\$\{")  # what pip and uv treat specially in
 
 
 class PolicyError(Exception):
-    """A refused request: HTTP ``status``, a ``message`` saying what to change, and a short ``reason``."""
+    """A refused request: HTTP ``status``, a ``message`` saying what to change, a short ``reason``, and details."""
 
-    def __init__(self, status: int, message: str, reason: str) -> None:
+    def __init__(self, status: int, message: str, reason: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.reason = reason
+        self.details = details or {}  # more fields for the error JSON (a 422's closest bases)
 
 
 def bad_request(message: str, reason: str = "bad input") -> PolicyError:

@@ -30,6 +30,7 @@ from .discovery import layer_id
 from .events import Audit
 from .kernels import SYNC_MARKER, environment_json, group_name, listing_json
 from .kernelspecs import LayenvKernelSpecManager
+from .layers import revisions
 from .model import (
     BEING_CREATED,
     CONDA_ENV,
@@ -248,7 +249,8 @@ class LayenvService(LoggingConfigurable):
         discovered, table = self.ksm.current()
         env = self._find(discovered, env_id)
         base = discovered.by_path(env.base) if env.base else None
-        return {**environment_json(env, table), "packages": inventory.package_split(env, base)}
+        requested = frozenset(revisions.requested_names(env.path))
+        return {**environment_json(env, table), "packages": inventory.package_split(env, base, requested)}
 
     def _find(self, discovered: Any, env_id: str) -> Environment:
         env = discovered.by_id(env_id)
@@ -304,6 +306,8 @@ class LayenvService(LoggingConfigurable):
             env.name == request.name and env.path == path for env in discovered.environments
         ):
             raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
+        if request.inherit:
+            self.policy.check_overrides(request.requirements, {d.key: d for d in inventory.distributions(base.path)})
         base_pip = request.inherit and inventory.has_distribution(base.path, "pip")
         seed_pip = self.seed_pip == "always" or (self.seed_pip == "auto" and not base_pip)
         requirements = list(request.requirements)

@@ -86,13 +86,16 @@ def parse_compiled(text: str) -> list[Pin]:
         if not line:
             continue
         if not raw[0].isspace() and not line.startswith("#"):
-            spec = line.rstrip("\\").strip()
+            spec, _, note = line.partition(" #")
+            spec = spec.rstrip().rstrip("\\").strip()
             try:
                 req = Requirement(spec)
             except InvalidRequirement:
                 continue
             version = next((s.version for s in req.specifier if s.operator == "=="), "")
-            entries.append({"name": req.name, "version": version, "url": req.url, "hashes": [], "via": []})
+            via = note.strip().removeprefix("via").strip()
+            entries.append({"name": req.name, "version": version, "url": req.url, "hashes": [],
+                            "via": [part.strip() for part in via.split(",") if part.strip()]})  # fmt: skip
         elif entries and line.startswith("--hash="):
             entries[-1]["hashes"].append(line.removeprefix("--hash=").rstrip("\\").strip())
         elif entries and line.startswith("#"):

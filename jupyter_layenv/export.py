@@ -6,10 +6,10 @@ gives the same layer. Blocking file reads: run in a thread from the event loop.
 
 from __future__ import annotations
 
-import json
 import re
 from urllib.parse import urlparse
 
+import yaml
 from packaging.utils import canonicalize_name
 
 from .inventory import TOOLING, Dist, conda_records, distributions
@@ -17,7 +17,6 @@ from .model import LAYERED, Environment
 
 FORMATS = ("environment.yml", "requirements.txt")
 _SUBDIR = re.compile(r"^(noarch|linux|osx|win|emscripten|wasi|zos|freebsd)(-[a-z0-9_]+)?$")
-_PLAIN_YAML = re.compile(r"[A-Za-z0-9._=<>!*+~,-]+")
 
 
 def export(env: Environment, base: Environment | None, fmt: str) -> str:
@@ -42,19 +41,17 @@ def environment_yml(env: Environment, base: Environment | None) -> str:
     else:
         records = conda_records(env.path)
         pip = _pip_installed(env.path, records) if records else {dist.key: dist for dist in _own(env)}
-    channels = list(dict.fromkeys(_channel(str(r.get("channel") or "")) for r in records)) or ["conda-forge"]
+    channels = list(dict.fromkeys(channel_name(str(r.get("channel") or "")) for r in records)) or ["conda-forge"]
     deps = [f"{r['name']}={r['version']}={r['build']}" if r.get("build") else f"{r['name']}={r['version']}"
             for r in records]  # fmt: skip
     if not records:
         deps = [f"python={env.python_version}"] if env.python_version else ["python"]
     if pip and not any(r["name"] == "pip" for r in records):
         deps.append("pip")
-    lines = [f"name: {_yaml(env.name)}", "channels:", *(f"  - {_yaml(c)}" for c in channels), "dependencies:"]
-    lines += [f"  - {_yaml(dep)}" for dep in deps]
     if pip:
-        lines.append("  - pip:")
-        lines += [f"      - {_yaml(f'{d.name}=={d.version}')}" for d in sorted(pip.values(), key=lambda d: d.key)]
-    return "\n".join(lines) + "\n"
+        deps.append({"pip": [f"{d.name}=={d.version}" for d in sorted(pip.values(), key=lambda d: d.key)]})
+    document = {"name": env.name, "channels": channels, "dependencies": deps}
+    return yaml.dump(document, Dumper=_CondaStyleDumper, sort_keys=False, default_flow_style=False, indent=2)
 
 
 def _own(env: Environment) -> list[Dist]:
@@ -71,7 +68,7 @@ def _pip_installed(prefix: str, records: list[dict]) -> dict[str, Dist]:
     }
 
 
-def _channel(url: str) -> str:
+def channel_name(url: str) -> str:
     """``https://conda.anaconda.org/conda-forge/linux-64`` -> ``conda-forge``, as ``conda env export`` names it."""
     if not url:
         return "conda-forge"
@@ -86,5 +83,8 @@ def _channel(url: str) -> str:
     return f"{parsed.scheme}://{parsed.netloc}/{'/'.join(parts)}"
 
 
-def _yaml(value: str) -> str:
-    return value if _PLAIN_YAML.fullmatch(value) and value[0] not in "!*&-" else json.dumps(value)
+class _CondaStyleDumper(yaml.SafeDumper):
+    """A safe dumper that indents lists under their key, as ``conda env export`` writes them."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        return super().increase_indent(flow, False)

@@ -22,6 +22,10 @@ pkgs_dirs: [/tmp/pkgs]
     assert conda.parse_condarc_list(text, "envs_dirs") == ["~/envs-a", "/srv/envs b"]
     assert conda.parse_condarc_list("envs_dirs: [/x, '/y']\n", "envs_dirs") == ["/x", "/y"]
     assert conda.parse_condarc_list("channels:\n  - defaults\n", "envs_dirs") == []
+    # what a line-by-line reader got wrong: a comma inside quotes, a flow list over two lines, a bad file
+    assert conda.parse_condarc_list('envs_dirs: ["/srv/a,b",\n  /srv/c]\n', "envs_dirs") == ["/srv/a,b", "/srv/c"]
+    assert conda.parse_condarc_list("envs_dirs: [unclosed\n", "envs_dirs") == []
+    assert conda.parse_condarc_list("- a list\n", "envs_dirs") == []
 
 
 def test_environments_txt_drops_stale_lines(tmp_path: Path):

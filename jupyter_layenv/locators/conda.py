@@ -8,8 +8,9 @@ reads. ``conda`` is never run.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterable
+
+import yaml
 
 from .. import fsread
 from . import (
@@ -23,8 +24,6 @@ from . import (
     scan_into,
 )
 from .prefix import looks_like_conda_root
-
-_KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*:\s*(.*)$")
 
 
 def locate(
@@ -108,37 +107,14 @@ def _condarc_envs_dirs(paths: Iterable[str], deps: list[str]) -> list[str]:
 
 
 def parse_condarc_list(text: str, key: str) -> list[str]:
-    """The string list under a top-level ``key`` of a .condarc, block (``- a``) or flow (``[a, b]``) style.
-
-    Only this shape matters to discovery, so no YAML library is needed.
-    """
-    values: list[str] = []
-    in_block = False
-    for raw in text.splitlines():
-        line = raw.split(" #", 1)[0].rstrip()
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        match = _KEY.match(line)
-        if match:
-            in_block = match.group(1) == key
-            rest = match.group(2).strip()
-            if in_block and rest.startswith("[") and rest.endswith("]"):
-                values.extend(_unquote(item) for item in rest[1:-1].split(",") if item.strip())
-                in_block = False
-            elif in_block and rest:
-                values.append(_unquote(rest))
-                in_block = False
-            continue
-        stripped = line.strip()
-        if in_block and stripped.startswith("- "):
-            values.append(_unquote(stripped[2:]))
-        elif in_block and not raw.startswith((" ", "\t")):
-            in_block = False
-    return [value for value in values if value]
-
-
-def _unquote(value: str) -> str:
-    value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
-    return value
+    """The strings under a top-level ``key`` of a .condarc; a file conda could not read either gives nothing."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return []
+    value = document.get(key) if isinstance(document, dict) else None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return []
+    return [str(item) for item in value if isinstance(item, (str, int, float)) and str(item)]

@@ -18,6 +18,7 @@ from traitlets.config import LoggingConfigurable
 from . import envfile, fsread, inventory, removal
 from . import export as exporting
 from .create.builder import BuildPlan
+from .create.disk import DiskFull
 from .create.installers import InstallerSettings, find_uv
 from .create.jobs import Job, JobConflict, JobManager, JobStore, clean_abandoned
 from .create.locks import PlantedLink
@@ -304,6 +305,9 @@ class LayenvService(LoggingConfigurable):
             raise PolicyError(
                 409, str(err), "planted link" if isinstance(err, PlantedLink) else "exists or busy"
             ) from None
+        except DiskFull as err:
+            self.audit.emit("create", user, env_name, "refused", detail=str(err))
+            raise PolicyError(507, str(err), "disk full") from None
         except PolicyError as err:
             self.audit.emit("create", user, env_name, "refused", detail=err.message)
             raise

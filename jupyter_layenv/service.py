@@ -18,6 +18,7 @@ from traitlets.config import LoggingConfigurable
 from . import envfile, fsread, inventory, removal
 from . import export as exporting
 from .create.builder import BuildPlan
+from .create.disk import DiskFull
 from .create.installers import InstallerSettings, find_uv
 from .create.jobs import Job, JobConflict, JobManager, JobStore, clean_abandoned
 from .create.locks import PlantedLink
@@ -25,6 +26,7 @@ from .discovery import layer_id
 from .events import Audit
 from .kernels import environment_json, group_name, listing_json
 from .kernelspecs import LayenvKernelSpecManager
+from .layers import revisions
 from .model import (
     BEING_CREATED,
     BUILDING_MARKER,
@@ -260,7 +262,7 @@ class LayenvService(LoggingConfigurable):
         return {
             **environment_json(env, table),
             **self.usage.facts(discovered, [env])[env.path],
-            "packages": inventory.package_split(env, base),
+            "packages": inventory.package_split(env, base, frozenset(revisions.requested_names(env.path))),
             "health": [issue.json() for issue in health.check(env, base)],
         }
 
@@ -304,6 +306,9 @@ class LayenvService(LoggingConfigurable):
             raise PolicyError(
                 409, str(err), "planted link" if isinstance(err, PlantedLink) else "exists or busy"
             ) from None
+        except DiskFull as err:
+            self.audit.emit("create", user, env_name, "refused", detail=str(err))
+            raise PolicyError(507, str(err), "disk full") from None
         except PolicyError as err:
             self.audit.emit("create", user, env_name, "refused", detail=err.message)
             raise
@@ -336,6 +341,8 @@ class LayenvService(LoggingConfigurable):
             or any(env.name == request.name and env.path == path for env in discovered.environments)
         ):
             raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
+        if request.inherit:
+            self.policy.check_overrides(request.requirements, {d.key: d for d in inventory.distributions(base.path)})
         base_pip = request.inherit and inventory.has_distribution(base.path, "pip")
         seed_pip = self.seed_pip == "always" or (self.seed_pip == "auto" and not base_pip)
         requirements = list(request.requirements)

@@ -217,6 +217,7 @@ class JobManager:
     async def _run(self, job: Job, plan: builder.BuildPlan, lock: EnvLock) -> None:
         # A client sees the final state only once the half-made env is gone and the log is complete.
         outcome: tuple[str, str | None] = ("succeeded", None)
+        logged = False  # the error is a failed command's, whose output is in the log already
         try:
             if self._slots is None:
                 self._slots = asyncio.Semaphore(self._concurrency)
@@ -228,6 +229,7 @@ class JobManager:
             await self._clean(job)
         except Exception as err:
             outcome = ("failed", str(err) or type(err).__name__)
+            logged = isinstance(err, StepFailed)
             if not isinstance(err, StepFailed):
                 self.log.exception("jupyter_layenv: job %s (%s) failed", job.id, job.path)
             await self._clean(job)
@@ -235,14 +237,15 @@ class JobManager:
             if outcome[0] == "succeeded":
                 job.step, job.progress = "done", 1.0
             job.finished, job.pid = time.time(), None
-            await asyncio.to_thread(self._finish_files, job, lock, outcome)
+            await asyncio.to_thread(self._finish_files, job, lock, outcome, logged)
             self._paths.discard(plan.path)
             self._tasks.pop(job.id, None)
             self._on_finished(job)
 
-    def _finish_files(self, job: Job, lock: EnvLock, outcome: tuple[str, str | None]) -> None:
+    def _finish_files(self, job: Job, lock: EnvLock, outcome: tuple[str, str | None], logged: bool = False) -> None:
         state, error = outcome
-        self.store.append_log(job.id, f"\n== {state}{f': {error}' if error else ''}\n")
+        # a failed command's output is in the log already: the trailer does not print it a second time
+        self.store.append_log(job.id, f"\n== {state}{f': {error}' if error and not logged else ''}\n")
         job.state, job.error = state, error
         self.store.save(job)
         lock.release()
@@ -287,7 +290,7 @@ class JobManager:
         )
         if code != 0:
             tail = await asyncio.to_thread(self.store.log_tail, job.id, start)
-            raise StepFailed(f"{job.step} failed ({tool} exited with {code}): {tail or 'see the log'}")
+            raise StepFailed(failure_message(f"{job.step} failed ({tool} exited with {code})", tail))
 
     async def _clean(self, job: Job) -> None:
         removed = await asyncio.to_thread(builder.remove_half_made, job.path, job.id)
@@ -357,6 +360,14 @@ def clean_abandoned(path: str) -> bool:
 
 class StepFailed(Exception):
     """A build command failed; the message carries the end of its output."""
+
+
+def failure_message(summary: str, output: str) -> str:
+    """``summary: <the output's error line>`` on the first line (what the panel and the CLI show), then the end of
+    the output (the panel's "Show log"); the error line is the first that says "error", else the last."""
+    lines = output.splitlines()
+    key = next((line for line in lines if line.lower().startswith(("error", "fatal"))), lines[-1] if lines else "")
+    return f"{summary}: {key or 'see the log'}" + (f"\n{output}" if output else "")
 
 
 def _kill_orphan(pid: int, env_path: str) -> None:

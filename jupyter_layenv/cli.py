@@ -29,6 +29,7 @@ from .kernels import SYNC_MARKER, group_name
 from .kernelspecs import LayenvKernelSpecManager
 from .policy import LayenvPolicy, PolicyError
 from .service import LayenvService, account_name
+from .usage import health
 
 
 class _LayenvCommand(JupyterApp):
@@ -95,10 +96,14 @@ class DoctorApp(_LayenvCommand):
 
     def start(self) -> None:
         ksm = self.manager()
+        listing = ksm.listing()
+        issues = health.of_all(ksm.current()[0])
+        for env in listing["environments"]:
+            env["health"] = [issue.json() for issue in issues.get(env["id"], [])]
         report = {
             "locations": _locations(ksm),
             "shared_roots": _shared_roots(ksm),
-            **ksm.listing(),
+            **listing,
             "kernel_spec_manager": _server_ksm_report(self),
         }
         if self.json_output:
@@ -205,6 +210,8 @@ def render_listing(listing: dict[str, Any]) -> str:
             lines.append(f"{pad}kernel {kernel['name']}: {kernel['display_name']}")
         if not env["kernels"]:
             lines.append(f"{pad}not a kernel: {env['skipped_reason'] or 'no kernel'}")
+        for issue in env.get("health") or []:
+            lines.append(f"{pad}{issue['kind']}: {issue['message']}")
         for child in children.get(env["path"], []):
             show(child, depth + 1)
 
@@ -308,10 +315,16 @@ class ListApp(_ServiceCommand):
 class CreateApp(_ServiceCommand):
     name = "jupyter-layenv-create"
     description = "Create a layered environment NAME on a Conda env, with a progress bar and the live install log."
-    examples = "jupyter layenv create myexp --base conda-py311_ai --package flask --package 'requests>=2'"
+    examples = (
+        "jupyter layenv create myexp --base conda-py311_ai --package flask --package 'requests>=2'\n"
+        "jupyter layenv create myexp --file environment.yml"
+    )
     base = Unicode("", config=True, help="The base Conda env: its id (see `jupyter layenv list`) or path.")
     packages = List(Unicode(), config=True, help="A package spec to install (repeat for more).")
     requirements_file = Unicode("", config=True, help="A requirements.txt whose lines are installed too.")
+    environment_file = Unicode(
+        "", config=True, help="An environment.yml: its Conda dependencies pick the base, its pip section is the layer."
+    )
     display_name = Unicode(None, allow_none=True, config=True, help="The kernel's display name.")
     inherit = Bool(True, config=True, help="Inherit the base's packages (--system-site-packages).")
     root = Unicode(
@@ -322,6 +335,7 @@ class CreateApp(_ServiceCommand):
         "root": "CreateApp.root",
         "package": "CreateApp.packages",
         ("r", "requirements"): "CreateApp.requirements_file",
+        ("f", "file"): "CreateApp.environment_file",
         "display-name": "CreateApp.display_name",
     }
     flags = {
@@ -330,9 +344,12 @@ class CreateApp(_ServiceCommand):
     }
 
     def start(self) -> None:
-        body: dict[str, Any] = {"name": self.the_name(), "base": self.base, "packages": list(self.packages),
-                                "inherit": self.inherit, "root": self.root}  # fmt: skip
-        if self.requirements_file:
+        if self.environment_file:
+            body = self._from_file()
+        else:
+            body = {"name": self.the_name(), "base": self.base, "packages": list(self.packages),
+                    "inherit": self.inherit, "root": self.root}  # fmt: skip
+        if self.requirements_file and not self.environment_file:
             try:
                 with open(self.requirements_file, encoding="utf-8") as handle:
                     body["requirements"] = handle.read()
@@ -344,6 +361,24 @@ class CreateApp(_ServiceCommand):
         if self.json_output:
             self.emit(job)
         self.exit(ExitCode.OK if job["state"] == "succeeded" else ExitCode.FAILED)
+
+    def _from_file(self) -> dict[str, Any]:
+        """``--file``: the environment.yml picks the base; NAME, when given, overrides the file's ``name:``."""
+        if self.base or self.packages or self.requirements_file:
+            raise CliError(
+                "--file replaces --base, --package and -r: the file names the base's packages and the layer's"
+            )
+        if len(self.extra_args) > 1:
+            raise CliError("give at most one environment name with --file (without one, the file's name: is used)")
+        try:
+            with open(self.environment_file, encoding="utf-8") as handle:
+                text = handle.read()
+        except (OSError, UnicodeDecodeError) as err:
+            raise CliError(f"--file {self.environment_file}: cannot read it ({err})") from None
+        body: dict[str, Any] = {"environment_yml": text, "inherit": self.inherit, "root": self.root}
+        if self.extra_args:
+            body["name"] = self.extra_args[0]
+        return body
 
     async def _create(self, body: dict[str, Any]) -> dict[str, Any]:
         service = self.service()

@@ -17,11 +17,11 @@ import uuid
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir, jupyter_path
-from traitlets import Bool, Enum, Instance, Int, List, Unicode, default
+from traitlets import Bool, Enum, Float, Instance, Int, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
+from . import envfile, fsread, inventory
 from . import export as exporting
-from . import fsread, inventory
 from .create.builder import BuildPlan
 from .create.installers import InstallerSettings, find_uv
 from .create.jobs import Job, JobConflict, JobManager, JobStore, clean_abandoned
@@ -32,6 +32,7 @@ from .kernels import SYNC_MARKER, environment_json, group_name, listing_json
 from .kernelspecs import LayenvKernelSpecManager
 from .model import (
     BEING_CREATED,
+    BUILDING_MARKER,
     CONDA_ENV,
     DELETING_PREFIX,
     SCOPE_GROUP,
@@ -50,6 +51,8 @@ from .policy import (
     requirement_names,
 )
 from .resolve import is_conda, resolve_env
+from .usage import health
+from .usage.tracker import UsageTracker
 
 SYSTEM_ROOT_REFUSAL = "system roots hold the administrator's bases: jupyter_layenv never writes there"
 
@@ -91,6 +94,9 @@ class LayenvService(LoggingConfigurable):
     find_links = List(Unicode(), config=True, help="Directories or pages of wheels to install from (a wheelhouse).")
     offline = Bool(False, config=True, help="Never use an index: install from find_links only.")
     proxy = Unicode(None, allow_none=True, config=True, help="HTTP(S) proxy for the installers.")
+    size_refresh_seconds = Float(
+        30.0, config=True, help="How often a listing has an env's measured size checked against its directories."
+    )
 
     policy = Instance(LayenvPolicy)
     ksm = Instance(LayenvKernelSpecManager)
@@ -106,6 +112,7 @@ class LayenvService(LoggingConfigurable):
     def __init__(self, *, ksm: LayenvKernelSpecManager, audit: Audit | None = None, **kwargs: Any) -> None:
         super().__init__(ksm=ksm, **kwargs)
         self.audit = audit or Audit()
+        self.usage = UsageTracker(os.path.join(jupyter_data_dir(), "layenv"), self.size_refresh_seconds)
         self._include_root_in_discovery()
         self.jobs = JobManager(
             JobStore(fsread.expand(self.jobs_dir), keep=self.jobs_kept),
@@ -139,6 +146,7 @@ class LayenvService(LoggingConfigurable):
             self.audit.emit("create", job.user, job.name, "failed", path=job.path, detail=job.error)
 
     async def stop(self) -> None:
+        self.usage.stop()
         await self.jobs.stop()
 
     # -- reading ----------------------------------------------------------------------------------------
@@ -155,7 +163,9 @@ class LayenvService(LoggingConfigurable):
             discovered, table = self.ksm.current()
         listing = listing_json(discovered, table)
         uid = os.getuid()
+        facts = self.usage.facts(discovered)
         for env, env_json in zip(discovered.environments, listing["environments"], strict=True):
+            env_json.update(facts[env.path])
             env_json["delete_blocked_reason"] = _message(self.policy.delete_refusal(env, discovered, uid))
             env_json["layer_blocked_reason"] = _message(self.policy.layer_refusal(env))
         return listing
@@ -249,7 +259,18 @@ class LayenvService(LoggingConfigurable):
         discovered, table = self.ksm.current()
         env = self._find(discovered, env_id)
         base = discovered.by_path(env.base) if env.base else None
-        return {**environment_json(env, table), "packages": inventory.package_split(env, base)}
+        return {
+            **environment_json(env, table),
+            **self.usage.facts(discovered, [env])[env.path],
+            "packages": inventory.package_split(env, base),
+            "health": [issue.json() for issue in health.check(env, base)],
+        }
+
+    async def kernel_started(self, kernel_name: str, user: str) -> None:
+        await asyncio.to_thread(self._kernel_started, kernel_name, user)
+
+    def _kernel_started(self, kernel_name: str, user: str) -> None:
+        self.usage.kernel_started(*self.ksm.current(), kernel_name, user)
 
     def _find(self, discovered: Any, env_id: str) -> Environment:
         env = discovered.by_id(env_id)
@@ -268,8 +289,9 @@ class LayenvService(LoggingConfigurable):
         """Validate, place and queue a create; refusals raise :class:`PolicyError` and write nothing."""
         env_name = body.get("name") if isinstance(body, dict) and isinstance(body.get("name"), str) else "?"
         try:
-            request = self.policy.parse_create(body)
-            plan = await asyncio.to_thread(self._plan, request)
+            request, source = await asyncio.to_thread(self._request, body)
+            env_name = request.name
+            plan = await asyncio.to_thread(self._plan, request, source)
             job = await self.jobs.submit(plan, base=plan.base_path)
         except JobConflict as err:
             self.audit.emit("create", user, env_name, "refused", detail=str(err))
@@ -279,7 +301,13 @@ class LayenvService(LoggingConfigurable):
             raise
         return job
 
-    def _plan(self, request: CreateRequest) -> BuildPlan:
+    def _request(self, body: Any) -> tuple[CreateRequest, dict[str, Any] | None]:
+        """The create a body asks for; with ``environment_yml``, the file picks the base (and its provenance)."""
+        if isinstance(body, dict) and "environment_yml" in body:
+            return envfile.request_from_file(body, self.policy, self.ksm.current()[0])
+        return self.policy.parse_create(body), None
+
+    def _plan(self, request: CreateRequest, source: dict[str, Any] | None = None) -> BuildPlan:
         discovered, _ = self.ksm.current()
         wanted = request.base
         base = self.policy.check_base(resolve_env(discovered, wanted, role="base", suitable=is_conda), wanted)
@@ -292,8 +320,11 @@ class LayenvService(LoggingConfigurable):
         path = os.path.join(root, request.name)
         if os.path.realpath(os.path.dirname(path)) != os.path.realpath(root):
             raise PolicyError(403, f"{path} would leave the environment root {root}", "outside root")
-        if os.path.lexists(path) or any(
-            env.name == request.name and env.path == path for env in discovered.environments
+        # a half-made env is the job queue's to refuse: it tells "being created" (here or elsewhere) from "exists"
+        being_built = os.path.isfile(os.path.join(path, BUILDING_MARKER))
+        if not being_built and (
+            os.path.lexists(path)
+            or any(env.name == request.name and env.path == path for env in discovered.environments)
         ):
             raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
         base_pip = request.inherit and inventory.has_distribution(base.path, "pip")
@@ -321,6 +352,7 @@ class LayenvService(LoggingConfigurable):
             creator=account_name(),
             group_gid=os.stat(where.path).st_gid if where.scope == SCOPE_GROUP else None,
             options=request.options,
+            environment_yml=source,
         )
 
     def _create_root(self, discovered: Discovered, create_roots: list[CreateRoot], wanted: str) -> CreateRoot:
@@ -385,12 +417,16 @@ class LayenvService(LoggingConfigurable):
             return b""
 
     async def cancel(self, job_id: str, user: str) -> Job:
-        job = await self.job(job_id)
-        if job.state not in ("queued", "running"):
-            raise PolicyError(409, f"job {job_id} has already {job.state}; nothing to cancel", "finished")
-        cancelled = await self.jobs.cancel(job_id)
-        if cancelled is None:
-            raise PolicyError(409, f"job {job_id} runs in another process; cancel it there", "elsewhere")
+        try:
+            job = await self.job(job_id)
+            if job.state not in ("queued", "running"):
+                raise PolicyError(409, f"job {job_id} has already {job.state}; nothing to cancel", "finished")
+            cancelled = await self.jobs.cancel(job_id)
+            if cancelled is None:
+                raise PolicyError(409, f"job {job_id} runs in another process; cancel it there", "elsewhere")
+        except PolicyError as err:
+            self.audit.emit("cancel", user, job_id, "refused", detail=err.message)
+            raise
         self.audit.emit("cancel", user, job.name, "succeeded", path=job.path)
         return cancelled
 
@@ -439,14 +475,19 @@ class LayenvService(LoggingConfigurable):
         if os.path.lexists(doomed):
             self.log.warning("jupyter_layenv: %s was deleted, but %s could not be removed entirely", env.path, doomed)
         remove_synced_kernelspecs(env.path)
+        self.usage.forget(env.path)
         self.ksm.invalidate()
         return env.path
 
     async def export(self, env_id: str, fmt: str, user: str) -> tuple[str, str]:
         """``(filename, text)`` of an env exported as environment.yml or requirements.txt."""
-        if fmt not in exporting.FORMATS:
-            raise bad_request(f"unknown format {fmt!r}: use format=environment.yml or format=requirements.txt")
-        filename, text = await asyncio.to_thread(self._export, env_id, fmt)
+        try:
+            if fmt not in exporting.FORMATS:
+                raise bad_request(f"unknown format {fmt!r}: use format=environment.yml or format=requirements.txt")
+            filename, text = await asyncio.to_thread(self._export, env_id, fmt)
+        except PolicyError as err:
+            self.audit.emit("export", user, env_id, "refused", detail=err.message)
+            raise
         self.audit.emit("export", user, env_id, "succeeded", detail=fmt)
         return filename, text
 

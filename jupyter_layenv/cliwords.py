@@ -28,8 +28,14 @@ class ExitCode(IntEnum):
     CONFLICT = 5  # exists already, or another job is working on it (409)
 
 
-_BY_STATUS = {400: ExitCode.USAGE, 413: ExitCode.USAGE, 404: ExitCode.NOT_FOUND, 403: ExitCode.NOT_ALLOWED,
-              409: ExitCode.CONFLICT}  # fmt: skip
+_BY_STATUS = {
+    400: ExitCode.USAGE,
+    413: ExitCode.USAGE,
+    422: ExitCode.USAGE,  # an environment.yml no base satisfies
+    404: ExitCode.NOT_FOUND,
+    403: ExitCode.NOT_ALLOWED,
+    409: ExitCode.CONFLICT,
+}
 
 # REST words -> terminal words, applied in order (the service's messages are written for the REST API).
 _REST_TO_CLI = [

@@ -335,6 +335,28 @@ class LayenvPolicy(LoggingConfigurable):
                 "jupyter_layenv never deletes those; ask its owner or your administrator",
                 "system",
             )
+        return self.path_refusal(env) or self._owner_refusal(env, discovered, uid)
+
+    def path_refusal(self, env: Environment) -> PolicyError | None:
+        """Where the env is makes a delete impossible: through a link, or on a read-only mount."""
+        if os.path.islink(env.path):
+            return PolicyError(
+                403,
+                f"{env.path} is a symbolic link to {os.path.realpath(env.path)}: jupyter_layenv deletes no "
+                f"environment through a link; remove the link itself (rm {env.path}), the environment stays",
+                "symbolic link",
+            )
+        if _read_only_mount(os.path.dirname(env.path)):
+            return PolicyError(
+                403,
+                f"{os.path.dirname(env.path)} is on a read-only file system (mounted read-only): nothing in it can "
+                "be deleted from this server; ask your administrator to mount it read-write",
+                "read-only root",
+            )
+        return None
+
+    def _owner_refusal(self, env: Environment, discovered: Discovered, uid: int) -> PolicyError | None:
+        """Whose env it is and what is built on it."""
         layers = [layer.name for layer in discovered.layers.get(env.path, ())]
         if layers:
             return PolicyError(403, f"{env.id} is the base of {', '.join(layers)}; delete those first", "is a base")
@@ -359,6 +381,13 @@ def validate_name(name: Any) -> str:
             "invalid name",
         )
     return name
+
+
+def _read_only_mount(directory: str) -> bool:
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _is_option(text: str) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from . import fsread
 from .model import Discovered, Environment
@@ -25,18 +25,21 @@ def resolve_env(
     role: str = "environment",
     kernels: Mapping[str, str] | None = None,
     suitable: Callable[[Environment], bool] | None = None,
+    also: Iterable[Environment] = (),
 ) -> Environment:
     """The env ``ref`` names; a :class:`PolicyError` saying what to type instead when it names none or several.
 
     ``role`` is how the message calls it ("environment", "base"); ``kernels`` maps kernel names to env ids (a
-    kernel name `list` prints names its env); ``suitable`` narrows the suggestions (a base suggests Conda envs).
+    kernel name `list` prints names its env); ``suitable`` narrows the suggestions (a base suggests Conda envs);
+    ``also`` are envs discovery does not list but a person may name (a layer whose base was deleted).
     An unknown environment is a 404, an unknown base a 400 (a bad field of a request), an ambiguous name a 400.
     """
     ref = ref.strip()
-    env = discovered.by_ref(ref) or _by_directory(discovered, ref)
+    envs = (*discovered.environments, *also)
+    env = _by_path(envs, ref) if "/" in ref or "\\" in ref else next((e for e in envs if e.id == ref), None)
     if env is not None:
         return env
-    named = [env for env in discovered.environments if env.name == ref]
+    named = [env for env in envs if env.name == ref]
     if len(named) == 1:
         return named[0]
     if named:
@@ -60,15 +63,17 @@ def is_conda(env: Environment) -> bool:
     return env.kind in BASE_KINDS
 
 
-def _by_directory(discovered: Discovered, ref: str) -> Environment | None:
-    """A path that reaches an env's directory another way (a symlink, ``..``): matched by device and inode."""
-    if "/" not in ref and "\\" not in ref:
-        return None
+def _by_path(envs: tuple[Environment, ...], ref: str) -> Environment | None:
+    """The env at that path, or at the directory it reaches another way (a symlink): matched by device and inode."""
+    path = fsread.expand(ref)
+    env = next((env for env in envs if env.path == path), None)
+    if env is not None:
+        return env
     try:
-        st = os.stat(fsread.expand(ref))
+        st = os.stat(path)
     except OSError:
         return None
-    return next((env for env in discovered.environments if env.dir_id == (st.st_dev, st.st_ino)), None)
+    return next((env for env in envs if env.dir_id == (st.st_dev, st.st_ino)), None)
 
 
 def _did_you_mean(discovered: Discovered, ref: str, suitable: Callable[[Environment], bool] | None) -> str:

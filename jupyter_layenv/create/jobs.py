@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -21,8 +22,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import builder
+from .disk import DiskFull, is_no_space, mentions_no_space, no_space_message
 from .installers import InstallerSettings, installer_environment, pip_command, uv_command
-from .locks import EnvLock
+from .locks import EnvLock, PlantedLink
 from .process import run_logged
 
 ACTIVE = ("queued", "running")
@@ -170,6 +172,7 @@ class JobManager:
         self._tasks: dict[str, asyncio.Task] = {}
         self._paths: set[str] = set()
         self._outcome: dict[str, tuple[str, str | None]] = {}  # job id -> (state, error) when stopped on purpose
+        self._unsaved: set[str] = set()  # finished jobs whose file could not be written (a full disk): retried
 
     # -- queries --------------------------------------------------------------------------------------
 
@@ -181,12 +184,29 @@ class JobManager:
         return [job.plan for job in self._jobs.values() if job.state in ACTIVE]
 
     async def get(self, job_id: str) -> Job | None:
+        await asyncio.to_thread(self._repair)
         return self._jobs.get(job_id) or await asyncio.to_thread(self.store.load, job_id)
 
     async def list(self) -> list[Job]:
-        stored = await asyncio.to_thread(self.store.load_all)
+        stored = await asyncio.to_thread(self._repair)
         live = {job.id: job for job in stored} | self._jobs
         return sorted(live.values(), key=lambda job: job.created, reverse=True)
+
+    def _repair(self) -> list[Job]:
+        """Memory and disk agree again: finished jobs whose file a full disk kept stale are written now, and a
+        stored job still "running" whose process is gone (its lock free) is failed as at a restart."""
+        for job_id in list(self._unsaved):
+            try:
+                self.store.save(self._jobs[job_id])
+                self._unsaved.discard(job_id)
+            except OSError:
+                break  # still full: the next read tries again; memory has the truth meanwhile
+        stored = self.store.load_all()
+        for job in stored:
+            if job.state in ACTIVE and job.id not in self._jobs:
+                with contextlib.suppress(OSError):
+                    self._recover(job)
+        return stored
 
     # -- submitting and running -----------------------------------------------------------------------
 
@@ -198,17 +218,24 @@ class JobManager:
         job = Job(id=uuid.uuid4().hex, name=plan.name, path=plan.path, base=base, user=plan.creator,
                   plan=plan.to_json())  # fmt: skip
         lock = None
+        reserved = False
         try:
             lock = await asyncio.to_thread(EnvLock.try_acquire, plan.path)
             if lock is None:
                 raise JobConflict(f"{plan.name} is being created by another process; wait or pick another name")
             if not await asyncio.to_thread(builder.reserve, plan, job.id):
                 raise JobConflict(f"{plan.path} exists already; pick another name or delete that environment")
+            reserved = True
             await asyncio.to_thread(self.store.save, job)
-        except BaseException:
+        except BaseException as err:
             self._paths.discard(plan.path)
+            if reserved:  # nothing half-made left, the name free
+                await asyncio.to_thread(builder.remove_half_made, plan.path, job.id)
             if lock is not None:
                 await asyncio.to_thread(lock.release)
+            if is_no_space(err):
+                where = getattr(err, "filename", None) or await asyncio.to_thread(self._fuller, plan.path)
+                raise DiskFull(no_space_message(str(where), quota=err.errno != errno.ENOSPC)) from None
             raise
         self._jobs[job.id] = job
         self._tasks[job.id] = asyncio.create_task(self._run(job, plan, lock), name=f"layenv-job-{job.id}")
@@ -228,28 +255,51 @@ class JobManager:
             outcome = self._outcome.pop(job.id, ("cancelled", None))
             await self._clean(job)
         except Exception as err:
-            outcome = ("failed", str(err) or type(err).__name__)
-            logged = isinstance(err, StepFailed)
-            if not isinstance(err, StepFailed):
+            outcome = ("failed", await asyncio.to_thread(self._failure, job, err))
+            logged = isinstance(err, StepFailed) and outcome[1] == str(err)  # not rewritten (a full disk)
+            if not isinstance(err, StepFailed) and not is_no_space(err):
                 self.log.exception("jupyter_layenv: job %s (%s) failed", job.id, job.path)
             await self._clean(job)
         finally:
             if outcome[0] == "succeeded":
                 job.step, job.progress = "done", 1.0
             job.finished, job.pid = time.time(), None
-            await asyncio.to_thread(self._finish_files, job, lock, outcome, logged)
-            self._paths.discard(plan.path)
-            self._tasks.pop(job.id, None)
-            self._on_finished(job)
+            try:
+                await asyncio.to_thread(self._finish_files, job, lock, outcome, logged)
+            finally:  # whatever the disk says: the name is free and the end is recorded
+                self._paths.discard(plan.path)
+                self._tasks.pop(job.id, None)
+                self._on_finished(job)
+
+    def _failure(self, job: Job, err: Exception) -> str:
+        """The job's error; a full disk (the env's root, or the job store) is named with what is free there."""
+        message = str(err) or type(err).__name__
+        if is_no_space(err):
+            where = getattr(err, "filename", None) or self._fuller(job.path)
+            return no_space_message(str(where), quota=err.errno != errno.ENOSPC)  # type: ignore[attr-defined]
+        if mentions_no_space(message):  # an installer's write failed: say where, the fuller of the two places
+            where = self._fuller(job.path)
+            return f"{no_space_message(where, quota='quota' in message)} ({message})"
+        return message
+
+    def _fuller(self, env_path: str) -> str:
+        """Of the env's root and the job store, the one with less space left: the one that filled up."""
+        return min((env_path, self.store.directory), key=_free_bytes)
 
     def _finish_files(self, job: Job, lock: EnvLock, outcome: tuple[str, str | None], logged: bool = False) -> None:
         state, error = outcome
-        # a failed command's output is in the log already: the trailer does not print it a second time
-        self.store.append_log(job.id, f"\n== {state}{f': {error}' if error and not logged else ''}\n")
         job.state, job.error = state, error
-        self.store.save(job)
-        lock.release()
-        self.store.prune()
+        try:
+            # a failed command's output is in the log already: the trailer does not print it a second time
+            self.store.append_log(job.id, f"\n== {state}{f': {error}' if error and not logged else ''}\n")
+            self.store.save(job)
+        except OSError as err:
+            self._unsaved.add(job.id)  # memory has the truth; the file is repaired at the next read
+            self.log.error("jupyter_layenv: job %s %s, but its record could not be written: %s", job.id, state, err)
+        finally:
+            lock.release()
+        with contextlib.suppress(OSError):
+            self.store.prune()
 
     async def _build(self, job: Job, plan: builder.BuildPlan) -> None:
         env = installer_environment(self.settings)
@@ -295,7 +345,8 @@ class JobManager:
     async def _clean(self, job: Job) -> None:
         removed = await asyncio.to_thread(builder.remove_half_made, job.path, job.id)
         if removed:
-            await asyncio.to_thread(self.store.append_log, job.id, f"removed the half-made {job.path}\n")
+            with contextlib.suppress(OSError):  # a full job store must not keep the env or the name
+                await asyncio.to_thread(self.store.append_log, job.id, f"removed the half-made {job.path}\n")
 
     # -- cancelling, stopping, recovering -------------------------------------------------------------
 
@@ -325,7 +376,11 @@ class JobManager:
         return [job for job in active if self._recover(job)]
 
     def _recover(self, job: Job) -> bool:
-        lock = EnvLock.try_acquire(job.path, create=False)
+        try:
+            lock = EnvLock.try_acquire(job.path, create=False)
+        except PlantedLink as err:
+            self.log.warning("jupyter_layenv: job %s for %s not recovered: %s", job.id, job.path, err)
+            return False
         if lock is None:
             return False  # another live process (a second server, the CLI) still holds it
         try:
@@ -349,7 +404,10 @@ def clean_abandoned(path: str) -> bool:
             job_id = handle.read().strip()
     except OSError:
         return False
-    lock = EnvLock.try_acquire(path, create=False)
+    try:
+        lock = EnvLock.try_acquire(path, create=False)
+    except PlantedLink:
+        return False  # never through a planted link; the listing keeps showing it as being created
     if lock is None:
         return False  # a live build (here or in another process) holds it
     try:
@@ -384,6 +442,14 @@ def _kill_orphan(pid: int, env_path: str) -> None:
     deadline = time.monotonic() + 5
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def _free_bytes(path: str) -> int:
+    try:
+        st = os.statvfs(path if os.path.exists(path) else os.path.dirname(path))
+    except OSError:
+        return 0
+    return st.f_bavail * st.f_frsize
 
 
 def _alive(pid: int) -> bool:

@@ -26,6 +26,7 @@ from .discovery import layer_id
 from .events import Audit
 from .kernels import environment_json, group_name, listing_json
 from .kernelspecs import LayenvKernelSpecManager
+from .layers import revisions
 from .model import (
     BEING_CREATED,
     BUILDING_MARKER,
@@ -262,7 +263,7 @@ class LayenvService(LoggingConfigurable):
         return {
             **environment_json(env, table),
             **self.usage.facts(discovered, [env])[env.path],
-            "packages": inventory.package_split(env, base),
+            "packages": inventory.package_split(env, base, frozenset(revisions.requested_names(env.path))),
             "health": [issue.json() for issue in health.check(env, base)],
         }
 
@@ -335,6 +336,8 @@ class LayenvService(LoggingConfigurable):
             or any(env.name == request.name and env.path == path for env in discovered.environments)
         ):
             raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
+        if request.inherit:
+            self.policy.check_overrides(request.requirements, {d.key: d for d in inventory.distributions(base.path)})
         base_pip = request.inherit and inventory.has_distribution(base.path, "pip")
         seed_pip = self.seed_pip == "always" or (self.seed_pip == "auto" and not base_pip)
         requirements = list(request.requirements)

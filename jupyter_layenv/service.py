@@ -46,6 +46,7 @@ from .policy import (
     bad_request,
     requirement_names,
 )
+from .resolve import is_conda, resolve_env
 from .usage import health
 from .usage.tracker import UsageTracker
 
@@ -279,17 +280,12 @@ class LayenvService(LoggingConfigurable):
         return env
 
     async def resolve(self, ref: str) -> str:
-        """The id of the env a person named by id, path or (unique) name, as the CLI takes it."""
-        discovered, _ = await asyncio.to_thread(self.ksm.current)
-        env = discovered.by_ref(ref)
-        if env is not None:
-            return env.id
-        named = [env.id for env in (*discovered.environments, *removal.orphaned_layers(discovered)) if env.name == ref]
-        if len(named) > 1:
-            raise bad_request(f"{len(named)} environments are named {ref!r}: use one of the ids {', '.join(named)}")
-        if not named:
-            raise not_found(f"environment {ref!r}")
-        return named[0]
+        """The id of the env a person named by id, path, name or kernel name (see :func:`resolve_env`); a layer
+        whose base was deleted can be named too, to delete it."""
+        discovered, table = await asyncio.to_thread(self.ksm.current)
+        orphans = await asyncio.to_thread(removal.orphaned_layers, discovered)
+        kernels = {name: entry.env_id for name, entry in table.entries.items()}
+        return resolve_env(discovered, ref, kernels=kernels, also=orphans).id
 
     # -- creating ---------------------------------------------------------------------------------------
 
@@ -323,8 +319,7 @@ class LayenvService(LoggingConfigurable):
     def _plan(self, request: CreateRequest, source: dict[str, Any] | None = None) -> BuildPlan:
         discovered, _ = self.ksm.current()
         wanted = request.base
-        base = discovered.by_ref(wanted)
-        base = self.policy.check_base(base, wanted)
+        base = self.policy.check_base(resolve_env(discovered, wanted, role="base", suitable=is_conda), wanted)
         create_roots = self.create_roots(discovered)
         where = self._create_root(discovered, create_roots, request.root)
         self.policy.check_quota(self.owned_envs(discovered, create_roots), len(self.jobs.active_plans()))

@@ -255,6 +255,7 @@ class JobManager:
     async def _run(self, job: Job, plan: builder.BuildPlan, lock: EnvLock) -> None:
         # A client sees the final state only once the half-made env is gone and the log is complete.
         outcome: tuple[str, str | None] = ("succeeded", None)
+        logged = False  # the error is a failed command's, whose output is in the log already
         try:
             if self._slots is None:
                 self._slots = asyncio.Semaphore(self._concurrency)
@@ -266,6 +267,7 @@ class JobManager:
             await self._clean(job)
         except Exception as err:
             outcome = ("failed", await asyncio.to_thread(self._failure, job, err))
+            logged = isinstance(err, StepFailed) and outcome[1] == str(err)  # not rewritten (a full disk)
             if not isinstance(err, StepFailed) and not is_no_space(err):
                 self.log.exception("jupyter_layenv: job %s (%s) failed", job.id, job.path)
             await self._clean(job)
@@ -274,7 +276,7 @@ class JobManager:
                 job.step, job.progress = "done", 1.0
             job.finished, job.pid = time.time(), None
             try:
-                await asyncio.to_thread(self._finish_files, job, lock, outcome)
+                await asyncio.to_thread(self._finish_files, job, lock, outcome, logged)
             finally:  # whatever the disk says: the name is free and the end is recorded
                 self._paths.discard(plan.path)
                 self._tasks.pop(job.id, None)
@@ -295,11 +297,12 @@ class JobManager:
         """Of the env's root and the job store, the one with less space left: the one that filled up."""
         return min((env_path, self.store.directory), key=_free_bytes)
 
-    def _finish_files(self, job: Job, lock: EnvLock, outcome: tuple[str, str | None]) -> None:
+    def _finish_files(self, job: Job, lock: EnvLock, outcome: tuple[str, str | None], logged: bool = False) -> None:
         state, error = outcome
         job.state, job.error = state, error
         try:
-            self.store.append_log(job.id, f"\n== {state}{f': {error}' if error else ''}\n")
+            # a failed command's output is in the log already: the trailer does not print it a second time
+            self.store.append_log(job.id, f"\n== {state}{f': {error}' if error and not logged else ''}\n")
             self.store.save(job)
         except OSError as err:
             self._unsaved.add(job.id)  # memory has the truth; the file is repaired at the next read
@@ -386,7 +389,7 @@ class JobManager:
         )
         if code != 0:
             tail = await asyncio.to_thread(self.store.log_tail, job.id, start)
-            raise StepFailed(f"{job.step} failed ({tool} exited with {code}): {tail or 'see the log'}")
+            raise StepFailed(failure_message(f"{job.step} failed ({tool} exited with {code})", tail))
 
     def _spawned(self, job: Job) -> Callable[[int], Awaitable[None]]:
         async def spawned(pid: int) -> None:
@@ -471,6 +474,14 @@ def clean_abandoned(path: str) -> bool:
 
 class StepFailed(Exception):
     """A build command failed; the message carries the end of its output."""
+
+
+def failure_message(summary: str, output: str) -> str:
+    """``summary: <the output's error line>`` on the first line (what the panel and the CLI show), then the end of
+    the output (the panel's "Show log"); the error line is the first that says "error", else the last."""
+    lines = output.splitlines()
+    key = next((line for line in lines if line.lower().startswith(("error", "fatal"))), lines[-1] if lines else "")
+    return f"{summary}: {key or 'see the log'}" + (f"\n{output}" if output else "")
 
 
 def _kill_orphan(pid: int, env_path: str) -> None:

@@ -19,6 +19,8 @@ from packaging.utils import canonicalize_name
 from traitlets import Bool, Enum, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
+from .inventory import Dist
+from .layers.plan import overrides
 from .model import CONDA_BASE, CONDA_ENV, SCOPE_GROUP, SCOPE_SYSTEM, SCOPE_USER, Discovered, Environment
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -125,6 +127,12 @@ class LayenvPolicy(LoggingConfigurable):
         config=True,
         help="Most bytes a user's envs in the user and group roots may hold of their own (size_bytes; files "
         "hard-linked from a package cache are not counted) before a create is refused (0: no limit).",
+    )
+    protected_packages = List(
+        Unicode(),
+        config=True,
+        help="Globs of base packages a layer may never override with another version (e.g. ['numpy', 'torch*']): "
+        "a request naming one in a version its base does not have is refused. Empty: any may be overridden.",
     )
 
     def parse_create(self, body: Any) -> CreateRequest:
@@ -256,6 +264,18 @@ class LayenvPolicy(LoggingConfigurable):
                     f"the package {name!r} is not among the packages allowed here ({', '.join(self.allowed_packages)})",
                 )
 
+    def check_overrides(self, specs: Iterable[str], base: dict[str, Dist]) -> None:
+        """Refuse an intended override (another version of a base package) of a protected package."""
+        for req, dist in overrides(specs, base):
+            name = canonicalize_name(req.name)
+            rule = next((g for g in self.protected_packages if fnmatch.fnmatchcase(name, canonicalize_name(g))), None)
+            if rule is not None:
+                raise refused_by(
+                    "protected_packages",
+                    f"{req} would override the base's {dist.name} {dist.version}, which matches the protected "
+                    f"pattern {rule!r}; use the base's version or pick another base",
+                )
+
     def check_base(self, base: Environment | None, wanted: str) -> Environment:
         """The base must be a known, usable Conda environment (a layer on a layer would not inherit it)."""
         if base is None:
@@ -349,6 +369,28 @@ class LayenvPolicy(LoggingConfigurable):
                 "jupyter_layenv never deletes those; ask its owner or your administrator",
                 "system",
             )
+        return self.path_refusal(env) or self._owner_refusal(env, discovered, uid)
+
+    def path_refusal(self, env: Environment) -> PolicyError | None:
+        """Where the env is makes a delete impossible: through a link, or on a read-only mount."""
+        if os.path.islink(env.path):
+            return PolicyError(
+                403,
+                f"{env.path} is a symbolic link to {os.path.realpath(env.path)}: jupyter_layenv deletes no "
+                f"environment through a link; remove the link itself (rm {env.path}), the environment stays",
+                "symbolic link",
+            )
+        if _read_only_mount(os.path.dirname(env.path)):
+            return PolicyError(
+                403,
+                f"{os.path.dirname(env.path)} is on a read-only file system (mounted read-only): nothing in it can "
+                "be deleted from this server; ask your administrator to mount it read-write",
+                "read-only root",
+            )
+        return None
+
+    def _owner_refusal(self, env: Environment, discovered: Discovered, uid: int) -> PolicyError | None:
+        """Whose env it is and what is built on it."""
         layers = [layer.name for layer in discovered.layers.get(env.path, ())]
         if layers:
             return PolicyError(403, f"{env.id} is the base of {', '.join(layers)}; delete those first", "is a base")
@@ -384,6 +426,13 @@ def validate_name(name: Any) -> str:
             "invalid name",
         )
     return name
+
+
+def _read_only_mount(directory: str) -> bool:
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _is_option(text: str) -> bool:

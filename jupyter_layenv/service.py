@@ -7,35 +7,31 @@ kernel spec manager's cache honest. Every blocking call runs in a thread: this o
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import getpass
-import json
 import os
-import shutil
-import sys
-import uuid
 from typing import Any
 
-from jupyter_core.paths import jupyter_data_dir, jupyter_path
+from jupyter_core.paths import jupyter_data_dir
 from traitlets import Bool, Enum, Float, Instance, Int, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from . import envfile, fsread, inventory
+from . import envfile, fsread, inventory, removal
 from . import export as exporting
 from .create.builder import BuildPlan
+from .create.disk import DiskFull
 from .create.installers import InstallerSettings, find_uv
 from .create.jobs import Job, JobConflict, JobManager, JobStore, clean_abandoned
-from .create.locks import EnvLock
+from .create.locks import PlantedLink
 from .discovery import layer_id
 from .events import Audit
 from .housekeeping import Housekeeping
-from .kernels import SYNC_MARKER, environment_json, group_name, listing_json
+from .kernels import environment_json, group_name, listing_json
 from .kernelspecs import LayenvKernelSpecManager
+from .layers import revisions
 from .model import (
     BEING_CREATED,
     BUILDING_MARKER,
     CONDA_ENV,
-    DELETING_PREFIX,
     SCOPE_GROUP,
     SCOPE_SYSTEM,
     SCOPE_USER,
@@ -51,6 +47,7 @@ from .policy import (
     bad_request,
     requirement_names,
 )
+from .resolve import is_conda, resolve_env
 from .usage import health
 from .usage.tracker import UsageTracker
 
@@ -169,6 +166,11 @@ class LayenvService(LoggingConfigurable):
             env_json.update(facts[env.path])
             env_json["delete_blocked_reason"] = _message(self.policy.delete_refusal(env, discovered, uid))
             env_json["layer_blocked_reason"] = _message(self.policy.layer_refusal(env))
+        orphans = {env.path: env for env in removal.orphaned_layers(discovered)}
+        for skipped in listing["skipped"]:
+            if (orphan := orphans.get(skipped["path"])) is not None:  # a layer whose base is gone: deletable
+                skipped["id"] = orphan.id
+                skipped["delete_blocked_reason"] = _message(self.policy.delete_refusal(orphan, discovered, uid))
         return listing
 
     def _clean_abandoned(self, discovered: Discovered) -> bool:
@@ -263,7 +265,7 @@ class LayenvService(LoggingConfigurable):
         return {
             **environment_json(env, table),
             **self.usage.facts(discovered, [env])[env.path],
-            "packages": inventory.package_split(env, base),
+            "packages": inventory.package_split(env, base, frozenset(revisions.requested_names(env.path))),
             "health": [issue.json() for issue in health.check(env, base)],
         }
 
@@ -280,17 +282,12 @@ class LayenvService(LoggingConfigurable):
         return env
 
     async def resolve(self, ref: str) -> str:
-        """The id of the env a person named by id, path or (unique) name, as the CLI takes it."""
-        discovered, _ = await asyncio.to_thread(self.ksm.current)
-        env = discovered.by_ref(ref)
-        if env is not None:
-            return env.id
-        named = [env.id for env in discovered.environments if env.name == ref]
-        if len(named) > 1:
-            raise bad_request(f"{len(named)} environments are named {ref!r}: use one of the ids {', '.join(named)}")
-        if not named:
-            raise not_found(f"environment {ref!r}")
-        return named[0]
+        """The id of the env a person named by id, path, name or kernel name (see :func:`resolve_env`); a layer
+        whose base was deleted can be named too, to delete it."""
+        discovered, table = await asyncio.to_thread(self.ksm.current)
+        orphans = await asyncio.to_thread(removal.orphaned_layers, discovered)
+        kernels = {name: entry.env_id for name, entry in table.entries.items()}
+        return resolve_env(discovered, ref, kernels=kernels, also=orphans).id
 
     # -- creating ---------------------------------------------------------------------------------------
 
@@ -302,9 +299,14 @@ class LayenvService(LoggingConfigurable):
             env_name = request.name
             plan = await asyncio.to_thread(self._plan, request, source)
             job = await self.jobs.submit(plan, base=plan.base_path)
-        except JobConflict as err:
+        except (JobConflict, PlantedLink) as err:
             self.audit.emit("create", user, env_name, "refused", detail=str(err))
-            raise PolicyError(409, str(err), "exists or busy") from None
+            raise PolicyError(
+                409, str(err), "planted link" if isinstance(err, PlantedLink) else "exists or busy"
+            ) from None
+        except DiskFull as err:
+            self.audit.emit("create", user, env_name, "refused", detail=str(err))
+            raise PolicyError(507, str(err), "disk full") from None
         except PolicyError as err:
             self.audit.emit("create", user, env_name, "refused", detail=err.message)
             raise
@@ -319,8 +321,7 @@ class LayenvService(LoggingConfigurable):
     def _plan(self, request: CreateRequest, source: dict[str, Any] | None = None) -> BuildPlan:
         discovered, _ = self.ksm.current()
         wanted = request.base
-        base = discovered.by_ref(wanted)
-        base = self.policy.check_base(base, wanted)
+        base = self.policy.check_base(resolve_env(discovered, wanted, role="base", suitable=is_conda), wanted)
         create_roots = self.create_roots(discovered)
         where = self._create_root(discovered, create_roots, request.root)
         self.policy.check_quota(self.owned_envs(discovered, create_roots), len(self.jobs.active_plans()))
@@ -339,6 +340,8 @@ class LayenvService(LoggingConfigurable):
             or any(env.name == request.name and env.path == path for env in discovered.environments)
         ):
             raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
+        if request.inherit:
+            self.policy.check_overrides(request.requirements, {d.key: d for d in inventory.distributions(base.path)})
         base_pip = request.inherit and inventory.has_distribution(base.path, "pip")
         seed_pip = self.seed_pip == "always" or (self.seed_pip == "auto" and not base_pip)
         requirements = list(request.requirements)
@@ -456,39 +459,17 @@ class LayenvService(LoggingConfigurable):
         if any(layer_id(plan["base_id"], plan["name"]) == env_id for plan in self.jobs.active_plans()):
             raise PolicyError(409, f"a job is working on {env_id}; wait for it or cancel it first", "busy")
         discovered, _ = self.ksm.current()
-        env = self._find(discovered, env_id)
+        env = removal.find_deletable(discovered, env_id)
+        if env is None:
+            raise not_found(f"environment {env_id!r}")
         if self.jobs.busy(env.path):
             raise PolicyError(409, f"a job is working on {env.id}; wait for it or cancel it first", "busy")
-        lock = EnvLock.try_acquire(env.path, create=False)
-        if lock is None:
-            raise PolicyError(409, f"another process is working on {env.id}; try again when it is done", "busy")
         try:
-            if not os.path.isdir(env.path):  # another server deleted it since our listing
-                self.ksm.invalidate()
+            if not removal.remove(env, discovered, self.policy, self.log):  # another server deleted it meanwhile
                 raise not_found(f"environment {env_id!r}")
-            # the listing may predate another server's work on it: the rules again, on what is there now
-            now = dataclasses.replace(env, writable=os.access(env.path, os.W_OK))
-            self.policy.check_delete(now, discovered, os.getuid())
-            blocked = _first_unwritable_dir(env.path)
-            if blocked is not None:
-                raise PolicyError(
-                    403,
-                    f"{blocked} inside {env.id} is not writable for this server's user, so the environment could "
-                    f"only be deleted in part; its owner can run `chmod -R g+w {env.path}` (or delete it)",
-                    "read-only",
-                )
-            # One rename takes the env away whole: no listing, here or on another server, sees it half-deleted,
-            # and a crash during the removal leaves only a hidden directory, never a broken env under its name.
-            doomed = os.path.join(os.path.dirname(env.path), f"{DELETING_PREFIX}{env.name}-{uuid.uuid4().hex[:8]}")
-            os.rename(env.path, doomed)
         finally:
-            lock.release()
-        shutil.rmtree(doomed, ignore_errors=True)
-        if os.path.lexists(doomed):
-            self.log.warning("jupyter_layenv: %s was deleted, but %s could not be removed entirely", env.path, doomed)
-        remove_synced_kernelspecs(env.path)
+            self.ksm.invalidate()
         self.usage.forget(env.path)
-        self.ksm.invalidate()
         return env.path
 
     async def export(self, env_id: str, fmt: str, user: str) -> tuple[str, str]:
@@ -509,23 +490,6 @@ class LayenvService(LoggingConfigurable):
         base = discovered.by_path(env.base) if env.base else None
         stem, ext = fmt.rsplit(".", 1)
         return f"{env.name}-{stem}.{ext}", exporting.export(env, base, fmt)
-
-
-def remove_synced_kernelspecs(env_path: str) -> list[str]:
-    """Kernelspecs ``jupyter layenv sync`` wrote for an env (marked), wherever Jupyter looks for kernels."""
-    removed = []
-    for directory in dict.fromkeys([*jupyter_path("kernels"), os.path.join(sys.prefix, "share", "jupyter", "kernels")]):
-        for name in fsread.listdir(directory):
-            spec_dir = os.path.join(directory, name)
-            text = fsread.read_small_text(os.path.join(spec_dir, "kernel.json"))
-            try:
-                metadata = (json.loads(text) if text else {}).get("metadata") or {}
-            except (ValueError, AttributeError):
-                continue
-            if metadata.get(SYNC_MARKER) and (metadata.get("layenv") or {}).get("path") == env_path:
-                shutil.rmtree(spec_dir, ignore_errors=True)
-                removed.append(spec_dir)
-    return removed
 
 
 def account_name() -> str:
@@ -559,11 +523,3 @@ def _can_make_in(directory: str) -> bool:
             return False
         path = parent
     return os.access(path, os.W_OK | os.X_OK)
-
-
-def _first_unwritable_dir(path: str) -> str | None:
-    """A directory under ``path`` whose entries this user could not remove (a delete would stop half-way)."""
-    for directory, _dirs, _files in os.walk(path):
-        if not os.access(directory, os.W_OK | os.X_OK):
-            return directory
-    return None

@@ -41,7 +41,7 @@ async def test_clean_during_a_running_create_leaves_the_job_and_its_env_alone(jp
     path = clean_create_home / ".virtualenvs" / "building"
     code, job = await create(jp_fetch, {"name": "building", "base": BASE_ID, "packages": ["iniconfig"]})
     assert code == 202, job
-    job = await wait_for_step(jp_fetch, job["id"], "install")
+    job = await wait_for_step(jp_fetch, job["id"], "resolve")  # the resolver waits on the index
     for _ in range(100):  # the installer starts, then waits on the index
         if processes_mentioning(str(path)):
             break

@@ -20,9 +20,10 @@ from jupyter_core.paths import jupyter_data_dir, jupyter_path
 from traitlets import Bool, Enum, Instance, Int, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
+from . import condabase, fsread, inventory
 from . import export as exporting
-from . import fsread, inventory
 from .create.builder import BuildPlan
+from .create.conda import CondaPlan, unregister_environment
 from .create.installers import InstallerSettings, find_uv
 from .create.jobs import Job, JobConflict, JobManager, JobStore, clean_abandoned
 from .create.locks import EnvLock
@@ -90,6 +91,26 @@ class LayenvService(LoggingConfigurable):
     find_links = List(Unicode(), config=True, help="Directories or pages of wheels to install from (a wheelhouse).")
     offline = Bool(False, config=True, help="Never use an index: install from find_links only.")
     proxy = Unicode(None, allow_none=True, config=True, help="HTTP(S) proxy for the installers.")
+    conda_channels = List(
+        Unicode(),
+        config=True,
+        help="Channels new Conda envs are solved from: names (conda-forge) or URLs (a mirror, file:///srv/channel). "
+        "Default: the channels of the .condarc files conda reads, else conda-forge. Never from a request.",
+    )
+    conda_platform = Unicode(
+        config=True, help="The platform (subdir) of new Conda envs, e.g. linux-64 (default: this machine's)."
+    )
+    conda_pkgs_dir = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="py-rattler's package cache (default: the first pkgs_dirs of .condarc, else rattler's cache).",
+    )
+    conda_envs_dir = Unicode(
+        config=True,
+        help="Where new Conda envs go (default: the first writable of CONDA_ENVS_PATH, the envs_dirs of .condarc, "
+        "~/.conda/envs: where conda itself creates named envs).",
+    )
 
     policy = Instance(LayenvPolicy)
     ksm = Instance(LayenvKernelSpecManager)
@@ -97,6 +118,25 @@ class LayenvService(LoggingConfigurable):
     @default("jobs_dir")
     def _default_jobs_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), "layenv", "jobs")
+
+    @default("conda_channels")
+    def _default_conda_channels(self) -> list[str]:
+        return condabase.condarc_values(self.ksm.condarc_paths, "channels") or ["conda-forge"]
+
+    @default("conda_platform")
+    def _default_conda_platform(self) -> str:
+        import rattler
+
+        return str(rattler.Platform.current())
+
+    @default("conda_pkgs_dir")
+    def _default_conda_pkgs_dir(self) -> str | None:
+        return next(iter(condabase.condarc_values(self.ksm.condarc_paths, "pkgs_dirs")), None)
+
+    @default("conda_envs_dir")
+    def _default_conda_envs_dir(self) -> str:
+        candidates = condabase.default_envs_dirs(self.ksm.condarc_paths, dict(os.environ))
+        return next((path for path in candidates if _can_make_in(path)), candidates[-1])
 
     @default("policy")
     def _default_policy(self) -> LayenvPolicy:
@@ -275,9 +315,11 @@ class LayenvService(LoggingConfigurable):
         """Validate, place and queue a create; refusals raise :class:`PolicyError` and write nothing."""
         env_name = body.get("name") if isinstance(body, dict) and isinstance(body.get("name"), str) else "?"
         try:
-            request = self.policy.parse_create(body)
-            plan = await asyncio.to_thread(self._plan, request)
-            job = await self.jobs.submit(plan, base=plan.base_path)
+            if condabase.is_conda_request(body):
+                plan: BuildPlan | CondaPlan = await asyncio.to_thread(self._plan_conda, body)
+            else:
+                plan = await asyncio.to_thread(self._plan, self.policy.parse_create(body))
+            job = await self.jobs.submit(plan, base=getattr(plan, "base_path", ""))
         except JobConflict as err:
             self.audit.emit("create", user, env_name, "refused", detail=str(err))
             raise PolicyError(409, str(err), "exists or busy") from None
@@ -331,6 +373,32 @@ class LayenvService(LoggingConfigurable):
             options=request.options,
         )
 
+    def _plan_conda(self, body: dict[str, Any]) -> CondaPlan:
+        """A Conda env: in the user's Conda envs dir, or a group root; channels and platform from configuration."""
+        condabase.check_right(self.policy.allow_conda_create)
+        request = condabase.parse_request(body, self.policy.max_packages)
+        self.policy.check_names(condabase.spec_names(request.specs))
+        discovered, _ = self.ksm.current()
+        create_roots = self.create_roots(discovered)
+        where = self._create_root(discovered, create_roots, request.root)
+        self.policy.check_quota(self.owned_envs(discovered, create_roots), len(self.jobs.active_plans()))
+        root = fsread.expand(self.conda_envs_dir) if where.scope == SCOPE_USER else where.path
+        if where.scope == SCOPE_USER and not _can_make_in(root):
+            raise PolicyError(403, f"{root} (LayenvService.conda_envs_dir) is not writable for this server's user",
+                              "read-only root")  # fmt: skip
+        path = os.path.join(root, request.name)
+        if os.path.lexists(path) or any(env.path == path for env in discovered.environments):
+            raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
+        return condabase.make_plan(
+            request,
+            path=path,
+            channels=self.conda_channels,
+            platform=self.conda_platform,
+            pkgs_dir=fsread.expand(self.conda_pkgs_dir) if self.conda_pkgs_dir else None,
+            creator=account_name(),
+            group_gid=os.stat(where.path).st_gid if where.scope == SCOPE_GROUP else None,
+        )
+
     def _create_root(self, discovered: Discovered, create_roots: list[CreateRoot], wanted: str) -> CreateRoot:
         roots = {root.id: root for root in create_roots}
         root = roots.get(wanted)
@@ -362,7 +430,7 @@ class LayenvService(LoggingConfigurable):
         if env is None:
             raise RuntimeError(f"{job.path} was built but discovery does not find it; check LayenvService.user_root")
         listed = environment_json(env, table)
-        if not listed["kernels"]:
+        if not listed["kernels"] and job.plan.get("ipykernel", True):
             raise RuntimeError(f"{job.path} was built but is not a kernel: {listed['skipped_reason']}")
         return listed
 
@@ -413,7 +481,7 @@ class LayenvService(LoggingConfigurable):
         self.audit.emit("delete", user, env_id, "succeeded", path=path)
 
     def _delete(self, env_id: str) -> str:
-        if any(layer_id(plan["base_id"], plan["name"]) == env_id for plan in self.jobs.active_plans()):
+        if any(layer_id(plan.get("base_id", ""), plan["name"]) == env_id for plan in self.jobs.active_plans()):
             raise PolicyError(409, f"a job is working on {env_id}; wait for it or cancel it first", "busy")
         discovered, _ = self.ksm.current()
         env = self._find(discovered, env_id)
@@ -447,6 +515,8 @@ class LayenvService(LoggingConfigurable):
         if os.path.lexists(doomed):
             self.log.warning("jupyter_layenv: %s was deleted, but %s could not be removed entirely", env.path, doomed)
         remove_synced_kernelspecs(env.path)
+        if env.kind == CONDA_ENV:
+            unregister_environment(env.path)
         self.ksm.invalidate()
         return env.path
 

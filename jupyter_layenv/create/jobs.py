@@ -20,7 +20,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import builder
+from . import builder, conda
+from .conda import CondaPlan
 from .installers import InstallerSettings, installer_environment, pip_command, uv_command
 from .locks import EnvLock
 from .process import run_logged
@@ -87,6 +88,9 @@ class JobStore:
     def requirements_path(self, job_id: str) -> str:
         return self._file(job_id, ".requirements.txt")
 
+    def conda_plan_path(self, job_id: str) -> str:
+        return self._file(job_id, ".conda.json")
+
     def save(self, job: Job) -> None:
         os.makedirs(self.directory, exist_ok=True)
         path = self._file(job.id, ".json")
@@ -137,7 +141,7 @@ class JobStore:
         """Forget the oldest finished jobs beyond ``keep``."""
         finished = [job for job in self.load_all() if job.state not in ACTIVE]
         for job in finished[self.keep :]:
-            for suffix in (".json", ".log", ".requirements.txt"):
+            for suffix in (".json", ".log", ".requirements.txt", ".conda.json"):
                 with contextlib.suppress(OSError):
                     os.unlink(self._file(job.id, suffix))
 
@@ -190,7 +194,7 @@ class JobManager:
 
     # -- submitting and running -----------------------------------------------------------------------
 
-    async def submit(self, plan: builder.BuildPlan, base: str) -> Job:
+    async def submit(self, plan: builder.BuildPlan | CondaPlan, base: str) -> Job:
         """Queue a build; :class:`JobConflict` at once when the env exists or is being made anywhere."""
         if plan.path in self._paths:
             raise JobConflict(f"{plan.name} is being created right now; wait for that job or pick another name")
@@ -214,7 +218,7 @@ class JobManager:
         self._tasks[job.id] = asyncio.create_task(self._run(job, plan, lock), name=f"layenv-job-{job.id}")
         return job
 
-    async def _run(self, job: Job, plan: builder.BuildPlan, lock: EnvLock) -> None:
+    async def _run(self, job: Job, plan: builder.BuildPlan | CondaPlan, lock: EnvLock) -> None:
         # A client sees the final state only once the half-made env is gone and the log is complete.
         outcome: tuple[str, str | None] = ("succeeded", None)
         try:
@@ -248,7 +252,10 @@ class JobManager:
         lock.release()
         self.store.prune()
 
-    async def _build(self, job: Job, plan: builder.BuildPlan) -> None:
+    async def _build(self, job: Job, plan: builder.BuildPlan | CondaPlan) -> None:
+        if isinstance(plan, CondaPlan):
+            await self._build_conda(job, plan)
+            return
         env = installer_environment(self.settings)
         await self._step(job, "create", 0.05)
         await self._command(job, "virtualenv", builder.virtualenv_command(plan), env, plan.umask)
@@ -264,6 +271,34 @@ class JobManager:
             await self._command(job, plan.installer, command, env, plan.umask)
         await self._step(job, "register", 0.9)
         await asyncio.to_thread(builder.finish, plan, job.id)
+        job.environment = await self._register(job)
+
+    async def _build_conda(self, job: Job, plan: CondaPlan) -> None:
+        """Solve and install with py-rattler in a worker process; its progress lines move the job's step."""
+        await self._step(job, "solve", 0.02)
+        plan_file = self.store.conda_plan_path(job.id)
+        await asyncio.to_thread(conda.write_plan, plan_file, plan)
+        argv = conda.worker_command(plan_file, plan.path)
+        await asyncio.to_thread(self.store.append_log, job.id, "$ " + " ".join(argv) + "\n")
+        start = await asyncio.to_thread(self.store.log_size, job.id)
+
+        async def spawned(pid: int) -> None:
+            job.pid = pid
+            await asyncio.to_thread(self.store.save, job)
+
+        async def progressed(step: str, progress: float) -> None:
+            job.step, job.progress = step, max(job.progress, progress)
+            await asyncio.to_thread(self.store.save, job)
+
+        env = {**installer_environment(self.settings), "PYTHONUNBUFFERED": "1"}
+        code = await conda.run_worker(argv, log_path=self.store.log_path(job.id), env=env, cwd=plan.path,
+                                      on_spawn=spawned, on_progress=progressed, umask=plan.umask)  # fmt: skip
+        job.pid = None
+        if code != 0:
+            tail = await asyncio.to_thread(self.store.log_tail, job.id, start)
+            raise StepFailed(f"{job.step} failed (py-rattler exited with {code}): {tail or 'see the log'}")
+        await self._step(job, "register", 0.9)
+        await asyncio.to_thread(conda.finish, plan, job.id)
         job.environment = await self._register(job)
 
     async def _step(self, job: Job, step: str, progress: float) -> None:

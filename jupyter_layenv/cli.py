@@ -20,6 +20,7 @@ from .kernels import SYNC_MARKER, group_name
 from .kernelspecs import LayenvKernelSpecManager
 from .policy import LayenvPolicy, PolicyError
 from .service import LayenvService, account_name
+from .usage import health
 
 
 class _LayenvCommand(JupyterApp):
@@ -64,10 +65,14 @@ class DoctorApp(_LayenvCommand):
 
     def start(self) -> None:
         ksm = self.manager()
+        listing = ksm.listing()
+        issues = health.of_all(ksm.current()[0])
+        for env in listing["environments"]:
+            env["health"] = [issue.json() for issue in issues.get(env["id"], [])]
         report = {
             "locations": _locations(ksm),
             "shared_roots": _shared_roots(ksm),
-            **ksm.listing(),
+            **listing,
             "kernel_spec_manager": _server_ksm_report(self),
         }
         if self.json_output:
@@ -174,6 +179,8 @@ def render_listing(listing: dict[str, Any]) -> str:
             lines.append(f"{pad}kernel {kernel['name']}: {kernel['display_name']}")
         if not env["kernels"]:
             lines.append(f"{pad}not a kernel: {env['skipped_reason'] or 'no kernel'}")
+        for issue in env.get("health") or []:
+            lines.append(f"{pad}{issue['kind']}: {issue['message']}")
         for child in children.get(env["path"], []):
             show(child, depth + 1)
 
@@ -373,7 +380,7 @@ class DeleteApp(_ServiceCommand):
 class ExportApp(_ServiceCommand):
     name = "jupyter-layenv-export"
     description = "Print environment NAME as environment.yml (base + pip layer) or requirements.txt (the layer)."
-    format = Enum(["environment.yml", "requirements.txt"], "environment.yml", config=True, help="What to print.")
+    format = Enum(["environment.yml", "requirements.txt", "explicit"], "environment.yml", config=True, help="What to print.")
     aliases = {"format": "ExportApp.format"}
 
     def start(self) -> None:

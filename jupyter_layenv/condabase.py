@@ -14,10 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from traitlets import List, Unicode, default
+from traitlets.config import LoggingConfigurable
+
 from . import fsread
 from .create.conda import KIND, CondaPlan
 from .locators.conda import parse_condarc_list
-from .model import CONDA_BASE, CONDA_ENV, Discovered
+from .model import CONDA_BASE, CONDA_ENV, SCOPE_GROUP, SCOPE_USER, Discovered
 from .policy import USER_ROOT_ID, PolicyError, bad_request, refused_by, validate_name
 
 CONDA_FIELDS = {"kind", "name", "packages", "ipykernel", "root"}
@@ -172,3 +175,106 @@ def first_base_hint(cli: bool) -> str:
         "No Conda environment found, so there is no base to build a layer on. Create a first base with "
         f"{how}: jupyter_layenv solves and installs it from the configured channels with py-rattler, no conda needed"
     )
+
+
+class CondaBases(LoggingConfigurable):
+    """The Conda-env side of :class:`~jupyter_layenv.service.LayenvService`: its settings (configured as
+    ``LayenvService.conda_*``) and the placing of a new Conda env. Uses the service's roots, policy and jobs."""
+
+    conda_channels = List(
+        Unicode(),
+        config=True,
+        help="Channels new Conda envs are solved from: names (conda-forge) or URLs (a mirror, file:///srv/channel). "
+        "Default: the channels of the .condarc files conda reads, else conda-forge. Never from a request.",
+    )
+    conda_platform = Unicode(
+        config=True, help="The platform (subdir) of new Conda envs, e.g. linux-64 (default: this machine's)."
+    )
+    conda_pkgs_dir = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="py-rattler's package cache (default: the first pkgs_dirs of .condarc, else rattler's own cache).",
+    )
+    conda_envs_dir = Unicode(
+        config=True,
+        help="Where new Conda envs go (default: the first writable of CONDA_ENVS_PATH, the envs_dirs of .condarc, "
+        "~/.conda/envs: where conda itself creates named envs).",
+    )
+
+    @default("conda_channels")
+    def _default_conda_channels(self) -> list[str]:
+        return condarc_values(self.ksm.condarc_paths, "channels") or ["conda-forge"]
+
+    @default("conda_platform")
+    def _default_conda_platform(self) -> str:
+        import rattler
+
+        return str(rattler.Platform.current())
+
+    @default("conda_pkgs_dir")
+    def _default_conda_pkgs_dir(self) -> str | None:
+        return next(iter(condarc_values(self.ksm.condarc_paths, "pkgs_dirs")), None)
+
+    @default("conda_envs_dir")
+    def _default_conda_envs_dir(self) -> str:
+        candidates = default_envs_dirs(self.ksm.condarc_paths, dict(os.environ))
+        return next((path for path in candidates if can_make_in(path)), candidates[-1])
+
+    def plan_conda(self, body: dict[str, Any], creator: str) -> CondaPlan:
+        """A Conda env in the user's Conda envs dir or a group root; refusals raise and write nothing (blocking)."""
+        check_right(self.policy.allow_conda_create)
+        request = parse_request(body, self.policy.max_packages)
+        self.policy.check_names(spec_names(request.specs))
+        discovered, _ = self.ksm.current()
+        create_roots = self.create_roots(discovered)
+        where = self._create_root(discovered, create_roots, request.root)
+        self.policy.check_quota(self.owned_envs(discovered, create_roots), len(self.jobs.active_plans()))
+        root = fsread.expand(self.conda_envs_dir) if where.scope == SCOPE_USER else where.path
+        if where.scope == SCOPE_USER and not can_make_in(root):
+            raise PolicyError(
+                403, f"{root} (LayenvService.conda_envs_dir) is not writable for this server's user", "read-only root"
+            )
+        path = os.path.join(root, request.name)
+        if os.path.lexists(path) or any(env.path == path for env in discovered.environments):
+            raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
+        return make_plan(
+            request,
+            path=path,
+            channels=self.conda_channels,
+            platform=self.conda_platform,
+            pkgs_dir=fsread.expand(self.conda_pkgs_dir) if self.conda_pkgs_dir else None,
+            creator=creator,
+            group_gid=os.stat(where.path).st_gid if where.scope == SCOPE_GROUP else None,
+        )
+
+    def conda_policy(self, write_refused: str | None, discovered: Discovered) -> dict[str, Any]:
+        """GET policy's ``conda`` part: may this caller create a Conda env, from where, and the first-base hint."""
+        refused = write_refused
+        if refused is None and not self.policy.allow_conda_create:
+            refused = f"creating Conda environments is not allowed on this server {_RULE}"
+        if refused is None and not can_make_in(fsread.expand(self.conda_envs_dir)):
+            refused = f"{self.conda_envs_dir} (LayenvService.conda_envs_dir) is not writable for this server's user"
+        return {
+            "can_create": refused is None,
+            "refused": refused,
+            "channels": list(self.conda_channels),
+            "platform": self.conda_platform,
+            "envs_dir": fsread.expand(self.conda_envs_dir),
+            "first_base": list(FIRST_BASE),
+            "hint": None if has_conda_env(discovered) else first_base_hint(cli=False),
+        }
+
+
+_RULE = "(rule LayenvPolicy.allow_conda_create; ask your administrator to change it)"
+
+
+def can_make_in(directory: str) -> bool:
+    """Whether a directory, or the nearest existing one it would be made in, is writable."""
+    path = directory
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
+    return os.access(path, os.W_OK | os.X_OK)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
@@ -13,7 +15,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from .policy import PolicyError
-from .service import LayenvService
+from .service import LayenvService, account_name
 
 T = TypeVar("T")
 AUTH_RESOURCE = "layenv"
@@ -21,10 +23,18 @@ _FORBIDDEN = (
     "not allowed: send a valid token (header 'Authorization: token <token>') of a user whose authorizer "
     "permits the 'layenv' resource"
 )
+_XSRF = (
+    "this browser request carries no valid XSRF token (the page's _xsrf cookie is missing or out of date, e.g. "
+    "after the server restarted): reload the page; a script should send 'Authorization: token <token>' instead"
+)
+_OFFSET = re.compile(r"[0-9]{1,19}", re.ASCII)
+MAX_OFFSET = 2**63 - 1
 
 
 class LayenvHandler(ExtensionHandlerMixin, APIHandler):
     auth_resource = AUTH_RESOURCE
+    actions: ClassVar[dict[str, str]] = {}  # HTTP method -> the audited action it is
+    _refusal_audited = False
 
     @property
     def service(self) -> LayenvService:
@@ -32,7 +42,24 @@ class LayenvHandler(ExtensionHandlerMixin, APIHandler):
 
     @property
     def username(self) -> str:
-        return self.current_user.username
+        """Who acts, one name for every event of one caller: a shared token or password identifies nobody but
+        the server's own account (jupyter_server makes a new anonymous id per token request); an identity
+        provider that knows users (JupyterHub's) names the user."""
+        user = getattr(self, "_current_user", None)
+        if user is None:
+            return f"unauthenticated ({self.request.remote_ip})"
+        if type(self.identity_provider).__module__ == "jupyter_server.auth.identity":
+            return account_name()
+        return user.username
+
+    def check_xsrf_cookie(self) -> None:
+        """A browser request without its XSRF token: say so, not "ask your administrator"."""
+        try:
+            super().check_xsrf_cookie()
+        except web.HTTPError as err:
+            if err.status_code != 403:
+                raise
+            raise web.HTTPError(403, _XSRF, reason="xsrf") from None
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
@@ -47,6 +74,7 @@ class LayenvHandler(ExtensionHandlerMixin, APIHandler):
         try:
             return await awaitable
         except PolicyError as err:
+            self._refusal_audited = True  # the service records its own refusals
             raise web.HTTPError(err.status, err.message.replace("%", "%%"), reason=err.reason) from None
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -64,8 +92,17 @@ class LayenvHandler(ExtensionHandlerMixin, APIHandler):
             reply = {"message": "internal error in jupyter_layenv: see the server log", "reason": "server error"}
         else:
             reply = {"message": self._reason, "reason": self._reason}
+        self._audit_refusal(status_code, reply["message"])
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(reply))
+
+    def _audit_refusal(self, status_code: int, message: str) -> None:
+        """Refusals before the service is reached (bad JSON, no token, XSRF, the authorizer) are recorded too."""
+        action = self.actions.get(self.request.method or "")
+        if action is None or self._refusal_audited or not 400 <= status_code < 500:
+            return
+        env = self.path_args[0] if self.path_args else _body_name(self.request.body)
+        self.service.audit.emit(action, self.username, env, "refused", detail=message)
 
     def _not_authorized(self) -> str:
         action = "read" if self.request.method in ("GET", "HEAD") else "write"
@@ -76,6 +113,8 @@ class LayenvHandler(ExtensionHandlerMixin, APIHandler):
             return json.loads(self.request.body or b"null")
         except ValueError as err:
             raise web.HTTPError(400, f"the body must be a JSON object: {err}", reason="bad json") from None
+        except RecursionError:
+            raise web.HTTPError(400, "the body's JSON is nested too deeply", reason="bad json") from None
 
     def send(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -98,6 +137,18 @@ def not_authorized(action: str, scope: str | None = None) -> str:
     )
 
 
+def _body_name(body: bytes | None) -> str:
+    """The env name a create's body asks for, as far as it can be read ("?" otherwise)."""
+    match = re.search(rb'"name"\s*:\s*"([^"\\]{1,64})"', body or b"")
+    return match.group(1).decode("utf-8", "replace") if match else "?"
+
+
+def attachment(filename: str) -> str:
+    """RFC 6266 Content-Disposition: a plain-ASCII fallback, and the real name as UTF-8 in ``filename*``."""
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 def _formatted(exc: web.HTTPError) -> str:
     try:
         return exc.log_message % exc.args  # type: ignore[operator]
@@ -117,6 +168,8 @@ class PolicyHandler(LayenvHandler):
 
 
 class EnvironmentsHandler(LayenvHandler):
+    actions: ClassVar[dict[str, str]] = {"POST": "create"}
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -131,6 +184,8 @@ class EnvironmentsHandler(LayenvHandler):
 
 
 class EnvironmentHandler(LayenvHandler):
+    actions: ClassVar[dict[str, str]] = {"DELETE": "delete"}
+
     @web.authenticated
     @authorized
     async def get(self, env_id: str) -> None:
@@ -145,6 +200,8 @@ class EnvironmentHandler(LayenvHandler):
 
 
 class ExportHandler(LayenvHandler):
+    actions: ClassVar[dict[str, str]] = {"GET": "export"}
+
     @web.authenticated
     @authorized
     async def get(self, env_id: str) -> None:
@@ -153,7 +210,7 @@ class ExportHandler(LayenvHandler):
         self.set_header(
             "Content-Type", "text/yaml; charset=utf-8" if fmt.endswith(".yml") else "text/plain; charset=utf-8"
         )
-        self.set_header("Content-Disposition", f'attachment; filename="{filename}"')
+        self.set_header("Content-Disposition", attachment(filename))
         self.finish(text)
 
 
@@ -165,6 +222,8 @@ class JobsHandler(LayenvHandler):
 
 
 class JobHandler(LayenvHandler):
+    actions: ClassVar[dict[str, str]] = {"DELETE": "cancel"}
+
     @web.authenticated
     @authorized
     async def get(self, job_id: str) -> None:
@@ -183,8 +242,10 @@ class JobLogHandler(LayenvHandler):
     @authorized
     async def get(self, job_id: str) -> None:
         raw = self.get_query_argument("offset", "0")
-        if not raw.isdigit():
-            raise web.HTTPError(400, f"offset must be a byte count >= 0, not {raw!r}", reason="bad offset")
+        if not _OFFSET.fullmatch(raw) or int(raw) > MAX_OFFSET:
+            raise web.HTTPError(
+                400, f"offset must be a byte count >= 0 (at most {MAX_OFFSET}), not {raw[:40]!r}", reason="bad offset"
+            )
         offset = int(raw)
         data = await self.call(self.service.job_log(job_id, offset))
         self.set_header("Content-Type", "text/plain; charset=utf-8")

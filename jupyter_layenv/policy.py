@@ -29,6 +29,7 @@ USER_ROOT_ID = "user"
 SAFE_INSTALLER_OPTIONS = ("--pre", "--no-deps")
 BASE_KINDS = (CONDA_BASE, CONDA_ENV)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_INSTALLER_READS = re.compile(r"\s#|\$\{")  # what pip and uv treat specially in a requirements file
 
 
 class PolicyError(Exception):
@@ -135,6 +136,8 @@ class LayenvPolicy(LoggingConfigurable):
         base = body.get("base")
         if not isinstance(base, str) or not base.strip():
             raise bad_request("'base' is required: the id or path of a Conda environment (see GET environments)")
+        if base != base.strip():
+            raise bad_request(f"'base' {base!r} has whitespace around it: send the id or path exactly as listed")
         inherit = body.get("inherit", True)
         if not isinstance(inherit, bool):
             raise bad_request("'inherit' must be true or false (a JSON boolean, not a string or number)")
@@ -163,7 +166,7 @@ class LayenvPolicy(LoggingConfigurable):
         self.check_packages(specs)
         return CreateRequest(
             name,
-            base.strip(),
+            base,
             tuple(dict.fromkeys(specs)),
             inherit,
             display_name,
@@ -226,12 +229,19 @@ class LayenvPolicy(LoggingConfigurable):
                 "or 'name[extra]>=1,<2'",
                 "not PEP 508",
             ) from None
+        spec_text = str(req)
+        if _INSTALLER_READS.search(spec_text):
+            raise bad_request(
+                f"{where}: {text!r} contains ' #' (a comment in the requirements file the installer reads) or '${{' "
+                "(an environment variable it expands): the installer would not read this spec as written",
+                "not PEP 508",
+            )
         if req.url and not self.allow_direct_references:
             raise refused_by(
                 "allow_direct_references",
                 f"{where}: {text!r} is a direct reference (URL or path); name a package from the index instead",
             )
-        return str(req)
+        return spec_text
 
     def check_packages(self, specs: Iterable[str]) -> None:
         self.check_names(requirement_names(specs))

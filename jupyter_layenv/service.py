@@ -17,8 +17,7 @@ import uuid
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir, jupyter_path
-from traitlets import Bool, Enum, Instance, Int, List, Unicode, default
-from traitlets.config import LoggingConfigurable
+from traitlets import Bool, Enum, Float, Instance, Int, List, Unicode, default
 
 from . import condabase, fsread, inventory
 from . import export as exporting
@@ -50,6 +49,7 @@ from .policy import (
     bad_request,
     requirement_names,
 )
+from .usage import health, sizing
 
 SYSTEM_ROOT_REFUSAL = "system roots hold the administrator's bases: jupyter_layenv never writes there"
 
@@ -60,7 +60,7 @@ def not_found(what: str) -> PolicyError:
     )
 
 
-class LayenvService(LoggingConfigurable):
+class LayenvService(condabase.CondaBases):
     """Configuration of where and how envs are created, and the operations on them."""
 
     user_root = Unicode(
@@ -91,25 +91,8 @@ class LayenvService(LoggingConfigurable):
     find_links = List(Unicode(), config=True, help="Directories or pages of wheels to install from (a wheelhouse).")
     offline = Bool(False, config=True, help="Never use an index: install from find_links only.")
     proxy = Unicode(None, allow_none=True, config=True, help="HTTP(S) proxy for the installers.")
-    conda_channels = List(
-        Unicode(),
-        config=True,
-        help="Channels new Conda envs are solved from: names (conda-forge) or URLs (a mirror, file:///srv/channel). "
-        "Default: the channels of the .condarc files conda reads, else conda-forge. Never from a request.",
-    )
-    conda_platform = Unicode(
-        config=True, help="The platform (subdir) of new Conda envs, e.g. linux-64 (default: this machine's)."
-    )
-    conda_pkgs_dir = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help="py-rattler's package cache (default: the first pkgs_dirs of .condarc, else rattler's cache).",
-    )
-    conda_envs_dir = Unicode(
-        config=True,
-        help="Where new Conda envs go (default: the first writable of CONDA_ENVS_PATH, the envs_dirs of .condarc, "
-        "~/.conda/envs: where conda itself creates named envs).",
+    size_refresh_seconds = Float(
+        30.0, config=True, help="How often a listing has an env's measured size checked against its directories."
     )
 
     policy = Instance(LayenvPolicy)
@@ -119,25 +102,6 @@ class LayenvService(LoggingConfigurable):
     def _default_jobs_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), "layenv", "jobs")
 
-    @default("conda_channels")
-    def _default_conda_channels(self) -> list[str]:
-        return condabase.condarc_values(self.ksm.condarc_paths, "channels") or ["conda-forge"]
-
-    @default("conda_platform")
-    def _default_conda_platform(self) -> str:
-        import rattler
-
-        return str(rattler.Platform.current())
-
-    @default("conda_pkgs_dir")
-    def _default_conda_pkgs_dir(self) -> str | None:
-        return next(iter(condabase.condarc_values(self.ksm.condarc_paths, "pkgs_dirs")), None)
-
-    @default("conda_envs_dir")
-    def _default_conda_envs_dir(self) -> str:
-        candidates = condabase.default_envs_dirs(self.ksm.condarc_paths, dict(os.environ))
-        return next((path for path in candidates if _can_make_in(path)), candidates[-1])
-
     @default("policy")
     def _default_policy(self) -> LayenvPolicy:
         return LayenvPolicy(parent=self)
@@ -145,6 +109,7 @@ class LayenvService(LoggingConfigurable):
     def __init__(self, *, ksm: LayenvKernelSpecManager, audit: Audit | None = None, **kwargs: Any) -> None:
         super().__init__(ksm=ksm, **kwargs)
         self.audit = audit or Audit()
+        self.sizes = sizing.SizeTracker(self.size_refresh_seconds)
         self._include_root_in_discovery()
         self.jobs = JobManager(
             JobStore(fsread.expand(self.jobs_dir), keep=self.jobs_kept),
@@ -178,6 +143,7 @@ class LayenvService(LoggingConfigurable):
             self.audit.emit("create", job.user, job.name, "failed", path=job.path, detail=job.error)
 
     async def stop(self) -> None:
+        self.sizes.stop()
         await self.jobs.stop()
 
     # -- reading ----------------------------------------------------------------------------------------
@@ -194,9 +160,13 @@ class LayenvService(LoggingConfigurable):
             discovered, table = self.ksm.current()
         listing = listing_json(discovered, table)
         uid = os.getuid()
+        sizes = self.sizes.sizes(env.path for env in discovered.environments)
         for env, env_json in zip(discovered.environments, listing["environments"], strict=True):
+            env_json.update(sizing.size_json(sizes[env.path]))
             env_json["delete_blocked_reason"] = _message(self.policy.delete_refusal(env, discovered, uid))
             env_json["layer_blocked_reason"] = _message(self.policy.layer_refusal(env))
+        if not condabase.has_conda_env(discovered):
+            listing["hint"] = condabase.first_base_hint(cli=False)  # nothing to build a layer on: make a base
         return listing
 
     def _clean_abandoned(self, discovered: Discovered) -> bool:
@@ -218,7 +188,7 @@ class LayenvService(LoggingConfigurable):
 
     def create_roots(self, discovered: Discovered) -> list[CreateRoot]:
         """The user root and the group roots this server's user is a member of."""
-        user = CreateRoot(USER_ROOT_ID, SCOPE_USER, self.root(), None, _can_make_in(self.root()))
+        user = CreateRoot(USER_ROOT_ID, SCOPE_USER, self.root(), None, condabase.can_make_in(self.root()))
         groups = [
             CreateRoot(root.id, SCOPE_GROUP, root.path, group_name(root.gid), root.writable)
             for root in discovered.roots
@@ -258,6 +228,7 @@ class LayenvService(LoggingConfigurable):
         settings = self.jobs.settings
         return {
             "user": account_name(),
+            "conda": self.conda_policy(write_refused, discovered),
             "can_create": create_refused is None,
             "can_delete": write_refused is None,
             "create_refused": create_refused,
@@ -288,7 +259,12 @@ class LayenvService(LoggingConfigurable):
         discovered, table = self.ksm.current()
         env = self._find(discovered, env_id)
         base = discovered.by_path(env.base) if env.base else None
-        return {**environment_json(env, table), "packages": inventory.package_split(env, base)}
+        return {
+            **environment_json(env, table),
+            **sizing.size_json(self.sizes.sizes([env.path])[env.path]),
+            "packages": inventory.package_split(env, base),
+            "health": [issue.json() for issue in health.check(env, base)],
+        }
 
     def _find(self, discovered: Any, env_id: str) -> Environment:
         env = discovered.by_id(env_id)
@@ -316,7 +292,7 @@ class LayenvService(LoggingConfigurable):
         env_name = body.get("name") if isinstance(body, dict) and isinstance(body.get("name"), str) else "?"
         try:
             if condabase.is_conda_request(body):
-                plan: BuildPlan | CondaPlan = await asyncio.to_thread(self._plan_conda, body)
+                plan: BuildPlan | CondaPlan = await asyncio.to_thread(self.plan_conda, body, account_name())
             else:
                 plan = await asyncio.to_thread(self._plan, self.policy.parse_create(body))
             job = await self.jobs.submit(plan, base=getattr(plan, "base_path", ""))
@@ -371,32 +347,6 @@ class LayenvService(LoggingConfigurable):
             creator=account_name(),
             group_gid=os.stat(where.path).st_gid if where.scope == SCOPE_GROUP else None,
             options=request.options,
-        )
-
-    def _plan_conda(self, body: dict[str, Any]) -> CondaPlan:
-        """A Conda env: in the user's Conda envs dir, or a group root; channels and platform from configuration."""
-        condabase.check_right(self.policy.allow_conda_create)
-        request = condabase.parse_request(body, self.policy.max_packages)
-        self.policy.check_names(condabase.spec_names(request.specs))
-        discovered, _ = self.ksm.current()
-        create_roots = self.create_roots(discovered)
-        where = self._create_root(discovered, create_roots, request.root)
-        self.policy.check_quota(self.owned_envs(discovered, create_roots), len(self.jobs.active_plans()))
-        root = fsread.expand(self.conda_envs_dir) if where.scope == SCOPE_USER else where.path
-        if where.scope == SCOPE_USER and not _can_make_in(root):
-            raise PolicyError(403, f"{root} (LayenvService.conda_envs_dir) is not writable for this server's user",
-                              "read-only root")  # fmt: skip
-        path = os.path.join(root, request.name)
-        if os.path.lexists(path) or any(env.path == path for env in discovered.environments):
-            raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
-        return condabase.make_plan(
-            request,
-            path=path,
-            channels=self.conda_channels,
-            platform=self.conda_platform,
-            pkgs_dir=fsread.expand(self.conda_pkgs_dir) if self.conda_pkgs_dir else None,
-            creator=account_name(),
-            group_gid=os.stat(where.path).st_gid if where.scope == SCOPE_GROUP else None,
         )
 
     def _create_root(self, discovered: Discovered, create_roots: list[CreateRoot], wanted: str) -> CreateRoot:
@@ -461,12 +411,16 @@ class LayenvService(LoggingConfigurable):
             return b""
 
     async def cancel(self, job_id: str, user: str) -> Job:
-        job = await self.job(job_id)
-        if job.state not in ("queued", "running"):
-            raise PolicyError(409, f"job {job_id} has already {job.state}; nothing to cancel", "finished")
-        cancelled = await self.jobs.cancel(job_id)
-        if cancelled is None:
-            raise PolicyError(409, f"job {job_id} runs in another process; cancel it there", "elsewhere")
+        try:
+            job = await self.job(job_id)
+            if job.state not in ("queued", "running"):
+                raise PolicyError(409, f"job {job_id} has already {job.state}; nothing to cancel", "finished")
+            cancelled = await self.jobs.cancel(job_id)
+            if cancelled is None:
+                raise PolicyError(409, f"job {job_id} runs in another process; cancel it there", "elsewhere")
+        except PolicyError as err:
+            self.audit.emit("cancel", user, job_id, "refused", detail=err.message)
+            raise
         self.audit.emit("cancel", user, job.name, "succeeded", path=job.path)
         return cancelled
 
@@ -522,9 +476,15 @@ class LayenvService(LoggingConfigurable):
 
     async def export(self, env_id: str, fmt: str, user: str) -> tuple[str, str]:
         """``(filename, text)`` of an env exported as environment.yml or requirements.txt."""
-        if fmt not in exporting.FORMATS:
-            raise bad_request(f"unknown format {fmt!r}: use format=environment.yml or format=requirements.txt")
-        filename, text = await asyncio.to_thread(self._export, env_id, fmt)
+        try:
+            if fmt not in exporting.FORMATS:
+                raise bad_request(
+                    f"unknown format {fmt!r}: use format=environment.yml, format=requirements.txt or format=explicit"
+                )
+            filename, text = await asyncio.to_thread(self._export, env_id, fmt)
+        except PolicyError as err:
+            self.audit.emit("export", user, env_id, "refused", detail=err.message)
+            raise
         self.audit.emit("export", user, env_id, "succeeded", detail=fmt)
         return filename, text
 
@@ -532,6 +492,11 @@ class LayenvService(LoggingConfigurable):
         discovered, _ = self.ksm.current()
         env = self._find(discovered, env_id)
         base = discovered.by_path(env.base) if env.base else None
+        if fmt == "explicit":
+            try:
+                return f"{env.name}-explicit.txt", exporting.explicit(env)
+            except exporting.ExportError as err:
+                raise bad_request(str(err), "not a Conda env") from None
         stem, ext = fmt.rsplit(".", 1)
         return f"{env.name}-{stem}.{ext}", exporting.export(env, base, fmt)
 
@@ -573,17 +538,6 @@ def _root_json(root: CreateRoot, refused: str | None) -> dict[str, Any]:
         "can_create": refused is None,
         "refused": refused,
     }
-
-
-def _can_make_in(directory: str) -> bool:
-    """Whether a directory, or the nearest existing one it would be made in, is writable."""
-    path = directory
-    while not os.path.exists(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            return False
-        path = parent
-    return os.access(path, os.W_OK | os.X_OK)
 
 
 def _first_unwritable_dir(path: str) -> str | None:

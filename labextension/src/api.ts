@@ -4,7 +4,14 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { filenameFromDisposition, IApiError, IJob, IJobSource, IListing, IPolicy } from './model';
+import {
+  filenameFromDisposition,
+  IApiError,
+  IJob,
+  IJobSource,
+  IListing,
+  IPolicy
+} from './model';
 
 /** A refusal of the API: its HTTP status and the contract's `{message, reason}`. */
 export class LayenvApiError extends Error implements IApiError {
@@ -86,17 +93,28 @@ export class LayenvAPI implements IJobSource {
   }
 
   createEnvironment(body: ICreateBody): Promise<IJob> {
-    return json<IJob>('environments', { method: 'POST', body: JSON.stringify(body) });
+    return json<IJob>('environments', {
+      method: 'POST',
+      body: JSON.stringify(body)
+    });
   }
 
   async deleteEnvironment(id: string): Promise<void> {
     await requestAPI(`environments/${enc(id)}`, { method: 'DELETE' });
   }
 
-  async exportEnvironment(id: string, format: 'environment.yml' | 'requirements.txt'): Promise<IExported> {
-    const response = await requestAPI(`environments/${enc(id)}/export?format=${enc(format)}`);
+  async exportEnvironment(
+    id: string,
+    format: 'environment.yml' | 'requirements.txt'
+  ): Promise<IExported> {
+    const response = await requestAPI(
+      `environments/${enc(id)}/export?format=${enc(format)}`
+    );
     const text = await response.text();
-    const filename = filenameFromDisposition(response.headers.get('Content-Disposition'), `${id}-${format}`);
+    const filename = filenameFromDisposition(
+      response.headers.get('Content-Disposition'),
+      `${id}-${format}`
+    );
     return { filename, text };
   }
 
@@ -113,11 +131,17 @@ export class LayenvAPI implements IJobSource {
   }
 
   /** The log from byte `offset`; multi-byte characters split between two reads are decoded whole. */
-  async getLog(id: string, offset: number): Promise<{ text: string; next: number }> {
+  async getLog(
+    id: string,
+    offset: number
+  ): Promise<{ text: string; next: number }> {
     const response = await requestAPI(`jobs/${enc(id)}/log?offset=${offset}`);
     const bytes = new Uint8Array(await response.arrayBuffer());
     const header = Number(response.headers.get('X-Layenv-Next-Offset'));
-    const next = Number.isFinite(header) && header >= offset ? header : offset + bytes.byteLength;
+    const next =
+      Number.isFinite(header) && header >= offset
+        ? header
+        : offset + bytes.byteLength;
     let decoder = this._decoders.get(id);
     if (!decoder || offset === 0) {
       decoder = new TextDecoder('utf-8');
@@ -128,7 +152,11 @@ export class LayenvAPI implements IJobSource {
 }
 
 /** Offer a text as a file download in the browser. */
-export function downloadText(filename: string, text: string, type = 'text/plain'): void {
+export function downloadText(
+  filename: string,
+  text: string,
+  type = 'text/plain'
+): void {
   const blob = new Blob([text], { type });
   const url = URL.createObjectURL(blob);
   const a = document.createElement('a');

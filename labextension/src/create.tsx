@@ -87,7 +87,13 @@ export class CreateEnvWidget extends ReactWidget {
         />
       );
     }
-    return <CreateForm store={this.store} actions={this.actions} onStarted={job => this.setJob(job)} />;
+    return (
+      <CreateForm
+        store={this.store}
+        actions={this.actions}
+        onStarted={job => this.setJob(job)}
+      />
+    );
   }
 }
 
@@ -115,7 +121,10 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
   const [base, setBase] = React.useState('');
   const [inherit, setInherit] = React.useState(true);
   const [packages, setPackages] = React.useState('');
-  const [reqFile, setReqFile] = React.useState<{ name: string; text: string } | null>(null);
+  const [reqFile, setReqFile] = React.useState<{
+    name: string;
+    text: string;
+  } | null>(null);
   const [displayName, setDisplayName] = React.useState('');
   const [serverErrors, setServerErrors] = React.useState<Errors>({});
   const [submitting, setSubmitting] = React.useState(false);
@@ -133,17 +142,28 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
     inherit: React.useRef<HTMLInputElement>(null)
   };
 
-  const selectedBase = (bases.some(b => b.id === base) && base) || defaultBase(bases)?.id || '';
-  const baseEnv: IEnvironment | undefined = bases.find(b => b.id === selectedBase);
-  const selectedRoot = roots.find(r => r.id === root && r.can_create) ?? defaultRoot(roots);
+  const selectedBase =
+    (bases.some(b => b.id === base) && base) || defaultBase(bases)?.id || '';
+  const baseEnv: IEnvironment | undefined = bases.find(
+    b => b.id === selectedBase
+  );
+  const selectedRoot =
+    roots.find(r => r.id === root && r.can_create) ?? defaultRoot(roots);
   const refusedRoots = roots.filter(r => !r.can_create && r.refused);
   const basesHelp = makeBasesHelp(options);
   const pkgHelp = packagesHelp(policy);
   const limits = limitsHelp(policy);
   const nameError = validateName(name);
   const createDisabled =
-    submitting || !!refused || !bases.length || (roots.length > 0 && !selectedRoot) || (touched && !!nameError);
-  const createDescribedBy = [refused ? `${uid}-refused` : '', limits.length ? `${uid}-limits` : '']
+    submitting ||
+    !!refused ||
+    !bases.length ||
+    (roots.length > 0 && !selectedRoot) ||
+    (touched && !!nameError);
+  const createDescribedBy = [
+    refused ? `${uid}-refused` : '',
+    limits.length ? `${uid}-limits` : ''
+  ]
     .filter(Boolean)
     .join(' ');
   const errors: Errors = { ...serverErrors };
@@ -198,7 +218,9 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
       onStarted(job);
     } catch (error) {
       const apiError =
-        error instanceof LayenvApiError ? error : new LayenvApiError(0, errorMessage(error), 'network');
+        error instanceof LayenvApiError
+          ? error
+          : new LayenvApiError(0, errorMessage(error), 'network');
       const field = fieldForError(apiError);
       setServerErrors({ [field]: apiError.message });
       setSubmitting(false);
@@ -228,14 +250,24 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
     : 'Python (base ▸ name)';
 
   return (
-    <form className="jp-LayenvForm" onSubmit={submit} noValidate aria-labelledby={`${uid}-title`}>
+    <form
+      className="jp-LayenvForm"
+      onSubmit={submit}
+      noValidate
+      aria-labelledby={`${uid}-title`}
+    >
       <h2 id={`${uid}-title`}>New environment</h2>
       <p className="jp-LayenvForm-intro">
-        A virtualenv layered on a Conda environment: it uses the base's Python and, with "inherit", its packages
-        (NumPy, PyTorch…), and adds its own. It becomes a kernel as soon as it is made.
+        A virtualenv layered on a Conda environment: it uses the base's Python
+        and, with "inherit", its packages (NumPy, PyTorch…), and adds its own.
+        It becomes a kernel as soon as it is made.
       </p>
       {refused && (
-        <div className="jp-LayenvError jp-LayenvRefused" id={`${uid}-refused`} role="alert">
+        <div
+          className="jp-LayenvError jp-LayenvRefused"
+          id={`${uid}-refused`}
+          role="alert"
+        >
           {refused}
         </div>
       )}
@@ -264,7 +296,8 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         />
         <FieldError id={`${uid}-name-error`} text={errors.name} />
         <div id={`${uid}-name-help`} className="jp-LayenvHelp">
-          1–64 letters, digits, '.', '_' or '-', starting with a letter or digit.
+          1–64 letters, digits, '.', '_' or '-', starting with a letter or
+          digit.
         </div>
       </div>
 
@@ -285,7 +318,12 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
           >
             {!selectedRoot && <option value="">Nowhere allowed</option>}
             {roots.map(r => (
-              <option key={r.id} value={r.id} disabled={!r.can_create} title={r.refused ?? undefined}>
+              <option
+                key={r.id}
+                value={r.id}
+                disabled={!r.can_create}
+                title={r.refused ?? undefined}
+              >
                 {rootLabel(r)}
               </option>
             ))}
@@ -321,7 +359,12 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
             }}
           >
             {options.map(({ env: b, refused: why }) => (
-              <option key={b.id} value={b.id} disabled={!!why} title={why ?? undefined}>
+              <option
+                key={b.id}
+                value={b.id}
+                disabled={!!why}
+                title={why ?? undefined}
+              >
                 {why ? `${baseLabel(b)} — not allowed` : baseLabel(b)}
               </option>
             ))}
@@ -359,8 +402,8 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         />
         <label htmlFor={`${uid}-inherit`}>Inherit the base's packages</label>
         <div id={`${uid}-inherit-help`} className="jp-LayenvHelp">
-          Uses the base's site-packages (--system-site-packages): nothing is copied; packages of the same name in
-          this environment take precedence.
+          Uses the base's site-packages (--system-site-packages): nothing is
+          copied; packages of the same name in this environment take precedence.
         </div>
         <FieldError id={`${uid}-inherit-error`} text={errors.inherit} />
       </div>
@@ -393,7 +436,11 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         <span className="jp-LayenvLabel" id={`${uid}-req-label`}>
           Or a requirements.txt
         </span>
-        <div className="jp-LayenvField-buttons" role="group" aria-labelledby={`${uid}-req-label`}>
+        <div
+          className="jp-LayenvField-buttons"
+          role="group"
+          aria-labelledby={`${uid}-req-label`}
+        >
           <button
             type="button"
             ref={refs.requirements as React.RefObject<HTMLButtonElement>}
@@ -402,7 +449,11 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
           >
             Pick from the file browser…
           </button>
-          <button type="button" className="jp-LayenvButton" onClick={() => uploadRef.current?.click()}>
+          <button
+            type="button"
+            className="jp-LayenvButton"
+            onClick={() => uploadRef.current?.click()}
+          >
             Upload…
           </button>
           <input
@@ -418,7 +469,8 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         {reqFile && (
           <div className="jp-LayenvReqFile">
             <span>
-              {reqFile.name} ({parsePackageLines(reqFile.text).length} requirements)
+              {reqFile.name} ({parsePackageLines(reqFile.text).length}{' '}
+              requirements)
             </span>
             <button
               type="button"
@@ -433,7 +485,10 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
             </button>
           </div>
         )}
-        <FieldError id={`${uid}-requirements-error`} text={errors.requirements} />
+        <FieldError
+          id={`${uid}-requirements-error`}
+          text={errors.requirements}
+        />
       </div>
 
       <div className="jp-LayenvField">
@@ -491,7 +546,11 @@ function BasesHelpText({ help }: { help: IBasesHelp }): JSX.Element {
 
 function FieldError({ id, text }: { id: string; text?: string }): JSX.Element {
   return (
-    <div id={id} className="jp-LayenvFieldError" role={text ? 'alert' : undefined}>
+    <div
+      id={id}
+      className="jp-LayenvFieldError"
+      role={text ? 'alert' : undefined}
+    >
       {text ?? ''}
     </div>
   );
@@ -506,7 +565,12 @@ interface IProgressProps {
   onAnother(): void;
 }
 
-function ProgressView({ store, jobId, actions, onAnother }: IProgressProps): JSX.Element {
+function ProgressView({
+  store,
+  jobId,
+  actions,
+  onAnother
+}: IProgressProps): JSX.Element {
   const job = store.job(jobId);
   const log = store.logs.get(jobId) ?? '';
   const logRef = React.useRef<HTMLPreElement>(null);
@@ -545,12 +609,19 @@ function ProgressView({ store, jobId, actions, onAnother }: IProgressProps): JSX
           : `Creating ${job.name ?? 'environment'}…`}
       </h2>
       {job.path && <div className="jp-LayenvPath jp-mod-ltr">{job.path}</div>}
-      <ProgressBar pct={pct} label="Progress" valueText={`${pct} %: ${job.step}`} />
+      <ProgressBar
+        pct={pct}
+        label="Progress"
+        valueText={`${pct} %: ${job.step}`}
+      />
       <div className="jp-LayenvProgress-status" aria-live="polite">
-        <span className="jp-LayenvProgress-pct">{pct} %</span> <span className="jp-LayenvProgress-step">{job.step}</span>
+        <span className="jp-LayenvProgress-pct">{pct} %</span>{' '}
+        <span className="jp-LayenvProgress-step">{job.step}</span>
         <span className="jp-LayenvBadge">{job.state}</span>
       </div>
-      {followError && !final && <div className="jp-LayenvHelp">Reconnecting… ({followError})</div>}
+      {followError && !final && (
+        <div className="jp-LayenvHelp">Reconnecting… ({followError})</div>
+      )}
       {job.error && (
         <div className="jp-LayenvError" role="alert">
           {job.error}
@@ -563,12 +634,19 @@ function ProgressView({ store, jobId, actions, onAnother }: IProgressProps): JSX
               <span>
                 New kernel: <strong>{kernel.display_name}</strong>
               </span>
-              <button className="jp-LayenvButton jp-mod-accept" onClick={() => actions.openNotebook(kernel.name)} autoFocus>
+              <button
+                className="jp-LayenvButton jp-mod-accept"
+                onClick={() => actions.openNotebook(kernel.name)}
+                autoFocus
+              >
                 Open a notebook with it
               </button>
             </>
           ) : (
-            <span>{job.environment?.skipped_reason ?? 'The environment is ready, but it is not a kernel.'}</span>
+            <span>
+              {job.environment?.skipped_reason ??
+                'The environment is ready, but it is not a kernel.'}
+            </span>
           )}
         </div>
       )}
@@ -610,7 +688,8 @@ function ProgressView({ store, jobId, actions, onAnother }: IProgressProps): JSX
           aria-label="Install log"
           onScroll={e => {
             const el = e.currentTarget;
-            stick.current = el.scrollTop + el.clientHeight >= el.scrollHeight - 8;
+            stick.current =
+              el.scrollTop + el.clientHeight >= el.scrollHeight - 8;
           }}
         >
           {log || (final ? '(empty log)' : 'Waiting for output…')}

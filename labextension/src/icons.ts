@@ -9,4 +9,7 @@ const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24" view
   </g>
 </svg>`;
 
-export const layenvIcon = new LabIcon({ name: 'jupyter_layenv:layers', svgstr: svg });
+export const layenvIcon = new LabIcon({
+  name: 'jupyter_layenv:layers',
+  svgstr: svg
+});

@@ -3,7 +3,14 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { Dialog, ICommandPalette, MainAreaWidget, showDialog, showErrorMessage, WidgetTracker } from '@jupyterlab/apputils';
+import {
+  Dialog,
+  ICommandPalette,
+  MainAreaWidget,
+  showDialog,
+  showErrorMessage,
+  WidgetTracker
+} from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { FileDialog, IDefaultFileBrowser } from '@jupyterlab/filebrowser';
@@ -28,9 +35,17 @@ export namespace CommandIDs {
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'Environments sidebar: layered Conda + virtualenv environments, created, exported and deleted.',
+  description:
+    'Environments sidebar: layered Conda + virtualenv environments, created, exported and deleted.',
   autoStart: true,
-  optional: [ILauncher, ICommandPalette, ILayoutRestorer, ISettingRegistry, IDocumentManager, IDefaultFileBrowser],
+  optional: [
+    ILauncher,
+    ICommandPalette,
+    ILayoutRestorer,
+    ISettingRegistry,
+    IDocumentManager,
+    IDefaultFileBrowser
+  ],
   activate: (
     app: JupyterFrontEnd,
     launcher: ILauncher | null,
@@ -45,7 +60,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       // The new env's kernel appears in the launcher and the kernel picker at once.
       await app.serviceManager.kernelspecs.refreshSpecs();
     });
-    const tracker = new WidgetTracker<MainAreaWidget<CreateEnvWidget>>({ namespace: 'layenv-create' });
+    const tracker = new WidgetTracker<MainAreaWidget<CreateEnvWidget>>({
+      namespace: 'layenv-create'
+    });
 
     const openNotebook = (kernelName: string) => {
       void app.commands.execute('notebook:create-new', {
@@ -54,7 +71,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       });
     };
 
-    const openPanel = (jobId: string | null): MainAreaWidget<CreateEnvWidget> => {
+    const openPanel = (
+      jobId: string | null
+    ): MainAreaWidget<CreateEnvWidget> => {
       if (jobId) {
         const open = tracker.find(w => w.content.jobId === jobId);
         if (open) {
@@ -67,20 +86,34 @@ const plugin: JupyterFrontEndPlugin<void> = {
         {
           pickRequirements: async () => {
             if (!docManager) {
-              void showErrorMessage('No file browser', 'Upload the requirements.txt instead.');
+              void showErrorMessage(
+                'No file browser',
+                'Upload the requirements.txt instead.'
+              );
               return null;
             }
             const result = await FileDialog.getOpenFiles({
               manager: docManager,
               title: 'Pick a requirements.txt',
-              filter: model => (model.type === 'directory' || /\.(txt|in)$/i.test(model.name) ? {} : null)
+              filter: model =>
+                model.type === 'directory' || /\.(txt|in)$/i.test(model.name)
+                  ? {}
+                  : null
             });
-            const file = result.button.accept ? result.value?.find(m => m.type !== 'directory') : undefined;
+            const file = result.button.accept
+              ? result.value?.find(m => m.type !== 'directory')
+              : undefined;
             if (!file) {
               return null;
             }
-            const model = await app.serviceManager.contents.get(file.path, { content: true, format: 'text' });
-            return { name: PathExt.basename(file.path), text: String(model.content ?? '') };
+            const model = await app.serviceManager.contents.get(file.path, {
+              content: true,
+              format: 'text'
+            });
+            return {
+              name: PathExt.basename(file.path),
+              text: String(model.content ?? '')
+            };
           },
           openNotebook,
           started: job => {
@@ -98,8 +131,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
       const retitle = () => {
         const job = content.jobId ? store.job(content.jobId) : undefined;
         if (job?.name) {
-          const ended = job.state === 'failed' || job.state === 'cancelled' ? ` (${job.state})` : '';
-          widget.title.label = job.state === 'succeeded' ? `Environment ${job.name}` : `Creating ${job.name}${ended}`;
+          const ended =
+            job.state === 'failed' || job.state === 'cancelled'
+              ? ` (${job.state})`
+              : '';
+          widget.title.label =
+            job.state === 'succeeded'
+              ? `Environment ${job.name}`
+              : `Creating ${job.name}${ended}`;
         }
       };
       store.changed.connect(retitle);
@@ -118,11 +157,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
           void app.commands.execute(CommandIDs.create);
         }
       },
-      showJob: jobId => void app.commands.execute(CommandIDs.showJob, { jobId }),
+      showJob: jobId =>
+        void app.commands.execute(CommandIDs.showJob, { jobId }),
       newNotebook: openNotebook,
       exportEnv: env => void exportEnv(api, env),
       // The kernelspecs are reloaded only after a delete was sent (not when it was explained or cancelled).
-      deleteEnv: (env, blocked) => void deleteEnv(store, env, blocked, () => app.serviceManager.kernelspecs.refreshSpecs())
+      deleteEnv: (env, blocked) =>
+        void deleteEnv(store, env, blocked, () =>
+          app.serviceManager.kernelspecs.refreshSpecs()
+        )
     });
     app.shell.add(sidebar, 'left', { rank: 350 });
     if (restorer) {
@@ -135,8 +178,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
 
     app.commands.addCommand(CommandIDs.create, {
-      label: args => (args['isPalette'] ? 'New Environment (layered on a Conda base)' : 'New environment'),
-      caption: 'Create a virtualenv layered on a Conda environment, with its own kernel',
+      label: args =>
+        args['isPalette']
+          ? 'New Environment (layered on a Conda base)'
+          : 'New environment',
+      caption:
+        'Create a virtualenv layered on a Conda environment, with its own kernel',
       icon: args => (args['isPalette'] ? undefined : layenvIcon),
       execute: () => openPanel(null)
     });
@@ -158,7 +205,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
     if (palette) {
       const category = 'Environments';
-      for (const command of [CommandIDs.create, CommandIDs.openSidebar, CommandIDs.refresh]) {
+      for (const command of [
+        CommandIDs.create,
+        CommandIDs.openSidebar,
+        CommandIDs.refresh
+      ]) {
         palette.addItem({ command, category, args: { isPalette: true } });
       }
     }
@@ -168,14 +219,20 @@ const plugin: JupyterFrontEndPlugin<void> = {
         .load(PLUGIN_ID)
         .then(settings => {
           const apply = () => {
-            store.pollInterval = Math.max(100, Number(settings.get('pollInterval').composite) || 500);
-            sidebar.showNotKernels = settings.get('showNotKernels').composite !== false;
+            store.pollInterval = Math.max(
+              100,
+              Number(settings.get('pollInterval').composite) || 500
+            );
+            sidebar.showNotKernels =
+              settings.get('showNotKernels').composite !== false;
             sidebar.update();
           };
           apply();
           settings.changed.connect(apply);
         })
-        .catch(reason => console.warn('jupyter_layenv: settings not loaded', reason));
+        .catch(reason =>
+          console.warn('jupyter_layenv: settings not loaded', reason)
+        );
     }
 
     // Find running jobs at once, so a job started before a reload is followed (and shown in the sidebar).
@@ -189,17 +246,32 @@ async function exportEnv(api: LayenvAPI, env: IEnvironment): Promise<void> {
     body: 'environment.yml recreates the whole stack (the Conda base and this layer); requirements.txt lists the packages pip sees.',
     buttons: [
       Dialog.cancelButton(),
-      Dialog.okButton({ label: 'requirements.txt', caption: 'Download requirements.txt', ariaLabel: 'requirements.txt' }),
-      Dialog.okButton({ label: 'environment.yml', caption: 'Download environment.yml', ariaLabel: 'environment.yml' })
+      Dialog.okButton({
+        label: 'requirements.txt',
+        caption: 'Download requirements.txt',
+        ariaLabel: 'requirements.txt'
+      }),
+      Dialog.okButton({
+        label: 'environment.yml',
+        caption: 'Download environment.yml',
+        ariaLabel: 'environment.yml'
+      })
     ]
   });
   if (!result.button.accept) {
     return;
   }
-  const format = result.button.label === 'requirements.txt' ? 'requirements.txt' : 'environment.yml';
+  const format =
+    result.button.label === 'requirements.txt'
+      ? 'requirements.txt'
+      : 'environment.yml';
   try {
     const file = await api.exportEnvironment(env.id, format);
-    downloadText(file.filename, file.text, format === 'environment.yml' ? 'text/yaml' : 'text/plain');
+    downloadText(
+      file.filename,
+      file.text,
+      format === 'environment.yml' ? 'text/yaml' : 'text/plain'
+    );
   } catch (error) {
     void showErrorMessage(`Export of ${env.name} failed`, errorMessage(error));
   }
@@ -207,7 +279,11 @@ async function exportEnv(api: LayenvAPI, env: IEnvironment): Promise<void> {
 
 /** Say why an action is refused (the server's reason), with only an OK button. */
 async function explain(title: string, reason: string): Promise<void> {
-  await showDialog({ title, body: reason, buttons: [Dialog.okButton({ label: 'OK' })] });
+  await showDialog({
+    title,
+    body: reason,
+    buttons: [Dialog.okButton({ label: 'OK' })]
+  });
 }
 
 async function deleteEnv(
@@ -223,7 +299,10 @@ async function deleteEnv(
   const result = await showDialog({
     title: `Delete ${env.name}?`,
     body: `This removes ${env.path}${kernels ? ` and its kernel (${kernels})` : ''}. Notebooks using it will need another kernel. This cannot be undone.`,
-    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete', ariaLabel: `Delete ${env.name}` })],
+    buttons: [
+      Dialog.cancelButton(),
+      Dialog.warnButton({ label: 'Delete', ariaLabel: `Delete ${env.name}` })
+    ],
     defaultButton: 0
   });
   if (!result.button.accept) {

@@ -49,7 +49,8 @@ export interface IListing {
   skipped: ISkipped[];
 }
 
-export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type JobState =
+  'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export interface IJob {
   id: string;
@@ -91,7 +92,9 @@ export function validateName(name: string): string | null {
     return 'Start with a letter or a digit.';
   }
   if (!NAME_PATTERN.test(name)) {
-    const bad = Array.from(new Set(name.replace(/[A-Za-z0-9._-]/g, '').split('')));
+    const bad = Array.from(
+      new Set(name.replace(/[A-Za-z0-9._-]/g, '').split(''))
+    );
     const shown = bad.map(c => (c === ' ' ? 'space' : `'${c}'`)).join(', ');
     return `Only letters, digits, '.', '_' and '-' are allowed (not ${shown}).`;
   }
@@ -124,7 +127,12 @@ export interface IEnvTree {
   other: IEnvNode[];
 }
 
-const KIND_ORDER: Record<string, number> = { 'conda-base': 0, 'conda-env': 1, layered: 2, venv: 3 };
+const KIND_ORDER: Record<string, number> = {
+  'conda-base': 0,
+  'conda-env': 1,
+  layered: 2,
+  venv: 3
+};
 
 function compareEnvs(a: IEnvironment, b: IEnvironment): number {
   const ka = KIND_ORDER[a.kind] ?? 9;
@@ -156,7 +164,9 @@ export function groupByBase(envs: IEnvironment[]): IEnvTree {
   const conda: IEnvNode[] = [];
   const other: IEnvNode[] = [];
   for (const node of byPath.values()) {
-    const base = node.env.base ? byPath.get(normPath(node.env.base)) : undefined;
+    const base = node.env.base
+      ? byPath.get(normPath(node.env.base))
+      : undefined;
     if (base && base !== node && !isAncestor(node, base)) {
       base.children.push(node);
     } else if (BASE_KINDS.includes(node.env.kind)) {
@@ -246,7 +256,11 @@ export function countNodes(nodes: IEnvNode[]): number {
  * the caller not allowed to write at all (GET policy's `can_delete`, with the server's reason in
  * `create_refused`), else the listing's own reason.
  */
-export function deleteBlockedReason(env: IEnvironment, busy = false, policy: IPolicy | null = null): string | null {
+export function deleteBlockedReason(
+  env: IEnvironment,
+  busy = false,
+  policy: IPolicy | null = null
+): string | null {
   if (busy) {
     return `A job is working on ${env.name}; wait until it ends.`;
   }
@@ -263,12 +277,17 @@ export const DELETE_REFUSED =
 
 /** Bases a new layer may be built on: Conda roots and envs with a Python, sorted like the tree. */
 export function baseChoices(envs: IEnvironment[]): IEnvironment[] {
-  return envs.filter(env => BASE_KINDS.includes(env.kind) && env.python_version).sort(compareEnvs);
+  return envs
+    .filter(env => BASE_KINDS.includes(env.kind) && env.python_version)
+    .sort(compareEnvs);
 }
 
 /** The base preselected in the form: a Conda env (not the root) that is a kernel, else the first choice. */
 export function defaultBase(choices: IEnvironment[]): IEnvironment | undefined {
-  return choices.find(env => env.kind === 'conda-env' && env.kernels.length > 0) ?? choices[0];
+  return (
+    choices.find(env => env.kind === 'conda-env' && env.kernels.length > 0) ??
+    choices[0]
+  );
 }
 
 export function baseLabel(env: IEnvironment): string {
@@ -286,7 +305,10 @@ export function notebookKernel(env: IEnvironment): IKernelInfo | undefined {
 export function notKernels(listing: IListing): ISkipped[] {
   const envs = listing.environments
     .filter(env => env.kernels.length === 0)
-    .map(env => ({ path: env.path, reason: env.skipped_reason || 'not a kernel (no reason given)' }));
+    .map(env => ({
+      path: env.path,
+      reason: env.skipped_reason || 'not a kernel (no reason given)'
+    }));
   return [...envs, ...listing.skipped];
 }
 
@@ -318,8 +340,18 @@ export interface IPolicy {
   envs_owned: number;
   max_jobs: number;
   active_jobs: number;
-  packages: { allowed: string[]; denied: string[]; direct_references: boolean; installer_options: string[] };
-  index: { index_url: string | null; extra_index_urls: string[]; find_links: string[]; offline: boolean };
+  packages: {
+    allowed: string[];
+    denied: string[];
+    direct_references: boolean;
+    installer_options: string[];
+  };
+  index: {
+    index_url: string | null;
+    extra_index_urls: string[];
+    find_links: string[];
+    offline: boolean;
+  };
 }
 
 export interface IBaseOption {
@@ -333,8 +365,14 @@ export interface IBaseOption {
  * Which bases are refused is the server's call (its `layer_blocked_reason`), never matched here.
  */
 export function baseOptions(envs: IEnvironment[]): IBaseOption[] {
-  const options = baseChoices(envs).map(env => ({ env, refused: env.layer_blocked_reason || null }));
-  return [...options.filter(o => !o.refused), ...options.filter(o => o.refused)];
+  const options = baseChoices(envs).map(env => ({
+    env,
+    refused: env.layer_blocked_reason || null
+  }));
+  return [
+    ...options.filter(o => !o.refused),
+    ...options.filter(o => o.refused)
+  ];
 }
 
 /** What the help under Base says when the server refuses some bases: a summary, then its reasons. */
@@ -368,7 +406,9 @@ export function basesHelp(options: IBaseOption[]): IBasesHelp | null {
   return {
     summary: `${refused.length} of ${options.length} bases may not be used (marked "not allowed"):`,
     reasons,
-    more: hidden ? `…and ${hidden} more: hover a greyed-out base for why.` : null
+    more: hidden
+      ? `…and ${hidden} more: hover a greyed-out base for why.`
+      : null
   };
 }
 
@@ -379,7 +419,10 @@ export function rootChoices(policy: IPolicy | null): IPolicyRoot[] {
 
 /** The root preselected: the user root when the caller may create there, else the first one allowed. */
 export function defaultRoot(roots: IPolicyRoot[]): IPolicyRoot | undefined {
-  return roots.find(r => r.id === 'user' && r.can_create) ?? roots.find(r => r.can_create);
+  return (
+    roots.find(r => r.id === 'user' && r.can_create) ??
+    roots.find(r => r.can_create)
+  );
 }
 
 export function rootLabel(root: IPolicyRoot, withState = true): string {
@@ -412,21 +455,30 @@ export function createRefusal(policy: IPolicy | null): string | null {
   if (!policy || policy.can_create) {
     return null;
   }
-  return policy.create_refused || 'You may not create environments on this server: ask your administrator.';
+  return (
+    policy.create_refused ||
+    'You may not create environments on this server: ask your administrator.'
+  );
 }
 
 /** The package rules that apply, one sentence each, for the help text under Packages. */
 export function packagesHelp(policy: IPolicy | null): string[] {
-  const lines = ['Specs like flask==3.0.3 or requests>=2, one per line; # starts a comment.'];
+  const lines = [
+    'Specs like flask==3.0.3 or requests>=2, one per line; # starts a comment.'
+  ];
   if (!policy?.packages) {
     return lines;
   }
   const p = policy.packages;
   if (p.allowed?.length) {
-    lines.push(`Only these packages may be installed: ${p.allowed.join(', ')} (LayenvPolicy.allowed_packages).`);
+    lines.push(
+      `Only these packages may be installed: ${p.allowed.join(', ')} (LayenvPolicy.allowed_packages).`
+    );
   }
   if (p.denied?.length) {
-    lines.push(`Never these: ${p.denied.join(', ')} (LayenvPolicy.denied_packages).`);
+    lines.push(
+      `Never these: ${p.denied.join(', ')} (LayenvPolicy.denied_packages).`
+    );
   }
   lines.push(
     p.direct_references
@@ -441,12 +493,21 @@ export function packagesHelp(policy: IPolicy | null): string[] {
   );
   const index = policy.index;
   if (index) {
-    const links = index.find_links?.length ? `the wheelhouse ${index.find_links.join(', ')}` : '';
+    const links = index.find_links?.length
+      ? `the wheelhouse ${index.find_links.join(', ')}`
+      : '';
     if (index.offline) {
-      lines.push(`Installed offline, from ${links || 'the wheelhouse the administrator set'} only.`);
+      lines.push(
+        `Installed offline, from ${links || 'the wheelhouse the administrator set'} only.`
+      );
     } else {
-      const indexes = [index.index_url ?? 'the default index (PyPI)', ...(index.extra_index_urls ?? [])];
-      lines.push(`Installed from ${indexes.join(', ')}${links ? ` and ${links}` : ''}, set by the administrator.`);
+      const indexes = [
+        index.index_url ?? 'the default index (PyPI)',
+        ...(index.extra_index_urls ?? [])
+      ];
+      lines.push(
+        `Installed from ${indexes.join(', ')}${links ? ` and ${links}` : ''}, set by the administrator.`
+      );
     }
   }
   return lines;
@@ -462,7 +523,9 @@ export function limitsHelp(policy: IPolicy | null): string[] {
     );
   }
   if (policy && policy.max_jobs > 0) {
-    lines.push(`${policy.active_jobs} of at most ${policy.max_jobs} jobs run on this server (LayenvPolicy.max_jobs).`);
+    lines.push(
+      `${policy.active_jobs} of at most ${policy.max_jobs} jobs run on this server (LayenvPolicy.max_jobs).`
+    );
   }
   return lines;
 }
@@ -522,17 +585,30 @@ export type CreateField =
 
 // create_in; a system root; a group root of which the caller is not a member ('read-only root', 'unknown root' too)
 const ROOT_REASONS = ['create_in', 'system', 'not a member'];
-const PACKAGE_RULES = ['allowed_packages', 'denied_packages', 'allow_direct_references', 'allowed_installer_options'];
+const PACKAGE_RULES = [
+  'allowed_packages',
+  'denied_packages',
+  'allow_direct_references',
+  'allowed_installer_options'
+];
 
 /** Which form field a server refusal of POST environments concerns (so it is shown next to that field). */
 export function fieldForError(error: IApiError): CreateField {
   const reason = (error.reason || '').toLowerCase();
   const rule = reason.replace(/^layenvpolicy\./, '');
   const message = error.message || '';
-  if (error.status === 409 || reason === 'invalid name' || /^invalid env name/.test(message)) {
+  if (
+    error.status === 409 ||
+    reason === 'invalid name' ||
+    /^invalid env name/.test(message)
+  ) {
     return 'name';
   }
-  if (ROOT_REASONS.includes(rule) || /\broots?\b/.test(reason) || /^'?root'?\b/.test(message)) {
+  if (
+    ROOT_REASONS.includes(rule) ||
+    /\broots?\b/.test(reason) ||
+    /^'?root'?\b/.test(message)
+  ) {
     return 'root';
   }
   if (PACKAGE_RULES.includes(rule)) {
@@ -541,13 +617,20 @@ export function fieldForError(error: IApiError): CreateField {
   if (rule === 'max_envs_per_user' || rule === 'max_jobs') {
     return 'form';
   }
-  if (reason.includes('base') || reason === 'no python' || /^'?base'?\b/.test(message)) {
+  if (
+    reason.includes('base') ||
+    reason === 'no python' ||
+    /^'?base'?\b/.test(message)
+  ) {
     return 'base';
   }
   if (/^requirements\b|^'requirements'/.test(message)) {
     return 'requirements';
   }
-  if (/^packages\b|^'packages'/.test(message) || /package specs?/.test(message)) {
+  if (
+    /^packages\b|^'packages'/.test(message) ||
+    /package specs?/.test(message)
+  ) {
     return 'packages';
   }
   if (/display_name/.test(message)) {
@@ -561,7 +644,11 @@ export function fieldForError(error: IApiError): CreateField {
 
 // ------------------------------------------------------------------------------------------------ jobs
 
-const FINAL_STATES: ReadonlyArray<string> = ['succeeded', 'failed', 'cancelled'];
+const FINAL_STATES: ReadonlyArray<string> = [
+  'succeeded',
+  'failed',
+  'cancelled'
+];
 
 export function isFinal(job: IJob): boolean {
   return FINAL_STATES.includes(job.state);
@@ -659,7 +746,8 @@ export class JobFollower {
       }
     }
     if (!this._stopped) {
-      const wait = this.intervalMs * Math.min(4, 1 + Math.floor(this._failures / 3));
+      const wait =
+        this.intervalMs * Math.min(4, 1 + Math.floor(this._failures / 3));
       this._timer = setTimeout(() => void this._loop(), wait);
     }
   }
@@ -671,7 +759,10 @@ export function errorMessage(error: unknown): string {
 }
 
 /** Parse a Content-Disposition header's filename (the export's download name). */
-export function filenameFromDisposition(header: string | null, fallback: string): string {
+export function filenameFromDisposition(
+  header: string | null,
+  fallback: string
+): string {
   if (!header) {
     return fallback;
   }

@@ -71,7 +71,13 @@ export class EnvironmentsSidebar extends ReactWidget {
   }
 
   render(): JSX.Element {
-    return <SidebarView store={this.store} actions={this.actions} showNotKernels={this.showNotKernels} />;
+    return (
+      <SidebarView
+        store={this.store}
+        actions={this.actions}
+        showNotKernels={this.showNotKernels}
+      />
+    );
   }
 }
 
@@ -81,7 +87,11 @@ interface ISidebarProps {
   showNotKernels: boolean;
 }
 
-function SidebarView({ store, actions, showNotKernels }: ISidebarProps): JSX.Element {
+function SidebarView({
+  store,
+  actions,
+  showNotKernels
+}: ISidebarProps): JSX.Element {
   const [filter, setFilter] = React.useState('');
   const [collapsed, setCollapsed] = React.useState<Set<string>>(new Set());
   const scrollRef = React.useRef<HTMLDivElement>(null);
@@ -99,12 +109,15 @@ function SidebarView({ store, actions, showNotKernels }: ISidebarProps): JSX.Ele
   const policy = store.policy;
   const createBlocked = createRefusal(policy);
   // Running jobs, and the few last ones that ended in the last hour (GET jobs keeps more).
-  const recent = (job: IJob) => (job.finished ?? job.created ?? 0) * 1000 > Date.now() - 60 * 60 * 1000;
+  const recent = (job: IJob) =>
+    (job.finished ?? job.created ?? 0) * 1000 > Date.now() - 60 * 60 * 1000;
   const jobs = [
     ...store.jobs.filter(job => !isFinal(job)),
     ...store.jobs.filter(job => isFinal(job) && recent(job)).slice(0, 3)
   ];
-  const skipped = listing ? notKernels(listing).filter(s => matchesSkipped(s, filter)) : [];
+  const skipped = listing
+    ? notKernels(listing).filter(s => matchesSkipped(s, filter))
+    : [];
 
   const toggle = (path: string) => {
     const next = new Set(collapsed);
@@ -138,7 +151,9 @@ function SidebarView({ store, actions, showNotKernels }: ISidebarProps): JSX.Ele
         <button
           className="jp-LayenvButton jp-mod-icon"
           onClick={() => actions.create(createBlocked)}
-          title={createBlocked ?? 'Create a new environment layered on a Conda env'}
+          title={
+            createBlocked ?? 'Create a new environment layered on a Conda env'
+          }
           aria-label="New environment"
           // Not `disabled`: it stays focusable, and Enter explains why.
           aria-disabled={createBlocked ? true : undefined}
@@ -177,12 +192,18 @@ function SidebarView({ store, actions, showNotKernels }: ISidebarProps): JSX.Ele
             <h3 className="jp-LayenvSection-title">Jobs</h3>
             <ul className="jp-LayenvJobs">
               {jobs.map(job => (
-                <JobRow key={job.id} job={job} onShow={() => actions.showJob(job.id)} />
+                <JobRow
+                  key={job.id}
+                  job={job}
+                  onShow={() => actions.showJob(job.id)}
+                />
               ))}
             </ul>
           </section>
         )}
-        {!listing && store.loading && <div className="jp-LayenvEmpty">Looking for environments…</div>}
+        {!listing && store.loading && (
+          <div className="jp-LayenvEmpty">Looking for environments…</div>
+        )}
         {listing && (
           <>
             <TreeSection
@@ -198,8 +219,13 @@ function SidebarView({ store, actions, showNotKernels }: ISidebarProps): JSX.Ele
               rows={renderNodes(other, 1)}
             />
             {showNotKernels && (
-              <section className="jp-LayenvSection jp-LayenvSkipped" aria-label="Not listed as kernels">
-                <h3 className="jp-LayenvSection-title">Not listed as kernels ({skipped.length})</h3>
+              <section
+                className="jp-LayenvSection jp-LayenvSkipped"
+                aria-label="Not listed as kernels"
+              >
+                <h3 className="jp-LayenvSection-title">
+                  Not listed as kernels ({skipped.length})
+                </h3>
                 {skipped.length ? (
                   <ul>
                     {skipped.map(s => (
@@ -207,17 +233,25 @@ function SidebarView({ store, actions, showNotKernels }: ISidebarProps): JSX.Ele
                         <div className="jp-LayenvPath" title={s.path}>
                           {s.path}
                         </div>
-                        <div className="jp-LayenvSkipped-reason">{s.reason}</div>
+                        <div className="jp-LayenvSkipped-reason">
+                          {s.reason}
+                        </div>
                       </li>
                     ))}
                   </ul>
                 ) : (
-                  <div className="jp-LayenvEmpty">{filter ? 'No match.' : 'Every environment found is a kernel.'}</div>
+                  <div className="jp-LayenvEmpty">
+                    {filter
+                      ? 'No match.'
+                      : 'Every environment found is a kernel.'}
+                  </div>
                 )}
               </section>
             )}
             <div className="jp-LayenvSidebar-count" aria-live="polite">
-              {filter ? `${shown} of ${envs.length} environments` : `${envs.length} environments`}
+              {filter
+                ? `${shown} of ${envs.length} environments`
+                : `${envs.length} environments`}
             </div>
           </>
         )}
@@ -226,7 +260,13 @@ function SidebarView({ store, actions, showNotKernels }: ISidebarProps): JSX.Ele
   );
 }
 
-function JobRow({ job, onShow }: { job: IJob; onShow: () => void }): JSX.Element {
+function JobRow({
+  job,
+  onShow
+}: {
+  job: IJob;
+  onShow: () => void;
+}): JSX.Element {
   const pct = percent(job);
   const name = job.name ?? job.id;
   const final = isFinal(job);
@@ -235,12 +275,18 @@ function JobRow({ job, onShow }: { job: IJob; onShow: () => void }): JSX.Element
       <div className="jp-LayenvJob-line">
         <span className="jp-LayenvJob-name">{name}</span>
         <span className="jp-LayenvBadge">{job.state}</span>
-        <button className="jp-LayenvButton jp-mod-small" onClick={onShow} aria-label={`Show the job creating ${name}`}>
+        <button
+          className="jp-LayenvButton jp-mod-small"
+          onClick={onShow}
+          aria-label={`Show the job creating ${name}`}
+        >
           Show
         </button>
       </div>
       {!final && <ProgressBar pct={pct} label={`${name}: ${job.step}`} small />}
-      <div className="jp-LayenvJob-step">{final ? job.error || job.step : `${job.step} · ${pct} %`}</div>
+      <div className="jp-LayenvJob-step">
+        {final ? job.error || job.step : `${job.step} · ${pct} %`}
+      </div>
     </li>
   );
 }
@@ -257,7 +303,12 @@ interface IEnvRowProps {
 }
 
 /** A titled list of env rows, or a line saying why it is empty. */
-function TreeSection(props: { title: string; label: string; empty: string; rows: JSX.Element[] }): JSX.Element {
+function TreeSection(props: {
+  title: string;
+  label: string;
+  empty: string;
+  rows: JSX.Element[];
+}): JSX.Element {
   return (
     <section className="jp-LayenvSection" aria-label={props.label}>
       <h3 className="jp-LayenvSection-title">{props.title}</h3>
@@ -295,7 +346,11 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
             aria-expanded={expanded}
             aria-label={`Environments built on ${env.name}`}
           >
-            {expanded ? <caretDownIcon.react tag="span" /> : <caretRightIcon.react tag="span" />}
+            {expanded ? (
+              <caretDownIcon.react tag="span" />
+            ) : (
+              <caretRightIcon.react tag="span" />
+            )}
           </button>
         ) : (
           <span className="jp-LayenvEnv-toggle" aria-hidden="true" />
@@ -306,7 +361,11 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
         <span className="jp-LayenvEnv-actions">
           <button
             className="jp-LayenvButton jp-mod-icon"
-            title={kernel ? `New notebook with the kernel ${kernel.display_name}` : notKernel}
+            title={
+              kernel
+                ? `New notebook with the kernel ${kernel.display_name}`
+                : notKernel
+            }
             aria-label={`New notebook with ${env.name}`}
             disabled={!kernel}
             onClick={() => kernel && actions.newNotebook(kernel.name)}
@@ -341,15 +400,23 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
         <span className={`jp-LayenvBadge jp-mod-kind`} title="kind">
           {env.kind}
         </span>
-        <span className={`jp-LayenvBadge jp-mod-scope-${env.scope}`} title={scopeTitle(env)}>
+        <span
+          className={`jp-LayenvBadge jp-mod-scope-${env.scope}`}
+          title={scopeTitle(env)}
+        >
           {env.scope}
         </span>
         {!env.writable && (
-          <span className="jp-LayenvBadge jp-mod-readonly" title="read-only for the user this server runs as">
+          <span
+            className="jp-LayenvBadge jp-mod-readonly"
+            title="read-only for the user this server runs as"
+          >
             read-only
           </span>
         )}
-        {busy && <span className="jp-LayenvBadge jp-mod-busy">job running</span>}
+        {busy && (
+          <span className="jp-LayenvBadge jp-mod-busy">job running</span>
+        )}
       </div>
       {owner && (
         <div className="jp-LayenvEnv-owner" title={owner}>
@@ -363,13 +430,20 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
       {env.kernels.length ? (
         <ul className="jp-LayenvKernels" aria-label={`Kernels of ${env.name}`}>
           {env.kernels.map(k => (
-            <li key={k.name} className="jp-LayenvKernel" title={`kernel name: ${k.name}`}>
+            <li
+              key={k.name}
+              className="jp-LayenvKernel"
+              title={`kernel name: ${k.name}`}
+            >
               {k.display_name}
             </li>
           ))}
         </ul>
       ) : (
-        <div className="jp-LayenvEnv-notkernel" title={env.skipped_reason ?? undefined}>
+        <div
+          className="jp-LayenvEnv-notkernel"
+          title={env.skipped_reason ?? undefined}
+        >
           {notKernel}
         </div>
       )}

@@ -5,12 +5,21 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { LayenvAPI } from './api';
-import { errorMessage, IFollowUpdate, IJob, IListing, IPolicy, isFinal, JobFollower } from './model';
+import {
+  errorMessage,
+  IFollowUpdate,
+  IJob,
+  IListing,
+  IPolicy,
+  isFinal,
+  JobFollower
+} from './model';
 
 export class LayenvStore {
   constructor(
     readonly api: LayenvAPI,
-    private readonly _onSucceeded: (job: IJob) => Promise<void> = async () => undefined
+    private readonly _onSucceeded: (job: IJob) => Promise<void> = async () =>
+      undefined
   ) {}
 
   listing: IListing | null = null;
@@ -41,7 +50,11 @@ export class LayenvStore {
 
   /** Jobs that a job works on (their env path), so actions on them wait. */
   get busyPaths(): Set<string> {
-    return new Set(this.jobs.filter(job => !isFinal(job) && job.path).map(job => job.path as string));
+    return new Set(
+      this.jobs
+        .filter(job => !isFinal(job) && job.path)
+        .map(job => job.path as string)
+    );
   }
 
   job(id: string): IJob | undefined {
@@ -66,7 +79,9 @@ export class LayenvStore {
         this.api.listJobs().catch(() => this.jobs),
         this.api.getPolicy().catch((error: unknown) => {
           // 404: a server without the endpoint; anything else: keep what applied (a passing failure).
-          return (error as { status?: number })?.status === 404 ? null : this.policy;
+          return (error as { status?: number })?.status === 404
+            ? null
+            : this.policy;
         })
       ]);
       this.listing = listing;
@@ -96,7 +111,9 @@ export class LayenvStore {
         byId.set(job.id, job);
       }
     }
-    this.jobs = Array.from(byId.values()).sort((a, b) => (b.created ?? 0) - (a.created ?? 0));
+    this.jobs = Array.from(byId.values()).sort(
+      (a, b) => (b.created ?? 0) - (a.created ?? 0)
+    );
   }
 
   addJob(job: IJob): void {

@@ -25,8 +25,18 @@ import {
 import { env } from './fixtures';
 
 const ROOT = '/home/ada/miniconda3';
-const root = env({ id: 'conda-base', name: 'base', path: ROOT, kind: 'conda-base' });
-const ai = env({ id: 'conda-py311_ai', name: 'py311_ai', path: `${ROOT}/envs/py311_ai`, base: ROOT });
+const root = env({
+  id: 'conda-base',
+  name: 'base',
+  path: ROOT,
+  kind: 'conda-base'
+});
+const ai = env({
+  id: 'conda-py311_ai',
+  name: 'py311_ai',
+  path: `${ROOT}/envs/py311_ai`,
+  base: ROOT
+});
 const noipk = env({
   id: 'conda-noipk',
   name: 'noipk',
@@ -49,8 +59,20 @@ const userLayer = env({
   base: `${ROOT}/envs/py311_ai/`,
   kind: 'layered'
 });
-const plain = env({ id: 'venv-plain', name: 'plain', path: '/home/ada/.virtualenvs/plain', kind: 'venv', python_version: '3.12.1' });
-const orphan = env({ id: 'orphan', name: 'orphan', path: '/srv/orphan', kind: 'layered', base: '/gone/envs/x' });
+const plain = env({
+  id: 'venv-plain',
+  name: 'plain',
+  path: '/home/ada/.virtualenvs/plain',
+  kind: 'venv',
+  python_version: '3.12.1'
+});
+const orphan = env({
+  id: 'orphan',
+  name: 'orphan',
+  path: '/srv/orphan',
+  kind: 'layered',
+  base: '/gone/envs/x'
+});
 const ALL = [plain, layer, noipk, userLayer, ai, root, orphan];
 
 describe('validateName', () => {
@@ -78,11 +100,11 @@ describe('validateName', () => {
 
 describe('parsePackageLines', () => {
   it('one spec per line, blank lines and comments dropped', () => {
-    expect(parsePackageLines('flask==3.0.3\n\n  requests>=2  # http\n# all comment\r\niniconfig\n')).toEqual([
-      'flask==3.0.3',
-      'requests>=2',
-      'iniconfig'
-    ]);
+    expect(
+      parsePackageLines(
+        'flask==3.0.3\n\n  requests>=2  # http\n# all comment\r\niniconfig\n'
+      )
+    ).toEqual(['flask==3.0.3', 'requests>=2', 'iniconfig']);
     expect(parsePackageLines('   \n')).toEqual([]);
   });
 });
@@ -92,7 +114,10 @@ describe('groupByBase', () => {
     const tree = groupByBase(ALL);
     expect(tree.conda.map(n => n.env.name)).toEqual(['base']);
     const rootNode = tree.conda[0];
-    expect(rootNode.children.map(n => n.env.name)).toEqual(['noipk', 'py311_ai']);
+    expect(rootNode.children.map(n => n.env.name)).toEqual([
+      'noipk',
+      'py311_ai'
+    ]);
     const aiNode = rootNode.children[1];
     // a trailing slash on base still matches
     expect(aiNode.children.map(n => n.env.name)).toEqual(['myexp_env', 'proj']);
@@ -101,7 +126,11 @@ describe('groupByBase', () => {
   });
 
   it('puts a Conda env whose root is not listed at top level', () => {
-    const lone = env({ name: 'lone', path: '/opt/envs/lone', base: '/opt/missing-root' });
+    const lone = env({
+      name: 'lone',
+      path: '/opt/envs/lone',
+      base: '/opt/missing-root'
+    });
     expect(groupByBase([lone]).conda.map(n => n.env.name)).toEqual(['lone']);
   });
 
@@ -133,11 +162,19 @@ describe('filter', () => {
     expect(matchesFilter(layer, 'py311_ai myexp')).toBe(true);
     expect(matchesFilter(layer, 'python 3.11')).toBe(true);
     expect(matchesFilter(layer, 'myexp venv')).toBe(false);
-    expect(matchesFilter(env({ name: 'ro', path: '/ro', writable: false }), 'read-only')).toBe(true);
+    expect(
+      matchesFilter(
+        env({ name: 'ro', path: '/ro', writable: false }),
+        'read-only'
+      )
+    ).toBe(true);
   });
 
   it('matches the not-a-kernel entries by path and reason, every word', () => {
-    const skipped = { path: '/home/ada/.virtualenvs/broken', reason: 'dangling interpreter' };
+    const skipped = {
+      path: '/home/ada/.virtualenvs/broken',
+      reason: 'dangling interpreter'
+    };
     expect(matchesSkipped(skipped, 'BROKEN dangling')).toBe(true);
     expect(matchesSkipped(skipped, 'broken ipykernel')).toBe(false);
     expect(matchesSkipped(skipped, '  ')).toBe(true);
@@ -156,7 +193,11 @@ describe('filter', () => {
 
 describe('deleteBlockedReason', () => {
   it('shows the server policy reason, or that a job is busy with the env', () => {
-    const refused = { ...root, delete_blocked_reason: 'conda-base is a Conda environment: use `conda remove`' };
+    const refused = {
+      ...root,
+      delete_blocked_reason:
+        'conda-base is a Conda environment: use `conda remove`'
+    };
     expect(deleteBlockedReason(refused)).toBe(refused.delete_blocked_reason);
     expect(deleteBlockedReason(layer)).toBeNull();
     expect(deleteBlockedReason(layer, true)).toMatch(/A job is working on/);
@@ -167,14 +208,20 @@ describe('deleteBlockedReason', () => {
 describe('baseChoices and notKernels', () => {
   it('offers only Conda envs with a Python', () => {
     const noPython = env({ name: 'nopy', path: '/nopy', python_version: null });
-    expect(baseChoices([...ALL, noPython]).map(e => e.name)).toEqual(['base', 'noipk', 'py311_ai']);
+    expect(baseChoices([...ALL, noPython]).map(e => e.name)).toEqual([
+      'base',
+      'noipk',
+      'py311_ai'
+    ]);
     expect(defaultBase(baseChoices(ALL))?.name).toBe('py311_ai');
     expect(defaultBase([root])?.name).toBe('base');
     expect(defaultBase([])).toBeUndefined();
   });
 
   it('lists non-kernel envs with their reason, then the skipped ones', () => {
-    const skipped = [{ path: '/home/ada/.virtualenvs/broken', reason: 'dangling interpreter' }];
+    const skipped = [
+      { path: '/home/ada/.virtualenvs/broken', reason: 'dangling interpreter' }
+    ];
     expect(notKernels({ environments: ALL, skipped })).toEqual([
       { path: noipk.path, reason: noipk.skipped_reason },
       ...skipped
@@ -184,24 +231,62 @@ describe('baseChoices and notKernels', () => {
 
 describe('fieldForError', () => {
   it('maps the server refusals to the field they concern', () => {
-    const e = (status: number, message: string, reason = 'bad input') => fieldForError({ status, message, reason });
-    expect(e(400, "invalid env name 'a b': use 1-64 letters", 'invalid name')).toBe('name');
-    expect(e(409, 'myexp already exists at /home/ada/.virtualenvs/myexp', 'exists')).toBe('name');
-    expect(e(400, "base 'x' is not a known environment", 'unknown base')).toBe('base');
-    expect(e(400, "base 'venv-x' is a venv: a layer must be built on a Conda environment", 'base not a Conda env')).toBe('base');
-    expect(e(400, "'base' is required: the id or path", 'bad input')).toBe('base');
-    expect(e(400, "packages: '--index-url' is an installer option", 'installer option')).toBe('packages');
-    expect(e(400, "packages: 'x y' is not a PEP 508 requirement", 'not PEP 508')).toBe('packages');
-    expect(e(400, "requirements line 3: '-e .' is an installer option", 'installer option')).toBe('requirements');
-    expect(e(400, "'display_name' must be a non-empty string", 'bad input')).toBe('display_name');
-    expect(e(400, "'inherit' must be true or false", 'bad input')).toBe('inherit');
+    const e = (status: number, message: string, reason = 'bad input') =>
+      fieldForError({ status, message, reason });
+    expect(
+      e(400, "invalid env name 'a b': use 1-64 letters", 'invalid name')
+    ).toBe('name');
+    expect(
+      e(409, 'myexp already exists at /home/ada/.virtualenvs/myexp', 'exists')
+    ).toBe('name');
+    expect(e(400, "base 'x' is not a known environment", 'unknown base')).toBe(
+      'base'
+    );
+    expect(
+      e(
+        400,
+        "base 'venv-x' is a venv: a layer must be built on a Conda environment",
+        'base not a Conda env'
+      )
+    ).toBe('base');
+    expect(e(400, "'base' is required: the id or path", 'bad input')).toBe(
+      'base'
+    );
+    expect(
+      e(
+        400,
+        "packages: '--index-url' is an installer option",
+        'installer option'
+      )
+    ).toBe('packages');
+    expect(
+      e(400, "packages: 'x y' is not a PEP 508 requirement", 'not PEP 508')
+    ).toBe('packages');
+    expect(
+      e(
+        400,
+        "requirements line 3: '-e .' is an installer option",
+        'installer option'
+      )
+    ).toBe('requirements');
+    expect(
+      e(400, "'display_name' must be a non-empty string", 'bad input')
+    ).toBe('display_name');
+    expect(e(400, "'inherit' must be true or false", 'bad input')).toBe(
+      'inherit'
+    );
     expect(e(403, 'not allowed', 'forbidden')).toBe('form');
   });
 });
 
 describe('small helpers', () => {
   it('percent clamps and reports 100 on success', () => {
-    const job = (state: string, progress: number): IJob => ({ id: 'j', state, step: 's', progress });
+    const job = (state: string, progress: number): IJob => ({
+      id: 'j',
+      state,
+      step: 's',
+      progress
+    });
     expect(percent(job('running', 0.456))).toBe(45);
     expect(percent(job('running', 7))).toBe(100);
     expect(percent(job('running', -1))).toBe(0);
@@ -211,9 +296,15 @@ describe('small helpers', () => {
   it('notebookKernel prefers the Python kernel', () => {
     const r = { name: 'ir', display_name: 'R', language: 'R' };
     const py = { name: 'py', display_name: 'Python', language: 'python' };
-    expect(notebookKernel(env({ name: 'm', path: '/m', kernels: [r, py] }))?.name).toBe('py');
-    expect(notebookKernel(env({ name: 'r', path: '/r', kernels: [r] }))?.name).toBe('ir');
-    expect(notebookKernel(env({ name: 'n', path: '/n', kernels: [] }))).toBeUndefined();
+    expect(
+      notebookKernel(env({ name: 'm', path: '/m', kernels: [r, py] }))?.name
+    ).toBe('py');
+    expect(
+      notebookKernel(env({ name: 'r', path: '/r', kernels: [r] }))?.name
+    ).toBe('ir');
+    expect(
+      notebookKernel(env({ name: 'n', path: '/n', kernels: [] }))
+    ).toBeUndefined();
   });
 
   it('errorMessage: the message, else the thrown value', () => {
@@ -223,8 +314,15 @@ describe('small helpers', () => {
   });
 
   it('filenameFromDisposition', () => {
-    expect(filenameFromDisposition('attachment; filename="myexp-requirements.txt"', 'x')).toBe('myexp-requirements.txt');
-    expect(filenameFromDisposition("attachment; filename*=UTF-8''caf%C3%A9.yml", 'x')).toBe('café.yml');
+    expect(
+      filenameFromDisposition(
+        'attachment; filename="myexp-requirements.txt"',
+        'x'
+      )
+    ).toBe('myexp-requirements.txt');
+    expect(
+      filenameFromDisposition("attachment; filename*=UTF-8''caf%C3%A9.yml", 'x')
+    ).toBe('café.yml');
     expect(filenameFromDisposition(null, 'fallback.txt')).toBe('fallback.txt');
   });
 });
@@ -243,26 +341,46 @@ describe('JobFollower', () => {
       }
       return this.states.length > 1 ? this.states.shift()! : this.states[0];
     }
-    async getLog(id: string, offset: number): Promise<{ text: string; next: number }> {
+    async getLog(
+      id: string,
+      offset: number
+    ): Promise<{ text: string; next: number }> {
       const bytes = new TextEncoder().encode(this.log);
       const part = bytes.slice(offset, offset + 4);
-      return { text: new TextDecoder().decode(part), next: offset + part.length };
+      return {
+        text: new TextDecoder().decode(part),
+        next: offset + part.length
+      };
     }
   }
 
-  const job = (state: string, progress: number, step = 'installing'): IJob => ({ id: 'j1', state, step, progress });
+  const job = (state: string, progress: number, step = 'installing'): IJob => ({
+    id: 'j1',
+    state,
+    step,
+    progress
+  });
 
   it('follows state and log until the job ends, then stops', async () => {
     vi.useFakeTimers();
     const source = new FakeSource();
-    source.states = [job('queued', 0), job('running', 0.5), job('succeeded', 1, 'done')];
+    source.states = [
+      job('queued', 0),
+      job('running', 0.5),
+      job('succeeded', 1, 'done')
+    ];
     source.log = 'line 1\nline 2\n';
     const updates: string[] = [];
     let log = '';
-    const follower = new JobFollower(source, 'j1', u => {
-      updates.push(`${u.job.state}:${percent(u.job)}`);
-      log += u.log;
-    }, 100);
+    const follower = new JobFollower(
+      source,
+      'j1',
+      u => {
+        updates.push(`${u.job.state}:${percent(u.job)}`);
+        log += u.log;
+      },
+      100
+    );
     follower.start();
     await vi.runAllTimersAsync();
     vi.useRealTimers();
@@ -280,7 +398,13 @@ describe('JobFollower', () => {
     source.failNext = 2;
     const errors: unknown[] = [];
     let log = '';
-    const follower = new JobFollower(source, 'j1', u => (log += u.log), 50, e => errors.push(e));
+    const follower = new JobFollower(
+      source,
+      'j1',
+      u => (log += u.log),
+      50,
+      e => errors.push(e)
+    );
     follower.offset = 4;
     follower.start();
     await vi.runAllTimersAsync();

@@ -49,7 +49,8 @@ const CHEM: IPolicyRoot = {
   group: 'chem',
   writable: false,
   can_create: false,
-  refused: '/srv/layenv/chem is not writable for alice (LayenvPolicy.create_in): ask an administrator of chem'
+  refused:
+    '/srv/layenv/chem is not writable for alice (LayenvPolicy.create_in): ask an administrator of chem'
 };
 const SYSTEM: IPolicyRoot = {
   id: 'system:/opt/conda',
@@ -73,16 +74,41 @@ function policy(partial: Partial<IPolicy> = {}): IPolicy {
     envs_owned: 3,
     max_jobs: 0,
     active_jobs: 0,
-    packages: { allowed: [], denied: [], direct_references: false, installer_options: [] },
-    index: { index_url: null, extra_index_urls: [], find_links: [], offline: false },
+    packages: {
+      allowed: [],
+      denied: [],
+      direct_references: false,
+      installer_options: []
+    },
+    index: {
+      index_url: null,
+      extra_index_urls: [],
+      find_links: [],
+      offline: false
+    },
     ...partial
   };
 }
 
 const ROOT = '/opt/conda';
-const condaRoot = env({ id: 'conda-base', name: 'base', path: ROOT, kind: 'conda-base' });
-const ai = env({ id: 'conda-py311_ai', name: 'py311_ai', path: `${ROOT}/envs/py311_ai`, base: ROOT });
-const torch = env({ id: 'conda-torch', name: 'torch', path: `${ROOT}/envs/torch`, base: ROOT });
+const condaRoot = env({
+  id: 'conda-base',
+  name: 'base',
+  path: ROOT,
+  kind: 'conda-base'
+});
+const ai = env({
+  id: 'conda-py311_ai',
+  name: 'py311_ai',
+  path: `${ROOT}/envs/py311_ai`,
+  base: ROOT
+});
+const torch = env({
+  id: 'conda-torch',
+  name: 'torch',
+  path: `${ROOT}/envs/torch`,
+  base: ROOT
+});
 const ENVS = [condaRoot, ai, torch];
 
 /** The server's layer_blocked_reason for a base LayenvPolicy.allowed_bases leaves out (policy.py layer_refusal). */
@@ -97,7 +123,7 @@ function refuse(base: IEnvironment): IEnvironment {
   return { ...base, layer_blocked_reason: notAllowed(base) };
 }
 
-describe('bases and the listing\'s layer_blocked_reason', () => {
+describe("bases and the listing's layer_blocked_reason", () => {
   it('every base is offered when the server refuses none, or is older and sends no reason', () => {
     const allowed = ENVS.map(e => ({ ...e, layer_blocked_reason: null }));
     expect(baseOptions(allowed).map(o => [o.env.name, o.refused])).toEqual([
@@ -111,12 +137,18 @@ describe('bases and the listing\'s layer_blocked_reason', () => {
     expect(basesHelp(baseOptions(ENVS))).toBeNull();
   });
 
-  it('the server\'s word alone decides: a base is refused only when the listing says why', () => {
-    expect(baseOptions([condaRoot, ai, refuse(torch)]).map(o => o.refused)).toEqual([null, null, notAllowed(torch)]);
-    expect(baseOptions([condaRoot, { ...ai, layer_blocked_reason: '' }]).map(o => o.refused)).toEqual([null, null]);
+  it("the server's word alone decides: a base is refused only when the listing says why", () => {
+    expect(
+      baseOptions([condaRoot, ai, refuse(torch)]).map(o => o.refused)
+    ).toEqual([null, null, notAllowed(torch)]);
+    expect(
+      baseOptions([condaRoot, { ...ai, layer_blocked_reason: '' }]).map(
+        o => o.refused
+      )
+    ).toEqual([null, null]);
   });
 
-  it('a refused base is disabled with the server\'s reason, listed last; the help quotes the reason', () => {
+  it("a refused base is disabled with the server's reason, listed last; the help quotes the reason", () => {
     const options = baseOptions([refuse(condaRoot), ai, torch]);
     expect(options.map(o => o.env.name)).toEqual(['py311_ai', 'torch', 'base']);
     expect(options[2].refused).toBe(notAllowed(condaRoot));
@@ -134,21 +166,34 @@ describe('bases and the listing\'s layer_blocked_reason', () => {
     const none = baseOptions(ENVS.map(refuse));
     expect(none.every(o => o.refused)).toBe(true);
     const help = basesHelp(none);
-    expect(help?.summary).toMatch(/^No base you may build on: the server refuses all 3 Conda environments found/);
+    expect(help?.summary).toMatch(
+      /^No base you may build on: the server refuses all 3 Conda environments found/
+    );
     expect(help?.reasons).toEqual(ENVS.map(notAllowed));
     expect(help?.more).toBeNull();
   });
 
   it('any reason the server gives counts, not only allowed_bases', () => {
-    const broken = { ...ai, layer_blocked_reason: "base 'conda-py311_ai' has no working Python interpreter; pick another base" };
+    const broken = {
+      ...ai,
+      layer_blocked_reason:
+        "base 'conda-py311_ai' has no working Python interpreter; pick another base"
+    };
     const options = baseOptions([condaRoot, broken, torch]);
     expect(options.map(o => o.env.name)).toEqual(['base', 'torch', 'py311_ai']);
     expect(basesHelp(options)?.reasons).toEqual([broken.layer_blocked_reason]);
   });
 
-  it('under a select, many reasons are cut short: the rest are on the options\' tooltips', () => {
+  it("under a select, many reasons are cut short: the rest are on the options' tooltips", () => {
     const many = Array.from({ length: MAX_BASE_REASONS + 3 }, (_, i) =>
-      refuse(env({ id: `conda-e${i}`, name: `e${i}`, path: `${ROOT}/envs/e${i}`, base: ROOT }))
+      refuse(
+        env({
+          id: `conda-e${i}`,
+          name: `e${i}`,
+          path: `${ROOT}/envs/e${i}`,
+          base: ROOT
+        })
+      )
     );
     const help = basesHelp(baseOptions([ai, ...many]));
     expect(help?.reasons).toHaveLength(MAX_BASE_REASONS);
@@ -160,24 +205,36 @@ describe('bases and the listing\'s layer_blocked_reason', () => {
 describe('roots', () => {
   it('offers the user and group roots, not the system ones; the user root first', () => {
     const roots = rootChoices(policy());
-    expect(roots.map(r => r.id)).toEqual(['user', 'group:physics', 'group:chem']);
+    expect(roots.map(r => r.id)).toEqual([
+      'user',
+      'group:physics',
+      'group:chem'
+    ]);
     expect(defaultRoot(roots)?.id).toBe('user');
     expect(rootChoices(null)).toEqual([]);
   });
 
   it('defaults to the first allowed root when the user root is refused', () => {
-    const noUser = { ...USER, can_create: false, refused: 'LayenvPolicy.create_in does not allow "user"' };
+    const noUser = {
+      ...USER,
+      can_create: false,
+      refused: 'LayenvPolicy.create_in does not allow "user"'
+    };
     expect(defaultRoot([noUser, CHEM, PHYSICS])?.id).toBe('group:physics');
     expect(defaultRoot([noUser, CHEM])).toBeUndefined();
   });
 
   it('labels say whose and where', () => {
-    expect(rootLabel(USER)).toBe('Your environments — /home/alice/.virtualenvs');
+    expect(rootLabel(USER)).toBe(
+      'Your environments — /home/alice/.virtualenvs'
+    );
     expect(rootLabel(PHYSICS)).toBe('Group physics — /srv/layenv/physics');
     expect(rootLabel(CHEM)).toBe('Group chem — /srv/layenv/chem (not allowed)');
     expect(rootLabel(CHEM, false)).toBe('Group chem — /srv/layenv/chem');
     expect(rootLabel({ ...PHYSICS, group: null })).toMatch(/^Group physics/);
-    expect(rootHelp(PHYSICS)).toMatch(/^Shared with the group physics: its members/);
+    expect(rootHelp(PHYSICS)).toMatch(
+      /^Shared with the group physics: its members/
+    );
     expect(rootHelp(USER)).toMatch(/only you/);
     expect(rootHelp(undefined)).toBe('');
   });
@@ -187,9 +244,14 @@ describe('createRefusal', () => {
   it('is the server message when the caller may not create', () => {
     expect(createRefusal(null)).toBeNull();
     expect(createRefusal(policy())).toBeNull();
-    const msg = 'you own 5 environments, the most LayenvPolicy.max_envs_per_user allows: delete one first';
-    expect(createRefusal(policy({ can_create: false, create_refused: msg }))).toBe(msg);
-    expect(createRefusal(policy({ can_create: false }))).toMatch(/may not create/);
+    const msg =
+      'you own 5 environments, the most LayenvPolicy.max_envs_per_user allows: delete one first';
+    expect(
+      createRefusal(policy({ can_create: false, create_refused: msg }))
+    ).toBe(msg);
+    expect(createRefusal(policy({ can_create: false }))).toMatch(
+      /may not create/
+    );
   });
 });
 
@@ -198,27 +260,78 @@ describe('help texts', () => {
     expect(packagesHelp(null)).toHaveLength(1);
     const lines = packagesHelp(
       policy({
-        packages: { allowed: ['numpy*', 'flask'], denied: ['torch'], direct_references: false, installer_options: ['--pre'] },
-        index: { index_url: 'https://pypi.example/simple', extra_index_urls: [], find_links: ['/srv/wheels'], offline: false }
+        packages: {
+          allowed: ['numpy*', 'flask'],
+          denied: ['torch'],
+          direct_references: false,
+          installer_options: ['--pre']
+        },
+        index: {
+          index_url: 'https://pypi.example/simple',
+          extra_index_urls: [],
+          find_links: ['/srv/wheels'],
+          offline: false
+        }
       })
     ).join('\n');
-    expect(lines).toMatch(/Only these packages may be installed: numpy\*, flask \(LayenvPolicy\.allowed_packages\)/);
-    expect(lines).toMatch(/Never these: torch \(LayenvPolicy\.denied_packages\)/);
-    expect(lines).toMatch(/No URLs or local paths \(LayenvPolicy\.allow_direct_references\)/);
-    expect(lines).toMatch(/Installer options allowed, each on its own line: --pre; no others/);
-    expect(lines).toMatch(/Installed from https:\/\/pypi\.example\/simple and the wheelhouse \/srv\/wheels/);
-    const open = packagesHelp(policy({ packages: { allowed: [], denied: [], direct_references: true, installer_options: [] } }));
+    expect(lines).toMatch(
+      /Only these packages may be installed: numpy\*, flask \(LayenvPolicy\.allowed_packages\)/
+    );
+    expect(lines).toMatch(
+      /Never these: torch \(LayenvPolicy\.denied_packages\)/
+    );
+    expect(lines).toMatch(
+      /No URLs or local paths \(LayenvPolicy\.allow_direct_references\)/
+    );
+    expect(lines).toMatch(
+      /Installer options allowed, each on its own line: --pre; no others/
+    );
+    expect(lines).toMatch(
+      /Installed from https:\/\/pypi\.example\/simple and the wheelhouse \/srv\/wheels/
+    );
+    const open = packagesHelp(
+      policy({
+        packages: {
+          allowed: [],
+          denied: [],
+          direct_references: true,
+          installer_options: []
+        }
+      })
+    );
     expect(open.join('\n')).toMatch(/Direct references .* are allowed/);
-    expect(open.join('\n')).toMatch(/No installer options .*LayenvPolicy\.allowed_installer_options/);
+    expect(open.join('\n')).toMatch(
+      /No installer options .*LayenvPolicy\.allowed_installer_options/
+    );
     expect(open.join('\n')).not.toMatch(/allowed_packages|denied_packages/);
-    const offline = packagesHelp(policy({ index: { index_url: null, extra_index_urls: [], find_links: ['/w'], offline: true } }));
-    expect(offline.join('\n')).toMatch(/Installed offline, from the wheelhouse \/w only/);
+    const offline = packagesHelp(
+      policy({
+        index: {
+          index_url: null,
+          extra_index_urls: [],
+          find_links: ['/w'],
+          offline: true
+        }
+      })
+    );
+    expect(offline.join('\n')).toMatch(
+      /Installed offline, from the wheelhouse \/w only/
+    );
   });
 
   it('limits: only the configured ones', () => {
     expect(limitsHelp(policy())).toEqual([]);
     expect(limitsHelp(null)).toEqual([]);
-    expect(limitsHelp(policy({ max_envs_per_user: 5, envs_owned: 3, max_jobs: 4, active_jobs: 1 }))).toEqual([
+    expect(
+      limitsHelp(
+        policy({
+          max_envs_per_user: 5,
+          envs_owned: 3,
+          max_jobs: 4,
+          active_jobs: 1
+        })
+      )
+    ).toEqual([
       'You have 3 of at most 5 environments (LayenvPolicy.max_envs_per_user).',
       '1 of at most 4 jobs run on this server (LayenvPolicy.max_jobs).'
     ]);
@@ -238,12 +351,30 @@ describe('owner, group and scope in the tree', () => {
 
   it('group and system envs say whose they are', () => {
     expect(ownerLine(shared)).toBe('group physics · created by alice');
-    expect(ownerLine({ ...shared, creator: null, owner: 'bob' })).toBe('group physics · owned by bob');
-    const sys = env({ name: 'py311', path: '/opt/conda/envs/py311', scope: 'system', owner: 'root', group: 'conda' });
+    expect(ownerLine({ ...shared, creator: null, owner: 'bob' })).toBe(
+      'group physics · owned by bob'
+    );
+    const sys = env({
+      name: 'py311',
+      path: '/opt/conda/envs/py311',
+      scope: 'system',
+      owner: 'root',
+      group: 'conda'
+    });
     expect(ownerLine(sys)).toBe('owned by root · group conda');
-    expect(ownerLine(env({ name: 'mine', path: '/home/alice/.virtualenvs/mine', owner: 'alice' }))).toBeNull();
+    expect(
+      ownerLine(
+        env({
+          name: 'mine',
+          path: '/home/alice/.virtualenvs/mine',
+          owner: 'alice'
+        })
+      )
+    ).toBeNull();
     // a server before the shared roots sends none of these fields
-    expect(ownerLine(env({ name: 'old', path: '/opt/x', scope: 'system' }))).toBeNull();
+    expect(
+      ownerLine(env({ name: 'old', path: '/opt/x', scope: 'system' }))
+    ).toBeNull();
     expect(scopeTitle(shared)).toMatch(/members of physics/);
     expect(scopeTitle(sys)).toMatch(/never written/);
   });
@@ -254,37 +385,119 @@ describe('owner, group and scope in the tree', () => {
   });
 
   it('delete: refused for everything when the caller may not delete; the listing reason otherwise', () => {
-    const writeRefused = "you may list environments but not create or delete them: ... ask your administrator";
-    expect(deleteBlockedReason(shared, false, policy({ can_delete: false, create_refused: writeRefused }))).toBe(
-      writeRefused
-    );
-    expect(deleteBlockedReason(shared, false, policy({ can_delete: false }))).toBe(DELETE_REFUSED);
+    const writeRefused =
+      'you may list environments but not create or delete them: ... ask your administrator';
+    expect(
+      deleteBlockedReason(
+        shared,
+        false,
+        policy({ can_delete: false, create_refused: writeRefused })
+      )
+    ).toBe(writeRefused);
+    expect(
+      deleteBlockedReason(shared, false, policy({ can_delete: false }))
+    ).toBe(DELETE_REFUSED);
     expect(deleteBlockedReason(shared, false, policy())).toBeNull();
-    const notMember = { ...shared, delete_blocked_reason: 'lensing is in group physics, which you are not a member of' };
-    expect(deleteBlockedReason(notMember, false, policy())).toBe(notMember.delete_blocked_reason);
-    expect(deleteBlockedReason(notMember, true, policy({ can_delete: false }))).toMatch(/A job is working/);
+    const notMember = {
+      ...shared,
+      delete_blocked_reason:
+        'lensing is in group physics, which you are not a member of'
+    };
+    expect(deleteBlockedReason(notMember, false, policy())).toBe(
+      notMember.delete_blocked_reason
+    );
+    expect(
+      deleteBlockedReason(notMember, true, policy({ can_delete: false }))
+    ).toMatch(/A job is working/);
   });
 });
 
 describe('fieldForError with the policy refusals', () => {
   it('puts each 403 next to the field whose rule refused it', () => {
-    const e = (status: number, message: string, reason: string) => fieldForError({ status, message, reason });
-    expect(e(403, "base 'conda-torch' is not allowed by LayenvPolicy.allowed_bases", 'allowed_bases')).toBe('base');
-    expect(e(403, 'LayenvPolicy.create_in does not allow group roots', 'create_in')).toBe('root');
-    expect(e(400, "unknown root 'group:nope': use one of group:physics, user", 'unknown root')).toBe('root');
-    expect(e(403, '/opt/conda: system roots hold the administrator\'s bases', 'system')).toBe('root');
-    expect(e(403, '/srv/layenv/chem belongs to the group chem, which you are not a member of', 'not a member')).toBe('root');
-    expect(e(403, '/srv/layenv/chem is not writable for this server\'s user', 'read-only root')).toBe('root');
-    expect(e(403, "'torch' is refused by LayenvPolicy.denied_packages", 'denied_packages')).toBe('packages');
-    expect(e(403, "requirements line 2: 'torch' is refused by LayenvPolicy.denied_packages", 'denied_packages')).toBe(
-      'requirements'
+    const e = (status: number, message: string, reason: string) =>
+      fieldForError({ status, message, reason });
+    expect(
+      e(
+        403,
+        "base 'conda-torch' is not allowed by LayenvPolicy.allowed_bases",
+        'allowed_bases'
+      )
+    ).toBe('base');
+    expect(
+      e(403, 'LayenvPolicy.create_in does not allow group roots', 'create_in')
+    ).toBe('root');
+    expect(
+      e(
+        400,
+        "unknown root 'group:nope': use one of group:physics, user",
+        'unknown root'
+      )
+    ).toBe('root');
+    expect(
+      e(
+        403,
+        "/opt/conda: system roots hold the administrator's bases",
+        'system'
+      )
+    ).toBe('root');
+    expect(
+      e(
+        403,
+        '/srv/layenv/chem belongs to the group chem, which you are not a member of',
+        'not a member'
+      )
+    ).toBe('root');
+    expect(
+      e(
+        403,
+        "/srv/layenv/chem is not writable for this server's user",
+        'read-only root'
+      )
+    ).toBe('root');
+    expect(
+      e(
+        403,
+        "'torch' is refused by LayenvPolicy.denied_packages",
+        'denied_packages'
+      )
+    ).toBe('packages');
+    expect(
+      e(
+        403,
+        "requirements line 2: 'torch' is refused by LayenvPolicy.denied_packages",
+        'denied_packages'
+      )
+    ).toBe('requirements');
+    expect(
+      e(
+        403,
+        "'x' is not in LayenvPolicy.allowed_packages",
+        'LayenvPolicy.allowed_packages'
+      )
+    ).toBe('packages');
+    expect(
+      e(
+        403,
+        'a direct reference: LayenvPolicy.allow_direct_references',
+        'allow_direct_references'
+      )
+    ).toBe('packages');
+    expect(
+      e(
+        403,
+        "'--pre' is not in LayenvPolicy.allowed_installer_options",
+        'allowed_installer_options'
+      )
+    ).toBe('packages');
+    expect(
+      e(
+        403,
+        'you own 5 environments: LayenvPolicy.max_envs_per_user is 5',
+        'max_envs_per_user'
+      )
+    ).toBe('form');
+    expect(e(403, '4 jobs run: LayenvPolicy.max_jobs is 4', 'max_jobs')).toBe(
+      'form'
     );
-    expect(e(403, "'x' is not in LayenvPolicy.allowed_packages", 'LayenvPolicy.allowed_packages')).toBe('packages');
-    expect(e(403, 'a direct reference: LayenvPolicy.allow_direct_references', 'allow_direct_references')).toBe('packages');
-    expect(e(403, "'--pre' is not in LayenvPolicy.allowed_installer_options", 'allowed_installer_options')).toBe(
-      'packages'
-    );
-    expect(e(403, 'you own 5 environments: LayenvPolicy.max_envs_per_user is 5', 'max_envs_per_user')).toBe('form');
-    expect(e(403, '4 jobs run: LayenvPolicy.max_jobs is 4', 'max_jobs')).toBe('form');
   });
 });

@@ -5,14 +5,22 @@ import { IJob, IListing, IPolicy } from '../src/model';
 import { LayenvStore } from '../src/store';
 
 /** The API with its network replaced: a job that runs through `states`, and a log growing with them. */
-function fakeApi(states: IJob[], log: string, listing: IListing, jobs: IJob[] = []) {
+function fakeApi(
+  states: IJob[],
+  log: string,
+  listing: IListing,
+  jobs: IJob[] = []
+) {
   let step = 0;
   const api = {
     listEnvironments: vi.fn(async () => listing),
     listJobs: vi.fn(async () => jobs),
     getJob: vi.fn(async () => states[Math.min(step++, states.length - 1)]),
     getLog: vi.fn(async (_id: string, offset: number) => {
-      const shown = Math.min(log.length, Math.ceil((log.length * step) / states.length));
+      const shown = Math.min(
+        log.length,
+        Math.ceil((log.length * step) / states.length)
+      );
       return { text: log.slice(offset, shown), next: Math.max(offset, shown) };
     }),
     cancelJob: vi.fn(async () => ({ ...states[0], state: 'cancelled' })),
@@ -21,7 +29,11 @@ function fakeApi(states: IJob[], log: string, listing: IListing, jobs: IJob[] = 
   return api;
 }
 
-const job = (state: string, progress: number, extra: Partial<IJob> = {}): IJob => ({
+const job = (
+  state: string,
+  progress: number,
+  extra: Partial<IJob> = {}
+): IJob => ({
   id: 'j1',
   name: 'myexp',
   path: '/home/ada/.virtualenvs/myexp',
@@ -37,22 +49,38 @@ const POLICY = {
   user: 'alice',
   can_create: false,
   can_delete: true,
-  create_refused: 'LayenvPolicy.max_envs_per_user: you own 5 environments, the most allowed; delete one first',
+  create_refused:
+    'LayenvPolicy.max_envs_per_user: you own 5 environments, the most allowed; delete one first',
   roots: [],
   allowed_bases: ['*'],
   max_envs_per_user: 5,
   envs_owned: 5,
   max_jobs: 0,
   active_jobs: 0,
-  packages: { allowed: [], denied: [], direct_references: false, installer_options: [] },
-  index: { index_url: null, extra_index_urls: [], find_links: [], offline: false }
+  packages: {
+    allowed: [],
+    denied: [],
+    direct_references: false,
+    installer_options: []
+  },
+  index: {
+    index_url: null,
+    extra_index_urls: [],
+    find_links: [],
+    offline: false
+  }
 } as IPolicy;
 
 describe('LayenvStore', () => {
   it('follows a new job to the end: whole log, kernelspecs refreshed once, listing reloaded', async () => {
     vi.useFakeTimers();
     const api = fakeApi(
-      [job('queued', 0), job('running', 0.4), job('running', 0.8), job('succeeded', 1)],
+      [
+        job('queued', 0),
+        job('running', 0.4),
+        job('running', 0.8),
+        job('succeeded', 1)
+      ],
       'creating\ninstalling iniconfig\ndone\n',
       LISTING
     );
@@ -72,9 +100,12 @@ describe('LayenvStore', () => {
 
   it('after a reload, refresh() finds the running job and follows it', async () => {
     vi.useFakeTimers();
-    const api = fakeApi([job('running', 0.5), job('failed', 0.5, { error: 'no such package' })], 'x\n', LISTING, [
-      job('running', 0.5)
-    ]);
+    const api = fakeApi(
+      [job('running', 0.5), job('failed', 0.5, { error: 'no such package' })],
+      'x\n',
+      LISTING,
+      [job('running', 0.5)]
+    );
     const succeeded = vi.fn(async () => undefined);
     const store = new LayenvStore(api as unknown as LayenvAPI, succeeded);
     store.pollInterval = 100;
@@ -106,7 +137,9 @@ describe('LayenvStore', () => {
 
   it('shows why the listing failed', async () => {
     const api = fakeApi([job('queued', 0)], '', LISTING);
-    api.listEnvironments.mockRejectedValueOnce(new Error('404: is the server extension enabled?'));
+    api.listEnvironments.mockRejectedValueOnce(
+      new Error('404: is the server extension enabled?')
+    );
     const store = new LayenvStore(api as unknown as LayenvAPI);
     await store.refresh();
     expect(store.error).toMatch(/server extension/);
@@ -120,11 +153,15 @@ describe('LayenvStore', () => {
     const store = new LayenvStore(api as unknown as LayenvAPI);
     await store.refresh();
     expect(store.policy?.create_refused).toMatch(/max_envs_per_user/);
-    api.getPolicy.mockRejectedValueOnce(Object.assign(new Error('502 Bad Gateway'), { status: 502 }));
+    api.getPolicy.mockRejectedValueOnce(
+      Object.assign(new Error('502 Bad Gateway'), { status: 502 })
+    );
     await store.refresh();
     expect(store.policy).toBe(POLICY);
     expect(store.error).toBeNull();
-    api.getPolicy.mockRejectedValueOnce(Object.assign(new Error('no such endpoint'), { status: 404 }));
+    api.getPolicy.mockRejectedValueOnce(
+      Object.assign(new Error('no such endpoint'), { status: 404 })
+    );
     await store.refresh();
     expect(store.policy).toBeNull();
     expect(store.listing).toBe(LISTING);

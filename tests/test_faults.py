@@ -1,0 +1,187 @@
+"""The fault and bad-input campaign (issue 10): full disks, crashed neighbours, hostile shared roots, odd input.
+
+Each test reproduces one defect against a real server: the in-process one of pytest-jupyter, or a real
+``jupyter server`` process where a kill is involved. Mounts (a small tmpfs for a full disk, a read-only bind
+mount) need root; their tests skip without it, and every mount is undone by its fixture. Loopback only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from envtree import make_layered_env
+from layenv_api import (  # noqa: F401  (fixtures)
+    BASE_ID,
+    create,
+    fetch_json,
+    follow,
+    jp_home_dir,
+    no_test_pythonpath,
+)
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+
+from jupyter_layenv.service import account_name
+
+BASE = "miniconda3/envs/py311_ai"
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root (CI runs as root)")
+
+
+@pytest.fixture
+def audit(jp_serverapp) -> list[dict]:
+    """What the server's event logger records for jupyter_layenv."""
+    events: list[dict] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            data = record.msg if isinstance(record.msg, dict) else json.loads(record.getMessage())
+            if "jupyter_layenv" in data.get("__schema__", ""):
+                events.append(data)
+
+    handler = Collect()
+    jp_serverapp.event_logger.register_handler(handler)
+    yield events
+    jp_serverapp.event_logger.remove_handler(handler)
+
+
+def root_entries(home: Path) -> list[str]:
+    return sorted(os.listdir(home / ".virtualenvs"))
+
+
+# ------------------------------------------------------------------------------------------ (a) 400s from input
+
+
+@pytest.mark.parametrize("offset", ["²", "٣", str(2**63), str(2**64), "9" * 40])
+async def test_log_offset_that_is_not_a_plain_byte_count(jp_fetch, offset: str):
+    code, body = await fetch_json(jp_fetch, "jobs", "0" * 32, "log", params={"offset": offset})
+    assert code == 400, body
+    assert "offset must be a byte count" in body["message"]
+
+
+async def test_deeply_nested_json_is_a_400(jp_fetch, clean_create_home: Path, audit):
+    body = "[" * 1000 + "]" * 1000
+    code, reply = await fetch_json(jp_fetch, "environments", method="POST", body=body)
+    assert code == 400, reply
+    assert "nested" in reply["message"]
+    assert root_entries(clean_create_home) == []
+    assert [(e["action"], e["outcome"]) for e in audit] == [("create", "refused")]
+
+
+@pytest.mark.parametrize("base", [f"{BASE_ID}\n", f"{BASE_ID} ", f" {BASE_ID}", f"{BASE_ID}\t"])
+async def test_base_with_surrounding_whitespace_is_refused(jp_fetch, clean_create_home: Path, base: str):
+    code, body = await create(jp_fetch, {"name": "spaced", "base": base})
+    assert code == 400, body
+    assert "whitespace" in body["message"]
+    assert root_entries(clean_create_home) == []
+
+
+@pytest.mark.parametrize("where", ["packages", "requirements"])
+async def test_a_comment_inside_a_marker_is_refused_before_the_installer_reads_it(
+    jp_fetch, clean_create_home: Path, where: str
+):
+    spec = 'iniconfig; platform_machine != " #x"'
+    body = {"packages": [spec]} if where == "packages" else {"requirements": spec + "\n"}
+    code, reply = await create(jp_fetch, {"name": "marker", "base": BASE_ID, **body})
+    assert code == 400, reply  # a requirements text is read as pip reads it: the comment cuts the marker
+    assert "comment" in reply["message"] if where == "packages" else "not a PEP 508" in reply["message"]
+    assert root_entries(clean_create_home) == []
+
+
+# ------------------------------------------------------------------------------------------------ (a) XSRF
+
+
+async def test_a_browser_request_without_its_xsrf_token_says_so(jp_fetch, jp_base_url, jp_http_port, clean_create_home):
+    """A cookie-authenticated POST (the panel's) without ``_xsrf``: not "ask your administrator"."""
+    response = await jp_fetch("layenv", "environments")  # token: the server sets its login cookie
+    cookies = "; ".join(c.split(";", 1)[0] for c in response.headers.get_list("Set-Cookie"))
+    assert cookies
+    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}layenv/environments"
+    body = json.dumps({"name": "xsrf", "base": BASE_ID})
+    with pytest.raises(HTTPClientError) as err:
+        await AsyncHTTPClient().fetch(url, method="POST", body=body, headers={"Cookie": cookies})
+    reply = json.loads(err.value.response.body)
+    assert err.value.code == 403, reply
+    assert "XSRF" in reply["message"] and "reload" in reply["message"], reply
+    assert "administrator" not in reply["message"]
+    assert root_entries(clean_create_home) == []
+
+
+# ----------------------------------------------------------------------------------------------- (a) export names
+
+
+ODD_NAMES = ["实验", "env-\N{SNAKE}", 'quo"te', "semi;colon", "new\nline"]
+
+
+@pytest.fixture(scope="module")
+def odd_envs(create_home: Path) -> dict[str, Path]:
+    """Layers whose folder names are not plain ASCII, outside the create root (made by hand, as users do)."""
+    where = create_home / "hand-made"
+    where.mkdir(exist_ok=True)
+    return {name: make_layered_env(create_home / BASE, where / name) for name in ODD_NAMES}
+
+
+@pytest.fixture
+def jp_server_config(wheelhouse: Path, create_home: Path) -> dict:
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyter_layenv": True}},
+        "LayenvService": {"find_links": [str(wheelhouse)], "offline": True},
+        "LayenvKernelSpecManager": {"env_paths": [str(create_home / "hand-made" / n) for n in ODD_NAMES]},
+    }
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+async def test_export_of_a_name_that_is_not_plain_ascii(jp_fetch, odd_envs, audit, name: str):
+    _, listing = await fetch_json(jp_fetch, "environments")
+    env = next(e for e in listing["environments"] if e["path"] == str(odd_envs[name]))
+    response = await jp_fetch("layenv", "environments", env["id"], "export", params={"format": "requirements.txt"})
+    disposition = response.headers["Content-Disposition"]
+    assert disposition.isascii() and "\n" not in disposition
+    fallback = disposition.split('filename="', 1)[1].split('"', 1)[0]
+    assert fallback.endswith("-requirements.txt") and '"' not in fallback and "\\" not in fallback
+    assert f"filename*=UTF-8''{quote(f'{name}-requirements.txt', safe='')}" in disposition
+    assert [(e["action"], e["outcome"]) for e in audit] == [("export", "succeeded")]
+
+
+# --------------------------------------------------------------------------------------------- (a) audit trail
+
+
+async def test_every_refusal_is_audited_under_one_identity(jp_fetch, clean_create_home: Path, audit):
+    me = account_name()
+    refused = [
+        (("environments", "nope", "export"), {"params": {"format": "requirements.txt"}}),
+        (("environments", "conda-py311_ai", "export"), {"params": {"format": "setup.py"}}),
+        (("jobs", "0" * 32), {"method": "DELETE"}),
+        (("jobs", "not-a-job"), {"method": "DELETE"}),
+        (("environments", "nope"), {"method": "DELETE"}),
+        (("environments",), {"method": "POST", "body": "{not json"}),
+    ]
+    for parts, kwargs in refused:
+        code, _ = await fetch_json(jp_fetch, *parts, **kwargs)
+        assert 400 <= code < 500
+    assert [(e["action"], e["outcome"]) for e in audit] == [
+        ("export", "refused"),
+        ("export", "refused"),
+        ("cancel", "refused"),
+        ("cancel", "refused"),
+        ("delete", "refused"),
+        ("create", "refused"),
+    ]
+    code, job = await create(jp_fetch, {"name": "who", "base": BASE_ID})
+    assert code == 202, job
+    assert (await follow(jp_fetch, job["id"]))["state"] == "succeeded"
+    code, _ = await fetch_json(jp_fetch, "jobs", job["id"], method="DELETE")
+    assert code == 409  # finished: nothing to cancel, and recorded
+    code, listing = await fetch_json(jp_fetch, "environments")
+    env = next(e for e in listing["environments"] if e["name"] == "who")
+    code, _ = await fetch_json(jp_fetch, "environments", env["id"], method="DELETE")
+    assert code == 204
+    assert [(e["action"], e["outcome"]) for e in audit[-3:]] == [
+        ("create", "succeeded"),
+        ("cancel", "refused"),
+        ("delete", "succeeded"),
+    ]
+    assert {e["user"] for e in audit} == {me}, audit

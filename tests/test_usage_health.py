@@ -1,0 +1,111 @@
+"""Health from files only: pip over conda, two copies of one distribution, unmet requirements across a layer and
+its base, on real prefixes changed by a real installer (uv), through GET environments/<id> and `doctor`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from envtree import add_pure_python_package, make_conda_prefix, make_layered_env, site_packages
+from jupyter_process import JUPYTER
+from layenv_api import fetch_json
+from uv import find_uv_bin
+from wheelhouse import write_wheel
+
+
+def uv_install(prefix: Path, wheelhouse: Path, *specs: str, deps: bool = True) -> None:
+    """What a user does by hand: ``pip install`` (here uv, offline from a wheelhouse) into an env."""
+    cmd = [find_uv_bin(), "pip", "install", "--no-config", "--offline", "--no-index", "--find-links", str(wheelhouse),
+           "--python", str(prefix / "bin" / "python"), *([] if deps else ["--no-deps"]), *specs]  # fmt: skip
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def health_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("health-home")
+    wheels = home / "wheels"
+    write_wheel(wheels, "six", "99.0", {"six.py": "PLANTED = True\n"})
+    write_wheel(wheels, "iniconfig", "2.0", {"iniconfig/__init__.py": ""})
+    write_wheel(wheels, "iniconfig", "1.0", {"iniconfig/__init__.py": ""})
+    write_wheel(wheels, "sciutil", "1.0", {"sciutil.py": ""}, requires=("iniconfig>=2",))
+    write_wheel(wheels, "lonely", "1.0", {"lonely.py": ""}, requires=("notthere>=1",))
+    write_wheel(wheels, "needsnew", "1.0", {"needsnew.py": ""},
+                requires=('iniconfig>=3; python_version >= "3"', 'missingpkg; python_version < "3"',
+                          'alsomissing; extra == "fast"'))  # fmt: skip
+    root = make_conda_prefix(home / "miniconda3", conda_root=True)
+    sci = make_conda_prefix(root / "envs" / "sci", packages=["six", "packaging"])  # installed by conda
+    uv_install(sci, wheels, "six==99.0", "sciutil==1.0", "iniconfig==2.0")  # pip over conda's six
+    uv_install(sci, wheels, "lonely==1.0", deps=False)  # a requirement the base itself does not meet
+    layer = make_layered_env(sci, home / ".virtualenvs" / "proj", inherit=True, tool="uv")
+    uv_install(layer, wheels, "needsnew==1.0", "iniconfig==1.0", deps=False)  # shadows the base's iniconfig 2.0
+    add_pure_python_package(site_packages(layer), "twice", "1.0")
+    add_pure_python_package(site_packages(layer), "twice", "2.0")
+    return home
+
+
+@pytest.fixture
+def jp_home_dir(health_home: Path) -> Path:
+    return health_home
+
+
+@pytest.fixture
+def jp_server_config() -> dict:
+    return {"ServerApp": {"jpserver_extensions": {"jupyter_layenv": True}}}
+
+
+def by_kind(health: list[dict]) -> dict[str, set[str]]:
+    kinds: dict[str, set[str]] = {}
+    for issue in health:
+        assert issue["message"], issue
+        kinds.setdefault(issue["kind"], set()).add(issue["package"])
+    return kinds
+
+
+async def test_planted_pip_over_conda_and_broken_requirements_are_flagged(jp_fetch, health_home: Path):
+    code, listing = await fetch_json(jp_fetch, "environments")
+    assert code == 200
+    ids = {env["path"]: env["id"] for env in listing["environments"]}
+    sci, layer = health_home / "miniconda3" / "envs" / "sci", health_home / ".virtualenvs" / "proj"
+
+    _, base = await fetch_json(jp_fetch, "environments", ids[str(sci)])
+    # sciutil is met in the base (iniconfig 2.0); lonely is not
+    assert by_kind(base["health"]) == {"pip-over-conda": {"six"}, "unmet-requirement": {"lonely"}}
+    (six,) = [issue for issue in base["health"] if issue["kind"] == "pip-over-conda"]
+    assert "installed by uv over the conda package six" in six["message"]
+    assert f"conda install --force-reinstall -p {sci} six" in six["message"]
+
+    _, proj = await fetch_json(jp_fetch, "environments", ids[str(layer)])
+    assert by_kind(proj["health"]) == {
+        # needsnew's own requirement (marker true), and the base's sciutil broken by the layer's iniconfig 1.0;
+        # not missingpkg (marker false) nor alsomissing (an extra nobody asked for); lonely is the base's own
+        # problem, reported on the base only
+        "unmet-requirement": {"needsnew", "sciutil"},
+        "duplicate-distribution": {"twice"},
+    }
+    messages = " | ".join(issue["message"] for issue in proj["health"])
+    assert "needsnew 1.0 requires iniconfig>=3, but iniconfig 1.0 is installed" in messages
+    assert "sciutil 1.0 requires iniconfig>=2, but iniconfig 1.0 is installed" in messages
+    assert "%pip install 'iniconfig>=3'" in messages
+    assert "missingpkg" not in messages and "alsomissing" not in messages
+    assert "twice-1.0.dist-info, twice-2.0.dist-info" in messages
+
+    _, root = await fetch_json(jp_fetch, "environments", ids[str(health_home / "miniconda3")])
+    assert root["health"] == []  # a sound env says so
+
+
+def test_doctor_reports_health(health_home: Path, tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HOME=str(health_home), JUPYTER_DATA_DIR=str(tmp_path / "data"), JUPYTER_CONFIG_DIR=str(tmp_path))
+    for var in ("CONDA_EXE", "CONDA_PREFIX", "MAMBA_ROOT_PREFIX", "WORKON_HOME", "CONDARC", "XDG_CONFIG_HOME"):
+        env.pop(var, None)
+    report = json.loads(subprocess.run([JUPYTER, "layenv", "doctor", "--json"], capture_output=True, text=True,
+                                       env=env, timeout=120, check=True).stdout)  # fmt: skip
+    health = {e["path"]: by_kind(e["health"]) for e in report["environments"]}
+    assert health[str(health_home / "miniconda3" / "envs" / "sci")]["pip-over-conda"] == {"six"}
+    assert health[str(health_home / ".virtualenvs" / "proj")]["unmet-requirement"] == {"needsnew", "sciutil"}
+
+    text = subprocess.run([JUPYTER, "layenv", "doctor"], capture_output=True, text=True, env=env, timeout=120).stdout
+    assert "pip-over-conda: six 99.0 was installed by uv over the conda package six" in text

@@ -17,9 +17,10 @@ from traitlets import Int
 from .events import Audit
 from .handlers import HANDLERS
 from .kernelspecs import LayenvKernelSpecManager
-from .service import LayenvService
+from .service import LayenvService, account_name
 
 KSM_TRAIT = "kernel_spec_manager_class"
+KERNEL_ACTIONS = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"  # jupyter_server's own events
 
 
 def configured_kernel_spec_manager(serverapp: Any) -> tuple[str, Any] | None:
@@ -71,6 +72,7 @@ class LayenvExtension(ExtensionApp):
         self.service = LayenvService(parent=self, ksm=listing_ksm, audit=Audit(self.serverapp.event_logger))
         self.settings.update({"layenv_service": self.service, "layenv_max_body_size": self.max_body_size})
         self.service.recover()  # before the server answers: no client sees a dead server's job as running
+        self.serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS, listener=self._kernel_action)
         if ours:
             # Warm the discovery cache off the event loop so the first kernel listing is instant.
             threading.Thread(target=ksm.kernel_table, name="layenv-discovery", daemon=True).start()
@@ -84,6 +86,11 @@ class LayenvExtension(ExtensionApp):
             _class_name(type(ksm)),
             cause,
         )
+
+    async def _kernel_action(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        """Every kernel the server starts (or restarts), whatever starts it: its env's ``last_used``."""
+        if data.get("action") in ("start", "restart") and data.get("status") == "success" and self.service:
+            await self.service.kernel_started(str(data.get("kernel_name") or ""), account_name())
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(HANDLERS)

@@ -290,11 +290,15 @@ class CreateApp(_ServiceCommand):
     )
     examples = (
         "jupyter layenv create myexp --base conda-py311_ai --package flask --package 'requests>=2'\n"
-        "jupyter layenv create py311 --conda python=3.11 numpy"
+        "jupyter layenv create myexp --file environment.yml\n"
+        "jupyter layenv create py311 --conda python=3.11 --conda numpy"
     )
     base = Unicode("", config=True, help="The base Conda env: its id (see `jupyter layenv list`) or path.")
     packages = List(Unicode(), config=True, help="A package spec to install (repeat for more).")
     requirements_file = Unicode("", config=True, help="A requirements.txt whose lines are installed too.")
+    environment_file = Unicode(
+        "", config=True, help="An environment.yml: its Conda dependencies pick the base, its pip section is the layer."
+    )
     display_name = Unicode(None, allow_none=True, config=True, help="The kernel's display name.")
     inherit = Bool(True, config=True, help="Inherit the base's packages (--system-site-packages).")
     root = Unicode(
@@ -312,6 +316,7 @@ class CreateApp(_ServiceCommand):
         "root": "CreateApp.root",
         "package": "CreateApp.packages",
         ("r", "requirements"): "CreateApp.requirements_file",
+        ("f", "file"): "CreateApp.environment_file",
         "display-name": "CreateApp.display_name",
     }
     flags = {
@@ -322,15 +327,18 @@ class CreateApp(_ServiceCommand):
 
     def start(self) -> None:
         if self.conda:
-            body: dict[str, Any] = {"kind": "conda", "name": self.the_name(), "packages": list(self.conda),
-                                    "ipykernel": not self.no_ipykernel, "root": self.root}  # fmt: skip
-            job = self.run(self._create(body))
+            conda: dict[str, Any] = {"kind": "conda", "name": self.the_name(), "packages": list(self.conda),
+                                     "ipykernel": not self.no_ipykernel, "root": self.root}  # fmt: skip
+            job = self.run(self._create(conda))
             if self.json_output:
                 self.emit(job)
             self.exit(0 if job["state"] == "succeeded" else 1)
-        body = {"name": self.the_name(), "base": self.base, "packages": list(self.packages),
-                                "inherit": self.inherit, "root": self.root}  # fmt: skip
-        if self.requirements_file:
+        if self.environment_file:
+            body = self._from_file()
+        else:
+            body = {"name": self.the_name(), "base": self.base, "packages": list(self.packages),
+                    "inherit": self.inherit, "root": self.root}  # fmt: skip
+        if self.requirements_file and not self.environment_file:
             with open(self.requirements_file, encoding="utf-8") as handle:
                 body["requirements"] = handle.read()
         if self.display_name is not None:
@@ -339,6 +347,27 @@ class CreateApp(_ServiceCommand):
         if self.json_output:
             self.emit(job)
         self.exit(0 if job["state"] == "succeeded" else 1)
+
+    def _from_file(self) -> dict[str, Any]:
+        """``--file``: the environment.yml picks the base; NAME, when given, overrides the file's ``name:``."""
+        if self.base or self.packages or self.requirements_file:
+            self.log.critical(
+                "--file replaces --base, --package and -r: the file names the base's packages and the layer's"
+            )
+            self.exit(2)
+        if len(self.extra_args) > 1:
+            self.log.critical("give at most one environment name with --file (without one, the file's name: is used)")
+            self.exit(2)
+        try:
+            with open(self.environment_file, encoding="utf-8") as handle:
+                text = handle.read()
+        except (OSError, UnicodeDecodeError) as err:
+            self.log.critical("cannot read %s: %s", self.environment_file, err)
+            self.exit(2)
+        body: dict[str, Any] = {"environment_yml": text, "inherit": self.inherit, "root": self.root}
+        if self.extra_args:
+            body["name"] = self.extra_args[0]
+        return body
 
     async def _create(self, body: dict[str, Any]) -> dict[str, Any]:
         service = self.service()

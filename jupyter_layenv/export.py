@@ -85,7 +85,7 @@ def environment_yml(env: Environment, base: Environment | None) -> str:
     else:
         records = conda_records(env.path)
         pip = _pip_installed(env.path, records) if records else {dist.key: dist for dist in _own(env)}
-    channels = list(dict.fromkeys(_channel(str(r.get("channel") or "")) for r in records)) or ["conda-forge"]
+    channels = list(dict.fromkeys(channel_name(str(r.get("channel") or "")) for r in records)) or ["conda-forge"]
     deps = [f"{r['name']}={r['version']}={r['build']}" if r.get("build") else f"{r['name']}={r['version']}"
             for r in records]  # fmt: skip
     if not records:
@@ -112,7 +112,7 @@ def _pip_installed(prefix: str, records: list[dict]) -> dict[str, Dist]:
     }
 
 
-def _channel(url: str) -> str:
+def channel_name(url: str) -> str:
     """``https://conda.anaconda.org/conda-forge/linux-64`` -> ``conda-forge``, as ``conda env export`` names it."""
     if not url:
         return "conda-forge"

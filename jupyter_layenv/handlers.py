@@ -75,7 +75,9 @@ class LayenvHandler(ExtensionHandlerMixin, APIHandler):
             return await awaitable
         except PolicyError as err:
             self._refusal_audited = True  # the service records its own refusals
-            raise web.HTTPError(err.status, err.message.replace("%", "%%"), reason=err.reason) from None
+            error = web.HTTPError(err.status, err.message.replace("%", "%%"), reason=err.reason)
+            error.layenv_details = err.details  # type: ignore[attr-defined]
+            raise error from None
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """The contract's ``{"message", "reason"}``, with a message saying what to do even for a bare 403."""
@@ -85,7 +87,7 @@ class LayenvHandler(ExtensionHandlerMixin, APIHandler):
         elif status_code == 403 and isinstance(exc, web.HTTPError) and exc.reason is None:
             reply = {"message": self._not_authorized(), "reason": "not authorized"}  # the authorizer said no
         elif isinstance(exc, web.HTTPError) and exc.log_message:
-            reply = {"message": _formatted(exc), "reason": exc.reason}
+            reply = {**getattr(exc, "layenv_details", {}), "message": _formatted(exc), "reason": exc.reason}
         elif status_code == 403:
             reply = {"message": _FORBIDDEN, "reason": "forbidden"}
         elif status_code >= 500:

@@ -18,6 +18,7 @@ from .model import LAYERED, Environment
 
 # What `pip freeze` leaves out too: the installer's own tooling, not the project's packages.
 TOOLING = frozenset({"pip", "setuptools", "wheel", "distribute"})
+MAX_RECORD = 256 * 1024 * 1024  # a conda-meta record larger than this is not one conda wrote
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,10 @@ def conda_records(prefix: str) -> list[dict[str, Any]]:
     for entry in sorted(fsread.listdir(meta)):
         if not entry.endswith(".json"):
             continue
-        text = fsread.read_small_text(os.path.join(meta, entry))
-        try:
-            record = json.loads(text) if text else None
-        except ValueError:
+        try:  # not fsread.read_small_text: a record lists every file of its package (torch's: megabytes)
+            with open(os.path.join(meta, entry), "rb") as handle:
+                record = json.loads(handle.read(MAX_RECORD))
+        except (OSError, ValueError):
             continue
         if isinstance(record, dict) and record.get("name") and record.get("version"):
             records.append(record)

@@ -33,13 +33,14 @@ _INSTALLER_READS = re.compile(r"\s#|\$\{")  # what pip and uv treat specially in
 
 
 class PolicyError(Exception):
-    """A refused request: HTTP ``status``, a ``message`` saying what to change, and a short ``reason``."""
+    """A refused request: HTTP ``status``, a ``message`` saying what to change, a short ``reason``, and details."""
 
-    def __init__(self, status: int, message: str, reason: str) -> None:
+    def __init__(self, status: int, message: str, reason: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.reason = reason
+        self.details = details or {}  # more fields for the error JSON (a 422's closest bases)
 
 
 def bad_request(message: str, reason: str = "bad input") -> PolicyError:
@@ -345,6 +346,28 @@ class LayenvPolicy(LoggingConfigurable):
                 "jupyter_layenv never deletes those; ask its owner or your administrator",
                 "system",
             )
+        return self.path_refusal(env) or self._owner_refusal(env, discovered, uid)
+
+    def path_refusal(self, env: Environment) -> PolicyError | None:
+        """Where the env is makes a delete impossible: through a link, or on a read-only mount."""
+        if os.path.islink(env.path):
+            return PolicyError(
+                403,
+                f"{env.path} is a symbolic link to {os.path.realpath(env.path)}: jupyter_layenv deletes no "
+                f"environment through a link; remove the link itself (rm {env.path}), the environment stays",
+                "symbolic link",
+            )
+        if _read_only_mount(os.path.dirname(env.path)):
+            return PolicyError(
+                403,
+                f"{os.path.dirname(env.path)} is on a read-only file system (mounted read-only): nothing in it can "
+                "be deleted from this server; ask your administrator to mount it read-write",
+                "read-only root",
+            )
+        return None
+
+    def _owner_refusal(self, env: Environment, discovered: Discovered, uid: int) -> PolicyError | None:
+        """Whose env it is and what is built on it."""
         layers = [layer.name for layer in discovered.layers.get(env.path, ())]
         if layers:
             return PolicyError(403, f"{env.id} is the base of {', '.join(layers)}; delete those first", "is a base")
@@ -369,6 +392,13 @@ def validate_name(name: Any) -> str:
             "invalid name",
         )
     return name
+
+
+def _read_only_mount(directory: str) -> bool:
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _is_option(text: str) -> bool:

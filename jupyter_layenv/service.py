@@ -7,33 +7,28 @@ kernel spec manager's cache honest. Every blocking call runs in a thread: this o
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import getpass
-import json
 import os
-import shutil
-import sys
-import uuid
 from typing import Any
 
-from jupyter_core.paths import jupyter_data_dir, jupyter_path
+from jupyter_core.paths import jupyter_data_dir
 from traitlets import Bool, Enum, Float, Instance, Int, List, Unicode, default
 
-from . import condabase, fsread, inventory
+from . import condabase, envfile, fsread, inventory, removal
 from . import export as exporting
 from .create.builder import BuildPlan
 from .create.conda import CondaPlan, unregister_environment
 from .create.installers import InstallerSettings, find_uv
 from .create.jobs import Job, JobConflict, JobManager, JobStore, clean_abandoned
-from .create.locks import EnvLock
+from .create.locks import PlantedLink
 from .discovery import layer_id
 from .events import Audit
-from .kernels import SYNC_MARKER, environment_json, group_name, listing_json
+from .kernels import environment_json, group_name, listing_json
 from .kernelspecs import LayenvKernelSpecManager
 from .model import (
     BEING_CREATED,
+    BUILDING_MARKER,
     CONDA_ENV,
-    DELETING_PREFIX,
     SCOPE_GROUP,
     SCOPE_SYSTEM,
     SCOPE_USER,
@@ -49,7 +44,8 @@ from .policy import (
     bad_request,
     requirement_names,
 )
-from .usage import health, sizing
+from .usage import health
+from .usage.tracker import UsageTracker
 
 SYSTEM_ROOT_REFUSAL = "system roots hold the administrator's bases: jupyter_layenv never writes there"
 
@@ -109,7 +105,7 @@ class LayenvService(condabase.CondaBases):
     def __init__(self, *, ksm: LayenvKernelSpecManager, audit: Audit | None = None, **kwargs: Any) -> None:
         super().__init__(ksm=ksm, **kwargs)
         self.audit = audit or Audit()
-        self.sizes = sizing.SizeTracker(self.size_refresh_seconds)
+        self.usage = UsageTracker(os.path.join(jupyter_data_dir(), "layenv"), self.size_refresh_seconds)
         self._include_root_in_discovery()
         self.jobs = JobManager(
             JobStore(fsread.expand(self.jobs_dir), keep=self.jobs_kept),
@@ -143,7 +139,7 @@ class LayenvService(condabase.CondaBases):
             self.audit.emit("create", job.user, job.name, "failed", path=job.path, detail=job.error)
 
     async def stop(self) -> None:
-        self.sizes.stop()
+        self.usage.stop()
         await self.jobs.stop()
 
     # -- reading ----------------------------------------------------------------------------------------
@@ -160,11 +156,16 @@ class LayenvService(condabase.CondaBases):
             discovered, table = self.ksm.current()
         listing = listing_json(discovered, table)
         uid = os.getuid()
-        sizes = self.sizes.sizes(env.path for env in discovered.environments)
+        facts = self.usage.facts(discovered)
         for env, env_json in zip(discovered.environments, listing["environments"], strict=True):
-            env_json.update(sizing.size_json(sizes[env.path]))
+            env_json.update(facts[env.path])
             env_json["delete_blocked_reason"] = _message(self.policy.delete_refusal(env, discovered, uid))
             env_json["layer_blocked_reason"] = _message(self.policy.layer_refusal(env))
+        orphans = {env.path: env for env in removal.orphaned_layers(discovered)}
+        for skipped in listing["skipped"]:
+            if (orphan := orphans.get(skipped["path"])) is not None:  # a layer whose base is gone: deletable
+                skipped["id"] = orphan.id
+                skipped["delete_blocked_reason"] = _message(self.policy.delete_refusal(orphan, discovered, uid))
         if not condabase.has_conda_env(discovered):
             listing["hint"] = condabase.first_base_hint(cli=False)  # nothing to build a layer on: make a base
         return listing
@@ -261,10 +262,16 @@ class LayenvService(condabase.CondaBases):
         base = discovered.by_path(env.base) if env.base else None
         return {
             **environment_json(env, table),
-            **sizing.size_json(self.sizes.sizes([env.path])[env.path]),
+            **self.usage.facts(discovered, [env])[env.path],
             "packages": inventory.package_split(env, base),
             "health": [issue.json() for issue in health.check(env, base)],
         }
+
+    async def kernel_started(self, kernel_name: str, user: str) -> None:
+        await asyncio.to_thread(self._kernel_started, kernel_name, user)
+
+    def _kernel_started(self, kernel_name: str, user: str) -> None:
+        self.usage.kernel_started(*self.ksm.current(), kernel_name, user)
 
     def _find(self, discovered: Any, env_id: str) -> Environment:
         env = discovered.by_id(env_id)
@@ -278,7 +285,7 @@ class LayenvService(condabase.CondaBases):
         env = discovered.by_ref(ref)
         if env is not None:
             return env.id
-        named = [env.id for env in discovered.environments if env.name == ref]
+        named = [env.id for env in (*discovered.environments, *removal.orphaned_layers(discovered)) if env.name == ref]
         if len(named) > 1:
             raise bad_request(f"{len(named)} environments are named {ref!r}: use one of the ids {', '.join(named)}")
         if not named:
@@ -294,17 +301,27 @@ class LayenvService(condabase.CondaBases):
             if condabase.is_conda_request(body):
                 plan: BuildPlan | CondaPlan = await asyncio.to_thread(self.plan_conda, body, account_name())
             else:
-                plan = await asyncio.to_thread(self._plan, self.policy.parse_create(body))
+                request, source = await asyncio.to_thread(self._request, body)
+                env_name = request.name
+                plan = await asyncio.to_thread(self._plan, request, source)
             job = await self.jobs.submit(plan, base=getattr(plan, "base_path", ""))
-        except JobConflict as err:
+        except (JobConflict, PlantedLink) as err:
             self.audit.emit("create", user, env_name, "refused", detail=str(err))
-            raise PolicyError(409, str(err), "exists or busy") from None
+            raise PolicyError(
+                409, str(err), "planted link" if isinstance(err, PlantedLink) else "exists or busy"
+            ) from None
         except PolicyError as err:
             self.audit.emit("create", user, env_name, "refused", detail=err.message)
             raise
         return job
 
-    def _plan(self, request: CreateRequest) -> BuildPlan:
+    def _request(self, body: Any) -> tuple[CreateRequest, dict[str, Any] | None]:
+        """The create a body asks for; with ``environment_yml``, the file picks the base (and its provenance)."""
+        if isinstance(body, dict) and "environment_yml" in body:
+            return envfile.request_from_file(body, self.policy, self.ksm.current()[0])
+        return self.policy.parse_create(body), None
+
+    def _plan(self, request: CreateRequest, source: dict[str, Any] | None = None) -> BuildPlan:
         discovered, _ = self.ksm.current()
         wanted = request.base
         base = discovered.by_ref(wanted)
@@ -318,8 +335,11 @@ class LayenvService(condabase.CondaBases):
         path = os.path.join(root, request.name)
         if os.path.realpath(os.path.dirname(path)) != os.path.realpath(root):
             raise PolicyError(403, f"{path} would leave the environment root {root}", "outside root")
-        if os.path.lexists(path) or any(
-            env.name == request.name and env.path == path for env in discovered.environments
+        # a half-made env is the job queue's to refuse: it tells "being created" (here or elsewhere) from "exists"
+        being_built = os.path.isfile(os.path.join(path, BUILDING_MARKER))
+        if not being_built and (
+            os.path.lexists(path)
+            or any(env.name == request.name and env.path == path for env in discovered.environments)
         ):
             raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
         base_pip = request.inherit and inventory.has_distribution(base.path, "pip")
@@ -347,6 +367,7 @@ class LayenvService(condabase.CondaBases):
             creator=account_name(),
             group_gid=os.stat(where.path).st_gid if where.scope == SCOPE_GROUP else None,
             options=request.options,
+            environment_yml=source,
         )
 
     def _create_root(self, discovered: Discovered, create_roots: list[CreateRoot], wanted: str) -> CreateRoot:
@@ -438,40 +459,19 @@ class LayenvService(condabase.CondaBases):
         if any(layer_id(plan.get("base_id", ""), plan["name"]) == env_id for plan in self.jobs.active_plans()):
             raise PolicyError(409, f"a job is working on {env_id}; wait for it or cancel it first", "busy")
         discovered, _ = self.ksm.current()
-        env = self._find(discovered, env_id)
+        env = removal.find_deletable(discovered, env_id)
+        if env is None:
+            raise not_found(f"environment {env_id!r}")
         if self.jobs.busy(env.path):
             raise PolicyError(409, f"a job is working on {env.id}; wait for it or cancel it first", "busy")
-        lock = EnvLock.try_acquire(env.path, create=False)
-        if lock is None:
-            raise PolicyError(409, f"another process is working on {env.id}; try again when it is done", "busy")
         try:
-            if not os.path.isdir(env.path):  # another server deleted it since our listing
-                self.ksm.invalidate()
+            if not removal.remove(env, discovered, self.policy, self.log):  # another server deleted it meanwhile
                 raise not_found(f"environment {env_id!r}")
-            # the listing may predate another server's work on it: the rules again, on what is there now
-            now = dataclasses.replace(env, writable=os.access(env.path, os.W_OK))
-            self.policy.check_delete(now, discovered, os.getuid())
-            blocked = _first_unwritable_dir(env.path)
-            if blocked is not None:
-                raise PolicyError(
-                    403,
-                    f"{blocked} inside {env.id} is not writable for this server's user, so the environment could "
-                    f"only be deleted in part; its owner can run `chmod -R g+w {env.path}` (or delete it)",
-                    "read-only",
-                )
-            # One rename takes the env away whole: no listing, here or on another server, sees it half-deleted,
-            # and a crash during the removal leaves only a hidden directory, never a broken env under its name.
-            doomed = os.path.join(os.path.dirname(env.path), f"{DELETING_PREFIX}{env.name}-{uuid.uuid4().hex[:8]}")
-            os.rename(env.path, doomed)
         finally:
-            lock.release()
-        shutil.rmtree(doomed, ignore_errors=True)
-        if os.path.lexists(doomed):
-            self.log.warning("jupyter_layenv: %s was deleted, but %s could not be removed entirely", env.path, doomed)
-        remove_synced_kernelspecs(env.path)
+            self.ksm.invalidate()
+        self.usage.forget(env.path)
         if env.kind == CONDA_ENV:
-            unregister_environment(env.path)
-        self.ksm.invalidate()
+            unregister_environment(env.path)  # as conda does: its environments.txt no longer lists it
         return env.path
 
     async def export(self, env_id: str, fmt: str, user: str) -> tuple[str, str]:
@@ -501,23 +501,6 @@ class LayenvService(condabase.CondaBases):
         return f"{env.name}-{stem}.{ext}", exporting.export(env, base, fmt)
 
 
-def remove_synced_kernelspecs(env_path: str) -> list[str]:
-    """Kernelspecs ``jupyter layenv sync`` wrote for an env (marked), wherever Jupyter looks for kernels."""
-    removed = []
-    for directory in dict.fromkeys([*jupyter_path("kernels"), os.path.join(sys.prefix, "share", "jupyter", "kernels")]):
-        for name in fsread.listdir(directory):
-            spec_dir = os.path.join(directory, name)
-            text = fsread.read_small_text(os.path.join(spec_dir, "kernel.json"))
-            try:
-                metadata = (json.loads(text) if text else {}).get("metadata") or {}
-            except (ValueError, AttributeError):
-                continue
-            if metadata.get(SYNC_MARKER) and (metadata.get("layenv") or {}).get("path") == env_path:
-                shutil.rmtree(spec_dir, ignore_errors=True)
-                removed.append(spec_dir)
-    return removed
-
-
 def account_name() -> str:
     """Who acts, as other users should read it: the JupyterHub user this server belongs to, else the Unix user
     (a token request to a plain server carries only an anonymous identity; the CLI has none)."""
@@ -538,11 +521,3 @@ def _root_json(root: CreateRoot, refused: str | None) -> dict[str, Any]:
         "can_create": refused is None,
         "refused": refused,
     }
-
-
-def _first_unwritable_dir(path: str) -> str | None:
-    """A directory under ``path`` whose entries this user could not remove (a delete would stop half-way)."""
-    for directory, _dirs, _files in os.walk(path):
-        if not os.access(directory, os.W_OK | os.X_OK):
-            return directory
-    return None

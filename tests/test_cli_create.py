@@ -104,3 +104,49 @@ def test_cli_create_in_a_group_root(cli_env: dict[str, str], clean_create_home: 
     assert shared["scope"] == "group" and shared["delete_blocked_reason"] is None
     assert layenv("delete", "shared", *config, env=cli_env).returncode == 0
     assert not (group_root / "shared").exists()
+
+
+# ------------------------------------------------------------------ create --file environment.yml
+
+
+def test_cli_round_trip_through_an_environment_yml(cli_env: dict[str, str], wheelhouse: Path, tmp_path: Path):
+    config = [f"--LayenvService.find_links=['{wheelhouse}']", "--LayenvService.offline=True"]
+    proc = layenv("create", "fromcli", "--base", "conda-py311_ai", "--package", "iniconfig", *config, env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    before = layenv("export", "fromcli", "--format", "requirements.txt", env=cli_env).stdout
+    yml = tmp_path / "environment.yml"
+    yml.write_text(layenv("export", "fromcli", env=cli_env).stdout)
+    assert layenv("delete", "fromcli", env=cli_env).returncode == 0
+
+    proc = layenv("create", "--file", str(yml), *config, env=cli_env)  # the name from the file
+    assert proc.returncode == 0, proc.stderr
+    assert "kernel conda-py311_ai.fromcli-py" in proc.stderr
+    after = layenv("export", "fromcli", "--format", "requirements.txt", env=cli_env).stdout
+    assert after == before and f"iniconfig=={INICONFIG_VERSION}" in after.splitlines()
+
+    proc = layenv("create", "renamed", "-f", str(yml), *config, env=cli_env)  # NAME wins over the file's
+    assert proc.returncode == 0, proc.stderr
+    assert "kernel conda-py311_ai.renamed-py" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "text", "message"),
+    [
+        (["--base", "conda-py311_ai"], "name: x\ndependencies: [python]\n", "--file replaces --base"),
+        (["a", "b"], "name: x\ndependencies: [python]\n", "at most one environment name"),
+        ([], None, "cannot read"),
+        ([], "dependencies: [python]\n", "no 'name:'"),
+        ([], "name: x\ndependencies: [python=2.7, ipykernel]\n", "python=2.7 (has 3."),
+        ([], "name: x\ndependencies: [{pip: [--index-url=http://evil/simple]}]\n", "installer option"),
+    ],
+)
+def test_cli_refuses_bad_files_and_writes_nothing(
+    cli_env: dict[str, str], clean_create_home: Path, tmp_path: Path, args, text, message
+):
+    yml = tmp_path / "environment.yml"
+    if text is not None:
+        yml.write_text(text)
+    before = sorted(os.listdir(clean_create_home / ".virtualenvs"))
+    proc = layenv("create", *args, "--file", str(yml), env=cli_env)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert sorted(os.listdir(clean_create_home / ".virtualenvs")) == before

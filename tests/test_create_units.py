@@ -6,7 +6,7 @@ import pytest
 
 from jupyter_layenv.create.builder import BuildPlan, virtualenv_command
 from jupyter_layenv.create.installers import InstallerSettings, pip_command, uv_command
-from jupyter_layenv.export import _channel
+from jupyter_layenv.export import channel_name
 from jupyter_layenv.policy import LayenvPolicy, PolicyError
 
 
@@ -69,4 +69,4 @@ def test_installer_commands_take_sources_from_settings_and_packages_from_a_file(
     ],
 )
 def test_channel_names(url: str, name: str):
-    assert _channel(url) == name
+    assert channel_name(url) == name

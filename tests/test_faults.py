@@ -7,9 +7,13 @@ mount) need root; their tests skip without it, and every mount is undone by its 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import quote
 
@@ -185,3 +189,102 @@ async def test_every_refusal_is_audited_under_one_identity(jp_fetch, clean_creat
         ("delete", "succeeded"),
     ]
     assert {e["user"] for e in audit} == {me}, audit
+
+
+# ------------------------------------------------------------------------------- (b) hostile shared roots
+
+
+@contextlib.contextmanager
+def read_only(directory: Path):
+    """``directory`` bind-mounted read-only over itself (root only); always unmounted again."""
+    subprocess.run(["mount", "--bind", str(directory), str(directory)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(directory)], check=True)
+        yield directory
+    finally:
+        subprocess.run(["umount", str(directory)], check=True)
+
+
+async def listed(jp_fetch, name: str) -> dict:
+    _, listing = await fetch_json(jp_fetch, "environments")
+    return next(e for e in listing["environments"] if e["name"] == name)
+
+
+async def created(jp_fetch, name: str) -> dict:
+    code, job = await create(jp_fetch, {"name": name, "base": BASE_ID})
+    assert code == 202, job
+    job = await follow(jp_fetch, job["id"])
+    assert job["state"] == "succeeded", job
+    return job["environment"]
+
+
+async def test_a_planted_lock_dir_link_is_never_followed(jp_fetch, clean_create_home: Path, tmp_path: Path, audit):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    link = clean_create_home / ".virtualenvs" / ".layenv-locks"
+    link.symlink_to(elsewhere)
+    code, body = await create(jp_fetch, {"name": "planted", "base": BASE_ID})
+    assert code == 409, body
+    assert str(link) in body["message"] and "symbolic link" in body["message"]
+    assert list(elsewhere.iterdir()) == []
+    assert root_entries(clean_create_home) == [".layenv-locks"]
+    assert [(e["action"], e["outcome"]) for e in audit] == [("create", "refused")]
+    link.unlink()  # the name is free once the link is gone
+    assert (await created(jp_fetch, "planted"))["name"] == "planted"
+
+
+async def test_deleting_a_symlinked_env_is_refused_and_hides_nothing(jp_fetch, clean_create_home: Path, tmp_path):
+    target = make_layered_env(clean_create_home / BASE, tmp_path / "target")
+    link = clean_create_home / ".virtualenvs" / "linked"
+    link.symlink_to(target)
+    env = await listed(jp_fetch, "linked")
+    assert "symbolic link" in env["delete_blocked_reason"]
+    code, body = await fetch_json(jp_fetch, "environments", env["id"], method="DELETE")
+    assert code == 403, body
+    assert "symbolic link" in body["message"] and str(target) in body["message"]
+    assert root_entries(clean_create_home) == ["linked"] and link.is_symlink() and target.is_dir()
+
+
+@needs_root
+async def test_delete_in_a_read_only_root_names_the_root(jp_fetch, clean_create_home: Path, audit):
+    env = await created(jp_fetch, "frozen")
+    root = clean_create_home / ".virtualenvs"
+    with read_only(root):
+        assert "read-only" in (await listed(jp_fetch, "frozen"))["delete_blocked_reason"]
+        code, body = await fetch_json(jp_fetch, "environments", env["id"], method="DELETE")
+        assert code == 403, body
+        assert str(root) in body["message"] and "read-only" in body["message"], body
+        assert "frozen" in root_entries(clean_create_home)
+    assert audit[-1]["outcome"] == "refused"
+
+
+@pytest.fixture
+def orphaned_layers(clean_create_home: Path) -> list[Path]:
+    """Two layers in the user root whose Conda base was deleted after they were made."""
+    from envtree import make_conda_prefix
+
+    base = make_conda_prefix(clean_create_home / "miniconda3" / "envs" / "doomed")
+    layers = [make_layered_env(base, clean_create_home / ".virtualenvs" / n) for n in ("orphan", "orphan-cli")]
+    shutil.rmtree(base)
+    return layers
+
+
+async def test_a_layer_whose_base_was_deleted_can_be_deleted(jp_fetch, orphaned_layers: list[Path], audit):
+    rest, cli = orphaned_layers
+    _, listing = await fetch_json(jp_fetch, "environments")
+    skipped = {s["path"]: s for s in listing["skipped"]}
+    assert "base deleted" in skipped[str(rest)]["reason"]
+    assert skipped[str(rest)]["delete_blocked_reason"] is None
+    code, body = await fetch_json(jp_fetch, "environments", skipped[str(rest)]["id"], method="DELETE")
+    assert code == 204, body
+    assert not rest.exists()
+    assert (audit[-1]["action"], audit[-1]["outcome"], audit[-1]["path"]) == ("delete", "succeeded", str(rest))
+    env = {**os.environ, "HOME": str(cli.parent.parent)}
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("jupyter")), "layenv", "delete", "orphan-cli"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not cli.exists()
+    assert sorted(os.listdir(cli.parent)) in ([], [".layenv-locks"])

@@ -18,6 +18,7 @@ import stat
 import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from ..model import BUILDING_MARKER, PROVENANCE
 
@@ -39,6 +40,7 @@ class BuildPlan:
     creator: str
     group_gid: int | None = None  # set for a group root: the env is shared with that group
     options: tuple[str, ...] = ()  # installer options the policy allowed (names from SAFE_INSTALLER_OPTIONS)
+    environment_yml: dict[str, Any] | None = None  # the file it was made from: name, channels, specs (provenance)
 
     @property
     def umask(self) -> int | None:
@@ -141,6 +143,7 @@ def finish(plan: BuildPlan, job_id: str) -> None:
         "creator_uid": os.getuid(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "job": job_id,
+        "environment_yml": plan.environment_yml,
     }
     tmp = os.path.join(plan.path, f".{PROVENANCE}.tmp")
     with open(tmp, "w", encoding="utf-8") as handle:

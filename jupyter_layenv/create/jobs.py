@@ -23,7 +23,7 @@ from typing import Any
 from . import builder, conda
 from .conda import CondaPlan
 from .installers import InstallerSettings, installer_environment, pip_command, uv_command
-from .locks import EnvLock
+from .locks import EnvLock, PlantedLink
 from .process import run_logged
 
 ACTIVE = ("queued", "running")
@@ -357,7 +357,11 @@ class JobManager:
         return [job for job in active if self._recover(job)]
 
     def _recover(self, job: Job) -> bool:
-        lock = EnvLock.try_acquire(job.path, create=False)
+        try:
+            lock = EnvLock.try_acquire(job.path, create=False)
+        except PlantedLink as err:
+            self.log.warning("jupyter_layenv: job %s for %s not recovered: %s", job.id, job.path, err)
+            return False
         if lock is None:
             return False  # another live process (a second server, the CLI) still holds it
         try:
@@ -381,7 +385,10 @@ def clean_abandoned(path: str) -> bool:
             job_id = handle.read().strip()
     except OSError:
         return False
-    lock = EnvLock.try_acquire(path, create=False)
+    try:
+        lock = EnvLock.try_acquire(path, create=False)
+    except PlantedLink:
+        return False  # never through a planted link; the listing keeps showing it as being created
     if lock is None:
         return False  # a live build (here or in another process) holds it
     try:

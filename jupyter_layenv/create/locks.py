@@ -12,11 +12,27 @@ lock file opened read-only, the fallback when someone else's file is not writabl
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import stat
 
 LOCK_DIR = ".layenv-locks"
+
+
+class PlantedLink(Exception):
+    """The lock directory is a symbolic link (or not a directory): in a shared root anyone could have planted it."""
+
+    def __init__(self, directory: str) -> None:
+        try:
+            target = f" (to {os.readlink(directory)})"
+        except OSError:
+            target = ""
+        super().__init__(
+            f"{directory} is a symbolic link{target} or not a directory: jupyter_layenv never follows a link for "
+            f"what it creates in a root, where anyone who can write the root could plant one; remove it "
+            f"(rm {directory}) and try again"
+        )
 
 
 def lock_path(env_path: str) -> str:
@@ -33,12 +49,29 @@ class EnvLock:
 
     @classmethod
     def try_acquire(cls, env_path: str, *, create: bool = True) -> EnvLock | None:
-        """The lock, or ``None`` when another holder has it (or, without ``create``, when nobody ever made it)."""
+        """The lock, or ``None`` when another holder has it (or, without ``create``, when nobody ever made it).
+
+        Raises :class:`PlantedLink` when the lock directory is a link: nothing is created through it.
+        """
         path = lock_path(env_path)
-        shared = create and _group_writable(os.path.dirname(os.path.dirname(path)))
+        directory = os.path.dirname(path)
+        shared = create and _group_writable(os.path.dirname(directory))
         if create:
-            _make_lock_dir(os.path.dirname(path), shared)
-        fd = _open_lock(path, create, shared)
+            _make_lock_dir(directory, shared)
+        try:
+            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            if create:
+                raise
+            return cls(path, -1)  # nobody ever locked an env here
+        except OSError as err:
+            if err.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise PlantedLink(directory) from None
+            raise
+        try:
+            fd = _open_lock(os.path.basename(path), dir_fd, create, shared)
+        finally:
+            os.close(dir_fd)
         if fd is None:  # a symlink planted as the lock file (O_NOFOLLOW), or no permission: never ours
             return None
         if fd < 0:  # only without ``create``: nobody ever locked this env
@@ -74,19 +107,23 @@ def _make_lock_dir(directory: str, shared: bool) -> None:
         os.chmod(directory, 0o2775)
 
 
-def _open_lock(path: str, create: bool, shared: bool) -> int | None:
-    """A descriptor to lock: -1 when the file does not exist (and may not be made), ``None`` when it cannot be."""
+def _open_lock(name: str, dir_fd: int, create: bool, shared: bool) -> int | None:
+    """A descriptor to lock: -1 when the file does not exist (and may not be made), ``None`` when it cannot be.
+
+    Opened relative to the lock directory's descriptor, never following a link: what is locked is what is there.
+    """
+    flags = os.O_RDWR | os.O_NOFOLLOW | (os.O_CREAT if create else 0)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | (os.O_CREAT if create else 0), 0o664 if shared else 0o644)
+        fd = os.open(name, flags, 0o664 if shared else 0o644, dir_fd=dir_fd)
     except FileNotFoundError:
         return -1
-    except PermissionError:
-        try:
-            return os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as err:
+        if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return None  # e.g. ELOOP: a link planted as the lock file
+        try:  # not writable for us (another member's file, a read-only mount): a local flock works on it too
+            return os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
         except OSError:
             return None
-    except OSError:
-        return None
     if shared:
         try:
             if os.fstat(fd).st_uid == os.getuid():

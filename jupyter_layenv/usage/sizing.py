@@ -147,10 +147,3 @@ class SizeTracker:
 
     def stop(self) -> None:
         self._work.put(None)
-
-
-def size_json(measure: Measure | None) -> dict[str, int | None]:
-    """The Environment JSON fields (``null``: not measured yet)."""
-    if measure is None:
-        return {"size_bytes": None, "shared_bytes": None}
-    return {"size_bytes": measure.size_bytes, "shared_bytes": measure.shared_bytes}

@@ -1,0 +1,131 @@
+"""Deleting an environment: whole or not at all, never through a link, and also a layer whose base is gone.
+
+A layer whose base was deleted is no usable environment (discovery skips it: its interpreter dangles), but it
+is still someone's directory: the listing gives it an id and the same delete rules as any layer. Blocking file
+work: call from a thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import uuid
+
+from jupyter_core.paths import jupyter_path
+
+from . import fsread
+from .create.locks import EnvLock, PlantedLink
+from .discovery import slug
+from .kernels import SYNC_MARKER
+from .model import DELETING_PREFIX, LAYERED, SCOPE_GROUP, SCOPE_SYSTEM, SCOPE_USER, Discovered, Environment
+from .policy import LayenvPolicy, PolicyError
+
+BASE_DELETED = "base deleted"  # how discovery's skip reason for a layer whose base is gone begins
+
+
+def orphaned_layers(discovered: Discovered) -> list[Environment]:
+    """The skipped layers whose base was deleted, as environments a person may delete."""
+    found = []
+    for skipped in discovered.skipped:
+        if not skipped.reason.startswith(BASE_DELETED):
+            continue
+        try:
+            st = os.lstat(skipped.path)
+        except OSError:
+            continue
+        name = os.path.basename(skipped.path)
+        digest = hashlib.sha1(skipped.path.encode("utf-8", "surrogateescape")).hexdigest()[:6]
+        group_roots = [r.path.rstrip(os.sep) + os.sep for r in discovered.roots if r.scope == SCOPE_GROUP]
+        in_group = skipped.path.startswith(tuple(group_roots))
+        found.append(
+            Environment(
+                id=f"orphan.{slug(name)}-{digest}",
+                name=name,
+                path=skipped.path,
+                dir_id=(st.st_dev, st.st_ino),
+                kind=LAYERED,
+                base=None,
+                python=None,
+                python_version=None,
+                scope=SCOPE_GROUP if in_group else SCOPE_USER if st.st_uid == os.getuid() else SCOPE_SYSTEM,
+                writable=os.access(skipped.path, os.W_OK),
+                owner_uid=st.st_uid,
+                owner_gid=st.st_gid,
+                has_ipykernel=False,
+                skipped_reason=skipped.reason,
+            )
+        )
+    return found
+
+
+def find_deletable(discovered: Discovered, env_id: str) -> Environment | None:
+    """A listed env, or a layer whose base was deleted, by id."""
+    return discovered.by_id(env_id) or next((e for e in orphaned_layers(discovered) if e.id == env_id), None)
+
+
+def remove(env: Environment, discovered: Discovered, policy: LayenvPolicy, log: logging.Logger) -> bool:
+    """Delete ``env`` after the rules, under its lock; ``False``: it is gone already (another server deleted it)."""
+    uid = os.getuid()
+    refusal = policy.path_refusal(env)  # a link or a read-only root is a refusal, not "busy"
+    if refusal is not None:
+        raise refusal
+    try:
+        lock = EnvLock.try_acquire(env.path, create=False)
+    except PlantedLink as err:
+        raise PolicyError(409, str(err), "planted link") from None
+    if lock is None:
+        raise PolicyError(409, f"another process is working on {env.id}; try again when it is done", "busy")
+    try:
+        if not os.path.isdir(env.path):
+            return False
+        # the listing may predate another server's work on it: the rules again, on what is there now
+        policy.check_delete(dataclasses.replace(env, writable=os.access(env.path, os.W_OK)), discovered, uid)
+        blocked = _first_unwritable_dir(env.path)
+        if blocked is not None:
+            raise PolicyError(
+                403,
+                f"{blocked} inside {env.id} is not writable for this server's user, so the environment could "
+                f"only be deleted in part; its owner can run `chmod -R g+w {env.path}` (or delete it)",
+                "read-only",
+            )
+        # One rename takes the env away whole: no listing, here or on another server, sees it half-deleted,
+        # and a crash during the removal leaves only a hidden directory, never a broken env under its name.
+        doomed = os.path.join(os.path.dirname(env.path), f"{DELETING_PREFIX}{env.name}-{uuid.uuid4().hex[:8]}")
+        os.rename(env.path, doomed)
+    finally:
+        lock.release()
+    shutil.rmtree(doomed, ignore_errors=True)
+    if os.path.lexists(doomed):
+        log.warning("jupyter_layenv: %s was deleted, but %s could not be removed entirely", env.path, doomed)
+    remove_synced_kernelspecs(env.path)
+    return True
+
+
+def remove_synced_kernelspecs(env_path: str) -> list[str]:
+    """Kernelspecs ``jupyter layenv sync`` wrote for an env (marked), wherever Jupyter looks for kernels."""
+    removed = []
+    for directory in dict.fromkeys([*jupyter_path("kernels"), os.path.join(sys.prefix, "share", "jupyter", "kernels")]):
+        for name in fsread.listdir(directory):
+            spec_dir = os.path.join(directory, name)
+            text = fsread.read_small_text(os.path.join(spec_dir, "kernel.json"))
+            try:
+                metadata = (json.loads(text) if text else {}).get("metadata") or {}
+            except (ValueError, AttributeError):
+                continue
+            if metadata.get(SYNC_MARKER) and (metadata.get("layenv") or {}).get("path") == env_path:
+                shutil.rmtree(spec_dir, ignore_errors=True)
+                removed.append(spec_dir)
+    return removed
+
+
+def _first_unwritable_dir(path: str) -> str | None:
+    """A directory under ``path`` whose entries this user could not remove (a delete would stop half-way)."""
+    for directory, _dirs, _files in os.walk(path):
+        if not os.access(directory, os.W_OK | os.X_OK):
+            return directory
+    return None

@@ -1,0 +1,133 @@
+"""When each environment last started a kernel, and for whom.
+
+Kept per user in the server's data dir (``<data dir>/layenv/last_used.json``: ``{env path: {time, user}}``) and,
+for an env in a group root, in that root (``<root>/.layenv-usage/<user>.json``: ``{path in the root: {time,
+user}}``), so every member sees when anyone last used a group env. Each user writes only files of their own: no
+two servers ever write one file. Writes replace the file whole (write aside, rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .. import fsread
+from ..model import SCOPE_GROUP, Discovered, Environment
+
+GROUP_DIR = ".layenv-usage"
+
+
+@dataclass(frozen=True)
+class LastUse:
+    time: str  # ISO 8601, UTC
+    user: str
+
+    @property
+    def when(self) -> datetime:
+        return datetime.fromisoformat(self.time)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class LastUseStore:
+    """Records kernel starts and answers ``last_used`` of every env from the files (cached by their mtimes)."""
+
+    def __init__(self, data_dir: str) -> None:
+        self.user_file = os.path.join(data_dir, "last_used.json")
+        self._lock = threading.Lock()
+        self._parsed: dict[str, tuple[tuple[int, int], dict[str, LastUse]]] = {}
+
+    def record(self, env_path: str, user: str, group_root: str | None = None, when: str | None = None) -> None:
+        """A kernel of ``env_path`` started for ``user``: in the group root when the env is a group env and the
+        root takes it, else in the user's data dir."""
+        use = LastUse(when or now_iso(), user)
+        with self._lock:
+            if group_root is not None:
+                try:
+                    self._write(_group_file(group_root, user), os.path.relpath(env_path, group_root), use, shared=True)
+                    return
+                except OSError:
+                    pass  # a root this user may not write: the use is still theirs to remember
+            self._write(self.user_file, env_path, use, shared=False)
+
+    def last_used(self, env_paths: list[str], group_roots: dict[str, str]) -> dict[str, LastUse]:
+        """The latest start of each env (``group_roots``: env path -> the group root it is in)."""
+        found: dict[str, LastUse] = {}
+
+        def keep(path: str, use: LastUse) -> None:
+            if path not in found or use.time > found[path].time:
+                found[path] = use
+
+        mine = self._read(self.user_file)
+        for path in env_paths:
+            if path in mine:
+                keep(path, mine[path])
+        for root in set(group_roots.values()):
+            directory = os.path.join(root, GROUP_DIR)
+            for entry in fsread.listdir(directory):
+                if not entry.endswith(".json"):
+                    continue
+                for rel, use in self._read(os.path.join(directory, entry)).items():
+                    keep(os.path.normpath(os.path.join(root, rel)), use)
+        return {path: found[path] for path in env_paths if path in found}
+
+    def _read(self, path: str) -> dict[str, LastUse]:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return {}
+        mtime = (info.st_ino, info.st_mtime_ns)  # a rewrite is a new inode: never mistaken for the old file
+        cached = self._parsed.get(path)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        try:
+            raw = json.loads(fsread.read_small_text(path) or "{}")
+        except ValueError:
+            raw = {}
+        uses = {
+            key: LastUse(str(value["time"]), str(value.get("user") or "?"))
+            for key, value in (raw.items() if isinstance(raw, dict) else [])
+            if isinstance(value, dict) and isinstance(value.get("time"), str)
+        }
+        self._parsed[path] = (mtime, uses)
+        return uses
+
+    def _write(self, path: str, key: str, use: LastUse, *, shared: bool) -> None:
+        directory = os.path.dirname(path)
+        if shared and not os.path.isdir(directory):
+            os.mkdir(directory)
+            os.chmod(directory, 0o2775)  # members add their own files; the group is the root's (setgid)
+        os.makedirs(directory, exist_ok=True)
+        uses = {k: {"time": v.time, "user": v.user} for k, v in self._read(path).items()}
+        uses[key] = {"time": use.time, "user": use.user}
+        fd, tmp = tempfile.mkstemp(prefix=".last_used-", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(uses, handle, indent=1, sort_keys=True)
+            if shared:
+                os.chmod(tmp, 0o644)  # readable by the other members
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+
+def group_root_of(env: Environment, discovered: Discovered) -> str | None:
+    """The group root a group env is in (where its members' uses are kept)."""
+    if env.scope != SCOPE_GROUP:
+        return None
+    for root in discovered.roots:
+        if root.scope == SCOPE_GROUP and env.path.startswith(root.path.rstrip(os.sep) + os.sep):
+            return root.path
+    return None
+
+
+def _group_file(root: str, user: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in user)
+    return os.path.join(root, GROUP_DIR, f"{safe}.json")

@@ -1,0 +1,51 @@
+"""The usage facts the service adds to environments: sizes (measured in the background) and last kernel starts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..kernels import KernelTable
+from ..model import Discovered, Environment
+from .lastuse import LastUse, LastUseStore, group_root_of
+from .sizing import Measure, SizeTracker
+
+
+class UsageTracker:
+    def __init__(self, data_dir: str, size_refresh: float) -> None:
+        self.sizes = SizeTracker(size_refresh)
+        self.uses = LastUseStore(data_dir)
+
+    def stop(self) -> None:
+        self.sizes.stop()
+
+    def facts(
+        self, discovered: Discovered, envs: list[Environment] | None = None, *, wait: bool = False
+    ) -> dict[str, dict[str, Any]]:
+        """``{env path: {size_bytes, shared_bytes, last_used, last_used_by}}``; ``wait``: measure what is not yet
+        (a command or a cleanup, never a request)."""
+        envs = list(discovered.environments) if envs is None else envs
+        paths = [env.path for env in envs]
+        sizes: dict[str, Measure | None] = dict(self.sizes.measured(paths)) if wait else self.sizes.sizes(paths)
+        roots = {env.path: root for env in envs if (root := group_root_of(env, discovered)) is not None}
+        uses = self.uses.last_used(paths, roots)
+        return {path: _facts(sizes.get(path), uses.get(path)) for path in paths}
+
+    def kernel_started(self, discovered: Discovered, table: KernelTable, kernel_name: str, user: str) -> None:
+        """Record a start of an env's kernel (its ``last_used``); a kernel of no env (a native one) is not."""
+        name = table.resolve(kernel_name)
+        env_id = next((env_id for env_id, names in table.env_kernels.items() if name in names), None)
+        env = discovered.by_id(env_id) if env_id else None
+        if env is not None:
+            self.uses.record(env.path, user, group_root_of(env, discovered))
+
+    def forget(self, env_path: str) -> None:
+        self.sizes.forget(env_path)
+
+
+def _facts(measure: Measure | None, use: LastUse | None) -> dict[str, Any]:
+    return {
+        "size_bytes": measure.size_bytes if measure is not None else None,
+        "shared_bytes": measure.shared_bytes if measure is not None else None,
+        "last_used": use.time if use is not None else None,
+        "last_used_by": use.user if use is not None else None,
+    }

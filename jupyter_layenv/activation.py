@@ -16,6 +16,9 @@ from .model import Activation
 
 WRAPPER = str(Path(__file__).parent / "resources" / "activate.sh")
 SCRIPTS_VAR = "LAYENV_ACTIVATE_SCRIPTS"
+# The server's own Python settings, never an env's: a kernel starts with the server's environment plus its spec's
+# ``env``, so a spec takes them away by setting them empty (Python ignores an empty PYTHONPATH or PYTHONHOME).
+SERVER_ONLY = {"PYTHONPATH": "", "PYTHONHOME": ""}
 
 
 def activation_for(
@@ -47,7 +50,7 @@ def kernel_launch(activation: Activation, argv: list[str]) -> tuple[list[str], d
     ``${PATH}`` is substituted by jupyter_client with the launching server's PATH, so specs written to
     disk by ``jupyter layenv sync`` stay correct for nbconvert or papermill too.
     """
-    env = dict(activation.env_vars)
+    env = {**SERVER_ONLY, **dict(activation.env_vars)}
     env["PATH"] = os.pathsep.join([*activation.path_dirs, "${PATH}"])
     if not activation.scripts:
         return list(argv), env

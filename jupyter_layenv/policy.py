@@ -19,6 +19,8 @@ from packaging.utils import canonicalize_name
 from traitlets import Bool, Enum, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
+from .inventory import Dist
+from .layers.plan import overrides
 from .model import CONDA_BASE, CONDA_ENV, SCOPE_GROUP, SCOPE_SYSTEM, SCOPE_USER, Discovered, Environment
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -126,6 +128,12 @@ class LayenvPolicy(LoggingConfigurable):
         "Conda envs dir and the group roots create_in allows. Turn off to let only the administrator provide bases.",
     )
     max_jobs = Int(0, config=True, help="Most create jobs queued or running on this server at once (0: no limit).")
+    protected_packages = List(
+        Unicode(),
+        config=True,
+        help="Globs of base packages a layer may never override with another version (e.g. ['numpy', 'torch*']): "
+        "a request naming one in a version its base does not have is refused. Empty: any may be overridden.",
+    )
 
     def parse_create(self, body: Any) -> CreateRequest:
         if not isinstance(body, dict):
@@ -258,6 +266,18 @@ class LayenvPolicy(LoggingConfigurable):
                 raise refused_by(
                     "allowed_packages",
                     f"the package {name!r} is not among the packages allowed here ({', '.join(self.allowed_packages)})",
+                )
+
+    def check_overrides(self, specs: Iterable[str], base: dict[str, Dist]) -> None:
+        """Refuse an intended override (another version of a base package) of a protected package."""
+        for req, dist in overrides(specs, base):
+            name = canonicalize_name(req.name)
+            rule = next((g for g in self.protected_packages if fnmatch.fnmatchcase(name, canonicalize_name(g))), None)
+            if rule is not None:
+                raise refused_by(
+                    "protected_packages",
+                    f"{req} would override the base's {dist.name} {dist.version}, which matches the protected "
+                    f"pattern {rule!r}; use the base's version or pick another base",
                 )
 
     def check_base(self, base: Environment | None, wanted: str) -> Environment:

@@ -18,6 +18,7 @@ from . import condabase, envfile, fsread, inventory, removal
 from . import export as exporting
 from .create.builder import BuildPlan
 from .create.conda import CondaPlan, unregister_environment
+from .create.disk import DiskFull
 from .create.installers import InstallerSettings, find_uv
 from .create.jobs import Job, JobConflict, JobManager, JobStore, clean_abandoned
 from .create.locks import PlantedLink
@@ -25,6 +26,7 @@ from .discovery import layer_id
 from .events import Audit
 from .kernels import environment_json, group_name, listing_json
 from .kernelspecs import LayenvKernelSpecManager
+from .layers import revisions
 from .model import (
     BEING_CREATED,
     BUILDING_MARKER,
@@ -44,6 +46,7 @@ from .policy import (
     bad_request,
     requirement_names,
 )
+from .resolve import is_conda, resolve_env
 from .usage import health
 from .usage.tracker import UsageTracker
 
@@ -263,7 +266,7 @@ class LayenvService(condabase.CondaBases):
         return {
             **environment_json(env, table),
             **self.usage.facts(discovered, [env])[env.path],
-            "packages": inventory.package_split(env, base),
+            "packages": inventory.package_split(env, base, frozenset(revisions.requested_names(env.path))),
             "health": [issue.json() for issue in health.check(env, base)],
         }
 
@@ -280,17 +283,12 @@ class LayenvService(condabase.CondaBases):
         return env
 
     async def resolve(self, ref: str) -> str:
-        """The id of the env a person named by id, path or (unique) name, as the CLI takes it."""
-        discovered, _ = await asyncio.to_thread(self.ksm.current)
-        env = discovered.by_ref(ref)
-        if env is not None:
-            return env.id
-        named = [env.id for env in (*discovered.environments, *removal.orphaned_layers(discovered)) if env.name == ref]
-        if len(named) > 1:
-            raise bad_request(f"{len(named)} environments are named {ref!r}: use one of the ids {', '.join(named)}")
-        if not named:
-            raise not_found(f"environment {ref!r}")
-        return named[0]
+        """The id of the env a person named by id, path, name or kernel name (see :func:`resolve_env`); a layer
+        whose base was deleted can be named too, to delete it."""
+        discovered, table = await asyncio.to_thread(self.ksm.current)
+        orphans = await asyncio.to_thread(removal.orphaned_layers, discovered)
+        kernels = {name: entry.env_id for name, entry in table.entries.items()}
+        return resolve_env(discovered, ref, kernels=kernels, also=orphans).id
 
     # -- creating ---------------------------------------------------------------------------------------
 
@@ -310,6 +308,9 @@ class LayenvService(condabase.CondaBases):
             raise PolicyError(
                 409, str(err), "planted link" if isinstance(err, PlantedLink) else "exists or busy"
             ) from None
+        except DiskFull as err:
+            self.audit.emit("create", user, env_name, "refused", detail=str(err))
+            raise PolicyError(507, str(err), "disk full") from None
         except PolicyError as err:
             self.audit.emit("create", user, env_name, "refused", detail=err.message)
             raise
@@ -324,8 +325,7 @@ class LayenvService(condabase.CondaBases):
     def _plan(self, request: CreateRequest, source: dict[str, Any] | None = None) -> BuildPlan:
         discovered, _ = self.ksm.current()
         wanted = request.base
-        base = discovered.by_ref(wanted)
-        base = self.policy.check_base(base, wanted)
+        base = self.policy.check_base(resolve_env(discovered, wanted, role="base", suitable=is_conda), wanted)
         create_roots = self.create_roots(discovered)
         where = self._create_root(discovered, create_roots, request.root)
         self.policy.check_quota(self.owned_envs(discovered, create_roots), len(self.jobs.active_plans()))
@@ -342,6 +342,8 @@ class LayenvService(condabase.CondaBases):
             or any(env.name == request.name and env.path == path for env in discovered.environments)
         ):
             raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
+        if request.inherit:
+            self.policy.check_overrides(request.requirements, {d.key: d for d in inventory.distributions(base.path)})
         base_pip = request.inherit and inventory.has_distribution(base.path, "pip")
         seed_pip = self.seed_pip == "always" or (self.seed_pip == "auto" and not base_pip)
         requirements = list(request.requirements)

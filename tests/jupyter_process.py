@@ -74,6 +74,7 @@ class JupyterProcess:
         cwd: Path | None = None,
         user: str | None = None,
         umask: int = 0o022,
+        extra_env: Mapping[str, str] = {},  # read only
     ) -> None:
         """``user``: run as that Unix user (needs root): its uid, primary gid and groups, ``umask``, USER and
         LOGNAME; ``work`` and Jupyter's dirs are made its own. ``home`` and ``jupyter`` must be usable by it."""
@@ -104,6 +105,7 @@ class JupyterProcess:
         )
         if user is not None:
             self.env.update(USER=user, LOGNAME=user)
+        self.env.update(extra_env)
         argv = [jupyter, app, "--no-browser", f"--port={self.port}", "--ServerApp.port_retries=0"]
         argv += ["--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", *args]
         if hasattr(os, "geteuid") and os.geteuid() == 0 and user is None:

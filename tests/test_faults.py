@@ -7,6 +7,7 @@ mount) need root; their tests skip without it, and every mount is undone by its 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -288,3 +289,76 @@ async def test_a_layer_whose_base_was_deleted_can_be_deleted(jp_fetch, orphaned_
     assert done.returncode == 0, done.stderr
     assert not cli.exists()
     assert sorted(os.listdir(cli.parent)) in ([], [".layenv-locks"])
+
+
+# ------------------------------------------------------------------------------------------- (c) full disks
+
+
+@contextlib.contextmanager
+def tmpfs(directory: Path, options: str):
+    """A small tmpfs over ``directory`` (root only), for a disk that fills up; always unmounted again."""
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "layenv-test", str(directory)], check=True)
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=True)
+
+
+def fill(directory: Path) -> Path:
+    """Fill the file system holding ``directory`` to the last byte."""
+    filler = directory / "filler"
+    with contextlib.suppress(OSError), open(filler, "wb") as handle:
+        while True:
+            handle.write(b"\0" * 65536)
+            handle.flush()
+    return filler
+
+
+@needs_root
+@pytest.mark.parametrize("options", ["size=64k", "nr_inodes=4"])  # full while building; full at once
+async def test_a_full_user_root_fails_cleanly_and_leaves_the_name_free(
+    jp_fetch, clean_create_home: Path, audit, options: str
+):
+    root = clean_create_home / ".virtualenvs"
+    with tmpfs(root, options):
+        for _attempt in range(2):  # the second time too: nothing stuck, no "exists already"
+            code, body = await create(jp_fetch, {"name": "full", "base": BASE_ID})
+            if code == 202:
+                body = await follow(jp_fetch, body["id"])
+                assert body["state"] == "failed", body
+                message = body["error"]
+            else:
+                assert code == 507, body
+                message = body["message"]
+            assert "no space left" in message and str(root) in message, message
+            assert [n for n in root_entries(clean_create_home) if n != ".layenv-locks"] == []
+        assert [(e["action"], e["outcome"]) for e in audit] in (
+            [("create", "failed")] * 2,
+            [("create", "refused")] * 2,
+        )
+    assert (await created(jp_fetch, "full"))["name"] == "full"
+
+
+@needs_root
+async def test_a_full_jobs_store_never_leaves_a_job_stuck(jp_fetch, clean_create_home: Path, jp_data_dir: Path, audit):
+    jobs = jp_data_dir / "layenv" / "jobs"
+    with tmpfs(jobs, "size=256k"):
+        code, job = await create(jp_fetch, {"name": "store", "base": BASE_ID})
+        assert code == 202, job
+        filler = await asyncio.to_thread(fill, jobs)  # while virtualenv runs
+        job = await follow(jp_fetch, job["id"])
+        assert job["state"] == "failed", job
+        assert "no space left" in job["error"] and str(jobs) in job["error"], job["error"]
+        assert root_entries(clean_create_home) in ([], [".layenv-locks"])
+        assert (audit[-1]["action"], audit[-1]["outcome"]) == ("create", "failed")
+        code, body = await create(jp_fetch, {"name": "store2", "base": BASE_ID})  # still full: refused at once
+        assert code == 507, body
+        assert "no space left" in body["message"] and str(jobs) in body["message"], body
+        assert root_entries(clean_create_home) in ([], [".layenv-locks"])
+        filler.unlink()
+        _, listed_jobs = await fetch_json(jp_fetch, "jobs")  # the next read repairs the file on disk
+        assert [j["state"] for j in listed_jobs["jobs"]] == ["failed"]
+        on_disk = json.loads((jobs / f"{job['id']}.json").read_text())
+        assert on_disk["state"] == "failed", on_disk
+        assert (await created(jp_fetch, "store"))["name"] == "store"  # the name is free

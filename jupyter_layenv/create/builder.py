@@ -70,10 +70,14 @@ def reserve(plan: BuildPlan, job_id: str) -> bool:
         os.mkdir(plan.path)
     except FileExistsError:
         return False
-    if plan.group_gid is not None:
-        share_with_group(plan.path, plan.group_gid)
-    with open(os.path.join(plan.path, BUILDING_MARKER), "w", encoding="utf-8") as handle:
-        handle.write(job_id)
+    try:
+        if plan.group_gid is not None:
+            share_with_group(plan.path, plan.group_gid)
+        with open(os.path.join(plan.path, BUILDING_MARKER), "w", encoding="utf-8") as handle:
+            handle.write(job_id)
+    except BaseException:
+        shutil.rmtree(plan.path, ignore_errors=True)  # we made it a moment ago: no marker-only directory left
+        raise
     return True
 
 

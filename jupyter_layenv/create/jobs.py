@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
 import re
+import shutil
 import signal
 import time
 import uuid
@@ -20,9 +22,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..layers import revisions
+from ..layers.apply import install_argv, layer_state
+from ..layers.plan import LayerPlan, Pin, PlanError, plan_change
+from ..layers.resolve import ToolResolver
 from . import builder, conda
 from .conda import CondaPlan
-from .installers import InstallerSettings, installer_environment, pip_command, uv_command
+from .disk import DiskFull, is_no_space, mentions_no_space, no_space_message
+from .installers import InstallerSettings, installer_environment
 from .locks import EnvLock, PlantedLink
 from .process import run_logged
 
@@ -88,8 +95,11 @@ class JobStore:
     def requirements_path(self, job_id: str) -> str:
         return self._file(job_id, ".requirements.txt")
 
-    def conda_plan_path(self, job_id: str) -> str:
-        return self._file(job_id, ".conda.json")
+    def work_dir(self, job_id: str) -> str:
+        """Scratch files of a job's resolver (requests, constraints, stub wheels); removed when it ends."""
+        path = self._file(job_id, ".work")
+        os.makedirs(path, exist_ok=True)
+        return path
 
     def save(self, job: Job) -> None:
         os.makedirs(self.directory, exist_ok=True)
@@ -141,7 +151,7 @@ class JobStore:
         """Forget the oldest finished jobs beyond ``keep``."""
         finished = [job for job in self.load_all() if job.state not in ACTIVE]
         for job in finished[self.keep :]:
-            for suffix in (".json", ".log", ".requirements.txt", ".conda.json"):
+            for suffix in (".json", ".log", ".requirements.txt"):
                 with contextlib.suppress(OSError):
                     os.unlink(self._file(job.id, suffix))
 
@@ -174,6 +184,7 @@ class JobManager:
         self._tasks: dict[str, asyncio.Task] = {}
         self._paths: set[str] = set()
         self._outcome: dict[str, tuple[str, str | None]] = {}  # job id -> (state, error) when stopped on purpose
+        self._unsaved: set[str] = set()  # finished jobs whose file could not be written (a full disk): retried
 
     # -- queries --------------------------------------------------------------------------------------
 
@@ -185,12 +196,29 @@ class JobManager:
         return [job.plan for job in self._jobs.values() if job.state in ACTIVE]
 
     async def get(self, job_id: str) -> Job | None:
+        await asyncio.to_thread(self._repair)
         return self._jobs.get(job_id) or await asyncio.to_thread(self.store.load, job_id)
 
     async def list(self) -> list[Job]:
-        stored = await asyncio.to_thread(self.store.load_all)
+        stored = await asyncio.to_thread(self._repair)
         live = {job.id: job for job in stored} | self._jobs
         return sorted(live.values(), key=lambda job: job.created, reverse=True)
+
+    def _repair(self) -> list[Job]:
+        """Memory and disk agree again: finished jobs whose file a full disk kept stale are written now, and a
+        stored job still "running" whose process is gone (its lock free) is failed as at a restart."""
+        for job_id in list(self._unsaved):
+            try:
+                self.store.save(self._jobs[job_id])
+                self._unsaved.discard(job_id)
+            except OSError:
+                break  # still full: the next read tries again; memory has the truth meanwhile
+        stored = self.store.load_all()
+        for job in stored:
+            if job.state in ACTIVE and job.id not in self._jobs:
+                with contextlib.suppress(OSError):
+                    self._recover(job)
+        return stored
 
     # -- submitting and running -----------------------------------------------------------------------
 
@@ -202,17 +230,24 @@ class JobManager:
         job = Job(id=uuid.uuid4().hex, name=plan.name, path=plan.path, base=base, user=plan.creator,
                   plan=plan.to_json())  # fmt: skip
         lock = None
+        reserved = False
         try:
             lock = await asyncio.to_thread(EnvLock.try_acquire, plan.path)
             if lock is None:
                 raise JobConflict(f"{plan.name} is being created by another process; wait or pick another name")
             if not await asyncio.to_thread(builder.reserve, plan, job.id):
                 raise JobConflict(f"{plan.path} exists already; pick another name or delete that environment")
+            reserved = True
             await asyncio.to_thread(self.store.save, job)
-        except BaseException:
+        except BaseException as err:
             self._paths.discard(plan.path)
+            if reserved:  # nothing half-made left, the name free
+                await asyncio.to_thread(builder.remove_half_made, plan.path, job.id)
             if lock is not None:
                 await asyncio.to_thread(lock.release)
+            if is_no_space(err):
+                where = getattr(err, "filename", None) or await asyncio.to_thread(self._fuller, plan.path)
+                raise DiskFull(no_space_message(str(where), quota=err.errno != errno.ENOSPC)) from None
             raise
         self._jobs[job.id] = job
         self._tasks[job.id] = asyncio.create_task(self._run(job, plan, lock), name=f"layenv-job-{job.id}")
@@ -221,6 +256,7 @@ class JobManager:
     async def _run(self, job: Job, plan: builder.BuildPlan | CondaPlan, lock: EnvLock) -> None:
         # A client sees the final state only once the half-made env is gone and the log is complete.
         outcome: tuple[str, str | None] = ("succeeded", None)
+        logged = False  # the error is a failed command's, whose output is in the log already
         try:
             if self._slots is None:
                 self._slots = asyncio.Semaphore(self._concurrency)
@@ -231,26 +267,52 @@ class JobManager:
             outcome = self._outcome.pop(job.id, ("cancelled", None))
             await self._clean(job)
         except Exception as err:
-            outcome = ("failed", str(err) or type(err).__name__)
-            if not isinstance(err, StepFailed):
+            outcome = ("failed", await asyncio.to_thread(self._failure, job, err))
+            logged = isinstance(err, StepFailed) and outcome[1] == str(err)  # not rewritten (a full disk)
+            if not isinstance(err, StepFailed) and not is_no_space(err):
                 self.log.exception("jupyter_layenv: job %s (%s) failed", job.id, job.path)
             await self._clean(job)
         finally:
             if outcome[0] == "succeeded":
                 job.step, job.progress = "done", 1.0
             job.finished, job.pid = time.time(), None
-            await asyncio.to_thread(self._finish_files, job, lock, outcome)
-            self._paths.discard(plan.path)
-            self._tasks.pop(job.id, None)
-            self._on_finished(job)
+            try:
+                await asyncio.to_thread(self._finish_files, job, lock, outcome, logged)
+            finally:  # whatever the disk says: the name is free and the end is recorded
+                self._paths.discard(plan.path)
+                self._tasks.pop(job.id, None)
+                self._on_finished(job)
 
-    def _finish_files(self, job: Job, lock: EnvLock, outcome: tuple[str, str | None]) -> None:
+    def _failure(self, job: Job, err: Exception) -> str:
+        """The job's error; a full disk (the env's root, or the job store) is named with what is free there."""
+        message = str(err) or type(err).__name__
+        if is_no_space(err):
+            where = getattr(err, "filename", None) or self._fuller(job.path)
+            return no_space_message(str(where), quota=err.errno != errno.ENOSPC)  # type: ignore[attr-defined]
+        if mentions_no_space(message):  # an installer's write failed: say where, the fuller of the two places
+            where = self._fuller(job.path)
+            return f"{no_space_message(where, quota='quota' in message)} ({message})"
+        return message
+
+    def _fuller(self, env_path: str) -> str:
+        """Of the env's root and the job store, the one with less space left: the one that filled up."""
+        return min((env_path, self.store.directory), key=_free_bytes)
+
+    def _finish_files(self, job: Job, lock: EnvLock, outcome: tuple[str, str | None], logged: bool = False) -> None:
         state, error = outcome
-        self.store.append_log(job.id, f"\n== {state}{f': {error}' if error else ''}\n")
         job.state, job.error = state, error
-        self.store.save(job)
-        lock.release()
-        self.store.prune()
+        try:
+            # a failed command's output is in the log already: the trailer does not print it a second time
+            self.store.append_log(job.id, f"\n== {state}{f': {error}' if error and not logged else ''}\n")
+            self.store.save(job)
+        except OSError as err:
+            self._unsaved.add(job.id)  # memory has the truth; the file is repaired at the next read
+            self.log.error("jupyter_layenv: job %s %s, but its record could not be written: %s", job.id, state, err)
+        finally:
+            shutil.rmtree(self.store.work_dir(job.id), ignore_errors=True)
+            lock.release()
+        with contextlib.suppress(OSError):
+            self.store.prune()
 
     async def _build(self, job: Job, plan: builder.BuildPlan | CondaPlan) -> None:
         if isinstance(plan, CondaPlan):
@@ -259,40 +321,42 @@ class JobManager:
         env = installer_environment(self.settings)
         await self._step(job, "create", 0.05)
         await self._command(job, "virtualenv", builder.virtualenv_command(plan), env, plan.umask)
+        installed: tuple[Pin, ...] = ()
         if plan.requirements:
-            await self._step(job, "install", 0.35)
-            requirements = self.store.requirements_path(job.id)
-            await asyncio.to_thread(builder.write_requirements, requirements, plan.requirements)
             await asyncio.to_thread(self.store.append_log, job.id, "".join(f"#   {s}\n" for s in plan.requirements))
-            if plan.installer == "uv" and plan.uv:
-                command = uv_command(plan.uv, plan.python, requirements, self.settings, plan.options)
-            else:
-                command = pip_command(plan.python, requirements, self.settings, plan.options)
-            await self._command(job, plan.installer, command, env, plan.umask)
+            await self._step(job, "resolve", 0.25)
+            base = plan.base_path if plan.inherit else None
+            layer_plan = await self.plan_layer(job, plan.python, base, plan.path, plan.installer, plan.uv,
+                                               add=plan.requirements, options=plan.options)  # fmt: skip
+            installed = layer_plan.install
+            if installed:
+                await self._step(job, "install", 0.35)
+                await self._install(job, plan.installer, plan.uv, plan.python, installed, plan.options, plan.umask)
         await self._step(job, "register", 0.9)
+        request = {"action": "create", "add": list(plan.requested), "remove": []}
+        await asyncio.to_thread(self._record, job, plan.path, plan.base_path if plan.inherit else None, request,
+                                installed, {})  # fmt: skip
         await asyncio.to_thread(builder.finish, plan, job.id)
         job.environment = await self._register(job)
 
     async def _build_conda(self, job: Job, plan: CondaPlan) -> None:
         """Solve and install with py-rattler in a worker process; its progress lines move the job's step."""
         await self._step(job, "solve", 0.02)
-        plan_file = self.store.conda_plan_path(job.id)
+        plan_file = os.path.join(await asyncio.to_thread(self.store.work_dir, job.id), "conda-plan.json")
         await asyncio.to_thread(conda.write_plan, plan_file, plan)
         argv = conda.worker_command(plan_file, plan.path)
         await asyncio.to_thread(self.store.append_log, job.id, "$ " + " ".join(argv) + "\n")
         start = await asyncio.to_thread(self.store.log_size, job.id)
-
-        async def spawned(pid: int) -> None:
-            job.pid = pid
-            await asyncio.to_thread(self.store.save, job)
 
         async def progressed(step: str, progress: float) -> None:
             job.step, job.progress = step, max(job.progress, progress)
             await asyncio.to_thread(self.store.save, job)
 
         env = {**installer_environment(self.settings), "PYTHONUNBUFFERED": "1"}
-        code = await conda.run_worker(argv, log_path=self.store.log_path(job.id), env=env, cwd=plan.path,
-                                      on_spawn=spawned, on_progress=progressed, umask=plan.umask)  # fmt: skip
+        code = await conda.run_worker(
+            argv, log_path=self.store.log_path(job.id), env=env, cwd=plan.path,
+            on_spawn=self._spawned(job), on_progress=progressed, umask=plan.umask,
+        )  # fmt: skip
         job.pid = None
         if code != 0:
             tail = await asyncio.to_thread(self.store.log_tail, job.id, start)
@@ -300,6 +364,41 @@ class JobManager:
         await self._step(job, "register", 0.9)
         await asyncio.to_thread(conda.finish, plan, job.id)
         job.environment = await self._register(job)
+
+    async def plan_layer(
+        self, job: Job, python: str, base: str | None, layer: str, installer: str, uv: str | None, *,
+        add: tuple[str, ...] = (), remove: tuple[str, ...] = (), force: bool = False, options: tuple[str, ...] = (),
+    ) -> LayerPlan:  # fmt: skip
+        """What the layer needs, against what it sees: a conflict fails the job before anything is installed."""
+        state = await asyncio.to_thread(layer_state, python, base, layer)
+        workdir = await asyncio.to_thread(self.store.work_dir, job.id)
+
+        def log(text: str) -> None:
+            self.store.append_log(job.id, text)
+
+        resolver = ToolResolver(installer, uv, self.settings, workdir, options, log=log, on_spawn=self._spawned(job))
+        try:
+            layer_plan = await plan_change(state, resolver, add, remove, force)
+        except PlanError as err:
+            raise StepFailed(err.message) from None
+        summary = json.dumps(layer_plan.json())
+        await asyncio.to_thread(self.store.append_log, job.id, f"# plan: {summary}\n")
+        return layer_plan
+
+    async def _install(
+        self, job: Job, installer: str, uv: str | None, python: str, pins: tuple[Pin, ...],
+        options: tuple[str, ...], umask: int | None,
+    ) -> None:  # fmt: skip
+        requirements = self.store.requirements_path(job.id)
+        await asyncio.to_thread(builder.write_requirements, requirements, tuple(p.requirement() for p in pins))
+        argv = install_argv(installer, uv, python, requirements, self.settings, options)
+        await self._command(job, installer, argv, installer_environment(self.settings), umask)
+
+    def _record(self, job: Job, path: str, base: str | None, request: dict, pins: tuple[Pin, ...], known: dict) -> None:
+        """The revision of what the job made: the layer's lock, hashes from the resolver where it gave them."""
+        known = {**known, **{pin.key: pin.lock_json() for pin in pins}}
+        lock = revisions.current_lock(path, known)
+        revisions.record(path, user=job.user, request=request, lock=lock, base_path=base)
 
     async def _step(self, job: Job, step: str, progress: float) -> None:
         job.step, job.progress = step, progress
@@ -313,21 +412,25 @@ class JobManager:
         await asyncio.to_thread(self.store.append_log, job.id, "$ " + " ".join(argv) + "\n")
         start = await asyncio.to_thread(self.store.log_size, job.id)
 
+        code = await run_logged(
+            argv, log_path=self.store.log_path(job.id), env=env, cwd=job.path, on_spawn=self._spawned(job), umask=umask
+        )
+        if code != 0:
+            tail = await asyncio.to_thread(self.store.log_tail, job.id, start)
+            raise StepFailed(failure_message(f"{job.step} failed ({tool} exited with {code})", tail))
+
+    def _spawned(self, job: Job) -> Callable[[int], Awaitable[None]]:
         async def spawned(pid: int) -> None:
             job.pid = pid  # on disk before anything can go wrong: a restarted server kills what it left running
             await asyncio.to_thread(self.store.save, job)
 
-        code = await run_logged(
-            argv, log_path=self.store.log_path(job.id), env=env, cwd=job.path, on_spawn=spawned, umask=umask
-        )
-        if code != 0:
-            tail = await asyncio.to_thread(self.store.log_tail, job.id, start)
-            raise StepFailed(f"{job.step} failed ({tool} exited with {code}): {tail or 'see the log'}")
+        return spawned
 
     async def _clean(self, job: Job) -> None:
         removed = await asyncio.to_thread(builder.remove_half_made, job.path, job.id)
         if removed:
-            await asyncio.to_thread(self.store.append_log, job.id, f"removed the half-made {job.path}\n")
+            with contextlib.suppress(OSError):  # a full job store must not keep the env or the name
+                await asyncio.to_thread(self.store.append_log, job.id, f"removed the half-made {job.path}\n")
 
     # -- cancelling, stopping, recovering -------------------------------------------------------------
 
@@ -401,6 +504,14 @@ class StepFailed(Exception):
     """A build command failed; the message carries the end of its output."""
 
 
+def failure_message(summary: str, output: str) -> str:
+    """``summary: <the output's error line>`` on the first line (what the panel and the CLI show), then the end of
+    the output (the panel's "Show log"); the error line is the first that says "error", else the last."""
+    lines = output.splitlines()
+    key = next((line for line in lines if line.lower().startswith(("error", "fatal"))), lines[-1] if lines else "")
+    return f"{summary}: {key or 'see the log'}" + (f"\n{output}" if output else "")
+
+
 def _kill_orphan(pid: int, env_path: str) -> None:
     """A dead server's installer may still run (its own session): kill its group if it is really that process."""
     try:
@@ -415,6 +526,14 @@ def _kill_orphan(pid: int, env_path: str) -> None:
     deadline = time.monotonic() + 5
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def _free_bytes(path: str) -> int:
+    try:
+        st = os.statvfs(path if os.path.exists(path) else os.path.dirname(path))
+    except OSError:
+        return 0
+    return st.f_bavail * st.f_frsize
 
 
 def _alive(pid: int) -> bool:

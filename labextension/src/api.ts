@@ -13,12 +13,13 @@ import {
   IPolicy
 } from './model';
 
-/** A refusal of the API: its HTTP status and the contract's `{message, reason}`. */
+/** A refusal of the API: its HTTP status, the contract's `{message, reason}` and any other fields it sent. */
 export class LayenvApiError extends Error implements IApiError {
   constructor(
     readonly status: number,
     message: string,
-    readonly reason: string
+    readonly reason: string,
+    readonly details: Record<string, unknown> = {}
   ) {
     super(message);
     this.name = 'LayenvApiError';
@@ -26,8 +27,12 @@ export class LayenvApiError extends Error implements IApiError {
 }
 
 export interface ICreateBody {
-  name: string;
-  base: string;
+  /** Optional only with `environment_yml` (then the file's `name:` is used). */
+  name?: string;
+  /** Not with `environment_yml`: the file's Conda dependencies choose the base. */
+  base?: string;
+  /** The text of an environment.yml: its Conda part picks the base, its pip section is the layer. */
+  environment_yml?: string;
   packages?: string[];
   requirements?: string;
   inherit?: boolean;
@@ -57,10 +62,12 @@ export async function requestAPI(
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;
     let reason = response.statusText;
+    let details: Record<string, unknown> = {};
     try {
       const data = await response.json();
       message = data.message || message;
       reason = data.reason || reason;
+      details = data && typeof data === 'object' ? data : {};
     } catch {
       if (response.status === 404) {
         message =
@@ -68,7 +75,7 @@ export async function requestAPI(
           'Check `jupyter server extension list`.';
       }
     }
-    throw new LayenvApiError(response.status, message, reason);
+    throw new LayenvApiError(response.status, message, reason, details);
   }
   return response;
 }

@@ -7,6 +7,12 @@ import * as React from 'react';
 
 import { ICreateBody, LayenvApiError } from './api';
 import {
+  closestBases,
+  fileModeField,
+  IClosestBase,
+  unmetText
+} from './envfile';
+import {
   baseLabel,
   baseOptions,
   basesHelp as makeBasesHelp,
@@ -33,11 +39,18 @@ import { ProgressBar } from './progress';
 import { LayenvStore } from './store';
 
 export interface ICreateActions {
-  /** Pick a requirements file from the file browser: its name and text, or null when cancelled. */
-  pickRequirements(): Promise<{ name: string; text: string } | null>;
+  /** Pick a requirements.txt or an environment.yml from the file browser: its name and text, or null. */
+  pickFile(kind: PickedFile): Promise<ITextFile | null>;
   openNotebook(kernelName: string): void;
   /** Called when a job starts from this panel (to retitle the tab). */
   started(job: IJob): void;
+}
+
+export type PickedFile = 'requirements.txt' | 'environment.yml';
+
+export interface ITextFile {
+  name: string;
+  text: string;
 }
 
 export class CreateEnvWidget extends ReactWidget {
@@ -121,10 +134,11 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
   const [base, setBase] = React.useState('');
   const [inherit, setInherit] = React.useState(true);
   const [packages, setPackages] = React.useState('');
-  const [reqFile, setReqFile] = React.useState<{
-    name: string;
-    text: string;
-  } | null>(null);
+  const [reqFile, setReqFile] = React.useState<ITextFile | null>(null);
+  // "From environment.yml": the file's Conda part picks the base, its pip section is the packages.
+  const [fromFile, setFromFile] = React.useState(false);
+  const [envFile, setEnvFile] = React.useState<ITextFile | null>(null);
+  const [closest, setClosest] = React.useState<IClosestBase[]>([]);
   const [displayName, setDisplayName] = React.useState('');
   const [serverErrors, setServerErrors] = React.useState<Errors>({});
   const [submitting, setSubmitting] = React.useState(false);
@@ -132,12 +146,14 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
   const uid = React.useMemo(() => `jp-layenv-${++formCount}`, []);
   const nameRef = React.useRef<HTMLInputElement>(null);
   const uploadRef = React.useRef<HTMLInputElement>(null);
+  const envUploadRef = React.useRef<HTMLInputElement>(null);
   const refs: Record<string, React.RefObject<HTMLElement>> = {
     name: nameRef,
     root: React.useRef<HTMLSelectElement>(null),
     base: React.useRef<HTMLSelectElement>(null),
     packages: React.useRef<HTMLTextAreaElement>(null),
     requirements: React.useRef<HTMLButtonElement>(null),
+    environment_yml: React.useRef<HTMLButtonElement>(null),
     display_name: React.useRef<HTMLInputElement>(null),
     inherit: React.useRef<HTMLInputElement>(null)
   };
@@ -153,11 +169,12 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
   const basesHelp = makeBasesHelp(options);
   const pkgHelp = packagesHelp(policy);
   const limits = limitsHelp(policy);
-  const nameError = validateName(name);
+  // From a file, an empty name means the file's `name:`.
+  const nameError = fromFile && !name ? null : validateName(name);
   const createDisabled =
     submitting ||
     !!refused ||
-    !bases.length ||
+    (fromFile ? !envFile : !bases.length) ||
     (roots.length > 0 && !selectedRoot) ||
     (touched && !!nameError);
   const createDescribedBy = [
@@ -186,27 +203,36 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
       delete next.form;
       setServerErrors(next);
     }
+    if (field === 'environment_yml') {
+      setClosest([]);
+    }
   };
 
   const submit = async (event: React.FormEvent) => {
     event.preventDefault();
     setTouched(true);
-    if (nameError || !selectedBase || submitting || refused) {
+    const ready = fromFile ? !!envFile : !!selectedBase;
+    if (nameError || !ready || submitting || refused) {
       if (nameError) {
         nameRef.current?.focus();
       }
       return;
     }
-    const body: ICreateBody = { name, base: selectedBase, inherit };
+    const body: ICreateBody = fromFile
+      ? { environment_yml: envFile?.text ?? '', inherit }
+      : { name, base: selectedBase, inherit };
+    if (fromFile && name) {
+      body.name = name;
+    }
     if (selectedRoot) {
       // Only with a policy (a server without GET policy does not take `root` either).
       body.root = selectedRoot.id;
     }
     const specs = parsePackageLines(packages);
-    if (specs.length) {
+    if (!fromFile && specs.length) {
       body.packages = specs;
     }
-    if (reqFile) {
+    if (!fromFile && reqFile) {
       body.requirements = reqFile.text;
     }
     if (displayName.trim()) {
@@ -221,26 +247,37 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         error instanceof LayenvApiError
           ? error
           : new LayenvApiError(0, errorMessage(error), 'network');
-      const field = fieldForError(apiError);
+      const field = fromFile
+        ? fileModeField(apiError)
+        : fieldForError(apiError);
       setServerErrors({ [field]: apiError.message });
+      setClosest(fromFile ? closestBases(apiError.details) : []);
       setSubmitting(false);
       const target = refs[field]?.current;
       target?.focus();
     }
   };
 
-  const upload = async (files: FileList | null) => {
+  const upload = async (files: FileList | null, kind: PickedFile) => {
     const file = files?.[0];
     if (file) {
-      setReqFile({ name: file.name, text: await file.text() });
-      clearServerError('requirements');
+      chosen({ name: file.name, text: await file.text() }, kind);
     }
   };
 
-  const pick = async () => {
-    const picked = await actions.pickRequirements();
+  const pick = async (kind: PickedFile) => {
+    const picked = await actions.pickFile(kind);
     if (picked) {
-      setReqFile(picked);
+      chosen(picked, kind);
+    }
+  };
+
+  const chosen = (file: ITextFile | null, kind: PickedFile) => {
+    if (kind === 'environment.yml') {
+      setEnvFile(file);
+      clearServerError('environment_yml');
+    } else {
+      setReqFile(file);
       clearServerError('requirements');
     }
   };
@@ -277,6 +314,30 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         </div>
       )}
 
+      <fieldset className="jp-LayenvField jp-LayenvModes">
+        <legend>Start from</legend>
+        {(
+          [
+            [false, 'A base and packages'],
+            [true, 'An environment.yml']
+          ] as const
+        ).map(([mode, label]) => (
+          <label key={label}>
+            <input
+              type="radio"
+              name={`${uid}-mode`}
+              checked={fromFile === mode}
+              onChange={() => {
+                setFromFile(mode);
+                setServerErrors({});
+                setClosest([]);
+              }}
+            />
+            {label}
+          </label>
+        ))}
+      </fieldset>
+
       <div className="jp-LayenvField">
         <label htmlFor={`${uid}-name`}>Name</label>
         <input
@@ -298,6 +359,7 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         <div id={`${uid}-name-help`} className="jp-LayenvHelp">
           1–64 letters, digits, '.', '_' or '-', starting with a letter or
           digit.
+          {fromFile && " Leave it empty to use the file's name:."}
         </div>
       </div>
 
@@ -344,49 +406,63 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         </div>
       )}
 
-      <div className="jp-LayenvField">
-        <label htmlFor={`${uid}-base`}>Base</label>
-        {bases.length ? (
-          <select
-            id={`${uid}-base`}
-            ref={refs.base as React.RefObject<HTMLSelectElement>}
-            {...inputProps('base')}
-            value={selectedBase}
-            aria-describedby={`${uid}-base-error${basesHelp ? ` ${uid}-base-help` : ''}`}
-            onChange={e => {
-              setBase(e.target.value);
-              clearServerError('base');
-            }}
-          >
-            {options.map(({ env: b, refused: why }) => (
-              <option
-                key={b.id}
-                value={b.id}
-                disabled={!!why}
-                title={why ?? undefined}
-              >
-                {why ? `${baseLabel(b)} — not allowed` : baseLabel(b)}
-              </option>
-            ))}
-          </select>
-        ) : (
-          <div className="jp-LayenvError" id={`${uid}-base`}>
-            {store.loading ? (
-              'Looking for Conda environments…'
-            ) : basesHelp ? (
+      {fromFile ? (
+        <EnvFileField
+          uid={uid}
+          file={envFile}
+          error={errors.environment_yml}
+          closest={closest}
+          pickRef={refs.environment_yml as React.RefObject<HTMLButtonElement>}
+          uploadRef={envUploadRef}
+          onPick={() => void pick('environment.yml')}
+          onUpload={files => void upload(files, 'environment.yml')}
+          onRemove={() => chosen(null, 'environment.yml')}
+        />
+      ) : (
+        <div className="jp-LayenvField">
+          <label htmlFor={`${uid}-base`}>Base</label>
+          {bases.length ? (
+            <select
+              id={`${uid}-base`}
+              ref={refs.base as React.RefObject<HTMLSelectElement>}
+              {...inputProps('base')}
+              value={selectedBase}
+              aria-describedby={`${uid}-base-error${basesHelp ? ` ${uid}-base-help` : ''}`}
+              onChange={e => {
+                setBase(e.target.value);
+                clearServerError('base');
+              }}
+            >
+              {options.map(({ env: b, refused: why }) => (
+                <option
+                  key={b.id}
+                  value={b.id}
+                  disabled={!!why}
+                  title={why ?? undefined}
+                >
+                  {why ? `${baseLabel(b)} — not allowed` : baseLabel(b)}
+                </option>
+              ))}
+            </select>
+          ) : (
+            <div className="jp-LayenvError" id={`${uid}-base`}>
+              {store.loading ? (
+                'Looking for Conda environments…'
+              ) : basesHelp ? (
+                <BasesHelpText help={basesHelp} />
+              ) : (
+                'No Conda environment found to build on. Install Miniconda/Miniforge, or ask your administrator which bases are configured.'
+              )}
+            </div>
+          )}
+          <FieldError id={`${uid}-base-error`} text={errors.base} />
+          {bases.length > 0 && basesHelp && (
+            <div id={`${uid}-base-help`} className="jp-LayenvHelp">
               <BasesHelpText help={basesHelp} />
-            ) : (
-              'No Conda environment found to build on. Install Miniconda/Miniforge, or ask your administrator which bases are configured.'
-            )}
-          </div>
-        )}
-        <FieldError id={`${uid}-base-error`} text={errors.base} />
-        {bases.length > 0 && basesHelp && (
-          <div id={`${uid}-base-help`} className="jp-LayenvHelp">
-            <BasesHelpText help={basesHelp} />
-          </div>
-        )}
-      </div>
+            </div>
+          )}
+        </div>
+      )}
 
       <div className="jp-LayenvField jp-mod-checkbox">
         <input
@@ -408,88 +484,89 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         <FieldError id={`${uid}-inherit-error`} text={errors.inherit} />
       </div>
 
-      <div className="jp-LayenvField">
-        <label htmlFor={`${uid}-packages`}>Packages (one per line)</label>
-        <textarea
-          id={`${uid}-packages`}
-          ref={refs.packages as React.RefObject<HTMLTextAreaElement>}
-          {...inputProps('packages')}
-          rows={5}
-          spellCheck={false}
-          placeholder={'flask==3.0.3\nrequests>=2'}
-          value={packages}
-          aria-describedby={`${uid}-packages-error ${uid}-packages-help`}
-          onChange={e => {
-            setPackages(e.target.value);
-            clearServerError('packages');
-          }}
-        />
-        <FieldError id={`${uid}-packages-error`} text={errors.packages} />
-        <div id={`${uid}-packages-help`} className="jp-LayenvHelp">
-          {pkgHelp.map((line, i) => (
-            <div key={i}>{line}</div>
-          ))}
-        </div>
-      </div>
-
-      <div className="jp-LayenvField">
-        <span className="jp-LayenvLabel" id={`${uid}-req-label`}>
-          Or a requirements.txt
-        </span>
-        <div
-          className="jp-LayenvField-buttons"
-          role="group"
-          aria-labelledby={`${uid}-req-label`}
-        >
-          <button
-            type="button"
-            ref={refs.requirements as React.RefObject<HTMLButtonElement>}
-            className="jp-LayenvButton"
-            onClick={() => void pick()}
-          >
-            Pick from the file browser…
-          </button>
-          <button
-            type="button"
-            className="jp-LayenvButton"
-            onClick={() => uploadRef.current?.click()}
-          >
-            Upload…
-          </button>
-          <input
-            ref={uploadRef}
-            type="file"
-            accept=".txt,text/plain"
-            className="jp-LayenvHidden"
-            aria-label="Upload a requirements.txt"
-            tabIndex={-1}
-            onChange={e => void upload(e.target.files)}
-          />
-        </div>
-        {reqFile && (
-          <div className="jp-LayenvReqFile">
-            <span>
-              {reqFile.name} ({parsePackageLines(reqFile.text).length}{' '}
-              requirements)
-            </span>
-            <button
-              type="button"
-              className="jp-LayenvButton jp-mod-small"
-              aria-label={`Remove ${reqFile.name}`}
-              onClick={() => {
-                setReqFile(null);
-                clearServerError('requirements');
+      {!fromFile && (
+        <>
+          <div className="jp-LayenvField">
+            <label htmlFor={`${uid}-packages`}>Packages (one per line)</label>
+            <textarea
+              id={`${uid}-packages`}
+              ref={refs.packages as React.RefObject<HTMLTextAreaElement>}
+              {...inputProps('packages')}
+              rows={5}
+              spellCheck={false}
+              placeholder={'flask==3.0.3\nrequests>=2'}
+              value={packages}
+              aria-describedby={`${uid}-packages-error ${uid}-packages-help`}
+              onChange={e => {
+                setPackages(e.target.value);
+                clearServerError('packages');
               }}
-            >
-              Remove
-            </button>
+            />
+            <FieldError id={`${uid}-packages-error`} text={errors.packages} />
+            <div id={`${uid}-packages-help`} className="jp-LayenvHelp">
+              {pkgHelp.map((line, i) => (
+                <div key={i}>{line}</div>
+              ))}
+            </div>
           </div>
-        )}
-        <FieldError
-          id={`${uid}-requirements-error`}
-          text={errors.requirements}
-        />
-      </div>
+
+          <div className="jp-LayenvField">
+            <span className="jp-LayenvLabel" id={`${uid}-req-label`}>
+              Or a requirements.txt
+            </span>
+            <div
+              className="jp-LayenvField-buttons"
+              role="group"
+              aria-labelledby={`${uid}-req-label`}
+            >
+              <button
+                type="button"
+                ref={refs.requirements as React.RefObject<HTMLButtonElement>}
+                className="jp-LayenvButton"
+                onClick={() => void pick('requirements.txt')}
+              >
+                Pick from the file browser…
+              </button>
+              <button
+                type="button"
+                className="jp-LayenvButton"
+                onClick={() => uploadRef.current?.click()}
+              >
+                Upload…
+              </button>
+              <input
+                ref={uploadRef}
+                type="file"
+                accept=".txt,text/plain"
+                className="jp-LayenvHidden"
+                aria-label="Upload a requirements.txt"
+                tabIndex={-1}
+                onChange={e => void upload(e.target.files, 'requirements.txt')}
+              />
+            </div>
+            {reqFile && (
+              <div className="jp-LayenvReqFile">
+                <span>
+                  {reqFile.name} ({parsePackageLines(reqFile.text).length}{' '}
+                  requirements)
+                </span>
+                <button
+                  type="button"
+                  className="jp-LayenvButton jp-mod-small"
+                  aria-label={`Remove ${reqFile.name}`}
+                  onClick={() => chosen(null, 'requirements.txt')}
+                >
+                  Remove
+                </button>
+              </div>
+            )}
+            <FieldError
+              id={`${uid}-requirements-error`}
+              text={errors.requirements}
+            />
+          </div>
+        </>
+      )}
 
       <div className="jp-LayenvField">
         <label htmlFor={`${uid}-display`}>Kernel display name (optional)</label>
@@ -526,6 +603,90 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         )}
       </div>
     </form>
+  );
+}
+
+interface IEnvFileFieldProps {
+  uid: string;
+  file: ITextFile | null;
+  error?: string;
+  closest: IClosestBase[];
+  pickRef: React.RefObject<HTMLButtonElement>;
+  uploadRef: React.RefObject<HTMLInputElement>;
+  onPick(): void;
+  onUpload(files: FileList | null): void;
+  onRemove(): void;
+}
+
+/** The environment.yml to rebuild from and, when no base fits it, what the closest bases lack. */
+function EnvFileField(props: IEnvFileFieldProps): JSX.Element {
+  const { uid, file, error, closest } = props;
+  return (
+    <div className="jp-LayenvField">
+      <span className="jp-LayenvLabel" id={`${uid}-envfile-label`}>
+        environment.yml
+      </span>
+      <div
+        className="jp-LayenvField-buttons"
+        role="group"
+        aria-labelledby={`${uid}-envfile-label`}
+        aria-describedby={`${uid}-envfile-error ${uid}-envfile-help`}
+      >
+        <button
+          type="button"
+          ref={props.pickRef}
+          className="jp-LayenvButton"
+          onClick={props.onPick}
+        >
+          Pick from the file browser…
+        </button>
+        <button
+          type="button"
+          className="jp-LayenvButton"
+          onClick={() => props.uploadRef.current?.click()}
+        >
+          Upload…
+        </button>
+        <input
+          ref={props.uploadRef}
+          type="file"
+          accept=".yml,.yaml"
+          className="jp-LayenvHidden"
+          aria-label="Upload an environment.yml"
+          tabIndex={-1}
+          onChange={e => props.onUpload(e.target.files)}
+        />
+      </div>
+      {file && (
+        <div className="jp-LayenvReqFile">
+          <span>{file.name}</span>
+          <button
+            type="button"
+            className="jp-LayenvButton jp-mod-small"
+            aria-label={`Remove ${file.name}`}
+            onClick={props.onRemove}
+          >
+            Remove
+          </button>
+        </div>
+      )}
+      <FieldError id={`${uid}-envfile-error`} text={error} />
+      {closest.length > 0 && (
+        <ul className="jp-LayenvHelp-list jp-LayenvClosest">
+          {closest.map(base => (
+            <li key={base.id}>
+              <strong>{base.id}</strong> lacks{' '}
+              {base.unmet.map(unmetText).join(', ')}
+            </li>
+          ))}
+        </ul>
+      )}
+      <div id={`${uid}-envfile-help`} className="jp-LayenvHelp">
+        Its Conda dependencies choose the base: the closest Conda environment
+        here that has them all. Its pip section becomes this environment's
+        packages. Nothing is downloaded for the Conda part.
+      </div>
+    </div>
   );
 }
 

@@ -19,6 +19,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { downloadText, LayenvAPI } from './api';
 import { CreateEnvWidget } from './create';
+import { ENV_FILE_PATTERN } from './envfile';
 import { layenvIcon } from './icons';
 import { errorMessage, IEnvironment } from './model';
 import { EnvironmentsSidebar } from './sidebar';
@@ -84,19 +85,21 @@ const plugin: JupyterFrontEndPlugin<void> = {
       const content = new CreateEnvWidget(
         store,
         {
-          pickRequirements: async () => {
+          pickFile: async kind => {
             if (!docManager) {
               void showErrorMessage(
                 'No file browser',
-                'Upload the requirements.txt instead.'
+                `Upload the ${kind} instead.`
               );
               return null;
             }
+            const pattern =
+              kind === 'environment.yml' ? ENV_FILE_PATTERN : /\.(txt|in)$/i;
             const result = await FileDialog.getOpenFiles({
               manager: docManager,
-              title: 'Pick a requirements.txt',
+              title: `Pick a ${kind}`,
               filter: model =>
-                model.type === 'directory' || /\.(txt|in)$/i.test(model.name)
+                model.type === 'directory' || pattern.test(model.name)
                   ? {}
                   : null
             });

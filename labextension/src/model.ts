@@ -579,6 +579,7 @@ export type CreateField =
   | 'base'
   | 'packages'
   | 'requirements'
+  | 'environment_yml'
   | 'display_name'
   | 'inherit'
   | 'form';

@@ -1,0 +1,53 @@
+"""A full disk or an exhausted quota, said in words a person can act on: which file system, how much is free.
+
+A build writes to two places, the env's root and the job store; either may fill up at any step. Blocking
+(``statvfs``): call from a thread.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+NO_SPACE_TEXT = ("No space left on device", "Disk quota exceeded")
+
+
+class DiskFull(Exception):
+    """A create could not even start: the root or the job store is full (the message names which)."""
+
+
+def is_no_space(err: BaseException) -> bool:
+    return isinstance(err, OSError) and err.errno in NO_SPACE
+
+
+def mentions_no_space(text: str) -> bool:
+    """An installer's output that ended on a full disk."""
+    return any(words in text for words in NO_SPACE_TEXT)
+
+
+def mount_point(path: str) -> str:
+    """The directory the file system holding ``path`` (or its nearest existing parent) is mounted at."""
+    path = os.path.abspath(path)
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    device = os.stat(path).st_dev
+    while os.path.dirname(path) != path and os.stat(os.path.dirname(path)).st_dev == device:
+        path = os.path.dirname(path)
+    return path
+
+
+def no_space_message(path: str, quota: bool = False) -> str:
+    """What to tell a person when writing under ``path`` failed for want of space."""
+    what = "disk quota exceeded" if quota else "no space left"
+    try:
+        mount = mount_point(path)
+        st = os.statvfs(mount)
+        free = f"{st.f_bavail * st.f_frsize // 1024} KiB and {st.f_favail} files free"
+        where = f"on the file system mounted at {mount} ({free})"
+    except OSError:
+        where = "on its file system"
+    return (
+        f"{what} for {path} {where}: free some space there (or ask your administrator for a larger quota) "
+        "and try again; nothing of this environment was kept"
+    )

@@ -213,7 +213,7 @@ def rank_bases(specs: tuple[CondaSpec, ...], bases: list[Environment]) -> list[B
     return sorted(matches, key=lambda m: (len(m.unmet), m.extra, m.base.id))
 
 
-def choose_base(file: EnvironmentFile, discovered: Discovered, policy: LayenvPolicy) -> Environment:
+def choose_base(file: EnvironmentFile, discovered: Discovered, policy: LayenvPolicy) -> BaseMatch:
     """The closest known Conda env satisfying every Conda spec, or :class:`NoMatchingBase` naming what fails."""
     bases = [env for env in discovered.environments if env.kind in BASE_KINDS and policy.layer_refusal(env) is None]
     if not bases:
@@ -222,7 +222,7 @@ def choose_base(file: EnvironmentFile, discovered: Discovered, policy: LayenvPol
         )
     ranked = rank_bases(file.conda, bases)
     if not ranked[0].unmet:
-        return ranked[0].base
+        return ranked[0]
     closest = ranked[:MAX_CLOSEST]
     lines = [
         f"{m.base.id}: " + ", ".join(f"{u.spec} (has {u.found})" if u.found else f"{u.spec} (missing)" for u in m.unmet)
@@ -272,7 +272,8 @@ def request_from_file(
     if name is None:
         raise bad_request("environment.yml has no 'name:': give the new environment a name")
     validate_name(name)
-    base = choose_base(file, discovered, policy)
+    chosen = choose_base(file, discovered, policy)
+    base = chosen.base
     install, kept = kept_from_base(file.pip, base) if body.get("inherit", True) is True else (list(file.pip), [])
     fields = {key: body[key] for key in ("display_name", "root", "inherit") if key in body}
     request = policy.parse_create({**fields, "name": name, "base": base.id, "packages": install})
@@ -282,6 +283,8 @@ def request_from_file(
         "conda": [spec.text for spec in file.conda],
         "pip": list(file.pip),
         "kept_from_base": kept,
+        "summary": f"environment.yml: base {base.id} satisfies all {len(file.conda)} Conda specs and has the fewest "
+        f"other packages ({chosen.extra})" + (f"; kept from the base: {', '.join(kept)}" if kept else ""),
     }
     return request, provenance
 

@@ -319,6 +319,8 @@ class JobManager:
             await self._build_conda(job, plan)
             return
         env = installer_environment(self.settings)
+        if plan.environment_yml:  # which base the file chose, and why
+            await asyncio.to_thread(self.store.append_log, job.id, f"# {plan.environment_yml['summary']}\n")
         await self._step(job, "create", 0.05)
         await self._command(job, "virtualenv", builder.virtualenv_command(plan), env, plan.umask)
         installed: tuple[Pin, ...] = ()

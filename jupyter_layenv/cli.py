@@ -314,10 +314,14 @@ class ListApp(_ServiceCommand):
 
 class CreateApp(_ServiceCommand):
     name = "jupyter-layenv-create"
-    description = "Create a layered environment NAME on a Conda env, with a progress bar and the live install log."
+    description = (
+        "Create a layered environment NAME on a Conda env, or with --conda a Conda env (a base) solved and installed "
+        "by py-rattler; a progress bar and the live install log."
+    )
     examples = (
         "jupyter layenv create myexp --base conda-py311_ai --package flask --package 'requests>=2'\n"
-        "jupyter layenv create myexp --file environment.yml"
+        "jupyter layenv create myexp --file environment.yml\n"
+        "jupyter layenv create py311 --conda python=3.11 --conda numpy"
     )
     base = Unicode("", config=True, help="The base Conda env: its id (see `jupyter layenv list`) or path.")
     packages = List(Unicode(), config=True, help="A package spec to install (repeat for more).")
@@ -330,7 +334,14 @@ class CreateApp(_ServiceCommand):
     root = Unicode(
         "user", config=True, help="Where to create it: 'user' (your root) or a group root's id, like group:physics."
     )
+    conda = List(
+        Unicode(),
+        config=True,
+        help="Create a Conda env (a base) instead of a layer, from these Conda match specs: --conda python=3.11 numpy",
+    )
+    no_ipykernel = Bool(False, config=True, help="With --conda: do not add ipykernel (the env is then not a kernel).")
     aliases = {
+        "conda": "CreateApp.conda",
         "base": "CreateApp.base",
         "root": "CreateApp.root",
         "package": "CreateApp.packages",
@@ -340,10 +351,18 @@ class CreateApp(_ServiceCommand):
     }
     flags = {
         "no-inherit": ({"CreateApp": {"inherit": False}}, "Do not inherit the base's packages."),
+        "no-ipykernel": ({"CreateApp": {"no_ipykernel": True}}, "With --conda: do not add ipykernel."),
         "json": ({"_LayenvCommand": {"json_output": True}}, "Print the finished job as JSON."),
     }
 
     def start(self) -> None:
+        if self.conda:
+            conda: dict[str, Any] = {"kind": "conda", "name": self.the_name(), "packages": list(self.conda),
+                                     "ipykernel": not self.no_ipykernel, "root": self.root}  # fmt: skip
+            job = self.run(self._create(conda))
+            if self.json_output:
+                self.emit(job)
+            self.exit(0 if job["state"] == "succeeded" else 1)
         if self.environment_file:
             body = self._from_file()
         else:
@@ -440,8 +459,13 @@ class DeleteApp(_ServiceCommand):
 
 class ExportApp(_ServiceCommand):
     name = "jupyter-layenv-export"
-    description = "Print environment NAME as environment.yml (base + pip layer) or requirements.txt (the layer)."
-    format = Enum(["environment.yml", "requirements.txt"], "environment.yml", config=True, help="What to print.")
+    description = (
+        "Print environment NAME as environment.yml (base + pip layer), requirements.txt (the layer) "
+        "or explicit (a Conda env's @EXPLICIT spec: package URLs with md5)."
+    )
+    format = Enum(
+        ["environment.yml", "requirements.txt", "explicit"], "environment.yml", config=True, help="What to print."
+    )
     aliases = {"format": "ExportApp.format"}
 
     def start(self) -> None:

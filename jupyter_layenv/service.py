@@ -13,11 +13,11 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from traitlets import Bool, Enum, Float, Instance, Int, List, Unicode, default
-from traitlets.config import LoggingConfigurable
 
-from . import envfile, fsread, inventory, removal
+from . import condabase, envfile, fsread, inventory, removal
 from . import export as exporting
 from .create.builder import BuildPlan
+from .create.conda import CondaPlan, unregister_environment
 from .create.disk import DiskFull
 from .create.installers import InstallerSettings, find_uv
 from .create.jobs import Job, JobConflict, JobManager, JobStore, clean_abandoned
@@ -60,7 +60,7 @@ def not_found(what: str) -> PolicyError:
     )
 
 
-class LayenvService(LoggingConfigurable):
+class LayenvService(condabase.CondaBases):
     """Configuration of where and how envs are created, and the operations on them."""
 
     user_root = Unicode(
@@ -171,6 +171,8 @@ class LayenvService(LoggingConfigurable):
             if (orphan := orphans.get(skipped["path"])) is not None:  # a layer whose base is gone: deletable
                 skipped["id"] = orphan.id
                 skipped["delete_blocked_reason"] = _message(self.policy.delete_refusal(orphan, discovered, uid))
+        if not condabase.has_conda_env(discovered):
+            listing["hint"] = condabase.first_base_hint(cli=False)  # nothing to build a layer on: make a base
         return listing
 
     def _clean_abandoned(self, discovered: Discovered) -> bool:
@@ -192,7 +194,7 @@ class LayenvService(LoggingConfigurable):
 
     def create_roots(self, discovered: Discovered) -> list[CreateRoot]:
         """The user root and the group roots this server's user is a member of."""
-        user = CreateRoot(USER_ROOT_ID, SCOPE_USER, self.root(), None, _can_make_in(self.root()))
+        user = CreateRoot(USER_ROOT_ID, SCOPE_USER, self.root(), None, condabase.can_make_in(self.root()))
         groups = [
             CreateRoot(root.id, SCOPE_GROUP, root.path, group_name(root.gid), root.writable)
             for root in discovered.roots
@@ -232,6 +234,7 @@ class LayenvService(LoggingConfigurable):
         settings = self.jobs.settings
         return {
             "user": account_name(),
+            "conda": self.conda_policy(write_refused, discovered),
             "can_create": create_refused is None,
             "can_delete": write_refused is None,
             "create_refused": create_refused,
@@ -295,10 +298,13 @@ class LayenvService(LoggingConfigurable):
         """Validate, place and queue a create; refusals raise :class:`PolicyError` and write nothing."""
         env_name = body.get("name") if isinstance(body, dict) and isinstance(body.get("name"), str) else "?"
         try:
-            request, source = await asyncio.to_thread(self._request, body)
-            env_name = request.name
-            plan = await asyncio.to_thread(self._plan, request, source)
-            job = await self.jobs.submit(plan, base=plan.base_path)
+            if condabase.is_conda_request(body):
+                plan: BuildPlan | CondaPlan = await asyncio.to_thread(self.plan_conda, body, account_name())
+            else:
+                request, source = await asyncio.to_thread(self._request, body)
+                env_name = request.name
+                plan = await asyncio.to_thread(self._plan, request, source)
+            job = await self.jobs.submit(plan, base=getattr(plan, "base_path", ""))
         except (JobConflict, PlantedLink) as err:
             self.audit.emit("create", user, env_name, "refused", detail=str(err))
             raise PolicyError(
@@ -401,7 +407,7 @@ class LayenvService(LoggingConfigurable):
         if env is None:
             raise RuntimeError(f"{job.path} was built but discovery does not find it; check LayenvService.user_root")
         listed = environment_json(env, table)
-        if not listed["kernels"]:
+        if not listed["kernels"] and job.plan.get("ipykernel", True):
             raise RuntimeError(f"{job.path} was built but is not a kernel: {listed['skipped_reason']}")
         return listed
 
@@ -456,7 +462,7 @@ class LayenvService(LoggingConfigurable):
         self.audit.emit("delete", user, env_id, "succeeded", path=path, detail=detail)
 
     def _delete(self, env_id: str) -> str:
-        if any(layer_id(plan["base_id"], plan["name"]) == env_id for plan in self.jobs.active_plans()):
+        if any(layer_id(plan.get("base_id", ""), plan["name"]) == env_id for plan in self.jobs.active_plans()):
             raise PolicyError(409, f"a job is working on {env_id}; wait for it or cancel it first", "busy")
         discovered, _ = self.ksm.current()
         env = removal.find_deletable(discovered, env_id)
@@ -470,13 +476,17 @@ class LayenvService(LoggingConfigurable):
         finally:
             self.ksm.invalidate()
         self.usage.forget(env.path)
+        if env.kind == CONDA_ENV:
+            unregister_environment(env.path)  # as conda does: its environments.txt no longer lists it
         return env.path
 
     async def export(self, env_id: str, fmt: str, user: str) -> tuple[str, str]:
         """``(filename, text)`` of an env exported as environment.yml or requirements.txt."""
         try:
             if fmt not in exporting.FORMATS:
-                raise bad_request(f"unknown format {fmt!r}: use format=environment.yml or format=requirements.txt")
+                raise bad_request(
+                    f"unknown format {fmt!r}: use format=environment.yml, format=requirements.txt or format=explicit"
+                )
             filename, text = await asyncio.to_thread(self._export, env_id, fmt)
         except PolicyError as err:
             self.audit.emit("export", user, env_id, "refused", detail=err.message)
@@ -488,6 +498,11 @@ class LayenvService(LoggingConfigurable):
         discovered, _ = self.ksm.current()
         env = self._find(discovered, env_id)
         base = discovered.by_path(env.base) if env.base else None
+        if fmt == "explicit":
+            try:
+                return f"{env.name}-explicit.txt", exporting.explicit(env)
+            except exporting.ExportError as err:
+                raise bad_request(str(err), "not a Conda env") from None
         stem, ext = fmt.rsplit(".", 1)
         return f"{env.name}-{stem}.{ext}", exporting.export(env, base, fmt)
 
@@ -512,14 +527,3 @@ def _root_json(root: CreateRoot, refused: str | None) -> dict[str, Any]:
         "can_create": refused is None,
         "refused": refused,
     }
-
-
-def _can_make_in(directory: str) -> bool:
-    """Whether a directory, or the nearest existing one it would be made in, is writable."""
-    path = directory
-    while not os.path.exists(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            return False
-        path = parent
-    return os.access(path, os.W_OK | os.X_OK)

@@ -26,7 +26,8 @@ from ..layers import revisions
 from ..layers.apply import install_argv, layer_state
 from ..layers.plan import LayerPlan, Pin, PlanError, plan_change
 from ..layers.resolve import ToolResolver
-from . import builder
+from . import builder, conda
+from .conda import CondaPlan
 from .disk import DiskFull, is_no_space, mentions_no_space, no_space_message
 from .installers import InstallerSettings, installer_environment
 from .locks import EnvLock, PlantedLink
@@ -221,7 +222,7 @@ class JobManager:
 
     # -- submitting and running -----------------------------------------------------------------------
 
-    async def submit(self, plan: builder.BuildPlan, base: str) -> Job:
+    async def submit(self, plan: builder.BuildPlan | CondaPlan, base: str) -> Job:
         """Queue a build; :class:`JobConflict` at once when the env exists or is being made anywhere."""
         if plan.path in self._paths:
             raise JobConflict(f"{plan.name} is being created right now; wait for that job or pick another name")
@@ -252,7 +253,7 @@ class JobManager:
         self._tasks[job.id] = asyncio.create_task(self._run(job, plan, lock), name=f"layenv-job-{job.id}")
         return job
 
-    async def _run(self, job: Job, plan: builder.BuildPlan, lock: EnvLock) -> None:
+    async def _run(self, job: Job, plan: builder.BuildPlan | CondaPlan, lock: EnvLock) -> None:
         # A client sees the final state only once the half-made env is gone and the log is complete.
         outcome: tuple[str, str | None] = ("succeeded", None)
         logged = False  # the error is a failed command's, whose output is in the log already
@@ -313,7 +314,10 @@ class JobManager:
         with contextlib.suppress(OSError):
             self.store.prune()
 
-    async def _build(self, job: Job, plan: builder.BuildPlan) -> None:
+    async def _build(self, job: Job, plan: builder.BuildPlan | CondaPlan) -> None:
+        if isinstance(plan, CondaPlan):
+            await self._build_conda(job, plan)
+            return
         env = installer_environment(self.settings)
         if plan.environment_yml:  # which base the file chose, and why
             await asyncio.to_thread(self.store.append_log, job.id, f"# {plan.environment_yml['summary']}\n")
@@ -335,6 +339,32 @@ class JobManager:
         await asyncio.to_thread(self._record, job, plan.path, plan.base_path if plan.inherit else None, request,
                                 installed, {})  # fmt: skip
         await asyncio.to_thread(builder.finish, plan, job.id)
+        job.environment = await self._register(job)
+
+    async def _build_conda(self, job: Job, plan: CondaPlan) -> None:
+        """Solve and install with py-rattler in a worker process; its progress lines move the job's step."""
+        await self._step(job, "solve", 0.02)
+        plan_file = os.path.join(await asyncio.to_thread(self.store.work_dir, job.id), "conda-plan.json")
+        await asyncio.to_thread(conda.write_plan, plan_file, plan)
+        argv = conda.worker_command(plan_file, plan.path)
+        await asyncio.to_thread(self.store.append_log, job.id, "$ " + " ".join(argv) + "\n")
+        start = await asyncio.to_thread(self.store.log_size, job.id)
+
+        async def progressed(step: str, progress: float) -> None:
+            job.step, job.progress = step, max(job.progress, progress)
+            await asyncio.to_thread(self.store.save, job)
+
+        env = {**installer_environment(self.settings), "PYTHONUNBUFFERED": "1"}
+        code = await conda.run_worker(
+            argv, log_path=self.store.log_path(job.id), env=env, cwd=plan.path,
+            on_spawn=self._spawned(job), on_progress=progressed, umask=plan.umask,
+        )  # fmt: skip
+        job.pid = None
+        if code != 0:
+            tail = await asyncio.to_thread(self.store.log_tail, job.id, start)
+            raise StepFailed(f"{job.step} failed (py-rattler exited with {code}): {tail or 'see the log'}")
+        await self._step(job, "register", 0.9)
+        await asyncio.to_thread(conda.finish, plan, job.id)
         job.environment = await self._register(job)
 
     async def plan_layer(

@@ -25,6 +25,7 @@ from .cliwords import (
     report,
     trait_error_words,
 )
+from .condabase import first_base_hint, has_conda_env
 from .kernels import SYNC_MARKER, group_name
 from .kernelspecs import LayenvKernelSpecManager
 from .policy import LayenvPolicy, PolicyError
@@ -106,6 +107,8 @@ class DoctorApp(_LayenvCommand):
             **listing,
             "kernel_spec_manager": _server_ksm_report(self),
         }
+        if not has_conda_env(ksm.current()[0]):
+            report["hint"] = first_base_hint("cli")
         if self.json_output:
             self.emit(report)
             return
@@ -221,6 +224,8 @@ def render_listing(listing: dict[str, Any]) -> str:
         lines.append("")
         lines.append("Skipped (not usable environments):")
         lines.extend(f"  {skip['path']}: {skip['reason']}" for skip in listing["skipped"])
+    if listing.get("hint"):
+        lines += ["", listing["hint"]]
     return "\n".join(lines) if lines else "No environments found. Run `jupyter layenv doctor` to see where it looked."
 
 
@@ -306,6 +311,8 @@ class ListApp(_ServiceCommand):
 
     def start(self) -> None:
         listing = self.service().listing_now()  # the same JSON as GET environments
+        if "hint" in listing:
+            listing["hint"] = first_base_hint("cli")  # in the CLI's words
         if self.json_output:
             self.emit(listing)
             return

@@ -12,7 +12,7 @@ from typing import Any
 
 from jupyter_core.application import JupyterApp
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Bool, Enum, List, TraitError, Unicode, default
+from traitlets import Bool, Enum, Int, List, TraitError, Unicode, default
 from traitlets.config import Application
 
 from ._version import __version__
@@ -27,7 +27,7 @@ from .cliwords import (
 )
 from .kernels import SYNC_MARKER, group_name
 from .kernelspecs import LayenvKernelSpecManager
-from .policy import LayenvPolicy, PolicyError
+from .policy import LayenvPolicy, PolicyError, human_bytes
 from .service import LayenvService, account_name
 from .usage import health
 
@@ -479,6 +479,43 @@ class ExportApp(_ServiceCommand):
         sys.stdout.write(self.run(export()))
 
 
+class CleanApp(_ServiceCommand):
+    name = "jupyter-layenv-clean"
+    description = (
+        "Remove your layers and venvs that started no kernel for N days (never a base with layers, one a kernel "
+        "runs from or a job works on), then prune uv's cache of what no environment links; prints the bytes freed."
+    )
+    examples = "jupyter layenv clean --unused-days 60 --dry-run"
+    unused_days = Int(90, config=True, help="Remove environments that started no kernel for this many days.")
+    dry_run = Bool(False, config=True, help="Only say what would be removed and freed.")
+    aliases = {"unused-days": "CleanApp.unused_days"}
+    flags = {
+        "dry-run": ({"CleanApp": {"dry_run": True}}, "Only say what would be removed and freed."),
+        "json": ({"_LayenvCommand": {"json_output": True}}, "Print the report as JSON."),
+    }
+
+    def start(self) -> None:
+        body = {"unused_days": self.unused_days, "dry_run": self.dry_run}
+        report = self.run(self.service().housekeeping.clean(body, account_name()))
+        if self.json_output:
+            self.emit(report)
+            return
+        verb = "would remove" if self.dry_run else "removed"
+        for env in report["removed"]:
+            used = f"last kernel {env['last_used']}" if env["last_used"] else "never started a kernel"
+            print(f"{verb} {env['id']}  {human_bytes(env['size_bytes'])}  ({used})  {env['path']}")
+        for env in report["kept"]:
+            print(f"kept {env['id']}: {env['reason']}")
+        for cache in report["caches"]:
+            if cache["skipped"]:
+                print(f"{cache['cache']}: not pruned: {cache['skipped']}")
+            else:
+                print(f"{cache['cache']}: {verb} {cache['entries']} unpacked wheel(s) no environment links")
+        if not report["removed"] and not report["kept"]:
+            print(f"none of your environments is unused for {self.unused_days} days")
+        print(f"{'would free' if self.dry_run else 'freed'} {human_bytes(report['bytes_freed'])}")
+
+
 class LayenvApp(JupyterApp):
     name = "jupyter-layenv"
     version = __version__
@@ -490,6 +527,7 @@ class LayenvApp(JupyterApp):
         "create": (CreateApp, CreateApp.description),
         "delete": (DeleteApp, DeleteApp.description),
         "export": (ExportApp, ExportApp.description),
+        "clean": (CleanApp, CleanApp.description.split(" (")[0] + "."),
     }
 
     def start(self) -> None:

@@ -128,6 +128,12 @@ class LayenvPolicy(LoggingConfigurable):
         "Conda envs dir and the group roots create_in allows. Turn off to let only the administrator provide bases.",
     )
     max_jobs = Int(0, config=True, help="Most create jobs queued or running on this server at once (0: no limit).")
+    max_bytes_per_user = Int(
+        0,
+        config=True,
+        help="Most bytes a user's envs in the user and group roots may hold of their own (size_bytes; files "
+        "hard-linked from a package cache are not counted) before a create is refused (0: no limit).",
+    )
     protected_packages = List(
         Unicode(),
         config=True,
@@ -339,6 +345,14 @@ class LayenvPolicy(LoggingConfigurable):
                 f"you have {owned} environments (at most {self.max_envs_per_user}); delete one first",
             )
 
+    def check_bytes(self, used: int) -> None:
+        if self.max_bytes_per_user and used >= self.max_bytes_per_user:
+            raise refused_by(
+                "max_bytes_per_user",
+                f"your environments use {human_bytes(used)} (at most {human_bytes(self.max_bytes_per_user)}); "
+                "delete one or remove the unused ones with `jupyter layenv clean` first",
+            )
+
     def check_delete(self, env: Environment, discovered: Discovered, uid: int) -> None:
         refusal = self.delete_refusal(env, discovered, uid)
         if refusal is not None:
@@ -401,6 +415,17 @@ class LayenvPolicy(LoggingConfigurable):
             )
             return PolicyError(403, f"{env.id} is read-only for this server's user{shared}", "read-only")
         return None
+
+
+def human_bytes(count: int) -> str:
+    if count < 1024:
+        return f"{count} bytes"
+    size = count / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
 
 
 def validate_name(name: Any) -> str:

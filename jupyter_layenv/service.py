@@ -24,6 +24,7 @@ from .create.jobs import Job, JobConflict, JobManager, JobStore, clean_abandoned
 from .create.locks import PlantedLink
 from .discovery import layer_id
 from .events import Audit
+from .housekeeping import Housekeeping
 from .kernels import environment_json, group_name, listing_json
 from .kernelspecs import LayenvKernelSpecManager
 from .layers import revisions
@@ -109,6 +110,7 @@ class LayenvService(condabase.CondaBases):
         super().__init__(ksm=ksm, **kwargs)
         self.audit = audit or Audit()
         self.usage = UsageTracker(os.path.join(jupyter_data_dir(), "layenv"), self.size_refresh_seconds)
+        self.housekeeping = Housekeeping(self)
         self._include_root_in_discovery()
         self.jobs = JobManager(
             JobStore(fsread.expand(self.jobs_dir), keep=self.jobs_kept),
@@ -170,7 +172,7 @@ class LayenvService(condabase.CondaBases):
                 skipped["id"] = orphan.id
                 skipped["delete_blocked_reason"] = _message(self.policy.delete_refusal(orphan, discovered, uid))
         if not condabase.has_conda_env(discovered):
-            listing["hint"] = condabase.first_base_hint(cli=False)  # nothing to build a layer on: make a base
+            listing["hint"] = condabase.first_base_hint("rest")  # nothing to build a layer on: make a base
         return listing
 
     def _clean_abandoned(self, discovered: Discovered) -> bool:
@@ -232,7 +234,8 @@ class LayenvService(condabase.CondaBases):
         settings = self.jobs.settings
         return {
             "user": account_name(),
-            "conda": self.conda_policy(write_refused, discovered),
+            "conda": self.conda_policy(write_refused),
+            "hint": None if condabase.has_conda_env(discovered) else condabase.first_base_hint("rest"),
             "can_create": create_refused is None,
             "can_delete": write_refused is None,
             "create_refused": create_refused,
@@ -329,6 +332,8 @@ class LayenvService(condabase.CondaBases):
         create_roots = self.create_roots(discovered)
         where = self._create_root(discovered, create_roots, request.root)
         self.policy.check_quota(self.owned_envs(discovered, create_roots), len(self.jobs.active_plans()))
+        if self.policy.max_bytes_per_user:
+            self.policy.check_bytes(self.housekeeping.bytes_owned(discovered, create_roots))
         root = where.path
         if where.scope == SCOPE_USER and self.layout == "inside_base" and base.kind == CONDA_ENV and base.writable:
             root = base.path
@@ -449,13 +454,13 @@ class LayenvService(condabase.CondaBases):
 
     # -- deleting and exporting -------------------------------------------------------------------------
 
-    async def delete(self, env_id: str, user: str) -> None:
+    async def delete(self, env_id: str, user: str, detail: str | None = None) -> None:
         try:
             path = await asyncio.to_thread(self._delete, env_id)
         except PolicyError as err:
             self.audit.emit("delete", user, env_id, "refused", detail=err.message)
             raise
-        self.audit.emit("delete", user, env_id, "succeeded", path=path)
+        self.audit.emit("delete", user, env_id, "succeeded", path=path, detail=detail)
 
     def _delete(self, env_id: str) -> str:
         if any(layer_id(plan.get("base_id", ""), plan["name"]) == env_id for plan in self.jobs.active_plans()):

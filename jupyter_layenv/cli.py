@@ -353,24 +353,7 @@ class CreateApp(_ServiceCommand):
     async def _create(self, body: dict[str, Any]) -> dict[str, Any]:
         service = self.service()
         job = await service.create(body, account_name())
-        offset = 0
-        try:
-            while True:
-                data = await service.job_log(job.id, offset)
-                offset += len(data)
-                if data and not self.json_output:
-                    _clear_bar()
-                    sys.stdout.write(data.decode("utf-8", "replace"))
-                    sys.stdout.flush()
-                if job.state not in ("queued", "running"):
-                    break
-                _progress_bar(job.progress, job.step)
-                await asyncio.sleep(0.1)
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            await service.cancel(job.id, account_name())
-        _progress_bar(job.progress, job.step)  # where it ended, left on screen
-        if sys.stderr.isatty():
-            sys.stderr.write("\n")
+        await follow_job(service, job, self.json_output)
         if not self.json_output:
             if job.state == "succeeded" and job.environment:
                 kernels = ", ".join(k["name"] for k in job.environment["kernels"])
@@ -378,6 +361,28 @@ class CreateApp(_ServiceCommand):
             else:
                 print(f"{job.state}: {job.error or ''}", file=sys.stderr)
         return job.public()
+
+
+async def follow_job(service: LayenvService, job: Any, quiet: bool) -> None:
+    """Print a job's live log (unless ``quiet``) with a progress bar until it ends; Ctrl-C cancels it."""
+    offset = 0
+    try:
+        while True:
+            data = await service.job_log(job.id, offset)
+            offset += len(data)
+            if data and not quiet:
+                _clear_bar()
+                sys.stdout.write(data.decode("utf-8", "replace"))
+                sys.stdout.flush()
+            if job.state not in ("queued", "running"):
+                break
+            _progress_bar(job.progress, job.step)
+            await asyncio.sleep(0.1)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        await service.cancel(job.id, account_name())
+    _progress_bar(job.progress, job.step)  # where it ended, left on screen
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
 
 
 def _clear_bar() -> None:
@@ -411,7 +416,12 @@ class DeleteApp(_ServiceCommand):
 class ExportApp(_ServiceCommand):
     name = "jupyter-layenv-export"
     description = "Print environment NAME as environment.yml (base + pip layer) or requirements.txt (the layer)."
-    format = Enum(["environment.yml", "requirements.txt"], "environment.yml", config=True, help="What to print.")
+    format = Enum(
+        ["environment.yml", "requirements.txt", "lock"],
+        "environment.yml",
+        config=True,
+        help="What to print (lock: the exact layer, pinned, with hashes where known).",
+    )
     aliases = {"format": "ExportApp.format"}
 
     def start(self) -> None:
@@ -436,6 +446,10 @@ class LayenvApp(JupyterApp):
         "create": (CreateApp, CreateApp.description),
         "delete": (DeleteApp, DeleteApp.description),
         "export": (ExportApp, ExportApp.description),
+        "install": ("jupyter_layenv.cli_lifecycle.InstallApp", "Add packages to a layer (only what its base lacks)."),
+        "uninstall": ("jupyter_layenv.cli_lifecycle.UninstallApp", "Remove packages from a layer."),
+        "history": ("jupyter_layenv.cli_lifecycle.HistoryApp", "A layer's revisions, newest first."),
+        "rollback": ("jupyter_layenv.cli_lifecycle.RollbackApp", "Put a layer back to one of its revisions."),
     }
 
     def start(self) -> None:

@@ -27,6 +27,7 @@ from .events import Audit
 from .kernels import environment_json, group_name, listing_json
 from .kernelspecs import LayenvKernelSpecManager
 from .layers import revisions
+from .lifecycle import LayerLifecycle
 from .model import (
     BEING_CREATED,
     BUILDING_MARKER,
@@ -123,6 +124,7 @@ class LayenvService(LoggingConfigurable):
             on_finished=self._job_finished,
             log=self.log,
         )
+        self.lifecycle = LayerLifecycle(self)
 
     def _include_root_in_discovery(self) -> None:
         """A created env must be listed: the user root is one of discovery's venv roots."""
@@ -138,7 +140,8 @@ class LayenvService(LoggingConfigurable):
     def recover(self) -> None:
         """Fail the jobs a previous server left running and remove their half-made envs."""
         for job in self.jobs.recover():
-            self.audit.emit("create", job.user, job.name, "failed", path=job.path, detail=job.error)
+            self.audit.emit(job.plan.get("action", "create"), job.user, job.name, "failed", path=job.path,
+                            detail=job.error)  # fmt: skip
 
     async def stop(self) -> None:
         self.usage.stop()
@@ -409,7 +412,8 @@ class LayenvService(LoggingConfigurable):
     def _job_finished(self, job: Job) -> None:
         self.ksm.invalidate()
         outcome = job.state if job.state in ("succeeded", "failed", "cancelled") else "failed"
-        self.audit.emit("create", job.user, job.name, outcome, path=job.path, detail=job.error)
+        action = job.plan.get("action", "create")  # a change job's plan says "change" or "restore"
+        self.audit.emit(action, job.user, job.name, outcome, path=job.path, detail=job.error)
 
     # -- jobs -------------------------------------------------------------------------------------------
 
@@ -477,7 +481,7 @@ class LayenvService(LoggingConfigurable):
         """``(filename, text)`` of an env exported as environment.yml or requirements.txt."""
         try:
             if fmt not in exporting.FORMATS:
-                raise bad_request(f"unknown format {fmt!r}: use format=environment.yml or format=requirements.txt")
+                raise bad_request(f"unknown format {fmt!r}: use format={', format='.join(exporting.FORMATS)}")
             filename, text = await asyncio.to_thread(self._export, env_id, fmt)
         except PolicyError as err:
             self.audit.emit("export", user, env_id, "refused", detail=err.message)
@@ -489,7 +493,7 @@ class LayenvService(LoggingConfigurable):
         discovered, _ = self.ksm.current()
         env = self._find(discovered, env_id)
         base = discovered.by_path(env.base) if env.base else None
-        stem, ext = fmt.rsplit(".", 1)
+        stem, ext = fmt.rsplit(".", 1) if "." in fmt else (fmt, "txt")
         return f"{env.name}-{stem}.{ext}", exporting.export(env, base, fmt)
 
 

@@ -72,6 +72,8 @@ class LayenvExtension(ExtensionApp):
         self.service = LayenvService(parent=self, ksm=listing_ksm, audit=Audit(self.serverapp.event_logger))
         self.settings.update({"layenv_service": self.service, "layenv_max_body_size": self.max_body_size})
         self.service.recover()  # before the server answers: no client sees a dead server's job as running
+        kernels = self.serverapp.kernel_manager
+        self.service.housekeeping.running_kernels = lambda: [kernel["name"] for kernel in kernels.list_kernels()]
         self.serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS, listener=self._kernel_action)
         if ours:
             # Warm the discovery cache off the event loop so the first kernel listing is instant.

@@ -11,6 +11,7 @@ from typing import Any
 from traitlets import Bool
 
 from .cli import _ServiceCommand, follow_job
+from .cliwords import CliError, ExitCode
 from .service import account_name
 
 
@@ -19,8 +20,7 @@ class _LayerCommand(_ServiceCommand):
 
     def name_and_args(self, what: str) -> tuple[str, list[str]]:
         if len(self.extra_args) < 2:
-            self.log.critical("give the environment's name, then %s (see --help)", what)
-            self.exit(2)
+            raise CliError(f"give the environment's NAME, then {what} (see --help)")
         return self.extra_args[0], list(self.extra_args[1:])
 
     async def _change(self, ref: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +45,7 @@ class _LayerCommand(_ServiceCommand):
             else:
                 print(f"{job['state']}: {job['error'] or ''}", file=sys.stderr)
         if "job" in result and result["job"]["state"] != "succeeded":
-            self.exit(1)
+            self.exit(ExitCode.FAILED)
 
 
 def render_plan(plan: dict[str, Any]) -> str:
@@ -126,8 +126,7 @@ class RollbackApp(_LayerCommand):
     def start(self) -> None:
         ref, rest = self.name_and_args("a revision number")
         if len(rest) != 1:
-            self.log.critical("give one revision number (see `jupyter layenv history %s`)", ref)
-            self.exit(2)
+            raise CliError(f"give one revision number REV (see `jupyter layenv history {ref}`)")
 
         async def rollback() -> dict[str, Any]:
             service = self.service()

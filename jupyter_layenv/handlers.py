@@ -283,9 +283,25 @@ class JobLogHandler(LayenvHandler):
         self.finish(data)
 
 
+class UsageHandler(LayenvHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.send(await self.call(self.service.housekeeping.usage()))
+
+
+class CleanHandler(LayenvHandler):
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.send(await self.call(self.service.housekeeping.clean(self.json_body(), self.username)))
+
+
 _ID = r"([^/]+)"
 HANDLERS = [
     (r"/layenv/policy", PolicyHandler),
+    (r"/layenv/usage", UsageHandler),
+    (r"/layenv/clean", CleanHandler),
     (r"/layenv/environments", EnvironmentsHandler),
     (rf"/layenv/environments/{_ID}/export", ExportHandler),
     (rf"/layenv/environments/{_ID}/packages", PackagesHandler),

@@ -135,7 +135,19 @@ class LayenvPolicy(LoggingConfigurable):
     denied_packages = List(
         Unicode(), config=True, help="Globs of package names a create may never install; wins over allowed_packages."
     )
+    allow_conda_create = Bool(
+        True,
+        config=True,
+        help="Users may create Conda envs (bases) with py-rattler, from LayenvService.conda_channels, in their "
+        "Conda envs dir and the group roots create_in allows. Turn off to let only the administrator provide bases.",
+    )
     max_jobs = Int(0, config=True, help="Most create jobs queued or running on this server at once (0: no limit).")
+    max_bytes_per_user = Int(
+        0,
+        config=True,
+        help="Most bytes a user's envs in the user and group roots may hold of their own (size_bytes; files "
+        "hard-linked from a package cache are not counted) before a create is refused (0: no limit).",
+    )
     protected_packages = List(
         Unicode(),
         config=True,
@@ -308,7 +320,11 @@ class LayenvPolicy(LoggingConfigurable):
         return spec_text
 
     def check_packages(self, specs: Iterable[str]) -> None:
-        for name in sorted(requirement_names(specs)):
+        self.check_names(requirement_names(specs))
+
+    def check_names(self, names: Iterable[str]) -> None:
+        """allowed_packages / denied_packages, for pip and Conda package names alike."""
+        for name in sorted({canonicalize_name(name) for name in names}):
             if any(fnmatch.fnmatchcase(name, canonicalize_name(glob)) for glob in self.denied_packages):
                 raise refused_by("denied_packages", f"the package {name!r} may not be installed on this server")
             if self.allowed_packages and not any(
@@ -390,21 +406,30 @@ class LayenvPolicy(LoggingConfigurable):
                 f"you have {owned} environments (at most {self.max_envs_per_user}); delete one first",
             )
 
+    def check_bytes(self, used: int) -> None:
+        if self.max_bytes_per_user and used >= self.max_bytes_per_user:
+            raise refused_by(
+                "max_bytes_per_user",
+                f"your environments use {human_bytes(used)} (at most {human_bytes(self.max_bytes_per_user)}); "
+                "delete one or remove the unused ones with `jupyter layenv clean` first",
+            )
+
     def check_delete(self, env: Environment, discovered: Discovered, uid: int) -> None:
         refusal = self.delete_refusal(env, discovered, uid)
         if refusal is not None:
             raise refusal
 
     def delete_refusal(self, env: Environment, discovered: Discovered, uid: int) -> PolicyError | None:
-        """Why ``env`` may not be deleted (only the caller's own, writable layers and venvs may), or ``None``.
+        """Why ``env`` may not be deleted (only the caller's own, writable layers, venvs and Conda envs made by
+        jupyter_layenv may; never a Conda install root), or ``None``.
 
         The listing carries this reason too, so the panel explains a disabled delete without its own rules.
         """
-        if env.kind in BASE_KINDS:
+        if env.kind == CONDA_BASE or (env.kind == CONDA_ENV and env.creator is None):
             return PolicyError(
                 403,
-                f"{env.id} is a Conda environment: jupyter_layenv deletes only layers and venvs; "
-                f"use `conda remove -p {env.path} --all`",
+                f"{env.id} is a Conda environment jupyter_layenv did not create: it deletes only layers, venvs and "
+                f"the Conda envs it created; use `conda remove -p {env.path} --all`",
                 "conda env",
             )
         if env.is_server_prefix:
@@ -451,6 +476,17 @@ class LayenvPolicy(LoggingConfigurable):
             )
             return PolicyError(403, f"{env.id} is read-only for this server's user{shared}", "read-only")
         return None
+
+
+def human_bytes(count: int) -> str:
+    if count < 1024:
+        return f"{count} bytes"
+    size = count / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
 
 
 def validate_name(name: Any) -> str:

@@ -13,17 +13,18 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from traitlets import Bool, Enum, Float, Instance, Int, List, Unicode, default
-from traitlets.config import LoggingConfigurable
 
-from . import envfile, fsread, inventory, removal
+from . import condabase, envfile, fsread, inventory, removal
 from . import export as exporting
 from .create.builder import BuildPlan
+from .create.conda import CondaPlan, unregister_environment
 from .create.disk import DiskFull
 from .create.installers import InstallerSettings, find_uv
 from .create.jobs import Job, JobConflict, JobManager, JobStore, clean_abandoned
 from .create.locks import PlantedLink
 from .discovery import layer_id
 from .events import Audit
+from .housekeeping import Housekeeping
 from .kernels import environment_json, group_name, listing_json
 from .kernelspecs import LayenvKernelSpecManager
 from .layers import revisions
@@ -47,6 +48,7 @@ from .policy import (
     bad_request,
     requirement_names,
 )
+from .resolve import is_conda, resolve_env
 from .usage import health
 from .usage.tracker import UsageTracker
 
@@ -59,7 +61,7 @@ def not_found(what: str) -> PolicyError:
     )
 
 
-class LayenvService(LoggingConfigurable):
+class LayenvService(condabase.CondaBases):
     """Configuration of where and how envs are created, and the operations on them."""
 
     user_root = Unicode(
@@ -109,6 +111,7 @@ class LayenvService(LoggingConfigurable):
         super().__init__(ksm=ksm, **kwargs)
         self.audit = audit or Audit()
         self.usage = UsageTracker(os.path.join(jupyter_data_dir(), "layenv"), self.size_refresh_seconds)
+        self.housekeeping = Housekeeping(self)
         self._include_root_in_discovery()
         self.jobs = JobManager(
             JobStore(fsread.expand(self.jobs_dir), keep=self.jobs_kept),
@@ -171,6 +174,8 @@ class LayenvService(LoggingConfigurable):
             if (orphan := orphans.get(skipped["path"])) is not None:  # a layer whose base is gone: deletable
                 skipped["id"] = orphan.id
                 skipped["delete_blocked_reason"] = _message(self.policy.delete_refusal(orphan, discovered, uid))
+        if not condabase.has_conda_env(discovered):
+            listing["hint"] = condabase.first_base_hint(cli=False)  # nothing to build a layer on: make a base
         return listing
 
     def _clean_abandoned(self, discovered: Discovered) -> bool:
@@ -192,7 +197,7 @@ class LayenvService(LoggingConfigurable):
 
     def create_roots(self, discovered: Discovered) -> list[CreateRoot]:
         """The user root and the group roots this server's user is a member of."""
-        user = CreateRoot(USER_ROOT_ID, SCOPE_USER, self.root(), None, _can_make_in(self.root()))
+        user = CreateRoot(USER_ROOT_ID, SCOPE_USER, self.root(), None, condabase.can_make_in(self.root()))
         groups = [
             CreateRoot(root.id, SCOPE_GROUP, root.path, group_name(root.gid), root.writable)
             for root in discovered.roots
@@ -232,6 +237,7 @@ class LayenvService(LoggingConfigurable):
         settings = self.jobs.settings
         return {
             "user": account_name(),
+            "conda": self.conda_policy(write_refused, discovered),
             "can_create": create_refused is None,
             "can_delete": write_refused is None,
             "create_refused": create_refused,
@@ -282,17 +288,12 @@ class LayenvService(LoggingConfigurable):
         return env
 
     async def resolve(self, ref: str) -> str:
-        """The id of the env a person named by id, path or (unique) name, as the CLI takes it."""
-        discovered, _ = await asyncio.to_thread(self.ksm.current)
-        env = discovered.by_ref(ref)
-        if env is not None:
-            return env.id
-        named = [env.id for env in (*discovered.environments, *removal.orphaned_layers(discovered)) if env.name == ref]
-        if len(named) > 1:
-            raise bad_request(f"{len(named)} environments are named {ref!r}: use one of the ids {', '.join(named)}")
-        if not named:
-            raise not_found(f"environment {ref!r}")
-        return named[0]
+        """The id of the env a person named by id, path, name or kernel name (see :func:`resolve_env`); a layer
+        whose base was deleted can be named too, to delete it."""
+        discovered, table = await asyncio.to_thread(self.ksm.current)
+        orphans = await asyncio.to_thread(removal.orphaned_layers, discovered)
+        kernels = {name: entry.env_id for name, entry in table.entries.items()}
+        return resolve_env(discovered, ref, kernels=kernels, also=orphans).id
 
     # -- creating ---------------------------------------------------------------------------------------
 
@@ -300,10 +301,13 @@ class LayenvService(LoggingConfigurable):
         """Validate, place and queue a create; refusals raise :class:`PolicyError` and write nothing."""
         env_name = body.get("name") if isinstance(body, dict) and isinstance(body.get("name"), str) else "?"
         try:
-            request, source = await asyncio.to_thread(self._request, body)
-            env_name = request.name
-            plan = await asyncio.to_thread(self._plan, request, source)
-            job = await self.jobs.submit(plan, base=plan.base_path)
+            if condabase.is_conda_request(body):
+                plan: BuildPlan | CondaPlan = await asyncio.to_thread(self.plan_conda, body, account_name())
+            else:
+                request, source = await asyncio.to_thread(self._request, body)
+                env_name = request.name
+                plan = await asyncio.to_thread(self._plan, request, source)
+            job = await self.jobs.submit(plan, base=getattr(plan, "base_path", ""))
         except (JobConflict, PlantedLink) as err:
             self.audit.emit("create", user, env_name, "refused", detail=str(err))
             raise PolicyError(
@@ -326,11 +330,12 @@ class LayenvService(LoggingConfigurable):
     def _plan(self, request: CreateRequest, source: dict[str, Any] | None = None) -> BuildPlan:
         discovered, _ = self.ksm.current()
         wanted = request.base
-        base = discovered.by_ref(wanted)
-        base = self.policy.check_base(base, wanted)
+        base = self.policy.check_base(resolve_env(discovered, wanted, role="base", suitable=is_conda), wanted)
         create_roots = self.create_roots(discovered)
         where = self._create_root(discovered, create_roots, request.root)
         self.policy.check_quota(self.owned_envs(discovered, create_roots), len(self.jobs.active_plans()))
+        if self.policy.max_bytes_per_user:
+            self.policy.check_bytes(self.housekeeping.bytes_owned(discovered, create_roots))
         root = where.path
         if where.scope == SCOPE_USER and self.layout == "inside_base" and base.kind == CONDA_ENV and base.writable:
             root = base.path
@@ -405,7 +410,7 @@ class LayenvService(LoggingConfigurable):
         if env is None:
             raise RuntimeError(f"{job.path} was built but discovery does not find it; check LayenvService.user_root")
         listed = environment_json(env, table)
-        if not listed["kernels"]:
+        if not listed["kernels"] and job.plan.get("ipykernel", True):
             raise RuntimeError(f"{job.path} was built but is not a kernel: {listed['skipped_reason']}")
         return listed
 
@@ -452,16 +457,16 @@ class LayenvService(LoggingConfigurable):
 
     # -- deleting and exporting -------------------------------------------------------------------------
 
-    async def delete(self, env_id: str, user: str) -> None:
+    async def delete(self, env_id: str, user: str, detail: str | None = None) -> None:
         try:
             path = await asyncio.to_thread(self._delete, env_id)
         except PolicyError as err:
             self.audit.emit("delete", user, env_id, "refused", detail=err.message)
             raise
-        self.audit.emit("delete", user, env_id, "succeeded", path=path)
+        self.audit.emit("delete", user, env_id, "succeeded", path=path, detail=detail)
 
     def _delete(self, env_id: str) -> str:
-        if any(layer_id(plan["base_id"], plan["name"]) == env_id for plan in self.jobs.active_plans()):
+        if any(layer_id(plan.get("base_id", ""), plan["name"]) == env_id for plan in self.jobs.active_plans()):
             raise PolicyError(409, f"a job is working on {env_id}; wait for it or cancel it first", "busy")
         discovered, _ = self.ksm.current()
         env = removal.find_deletable(discovered, env_id)
@@ -475,6 +480,8 @@ class LayenvService(LoggingConfigurable):
         finally:
             self.ksm.invalidate()
         self.usage.forget(env.path)
+        if env.kind == CONDA_ENV:
+            unregister_environment(env.path)  # as conda does: its environments.txt no longer lists it
         return env.path
 
     async def export(self, env_id: str, fmt: str, user: str) -> tuple[str, str]:
@@ -493,6 +500,11 @@ class LayenvService(LoggingConfigurable):
         discovered, _ = self.ksm.current()
         env = self._find(discovered, env_id)
         base = discovered.by_path(env.base) if env.base else None
+        if fmt == "explicit":
+            try:
+                return f"{env.name}-explicit.txt", exporting.explicit(env)
+            except exporting.ExportError as err:
+                raise bad_request(str(err), "not a Conda env") from None
         stem, ext = fmt.rsplit(".", 1) if "." in fmt else (fmt, "txt")
         return f"{env.name}-{stem}.{ext}", exporting.export(env, base, fmt)
 
@@ -517,14 +529,3 @@ def _root_json(root: CreateRoot, refused: str | None) -> dict[str, Any]:
         "can_create": refused is None,
         "refused": refused,
     }
-
-
-def _can_make_in(directory: str) -> bool:
-    """Whether a directory, or the nearest existing one it would be made in, is writable."""
-    path = directory
-    while not os.path.exists(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            return False
-        path = parent
-    return os.access(path, os.W_OK | os.X_OK)

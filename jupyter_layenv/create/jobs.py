@@ -27,7 +27,8 @@ from ..layers.apply import install_argv, layer_state
 from ..layers.change import ChangePlan, restore_snapshot, run_change
 from ..layers.plan import LayerPlan, Pin, PlanError, plan_change
 from ..layers.resolve import ToolResolver
-from . import builder
+from . import builder, conda
+from .conda import CondaPlan
 from .disk import DiskFull, is_no_space, mentions_no_space, no_space_message
 from .installers import InstallerSettings, installer_environment
 from .locks import EnvLock, PlantedLink
@@ -223,7 +224,7 @@ class JobManager:
 
     # -- submitting and running -----------------------------------------------------------------------
 
-    async def submit(self, plan: builder.BuildPlan, base: str) -> Job:
+    async def submit(self, plan: builder.BuildPlan | CondaPlan, base: str) -> Job:
         """Queue a build; :class:`JobConflict` at once when the env exists or is being made anywhere."""
         if plan.path in self._paths:
             raise JobConflict(f"{plan.name} is being created right now; wait for that job or pick another name")
@@ -282,6 +283,7 @@ class JobManager:
     ) -> None:
         # A client sees the final state only once the half-made env is gone and the log is complete.
         outcome: tuple[str, str | None] = ("succeeded", None)
+        logged = False  # the error is a failed command's, whose output is in the log already
         try:
             if self._slots is None:
                 self._slots = asyncio.Semaphore(self._concurrency)
@@ -293,6 +295,7 @@ class JobManager:
             await clean()
         except Exception as err:
             outcome = ("failed", await asyncio.to_thread(self._failure, job, err))
+            logged = isinstance(err, StepFailed) and outcome[1] == str(err)  # not rewritten (a full disk)
             if not isinstance(err, StepFailed) and not is_no_space(err):
                 self.log.exception("jupyter_layenv: job %s (%s) failed", job.id, job.path)
             await clean()
@@ -301,7 +304,7 @@ class JobManager:
                 job.step, job.progress = "done", 1.0
             job.finished, job.pid = time.time(), None
             try:
-                await asyncio.to_thread(self._finish_files, job, lock, outcome)
+                await asyncio.to_thread(self._finish_files, job, lock, outcome, logged)
             finally:  # whatever the disk says: the name is free and the end is recorded
                 self._paths.discard(job.path)
                 self._tasks.pop(job.id, None)
@@ -322,11 +325,12 @@ class JobManager:
         """Of the env's root and the job store, the one with less space left: the one that filled up."""
         return min((env_path, self.store.directory), key=_free_bytes)
 
-    def _finish_files(self, job: Job, lock: EnvLock, outcome: tuple[str, str | None]) -> None:
+    def _finish_files(self, job: Job, lock: EnvLock, outcome: tuple[str, str | None], logged: bool = False) -> None:
         state, error = outcome
         job.state, job.error = state, error
         try:
-            self.store.append_log(job.id, f"\n== {state}{f': {error}' if error else ''}\n")
+            # a failed command's output is in the log already: the trailer does not print it a second time
+            self.store.append_log(job.id, f"\n== {state}{f': {error}' if error and not logged else ''}\n")
             self.store.save(job)
         except OSError as err:
             self._unsaved.add(job.id)  # memory has the truth; the file is repaired at the next read
@@ -337,8 +341,13 @@ class JobManager:
         with contextlib.suppress(OSError):
             self.store.prune()
 
-    async def _build(self, job: Job, plan: builder.BuildPlan) -> None:
+    async def _build(self, job: Job, plan: builder.BuildPlan | CondaPlan) -> None:
+        if isinstance(plan, CondaPlan):
+            await self._build_conda(job, plan)
+            return
         env = installer_environment(self.settings)
+        if plan.environment_yml:  # which base the file chose, and why
+            await asyncio.to_thread(self.store.append_log, job.id, f"# {plan.environment_yml['summary']}\n")
         await self.step(job, "create", 0.05)
         await self.command(job, "virtualenv", builder.virtualenv_command(plan), env, plan.umask)
         installed: tuple[Pin, ...] = ()
@@ -357,6 +366,32 @@ class JobManager:
         await asyncio.to_thread(self.record, job, plan.path, plan.base_path if plan.inherit else None, request,
                                 installed, {})  # fmt: skip
         await asyncio.to_thread(builder.finish, plan, job.id)
+        job.environment = await self._register(job)
+
+    async def _build_conda(self, job: Job, plan: CondaPlan) -> None:
+        """Solve and install with py-rattler in a worker process; its progress lines move the job's step."""
+        await self.step(job, "solve", 0.02)
+        plan_file = os.path.join(await asyncio.to_thread(self.store.work_dir, job.id), "conda-plan.json")
+        await asyncio.to_thread(conda.write_plan, plan_file, plan)
+        argv = conda.worker_command(plan_file, plan.path)
+        await asyncio.to_thread(self.store.append_log, job.id, "$ " + " ".join(argv) + "\n")
+        start = await asyncio.to_thread(self.store.log_size, job.id)
+
+        async def progressed(step: str, progress: float) -> None:
+            job.step, job.progress = step, max(job.progress, progress)
+            await asyncio.to_thread(self.store.save, job)
+
+        env = {**installer_environment(self.settings), "PYTHONUNBUFFERED": "1"}
+        code = await conda.run_worker(
+            argv, log_path=self.store.log_path(job.id), env=env, cwd=plan.path,
+            on_spawn=self._spawned(job), on_progress=progressed, umask=plan.umask,
+        )  # fmt: skip
+        job.pid = None
+        if code != 0:
+            tail = await asyncio.to_thread(self.store.log_tail, job.id, start)
+            raise StepFailed(f"{job.step} failed (py-rattler exited with {code}): {tail or 'see the log'}")
+        await self.step(job, "register", 0.9)
+        await asyncio.to_thread(conda.finish, plan, job.id)
         job.environment = await self._register(job)
 
     async def plan_layer(
@@ -411,7 +446,7 @@ class JobManager:
         )
         if code != 0:
             tail = await asyncio.to_thread(self.store.log_tail, job.id, start)
-            raise StepFailed(f"{job.step} failed ({tool} exited with {code}): {tail or 'see the log'}")
+            raise StepFailed(failure_message(f"{job.step} failed ({tool} exited with {code})", tail))
 
     def _spawned(self, job: Job) -> Callable[[int], Awaitable[None]]:
         async def spawned(pid: int) -> None:
@@ -512,6 +547,14 @@ def clean_abandoned(path: str) -> bool:
 
 class StepFailed(Exception):
     """A build command failed; the message carries the end of its output."""
+
+
+def failure_message(summary: str, output: str) -> str:
+    """``summary: <the output's error line>`` on the first line (what the panel and the CLI show), then the end of
+    the output (the panel's "Show log"); the error line is the first that says "error", else the last."""
+    lines = output.splitlines()
+    key = next((line for line in lines if line.lower().startswith(("error", "fatal"))), lines[-1] if lines else "")
+    return f"{summary}: {key or 'see the log'}" + (f"\n{output}" if output else "")
 
 
 def _kill_orphan(pid: int, env_path: str) -> None:

@@ -25,6 +25,7 @@ from .cliwords import (
     report,
     trait_error_words,
 )
+from .condabase import first_base_hint, has_conda_env
 from .kernels import SYNC_MARKER, group_name
 from .kernelspecs import LayenvKernelSpecManager
 from .policy import LayenvPolicy, PolicyError, human_bytes
@@ -106,6 +107,8 @@ class DoctorApp(_LayenvCommand):
             **listing,
             "kernel_spec_manager": _server_ksm_report(self),
         }
+        if not has_conda_env(ksm.current()[0]):
+            report["hint"] = first_base_hint("cli")
         if self.json_output:
             self.emit(report)
             return
@@ -155,33 +158,48 @@ class SyncApp(_LayenvCommand):
 
 
 def sync_kernelspecs(ksm: LayenvKernelSpecManager, target: str) -> tuple[list[str], list[str]]:
-    """Write every env kernel to ``target``; remove only the ones this command wrote earlier."""
+    """Write every env kernel to ``target``; remove only the ones this command wrote earlier.
+
+    The names nb_conda_kernels gave the same kernels (``conda-env-<env>-py``) are written too, so a notebook saved
+    with one runs in nbconvert or papermill; a kernelspec of that name this command did not write is left alone.
+    """
     table = ksm.kernel_table()
     os.makedirs(target, exist_ok=True)
+    wanted = {name: (entry, None) for name, entry in table.entries.items()}
+    for alias, name in table.nb_conda_aliases.items():
+        if alias not in wanted and name in table.entries and _ours_or_absent(os.path.join(target, alias)):
+            wanted[alias] = (table.entries[name], name)
     written = []
-    for name, entry in sorted(table.entries.items()):
+    for name, (entry, alias_of) in sorted(wanted.items()):
         directory = os.path.join(target, name)
         os.makedirs(directory, exist_ok=True)
         for logo in os.listdir(entry.resource_dir) if os.path.isdir(entry.resource_dir) else []:
             if logo.startswith("logo-"):
                 shutil.copyfile(os.path.join(entry.resource_dir, logo), os.path.join(directory, logo))
-        spec = {**entry.spec, "metadata": {**entry.spec.get("metadata", {}), SYNC_MARKER: True}}
+        metadata = {**entry.spec.get("metadata", {}), SYNC_MARKER: True, **({"alias_of": alias_of} if alias_of else {})}
         with open(os.path.join(directory, "kernel.json"), "w", encoding="utf-8") as handle:
-            json.dump(spec, handle, indent=1, ensure_ascii=False)
+            json.dump({**entry.spec, "metadata": metadata}, handle, indent=1, ensure_ascii=False)
         written.append(name)
     removed = []
     for name in sorted(os.listdir(target)):
-        if name in table.entries:
-            continue
-        try:
-            with open(os.path.join(target, name, "kernel.json"), encoding="utf-8") as handle:
-                spec = json.load(handle)
-        except (OSError, ValueError):
-            continue
-        if isinstance(spec, dict) and (spec.get("metadata") or {}).get(SYNC_MARKER):
+        if name not in wanted and _synced_here(os.path.join(target, name)):
             shutil.rmtree(os.path.join(target, name))
             removed.append(name)
     return written, removed
+
+
+def _synced_here(directory: str) -> bool:
+    """A kernelspec ``jupyter layenv sync`` wrote (its marker in the metadata)."""
+    try:
+        with open(os.path.join(directory, "kernel.json"), encoding="utf-8") as handle:
+            spec = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return isinstance(spec, dict) and bool((spec.get("metadata") or {}).get(SYNC_MARKER))
+
+
+def _ours_or_absent(directory: str) -> bool:
+    return not os.path.lexists(directory) or _synced_here(directory)
 
 
 def render_listing(listing: dict[str, Any]) -> str:
@@ -221,6 +239,8 @@ def render_listing(listing: dict[str, Any]) -> str:
         lines.append("")
         lines.append("Skipped (not usable environments):")
         lines.extend(f"  {skip['path']}: {skip['reason']}" for skip in listing["skipped"])
+    if listing.get("hint"):
+        lines += ["", listing["hint"]]
     return "\n".join(lines) if lines else "No environments found. Run `jupyter layenv doctor` to see where it looked."
 
 
@@ -306,6 +326,8 @@ class ListApp(_ServiceCommand):
 
     def start(self) -> None:
         listing = self.service().listing_now()  # the same JSON as GET environments
+        if "hint" in listing:
+            listing["hint"] = first_base_hint("cli")  # in the CLI's words
         if self.json_output:
             self.emit(listing)
             return

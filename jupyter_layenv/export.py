@@ -6,9 +6,6 @@ gives the same layer. Blocking file reads: run in a thread from the event loop.
 
 from __future__ import annotations
 
-import glob
-import json
-import os
 import re
 from urllib.parse import urlparse
 
@@ -20,7 +17,6 @@ from .layers import revisions
 from .model import CONDA_BASE, CONDA_ENV, LAYERED, Environment
 
 FORMATS = ("environment.yml", "requirements.txt", "explicit", "lock")
-MAX_RECORD = 64 * 1024 * 1024  # a python record lists thousands of files: far beyond a "small" file
 _SUBDIR = re.compile(r"^(noarch|linux|osx|win|emscripten|wasi|zos|freebsd)(-[a-z0-9_]+)?$")
 
 
@@ -59,8 +55,7 @@ def explicit(env: Environment) -> str:
             f"{env.id} is a {env.kind}: an explicit spec lists Conda packages, so export a Conda env; "
             "for a layer use environment.yml or requirements.txt"
         )
-    records = [_record(path) for path in sorted(glob.glob(os.path.join(glob.escape(env.path), "conda-meta", "*.json")))]
-    records = sorted((r for r in records if r.get("name") and r.get("url")), key=lambda r: str(r["name"]))
+    records = [record for record in conda_records(env.path) if record.get("url")]
     if not records:
         raise ExportError(f"{env.id} has no Conda package records with URLs in conda-meta/: nothing to list")
     subdirs = sorted({str(r.get("subdir")) for r in records if r.get("subdir") and r.get("subdir") != "noarch"})
@@ -76,17 +71,6 @@ def explicit(env: Environment) -> str:
 
 class ExportError(ValueError):
     """The env cannot be exported in the asked format (the message says which formats it can)."""
-
-
-def _record(path: str) -> dict:
-    try:
-        if os.path.getsize(path) > MAX_RECORD:
-            return {}
-        with open(path, encoding="utf-8") as handle:
-            record = json.load(handle)
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
 
 
 def requirements_txt(env: Environment) -> str:

@@ -175,7 +175,7 @@ class LayenvService(condabase.CondaBases):
                 skipped["id"] = orphan.id
                 skipped["delete_blocked_reason"] = _message(self.policy.delete_refusal(orphan, discovered, uid))
         if not condabase.has_conda_env(discovered):
-            listing["hint"] = condabase.first_base_hint(cli=False)  # nothing to build a layer on: make a base
+            listing["hint"] = condabase.first_base_hint("rest")  # nothing to build a layer on: make a base
         return listing
 
     def _clean_abandoned(self, discovered: Discovered) -> bool:
@@ -237,7 +237,8 @@ class LayenvService(condabase.CondaBases):
         settings = self.jobs.settings
         return {
             "user": account_name(),
-            "conda": self.conda_policy(write_refused, discovered),
+            "conda": self.conda_policy(write_refused),
+            "hint": None if condabase.has_conda_env(discovered) else condabase.first_base_hint("rest"),
             "can_create": create_refused is None,
             "can_delete": write_refused is None,
             "create_refused": create_refused,

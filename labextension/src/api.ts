@@ -116,7 +116,7 @@ export class LayenvAPI implements IJobSource {
 
   async exportEnvironment(
     id: string,
-    format: 'environment.yml' | 'requirements.txt'
+    format: 'environment.yml' | 'requirements.txt' | 'explicit'
   ): Promise<IExported> {
     const response = await requestAPI(
       `environments/${enc(id)}/export?format=${enc(format)}`

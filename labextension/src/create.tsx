@@ -303,9 +303,9 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
     >
       <h2 id={`${uid}-title`}>New environment</h2>
       <p className="jp-LayenvForm-intro">
-        A virtualenv layered on a Conda environment: it uses the base's Python
-        and, with "inherit", its packages (NumPy, PyTorch…), and adds its own.
-        It becomes a kernel as soon as it is made.
+        {conda
+          ? 'A Conda environment, solved and installed by the server with py-rattler (no conda needed): a base to build layers on. It becomes a kernel as soon as it is made.'
+          : 'A virtualenv layered on a Conda environment: it uses the base\'s Python and, with "inherit", its packages (NumPy, PyTorch…), and adds its own. It becomes a kernel as soon as it is made.'}
       </p>
       {refused && (
         <div
@@ -395,7 +395,9 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
                 disabled={!r.can_create}
                 title={r.refused ?? undefined}
               >
-                {rootLabel(r)}
+                {conda && r.id === 'user' && condaPolicy?.envs_dir
+                  ? `Your Conda environments — ${condaPolicy.envs_dir}`
+                  : rootLabel(r)}
               </option>
             ))}
           </select>
@@ -682,11 +684,10 @@ function CondaHelp(props: ICondaHelpProps): JSX.Element {
         </div>
       ) : (
         <div className="jp-LayenvHelp">
-          A Conda environment, solved and installed by the server with
-          py-rattler (no conda needed), in {envsDir || 'your Conda envs dir'}{' '}
-          (or the group root chosen above), from the channels{' '}
-          {channels.join(', ') || 'configured on the server'}. Layers can then
-          be built on it.
+          Into {envsDir || 'your Conda envs dir'} (or the group root chosen
+          above), from the channels{' '}
+          {channels.join(', ') || 'configured on the server'} (set by the
+          server&apos;s configuration).
         </div>
       )}
     </div>

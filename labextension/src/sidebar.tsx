@@ -380,7 +380,7 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
           </button>
           <button
             className="jp-LayenvButton jp-mod-icon"
-            title={`Export ${env.name} (environment.yml or requirements.txt)`}
+            title={`Export ${env.name} (environment.yml, requirements.txt${env.kind.startsWith('conda') ? ' or explicit' : ''})`}
             aria-label={`Export ${env.name}`}
             onClick={() => actions.exportEnv(env)}
           >

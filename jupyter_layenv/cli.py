@@ -424,24 +424,7 @@ class CreateApp(_ServiceCommand):
     async def _create(self, body: dict[str, Any]) -> dict[str, Any]:
         service = self.service()
         job = await service.create(body, account_name())
-        offset = 0
-        try:
-            while True:
-                data = await service.job_log(job.id, offset)
-                offset += len(data)
-                if data and not self.json_output:
-                    _clear_bar()
-                    sys.stdout.write(data.decode("utf-8", "replace"))
-                    sys.stdout.flush()
-                if job.state not in ("queued", "running"):
-                    break
-                _progress_bar(job.progress, job.step)
-                await asyncio.sleep(0.1)
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            await service.cancel(job.id, account_name())
-        _progress_bar(job.progress, job.step)  # where it ended, left on screen
-        if sys.stderr.isatty():
-            sys.stderr.write("\n")
+        await follow_job(service, job, self.json_output)
         if not self.json_output:
             if job.state == "succeeded" and job.environment:
                 kernels = ", ".join(k["name"] for k in job.environment["kernels"])
@@ -449,6 +432,28 @@ class CreateApp(_ServiceCommand):
             else:  # the installer's output is in the log above: its first line only, not all of it again
                 print(f"error: {(job.error or job.state).splitlines()[0]}", file=sys.stderr)
         return job.public()
+
+
+async def follow_job(service: LayenvService, job: Any, quiet: bool) -> None:
+    """Print a job's live log (unless ``quiet``) with a progress bar until it ends; Ctrl-C cancels it."""
+    offset = 0
+    try:
+        while True:
+            data = await service.job_log(job.id, offset)
+            offset += len(data)
+            if data and not quiet:
+                _clear_bar()
+                sys.stdout.write(data.decode("utf-8", "replace"))
+                sys.stdout.flush()
+            if job.state not in ("queued", "running"):
+                break
+            _progress_bar(job.progress, job.step)
+            await asyncio.sleep(0.1)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        await service.cancel(job.id, account_name())
+    _progress_bar(job.progress, job.step)  # where it ended, left on screen
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
 
 
 def _clear_bar() -> None:
@@ -482,11 +487,14 @@ class DeleteApp(_ServiceCommand):
 class ExportApp(_ServiceCommand):
     name = "jupyter-layenv-export"
     description = (
-        "Print environment NAME as environment.yml (base + pip layer), requirements.txt (the layer) "
-        "or explicit (a Conda env's @EXPLICIT spec: package URLs with md5)."
+        "Print environment NAME as environment.yml (base + pip layer), requirements.txt (the layer), "
+        "explicit (a Conda env's @EXPLICIT spec: package URLs with md5) or lock (the exact layer, with hashes)."
     )
     format = Enum(
-        ["environment.yml", "requirements.txt", "explicit"], "environment.yml", config=True, help="What to print."
+        ["environment.yml", "requirements.txt", "explicit", "lock"],
+        "environment.yml",
+        config=True,
+        help="What to print.",
     )
     aliases = {"format": "ExportApp.format"}
 
@@ -549,6 +557,10 @@ class LayenvApp(JupyterApp):
         "create": (CreateApp, CreateApp.description),
         "delete": (DeleteApp, DeleteApp.description),
         "export": (ExportApp, ExportApp.description),
+        "install": ("jupyter_layenv.cli_lifecycle.InstallApp", "Add packages to a layer (only what its base lacks)."),
+        "uninstall": ("jupyter_layenv.cli_lifecycle.UninstallApp", "Remove packages from a layer."),
+        "history": ("jupyter_layenv.cli_lifecycle.HistoryApp", "A layer's revisions, newest first."),
+        "rollback": ("jupyter_layenv.cli_lifecycle.RollbackApp", "Put a layer back to one of its revisions."),
         "clean": (CleanApp, CleanApp.description.split(" (")[0] + "."),
     }
 

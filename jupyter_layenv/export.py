@@ -13,9 +13,10 @@ import yaml
 from packaging.utils import canonicalize_name
 
 from .inventory import TOOLING, Dist, conda_records, distributions
+from .layers import revisions
 from .model import CONDA_BASE, CONDA_ENV, LAYERED, Environment
 
-FORMATS = ("environment.yml", "requirements.txt", "explicit")
+FORMATS = ("environment.yml", "requirements.txt", "explicit", "lock")
 _SUBDIR = re.compile(r"^(noarch|linux|osx|win|emscripten|wasi|zos|freebsd)(-[a-z0-9_]+)?$")
 
 
@@ -24,9 +25,26 @@ def export(env: Environment, base: Environment | None, fmt: str) -> str:
         return requirements_txt(env)
     if fmt == "environment.yml":
         return environment_yml(env, base)
+    if fmt == "lock":
+        return lock_txt(env)
     if fmt == "explicit":
         return explicit(env)
     raise ValueError(fmt)
+
+
+def lock_txt(env: Environment) -> str:
+    """The exact layer, pinned, with the artifact hashes its revisions recorded where known (pip's one-line
+    ``--hash`` form): ``jupyter layenv create NAME --base BASE -r`` or ``pip install --no-deps -r`` rebuild it."""
+    latest = revisions.latest(env.path)
+    known = {canonicalize_name(str(e["name"])): e for e in latest.lock} if latest else {}
+    lines = [f"# {env.name}: the exact layer, pinned (jupyter_layenv lock)"]
+    if env.base:
+        lines.append(f"# base: {env.base}")
+    for entry in revisions.current_lock(env.path, known):
+        hashes = entry.get("hashes") or []
+        spec = f"{entry['name']} @ {entry['url']}" if entry.get("url") else f"{entry['name']}=={entry['version']}"
+        lines.append(" ".join([spec, *(f"--hash={h}" for h in hashes)]))
+    return "\n".join(lines) + "\n"
 
 
 def explicit(env: Environment) -> str:

@@ -239,6 +239,34 @@ class ExportHandler(LayenvHandler):
         self.finish(text)
 
 
+class PackagesHandler(LayenvHandler):
+    """Change a layer's packages: a dry run answers the plan (200), a change is a job (202)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, env_id: str) -> None:
+        outcome = await self.call(self.service.lifecycle.change(env_id, self.json_body(), self.username))
+        if outcome.job_id:
+            self.set_header("Location", self.job_url(outcome.job_id))
+        self.send(outcome.body, outcome.status)
+
+
+class RevisionsHandler(LayenvHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, env_id: str) -> None:
+        self.send(await self.call(self.service.lifecycle.revisions(env_id)))
+
+
+class RestoreHandler(LayenvHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, env_id: str, number: str) -> None:
+        job = await self.call(self.service.lifecycle.restore(env_id, number, self.username))
+        self.set_header("Location", self.job_url(job.id))
+        self.send(job.public(), 202)
+
+
 class JobsHandler(LayenvHandler):
     @web.authenticated
     @authorized
@@ -299,6 +327,9 @@ HANDLERS = [
     (r"/layenv/clean", CleanHandler),
     (r"/layenv/environments", EnvironmentsHandler),
     (rf"/layenv/environments/{_ID}/export", ExportHandler),
+    (rf"/layenv/environments/{_ID}/packages", PackagesHandler),
+    (rf"/layenv/environments/{_ID}/revisions", RevisionsHandler),
+    (rf"/layenv/environments/{_ID}/revisions/{_ID}/restore", RestoreHandler),
     (rf"/layenv/environments/{_ID}", EnvironmentHandler),
     (r"/layenv/jobs", JobsHandler),
     (rf"/layenv/jobs/{_ID}/log", JobLogHandler),

@@ -32,7 +32,6 @@ from .locators import (
 from .locators.prefix import (
     PrefixFacts,
     inspect_prefix,
-    looks_like_conda_root,
     looks_like_env,
     parse_pyvenv_cfg,
     unusable_facts,
@@ -479,7 +478,7 @@ def _env_children(
         elif not is_dir:
             continue
         if fsread.exists(os.path.join(path, "pyvenv.cfg")) or (
-            not nested and (looks_like_env(path) or looks_like_conda_root(path))
+            not nested and looks_like_env(path)  # an install root has conda-meta/ too
         ):
             children.append(path)
         else:

@@ -330,3 +330,17 @@ def test_server_log_hint_and_recovery_of_a_killed_servers_conda_job(tmp_path: Pa
             again.stop()
     assert recovered["state"] == "failed" and "interrupted by server restart" in recovered["error"]
     assert not prefix.exists() and not processes_mentioning(str(prefix))
+
+
+def test_worker_progress_lines_move_the_job_and_other_lines_are_log():
+    from jupyter_layenv.create.conda import PROGRESS, progress_of
+
+    def line(**event: object) -> str:
+        return PROGRESS + json.dumps(event) + "\n"
+
+    assert progress_of(line(step="solve", done=0, total=1)) == ("solve", 0.02, "solve 0/1\n")
+    step, fraction, text = progress_of(line(step="link", done=3, total=10, package="numpy", fraction=0.5))
+    assert (step, round(fraction, 3), text) == ("link", 0.5, "link 3/10 numpy\n")
+    assert progress_of(line(step="download", done=10, total=10, fraction=7))[1] == 0.9  # clamped: never past 0.9
+    assert progress_of("solved in 0.02 s: 30 packages\n") is None
+    assert progress_of(PROGRESS + "{not json\n") is None

@@ -32,7 +32,6 @@ from .locators import (
 from .locators.prefix import (
     PrefixFacts,
     inspect_prefix,
-    looks_like_env,
     parse_pyvenv_cfg,
     unusable_facts,
 )
@@ -477,8 +476,9 @@ def _env_children(
                 continue
         elif not is_dir:
             continue
+        # a venv, or (not nested) a Conda prefix: an install root has conda-meta/ too
         if fsread.exists(os.path.join(path, "pyvenv.cfg")) or (
-            not nested and looks_like_env(path)  # an install root has conda-meta/ too
+            not nested and fsread.is_dir(os.path.join(path, "conda-meta"))
         ):
             children.append(path)
         else:

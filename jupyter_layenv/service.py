@@ -211,7 +211,7 @@ class LayenvService(condabase.CondaBases):
         uid = os.getuid()
         prefixes = tuple(root.path.rstrip(os.sep) + os.sep for root in roots)
         owned = sum(1 for env in discovered.environments if env.owner_uid == uid and env.path.startswith(prefixes))
-        return owned + len(self.jobs.active_plans())
+        return owned + sum(1 for plan in self.jobs.active_plans() if plan.get("kind") != "change")
 
     async def policy_for(self, write_refused: str | None) -> dict[str, Any]:
         return await asyncio.to_thread(self._policy_for, write_refused)

@@ -126,3 +126,15 @@ async def test_change_refusals_write_nothing(jp_fetch, jp_serverapp, create_home
     code, reply = await change(jp_fetch, {"add": ["layenv_base_marker==2.0"]})
     assert code == 403 and "LayenvPolicy.protected_packages" in reply["message"]
     assert layer_dists(life) == {"iniconfig"}
+
+
+async def test_a_change_with_pip_is_faithful_too(jp_fetch, jp_serverapp, create_home: Path):
+    life = await make_life(jp_fetch, create_home)
+    jp_serverapp.web_app.settings["layenv_service"].installer = "pip"
+    code, plan = await change(jp_fetch, {"add": ["nbthing"], "dry_run": True})
+    assert code == 200 and plan["install"] == [{"name": "nbthing", "version": "1.0"}], plan
+    job = await changed(jp_fetch, {"add": ["nbthing"]})
+    assert job["state"] == "succeeded", job
+    assert layer_dists(life) == {"iniconfig", "nbthing"}
+    job = await changed(jp_fetch, {"remove": ["nbthing"]})
+    assert job["state"] == "succeeded" and layer_dists(life) == {"iniconfig"}, job

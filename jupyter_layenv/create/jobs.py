@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import json
 import logging
@@ -306,6 +307,8 @@ class JobManager:
             try:
                 await asyncio.to_thread(self._finish_files, job, lock, outcome, logged)
             finally:  # whatever the disk says: the name is free and the end is recorded
+                # in one step on the event loop: a client that sees the job ended may at once start another
+                job.state, job.error = outcome
                 self._paths.discard(job.path)
                 self._tasks.pop(job.id, None)
                 self._on_finished(job)
@@ -327,11 +330,10 @@ class JobManager:
 
     def _finish_files(self, job: Job, lock: EnvLock, outcome: tuple[str, str | None], logged: bool = False) -> None:
         state, error = outcome
-        job.state, job.error = state, error
         try:
             # a failed command's output is in the log already: the trailer does not print it a second time
             self.store.append_log(job.id, f"\n== {state}{f': {error}' if error and not logged else ''}\n")
-            self.store.save(job)
+            self.store.save(dataclasses.replace(job, state=state, error=error))
         except OSError as err:
             self._unsaved.add(job.id)  # memory has the truth; the file is repaired at the next read
             self.log.error("jupyter_layenv: job %s %s, but its record could not be written: %s", job.id, state, err)
@@ -402,13 +404,19 @@ class JobManager:
         state = await asyncio.to_thread(layer_state, python, base, layer)
         workdir = await asyncio.to_thread(self.store.work_dir, job.id)
 
-        def log(text: str) -> None:
-            self.store.append_log(job.id, text)
+        async def runner(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+            """The resolver's output streams into the job's live log (a long sdist build shows as it goes)."""
+            await asyncio.to_thread(self.store.append_log, job.id, "$ " + " ".join(argv) + "\n")
+            start = await asyncio.to_thread(self.store.log_size, job.id)
+            code = await run_logged(argv, log_path=self.store.log_path(job.id), env=env, cwd=layer,
+                                    on_spawn=self._spawned(job))  # fmt: skip
+            return code, await asyncio.to_thread(self.store.log_tail, job.id, start)
 
-        resolver = ToolResolver(installer, uv, self.settings, workdir, options, log=log, on_spawn=self._spawned(job))
+        resolver = ToolResolver(installer, uv, self.settings, workdir, options, runner=runner)
         try:
             layer_plan = await plan_change(state, resolver, add, remove, force)
         except PlanError as err:
+            await asyncio.to_thread(self.store.append_log, job.id, f"# {err.message}\n")
             raise StepFailed(err.message) from None
         summary = json.dumps(layer_plan.json())
         await asyncio.to_thread(self.store.append_log, job.id, f"# plan: {summary}\n")

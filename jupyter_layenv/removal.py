@@ -63,6 +63,36 @@ def orphaned_layers(discovered: Discovered) -> list[Environment]:
     return found
 
 
+def leftovers(roots: list[str], discovered: Discovered) -> list[dict[str, str]]:
+    """Directories in the create roots that are no environment at all (what a killed build may leave): each
+    blocks a name, so it is listed as skipped with what to do, never hidden."""
+    known = {env.path for env in discovered.environments} | {skipped.path for skipped in discovered.skipped}
+    found = []
+    for root in roots:
+        for name in fsread.listdir(root):
+            path = os.path.join(root, name)
+            if name.startswith(".") or path in known or not os.path.isdir(path) or _being_built(path):
+                continue
+            found.append({
+                "path": path,
+                "reason": f"not an environment (no pyvenv.cfg, no conda-meta/): perhaps left by a build that was "
+                f"killed; it blocks the name {name!r}: delete it (rm -r {path}) if nothing is using it",
+            })  # fmt: skip
+    return found
+
+
+def _being_built(path: str) -> bool:
+    """A build holds the lock from before it makes the directory until it is complete (or removed)."""
+    try:
+        lock = EnvLock.try_acquire(path, create=False)
+    except PlantedLink:
+        return False
+    if lock is None:
+        return True
+    lock.release()
+    return False
+
+
 def find_deletable(discovered: Discovered, env_id: str) -> Environment | None:
     """A listed env, or a layer whose base was deleted, by id."""
     return discovered.by_id(env_id) or next((e for e in orphaned_layers(discovered) if e.id == env_id), None)

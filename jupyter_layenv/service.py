@@ -162,6 +162,7 @@ class LayenvService(LoggingConfigurable):
             env_json.update(facts[env.path])
             env_json["delete_blocked_reason"] = _message(self.policy.delete_refusal(env, discovered, uid))
             env_json["layer_blocked_reason"] = _message(self.policy.layer_refusal(env))
+        listing["skipped"] += removal.leftovers([root.path for root in self.create_roots(discovered)], discovered)
         orphans = {env.path: env for env in removal.orphaned_layers(discovered)}
         for skipped in listing["skipped"]:
             if (orphan := orphans.get(skipped["path"])) is not None:  # a layer whose base is gone: deletable

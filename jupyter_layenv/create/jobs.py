@@ -29,7 +29,9 @@ from .process import run_logged
 
 ACTIVE = ("queued", "running")
 JOB_ID = re.compile(r"[0-9a-f]{32}")
-INTERRUPTED = "interrupted by server restart; the half-made environment was removed, create it again"
+INTERRUPTED_BY, AGAIN = "interrupted by server restart;", "create it again"
+ALREADY_REMOVED = "its half-made environment had already been removed (by another server sharing the root)"
+INTERRUPTED = f"{INTERRUPTED_BY} the half-made environment was removed, {AGAIN}"
 LOG_TAIL_LINES = 8
 
 
@@ -249,7 +251,7 @@ class JobManager:
                 self._slots = asyncio.Semaphore(self._concurrency)
             async with self._slots:
                 job.state = "running"
-                await self._build(job, plan)
+                await self._build(job, plan, lock)
         except asyncio.CancelledError:
             outcome = self._outcome.pop(job.id, ("cancelled", None))
             await self._clean(job)
@@ -298,10 +300,11 @@ class JobManager:
         with contextlib.suppress(OSError):
             self.store.prune()
 
-    async def _build(self, job: Job, plan: builder.BuildPlan) -> None:
+    async def _build(self, job: Job, plan: builder.BuildPlan, lock: EnvLock) -> None:
         env = installer_environment(self.settings)
+        keep = (lock.fd,) if lock.fd is not None else ()
         await self._step(job, "create", 0.05)
-        await self._command(job, "virtualenv", builder.virtualenv_command(plan), env, plan.umask)
+        await self._command(job, "virtualenv", builder.virtualenv_command(plan), env, plan.umask, keep)
         if plan.requirements:
             await self._step(job, "install", 0.35)
             requirements = self.store.requirements_path(job.id)
@@ -311,7 +314,7 @@ class JobManager:
                 command = uv_command(plan.uv, plan.python, requirements, self.settings, plan.options)
             else:
                 command = pip_command(plan.python, requirements, self.settings, plan.options)
-            await self._command(job, plan.installer, command, env, plan.umask)
+            await self._command(job, plan.installer, command, env, plan.umask, keep)
         await self._step(job, "register", 0.9)
         await asyncio.to_thread(builder.finish, plan, job.id)
         job.environment = await self._register(job)
@@ -324,7 +327,9 @@ class JobManager:
         self.store.append_log(job.id, f"== {job.step}\n")
         self.store.save(job)
 
-    async def _command(self, job: Job, tool: str, argv: list[str], env: dict[str, str], umask: int | None) -> None:
+    async def _command(
+        self, job: Job, tool: str, argv: list[str], env: dict[str, str], umask: int | None, keep: tuple[int, ...]
+    ) -> None:
         await asyncio.to_thread(self.store.append_log, job.id, "$ " + " ".join(argv) + "\n")
         start = await asyncio.to_thread(self.store.log_size, job.id)
 
@@ -333,7 +338,13 @@ class JobManager:
             await asyncio.to_thread(self.store.save, job)
 
         code = await run_logged(
-            argv, log_path=self.store.log_path(job.id), env=env, cwd=job.path, on_spawn=spawned, umask=umask
+            argv,
+            log_path=self.store.log_path(job.id),
+            env=env,
+            cwd=job.path,
+            on_spawn=spawned,
+            umask=umask,
+            keep_fds=keep,
         )
         if code != 0:
             tail = await asyncio.to_thread(self.store.log_tail, job.id, start)
@@ -383,13 +394,21 @@ class JobManager:
         try:
             if job.pid:
                 _kill_orphan(job.pid, job.path)
-            builder.remove_half_made(job.path, job.id)
-            job.state, job.error, job.finished, job.pid = "failed", INTERRUPTED, time.time(), None
-            self.store.append_log(job.id, f"\n== failed: {INTERRUPTED}\n")
+            ours = builder.owned_by(job.path, job.id)
+            if builder.remove_half_made(job.path, job.id):
+                error = INTERRUPTED
+            elif ours:
+                error = (
+                    f"{INTERRUPTED_BY} the half-made {job.path} could not be removed entirely: delete it, then {AGAIN}"
+                )
+            else:
+                error = f"{INTERRUPTED_BY} {ALREADY_REMOVED}; {AGAIN}"
+            job.state, job.error, job.finished, job.pid = "failed", error, time.time(), None
+            self.store.append_log(job.id, f"\n== failed: {error}\n")
             self.store.save(job)
         finally:
             lock.release()
-        self.log.warning("jupyter_layenv: job %s for %s was %s", job.id, job.path, INTERRUPTED)
+        self.log.warning("jupyter_layenv: job %s for %s failed: %s", job.id, job.path, job.error)
         return True
 
 

@@ -12,10 +12,19 @@ from typing import Any
 
 from jupyter_core.application import JupyterApp
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Bool, Enum, List, Unicode, default
+from traitlets import Bool, Enum, List, TraitError, Unicode, default
 from traitlets.config import Application
 
 from ._version import __version__
+from .cliwords import (
+    STANDARD_OPTIONS,
+    CliError,
+    ExitCode,
+    check_options,
+    did_you_mean,
+    report,
+    trait_error_words,
+)
 from .kernels import SYNC_MARKER, group_name
 from .kernelspecs import LayenvKernelSpecManager
 from .policy import LayenvPolicy, PolicyError
@@ -41,6 +50,28 @@ class _LayenvCommand(JupyterApp):
 
     flags = {"json": ({"_LayenvCommand": {"json_output": True}}, "Print JSON.")}
     classes = [LayenvKernelSpecManager]
+
+    def initialize(self, argv: Any = None) -> None:
+        """A bad config file value is refused in CLI words, exit code 2, not as a CRITICAL log line."""
+        try:
+            JupyterApp.initialize.__wrapped__(self, argv)  # type: ignore[attr-defined]
+        except TraitError as err:
+            report(CliError(trait_error_words(str(err), self.aliases)))
+
+    def parse_command_line(self, argv: Any = None) -> None:
+        """Bad options and values are refused in CLI words, exit code 2 (not argparse's usage, not a CRITICAL)."""
+        try:
+            flat_flags, flat_aliases = self.flatten_flags()  # what traitlets will accept, as it names them
+            aliases = {n for key in flat_aliases for n in ((key,) if isinstance(key, str) else key)}
+            flags = {n for key in flat_flags for n in ((key,) if isinstance(key, str) else key)}
+            value_options = {f"-{n}" if len(n) == 1 else f"--{n}" for n in aliases}
+            known = aliases | flags | STANDARD_OPTIONS
+            argv = check_options(list(sys.argv[1:] if argv is None else argv), value_options, known)
+            JupyterApp.parse_command_line.__wrapped__(self, argv)  # type: ignore[attr-defined]
+        except TraitError as err:
+            report(CliError(trait_error_words(str(err), self.aliases)))
+        except CliError as err:
+            report(err)
 
     def load_config_file(self, suppress_errors: bool = True) -> None:  # type: ignore[override]
         super().load_config_file(suppress_errors=suppress_errors)
@@ -257,17 +288,16 @@ class _ServiceCommand(_LayenvCommand):
 
     def the_name(self) -> str:
         if len(self.extra_args) != 1:
-            self.log.critical("give exactly one environment name (see --help)")
-            self.exit(2)
+            given = f"got {len(self.extra_args)}: {' '.join(self.extra_args)}" if self.extra_args else "got none"
+            raise CliError(f"give exactly one environment NAME ({given}; see --help)")
         return self.extra_args[0]
 
     def run(self, work: Any) -> Any:
-        """Run a service coroutine; a refusal prints its message and exits 2 (1 for not found)."""
+        """Run a service coroutine; a refusal is printed once in CLI words, with its exit code (see cliwords)."""
         try:
             return asyncio.run(work)
         except PolicyError as err:
-            print(f"error: {err.message}", file=sys.stderr)
-            self.exit(1 if err.status == 404 else 2)
+            report(err)
 
 
 class ListApp(_ServiceCommand):
@@ -284,10 +314,14 @@ class ListApp(_ServiceCommand):
 
 class CreateApp(_ServiceCommand):
     name = "jupyter-layenv-create"
-    description = "Create a layered environment NAME on a Conda env, with a progress bar and the live install log."
+    description = (
+        "Create a layered environment NAME on a Conda env, or with --conda a Conda env (a base) solved and installed "
+        "by py-rattler; a progress bar and the live install log."
+    )
     examples = (
         "jupyter layenv create myexp --base conda-py311_ai --package flask --package 'requests>=2'\n"
-        "jupyter layenv create myexp --file environment.yml"
+        "jupyter layenv create myexp --file environment.yml\n"
+        "jupyter layenv create py311 --conda python=3.11 --conda numpy"
     )
     base = Unicode("", config=True, help="The base Conda env: its id (see `jupyter layenv list`) or path.")
     packages = List(Unicode(), config=True, help="A package spec to install (repeat for more).")
@@ -300,7 +334,14 @@ class CreateApp(_ServiceCommand):
     root = Unicode(
         "user", config=True, help="Where to create it: 'user' (your root) or a group root's id, like group:physics."
     )
+    conda = List(
+        Unicode(),
+        config=True,
+        help="Create a Conda env (a base) instead of a layer, from these Conda match specs: --conda python=3.11 numpy",
+    )
+    no_ipykernel = Bool(False, config=True, help="With --conda: do not add ipykernel (the env is then not a kernel).")
     aliases = {
+        "conda": "CreateApp.conda",
         "base": "CreateApp.base",
         "root": "CreateApp.root",
         "package": "CreateApp.packages",
@@ -310,41 +351,49 @@ class CreateApp(_ServiceCommand):
     }
     flags = {
         "no-inherit": ({"CreateApp": {"inherit": False}}, "Do not inherit the base's packages."),
+        "no-ipykernel": ({"CreateApp": {"no_ipykernel": True}}, "With --conda: do not add ipykernel."),
         "json": ({"_LayenvCommand": {"json_output": True}}, "Print the finished job as JSON."),
     }
 
     def start(self) -> None:
+        if self.conda:
+            conda: dict[str, Any] = {"kind": "conda", "name": self.the_name(), "packages": list(self.conda),
+                                     "ipykernel": not self.no_ipykernel, "root": self.root}  # fmt: skip
+            job = self.run(self._create(conda))
+            if self.json_output:
+                self.emit(job)
+            self.exit(0 if job["state"] == "succeeded" else 1)
         if self.environment_file:
             body = self._from_file()
         else:
             body = {"name": self.the_name(), "base": self.base, "packages": list(self.packages),
                     "inherit": self.inherit, "root": self.root}  # fmt: skip
         if self.requirements_file and not self.environment_file:
-            with open(self.requirements_file, encoding="utf-8") as handle:
-                body["requirements"] = handle.read()
+            try:
+                with open(self.requirements_file, encoding="utf-8") as handle:
+                    body["requirements"] = handle.read()
+            except (OSError, UnicodeDecodeError) as err:
+                raise CliError(f"-r {self.requirements_file}: cannot read it ({err})") from None
         if self.display_name is not None:
             body["display_name"] = self.display_name
         job = self.run(self._create(body))
         if self.json_output:
             self.emit(job)
-        self.exit(0 if job["state"] == "succeeded" else 1)
+        self.exit(ExitCode.OK if job["state"] == "succeeded" else ExitCode.FAILED)
 
     def _from_file(self) -> dict[str, Any]:
         """``--file``: the environment.yml picks the base; NAME, when given, overrides the file's ``name:``."""
         if self.base or self.packages or self.requirements_file:
-            self.log.critical(
+            raise CliError(
                 "--file replaces --base, --package and -r: the file names the base's packages and the layer's"
             )
-            self.exit(2)
         if len(self.extra_args) > 1:
-            self.log.critical("give at most one environment name with --file (without one, the file's name: is used)")
-            self.exit(2)
+            raise CliError("give at most one environment name with --file (without one, the file's name: is used)")
         try:
             with open(self.environment_file, encoding="utf-8") as handle:
                 text = handle.read()
         except (OSError, UnicodeDecodeError) as err:
-            self.log.critical("cannot read %s: %s", self.environment_file, err)
-            self.exit(2)
+            raise CliError(f"--file {self.environment_file}: cannot read it ({err})") from None
         body: dict[str, Any] = {"environment_yml": text, "inherit": self.inherit, "root": self.root}
         if self.extra_args:
             body["name"] = self.extra_args[0]
@@ -375,8 +424,8 @@ class CreateApp(_ServiceCommand):
             if job.state == "succeeded" and job.environment:
                 kernels = ", ".join(k["name"] for k in job.environment["kernels"])
                 print(f"created {job.path}; kernel {kernels}", file=sys.stderr)
-            else:
-                print(f"{job.state}: {job.error or ''}", file=sys.stderr)
+            else:  # the installer's output is in the log above: its first line only, not all of it again
+                print(f"error: {(job.error or job.state).splitlines()[0]}", file=sys.stderr)
         return job.public()
 
 
@@ -410,8 +459,13 @@ class DeleteApp(_ServiceCommand):
 
 class ExportApp(_ServiceCommand):
     name = "jupyter-layenv-export"
-    description = "Print environment NAME as environment.yml (base + pip layer) or requirements.txt (the layer)."
-    format = Enum(["environment.yml", "requirements.txt"], "environment.yml", config=True, help="What to print.")
+    description = (
+        "Print environment NAME as environment.yml (base + pip layer), requirements.txt (the layer) "
+        "or explicit (a Conda env's @EXPLICIT spec: package URLs with md5)."
+    )
+    format = Enum(
+        ["environment.yml", "requirements.txt", "explicit"], "environment.yml", config=True, help="What to print."
+    )
     aliases = {"format": "ExportApp.format"}
 
     def start(self) -> None:
@@ -432,7 +486,7 @@ class LayenvApp(JupyterApp):
     subcommands = {
         "list": (ListApp, ListApp.description),
         "doctor": (DoctorApp, DoctorApp.description),
-        "sync": (SyncApp, SyncApp.description.split(",")[0] + "."),
+        "sync": (SyncApp, SyncApp.description),
         "create": (CreateApp, CreateApp.description),
         "delete": (DeleteApp, DeleteApp.description),
         "export": (ExportApp, ExportApp.description),
@@ -440,10 +494,17 @@ class LayenvApp(JupyterApp):
 
     def start(self) -> None:
         if self.subapp is None:
+            if self.extra_args:
+                word = self.extra_args[0]
+                report(CliError(f"unknown command {word!r}{did_you_mean(word, list(self.subcommands))}; "
+                                f"the commands are {', '.join(self.subcommands)}"))  # fmt: skip
             self.print_help()
             print("Commands: " + ", ".join(self.subcommands))
-            self.exit(1)
-        super().start()
+            self.exit(ExitCode.USAGE)
+        try:
+            super().start()
+        except (CliError, PolicyError) as err:  # any command may raise them: printed once, its exit code
+            report(err)
 
 
 main = LayenvApp.launch_instance

@@ -19,7 +19,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from . import activation, fsread
-from .locators import SOURCE_CONDA_ENVS, SOURCE_CONDA_ROOT, Candidate, conda, configured, scoped, venv
+from .locators import (
+    SOURCE_CONDA_ENVS,
+    SOURCE_CONDA_ROOT,
+    SOURCE_VENV_ROOT,
+    Candidate,
+    conda,
+    configured,
+    scoped,
+    venv,
+)
 from .locators.prefix import (
     PrefixFacts,
     inspect_prefix,
@@ -256,8 +265,11 @@ class Discovery:
                 skip=lambda path: root_of(path, hung) is not None,
             )
         )
-        located.extend(configured.locate(cfg.env_paths, cfg.server_prefix))
+        located.extend(configured.locate(cfg.env_paths, cfg.server_prefix, self._scan_children))
         located.extend(venv.locate(cfg.venv_roots, self._scan_children))
+        for cand in list(located.candidates):  # a Conda install in a venv root (~/.pyenv/versions/miniconda3-…)
+            if cand.source == SOURCE_VENV_ROOT and self._facts(cand.path).is_conda_root:
+                conda.add_root(located, self._scan_children, cand.path)
         located.skipped.extend(SkippedEnv(root, not_responding_reason(root, cfg.root_timeout)) for root in hung)
         found = located.candidates
         if cfg.nested_venvs:
@@ -457,7 +469,7 @@ class _Builder:
             if facts.problem:
                 proto = SkippedEnv(path, facts.problem)
             elif facts.is_venv:
-                proto = self._venv_proto(path, facts, extra_bases)  # a deleted base explains a dangling python
+                proto = self._venv_proto(path, facts, cand, extra_bases)  # a deleted base explains a dangling python
             elif facts.is_conda:
                 proto = self._conda_proto(path, facts, cand)
             if isinstance(proto, dict) and facts.python_problem and not facts.kernels:
@@ -511,10 +523,14 @@ class _Builder:
             conda_root=path if is_root else in_root,
         )
 
-    def _venv_proto(self, path: str, facts: PrefixFacts, extra_bases: dict[str, Candidate]) -> dict | SkippedEnv:
+    def _venv_proto(
+        self, path: str, facts: PrefixFacts, cand: Candidate, extra_bases: dict[str, Candidate]
+    ) -> dict | SkippedEnv:
         pyvenv = facts.pyvenv or {}
         home = pyvenv.get("home", "")
-        name = _venv_name(path)
+        # right inside a venv root, ``venv`` is its own name: the root's name says nothing about it
+        name = os.path.basename(path) if cand.source == SOURCE_VENV_ROOT else _venv_name(path)
+        label = _prompt(pyvenv) or name
         hung_root = root_of(home, self.stats.hung) if self.stats.hung and home else None
         if hung_root is not None:  # reading anything of the base would hang
             return SkippedEnv(path, base_not_responding_reason(_home_prefix(home), hung_root, self.cfg.root_timeout))
@@ -527,7 +543,7 @@ class _Builder:
                 "delete this environment or recreate it on an existing base",
             )
         base_path, base_prefix = self._venv_base(path, pyvenv)
-        if base_path is None and self.stats.stat(os.path.join(base_prefix, "conda-meta", "history")):
+        if base_path is None and self.stats.stat(os.path.join(base_prefix, "conda-meta")):
             base_path = base_prefix
             extra_bases.setdefault(base_prefix, Candidate(base_prefix, "layer-base"))
         base_facts = self.facts(base_path or base_prefix)
@@ -541,7 +557,7 @@ class _Builder:
                 name=name,
                 base=base_path,
                 base_facts=base_facts,
-                chain=(base_name, name),
+                chain=(base_name, label),
                 inherits=inherits,
                 conda_env_name=base_name if base_facts.is_conda else None,
                 conda_root=None,
@@ -553,7 +569,7 @@ class _Builder:
             name=name,
             base=None,
             base_facts=base_facts if inherits else None,
-            chain=(name,),
+            chain=(label,),
             inherits=inherits,
             conda_env_name=None,
             conda_root=None,
@@ -627,6 +643,14 @@ class _Builder:
         return SCOPE_USER if owner_uid == self.uid else SCOPE_SYSTEM
 
 
+def _prompt(pyvenv: dict[str, str]) -> str | None:
+    """``prompt`` of a pyvenv.cfg (``python -m venv --prompt`` quotes it: ``prompt = 'My Project'``)."""
+    prompt = pyvenv.get("prompt", "").strip()
+    if len(prompt) >= 2 and prompt[0] == prompt[-1] and prompt[0] in "'\"":
+        prompt = prompt[1:-1].strip()
+    return prompt or None
+
+
 def _venv_name(path: str) -> str:
     base = os.path.basename(path.rstrip(os.sep))
     if base in _GENERIC_VENV_NAMES:
@@ -667,12 +691,13 @@ def _assign_ids(protos: list[dict], previous: dict[str, tuple[dict, Environment]
             if counts[identity] > 1:
                 identity = f"{identity}-{hashlib.sha1(path.encode()).hexdigest()[:6]}"
             ids_by_path[path] = identity
+    chains = _distinct_chains(protos)
     environments = []
     for proto in protos:
-        env_id = ids_by_path[proto["path"]]
+        env_id, chain = ids_by_path[proto["path"]], chains[proto["path"]]
         cached = previous.get(proto["path"])
-        if cached is None or cached[0] is not proto or cached[1].id != env_id:
-            cached = (proto, _environment(proto, env_id))
+        if cached is None or cached[0] is not proto or cached[1].id != env_id or cached[1].chain != chain:
+            cached = (proto, _environment(proto, env_id, chain))
             previous[proto["path"]] = cached
         environments.append(cached[1])
     for gone in set(previous) - set(ids_by_path):
@@ -680,7 +705,29 @@ def _assign_ids(protos: list[dict], previous: dict[str, tuple[dict, Environment]
     return sorted(environments, key=lambda env: (env.base or env.path, env.path))
 
 
-def _environment(proto: dict, env_id: str) -> Environment:
+def _distinct_chains(protos: list[dict]) -> dict[str, tuple[str, ...]]:
+    """Display chains, the first name qualified by its install (or folder) where two envs share it.
+
+    Two installs with an env ``py311`` each: ``miniforge3/py311`` and ``anaconda3/py311``, and their layers
+    ``miniforge3/py311 ▸ exp``.
+    """
+    by_path = {proto["path"]: proto for proto in protos}
+    heads: dict[str, int] = {}
+    for proto in protos:
+        if len(proto["chain"]) == 1:
+            heads[proto["chain"][0]] = heads.get(proto["chain"][0], 0) + 1
+    chains = {}
+    for proto in protos:
+        chain = proto["chain"]
+        head = proto if len(chain) == 1 else by_path.get(proto["base"])
+        if head is not None and heads.get(chain[0], 0) > 1:
+            where = head["conda_root"] or os.path.dirname(head["path"])
+            chain = (f"{os.path.basename(where.rstrip(os.sep))}/{chain[0]}", *chain[1:])
+        chains[proto["path"]] = chain
+    return chains
+
+
+def _environment(proto: dict, env_id: str, chain: tuple[str, ...]) -> Environment:
     facts: PrefixFacts = proto["facts"]
     return Environment(
         id=env_id,
@@ -700,7 +747,7 @@ def _environment(proto: dict, env_id: str) -> Environment:
         inherits_base=proto["inherits"],
         conda_root=proto["conda_root"],
         conda_env_name=proto["conda_env_name"],
-        chain=proto["chain"],
+        chain=chain,
         shipped_kernels=facts.kernels,
         ipykernel_resources=proto["ipykernel_resources"],
         activation=proto["activation"],

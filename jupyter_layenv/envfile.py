@@ -26,6 +26,7 @@ FILE_FIELDS = {"name", "environment_yml", "display_name", "root", "inherit"}
 REPLACED_FIELDS = ("base", "packages", "requirements")
 KEYS = ("name", "channels", "dependencies", "prefix")  # ``prefix`` (conda env export writes it) is ignored
 MAX_CLOSEST = 3
+MAX_CHANNELS = 50
 _CONDA_SPEC = re.compile(
     r"(?:(?P<channel>[A-Za-z0-9][A-Za-z0-9_.\-/]*)::)?(?P<name>[A-Za-z0-9_][A-Za-z0-9_.\-]*)(?P<rest>[\s=<>!~*,|.\w+]*)"
 )
@@ -102,9 +103,12 @@ def parse(text: str, policy: LayenvPolicy) -> EnvironmentFile:
     channels = document.get("channels") or []
     if not isinstance(channels, list) or not all(isinstance(c, str) and 0 < len(c) <= 500 for c in channels):
         raise _bad("'channels' must be a list of channel names or URLs")
+    if len(channels) > MAX_CHANNELS:
+        raise _bad(f"{len(channels)} channels: at most {MAX_CHANNELS}")
     dependencies = document.get("dependencies") or []
     if not isinstance(dependencies, list):
         raise _bad("'dependencies' must be a list of Conda match specs, with an optional '- pip:' list")
+    _check_count(len(dependencies), policy)  # before parsing: YAML aliases make long lists from a short text
     conda: list[CondaSpec] = []
     pip: list[str] = []
     for number, entry in enumerate(dependencies, start=1):
@@ -114,14 +118,14 @@ def parse(text: str, policy: LayenvPolicy) -> EnvironmentFile:
             conda.append(parse_conda_spec(entry, f"dependency {number}"))
         else:
             raise _bad(f"dependency {number} must be a Conda match spec (a string) or a 'pip:' list")
-    if len(conda) + len(pip) > policy.max_packages:
-        raise bad_request(f"environment.yml names {len(conda) + len(pip)} packages: at most {policy.max_packages}")
+    _check_count(len(conda) + len(pip), policy)
     return EnvironmentFile(name, tuple(dict.fromkeys(channels)), tuple(conda), tuple(dict.fromkeys(pip)))
 
 
 def _pip_entries(entries: Any, policy: LayenvPolicy, before: int) -> list[str]:
     if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
         raise _bad("'pip:' must be a list of package specs like 'flask==3.0.3'")
+    _check_count(before + len(entries), policy)
     found = []
     for number, entry in enumerate(entries, start=before + 1):
         where = f"environment.yml pip entry {number}"
@@ -130,6 +134,11 @@ def _pip_entries(entries: Any, policy: LayenvPolicy, before: int) -> list[str]:
         )
     policy.check_packages(spec for spec in found if not spec.startswith("-"))
     return found
+
+
+def _check_count(count: int, policy: LayenvPolicy) -> None:
+    if count > policy.max_packages:
+        raise _bad(f"{count} packages: at most {policy.max_packages} per request")
 
 
 def parse_conda_spec(text: str, where: str = "dependency") -> CondaSpec:
@@ -213,7 +222,7 @@ def rank_bases(specs: tuple[CondaSpec, ...], bases: list[Environment]) -> list[B
     return sorted(matches, key=lambda m: (len(m.unmet), m.extra, m.base.id))
 
 
-def choose_base(file: EnvironmentFile, discovered: Discovered, policy: LayenvPolicy) -> Environment:
+def choose_base(file: EnvironmentFile, discovered: Discovered, policy: LayenvPolicy) -> BaseMatch:
     """The closest known Conda env satisfying every Conda spec, or :class:`NoMatchingBase` naming what fails."""
     bases = [env for env in discovered.environments if env.kind in BASE_KINDS and policy.layer_refusal(env) is None]
     if not bases:
@@ -222,7 +231,7 @@ def choose_base(file: EnvironmentFile, discovered: Discovered, policy: LayenvPol
         )
     ranked = rank_bases(file.conda, bases)
     if not ranked[0].unmet:
-        return ranked[0].base
+        return ranked[0]
     closest = ranked[:MAX_CLOSEST]
     lines = [
         f"{m.base.id}: " + ", ".join(f"{u.spec} (has {u.found})" if u.found else f"{u.spec} (missing)" for u in m.unmet)
@@ -272,7 +281,8 @@ def request_from_file(
     if name is None:
         raise bad_request("environment.yml has no 'name:': give the new environment a name")
     validate_name(name)
-    base = choose_base(file, discovered, policy)
+    chosen = choose_base(file, discovered, policy)
+    base = chosen.base
     install, kept = kept_from_base(file.pip, base) if body.get("inherit", True) is True else (list(file.pip), [])
     fields = {key: body[key] for key in ("display_name", "root", "inherit") if key in body}
     request = policy.parse_create({**fields, "name": name, "base": base.id, "packages": install})
@@ -282,6 +292,8 @@ def request_from_file(
         "conda": [spec.text for spec in file.conda],
         "pip": list(file.pip),
         "kept_from_base": kept,
+        "summary": f"environment.yml: base {base.id} satisfies all {len(file.conda)} Conda specs and has the fewest "
+        f"other packages ({chosen.extra})" + (f"; kept from the base: {', '.join(kept)}" if kept else ""),
     }
     return request, provenance
 

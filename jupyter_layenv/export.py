@@ -6,6 +6,9 @@ gives the same layer. Blocking file reads: run in a thread from the event loop.
 
 from __future__ import annotations
 
+import glob
+import json
+import os
 import re
 from urllib.parse import urlparse
 
@@ -13,9 +16,10 @@ import yaml
 from packaging.utils import canonicalize_name
 
 from .inventory import TOOLING, Dist, conda_records, distributions
-from .model import LAYERED, Environment
+from .model import CONDA_BASE, CONDA_ENV, LAYERED, Environment
 
-FORMATS = ("environment.yml", "requirements.txt")
+FORMATS = ("environment.yml", "requirements.txt", "explicit")
+MAX_RECORD = 64 * 1024 * 1024  # a python record lists thousands of files: far beyond a "small" file
 _SUBDIR = re.compile(r"^(noarch|linux|osx|win|emscripten|wasi|zos|freebsd)(-[a-z0-9_]+)?$")
 
 
@@ -24,7 +28,47 @@ def export(env: Environment, base: Environment | None, fmt: str) -> str:
         return requirements_txt(env)
     if fmt == "environment.yml":
         return environment_yml(env, base)
+    if fmt == "explicit":
+        return explicit(env)
     raise ValueError(fmt)
+
+
+def explicit(env: Environment) -> str:
+    """``@EXPLICIT`` (``conda list --explicit --md5``): one package URL with its md5 per line, from the
+    ``conda-meta`` records, so ``conda create --file`` or ``micromamba create -f`` rebuild the env exactly."""
+    if env.kind not in (CONDA_BASE, CONDA_ENV):
+        raise ExportError(
+            f"{env.id} is a {env.kind}: an explicit spec lists Conda packages, so export a Conda env; "
+            "for a layer use environment.yml or requirements.txt"
+        )
+    records = [_record(path) for path in sorted(glob.glob(os.path.join(glob.escape(env.path), "conda-meta", "*.json")))]
+    records = sorted((r for r in records if r.get("name") and r.get("url")), key=lambda r: str(r["name"]))
+    if not records:
+        raise ExportError(f"{env.id} has no Conda package records with URLs in conda-meta/: nothing to list")
+    subdirs = sorted({str(r.get("subdir")) for r in records if r.get("subdir") and r.get("subdir") != "noarch"})
+    lines = [
+        f"# {env.name}: explicit Conda spec, exported by jupyter_layenv",
+        "# $ conda create --name <env> --file <this file>   (or: micromamba create -n <env> -f <this file>)",
+        f"# platform: {subdirs[0] if subdirs else 'noarch'}",
+        "@EXPLICIT",
+    ]
+    lines += [f"{r['url']}#{r['md5']}" if r.get("md5") else str(r["url"]) for r in records]
+    return "\n".join(lines) + "\n"
+
+
+class ExportError(ValueError):
+    """The env cannot be exported in the asked format (the message says which formats it can)."""
+
+
+def _record(path: str) -> dict:
+    try:
+        if os.path.getsize(path) > MAX_RECORD:
+            return {}
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def requirements_txt(env: Environment) -> str:

@@ -95,17 +95,26 @@ def conda_records(prefix: str) -> list[dict[str, Any]]:
     return sorted(records, key=lambda r: str(r["name"]))
 
 
-def package_split(env: Environment, base: Environment | None) -> dict[str, list[dict[str, str]]]:
-    """A layer's own packages, those it inherits from its base, and the layer ones shadowing another version."""
+def package_split(
+    env: Environment, base: Environment | None, requested: frozenset[str] = frozenset()
+) -> dict[str, list[dict[str, str]]]:
+    """A layer's own packages, those it inherits from its base, and the layer ones shadowing the base's.
+
+    A shadow's ``reason``: ``requested`` (named for this layer: an intended override, ``requested`` holds those
+    names), ``duplicate`` (the base's very version, copied), ``dependency`` (pulled in by something else).
+    """
     layer = distributions(env.path)
     inherits = env.kind == LAYERED and env.inherits_base and base is not None
     base_dists = {dist.key: dist for dist in distributions(base.path)} if inherits and base else {}
     own = {dist.key for dist in layer}
-    shadowed = [
-        {"name": dist.name, "layer_version": dist.version, "base_version": base_dists[dist.key].version}
-        for dist in layer
-        if dist.key in base_dists and base_dists[dist.key].version != dist.version
-    ]
+    shadowed = []
+    for dist in layer:
+        if dist.key not in base_dists:
+            continue
+        base_version = base_dists[dist.key].version
+        reason = "duplicate" if base_version == dist.version else "requested" if dist.key in requested else "dependency"
+        shadowed.append({"name": dist.name, "layer_version": dist.version, "base_version": base_version,
+                         "reason": reason})  # fmt: skip
     return {
         "layer": [{"name": d.name, "version": d.version} for d in layer],
         "inherited": [{"name": d.name, "version": d.version} for k, d in base_dists.items() if k not in own],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 import threading
 from collections.abc import Awaitable
@@ -23,8 +24,26 @@ DEFAULT_CONDA_ROOTS = [
     "~/miniforge3",
     "~/mambaforge",
     "~/micromamba",
+    "~/miniconda",
+    "~/anaconda",
+    "~/opt/anaconda3",
+    "~/.local/miniconda3",
     "/opt/conda",
     "/opt/miniconda3",
+    "/opt/anaconda3",
+    "/opt/miniforge3",
+    "/usr/share/miniconda",
+    "/usr/local/anaconda3",
+]
+# Where poetry, pipenv, virtualenvwrapper and pyenv(-virtualenv) keep their venvs (pyenv's also holds Conda installs)
+DEFAULT_VENV_ROOTS = [
+    "~/.virtualenvs",
+    "~/.venvs",
+    "~/.cache/pypoetry/virtualenvs",
+    "~/.local/share/virtualenvs",
+    "~/Envs",
+    "~/envs",
+    "~/.pyenv/versions",
 ]
 
 
@@ -47,6 +66,21 @@ def _env_var_conda_roots(environ: dict[str, str]) -> list[str]:
         roots.append(os.path.dirname(parent) if os.path.basename(parent) == "envs" else prefix)
     if environ.get("MAMBA_ROOT_PREFIX"):
         roots.append(environ["MAMBA_ROOT_PREFIX"])
+    on_path = shutil.which("conda", path=environ.get("PATH", os.defpath))
+    if on_path:  # <root>/condabin/conda or <root>/bin/conda; an env's bin/conda is no root and is not listed as one
+        roots.append(os.path.dirname(os.path.dirname(os.path.realpath(on_path))))
+    return roots
+
+
+def _env_var_venv_roots(environ: dict[str, str]) -> list[str]:
+    """Venv roots moved by the tools' own variables."""
+    roots = [environ["WORKON_HOME"]] if environ.get("WORKON_HOME") else []
+    if environ.get("POETRY_VIRTUALENVS_PATH"):
+        roots.append(environ["POETRY_VIRTUALENVS_PATH"])
+    if environ.get("XDG_DATA_HOME"):
+        roots.append(os.path.join(environ["XDG_DATA_HOME"], "virtualenvs"))  # pipenv
+    if environ.get("PYENV_ROOT"):
+        roots.append(os.path.join(environ["PYENV_ROOT"], "versions"))
     return roots
 
 
@@ -140,8 +174,7 @@ class LayenvKernelSpecManager(KernelSpecManager):
 
     @default("venv_roots")
     def _default_venv_roots(self) -> list[str]:
-        workon = [os.environ["WORKON_HOME"]] if os.environ.get("WORKON_HOME") else []
-        return ["~/.virtualenvs", *workon, "~/.venvs"]
+        return list(dict.fromkeys([*DEFAULT_VENV_ROOTS, *_env_var_venv_roots(dict(os.environ))]))
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -19,6 +19,8 @@ from packaging.utils import canonicalize_name
 from traitlets import Bool, Enum, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
+from .inventory import Dist
+from .layers.plan import overrides
 from .model import CONDA_BASE, CONDA_ENV, SCOPE_GROUP, SCOPE_SYSTEM, SCOPE_USER, Discovered, Environment
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -119,7 +121,19 @@ class LayenvPolicy(LoggingConfigurable):
     denied_packages = List(
         Unicode(), config=True, help="Globs of package names a create may never install; wins over allowed_packages."
     )
+    allow_conda_create = Bool(
+        True,
+        config=True,
+        help="Users may create Conda envs (bases) with py-rattler, from LayenvService.conda_channels, in their "
+        "Conda envs dir and the group roots create_in allows. Turn off to let only the administrator provide bases.",
+    )
     max_jobs = Int(0, config=True, help="Most create jobs queued or running on this server at once (0: no limit).")
+    protected_packages = List(
+        Unicode(),
+        config=True,
+        help="Globs of base packages a layer may never override with another version (e.g. ['numpy', 'torch*']): "
+        "a request naming one in a version its base does not have is refused. Empty: any may be overridden.",
+    )
 
     def parse_create(self, body: Any) -> CreateRequest:
         if not isinstance(body, dict):
@@ -239,7 +253,11 @@ class LayenvPolicy(LoggingConfigurable):
         return spec_text
 
     def check_packages(self, specs: Iterable[str]) -> None:
-        for name in sorted(requirement_names(specs)):
+        self.check_names(requirement_names(specs))
+
+    def check_names(self, names: Iterable[str]) -> None:
+        """allowed_packages / denied_packages, for pip and Conda package names alike."""
+        for name in sorted({canonicalize_name(name) for name in names}):
             if any(fnmatch.fnmatchcase(name, canonicalize_name(glob)) for glob in self.denied_packages):
                 raise refused_by("denied_packages", f"the package {name!r} may not be installed on this server")
             if self.allowed_packages and not any(
@@ -248,6 +266,18 @@ class LayenvPolicy(LoggingConfigurable):
                 raise refused_by(
                     "allowed_packages",
                     f"the package {name!r} is not among the packages allowed here ({', '.join(self.allowed_packages)})",
+                )
+
+    def check_overrides(self, specs: Iterable[str], base: dict[str, Dist]) -> None:
+        """Refuse an intended override (another version of a base package) of a protected package."""
+        for req, dist in overrides(specs, base):
+            name = canonicalize_name(req.name)
+            rule = next((g for g in self.protected_packages if fnmatch.fnmatchcase(name, canonicalize_name(g))), None)
+            if rule is not None:
+                raise refused_by(
+                    "protected_packages",
+                    f"{req} would override the base's {dist.name} {dist.version}, which matches the protected "
+                    f"pattern {rule!r}; use the base's version or pick another base",
                 )
 
     def check_base(self, base: Environment | None, wanted: str) -> Environment:
@@ -315,15 +345,16 @@ class LayenvPolicy(LoggingConfigurable):
             raise refusal
 
     def delete_refusal(self, env: Environment, discovered: Discovered, uid: int) -> PolicyError | None:
-        """Why ``env`` may not be deleted (only the caller's own, writable layers and venvs may), or ``None``.
+        """Why ``env`` may not be deleted (only the caller's own, writable layers, venvs and Conda envs made by
+        jupyter_layenv may; never a Conda install root), or ``None``.
 
         The listing carries this reason too, so the panel explains a disabled delete without its own rules.
         """
-        if env.kind in BASE_KINDS:
+        if env.kind == CONDA_BASE or (env.kind == CONDA_ENV and env.creator is None):
             return PolicyError(
                 403,
-                f"{env.id} is a Conda environment: jupyter_layenv deletes only layers and venvs; "
-                f"use `conda remove -p {env.path} --all`",
+                f"{env.id} is a Conda environment jupyter_layenv did not create: it deletes only layers, venvs and "
+                f"the Conda envs it created; use `conda remove -p {env.path} --all`",
                 "conda env",
             )
         if env.is_server_prefix:

@@ -63,22 +63,26 @@ def orphaned_layers(discovered: Discovered) -> list[Environment]:
     return found
 
 
-def leftovers(roots: list[str], discovered: Discovered) -> list[dict[str, str]]:
-    """Directories in the create roots that are no environment at all (what a killed build may leave): each
-    blocks a name, so it is listed as skipped with what to do, never hidden."""
+def unlisted(roots: list[str], discovered: Discovered) -> list[str]:
+    """Directories in the create roots that discovery does not know and no build is working on: a build killed
+    before the env took shape (only its marker, say), or an orphan's leftovers. Each blocks a name."""
     known = {env.path for env in discovered.environments} | {skipped.path for skipped in discovered.skipped}
     found = []
     for root in roots:
         for name in fsread.listdir(root):
             path = os.path.join(root, name)
-            if name.startswith(".") or path in known or not os.path.isdir(path) or _being_built(path):
-                continue
-            found.append({
-                "path": path,
-                "reason": f"not an environment (no pyvenv.cfg, no conda-meta/): perhaps left by a build that was "
-                f"killed; it blocks the name {name!r}: delete it (rm -r {path}) if nothing is using it",
-            })  # fmt: skip
+            if not name.startswith(".") and path not in known and os.path.isdir(path) and not _being_built(path):
+                found.append(path)
     return found
+
+
+def leftover(path: str) -> dict[str, str]:
+    """A skipped entry for an unlisted directory that is no half-made build: listed with what to do, never hidden."""
+    return {
+        "path": path,
+        "reason": f"not an environment (no pyvenv.cfg, no conda-meta/): perhaps left by a build that was killed; it "
+        f"blocks the name {os.path.basename(path)!r}: delete it (rm -r {path}) if nothing is using it",
+    }
 
 
 def _being_built(path: str) -> bool:

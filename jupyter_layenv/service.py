@@ -13,11 +13,11 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from traitlets import Bool, Enum, Float, Instance, Int, List, Unicode, default
-from traitlets.config import LoggingConfigurable
 
-from . import envfile, fsread, inventory, removal
+from . import condabase, envfile, fsread, inventory, removal
 from . import export as exporting
 from .create.builder import BuildPlan
+from .create.conda import CondaPlan, unregister_environment
 from .create.disk import DiskFull
 from .create.installers import InstallerSettings, find_uv
 from .create.jobs import Job, JobConflict, JobManager, JobStore, clean_abandoned
@@ -26,6 +26,7 @@ from .discovery import layer_id
 from .events import Audit
 from .kernels import environment_json, group_name, listing_json
 from .kernelspecs import LayenvKernelSpecManager
+from .layers import revisions
 from .model import (
     BEING_CREATED,
     BUILDING_MARKER,
@@ -45,6 +46,7 @@ from .policy import (
     bad_request,
     requirement_names,
 )
+from .resolve import is_conda, resolve_env
 from .usage import health
 from .usage.tracker import UsageTracker
 
@@ -57,7 +59,7 @@ def not_found(what: str) -> PolicyError:
     )
 
 
-class LayenvService(LoggingConfigurable):
+class LayenvService(condabase.CondaBases):
     """Configuration of where and how envs are created, and the operations on them."""
 
     user_root = Unicode(
@@ -162,12 +164,15 @@ class LayenvService(LoggingConfigurable):
             env_json.update(facts[env.path])
             env_json["delete_blocked_reason"] = _message(self.policy.delete_refusal(env, discovered, uid))
             env_json["layer_blocked_reason"] = _message(self.policy.layer_refusal(env))
-        listing["skipped"] += removal.leftovers([root.path for root in self.create_roots(discovered)], discovered)
+        unlisted = removal.unlisted([root.path for root in self.create_roots(discovered)], discovered)
+        listing["skipped"] += [removal.leftover(path) for path in unlisted if not self.jobs.busy(path)]
         orphans = {env.path: env for env in removal.orphaned_layers(discovered)}
         for skipped in listing["skipped"]:
             if (orphan := orphans.get(skipped["path"])) is not None:  # a layer whose base is gone: deletable
                 skipped["id"] = orphan.id
                 skipped["delete_blocked_reason"] = _message(self.policy.delete_refusal(orphan, discovered, uid))
+        if not condabase.has_conda_env(discovered):
+            listing["hint"] = condabase.first_base_hint(cli=False)  # nothing to build a layer on: make a base
         return listing
 
     def _clean_abandoned(self, discovered: Discovered) -> bool:
@@ -176,20 +181,21 @@ class LayenvService(LoggingConfigurable):
         Only an env whose lock nobody holds is touched; a live build holds its lock from start to end.
         """
         cleaned = False
-        for skipped in discovered.skipped:
-            abandoned = skipped.reason.startswith(BEING_CREATED) and not self.jobs.busy(skipped.path)
-            if abandoned and clean_abandoned(skipped.path):
+        half_made = [skipped.path for skipped in discovered.skipped if skipped.reason.startswith(BEING_CREATED)]
+        unlisted = removal.unlisted([root.path for root in self.create_roots(discovered)], discovered)
+        for path in [*half_made, *unlisted]:  # clean_abandoned touches only a marked env whose lock is free
+            if not self.jobs.busy(path) and clean_abandoned(path):
                 cleaned = True
-                self.log.warning("jupyter_layenv: removed %s, left half-made by a build that died", skipped.path)
-                self.audit.emit("cleanup", account_name(), os.path.basename(skipped.path), "succeeded",
-                                    path=skipped.path, detail="half-made by a build that died")  # fmt: skip
+                self.log.warning("jupyter_layenv: removed %s, left half-made by a build that died", path)
+                self.audit.emit("cleanup", account_name(), os.path.basename(path), "succeeded",
+                                    path=path, detail="half-made by a build that died")  # fmt: skip
         return cleaned
 
     # -- who may do what where --------------------------------------------------------------------------
 
     def create_roots(self, discovered: Discovered) -> list[CreateRoot]:
         """The user root and the group roots this server's user is a member of."""
-        user = CreateRoot(USER_ROOT_ID, SCOPE_USER, self.root(), None, _can_make_in(self.root()))
+        user = CreateRoot(USER_ROOT_ID, SCOPE_USER, self.root(), None, condabase.can_make_in(self.root()))
         groups = [
             CreateRoot(root.id, SCOPE_GROUP, root.path, group_name(root.gid), root.writable)
             for root in discovered.roots
@@ -229,6 +235,7 @@ class LayenvService(LoggingConfigurable):
         settings = self.jobs.settings
         return {
             "user": account_name(),
+            "conda": self.conda_policy(write_refused, discovered),
             "can_create": create_refused is None,
             "can_delete": write_refused is None,
             "create_refused": create_refused,
@@ -262,7 +269,7 @@ class LayenvService(LoggingConfigurable):
         return {
             **environment_json(env, table),
             **self.usage.facts(discovered, [env])[env.path],
-            "packages": inventory.package_split(env, base),
+            "packages": inventory.package_split(env, base, frozenset(revisions.requested_names(env.path))),
             "health": [issue.json() for issue in health.check(env, base)],
         }
 
@@ -279,17 +286,12 @@ class LayenvService(LoggingConfigurable):
         return env
 
     async def resolve(self, ref: str) -> str:
-        """The id of the env a person named by id, path or (unique) name, as the CLI takes it."""
-        discovered, _ = await asyncio.to_thread(self.ksm.current)
-        env = discovered.by_ref(ref)
-        if env is not None:
-            return env.id
-        named = [env.id for env in (*discovered.environments, *removal.orphaned_layers(discovered)) if env.name == ref]
-        if len(named) > 1:
-            raise bad_request(f"{len(named)} environments are named {ref!r}: use one of the ids {', '.join(named)}")
-        if not named:
-            raise not_found(f"environment {ref!r}")
-        return named[0]
+        """The id of the env a person named by id, path, name or kernel name (see :func:`resolve_env`); a layer
+        whose base was deleted can be named too, to delete it."""
+        discovered, table = await asyncio.to_thread(self.ksm.current)
+        orphans = await asyncio.to_thread(removal.orphaned_layers, discovered)
+        kernels = {name: entry.env_id for name, entry in table.entries.items()}
+        return resolve_env(discovered, ref, kernels=kernels, also=orphans).id
 
     # -- creating ---------------------------------------------------------------------------------------
 
@@ -297,10 +299,13 @@ class LayenvService(LoggingConfigurable):
         """Validate, place and queue a create; refusals raise :class:`PolicyError` and write nothing."""
         env_name = body.get("name") if isinstance(body, dict) and isinstance(body.get("name"), str) else "?"
         try:
-            request, source = await asyncio.to_thread(self._request, body)
-            env_name = request.name
-            plan = await asyncio.to_thread(self._plan, request, source)
-            job = await self.jobs.submit(plan, base=plan.base_path)
+            if condabase.is_conda_request(body):
+                plan: BuildPlan | CondaPlan = await asyncio.to_thread(self.plan_conda, body, account_name())
+            else:
+                request, source = await asyncio.to_thread(self._request, body)
+                env_name = request.name
+                plan = await asyncio.to_thread(self._plan, request, source)
+            job = await self.jobs.submit(plan, base=getattr(plan, "base_path", ""))
         except (JobConflict, PlantedLink) as err:
             self.audit.emit("create", user, env_name, "refused", detail=str(err))
             raise PolicyError(
@@ -323,8 +328,7 @@ class LayenvService(LoggingConfigurable):
     def _plan(self, request: CreateRequest, source: dict[str, Any] | None = None) -> BuildPlan:
         discovered, _ = self.ksm.current()
         wanted = request.base
-        base = discovered.by_ref(wanted)
-        base = self.policy.check_base(base, wanted)
+        base = self.policy.check_base(resolve_env(discovered, wanted, role="base", suitable=is_conda), wanted)
         create_roots = self.create_roots(discovered)
         where = self._create_root(discovered, create_roots, request.root)
         self.policy.check_quota(self.owned_envs(discovered, create_roots), len(self.jobs.active_plans()))
@@ -341,6 +345,8 @@ class LayenvService(LoggingConfigurable):
             or any(env.name == request.name and env.path == path for env in discovered.environments)
         ):
             raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
+        if request.inherit:
+            self.policy.check_overrides(request.requirements, {d.key: d for d in inventory.distributions(base.path)})
         base_pip = request.inherit and inventory.has_distribution(base.path, "pip")
         seed_pip = self.seed_pip == "always" or (self.seed_pip == "auto" and not base_pip)
         requirements = list(request.requirements)
@@ -400,7 +406,7 @@ class LayenvService(LoggingConfigurable):
         if env is None:
             raise RuntimeError(f"{job.path} was built but discovery does not find it; check LayenvService.user_root")
         listed = environment_json(env, table)
-        if not listed["kernels"]:
+        if not listed["kernels"] and job.plan.get("ipykernel", True):
             raise RuntimeError(f"{job.path} was built but is not a kernel: {listed['skipped_reason']}")
         return listed
 
@@ -455,7 +461,7 @@ class LayenvService(LoggingConfigurable):
         self.audit.emit("delete", user, env_id, "succeeded", path=path)
 
     def _delete(self, env_id: str) -> str:
-        if any(layer_id(plan["base_id"], plan["name"]) == env_id for plan in self.jobs.active_plans()):
+        if any(layer_id(plan.get("base_id", ""), plan["name"]) == env_id for plan in self.jobs.active_plans()):
             raise PolicyError(409, f"a job is working on {env_id}; wait for it or cancel it first", "busy")
         discovered, _ = self.ksm.current()
         env = removal.find_deletable(discovered, env_id)
@@ -469,13 +475,17 @@ class LayenvService(LoggingConfigurable):
         finally:
             self.ksm.invalidate()
         self.usage.forget(env.path)
+        if env.kind == CONDA_ENV:
+            unregister_environment(env.path)  # as conda does: its environments.txt no longer lists it
         return env.path
 
     async def export(self, env_id: str, fmt: str, user: str) -> tuple[str, str]:
         """``(filename, text)`` of an env exported as environment.yml or requirements.txt."""
         try:
             if fmt not in exporting.FORMATS:
-                raise bad_request(f"unknown format {fmt!r}: use format=environment.yml or format=requirements.txt")
+                raise bad_request(
+                    f"unknown format {fmt!r}: use format=environment.yml, format=requirements.txt or format=explicit"
+                )
             filename, text = await asyncio.to_thread(self._export, env_id, fmt)
         except PolicyError as err:
             self.audit.emit("export", user, env_id, "refused", detail=err.message)
@@ -487,6 +497,11 @@ class LayenvService(LoggingConfigurable):
         discovered, _ = self.ksm.current()
         env = self._find(discovered, env_id)
         base = discovered.by_path(env.base) if env.base else None
+        if fmt == "explicit":
+            try:
+                return f"{env.name}-explicit.txt", exporting.explicit(env)
+            except exporting.ExportError as err:
+                raise bad_request(str(err), "not a Conda env") from None
         stem, ext = fmt.rsplit(".", 1)
         return f"{env.name}-{stem}.{ext}", exporting.export(env, base, fmt)
 
@@ -511,14 +526,3 @@ def _root_json(root: CreateRoot, refused: str | None) -> dict[str, Any]:
         "can_create": refused is None,
         "refused": refused,
     }
-
-
-def _can_make_in(directory: str) -> bool:
-    """Whether a directory, or the nearest existing one it would be made in, is writable."""
-    path = directory
-    while not os.path.exists(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            return False
-        path = parent
-    return os.access(path, os.W_OK | os.X_OK)

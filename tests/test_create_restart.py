@@ -24,7 +24,7 @@ def test_server_killed_mid_job_then_restarted(clean_create_home: Path, tmp_path:
         code, job = server.request("POST", "layenv/environments", {"name": "interrupted", "base": BASE_ID,
                                                               "packages": ["iniconfig"]})  # fmt: skip
         assert code == 202, job
-        job = server.wait_for_step(job["id"], "install")
+        job = server.wait_for_step(job["id"], "resolve")  # the resolver waits on the index
         time.sleep(0.5)
         assert job["state"] == "running" and path.exists()
         assert processes_mentioning(str(path)), "uv should be waiting on the index"

@@ -85,6 +85,20 @@ def test_bad_files_are_refused_with_the_reason(text: str, message: str):
     assert message in info.value.message and info.value.status in (400, 403)
 
 
+def test_long_lists_are_refused_before_they_are_read():
+    """YAML aliases make long lists from a short text (``[&a numpy, *a, *a…]``): counted before any is parsed."""
+    policy = LayenvPolicy(max_packages=20)
+    many = "dependencies: [&a '%bad'" + ", *a" * 20 + "]\n"  # refused for the count, not for the spec
+    with pytest.raises(PolicyError, match="21 packages: at most 20"):
+        envfile.parse(many, policy)
+    pip = "dependencies:\n  - pip:\n" + "".join(f"      - ./p{i}\n" for i in range(21))
+    with pytest.raises(PolicyError, match="21 packages: at most 20"):
+        envfile.parse(pip, policy)
+    channels = "channels:\n" + "".join(f"  - c{i}\n" for i in range(51))
+    with pytest.raises(PolicyError, match="51 channels: at most 50"):
+        envfile.parse(channels, policy)
+
+
 def test_pip_entries_follow_the_create_rules():
     with pytest.raises(PolicyError, match="denied_packages"):
         envfile.parse("dependencies:\n  - pip:\n      - evil-pkg\n", LayenvPolicy(denied_packages=["evil-*"]))

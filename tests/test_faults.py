@@ -386,11 +386,10 @@ def test_a_killed_servers_installer_dies_with_it_and_a_neighbour_cleans_up(
         code, job = a.request("POST", "layenv/environments", {"name": "crashed", "base": BASE_ID,
                                                               "packages": ["iniconfig"]})  # fmt: skip
         assert code == 202, job
-        assert a.wait_for_step(job["id"], "install")["state"] == "running"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while not processes_mentioning(str(path)) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert processes_mentioning(str(path)), "the installer should be waiting on the index"
+        assert processes_mentioning(str(path)), "the resolver or installer should be waiting on the index"
         a.proc.send_signal(signal.SIGKILL)
         a.proc.wait(timeout=10)
         deadline = time.monotonic() + 10
@@ -401,7 +400,8 @@ def test_a_killed_servers_installer_dies_with_it_and_a_neighbour_cleans_up(
         b = JupyterProcess(tmp_path / "b", clean_create_home, args=args)  # its own job store, the same root
         b.wait_ready("layenv/jobs")
         listing = b.get("layenv/environments")
-        assert not path.exists() and not any(s["path"] == str(path) for s in listing["skipped"])
+        assert not path.exists(), (listing["skipped"], sorted(os.listdir(path)))
+        assert not any(s["path"] == str(path) for s in listing["skipped"])
         b.stop()
 
         a = JupyterProcess(tmp_path / "a", clean_create_home, args=args)

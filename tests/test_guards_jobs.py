@@ -94,7 +94,7 @@ async def test_a_second_create_of_a_name_being_built_here_is_refused_in_process_
     path = create_home / ".virtualenvs" / "twin"
     code, first = await create(jp_fetch, {"name": "twin", "base": BASE_ID, "packages": ["iniconfig"]})
     assert code == 202, first
-    assert (await wait_for_step(jp_fetch, first["id"], "install"))["state"] == "running"
+    assert (await wait_for_step(jp_fetch, first["id"], "resolve"))["state"] == "running"
     for _ in range(3):  # a refusal must not free the name of the job still building it
         code, refused = await create(jp_fetch, {"name": "twin", "base": BASE_ID})
         assert (code, refused) == (409, {

@@ -57,6 +57,11 @@ def test_pyvenv_cfg_parsing():
 def test_conda_root_markers(tmp_path: Path):
     (tmp_path / "conda-meta").mkdir()
     assert not looks_like_conda_root(str(tmp_path))
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "conda").write_text("")  # the conda package in an env (conda-build): still an env
+    assert not looks_like_conda_root(str(tmp_path))
+    (tmp_path / "bin" / "micromamba").write_text("")  # a micromamba root before its first env
+    assert not looks_like_conda_root(str(tmp_path)) and looks_like_conda_root(str(tmp_path), named_root=True)
     (tmp_path / "condabin").mkdir()
     assert looks_like_conda_root(str(tmp_path))
 

@@ -107,8 +107,8 @@ async def test_a_failed_install_leaves_nothing(jp_fetch, create_home: Path):
     code, job = await create(jp_fetch, {"name": "broken", "base": BASE_ID, "packages": ["iniconfig==99"]})
     assert code == 202
     job = await follow(jp_fetch, job["id"])
-    assert job["state"] == "failed" and job["step"] == "install"
-    assert "install failed (uv exited with 1)" in job["error"] and "iniconfig" in job["error"]
+    assert job["state"] == "failed" and job["step"] == "resolve"  # planned before anything is installed
+    assert "cannot be installed" in job["error"] and "iniconfig" in job["error"]
     assert not (create_home / ".virtualenvs" / "broken").exists()
     kernels = json.loads((await jp_fetch("api", "kernelspecs")).body)["kernelspecs"]
     assert f"{BASE_ID}.broken-py" not in kernels
@@ -130,7 +130,7 @@ async def test_shadowing_a_base_package_is_flagged(jp_fetch, jp_serverapp):
     assert (await follow(jp_fetch, job["id"]))["state"] == "succeeded"
     _, env = await fetch_json(jp_fetch, "environments", f"{BASE_ID}.shadow")
     assert env["packages"]["shadowed"] == [
-        {"name": "layenv_base_marker", "layer_version": "2.0", "base_version": "1.0"}
+        {"name": "layenv_base_marker", "layer_version": "2.0", "base_version": "1.0", "reason": "requested"}
     ]
     assert "layenv_base_marker" not in {p["name"] for p in env["packages"]["inherited"]}
     out = await run_in_kernel(jp_serverapp, f"{BASE_ID}.shadow-py", "import layenv_base_marker as m; print(m.WHERE)")

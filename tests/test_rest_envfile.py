@@ -46,6 +46,9 @@ async def test_export_delete_recreate_gives_the_same_base_and_layer(jp_fetch, cr
         create_home / "miniconda3/envs/py311_ai"
     )
     assert await _layer(jp_fetch, env_id) == before  # the same layer: the base's module stayed the base's
+    log = (await jp_fetch("layenv", "jobs", job["id"], "log")).body.decode()
+    assert f"# environment.yml: base {BASE_ID} satisfies all " in log
+    assert "; kept from the base: layenv_base_marker==1.0\n" in log
     provenance = json.loads((create_home / ".virtualenvs" / "roundtrip" / "layenv.json").read_text())
     assert provenance["base_id"] == BASE_ID
     recorded = provenance["environment_yml"]

@@ -51,8 +51,8 @@ async def test_cancel_mid_install_kills_the_installer_and_removes_the_env(jp_fet
     path = create_home / ".virtualenvs" / "slow"
     code, job = await create(jp_fetch, {"name": "slow", "base": BASE_ID, "packages": ["iniconfig"]})
     assert code == 202
-    job = await wait_for_step(jp_fetch, job["id"], "install")
-    assert job["state"] == "running" and job["step"] == "install"
+    job = await wait_for_step(jp_fetch, job["id"], "resolve")  # the resolver waits on the index
+    assert job["state"] == "running" and job["step"] == "resolve"
     await asyncio.sleep(0.5)  # uv is now waiting on the index
     assert processes_mentioning(str(path)), "the installer should be running"
     assert path.exists()
@@ -66,7 +66,7 @@ async def test_cancel_mid_install_kills_the_installer_and_removes_the_env(jp_fet
     assert not path.exists()
     assert processes_mentioning(str(path)) == []
     log = (await jp_fetch("layenv", "jobs", job["id"], "log")).body.decode()
-    assert "uv pip install" in log and "removed the half-made" in log and "== cancelled" in log
+    assert "uv pip compile" in log and "removed the half-made" in log and "== cancelled" in log
     # cancelling again: it is over
     code, body = await fetch_json(jp_fetch, "jobs", job["id"], method="DELETE")
     assert code == 409 and "already cancelled" in body["message"]
@@ -76,7 +76,7 @@ async def test_cancel_mid_install_kills_the_installer_and_removes_the_env(jp_fet
 
 async def test_queue_and_cancel_a_queued_job(jp_fetch, create_home: Path):
     _, first = await create(jp_fetch, {"name": "first", "base": BASE_ID, "packages": ["iniconfig"]})
-    await wait_for_step(jp_fetch, first["id"], "install")
+    await wait_for_step(jp_fetch, first["id"], "resolve")
     code, second = await create(jp_fetch, {"name": "second", "base": BASE_ID})
     assert code == 202
     await asyncio.sleep(0.3)

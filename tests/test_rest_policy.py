@@ -123,7 +123,7 @@ async def test_max_envs_per_user(jp_fetch, create_home: Path):
 async def test_max_jobs(jp_fetch, create_home: Path):
     code, job = await create(jp_fetch, {**VALID, "packages": ["iniconfig"]})
     assert code == 202
-    await wait_for_step(jp_fetch, job["id"], "install")
+    await wait_for_step(jp_fetch, job["id"], "resolve")
     code, reply = await create(jp_fetch, {**VALID, "name": "other"})
     assert code == 403 and "LayenvPolicy.max_jobs" in reply["message"] and "try again later" in reply["message"]
     assert not (create_home / ".virtualenvs" / "other").exists()

@@ -337,7 +337,7 @@ def test_each_server_sees_the_others_new_and_deleted_envs_on_its_next_listing(
     with index.closed():
         code, held = create(alice, "seen2", servers.base_id, root=GROUP_ROOT, packages=["iniconfig"])
         assert code == 202, held
-        assert alice.wait_for_step(held["id"], "install")["state"] == "running"
+        assert alice.wait_for_step(held["id"], "resolve")["state"] == "running"
         index.wait_for_request()
         for server in (bob, alice):
             listed = listing(server)
@@ -472,7 +472,7 @@ def test_a_crashed_servers_half_made_env_is_cleaned_by_the_other_but_never_while
         with index.closed():
             code, job = create(crashing, "orphan", servers.base_id, root=GROUP_ROOT, packages=["iniconfig"])
             assert code == 202, job
-            assert crashing.wait_for_step(job["id"], "install")["state"] == "running"
+            assert crashing.wait_for_step(job["id"], "resolve")["state"] == "running"
             index.wait_for_request()
             installers = processes_mentioning(str(path))
             assert installers, "the installer of the held build is not running"

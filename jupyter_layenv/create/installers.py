@@ -30,7 +30,7 @@ def find_uv() -> str | None:
         return shutil.which("uv")
 
 
-def _source_options(settings: InstallerSettings) -> list[str]:
+def source_options(settings: InstallerSettings) -> list[str]:
     options: list[str] = []
     if settings.offline:
         options.append("--no-index")
@@ -51,7 +51,7 @@ _OPTION_FLAGS = {
 }
 
 
-def _option_flags(tool: str, options: tuple[str, ...]) -> list[str]:
+def option_flags(tool: str, options: tuple[str, ...]) -> list[str]:
     return [flag for option in options for flag in _OPTION_FLAGS[option][tool]]
 
 
@@ -60,8 +60,8 @@ def uv_command(
 ) -> list[str]:
     # --no-config: a uv.toml or pyproject.toml near the server's working directory must not change the index.
     offline = ["--offline"] if settings.offline else []
-    return [uv, "pip", "install", "--no-config", "--python", python, *offline, *_source_options(settings),
-            *_option_flags("uv", options), "-r", requirements_file]  # fmt: skip
+    return [uv, "pip", "install", "--no-config", "--python", python, *offline, *source_options(settings),
+            *option_flags("uv", options), "-r", requirements_file]  # fmt: skip
 
 
 def pip_command(
@@ -69,7 +69,7 @@ def pip_command(
 ) -> list[str]:
     # --isolated: pip.conf and PIP_* variables must not change the index either.
     return [python, "-m", "pip", "install", "--isolated", "--disable-pip-version-check", "--no-input",
-            *_source_options(settings), *_option_flags("pip", options), "-r", requirements_file]  # fmt: skip
+            *source_options(settings), *option_flags("pip", options), "-r", requirements_file]  # fmt: skip
 
 
 def installer_environment(settings: InstallerSettings) -> dict[str, str]:

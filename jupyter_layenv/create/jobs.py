@@ -14,16 +14,22 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from . import builder
+from ..layers import revisions
+from ..layers.apply import install_argv, layer_state
+from ..layers.plan import LayerPlan, Pin, PlanError, plan_change
+from ..layers.resolve import ToolResolver
+from . import builder, conda
+from .conda import CondaPlan
 from .disk import DiskFull, is_no_space, mentions_no_space, no_space_message
-from .installers import InstallerSettings, installer_environment, pip_command, uv_command
+from .installers import InstallerSettings, installer_environment
 from .locks import EnvLock, PlantedLink
 from .process import run_logged
 
@@ -90,6 +96,12 @@ class JobStore:
 
     def requirements_path(self, job_id: str) -> str:
         return self._file(job_id, ".requirements.txt")
+
+    def work_dir(self, job_id: str) -> str:
+        """Scratch files of a job's resolver (requests, constraints, stub wheels); removed when it ends."""
+        path = self._file(job_id, ".work")
+        os.makedirs(path, exist_ok=True)
+        return path
 
     def save(self, job: Job) -> None:
         os.makedirs(self.directory, exist_ok=True)
@@ -175,6 +187,7 @@ class JobManager:
         self._paths: set[str] = set()
         self._outcome: dict[str, tuple[str, str | None]] = {}  # job id -> (state, error) when stopped on purpose
         self._unsaved: set[str] = set()  # finished jobs whose file could not be written (a full disk): retried
+        self._locks: dict[str, EnvLock] = {}  # the running jobs' env locks
 
     # -- queries --------------------------------------------------------------------------------------
 
@@ -212,7 +225,7 @@ class JobManager:
 
     # -- submitting and running -----------------------------------------------------------------------
 
-    async def submit(self, plan: builder.BuildPlan, base: str) -> Job:
+    async def submit(self, plan: builder.BuildPlan | CondaPlan, base: str) -> Job:
         """Queue a build; :class:`JobConflict` at once when the env exists or is being made anywhere."""
         if plan.path in self._paths:
             raise JobConflict(f"{plan.name} is being created right now; wait for that job or pick another name")
@@ -240,23 +253,26 @@ class JobManager:
                 raise DiskFull(no_space_message(str(where), quota=err.errno != errno.ENOSPC)) from None
             raise
         self._jobs[job.id] = job
+        self._locks[job.id] = lock
         self._tasks[job.id] = asyncio.create_task(self._run(job, plan, lock), name=f"layenv-job-{job.id}")
         return job
 
-    async def _run(self, job: Job, plan: builder.BuildPlan, lock: EnvLock) -> None:
+    async def _run(self, job: Job, plan: builder.BuildPlan | CondaPlan, lock: EnvLock) -> None:
         # A client sees the final state only once the half-made env is gone and the log is complete.
         outcome: tuple[str, str | None] = ("succeeded", None)
+        logged = False  # the error is a failed command's, whose output is in the log already
         try:
             if self._slots is None:
                 self._slots = asyncio.Semaphore(self._concurrency)
             async with self._slots:
                 job.state = "running"
-                await self._build(job, plan, lock)
+                await self._build(job, plan)
         except asyncio.CancelledError:
             outcome = self._outcome.pop(job.id, ("cancelled", None))
             await self._clean(job)
         except Exception as err:
             outcome = ("failed", await asyncio.to_thread(self._failure, job, err))
+            logged = isinstance(err, StepFailed) and outcome[1] == str(err)  # not rewritten (a full disk)
             if not isinstance(err, StepFailed) and not is_no_space(err):
                 self.log.exception("jupyter_layenv: job %s (%s) failed", job.id, job.path)
             await self._clean(job)
@@ -265,10 +281,12 @@ class JobManager:
                 job.step, job.progress = "done", 1.0
             job.finished, job.pid = time.time(), None
             try:
-                await asyncio.to_thread(self._finish_files, job, lock, outcome)
+                await asyncio.to_thread(self._finish_files, job, lock, outcome, logged)
             finally:  # whatever the disk says: the name is free and the end is recorded
+                job.state, job.error = outcome  # no client sees the end before it is audited: no await from here
                 self._paths.discard(plan.path)
                 self._tasks.pop(job.id, None)
+                self._locks.pop(job.id, None)
                 self._on_finished(job)
 
     def _failure(self, job: Job, err: Exception) -> str:
@@ -286,38 +304,108 @@ class JobManager:
         """Of the env's root and the job store, the one with less space left: the one that filled up."""
         return min((env_path, self.store.directory), key=_free_bytes)
 
-    def _finish_files(self, job: Job, lock: EnvLock, outcome: tuple[str, str | None]) -> None:
+    def _finish_files(self, job: Job, lock: EnvLock, outcome: tuple[str, str | None], logged: bool = False) -> None:
         state, error = outcome
-        job.state, job.error = state, error
         try:
-            self.store.append_log(job.id, f"\n== {state}{f': {error}' if error else ''}\n")
-            self.store.save(job)
+            # a failed command's output is in the log already: the trailer does not print it a second time
+            self.store.append_log(job.id, f"\n== {state}{f': {error}' if error and not logged else ''}\n")
+            self.store.save(replace(job, state=state, error=error))  # memory changes on the loop, with the audit
         except OSError as err:
             self._unsaved.add(job.id)  # memory has the truth; the file is repaired at the next read
             self.log.error("jupyter_layenv: job %s %s, but its record could not be written: %s", job.id, state, err)
         finally:
+            shutil.rmtree(self.store.work_dir(job.id), ignore_errors=True)
             lock.release()
         with contextlib.suppress(OSError):
             self.store.prune()
 
-    async def _build(self, job: Job, plan: builder.BuildPlan, lock: EnvLock) -> None:
+    async def _build(self, job: Job, plan: builder.BuildPlan | CondaPlan) -> None:
+        if isinstance(plan, CondaPlan):
+            await self._build_conda(job, plan)
+            return
         env = installer_environment(self.settings)
-        keep = (lock.fd,) if lock.fd is not None else ()
+        if plan.environment_yml:  # which base the file chose, and why
+            await asyncio.to_thread(self.store.append_log, job.id, f"# {plan.environment_yml['summary']}\n")
         await self._step(job, "create", 0.05)
-        await self._command(job, "virtualenv", builder.virtualenv_command(plan), env, plan.umask, keep)
+        await self._command(job, "virtualenv", builder.virtualenv_command(plan), env, plan.umask)
+        installed: tuple[Pin, ...] = ()
         if plan.requirements:
-            await self._step(job, "install", 0.35)
-            requirements = self.store.requirements_path(job.id)
-            await asyncio.to_thread(builder.write_requirements, requirements, plan.requirements)
             await asyncio.to_thread(self.store.append_log, job.id, "".join(f"#   {s}\n" for s in plan.requirements))
-            if plan.installer == "uv" and plan.uv:
-                command = uv_command(plan.uv, plan.python, requirements, self.settings, plan.options)
-            else:
-                command = pip_command(plan.python, requirements, self.settings, plan.options)
-            await self._command(job, plan.installer, command, env, plan.umask, keep)
+            await self._step(job, "resolve", 0.25)
+            base = plan.base_path if plan.inherit else None
+            layer_plan = await self.plan_layer(job, plan.python, base, plan.path, plan.installer, plan.uv,
+                                               add=plan.requirements, options=plan.options)  # fmt: skip
+            installed = layer_plan.install
+            if installed:
+                await self._step(job, "install", 0.35)
+                await self._install(job, plan.installer, plan.uv, plan.python, installed, plan.options, plan.umask)
         await self._step(job, "register", 0.9)
+        request = {"action": "create", "add": list(plan.requested), "remove": []}
+        await asyncio.to_thread(self._record, job, plan.path, plan.base_path if plan.inherit else None, request,
+                                installed, {})  # fmt: skip
         await asyncio.to_thread(builder.finish, plan, job.id)
         job.environment = await self._register(job)
+
+    async def _build_conda(self, job: Job, plan: CondaPlan) -> None:
+        """Solve and install with py-rattler in a worker process; its progress lines move the job's step."""
+        await self._step(job, "solve", 0.02)
+        plan_file = os.path.join(await asyncio.to_thread(self.store.work_dir, job.id), "conda-plan.json")
+        await asyncio.to_thread(conda.write_plan, plan_file, plan)
+        argv = conda.worker_command(plan_file, plan.path)
+        await asyncio.to_thread(self.store.append_log, job.id, "$ " + " ".join(argv) + "\n")
+        start = await asyncio.to_thread(self.store.log_size, job.id)
+
+        async def progressed(step: str, progress: float) -> None:
+            job.step, job.progress = step, max(job.progress, progress)
+            await asyncio.to_thread(self.store.save, job)
+
+        env = {**installer_environment(self.settings), "PYTHONUNBUFFERED": "1"}
+        code = await conda.run_worker(
+            argv, log_path=self.store.log_path(job.id), env=env, cwd=plan.path,
+            on_spawn=self._spawned(job), on_progress=progressed, umask=plan.umask, keep_fds=self._kept_fds(job),
+        )  # fmt: skip
+        job.pid = None
+        if code != 0:
+            tail = await asyncio.to_thread(self.store.log_tail, job.id, start)
+            raise StepFailed(f"{job.step} failed (py-rattler exited with {code}): {tail or 'see the log'}")
+        await self._step(job, "register", 0.9)
+        await asyncio.to_thread(conda.finish, plan, job.id)
+        job.environment = await self._register(job)
+
+    async def plan_layer(
+        self, job: Job, python: str, base: str | None, layer: str, installer: str, uv: str | None, *,
+        add: tuple[str, ...] = (), remove: tuple[str, ...] = (), force: bool = False, options: tuple[str, ...] = (),
+    ) -> LayerPlan:  # fmt: skip
+        """What the layer needs, against what it sees: a conflict fails the job before anything is installed."""
+        state = await asyncio.to_thread(layer_state, python, base, layer)
+        workdir = await asyncio.to_thread(self.store.work_dir, job.id)
+
+        def log(text: str) -> None:
+            self.store.append_log(job.id, text)
+
+        resolver = ToolResolver(installer, uv, self.settings, workdir, options, log=log, on_spawn=self._spawned(job))
+        try:
+            layer_plan = await plan_change(state, resolver, add, remove, force)
+        except PlanError as err:
+            raise StepFailed(err.message) from None
+        summary = json.dumps(layer_plan.json())
+        await asyncio.to_thread(self.store.append_log, job.id, f"# plan: {summary}\n")
+        return layer_plan
+
+    async def _install(
+        self, job: Job, installer: str, uv: str | None, python: str, pins: tuple[Pin, ...],
+        options: tuple[str, ...], umask: int | None,
+    ) -> None:  # fmt: skip
+        requirements = self.store.requirements_path(job.id)
+        await asyncio.to_thread(builder.write_requirements, requirements, tuple(p.requirement() for p in pins))
+        argv = install_argv(installer, uv, python, requirements, self.settings, options)
+        await self._command(job, installer, argv, installer_environment(self.settings), umask)
+
+    def _record(self, job: Job, path: str, base: str | None, request: dict, pins: tuple[Pin, ...], known: dict) -> None:
+        """The revision of what the job made: the layer's lock, hashes from the resolver where it gave them."""
+        known = {**known, **{pin.key: pin.lock_json() for pin in pins}}
+        lock = revisions.current_lock(path, known)
+        revisions.record(path, user=job.user, request=request, lock=lock, base_path=base)
 
     async def _step(self, job: Job, step: str, progress: float) -> None:
         job.step, job.progress = step, progress
@@ -327,28 +415,29 @@ class JobManager:
         self.store.append_log(job.id, f"== {job.step}\n")
         self.store.save(job)
 
-    async def _command(
-        self, job: Job, tool: str, argv: list[str], env: dict[str, str], umask: int | None, keep: tuple[int, ...]
-    ) -> None:
+    async def _command(self, job: Job, tool: str, argv: list[str], env: dict[str, str], umask: int | None) -> None:
         await asyncio.to_thread(self.store.append_log, job.id, "$ " + " ".join(argv) + "\n")
         start = await asyncio.to_thread(self.store.log_size, job.id)
 
+        code = await run_logged(
+            argv, log_path=self.store.log_path(job.id), env=env, cwd=job.path, on_spawn=self._spawned(job), umask=umask,
+            keep_fds=self._kept_fds(job),
+        )  # fmt: skip
+        if code != 0:
+            tail = await asyncio.to_thread(self.store.log_tail, job.id, start)
+            raise StepFailed(failure_message(f"{job.step} failed ({tool} exited with {code})", tail))
+
+    def _kept_fds(self, job: Job) -> tuple[int, ...]:
+        """The job's lock descriptor, kept open by every process of a step: the lock outlives none of them."""
+        lock = self._locks.get(job.id)
+        return (lock.fd,) if lock is not None and lock.fd is not None else ()
+
+    def _spawned(self, job: Job) -> Callable[[int], Awaitable[None]]:
         async def spawned(pid: int) -> None:
             job.pid = pid  # on disk before anything can go wrong: a restarted server kills what it left running
             await asyncio.to_thread(self.store.save, job)
 
-        code = await run_logged(
-            argv,
-            log_path=self.store.log_path(job.id),
-            env=env,
-            cwd=job.path,
-            on_spawn=spawned,
-            umask=umask,
-            keep_fds=keep,
-        )
-        if code != 0:
-            tail = await asyncio.to_thread(self.store.log_tail, job.id, start)
-            raise StepFailed(f"{job.step} failed ({tool} exited with {code}): {tail or 'see the log'}")
+        return spawned
 
     async def _clean(self, job: Job) -> None:
         removed = await asyncio.to_thread(builder.remove_half_made, job.path, job.id)
@@ -434,6 +523,14 @@ def clean_abandoned(path: str) -> bool:
 
 class StepFailed(Exception):
     """A build command failed; the message carries the end of its output."""
+
+
+def failure_message(summary: str, output: str) -> str:
+    """``summary: <the output's error line>`` on the first line (what the panel and the CLI show), then the end of
+    the output (the panel's "Show log"); the error line is the first that says "error", else the last."""
+    lines = output.splitlines()
+    key = next((line for line in lines if line.lower().startswith(("error", "fatal"))), lines[-1] if lines else "")
+    return f"{summary}: {key or 'see the log'}" + (f"\n{output}" if output else "")
 
 
 def _kill_orphan(pid: int, env_path: str) -> None:

@@ -18,6 +18,11 @@ KILL_GRACE_S = 3.0
 GUARD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guard.py")
 
 
+def guarded(argv: Sequence[str]) -> list[str]:
+    """``argv`` led by the guard, which kills the step's whole group when this server dies."""
+    return [sys.executable, "-I", GUARD, str(os.getpid()), "--", *argv]
+
+
 async def run_logged(
     argv: Sequence[str],
     *,
@@ -34,12 +39,7 @@ async def run_logged(
     log = await asyncio.to_thread(open, log_path, "ab")
     try:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-I",
-            GUARD,
-            str(os.getpid()),
-            "--",
-            *argv,
+            *guarded(argv),
             pass_fds=keep_fds,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=log,

@@ -1,7 +1,8 @@
 """Conda installs and their environments, from the files conda itself keeps.
 
-Roots (``conda-meta/`` plus ``envs/``, ``condabin/`` or ``bin/conda``), every ``envs/`` and ``envs_dirs``
-entry, ``environments.txt``, and the ``envs_dirs`` of every ``.condarc`` conda reads. ``conda`` is never run.
+Roots (``conda-meta/`` plus ``envs/`` or ``condabin/``; a configured one also with ``bin/micromamba`` only),
+every ``envs/`` and ``envs_dirs`` entry, ``environments.txt``, and the ``envs_dirs`` of every ``.condarc`` conda
+reads. ``conda`` is never run.
 """
 
 from __future__ import annotations
@@ -33,15 +34,23 @@ def locate(
     scan: ScanChildren,
     skip: Callable[[str], bool] = lambda path: False,
 ) -> Located:
-    """``skip``: paths not to touch at all (in a root that did not answer: reading them would hang)."""
+    """``skip``: paths not to touch at all (in a root that did not answer: reading them would hang).
+
+    An install that ``environments.txt`` names (its root, or one of the envs in its ``envs/``) is a root like
+    a configured one: a server not started from an activated shell knows it only from there.
+    """
     located = Located()
+    listed: list[str] = []
+    for listing in environments_files:
+        located.deps.append(listing)
+        listed.extend(read_environments_txt(listing, skip))
+    named = list(roots)
     found_roots = []
-    for root in roots:
+    for root in dict.fromkeys([*named, *_installs_of(listed, located.deps)]):
         located.deps.append(root)
-        if looks_like_conda_root(root):
+        if looks_like_conda_root(root, named_root=root in named):
             found_roots.append(root)
-            located.candidates.append(Candidate(root, SOURCE_CONDA_ROOT, conda_root=root))
-            scan_into(located, scan, os.path.join(root, "envs"), SOURCE_CONDA_ENVS, conda_root=root)
+            add_root(located, scan, root)
     root_condarcs = [os.path.join(root, name) for root in found_roots for name in (".condarc", "condarc", "condarc.d")]
     for directory in _condarc_envs_dirs([*condarc_paths, *root_condarcs], located.deps):
         if skip(directory):
@@ -49,12 +58,28 @@ def locate(
         scan_into(located, scan, directory, SOURCE_CONDARC)
     for directory in envs_dirs:
         scan_into(located, scan, directory, SOURCE_CONDA_ENVS)
-    for listing in environments_files:
-        located.deps.append(listing)
-        for path in read_environments_txt(listing, skip):
-            source = SOURCE_CONDA_ROOT if looks_like_conda_root(path) else SOURCE_ENVIRONMENTS_TXT
-            located.candidates.append(Candidate(path, source, conda_root=path if source == SOURCE_CONDA_ROOT else None))
+    located.candidates.extend(Candidate(path, SOURCE_ENVIRONMENTS_TXT) for path in listed if path not in found_roots)
     return located
+
+
+def add_root(located: Located, scan: ScanChildren, root: str) -> None:
+    """A Conda install root as a candidate, and the envs in its ``envs/``."""
+    located.candidates.append(Candidate(root, SOURCE_CONDA_ROOT, conda_root=root))
+    scan_into(located, scan, os.path.join(root, "envs"), SOURCE_CONDA_ENVS, conda_root=root)
+
+
+def _installs_of(prefixes: Iterable[str], deps: list[str]) -> list[str]:
+    """The install each listed prefix is (a root) or belongs to (``<root>/envs/<name>``)."""
+    found = []
+    for prefix in prefixes:
+        parent = os.path.dirname(prefix.rstrip(os.sep))
+        if os.path.basename(parent) == "envs":
+            install = os.path.dirname(parent)
+            deps.append(install)
+            found.append(install)
+        else:
+            found.append(prefix)
+    return found
 
 
 def read_environments_txt(path: str, skip: Callable[[str], bool] = lambda path: False) -> list[str]:

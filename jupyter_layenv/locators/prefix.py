@@ -60,20 +60,32 @@ def bin_dir(prefix: str, *, venv: bool) -> str:
 
 
 def looks_like_env(path: str) -> bool:
-    """Cheap test used while scanning a root: is this directory a venv or a Conda prefix?"""
-    return fsread.exists(os.path.join(path, "pyvenv.cfg")) or fsread.exists(os.path.join(path, "conda-meta", "history"))
+    """Cheap test used while scanning a root: is this directory a venv or a Conda prefix?
+
+    Any ``conda-meta/`` counts, with or without ``history``: inspecting it then lists it, or says why not.
+    """
+    return fsread.exists(os.path.join(path, "pyvenv.cfg")) or fsread.is_dir(os.path.join(path, "conda-meta"))
 
 
-def looks_like_conda_root(path: str) -> bool:
+def looks_like_conda_root(path: str, *, named_root: bool = False) -> bool:
+    """A Conda install: ``conda-meta/`` plus ``envs/`` or ``condabin/`` (``bin/conda`` alone is an env with conda).
+
+    ``named_root``: a place configured as a root also counts with ``bin/micromamba`` (a micromamba root
+    before its first env has no ``envs/``).
+    """
     top = set(fsread.listdir(path))
-    return "conda-meta" in top and _has_root_marker(path, top)
+    if "conda-meta" not in top:
+        return False
+    return _has_root_marker(top) or (named_root and _has_micromamba(path))
 
 
-def _has_root_marker(path: str, top: set[str]) -> bool:
-    if "envs" in top or "condabin" in top:
-        return True
-    return fsread.exists(os.path.join(path, "bin", "conda")) or fsread.exists(
-        os.path.join(path, "Scripts", "conda.exe")
+def _has_root_marker(top: set[str]) -> bool:
+    return "envs" in top or "condabin" in top
+
+
+def _has_micromamba(path: str) -> bool:
+    return fsread.exists(os.path.join(path, "bin", "micromamba")) or fsread.exists(
+        os.path.join(path, "Library", "bin", "micromamba.exe")
     )
 
 
@@ -98,7 +110,8 @@ def inspect_prefix(path: str) -> PrefixFacts:
         return unusable_facts(path, f"cannot read {path}: {err.strerror or err}; check its permissions")
     conda_meta = os.path.join(path, "conda-meta")
     meta_entries = fsread.listdir(conda_meta) if "conda-meta" in top else []
-    is_conda = "history" in meta_entries
+    # some installers leave only the package records (no history): still a Conda prefix
+    is_conda = "history" in meta_entries or any(entry.endswith(".json") for entry in meta_entries)
     problem: str | None = None
     pyvenv: dict[str, str] | None = None
     cfg_path = os.path.join(path, "pyvenv.cfg")
@@ -114,6 +127,12 @@ def inspect_prefix(path: str) -> PrefixFacts:
             )
     if is_conda:
         deps.append(conda_meta)
+    elif "conda-meta" in top and pyvenv is None and problem is None:
+        deps.append(conda_meta)
+        problem = (
+            f"{conda_meta} has no history and no package records: not a Conda environment (yet); "
+            "if an install was interrupted, recreate the environment or delete it"
+        )
     if BUILDING_MARKER in top:
         problem = f"{BEING_CREATED}: a jupyter_layenv job is building {path}; it is listed once the job has succeeded"
 
@@ -136,7 +155,7 @@ def inspect_prefix(path: str) -> PrefixFacts:
         path=path,
         dir_id=(stat.st_dev, stat.st_ino),
         is_conda=is_conda,
-        is_conda_root=is_conda and _has_root_marker(path, top),
+        is_conda_root=is_conda and _has_root_marker(top),
         pyvenv=pyvenv,
         python=python,
         python_problem=python_problem,

@@ -282,9 +282,11 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
     }
   };
 
-  const defaultDisplay = baseEnv?.python_version
-    ? `Python ${baseEnv.python_version.split('.').slice(0, 2).join('.')} (${baseEnv.name} ▸ ${name || 'name'})`
-    : 'Python (base ▸ name)';
+  const defaultDisplay = fromFile
+    ? `Python (the file's base ▸ ${name || 'name'})`
+    : baseEnv?.python_version
+      ? `Python ${baseEnv.python_version.split('.').slice(0, 2).join('.')} (${baseEnv.name} ▸ ${name || 'name'})`
+      : 'Python (base ▸ name)';
 
   return (
     <form
@@ -347,7 +349,7 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
           value={name}
           autoComplete="off"
           spellCheck={false}
-          placeholder="myexp_env"
+          placeholder={fromFile ? "the file's name:" : 'myexp_env'}
           aria-describedby={`${uid}-name-help ${uid}-name-error`}
           onChange={e => {
             setName(e.target.value);
@@ -359,7 +361,7 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         <div id={`${uid}-name-help`} className="jp-LayenvHelp">
           1–64 letters, digits, '.', '_' or '-', starting with a letter or
           digit.
-          {fromFile && " Leave it empty to use the file's name:."}
+          {fromFile && ' Leave it empty to use the name in the file.'}
         </div>
       </div>
 
@@ -618,6 +620,10 @@ interface IEnvFileFieldProps {
   onRemove(): void;
 }
 
+const NO_BASE_FITS =
+  'No Conda environment here has all the Conda dependencies of this file. Create such a base, or loosen these ' +
+  'specs in the file:';
+
 /** The environment.yml to rebuild from and, when no base fits it, what the closest bases lack. */
 function EnvFileField(props: IEnvFileFieldProps): JSX.Element {
   const { uid, file, error, closest } = props;
@@ -670,7 +676,10 @@ function EnvFileField(props: IEnvFileFieldProps): JSX.Element {
           </button>
         </div>
       )}
-      <FieldError id={`${uid}-envfile-error`} text={error} />
+      <FieldError
+        id={`${uid}-envfile-error`}
+        text={closest.length ? NO_BASE_FITS : error}
+      />
       {closest.length > 0 && (
         <ul className="jp-LayenvHelp-list jp-LayenvClosest">
           {closest.map(base => (

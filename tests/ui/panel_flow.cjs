@@ -5,7 +5,8 @@
  * create with a package from the local wheelhouse → progress to 100 % → new kernel in the launcher → notebook
  * with it runs a cell (sys.prefix, a base package, the layer package) → page reload finds the job again →
  * export requirements.txt → delete (blocked for a Conda env, confirmed for the new layer) → a long job followed
- * live and cancelled → 200 environments scroll and filter. The policy (GET layenv/policy) along the way: the
+ * live and cancelled → from an environment.yml (no base fits: the closest bases and what each lacks; then a file
+ * that fits is created on BASE_ID) → 200 environments scroll and filter. The policy (GET layenv/policy) along the way: the
  * "Where" select offers the group root (the env is created there when LAYENV_UI_ROOT names it, and the sidebar
  * then shows its group and creator), a base left out by LayenvPolicy.allowed_bases is greyed out with the server's
  * reason (GET environments' layer_blocked_reason, naming the rule),
@@ -484,6 +485,8 @@ async function flow(page) {
   const listing = await (await fetch(`${URL_}layenv/environments`, { headers: { Authorization: `token ${TOKEN}` } })).json();
   check(!listing.environments.some(e => e.name === slowName), 'the half-made environment is removed');
 
+  await envFileFlow(page);
+
   // -- 10. 200 environments: the list scrolls inside the sidebar (header and filter stay) and filters fast
   const many = syntheticListing(200);
   await page.route(/\/layenv\/environments(\?|$)/, route =>
@@ -565,6 +568,45 @@ function syntheticListing(n) {
  * Focus a button and press Enter, and return the dialog it opens. For the aria-disabled buttons, which stay
  * focusable and explain themselves (a click waits for "enabled"; the keyboard is what must reach them anyway).
  */
+async function envFileFlow(page) {
+  // -- 9b. from an environment.yml: no base fits (the closest bases and what they lack), then one that fits
+  await exec(page, 'layenv:create');
+  const form = page.locator('form.jp-LayenvForm').last();
+  await form.waitFor();
+  await form.getByLabel('An environment.yml').check();
+  check(!(await form.getByLabel('Base', { exact: true }).count()), 'from an environment.yml, the file picks the base');
+  check(await form.getByRole('button', { name: 'Create' }).isDisabled(), 'Create waits for a file');
+  const upload = form.locator('input[type="file"][accept=".yml,.yaml"]');
+  const yml = (name, text) => ({ name, mimeType: 'text/yaml', buffer: Buffer.from(text) });
+  await upload.setInputFiles(yml('gpu.yml', 'name: ui_gpu\ndependencies:\n  - python=2.7\n  - ipykernel\n'));
+  await form.locator('.jp-LayenvReqFile', { hasText: 'gpu.yml' }).waitFor();
+  await form.getByRole('button', { name: 'Create' }).click();
+  const fileError = form.locator('[id$="-envfile-error"]');
+  await fileError.waitFor({ state: 'visible' });
+  check(/No Conda environment here has all the Conda dependencies/.test(await fileError.innerText()), `no base fits: "${await fileError.innerText()}"`);
+  const closest = form.locator('.jp-LayenvClosest li').first();
+  const closestText = await closest.innerText();
+  check(closestText.startsWith(BASE_ID) && /python=2\.7 \(this base has 3\./.test(closestText), `the closest base and what it lacks: "${closestText}"`);
+  await screenshot(page, 'envfile-no-base');
+
+  const fileEnv = `ui_file_${THEME}`;
+  const text = `name: ${fileEnv}\nchannels: [conda-forge]\ndependencies:\n  - python=3\n  - ipykernel\n  - pip:\n      - ${PACKAGE}\n`;
+  await upload.setInputFiles(yml('environment.yml', text));
+  await form.locator('.jp-LayenvReqFile', { hasText: 'environment.yml' }).waitFor();
+  check(!(await form.locator('.jp-LayenvClosest').count()), 'a new file clears the previous refusal');
+  await form.getByRole('button', { name: 'Create' }).click();
+  const progress = page.locator('.jp-LayenvProgressView', { hasText: fileEnv }).last();
+  await progress.waitFor();
+  await progress.locator('.jp-LayenvProgress-pct', { hasText: '100 %' }).waitFor({ timeout: 180000 });
+  check((await progress.locator('.jp-LayenvBadge').innerText()) === 'succeeded', `${fileEnv} was created from the file`);
+  await screenshot(page, 'envfile-created');
+  const headers = { Authorization: `token ${TOKEN}` };
+  const made = await (await fetch(`${URL_}layenv/environments/${BASE_ID}.${fileEnv}`, { headers })).json();
+  check(made.base && made.packages.layer.some(p => p.name === PACKAGE), `on ${BASE_ID}, with ${PACKAGE} from the pip section`);
+  const deleted = await fetch(`${URL_}layenv/environments/${BASE_ID}.${fileEnv}`, { method: 'DELETE', headers });
+  check(deleted.status === 204, `${fileEnv} deleted again`);
+}
+
 async function pressForDialog(page, button) {
   const dialog = page.locator('.jp-Dialog');
   for (let attempt = 1; ; attempt++) {

@@ -1,0 +1,192 @@
+"""A Conda env built by py-rattler: what it is made of (:class:`CondaPlan`) and running its build.
+
+No ``conda`` binary: py-rattler (the engine of pixi) solves and installs. It runs in a worker process of our
+own (``python -m jupyter_layenv.create.conda_worker``), not on the server's threads, because cancelling must
+stop it for good: an abandoned rattler future would keep linking files into a directory being removed. A
+killed process group stops at once, and the job machinery of layers (lock, marker, pid, recovery) applies
+unchanged. The worker reports rattler's progress (solve, download n/N, link n/N) as lines on its stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+
+from ..model import BUILDING_MARKER, PROVENANCE
+from .process import _kill_group, guarded
+
+PROGRESS = "@layenv-progress "  # a worker stdout line carrying {"step", "done", "total", "package"}
+KIND = "conda"
+# Where each step's progress starts and ends in the job's 0..1 (the solve is quick, linking is most of the work).
+STEP_RANGES = {"solve": (0.02, 0.1), "download": (0.1, 0.5), "link": (0.5, 0.9)}
+
+
+@dataclass(frozen=True)
+class CondaPlan:
+    name: str
+    path: str
+    specs: tuple[str, ...]  # validated match specs, ipykernel added unless refused
+    requested: tuple[str, ...]  # what the caller asked for
+    ipykernel: bool
+    channels: tuple[str, ...]  # from configuration, never from a request
+    platform: str
+    pkgs_dir: str | None  # rattler's package cache (None: rattler's default)
+    creator: str
+    group_gid: int | None = None
+    kind: str = KIND
+
+    @property
+    def umask(self) -> int | None:
+        return 0o002 if self.group_gid is not None else None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def worker_command(plan_file: str, prefix: str) -> list[str]:
+    """The worker's argv: our interpreter and module, a plan file the server wrote, the prefix (never a request's
+    text: the prefix is there so a restarted server recognises its orphan by its command line)."""
+    return [sys.executable, "-m", "jupyter_layenv.create.conda_worker", plan_file, prefix]
+
+
+def write_plan(path: str, plan: CondaPlan) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(plan.to_json(), handle)
+
+
+def read_plan(path: str) -> CondaPlan:
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    for key in ("specs", "requested", "channels"):
+        data[key] = tuple(data[key])
+    return CondaPlan(**data)
+
+
+def progress_of(line: str) -> tuple[str, float, str] | None:
+    """``(step, job progress, log text)`` of a worker's progress line, ``None`` for any other line."""
+    if not line.startswith(PROGRESS):
+        return None
+    try:
+        event = json.loads(line[len(PROGRESS) :])
+        step, done, total = str(event["step"]), int(event["done"]), int(event["total"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    start, end = STEP_RANGES.get(step, (0.0, 0.0))
+    fraction = start + (end - start) * (done / total if total else 0.0)
+    package = f" {event['package']}" if event.get("package") else ""
+    return step, fraction, f"{step} {done}/{total}{package}\n"
+
+
+async def run_worker(
+    argv: list[str],
+    *,
+    log_path: str,
+    env: dict[str, str],
+    cwd: str,
+    on_spawn: Callable[[int], Awaitable[None]],
+    on_progress: Callable[[str, float], Awaitable[None]],
+    umask: int | None,
+    keep_fds: tuple[int, ...] = (),
+) -> int:
+    """Run the worker (no shell, its own session led by the guard that kills it with the server, the env's lock
+    in ``keep_fds``), its lines into the log, its progress to ``on_progress``."""
+    proc = await asyncio.create_subprocess_exec(
+        *guarded(argv),
+        pass_fds=keep_fds,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+        umask=-1 if umask is None else umask,
+    )
+    try:
+        await on_spawn(proc.pid)
+        assert proc.stdout is not None
+        while raw := await proc.stdout.readline():
+            line = raw.decode("utf-8", "replace")
+            progress = progress_of(line)
+            text = progress[2] if progress else line
+            await asyncio.to_thread(_append, log_path, text)
+            if progress:
+                await on_progress(progress[0], progress[1])
+        return await proc.wait()
+    except asyncio.CancelledError:
+        await asyncio.shield(_kill_group(proc))
+        raise
+
+
+def _append(path: str, text: str) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def finish(plan: CondaPlan, job_id: str) -> None:
+    """The env is complete: provenance in ``layenv.json`` (it tells a Conda env jupyter_layenv made, which it may
+    delete), the prefix where conda lists envs, and the building marker dropped (blocking)."""
+    from .builder import share_with_group
+
+    if plan.group_gid is not None:
+        share_with_group(plan.path, plan.group_gid)
+    tag = os.path.join(plan.path, "CACHEDIR.TAG")  # rattler marks the prefix as a cache dir; conda's envs are not
+    with contextlib.suppress(OSError):
+        with open(tag, encoding="utf-8") as handle:
+            created_by_rattler = "rattler" in handle.read(200)
+        if created_by_rattler:
+            os.unlink(tag)
+    provenance = {
+        "kind": KIND,
+        "packages": list(plan.requested),
+        "installed": list(plan.specs),
+        "channels": list(plan.channels),
+        "platform": plan.platform,
+        "installer": "py-rattler",
+        "creator": plan.creator,
+        "creator_uid": os.getuid(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "job": job_id,
+    }
+    tmp = os.path.join(plan.path, f".{PROVENANCE}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(provenance, handle, indent=1)
+    os.replace(tmp, os.path.join(plan.path, PROVENANCE))
+    register_environment(plan.path)
+    os.unlink(os.path.join(plan.path, BUILDING_MARKER))
+
+
+def environments_txt() -> str:
+    return os.path.join(os.path.expanduser("~"), ".conda", "environments.txt")
+
+
+def register_environment(prefix: str) -> None:
+    """Add the prefix to ``~/.conda/environments.txt``, as conda does, so conda and nb_conda_kernels list it."""
+    path = environments_txt()
+    with contextlib.suppress(OSError), open(path, encoding="utf-8") as handle:
+        if prefix in (line.strip() for line in handle):
+            return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    _append(path, f"{prefix}\n")
+
+
+def unregister_environment(prefix: str) -> None:
+    """Drop a deleted prefix from ``~/.conda/environments.txt`` (rewritten whole, by rename)."""
+    path = environments_txt()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return
+    kept = [line for line in lines if line.strip() != prefix]
+    if len(kept) == len(lines):
+        return
+    tmp = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write("".join(f"{line}\n" for line in kept))
+    os.replace(tmp, path)

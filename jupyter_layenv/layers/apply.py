@@ -1,0 +1,32 @@
+"""The commands that carry out a :class:`~.plan.LayerPlan`: pinned installs with ``--no-deps``, plain uninstalls.
+
+Nothing is left for the installer to decide: the plan already chose every version against the base.
+Names and specs go through files, never the command line.
+"""
+
+from __future__ import annotations
+
+from ..create.installers import InstallerSettings, pip_command, uv_command
+from .installed import installed
+from .plan import LayerState
+
+
+def layer_state(python: str, base_path: str | None, layer_path: str) -> LayerState:
+    """What a layer's Python sees (``base_path`` ``None``: the layer does not inherit). Blocking."""
+    return LayerState(python, installed(base_path) if base_path else {}, installed(layer_path))
+
+
+def install_argv(
+    installer: str, uv: str | None, python: str, requirements: str, settings: InstallerSettings,
+    options: tuple[str, ...] = (),
+) -> list[str]:  # fmt: skip
+    pinned = tuple(dict.fromkeys([*options, "--no-deps"]))
+    if installer == "uv" and uv:
+        return uv_command(uv, python, requirements, settings, pinned)
+    return pip_command(python, requirements, settings, pinned)
+
+
+def uninstall_argv(installer: str, uv: str | None, python: str, names: str) -> list[str]:
+    if installer == "uv" and uv:
+        return [uv, "pip", "uninstall", "--no-config", "--python", python, "-r", names]
+    return [python, "-m", "pip", "uninstall", "--yes", "--isolated", "--disable-pip-version-check", "-r", names]

@@ -1,0 +1,120 @@
+"""The CLI in a user's words: every name `list` prints is accepted, a typo gets a suggestion, an ambiguous name the
+candidates, errors speak CLI (not REST), and each kind of error has its own exit code (README "Command line")."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from envtree import make_venv
+from jupyter_process import JUPYTER
+
+from jupyter_layenv.cli import SyncApp
+from jupyter_layenv.cliwords import ExitCode
+
+
+@pytest.fixture
+def cli_env(clean_create_home: Path, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return {**env, "HOME": str(clean_create_home), "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+            "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}  # fmt: skip
+
+
+def layenv(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([JUPYTER, "layenv", *args], capture_output=True, text=True, env=env, timeout=180)
+
+
+def assert_cli_words(proc: subprocess.CompletedProcess) -> None:
+    """A refusal is one `error:` line in terminal words: no REST verbs, no traceback, no log noise, no usage."""
+    for noise in ("GET ", "POST ", "Traceback", "CRITICAL", "usage:"):
+        assert noise not in proc.stderr, proc.stderr
+    assert proc.stderr.count("error:") == 1, proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["create", "ok", "--base", "py311_ia"], ExitCode.USAGE, "did you mean 'py311_ai'?"),
+        (["create", "ok", "--base", "bse"], ExitCode.USAGE, "did you mean 'base'?"),
+        (["delete", "py311_ia"], ExitCode.NOT_FOUND, "environment 'py311_ia' not found"),
+        (["delete", "py311_ia"], ExitCode.NOT_FOUND, "did you mean 'py311_ai'?"),
+        (["delete", "nothere"], ExitCode.NOT_FOUND, "see `jupyter layenv list`"),
+        (["delete", "conda-py311_ai"], ExitCode.NOT_ALLOWED, "conda remove"),
+        (["create", "ok", "--base", "py311_ai", "--package", "--index-url=http://evil"], ExitCode.USAGE,
+         "'--index-url=http://evil' is an installer option"),
+        (["export", "py311_ai", "--format", "yaml"], ExitCode.USAGE,
+         "--format: 'yaml' is not valid; expected one of 'environment.yml', 'requirements.txt'"),
+        (["create", "ok", "--bse", "py311_ai"], ExitCode.USAGE, "unknown option --bse; did you mean '--base'?"),
+        (["create", "ok", "--base"], ExitCode.USAGE, "--base needs a value"),
+        (["create", "ok", "--base", "py311_ai", "-r", "/nonexistent/req.txt"], ExitCode.USAGE, "cannot read it"),
+        (["export"], ExitCode.USAGE, "give exactly one environment NAME"),
+        (["lsit"], ExitCode.USAGE, "unknown command 'lsit'; did you mean 'list'?"),
+    ],
+)  # fmt: skip
+def test_cli_errors_in_cli_words_with_one_exit_code_per_kind(
+    cli_env: dict[str, str], clean_create_home: Path, args: list[str], code: ExitCode, message: str
+):
+    proc = layenv(*args, env=cli_env)
+    assert proc.returncode == code, proc.stderr
+    assert message in proc.stderr
+    assert_cli_words(proc)
+    assert os.listdir(clean_create_home / ".virtualenvs") == []  # a refusal writes nothing
+
+
+def test_every_name_list_prints_is_accepted(cli_env: dict[str, str], clean_create_home: Path, tmp_path: Path):
+    """`list` shows `base` and `py311_ai`: those names work wherever an env is named, as do ids, paths, kernels."""
+    base_path = clean_create_home / "miniconda3" / "envs" / "py311_ai"
+    (tmp_path / "link").symlink_to(base_path)  # a path reaching the env another way
+    for ref in ("py311_ai", "conda-py311_ai", str(base_path), "conda-py311_ai-py", str(tmp_path / "link")):
+        proc = layenv("export", ref, "--format", "environment.yml", env=cli_env)
+        assert proc.returncode == 0, (ref, proc.stderr)
+        assert proc.stdout.startswith("name: py311_ai\n"), ref
+    proc = layenv("create", "onroot", "--base", "base", env=cli_env)  # the Conda root, as `list` names it
+    assert proc.returncode == ExitCode.OK, proc.stderr
+    layer = clean_create_home / ".virtualenvs" / "onroot"
+    assert f"home = {clean_create_home / 'miniconda3' / 'bin'}\n" in (layer / "pyvenv.cfg").read_text()
+    again = layenv("create", "onroot", "--base", "base", env=cli_env)
+    assert again.returncode == ExitCode.CONFLICT and "exists already" in again.stderr
+    assert_cli_words(again)
+    assert layenv("delete", str(layer), env=cli_env).returncode == 0 and not layer.exists()
+
+
+def test_an_ambiguous_name_lists_the_candidates(cli_env: dict[str, str], clean_create_home: Path):
+    first = make_venv(clean_create_home / ".virtualenvs" / "twin")
+    second = make_venv(clean_create_home / ".venvs" / "twin")
+    try:
+        proc = layenv("delete", "twin", env=cli_env)
+        assert proc.returncode == ExitCode.USAGE and "2 environments are named 'twin'" in proc.stderr
+        assert str(first) in proc.stderr and str(second) in proc.stderr
+        assert_cli_words(proc)
+        assert first.exists() and second.exists()
+        assert layenv("delete", str(second), env=cli_env).returncode == 0
+        assert layenv("delete", "twin", env=cli_env).returncode == 0  # unique now
+        assert not first.exists() and not second.exists()
+    finally:
+        shutil.rmtree(clean_create_home / ".venvs", ignore_errors=True)
+
+
+def test_help_lines_are_whole(cli_env: dict[str, str]):
+    proc = layenv("--help", env=cli_env)
+    assert proc.returncode == 0
+    assert SyncApp.description in proc.stdout.replace("\n    ", " ")
+
+
+def test_a_failed_install_prints_its_error_once(cli_env: dict[str, str], tmp_path: Path):
+    empty = tmp_path / "empty-wheelhouse"
+    empty.mkdir()
+    proc = layenv("create", "nope", "--base", "py311_ai", "--package", "iniconfig",
+                  f"--LayenvService.find_links=['{empty}']", "--LayenvService.offline=True", env=cli_env)  # fmt: skip
+    assert proc.returncode == ExitCode.FAILED
+    both = proc.stdout + proc.stderr
+    assert both.count("cause: Because iniconfig was not found") == 1, both  # the installer's output, once
+    assert both.count("install failed (uv exited with 1)") == 1, both  # the summary, once, on stderr
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: install failed (uv exited with 1): error: No solution found")
+    )

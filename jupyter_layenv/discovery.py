@@ -32,8 +32,6 @@ from .locators import (
 from .locators.prefix import (
     PrefixFacts,
     inspect_prefix,
-    looks_like_conda_root,
-    looks_like_env,
     parse_pyvenv_cfg,
     unusable_facts,
 )
@@ -135,6 +133,23 @@ def signature_unchanged(signature: Signature) -> bool:
     return True
 
 
+def racy_changes(signature: Signature) -> list[str] | None:
+    """The warm path: plain ``stat`` calls. ``[]``: nothing changed. Else the paths that differ, when each was
+    recorded as too recent to trust (-1); ``None`` at the first real change (stopping there: the caller rescans)."""
+    stat = os.stat
+    changed = []
+    for path, expected in signature:
+        try:
+            mtime = stat(path).st_mtime_ns
+        except (OSError, ValueError):
+            mtime = None
+        if mtime != expected:
+            if expected != -1:
+                return None
+            changed.append(path)
+    return changed
+
+
 def mtime_signature(paths: Iterable[str]) -> Signature:
     return ScanStats().signature(paths)
 
@@ -212,8 +227,10 @@ class Discovery:
         """
         hung = self._unresponsive_roots()
         with self._lock:
-            if self._result is not None and hung == self._hung and signature_unchanged(self._signature):
-                return self._result
+            if self._result is not None and hung == self._hung:
+                racy = racy_changes(self._signature)
+                if racy == [] or (racy and self._racy_unchanged(set(racy))):
+                    return self._result
             self._stats = ScanStats(hung)
             result, deps = self._scan()
             if hung:
@@ -223,6 +240,38 @@ class Discovery:
             self._hung = hung
             self._log_new_skips(result)
             return result
+
+    def _racy_unchanged(self, racy: set[str]) -> bool:
+        """Inside the racy window after a change: only the directories whose mtime was too recent to trust are
+        read again (their children, their prefix facts); when they say what they said before, the result stands.
+
+        Anything else changed, or a racy path no memoized read depends on (``environments.txt``, a ``.condarc``),
+        and the caller rescans.
+        """
+        stats, covered = ScanStats(self._hung), set()
+        for memo, compute in ((self._children, self._rescan_children), (self._prefixes, self._reinspect)):
+            for key, (signature, value) in list(memo.entries.items()):
+                deps = {path for path, _mtime in signature}
+                if not deps & racy:
+                    continue
+                new_value, new_deps = compute(key, value)
+                if new_value != value:
+                    return False
+                covered |= deps & racy
+                memo.entries[key] = (stats.signature(new_deps), value)  # the same object: nothing downstream rebuilds
+        if covered != racy:
+            return False
+        rechecked = dict(stats.signature(racy))
+        self._signature = tuple((path, rechecked.get(path, mtime)) for path, mtime in self._signature)
+        return True
+
+    def _rescan_children(self, key: object, previous: object) -> tuple[object, Sequence[str]]:
+        if isinstance(key, tuple):  # ("nested", prefix)
+            return _env_children(key[1], previous, nested=True)  # type: ignore[arg-type]
+        return _env_children(str(key), previous)  # type: ignore[arg-type]
+
+    def _reinspect(self, key: object, _previous: object) -> tuple[object, Sequence[str]]:
+        return _inspect(str(key), self._hung, self.config.root_timeout)
 
     def invalidate(self) -> None:
         with self._lock:
@@ -427,8 +476,9 @@ def _env_children(
                 continue
         elif not is_dir:
             continue
+        # a venv, or (not nested) a Conda prefix: an install root has conda-meta/ too
         if fsread.exists(os.path.join(path, "pyvenv.cfg")) or (
-            not nested and (looks_like_env(path) or looks_like_conda_root(path))
+            not nested and fsread.is_dir(os.path.join(path, "conda-meta"))
         ):
             children.append(path)
         else:

@@ -31,9 +31,10 @@ import {
   notKernels,
   ownerLine,
   percent,
+  plural,
   scopeTitle
 } from './model';
-import { ProgressBar } from './progress';
+import { JobError, ProgressBar } from './progress';
 import { LayenvStore } from './store';
 
 export interface ISidebarActions {
@@ -209,7 +210,13 @@ function SidebarView({
             <TreeSection
               title="Conda bases and their layers"
               label="Conda environments and their layers"
-              empty={filter ? 'No match.' : 'No Conda environment found.'}
+              empty={
+                filter
+                  ? 'No match.'
+                  : policy?.conda?.can_create
+                    ? 'No Conda environment found. Create a first base: New environment (+), then "A Conda base"; the server installs it, no conda needed.'
+                    : 'No Conda environment found.'
+              }
               rows={renderNodes(conda, 1)}
             />
             <TreeSection
@@ -250,8 +257,8 @@ function SidebarView({
             )}
             <div className="jp-LayenvSidebar-count" aria-live="polite">
               {filter
-                ? `${shown} of ${envs.length} environments`
-                : `${envs.length} environments`}
+                ? `${shown} of ${plural(envs.length, 'environment')}`
+                : plural(envs.length, 'environment')}
             </div>
           </>
         )}
@@ -284,9 +291,13 @@ function JobRow({
         </button>
       </div>
       {!final && <ProgressBar pct={pct} label={`${name}: ${job.step}`} small />}
-      <div className="jp-LayenvJob-step">
-        {final ? job.error || job.step : `${job.step} · ${pct} %`}
-      </div>
+      {final && job.error ? (
+        <JobError error={job.error} />
+      ) : (
+        <div className="jp-LayenvJob-step">
+          {final ? job.step : `${job.step} · ${pct} %`}
+        </div>
+      )}
     </li>
   );
 }
@@ -374,7 +385,7 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
           </button>
           <button
             className="jp-LayenvButton jp-mod-icon"
-            title={`Export ${env.name} (environment.yml or requirements.txt)`}
+            title={`Export ${env.name} (environment.yml, requirements.txt${env.kind.startsWith('conda') ? ' or explicit' : ''})`}
             aria-label={`Export ${env.name}`}
             onClick={() => actions.exportEnv(env)}
           >

@@ -14,6 +14,7 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.gateway.gateway_client import GatewayClient
 from traitlets import Int
 
+from .condabase import first_base_hint, has_conda_env
 from .events import Audit
 from .handlers import HANDLERS
 from .kernelspecs import LayenvKernelSpecManager
@@ -72,10 +73,12 @@ class LayenvExtension(ExtensionApp):
         self.service = LayenvService(parent=self, ksm=listing_ksm, audit=Audit(self.serverapp.event_logger))
         self.settings.update({"layenv_service": self.service, "layenv_max_body_size": self.max_body_size})
         self.service.recover()  # before the server answers: no client sees a dead server's job as running
+        kernels = self.serverapp.kernel_manager
+        self.service.housekeeping.running_kernels = lambda: [kernel["name"] for kernel in kernels.list_kernels()]
         self.serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS, listener=self._kernel_action)
         if ours:
             # Warm the discovery cache off the event loop so the first kernel listing is instant.
-            threading.Thread(target=ksm.kernel_table, name="layenv-discovery", daemon=True).start()
+            threading.Thread(target=self._warm, args=(ksm,), name="layenv-discovery", daemon=True).start()
             return
         cause = self._takeover_blocked_by or f"another kernel spec manager ({_class_name(type(ksm))})"
         self.log.warning(
@@ -91,6 +94,13 @@ class LayenvExtension(ExtensionApp):
         """Every kernel the server starts (or restarts), whatever starts it: its env's ``last_used``."""
         if data.get("action") in ("start", "restart") and data.get("status") == "success" and self.service:
             await self.service.kernel_started(str(data.get("kernel_name") or ""), account_name())
+
+    def _warm(self, ksm: LayenvKernelSpecManager) -> None:
+        """Fill the discovery cache; on a machine with no Conda env yet, say in the log how to make a first base."""
+        ksm.kernel_table()
+        discovered, _ = ksm.current()
+        if not has_conda_env(discovered):
+            self.log.warning("jupyter_layenv: %s", first_base_hint("log"))
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(HANDLERS)

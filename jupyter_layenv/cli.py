@@ -12,7 +12,7 @@ from typing import Any
 
 from jupyter_core.application import JupyterApp
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Bool, Enum, List, TraitError, Unicode, default
+from traitlets import Bool, Enum, Int, List, TraitError, Unicode, default
 from traitlets.config import Application
 
 from ._version import __version__
@@ -25,9 +25,10 @@ from .cliwords import (
     report,
     trait_error_words,
 )
+from .condabase import first_base_hint, has_conda_env
 from .kernels import SYNC_MARKER, group_name
 from .kernelspecs import LayenvKernelSpecManager
-from .policy import LayenvPolicy, PolicyError
+from .policy import LayenvPolicy, PolicyError, human_bytes
 from .service import LayenvService, account_name
 from .usage import health
 
@@ -106,6 +107,8 @@ class DoctorApp(_LayenvCommand):
             **listing,
             "kernel_spec_manager": _server_ksm_report(self),
         }
+        if not has_conda_env(ksm.current()[0]):
+            report["hint"] = first_base_hint("cli")
         if self.json_output:
             self.emit(report)
             return
@@ -155,33 +158,48 @@ class SyncApp(_LayenvCommand):
 
 
 def sync_kernelspecs(ksm: LayenvKernelSpecManager, target: str) -> tuple[list[str], list[str]]:
-    """Write every env kernel to ``target``; remove only the ones this command wrote earlier."""
+    """Write every env kernel to ``target``; remove only the ones this command wrote earlier.
+
+    The names nb_conda_kernels gave the same kernels (``conda-env-<env>-py``) are written too, so a notebook saved
+    with one runs in nbconvert or papermill; a kernelspec of that name this command did not write is left alone.
+    """
     table = ksm.kernel_table()
     os.makedirs(target, exist_ok=True)
+    wanted = {name: (entry, None) for name, entry in table.entries.items()}
+    for alias, name in table.nb_conda_aliases.items():
+        if alias not in wanted and name in table.entries and _ours_or_absent(os.path.join(target, alias)):
+            wanted[alias] = (table.entries[name], name)
     written = []
-    for name, entry in sorted(table.entries.items()):
+    for name, (entry, alias_of) in sorted(wanted.items()):
         directory = os.path.join(target, name)
         os.makedirs(directory, exist_ok=True)
         for logo in os.listdir(entry.resource_dir) if os.path.isdir(entry.resource_dir) else []:
             if logo.startswith("logo-"):
                 shutil.copyfile(os.path.join(entry.resource_dir, logo), os.path.join(directory, logo))
-        spec = {**entry.spec, "metadata": {**entry.spec.get("metadata", {}), SYNC_MARKER: True}}
+        metadata = {**entry.spec.get("metadata", {}), SYNC_MARKER: True, **({"alias_of": alias_of} if alias_of else {})}
         with open(os.path.join(directory, "kernel.json"), "w", encoding="utf-8") as handle:
-            json.dump(spec, handle, indent=1, ensure_ascii=False)
+            json.dump({**entry.spec, "metadata": metadata}, handle, indent=1, ensure_ascii=False)
         written.append(name)
     removed = []
     for name in sorted(os.listdir(target)):
-        if name in table.entries:
-            continue
-        try:
-            with open(os.path.join(target, name, "kernel.json"), encoding="utf-8") as handle:
-                spec = json.load(handle)
-        except (OSError, ValueError):
-            continue
-        if isinstance(spec, dict) and (spec.get("metadata") or {}).get(SYNC_MARKER):
+        if name not in wanted and _synced_here(os.path.join(target, name)):
             shutil.rmtree(os.path.join(target, name))
             removed.append(name)
     return written, removed
+
+
+def _synced_here(directory: str) -> bool:
+    """A kernelspec ``jupyter layenv sync`` wrote (its marker in the metadata)."""
+    try:
+        with open(os.path.join(directory, "kernel.json"), encoding="utf-8") as handle:
+            spec = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return isinstance(spec, dict) and bool((spec.get("metadata") or {}).get(SYNC_MARKER))
+
+
+def _ours_or_absent(directory: str) -> bool:
+    return not os.path.lexists(directory) or _synced_here(directory)
 
 
 def render_listing(listing: dict[str, Any]) -> str:
@@ -221,6 +239,8 @@ def render_listing(listing: dict[str, Any]) -> str:
         lines.append("")
         lines.append("Skipped (not usable environments):")
         lines.extend(f"  {skip['path']}: {skip['reason']}" for skip in listing["skipped"])
+    if listing.get("hint"):
+        lines += ["", listing["hint"]]
     return "\n".join(lines) if lines else "No environments found. Run `jupyter layenv doctor` to see where it looked."
 
 
@@ -306,6 +326,8 @@ class ListApp(_ServiceCommand):
 
     def start(self) -> None:
         listing = self.service().listing_now()  # the same JSON as GET environments
+        if "hint" in listing:
+            listing["hint"] = first_base_hint("cli")  # in the CLI's words
         if self.json_output:
             self.emit(listing)
             return
@@ -402,24 +424,7 @@ class CreateApp(_ServiceCommand):
     async def _create(self, body: dict[str, Any]) -> dict[str, Any]:
         service = self.service()
         job = await service.create(body, account_name())
-        offset = 0
-        try:
-            while True:
-                data = await service.job_log(job.id, offset)
-                offset += len(data)
-                if data and not self.json_output:
-                    _clear_bar()
-                    sys.stdout.write(data.decode("utf-8", "replace"))
-                    sys.stdout.flush()
-                if job.state not in ("queued", "running"):
-                    break
-                _progress_bar(job.progress, job.step)
-                await asyncio.sleep(0.1)
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            await service.cancel(job.id, account_name())
-        _progress_bar(job.progress, job.step)  # where it ended, left on screen
-        if sys.stderr.isatty():
-            sys.stderr.write("\n")
+        await follow_job(service, job, self.json_output)
         if not self.json_output:
             if job.state == "succeeded" and job.environment:
                 kernels = ", ".join(k["name"] for k in job.environment["kernels"])
@@ -427,6 +432,28 @@ class CreateApp(_ServiceCommand):
             else:  # the installer's output is in the log above: its first line only, not all of it again
                 print(f"error: {(job.error or job.state).splitlines()[0]}", file=sys.stderr)
         return job.public()
+
+
+async def follow_job(service: LayenvService, job: Any, quiet: bool) -> None:
+    """Print a job's live log (unless ``quiet``) with a progress bar until it ends; Ctrl-C cancels it."""
+    offset = 0
+    try:
+        while True:
+            data = await service.job_log(job.id, offset)
+            offset += len(data)
+            if data and not quiet:
+                _clear_bar()
+                sys.stdout.write(data.decode("utf-8", "replace"))
+                sys.stdout.flush()
+            if job.state not in ("queued", "running"):
+                break
+            _progress_bar(job.progress, job.step)
+            await asyncio.sleep(0.1)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        await service.cancel(job.id, account_name())
+    _progress_bar(job.progress, job.step)  # where it ended, left on screen
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
 
 
 def _clear_bar() -> None:
@@ -460,11 +487,14 @@ class DeleteApp(_ServiceCommand):
 class ExportApp(_ServiceCommand):
     name = "jupyter-layenv-export"
     description = (
-        "Print environment NAME as environment.yml (base + pip layer), requirements.txt (the layer) "
-        "or explicit (a Conda env's @EXPLICIT spec: package URLs with md5)."
+        "Print environment NAME as environment.yml (base + pip layer), requirements.txt (the layer), "
+        "explicit (a Conda env's @EXPLICIT spec: package URLs with md5) or lock (the exact layer, with hashes)."
     )
     format = Enum(
-        ["environment.yml", "requirements.txt", "explicit"], "environment.yml", config=True, help="What to print."
+        ["environment.yml", "requirements.txt", "explicit", "lock"],
+        "environment.yml",
+        config=True,
+        help="What to print.",
     )
     aliases = {"format": "ExportApp.format"}
 
@@ -479,6 +509,43 @@ class ExportApp(_ServiceCommand):
         sys.stdout.write(self.run(export()))
 
 
+class CleanApp(_ServiceCommand):
+    name = "jupyter-layenv-clean"
+    description = (
+        "Remove your layers and venvs that started no kernel for N days (never a base with layers, one a kernel "
+        "runs from or a job works on), then prune uv's cache of what no environment links; prints the bytes freed."
+    )
+    examples = "jupyter layenv clean --unused-days 60 --dry-run"
+    unused_days = Int(90, config=True, help="Remove environments that started no kernel for this many days.")
+    dry_run = Bool(False, config=True, help="Only say what would be removed and freed.")
+    aliases = {"unused-days": "CleanApp.unused_days"}
+    flags = {
+        "dry-run": ({"CleanApp": {"dry_run": True}}, "Only say what would be removed and freed."),
+        "json": ({"_LayenvCommand": {"json_output": True}}, "Print the report as JSON."),
+    }
+
+    def start(self) -> None:
+        body = {"unused_days": self.unused_days, "dry_run": self.dry_run}
+        report = self.run(self.service().housekeeping.clean(body, account_name()))
+        if self.json_output:
+            self.emit(report)
+            return
+        verb = "would remove" if self.dry_run else "removed"
+        for env in report["removed"]:
+            used = f"last kernel {env['last_used']}" if env["last_used"] else "never started a kernel"
+            print(f"{verb} {env['id']}  {human_bytes(env['size_bytes'])}  ({used})  {env['path']}")
+        for env in report["kept"]:
+            print(f"kept {env['id']}: {env['reason']}")
+        for cache in report["caches"]:
+            if cache["skipped"]:
+                print(f"{cache['cache']}: not pruned: {cache['skipped']}")
+            else:
+                print(f"{cache['cache']}: {verb} {cache['entries']} unpacked wheel(s) no environment links")
+        if not report["removed"] and not report["kept"]:
+            print(f"none of your environments is unused for {self.unused_days} days")
+        print(f"{'would free' if self.dry_run else 'freed'} {human_bytes(report['bytes_freed'])}")
+
+
 class LayenvApp(JupyterApp):
     name = "jupyter-layenv"
     version = __version__
@@ -490,6 +557,11 @@ class LayenvApp(JupyterApp):
         "create": (CreateApp, CreateApp.description),
         "delete": (DeleteApp, DeleteApp.description),
         "export": (ExportApp, ExportApp.description),
+        "install": ("jupyter_layenv.cli_lifecycle.InstallApp", "Add packages to a layer (only what its base lacks)."),
+        "uninstall": ("jupyter_layenv.cli_lifecycle.UninstallApp", "Remove packages from a layer."),
+        "history": ("jupyter_layenv.cli_lifecycle.HistoryApp", "A layer's revisions, newest first."),
+        "rollback": ("jupyter_layenv.cli_lifecycle.RollbackApp", "Put a layer back to one of its revisions."),
+        "clean": (CleanApp, CleanApp.description.split(" (")[0] + "."),
     }
 
     def start(self) -> None:

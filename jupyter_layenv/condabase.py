@@ -163,14 +163,11 @@ def has_conda_env(discovered: Discovered) -> bool:
     return any(env.kind in (CONDA_BASE, CONDA_ENV) for env in discovered.environments)
 
 
-def first_base_hint(cli: bool) -> str:
-    """What to do on a machine with no Conda env, in the words of where it is shown."""
-    specs = " ".join(FIRST_BASE)
-    if cli:
-        how = f"`jupyter layenv create base --conda {specs}`"
-    else:
-        body = {"kind": "conda", "name": "base", "packages": list(FIRST_BASE)}
-        how = f'the panel\'s "A Conda base" (POST environments {json.dumps(body)})'
+def first_base_hint(where: str) -> str:
+    """What to do on a machine with no Conda env, in the words of where it is shown: ``cli``, ``rest``, ``log``."""
+    command = f"`jupyter layenv create base {' '.join(f'--conda {spec}' for spec in FIRST_BASE)}`"
+    request = f"POST environments {json.dumps({'kind': 'conda', 'name': 'base', 'packages': list(FIRST_BASE)})}"
+    how = {"cli": command, "rest": request, "log": f"{command} in a terminal, or {request}"}[where]
     return (
         "No Conda environment found, so there is no base to build a layer on. Create a first base with "
         f"{how}: jupyter_layenv solves and installs it from the configured channels with py-rattler, no conda needed"
@@ -248,8 +245,8 @@ class CondaBases(LoggingConfigurable):
             group_gid=os.stat(where.path).st_gid if where.scope == SCOPE_GROUP else None,
         )
 
-    def conda_policy(self, write_refused: str | None, discovered: Discovered) -> dict[str, Any]:
-        """GET policy's ``conda`` part: may this caller create a Conda env, from where, and the first-base hint."""
+    def conda_policy(self, write_refused: str | None) -> dict[str, Any]:
+        """GET policy's ``conda`` part: may this caller create a Conda env, where, from which channels."""
         refused = write_refused
         if refused is None and not self.policy.allow_conda_create:
             refused = f"creating Conda environments is not allowed on this server {_RULE}"
@@ -262,7 +259,6 @@ class CondaBases(LoggingConfigurable):
             "platform": self.conda_platform,
             "envs_dir": fsread.expand(self.conda_envs_dir),
             "first_base": list(FIRST_BASE),
-            "hint": None if has_conda_env(discovered) else first_base_hint(cli=False),
         }
 
 

@@ -34,8 +34,6 @@ from .locators import (
 from .locators.prefix import (
     PrefixFacts,
     inspect_prefix,
-    looks_like_conda_root,
-    looks_like_env,
     parse_pyvenv_cfg,
     unusable_facts,
 )
@@ -598,14 +596,12 @@ def _env_children(
 
 
 def _child_is_env(path: str, listing: Listing | None, *, nested: bool) -> bool:
-    """A venv (``pyvenv.cfg``), or unless nested a Conda prefix or install, judged from the child's listing.
-
-    The same answer as ``exists(pyvenv.cfg)``, ``looks_like_env`` and ``looks_like_conda_root``, which ask a
-    ``stat`` each: only a symlinked entry needs one here. A child that cannot be listed is asked as they do.
+    """A venv (``pyvenv.cfg``), or unless nested a Conda prefix (an install root has ``conda-meta/`` too), judged
+    from the child's listing: only a symlinked entry needs a ``stat``. A child that cannot be listed is asked.
     """
     if listing is None:
         return fsread.exists(os.path.join(path, "pyvenv.cfg")) or (
-            not nested and (looks_like_env(path) or looks_like_conda_root(path))
+            not nested and fsread.is_dir(os.path.join(path, "conda-meta"))
         )
     entries = {name: (is_link, is_dir) for name, is_link, is_dir in listing}
     cfg = entries.get("pyvenv.cfg")
@@ -614,11 +610,7 @@ def _child_is_env(path: str, listing: Listing | None, *, nested: bool) -> bool:
     if nested:
         return False
     meta = entries.get("conda-meta")
-    if meta is None:
-        return False
-    if meta[1] or (meta[0] and fsread.is_dir(os.path.join(path, "conda-meta"))):
-        return True
-    return "envs" in entries or "condabin" in entries
+    return meta is not None and (meta[1] or (meta[0] and fsread.is_dir(os.path.join(path, "conda-meta"))))
 
 
 class _Builder:

@@ -6,9 +6,6 @@ gives the same layer. Blocking file reads: run in a thread from the event loop.
 
 from __future__ import annotations
 
-import glob
-import json
-import os
 import re
 from urllib.parse import urlparse
 
@@ -16,10 +13,10 @@ import yaml
 from packaging.utils import canonicalize_name
 
 from .inventory import TOOLING, Dist, conda_records, distributions
+from .layers import revisions
 from .model import CONDA_BASE, CONDA_ENV, LAYERED, Environment
 
-FORMATS = ("environment.yml", "requirements.txt", "explicit")
-MAX_RECORD = 64 * 1024 * 1024  # a python record lists thousands of files: far beyond a "small" file
+FORMATS = ("environment.yml", "requirements.txt", "explicit", "lock")
 _SUBDIR = re.compile(r"^(noarch|linux|osx|win|emscripten|wasi|zos|freebsd)(-[a-z0-9_]+)?$")
 
 
@@ -28,9 +25,26 @@ def export(env: Environment, base: Environment | None, fmt: str) -> str:
         return requirements_txt(env)
     if fmt == "environment.yml":
         return environment_yml(env, base)
+    if fmt == "lock":
+        return lock_txt(env)
     if fmt == "explicit":
         return explicit(env)
     raise ValueError(fmt)
+
+
+def lock_txt(env: Environment) -> str:
+    """The exact layer, pinned, with the artifact hashes its revisions recorded where known (pip's one-line
+    ``--hash`` form): ``jupyter layenv create NAME --base BASE -r`` or ``pip install --no-deps -r`` rebuild it."""
+    latest = revisions.latest(env.path)
+    known = {canonicalize_name(str(e["name"])): e for e in latest.lock} if latest else {}
+    lines = [f"# {env.name}: the exact layer, pinned (jupyter_layenv lock)"]
+    if env.base:
+        lines.append(f"# base: {env.base}")
+    for entry in revisions.current_lock(env.path, known):
+        hashes = entry.get("hashes") or []
+        spec = f"{entry['name']} @ {entry['url']}" if entry.get("url") else f"{entry['name']}=={entry['version']}"
+        lines.append(" ".join([spec, *(f"--hash={h}" for h in hashes)]))
+    return "\n".join(lines) + "\n"
 
 
 def explicit(env: Environment) -> str:
@@ -41,8 +55,7 @@ def explicit(env: Environment) -> str:
             f"{env.id} is a {env.kind}: an explicit spec lists Conda packages, so export a Conda env; "
             "for a layer use environment.yml or requirements.txt"
         )
-    records = [_record(path) for path in sorted(glob.glob(os.path.join(glob.escape(env.path), "conda-meta", "*.json")))]
-    records = sorted((r for r in records if r.get("name") and r.get("url")), key=lambda r: str(r["name"]))
+    records = [record for record in conda_records(env.path) if record.get("url")]
     if not records:
         raise ExportError(f"{env.id} has no Conda package records with URLs in conda-meta/: nothing to list")
     subdirs = sorted({str(r.get("subdir")) for r in records if r.get("subdir") and r.get("subdir") != "noarch"})
@@ -58,17 +71,6 @@ def explicit(env: Environment) -> str:
 
 class ExportError(ValueError):
     """The env cannot be exported in the asked format (the message says which formats it can)."""
-
-
-def _record(path: str) -> dict:
-    try:
-        if os.path.getsize(path) > MAX_RECORD:
-            return {}
-        with open(path, encoding="utf-8") as handle:
-            record = json.load(handle)
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
 
 
 def requirements_txt(env: Environment) -> str:

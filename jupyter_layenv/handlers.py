@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Awaitable
 from typing import Any, ClassVar, TypeVar
@@ -35,6 +36,7 @@ class LayenvHandler(ExtensionHandlerMixin, APIHandler):
     auth_resource = AUTH_RESOURCE
     actions: ClassVar[dict[str, str]] = {}  # HTTP method -> the audited action it is
     _refusal_audited = False
+    _refusal: str | None = None  # why this request was refused (4xx), for its one line in the server log
 
     @property
     def service(self) -> LayenvService:
@@ -79,6 +81,18 @@ class LayenvHandler(ExtensionHandlerMixin, APIHandler):
             error.layenv_details = err.details  # type: ignore[attr-defined]
             raise error from None
 
+    @property
+    def log(self) -> Any:  # type: ignore[override]
+        """The request's line in the server log (jupyter_server's log_request) says why a call was refused."""
+        log = super().log
+        return _RefusalLog(log, {"reason": self._refusal}) if self._refusal else log
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """A refusal is logged once, by the request's own line (see :attr:`log`), not a second time by tornado."""
+        if isinstance(value, web.HTTPError) and 400 <= value.status_code < 500:
+            return
+        super().log_exception(typ, value, tb)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """The contract's ``{"message", "reason"}``, with a message saying what to do even for a bare 403."""
         exc = (kwargs.get("exc_info") or (None, None, None))[1]
@@ -95,6 +109,8 @@ class LayenvHandler(ExtensionHandlerMixin, APIHandler):
         else:
             reply = {"message": self._reason, "reason": self._reason}
         self._audit_refusal(status_code, reply["message"])
+        if 400 <= status_code < 500:
+            self._refusal = reply["message"]
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(reply))
 
@@ -125,6 +141,13 @@ class LayenvHandler(ExtensionHandlerMixin, APIHandler):
 
     def job_url(self, job_id: str) -> str:
         return url_path_join(self.base_url, "layenv", "jobs", job_id)
+
+
+class _RefusalLog(logging.LoggerAdapter):
+    """A logger whose argument-less warnings (the request line of a 4xx) end with the refusal's message."""
+
+    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        super().warning(f"{msg}: {self.extra['reason']}" if not args and self.extra else msg, *args, **kwargs)
 
 
 def not_authorized(action: str, scope: str | None = None) -> str:
@@ -216,6 +239,34 @@ class ExportHandler(LayenvHandler):
         self.finish(text)
 
 
+class PackagesHandler(LayenvHandler):
+    """Change a layer's packages: a dry run answers the plan (200), a change is a job (202)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, env_id: str) -> None:
+        outcome = await self.call(self.service.lifecycle.change(env_id, self.json_body(), self.username))
+        if outcome.job_id:
+            self.set_header("Location", self.job_url(outcome.job_id))
+        self.send(outcome.body, outcome.status)
+
+
+class RevisionsHandler(LayenvHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, env_id: str) -> None:
+        self.send(await self.call(self.service.lifecycle.revisions(env_id)))
+
+
+class RestoreHandler(LayenvHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, env_id: str, number: str) -> None:
+        job = await self.call(self.service.lifecycle.restore(env_id, number, self.username))
+        self.set_header("Location", self.job_url(job.id))
+        self.send(job.public(), 202)
+
+
 class JobsHandler(LayenvHandler):
     @web.authenticated
     @authorized
@@ -255,11 +306,30 @@ class JobLogHandler(LayenvHandler):
         self.finish(data)
 
 
+class UsageHandler(LayenvHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.send(await self.call(self.service.housekeeping.usage()))
+
+
+class CleanHandler(LayenvHandler):
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.send(await self.call(self.service.housekeeping.clean(self.json_body(), self.username)))
+
+
 _ID = r"([^/]+)"
 HANDLERS = [
     (r"/layenv/policy", PolicyHandler),
+    (r"/layenv/usage", UsageHandler),
+    (r"/layenv/clean", CleanHandler),
     (r"/layenv/environments", EnvironmentsHandler),
     (rf"/layenv/environments/{_ID}/export", ExportHandler),
+    (rf"/layenv/environments/{_ID}/packages", PackagesHandler),
+    (rf"/layenv/environments/{_ID}/revisions", RevisionsHandler),
+    (rf"/layenv/environments/{_ID}/revisions/{_ID}/restore", RestoreHandler),
     (rf"/layenv/environments/{_ID}", EnvironmentHandler),
     (r"/layenv/jobs", JobsHandler),
     (rf"/layenv/jobs/{_ID}/log", JobLogHandler),

@@ -14,6 +14,7 @@ import pwd
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from typing import Any
 
 from . import activation, fsread
@@ -22,6 +23,7 @@ from .model import CONDA_BASE, CONDA_ENV, Discovered, Environment, KernelEntry, 
 
 RESOURCES = os.path.join(os.path.dirname(__file__), "resources")
 SYNC_MARKER = "synced_by_layenv"
+PROVISIONER_NAME = "layenv-provisioner"  # jupyter_layenv.provisioner, registered in pyproject.toml
 _PYTHON_NAMES = {"python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}"}
 
 
@@ -55,6 +57,7 @@ class KernelTable:
 
     entries: dict[str, KernelEntry] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
+    nb_conda_aliases: dict[str, str] = field(default_factory=dict)  # the names nb_conda_kernels gave, for `sync`
     native: dict[str, dict] = field(default_factory=dict)  # visible native specs, name -> get_all_specs item
     env_kernels: dict[str, list[str]] = field(default_factory=dict)
     env_reasons: dict[str, str] = field(default_factory=dict)  # env id -> why filtered out
@@ -270,7 +273,19 @@ def _metadata(env: Environment) -> dict[str, Any]:
         },
         "conda_env_name": env.conda_env_name or env.name,
         "conda_env_path": env.path,
+        **(
+            {"kernel_provisioner": {"provisioner_name": PROVISIONER_NAME, "config": {"env": env.path}}}
+            if provisioner_registered()
+            else {}
+        ),
     }
+
+
+@functools.lru_cache(maxsize=1)
+def provisioner_registered() -> bool:
+    """Whether jupyter_client can find ``layenv-provisioner`` (an install whose entry points were never written,
+    e.g. a stale editable one, would otherwise refuse to start every kernel); the plain argv/env work without it."""
+    return bool(entry_points(group="jupyter_client.kernel_provisioners", name=PROVISIONER_NAME))
 
 
 def _spec_item(entry: KernelEntry) -> dict[str, Any]:
@@ -290,8 +305,8 @@ def _add_nb_conda_aliases(table: KernelTable, discovered: Discovered) -> None:
             for env_name in env_names:
                 middle = env_name if env.kind == CONDA_BASE else f"env-{env_name}"
                 alias = f"conda-{middle}-{suffix}"
-                if alias not in table.entries:
-                    table.aliases.setdefault(alias, kernel_name)
+                if alias not in table.entries and table.aliases.setdefault(alias, kernel_name) == kernel_name:
+                    table.nb_conda_aliases.setdefault(alias, kernel_name)
 
 
 def environment_json(env: Environment, table: KernelTable) -> dict[str, Any]:

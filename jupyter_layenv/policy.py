@@ -25,11 +25,14 @@ from .model import CONDA_BASE, CONDA_ENV, SCOPE_GROUP, SCOPE_SYSTEM, SCOPE_USER,
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 CREATE_FIELDS = {"name", "base", "packages", "requirements", "inherit", "display_name", "root"}
+CHANGE_FIELDS = {"add", "remove", "dry_run", "force"}
+PACKAGE_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,198}[A-Za-z0-9])?")
 USER_ROOT_ID = "user"
 # The installer options a request may carry when the administrator allows them: requests only choose among
 # these names; the flags passed to uv or pip are ours (see create/installers.py), never the request's text.
 SAFE_INSTALLER_OPTIONS = ("--pre", "--no-deps")
 BASE_KINDS = (CONDA_BASE, CONDA_ENV)
+_HASH_OPTION = re.compile(r"\s+--hash[= ]\S+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _INSTALLER_READS = re.compile(r"\s#|\$\{")  # what pip and uv treat specially in a requirements file
 
@@ -63,6 +66,17 @@ class CreateRoot:
     path: str
     group: str | None
     writable: bool
+
+
+@dataclass(frozen=True)
+class ChangeRequest:
+    """A validated ``POST environments/<id>/packages`` body."""
+
+    add: tuple[str, ...]
+    remove: tuple[str, ...]
+    dry_run: bool
+    force: bool
+    options: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,6 +142,12 @@ class LayenvPolicy(LoggingConfigurable):
         "Conda envs dir and the group roots create_in allows. Turn off to let only the administrator provide bases.",
     )
     max_jobs = Int(0, config=True, help="Most create jobs queued or running on this server at once (0: no limit).")
+    max_bytes_per_user = Int(
+        0,
+        config=True,
+        help="Most bytes a user's envs in the user and group roots may hold of their own (size_bytes; files "
+        "hard-linked from a package cache are not counted) before a create is refused (0: no limit).",
+    )
     protected_packages = List(
         Unicode(),
         config=True,
@@ -183,6 +203,52 @@ class LayenvPolicy(LoggingConfigurable):
             tuple(dict.fromkeys(options)),
         )
 
+    def parse_change(self, body: Any) -> ChangeRequest:
+        """Add and remove lists validated as a create's packages are; at least one of them not empty."""
+        if not isinstance(body, dict):
+            raise bad_request('send a JSON object like {"add": ["flask==3.0.3"], "remove": ["requests"]}')
+        unknown = sorted(set(body) - CHANGE_FIELDS)
+        if unknown:
+            raise bad_request(f"unknown field(s) {', '.join(unknown)}: allowed are {', '.join(sorted(CHANGE_FIELDS))}")
+        add, remove = body.get("add", []), body.get("remove", [])
+        if not isinstance(add, list) or not all(isinstance(p, str) for p in add):
+            raise bad_request('\'add\' must be a list of package specs like ["flask==3.0.3", "requests"]')
+        if not isinstance(remove, list) or not all(isinstance(p, str) for p in remove):
+            raise bad_request("'remove' must be a list of package names like [\"requests\"]")
+        for flag in ("dry_run", "force"):
+            if not isinstance(body.get(flag, False), bool):
+                raise bad_request(f"'{flag}' must be true or false (a JSON boolean)")
+        options = [self.parse_option(spec, "add") for spec in add if _is_option(spec)]
+        specs = [self.parse_spec(spec, "add") for spec in add if not _is_option(spec)]
+        names = []
+        for name in remove:
+            if not PACKAGE_NAME.fullmatch(name.strip()):
+                raise bad_request(f"remove: {name!r} is not a package name; write it like 'requests'", "bad name")
+            names.append(name.strip())
+        if not specs and not names:
+            raise bad_request("nothing to change: name packages to 'add' or to 'remove'")
+        if len(specs) + len(names) > self.max_packages:
+            raise bad_request(f"{len(specs) + len(names)} packages: at most {self.max_packages} per request")
+        self.check_packages(specs)
+        return ChangeRequest(tuple(dict.fromkeys(specs)), tuple(dict.fromkeys(names)), body.get("dry_run", False),
+                             body.get("force", False), tuple(dict.fromkeys(options)))  # fmt: skip
+
+    def change_refusal(self, env: Environment, uid: int) -> PolicyError | None:
+        """Why the packages of ``env`` may not be changed here (only the caller's own writable layers and venvs)."""
+        if env.kind in BASE_KINDS:
+            return PolicyError(
+                403, f"{env.id} is a Conda environment: jupyter_layenv changes only layers and venvs", "conda env"
+            )
+        if env.is_server_prefix:
+            return PolicyError(403, f"{env.id} is the environment this Jupyter server runs in", "server env")
+        if env.scope == SCOPE_SYSTEM:
+            return PolicyError(403, f"{env.id} is a system environment: ask its owner or your administrator", "system")
+        if uid != 0 and env.owner_uid != uid and env.scope != SCOPE_GROUP:
+            return PolicyError(403, f"{env.id} belongs to another user (uid {env.owner_uid})", "not yours")
+        if not env.writable:
+            return PolicyError(403, f"{env.id} is read-only for this server's user", "read-only")
+        return None
+
     def requirements_lines(self, text: str) -> list[tuple[str, str]]:
         """The lines of a requirements.txt that say something, with where each was; continuations refused."""
         lines = []
@@ -191,6 +257,7 @@ class LayenvPolicy(LoggingConfigurable):
             if line.startswith("#"):
                 continue
             line = re.split(r"\s+#", line, maxsplit=1)[0].strip()
+            line = _HASH_OPTION.sub("", line).strip()  # a lock's pins: the versions are what the server installs
             if not line:
                 continue
             if line.endswith("\\"):
@@ -339,6 +406,14 @@ class LayenvPolicy(LoggingConfigurable):
                 f"you have {owned} environments (at most {self.max_envs_per_user}); delete one first",
             )
 
+    def check_bytes(self, used: int) -> None:
+        if self.max_bytes_per_user and used >= self.max_bytes_per_user:
+            raise refused_by(
+                "max_bytes_per_user",
+                f"your environments use {human_bytes(used)} (at most {human_bytes(self.max_bytes_per_user)}); "
+                "delete one or remove the unused ones with `jupyter layenv clean` first",
+            )
+
     def check_delete(self, env: Environment, discovered: Discovered, uid: int) -> None:
         refusal = self.delete_refusal(env, discovered, uid)
         if refusal is not None:
@@ -401,6 +476,17 @@ class LayenvPolicy(LoggingConfigurable):
             )
             return PolicyError(403, f"{env.id} is read-only for this server's user{shared}", "read-only")
         return None
+
+
+def human_bytes(count: int) -> str:
+    if count < 1024:
+        return f"{count} bytes"
+    size = count / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
 
 
 def validate_name(name: Any) -> str:

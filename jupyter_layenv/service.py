@@ -24,9 +24,11 @@ from .create.jobs import Job, JobConflict, JobManager, JobStore, clean_abandoned
 from .create.locks import PlantedLink
 from .discovery import layer_id
 from .events import Audit
+from .housekeeping import Housekeeping
 from .kernels import environment_json, group_name, listing_json
 from .kernelspecs import LayenvKernelSpecManager
 from .layers import revisions
+from .lifecycle import LayerLifecycle
 from .model import (
     BEING_CREATED,
     BUILDING_MARKER,
@@ -109,6 +111,7 @@ class LayenvService(condabase.CondaBases):
         super().__init__(ksm=ksm, **kwargs)
         self.audit = audit or Audit()
         self.usage = UsageTracker(os.path.join(jupyter_data_dir(), "layenv"), self.size_refresh_seconds)
+        self.housekeeping = Housekeeping(self)
         self._include_root_in_discovery()
         self.jobs = JobManager(
             JobStore(fsread.expand(self.jobs_dir), keep=self.jobs_kept),
@@ -124,6 +127,7 @@ class LayenvService(condabase.CondaBases):
             on_finished=self._job_finished,
             log=self.log,
         )
+        self.lifecycle = LayerLifecycle(self)
 
     def _include_root_in_discovery(self) -> None:
         """A created env must be listed: the user root is one of discovery's venv roots."""
@@ -139,7 +143,8 @@ class LayenvService(condabase.CondaBases):
     def recover(self) -> None:
         """Fail the jobs a previous server left running and remove their half-made envs."""
         for job in self.jobs.recover():
-            self.audit.emit("create", job.user, job.name, "failed", path=job.path, detail=job.error)
+            self.audit.emit(job.plan.get("action", "create"), job.user, job.name, "failed", path=job.path,
+                            detail=job.error)  # fmt: skip
 
     async def stop(self) -> None:
         self.usage.stop()
@@ -170,7 +175,7 @@ class LayenvService(condabase.CondaBases):
                 skipped["id"] = orphan.id
                 skipped["delete_blocked_reason"] = _message(self.policy.delete_refusal(orphan, discovered, uid))
         if not condabase.has_conda_env(discovered):
-            listing["hint"] = condabase.first_base_hint(cli=False)  # nothing to build a layer on: make a base
+            listing["hint"] = condabase.first_base_hint("rest")  # nothing to build a layer on: make a base
         return listing
 
     def _clean_abandoned(self, discovered: Discovered) -> bool:
@@ -206,7 +211,7 @@ class LayenvService(condabase.CondaBases):
         uid = os.getuid()
         prefixes = tuple(root.path.rstrip(os.sep) + os.sep for root in roots)
         owned = sum(1 for env in discovered.environments if env.owner_uid == uid and env.path.startswith(prefixes))
-        return owned + len(self.jobs.active_plans())
+        return owned + sum(1 for plan in self.jobs.active_plans() if plan.get("kind") != "change")
 
     async def policy_for(self, write_refused: str | None) -> dict[str, Any]:
         return await asyncio.to_thread(self._policy_for, write_refused)
@@ -232,7 +237,8 @@ class LayenvService(condabase.CondaBases):
         settings = self.jobs.settings
         return {
             "user": account_name(),
-            "conda": self.conda_policy(write_refused, discovered),
+            "conda": self.conda_policy(write_refused),
+            "hint": None if condabase.has_conda_env(discovered) else condabase.first_base_hint("rest"),
             "can_create": create_refused is None,
             "can_delete": write_refused is None,
             "create_refused": create_refused,
@@ -329,6 +335,8 @@ class LayenvService(condabase.CondaBases):
         create_roots = self.create_roots(discovered)
         where = self._create_root(discovered, create_roots, request.root)
         self.policy.check_quota(self.owned_envs(discovered, create_roots), len(self.jobs.active_plans()))
+        if self.policy.max_bytes_per_user:
+            self.policy.check_bytes(self.housekeeping.bytes_owned(discovered, create_roots))
         root = where.path
         if where.scope == SCOPE_USER and self.layout == "inside_base" and base.kind == CONDA_ENV and base.writable:
             root = base.path
@@ -410,7 +418,8 @@ class LayenvService(condabase.CondaBases):
     def _job_finished(self, job: Job) -> None:
         self.ksm.invalidate()
         outcome = job.state if job.state in ("succeeded", "failed", "cancelled") else "failed"
-        self.audit.emit("create", job.user, job.name, outcome, path=job.path, detail=job.error)
+        action = job.plan.get("action", "create")  # a change job's plan says "change" or "restore"
+        self.audit.emit(action, job.user, job.name, outcome, path=job.path, detail=job.error)
 
     # -- jobs -------------------------------------------------------------------------------------------
 
@@ -449,13 +458,13 @@ class LayenvService(condabase.CondaBases):
 
     # -- deleting and exporting -------------------------------------------------------------------------
 
-    async def delete(self, env_id: str, user: str) -> None:
+    async def delete(self, env_id: str, user: str, detail: str | None = None) -> None:
         try:
             path = await asyncio.to_thread(self._delete, env_id)
         except PolicyError as err:
             self.audit.emit("delete", user, env_id, "refused", detail=err.message)
             raise
-        self.audit.emit("delete", user, env_id, "succeeded", path=path)
+        self.audit.emit("delete", user, env_id, "succeeded", path=path, detail=detail)
 
     def _delete(self, env_id: str) -> str:
         if any(layer_id(plan.get("base_id", ""), plan["name"]) == env_id for plan in self.jobs.active_plans()):
@@ -480,9 +489,7 @@ class LayenvService(condabase.CondaBases):
         """``(filename, text)`` of an env exported as environment.yml or requirements.txt."""
         try:
             if fmt not in exporting.FORMATS:
-                raise bad_request(
-                    f"unknown format {fmt!r}: use format=environment.yml, format=requirements.txt or format=explicit"
-                )
+                raise bad_request(f"unknown format {fmt!r}: use format={', format='.join(exporting.FORMATS)}")
             filename, text = await asyncio.to_thread(self._export, env_id, fmt)
         except PolicyError as err:
             self.audit.emit("export", user, env_id, "refused", detail=err.message)
@@ -499,7 +506,7 @@ class LayenvService(condabase.CondaBases):
                 return f"{env.name}-explicit.txt", exporting.explicit(env)
             except exporting.ExportError as err:
                 raise bad_request(str(err), "not a Conda env") from None
-        stem, ext = fmt.rsplit(".", 1)
+        stem, ext = fmt.rsplit(".", 1) if "." in fmt else (fmt, "txt")
         return f"{env.name}-{stem}.{ext}", exporting.export(env, base, fmt)
 
 

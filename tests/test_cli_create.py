@@ -78,7 +78,7 @@ def test_cli_create_export_delete(cli_env: dict[str, str], clean_create_home: Pa
         (["create", "ok", "--base", "conda-py311_ai", "--package", "./here"], "local path"),
         (["delete", "conda-py311_ai"], "conda remove"),
         (["delete", "nothing-here"], "not found"),
-        (["export", "conda-py311_ai", "--format", "lock"], "environment.yml"),
+        (["export", "conda-py311_ai", "--format", "pdf"], "environment.yml"),
     ],
 )
 def test_cli_refuses_bad_input_and_writes_nothing(cli_env: dict[str, str], clean_create_home: Path, args, message):

@@ -8,16 +8,22 @@ virtualenv and pip building the layer, the server.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import http.server
 import json
 import os
+import signal
+import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from condachannel import MARKER_MODULE, cached_channel, channel_url
+from condachannel import MARKER_MODULE, SUBDIR, cached_channel, channel_url
 from conftest import INICONFIG_VERSION
+from jupyter_process import JUPYTER, JupyterProcess
 from layenv_api import (  # noqa: F401  (fixtures)
     create,
     fetch_json,
@@ -73,20 +79,28 @@ class _StallingChannel(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
+def stalling_channel(channel: Path) -> Iterator[str]:
+    """The channel over HTTP, where every package download stalls: a create waits in its download step."""
+    handler = functools.partial(_StallingChannel, directory=str(channel))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.closing = threading.Event()  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.closing.set()  # type: ignore[attr-defined]
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
-def channel_url_for_server(conda_channel: Path, stall_downloads: bool):
+def channel_url_for_server(conda_channel: Path, stall_downloads: bool) -> Iterator[str]:
     if not stall_downloads:
         yield channel_url(conda_channel)
         return
-    handler = lambda *a, **k: _StallingChannel(*a, directory=str(conda_channel), **k)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.closing = threading.Event()  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.closing.set()  # type: ignore[attr-defined]
-    server.shutdown()
-    server.server_close()
+    with stalling_channel(conda_channel) as url:
+        yield url
 
 
 @pytest.fixture
@@ -109,7 +123,7 @@ async def test_no_conda_env_the_listing_and_policy_offer_a_first_base(jp_fetch, 
     assert "No Conda environment found" in listing["hint"] and '"kind": "conda"' in listing["hint"]
     code, policy = await fetch_json(jp_fetch, "policy")
     assert code == 200 and policy["conda"]["can_create"] is True
-    assert policy["conda"]["hint"] == listing["hint"]
+    assert policy["hint"] == listing["hint"]
     assert policy["conda"]["first_base"] == ["python=3.11", "ipykernel"]
     assert policy["conda"]["envs_dir"] == str(jp_home_dir / ".conda" / "envs")
 
@@ -169,6 +183,10 @@ async def test_conda_base_kernel_layer_explicit_export_delete(jp_fetch, jp_serve
     for line in urls:
         url, md5 = line.split("#")
         assert url.startswith(channel_url(conda_channel)) and indexed[url.rsplit("/", 1)[1]]["md5"] == md5
+    # environment.yml lists every Conda package too, python included (its record lists thousands of files)
+    response = await jp_fetch("layenv", "environments", env["id"], "export", params={"format": "environment.yml"})
+    exported = response.body.decode()
+    assert f"python={records['python']['version']}=" in exported and "ipykernel=" in exported
     code, refused = await fetch_json(jp_fetch, "environments", layer["id"], "export", params={"format": "explicit"})
     assert code == 400 and "Conda env" in refused["message"]
 
@@ -244,3 +262,85 @@ def test_environments_txt_is_rewritten_without_the_deleted_prefix(tmp_path: Path
     unregister_environment("/home/x/.conda/envs/new")
     assert listing.read_text().splitlines() == ["/opt/conda", "/home/x/.conda/envs/keep"]
     assert os.listdir(listing.parent) == ["environments.txt"]
+
+
+def _cli(*args: str, home: Path, channel: str, pkgs: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env |= {"HOME": str(home), "JUPYTER_DATA_DIR": str(home / "data"), "JUPYTER_CONFIG_DIR": str(home / "config")}
+    config = [f"--LayenvService.conda_channels=['{channel}']", f"--LayenvService.conda_pkgs_dir={pkgs}"]
+    return subprocess.run([JUPYTER, "layenv", *args, *config], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_cli_offers_then_creates_a_first_base(tmp_path: Path, conda_channel: Path):
+    home, pkgs, url = tmp_path / "cli-home", tmp_path / "pkgs", channel_url(conda_channel)
+    home.mkdir()
+    command = "jupyter layenv create base --conda python=3.11 --conda ipykernel"
+    for verb in ("list", "doctor"):
+        proc = _cli(verb, home=home, channel=url, pkgs=pkgs)
+        assert proc.returncode == 0 and "No Conda environment found" in proc.stdout and command in proc.stdout
+    assert command in json.loads(_cli("list", "--json", home=home, channel=url, pkgs=pkgs).stdout)["hint"]
+
+    proc = _cli("create", "base", "--conda", "conda-forge::python", home=home, channel=url, pkgs=pkgs)
+    assert proc.returncode == 2 and "names a channel" in proc.stderr and not (home / ".conda").exists()
+    proc = _cli("create", "base", "--conda", "python=3.11", "--conda", "layenv-conda-marker", home=home, channel=url,
+                pkgs=pkgs)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "link 1/" in proc.stdout and "created" in proc.stderr
+    prefix = home / ".conda" / "envs" / "base"
+    out = subprocess.run([prefix / "bin" / "python", "-c", f"import ipykernel, {MARKER_MODULE} as m; print(m.WHERE)"],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.stdout.strip() == "conda 2.0"  # the newest version the channel has
+    listed = _cli("list", home=home, channel=url, pkgs=pkgs).stdout
+    assert "No Conda environment found" not in listed and "conda-base-py" in listed
+    explicit = _cli("export", "base", "--format", "explicit", home=home, channel=url, pkgs=pkgs).stdout
+    assert "@EXPLICIT" in explicit and f"{url}/{SUBDIR}/python-3.11" in explicit
+    assert _cli("delete", "base", home=home, channel=url, pkgs=pkgs).returncode == 0
+    assert not prefix.exists()
+
+
+def test_server_log_hint_and_recovery_of_a_killed_servers_conda_job(tmp_path: Path, conda_channel: Path):
+    """The server says in its log how to make a first base; a server killed mid-install leaves a worker and a
+    half-made env behind, and the next server kills the one and removes the other before it answers."""
+    home = tmp_path / "server-home"
+    home.mkdir()
+    prefix = home / ".conda" / "envs" / "killed"
+    with stalling_channel(conda_channel) as url:
+        config = {"jupyter_server_config.json": {"LayenvService": {"conda_channels": [url]}}}
+        server = JupyterProcess(tmp_path / "one", home, config_files=config)
+        try:
+            server.wait_ready()
+            deadline = time.monotonic() + 30
+            while "No Conda environment found" not in server.log_tail(20000) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert "jupyter layenv create base --conda python=3.11" in server.log_tail(20000)
+            status, job = server.request("POST", "layenv/environments",
+                                         {"kind": "conda", "name": "killed", "packages": ["python=3.11"]})  # fmt: skip
+            assert status == 202, job
+            assert server.wait_for_step(job["id"], "download")["step"] == "download"
+            server.proc.send_signal(signal.SIGKILL)
+            server.proc.wait()
+        finally:
+            server.stop()
+        assert prefix.is_dir() and processes_mentioning(str(prefix))  # the worker outlived its server
+        again = JupyterProcess(tmp_path / "one", home, config_files=config)
+        try:
+            again.wait_ready()
+            recovered = again.get(f"layenv/jobs/{job['id']}")
+        finally:
+            again.stop()
+    assert recovered["state"] == "failed" and "interrupted by server restart" in recovered["error"]
+    assert not prefix.exists() and not processes_mentioning(str(prefix))
+
+
+def test_worker_progress_lines_move_the_job_and_other_lines_are_log():
+    from jupyter_layenv.create.conda import PROGRESS, progress_of
+
+    def line(**event: object) -> str:
+        return PROGRESS + json.dumps(event) + "\n"
+
+    assert progress_of(line(step="solve", done=0, total=1)) == ("solve", 0.02, "solve 0/1\n")
+    step, fraction, text = progress_of(line(step="link", done=3, total=10, package="numpy", fraction=0.5))
+    assert (step, round(fraction, 3), text) == ("link", 0.5, "link 3/10 numpy\n")
+    assert progress_of(line(step="download", done=10, total=10, fraction=7))[1] == 0.9  # clamped: never past 0.9
+    assert progress_of("solved in 0.02 s: 30 packages\n") is None
+    assert progress_of(PROGRESS + "{not json\n") is None

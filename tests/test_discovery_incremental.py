@@ -21,11 +21,15 @@ YESTERDAY = time.time() - 86_400
 
 
 def settle(*paths: Path) -> None:
-    """Every mtime under ``paths`` (and theirs) set to yesterday: far outside the racy window."""
+    """The mtime of every directory under ``paths`` (and theirs) set to yesterday: far outside the racy window.
+
+    Directories only (what discovery's signatures hold): a file in a test prefix may be a hard link to the
+    interpreter's own (its stdlib), whose mtime must not move (its bytecode would then be stale).
+    """
     for top in paths:
         os.utime(top, (YESTERDAY, YESTERDAY), follow_symlinks=False)
-        for dirpath, dirnames, filenames in os.walk(top):
-            for name in (*dirnames, *filenames):
+        for dirpath, dirnames, _filenames in os.walk(top):
+            for name in dirnames:
                 os.utime(os.path.join(dirpath, name), (YESTERDAY, YESTERDAY), follow_symlinks=False)
 
 

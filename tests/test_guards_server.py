@@ -32,17 +32,17 @@ def _server(work: Path, home: Path, *args: str, **kwargs) -> JupyterProcess:
 
 
 def _running_job(server: JupyterProcess, name: str) -> dict:
-    """A create of ``name`` whose installer is waiting on the stalling index."""
+    """A create of ``name`` whose installer (past the virtualenv step) is waiting on the stalling index."""
     code, job = server.request(
         "POST", "layenv/environments", {"name": name, "base": BASE_ID, "packages": ["iniconfig"]}
     )
     assert code == 202, job
-    job = server.wait_for_step(job["id"], "install")
-    assert job["state"] == "running", job
-    deadline = time.monotonic() + 20
-    while not processes_mentioning(job["path"]):
-        assert time.monotonic() < deadline, "the installer never started"
+    deadline = time.monotonic() + 60
+    while not processes_mentioning(job["path"]) or server.get(f"layenv/jobs/{job['id']}")["step"] == "create":
+        assert time.monotonic() < deadline, f"the installer never started\n{server.log_tail()}"
         time.sleep(0.1)
+    job = server.get(f"layenv/jobs/{job['id']}")
+    assert job["state"] == "running", job
     return job
 
 

@@ -59,6 +59,11 @@ ROLES = [
 OAUTH_SCOPES = [f"{READ}!server", f"{WRITE}!server"]
 
 
+def peek_at(owner: UnixUser, helper: UnixUser) -> dict:
+    """JupyterHub lets ``helper`` into ``owner``'s server (a course helper's role): its layenv scopes stay its own."""
+    return {"name": "layenv-test-peek", "scopes": [f"access:servers!user={owner.name}"], "users": [helper.name]}
+
+
 @dataclass
 class HubSetup:
     hub: Hub
@@ -127,7 +132,7 @@ def hub_setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         users=[alice.name, bob.name],
         custom_scopes=CUSTOM_SCOPES,
         groups={"env-creators": [alice.name]},  # JupyterHub's groups, not Unix ones
-        roles=ROLES,
+        roles=[*ROLES, peek_at(bob, alice)],
         oauth_client_allowed_scopes=OAUTH_SCOPES,
     )
     before = {entry.name for entry in area.group_root.iterdir()}
@@ -223,8 +228,14 @@ def test_a_user_without_the_write_scope_gets_403_and_can_still_list(hub_setup: H
 
 
 def test_a_token_reaches_only_its_own_users_server(hub_setup: HubSetup):
-    reply = hub_setup.layenv(hub_setup.bob, "GET", "environments", token_of=hub_setup.alice)
-    assert reply.status == 403, reply
+    """alice may enter bob's server (``peek_at``), so JupyterHub lets her token through, but her layenv scopes are
+    filtered to her own server (``!user``): jupyter_layenv, not JupyterHub, refuses her bob's environments."""
+    alice, bob = hub_setup.alice, hub_setup.bob
+    assert http("GET", f"{hub_setup.server(bob)}api/kernelspecs", hub_setup.tokens[alice.name]).status == 200
+    for method, path, body in (("GET", "environments", None), ("POST", "environments", {"name": "x", "base": "y"})):
+        reply = hub_setup.layenv(bob, method, path, body, token_of=alice)
+        assert reply.status == 403, reply
+        assert (READ if method == "GET" else WRITE) in reply.body["message"], reply.body
 
 
 def test_alice_creates_in_the_group_root_and_bob_runs_it_as_a_kernel(hub_setup: HubSetup):

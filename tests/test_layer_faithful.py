@@ -8,6 +8,7 @@ that ignores the base would copy them into the layer.
 from __future__ import annotations
 
 import json
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -50,6 +51,14 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 ("jupyter_core>=4", "traitlets>=5.1", "iniconfig"))  # fmt: skip
     # needs a newer version of a base package than the base has
     write_wheel(directory, "needsnew", "1.0", {"needsnew.py": ""}, ("layenv_base_marker>=2",))
+    # resolvable (its metadata is fine), but uv refuses to install it: a change that fails mid-way
+    with zipfile.ZipFile(directory / "brokenwheel-1.0-py3-none-any.whl", "w") as wheel:
+        wheel.writestr("brokenwheel.py", "")
+        wheel.writestr("brokenwheel-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: brokenwheel\nVersion: 1.0\n")
+        wheel.writestr(
+            "brokenwheel-1.0.dist-info/WHEEL", "Wheel-Version: 99.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
+        wheel.writestr("brokenwheel-1.0.dist-info/RECORD", "")
     return directory
 
 

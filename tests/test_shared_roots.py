@@ -545,39 +545,52 @@ def test_simultaneous_deletes_of_one_env_from_both_servers_delete_it_once(server
 
 
 def test_an_env_being_deleted_by_one_server_is_never_listed_half_deleted_by_the_other(
-    servers: Servers, unix_users: Users, group_root: Path
+    shared_area: SharedArea, unix_users: Users, servers: Servers, group_root: Path, index: GatedIndex
 ):
-    """A big layer (thousands of files, like one with a scientific stack) takes a while to delete; meanwhile the
-    other member's listings show it whole or not at all, never as a broken env."""
+    """bob's server deletes alice's group env and is held between its rename and its removal (tests/rmtree_hook,
+    an audit hook on its PYTHONPATH): in that window the env's files are still on disk, under a hidden name, and
+    alice's listings (fresh scans: the root changed) show neither the env nor its remainder, nor its kernel.
+    A delete made in place, without the rename, fails here: the removal would start on the env's own name."""
     job = create_in_group(servers.alice, "big", servers.base_id)
-    path = group_root / "big"
-    for top in (path / "bin", path / "lib", path):  # the bulk of an installed stack, spread over the env
-        for i in range(20):
-            bulk = top / f"bulk{i:02d}"
-            bulk.mkdir()
-            for j in range(150):
-                (bulk / f"f{j:03d}.py").write_text("x = 1\n")
-    for item, _ in tree_modes(path):  # as the group's build would have left them (created here by root)
-        os.lchown(item, unix_users.alice.uid, unix_users.gid)
-        if not item.is_symlink():
-            item.chmod(0o2775 if item.is_dir() else 0o664)
-    env_id = job["environment"]["id"]
+    path, env_id = group_root / "big", job["environment"]["id"]
+    kernel = job["environment"]["kernels"][0]["name"]
     assert envs_in(listing(servers.alice), group_root)["big"]["kernels"]
-
-    seen: list[str] = []
-    with ThreadPoolExecutor(1) as pool:
-        deleting = pool.submit(servers.bob.request, "DELETE", f"layenv/environments/{env_id}")
-        while not deleting.done():
-            listed = listing(servers.alice)
-            env = envs_in(listed, group_root).get("big")
-            skipped = [s for s in listed["skipped"] if s["path"] == str(path)]
-            if skipped or (env is not None and (not env["kernels"] or env["skipped_reason"])):
-                seen.append(f"env {env}, skipped {skipped}")
-        code, body = deleting.result()
-    assert code == 204, (code, body)
-    assert not path.exists()
-    assert seen == [], f"{len(seen)} listings showed the env half-deleted, e.g. {seen[:3]}"
-    assert "big" not in envs_in(listing(servers.alice), group_root)
+    watch = shared_area.root / f"rmtree-watch-{os.getpid()}"  # the hook and its files, where bob can reach them
+    shutil.copytree(Path(__file__).parent / "rmtree_hook", watch / "hook")
+    unix_users.bob.chown(watch)
+    record, hold = watch / "removals.jsonl", watch / "hold"
+    hold.touch()
+    hook = {"PYTHONPATH": str(watch / "hook"), "LAYENV_TEST_RMTREE_RECORD": str(record),
+            "LAYENV_TEST_RMTREE_UNDER": str(group_root), "LAYENV_TEST_RMTREE_HOLD": str(hold)}  # fmt: skip
+    holding = start_server(shared_area, unix_users.bob, "holding", extra_env=hook, **server_settings(index))
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            deleting = pool.submit(holding.request, "DELETE", f"layenv/environments/{env_id}")
+            deadline = time.monotonic() + 30
+            while not record.exists():
+                assert not deleting.done(), f"the delete never reached its removal: {deleting.result()}"
+                assert time.monotonic() < deadline, "the delete never reached its removal"
+                time.sleep(0.05)
+            removal = json.loads(record.read_text().splitlines()[0])
+            doomed = Path(removal["path"])
+            assert doomed.parent == group_root and doomed.name.startswith(".layenv-deleting-big-"), removal
+            assert doomed.is_dir() and not path.exists() and "big" not in removal["siblings"], removal
+            for _ in range(3):
+                listed = listing(servers.alice)
+                assert "big" not in envs_in(listed, group_root)
+                assert [s for s in listed["skipped"] if os.path.dirname(s["path"]) == str(group_root)] == []
+                assert [e for e in listed["environments"] if ".layenv-deleting" in e["path"]] == []
+            assert kernel not in kernel_names(servers.alice)
+            assert not deleting.done(), "the listings above must run while the delete is held"
+            hold.unlink()
+            code, body = deleting.result(timeout=60)
+        assert code == 204, (code, body)
+        assert not path.exists() and not doomed.exists()
+        assert "big" not in envs_in(listing(servers.alice), group_root)
+    finally:
+        hold.unlink(missing_ok=True)
+        holding.stop()
+        shutil.rmtree(watch, ignore_errors=True)
 
 
 def test_the_creator_group_members_see_is_the_user_who_created_it(

@@ -381,11 +381,19 @@ def shared_area_fixture(unix_users: Users) -> Iterator[SharedArea]:
 # ---------------------------------------------------------------------------------------------- the servers
 
 
-def start_server(area: SharedArea, user: UnixUser, label: str, *, wait: bool = True, **service: Any):
+def start_server(
+    area: SharedArea,
+    user: UnixUser,
+    label: str,
+    *,
+    wait: bool = True,
+    extra_env: dict[str, str] | None = None,
+    **service: Any,
+):
     """``jupyter server`` of the shared install running as ``user``, work dirs in ``~/jupyter-<label>``.
 
     Returns the :class:`jupyter_process.JupyterProcess` (ready unless ``wait=False``); stop it when done.
-    ``service`` goes to :meth:`SharedArea.server_config`.
+    ``service`` goes to :meth:`SharedArea.server_config`; ``extra_env`` is added to the server's environment.
     """
     from jupyter_process import JupyterProcess
 
@@ -398,6 +406,7 @@ def start_server(area: SharedArea, user: UnixUser, label: str, *, wait: bool = T
         drop_env=("PYTHONPATH", "VIRTUAL_ENV", "XDG_", "UV_", "PIP_", "CONDA", "JUPYTER"),
         cwd=user.home,
         user=user.name,
+        extra_env=extra_env or {},
     )
     if wait:
         try:

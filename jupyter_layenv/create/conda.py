@@ -21,10 +21,11 @@ from dataclasses import asdict, dataclass
 from ..model import BUILDING_MARKER, PROVENANCE
 from .process import _kill_group
 
-PROGRESS = "@layenv-progress "  # a worker stdout line carrying {"step", "done", "total", "package"}
+PROGRESS = "@layenv-progress "  # a worker stdout line carrying {"step", "done", "total", "package", "fraction"}
 KIND = "conda"
-# Where each step's progress starts and ends in the job's 0..1 (the solve is quick, linking is most of the work).
-STEP_RANGES = {"solve": (0.02, 0.1), "download": (0.1, 0.5), "link": (0.5, 0.9)}
+# Where each part's progress starts and ends in the job's 0..1: the solve, then the install (downloads and links
+# interleave: the worker reports the fraction of both together).
+SOLVE_RANGE, INSTALL_RANGE = (0.02, 0.1), (0.1, 0.9)
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,11 @@ def progress_of(line: str) -> tuple[str, float, str] | None:
         step, done, total = str(event["step"]), int(event["done"]), int(event["total"])
     except (ValueError, KeyError, TypeError):
         return None
-    start, end = STEP_RANGES.get(step, (0.0, 0.0))
-    fraction = start + (end - start) * (done / total if total else 0.0)
+    part = event.get("fraction")
+    if not isinstance(part, (int, float)):
+        part = done / total if total else 0.0
+    start, end = SOLVE_RANGE if step == "solve" else INSTALL_RANGE
+    fraction = start + (end - start) * min(max(float(part), 0.0), 1.0)
     package = f" {event['package']}" if event.get("package") else ""
     return step, fraction, f"{step} {done}/{total}{package}\n"
 

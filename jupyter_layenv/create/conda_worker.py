@@ -39,7 +39,7 @@ class Reporter:
         with self._lock:
             self.cached += 1
             done = self.cached
-        say("download", done, self.packages, self._names.get(cache_entry, ""))
+        say("download", done, self.packages, self._names.get(cache_entry, ""), self._fraction())
 
     def on_link_start(self, operation: int, package_name: str) -> int:
         with self._lock:
@@ -50,11 +50,15 @@ class Reporter:
         with self._lock:
             self.linked += 1
             done = self.linked
-        say("link", done, self.packages, self._names.get(index, ""))
+        say("link", done, self.packages, self._names.get(index, ""), self._fraction())
+
+    def _fraction(self) -> float:
+        """Of the install (both halves: rattler links a package as soon as it is in the cache, while others load)."""
+        return (self.cached + self.linked) / (2 * self.packages) if self.packages else 0.0
 
 
-def say(step: str, done: int, total: int, package: str = "") -> None:
-    event = {"step": step, "done": done, "total": total, "package": package}
+def say(step: str, done: int, total: int, package: str = "", fraction: float | None = None) -> None:
+    event = {"step": step, "done": done, "total": total, "package": package, "fraction": fraction}
     sys.stdout.write(PROGRESS + json.dumps(event) + "\n")
     sys.stdout.flush()
 
@@ -73,7 +77,7 @@ async def build(plan: CondaPlan) -> None:
         platforms=[plan.platform, "noarch"],
         virtual_packages=rattler.VirtualPackage.detect(),
     )
-    print(f"solved in {time.monotonic() - started:.1f} s: {len(records)} packages", flush=True)
+    print(f"solved in {time.monotonic() - started:.2f} s: {len(records)} packages", flush=True)
     for record in sorted(records, key=lambda r: r.name.normalized):
         print(f"  {record.name.normalized} {record.version} {record.build}  {record.channel}", flush=True)
     say("solve", 1, 1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import json
 import logging
@@ -24,6 +25,7 @@ from typing import Any
 
 from ..layers import revisions
 from ..layers.apply import install_argv, layer_state
+from ..layers.change import ChangePlan, restore_snapshot, run_change
 from ..layers.plan import LayerPlan, Pin, PlanError, plan_change
 from ..layers.resolve import ToolResolver
 from . import builder, conda
@@ -36,6 +38,7 @@ from .process import run_logged
 ACTIVE = ("queued", "running")
 JOB_ID = re.compile(r"[0-9a-f]{32}")
 INTERRUPTED = "interrupted by server restart; the half-made environment was removed, create it again"
+INTERRUPTED_CHANGE = "interrupted by server restart; the layer was put back as it was before, make the change again"
 LOG_TAIL_LINES = 8
 
 
@@ -249,11 +252,36 @@ class JobManager:
                 where = getattr(err, "filename", None) or await asyncio.to_thread(self._fuller, plan.path)
                 raise DiskFull(no_space_message(str(where), quota=err.errno != errno.ENOSPC)) from None
             raise
-        self._jobs[job.id] = job
-        self._tasks[job.id] = asyncio.create_task(self._run(job, plan, lock), name=f"layenv-job-{job.id}")
+        self._start(job, lock, lambda: self._build(job, plan), lambda: self._clean(job))
         return job
 
-    async def _run(self, job: Job, plan: builder.BuildPlan | CondaPlan, lock: EnvLock) -> None:
+    async def submit_change(self, change: ChangePlan) -> Job:
+        """Queue a change of an existing layer; :class:`JobConflict` at once when a job works on it anywhere."""
+        if change.path in self._paths:
+            raise JobConflict(f"a job is working on {change.name} right now; wait for it or cancel it")
+        lock = await asyncio.to_thread(EnvLock.try_acquire, change.path)
+        if lock is None:
+            raise JobConflict(f"another process is working on {change.name}; try again when it is done")
+        job = Job(id=uuid.uuid4().hex, name=change.name, path=change.path, base=change.base_path or "",
+                  user=change.creator, plan=change.to_json())  # fmt: skip
+        try:
+            await asyncio.to_thread(self.store.save, job)
+        except BaseException:
+            await asyncio.to_thread(lock.release)
+            raise
+        self._paths.add(change.path)
+        self._start(job, lock, lambda: run_change(self, job, change), lambda: self._undo(job))
+        return job
+
+    def _start(
+        self, job: Job, lock: EnvLock, work: Callable[[], Awaitable[None]], clean: Callable[[], Awaitable[None]]
+    ) -> None:
+        self._jobs[job.id] = job
+        self._tasks[job.id] = asyncio.create_task(self._run(job, lock, work, clean), name=f"layenv-job-{job.id}")
+
+    async def _run(
+        self, job: Job, lock: EnvLock, work: Callable[[], Awaitable[None]], clean: Callable[[], Awaitable[None]]
+    ) -> None:
         # A client sees the final state only once the half-made env is gone and the log is complete.
         outcome: tuple[str, str | None] = ("succeeded", None)
         logged = False  # the error is a failed command's, whose output is in the log already
@@ -262,16 +290,16 @@ class JobManager:
                 self._slots = asyncio.Semaphore(self._concurrency)
             async with self._slots:
                 job.state = "running"
-                await self._build(job, plan)
+                await work()
         except asyncio.CancelledError:
             outcome = self._outcome.pop(job.id, ("cancelled", None))
-            await self._clean(job)
+            await clean()
         except Exception as err:
             outcome = ("failed", await asyncio.to_thread(self._failure, job, err))
             logged = isinstance(err, StepFailed) and outcome[1] == str(err)  # not rewritten (a full disk)
             if not isinstance(err, StepFailed) and not is_no_space(err):
                 self.log.exception("jupyter_layenv: job %s (%s) failed", job.id, job.path)
-            await self._clean(job)
+            await clean()
         finally:
             if outcome[0] == "succeeded":
                 job.step, job.progress = "done", 1.0
@@ -279,7 +307,9 @@ class JobManager:
             try:
                 await asyncio.to_thread(self._finish_files, job, lock, outcome, logged)
             finally:  # whatever the disk says: the name is free and the end is recorded
-                self._paths.discard(plan.path)
+                # in one step on the event loop: a client that sees the job ended may at once start another
+                job.state, job.error = outcome
+                self._paths.discard(job.path)
                 self._tasks.pop(job.id, None)
                 self._on_finished(job)
 
@@ -300,11 +330,10 @@ class JobManager:
 
     def _finish_files(self, job: Job, lock: EnvLock, outcome: tuple[str, str | None], logged: bool = False) -> None:
         state, error = outcome
-        job.state, job.error = state, error
         try:
             # a failed command's output is in the log already: the trailer does not print it a second time
             self.store.append_log(job.id, f"\n== {state}{f': {error}' if error and not logged else ''}\n")
-            self.store.save(job)
+            self.store.save(dataclasses.replace(job, state=state, error=error))
         except OSError as err:
             self._unsaved.add(job.id)  # memory has the truth; the file is repaired at the next read
             self.log.error("jupyter_layenv: job %s %s, but its record could not be written: %s", job.id, state, err)
@@ -321,29 +350,29 @@ class JobManager:
         env = installer_environment(self.settings)
         if plan.environment_yml:  # which base the file chose, and why
             await asyncio.to_thread(self.store.append_log, job.id, f"# {plan.environment_yml['summary']}\n")
-        await self._step(job, "create", 0.05)
-        await self._command(job, "virtualenv", builder.virtualenv_command(plan), env, plan.umask)
+        await self.step(job, "create", 0.05)
+        await self.command(job, "virtualenv", builder.virtualenv_command(plan), env, plan.umask)
         installed: tuple[Pin, ...] = ()
         if plan.requirements:
             await asyncio.to_thread(self.store.append_log, job.id, "".join(f"#   {s}\n" for s in plan.requirements))
-            await self._step(job, "resolve", 0.25)
+            await self.step(job, "resolve", 0.25)
             base = plan.base_path if plan.inherit else None
             layer_plan = await self.plan_layer(job, plan.python, base, plan.path, plan.installer, plan.uv,
                                                add=plan.requirements, options=plan.options)  # fmt: skip
             installed = layer_plan.install
             if installed:
-                await self._step(job, "install", 0.35)
-                await self._install(job, plan.installer, plan.uv, plan.python, installed, plan.options, plan.umask)
-        await self._step(job, "register", 0.9)
+                await self.step(job, "install", 0.35)
+                await self.install(job, plan.installer, plan.uv, plan.python, installed, plan.options, plan.umask)
+        await self.step(job, "register", 0.9)
         request = {"action": "create", "add": list(plan.requested), "remove": []}
-        await asyncio.to_thread(self._record, job, plan.path, plan.base_path if plan.inherit else None, request,
+        await asyncio.to_thread(self.record, job, plan.path, plan.base_path if plan.inherit else None, request,
                                 installed, {})  # fmt: skip
         await asyncio.to_thread(builder.finish, plan, job.id)
         job.environment = await self._register(job)
 
     async def _build_conda(self, job: Job, plan: CondaPlan) -> None:
         """Solve and install with py-rattler in a worker process; its progress lines move the job's step."""
-        await self._step(job, "solve", 0.02)
+        await self.step(job, "solve", 0.02)
         plan_file = os.path.join(await asyncio.to_thread(self.store.work_dir, job.id), "conda-plan.json")
         await asyncio.to_thread(conda.write_plan, plan_file, plan)
         argv = conda.worker_command(plan_file, plan.path)
@@ -363,7 +392,7 @@ class JobManager:
         if code != 0:
             tail = await asyncio.to_thread(self.store.log_tail, job.id, start)
             raise StepFailed(f"{job.step} failed (py-rattler exited with {code}): {tail or 'see the log'}")
-        await self._step(job, "register", 0.9)
+        await self.step(job, "register", 0.9)
         await asyncio.to_thread(conda.finish, plan, job.id)
         job.environment = await self._register(job)
 
@@ -387,22 +416,22 @@ class JobManager:
         await asyncio.to_thread(self.store.append_log, job.id, f"# plan: {summary}\n")
         return layer_plan
 
-    async def _install(
+    async def install(
         self, job: Job, installer: str, uv: str | None, python: str, pins: tuple[Pin, ...],
         options: tuple[str, ...], umask: int | None,
     ) -> None:  # fmt: skip
         requirements = self.store.requirements_path(job.id)
         await asyncio.to_thread(builder.write_requirements, requirements, tuple(p.requirement() for p in pins))
         argv = install_argv(installer, uv, python, requirements, self.settings, options)
-        await self._command(job, installer, argv, installer_environment(self.settings), umask)
+        await self.command(job, installer, argv, installer_environment(self.settings), umask)
 
-    def _record(self, job: Job, path: str, base: str | None, request: dict, pins: tuple[Pin, ...], known: dict) -> None:
+    def record(self, job: Job, path: str, base: str | None, request: dict, pins: tuple[Pin, ...], known: dict) -> None:
         """The revision of what the job made: the layer's lock, hashes from the resolver where it gave them."""
         known = {**known, **{pin.key: pin.lock_json() for pin in pins}}
         lock = revisions.current_lock(path, known)
         revisions.record(path, user=job.user, request=request, lock=lock, base_path=base)
 
-    async def _step(self, job: Job, step: str, progress: float) -> None:
+    async def step(self, job: Job, step: str, progress: float) -> None:
         job.step, job.progress = step, progress
         await asyncio.to_thread(self._save_step, job)
 
@@ -410,7 +439,7 @@ class JobManager:
         self.store.append_log(job.id, f"== {job.step}\n")
         self.store.save(job)
 
-    async def _command(self, job: Job, tool: str, argv: list[str], env: dict[str, str], umask: int | None) -> None:
+    async def command(self, job: Job, tool: str, argv: list[str], env: dict[str, str], umask: int | None) -> None:
         await asyncio.to_thread(self.store.append_log, job.id, "$ " + " ".join(argv) + "\n")
         start = await asyncio.to_thread(self.store.log_size, job.id)
 
@@ -427,6 +456,18 @@ class JobManager:
             await asyncio.to_thread(self.store.save, job)
 
         return spawned
+
+    def installer_env(self) -> dict[str, str]:
+        return installer_environment(self.settings)
+
+    async def register(self, job: Job) -> dict[str, Any]:
+        return await self._register(job)
+
+    async def _undo(self, job: Job) -> None:
+        """A change that did not finish: the layer as it was before the job."""
+        restored = await asyncio.to_thread(restore_snapshot, job.path, job.id)
+        if restored:
+            await asyncio.to_thread(self.store.append_log, job.id, f"restored {job.path} as it was before\n")
 
     async def _clean(self, job: Job) -> None:
         removed = await asyncio.to_thread(builder.remove_half_made, job.path, job.id)
@@ -472,9 +513,13 @@ class JobManager:
         try:
             if job.pid:
                 _kill_orphan(job.pid, job.path)
-            builder.remove_half_made(job.path, job.id)
-            job.state, job.error, job.finished, job.pid = "failed", INTERRUPTED, time.time(), None
-            self.store.append_log(job.id, f"\n== failed: {INTERRUPTED}\n")
+            if job.plan.get("kind") == "change":
+                restore_snapshot(job.path, job.id)  # the layer as it was before the interrupted change
+            else:
+                builder.remove_half_made(job.path, job.id)
+            error = INTERRUPTED_CHANGE if job.plan.get("kind") == "change" else INTERRUPTED
+            job.state, job.error, job.finished, job.pid = "failed", error, time.time(), None
+            self.store.append_log(job.id, f"\n== failed: {error}\n")
             self.store.save(job)
         finally:
             lock.release()

@@ -21,12 +21,14 @@ import {
   defaultBase,
   defaultRoot,
   errorMessage,
+  existingEnv,
   fieldForError,
   IBasesHelp,
   IEnvironment,
   IJob,
   isFinal,
   limitsHelp,
+  nameTakenMessage,
   packagesHelp,
   parsePackageLines,
   percent,
@@ -35,7 +37,7 @@ import {
   rootLabel,
   validateName
 } from './model';
-import { ProgressBar } from './progress';
+import { JobError, ProgressBar } from './progress';
 import { LayenvStore } from './store';
 
 export interface ICreateActions {
@@ -170,7 +172,14 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
   const pkgHelp = packagesHelp(policy);
   const limits = limitsHelp(policy);
   // From a file, an empty name means the file's `name:`.
-  const nameError = fromFile && !name ? null : validateName(name);
+  const taken = existingEnv(name, store.listing?.environments ?? [], [
+    selectedRoot?.path,
+    fromFile ? undefined : baseEnv?.path
+  ]);
+  const nameError =
+    fromFile && !name
+      ? null
+      : (validateName(name) ?? (taken ? nameTakenMessage(taken) : null));
   const createDisabled =
     submitting ||
     !!refused ||
@@ -792,11 +801,7 @@ function ProgressView({
       {followError && !final && (
         <div className="jp-LayenvHelp">Reconnecting… ({followError})</div>
       )}
-      {job.error && (
-        <div className="jp-LayenvError" role="alert">
-          {job.error}
-        </div>
-      )}
+      {job.error && <JobError error={job.error} />}
       {job.state === 'succeeded' && (
         <div className="jp-LayenvSuccess">
           {kernel ? (

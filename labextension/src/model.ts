@@ -101,6 +101,47 @@ export function validateName(name: string): string | null {
   return null;
 }
 
+/**
+ * The listed environment a create of `name` would collide with: the one at `<place>/<name>` for one of the places
+ * a new env may go (the chosen root; the base, which holds its layers in the `inside_base` layout and whose
+ * layers' kernel names include the layer's name). The listing is loaded already: no request as you type.
+ */
+export function existingEnv(
+  name: string,
+  envs: ReadonlyArray<IEnvironment>,
+  places: ReadonlyArray<string | undefined>
+): IEnvironment | undefined {
+  if (!name) {
+    return undefined;
+  }
+  const paths = places
+    .filter((place): place is string => !!place)
+    .map(place => `${place.replace(/\/+$/, '')}/${name}`);
+  return envs.find(env => paths.includes(env.path));
+}
+
+/** What the name field says about a name that is taken (the server would answer 409). */
+export function nameTakenMessage(env: IEnvironment): string {
+  return `An environment named "${env.name}" exists already (${env.path}): pick another name, or delete it first.`;
+}
+
+/** "1 environment", "2 environments". */
+export function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? '' : 's'}`;
+}
+
+/**
+ * A job's error as its first line (what went wrong, e.g. "install failed (uv exited with 1): error: …") and the
+ * rest (the installer's last output lines), which the panel keeps under "Show log".
+ */
+export function splitError(error: string): { first: string; rest: string } {
+  const text = error.trim();
+  const cut = text.indexOf('\n');
+  return cut < 0
+    ? { first: text, rest: '' }
+    : { first: text.slice(0, cut).trim(), rest: text.slice(cut + 1).trim() };
+}
+
 /** The package specs of a "one per line" text: blank lines and `#` comments dropped, lines trimmed. */
 export function parsePackageLines(text: string): string[] {
   const specs: string[] = [];

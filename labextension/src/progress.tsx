@@ -1,5 +1,7 @@
 import * as React from 'react';
 
+import { splitError } from './model';
+
 /** The job progress bar, in the progress view and (small) in the sidebar's job list. */
 export function ProgressBar(props: {
   pct: number;
@@ -23,6 +25,22 @@ export function ProgressBar(props: {
         className="jp-LayenvProgress-fill"
         style={{ width: `${props.pct}%` }}
       />
+    </div>
+  );
+}
+
+/** A failed job's error: its first line, and the installer's output under "Show log" (not the whole sidebar). */
+export function JobError(props: { error: string }): JSX.Element {
+  const { first, rest } = splitError(props.error);
+  return (
+    <div className="jp-LayenvError jp-LayenvJobError" role="alert">
+      <div className="jp-LayenvJobError-first">{first}</div>
+      {rest && (
+        <details className="jp-LayenvJobError-log">
+          <summary>Show log</summary>
+          <pre>{rest}</pre>
+        </details>
+      )}
     </div>
   );
 }

@@ -31,9 +31,10 @@ import {
   notKernels,
   ownerLine,
   percent,
+  plural,
   scopeTitle
 } from './model';
-import { ProgressBar } from './progress';
+import { JobError, ProgressBar } from './progress';
 import { LayenvStore } from './store';
 
 export interface ISidebarActions {
@@ -250,8 +251,8 @@ function SidebarView({
             )}
             <div className="jp-LayenvSidebar-count" aria-live="polite">
               {filter
-                ? `${shown} of ${envs.length} environments`
-                : `${envs.length} environments`}
+                ? `${shown} of ${plural(envs.length, 'environment')}`
+                : plural(envs.length, 'environment')}
             </div>
           </>
         )}
@@ -284,9 +285,13 @@ function JobRow({
         </button>
       </div>
       {!final && <ProgressBar pct={pct} label={`${name}: ${job.step}`} small />}
-      <div className="jp-LayenvJob-step">
-        {final ? job.error || job.step : `${job.step} · ${pct} %`}
-      </div>
+      {final && job.error ? (
+        <JobError error={job.error} />
+      ) : (
+        <div className="jp-LayenvJob-step">
+          {final ? job.step : `${job.step} · ${pct} %`}
+        </div>
+      )}
     </li>
   );
 }

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /*
  * The whole panel flow in a real Chromium against a real JupyterLab (started by tests/ui/test_panel_ui.py):
- * sidebar grouped by base → launcher card "New environment" → bad name → server error next to its field →
+ * sidebar grouped by base → launcher card "New environment" → bad name → a taken name flagged as it is typed → server error next to its field →
  * create with a package from the local wheelhouse → progress to 100 % → new kernel in the launcher → notebook
  * with it runs a cell (sys.prefix, a base package, the layer package) → page reload finds the job again →
  * export requirements.txt → delete (blocked for a Conda env, confirmed for the new layer) → a long job followed
- * live and cancelled → from an environment.yml (no base fits: the closest bases and what each lacks; then a file
- * that fits is created on BASE_ID) → 200 environments scroll and filter. The policy (GET layenv/policy) along the way: the
+ * live and cancelled → a failed job (the first line of its error, the installer's output under "Show log", in
+ * the progress view and the sidebar) → from an environment.yml (no base fits: the closest bases and what each lacks; then a file
+ * that fits is created on BASE_ID) → "1 environment" → 200 environments scroll and filter. The policy (GET layenv/policy) along the way: the
  * "Where" select offers the group root (the env is created there when LAYENV_UI_ROOT names it, and the sidebar
  * then shows its group and creator), a base left out by LayenvPolicy.allowed_bases is greyed out with the server's
  * reason (GET environments' layer_blocked_reason, naming the rule),
@@ -47,6 +48,8 @@ const ROOT = process.env.LAYENV_UI_ROOT || 'user';
 const DENIED_PACKAGE = process.env.LAYENV_UI_DENIED_PACKAGE || 'forbidden-demo';
 const REFUSED_BASE_ID = process.env.LAYENV_UI_REFUSED_BASE_ID || 'conda-rstats';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const EXISTING_NAME = process.env.LAYENV_UI_EXISTING_NAME || 'proj_uv';
+const MISSING_PACKAGE = 'not-in-the-wheelhouse';
 const TIMEOUT = Number(process.env.LAYENV_UI_TIMEOUT_MS || 60000);
 
 const ARGS = [
@@ -256,6 +259,14 @@ async function flow(page) {
   check(/Only letters/.test(await nameError.innerText()), `a bad name is refused as you type: "${await nameError.innerText()}"`);
   check((await form.getByRole('button', { name: 'Create' }).isDisabled()) === true, 'Create is disabled while the name is bad');
   await screenshot(page, 'bad-name');
+
+  // a name taken in the chosen root is flagged as it is typed: the listing is loaded already, no submit needed
+  await name.fill(EXISTING_NAME);
+  await page.waitForFunction(el => el && /exists already/.test(el.textContent), await nameError.elementHandle());
+  const takenText = await nameError.innerText();
+  check(takenText.includes(`/.virtualenvs/${EXISTING_NAME}`), `an existing name is flagged as it is typed: "${takenText}"`);
+  check((await form.getByRole('button', { name: 'Create' }).isDisabled()) === true, 'Create is disabled while the name is taken');
+  await screenshot(page, 'name-exists');
 
   // a server refusal lands next to the field it concerns
   await name.fill(ENV_NAME);
@@ -485,9 +496,18 @@ async function flow(page) {
   const listing = await (await fetch(`${URL_}layenv/environments`, { headers: { Authorization: `token ${TOKEN}` } })).json();
   check(!listing.environments.some(e => e.name === slowName), 'the half-made environment is removed');
 
+  await failedJobFlow(page, sidebar2);
   await envFileFlow(page);
 
-  // -- 10. 200 environments: the list scrolls inside the sidebar (header and filter stay) and filters fast
+  // -- 10. one environment is "1 environment"; 200 scroll inside the sidebar (header and filter stay), filter fast
+  await page.route(/\/layenv\/environments(\?|$)/, route =>
+    route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(syntheticListing(1)) })
+  );
+  await sidebar2.getByRole('button', { name: 'Refresh environments' }).click();
+  const count = sidebar2.locator('.jp-LayenvSidebar-count');
+  await page.waitForFunction(el => el && el.textContent.trim() === '1 environment', await count.elementHandle());
+  check(true, 'a listing of one environment says "1 environment"');
+  await page.unroute(/\/layenv\/environments(\?|$)/);
   const many = syntheticListing(200);
   await page.route(/\/layenv\/environments(\?|$)/, route =>
     route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(many) })
@@ -541,6 +561,44 @@ async function flow(page) {
   check(/You have 5 of at most 5 environments/.test(await form3.innerText()), 'the quota is shown under Create');
   await screenshot(page, 'create-refused-form');
   await page.unroute(policyUrl);
+}
+
+async function failedJobFlow(page, sidebar) {
+  // -- 9a. a failed job: the first line of its error, the installer's output folded under "Show log"
+  const failName = `${ENV_NAME}_fails`;
+  await exec(page, 'layenv:create');
+  const form = page.locator('form.jp-LayenvForm').last();
+  await form.waitFor();
+  await form.getByLabel('Name', { exact: true }).fill(failName);
+  await form.getByLabel('Base', { exact: true }).selectOption(BASE_ID);
+  await form.getByLabel('Packages (one per line)').fill(`${MISSING_PACKAGE}\n`);
+  await form.getByRole('button', { name: 'Create' }).click();
+  const failed = page.locator('.jp-LayenvProgressView', { hasText: failName }).last();
+  await failed.locator('.jp-LayenvProgress-status .jp-LayenvBadge', { hasText: 'failed' }).waitFor({ timeout: 120000 });
+  const error = failed.locator('.jp-LayenvJobError');
+  const first = await error.locator('.jp-LayenvJobError-first').innerText();
+  const jobs = await (await fetch(`${URL_}layenv/jobs`, { headers: { Authorization: `token ${TOKEN}` } })).json();
+  const lines = (jobs.jobs.find(j => j.name === failName) || {}).error.trim().split('\n');
+  check(
+    lines.length > 1 && first === lines[0].trim() && !first.includes('\n'),
+    `a failed job shows the first line of its ${lines.length}-line error: "${first}"`
+  );
+  const folded = error.locator('details.jp-LayenvJobError-log');
+  check(!(await folded.evaluate(el => el.open)) && !(await folded.locator('pre').isVisible()), 'the rest is folded');
+  await folded.locator('summary', { hasText: 'Show log' }).click();
+  const rest = await folded.locator('pre').innerText();
+  check(rest.includes(lines[lines.length - 1].trim()), '"Show log" unfolds the rest (the installer\'s output)');
+  await screenshot(page, 'failed-job');
+  const row = sidebar.locator('.jp-LayenvJob', { hasText: failName });
+  await row.waitFor();
+  const rowFirst = await row.locator('.jp-LayenvJobError-first').innerText();
+  const rowHeight = (await row.boundingBox()).height;
+  check(
+    rowFirst === first && !(await row.locator('details.jp-LayenvJobError-log pre').isVisible()) && rowHeight < 160,
+    `in the sidebar the failed job takes one line of error (${Math.round(rowHeight)}px), its log folded`
+  );
+  await screenshot(page, 'failed-job-sidebar');
+  await page.evaluate(() => window.jupyterapp.shell.currentWidget.close());
 }
 
 /** A listing of `n` environments: a Conda root, conda envs with layers on them, and plain venvs. */

@@ -179,4 +179,4 @@ def test_panel_flow(lab_server: str, theme: str) -> None:
     errors = [line for line in proc.stderr.splitlines() if not line.startswith("[pid=")]
     assert proc.returncode == 0, "browser flow failed:\n" + "\n".join(flow_lines[-40:] + errors[-60:])
     shots = sorted(ARTIFACTS.glob(f"{theme}-*.png"))
-    assert len(shots) >= 22, f"expected a screenshot per stage in {ARTIFACTS}, found {[p.name for p in shots]}"
+    assert len(shots) >= 25, f"expected a screenshot per stage in {ARTIFACTS}, found {[p.name for p in shots]}"

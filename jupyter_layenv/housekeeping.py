@@ -1,0 +1,203 @@
+"""GET usage and cleanup: the service's side of keeping a shared server tidy (the rules are in ``usage/``).
+
+Kept out of service.py, which it extends: it goes through the service's delete (same rules, lock, rename, audit)
+for every removal. Every blocking step runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from .create.installers import find_uv, installer_environment
+from .create.locks import EnvLock
+from .kernels import user_name
+from .model import Discovered, Environment
+from .policy import CreateRoot, PolicyError, bad_request
+from .usage import clean
+
+if TYPE_CHECKING:
+    from .service import LayenvService
+
+CLEAN_FIELDS = frozenset({"unused_days", "dry_run"})
+
+
+class Housekeeping:
+    def __init__(self, service: LayenvService) -> None:
+        self.service = service
+        # names of the kernels this server runs (set by the server extension; the CLI has none)
+        self.running_kernels: Callable[[], list[str]] = list
+
+    # -- usage -----------------------------------------------------------------------------------------
+
+    async def usage(self) -> dict[str, Any]:
+        return await asyncio.to_thread(self._usage)
+
+    def _usage(self) -> dict[str, Any]:
+        """Per root and owner, what the envs hold, largest first: where a cleanup would free most. Never waits
+        for a size (``measuring`` counts the envs not measured yet)."""
+        discovered, _ = self.service.ksm.current()
+        facts = self.service.usage.facts(discovered)
+        roots = self._root_paths(discovered)
+        envs = []
+        for env in discovered.environments:
+            root = max((r for r in roots if env.path == r or _inside(env.path, r)), key=len,
+                       default=os.path.dirname(env.path))  # fmt: skip
+            envs.append({"id": env.id, "name": env.name, "path": env.path, "kind": env.kind, "base": env.base,
+                         "scope": env.scope, "owner": user_name(env.owner_uid), "root": root,
+                         **facts[env.path]})  # fmt: skip
+        envs.sort(key=lambda e: -(e["size_bytes"] or 0))
+        by_root: dict[str, dict[str, Any]] = {}
+        for env in envs:
+            root = by_root.setdefault(env["root"], {"root": env["root"], "scope": env["scope"], "size_bytes": 0,
+                                                    "shared_bytes": 0, "environments": 0, "owners": {}})  # fmt: skip
+            owner = root["owners"].setdefault(env["owner"], {"owner": env["owner"], "size_bytes": 0,
+                                                             "environments": 0, "last_used": None})  # fmt: skip
+            for total in (root, owner):
+                total["size_bytes"] += env["size_bytes"] or 0
+                total["environments"] += 1
+            root["shared_bytes"] += env["shared_bytes"] or 0
+            if env["last_used"] and (owner["last_used"] or "") < env["last_used"]:
+                owner["last_used"] = env["last_used"]
+        listed = sorted(by_root.values(), key=lambda r: -r["size_bytes"])
+        for root in listed:
+            root["owners"] = sorted(root["owners"].values(), key=lambda o: -o["size_bytes"])
+        return {
+            "user": user_name(os.getuid()),
+            "total_bytes": sum(env["size_bytes"] or 0 for env in envs),
+            "measuring": sum(1 for env in envs if env["size_bytes"] is None),
+            "roots": listed,
+            "environments": envs,
+        }
+
+    def _root_paths(self, discovered: Discovered) -> list[str]:
+        roots = {self.service.root(), *(root.path for root in discovered.roots)}
+        roots.update(env.conda_root for env in discovered.environments if env.conda_root)
+        return [root for root in roots if root]
+
+    def bytes_owned(self, discovered: Discovered, roots: list[CreateRoot]) -> int:
+        """What counts against LayenvPolicy.max_bytes_per_user: the own bytes of the user's envs in the roots it
+        creates in (measured now where not yet: a create waits for that, never a listing)."""
+        uid = os.getuid()
+        owned = [env for env in discovered.environments if env.owner_uid == uid
+                 and any(_inside(env.path, root.path) for root in roots)]  # fmt: skip
+        facts = self.service.usage.facts(discovered, owned, wait=True)
+        return sum(fact["size_bytes"] or 0 for fact in facts.values())
+
+    # -- cleaning ----------------------------------------------------------------------------------------
+
+    async def clean(self, body: Any, user: str) -> dict[str, Any]:
+        """Remove the caller's envs unused for N days and prune the package caches of what no env links."""
+        unused_days, dry_run = _parse_clean(body)
+        running = await asyncio.to_thread(self._running_paths, self.running_kernels())
+        verdicts = await asyncio.to_thread(self._verdicts, unused_days, running)
+        removed, kept = [], [_kept(v.env, v.kept_because) for v in verdicts if v.kept_because]
+        going = [v for v in verdicts if v.kept_because is None]
+        why = f"clean: no kernel started for {unused_days} days"
+        for verdict in going:
+            if dry_run:
+                removed.append(_removed(verdict))
+                continue
+            try:
+                await self.service.delete(verdict.env.id, user, detail=why)
+            except PolicyError as err:  # a job or a kernel started since, or another server removed it
+                kept.append(_kept(verdict.env, err.message))
+            else:
+                removed.append(_removed(verdict))
+        gone = [entry["path"] for entry in removed] if dry_run else []
+        caches = await asyncio.to_thread(self._prune, gone, dry_run)
+        for cache in caches:
+            if cache["entries"] and not dry_run:
+                detail = f"{cache['entries']} unpacked wheels no env links, {cache['bytes']} bytes"
+                self.service.audit.emit("cleanup", user, "uv cache", "succeeded", path=cache["cache"], detail=detail)
+        return {
+            "dry_run": dry_run,
+            "unused_days": unused_days,
+            "removed": removed,
+            "kept": kept,
+            "caches": caches,
+            "bytes_freed": sum(entry["size_bytes"] for entry in removed) + sum(c["bytes"] for c in caches),
+        }
+
+    def _running_paths(self, kernel_names: list[str]) -> dict[str, list[int]]:
+        """Envs a kernel (of this server, or any process whose command line names them) runs from."""
+        discovered, table = self.service.ksm.current()
+        running = clean.processes_in(env.path for env in discovered.environments)
+        for name in kernel_names:
+            entry = table.entries.get(table.resolve(name) or "")
+            env = discovered.by_id(entry.env_id) if entry else None
+            if env is not None:
+                running.setdefault(env.path, [])
+        return running
+
+    def _verdicts(self, unused_days: int, running: dict[str, list[int]]) -> list[clean.Verdict]:
+        discovered, _ = self.service.ksm.current()
+        uid = os.getuid()
+        mine = [env for env in discovered.environments if env.owner_uid == uid]
+        facts = self.service.usage.facts(discovered, mine, wait=True)
+        policy = self.service.policy
+
+        def refusal(env: Environment) -> str | None:
+            error = policy.delete_refusal(env, discovered, uid)
+            return error.message if error is not None else None
+
+        return clean.select(mine, uid=uid, cutoff=datetime.now(timezone.utc) - timedelta(days=unused_days),
+                            facts=facts, refusal=refusal, busy=self._busy, running=running)  # fmt: skip
+
+    def _busy(self, env: Environment) -> bool:
+        """A job of this server, or another process holding the env's lock (a build, a change)."""
+        if self.service.jobs.busy(env.path):
+            return True
+        lock = EnvLock.try_acquire(env.path, create=False)
+        if lock is None:
+            return True
+        lock.release()
+        return False
+
+    def _prune(self, gone: list[str], dry_run: bool) -> list[dict[str, Any]]:
+        uv = find_uv()
+        if uv is None:
+            return []
+        try:
+            out = subprocess.run([uv, "cache", "dir"], capture_output=True, text=True, timeout=60, check=True,
+                                 env=installer_environment(self.service.jobs.settings))  # fmt: skip
+        except (OSError, subprocess.SubprocessError):
+            return []
+        going = clean.inode_links(gone) if gone else Counter()
+        pruned = clean.prune_uv_cache(out.stdout.strip(), going, dry_run=dry_run)
+        return [{"cache": pruned.cache, "entries": len(pruned.entries), "bytes": pruned.bytes,
+                 "skipped": pruned.skipped}]  # fmt: skip
+
+
+def _parse_clean(body: Any) -> tuple[int, bool]:
+    body = {} if body is None else body
+    if not isinstance(body, dict):
+        raise bad_request('send a JSON object like {"unused_days": 90, "dry_run": true}')
+    unknown = sorted(set(body) - CLEAN_FIELDS)
+    if unknown:
+        raise bad_request(f"unknown field(s) {', '.join(unknown)}: use unused_days and dry_run")
+    days = body.get("unused_days", 90)
+    if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 36500:
+        raise bad_request(f"unused_days must be a whole number of days from 0 to 36500, not {days!r}")
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise bad_request(f"dry_run must be true or false, not {dry_run!r}")
+    return days, dry_run
+
+
+def _inside(path: str, root: str) -> bool:
+    return path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _kept(env: Environment, reason: str | None) -> dict[str, Any]:
+    return {"id": env.id, "path": env.path, "reason": reason}
+
+
+def _removed(verdict: clean.Verdict) -> dict[str, Any]:
+    env = verdict.env
+    return {"id": env.id, "path": env.path, "size_bytes": verdict.size_bytes, "last_used": verdict.last_used}

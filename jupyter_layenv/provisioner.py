@@ -1,0 +1,49 @@
+"""``layenv-provisioner``: the kernel provisioner every jupyter_layenv kernelspec names.
+
+jupyter_client (>= 7) starts a kernel whose spec has ``metadata.kernel_provisioner`` through the provisioner
+registered under that name (entry point group ``jupyter_client.kernel_provisioners``). This one is jupyter_client's
+own ``LocalProvisioner`` that first reads the env again (:mod:`jupyter_layenv.relaunch`): a kernelspec synced for
+nbconvert or papermill keeps starting the env as it is now, and a deleted or broken env fails the start with what
+to do instead of "kernel died". Clients that ignore provisioners use the spec's plain ``argv``/``env``.
+
+The failure is a tornado ``HTTPError``: jupyter_server's API handlers pass on the message of an ``HTTPError`` only
+(anything else reaches JupyterLab as "Unhandled error"). jupyter_client itself depends on tornado, and this module
+is an entry point jupyter_client loads, beside ``handlers.py``, not below it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from jupyter_client.provisioning import LocalProvisioner
+from tornado.web import HTTPError
+from traitlets import Unicode
+
+from .relaunch import EnvUnusable, launch_now
+
+
+class EnvironmentUnusable(HTTPError):
+    """Why a kernel's environment cannot start now, as JupyterLab, nbconvert and papermill show it."""
+
+    def __init__(self, message: str, *, gone: bool) -> None:
+        super().__init__(410 if gone else 422, message, reason="Environment gone" if gone else "Environment unusable")
+
+    def __str__(self) -> str:
+        return self.get_message() or ""
+
+
+class LayenvProvisioner(LocalProvisioner):  # type: ignore[misc]
+    """A local kernel, its activation computed from the env's files at each start and restart."""
+
+    env = Unicode("", config=True, help="The environment's path (from the kernelspec's provisioner config).")
+
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        spec = self.kernel_spec
+        if self.env and spec is not None:
+            try:
+                argv, env = await asyncio.to_thread(launch_now, self.env, list(spec.argv), dict(spec.env))
+            except EnvUnusable as err:
+                raise EnvironmentUnusable(str(err), gone=err.gone) from None
+            spec.argv, spec.env = argv, env  # new objects: the kernel spec manager's own spec stays as it was
+        return await super().pre_launch(**kwargs)

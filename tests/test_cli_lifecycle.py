@@ -1,0 +1,48 @@
+"""``jupyter layenv install|uninstall|history|rollback`` and ``export --format lock``, from a terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_cli_create import cli_env, layenv  # noqa: F401  (fixture)
+from test_layer_faithful import layer_dists, wheelhouse  # noqa: F401  (the faithful wheelhouse)
+
+
+def test_cli_install_uninstall_history_rollback(
+    cli_env: dict[str, str],  # noqa: F811  (the fixture imported above)
+    clean_create_home: Path,
+    wheelhouse: Path,  # noqa: F811
+):
+    config = [f"--LayenvService.find_links=['{wheelhouse}']", "--LayenvService.offline=True"]
+    path = clean_create_home / ".virtualenvs" / "clilife"
+    proc = layenv("create", "clilife", "--base", "conda-py311_ai", "--package", "iniconfig", *config, env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+
+    proc = layenv("install", "clilife", "nbthing", "--dry-run", *config, env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    assert "would install: nbthing 1.0" in proc.stdout and "jupyter_core" in proc.stdout  # kept from the base
+    assert layer_dists(path) == {"iniconfig"}
+
+    proc = layenv("install", "clilife", "nbthing", *config, env=cli_env)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "restart its running kernels" in proc.stderr and "== succeeded" in proc.stdout
+    assert layer_dists(path) == {"iniconfig", "nbthing"}
+
+    proc = layenv("uninstall", "clilife", "iniconfig", *config, env=cli_env)
+    assert proc.returncode == 5 and "needed by nbthing" in proc.stderr, proc.stderr  # a conflict
+
+    proc = layenv("history", "clilife", env=cli_env)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0 and [line.split()[0] for line in lines] == ["2", "1"], proc.stdout
+    assert "+nbthing" in lines[0] and "(2 packages)" in lines[0] and "create +iniconfig" in lines[1]
+
+    lock = layenv("export", "clilife", "--format", "lock", env=cli_env)
+    assert lock.returncode == 0 and "nbthing==1.0 --hash=sha256:" in lock.stdout
+
+    proc = layenv("rollback", "clilife", "1", *config, env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    assert layer_dists(path) == {"iniconfig"}
+    proc = layenv("history", "clilife", env=cli_env)
+    assert "restore of revision 1" in proc.stdout.splitlines()[0]
+    proc = layenv("rollback", "clilife", "7", env=cli_env)
+    assert proc.returncode == 3 and "no revision 7" in proc.stderr  # not found

@@ -1,0 +1,140 @@
+"""A layer's life after its create (issue 9, parts 2 and 3): change its packages (dry run, atomic, refusals),
+its revisions, restore one, export its lock. A real base, real uv, a real server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from layenv_api import (  # noqa: F401  (fixtures)
+    BASE_ID,
+    create,
+    fetch_json,
+    follow,
+    jp_home_dir,
+    jp_server_config,
+    no_test_pythonpath,
+    run_in_kernel,
+)
+from test_layer_faithful import layer_dists, wheelhouse  # noqa: F401  (the faithful wheelhouse)
+
+ENV = f"{BASE_ID}.life"
+
+
+async def change(jp_fetch, body: dict, env: str = ENV) -> tuple[int, dict]:
+    return await fetch_json(jp_fetch, "environments", env, "packages", method="POST", body=json.dumps(body))
+
+
+async def changed(jp_fetch, body: dict, env: str = ENV) -> dict:
+    code, job = await change(jp_fetch, body, env)
+    assert code == 202, job
+    return await follow(jp_fetch, job["id"])
+
+
+async def make_life(jp_fetch, create_home: Path) -> Path:
+    code, job = await create(jp_fetch, {"name": "life", "base": BASE_ID, "packages": ["iniconfig"]})
+    assert code == 202 and (await follow(jp_fetch, job["id"]))["state"] == "succeeded"
+    return create_home / ".virtualenvs" / "life"
+
+
+async def test_change_dry_run_revisions_restore_and_lock(jp_fetch, jp_serverapp, create_home: Path):
+    life = await make_life(jp_fetch, create_home)
+    # a dry run: the plan, nothing written
+    before = sorted(p.name for p in life.rglob("*"))
+    code, plan = await change(jp_fetch, {"add": ["nbthing"], "dry_run": True})
+    assert code == 200, plan
+    assert plan["install"] == [{"name": "nbthing", "version": "1.0"}] and plan["remove"] == []
+    assert plan["shadow"] == []
+    kept = {p["name"].replace("-", "_") for p in plan["kept_from_base"]}
+    assert {"jupyter_core", "traitlets"} <= kept
+    assert sorted(p.name for p in life.rglob("*")) == before
+
+    # the change: a job; only what the base lacks goes in
+    job = await changed(jp_fetch, {"add": ["nbthing"]})
+    assert job["state"] == "succeeded", job
+    assert layer_dists(life) == {"iniconfig", "nbthing"}
+    out = await run_in_kernel(jp_serverapp, f"{ENV}-py", "import nbthing; print(nbthing.WHERE)")
+    assert out.strip() == "layer"
+
+    # removing what another layer package needs is refused with its name, unless forced
+    code, body = await change(jp_fetch, {"remove": ["iniconfig"]})
+    assert code == 409 and "nbthing" in body["message"], body
+    code, body = await change(jp_fetch, {"remove": ["traitlets"]})
+    assert code == 409 and "base" in body["message"], body
+    assert layer_dists(life) == {"iniconfig", "nbthing"}
+
+    # history, newest first, with locks and the base's fingerprint
+    code, history = await fetch_json(jp_fetch, "environments", ENV, "revisions")
+    assert code == 200
+    revisions = history["revisions"]
+    assert [r["revision"] for r in revisions] == [2, 1]
+    assert revisions[0]["request"]["add"] == ["nbthing"] and revisions[1]["request"]["action"] == "create"
+    assert {e["name"] for e in revisions[0]["lock"]} == {"iniconfig", "nbthing"}
+    assert all(e["hashes"] for e in revisions[0]["lock"])  # from the resolver
+    assert revisions[0]["base_fingerprint"] and revisions[0]["base_changed"] is False
+
+    # the lock export: pinned, with hashes
+    response = await jp_fetch("layenv", "environments", ENV, "export", params={"format": "lock"})
+    lock = [line for line in response.body.decode().splitlines() if not line.startswith("#")]
+    assert [line.split()[0] for line in lock] == ["iniconfig==2.0.0", "nbthing==1.0"]
+    assert all("--hash=sha256:" in line for line in lock)
+
+    # restore revision 1: exactly its lock again, recorded as revision 3
+    code, job = await fetch_json(jp_fetch, "environments", ENV, "revisions", "1", "restore", method="POST", body="")
+    assert code == 202, job
+    assert (await follow(jp_fetch, job["id"]))["state"] == "succeeded"
+    assert layer_dists(life) == {"iniconfig"}
+    _, history = await fetch_json(jp_fetch, "environments", ENV, "revisions")
+    newest = history["revisions"][0]
+    assert newest["revision"] == 3 and newest["request"] == {"action": "restore", "revision": 1}
+    assert newest["lock"] == history["revisions"][2]["lock"]
+    code, body = await fetch_json(jp_fetch, "environments", ENV, "revisions", "9", "restore", method="POST", body="")
+    assert code == 404 and "1, 2, 3" in body["message"]
+
+
+async def test_a_change_that_fails_midway_leaves_the_layer_as_before(jp_fetch, jp_serverapp, create_home: Path):
+    life = await make_life(jp_fetch, create_home)
+    assert (await changed(jp_fetch, {"add": ["nbthing"]}))["state"] == "succeeded"
+    files = sorted(str(p.relative_to(life)) for p in life.rglob("*") if "__pycache__" not in p.parts)
+    # nbthing is uninstalled first, then the broken wheel's install fails: everything is put back
+    job = await changed(jp_fetch, {"remove": ["nbthing"], "add": ["brokenwheel"]})
+    assert job["state"] == "failed" and job["step"] == "install", job
+    log = (await jp_fetch("layenv", "jobs", job["id"], "log")).body.decode()
+    assert "== uninstall" in log and "restored" in log
+    assert sorted(str(p.relative_to(life)) for p in life.rglob("*") if "__pycache__" not in p.parts) == files
+    out = await run_in_kernel(jp_serverapp, f"{ENV}-py", "import nbthing; print(nbthing.WHERE)")
+    assert out.strip() == "layer"
+    _, history = await fetch_json(jp_fetch, "environments", ENV, "revisions")
+    assert [r["revision"] for r in history["revisions"]] == [2, 1]  # a failed change is no revision
+
+
+async def test_change_refusals_write_nothing(jp_fetch, jp_serverapp, create_home: Path):
+    life = await make_life(jp_fetch, create_home)
+    for body, status, words in [
+        ({}, 400, "nothing to change"),
+        ({"add": ["--index-url", "http://evil"]}, 400, "installer option"),
+        ({"add": ["ok"], "oops": 1}, 400, "unknown field"),
+        ({"remove": ["a b"]}, 400, "not a package name"),
+        ({"add": ["needsnew"], "dry_run": True}, 409, "pick another base"),
+        ({"remove": ["absent"]}, 404, "not installed"),
+    ]:
+        code, reply = await change(jp_fetch, body)
+        assert code == status and words in reply["message"], (body, code, reply)
+    code, reply = await change(jp_fetch, {"add": ["x"]}, env=BASE_ID)
+    assert code == 403 and "layers and venvs" in reply["message"]
+    jp_serverapp.web_app.settings["layenv_service"].policy.protected_packages = ["layenv_base_marker"]
+    code, reply = await change(jp_fetch, {"add": ["layenv_base_marker==2.0"]})
+    assert code == 403 and "LayenvPolicy.protected_packages" in reply["message"]
+    assert layer_dists(life) == {"iniconfig"}
+
+
+async def test_a_change_with_pip_is_faithful_too(jp_fetch, jp_serverapp, create_home: Path):
+    life = await make_life(jp_fetch, create_home)
+    jp_serverapp.web_app.settings["layenv_service"].installer = "pip"
+    code, plan = await change(jp_fetch, {"add": ["nbthing"], "dry_run": True})
+    assert code == 200 and plan["install"] == [{"name": "nbthing", "version": "1.0"}], plan
+    job = await changed(jp_fetch, {"add": ["nbthing"]})
+    assert job["state"] == "succeeded", job
+    assert layer_dists(life) == {"iniconfig", "nbthing"}
+    job = await changed(jp_fetch, {"remove": ["nbthing"]})
+    assert job["state"] == "succeeded" and layer_dists(life) == {"iniconfig"}, job

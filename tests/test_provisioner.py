@@ -1,0 +1,159 @@
+"""The layenv-provisioner (issue 11 §2): specs name it, it reads the env again at launch, and says what to do when
+the env is gone. Real envs, a real nbconvert run of synced kernelspecs, a real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from envtree import Tree, make_conda_prefix, make_layered_env, write_activate_script, write_conda_state
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import KernelManager
+from jupyter_process import JUPYTER, JupyterProcess
+
+from jupyter_layenv import LayenvKernelSpecManager
+from jupyter_layenv.kernels import PROVISIONER_NAME
+from jupyter_layenv.relaunch import EnvUnusable, launch_now
+
+PROBE = "import os, sys; print(sys.prefix, os.environ.get('LAYENV_LATE'), os.environ.get('LAYENV_LATE_SCRIPT'))"
+
+
+def test_every_spec_names_the_provisioner_and_a_launch_now_equals_the_listing(home: Tree):
+    table = LayenvKernelSpecManager().kernel_table()
+    assert table.entries
+    for name, entry in table.entries.items():
+        path = entry.spec["metadata"]["layenv"]["path"]
+        provisioner = entry.spec["metadata"]["kernel_provisioner"]
+        assert provisioner == {"provisioner_name": PROVISIONER_NAME, "config": {"env": path}}, name
+        # unchanged env: the provisioner starts exactly what the spec says (layers, activate.d wrapper, state vars)
+        assert launch_now(path, entry.spec["argv"], entry.spec["env"]) == (entry.spec["argv"], entry.spec["env"]), name
+
+
+@pytest.fixture(scope="module")
+def prov_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """~/miniconda3 with envs/provenv (ipykernel) and two layers on it in ~/.virtualenvs (one to delete)."""
+    home = tmp_path_factory.mktemp("prov-home")
+    make_conda_prefix(home / "miniconda3", conda_root=True)
+    env = make_conda_prefix(home / "miniconda3" / "envs" / "provenv", ipykernel=True)
+    make_layered_env(env, home / ".virtualenvs" / "doomed", tool="uv")
+    return home
+
+
+def _env(home: Path, data: Path) -> dict[str, str]:
+    drop = ("CONDA_", "MAMBA_", "WORKON_HOME", "JUPYTER_", "VIRTUAL_ENV", "PYTHONPATH")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    return {**clean, "HOME": str(home), "JUPYTER_DATA_DIR": str(data)}
+
+
+def _sync(env: dict[str, str]) -> list[str]:
+    proc = subprocess.run([JUPYTER, "layenv", "sync", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["written"]
+
+
+def _notebook(path: Path, kernel_name: str, code: str) -> Path:
+    nb = {
+        "cells": [{"cell_type": "code", "execution_count": None, "id": "probe", "metadata": {}, "outputs": [],
+                   "source": code}],
+        "metadata": {"kernelspec": {"name": kernel_name, "display_name": "Python [conda env:provenv]",
+                                    "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }  # fmt: skip
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def _nbconvert(notebook: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    argv = [JUPYTER, "nbconvert", "--to", "notebook", "--execute", "--output", "out.ipynb", str(notebook)]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180, cwd=notebook.parent)
+
+
+def test_nbconvert_runs_a_nb_conda_kernels_name_through_synced_specs_with_the_env_as_it_is_now(
+    prov_home: Path, tmp_path: Path
+):
+    env = _env(prov_home, tmp_path / "data")
+    written = _sync(env)
+    assert "conda-env-provenv-py" in written and "conda-provenv-py" in written
+    synced = json.loads((tmp_path / "data" / "kernels" / "conda-env-provenv-py" / "kernel.json").read_text())
+    assert synced["metadata"]["kernel_provisioner"]["provisioner_name"] == PROVISIONER_NAME
+    # the env changes after the sync: a `conda env config vars set` variable and an activate.d script
+    provenv = prov_home / "miniconda3" / "envs" / "provenv"
+    state = write_conda_state(provenv, {"LAYENV_LATE": "after-sync"})
+    script = write_activate_script(provenv, "late", "export LAYENV_LATE_SCRIPT=sourced\n")
+    try:
+        assert "LAYENV_LATE" not in json.dumps(synced)
+        proc = _nbconvert(_notebook(tmp_path / "saved.ipynb", "conda-env-provenv-py", PROBE), env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        out = json.loads((tmp_path / "out.ipynb").read_text())
+        text = "".join("".join(o.get("text", "")) for o in out["cells"][0]["outputs"])
+        assert text.split() == [str(provenv), "after-sync", "sourced"], text
+    finally:
+        state.unlink()
+        shutil.rmtree(script.parent.parent)
+
+
+def test_the_plain_argv_and_env_still_start_the_kernel(prov_home: Path, tmp_path: Path):
+    """For clients that ignore provisioners: the synced spec without its provisioner stanza."""
+    env = _env(prov_home, tmp_path / "data")
+    _sync(env)
+    spec = json.loads((tmp_path / "data" / "kernels" / "conda-provenv-py" / "kernel.json").read_text())
+    del spec["metadata"]["kernel_provisioner"]
+    km = KernelManager()
+    km._kernel_spec = KernelSpec(resource_dir=str(tmp_path), **spec)
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        out: list[str] = []
+        kc.execute_interactive(PROBE, timeout=60, output_hook=lambda msg: out.append(msg["content"].get("text", "")))
+        assert "".join(out).split()[0] == str(prov_home / "miniconda3" / "envs" / "provenv")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_a_deleted_env_is_named_not_a_dead_kernel(prov_home: Path, tmp_path: Path):
+    layer = make_layered_env(prov_home / "miniconda3" / "envs" / "provenv", prov_home / ".virtualenvs" / "gone")
+    table = LayenvKernelSpecManager(venv_roots=[str(prov_home / ".virtualenvs")]).kernel_table()
+    entry = next(e for e in table.entries.values() if e.spec["metadata"]["layenv"]["path"] == str(layer))
+    shutil.rmtree(layer)
+    with pytest.raises(EnvUnusable, match=rf"environment {layer} was deleted; pick another kernel"):
+        launch_now(str(layer), entry.spec["argv"], entry.spec["env"])
+
+
+def test_a_real_server_start_of_a_deleted_envs_kernel_says_so(prov_home: Path, tmp_path: Path):
+    """A server that serves the synced kernelspecs (jupyter_client's own manager, as voila or a plain server do)."""
+    env = _env(prov_home, tmp_path / "work" / "data")
+    written = _sync(env)
+    name = next(n for n in written if n.endswith(".doomed-py"))
+    doomed = prov_home / ".virtualenvs" / "doomed"
+    shutil.rmtree(doomed)
+    config = {"ServerApp": {"kernel_spec_manager_class": "jupyter_client.kernelspec.KernelSpecManager"}}
+    server = JupyterProcess(tmp_path / "work", prov_home, config_files={"jupyter_server_config.json": config})
+    try:
+        server.wait_ready()
+        assert name in server.get("api/kernelspecs")["kernelspecs"]
+        body = {"path": "nb.ipynb", "type": "notebook", "name": "nb.ipynb", "kernel": {"name": name}}
+        status, reply = server.request("POST", "api/sessions", body)
+        assert status in (410, 500), (status, reply, server.log_tail())  # the session manager re-raises as 500
+        assert reply["message"] == f"environment {doomed} was deleted; pick another kernel"
+        assert server.get("api/kernels") == []
+    finally:
+        server.stop()
+
+
+def test_nbconvert_of_a_deleted_env_says_so(prov_home: Path, tmp_path: Path):
+    layer = make_layered_env(prov_home / "miniconda3" / "envs" / "provenv", prov_home / ".virtualenvs" / "gone2")
+    env = _env(prov_home, tmp_path / "data")
+    name = next(n for n in _sync(env) if n.endswith(".gone2-py"))
+    shutil.rmtree(layer)
+    proc = _nbconvert(_notebook(tmp_path / "saved.ipynb", name, PROBE), env)
+    assert proc.returncode != 0
+    assert f"environment {layer} was deleted; pick another kernel" in proc.stderr
+    assert "Kernel died" not in proc.stderr

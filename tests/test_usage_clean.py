@@ -1,0 +1,225 @@
+"""GET usage, `clean` and the size quota, on real layers: a kernel running from one, a job holding another, uv's
+cache hard-linked into them; every removal audited and uv still installing from its pruned cache."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from envtree import make_layered_env, make_venv
+from jupyter_process import JUPYTER
+from layenv_api import (  # noqa: F401  (fixtures)
+    BASE_ID,
+    StallingIndex,
+    create,
+    fetch_json,
+    follow,
+    jp_home_dir,
+    no_test_pythonpath,
+    wait_for_step,
+)
+from uv import find_uv_bin
+from wheelhouse import write_wheel
+
+from jupyter_layenv.usage import sizing
+
+LONG_AGO = time.time() - 100 * 86400
+BIG = "x = 1\n" * 40_000
+
+
+@pytest.fixture
+def jp_server_config(wheelhouse: Path) -> dict:
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyter_layenv": True}},
+        "LayenvService": {"find_links": [str(wheelhouse)], "offline": True},
+    }
+
+
+@pytest.fixture
+def uv_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """uv's cache, for the test's installs and the server's alike (both read UV_CACHE_DIR)."""
+    cache = tmp_path / "uv-cache"
+    monkeypatch.setenv("UV_CACHE_DIR", str(cache))
+    return cache
+
+
+@pytest.fixture
+def wheels(tmp_path: Path) -> Path:
+    directory = tmp_path / "wheels"
+    write_wheel(directory, "bigpkg", "1.0", {"bigpkg/__init__.py": BIG})
+    write_wheel(directory, "onlyold", "1.0", {"onlyold/__init__.py": BIG})
+    return directory
+
+
+def uv_install(env: Path, wheels: Path, *names: str) -> None:
+    subprocess.run([find_uv_bin(), "pip", "install", "--no-config", "--offline", "--no-index", "--link-mode",
+                    "hardlink", "--find-links", str(wheels), "--python", str(env / "bin" / "python"), *names],
+                   check=True, capture_output=True, timeout=120)  # fmt: skip
+
+
+def layer(home: Path, name: str, wheels: Path, *packages: str, old: bool = True) -> Path:
+    env = make_layered_env(home / "miniconda3" / "envs" / "py311_ai", home / ".virtualenvs" / name, tool="uv")
+    if packages:
+        uv_install(env, wheels, *packages)
+    if old:  # made (and never used) 100 days ago
+        os.utime(env / "pyvenv.cfg", (LONG_AGO, LONG_AGO))
+    return env
+
+
+@pytest.fixture
+def audit(jp_serverapp) -> list[dict]:
+    events: list[dict] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            data = record.msg if isinstance(record.msg, dict) else json.loads(record.getMessage())
+            if "jupyter_layenv" in data.get("__schema__", ""):
+                events.append(data)
+
+    handler = Collect()
+    jp_serverapp.event_logger.register_handler(handler)
+    yield events
+    jp_serverapp.event_logger.remove_handler(handler)
+
+
+def archives(cache: Path) -> dict[str, Path]:
+    """uv's unpacked wheels, by the package they hold."""
+    found = {}
+    for archive in (cache / "archive-v0").iterdir():
+        names = [p.name.split("-")[0] for p in archive.iterdir() if p.name.endswith(".dist-info")]
+        found[names[0]] = archive
+    return found
+
+
+def hold_lock(env: Path) -> subprocess.Popen:
+    """Another process's job on the env: it holds the env's lock, as a build or change in another server does."""
+    code = (
+        "import time; from jupyter_layenv.create.locks import EnvLock\n"
+        f"lock = EnvLock.try_acquire({str(env)!r}); print(lock is not None, flush=True); time.sleep(600)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "True"
+    return proc
+
+
+async def started_long_ago(data_dir: Path, env: Path) -> None:
+    """A kernel running for 100 days: its start (recorded now) moved back to then."""
+    record = data_dir / "layenv" / "last_used.json"
+    for _ in range(300):
+        uses = json.loads(record.read_text()) if record.exists() else {}
+        if str(env) in uses:
+            break
+        await asyncio.sleep(0.1)
+    uses[str(env)]["time"] = datetime.fromtimestamp(LONG_AGO, timezone.utc).isoformat(timespec="seconds")
+    record.write_text(json.dumps(uses))
+
+
+async def test_clean_removes_only_unused_envs_no_kernel_or_job_uses_and_prunes_uv_cache(
+    jp_fetch, jp_serverapp, jp_data_dir, clean_create_home, uv_cache: Path, wheels: Path, audit: list[dict], tmp_path
+):
+    home = clean_create_home
+    old = layer(home, "old", wheels, "bigpkg", "onlyold")
+    running = layer(home, "running", wheels)
+    locked = layer(home, "locked", wheels)
+    recent = layer(home, "recent", wheels, "bigpkg", old=False)
+    holder = hold_lock(locked)
+    base = home / "miniconda3" / "envs" / "py311_ai"
+    os.utime(base / "conda-meta" / "history", (LONG_AGO, LONG_AGO))  # an old base, with layers on it
+    _, listing = await fetch_json(jp_fetch, "environments")
+    ids = {env["path"]: env["id"] for env in listing["environments"]}
+    kernel_id = await jp_serverapp.kernel_manager.start_kernel(kernel_name=f"{ids[str(running)]}-py")
+    try:
+        await started_long_ago(jp_data_dir, running)
+        code, dry = await fetch_json(jp_fetch, "clean", method="POST", body=json.dumps({"unused_days": 30,
+                                                                                       "dry_run": True}))  # fmt: skip
+        assert code == 200, dry
+        assert [env["path"] for env in dry["removed"]] == [str(old)]
+        assert dry["removed"][0]["size_bytes"] == sizing.measure(str(old)).size_bytes
+        kept = {env["path"]: env["reason"] for env in dry["kept"]}
+        assert "a kernel (or another process) is running from it" in kept[str(running)]
+        assert kept[str(locked)] == "a job is working on it"
+        assert "is a Conda environment" in kept[str(base)]
+        assert str(recent) not in kept  # used (made) within 30 days: not even considered
+        [cache] = dry["caches"]
+        only_old = archives(uv_cache)["onlyold"]
+        assert (cache["cache"], cache["entries"]) == (str(uv_cache), 1)  # onlyold's; bigpkg is linked by recent
+        assert cache["bytes"] >= os.stat(only_old / "onlyold" / "__init__.py").st_blocks * 512
+        assert dry["bytes_freed"] == dry["removed"][0]["size_bytes"] + cache["bytes"]
+        assert old.exists() and only_old.exists() and not audit  # a dry run changes nothing
+
+        # the CLI, another process, sees the same (the kernel through /proc, the job through the lock)
+        env = {**os.environ, "HOME": str(home)}
+        env.pop("PYTHONPATH", None)
+        out = subprocess.run([JUPYTER, "layenv", "clean", "--unused-days", "30", "--dry-run", "--json"], env=env,
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        cli = json.loads(out.stdout)
+        assert cli["removed"] == dry["removed"] and cli["caches"] == dry["caches"]
+        assert {k["path"]: k["reason"] for k in cli["kept"]}[str(running)].startswith("a kernel")
+
+        code, done = await fetch_json(jp_fetch, "clean", method="POST", body=json.dumps({"unused_days": 30}))
+        assert code == 200, done
+        assert done["removed"] == dry["removed"] and done["bytes_freed"] == dry["bytes_freed"]
+        assert not old.exists() and running.exists() and locked.exists() and recent.exists()
+        assert not only_old.exists() and archives(uv_cache).keys() == {"bigpkg"}
+        assert [(e["action"], e["env"], e["outcome"]) for e in audit] == [
+            ("delete", ids[str(old)], "succeeded"),
+            ("cleanup", "uv cache", "succeeded"),
+        ]
+        assert audit[0]["detail"] == "clean: no kernel started for 30 days"
+    finally:
+        await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id, now=True)
+        holder.kill()
+        holder.wait()
+    # uv still installs onlyold from its pruned cache (its entries pointing at the removed wheel are gone too)
+    again = make_venv(tmp_path / "again", tool="uv")
+    uv_install(again, wheels, "onlyold")
+    assert (again / "lib").exists()
+
+
+async def test_usage_sums_per_root_and_owner_largest_first(jp_fetch, clean_create_home: Path, wheels: Path):
+    small = layer(clean_create_home, "small", wheels)
+    large = layer(clean_create_home, "large", wheels, "bigpkg", "onlyold")
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        code, usage = await fetch_json(jp_fetch, "usage")
+        assert code == 200
+        if usage["measuring"] == 0:
+            break
+        assert asyncio.get_running_loop().time() < deadline, usage
+        await asyncio.sleep(0.2)
+    envs = {env["path"]: env for env in usage["environments"]}
+    assert envs[str(large)]["size_bytes"] == sizing.measure(str(large)).size_bytes
+    sizes = [env["size_bytes"] for env in usage["environments"]]
+    assert sizes == sorted(sizes, reverse=True)
+    root = next(r for r in usage["roots"] if r["root"] == str(clean_create_home / ".virtualenvs"))
+    assert root["environments"] == 2 and root["scope"] == "user"
+    assert root["size_bytes"] == envs[str(small)]["size_bytes"] + envs[str(large)]["size_bytes"]
+    [owner] = root["owners"]
+    assert owner["owner"] == usage["user"] and owner["size_bytes"] == root["size_bytes"]
+    conda = next(r for r in usage["roots"] if r["root"] == str(clean_create_home / "miniconda3"))
+    assert conda["environments"] == 2  # the Conda root and its env
+    assert [r["size_bytes"] for r in usage["roots"]] == sorted((r["size_bytes"] for r in usage["roots"]), reverse=True)
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ([], "send a JSON object"),
+        ({"unused_days": -1}, "unused_days must be a whole number"),
+        ({"unused_days": "30"}, "unused_days must be a whole number"),
+        ({"dry_run": "yes"}, "dry_run must be true or false"),
+        ({"days": 3}, "unknown field(s) days"),
+    ],
+)
+async def test_clean_refuses_bad_input(jp_fetch, body, message: str):
+    code, reply = await fetch_json(jp_fetch, "clean", method="POST", body=json.dumps(body))
+    assert code == 400 and message in reply["message"], reply

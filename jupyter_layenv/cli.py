@@ -22,6 +22,7 @@ from .cliwords import (
     ExitCode,
     check_options,
     did_you_mean,
+    job_failed_line,
     report,
     trait_error_words,
 )
@@ -384,7 +385,7 @@ class CreateApp(_ServiceCommand):
             job = self.run(self._create(conda))
             if self.json_output:
                 self.emit(job)
-            self.exit(0 if job["state"] == "succeeded" else 1)
+            self.exit(ExitCode.OK if job["state"] == "succeeded" else ExitCode.FAILED)
         if self.environment_file:
             body = self._from_file()
         else:
@@ -430,7 +431,7 @@ class CreateApp(_ServiceCommand):
                 kernels = ", ".join(k["name"] for k in job.environment["kernels"])
                 print(f"created {job.path}; kernel {kernels}", file=sys.stderr)
             else:  # the installer's output is in the log above: its first line only, not all of it again
-                print(f"error: {(job.error or job.state).splitlines()[0]}", file=sys.stderr)
+                print(job_failed_line(job.state, job.error), file=sys.stderr)
         return job.public()
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from traitlets import Bool
 
 from .cli import _ServiceCommand, follow_job
-from .cliwords import CliError, ExitCode
+from .cliwords import CliError, ExitCode, job_failed_line
 from .service import account_name
 
 
@@ -43,7 +43,7 @@ class _LayerCommand(_ServiceCommand):
             if job["state"] == "succeeded":
                 print(f"changed {ref}; restart its running kernels to use the new packages", file=sys.stderr)
             else:
-                print(f"{job['state']}: {job['error'] or ''}", file=sys.stderr)
+                print(job_failed_line(job["state"], job["error"]), file=sys.stderr)
         if "job" in result and result["job"]["state"] != "succeeded":
             self.exit(ExitCode.FAILED)
 

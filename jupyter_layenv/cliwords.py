@@ -80,6 +80,12 @@ def report(err: CliError | PolicyError) -> NoReturn:
     sys.exit(int(err.code))
 
 
+def job_failed_line(state: str, error: str | None) -> str:
+    """How a job that did not succeed ends on stderr: its error's first line only (the installer's output is in the
+    log printed above it), so the error is not printed twice."""
+    return f"error: {(error or state).splitlines()[0]}"
+
+
 def did_you_mean(word: str, choices: list[str]) -> str:
     """``"; did you mean 'x'?"`` for the closest of ``choices``, or ``""``."""
     close = difflib.get_close_matches(word, choices, n=2, cutoff=0.6)

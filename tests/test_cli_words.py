@@ -110,11 +110,25 @@ def test_a_failed_install_prints_its_error_once(cli_env: dict[str, str], tmp_pat
     proc = layenv("create", "nope", "--base", "py311_ai", "--package", "iniconfig",
                   f"--LayenvService.find_links=['{empty}']", "--LayenvService.offline=True", env=cli_env)  # fmt: skip
     assert proc.returncode == ExitCode.FAILED
-    both = proc.stdout + proc.stderr
-    assert both.count("cause: Because iniconfig was not found") == 1, both  # the installer's output, once
-    assert both.count("install failed (uv exited with 1)") == 1, both  # the summary, once, on stderr
-    assert (
-        proc.stderr.strip()
-        .splitlines()[-1]
-        .startswith("error: install failed (uv exited with 1): error: No solution found")
-    )
+    assert_failure_once(proc)
+    assert proc.stdout.endswith("\n== failed\n")  # the log's trailer does not repeat the error either
+
+
+def assert_failure_once(proc: subprocess.CompletedProcess) -> None:
+    """The installer's output is in the log (stdout) as it ran; stderr adds one line, the job error's first."""
+    assert "cause: Because iniconfig was not found" in proc.stdout
+    assert "cause:" not in proc.stderr, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "No solution found" in last, proc.stderr
+    assert (proc.stdout + proc.stderr).count(last.removeprefix("error: ")) == 1
+
+
+def test_a_failed_change_prints_its_error_once(cli_env: dict[str, str], clean_create_home: Path, tmp_path: Path):
+    empty = tmp_path / "empty-wheelhouse"
+    empty.mkdir()
+    config = [f"--LayenvService.find_links=['{empty}']", "--LayenvService.offline=True"]
+    assert layenv("create", "changing", "--base", "py311_ai", *config, env=cli_env).returncode == 0
+    proc = layenv("install", "changing", "iniconfig", *config, env=cli_env)
+    assert proc.returncode == ExitCode.FAILED
+    assert_failure_once(proc)
+    assert layenv("delete", "changing", env=cli_env).returncode == 0

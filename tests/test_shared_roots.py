@@ -515,7 +515,7 @@ def test_a_crashed_servers_half_made_env_is_cleaned_by_the_other_but_never_while
             final = restarted.get(f"layenv/jobs/{job['id']}")
             assert final["state"] == "failed" and "interrupted" in final["error"], final
             log = job_log(restarted, job["id"])
-            assert "== install\n" in log and log.rstrip("\n").rsplit("\n", 1)[-1].startswith("== failed"), log
+            assert "== resolve\n" in log and log.rstrip("\n").rsplit("\n", 1)[-1].startswith("== failed"), log
             assert path.is_dir() and not (path / BUILDING_MARKER).exists(), "bob's new env must survive"
         finally:
             restarted.stop()

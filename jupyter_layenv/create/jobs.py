@@ -404,13 +404,19 @@ class JobManager:
         state = await asyncio.to_thread(layer_state, python, base, layer)
         workdir = await asyncio.to_thread(self.store.work_dir, job.id)
 
-        def log(text: str) -> None:
-            self.store.append_log(job.id, text)
+        async def runner(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+            """The resolver's output streams into the job's live log (a long sdist build shows as it goes)."""
+            await asyncio.to_thread(self.store.append_log, job.id, "$ " + " ".join(argv) + "\n")
+            start = await asyncio.to_thread(self.store.log_size, job.id)
+            code = await run_logged(argv, log_path=self.store.log_path(job.id), env=env, cwd=layer,
+                                    on_spawn=self._spawned(job))  # fmt: skip
+            return code, await asyncio.to_thread(self.store.log_tail, job.id, start)
 
-        resolver = ToolResolver(installer, uv, self.settings, workdir, options, log=log, on_spawn=self._spawned(job))
+        resolver = ToolResolver(installer, uv, self.settings, workdir, options, runner=runner)
         try:
             layer_plan = await plan_change(state, resolver, add, remove, force)
         except PlanError as err:
+            await asyncio.to_thread(self.store.append_log, job.id, f"# {err.message}\n")
             raise StepFailed(err.message) from None
         summary = json.dumps(layer_plan.json())
         await asyncio.to_thread(self.store.append_log, job.id, f"# plan: {summary}\n")

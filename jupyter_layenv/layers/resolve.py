@@ -31,17 +31,16 @@ from .plan import Pin, ResolveFailed, Resolver
 OUTPUT_TAIL = 2000
 
 
-async def run_captured(
-    argv: list[str], env: dict[str, str], on_spawn: Callable[[int], Awaitable[None]] | None = None
-) -> tuple[int, str]:
+Runner = Callable[[list[str], dict[str, str]], Awaitable[tuple[int, str]]]  # argv, env -> exit code, output
+
+
+async def run_captured(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
     """Run a resolver (no shell, own session), its output captured; killed with its group when cancelled."""
     proc = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env=env, start_new_session=True,
     )  # fmt: skip
     try:
-        if on_spawn is not None:
-            await on_spawn(proc.pid)
         out, _ = await proc.communicate()
     except asyncio.CancelledError:
         with contextlib.suppress(ProcessLookupError):
@@ -134,8 +133,8 @@ class ToolResolver(Resolver):
     settings: InstallerSettings
     workdir: str
     options: tuple[str, ...] = ()
-    log: Callable[[str], None] | None = None
-    on_spawn: Callable[[int], Awaitable[None]] | None = None  # a job records the pid: a restart kills an orphan
+    # how the tool runs: output captured (a dry run), or a job's runner streaming it to the job's live log
+    runner: Runner = run_captured
     _round: int = 0
 
     async def resolve(
@@ -151,7 +150,7 @@ class ToolResolver(Resolver):
             stubs = os.path.join(here, "installed")
             await asyncio.to_thread(write_stub_wheels, stubs, installed)
             offline = ["--offline"] if self.settings.offline else []
-            argv = [self.uv, "pip", "compile", "--no-config", "--quiet", "--python", python, *offline,
+            argv = [self.uv, "pip", "compile", "--no-config", "--python", python, *offline,
                     *source_options(self.settings), "--find-links", stubs, *option_flags("uv", self.options),
                     "--generate-hashes", "--no-header", "--annotation-style", "line", "-c", pinned, "-o", output,
                     request]  # fmt: skip
@@ -160,11 +159,7 @@ class ToolResolver(Resolver):
                     "--disable-pip-version-check", "--no-input", *source_options(self.settings),
                     *option_flags("pip", self.options), "--report", output, "-c", pinned, "-r", request]  # fmt: skip
         env = {**installer_environment(self.settings), "PYTHONNOUSERSITE": "1"}
-        if self.log is not None:
-            await asyncio.to_thread(self.log, f"$ {' '.join(argv)}\n")
-        code, text = await run_captured(argv, env, self.on_spawn)
-        if self.log is not None and text:
-            await asyncio.to_thread(self.log, text if text.endswith("\n") else f"{text}\n")
+        code, text = await self.runner(argv, env)
         if code != 0:
             raise ResolveFailed(_tail(text) or f"{self.tool} exited with {code}")
         return await asyncio.to_thread(_read_output, output, self.tool)

@@ -169,6 +169,8 @@ class LayenvService(condabase.CondaBases):
             env_json.update(facts[env.path])
             env_json["delete_blocked_reason"] = _message(self.policy.delete_refusal(env, discovered, uid))
             env_json["layer_blocked_reason"] = _message(self.policy.layer_refusal(env))
+        unlisted = removal.unlisted([root.path for root in self.create_roots(discovered)], discovered)
+        listing["skipped"] += [removal.leftover(path) for path in unlisted if not self.jobs.busy(path)]
         orphans = {env.path: env for env in removal.orphaned_layers(discovered)}
         for skipped in listing["skipped"]:
             if (orphan := orphans.get(skipped["path"])) is not None:  # a layer whose base is gone: deletable
@@ -184,13 +186,14 @@ class LayenvService(condabase.CondaBases):
         Only an env whose lock nobody holds is touched; a live build holds its lock from start to end.
         """
         cleaned = False
-        for skipped in discovered.skipped:
-            abandoned = skipped.reason.startswith(BEING_CREATED) and not self.jobs.busy(skipped.path)
-            if abandoned and clean_abandoned(skipped.path):
+        half_made = [skipped.path for skipped in discovered.skipped if skipped.reason.startswith(BEING_CREATED)]
+        unlisted = removal.unlisted([root.path for root in self.create_roots(discovered)], discovered)
+        for path in [*half_made, *unlisted]:  # clean_abandoned touches only a marked env whose lock is free
+            if not self.jobs.busy(path) and clean_abandoned(path):
                 cleaned = True
-                self.log.warning("jupyter_layenv: removed %s, left half-made by a build that died", skipped.path)
-                self.audit.emit("cleanup", account_name(), os.path.basename(skipped.path), "succeeded",
-                                    path=skipped.path, detail="half-made by a build that died")  # fmt: skip
+                self.log.warning("jupyter_layenv: removed %s, left half-made by a build that died", path)
+                self.audit.emit("cleanup", account_name(), os.path.basename(path), "succeeded",
+                                    path=path, detail="half-made by a build that died")  # fmt: skip
         return cleaned
 
     # -- who may do what where --------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ..create.installers import InstallerSettings, installer_environment, option_flags, source_options
+from ..create.process import guarded
 from .installed import Installed
 from .plan import Pin, ResolveFailed, Resolver
 
@@ -35,10 +36,11 @@ Runner = Callable[[list[str], dict[str, str]], Awaitable[tuple[int, str]]]  # ar
 
 
 async def run_captured(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
-    """Run a resolver (no shell, own session), its output captured; killed with its group when cancelled."""
+    """Run a resolver (no shell, own session led by the guard: it dies with the server), its output captured;
+    killed with its group when cancelled."""
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env=env, start_new_session=True,
+        *guarded(argv), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True,
     )  # fmt: skip
     try:
         out, _ = await proc.communicate()

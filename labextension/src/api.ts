@@ -30,6 +30,10 @@ export class LayenvApiError extends Error implements IApiError {
 }
 
 export interface ICreateBody {
+  /** `conda`: a Conda env (a base) made from `packages` (Conda match specs) by the server with py-rattler. */
+  kind?: 'conda';
+  /** With `kind: conda`: add ipykernel (default true). */
+  ipykernel?: boolean;
   /** Optional only with `environment_yml` (then the file's `name:` is used). */
   name?: string;
   /** Not with `environment_yml`: the file's Conda dependencies choose the base. */
@@ -121,7 +125,7 @@ export class LayenvAPI implements IJobSource {
 
   async exportEnvironment(
     id: string,
-    format: 'environment.yml' | 'requirements.txt'
+    format: 'environment.yml' | 'requirements.txt' | 'explicit'
   ): Promise<IExported> {
     const response = await requestAPI(
       `environments/${enc(id)}/export?format=${enc(format)}`

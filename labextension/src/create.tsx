@@ -138,7 +138,11 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
   const [packages, setPackages] = React.useState('');
   const [reqFile, setReqFile] = React.useState<ITextFile | null>(null);
   // "From environment.yml": the file's Conda part picks the base, its pip section is the packages.
-  const [fromFile, setFromFile] = React.useState(false);
+  const [mode, setMode] = React.useState<CreateMode>('layer');
+  const fromFile = mode === 'file';
+  // "A Conda base": a Conda env solved and installed by the server (py-rattler), from its configured channels.
+  const conda = mode === 'conda';
+  const condaPolicy = policy?.conda;
   const [envFile, setEnvFile] = React.useState<ITextFile | null>(null);
   const [closest, setClosest] = React.useState<IClosestBase[]>([]);
   const [displayName, setDisplayName] = React.useState('');
@@ -183,7 +187,7 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
   const createDisabled =
     submitting ||
     !!refused ||
-    (fromFile ? !envFile : !bases.length) ||
+    (fromFile ? !envFile : conda ? !!condaPolicy?.refused : !bases.length) ||
     (roots.length > 0 && !selectedRoot) ||
     (touched && !!nameError);
   const createDescribedBy = [
@@ -220,7 +224,7 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
   const submit = async (event: React.FormEvent) => {
     event.preventDefault();
     setTouched(true);
-    const ready = fromFile ? !!envFile : !!selectedBase;
+    const ready = fromFile ? !!envFile : conda || !!selectedBase;
     if (nameError || !ready || submitting || refused) {
       if (nameError) {
         nameRef.current?.focus();
@@ -229,7 +233,9 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
     }
     const body: ICreateBody = fromFile
       ? { environment_yml: envFile?.text ?? '', inherit }
-      : { name, base: selectedBase, inherit };
+      : conda
+        ? { kind: 'conda', name }
+        : { name, base: selectedBase, inherit };
     if (fromFile && name) {
       body.name = name;
     }
@@ -241,10 +247,10 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
     if (!fromFile && specs.length) {
       body.packages = specs;
     }
-    if (!fromFile && reqFile) {
+    if (!fromFile && !conda && reqFile) {
       body.requirements = reqFile.text;
     }
-    if (displayName.trim()) {
+    if (!conda && displayName.trim()) {
       body.display_name = displayName.trim();
     }
     setSubmitting(true);
@@ -306,9 +312,9 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
     >
       <h2 id={`${uid}-title`}>New environment</h2>
       <p className="jp-LayenvForm-intro">
-        A virtualenv layered on a Conda environment: it uses the base's Python
-        and, with "inherit", its packages (NumPy, PyTorch…), and adds its own.
-        It becomes a kernel as soon as it is made.
+        {conda
+          ? 'A Conda environment, solved and installed by the server with py-rattler (no conda needed): a base to build layers on. It becomes a kernel as soon as it is made.'
+          : 'A virtualenv layered on a Conda environment: it uses the base\'s Python and, with "inherit", its packages (NumPy, PyTorch…), and adds its own. It becomes a kernel as soon as it is made.'}
       </p>
       {refused && (
         <div
@@ -329,17 +335,18 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         <legend>Start from</legend>
         {(
           [
-            [false, 'A base and packages'],
-            [true, 'An environment.yml']
+            ['layer', 'A layer on a base'],
+            ['file', 'An environment.yml'],
+            ['conda', 'A Conda base']
           ] as const
-        ).map(([mode, label]) => (
+        ).map(([value, label]) => (
           <label key={label}>
             <input
               type="radio"
               name={`${uid}-mode`}
-              checked={fromFile === mode}
+              checked={mode === value}
               onChange={() => {
-                setFromFile(mode);
+                setMode(value);
                 setServerErrors({});
                 setClosest([]);
               }}
@@ -397,7 +404,9 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
                 disabled={!r.can_create}
                 title={r.refused ?? undefined}
               >
-                {rootLabel(r)}
+                {conda && r.id === 'user' && condaPolicy?.envs_dir
+                  ? `Your Conda environments — ${condaPolicy.envs_dir}`
+                  : rootLabel(r)}
               </option>
             ))}
           </select>
@@ -428,6 +437,13 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
           onPick={() => void pick('environment.yml')}
           onUpload={files => void upload(files, 'environment.yml')}
           onRemove={() => chosen(null, 'environment.yml')}
+        />
+      ) : conda ? (
+        <CondaHelp
+          uid={uid}
+          refused={condaPolicy?.refused ?? null}
+          channels={condaPolicy?.channels ?? []}
+          envsDir={condaPolicy?.envs_dir ?? ''}
         />
       ) : (
         <div className="jp-LayenvField">
@@ -461,6 +477,24 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
                 'Looking for Conda environments…'
               ) : basesHelp ? (
                 <BasesHelpText help={basesHelp} />
+              ) : condaPolicy?.can_create ? (
+                <>
+                  No Conda environment found to build on. Create a first base
+                  here: the server installs it, no conda needed.{' '}
+                  <button
+                    type="button"
+                    className="jp-LayenvButton jp-mod-small"
+                    onClick={() => {
+                      setMode('conda');
+                      setServerErrors({});
+                      if (!packages.trim()) {
+                        setPackages((condaPolicy.first_base ?? []).join('\n'));
+                      }
+                    }}
+                  >
+                    Create a first base…
+                  </button>
+                </>
               ) : (
                 'No Conda environment found to build on. Install Miniconda/Miniforge, or ask your administrator which bases are configured.'
               )}
@@ -475,37 +509,46 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         </div>
       )}
 
-      <div className="jp-LayenvField jp-mod-checkbox">
-        <input
-          id={`${uid}-inherit`}
-          type="checkbox"
-          ref={refs.inherit as React.RefObject<HTMLInputElement>}
-          checked={inherit}
-          aria-describedby={`${uid}-inherit-help`}
-          onChange={e => {
-            setInherit(e.target.checked);
-            clearServerError('inherit');
-          }}
-        />
-        <label htmlFor={`${uid}-inherit`}>Inherit the base's packages</label>
-        <div id={`${uid}-inherit-help`} className="jp-LayenvHelp">
-          Uses the base's site-packages (--system-site-packages): nothing is
-          copied; packages of the same name in this environment take precedence.
+      {!conda && (
+        <div className="jp-LayenvField jp-mod-checkbox">
+          <input
+            id={`${uid}-inherit`}
+            type="checkbox"
+            ref={refs.inherit as React.RefObject<HTMLInputElement>}
+            checked={inherit}
+            aria-describedby={`${uid}-inherit-help`}
+            onChange={e => {
+              setInherit(e.target.checked);
+              clearServerError('inherit');
+            }}
+          />
+          <label htmlFor={`${uid}-inherit`}>Inherit the base's packages</label>
+          <div id={`${uid}-inherit-help`} className="jp-LayenvHelp">
+            Uses the base's site-packages (--system-site-packages): nothing is
+            copied; packages of the same name in this environment take
+            precedence.
+          </div>
+          <FieldError id={`${uid}-inherit-error`} text={errors.inherit} />
         </div>
-        <FieldError id={`${uid}-inherit-error`} text={errors.inherit} />
-      </div>
+      )}
 
       {!fromFile && (
         <>
           <div className="jp-LayenvField">
-            <label htmlFor={`${uid}-packages`}>Packages (one per line)</label>
+            <label htmlFor={`${uid}-packages`}>
+              {conda
+                ? 'Conda packages (one match spec per line)'
+                : 'Packages (one per line)'}
+            </label>
             <textarea
               id={`${uid}-packages`}
               ref={refs.packages as React.RefObject<HTMLTextAreaElement>}
               {...inputProps('packages')}
               rows={5}
               spellCheck={false}
-              placeholder={'flask==3.0.3\nrequests>=2'}
+              placeholder={
+                conda ? 'python=3.11\nnumpy>=1.26' : 'flask==3.0.3\nrequests>=2'
+              }
               value={packages}
               aria-describedby={`${uid}-packages-error ${uid}-packages-help`}
               onChange={e => {
@@ -515,86 +558,99 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
             />
             <FieldError id={`${uid}-packages-error`} text={errors.packages} />
             <div id={`${uid}-packages-help`} className="jp-LayenvHelp">
-              {pkgHelp.map((line, i) => (
-                <div key={i}>{line}</div>
-              ))}
+              {conda ? (
+                <div>
+                  Conda match specs, like python=3.11 or numpy&gt;=1.26;
+                  ipykernel is added so the environment is a kernel at once.
+                </div>
+              ) : (
+                pkgHelp.map((line, i) => <div key={i}>{line}</div>)
+              )}
             </div>
           </div>
 
-          <div className="jp-LayenvField">
-            <span className="jp-LayenvLabel" id={`${uid}-req-label`}>
-              Or a requirements.txt
-            </span>
-            <div
-              className="jp-LayenvField-buttons"
-              role="group"
-              aria-labelledby={`${uid}-req-label`}
-            >
-              <button
-                type="button"
-                ref={refs.requirements as React.RefObject<HTMLButtonElement>}
-                className="jp-LayenvButton"
-                onClick={() => void pick('requirements.txt')}
+          {!conda && (
+            <div className="jp-LayenvField">
+              <span className="jp-LayenvLabel" id={`${uid}-req-label`}>
+                Or a requirements.txt
+              </span>
+              <div
+                className="jp-LayenvField-buttons"
+                role="group"
+                aria-labelledby={`${uid}-req-label`}
               >
-                Pick from the file browser…
-              </button>
-              <button
-                type="button"
-                className="jp-LayenvButton"
-                onClick={() => uploadRef.current?.click()}
-              >
-                Upload…
-              </button>
-              <input
-                ref={uploadRef}
-                type="file"
-                accept=".txt,text/plain"
-                className="jp-LayenvHidden"
-                aria-label="Upload a requirements.txt"
-                tabIndex={-1}
-                onChange={e => void upload(e.target.files, 'requirements.txt')}
-              />
-            </div>
-            {reqFile && (
-              <div className="jp-LayenvReqFile">
-                <span>
-                  {reqFile.name} ({parsePackageLines(reqFile.text).length}{' '}
-                  requirements)
-                </span>
                 <button
                   type="button"
-                  className="jp-LayenvButton jp-mod-small"
-                  aria-label={`Remove ${reqFile.name}`}
-                  onClick={() => chosen(null, 'requirements.txt')}
+                  ref={refs.requirements as React.RefObject<HTMLButtonElement>}
+                  className="jp-LayenvButton"
+                  onClick={() => void pick('requirements.txt')}
                 >
-                  Remove
+                  Pick from the file browser…
                 </button>
+                <button
+                  type="button"
+                  className="jp-LayenvButton"
+                  onClick={() => uploadRef.current?.click()}
+                >
+                  Upload…
+                </button>
+                <input
+                  ref={uploadRef}
+                  type="file"
+                  accept=".txt,text/plain"
+                  className="jp-LayenvHidden"
+                  aria-label="Upload a requirements.txt"
+                  tabIndex={-1}
+                  onChange={e =>
+                    void upload(e.target.files, 'requirements.txt')
+                  }
+                />
               </div>
-            )}
-            <FieldError
-              id={`${uid}-requirements-error`}
-              text={errors.requirements}
-            />
-          </div>
+              {reqFile && (
+                <div className="jp-LayenvReqFile">
+                  <span>
+                    {reqFile.name} ({parsePackageLines(reqFile.text).length}{' '}
+                    requirements)
+                  </span>
+                  <button
+                    type="button"
+                    className="jp-LayenvButton jp-mod-small"
+                    aria-label={`Remove ${reqFile.name}`}
+                    onClick={() => chosen(null, 'requirements.txt')}
+                  >
+                    Remove
+                  </button>
+                </div>
+              )}
+              <FieldError
+                id={`${uid}-requirements-error`}
+                text={errors.requirements}
+              />
+            </div>
+          )}
         </>
       )}
 
-      <div className="jp-LayenvField">
-        <label htmlFor={`${uid}-display`}>Kernel display name (optional)</label>
-        <input
-          id={`${uid}-display`}
-          ref={refs.display_name as React.RefObject<HTMLInputElement>}
-          {...inputProps('display_name')}
-          value={displayName}
-          placeholder={defaultDisplay}
-          aria-describedby={`${uid}-display-error`}
-          onChange={e => {
-            setDisplayName(e.target.value);
-            clearServerError('display_name');
-          }}
-        />
-        <FieldError id={`${uid}-display-error`} text={errors.display_name} />
-      </div>
+      {!conda && (
+        <div className="jp-LayenvField">
+          <label htmlFor={`${uid}-display`}>
+            Kernel display name (optional)
+          </label>
+          <input
+            id={`${uid}-display`}
+            ref={refs.display_name as React.RefObject<HTMLInputElement>}
+            {...inputProps('display_name')}
+            value={displayName}
+            placeholder={defaultDisplay}
+            aria-describedby={`${uid}-display-error`}
+            onChange={e => {
+              setDisplayName(e.target.value);
+              clearServerError('display_name');
+            }}
+          />
+          <FieldError id={`${uid}-display-error`} text={errors.display_name} />
+        </div>
+      )}
 
       <div className="jp-LayenvForm-submit">
         <button
@@ -614,6 +670,36 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
         )}
       </div>
     </form>
+  );
+}
+
+type CreateMode = 'layer' | 'file' | 'conda';
+
+interface ICondaHelpProps {
+  uid: string;
+  refused: string | null;
+  channels: string[];
+  envsDir: string;
+}
+
+/** Where a new Conda base goes and where its packages come from (the server's configuration), or why not. */
+function CondaHelp(props: ICondaHelpProps): JSX.Element {
+  const { uid, refused, channels, envsDir } = props;
+  return (
+    <div className="jp-LayenvField" id={`${uid}-conda`}>
+      {refused ? (
+        <div className="jp-LayenvError" role="alert">
+          {refused}
+        </div>
+      ) : (
+        <div className="jp-LayenvHelp">
+          Into {envsDir || 'your Conda envs dir'} (or the group root chosen
+          above), from the channels{' '}
+          {channels.join(', ') || 'configured on the server'} (set by the
+          server&apos;s configuration).
+        </div>
+      )}
+    </div>
   );
 }
 

@@ -265,11 +265,24 @@ const plugin: JupyterFrontEndPlugin<void> = {
 };
 
 async function exportEnv(api: LayenvAPI, env: IEnvironment): Promise<void> {
+  // A Conda env can also be exported as an @EXPLICIT spec (package URLs with md5): conda or micromamba rebuild it.
+  const isConda = env.kind === 'conda-env' || env.kind === 'conda-base';
   const result = await showDialog({
     title: `Export ${env.name}`,
-    body: 'environment.yml recreates the whole stack (the Conda base and this layer); requirements.txt lists the packages pip sees.',
+    body: isConda
+      ? 'environment.yml recreates the environment; requirements.txt lists the packages pip sees; explicit lists every Conda package by URL and md5, for conda create --file.'
+      : 'environment.yml recreates the whole stack (the Conda base and this layer); requirements.txt lists the packages pip sees.',
     buttons: [
       Dialog.cancelButton(),
+      ...(isConda
+        ? [
+            Dialog.okButton({
+              label: 'explicit',
+              caption: 'Download the explicit spec (@EXPLICIT)',
+              ariaLabel: 'explicit'
+            })
+          ]
+        : []),
       Dialog.okButton({
         label: 'requirements.txt',
         caption: 'Download requirements.txt',
@@ -286,8 +299,9 @@ async function exportEnv(api: LayenvAPI, env: IEnvironment): Promise<void> {
     return;
   }
   const format =
-    result.button.label === 'requirements.txt'
-      ? 'requirements.txt'
+    result.button.label === 'requirements.txt' ||
+    result.button.label === 'explicit'
+      ? result.button.label
       : 'environment.yml';
   try {
     const file = await api.exportEnvironment(env.id, format);

@@ -463,6 +463,18 @@ export interface IPolicy {
     find_links: string[];
     offline: boolean;
   };
+  /** Creating Conda bases (py-rattler): allowed or why not, and the server's channels and envs dir. */
+  conda?: {
+    can_create: boolean;
+    refused: string | null;
+    channels: string[];
+    platform: string;
+    envs_dir: string;
+    /** The specs of a first base, e.g. ["python=3.11", "ipykernel"]. */
+    first_base: string[];
+  };
+  /** Set when no Conda env exists: how to create a first base. */
+  hint?: string | null;
 }
 
 export interface IBaseOption {

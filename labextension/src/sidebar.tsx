@@ -213,7 +213,13 @@ function SidebarView({
             <TreeSection
               title="Conda bases and their layers"
               label="Conda environments and their layers"
-              empty={filter ? 'No match.' : 'No Conda environment found.'}
+              empty={
+                filter
+                  ? 'No match.'
+                  : policy?.conda?.can_create
+                    ? 'No Conda environment found. Create a first base: New environment (+), then "A Conda base"; the server installs it, no conda needed.'
+                    : 'No Conda environment found.'
+              }
               rows={renderNodes(conda, 1)}
             />
             <TreeSection
@@ -393,7 +399,7 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
             )}
           <button
             className="jp-LayenvButton jp-mod-icon"
-            title={`Export ${env.name} (environment.yml or requirements.txt)`}
+            title={`Export ${env.name} (environment.yml, requirements.txt${env.kind.startsWith('conda') ? ' or explicit' : ''})`}
             aria-label={`Export ${env.name}`}
             onClick={() => actions.exportEnv(env)}
           >

@@ -15,8 +15,10 @@ import re
 import stat
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from . import activation, fsread
 from .locators import (
@@ -76,14 +78,18 @@ class DiscoveryConfig:
 
 
 class ScanStats:
-    """``stat`` results of one scan: each path is read at most once, by the memo checks and the new signature.
+    """``stat`` results and directory listings of one scan: each path is read at most once.
 
-    A path in a root that did not answer (``hung``) is never asked: it reads as missing.
+    A path in a root that did not answer (``hung``) is never asked: it reads as missing. An mtime after the
+    scan started (less the racy window) is not trusted, whenever during the scan it was read: what the scan
+    saw of that directory may be older than its mtime.
     """
 
     def __init__(self, hung: tuple[str, ...] = ()) -> None:
         self._stats: dict[str, os.stat_result | None] = {}
+        self._listings: dict[str, Listing | None] = {}
         self.hung = hung
+        self.started_ns = time.time_ns()
 
     def stat(self, path: str) -> os.stat_result | None:
         try:
@@ -95,6 +101,30 @@ class ScanStats:
                 result = None
             self._stats[path] = result
             return result
+
+    def listing(self, path: str) -> Listing | None:
+        """The entries of a directory (name, is a symlink, is a directory not following links); ``None``: unreadable."""
+        try:
+            return self._listings[path]
+        except KeyError:
+            found = None if self.hung and root_of(path, self.hung) else list_entries(path)
+            self._listings[path] = found
+            return found
+
+    def is_dir(self, path: str) -> bool:
+        """Whether ``path`` is a directory (following links); a listing of its parent made in this scan answers
+        without a ``stat`` unless the entry is a link.
+        """
+        parent, name = os.path.split(path)
+        listing = self._listings.get(parent)
+        if listing is not None and name:
+            entry = next((entry for entry in listing if entry[0] == name), None)
+            if entry is None:
+                return False
+            if not entry[1]:
+                return entry[2]
+        result = self.stat(path)
+        return result is not None and stat.S_ISDIR(result.st_mode)
 
     def mtime(self, path: str) -> int | None:
         result = self.stat(path)
@@ -109,7 +139,7 @@ class ScanStats:
 
     def signature(self, paths: Iterable[str]) -> Signature:
         """mtimes to compare next time; one too recent to trust (same clock tick) is stored as "changed"."""
-        racy_after = time.time_ns() - RACY_WINDOW_NS
+        racy_after = min(self.started_ns, time.time_ns()) - RACY_WINDOW_NS
         signature = []
         for path in dict.fromkeys(paths):
             mtime = self.mtime(path)
@@ -117,7 +147,33 @@ class ScanStats:
         return tuple(signature)
 
 
+Listing = list[tuple[str, bool, bool]]
+
+
+def list_entries(path: str) -> Listing | None:
+    """One ``scandir``: names and the types its ``d_type`` gives for free (no ``stat`` per entry)."""
+    try:
+        with os.scandir(path) as entries:
+            return [(entry.name, entry.is_symlink(), entry.is_dir(follow_symlinks=False)) for entry in entries]
+    except (OSError, ValueError):
+        return None
+
+
 Signature = tuple[tuple[str, int | None], ...]
+
+
+def changed_paths(signature: Signature) -> list[str]:
+    """The paths whose mtime is not the one stored (all of them: a warm listing makes the same calls)."""
+    stat = os.stat
+    changed = []
+    for path, expected in signature:
+        try:
+            mtime = stat(path).st_mtime_ns
+        except (OSError, ValueError):
+            mtime = None
+        if mtime != expected:
+            changed.append(path)
+    return changed
 
 
 def signature_unchanged(signature: Signature) -> bool:
@@ -133,23 +189,6 @@ def signature_unchanged(signature: Signature) -> bool:
     return True
 
 
-def racy_changes(signature: Signature) -> list[str] | None:
-    """The warm path: plain ``stat`` calls. ``[]``: nothing changed. Else the paths that differ, when each was
-    recorded as too recent to trust (-1); ``None`` at the first real change (stopping there: the caller rescans)."""
-    stat = os.stat
-    changed = []
-    for path, expected in signature:
-        try:
-            mtime = stat(path).st_mtime_ns
-        except (OSError, ValueError):
-            mtime = None
-        if mtime != expected:
-            if expected != -1:
-                return None
-            changed.append(path)
-    return changed
-
-
 def mtime_signature(paths: Iterable[str]) -> Signature:
     return ScanStats().signature(paths)
 
@@ -158,13 +197,17 @@ class _Memo:
     """Results keyed by path, each valid while the mtimes of its dependencies stay the same.
 
     A result checked once in a scan is not checked again in that scan (discovery asks for the same
-    prefix several times: dedupe, layering, bases).
+    prefix several times: dedupe, layering, bases). A result the last scan checked has its dependencies in
+    that scan's signature: once the signature says which paths changed (``changed``), it is valid when it
+    depends on none of them, without a ``stat``.
     """
 
     def __init__(self) -> None:
-        self.entries: dict[object, tuple[Signature, object]] = {}
+        self.entries: dict[object, tuple[Signature, object, frozenset[str]]] = {}
         self._checked: dict[object, object] = {}
         self._checked_for: ScanStats | None = None
+        self.trusted: set[object] = set()  # keys checked in the last complete scan
+        self.changed: frozenset[str] | None = None  # paths whose mtime moved since then (None: not known)
 
     def get(self, key: object, compute: Callable[[object], tuple[object, Sequence[str]]], stats: ScanStats) -> object:
         if self._checked_for is not stats:
@@ -172,16 +215,49 @@ class _Memo:
         elif key in self._checked:
             return self._checked[key]
         cached = self.entries.get(key)
-        if cached is not None and stats.unchanged(cached[0]):
+        if cached is not None and self._valid(key, cached, stats):
             value = cached[1]
         else:
-            value, deps = compute(cached[1] if cached is not None else None)
-            self.entries[key] = (stats.signature(deps), value)
+            value = self.compute(key, compute, stats)
         self._checked[key] = value
         return value
 
+    def _valid(self, key: object, cached: tuple[Signature, object, frozenset[str]], stats: ScanStats) -> bool:
+        if self.changed is not None and key in self.trusted:
+            return self.changed.isdisjoint(cached[2])
+        return stats.unchanged(cached[0])
+
+    def compute(
+        self, key: object, compute: Callable[[object], tuple[object, Sequence[str]]], stats: ScanStats
+    ) -> object:
+        """Computes again; an equal answer keeps the previous object, so what was built from it is reused."""
+        if self._checked_for is not stats:
+            self._checked_for, self._checked = stats, {}
+        cached = self.entries.get(key)
+        value, deps = compute(cached[1] if cached is not None else None)
+        if cached is not None and value == cached[1]:
+            value = cached[1]
+        signature = stats.signature(deps)
+        self.entries[key] = (signature, value, frozenset(path for path, _mtime in signature))
+        self._checked[key] = value
+        return value
+
+    def affected(self, changed: frozenset[str]) -> list[object]:
+        """The keys of the last scan that depend on a changed path."""
+        entries = self.entries
+        return [key for key in self.trusted if not changed.isdisjoint(entries[key][2])]
+
+    def value(self, key: object) -> object:
+        return self.entries[key][1]
+
     def deps_of(self, key: object) -> list[str]:
         return [path for path, _mtime in self.entries[key][0]]
+
+    def checked(self) -> list[object]:
+        return list(self._checked)
+
+    def finish_scan(self) -> None:
+        self.trusted = set(self._checked)
 
 
 class Discovery:
@@ -201,6 +277,7 @@ class Discovery:
         self._stats = ScanStats()
         self._scan_deps: list[str] = []  # directories the child scans depend on, for the next signature
         self._hung: tuple[str, ...] = ()  # roots left out of the last scan: they did not answer
+        self._direct: frozenset[str] = frozenset()  # paths the locators read themselves (not through a memo)
         cfg = config
         self._roots = list(
             dict.fromkeys(
@@ -227,51 +304,68 @@ class Discovery:
         """
         hung = self._unresponsive_roots()
         with self._lock:
+            changed: frozenset[str] | None = None
             if self._result is not None and hung == self._hung:
-                racy = racy_changes(self._signature)
-                if racy == [] or (racy and self._racy_unchanged(set(racy))):
+                changed = frozenset(changed_paths(self._signature))
+                if not changed:
                     return self._result
             self._stats = ScanStats(hung)
+            self._children.changed = self._prefixes.changed = changed
+            if changed and self._recheck(changed):
+                return self._result
             result, deps = self._scan()
+            deps += [path for key in self._prefixes.checked() for path in self._prefixes.deps_of(key)]
             if hung:
                 deps = [dep for dep in deps if root_of(dep, hung) is None]
-            self._signature = self._stats.signature(deps)
+            self._signature = self._new_signature(deps, changed)
+            self._children.finish_scan()
+            self._prefixes.finish_scan()
             self._result = result
             self._hung = hung
             self._log_new_skips(result)
             return result
 
-    def _racy_unchanged(self, racy: set[str]) -> bool:
-        """Inside the racy window after a change: only the directories whose mtime was too recent to trust are
-        read again (their children, their prefix facts); when they say what they said before, the result stands.
-
-        Anything else changed, or a racy path no memoized read depends on (``environments.txt``, a ``.condarc``),
-        and the caller rescans.
+    def _new_signature(self, deps: list[str], changed: frozenset[str] | None) -> Signature:
+        """The signature of a scan; a path the old signature had, found unchanged just before it, keeps its entry
+        (checked at the start of this call: a later change moves its trusted mtime), so only the rest is read.
         """
-        stats, covered = ScanStats(self._hung), set()
-        for memo, compute in ((self._children, self._rescan_children), (self._prefixes, self._reinspect)):
-            for key, (signature, value) in list(memo.entries.items()):
-                deps = {path for path, _mtime in signature}
-                if not deps & racy:
-                    continue
-                new_value, new_deps = compute(key, value)
-                if new_value != value:
-                    return False
-                covered |= deps & racy
-                memo.entries[key] = (stats.signature(new_deps), value)  # the same object: nothing downstream rebuilds
-        if covered != racy:
+        if not changed:
+            return self._stats.signature(deps)
+        old = {path: mtime for path, mtime in self._signature if path not in changed}
+        fresh = self._stats.signature(path for path in deps if path not in old)
+        return (*((path, old[path]) for path in dict.fromkeys(deps) if path in old), *fresh)
+
+    def _recheck(self, changed: frozenset[str]) -> bool:
+        """Whether the last result still holds: each changed path is read again through the results that depend
+        on it, and each of them gave the same answer.
+
+        A listing inside the racy window lands here (a just-modified directory's mtime is stored as "changed"):
+        it lists those directories again, not the tree. Anything a locator reads itself needs a full scan.
+        """
+        if not changed.isdisjoint(self._direct):
             return False
-        rechecked = dict(stats.signature(racy))
-        self._signature = tuple((path, rechecked.get(path, mtime)) for path, mtime in self._signature)
+        work = [(memo, key) for memo in (self._children, self._prefixes) for key in memo.affected(changed)]
+        covered = frozenset(path for memo, key in work for path in memo.deps_of(key))
+        if not changed <= covered:
+            return False
+        for memo, key in work:
+            before = memo.value(key)
+            if memo.compute(key, self._compute_for(memo, key), self._stats) is not before:
+                return False
+        merged = dict(self._signature)  # the same paths, now read again, and any new dependency (a new subdirectory)
+        for memo, key in work:
+            merged.update(memo.entries[key][0])
+        self._signature = tuple(merged.items())
         return True
 
-    def _rescan_children(self, key: object, previous: object) -> tuple[object, Sequence[str]]:
+    def _compute_for(self, memo: _Memo, key: Any) -> Callable[[object], tuple[object, Sequence[str]]]:
+        stats = self._stats
+        if memo is self._prefixes:
+            timeout = self.config.root_timeout
+            return lambda _previous: _inspect(key, stats, timeout)
         if isinstance(key, tuple):  # ("nested", prefix)
-            return _env_children(key[1], previous, nested=True)  # type: ignore[arg-type]
-        return _env_children(str(key), previous)  # type: ignore[arg-type]
-
-    def _reinspect(self, key: object, _previous: object) -> tuple[object, Sequence[str]]:
-        return _inspect(str(key), self._hung, self.config.root_timeout)
+            return lambda previous: _env_children(key[1], previous, nested=True, stats=stats)
+        return lambda previous: _env_children(key, previous, stats=stats)
 
     def invalidate(self) -> None:
         with self._lock:
@@ -297,6 +391,7 @@ class Discovery:
     def _scan(self) -> tuple[Discovered, list[str]]:
         hung = self._stats.hung
         cfg, self._scan_deps = _without_roots(self.config, hung) if hung else (self.config, [])
+        glob_deps = list(self._scan_deps)
         located, roots = scoped.locate(
             cfg.system_roots,
             cfg.group_roots,
@@ -329,23 +424,29 @@ class Discovery:
         candidates = self._dedupe(found)
         builder = _Builder(self, candidates, cfg, roots)
         discovered = builder.build(located.skipped)
+        direct = Counter(located.deps)
+        direct.subtract(located.scanned)
+        self._direct = frozenset([*(path for path, count in direct.items() if count > 0), *glob_deps])
         deps = [*located.deps, *self._scan_deps, *builder.deps]
         return discovered, deps
 
     def _scan_children(self, directory: str) -> tuple[list[str], list[SkippedEnv]]:
-        result = self._children.get(directory, lambda previous: _env_children(directory, previous), self._stats)
+        result = self._children.get(directory, self._compute_for(self._children, directory), self._stats)
         self._scan_deps += self._children.deps_of(directory)
         return result
 
     def _scan_nested(self, prefix: str) -> tuple[list[str], list[SkippedEnv]]:
         key = ("nested", prefix)
-        result = self._children.get(key, lambda previous: _env_children(prefix, previous, nested=True), self._stats)
+        result = self._children.get(key, self._compute_for(self._children, key), self._stats)
         self._scan_deps += self._children.deps_of(key)
         return result
 
     def _facts(self, path: str) -> PrefixFacts:
-        hung, timeout = self._stats.hung, self.config.root_timeout
-        return self._prefixes.get(path, lambda _previous: _inspect(path, hung, timeout), self._stats)
+        memo = self._prefixes
+        stats = self._stats
+        if memo._checked_for is stats and path in memo._checked:  # the common case: asked already in this scan
+            return memo._checked[path]
+        return memo.get(path, self._compute_for(memo, path), stats)
 
     def _dedupe(self, candidates: list[Candidate]) -> dict[str, Candidate]:
         """One candidate per directory (device and inode: no realpath walk); the first place found names it."""
@@ -368,11 +469,15 @@ class Discovery:
         self._logged = reasons
 
 
-def _inspect(path: str, hung: tuple[str, ...] = (), timeout: float = 0) -> tuple[PrefixFacts, tuple[str, ...]]:
+def _inspect(path: str, stats: ScanStats, timeout: float = 0) -> tuple[PrefixFacts, tuple[str, ...]]:
     """The prefix's facts; a venv whose base is in a root that did not answer is not inspected (its python link
     leads there, and following it would hang). Its ``home`` is a dependency: it reads as missing until the root
     answers again, then as changed.
+
+    The prefix's ``stat`` and listing are the scan's (the listing often made already, when its parent was
+    scanned for envs), so the signature and the facts cost no second call.
     """
+    hung = stats.hung
     if hung:
         cfg_path = os.path.join(path, "pyvenv.cfg")
         home = (parse_pyvenv_cfg(fsread.read_small_text(cfg_path) or "") or {}).get("home", "")
@@ -381,7 +486,12 @@ def _inspect(path: str, hung: tuple[str, ...] = (), timeout: float = 0) -> tuple
             problem = base_not_responding_reason(_home_prefix(home), root, timeout)
             facts = dataclasses.replace(unusable_facts(path, problem), deps=(path, cfg_path, home))
             return facts, facts.deps
-    facts = inspect_prefix(path)
+    listing = stats.listing(path)
+    st = stats.stat(path)
+    if listing is None or st is None:  # gone or unreadable: inspect_prefix says which, in its words
+        facts = inspect_prefix(path)
+    else:
+        facts = inspect_prefix(path, names=[name for name, _link, _dir in listing], st=st)
     return facts, facts.deps
 
 
@@ -445,21 +555,23 @@ _CONDA_PREFIX_DIRS = frozenset(
 
 
 def _env_children(
-    directory: str, previous: tuple[list[str], list[SkippedEnv]] | None, *, nested: bool = False
+    directory: str,
+    previous: tuple[list[str], list[SkippedEnv]] | None,
+    *,
+    nested: bool = False,
+    stats: ScanStats | None = None,
 ) -> tuple[tuple[list[str], list[SkippedEnv]], list[str]]:
     """Env-like subdirectories, and symlink loops to report.
 
     Children already known as envs are not probed again. A subdirectory that is not an env (yet) is a
     dependency itself: an env being created there (``pyvenv.cfg`` or ``conda-meta/history`` written after
-    the directory) changes its mtime, not ours.
+    the directory) changes its mtime, not ours. A child is probed by listing it (one call, which the scan
+    keeps: inspecting the env then reuses it).
     """
+    stats = stats if stats is not None else ScanStats()
     known = set(previous[0]) if previous else set()
     children, skipped, deps = [], [], [directory]
-    try:
-        with os.scandir(directory) as entries:
-            listed = sorted((entry.name, entry.is_symlink(), entry.is_dir(follow_symlinks=False)) for entry in entries)
-    except (OSError, ValueError):
-        listed = []
+    listed = sorted(stats.listing(directory) or ())
     for name, is_link, is_dir in listed:
         if (nested and name in _CONDA_PREFIX_DIRS) or name.startswith(DELETING_PREFIX):
             continue
@@ -476,14 +588,29 @@ def _env_children(
                 continue
         elif not is_dir:
             continue
-        # a venv, or (not nested) a Conda prefix: an install root has conda-meta/ too
-        if fsread.exists(os.path.join(path, "pyvenv.cfg")) or (
-            not nested and fsread.is_dir(os.path.join(path, "conda-meta"))
-        ):
+        if _child_is_env(path, stats.listing(path), nested=nested):
             children.append(path)
         else:
             deps += [path, os.path.join(path, "conda-meta")]
     return (children, skipped), deps
+
+
+def _child_is_env(path: str, listing: Listing | None, *, nested: bool) -> bool:
+    """A venv (``pyvenv.cfg``), or unless nested a Conda prefix (an install root has ``conda-meta/`` too), judged
+    from the child's listing: only a symlinked entry needs a ``stat``. A child that cannot be listed is asked.
+    """
+    if listing is None:
+        return fsread.exists(os.path.join(path, "pyvenv.cfg")) or (
+            not nested and fsread.is_dir(os.path.join(path, "conda-meta"))
+        )
+    entries = {name: (is_link, is_dir) for name, is_link, is_dir in listing}
+    cfg = entries.get("pyvenv.cfg")
+    if cfg is not None and (not cfg[0] or fsread.exists(os.path.join(path, "pyvenv.cfg"))):
+        return True
+    if nested:
+        return False
+    meta = entries.get("conda-meta")
+    return meta is not None and (meta[1] or (meta[0] and fsread.is_dir(os.path.join(path, "conda-meta"))))
 
 
 class _Builder:
@@ -584,8 +711,7 @@ class _Builder:
         hung_root = root_of(home, self.stats.hung) if self.stats.hung and home else None
         if hung_root is not None:  # reading anything of the base would hang
             return SkippedEnv(path, base_not_responding_reason(_home_prefix(home), hung_root, self.cfg.root_timeout))
-        home_stat = self.stats.stat(home)
-        if home_stat is None or not stat.S_ISDIR(home_stat.st_mode):
+        if not self.stats.is_dir(home):
             dangling = f" (so {facts.python_problem})" if facts.python_problem else ""
             return SkippedEnv(
                 path,

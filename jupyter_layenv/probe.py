@@ -101,6 +101,7 @@ class _LocalDevices:
         self._poll: select.poll | None = None
         self._unavailable = False
         self.devices: frozenset[int] = frozenset()
+        self.read_write: frozenset[int] = frozenset()  # local devices mounted read-write wherever they are mounted
 
     def changed(self) -> bool:
         """Whether the mount table changed since the last call (then :attr:`devices` is read again)."""
@@ -114,20 +115,48 @@ class _LocalDevices:
             elif not self._poll.poll(0):
                 return False
             self._file.seek(0)
-            self.devices = _local_devices(self._file.read().decode("utf-8", "replace"))
+            self.devices, self.read_write = _local_devices(self._file.read().decode("utf-8", "replace"))
         except (OSError, ValueError, AttributeError):  # no mountinfo, no poll
-            self._unavailable, self.devices = True, frozenset()
+            self._unavailable, self.devices, self.read_write = True, frozenset(), frozenset()
         return True
 
 
-def _local_devices(mountinfo: str) -> frozenset[int]:
-    devices = set()
+def _local_devices(mountinfo: str) -> tuple[frozenset[int], frozenset[int]]:
+    """The local devices, and those of them no mount (a bind mount included) makes read-only."""
+    devices, read_only = set(), set()
     for line in mountinfo.splitlines():
         fields = line.split()
         if "-" in fields and fields[fields.index("-") + 1] in LOCAL_FILE_SYSTEMS:
             major, _, minor = fields[2].partition(":")
-            devices.add(os.makedev(int(major), int(minor)))
-    return frozenset(devices)
+            device = os.makedev(int(major), int(minor))
+            devices.add(device)
+            super_options = fields[fields.index("-") + 3] if len(fields) > fields.index("-") + 3 else ""
+            if "rw" not in fields[5].split(",") or "rw" not in super_options.split(","):
+                read_only.add(device)
+    return frozenset(devices), frozenset(devices - read_only)
+
+
+class _ReadWriteDevices:
+    """:attr:`_LocalDevices.read_write`, looked at again at most every ``RECHECK_RW`` seconds (one ``poll``)."""
+
+    RECHECK_RW = 1.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._devices = _LocalDevices()
+        self._checked = -self.RECHECK_RW
+
+    def __call__(self) -> frozenset[int]:
+        now = time.monotonic()
+        if now - self._checked >= self.RECHECK_RW:
+            with self._lock:
+                self._devices.changed()
+                self._checked = now
+        return self._devices.read_write
+
+
+# The devices of local file systems mounted read-write everywhere: there, access(2) answers from the mode bits
+read_write_local_devices = _ReadWriteDevices()
 
 
 class RootProbe:

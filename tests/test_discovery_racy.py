@@ -27,7 +27,9 @@ def test_a_listing_in_the_racy_window_rereads_only_the_racy_directories(home: Tr
         inspected: list[str] = []
         real_build, real_inspect = discovery_module._Builder.build, discovery_module.inspect_prefix
         monkeypatch.setattr(discovery_module._Builder, "build", lambda self, s: builds.append(1) or real_build(self, s))
-        monkeypatch.setattr(discovery_module, "inspect_prefix", lambda p: inspected.append(p) or real_inspect(p))
+        monkeypatch.setattr(
+            discovery_module, "inspect_prefix", lambda p, **kw: inspected.append(p) or real_inspect(p, **kw)
+        )
         assert ksm.listing() == first
         assert builds == [] and set(inspected) <= {str(layer)}, (builds, inspected)
         make_venv(late)  # a real change inside the window is seen at once

@@ -37,7 +37,9 @@ from .process import run_logged
 
 ACTIVE = ("queued", "running")
 JOB_ID = re.compile(r"[0-9a-f]{32}")
-INTERRUPTED = "interrupted by server restart; the half-made environment was removed, create it again"
+INTERRUPTED_BY, AGAIN = "interrupted by server restart;", "create it again"
+ALREADY_REMOVED = "its half-made environment had already been removed (by another server sharing the root)"
+INTERRUPTED = f"{INTERRUPTED_BY} the half-made environment was removed, {AGAIN}"
 INTERRUPTED_CHANGE = "interrupted by server restart; the layer was put back as it was before, make the change again"
 LOG_TAIL_LINES = 8
 
@@ -188,6 +190,7 @@ class JobManager:
         self._paths: set[str] = set()
         self._outcome: dict[str, tuple[str, str | None]] = {}  # job id -> (state, error) when stopped on purpose
         self._unsaved: set[str] = set()  # finished jobs whose file could not be written (a full disk): retried
+        self._locks: dict[str, EnvLock] = {}  # the running jobs' env locks
 
     # -- queries --------------------------------------------------------------------------------------
 
@@ -277,6 +280,7 @@ class JobManager:
         self, job: Job, lock: EnvLock, work: Callable[[], Awaitable[None]], clean: Callable[[], Awaitable[None]]
     ) -> None:
         self._jobs[job.id] = job
+        self._locks[job.id] = lock
         self._tasks[job.id] = asyncio.create_task(self._run(job, lock, work, clean), name=f"layenv-job-{job.id}")
 
     async def _run(
@@ -311,6 +315,7 @@ class JobManager:
                 job.state, job.error = outcome
                 self._paths.discard(job.path)
                 self._tasks.pop(job.id, None)
+                self._locks.pop(job.id, None)
                 self._on_finished(job)
 
     def _failure(self, job: Job, err: Exception) -> str:
@@ -386,7 +391,7 @@ class JobManager:
         env = {**installer_environment(self.settings), "PYTHONUNBUFFERED": "1"}
         code = await conda.run_worker(
             argv, log_path=self.store.log_path(job.id), env=env, cwd=plan.path,
-            on_spawn=self._spawned(job), on_progress=progressed, umask=plan.umask,
+            on_spawn=self._spawned(job), on_progress=progressed, umask=plan.umask, keep_fds=self._kept_fds(job),
         )  # fmt: skip
         job.pid = None
         if code != 0:
@@ -450,11 +455,17 @@ class JobManager:
         start = await asyncio.to_thread(self.store.log_size, job.id)
 
         code = await run_logged(
-            argv, log_path=self.store.log_path(job.id), env=env, cwd=job.path, on_spawn=self._spawned(job), umask=umask
-        )
+            argv, log_path=self.store.log_path(job.id), env=env, cwd=job.path, on_spawn=self._spawned(job), umask=umask,
+            keep_fds=self._kept_fds(job),
+        )  # fmt: skip
         if code != 0:
             tail = await asyncio.to_thread(self.store.log_tail, job.id, start)
             raise StepFailed(failure_message(f"{job.step} failed ({tool} exited with {code})", tail))
+
+    def _kept_fds(self, job: Job) -> tuple[int, ...]:
+        """The job's lock descriptor, kept open by every process of a step: the lock outlives none of them."""
+        lock = self._locks.get(job.id)
+        return (lock.fd,) if lock is not None and lock.fd is not None else ()
 
     def _spawned(self, job: Job) -> Callable[[int], Awaitable[None]]:
         async def spawned(pid: int) -> None:
@@ -521,15 +532,22 @@ class JobManager:
                 _kill_orphan(job.pid, job.path)
             if job.plan.get("kind") == "change":
                 restore_snapshot(job.path, job.id)  # the layer as it was before the interrupted change
+                error = INTERRUPTED_CHANGE
             else:
-                builder.remove_half_made(job.path, job.id)
-            error = INTERRUPTED_CHANGE if job.plan.get("kind") == "change" else INTERRUPTED
+                ours = builder.owned_by(job.path, job.id)
+                if builder.remove_half_made(job.path, job.id):
+                    error = INTERRUPTED
+                elif ours:
+                    error = f"{INTERRUPTED_BY} the half-made {job.path} could not be removed entirely: delete it, then "
+                    error += AGAIN
+                else:
+                    error = f"{INTERRUPTED_BY} {ALREADY_REMOVED}; {AGAIN}"
             job.state, job.error, job.finished, job.pid = "failed", error, time.time(), None
             self.store.append_log(job.id, f"\n== failed: {error}\n")
             self.store.save(job)
         finally:
             lock.release()
-        self.log.warning("jupyter_layenv: job %s for %s was %s", job.id, job.path, INTERRUPTED)
+        self.log.warning("jupyter_layenv: job %s for %s failed: %s", job.id, job.path, job.error)
         return True
 
 

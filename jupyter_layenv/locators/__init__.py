@@ -33,11 +33,13 @@ class Located:
     candidates: list[Candidate] = field(default_factory=list)
     skipped: list[SkippedEnv] = field(default_factory=list)
     deps: list[str] = field(default_factory=list)
+    scanned: list[str] = field(default_factory=list)  # the deps that are directories given to ``scan``
 
     def extend(self, other: Located) -> None:
         self.candidates.extend(other.candidates)
         self.skipped.extend(other.skipped)
         self.deps.extend(other.deps)
+        self.scanned.extend(other.scanned)
 
 
 # ``scan(directory)`` lists the env-like children of a directory and the ones it could not follow
@@ -48,5 +50,6 @@ ScanChildren = Callable[[str], tuple[list[str], list[SkippedEnv]]]
 def scan_into(located: Located, scan: ScanChildren, directory: str, source: str, conda_root: str | None = None) -> None:
     children, skipped = scan(directory)
     located.deps.append(directory)
+    located.scanned.append(directory)
     located.candidates.extend(Candidate(child, source, conda_root) for child in children)
     located.skipped.extend(skipped)

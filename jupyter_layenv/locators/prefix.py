@@ -9,10 +9,13 @@ import json
 import os
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
+from stat import S_IWUSR
 
 from .. import fsread
 from ..model import BEING_CREATED, BUILDING_MARKER, PROVENANCE, ShippedKernel
+from ..probe import read_write_local_devices
 
 IS_WINDOWS = sys.platform == "win32"
 _CONDA_PYTHON_RECORD = re.compile(r"^python-(\d+\.\d+(?:\.\d+)?)[-_].*\.json$")
@@ -99,11 +102,14 @@ def parse_pyvenv_cfg(text: str) -> dict[str, str] | None:
     return values if values.get("home") else None
 
 
-def inspect_prefix(path: str) -> PrefixFacts:
-    """One listing of the prefix tells which of the other reads are needed at all (about 8 syscalls)."""
+def inspect_prefix(path: str, names: Iterable[str] | None = None, st: os.stat_result | None = None) -> PrefixFacts:
+    """One listing of the prefix tells which of the other reads are needed at all (about 8 syscalls).
+
+    ``names`` and ``st``: the prefix's listing and ``stat`` when the caller has them already.
+    """
     try:
-        stat = os.stat(path)
-        top = set(os.listdir(path))
+        stat = st if st is not None else os.stat(path)
+        top = set(names if names is not None else os.listdir(path))
     except OSError as err:
         if isinstance(err, FileNotFoundError):
             return unusable_facts(path, None)  # deleted (or renamed away) since its root was listed: not an env now
@@ -137,8 +143,9 @@ def inspect_prefix(path: str) -> PrefixFacts:
         problem = f"{BEING_CREATED}: a jupyter_layenv job is building {path}; it is listed once the job has succeeded"
 
     python, python_problem = _find_python(path, venv=pyvenv is not None)
+    version = _python_version(pyvenv, meta_entries)
     site_packages, lib_version, site_entries = (
-        site_packages_of(path) if ("lib" in top or "Lib" in top) else (None, None, [])
+        site_packages_of(path, version) if ("lib" in top or "Lib" in top) else (None, None, [])
     )
     if site_packages:
         # A healthy venv changes where it matters in site-packages; a Conda prefix also in its root
@@ -159,7 +166,7 @@ def inspect_prefix(path: str) -> PrefixFacts:
         pyvenv=pyvenv,
         python=python,
         python_problem=python_problem,
-        python_version=_python_version(pyvenv, meta_entries) or lib_version,
+        python_version=version or lib_version,
         site_packages=site_packages,
         has_ipykernel=has_ipykernel,
         ipykernel_resources=os.path.join(site_packages, "ipykernel", "resources")
@@ -169,12 +176,23 @@ def inspect_prefix(path: str) -> PrefixFacts:
         activate_scripts=_activate_scripts(path) if is_conda and "etc" in top else (),
         state_env_vars=_state_env_vars(conda_meta) if "state" in meta_entries else (),
         owner_uid=stat.st_uid,
-        writable=os.access(path, os.W_OK),
+        writable=_writable(path, stat),
         problem=problem,
         deps=tuple(deps),
         owner_gid=stat.st_gid,
         **(_provenance(path) if PROVENANCE in top else {}),
     )
+
+
+def _writable(path: str, st: os.stat_result) -> bool:
+    """``os.access(path, W_OK)``, answered from the ``stat`` where it cannot differ: the caller owns the directory,
+    its owner may write, and it lies on a local file system mounted read-write. Elsewhere (another owner: groups
+    and ACLs; a network mount: the server decides) access(2) is asked. Only an immutable (``chattr +i``)
+    directory would be answered otherwise.
+    """
+    if st.st_uid == os.getuid() and st.st_mode & S_IWUSR and st.st_dev in read_write_local_devices():
+        return True
+    return os.access(path, os.W_OK)
 
 
 def _provenance(prefix: str) -> dict[str, str | None]:
@@ -239,8 +257,17 @@ def _readlink(path: str) -> str | None:
         return None
 
 
-def site_packages_of(prefix: str) -> tuple[str | None, str | None, list[str]]:
-    """The newest ``lib/pythonX.Y/site-packages``, its X.Y, and its entries (listing it proves it exists)."""
+def site_packages_of(prefix: str, version: str | None = None) -> tuple[str | None, str | None, list[str]]:
+    """The ``lib/pythonX.Y/site-packages`` of the env's Python ``version`` when it has one, else the newest; its
+    X.Y, and its entries (listing it proves it exists). Knowing the version saves listing ``lib``.
+    """
+    if version and not IS_WINDOWS:
+        x_y = ".".join(version.split(".")[:2])
+        candidate = os.path.join(prefix, "lib", f"python{x_y}", "site-packages")
+        try:
+            return candidate, x_y, os.listdir(candidate)
+        except OSError:
+            pass
     if IS_WINDOWS:
         candidates = [(os.path.join(prefix, "Lib", "site-packages"), None)]
     else:

@@ -18,13 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 BLOCK = 512  # st_blocks unit
+YIELD_EVERY = 16  # directories walked between two chances for other threads to run
 
 
 @dataclass(frozen=True)
 class Measure:
     size_bytes: int  # bytes only this env holds: freed by deleting it
     shared_bytes: int  # bytes of files hard-linked from outside it too (a package cache, another env)
-    files: int
+    files: int  # distinct inodes that are not directories
     dirs: tuple[tuple[str, int], ...]  # every directory walked and its st_mtime_ns, to validate the measure
     measured_at: float
 
@@ -49,10 +50,15 @@ def measure(root: str) -> Measure:
     links: dict[int, list[int]] = {}  # inode -> [links seen here, st_nlink, bytes]
     dirs: list[tuple[str, int]] = []
     own = top.st_blocks * BLOCK
+    files = 0
     todo = [root]
     dirs.append((root, top.st_mtime_ns))
+    walked = 0
     while todo:
         directory = todo.pop()
+        walked += 1
+        if walked % YIELD_EVERY == 0:
+            time.sleep(0)  # lets a waiting thread (a listing, the event loop) take the GIL now and then
         try:
             entries = list(os.scandir(directory))
         except OSError:
@@ -70,11 +76,11 @@ def measure(root: str) -> Measure:
                 own += info.st_blocks * BLOCK
             elif info.st_nlink <= 1:
                 own += info.st_blocks * BLOCK
+                files += 1
             else:
                 seen = links.setdefault(info.st_ino, [0, info.st_nlink, info.st_blocks * BLOCK])
                 seen[0] += 1
     shared = 0
-    files = 0
     for seen_here, nlink, size in links.values():
         files += 1
         if seen_here >= nlink:

@@ -1,0 +1,140 @@
+"""Incremental listings: what a listing reads again after a change, and inside the racy window.
+
+Real venvs (uv) in a venv root; every mtime is set to the past where a test needs a settled tree (as if the
+last change were long ago), instead of sleeping out the 2 s racy window.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from envtree import make_conda_prefix, make_layered_env, make_venv
+
+import jupyter_layenv.discovery as discovery_module
+from jupyter_layenv.discovery import RACY_WINDOW_NS, Discovery, DiscoveryConfig
+
+YESTERDAY = time.time() - 86_400
+
+
+def settle(*paths: Path) -> None:
+    """The mtime of every directory under ``paths`` (and theirs) set to yesterday: far outside the racy window.
+
+    Directories only (what discovery's signatures hold): a file in a test prefix may be a hard link to the
+    interpreter's own (its stdlib), whose mtime must not move (its bytecode would then be stale).
+    """
+    for top in paths:
+        os.utime(top, (YESTERDAY, YESTERDAY), follow_symlinks=False)
+        for dirpath, dirnames, _filenames in os.walk(top):
+            for name in dirnames:
+                os.utime(os.path.join(dirpath, name), (YESTERDAY, YESTERDAY), follow_symlinks=False)
+
+
+@pytest.fixture(scope="module")
+def venv_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("incremental") / "venvs"
+    for name in ("one", "two", "three"):
+        make_venv(root / name, tool="uv")
+    return root
+
+
+class Reads:
+    """The prefixes inspected and the directories listed during a listing."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.inspected: list[str] = []
+        self.listed: list[str] = []
+        real_inspect, real_scandir, real_listdir = discovery_module.inspect_prefix, os.scandir, os.listdir
+
+        def inspect(path: str, **kwargs: object) -> object:
+            self.inspected.append(path)
+            return real_inspect(path, **kwargs)
+
+        def scandir(path: str = ".") -> object:
+            self.listed.append(str(path))
+            return real_scandir(path)
+
+        def listdir(path: str = ".") -> list[str]:
+            self.listed.append(str(path))
+            return real_listdir(path)
+
+        monkeypatch.setattr(discovery_module, "inspect_prefix", inspect)
+        monkeypatch.setattr(os, "scandir", scandir)
+        monkeypatch.setattr(os, "listdir", listdir)
+
+
+def test_a_listing_inside_the_racy_window_rereads_only_the_racy_directories(
+    venv_root: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Broken by: answering a just-modified directory with a full rescan of the tree (every env walked again and
+    a new result built) on each listing of the 2 s after a change, instead of listing that directory again."""
+    new = venv_root / "new"
+    try:
+        settle(venv_root)
+        discovery = Discovery(DiscoveryConfig(venv_roots=[str(venv_root)]))
+        discovery.discover()
+        make_venv(new, tool="uv")  # written just now: its directories and the root are in the racy window
+        first = discovery.discover()
+        assert str(new) in {env.path for env in first.environments}
+        reads = Reads(monkeypatch)
+        second = discovery.discover()
+        assert time.time_ns() - os.stat(new).st_mtime_ns < RACY_WINDOW_NS, "too slow to test the window"
+        assert second is first  # nothing new: the same result, not a rebuilt one
+        assert set(reads.inspected) <= {str(new)}
+        assert {path for path in reads.listed if not path.startswith(str(new))} <= {str(venv_root)}
+    finally:
+        shutil.rmtree(new, ignore_errors=True)
+
+
+def test_a_change_inside_the_racy_window_is_seen_by_the_recheck(venv_root: Path):
+    """Broken by: trusting a re-read directory whose listing changed (the recheck must rebuild then)."""
+    new, newer = venv_root / "new2", venv_root / "newer"
+    try:
+        settle(venv_root)
+        discovery = Discovery(DiscoveryConfig(venv_roots=[str(venv_root)]))
+        discovery.discover()
+        make_venv(new, tool="uv")
+        tick = os.stat(venv_root).st_mtime_ns
+        assert str(new) in {env.path for env in discovery.discover().environments}
+        make_venv(newer, tool="uv")
+        os.utime(venv_root, ns=(tick, tick))  # the same clock tick: the root's mtime did not move
+        assert time.time_ns() - tick < RACY_WINDOW_NS, "too slow to test the window"
+        assert {str(new), str(newer)} <= {env.path for env in discovery.discover().environments}
+        shutil.rmtree(newer)
+        os.utime(venv_root, ns=(tick, tick))
+        assert str(newer) not in {env.path for env in discovery.discover().environments}
+    finally:
+        shutil.rmtree(new, ignore_errors=True)
+        shutil.rmtree(newer, ignore_errors=True)
+
+
+def test_after_one_new_env_only_it_is_inspected_and_the_tree_is_read_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Broken by: inspecting unchanged envs again after one new env, or checking the tree twice (once to find
+    the change, once more env by env)."""
+    envs = tmp_path / "envs"
+    base = make_conda_prefix(envs / "base311")
+    make_layered_env(base, base / "layer", tool="uv")
+    root = tmp_path / "venvs"
+    make_venv(root / "plain", tool="uv")
+    settle(tmp_path)
+    discovery = Discovery(DiscoveryConfig(envs_dirs=[str(envs)], venv_roots=[str(root)]))
+    before = discovery.discover()
+    signature_size = len(discovery._signature)
+    make_venv(root / "plain2", tool="uv")
+    reads = Reads(monkeypatch)
+    stats: list[str] = []
+    real_stat = os.stat
+    monkeypatch.setattr(os, "stat", lambda path, *a, **k: stats.append(str(path)) or real_stat(path, *a, **k))
+    after = discovery.discover()
+    assert {env.path for env in after.environments} == {env.path for env in before.environments} | {
+        str(root / "plain2")
+    }
+    assert reads.inspected == [str(root / "plain2")]
+    # the signature check that found the change, the new env, and the few lookups of layers' bases: the unchanged
+    # envs are not checked again one by one (that would be about the signature's size once more)
+    assert len(stats) <= signature_size + 12, (signature_size, sorted(stats))

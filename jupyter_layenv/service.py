@@ -159,9 +159,11 @@ class LayenvService(condabase.CondaBases):
         """GET environments: discovery's listing, each env with why it may not be deleted and why no layer may be
         built on it (``null``: it may), so the panel shows the server's reasons instead of copying its rules."""
         discovered, table = self.ksm.current()
-        if self._clean_abandoned(discovered):
+        unlisted = removal.unlisted([root.path for root in self.create_roots(discovered)], discovered)
+        if self._clean_abandoned(discovered, unlisted):
             self.ksm.invalidate()
             discovered, table = self.ksm.current()
+            unlisted = [path for path in unlisted if os.path.lexists(path)]
         listing = listing_json(discovered, table)
         uid = os.getuid()
         facts = self.usage.facts(discovered)
@@ -169,7 +171,6 @@ class LayenvService(condabase.CondaBases):
             env_json.update(facts[env.path])
             env_json["delete_blocked_reason"] = _message(self.policy.delete_refusal(env, discovered, uid))
             env_json["layer_blocked_reason"] = _message(self.policy.layer_refusal(env))
-        unlisted = removal.unlisted([root.path for root in self.create_roots(discovered)], discovered)
         listing["skipped"] += [removal.leftover(path) for path in unlisted if not self.jobs.busy(path)]
         orphans = {env.path: env for env in removal.orphaned_layers(discovered)}
         for skipped in listing["skipped"]:
@@ -180,14 +181,14 @@ class LayenvService(condabase.CondaBases):
             listing["hint"] = condabase.first_base_hint("rest")  # nothing to build a layer on: make a base
         return listing
 
-    def _clean_abandoned(self, discovered: Discovered) -> bool:
+    def _clean_abandoned(self, discovered: Discovered, unlisted: list[str]) -> bool:
         """Half-made envs whose builder died (another server that crashed, say): whoever finds them removes them.
 
-        Only an env whose lock nobody holds is touched; a live build holds its lock from start to end.
+        Also a directory a build left with only its marker (killed before the env took shape). Only an env whose
+        lock nobody holds is touched; a live build holds its lock from start to end.
         """
         cleaned = False
         half_made = [skipped.path for skipped in discovered.skipped if skipped.reason.startswith(BEING_CREATED)]
-        unlisted = removal.unlisted([root.path for root in self.create_roots(discovered)], discovered)
         for path in [*half_made, *unlisted]:  # clean_abandoned touches only a marked env whose lock is free
             if not self.jobs.busy(path) and clean_abandoned(path):
                 cleaned = True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -159,7 +160,7 @@ class ToolResolver(Resolver):
                     "--generate-hashes", "--no-header", "--annotation-style", "line", *pinned, "-o", output,
                     request]  # fmt: skip
         else:
-            argv = [sys.executable, "-m", "pip", "--python", python, "install", "--dry-run", "--quiet", "--isolated",
+            argv = [*_pip(python), "install", "--dry-run", "--quiet", "--isolated",
                     "--disable-pip-version-check", "--no-input", *source_options(self.settings),
                     *option_flags("pip", self.options), "--report", output, *pinned, "-r", request]  # fmt: skip
         env = {**installer_environment(self.settings), "PYTHONNOUSERSITE": "1"}
@@ -167,6 +168,14 @@ class ToolResolver(Resolver):
         if code != 0:
             raise ResolveFailed(_tail(text) or f"{self.tool} exited with {code}")
         return await asyncio.to_thread(_read_output, output, self.tool)
+
+
+def _pip(python: str) -> list[str]:
+    """The server's own pip run for the layer's Python (it sees the base); the layer's (the base's) pip when the
+    server's environment has none."""
+    if importlib.util.find_spec("pip") is not None:
+        return [sys.executable, "-m", "pip", "--python", python]
+    return [python, "-m", "pip"]
 
 
 def _read_output(path: str, tool: str) -> list[Pin]:

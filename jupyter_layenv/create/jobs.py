@@ -262,15 +262,21 @@ class JobManager:
         """Queue a change of an existing layer; :class:`JobConflict` at once when a job works on it anywhere."""
         if change.path in self._paths:
             raise JobConflict(f"a job is working on {change.name} right now; wait for it or cancel it")
-        lock = await asyncio.to_thread(EnvLock.try_acquire, change.path)
+        try:
+            lock = await asyncio.to_thread(EnvLock.try_acquire, change.path)
+        except PlantedLink as err:
+            raise JobConflict(str(err)) from None
         if lock is None:
             raise JobConflict(f"another process is working on {change.name}; try again when it is done")
         job = Job(id=uuid.uuid4().hex, name=change.name, path=change.path, base=change.base_path or "",
                   user=change.creator, plan=change.to_json())  # fmt: skip
         try:
             await asyncio.to_thread(self.store.save, job)
-        except BaseException:
+        except BaseException as err:
             await asyncio.to_thread(lock.release)
+            if is_no_space(err):  # the layer is untouched: nothing was snapshotted yet
+                where = getattr(err, "filename", None) or self.store.directory
+                raise DiskFull(no_space_message(str(where), quota=err.errno != errno.ENOSPC)) from None
             raise
         self._paths.add(change.path)
         self._start(job, lock, lambda: run_change(self, job, change), lambda: self._undo(job))

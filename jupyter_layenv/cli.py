@@ -514,7 +514,8 @@ class CleanApp(_ServiceCommand):
     name = "jupyter-layenv-clean"
     description = (
         "Remove your layers and venvs that started no kernel for N days (never a base with layers, one a kernel "
-        "runs from or a job works on), then prune uv's cache of what no environment links; prints the bytes freed."
+        "runs from or a job works on), then prune uv's and py-rattler's package caches of what no environment links; "
+        "prints the bytes freed."
     )
     examples = "jupyter layenv clean --unused-days 60 --dry-run"
     unused_days = Int(90, config=True, help="Remove environments that started no kernel for this many days.")
@@ -541,7 +542,7 @@ class CleanApp(_ServiceCommand):
             if cache["skipped"]:
                 print(f"{cache['cache']}: not pruned: {cache['skipped']}")
             else:
-                print(f"{cache['cache']}: {verb} {cache['entries']} unpacked wheel(s) no environment links")
+                print(f"{cache['cache']}: {verb} {cache['entries']} package(s) no environment links")
         if not report["removed"] and not report["kept"]:
             print(f"none of your environments is unused for {self.unused_days} days")
         print(f"{'would free' if self.dry_run else 'freed'} {human_bytes(report['bytes_freed'])}")

@@ -113,8 +113,9 @@ class Housekeeping:
         caches = await asyncio.to_thread(self._prune, gone, dry_run)
         for cache in caches:
             if cache["entries"] and not dry_run:
-                detail = f"{cache['entries']} unpacked wheels no env links, {cache['bytes']} bytes"
-                self.service.audit.emit("cleanup", user, "uv cache", "succeeded", path=cache["cache"], detail=detail)
+                detail = f"{cache['entries']} package(s) no env links, {cache['bytes']} bytes"
+                self.service.audit.emit("cleanup", user, "package cache", "succeeded", path=cache["cache"],
+                                        detail=detail)  # fmt: skip
         return {
             "dry_run": dry_run,
             "unused_days": unused_days,
@@ -160,18 +161,25 @@ class Housekeeping:
         return False
 
     def _prune(self, gone: list[str], dry_run: bool) -> list[dict[str, Any]]:
+        """The package caches jupyter_layenv installs from (uv's, py-rattler's), pruned of what no env links."""
+        going = clean.inode_links(gone) if gone else Counter()
+        pruned = [clean.prune_conda_cache(clean.rattler_cache_dir(self.service.conda_pkgs_dir), going,
+                                          dry_run=dry_run)]  # fmt: skip
+        uv_cache = self._uv_cache_dir()
+        if uv_cache is not None:
+            pruned.append(clean.prune_uv_cache(uv_cache, going, dry_run=dry_run))
+        return [{"cache": p.cache, "entries": len(p.entries), "bytes": p.bytes, "skipped": p.skipped} for p in pruned]
+
+    def _uv_cache_dir(self) -> str | None:
         uv = find_uv()
         if uv is None:
-            return []
+            return None
         try:
             out = subprocess.run([uv, "cache", "dir"], capture_output=True, text=True, timeout=60, check=True,
                                  env=installer_environment(self.service.jobs.settings))  # fmt: skip
         except (OSError, subprocess.SubprocessError):
-            return []
-        going = clean.inode_links(gone) if gone else Counter()
-        pruned = clean.prune_uv_cache(out.stdout.strip(), going, dry_run=dry_run)
-        return [{"cache": pruned.cache, "entries": len(pruned.entries), "bytes": pruned.bytes,
-                 "skipped": pruned.skipped}]  # fmt: skip
+            return None
+        return out.stdout.strip() or None
 
 
 def _parse_clean(body: Any) -> tuple[int, bool]:

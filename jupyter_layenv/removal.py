@@ -63,6 +63,40 @@ def orphaned_layers(discovered: Discovered) -> list[Environment]:
     return found
 
 
+def unlisted(roots: list[str], discovered: Discovered) -> list[str]:
+    """Directories in the create roots that discovery does not know and no build is working on: a build killed
+    before the env took shape (only its marker, say), or an orphan's leftovers. Each blocks a name."""
+    known = {env.path for env in discovered.environments} | {skipped.path for skipped in discovered.skipped}
+    found = []
+    for root in roots:
+        for name in fsread.listdir(root):
+            path = os.path.join(root, name)
+            if not name.startswith(".") and path not in known and os.path.isdir(path) and not _being_built(path):
+                found.append(path)
+    return found
+
+
+def leftover(path: str) -> dict[str, str]:
+    """A skipped entry for an unlisted directory that is no half-made build: listed with what to do, never hidden."""
+    return {
+        "path": path,
+        "reason": f"not an environment (no pyvenv.cfg, no conda-meta/): perhaps left by a build that was killed; it "
+        f"blocks the name {os.path.basename(path)!r}: delete it (rm -r {path}) if nothing is using it",
+    }
+
+
+def _being_built(path: str) -> bool:
+    """A build holds the lock from before it makes the directory until it is complete (or removed)."""
+    try:
+        lock = EnvLock.try_acquire(path, create=False)
+    except PlantedLink:
+        return False
+    if lock is None:
+        return True
+    lock.release()
+    return False
+
+
 def find_deletable(discovered: Discovered, env_id: str) -> Environment | None:
     """A listed env, or a layer whose base was deleted, by id."""
     return discovered.by_id(env_id) or next((e for e in orphaned_layers(discovered) if e.id == env_id), None)

@@ -159,16 +159,20 @@ class LayenvService(condabase.CondaBases):
         """GET environments: discovery's listing, each env with why it may not be deleted and why no layer may be
         built on it (``null``: it may), so the panel shows the server's reasons instead of copying its rules."""
         discovered, table = self.ksm.current()
-        if self._clean_abandoned(discovered):
+        unlisted = removal.unlisted([root.path for root in self.create_roots(discovered)], discovered)
+        if self._clean_abandoned(discovered, unlisted):
             self.ksm.invalidate()
             discovered, table = self.ksm.current()
+            unlisted = [path for path in unlisted if os.path.lexists(path)]
         listing = listing_json(discovered, table)
         uid = os.getuid()
         facts = self.usage.facts(discovered)
+        shadows = inventory.shadowing(discovered.environments)
         for env, env_json in zip(discovered.environments, listing["environments"], strict=True):
-            env_json.update(facts[env.path])
+            env_json.update(facts[env.path], shadowed=shadows.get(env.path, []))
             env_json["delete_blocked_reason"] = _message(self.policy.delete_refusal(env, discovered, uid))
             env_json["layer_blocked_reason"] = _message(self.policy.layer_refusal(env))
+        listing["skipped"] += [removal.leftover(path) for path in unlisted if not self.jobs.busy(path)]
         orphans = {env.path: env for env in removal.orphaned_layers(discovered)}
         for skipped in listing["skipped"]:
             if (orphan := orphans.get(skipped["path"])) is not None:  # a layer whose base is gone: deletable
@@ -178,19 +182,20 @@ class LayenvService(condabase.CondaBases):
             listing["hint"] = condabase.first_base_hint("rest")  # nothing to build a layer on: make a base
         return listing
 
-    def _clean_abandoned(self, discovered: Discovered) -> bool:
+    def _clean_abandoned(self, discovered: Discovered, unlisted: list[str]) -> bool:
         """Half-made envs whose builder died (another server that crashed, say): whoever finds them removes them.
 
-        Only an env whose lock nobody holds is touched; a live build holds its lock from start to end.
+        Also a directory a build left with only its marker (killed before the env took shape). Only an env whose
+        lock nobody holds is touched; a live build holds its lock from start to end.
         """
         cleaned = False
-        for skipped in discovered.skipped:
-            abandoned = skipped.reason.startswith(BEING_CREATED) and not self.jobs.busy(skipped.path)
-            if abandoned and clean_abandoned(skipped.path):
+        half_made = [skipped.path for skipped in discovered.skipped if skipped.reason.startswith(BEING_CREATED)]
+        for path in [*half_made, *unlisted]:  # clean_abandoned touches only a marked env whose lock is free
+            if not self.jobs.busy(path) and clean_abandoned(path):
                 cleaned = True
-                self.log.warning("jupyter_layenv: removed %s, left half-made by a build that died", skipped.path)
-                self.audit.emit("cleanup", account_name(), os.path.basename(skipped.path), "succeeded",
-                                    path=skipped.path, detail="half-made by a build that died")  # fmt: skip
+                self.log.warning("jupyter_layenv: removed %s, left half-made by a build that died", path)
+                self.audit.emit("cleanup", account_name(), os.path.basename(path), "succeeded",
+                                    path=path, detail="half-made by a build that died")  # fmt: skip
         return cleaned
 
     # -- who may do what where --------------------------------------------------------------------------

@@ -104,9 +104,26 @@ def channel_url_for_server(conda_channel: Path, stall_downloads: bool) -> Iterat
 
 
 @pytest.fixture
-def jp_server_config(channel_url_for_server: str, wheelhouse: Path, tmp_path: Path) -> dict:
+def policy() -> dict:
+    return {}
+
+
+@pytest.fixture
+def group_root(tmp_path: Path) -> Path:
+    """A group root of the server's own group (so it is a member): setgid and group-writable, as documented."""
+    root = tmp_path / "groups" / "physics"
+    root.mkdir(parents=True)
+    root.chmod(0o2775)
+    return root
+
+
+@pytest.fixture
+def jp_server_config(channel_url_for_server: str, wheelhouse: Path, tmp_path: Path, policy: dict,
+                     group_root: Path) -> dict:  # fmt: skip
     return {
         "ServerApp": {"jpserver_extensions": {"jupyter_layenv": True}},
+        "LayenvPolicy": policy,
+        "LayenvKernelSpecManager": {"group_roots": [str(group_root.parent / "*")]},
         "LayenvService": {
             "conda_channels": [channel_url_for_server],
             "conda_pkgs_dir": str(tmp_path / "pkgs"),
@@ -134,7 +151,7 @@ async def test_conda_base_kernel_layer_explicit_export_delete(jp_fetch, jp_serve
     code, job = await create(jp_fetch, body)
     assert code == 202, job
     job = await follow(jp_fetch, job["id"], timeout=240)
-    assert job["state"] == "succeeded", job
+    assert job["state"] == "succeeded", await _log(jp_fetch, job)
     path = jp_home_dir / ".conda" / "envs" / "py311"
     env = job["environment"]
     assert env["path"] == str(path) and env["kind"] == "conda-env" and env["kernels"]
@@ -243,6 +260,12 @@ async def test_cancel_mid_install_leaves_nothing(jp_fetch, jp_home_dir: Path):
     await fetch_json(jp_fetch, "jobs", again["id"], method="DELETE")
 
 
+async def _log(jp_fetch, job: dict) -> str:
+    """A failed job's error and log, for the assertion message."""
+    log = (await jp_fetch("layenv", "jobs", job["id"], "log")).body.decode(errors="replace")
+    return f"{job['error']}\n{log[-4000:]}"
+
+
 async def _sleep(seconds: float) -> None:
     import asyncio
 
@@ -344,3 +367,29 @@ def test_worker_progress_lines_move_the_job_and_other_lines_are_log():
     assert progress_of(line(step="download", done=10, total=10, fraction=7))[1] == 0.9  # clamped: never past 0.9
     assert progress_of("solved in 0.02 s: 30 packages\n") is None
     assert progress_of(PROGRESS + "{not json\n") is None
+
+
+async def test_a_conda_base_in_a_group_root_is_the_groups(jp_fetch, group_root: Path, jp_home_dir: Path):
+    code, job = await create(jp_fetch, {"kind": "conda", "name": "shared", "packages": ["python=3.11"],
+                                        "root": "group:physics"})  # fmt: skip
+    assert code == 202, job
+    job = await follow(jp_fetch, job["id"], timeout=240)
+    assert job["state"] == "succeeded", await _log(jp_fetch, job)
+    path = group_root / "shared"
+    assert job["environment"]["path"] == str(path) and job["environment"]["scope"] == "group"
+    for directory in (path, path / "conda-meta", path / "lib"):
+        mode = directory.stat().st_mode
+        assert mode & 0o2070 == 0o2070, f"{directory} is not setgid and group-writable: {oct(mode)}"
+    record = next((path / "conda-meta").glob("python-*.json"))
+    assert record.stat().st_mode & 0o060 == 0o060  # rattler writes its records 0600: members could not read them
+    assert not (jp_home_dir / ".conda" / "envs").exists()
+
+
+@pytest.mark.parametrize("policy", [{"allow_conda_create": False}])
+async def test_the_administrator_may_keep_bases_to_himself(jp_fetch, jp_home_dir: Path):
+    code, policy = await fetch_json(jp_fetch, "policy")
+    assert policy["conda"]["can_create"] is False and "allow_conda_create" in policy["conda"]["refused"]
+    assert policy["can_create"] is True  # layers may still be built
+    code, body = await create(jp_fetch, {"kind": "conda", "name": "mine", "packages": ["python=3.11"]})
+    assert code == 403 and "LayenvPolicy.allow_conda_create" in body["message"]
+    assert not (jp_home_dir / ".conda").exists()

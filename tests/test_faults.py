@@ -13,8 +13,10 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -195,10 +197,17 @@ async def test_every_refusal_is_audited_under_one_identity(jp_fetch, clean_creat
 # ------------------------------------------------------------------------------- (b) hostile shared roots
 
 
+def mount(args: list[str]) -> None:
+    """``mount ARGS``; a root without the right to mount (an unprivileged container) skips the test."""
+    done = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount here: {done.stderr.strip()}")
+
+
 @contextlib.contextmanager
 def read_only(directory: Path):
     """``directory`` bind-mounted read-only over itself (root only); always unmounted again."""
-    subprocess.run(["mount", "--bind", str(directory), str(directory)], check=True)
+    mount(["--bind", str(directory), str(directory)])
     try:
         subprocess.run(["mount", "-o", "remount,ro,bind", str(directory)], check=True)
         yield directory
@@ -298,7 +307,7 @@ async def test_a_layer_whose_base_was_deleted_can_be_deleted(jp_fetch, orphaned_
 def tmpfs(directory: Path, options: str):
     """A small tmpfs over ``directory`` (root only), for a disk that fills up; always unmounted again."""
     directory.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "layenv-test", str(directory)], check=True)
+    mount(["-t", "tmpfs", "-o", options, "layenv-test", str(directory)])
     try:
         yield directory
     finally:
@@ -362,3 +371,80 @@ async def test_a_full_jobs_store_never_leaves_a_job_stuck(jp_fetch, clean_create
         on_disk = json.loads((jobs / f"{job['id']}.json").read_text())
         assert on_disk["state"] == "failed", on_disk
         assert (await created(jp_fetch, "store"))["name"] == "store"  # the name is free
+
+
+# --------------------------------------------------------------------------------------- (d) crashed neighbour
+
+
+def test_a_killed_servers_installer_dies_with_it_and_a_neighbour_cleans_up(
+    clean_create_home: Path, tmp_path: Path, stalling_index
+):
+    """Server A is killed with kill -9 mid-install: its installer must not outlive it; server B, sharing the root,
+    removes the half-made env once nothing of A's build is left; A, restarted, says what really happened."""
+    from jupyter_process import JupyterProcess
+    from layenv_api import processes_mentioning
+
+    path = clean_create_home / ".virtualenvs" / "crashed"
+    args = [f"--LayenvService.index_url={stalling_index.url}"]
+    a = JupyterProcess(tmp_path / "a", clean_create_home, args=args)
+    b = None
+    try:
+        a.wait_ready("layenv/jobs")
+        code, job = a.request("POST", "layenv/environments", {"name": "crashed", "base": BASE_ID,
+                                                              "packages": ["iniconfig"]})  # fmt: skip
+        assert code == 202, job
+        deadline = time.monotonic() + 60
+        while not processes_mentioning(str(path)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert processes_mentioning(str(path)), "the resolver or installer should be waiting on the index"
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while processes_mentioning(str(path)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert processes_mentioning(str(path)) == [], "the dead server's installer outlived it"
+
+        b = JupyterProcess(tmp_path / "b", clean_create_home, args=args)  # its own job store, the same root
+        b.wait_ready("layenv/jobs")
+        listing = b.get("layenv/environments")
+        assert not path.exists(), (listing["skipped"], sorted(os.listdir(path)))
+        assert not any(s["path"] == str(path) for s in listing["skipped"])
+        b.stop()
+
+        a = JupyterProcess(tmp_path / "a", clean_create_home, args=args)
+        a.wait_ready("layenv/jobs")
+        after = a.get(f"layenv/jobs/{job['id']}")
+        assert after["state"] == "failed"
+        assert "already been removed" in after["error"] and "was removed" not in after["error"], after["error"]
+    finally:
+        a.stop()
+        if b is not None:
+            b.stop()
+        for pid in processes_mentioning(str(path)):  # orphans of a failed run: never left behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+async def test_what_a_build_left_in_a_root_is_listed_as_skipped(jp_fetch, clean_create_home: Path):
+    """A directory in the user root that is no environment (an orphan's leftovers) blocks a name: say so."""
+    leftover = clean_create_home / ".virtualenvs" / "leftover"
+    (leftover / "lib" / "python3.11" / "site-packages").mkdir(parents=True)
+    _, listing = await fetch_json(jp_fetch, "environments")
+    skipped = {s["path"]: s["reason"] for s in listing["skipped"]}
+    assert "not an environment" in skipped[str(leftover)] and "leftover" in skipped[str(leftover)]
+
+
+@needs_root
+async def test_a_change_with_a_full_jobs_store_is_refused_clearly(jp_fetch, clean_create_home: Path, jp_data_dir: Path):
+    env = await created(jp_fetch, "changing")
+    jobs = jp_data_dir / "layenv" / "jobs"
+    with tmpfs(jobs, "size=64k"):
+        filler = await asyncio.to_thread(fill, jobs)
+        before = sorted(os.listdir(clean_create_home / ".virtualenvs" / "changing"))
+        code, body = await fetch_json(
+            jp_fetch, "environments", env["id"], "packages", method="POST", body=json.dumps({"add": ["iniconfig"]})
+        )
+        assert code == 507, body
+        assert "no space left" in body["message"] and str(jobs) in body["message"], body
+        assert sorted(os.listdir(clean_create_home / ".virtualenvs" / "changing")) == before
+        filler.unlink()

@@ -161,7 +161,15 @@ def test_cli_list_json_matches_the_manager(home: Tree):
     listing = json.loads(proc.stdout)
     reasons = {e["path"]: e.pop("delete_blocked_reason") for e in listing["environments"]}
     layer_reasons = {e["path"]: e.pop("layer_blocked_reason") for e in listing["environments"]}
+    # a skipped layer whose base was deleted is still deletable: the service gives it an id and why it may not be
+    deletable = {s["path"]: (s.pop("id"), s.pop("delete_blocked_reason")) for s in listing["skipped"] if "id" in s}
+    usage_fields = ("size_bytes", "shared_bytes", "last_used", "last_used_by")  # the service's, measured off the scan
+    assert all(field in e for e in listing["environments"] for field in usage_fields)
+    for env_json in listing["environments"]:
+        for field in usage_fields:
+            env_json.pop(field)
     assert listing == json.loads(json.dumps(LayenvKernelSpecManager().listing()))
+    assert deletable[str(home.orphan)][1] is None
     keys = {"id", "name", "path", "kind", "base", "python_version", "kernels", "writable", "scope", "skipped_reason"}
     keys |= {"owner", "group", "creator"}
     assert all(set(e) == keys for e in listing["environments"])

@@ -148,11 +148,11 @@ async def test_clean_removes_only_unused_envs_no_kernel_or_job_uses_and_prunes_u
         assert kept[str(locked)] == "a job is working on it"
         assert "is a Conda environment" in kept[str(base)]
         assert str(recent) not in kept  # used (made) within 30 days: not even considered
-        [cache] = dry["caches"]
+        [cache] = [cache for cache in dry["caches"] if cache["cache"] == str(uv_cache)]
         only_old = archives(uv_cache)["onlyold"]
         assert (cache["cache"], cache["entries"]) == (str(uv_cache), 1)  # onlyold's; bigpkg is linked by recent
         assert cache["bytes"] >= os.stat(only_old / "onlyold" / "__init__.py").st_blocks * 512
-        assert dry["bytes_freed"] == dry["removed"][0]["size_bytes"] + cache["bytes"]
+        assert dry["bytes_freed"] == dry["removed"][0]["size_bytes"] + sum(c["bytes"] for c in dry["caches"])
         assert old.exists() and only_old.exists() and not audit  # a dry run changes nothing
 
         # the CLI, another process, sees the same (the kernel through /proc, the job through the lock)
@@ -172,7 +172,7 @@ async def test_clean_removes_only_unused_envs_no_kernel_or_job_uses_and_prunes_u
         assert not only_old.exists() and archives(uv_cache).keys() == {"bigpkg"}
         assert [(e["action"], e["env"], e["outcome"]) for e in audit] == [
             ("delete", ids[str(old)], "succeeded"),
-            ("cleanup", "uv cache", "succeeded"),
+            ("cleanup", "package cache", "succeeded"),
         ]
         assert audit[0]["detail"] == "clean: no kernel started for 30 days"
     finally:

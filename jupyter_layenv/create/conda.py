@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
 from ..model import BUILDING_MARKER, PROVENANCE
-from .process import _kill_group
+from .process import _kill_group, guarded
 
 PROGRESS = "@layenv-progress "  # a worker stdout line carrying {"step", "done", "total", "package", "fraction"}
 KIND = "conda"
@@ -96,10 +96,13 @@ async def run_worker(
     on_spawn: Callable[[int], Awaitable[None]],
     on_progress: Callable[[str, float], Awaitable[None]],
     umask: int | None,
+    keep_fds: tuple[int, ...] = (),
 ) -> int:
-    """Run the worker (no shell, its own session), its lines into the log, its progress to ``on_progress``."""
+    """Run the worker (no shell, its own session led by the guard that kills it with the server, the env's lock
+    in ``keep_fds``), its lines into the log, its progress to ``on_progress``."""
     proc = await asyncio.create_subprocess_exec(
-        *argv,
+        *guarded(argv),
+        pass_fds=keep_fds,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

@@ -33,11 +33,13 @@ from .conda import CondaPlan
 from .disk import DiskFull, is_no_space, mentions_no_space, no_space_message
 from .installers import InstallerSettings, installer_environment
 from .locks import EnvLock, PlantedLink
-from .process import run_logged
+from .process import error_line, run_logged
 
 ACTIVE = ("queued", "running")
 JOB_ID = re.compile(r"[0-9a-f]{32}")
-INTERRUPTED = "interrupted by server restart; the half-made environment was removed, create it again"
+INTERRUPTED_BY, AGAIN = "interrupted by server restart;", "create it again"
+ALREADY_REMOVED = "its half-made environment had already been removed (by another server sharing the root)"
+INTERRUPTED = f"{INTERRUPTED_BY} the half-made environment was removed, {AGAIN}"
 INTERRUPTED_CHANGE = "interrupted by server restart; the layer was put back as it was before, make the change again"
 LOG_TAIL_LINES = 8
 
@@ -188,6 +190,7 @@ class JobManager:
         self._paths: set[str] = set()
         self._outcome: dict[str, tuple[str, str | None]] = {}  # job id -> (state, error) when stopped on purpose
         self._unsaved: set[str] = set()  # finished jobs whose file could not be written (a full disk): retried
+        self._locks: dict[str, EnvLock] = {}  # the running jobs' env locks
 
     # -- queries --------------------------------------------------------------------------------------
 
@@ -259,15 +262,21 @@ class JobManager:
         """Queue a change of an existing layer; :class:`JobConflict` at once when a job works on it anywhere."""
         if change.path in self._paths:
             raise JobConflict(f"a job is working on {change.name} right now; wait for it or cancel it")
-        lock = await asyncio.to_thread(EnvLock.try_acquire, change.path)
+        try:
+            lock = await asyncio.to_thread(EnvLock.try_acquire, change.path)
+        except PlantedLink as err:
+            raise JobConflict(str(err)) from None
         if lock is None:
             raise JobConflict(f"another process is working on {change.name}; try again when it is done")
         job = Job(id=uuid.uuid4().hex, name=change.name, path=change.path, base=change.base_path or "",
                   user=change.creator, plan=change.to_json())  # fmt: skip
         try:
             await asyncio.to_thread(self.store.save, job)
-        except BaseException:
+        except BaseException as err:
             await asyncio.to_thread(lock.release)
+            if is_no_space(err):  # the layer is untouched: nothing was snapshotted yet
+                where = getattr(err, "filename", None) or self.store.directory
+                raise DiskFull(no_space_message(str(where), quota=err.errno != errno.ENOSPC)) from None
             raise
         self._paths.add(change.path)
         self._start(job, lock, lambda: run_change(self, job, change), lambda: self._undo(job))
@@ -277,6 +286,7 @@ class JobManager:
         self, job: Job, lock: EnvLock, work: Callable[[], Awaitable[None]], clean: Callable[[], Awaitable[None]]
     ) -> None:
         self._jobs[job.id] = job
+        self._locks[job.id] = lock
         self._tasks[job.id] = asyncio.create_task(self._run(job, lock, work, clean), name=f"layenv-job-{job.id}")
 
     async def _run(
@@ -311,6 +321,7 @@ class JobManager:
                 job.state, job.error = outcome
                 self._paths.discard(job.path)
                 self._tasks.pop(job.id, None)
+                self._locks.pop(job.id, None)
                 self._on_finished(job)
 
     def _failure(self, job: Job, err: Exception) -> str:
@@ -386,7 +397,7 @@ class JobManager:
         env = {**installer_environment(self.settings), "PYTHONUNBUFFERED": "1"}
         code = await conda.run_worker(
             argv, log_path=self.store.log_path(job.id), env=env, cwd=plan.path,
-            on_spawn=self._spawned(job), on_progress=progressed, umask=plan.umask,
+            on_spawn=self._spawned(job), on_progress=progressed, umask=plan.umask, keep_fds=self._kept_fds(job),
         )  # fmt: skip
         job.pid = None
         if code != 0:
@@ -415,8 +426,7 @@ class JobManager:
         resolver = ToolResolver(installer, uv, self.settings, workdir, options, runner=runner)
         try:
             layer_plan = await plan_change(state, resolver, add, remove, force)
-        except PlanError as err:
-            await asyncio.to_thread(self.store.append_log, job.id, f"# {err.message}\n")
+        except PlanError as err:  # the job's error; the resolver's output is in the log already, not repeated
             raise StepFailed(err.message) from None
         summary = json.dumps(layer_plan.json())
         await asyncio.to_thread(self.store.append_log, job.id, f"# plan: {summary}\n")
@@ -450,11 +460,17 @@ class JobManager:
         start = await asyncio.to_thread(self.store.log_size, job.id)
 
         code = await run_logged(
-            argv, log_path=self.store.log_path(job.id), env=env, cwd=job.path, on_spawn=self._spawned(job), umask=umask
-        )
+            argv, log_path=self.store.log_path(job.id), env=env, cwd=job.path, on_spawn=self._spawned(job), umask=umask,
+            keep_fds=self._kept_fds(job),
+        )  # fmt: skip
         if code != 0:
             tail = await asyncio.to_thread(self.store.log_tail, job.id, start)
             raise StepFailed(failure_message(f"{job.step} failed ({tool} exited with {code})", tail))
+
+    def _kept_fds(self, job: Job) -> tuple[int, ...]:
+        """The job's lock descriptor, kept open by every process of a step: the lock outlives none of them."""
+        lock = self._locks.get(job.id)
+        return (lock.fd,) if lock is not None and lock.fd is not None else ()
 
     def _spawned(self, job: Job) -> Callable[[int], Awaitable[None]]:
         async def spawned(pid: int) -> None:
@@ -521,15 +537,22 @@ class JobManager:
                 _kill_orphan(job.pid, job.path)
             if job.plan.get("kind") == "change":
                 restore_snapshot(job.path, job.id)  # the layer as it was before the interrupted change
+                error = INTERRUPTED_CHANGE
             else:
-                builder.remove_half_made(job.path, job.id)
-            error = INTERRUPTED_CHANGE if job.plan.get("kind") == "change" else INTERRUPTED
+                ours = builder.owned_by(job.path, job.id)
+                if builder.remove_half_made(job.path, job.id):
+                    error = INTERRUPTED
+                elif ours:
+                    error = f"{INTERRUPTED_BY} the half-made {job.path} could not be removed entirely: delete it, then "
+                    error += AGAIN
+                else:
+                    error = f"{INTERRUPTED_BY} {ALREADY_REMOVED}; {AGAIN}"
             job.state, job.error, job.finished, job.pid = "failed", error, time.time(), None
             self.store.append_log(job.id, f"\n== failed: {error}\n")
             self.store.save(job)
         finally:
             lock.release()
-        self.log.warning("jupyter_layenv: job %s for %s was %s", job.id, job.path, INTERRUPTED)
+        self.log.warning("jupyter_layenv: job %s for %s failed: %s", job.id, job.path, job.error)
         return True
 
 
@@ -560,9 +583,7 @@ class StepFailed(Exception):
 def failure_message(summary: str, output: str) -> str:
     """``summary: <the output's error line>`` on the first line (what the panel and the CLI show), then the end of
     the output (the panel's "Show log"); the error line is the first that says "error", else the last."""
-    lines = output.splitlines()
-    key = next((line for line in lines if line.lower().startswith(("error", "fatal"))), lines[-1] if lines else "")
-    return f"{summary}: {key or 'see the log'}" + (f"\n{output}" if output else "")
+    return f"{summary}: {error_line(output) or 'see the log'}" + (f"\n{output}" if output else "")
 
 
 def _kill_orphan(pid: int, env_path: str) -> None:

@@ -83,6 +83,11 @@ class EnvLock:
             return None
         return cls(path, fd)
 
+    @property
+    def fd(self) -> int | None:
+        """The locked descriptor (``None`` when there is none to share): a build step keeps it open too."""
+        return self._fd if self._fd is not None and self._fd >= 0 else None
+
     def release(self) -> None:
         if self._fd is not None and self._fd >= 0:
             fcntl.flock(self._fd, fcntl.LOCK_UN)

@@ -1,6 +1,8 @@
 """Running a build step's subprocess without blocking the event loop, its output going straight to the job log.
 
-The child gets its own session (process group), so cancelling kills it and everything it started.
+The child gets its own session (process group), so cancelling kills it and everything it started; its leader
+is a small guard (:mod:`.guard`) that kills the group when the server dies, and every process of the step holds
+the env's lock descriptor, so the lock is free only once nothing of the step is left.
 """
 
 from __future__ import annotations
@@ -9,9 +11,23 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 KILL_GRACE_S = 3.0
+GUARD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guard.py")
+
+
+def error_line(output: str) -> str:
+    """The line of a tool's output that says what went wrong (the first starting with "error" or "fatal", else the
+    last): what a failure's first line shows, in the panel and the CLI, before the rest under "Show log"."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return next((line for line in lines if line.lower().startswith(("error", "fatal"))), lines[-1] if lines else "")
+
+
+def guarded(argv: Sequence[str]) -> list[str]:
+    """``argv`` led by the guard, which kills the step's whole group when this server dies."""
+    return [sys.executable, "-I", GUARD, str(os.getpid()), "--", *argv]
 
 
 async def run_logged(
@@ -22,12 +38,16 @@ async def run_logged(
     cwd: str,
     on_spawn: Callable[[int], Awaitable[None]],
     umask: int | None = None,
+    keep_fds: tuple[int, ...] = (),
 ) -> int:
-    """Run ``argv`` (never through a shell), appending its output to ``log_path``; returns the exit code."""
+    """Run ``argv`` (never through a shell), appending its output to ``log_path``; returns the exit code.
+
+    ``keep_fds`` stay open in every process of the step (the env's lock)."""
     log = await asyncio.to_thread(open, log_path, "ab")
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv,
+            *guarded(argv),
+            pass_fds=keep_fds,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,

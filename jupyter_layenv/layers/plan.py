@@ -201,14 +201,14 @@ async def _conflict(
     try:
         free = await resolver.resolve(state.python, specs, [], visible)
     except ResolveFailed as err:
-        return PlanError(f"the packages cannot be installed: {err}")
+        return PlanError(f"the packages cannot be installed (no versions satisfy the request):\n{err}")
     conflicts = [
         pin
         for pin in free
         if pin.key in visible and pin.key not in released and pin.version != visible[pin.key].dist.version
     ]
     if not conflicts:
-        return PlanError(f"the packages cannot be installed with what the base provides: {failure}")
+        return PlanError(f"the packages cannot be installed with what the base provides:\n{failure}")
     by_requirer = {pin.key: pin for pin in free}
     parts = []
     for pin in conflicts:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ..create.installers import InstallerSettings, installer_environment, option_flags, source_options
+from ..create.process import error_line, guarded
 from .installed import Installed
 from .plan import Pin, ResolveFailed, Resolver
 
@@ -35,10 +37,11 @@ Runner = Callable[[list[str], dict[str, str]], Awaitable[tuple[int, str]]]  # ar
 
 
 async def run_captured(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
-    """Run a resolver (no shell, own session), its output captured; killed with its group when cancelled."""
+    """Run a resolver (no shell, own session led by the guard: it dies with the server), its output captured;
+    killed with its group when cancelled."""
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env=env, start_new_session=True,
+        *guarded(argv), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True,
     )  # fmt: skip
     try:
         out, _ = await proc.communicate()
@@ -144,7 +147,9 @@ class ToolResolver(Resolver):
         here = os.path.join(self.workdir, f"resolve-{self._round}")
         await asyncio.to_thread(os.makedirs, here, exist_ok=True)
         request = await asyncio.to_thread(_write_lines, os.path.join(here, "request.in"), requirements)
-        pinned = await asyncio.to_thread(_write_lines, os.path.join(here, "constraints.txt"), constraints)
+        pinned: list[str] = []  # no constraints file when nothing is pinned (uv warns about an empty one)
+        if constraints:
+            pinned = ["-c", await asyncio.to_thread(_write_lines, os.path.join(here, "constraints.txt"), constraints)]
         output = os.path.join(here, "resolved.txt" if self.tool == "uv" else "report.json")
         if self.tool == "uv" and self.uv:
             stubs = os.path.join(here, "installed")
@@ -152,17 +157,26 @@ class ToolResolver(Resolver):
             offline = ["--offline"] if self.settings.offline else []
             argv = [self.uv, "pip", "compile", "--no-config", "--python", python, *offline,
                     *source_options(self.settings), "--find-links", stubs, *option_flags("uv", self.options),
-                    "--generate-hashes", "--no-header", "--annotation-style", "line", "-c", pinned, "-o", output,
+                    "--generate-hashes", "--no-header", "--annotation-style", "line", *pinned, "-o", output,
                     request]  # fmt: skip
         else:
-            argv = [sys.executable, "-m", "pip", "--python", python, "install", "--dry-run", "--quiet", "--isolated",
+            argv = [*_pip(python), "install", "--dry-run", "--quiet", "--isolated",
                     "--disable-pip-version-check", "--no-input", *source_options(self.settings),
-                    *option_flags("pip", self.options), "--report", output, "-c", pinned, "-r", request]  # fmt: skip
+                    *option_flags("pip", self.options), "--report", output, *pinned, "-r", request]  # fmt: skip
         env = {**installer_environment(self.settings), "PYTHONNOUSERSITE": "1"}
         code, text = await self.runner(argv, env)
         if code != 0:
-            raise ResolveFailed(_tail(text) or f"{self.tool} exited with {code}")
+            tail = _tail(text)  # its error line first (uv may print warnings before it), then the whole end
+            raise ResolveFailed(f"{error_line(tail)}\n{tail}" if tail else f"{self.tool} exited with {code}")
         return await asyncio.to_thread(_read_output, output, self.tool)
+
+
+def _pip(python: str) -> list[str]:
+    """The server's own pip run for the layer's Python (it sees the base); the layer's (the base's) pip when the
+    server's environment has none."""
+    if importlib.util.find_spec("pip") is not None:
+        return [sys.executable, "-m", "pip", "--python", python]
+    return [python, "-m", "pip"]
 
 
 def _read_output(path: str, tool: str) -> list[Pin]:
@@ -171,5 +185,10 @@ def _read_output(path: str, tool: str) -> list[Pin]:
 
 
 def _tail(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("$ ")]
+    """The tool's explanation: its output without our command lines and its warnings."""
+    lines = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("$ ") and not line.lower().startswith("warning:")
+    ]
     return "\n".join(lines)[-OUTPUT_TAIL:]

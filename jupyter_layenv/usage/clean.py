@@ -155,6 +155,61 @@ def prune_uv_cache(cache: str, going: collections.Counter[tuple[int, int]], *, d
     return result
 
 
+def rattler_cache_dir(configured: str | None) -> str:
+    """The package cache py-rattler extracts Conda packages into: LayenvService.conda_pkgs_dir, else rattler's own
+    (``RATTLER_CACHE_DIR``, else ``$XDG_CACHE_HOME/rattler/cache``, its ``pkgs/``)."""
+    if configured:
+        return fsread.expand(configured)
+    root = os.environ.get("RATTLER_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rattler", "cache"
+    )
+    return os.path.join(root, "pkgs")
+
+
+def prune_conda_cache(pkgs: str, going: collections.Counter[tuple[int, int]], *, dry_run: bool) -> CachePrune:
+    """Remove the extracted packages (``<pkgs>/<name>-<version>-<build>/``) no env links any more, as
+    ``conda clean --packages`` does, with rattler's lock file beside each; a package whose lock another process
+    holds (rattler extracting or validating it) is left alone. Archives are kept: a solve offline still finds them.
+    """
+    result = CachePrune(pkgs)
+    for name in sorted(fsread.listdir(pkgs)):
+        path = os.path.join(pkgs, name)
+        if os.path.islink(path) or not fsread.is_dir(path) or not fsread.is_dir(os.path.join(path, "info")):
+            continue  # not an extracted package (conda's cache/, urls.txt, archives)
+        size = _unlinked_size(path, going)
+        if size is None:
+            continue
+        lock_file = f"{path}.lock"
+        lock = _try_lock(lock_file) if os.path.exists(lock_file) else -1
+        if lock is None:
+            continue
+        try:
+            result.entries.append(path)
+            result.bytes += size
+            if not dry_run:
+                shutil.rmtree(path, ignore_errors=True)
+                if lock >= 0:
+                    os.unlink(lock_file)
+        finally:
+            if lock is not None and lock >= 0:
+                os.close(lock)
+    return result
+
+
+def _try_lock(path: str) -> int | None:
+    """An exclusive lock on ``path`` (its descriptor), or ``None`` when another process holds it."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
 def _unlinked_size(archive: str, going: collections.Counter[tuple[int, int]]) -> int | None:
     """The bytes of an unpacked wheel none of whose files is linked from outside it (but by ``going``)."""
     inside: collections.Counter[tuple[int, int]] = collections.Counter()

@@ -7,10 +7,13 @@ import { ServerConnection } from '@jupyterlab/services';
 import {
   filenameFromDisposition,
   IApiError,
+  IEnvironmentDetails,
   IJob,
   IJobSource,
   IListing,
-  IPolicy
+  IPlan,
+  IPolicy,
+  IRevision
 } from './model';
 
 /** A refusal of the API: its HTTP status, the contract's `{message, reason}` and any other fields it sent. */
@@ -43,6 +46,12 @@ export interface ICreateBody {
   display_name?: string;
   /** A root id from GET policy's `roots` (the server's default is `user`). */
   root?: string;
+}
+
+export interface IChangeBody {
+  add?: string[];
+  remove?: string[];
+  force?: boolean;
 }
 
 export interface IExported {
@@ -127,6 +136,42 @@ export class LayenvAPI implements IJobSource {
       `${id}-${format}`
     );
     return { filename, text };
+  }
+
+  /** One env, with its packages split into layer, inherited and shadowed (with why). */
+  getEnvironment(id: string): Promise<IEnvironmentDetails> {
+    return json<IEnvironmentDetails>(`environments/${enc(id)}`);
+  }
+
+  /** The plan of a change (nothing written): what goes in, what goes out, what the base keeps providing. */
+  planChange(id: string, body: IChangeBody): Promise<IPlan> {
+    return json<IPlan>(`environments/${enc(id)}/packages`, {
+      method: 'POST',
+      body: JSON.stringify({ ...body, dry_run: true })
+    });
+  }
+
+  /** Carry out a change: a job (atomic: a failed one leaves the layer as it was). */
+  changePackages(id: string, body: IChangeBody): Promise<IJob> {
+    return json<IJob>(`environments/${enc(id)}/packages`, {
+      method: 'POST',
+      body: JSON.stringify({ ...body, dry_run: false })
+    });
+  }
+
+  async listRevisions(id: string): Promise<IRevision[]> {
+    return (
+      await json<{ revisions: IRevision[] }>(
+        `environments/${enc(id)}/revisions`
+      )
+    ).revisions;
+  }
+
+  restoreRevision(id: string, revision: number): Promise<IJob> {
+    return json<IJob>(`environments/${enc(id)}/revisions/${revision}/restore`, {
+      method: 'POST',
+      body: '{}'
+    });
   }
 
   async listJobs(): Promise<IJob[]> {

@@ -22,6 +22,7 @@ import { CreateEnvWidget } from './create';
 import { ENV_FILE_PATTERN } from './envfile';
 import { layenvIcon } from './icons';
 import { errorMessage, IEnvironment } from './model';
+import { PackagesWidget } from './packages';
 import { EnvironmentsSidebar } from './sidebar';
 import { LayenvStore } from './store';
 
@@ -168,7 +169,27 @@ const plugin: JupyterFrontEndPlugin<void> = {
       deleteEnv: (env, blocked) =>
         void deleteEnv(store, env, blocked, () =>
           app.serviceManager.kernelspecs.refreshSpecs()
-        )
+        ),
+      packages: env => {
+        const id = `jupyter-layenv-packages-${env.id}`;
+        const open = Array.from(app.shell.widgets('main')).find(
+          w => w.id === id
+        );
+        if (open) {
+          app.shell.activateById(id);
+          return;
+        }
+        const content = new PackagesWidget(api, env, () => {
+          void store.refresh();
+          void app.serviceManager.kernelspecs.refreshSpecs();
+        });
+        const widget = new MainAreaWidget({ content });
+        widget.id = id;
+        widget.title.label = `Packages of ${env.name}`;
+        widget.title.icon = layenvIcon;
+        app.shell.add(widget, 'main');
+        app.shell.activateById(widget.id);
+      }
     });
     app.shell.add(sidebar, 'left', { rank: 350 });
     if (restorer) {

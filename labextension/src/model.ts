@@ -37,6 +37,78 @@ export interface IEnvironment {
   group?: string | null;
   /** Who created it with jupyter_layenv (from its layenv.json), else null. */
   creator?: string | null;
+  /** A layer's copies of base packages (it shadows them); absent from older servers. */
+  shadowed?: string[];
+}
+
+export interface IPackage {
+  name: string;
+  version: string;
+}
+
+/** A layer package shadowing the base's: named for this layer, a same-version copy, or pulled in by another. */
+export interface IShadowed {
+  name: string;
+  layer_version: string;
+  base_version: string;
+  reason?: 'requested' | 'duplicate' | 'dependency' | string;
+}
+
+export interface IEnvironmentDetails extends IEnvironment {
+  packages: {
+    layer: IPackage[];
+    inherited: IPackage[];
+    shadowed: IShadowed[];
+  };
+}
+
+/** A dry run's answer: nothing written. */
+export interface IPlan {
+  install: IPackage[];
+  remove: IPackage[];
+  shadow: {
+    name: string;
+    version: string;
+    base_version: string;
+    reason: string;
+  }[];
+  kept_from_base: IPackage[];
+}
+
+export interface IRevision {
+  revision: number;
+  created: string;
+  user: string;
+  request: {
+    action?: string;
+    add?: string[];
+    remove?: string[];
+    revision?: number;
+  };
+  lock: { name: string; version: string; hashes?: string[] }[];
+  base_fingerprint: string | null;
+  base_changed: boolean;
+}
+
+/** What a revision's request did, in a few words. */
+export function revisionSummary(rev: IRevision): string {
+  const request = rev.request ?? {};
+  if (request.action === 'restore') {
+    return `restore of revision ${request.revision}`;
+  }
+  const parts = [
+    ...(request.add ?? []).map(spec => `+${spec}`),
+    ...(request.remove ?? []).map(name => `-${name}`)
+  ];
+  return `${request.action ?? 'change'} ${parts.join(' ')}`.trim();
+}
+
+/** Package specs typed in one field, separated by spaces or new lines (a comma belongs to a spec: `a>=1,<2`). */
+export function splitSpecs(text: string): string[] {
+  return text
+    .split(/\s+/)
+    .map(s => s.trim())
+    .filter(s => s.length > 0);
 }
 
 export interface ISkipped {

@@ -9,6 +9,7 @@ import {
   caretRightIcon,
   deleteIcon,
   downloadIcon,
+  listIcon,
   notebookIcon,
   refreshIcon
 } from '@jupyterlab/ui-components';
@@ -45,6 +46,8 @@ export interface ISidebarActions {
   exportEnv(env: IEnvironment): void;
   /** `blocked`: why the API would refuse (then explain instead of asking to confirm). */
   deleteEnv(env: IEnvironment, blocked: string | null): void;
+  /** The Packages view of a layer or venv: its packages, changes and history. */
+  packages?(env: IEnvironment): void;
 }
 
 export class EnvironmentsSidebar extends ReactWidget {
@@ -383,6 +386,17 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
           >
             <notebookIcon.react tag="span" />
           </button>
+          {actions.packages &&
+            (env.kind === 'layered' || env.kind === 'venv') && (
+              <button
+                className="jp-LayenvButton jp-mod-icon"
+                title={`Packages of ${env.name}: add, remove, history`}
+                aria-label={`Packages of ${env.name}`}
+                onClick={() => actions.packages?.(env)}
+              >
+                <listIcon.react tag="span" />
+              </button>
+            )}
           <button
             className="jp-LayenvButton jp-mod-icon"
             title={`Export ${env.name} (environment.yml, requirements.txt${env.kind.startsWith('conda') ? ' or explicit' : ''})`}
@@ -427,6 +441,14 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
         )}
         {busy && (
           <span className="jp-LayenvBadge jp-mod-busy">job running</span>
+        )}
+        {(env.shadowed?.length ?? 0) > 0 && (
+          <span
+            className="jp-LayenvBadge jp-mod-shadowed"
+            title={`This layer holds its own copy of base packages: ${env.shadowed?.join(', ')} (see its Packages)`}
+          >
+            shadows {env.shadowed?.length}
+          </span>
         )}
       </div>
       {owner && (

@@ -1,0 +1,324 @@
+/**
+ * The Packages view of one layer: its own packages, what it inherits and shadows, add and remove with the
+ * server's dry-run plan shown before anything is done, and its history with Restore.
+ */
+import { Dialog, ReactWidget, showDialog } from '@jupyterlab/apputils';
+import * as React from 'react';
+
+import { IChangeBody, LayenvAPI } from './api';
+import {
+  errorMessage,
+  IEnvironment,
+  IEnvironmentDetails,
+  IJob,
+  IPackage,
+  IPlan,
+  IRevision,
+  isFinal,
+  revisionSummary,
+  splitSpecs
+} from './model';
+import { JobError } from './progress';
+
+export class PackagesWidget extends ReactWidget {
+  constructor(
+    readonly api: LayenvAPI,
+    readonly env: IEnvironment,
+    /** Called after a change or restore ended (the listing and kernelspecs to reload). */
+    readonly onChanged: () => void
+  ) {
+    super();
+    this.addClass('jp-LayenvPackages');
+  }
+
+  render(): JSX.Element {
+    return (
+      <PackagesView api={this.api} env={this.env} onChanged={this.onChanged} />
+    );
+  }
+}
+
+interface IPending {
+  body: IChangeBody;
+  plan: IPlan;
+}
+
+function PackagesView(props: {
+  api: LayenvAPI;
+  env: IEnvironment;
+  onChanged: () => void;
+}): JSX.Element {
+  const { api, env } = props;
+  const [details, setDetails] = React.useState<IEnvironmentDetails | null>(
+    null
+  );
+  const [revisions, setRevisions] = React.useState<IRevision[]>([]);
+  const [error, setError] = React.useState<string | null>(null);
+  const [filter, setFilter] = React.useState('');
+  const [addText, setAddText] = React.useState('');
+  const [pending, setPending] = React.useState<IPending | null>(null);
+  const [job, setJob] = React.useState<IJob | null>(null);
+  const [notice, setNotice] = React.useState<string | null>(null);
+
+  const reload = React.useCallback(async () => {
+    try {
+      const [d, r] = await Promise.all([
+        api.getEnvironment(env.id),
+        api.listRevisions(env.id)
+      ]);
+      setDetails(d);
+      setRevisions(r);
+    } catch (e) {
+      setError(errorMessage(e));
+    }
+  }, [api, env.id]);
+  React.useEffect(() => {
+    void reload();
+  }, [reload]);
+
+  const running = job !== null && !isFinal(job);
+
+  const follow = async (started: IJob, what: string) => {
+    setJob(started);
+    let current = started;
+    while (!isFinal(current)) {
+      await new Promise(resolve => setTimeout(resolve, 300));
+      current = await api.getJob(started.id);
+      setJob(current);
+    }
+    if (current.state === 'succeeded') {
+      setNotice(
+        `${what} done. Restart the kernels using ${env.name} to use the new packages.`
+      );
+    }
+    await reload();
+    props.onChanged();
+  };
+
+  const preview = async (body: IChangeBody) => {
+    setError(null);
+    setNotice(null);
+    try {
+      setPending({ body, plan: await api.planChange(env.id, body) });
+    } catch (e) {
+      setPending(null);
+      setError(errorMessage(e));
+    }
+  };
+
+  const apply = async () => {
+    if (!pending) {
+      return;
+    }
+    const body = pending.body;
+    setPending(null);
+    try {
+      await follow(await api.changePackages(env.id, body), 'Change');
+      setAddText('');
+    } catch (e) {
+      setError(errorMessage(e));
+    }
+  };
+
+  const restore = async (rev: IRevision) => {
+    const result = await showDialog({
+      title: `Restore revision ${rev.revision} of ${env.name}?`,
+      body: `The layer becomes exactly revision ${rev.revision}'s ${rev.lock.length} packages (recorded as a new revision).`,
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Restore' })]
+    });
+    if (!result.button.accept) {
+      return;
+    }
+    setError(null);
+    setNotice(null);
+    try {
+      await follow(
+        await api.restoreRevision(env.id, rev.revision),
+        `Restore of revision ${rev.revision}`
+      );
+    } catch (e) {
+      setError(errorMessage(e));
+    }
+  };
+
+  const match = (p: { name: string }) =>
+    p.name.toLowerCase().includes(filter.trim().toLowerCase());
+  const packages = details?.packages;
+  const layer = (packages?.layer ?? []).filter(match);
+  const inherited = (packages?.inherited ?? []).filter(match);
+  const shadowed = (packages?.shadowed ?? []).filter(match);
+
+  return (
+    <div className="jp-LayenvPackages-body">
+      <h2>Packages of {env.name}</h2>
+      <code className="jp-LayenvPackages-path">{env.path}</code>
+      <div className="jp-LayenvPackages-add">
+        <input
+          className="jp-LayenvInput"
+          aria-label="Packages to add"
+          placeholder="Add packages: flask>=3 requests"
+          value={addText}
+          disabled={running}
+          onChange={e => setAddText(e.target.value)}
+          onKeyDown={e => {
+            if (e.key === 'Enter' && splitSpecs(addText).length) {
+              void preview({ add: splitSpecs(addText) });
+            }
+          }}
+        />
+        <button
+          className="jp-LayenvButton"
+          disabled={running || !splitSpecs(addText).length}
+          onClick={() => void preview({ add: splitSpecs(addText) })}
+        >
+          Preview
+        </button>
+      </div>
+      {error && (
+        <div className="jp-LayenvError" role="alert">
+          {error}
+        </div>
+      )}
+      {pending && (
+        <PlanView
+          plan={pending.plan}
+          onApply={() => void apply()}
+          onCancel={() => setPending(null)}
+        />
+      )}
+      {job && (
+        <div className={`jp-LayenvPackages-job jp-mod-${job.state}`}>
+          <span className="jp-LayenvBadge">{job.state}</span>{' '}
+          <span>{isFinal(job) ? '' : job.step}</span>
+          {job.error && <JobError error={job.error} />}
+        </div>
+      )}
+      {notice && (
+        <div className="jp-LayenvNotice" role="status">
+          {notice}
+        </div>
+      )}
+      <input
+        type="search"
+        className="jp-LayenvInput"
+        aria-label="Filter packages"
+        placeholder="Filter packages"
+        value={filter}
+        onChange={e => setFilter(e.target.value)}
+      />
+      <section aria-label="Layer packages">
+        <h3 className="jp-LayenvSection-title">
+          In this layer ({layer.length})
+        </h3>
+        <ul className="jp-LayenvPackages-list">
+          {layer.map(p => (
+            <li key={p.name} data-package={p.name}>
+              <span>
+                {p.name} {p.version}
+              </span>
+              <button
+                className="jp-LayenvButton jp-mod-small"
+                aria-label={`Remove ${p.name}`}
+                disabled={running}
+                onClick={() => void preview({ remove: [p.name] })}
+              >
+                Remove
+              </button>
+            </li>
+          ))}
+        </ul>
+      </section>
+      {shadowed.length > 0 && (
+        <section aria-label="Shadowed base packages">
+          <h3 className="jp-LayenvSection-title">
+            Shadowing the base ({shadowed.length})
+          </h3>
+          <ul className="jp-LayenvPackages-list">
+            {shadowed.map(s => (
+              <li key={s.name} data-package={s.name}>
+                {s.name} {s.layer_version} over the base&apos;s {s.base_version}
+                {s.reason ? ` (${s.reason})` : ''}
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
+      <details>
+        <summary>Inherited from the base ({inherited.length})</summary>
+        <ul className="jp-LayenvPackages-list" aria-label="Inherited packages">
+          {inherited.map(p => (
+            <li key={p.name}>
+              {p.name} {p.version}
+            </li>
+          ))}
+        </ul>
+      </details>
+      <section aria-label="History">
+        <h3 className="jp-LayenvSection-title">History</h3>
+        {revisions.length === 0 && (
+          <div className="jp-LayenvEmpty">No revisions recorded.</div>
+        )}
+        <ol className="jp-LayenvPackages-history">
+          {revisions.map((rev, i) => (
+            <li key={rev.revision} data-revision={rev.revision}>
+              <span>
+                #{rev.revision} {rev.created} {rev.user}: {revisionSummary(rev)}{' '}
+                ({rev.lock.length} packages)
+                {rev.base_changed ? ' · the base changed since' : ''}
+              </span>
+              {i > 0 && (
+                <button
+                  className="jp-LayenvButton jp-mod-small"
+                  aria-label={`Restore revision ${rev.revision}`}
+                  disabled={running}
+                  onClick={() => void restore(rev)}
+                >
+                  Restore
+                </button>
+              )}
+            </li>
+          ))}
+        </ol>
+      </section>
+    </div>
+  );
+}
+
+function names(list: IPackage[]): string {
+  return list.map(p => `${p.name} ${p.version}`).join(', ') || 'nothing';
+}
+
+function PlanView(props: {
+  plan: IPlan;
+  onApply: () => void;
+  onCancel: () => void;
+}): JSX.Element {
+  const { plan } = props;
+  return (
+    <div className="jp-LayenvPlan" aria-label="Plan">
+      <div className="jp-LayenvPlan-install">
+        Install: {names(plan.install)}
+      </div>
+      <div className="jp-LayenvPlan-remove">Remove: {names(plan.remove)}</div>
+      {plan.shadow.length > 0 && (
+        <div className="jp-LayenvPlan-shadow">
+          Shadows the base&apos;s:{' '}
+          {plan.shadow
+            .map(
+              s => `${s.name} ${s.base_version} → ${s.version} (${s.reason})`
+            )
+            .join(', ')}
+        </div>
+      )}
+      <div className="jp-LayenvPlan-kept">
+        Kept from the base: {names(plan.kept_from_base)}
+      </div>
+      <button className="jp-LayenvButton jp-mod-accept" onClick={props.onApply}>
+        Apply
+      </button>
+      <button className="jp-LayenvButton" onClick={props.onCancel}>
+        Cancel
+      </button>
+    </div>
+  );
+}

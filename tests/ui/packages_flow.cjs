@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+/*
+ * The Packages view of a layer in a real Chromium against a real JupyterLab (started by
+ * tests/ui/test_panel_packages.py): a layer made through the REST API → its Packages button in the sidebar →
+ * add a package: the dry-run plan first (install, kept from the base), then Apply → the job ends with "restart
+ * the kernels" and the package is in the layer → the history lists both revisions → Restore revision 1
+ * (confirmed) → the package is gone again, a third revision recorded.
+ *
+ * Environment: LAYENV_UI_URL, LAYENV_UI_TOKEN, LAYENV_UI_ARTIFACTS, LAYENV_UI_ENV_NAME (the layer to make),
+ * LAYENV_UI_BASE_ID, LAYENV_UI_PACKAGE (only the wheelhouse has it), CHROMIUM. Exit code 0 when every check held.
+ */
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const { createRequire } = require('module');
+
+const requireLab = createRequire(path.resolve(__dirname, '..', '..', 'labextension', 'package.json'));
+const { chromium } = requireLab('playwright-core');
+
+const URL_ = process.env.LAYENV_UI_URL;
+const TOKEN = process.env.LAYENV_UI_TOKEN;
+const ARTIFACTS = process.env.LAYENV_UI_ARTIFACTS || path.resolve(__dirname, '..', '..', 'test-artifacts');
+const ENV_NAME = process.env.LAYENV_UI_ENV_NAME || 'pkgs_ui';
+const BASE_ID = process.env.LAYENV_UI_BASE_ID || 'conda-py311_ai';
+const PACKAGE = process.env.LAYENV_UI_PACKAGE || 'iniconfig';
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const ENV_ID = `${BASE_ID}.${ENV_NAME}`;
+
+let shot = 0;
+const t0 = Date.now();
+
+function log(...args) {
+  console.log(`[packages ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s]`, ...args);
+}
+
+function check(condition, message) {
+  if (!condition) {
+    throw new Error(`check failed: ${message}`);
+  }
+  log(`ok: ${message}`);
+}
+
+async function screenshot(page, stage) {
+  shot += 1;
+  const file = path.join(ARTIFACTS, `packages-${String(shot).padStart(2, '0')}-${stage}.png`);
+  await page.screenshot({ path: file });
+  log(`screenshot ${file}`);
+}
+
+async function api(method, endpoint, body) {
+  const response = await fetch(`${URL_}layenv/${endpoint}`, {
+    method,
+    headers: { Authorization: `token ${TOKEN}` },
+    body: body === undefined ? undefined : JSON.stringify(body)
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+async function layerPackages() {
+  const { body } = await api('GET', `environments/${ENV_ID}`);
+  return body.packages.layer.map(p => p.name);
+}
+
+async function flow(page) {
+  // a layer without packages, made through the REST API
+  const created = await api('POST', 'environments', { name: ENV_NAME, base: BASE_ID });
+  check(created.status === 202, `the layer is being created (${created.status})`);
+  for (let job = created.body; job.state === 'queued' || job.state === 'running'; ) {
+    await new Promise(resolve => setTimeout(resolve, 200));
+    job = (await api('GET', `jobs/${created.body.id}`)).body;
+    if (job.state === 'failed') {
+      throw new Error(`create failed: ${job.error}`);
+    }
+  }
+
+  await page.goto(`${URL_}lab?reset&token=${TOKEN}`);
+  await page.waitForSelector('#jupyterlab-splash', { state: 'detached' });
+  await page.waitForFunction(() => window.jupyterapp && window.jupyterapp.commands.hasCommand('layenv:create'));
+  const tab = page.locator('.jp-SideBar.jp-mod-left li[data-id="jupyter-layenv-sidebar"]');
+  await tab.waitFor();
+  const sidebar = page.locator('#jupyter-layenv-sidebar');
+  if (!(await sidebar.isVisible())) {
+    await tab.click();
+  }
+  await sidebar.getByRole('button', { name: 'Refresh environments' }).click();
+  const row = sidebar.locator(`li.jp-LayenvEnv[data-env-id="${ENV_ID}"]`);
+  await row.waitFor();
+  check(
+    (await sidebar.locator(`li.jp-LayenvEnv[data-env-id="${BASE_ID}"] > .jp-LayenvEnv-row`)
+      .getByRole('button', { name: /^Packages of/ }).count()) === 0,
+    'a Conda base has no Packages button (its packages are conda\'s)'
+  );
+  await row.getByRole('button', { name: `Packages of ${ENV_NAME}` }).click();
+  const view = page.locator('.jp-LayenvPackages').last();
+  await view.locator('h2', { hasText: `Packages of ${ENV_NAME}` }).waitFor();
+  await view.locator('[aria-label="History"] li[data-revision="1"]').waitFor();
+  await screenshot(page, 'view');
+
+  // add: the plan first, nothing done yet
+  await view.getByLabel('Packages to add').fill(PACKAGE);
+  await view.getByRole('button', { name: 'Preview' }).click();
+  const plan = view.locator('.jp-LayenvPlan');
+  await plan.waitFor();
+  const install = await plan.locator('.jp-LayenvPlan-install').innerText();
+  check(new RegExp(`${PACKAGE} \\d`).test(install), `the plan installs ${PACKAGE}: "${install}"`);
+  check(!(await layerPackages()).includes(PACKAGE), 'a preview changes nothing');
+  await screenshot(page, 'plan');
+  await plan.getByRole('button', { name: 'Apply' }).click();
+  const notice = view.locator('.jp-LayenvNotice');
+  await notice.waitFor({ timeout: 120000 });
+  check(/Restart the kernels/.test(await notice.innerText()), 'after the change: restart the kernels to use it');
+  await view.locator(`[aria-label="Layer packages"] li[data-package="${PACKAGE}"]`).waitFor();
+  check((await layerPackages()).includes(PACKAGE), `${PACKAGE} is in the layer`);
+  await view.locator('[aria-label="History"] li[data-revision="2"]').waitFor();
+  await screenshot(page, 'changed');
+
+  // restore revision 1: confirmed, then the package is gone, recorded as revision 3
+  await view.getByRole('button', { name: 'Restore revision 1' }).click();
+  const dialog = page.locator('.jp-Dialog');
+  await dialog.waitFor();
+  await screenshot(page, 'restore-confirm');
+  await dialog.getByRole('button', { name: 'Restore' }).click();
+  await view.locator('[aria-label="History"] li[data-revision="3"]').waitFor({ timeout: 120000 });
+  await view.locator(`[aria-label="Layer packages"] li[data-package="${PACKAGE}"]`).waitFor({ state: 'detached' });
+  check(!(await layerPackages()).includes(PACKAGE), `after the restore ${PACKAGE} is gone`);
+  check(/restore of revision 1/.test(await view.locator('[aria-label="History"] li[data-revision="3"]').innerText()),
+    'the restore is the newest revision');
+  await screenshot(page, 'restored');
+}
+
+async function main() {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-dev-shm-usage'],
+    headless: true
+  });
+  const page = await (await browser.newContext({ viewport: { width: 1366, height: 860 } })).newPage();
+  page.setDefaultTimeout(60000);
+  try {
+    await flow(page);
+  } catch (error) {
+    await screenshot(page, 'FAILED').catch(() => undefined);
+    throw error;
+  } finally {
+    await browser.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  error => {
+    console.error(error);
+    process.exit(1);
+  }
+);

@@ -37,6 +37,8 @@ export interface IEnvironment {
   group?: string | null;
   /** Who created it with jupyter_layenv (from its layenv.json), else null. */
   creator?: string | null;
+  /** A layer's copies of base packages (it shadows them); absent from older servers. */
+  shadowed?: string[];
 }
 
 export interface IPackage {

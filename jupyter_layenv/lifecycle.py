@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import inventory
+from .create.disk import DiskFull
 from .create.installers import find_uv
 from .create.jobs import Job, JobConflict
 from .layers import revisions
@@ -56,6 +57,9 @@ class LayerLifecycle:
         except JobConflict as err:
             self.service.audit.emit("change", user, env_id, "refused", detail=str(err))
             raise PolicyError(409, str(err), "busy") from None
+        except DiskFull as err:
+            self.service.audit.emit("change", user, env_id, "refused", detail=str(err))
+            raise PolicyError(507, str(err), "disk full") from None
         except PolicyError as err:
             self.service.audit.emit("change", user, env_id, "refused", detail=err.message)
             raise
@@ -145,6 +149,9 @@ class LayerLifecycle:
         except JobConflict as err:
             self.service.audit.emit("restore", user, env_id, "refused", detail=str(err))
             raise PolicyError(409, str(err), "busy") from None
+        except DiskFull as err:
+            self.service.audit.emit("restore", user, env_id, "refused", detail=str(err))
+            raise PolicyError(507, str(err), "disk full") from None
         except PolicyError as err:
             self.service.audit.emit("restore", user, env_id, "refused", detail=err.message)
             raise

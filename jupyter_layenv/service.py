@@ -167,8 +167,9 @@ class LayenvService(condabase.CondaBases):
         listing = listing_json(discovered, table)
         uid = os.getuid()
         facts = self.usage.facts(discovered)
+        shadows = inventory.shadowing(discovered.environments)
         for env, env_json in zip(discovered.environments, listing["environments"], strict=True):
-            env_json.update(facts[env.path])
+            env_json.update(facts[env.path], shadowed=shadows.get(env.path, []))
             env_json["delete_blocked_reason"] = _message(self.policy.delete_refusal(env, discovered, uid))
             env_json["layer_blocked_reason"] = _message(self.policy.layer_refusal(env))
         listing["skipped"] += [removal.leftover(path) for path in unlisted if not self.jobs.busy(path)]

@@ -432,3 +432,19 @@ async def test_what_a_build_left_in_a_root_is_listed_as_skipped(jp_fetch, clean_
     _, listing = await fetch_json(jp_fetch, "environments")
     skipped = {s["path"]: s["reason"] for s in listing["skipped"]}
     assert "not an environment" in skipped[str(leftover)] and "leftover" in skipped[str(leftover)]
+
+
+@needs_root
+async def test_a_change_with_a_full_jobs_store_is_refused_clearly(jp_fetch, clean_create_home: Path, jp_data_dir: Path):
+    env = await created(jp_fetch, "changing")
+    jobs = jp_data_dir / "layenv" / "jobs"
+    with tmpfs(jobs, "size=64k"):
+        filler = await asyncio.to_thread(fill, jobs)
+        before = sorted(os.listdir(clean_create_home / ".virtualenvs" / "changing"))
+        code, body = await fetch_json(
+            jp_fetch, "environments", env["id"], "packages", method="POST", body=json.dumps({"add": ["iniconfig"]})
+        )
+        assert code == 507, body
+        assert "no space left" in body["message"] and str(jobs) in body["message"], body
+        assert sorted(os.listdir(clean_create_home / ".virtualenvs" / "changing")) == before
+        filler.unlink()

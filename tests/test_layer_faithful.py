@@ -112,6 +112,10 @@ async def test_a_requested_base_package_is_an_override_and_a_same_version_copy_a
     _, job = await create(jp_fetch, {"name": "olddup", "base": BASE_ID})
     assert (await follow(jp_fetch, job["id"]))["state"] == "succeeded"
     add_pure_python_package(site_packages(create_home / ".virtualenvs" / "olddup"), "layenv_base_marker", "1.0")
+    _, listing = await fetch_json(jp_fetch, "environments")
+    by_id = {env["id"]: env for env in listing["environments"]}
+    assert by_id[f"{BASE_ID}.olddup"]["shadowed"] == ["layenv_base_marker"]  # the listing's badge
+    assert by_id[f"{BASE_ID}.override"]["shadowed"] == ["layenv_base_marker"] and by_id[BASE_ID]["shadowed"] == []
     jp_fetch_env = await fetch_json(jp_fetch, "environments", f"{BASE_ID}.olddup")
     assert jp_fetch_env[1]["packages"]["shadowed"] == [
         {"name": "layenv_base_marker", "layer_version": "1.0", "base_version": "1.0", "reason": "duplicate"}

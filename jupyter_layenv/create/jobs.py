@@ -33,7 +33,7 @@ from .conda import CondaPlan
 from .disk import DiskFull, is_no_space, mentions_no_space, no_space_message
 from .installers import InstallerSettings, installer_environment
 from .locks import EnvLock, PlantedLink
-from .process import run_logged
+from .process import error_line, run_logged
 
 ACTIVE = ("queued", "running")
 JOB_ID = re.compile(r"[0-9a-f]{32}")
@@ -262,15 +262,21 @@ class JobManager:
         """Queue a change of an existing layer; :class:`JobConflict` at once when a job works on it anywhere."""
         if change.path in self._paths:
             raise JobConflict(f"a job is working on {change.name} right now; wait for it or cancel it")
-        lock = await asyncio.to_thread(EnvLock.try_acquire, change.path)
+        try:
+            lock = await asyncio.to_thread(EnvLock.try_acquire, change.path)
+        except PlantedLink as err:
+            raise JobConflict(str(err)) from None
         if lock is None:
             raise JobConflict(f"another process is working on {change.name}; try again when it is done")
         job = Job(id=uuid.uuid4().hex, name=change.name, path=change.path, base=change.base_path or "",
                   user=change.creator, plan=change.to_json())  # fmt: skip
         try:
             await asyncio.to_thread(self.store.save, job)
-        except BaseException:
+        except BaseException as err:
             await asyncio.to_thread(lock.release)
+            if is_no_space(err):  # the layer is untouched: nothing was snapshotted yet
+                where = getattr(err, "filename", None) or self.store.directory
+                raise DiskFull(no_space_message(str(where), quota=err.errno != errno.ENOSPC)) from None
             raise
         self._paths.add(change.path)
         self._start(job, lock, lambda: run_change(self, job, change), lambda: self._undo(job))
@@ -420,8 +426,7 @@ class JobManager:
         resolver = ToolResolver(installer, uv, self.settings, workdir, options, runner=runner)
         try:
             layer_plan = await plan_change(state, resolver, add, remove, force)
-        except PlanError as err:
-            await asyncio.to_thread(self.store.append_log, job.id, f"# {err.message}\n")
+        except PlanError as err:  # the job's error; the resolver's output is in the log already, not repeated
             raise StepFailed(err.message) from None
         summary = json.dumps(layer_plan.json())
         await asyncio.to_thread(self.store.append_log, job.id, f"# plan: {summary}\n")
@@ -578,9 +583,7 @@ class StepFailed(Exception):
 def failure_message(summary: str, output: str) -> str:
     """``summary: <the output's error line>`` on the first line (what the panel and the CLI show), then the end of
     the output (the panel's "Show log"); the error line is the first that says "error", else the last."""
-    lines = output.splitlines()
-    key = next((line for line in lines if line.lower().startswith(("error", "fatal"))), lines[-1] if lines else "")
-    return f"{summary}: {key or 'see the log'}" + (f"\n{output}" if output else "")
+    return f"{summary}: {error_line(output) or 'see the log'}" + (f"\n{output}" if output else "")
 
 
 def _kill_orphan(pid: int, env_path: str) -> None:

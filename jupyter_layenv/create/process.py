@@ -18,6 +18,13 @@ KILL_GRACE_S = 3.0
 GUARD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guard.py")
 
 
+def error_line(output: str) -> str:
+    """The line of a tool's output that says what went wrong (the first starting with "error" or "fatal", else the
+    last): what a failure's first line shows, in the panel and the CLI, before the rest under "Show log"."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return next((line for line in lines if line.lower().startswith(("error", "fatal"))), lines[-1] if lines else "")
+
+
 def guarded(argv: Sequence[str]) -> list[str]:
     """``argv`` led by the guard, which kills the step's whole group when this server dies."""
     return [sys.executable, "-I", GUARD, str(os.getpid()), "--", *argv]

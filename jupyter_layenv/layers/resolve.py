@@ -26,7 +26,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ..create.installers import InstallerSettings, installer_environment, option_flags, source_options
-from ..create.process import guarded
+from ..create.process import error_line, guarded
 from .installed import Installed
 from .plan import Pin, ResolveFailed, Resolver
 
@@ -166,7 +166,8 @@ class ToolResolver(Resolver):
         env = {**installer_environment(self.settings), "PYTHONNOUSERSITE": "1"}
         code, text = await self.runner(argv, env)
         if code != 0:
-            raise ResolveFailed(_tail(text) or f"{self.tool} exited with {code}")
+            tail = _tail(text)  # its error line first (uv may print warnings before it), then the whole end
+            raise ResolveFailed(f"{error_line(tail)}\n{tail}" if tail else f"{self.tool} exited with {code}")
         return await asyncio.to_thread(_read_output, output, self.tool)
 
 

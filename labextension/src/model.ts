@@ -37,6 +37,8 @@ export interface IEnvironment {
   group?: string | null;
   /** Who created it with jupyter_layenv (from its layenv.json), else null. */
   creator?: string | null;
+  /** A layer's copies of base packages (it shadows them); absent from older servers. */
+  shadowed?: string[];
   /** The bytes only this env holds (hard links counted once); null until the server has measured it. */
   size_bytes?: number | null;
   /** When a kernel of it last started (ISO, UTC), and for whom; null: never. */

@@ -444,6 +444,14 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
         {busy && (
           <span className="jp-LayenvBadge jp-mod-busy">job running</span>
         )}
+        {(env.shadowed?.length ?? 0) > 0 && (
+          <span
+            className="jp-LayenvBadge jp-mod-shadowed"
+            title={`This layer holds its own copy of base packages: ${env.shadowed?.join(', ')} (see its Packages)`}
+          >
+            shadows {env.shadowed?.length}
+          </span>
+        )}
       </div>
       {owner && (
         <div className="jp-LayenvEnv-owner" title={owner}>

@@ -396,3 +396,15 @@ async def test_the_administrator_may_keep_bases_to_himself(jp_fetch, jp_home_dir
     code, body = await create(jp_fetch, {"kind": "conda", "name": "mine", "packages": ["python=3.11"]})
     assert code == 403 and "LayenvPolicy.allow_conda_create" in body["message"]
     assert not (jp_home_dir / ".conda").exists()
+
+
+@pytest.mark.parametrize("policy", [{"max_envs_per_user": 1}])
+async def test_conda_bases_count_against_the_quota(jp_fetch, jp_home_dir: Path):
+    code, job = await create(jp_fetch, {"kind": "conda", "name": "one", "packages": ["python=3.11"]})
+    assert code == 202, job
+    job = await follow(jp_fetch, job["id"], timeout=240)
+    assert job["state"] == "succeeded", await _log(jp_fetch, job)
+    code, body = await create(jp_fetch, {"kind": "conda", "name": "two", "packages": ["python=3.11"]})
+    assert code == 403 and "max_envs_per_user" in body["message"] and "you have 1 environments" in body["message"]
+    _, policy = await fetch_json(jp_fetch, "policy")
+    assert policy["envs_owned"] == 1

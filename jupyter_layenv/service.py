@@ -211,10 +211,11 @@ class LayenvService(condabase.CondaBases):
         return [user, *groups]
 
     def owned_envs(self, discovered: Discovered, roots: list[CreateRoot]) -> int:
-        """What counts against LayenvPolicy.max_envs_per_user: this user's envs in the roots it creates in,
-        and its creates under way."""
+        """What counts against LayenvPolicy.max_envs_per_user: this user's envs in the roots it creates in (its
+        Conda envs dir too), and its creates under way."""
         uid = os.getuid()
-        prefixes = tuple(root.path.rstrip(os.sep) + os.sep for root in roots)
+        paths = [*(root.path for root in roots), fsread.expand(self.conda_envs_dir)]
+        prefixes = tuple(path.rstrip(os.sep) + os.sep for path in paths)
         owned = sum(1 for env in discovered.environments if env.owner_uid == uid and env.path.startswith(prefixes))
         return owned + sum(1 for plan in self.jobs.active_plans() if plan.get("kind") != "change")
 

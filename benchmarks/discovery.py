@@ -44,7 +44,12 @@ from envtree_synth import SynthTree, backdate, backdate_one, build_tree, split_c
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_N = 500
-TARGETS_MS = {"cold": 100.0, "warm": 2.0, "after_add": 15.0}
+# jupyter_layenv's targets at TARGET_N envs: cold no slower than jupyter_client's KernelSpecManager on the same envs
+# (hand-registered, measured in the same run), at most TARGET_FS_PER_ENV file-system calls per env cold, warm and
+# after one new or removed env within these, and the call inside the racy window within RACY_FACTOR x warm.
+TARGETS_MS = {"warm": 2.0, "after_add": 3.0, "after_remove": 3.0}
+TARGET_FS_PER_ENV = 6.0
+RACY_FACTOR = 2.0
 
 # --------------------------------------------------------------------------- counting subprocesses
 
@@ -216,23 +221,38 @@ def _mentions(item: dict, path: Path) -> bool:
     return str(path) in json.dumps(item)
 
 
-def measure_case(case: ManagerCase, tree: SynthTree, reps: dict[str, int], drop_caches: bool) -> dict[str, Any]:
+def measure_cold(tree: SynthTree, reps: dict[str, int]) -> dict[str, tuple[list[float], list[float], set]]:
+    """Cold listings of every manager, interleaved (one of each per round), so that a burst of other load on the
+    machine hits them alike: per manager, wall ms, CPU ms of this thread, and the kernel names seen."""
+    samples: dict[str, tuple[list[float], list[float], set]] = {case.key: ([], [], set()) for case in CASES}
+    for round_ in range(reps["cold"]):
+        for case in CASES[round_ % len(CASES) :] + CASES[: round_ % len(CASES)]:
+            wall, cpu, seen = samples[case.key]
+            with counting_spawns(case.key):
+                gc.collect()
+                start, cpu_start = time.perf_counter_ns(), time.thread_time_ns()
+                specs = case.make(tree).get_all_specs()
+                cpu.append((time.thread_time_ns() - cpu_start) / 1e6)
+                wall.append(_ms(start))
+            seen.add(frozenset(specs))
+    return samples
+
+
+def measure_case(
+    case: ManagerCase,
+    tree: SynthTree,
+    reps: dict[str, int],
+    drop_caches: bool,
+    cold: tuple[list[float], list[float], set],
+) -> dict[str, Any]:
     result: dict[str, Any] = {"manager": case.key, "label": case.label}
     with counting_spawns(case.key):
-        # cold: construction + first listing, fresh instance each time
-        cold, keys_seen = [], set()
-        manager, specs = None, {}
-        for _ in range(reps["cold"]):
-            manager = None
-            gc.collect()
-            start = time.perf_counter_ns()
-            manager = case.make(tree)
-            specs = manager.get_all_specs()
-            cold.append(_ms(start))
-            keys_seen.add(frozenset(specs))
+        # cold (measured before, interleaved with the other managers); a fresh instance for what follows
+        manager = case.make(tree)
+        specs = manager.get_all_specs()
         result["kernels"] = len(specs)
-        result["cold_ms"] = cold
-        result["cold_listings_identical"] = len(keys_seen) == 1
+        result["cold_ms"], result["cold_cpu_ms"] = cold[0], cold[1]
+        result["cold_listings_identical"] = len(cold[2]) == 1 and cold[2] == {frozenset(specs)}
         if drop_caches:
             dropped = []
             for _ in range(3):
@@ -287,22 +307,28 @@ def measure_case(case: ManagerCase, tree: SynthTree, reps: dict[str, int], drop_
         # one env of the original tree deleted with `rm -rf` (a hand-written kernelspec and a registry line stay
         # behind, as they do for a user): timed next call, and is its kernel gone from that very listing?
         # Then the env is put back as it was, so that the next manager sees the same tree.
-        index = [c.key for c in CASES].index(case.key)
-        victim = tree.plain[index]
-        was_uv = "\nuv =" in "\n" + (victim / "pyvenv.cfg").read_text(encoding="utf-8")
-        listed_before = any(_mentions(item, victim) for item in manager.get_all_specs().values())
-        shutil.rmtree(victim)
-        start = time.perf_counter_ns()
-        specs = manager.get_all_specs()
-        result["after_remove_ms"] = _ms(start)
-        gone = not any(_mentions(item, victim) for item in specs.values())
-        result["removed_gone_at_once"] = gone if listed_before else None
-        tree.plain.remove(victim)
-        tree.plain.insert(index, tree.add_plain_venv(victim.name, uv=was_uv))
-        tree.plain.pop()  # add_plain_venv appended it too
-        backdate(victim)
-        backdate_one(tree.venv_root)
-        manager.get_all_specs()
+        removed, gone_at_once = [], []
+        for round_ in range(reps["remove"]):
+            index = [c.key for c in CASES].index(case.key) + len(CASES) * round_
+            victim = tree.plain[index % len(tree.plain)]
+            was_uv = "\nuv =" in "\n" + (victim / "pyvenv.cfg").read_text(encoding="utf-8")
+            listed_before = any(_mentions(item, victim) for item in manager.get_all_specs().values())
+            shutil.rmtree(victim)
+            start = time.perf_counter_ns()
+            specs = manager.get_all_specs()
+            removed.append(_ms(start))
+            gone = not any(_mentions(item, victim) for item in specs.values())
+            gone_at_once.append(gone if listed_before else None)
+            position = tree.plain.index(victim)
+            tree.plain.remove(victim)
+            tree.plain.insert(position, tree.add_plain_venv(victim.name, uv=was_uv))
+            tree.plain.pop()  # add_plain_venv appended it too
+            backdate(victim)
+            backdate_one(tree.venv_root)
+            manager.get_all_specs()
+        result["after_remove_ms"] = removed
+        known = [gone for gone in gone_at_once if gone is not None]
+        result["removed_gone_at_once"] = all(known) if known else None
 
         if case.key == "nb_venv_kernels":
             # what its own register API does (invalidate_cache), as opposed to its CLI in another process
@@ -350,8 +376,9 @@ def run_n(n: int, reps: dict[str, int], drop_caches: bool, keep: bool) -> list[d
         build_s = time.perf_counter() - start
         os.environ["HOME"] = str(tree.home)
         rows = []
+        cold = measure_cold(tree, reps)
         for case in CASES:
-            row = measure_case(case, tree, reps, drop_caches)
+            row = measure_case(case, tree, reps, drop_caches, cold[case.key])
             row.update(
                 n=n,
                 tree_build_s=round(build_s, 2),
@@ -360,6 +387,9 @@ def run_n(n: int, reps: dict[str, int], drop_caches: bool, keep: bool) -> list[d
             rows.append(row)
             print(f"  N={n:<5} {case.key:<16} done", file=sys.stderr)
         rows[0]["fs_calls"] = fs_profile_layenv(tree)
+        with counting_fs_calls() as counts:
+            make_kernelspec(tree).get_all_specs()
+        rows[1]["fs_calls"] = {"cold": dict(counts)}
         return rows
     finally:
         if keep:
@@ -381,6 +411,39 @@ def _yes_no(value: bool | None) -> str:
     return "n/a" if value is None else "yes" if value else "no"
 
 
+def _fs_per_env(row: dict[str, Any]) -> float | None:
+    cold = row.get("fs_calls", {}).get("cold")
+    return sum(cold.values()) / row["n"] if cold else None
+
+
+def verdict_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """jupyter_layenv's targets at TARGET_N, each with the measured median and met or missed."""
+    by_key = {row["manager"]: row for row in rows if row["n"] == TARGET_N}
+    ours, theirs = by_key.get("layenv"), by_key.get("kernelspec")
+    if ours is None or theirs is None:
+        return []
+    warm = _median(ours["warm_ms"])
+    checks = [
+        ("cold", _median(ours["cold_ms"]), _median(theirs["cold_ms"]), "ms (KernelSpecManager's cold, same run)"),
+        ("cold, CPU time", _median(ours["cold_cpu_ms"]), _median(theirs["cold_cpu_ms"]), "ms (KernelSpecManager's)"),
+        ("fs calls per env cold", _fs_per_env(ours) or 0.0, TARGET_FS_PER_ENV, "calls"),
+        ("warm", warm, TARGETS_MS["warm"], "ms"),
+        ("after one new env", _median(ours["after_add_ms"]), TARGETS_MS["after_add"], "ms"),
+        ("after one removed env", _median(ours["after_remove_ms"]), TARGETS_MS["after_remove"], "ms"),
+        (
+            "inside the racy window",
+            _median(ours["after_add_second_call_ms"]),
+            RACY_FACTOR * warm,
+            f"ms ({RACY_FACTOR:g}x warm)",
+        ),
+    ]
+    lines = [f"jupyter_layenv's targets at N={TARGET_N} (medians, this run):", ""]
+    for name, value, limit, unit in checks:
+        verdict = "meets" if value <= limit else "MISSES"
+        lines.append(f"- {name}: {_fmt(value)} (target ≤ {_fmt(limit)} {unit}): {verdict}")
+    return lines
+
+
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines = [
         "# Kernel listing latency: `get_all_specs()`",
@@ -388,37 +451,24 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"{meta['date']} · Python {meta['python']} · {meta['cpus']} CPUs · "
         f"load average {meta['loadavg_before'][0]:.2f} before, {meta['loadavg_after'][0]:.2f} after · "
         f"{meta['platform']} · "
-        f"medians of {meta['reps']['cold']} cold / {meta['reps']['warm']} warm / {meta['reps']['add']} after-add calls",
+        f"medians of {meta['reps']['cold']} cold / {meta['reps']['warm']} warm / {meta['reps']['add']} after-add / "
+        f"{meta['reps']['remove']} after-remove calls",
         "",
-        "| N | manager | kernels seen | cold ms | warm ms | after-add ms | subprocesses | new env visible at once |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| N | manager | kernels seen | cold ms | warm ms | after-add ms | after-remove ms | fs calls per env cold "
+        "| subprocesses | new env visible at once |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
         visible = row["visible_at_once"]
         shown = "yes" if all(visible) else "no" if not any(visible) else f"{sum(visible)}/{len(visible)}"
+        per_env = _fs_per_env(row)
         lines.append(
             f"| {row['n']} | {row['label']} | {row['kernels']} | {_fmt(_median(row['cold_ms']))} | "
-            f"{_fmt(_median(row['warm_ms']))} | {_fmt(_median(row['after_add_ms']))} | {row['subprocesses']} | "
-            f"{shown} |"
+            f"{_fmt(_median(row['warm_ms']))} | {_fmt(_median(row['after_add_ms']))} | "
+            f"{_fmt(_median(row['after_remove_ms']))} | {'–' if per_env is None else f'{per_env:.1f}'} | "
+            f"{row['subprocesses']} | {shown} |"
         )
-    lines += [
-        "",
-        f"Targets for jupyter_layenv at {TARGET_N} envs: cold ≤ {TARGETS_MS['cold']:g} ms, warm ≤ "
-        f"{TARGETS_MS['warm']:g} ms, after one new env ≤ {TARGETS_MS['after_add']:g} ms.",
-        "",
-    ]
-    for row in rows:
-        if row["manager"] == "layenv" and row["n"] == TARGET_N:
-            verdicts = [
-                f"{phase} {_fmt(_median(row[phase + '_ms']))} ms (best {_fmt(min(row[phase + '_ms']))}) "
-                f"({'meets' if _median(row[phase + '_ms']) <= TARGETS_MS[phase] else 'MISSES'} ≤ {TARGETS_MS[phase]:g})"
-                for phase in ("cold", "warm", "after_add")
-            ]
-            lines += [
-                f"At N={TARGET_N}, medians (best sample): " + ", ".join(verdicts) + ". Other load on the machine "
-                "inflates medians; the best sample approximates a quiet machine.",
-                "",
-            ]
+    lines += ["", *verdict_lines(rows), ""]
     lines += [
         "## jupyter_layenv details",
         "",
@@ -461,7 +511,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     for row in rows:
         lines.append(
             f"| {row['n']} | {row['label']} | {'yes' if row['incremental_equals_fresh'] else 'no'} | "
-            f"{_fmt(row['after_remove_ms'])} | {_yes_no(row['removed_gone_at_once'])} |"
+            f"{_fmt(_median(row['after_remove_ms']))} | {_yes_no(row['removed_gone_at_once'])} |"
         )
     nbvk = [row for row in rows if row["manager"] == "nb_venv_kernels" and "after_invalidate_cache_ms" in row]
     if nbvk:
@@ -518,10 +568,14 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
                 linewidth=2 if case.key == "layenv" else 1.4,
                 markersize=5,
             )
-    for phase, target in TARGETS_MS.items():
+    ksm_cold = [_median(row["cold_ms"]) for row in rows if row["manager"] == "kernelspec" and row["n"] == TARGET_N]
+    targets = {"cold": ksm_cold[0] if ksm_cold else float("nan"), **TARGETS_MS}
+    targets.pop("after_remove")
+    for phase, target in targets.items():
         ax.plot([TARGET_N], [target], marker="*", markersize=16, color="black", linestyle="none", zorder=5)
         ax.annotate(
-            f"target {phase.replace('_', '-')} ≤ {target:g} ms @ {TARGET_N}",
+            f"target {phase.replace('_', '-')} ≤ {target:.3g} ms @ {TARGET_N}"
+            + (" (KernelSpecManager)" if phase == "cold" else ""),
             (TARGET_N, target),
             textcoords="offset points",
             xytext=(12, -4),
@@ -576,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     args = parser.parse_args(argv)
     sizes = args.sizes or ([10, 100] if args.quick else [10, 100, 500, 2000])
-    reps = {"cold": 7, "warm": 60, "add": 6}
+    reps = {"cold": 7, "warm": 30, "add": 6, "remove": 3}
     # import every manager's modules now, so that the first cold sample does not time imports
     for module in ("jupyter_client.kernelspec", "jupyter_layenv.kernelspecs", "nb_venv_kernels"):
         importlib.import_module(module)

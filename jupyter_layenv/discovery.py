@@ -314,7 +314,9 @@ class Discovery:
             if changed and self._recheck(changed):
                 return self._result
             result, deps = self._scan()
-            deps += [path for key in self._prefixes.checked() for path in self._prefixes.deps_of(key)]
+            entries = self._prefixes.entries
+            for key in self._prefixes.checked():  # every prefix inspected, the duplicates dedupe dropped too
+                deps += entries[key][2]
             if hung:
                 deps = [dep for dep in deps if root_of(dep, hung) is None]
             self._signature = self._new_signature(deps, changed)
@@ -427,7 +429,7 @@ class Discovery:
         direct = Counter(located.deps)
         direct.subtract(located.scanned)
         self._direct = frozenset([*(path for path, count in direct.items() if count > 0), *glob_deps])
-        deps = [*located.deps, *self._scan_deps, *builder.deps]
+        deps = [*located.deps, *self._scan_deps]  # and every inspected prefix's (see discover)
         return discovered, deps
 
     def _scan_children(self, directory: str) -> tuple[list[str], list[SkippedEnv]]:
@@ -625,16 +627,13 @@ class _Builder:
         self.roots = roots
         self.scoped_dirs = [(root.path, root.scope) for root in roots]
         self.scoped_dirs += [(path, SCOPE_USER) for path in cfg.user_roots]
-        self.deps: list[str] = []
         self.stats = discovery._stats
         self.id_to_path = {discovery._facts(path).dir_id: path for path in candidates}
         self.server_id = self.stats.dir_id(cfg.server_prefix) if cfg.server_prefix else None
         self.uid = os.getuid() if hasattr(os, "getuid") else -1
 
     def facts(self, path: str) -> PrefixFacts:
-        facts = self.discovery._facts(path)
-        self.deps.extend(facts.deps)
-        return facts
+        return self.discovery._facts(path)
 
     def build(self, skipped: list[SkippedEnv]) -> Discovered:
         protos: list[dict] = []
@@ -665,6 +664,22 @@ class _Builder:
             roots=tuple(self.roots),
         )
 
+    def _known(self, prefix: str) -> str | None:
+        """The listed env that directory is; a listed env's own path answers without a ``stat`` (its inspection
+        read the device and inode that dedupe kept it by)."""
+        if prefix in self.candidates and self.discovery._facts(prefix).dir_id != (0, 0):
+            return prefix
+        return self.id_to_path.get(self.stats.dir_id(prefix))
+
+    def _home_is_dir(self, home: str) -> bool:
+        """Whether a venv's ``home`` is a directory; the directory of a listed env's python is one."""
+        prefix = os.path.dirname(home)
+        if prefix in self.candidates:
+            python = self.discovery._facts(prefix).python
+            if python and os.path.dirname(python) == home:
+                return True
+        return self.stats.is_dir(home)
+
     def _venv_base(self, path: str, pyvenv: dict[str, str]) -> tuple[str | None, str]:
         """The known env a venv was made from, and the prefix of its base interpreter.
 
@@ -674,7 +689,7 @@ class _Builder:
         home = pyvenv["home"]
         home_prefix = os.path.dirname(home) if os.path.basename(home) in ("bin", "Scripts") else home
         for prefix in (home_prefix, pyvenv.get("base-prefix")):
-            known = self.id_to_path.get(self.stats.dir_id(prefix)) if prefix else None
+            known = self._known(prefix) if prefix else None
             if known is not None and known != path:
                 return known, known
         parent = os.path.dirname(path)
@@ -711,7 +726,7 @@ class _Builder:
         hung_root = root_of(home, self.stats.hung) if self.stats.hung and home else None
         if hung_root is not None:  # reading anything of the base would hang
             return SkippedEnv(path, base_not_responding_reason(_home_prefix(home), hung_root, self.cfg.root_timeout))
-        if not self.stats.is_dir(home):
+        if not self._home_is_dir(home):
             dangling = f" (so {facts.python_problem})" if facts.python_problem else ""
             return SkippedEnv(
                 path,

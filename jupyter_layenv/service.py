@@ -211,10 +211,11 @@ class LayenvService(condabase.CondaBases):
         return [user, *groups]
 
     def owned_envs(self, discovered: Discovered, roots: list[CreateRoot]) -> int:
-        """What counts against LayenvPolicy.max_envs_per_user: this user's envs in the roots it creates in,
-        and its creates under way."""
+        """What counts against LayenvPolicy.max_envs_per_user: this user's envs in the roots it creates in (its
+        Conda envs dir too), and its creates under way."""
         uid = os.getuid()
-        prefixes = tuple(root.path.rstrip(os.sep) + os.sep for root in roots)
+        paths = [*(root.path for root in roots), fsread.expand(self.conda_envs_dir)]
+        prefixes = tuple(path.rstrip(os.sep) + os.sep for path in paths)
         owned = sum(1 for env in discovered.environments if env.owner_uid == uid and env.path.startswith(prefixes))
         return owned + sum(1 for plan in self.jobs.active_plans() if plan.get("kind") != "change")
 
@@ -237,12 +238,13 @@ class LayenvService(condabase.CondaBases):
                 self.policy.check_quota(owned, active)
             except PolicyError as err:
                 create_refused = err.message
+        conda = self.conda_policy(create_refused, roots)
         if create_refused is None and not any(root["can_create"] for root in roots):
             create_refused = "; ".join(dict.fromkeys(root["refused"] for root in roots if root["refused"]))
         settings = self.jobs.settings
         return {
             "user": account_name(),
-            "conda": self.conda_policy(write_refused),
+            "conda": conda,
             "hint": None if condabase.has_conda_env(discovered) else condabase.first_base_hint("rest"),
             "can_create": create_refused is None,
             "can_delete": write_refused is None,

@@ -322,8 +322,8 @@ def test_cli_offers_then_creates_a_first_base(tmp_path: Path, conda_channel: Pat
 
 
 def test_server_log_hint_and_recovery_of_a_killed_servers_conda_job(tmp_path: Path, conda_channel: Path):
-    """The server says in its log how to make a first base; a server killed mid-install leaves a worker and a
-    half-made env behind, and the next server kills the one and removes the other before it answers."""
+    """The server says in its log how to make a first base; a server killed mid-install leaves a half-made env
+    (its guard kills the rattler worker), which the next server removes before it answers, failing the job."""
     home = tmp_path / "server-home"
     home.mkdir()
     prefix = home / ".conda" / "envs" / "killed"
@@ -344,7 +344,10 @@ def test_server_log_hint_and_recovery_of_a_killed_servers_conda_job(tmp_path: Pa
             server.proc.wait()
         finally:
             server.stop()
-        assert prefix.is_dir() and processes_mentioning(str(prefix))  # the worker outlived its server
+        deadline = time.monotonic() + 15  # the step's guard kills the worker once its server is gone
+        while processes_mentioning(str(prefix)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert prefix.is_dir() and not processes_mentioning(str(prefix))  # a half-made env, nothing running
         again = JupyterProcess(tmp_path / "one", home, config_files=config)
         try:
             again.wait_ready()
@@ -393,3 +396,24 @@ async def test_the_administrator_may_keep_bases_to_himself(jp_fetch, jp_home_dir
     code, body = await create(jp_fetch, {"kind": "conda", "name": "mine", "packages": ["python=3.11"]})
     assert code == 403 and "LayenvPolicy.allow_conda_create" in body["message"]
     assert not (jp_home_dir / ".conda").exists()
+
+
+@pytest.mark.parametrize("policy", [{"max_envs_per_user": 1}])
+async def test_conda_bases_count_against_the_quota(jp_fetch, jp_home_dir: Path):
+    code, job = await create(jp_fetch, {"kind": "conda", "name": "one", "packages": ["python=3.11"]})
+    assert code == 202, job
+    job = await follow(jp_fetch, job["id"], timeout=240)
+    assert job["state"] == "succeeded", await _log(jp_fetch, job)
+    code, body = await create(jp_fetch, {"kind": "conda", "name": "two", "packages": ["python=3.11"]})
+    assert code == 403 and "max_envs_per_user" in body["message"] and "you have 1 environments" in body["message"]
+    _, policy = await fetch_json(jp_fetch, "policy")
+    assert policy["envs_owned"] == 1 and policy["conda"]["can_create"] is False
+    assert "max_envs_per_user" in policy["conda"]["refused"]
+
+
+@pytest.mark.parametrize("policy", [{"create_in": ["group"]}])
+async def test_only_group_roots_allowed_a_conda_base_goes_there(jp_fetch, jp_home_dir: Path, group_root: Path):
+    _, policy = await fetch_json(jp_fetch, "policy")
+    assert policy["conda"]["can_create"] is True  # in the group root
+    code, body = await create(jp_fetch, {"kind": "conda", "name": "mine", "packages": ["python=3.11"]})
+    assert code == 403 and "create_in" in body["message"] and not (jp_home_dir / ".conda").exists()

@@ -7,6 +7,8 @@ import { ServerConnection } from '@jupyterlab/services';
 import {
   filenameFromDisposition,
   IApiError,
+  ICleanReport,
+  IUsage,
   IEnvironmentDetails,
   IJob,
   IJobSource,
@@ -110,6 +112,19 @@ export class LayenvAPI implements IJobSource {
   /** What applies to the caller: where it may create, which bases and packages, whether it may delete. */
   getPolicy(): Promise<IPolicy> {
     return json<IPolicy>('policy');
+  }
+
+  /** What the envs hold, per root and owner, largest first (never waits for a size). */
+  getUsage(): Promise<IUsage> {
+    return json<IUsage>('usage');
+  }
+
+  /** Remove the caller's envs unused for `unused_days` (with `dry_run`: only say what would go). */
+  clean(unused_days: number, dry_run: boolean): Promise<ICleanReport> {
+    return json<ICleanReport>('clean', {
+      method: 'POST',
+      body: JSON.stringify({ unused_days, dry_run })
+    });
   }
 
   createEnvironment(body: ICreateBody): Promise<IJob> {

@@ -39,6 +39,108 @@ export interface IEnvironment {
   creator?: string | null;
   /** A layer's copies of base packages (it shadows them); absent from older servers. */
   shadowed?: string[];
+  /** The bytes only this env holds (hard links counted once); null until the server has measured it. */
+  size_bytes?: number | null;
+  /** When a kernel of it last started (ISO, UTC), and for whom; null: never. */
+  last_used?: string | null;
+  last_used_by?: string | null;
+}
+
+/** GET usage: what the envs hold, per root and owner, largest first. */
+export interface IUsage {
+  user: string | null;
+  total_bytes: number;
+  /** Envs whose size the server has not measured yet (it never waits for them). */
+  measuring: number;
+  roots: IUsageRoot[];
+  environments: IUsageEnv[];
+}
+
+export interface IUsageRoot {
+  root: string;
+  scope: string;
+  size_bytes: number;
+  shared_bytes: number;
+  environments: number;
+  owners: {
+    owner: string | null;
+    size_bytes: number;
+    environments: number;
+    last_used: string | null;
+  }[];
+}
+
+export interface IUsageEnv {
+  id: string;
+  name: string;
+  path: string;
+  owner: string | null;
+  root: string;
+  size_bytes: number | null;
+  last_used: string | null;
+  last_used_by: string | null;
+}
+
+/** POST clean: what was (or, in a dry run, would be) removed and kept, and the bytes freed. */
+export interface ICleanReport {
+  dry_run: boolean;
+  unused_days: number;
+  removed: {
+    id: string;
+    path: string;
+    size_bytes: number;
+    last_used: string | null;
+  }[];
+  kept: { id: string; path: string; reason: string }[];
+  caches: {
+    cache: string;
+    entries: number;
+    bytes: number;
+    skipped: string | null;
+  }[];
+  bytes_freed: number;
+}
+
+/** Bytes as people read them (binary units, as du -h); null: not measured yet. */
+export function formatBytes(count: number | null | undefined): string {
+  if (count === null || count === undefined) {
+    return 'size not measured yet';
+  }
+  if (count < 1024) {
+    return `${count} bytes`;
+  }
+  let size = count / 1024;
+  for (const unit of ['KiB', 'MiB', 'GiB']) {
+    if (size < 1024) {
+      return `${size.toFixed(1)} ${unit}`;
+    }
+    size /= 1024;
+  }
+  return `${size.toFixed(1)} TiB`;
+}
+
+/** "last kernel 2026-12-06 (ada)", or "no kernel started yet". */
+export function lastUsedText(
+  when: string | null | undefined,
+  by?: string | null
+): string {
+  if (!when) {
+    return 'no kernel started yet';
+  }
+  return `last kernel ${when.slice(0, 10)}${by ? ` (${by})` : ''}`;
+}
+
+/** One line saying what a cleanup did or would do. */
+export function cleanSummary(report: ICleanReport): string {
+  const count = report.removed.length;
+  const envs = plural(count, 'environment');
+  const bytes = formatBytes(report.bytes_freed);
+  if (report.dry_run) {
+    return count
+      ? `Would remove ${envs} unused for ${report.unused_days} days and free ${bytes}.`
+      : `Nothing unused for ${report.unused_days} days to remove; pruning the package caches would free ${bytes}.`;
+  }
+  return `Removed ${envs}; freed ${bytes}.`;
 }
 
 export interface IPackage {

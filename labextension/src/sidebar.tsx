@@ -36,6 +36,7 @@ import {
   scopeTitle
 } from './model';
 import { JobError, ProgressBar } from './progress';
+import { StorageSection } from './storage';
 import { LayenvStore } from './store';
 
 export interface ISidebarActions {
@@ -258,6 +259,7 @@ function SidebarView({
                 )}
               </section>
             )}
+            <StorageSection store={store} />
             <div className="jp-LayenvSidebar-count" aria-live="polite">
               {filter
                 ? `${shown} of ${plural(envs.length, 'environment')}`

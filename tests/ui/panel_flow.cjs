@@ -190,6 +190,34 @@ async function flow(page) {
   await screenshot(page, 'sidebar-filtered');
   await sidebar.getByLabel('Filter environments').fill('');
 
+  // -- 1b. Storage: what the envs hold per root and owner, the largest with their last kernel start, and a
+  // cleanup previewed (a dry run) before anything is removed. Sizes are measured in the background: reopening
+  // the view asks again until the server has them.
+  const storage = sidebar.locator('section[aria-label="Storage"]');
+  const storageToggle = storage.getByRole('button', { name: 'Storage' });
+  const largest = storage.locator('ul[aria-label="Largest environments"] li');
+  let sized = false;
+  for (let attempt = 0; attempt < 60 && !sized; attempt++) {
+    if (attempt) {
+      await storageToggle.click(); // closed
+      await page.waitForTimeout(250);
+    }
+    await storageToggle.click(); // opened: GET usage
+    await largest.first().waitFor();
+    sized = /\d (bytes|KiB|MiB|GiB)/.test(await largest.first().innerText());
+  }
+  check(sized, `Storage shows the largest environment with its size: ${await largest.first().innerText()}`);
+  check(
+    (await storage.locator('ul[aria-label="Storage by root"] li').count()) >= 2,
+    'Storage sums the sizes per root and owner'
+  );
+  await storage.getByRole('button', { name: 'Preview cleanup' }).click();
+  const cleanup = storage.locator('.jp-LayenvStorage-summary');
+  await cleanup.waitFor();
+  check(/unused for 90 days/.test(await cleanup.innerText()), `the preview says what would go: ${await cleanup.innerText()}`);
+  await screenshot(page, 'storage');
+  await storageToggle.click();
+
   // a Conda env's delete button explains why it is not possible
   // (aria-disabled, not disabled: it stays focusable, so the keyboard reaches the explanation too)
   const blockedButton = base.locator(':scope > .jp-LayenvEnv-row').getByRole('button', { name: `Delete ${await envName(base)}` });

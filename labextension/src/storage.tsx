@@ -1,0 +1,170 @@
+/**
+ * The sidebar's Storage view: what the environments hold per root and owner (GET usage), the largest first with
+ * their last kernel start, and a cleanup of the caller's unused ones, previewed (dry run) before it runs.
+ */
+import * as React from 'react';
+
+import {
+  cleanSummary,
+  errorMessage,
+  formatBytes,
+  ICleanReport,
+  IUsage,
+  lastUsedText,
+  plural
+} from './model';
+import { LayenvStore } from './store';
+
+const LARGEST = 10;
+
+export function StorageSection({ store }: { store: LayenvStore }): JSX.Element {
+  const [open, setOpen] = React.useState(false);
+  const [usage, setUsage] = React.useState<IUsage | null>(null);
+  const [report, setReport] = React.useState<ICleanReport | null>(null);
+  const [days, setDays] = React.useState(90);
+  const [error, setError] = React.useState<string | null>(null);
+  const [working, setWorking] = React.useState(false);
+
+  const load = async () => {
+    try {
+      setUsage(await store.api.getUsage());
+      setError(null);
+    } catch (err) {
+      setError(errorMessage(err));
+    }
+  };
+  React.useEffect(() => {
+    if (open) {
+      void load();
+    }
+  }, [open, store.listing]);
+
+  const clean = async (dryRun: boolean) => {
+    setWorking(true);
+    try {
+      setReport(await store.api.clean(days, dryRun));
+      setError(null);
+      if (!dryRun) {
+        await store.refresh();
+      }
+    } catch (err) {
+      setError(errorMessage(err));
+    } finally {
+      setWorking(false);
+    }
+  };
+
+  return (
+    <section className="jp-LayenvSection jp-LayenvStorage" aria-label="Storage">
+      <h3 className="jp-LayenvSection-title">
+        <button
+          className="jp-LayenvButton jp-LayenvStorage-toggle"
+          aria-expanded={open}
+          onClick={() => setOpen(!open)}
+        >
+          Storage
+        </button>
+      </h3>
+      {open && error && (
+        <div className="jp-LayenvError" role="alert">
+          {error}
+        </div>
+      )}
+      {open && !usage && !error && (
+        <div className="jp-LayenvEmpty">Adding up sizes…</div>
+      )}
+      {open && usage && (
+        <>
+          <div className="jp-LayenvStorage-total">
+            {formatBytes(usage.total_bytes)} in{' '}
+            {plural(usage.environments.length, 'environment')}
+            {usage.measuring ? ` (${usage.measuring} not measured yet)` : ''}
+          </div>
+          <ul className="jp-LayenvStorage-roots" aria-label="Storage by root">
+            {usage.roots.map(root => (
+              <li key={root.root} title={root.root}>
+                <div className="jp-LayenvPath">{`\u200e${root.root}\u200e`}</div>
+                <div className="jp-LayenvStorage-line">
+                  {formatBytes(root.size_bytes)} ·{' '}
+                  {root.owners
+                    .map(
+                      o =>
+                        `${o.owner ?? '?'}: ${formatBytes(o.size_bytes)} in ${o.environments}`
+                    )
+                    .join(', ')}
+                </div>
+              </li>
+            ))}
+          </ul>
+          <ul
+            className="jp-LayenvStorage-envs"
+            aria-label="Largest environments"
+          >
+            {usage.environments.slice(0, LARGEST).map(env => (
+              <li key={env.path} data-env-path={env.path} title={env.path}>
+                <span className="jp-LayenvEnv-name">{env.name}</span>{' '}
+                <span className="jp-LayenvStorage-line">
+                  {formatBytes(env.size_bytes)} ·{' '}
+                  {lastUsedText(env.last_used, env.last_used_by)}
+                </span>
+              </li>
+            ))}
+          </ul>
+          <div className="jp-LayenvStorage-clean">
+            <label>
+              Your environments unused for{' '}
+              <input
+                type="number"
+                min={0}
+                className="jp-LayenvInput jp-LayenvStorage-days"
+                aria-label="Unused for days"
+                value={days}
+                onChange={e => {
+                  setDays(Math.max(0, Math.floor(Number(e.target.value) || 0)));
+                  setReport(null);
+                }}
+              />{' '}
+              days
+            </label>
+            <button
+              className="jp-LayenvButton"
+              disabled={working}
+              onClick={() => void clean(true)}
+            >
+              Preview cleanup
+            </button>
+          </div>
+          {report && (
+            <div className="jp-LayenvStorage-report" aria-live="polite">
+              <div className="jp-LayenvStorage-summary">
+                {cleanSummary(report)}
+              </div>
+              <ul>
+                {report.removed.map(env => (
+                  <li key={env.path} title={env.path}>
+                    {report.dry_run ? 'would remove' : 'removed'} {env.id} (
+                    {formatBytes(env.size_bytes)})
+                  </li>
+                ))}
+                {report.kept.map(env => (
+                  <li key={env.path} title={env.path}>
+                    kept {env.id}: {env.reason}
+                  </li>
+                ))}
+              </ul>
+              {report.dry_run && report.removed.length > 0 && (
+                <button
+                  className="jp-LayenvButton jp-mod-danger"
+                  disabled={working}
+                  onClick={() => void clean(false)}
+                >
+                  Remove {plural(report.removed.length, 'environment')}
+                </button>
+              )}
+            </div>
+          )}
+        </>
+      )}
+    </section>
+  );
+}

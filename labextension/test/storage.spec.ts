@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+
+import {
+  cleanSummary,
+  formatBytes,
+  ICleanReport,
+  lastUsedText
+} from '../src/model';
+
+describe('the Storage view words', () => {
+  it('says sizes as du -h does, and when one is not measured yet', () => {
+    expect(formatBytes(0)).toBe('0 bytes');
+    expect(formatBytes(1023)).toBe('1023 bytes');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(5 * 1024 * 1024)).toBe('5.0 MiB');
+    expect(formatBytes(3 * 1024 ** 4)).toBe('3.0 TiB');
+    expect(formatBytes(null)).toBe('size not measured yet');
+  });
+
+  it('says when a kernel last started, and for whom', () => {
+    expect(lastUsedText('2026-12-06T20:01:38+00:00', 'ada')).toBe(
+      'last kernel 2026-12-06 (ada)'
+    );
+    expect(lastUsedText(null)).toBe('no kernel started yet');
+  });
+
+  it('sums up a cleanup, previewed or done', () => {
+    const report: ICleanReport = {
+      dry_run: true,
+      unused_days: 90,
+      removed: [
+        { id: 'old', path: '/h/old', size_bytes: 2048, last_used: null }
+      ],
+      kept: [],
+      caches: [{ cache: '/c', entries: 1, bytes: 1024, skipped: null }],
+      bytes_freed: 3072
+    };
+    expect(cleanSummary(report)).toBe(
+      'Would remove 1 environment unused for 90 days and free 3.0 KiB.'
+    );
+    expect(cleanSummary({ ...report, dry_run: false })).toBe(
+      'Removed 1 environment; freed 3.0 KiB.'
+    );
+    expect(cleanSummary({ ...report, removed: [], bytes_freed: 0 })).toBe(
+      'Nothing unused for 90 days to remove; pruning the package caches would free 0 bytes.'
+    );
+  });
+});

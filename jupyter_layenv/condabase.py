@@ -245,13 +245,23 @@ class CondaBases(LoggingConfigurable):
             group_gid=os.stat(where.path).st_gid if where.scope == SCOPE_GROUP else None,
         )
 
-    def conda_policy(self, write_refused: str | None) -> dict[str, Any]:
-        """GET policy's ``conda`` part: may this caller create a Conda env, where, from which channels."""
-        refused = write_refused
+    def conda_policy(self, create_refused: str | None, roots: list[dict[str, Any]]) -> dict[str, Any]:
+        """GET policy's ``conda`` part: may this caller create a Conda env, where, from which channels.
+
+        ``create_refused``: what refuses any create (read-only caller, quota); ``roots``: GET policy's roots."""
+        refused = create_refused
         if refused is None and not self.policy.allow_conda_create:
             refused = f"creating Conda environments is not allowed on this server {_RULE}"
-        if refused is None and not can_make_in(fsread.expand(self.conda_envs_dir)):
-            refused = f"{self.conda_envs_dir} (LayenvService.conda_envs_dir) is not writable for this server's user"
+        envs_dir = fsread.expand(self.conda_envs_dir)
+        in_user = SCOPE_USER in self.policy.create_in and can_make_in(envs_dir)
+        in_group = any(root["can_create"] and root["scope"] == SCOPE_GROUP for root in roots)
+        if refused is None and not in_user and not in_group:
+            refused = (
+                f"{envs_dir} (LayenvService.conda_envs_dir) is not writable for this server's user"
+                if SCOPE_USER in self.policy.create_in
+                else "; ".join(dict.fromkeys(root["refused"] for root in roots if root["refused"]))
+                or "no root to create Conda environments in"
+            )
         return {
             "can_create": refused is None,
             "refused": refused,

@@ -238,12 +238,13 @@ class LayenvService(condabase.CondaBases):
                 self.policy.check_quota(owned, active)
             except PolicyError as err:
                 create_refused = err.message
+        conda = self.conda_policy(create_refused, roots)
         if create_refused is None and not any(root["can_create"] for root in roots):
             create_refused = "; ".join(dict.fromkeys(root["refused"] for root in roots if root["refused"]))
         settings = self.jobs.settings
         return {
             "user": account_name(),
-            "conda": self.conda_policy(write_refused),
+            "conda": conda,
             "hint": None if condabase.has_conda_env(discovered) else condabase.first_base_hint("rest"),
             "can_create": create_refused is None,
             "can_delete": write_refused is None,

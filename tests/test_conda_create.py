@@ -407,4 +407,13 @@ async def test_conda_bases_count_against_the_quota(jp_fetch, jp_home_dir: Path):
     code, body = await create(jp_fetch, {"kind": "conda", "name": "two", "packages": ["python=3.11"]})
     assert code == 403 and "max_envs_per_user" in body["message"] and "you have 1 environments" in body["message"]
     _, policy = await fetch_json(jp_fetch, "policy")
-    assert policy["envs_owned"] == 1
+    assert policy["envs_owned"] == 1 and policy["conda"]["can_create"] is False
+    assert "max_envs_per_user" in policy["conda"]["refused"]
+
+
+@pytest.mark.parametrize("policy", [{"create_in": ["group"]}])
+async def test_only_group_roots_allowed_a_conda_base_goes_there(jp_fetch, jp_home_dir: Path, group_root: Path):
+    _, policy = await fetch_json(jp_fetch, "policy")
+    assert policy["conda"]["can_create"] is True  # in the group root
+    code, body = await create(jp_fetch, {"kind": "conda", "name": "mine", "packages": ["python=3.11"]})
+    assert code == 403 and "create_in" in body["message"] and not (jp_home_dir / ".conda").exists()

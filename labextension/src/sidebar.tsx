@@ -21,12 +21,14 @@ import {
   createRefusal,
   deleteBlockedReason,
   filterTree,
+  formatBytes,
   groupByBase,
   IEnvironment,
   IEnvNode,
   IJob,
   IPolicy,
   isFinal,
+  lastUsedText,
   matchesSkipped,
   notebookKernel,
   notKernels,
@@ -443,6 +445,14 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
         )}
         {busy && (
           <span className="jp-LayenvBadge jp-mod-busy">job running</span>
+        )}
+        {env.size_bytes !== null && env.size_bytes !== undefined && (
+          <span
+            className="jp-LayenvBadge jp-mod-size"
+            title={`${formatBytes(env.size_bytes)} of its own (files hard-linked from a package cache or its base are not counted); ${lastUsedText(env.last_used, env.last_used_by)}`}
+          >
+            {formatBytes(env.size_bytes)}
+          </span>
         )}
         {(env.shadowed?.length ?? 0) > 0 && (
           <span

@@ -217,6 +217,11 @@ async function flow(page) {
   check(/unused for 90 days/.test(await cleanup.innerText()), `the preview says what would go: ${await cleanup.innerText()}`);
   await screenshot(page, 'storage');
   await storageToggle.click();
+  // once measured, the next listing gives each env its own size, next to its base's
+  await sidebar.getByRole('button', { name: 'Refresh environments' }).click();
+  const sizeBadge = base.locator(':scope > .jp-LayenvEnv-meta .jp-LayenvBadge.jp-mod-size');
+  await sizeBadge.waitFor();
+  check(/\d (bytes|KiB|MiB|GiB)/.test(await sizeBadge.innerText()), `${BASE_ID} shows its size: ${await sizeBadge.innerText()}`);
 
   // a Conda env's delete button explains why it is not possible
   // (aria-disabled, not disabled: it stays focusable, so the keyboard reaches the explanation too)

@@ -28,6 +28,7 @@ import {
   IJob,
   IPolicy,
   isFinal,
+  jobDoing,
   lastUsedText,
   matchesSkipped,
   notebookKernel,
@@ -292,7 +293,7 @@ function JobRow({
         <button
           className="jp-LayenvButton jp-mod-small"
           onClick={onShow}
-          aria-label={`Show the job creating ${name}`}
+          aria-label={`Show the job: ${jobDoing(job)}`}
         >
           Show
         </button>

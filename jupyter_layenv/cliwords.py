@@ -48,6 +48,7 @@ _REST_TO_CLI = [
     (re.compile(r"^'root' must be"), "--root must be"),
     (re.compile(r"^'display_name' must be"), "--display-name must be"),
     (re.compile(r"^'requirements' must be"), "-r must name"),
+    (re.compile(r"^unused_days must be"), "--unused-days must be"),
 ]
 
 

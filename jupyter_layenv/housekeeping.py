@@ -80,13 +80,13 @@ class Housekeeping:
         roots.update(env.conda_root for env in discovered.environments if env.conda_root)
         return [root for root in roots if root]
 
-    def bytes_owned(self, discovered: Discovered, roots: list[CreateRoot]) -> int:
+    def bytes_owned(self, discovered: Discovered, roots: list[CreateRoot], *, wait: bool = True) -> int:
         """What counts against LayenvPolicy.max_bytes_per_user: the own bytes of the user's envs in the roots it
-        creates in (measured now where not yet: a create waits for that, never a listing)."""
+        creates in (``wait``: measured now where not yet, as a create does; GET policy counts what is known)."""
         uid = os.getuid()
         owned = [env for env in discovered.environments if env.owner_uid == uid
                  and any(_inside(env.path, root.path) for root in roots)]  # fmt: skip
-        facts = self.service.usage.facts(discovered, owned, wait=True)
+        facts = self.service.usage.facts(discovered, owned, wait=wait)
         return sum(fact["size_bytes"] or 0 for fact in facts.values())
 
     # -- cleaning ----------------------------------------------------------------------------------------

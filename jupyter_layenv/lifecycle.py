@@ -17,6 +17,7 @@ from . import inventory
 from .create.disk import DiskFull
 from .create.installers import find_uv
 from .create.jobs import Job, JobConflict
+from .kernels import environment_json
 from .layers import revisions
 from .layers.apply import layer_state
 from .layers.change import ChangePlan
@@ -97,13 +98,17 @@ class LayerLifecycle:
         common: dict[str, Any] = {
             "name": env.name, "path": env.path, "base_id": base.id if base else "", "installer": installer, "uv": uv,
             "base_path": base.path if base else None, "creator": user,
-            "umask": 0o002 if env.scope == SCOPE_GROUP else None,
+            "umask": 0o002 if env.scope == SCOPE_GROUP else None, "ipykernel": self._is_kernel(env),
         }  # fmt: skip
         if revision is not None:
             return ChangePlan("restore", revision=revision.revision, lock=tuple(revision.lock), **common)
         assert request is not None
         return ChangePlan("change", add=request.add, remove=request.remove, force=request.force,
                           options=request.options, **common)  # fmt: skip
+
+    def _is_kernel(self, env: Environment) -> bool:
+        _, table = self.service.ksm.current()
+        return bool(environment_json(env, table)["kernels"])
 
     async def _dry_run(self, env: Environment, base: Environment | None, request: ChangeRequest) -> dict[str, Any]:
         """The plan, nothing written in the env (the resolver's scratch files go to a temporary directory)."""

@@ -232,10 +232,12 @@ class LayenvService(condabase.CondaBases):
                 system = CreateRoot(root.id, SCOPE_SYSTEM, root.path, group_name(root.gid), root.writable)
                 roots.append(_root_json(system, SYSTEM_ROOT_REFUSAL))
         owned, active = self.owned_envs(discovered, create_roots), len(self.jobs.active_plans())
+        used = self.housekeeping.bytes_owned(discovered, create_roots, wait=False)  # what is measured so far
         create_refused = write_refused
         if create_refused is None:
             try:
                 self.policy.check_quota(owned, active)
+                self.policy.check_bytes(used)
             except PolicyError as err:
                 create_refused = err.message
         conda = self.conda_policy(create_refused, roots)
@@ -253,6 +255,8 @@ class LayenvService(condabase.CondaBases):
             "allowed_bases": list(self.policy.allowed_bases),
             "max_envs_per_user": self.policy.max_envs_per_user,
             "envs_owned": owned,
+            "max_bytes_per_user": self.policy.max_bytes_per_user,
+            "bytes_owned": used,
             "max_jobs": self.policy.max_jobs,
             "active_jobs": active,
             "packages": {

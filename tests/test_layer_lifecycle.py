@@ -138,3 +138,15 @@ async def test_a_change_with_pip_is_faithful_too(jp_fetch, jp_serverapp, create_
     assert layer_dists(life) == {"iniconfig", "nbthing"}
     job = await changed(jp_fetch, {"remove": ["nbthing"]})
     assert job["state"] == "succeeded" and layer_dists(life) == {"iniconfig"}, job
+
+
+async def test_a_venv_that_is_no_kernel_can_be_changed(jp_fetch, create_home: Path):
+    from envtree import make_venv
+
+    venv = make_venv(create_home / ".virtualenvs" / "plainvenv", tool="uv")
+    _, listing = await fetch_json(jp_fetch, "environments")
+    env = next(e for e in listing["environments"] if e["path"] == str(venv))
+    assert env["kind"] == "venv" and env["kernels"] == []
+    job = await changed(jp_fetch, {"add": ["iniconfig"]}, env=env["id"])
+    assert job["state"] == "succeeded", job
+    assert layer_dists(venv) == {"iniconfig"}

@@ -223,3 +223,12 @@ async def test_usage_sums_per_root_and_owner_largest_first(jp_fetch, clean_creat
 async def test_clean_refuses_bad_input(jp_fetch, body, message: str):
     code, reply = await fetch_json(jp_fetch, "clean", method="POST", body=json.dumps(body))
     assert code == 400 and message in reply["message"], reply
+
+
+def test_clean_command_refuses_bad_days_in_its_own_words(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["HOME"] = str(tmp_path)
+    out = subprocess.run([JUPYTER, "layenv", "clean", "--unused-days", "-3"], env=env, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 2, out
+    assert out.stderr.strip() == "error: --unused-days must be a whole number of days from 0 to 36500, not -3"

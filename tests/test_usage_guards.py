@@ -73,10 +73,20 @@ async def test_a_create_over_the_size_quota_is_refused_naming_usage_and_limit(jp
     assert "LayenvPolicy.max_bytes_per_user" in reply["message"] and "jupyter layenv clean" in reply["message"]
     assert sorted(p.name for p in (clean_create_home / ".virtualenvs").iterdir()) == before
 
+    for _ in range(100):  # GET policy counts the sizes measured so far (it never waits for a walk)
+        _, policy = await fetch_json(jp_fetch, "policy")
+        if policy["bytes_owned"] == used:
+            break
+        await asyncio.sleep(0.1)
+    assert (policy["max_bytes_per_user"], policy["bytes_owned"], policy["can_create"]) == (LIMIT, used, False)
+    assert policy["create_refused"].startswith(f"your environments use {human_bytes(used)}")
+
     mine_json = next(e for e in (await fetch_json(jp_fetch, "environments"))[1]["environments"]
                      if e["path"] == str(mine))  # fmt: skip
     code, _ = await fetch_json(jp_fetch, "environments", mine_json["id"], method="DELETE")
     assert code == 204
+    _, policy = await fetch_json(jp_fetch, "policy")
+    assert policy["bytes_owned"] == 0 and policy["can_create"] is True
     code, job = await create(jp_fetch, {"name": "more", "base": BASE_ID})  # under the limit again: accepted
     assert code == 202, job
     await fetch_json(jp_fetch, "jobs", job["id"], method="DELETE")

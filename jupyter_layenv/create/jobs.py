@@ -79,6 +79,7 @@ class Job:
             "finished": self.finished,
             "environment": self.environment,
             "error": self.error,
+            "action": self.plan.get("action", "create"),  # create, or a layer's change or restore
         }
 
 

@@ -49,6 +49,7 @@ class ChangePlan:
     revision: int | None = None  # restore: the revision restored
     lock: tuple[dict[str, Any], ...] = ()  # restore: that revision's lock
     umask: int | None = None
+    ipykernel: bool = True  # the env was a kernel: a change that would leave it none is undone
     kind: str = "change"
 
     @property

@@ -27,6 +27,7 @@ import {
   IEnvironment,
   IJob,
   isFinal,
+  jobDoing,
   limitsHelp,
   nameTakenMessage,
   packagesHelp,
@@ -869,9 +870,9 @@ function ProgressView({
           ? job.state === 'succeeded'
             ? `Environment ${job.name ?? ''} is ready`
             : job.state === 'cancelled'
-              ? `Creating ${job.name ?? ''} was cancelled`
-              : `Creating ${job.name ?? ''} failed`
-          : `Creating ${job.name ?? 'environment'}…`}
+              ? `${jobDoing(job, '')} was cancelled`
+              : `${jobDoing(job, '')} failed`
+          : `${jobDoing(job)}…`}
       </h2>
       {job.path && <div className="jp-LayenvPath jp-mod-ltr">{job.path}</div>}
       <ProgressBar

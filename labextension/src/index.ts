@@ -21,7 +21,7 @@ import { downloadText, LayenvAPI } from './api';
 import { CreateEnvWidget } from './create';
 import { ENV_FILE_PATTERN } from './envfile';
 import { layenvIcon } from './icons';
-import { errorMessage, IEnvironment } from './model';
+import { errorMessage, IEnvironment, jobDoing } from './model';
 import { PackagesWidget } from './packages';
 import { EnvironmentsSidebar } from './sidebar';
 import { LayenvStore } from './store';
@@ -142,7 +142,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           widget.title.label =
             job.state === 'succeeded'
               ? `Environment ${job.name}`
-              : `Creating ${job.name}${ended}`;
+              : `${jobDoing(job)}${ended}`;
         }
       };
       store.changed.connect(retitle);

@@ -238,6 +238,20 @@ export interface IJob {
   finished?: number | null;
   environment?: IEnvironment | null;
   error?: string | null;
+  /** What the job does: `create` (absent from older servers), or a layer's `change` or `restore`. */
+  action?: 'create' | 'change' | 'restore' | string;
+}
+
+/** What a job does, as a heading: "Creating X", "Changing the packages of X", "Restoring X". */
+export function jobDoing(job: IJob, fallback = 'environment'): string {
+  const name = job.name ?? fallback;
+  if (job.action === 'change') {
+    return `Changing the packages of ${name}`;
+  }
+  if (job.action === 'restore') {
+    return `Restoring ${name}`;
+  }
+  return `Creating ${name}`;
 }
 
 /** The error JSON of the API, with the HTTP status. */

@@ -27,6 +27,7 @@ import {
   IJob,
   IPolicy,
   isFinal,
+  jobDoing,
   matchesSkipped,
   notebookKernel,
   notKernels,
@@ -290,7 +291,7 @@ function JobRow({
         <button
           className="jp-LayenvButton jp-mod-small"
           onClick={onShow}
-          aria-label={`Show the job creating ${name}`}
+          aria-label={`Show the job: ${jobDoing(job)}`}
         >
           Show
         </button>

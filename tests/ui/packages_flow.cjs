@@ -3,8 +3,8 @@
  * The Packages view of a layer in a real Chromium against a real JupyterLab (started by
  * tests/ui/test_panel_packages.py): a layer made through the REST API → its Packages button in the sidebar →
  * add a package: the dry-run plan first (install, kept from the base), then Apply → the job ends with "restart
- * the kernels" and the package is in the layer → the history lists both revisions → Restore revision 1
- * (confirmed) → the package is gone again, a third revision recorded.
+ * the kernels" and the package is in the layer → the history lists both revisions → Remove it (its plan first)
+ * → Restore revision 2 (confirmed) → the package is back, a fourth revision recorded.
  *
  * Environment: LAYENV_UI_URL, LAYENV_UI_TOKEN, LAYENV_UI_ARTIFACTS, LAYENV_UI_ENV_NAME (the layer to make),
  * LAYENV_UI_BASE_ID, LAYENV_UI_PACKAGE (only the wheelhouse has it), CHROMIUM. Exit code 0 when every check held.
@@ -115,16 +115,28 @@ async function flow(page) {
   await view.locator('[aria-label="History"] li[data-revision="2"]').waitFor();
   await screenshot(page, 'changed');
 
-  // restore revision 1: confirmed, then the package is gone, recorded as revision 3
-  await view.getByRole('button', { name: 'Restore revision 1' }).click();
+  // remove: the plan first (nothing else goes), then Apply
+  await view.getByRole('button', { name: `Remove ${PACKAGE}` }).click();
+  await plan.waitFor();
+  const removing = await plan.locator('.jp-LayenvPlan-remove').innerText();
+  check(new RegExp(`${PACKAGE} \\d`).test(removing) && /Install: nothing/.test(await plan.innerText()),
+    `the plan removes ${PACKAGE} and installs nothing: "${removing}"`);
+  await screenshot(page, 'remove-plan');
+  await plan.getByRole('button', { name: 'Apply' }).click();
+  await view.locator('[aria-label="History"] li[data-revision="3"]').waitFor({ timeout: 120000 });
+  await view.locator(`[aria-label="Layer packages"] li[data-package="${PACKAGE}"]`).waitFor({ state: 'detached' });
+  check(!(await layerPackages()).includes(PACKAGE), `${PACKAGE} is removed`);
+
+  // restore revision 2 (with the package): confirmed, recorded as revision 4
+  await view.getByRole('button', { name: 'Restore revision 2' }).click();
   const dialog = page.locator('.jp-Dialog');
   await dialog.waitFor();
   await screenshot(page, 'restore-confirm');
   await dialog.getByRole('button', { name: 'Restore' }).click();
-  await view.locator('[aria-label="History"] li[data-revision="3"]').waitFor({ timeout: 120000 });
-  await view.locator(`[aria-label="Layer packages"] li[data-package="${PACKAGE}"]`).waitFor({ state: 'detached' });
-  check(!(await layerPackages()).includes(PACKAGE), `after the restore ${PACKAGE} is gone`);
-  check(/restore of revision 1/.test(await view.locator('[aria-label="History"] li[data-revision="3"]').innerText()),
+  await view.locator('[aria-label="History"] li[data-revision="4"]').waitFor({ timeout: 120000 });
+  await view.locator(`[aria-label="Layer packages"] li[data-package="${PACKAGE}"]`).waitFor();
+  check((await layerPackages()).includes(PACKAGE), `after restoring revision 2 ${PACKAGE} is back`);
+  check(/restore of revision 2/.test(await view.locator('[aria-label="History"] li[data-revision="4"]').innerText()),
     'the restore is the newest revision');
   await screenshot(page, 'restored');
 }

@@ -64,11 +64,14 @@ class _StallingChannel(http.server.SimpleHTTPRequestHandler):
         if not self.path.endswith(".tar.bz2"):
             super().do_GET()
             return
+        if self.server.release.is_set():  # type: ignore[attr-defined]
+            super().do_GET()
+            return
         self.send_response(200)
         self.send_header("Content-Length", str(10**9))
         self.end_headers()
         try:
-            while not self.server.closing.is_set():  # type: ignore[attr-defined]
+            while not self.server.closing.is_set() and not self.server.release.is_set():  # type: ignore[attr-defined]
                 self.wfile.write(b"BZh")
                 self.wfile.flush()
                 time.sleep(0.2)
@@ -80,11 +83,12 @@ class _StallingChannel(http.server.SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def stalling_channel(channel: Path) -> Iterator[str]:
+def stalling_channel(channel: Path, release: threading.Event | None = None) -> Iterator[str]:
     """The channel over HTTP, where every package download stalls: a create waits in its download step."""
     handler = functools.partial(_StallingChannel, directory=str(channel))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.closing = threading.Event()  # type: ignore[attr-defined]
+    server.release = release or threading.Event()  # type: ignore[attr-defined]  # set: packages are served
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/"
@@ -95,11 +99,17 @@ def stalling_channel(channel: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def channel_url_for_server(conda_channel: Path, stall_downloads: bool) -> Iterator[str]:
+def channel_release() -> threading.Event:
+    """Set it to let a stalling channel serve its packages."""
+    return threading.Event()
+
+
+@pytest.fixture
+def channel_url_for_server(conda_channel: Path, stall_downloads: bool, channel_release: threading.Event):
     if not stall_downloads:
         yield channel_url(conda_channel)
         return
-    with stalling_channel(conda_channel) as url:
+    with stalling_channel(conda_channel, channel_release) as url:
         yield url
 
 
@@ -417,3 +427,34 @@ async def test_only_group_roots_allowed_a_conda_base_goes_there(jp_fetch, jp_hom
     assert policy["conda"]["can_create"] is True  # in the group root
     code, body = await create(jp_fetch, {"kind": "conda", "name": "mine", "packages": ["python=3.11"]})
     assert code == 403 and "create_in" in body["message"] and not (jp_home_dir / ".conda").exists()
+
+
+@pytest.mark.parametrize("stall_downloads", [True])
+async def test_a_crashed_rattler_worker_is_run_once_more(jp_fetch, jp_home_dir: Path, channel_release):
+    """py-rattler is native code: a crash (seen once here: SIGSEGV mid-link under load) gets one more run, which
+    continues where the first stopped. The crash is a real SIGSEGV sent to the worker while it downloads."""
+    code, job = await create(jp_fetch, {"kind": "conda", "name": "crashy", "packages": ["python=3.11"]})
+    assert code == 202, job
+    path = jp_home_dir / ".conda" / "envs" / "crashy"
+    deadline = time.monotonic() + 60
+    while job["step"] != "download" and time.monotonic() < deadline:
+        _, job = await fetch_json(jp_fetch, "jobs", job["id"])
+        await _sleep(0.1)
+    workers = [
+        pid for pid in processes_mentioning(str(path)) if "guard" not in Path(f"/proc/{pid}/cmdline").read_text()
+    ]
+    assert len(workers) == 1, workers
+    channel_release.set()
+    os.kill(workers[0], signal.SIGSEGV)
+    job = await follow(jp_fetch, job["id"], timeout=240)
+    assert job["state"] == "succeeded", await _log(jp_fetch, job)
+    log = (await jp_fetch("layenv", "jobs", job["id"], "log")).body.decode()
+    assert f"py-rattler crashed (exit {128 + signal.SIGSEGV}); running it once more" in log
+    assert (path / "conda-meta" / "history").read_text().count("==> ") == 1
+
+
+def test_only_a_crash_is_retried():
+    from jupyter_layenv.create.conda import crashed
+
+    assert crashed(139) and crashed(-11) and crashed(134)
+    assert not crashed(0) and not crashed(1) and not crashed(137) and not crashed(-9)  # SIGKILL: a cancel, or a kill

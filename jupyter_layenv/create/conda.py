@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -125,6 +126,12 @@ async def run_worker(
     except asyncio.CancelledError:
         await asyncio.shield(_kill_group(proc))
         raise
+
+
+def crashed(code: int) -> bool:
+    """Whether the worker died of a crash (SIGSEGV, SIGBUS, SIGABRT; the guard reports a signal as 128 + N)."""
+    crashes = (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT)
+    return code in {-int(sig) for sig in crashes} | {128 + int(sig) for sig in crashes}
 
 
 def _append(path: str, text: str) -> None:

@@ -396,10 +396,17 @@ class JobManager:
             await asyncio.to_thread(self.store.save, job)
 
         env = {**installer_environment(self.settings), "PYTHONUNBUFFERED": "1"}
-        code = await conda.run_worker(
-            argv, log_path=self.store.log_path(job.id), env=env, cwd=plan.path,
-            on_spawn=self._spawned(job), on_progress=progressed, umask=plan.umask, keep_fds=self._kept_fds(job),
-        )  # fmt: skip
+        for attempt in (1, 2):
+            code = await conda.run_worker(
+                argv, log_path=self.store.log_path(job.id), env=env, cwd=plan.path,
+                on_spawn=self._spawned(job), on_progress=progressed, umask=plan.umask, keep_fds=self._kept_fds(job),
+            )  # fmt: skip
+            if attempt == 2 or not conda.crashed(code):
+                break
+            # rattler (native code) crashed, rarely, under load: it continues where it stopped (conda-meta says
+            # what is linked), so once more before the job fails
+            note = f"py-rattler crashed (exit {code}); running it once more, it continues where it stopped\n"
+            await asyncio.to_thread(self.store.append_log, job.id, note)
         job.pid = None
         if code != 0:
             tail = await asyncio.to_thread(self.store.log_tail, job.id, start)

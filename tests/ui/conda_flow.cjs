@@ -13,55 +13,18 @@
 
 const fs = require('fs');
 const path = require('path');
-const { createRequire } = require('module');
+const { ARTIFACTS, reporter, openLab, openSidebar, api, run } = require('./common.cjs');
 
-const requireLab = createRequire(path.resolve(__dirname, '..', '..', 'labextension', 'package.json'));
-const { chromium } = requireLab('playwright-core');
-
-const URL_ = process.env.LAYENV_UI_URL;
-const TOKEN = process.env.LAYENV_UI_TOKEN;
-const ARTIFACTS = process.env.LAYENV_UI_ARTIFACTS || path.resolve(__dirname, '..', '..', 'test-artifacts');
 const CHANNEL = process.env.LAYENV_UI_CHANNEL;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const NAME = 'first_base';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-dev-shm-usage'];
 
-let shot = 0;
-const t0 = Date.now();
-
-function log(...args) {
-  console.log(`[conda ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s]`, ...args);
-}
-
-function check(condition, message) {
-  if (!condition) {
-    throw new Error(`check failed: ${message}`);
-  }
-  log(`ok: ${message}`);
-}
-
-async function screenshot(page, stage) {
-  shot += 1;
-  await page.screenshot({ path: path.join(ARTIFACTS, `conda-${String(shot).padStart(2, '0')}-${stage}.png`) });
-}
-
-async function api(endPoint) {
-  const response = await fetch(`${URL_}layenv/${endPoint}`, { headers: { Authorization: `token ${TOKEN}` } });
-  return response.json();
-}
+const { log, check, screenshot } = reporter('conda');
 
 async function flow(page) {
-  await page.goto(`${URL_}lab?reset&token=${TOKEN}`);
-  await page.waitForSelector('#jupyterlab-splash', { state: 'detached' });
-  await page.waitForFunction(() => window.jupyterapp && window.jupyterapp.commands.hasCommand('layenv:create'));
+  await openLab(page);
 
   // -- 1. the sidebar on a machine with no Conda env says what to do
-  const tab = page.locator('.jp-SideBar.jp-mod-left li[data-id="jupyter-layenv-sidebar"]');
-  await tab.waitFor();
-  const sidebar = page.locator('#jupyter-layenv-sidebar');
-  if (!(await sidebar.isVisible())) {
-    await tab.click();
-  }
+  const sidebar = await openSidebar(page);
   const empty = sidebar.locator('section[aria-label="Conda environments and their layers"] .jp-LayenvEmpty');
   await empty.waitFor();
   check(/Create a first base/.test(await empty.innerText()), 'the sidebar offers to create a first base');
@@ -93,7 +56,7 @@ async function flow(page) {
   await screenshot(page, 'conda-done');
 
   // -- 4. the base is listed (no more hint), its kernel in the launcher
-  const listing = await api('environments');
+  const listing = (await api('GET', 'environments')).body;
   const made = listing.environments.find(env => env.name === NAME);
   check(made && made.kind === 'conda-env' && made.kernels.length === 1 && !listing.hint, 'GET environments lists the base');
   await sidebar.getByRole('button', { name: 'Refresh environments' }).click();
@@ -133,26 +96,4 @@ async function flow(page) {
   await screenshot(page, 'conda-refused');
 }
 
-async function main() {
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
-  const context = await browser.newContext({ viewport: { width: 1366, height: 860 }, acceptDownloads: true });
-  const page = await context.newPage();
-  page.setDefaultTimeout(60000);
-  try {
-    await flow(page);
-  } catch (error) {
-    await screenshot(page, 'FAILED').catch(() => undefined);
-    throw error;
-  } finally {
-    await browser.close();
-  }
-}
-
-main().then(
-  () => process.exit(0),
-  error => {
-    console.error(error);
-    process.exit(1);
-  }
-);
+run(flow, { log, screenshot });

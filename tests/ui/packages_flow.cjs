@@ -11,51 +11,14 @@
  */
 'use strict';
 
-const fs = require('fs');
-const path = require('path');
-const { createRequire } = require('module');
+const { reporter, openLab, openSidebar, api, run } = require('./common.cjs');
 
-const requireLab = createRequire(path.resolve(__dirname, '..', '..', 'labextension', 'package.json'));
-const { chromium } = requireLab('playwright-core');
-
-const URL_ = process.env.LAYENV_UI_URL;
-const TOKEN = process.env.LAYENV_UI_TOKEN;
-const ARTIFACTS = process.env.LAYENV_UI_ARTIFACTS || path.resolve(__dirname, '..', '..', 'test-artifacts');
 const ENV_NAME = process.env.LAYENV_UI_ENV_NAME || 'pkgs_ui';
 const BASE_ID = process.env.LAYENV_UI_BASE_ID || 'conda-py311_ai';
 const PACKAGE = process.env.LAYENV_UI_PACKAGE || 'iniconfig';
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ENV_ID = `${BASE_ID}.${ENV_NAME}`;
 
-let shot = 0;
-const t0 = Date.now();
-
-function log(...args) {
-  console.log(`[packages ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s]`, ...args);
-}
-
-function check(condition, message) {
-  if (!condition) {
-    throw new Error(`check failed: ${message}`);
-  }
-  log(`ok: ${message}`);
-}
-
-async function screenshot(page, stage) {
-  shot += 1;
-  const file = path.join(ARTIFACTS, `packages-${String(shot).padStart(2, '0')}-${stage}.png`);
-  await page.screenshot({ path: file });
-  log(`screenshot ${file}`);
-}
-
-async function api(method, endpoint, body) {
-  const response = await fetch(`${URL_}layenv/${endpoint}`, {
-    method,
-    headers: { Authorization: `token ${TOKEN}` },
-    body: body === undefined ? undefined : JSON.stringify(body)
-  });
-  return { status: response.status, body: await response.json() };
-}
+const { log, check, screenshot } = reporter('packages');
 
 async function layerPackages() {
   const { body } = await api('GET', `environments/${ENV_ID}`);
@@ -74,15 +37,8 @@ async function flow(page) {
     }
   }
 
-  await page.goto(`${URL_}lab?reset&token=${TOKEN}`);
-  await page.waitForSelector('#jupyterlab-splash', { state: 'detached' });
-  await page.waitForFunction(() => window.jupyterapp && window.jupyterapp.commands.hasCommand('layenv:create'));
-  const tab = page.locator('.jp-SideBar.jp-mod-left li[data-id="jupyter-layenv-sidebar"]');
-  await tab.waitFor();
-  const sidebar = page.locator('#jupyter-layenv-sidebar');
-  if (!(await sidebar.isVisible())) {
-    await tab.click();
-  }
+  await openLab(page);
+  const sidebar = await openSidebar(page);
   await sidebar.getByRole('button', { name: 'Refresh environments' }).click();
   const row = sidebar.locator(`li.jp-LayenvEnv[data-env-id="${ENV_ID}"]`);
   await row.waitFor();
@@ -141,29 +97,4 @@ async function flow(page) {
   await screenshot(page, 'restored');
 }
 
-async function main() {
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-dev-shm-usage'],
-    headless: true
-  });
-  const page = await (await browser.newContext({ viewport: { width: 1366, height: 860 } })).newPage();
-  page.setDefaultTimeout(60000);
-  try {
-    await flow(page);
-  } catch (error) {
-    await screenshot(page, 'FAILED').catch(() => undefined);
-    throw error;
-  } finally {
-    await browser.close();
-  }
-}
-
-main().then(
-  () => process.exit(0),
-  error => {
-    console.error(error);
-    process.exit(1);
-  }
-);
+run(flow, { log, screenshot });

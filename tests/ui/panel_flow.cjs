@@ -28,15 +28,8 @@
 
 const fs = require('fs');
 const path = require('path');
-const { createRequire } = require('module');
+const { URL_, TOKEN, ARTIFACTS, reporter, openLab, openSidebar, api, run } = require('./common.cjs');
 
-// playwright-core is a devDependency of the labextension (npm ci in labextension/).
-const requireLab = createRequire(path.resolve(__dirname, '..', '..', 'labextension', 'package.json'));
-const { chromium } = requireLab('playwright-core');
-
-const URL_ = process.env.LAYENV_UI_URL;
-const TOKEN = process.env.LAYENV_UI_TOKEN;
-const ARTIFACTS = process.env.LAYENV_UI_ARTIFACTS || path.resolve(__dirname, '..', '..', 'test-artifacts');
 const THEME = process.env.LAYENV_UI_THEME || 'light';
 const ENV_NAME = process.env.LAYENV_UI_ENV_NAME || `ui_${THEME}`;
 const BASE_ID = process.env.LAYENV_UI_BASE_ID || 'conda-py311_ai';
@@ -47,45 +40,10 @@ const GROUP_ROOT = process.env.LAYENV_UI_GROUP_ROOT || 'group:physics';
 const ROOT = process.env.LAYENV_UI_ROOT || 'user';
 const DENIED_PACKAGE = process.env.LAYENV_UI_DENIED_PACKAGE || 'forbidden-demo';
 const REFUSED_BASE_ID = process.env.LAYENV_UI_REFUSED_BASE_ID || 'conda-rstats';
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const EXISTING_NAME = process.env.LAYENV_UI_EXISTING_NAME || 'proj_uv';
 const MISSING_PACKAGE = 'not-in-the-wheelhouse';
-const TIMEOUT = Number(process.env.LAYENV_UI_TIMEOUT_MS || 60000);
 
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-dev-shm-usage'
-];
-
-let shot = 0;
-const t0 = Date.now();
-
-function log(...args) {
-  const s = ((Date.now() - t0) / 1000).toFixed(1).padStart(6);
-  console.log(`[${THEME} ${s}s]`, ...args);
-}
-
-function check(condition, message) {
-  if (!condition) {
-    throw new Error(`check failed: ${message}`);
-  }
-  log(`ok: ${message}`);
-}
-
-async function screenshot(page, stage) {
-  shot += 1;
-  const file = path.join(ARTIFACTS, `${THEME}-${String(shot).padStart(2, '0')}-${stage}.png`);
-  await page.screenshot({ path: file });
-  log(`screenshot ${file}`);
-  return file;
-}
+const { log, check, screenshot } = reporter(THEME);
 
 async function exec(page, command, args) {
   // Run a JupyterLab command in the page (its result, often a widget, stays there).
@@ -97,47 +55,6 @@ async function exec(page, command, args) {
   );
 }
 
-async function lab(page, fn, arg) {
-  // window.jupyterapp exists because the server runs with LabApp.expose_app_in_browser.
-  return page.evaluate(fn, arg);
-}
-
-async function main() {
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
-  const context = await browser.newContext({ viewport: { width: 1366, height: 860 }, acceptDownloads: true });
-  const page = await context.newPage();
-  page.setDefaultTimeout(TIMEOUT);
-  const consoleErrors = [];
-  page.on('console', msg => {
-    if (msg.type() === 'error') {
-      consoleErrors.push(msg.text());
-    }
-  });
-  page.on('pageerror', err => consoleErrors.push(String(err)));
-  try {
-    await flow(page);
-  } catch (error) {
-    await screenshot(page, 'FAILED').catch(() => undefined);
-    const layenvErrors = consoleErrors.filter(e => /layenv/i.test(e));
-    if (layenvErrors.length) {
-      console.error('browser console errors:\n' + layenvErrors.join('\n'));
-    }
-    throw error;
-  } finally {
-    await browser.close();
-  }
-}
-
-async function openLab(page) {
-  await page.goto(`${URL_}lab?reset&token=${TOKEN}`);
-  await page.waitForSelector('#jupyterlab-splash', { state: 'detached' });
-  await page.waitForFunction(() => window.jupyterapp && window.jupyterapp.commands.hasCommand('layenv:create'));
-  await page.evaluate(async () => {
-    await window.jupyterapp.restored;
-  });
-}
-
 async function setTheme(page) {
   const theme = THEME === 'dark' ? 'JupyterLab Dark' : 'JupyterLab Light';
   await exec(page, 'apputils:change-theme', { theme });
@@ -146,17 +63,6 @@ async function setTheme(page) {
     THEME === 'dark'
   );
   await page.waitForTimeout(500);
-}
-
-async function openSidebar(page) {
-  const tab = page.locator('.jp-SideBar.jp-mod-left li[data-id="jupyter-layenv-sidebar"]');
-  await tab.waitFor();
-  const panel = page.locator('#jupyter-layenv-sidebar');
-  if (!(await panel.isVisible())) {
-    await tab.click();
-  }
-  await panel.waitFor({ state: 'visible' });
-  return panel;
 }
 
 function envItem(scope, id) {
@@ -268,7 +174,7 @@ async function flow(page) {
   );
   // why: the server's own reason (GET environments' layer_blocked_reason), on the option and in the help
   const refusedWhy = (await refusedBase.getAttribute('title')) || '';
-  const listed = await (await fetch(`${URL_}layenv/environments`, { headers: { Authorization: `token ${TOKEN}` } })).json();
+  const listed = (await api('GET', 'environments')).body;
   const serverWhy = (listed.environments.find(e => e.id === REFUSED_BASE_ID) || {}).layer_blocked_reason;
   check(
     refusedWhy === serverWhy && refusedWhy.includes(REFUSED_BASE_ID) && /LayenvPolicy\.allowed_bases/.test(refusedWhy),
@@ -526,7 +432,7 @@ async function flow(page) {
   await slow.locator('.jp-LayenvProgress-status .jp-LayenvBadge', { hasText: 'cancelled' }).waitFor();
   check((await slow.locator('h2').innerText()).includes('cancelled'), 'Cancel stops the job');
   await screenshot(page, 'cancelled');
-  const listing = await (await fetch(`${URL_}layenv/environments`, { headers: { Authorization: `token ${TOKEN}` } })).json();
+  const listing = (await api('GET', 'environments')).body;
   check(!listing.environments.some(e => e.name === slowName), 'the half-made environment is removed');
 
   await failedJobFlow(page, sidebar2);
@@ -566,7 +472,7 @@ async function flow(page) {
 
   // -- 11. a caller who may not create: the sidebar's "New environment" explains, the form's Create is disabled
   const policyUrl = /\/layenv\/policy(\?|$)/;
-  const real = await (await fetch(`${URL_}layenv/policy`, { headers: { Authorization: `token ${TOKEN}` } })).json();
+  const real = (await api('GET', 'policy')).body;
   check(real.roots.some(r => r.id === GROUP_ROOT && r.can_create), `GET policy lists the group root ${GROUP_ROOT}`);
   const refusal = 'you have 5 environments (at most 5); delete one first (rule LayenvPolicy.max_envs_per_user; ask your administrator to change it)';
   await page.route(policyUrl, route =>
@@ -610,7 +516,7 @@ async function failedJobFlow(page, sidebar) {
   await failed.locator('.jp-LayenvProgress-status .jp-LayenvBadge', { hasText: 'failed' }).waitFor({ timeout: 120000 });
   const error = failed.locator('.jp-LayenvJobError');
   const first = await error.locator('.jp-LayenvJobError-first').innerText();
-  const jobs = await (await fetch(`${URL_}layenv/jobs`, { headers: { Authorization: `token ${TOKEN}` } })).json();
+  const jobs = (await api('GET', 'jobs')).body;
   const lines = (jobs.jobs.find(j => j.name === failName) || {}).error.trim().split('\n');
   check(
     lines.length > 1 && first === lines[0].trim() && !first.includes('\n'),
@@ -691,10 +597,9 @@ async function envFileFlow(page) {
   await progress.locator('.jp-LayenvProgress-pct', { hasText: '100 %' }).waitFor({ timeout: 180000 });
   check((await progress.locator('.jp-LayenvBadge').innerText()) === 'succeeded', `${fileEnv} was created from the file`);
   await screenshot(page, 'envfile-created');
-  const headers = { Authorization: `token ${TOKEN}` };
-  const made = await (await fetch(`${URL_}layenv/environments/${BASE_ID}.${fileEnv}`, { headers })).json();
+  const made = (await api('GET', `environments/${BASE_ID}.${fileEnv}`)).body;
   check(made.base && made.packages.layer.some(p => p.name === PACKAGE), `on ${BASE_ID}, with ${PACKAGE} from the pip section`);
-  const deleted = await fetch(`${URL_}layenv/environments/${BASE_ID}.${fileEnv}`, { method: 'DELETE', headers });
+  const deleted = await api('DELETE', `environments/${BASE_ID}.${fileEnv}`);
   check(deleted.status === 204, `${fileEnv} deleted again`);
 }
 
@@ -722,13 +627,4 @@ async function envName(item) {
   return (await item.locator(':scope > .jp-LayenvEnv-row .jp-LayenvEnv-name').innerText()).trim();
 }
 
-main().then(
-  () => {
-    log('PASSED');
-    process.exit(0);
-  },
-  error => {
-    console.error(error && error.stack ? error.stack : error);
-    process.exit(1);
-  }
-);
+run(flow, { log, screenshot });

@@ -22,8 +22,12 @@ import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from jupyter_process import JupyterProcess
 
 REPO = Path(__file__).resolve().parents[2]
 FLOW = Path(__file__).with_name("panel_flow.cjs")
@@ -51,42 +55,23 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def require_browser() -> None:
+    """Skip when a piece of the browser tests is missing; fail instead under LAYENV_UI_REQUIRED=1 (CI)."""
     missing = _missing()
     if missing:
         if REQUIRED:
             pytest.fail(f"browser tests required (LAYENV_UI_REQUIRED=1) but {missing}")
         pytest.skip(missing)
 
-    from envtree import build_home_tree
-    from jupyter_process import JupyterProcess
-    from wheelhouse import write_wheel
 
-    base = tmp_path_factory.mktemp("ui")
-    home = base / "home"
-    build_home_tree(home)
-    wheelhouse = base / "wheelhouse"
-    write_wheel(
-        wheelhouse, "iniconfig", INICONFIG_VERSION, {"iniconfig/__init__.py": f'__version__ = "{INICONFIG_VERSION}"\n'}
-    )
-    _write_slow_sdist(wheelhouse)
-    # In the server's root dir, for the "pick a requirements.txt in the file browser" step.
-    (home / "requirements-ui.txt").write_text("iniconfig\n", encoding="utf-8")
+def start_lab(base: Path, home: Path, config: dict) -> JupyterProcess:
+    """A real ``jupyter lab`` of LAYENV_UI_JUPYTER on ``home`` (its root dir) with ``config``, ready to serve."""
+    from jupyter_process import JupyterProcess
+
     # No "get Jupyter news?" toast over the screenshots (user settings live in the Jupyter config dir).
     news = base / "config/lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings"
     news.parent.mkdir(parents=True, exist_ok=True)
     news.write_text('{"fetchNews": "false"}\n', encoding="utf-8")
-    # A group root: a directory of the server's own group (so it is a member), setgid and group-writable.
-    group_root = base / "groups" / "physics"
-    group_root.mkdir(parents=True)
-    group_root.chmod(0o2775)
-    config = {
-        # The creation service installs from the wheelhouse only: configured on the server, never in a request.
-        "LayenvService": {"find_links": [str(wheelhouse)], "offline": True},
-        "LayenvKernelSpecManager": {"group_roots": [str(base / "groups" / "*")]},
-        "LayenvPolicy": {"allowed_bases": ALLOWED_BASES, "denied_packages": [DENIED_PACKAGE]},
-    }
     lab = JupyterProcess(
         base,
         home,
@@ -100,6 +85,52 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     try:
         lab.wait_ready("layenv/environments")
+    except BaseException:
+        lab.stop()
+        raise
+    return lab
+
+
+def run_flow(script: Path, env: dict[str, str], timeout: float) -> tuple[int, list[str], list[str]]:
+    """Run a browser flow with node against the server; echo its lines. Its exit code, stdout and stderr lines."""
+    env = {**os.environ, "LAYENV_UI_TOKEN": TOKEN, "LAYENV_UI_ARTIFACTS": str(ARTIFACTS), "CHROMIUM": CHROMIUM, **env}
+    proc = subprocess.run(["node", str(script)], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                          check=False)  # fmt: skip
+    # Chromium's own stderr chatter (dbus, vulkan) is noise; the flow's lines say what was checked.
+    lines = [line for line in proc.stdout.splitlines() if not line.startswith("[pid=")]
+    sys.stdout.write("\n".join(lines) + "\n")
+    errors = [line for line in proc.stderr.splitlines() if not line.startswith("[pid=")]
+    return proc.returncode, lines, errors
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    require_browser()
+    from envtree import build_home_tree
+    from wheelhouse import write_wheel
+
+    base = tmp_path_factory.mktemp("ui")
+    home = base / "home"
+    build_home_tree(home)
+    wheelhouse = base / "wheelhouse"
+    write_wheel(
+        wheelhouse, "iniconfig", INICONFIG_VERSION, {"iniconfig/__init__.py": f'__version__ = "{INICONFIG_VERSION}"\n'}
+    )
+    _write_slow_sdist(wheelhouse)
+    # In the server's root dir, for the "pick a requirements.txt in the file browser" step.
+    (home / "requirements-ui.txt").write_text("iniconfig\n", encoding="utf-8")
+    # A group root: a directory of the server's own group (so it is a member), setgid and group-writable.
+    group_root = base / "groups" / "physics"
+    group_root.mkdir(parents=True)
+    group_root.chmod(0o2775)
+    config = {
+        # The creation service installs from the wheelhouse only: configured on the server, never in a request.
+        "LayenvService": {"find_links": [str(wheelhouse)], "offline": True},
+        "LayenvKernelSpecManager": {"group_roots": [str(base / "groups" / "*")]},
+        "LayenvPolicy": {"allowed_bases": ALLOWED_BASES, "denied_packages": [DENIED_PACKAGE]},
+    }
+    lab = start_lab(base, home, config)
+    try:
         yield lab.url
     finally:
         lab.stop()
@@ -154,10 +185,7 @@ def test_panel_flow(lab_server: str, theme: str) -> None:
     for old in ARTIFACTS.glob(f"{theme}-*"):
         old.unlink()
     env = {
-        **os.environ,
         "LAYENV_UI_URL": lab_server,
-        "LAYENV_UI_TOKEN": TOKEN,
-        "LAYENV_UI_ARTIFACTS": str(ARTIFACTS),
         "LAYENV_UI_THEME": theme,
         "LAYENV_UI_ENV_NAME": f"ui_{theme}",
         "LAYENV_UI_BASE_ID": "conda-py311_ai",
@@ -168,15 +196,8 @@ def test_panel_flow(lab_server: str, theme: str) -> None:
         "LAYENV_UI_ROOT": GROUP_ROOT if theme == "light" else "user",
         "LAYENV_UI_DENIED_PACKAGE": DENIED_PACKAGE,
         "LAYENV_UI_REFUSED_BASE_ID": REFUSED_BASE_ID,
-        "CHROMIUM": CHROMIUM,
     }
-    proc = subprocess.run(
-        ["node", str(FLOW)], env=env, cwd=REPO, capture_output=True, text=True, timeout=540, check=False
-    )
-    # Chromium's own stderr chatter (dbus, vulkan) is noise; the flow's lines say what was checked.
-    flow_lines = [line for line in proc.stdout.splitlines() if not line.startswith("[pid=")]
-    sys.stdout.write("\n".join(flow_lines) + "\n")
-    errors = [line for line in proc.stderr.splitlines() if not line.startswith("[pid=")]
-    assert proc.returncode == 0, "browser flow failed:\n" + "\n".join(flow_lines[-40:] + errors[-60:])
+    returncode, flow_lines, errors = run_flow(FLOW, env, timeout=540)
+    assert returncode == 0, "browser flow failed:\n" + "\n".join(flow_lines[-40:] + errors[-60:])
     shots = sorted(ARTIFACTS.glob(f"{theme}-*.png"))
     assert len(shots) >= 25, f"expected a screenshot per stage in {ARTIFACTS}, found {[p.name for p in shots]}"

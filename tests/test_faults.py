@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import shutil
 import signal
@@ -36,23 +35,6 @@ from jupyter_layenv.service import account_name
 
 BASE = "miniconda3/envs/py311_ai"
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root (CI runs as root)")
-
-
-@pytest.fixture
-def audit(jp_serverapp) -> list[dict]:
-    """What the server's event logger records for jupyter_layenv."""
-    events: list[dict] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            data = record.msg if isinstance(record.msg, dict) else json.loads(record.getMessage())
-            if "jupyter_layenv" in data.get("__schema__", ""):
-                events.append(data)
-
-    handler = Collect()
-    jp_serverapp.event_logger.register_handler(handler)
-    yield events
-    jp_serverapp.event_logger.remove_handler(handler)
 
 
 def root_entries(home: Path) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from layenv_api import (  # noqa: F401  (fixtures)
     fetch_json,
     follow,
     jp_home_dir,
+    jp_server_config,
     no_test_pythonpath,
     wait_for_step,
 )
@@ -33,14 +33,6 @@ from jupyter_layenv.usage import sizing
 
 LONG_AGO = time.time() - 100 * 86400
 BIG = "x = 1\n" * 40_000
-
-
-@pytest.fixture
-def jp_server_config(wheelhouse: Path) -> dict:
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_layenv": True}},
-        "LayenvService": {"find_links": [str(wheelhouse)], "offline": True},
-    }
 
 
 @pytest.fixture
@@ -72,22 +64,6 @@ def layer(home: Path, name: str, wheels: Path, *packages: str, old: bool = True)
     if old:  # made (and never used) 100 days ago
         os.utime(env / "pyvenv.cfg", (LONG_AGO, LONG_AGO))
     return env
-
-
-@pytest.fixture
-def audit(jp_serverapp) -> list[dict]:
-    events: list[dict] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            data = record.msg if isinstance(record.msg, dict) else json.loads(record.getMessage())
-            if "jupyter_layenv" in data.get("__schema__", ""):
-                events.append(data)
-
-    handler = Collect()
-    jp_serverapp.event_logger.register_handler(handler)
-    yield events
-    jp_serverapp.event_logger.remove_handler(handler)
 
 
 def archives(cache: Path) -> dict[str, Path]:

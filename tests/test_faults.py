@@ -332,6 +332,28 @@ async def test_a_full_user_root_fails_cleanly_and_leaves_the_name_free(
 
 
 @needs_root
+async def test_a_full_disk_says_how_much_the_packages_needed(
+    jp_fetch, clean_create_home: Path, wheelhouse: Path, audit
+):
+    """The env fits, its package does not: the error says what the install needed, next to what is free."""
+    from wheelhouse import write_wheel
+
+    bulk = "x" * (1024 * 1024)  # compresses to nothing in the wheel, 1 MiB on disk
+    write_wheel(wheelhouse, "bulky", "1.0", {f"bulky/part{i}.txt": bulk for i in range(3)} | {"bulky/__init__.py": ""})
+    root = clean_create_home / ".virtualenvs"
+    with tmpfs(root, "size=2m"):
+        code, job = await create(jp_fetch, {"name": "bulky", "base": BASE_ID, "packages": ["bulky"]})
+        assert code == 202, job
+        job = await follow(jp_fetch, job["id"])
+        assert job["state"] == "failed", job
+        message = job["error"]
+        assert "no space left" in message and str(root) in message, message
+        assert "the 1 package to install (bulky 1.0) needed about 3.0 MiB" in message, message
+        assert [n for n in root_entries(clean_create_home) if n != ".layenv-locks"] == []
+    assert (audit[-1]["action"], audit[-1]["outcome"]) == ("create", "failed")
+
+
+@needs_root
 async def test_a_full_jobs_store_never_leaves_a_job_stuck(jp_fetch, clean_create_home: Path, jp_data_dir: Path, audit):
     jobs = jp_data_dir / "layenv" / "jobs"
     with tmpfs(jobs, "size=256k"):

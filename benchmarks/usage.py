@@ -6,8 +6,8 @@ Over a synthetic tree (``envtree_synth``, N envs) whose every env also holds a p
 * cold: a fresh ``SizeTracker`` measures every env (the walk a server does once after it starts);
 * warm: the same tracker validates every measure by its directories' mtimes (what a refresh costs; no file stat);
 * ``sizes()``: what one listing pays to read the known sizes (it never waits for a walk);
-* listing: ``LayenvService.listing_now()`` with sizing off (facts replaced by nothing), on while the cold walk runs
-  in the background, and on once everything is measured.
+* listing: ``LayenvService.listing_now()`` with sizing and health off (replaced by nothing), on while the cold walk
+  and the health checks run in the background, and on once everything is measured and checked.
 
     python benchmarks/usage.py                # N = 500, 200 files per env (~1 min to build)
     python benchmarks/usage.py --n 50         # smoke run
@@ -89,17 +89,25 @@ def run(n: int, files: int, dirs: int, keep: bool) -> dict[str, Any]:
                                       include_server_prefix=False, kernel_dirs=[str(tree.empty_kernels)],
                                       ensure_native_kernel=False)  # fmt: skip
         service = LayenvService(ksm=ksm, user_root=str(work / "user-root"), jobs_dir=str(work / "jobs"))
-        real_facts = service.usage.facts
+        real_facts, real_health = service.usage.facts, service.usage.health
 
         def no_facts(discovered: Any, envs: Any = None, wait: bool = False) -> dict[str, dict]:
             return {env.path: {} for env in discovered.environments}
 
-        service.usage.facts = no_facts  # type: ignore[method-assign]
+        def no_health(discovered: Any, wait: bool = False) -> dict[str, None]:
+            return {env.path: None for env in discovered.environments}
+
+        def usage_on(on: bool) -> None:
+            """Size, last use and health (each env's, checked in the background) on or off for a listing."""
+            service.usage.facts = real_facts if on else no_facts  # type: ignore[method-assign]
+            service.usage.health = real_health if on else no_health  # type: ignore[method-assign]
+
+        usage_on(False)
         service.listing_now()  # discovery warm: only the usage facts differ between the runs below
         time.sleep(2.5)  # past discovery's 2 s racy window (directories just made are re-checked until then)
         service.listing_now()
         off_before = timed(service.listing_now, 20)
-        service.usage.facts = real_facts  # type: ignore[method-assign]
+        usage_on(True)
         during, listed = [], 0
         while True:  # the first listing queues every walk; these run while the walker thread works
             started = time.perf_counter()
@@ -111,9 +119,9 @@ def run(n: int, files: int, dirs: int, keep: bool) -> dict[str, Any]:
             time.sleep(0.01)
         off, on = [], []
         for _ in range(40):  # alternated, so the machine's other load weighs on both alike
-            service.usage.facts = no_facts  # type: ignore[method-assign]
+            usage_on(False)
             off += timed(service.listing_now, 1)
-            service.usage.facts = real_facts  # type: ignore[method-assign]
+            usage_on(True)
             on += timed(service.listing_now, 1)
         service.usage.stop()
         own = sum(m.size_bytes for m in cold.values())
@@ -173,11 +181,12 @@ def write(results: dict[str, Any], out: Path) -> str:
             f"({results['cold_ms_per_env']} ms per env) |",
             f"| warm: revalidate every measure by directory mtimes | {results['warm_s']} s |",
             f"| read the known sizes of all envs (what a listing pays) | {results['sizes_read_ms']} ms |",
-            f"| listing (`listing_now`), sizing off, just before the walk | {listing['sizing_off_before_walk']} ms |",
-            f"| listing, sizing on, while the cold walk runs | {listing['sizing_on_while_measuring']} ms "
-            f"(median of {results['listings_while_measuring']}) |",
-            f"| listing, sizing off / on (all measured), alternated | {listing['sizing_off']} ms / "
-            f"{listing['sizing_on_measured']} ms |",
+            f"| listing (`listing_now`), sizing and health off, just before the walk | "
+            f"{listing['sizing_off_before_walk']} ms |",
+            f"| listing, sizing and health on, while the cold walk and checks run | "
+            f"{listing['sizing_on_while_measuring']} ms (median of {results['listings_while_measuring']}) |",
+            f"| listing, sizing and health off / on (all measured and checked), alternated | "
+            f"{listing['sizing_off']} ms / {listing['sizing_on_measured']} ms |",
             "",
             f"Load average during the run: {results['load_average']} (other work on the machine).",
             "",

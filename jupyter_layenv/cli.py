@@ -12,6 +12,7 @@ from typing import Any
 
 from jupyter_core.application import JupyterApp
 from jupyter_core.paths import jupyter_data_dir
+from jupyter_events.logger import EventLogger
 from traitlets import Bool, Enum, Int, List, TraitError, Unicode, default
 from traitlets.config import Application
 
@@ -27,6 +28,7 @@ from .cliwords import (
     trait_error_words,
 )
 from .condabase import first_base_hint, has_conda_env
+from .events import Audit
 from .kernels import SYNC_MARKER, group_name
 from .kernelspecs import LayenvKernelSpecManager
 from .policy import LayenvPolicy, PolicyError, human_bytes
@@ -203,8 +205,9 @@ def _ours_or_absent(directory: str) -> bool:
     return not os.path.lexists(directory) or _synced_here(directory)
 
 
-def render_listing(listing: dict[str, Any]) -> str:
-    """Environments as a tree by base, each with its kernels or the reason it has none."""
+def render_listing(listing: dict[str, Any], *, health_detail: bool = True) -> str:
+    """Environments as a tree by base, each with its kernels or the reason it has none, and its health issues
+    (``health_detail``: each with what to do, as ``doctor`` prints them; else one short line)."""
     envs = listing["environments"]
     by_path = {env["path"]: env for env in envs}
     children: dict[str, list[dict]] = {}
@@ -229,8 +232,13 @@ def render_listing(listing: dict[str, Any]) -> str:
             lines.append(f"{pad}kernel {kernel['name']}: {kernel['display_name']}")
         if not env["kernels"]:
             lines.append(f"{pad}not a kernel: {env['skipped_reason'] or 'no kernel'}")
-        for issue in env.get("health") or []:
-            lines.append(f"{pad}{issue['kind']}: {issue['message']}")
+        issues = env.get("health") or []
+        if health_detail:
+            lines.extend(f"{pad}{issue['kind']}: {issue['message']}" for issue in issues)
+        elif issues:
+            named = ", ".join(f"{issue['kind']} {issue['package'] or ''}".strip() for issue in issues)
+            count = f"{len(issues)} issue{'s' if len(issues) > 1 else ''}"
+            lines.append(f"{pad}health: {count} ({named}); `jupyter layenv doctor` says what to do")
         for child in children.get(env["path"], []):
             show(child, depth + 1)
 
@@ -305,7 +313,9 @@ class _ServiceCommand(_LayenvCommand):
     classes = [LayenvKernelSpecManager, LayenvService, LayenvPolicy]
 
     def service(self) -> LayenvService:
-        return LayenvService(parent=self, ksm=self.manager())
+        """The service, auditing to the handlers the server's config gives its event logger
+        (``c.EventLogger.handlers``): what a command removes or makes is in the same trail as the server's."""
+        return LayenvService(parent=self, ksm=self.manager(), audit=Audit(EventLogger(parent=self)))
 
     def the_name(self) -> str:
         if len(self.extra_args) != 1:
@@ -326,13 +336,13 @@ class ListApp(_ServiceCommand):
     description = "List every environment found, grouped by base, with its kernels or why it has none."
 
     def start(self) -> None:
-        listing = self.service().listing_now()  # the same JSON as GET environments
+        listing = self.service().listing_now(wait_health=True)  # the JSON of GET environments, every env checked
         if "hint" in listing:
             listing["hint"] = first_base_hint("cli")  # in the CLI's words
         if self.json_output:
             self.emit(listing)
             return
-        print(render_listing(listing))
+        print(render_listing(listing, health_detail=False))
 
 
 class CreateApp(_ServiceCommand):

@@ -7,7 +7,6 @@ kernel spec manager's cache honest. Every blocking call runs in a thread: this o
 from __future__ import annotations
 
 import asyncio
-import getpass
 import os
 from typing import Any
 
@@ -25,6 +24,7 @@ from .create.locks import PlantedLink
 from .discovery import layer_id
 from .events import Audit
 from .housekeeping import Housekeeping
+from .identity import account_name
 from .kernels import environment_json, group_name, listing_json
 from .kernelspecs import LayenvKernelSpecManager
 from .layers import revisions
@@ -155,9 +155,10 @@ class LayenvService(condabase.CondaBases):
     async def listing(self) -> dict[str, Any]:
         return await asyncio.to_thread(self.listing_now)
 
-    def listing_now(self) -> dict[str, Any]:
+    def listing_now(self, *, wait_health: bool = False) -> dict[str, Any]:
         """GET environments: discovery's listing, each env with why it may not be deleted and why no layer may be
-        built on it (``null``: it may), so the panel shows the server's reasons instead of copying its rules."""
+        built on it (``null``: it may), so the panel shows the server's reasons instead of copying its rules.
+        ``health`` is what is known (``null``: being checked) unless ``wait_health`` (a command)."""
         discovered, table = self.ksm.current()
         unlisted = removal.unlisted([root.path for root in self.create_roots(discovered)], discovered)
         if self._clean_abandoned(discovered, unlisted):
@@ -168,8 +169,9 @@ class LayenvService(condabase.CondaBases):
         uid = os.getuid()
         facts = self.usage.facts(discovered)
         shadows = inventory.shadowing(discovered.environments)
+        issues = self.usage.health(discovered, wait=wait_health)
         for env, env_json in zip(discovered.environments, listing["environments"], strict=True):
-            env_json.update(facts[env.path], shadowed=shadows.get(env.path, []))
+            env_json.update(facts[env.path], shadowed=shadows.get(env.path, []), health=issues[env.path])
             env_json["delete_blocked_reason"] = _message(self.policy.delete_refusal(env, discovered, uid))
             env_json["layer_blocked_reason"] = _message(self.policy.layer_refusal(env))
         listing["skipped"] += [removal.leftover(path) for path in unlisted if not self.jobs.busy(path)]
@@ -523,12 +525,6 @@ class LayenvService(condabase.CondaBases):
                 raise bad_request(str(err), "not a Conda env") from None
         stem, ext = fmt.rsplit(".", 1) if "." in fmt else (fmt, "txt")
         return f"{env.name}-{stem}.{ext}", exporting.export(env, base, fmt)
-
-
-def account_name() -> str:
-    """Who acts, as other users should read it: the JupyterHub user this server belongs to, else the Unix user
-    (a token request to a plain server carries only an anonymous identity; the CLI has none)."""
-    return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
 
 
 def _message(error: PolicyError | None) -> str | None:

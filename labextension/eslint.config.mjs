@@ -44,6 +44,8 @@ export default defineConfig([
         }
       ],
       '@typescript-eslint/no-unused-vars': ['warn', { args: 'none' }],
+      // The panel ships in English only and has no ITranslator to wrap its strings with.
+      'jupyter/no-untranslated-string': 'off',
       '@typescript-eslint/no-explicit-any': 'off',
       '@typescript-eslint/no-namespace': 'off',
       '@typescript-eslint/no-use-before-define': 'off',

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -85,3 +87,20 @@ def stalling_index():
     index = StallingIndex()
     yield index
     index.close()
+
+
+@pytest.fixture
+def audit(jp_serverapp) -> list[dict]:
+    """What the server's event logger records for jupyter_layenv."""
+    events: list[dict] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            data = record.msg if isinstance(record.msg, dict) else json.loads(record.getMessage())
+            if "jupyter_layenv" in data.get("__schema__", ""):
+                events.append(data)
+
+    handler = Collect()
+    jp_serverapp.event_logger.register_handler(handler)
+    yield events
+    jp_serverapp.event_logger.remove_handler(handler)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import shutil
 import signal
@@ -36,23 +35,6 @@ from jupyter_layenv.service import account_name
 
 BASE = "miniconda3/envs/py311_ai"
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root (CI runs as root)")
-
-
-@pytest.fixture
-def audit(jp_serverapp) -> list[dict]:
-    """What the server's event logger records for jupyter_layenv."""
-    events: list[dict] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            data = record.msg if isinstance(record.msg, dict) else json.loads(record.getMessage())
-            if "jupyter_layenv" in data.get("__schema__", ""):
-                events.append(data)
-
-    handler = Collect()
-    jp_serverapp.event_logger.register_handler(handler)
-    yield events
-    jp_serverapp.event_logger.remove_handler(handler)
 
 
 def root_entries(home: Path) -> list[str]:
@@ -347,6 +329,28 @@ async def test_a_full_user_root_fails_cleanly_and_leaves_the_name_free(
             [("create", "refused")] * 2,
         )
     assert (await created(jp_fetch, "full"))["name"] == "full"
+
+
+@needs_root
+async def test_a_full_disk_says_how_much_the_packages_needed(
+    jp_fetch, clean_create_home: Path, wheelhouse: Path, audit
+):
+    """The env fits, its package does not: the error says what the install needed, next to what is free."""
+    from wheelhouse import write_wheel
+
+    bulk = "x" * (1024 * 1024)  # compresses to nothing in the wheel, 1 MiB on disk
+    write_wheel(wheelhouse, "bulky", "1.0", {f"bulky/part{i}.txt": bulk for i in range(3)} | {"bulky/__init__.py": ""})
+    root = clean_create_home / ".virtualenvs"
+    with tmpfs(root, "size=2m"):
+        code, job = await create(jp_fetch, {"name": "bulky", "base": BASE_ID, "packages": ["bulky"]})
+        assert code == 202, job
+        job = await follow(jp_fetch, job["id"])
+        assert job["state"] == "failed", job
+        message = job["error"]
+        assert "no space left" in message and str(root) in message, message
+        assert "the 1 package to install (bulky 1.0) needed about 3.0 MiB" in message, message
+        assert [n for n in root_entries(clean_create_home) if n != ".layenv-locks"] == []
+    assert (audit[-1]["action"], audit[-1]["outcome"]) == ("create", "failed")
 
 
 @needs_root

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
 from pathlib import Path
 
 import pytest
@@ -28,23 +26,6 @@ def jp_server_config(stalling_index: StallingIndex) -> dict:
         "ServerApp": {"jpserver_extensions": {"jupyter_layenv": True}},
         "LayenvService": {"index_url": stalling_index.url, "job_concurrency": 1},
     }
-
-
-@pytest.fixture
-def audit(jp_serverapp) -> list[dict]:
-    """What the server's event logger records for jupyter_layenv."""
-    events: list[dict] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            data = record.msg if isinstance(record.msg, dict) else json.loads(record.getMessage())
-            if "jupyter_layenv" in data.get("__schema__", ""):
-                events.append(data)
-
-    handler = Collect()
-    jp_serverapp.event_logger.register_handler(handler)
-    yield events
-    jp_serverapp.event_logger.remove_handler(handler)
 
 
 async def test_cancel_mid_install_kills_the_installer_and_removes_the_env(jp_fetch, create_home: Path, audit):

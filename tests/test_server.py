@@ -73,8 +73,15 @@ def test_a_kernel_spec_manager_set_elsewhere_wins_with_one_clear_warning(home_tr
 async def test_rescans_run_off_the_event_loop(jp_fetch, jp_serverapp, monkeypatch: pytest.MonkeyPatch):
     ksm = jp_serverapp.kernel_spec_manager
     scanned_on: list[threading.Thread] = []
-    scan = ksm.discovery._scan
-    monkeypatch.setattr(ksm.discovery, "_scan", lambda: scanned_on.append(threading.current_thread()) or scan())
+    discovery_class = type(ksm.discovery)
+    scan = discovery_class._scan
+
+    def recording_scan(self):
+        scanned_on.append(threading.current_thread())
+        return scan(self)
+
+    # on the class: the extension may replace ksm.discovery (its roots are traits) while the server warms up
+    monkeypatch.setattr(discovery_class, "_scan", recording_scan)
     ksm.invalidate()
     specs = json.loads((await jp_fetch("api", "kernelspecs")).body)["kernelspecs"]
     assert "conda-py311_ai-py" in specs

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from layenv_api import (  # noqa: F401  (fixtures)
     fetch_json,
     follow,
     jp_home_dir,
+    jp_server_config,
     no_test_pythonpath,
     wait_for_step,
 )
@@ -33,14 +33,6 @@ from jupyter_layenv.usage import sizing
 
 LONG_AGO = time.time() - 100 * 86400
 BIG = "x = 1\n" * 40_000
-
-
-@pytest.fixture
-def jp_server_config(wheelhouse: Path) -> dict:
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_layenv": True}},
-        "LayenvService": {"find_links": [str(wheelhouse)], "offline": True},
-    }
 
 
 @pytest.fixture
@@ -72,22 +64,6 @@ def layer(home: Path, name: str, wheels: Path, *packages: str, old: bool = True)
     if old:  # made (and never used) 100 days ago
         os.utime(env / "pyvenv.cfg", (LONG_AGO, LONG_AGO))
     return env
-
-
-@pytest.fixture
-def audit(jp_serverapp) -> list[dict]:
-    events: list[dict] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            data = record.msg if isinstance(record.msg, dict) else json.loads(record.getMessage())
-            if "jupyter_layenv" in data.get("__schema__", ""):
-                events.append(data)
-
-    handler = Collect()
-    jp_serverapp.event_logger.register_handler(handler)
-    yield events
-    jp_serverapp.event_logger.remove_handler(handler)
 
 
 def archives(cache: Path) -> dict[str, Path]:
@@ -232,3 +208,28 @@ def test_clean_command_refuses_bad_days_in_its_own_words(tmp_path: Path):
                          text=True, timeout=120)  # fmt: skip
     assert out.returncode == 2, out
     assert out.stderr.strip() == "error: --unused-days must be a whole number of days from 0 to 36500, not -3"
+
+
+def test_the_clean_command_audits_every_removal_to_the_servers_event_handlers(
+    clean_create_home: Path, uv_cache: Path, wheels: Path, tmp_path: Path
+):
+    """`jupyter layenv clean` emits the server's audit events to the handlers the server's config names."""
+    home = clean_create_home
+    old = layer(home, "old", wheels, "onlyold")
+    log, config = tmp_path / "audit.log", tmp_path / "cli-config"
+    config.mkdir()
+    (config / "jupyter_server_config.py").write_text(
+        f"import logging\nc.EventLogger.handlers = [logging.FileHandler({str(log)!r})]\n"
+    )
+    env = {**os.environ, "HOME": str(home), "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_DATA_DIR": str(tmp_path)}
+    env.pop("PYTHONPATH", None)
+    out = subprocess.run([JUPYTER, "layenv", "clean", "--unused-days", "30", "--json"], env=env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    (removed,) = json.loads(out.stdout)["removed"]
+    assert removed["path"] == str(old) and not old.exists()
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    ours = [(e["action"], e["outcome"], e["path"]) for e in events if "jupyter_layenv" in e["__schema__"]]
+    assert ours == [("delete", "succeeded", str(old)), ("cleanup", "succeeded", str(uv_cache))], events
+    (delete,) = [e for e in events if e.get("action") == "delete"]
+    assert delete["detail"] == "clean: no kernel started for 30 days" and delete["env"] == removed["id"]

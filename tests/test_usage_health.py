@@ -3,9 +3,11 @@ its base, on real prefixes changed by a real installer (uv), through GET environ
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,9 @@ from jupyter_process import JUPYTER
 from layenv_api import fetch_json
 from uv import find_uv_bin
 from wheelhouse import write_wheel
+
+from jupyter_layenv import LayenvKernelSpecManager
+from jupyter_layenv.usage.healthcache import HealthTracker
 
 
 def uv_install(prefix: Path, wheelhouse: Path, *specs: str, deps: bool = True) -> None:
@@ -94,6 +99,71 @@ async def test_planted_pip_over_conda_and_broken_requirements_are_flagged(jp_fet
 
     _, root = await fetch_json(jp_fetch, "environments", ids[str(health_home / "miniconda3")])
     assert root["health"] == []  # a sound env says so
+
+
+async def test_every_env_in_the_listing_carries_its_health(jp_fetch, health_home: Path):
+    """GET environments: ``health`` on every env, ``null`` until checked in the background, then the issues."""
+    sci, layer = health_home / "miniconda3" / "envs" / "sci", health_home / ".virtualenvs" / "proj"
+    deadline = time.monotonic() + 60
+    while True:
+        code, listing = await fetch_json(jp_fetch, "environments")
+        assert code == 200
+        assert all("health" in env for env in listing["environments"]), listing["environments"]
+        envs = {env["path"]: env for env in listing["environments"]}
+        if all(env["health"] is not None for env in envs.values()) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert by_kind(envs[str(sci)]["health"]) == {"pip-over-conda": {"six"}, "unmet-requirement": {"lonely"}}
+    assert by_kind(envs[str(layer)]["health"]) == {
+        "unmet-requirement": {"needsnew", "sciutil"},
+        "duplicate-distribution": {"twice"},
+    }
+    assert envs[str(health_home / "miniconda3")]["health"] == []
+
+
+def test_health_is_cached_until_the_env_changes(tmp_path: Path):
+    """A second check reads no file while the env's directories are unchanged; a planted copy is seen at once."""
+    base = make_conda_prefix(tmp_path / "miniconda3", conda_root=True)
+    layer = make_layered_env(base, tmp_path / "venvs" / "lay", inherit=True, tool="uv")
+    ksm = LayenvKernelSpecManager(conda_roots=[str(base)], envs_dirs=[], environments_files=[], condarc_paths=[],
+                                  venv_roots=[str(tmp_path / "venvs")], env_paths=[], include_server_prefix=False,
+                                  ensure_native_kernel=False)  # fmt: skip
+    discovered = ksm.current()[0]
+    tracker = HealthTracker(refresh=0)
+    try:
+        assert tracker.issues(discovered)[str(layer)] is None  # not checked yet: the caller does not wait
+        assert tracker.checked(discovered)[str(layer)] == []
+        first = tracker.known(str(layer))
+        assert tracker.checked(discovered)[str(layer)] == []
+        assert tracker.known(str(layer)) is first  # unchanged directories: not checked again
+        add_pure_python_package(site_packages(layer), "twice", "1.0")
+        add_pure_python_package(site_packages(layer), "twice", "2.0")
+        assert [issue.kind for issue in tracker.checked(discovered)[str(layer)]] == ["duplicate-distribution"]
+        add_pure_python_package(site_packages(base), "lonely", "1.0")
+        (site_packages(base) / "lonely-1.0.dist-info" / "METADATA").write_text(
+            "Metadata-Version: 2.1\nName: lonely\nVersion: 1.0\nRequires-Dist: notthere\n"
+        )
+        os.utime(site_packages(base))  # an in-place edit of METADATA: what pip never does, here made visible
+        kinds = {issue.kind for issue in tracker.checked(discovered)[str(base)]}
+        assert kinds == {"unmet-requirement"}
+    finally:
+        tracker.stop()
+
+
+def test_list_shows_health(health_home: Path, tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HOME=str(health_home), JUPYTER_DATA_DIR=str(tmp_path / "data"), JUPYTER_CONFIG_DIR=str(tmp_path))
+    for var in ("CONDA_EXE", "CONDA_PREFIX", "MAMBA_ROOT_PREFIX", "WORKON_HOME", "CONDARC", "XDG_CONFIG_HOME"):
+        env.pop(var, None)
+    listing = json.loads(subprocess.run([JUPYTER, "layenv", "list", "--json"], capture_output=True, text=True,
+                                        env=env, timeout=120, check=True).stdout)  # fmt: skip
+    health = {e["path"]: e["health"] for e in listing["environments"]}
+    assert by_kind(health[str(health_home / "miniconda3" / "envs" / "sci")])["pip-over-conda"] == {"six"}
+    assert health[str(health_home / "miniconda3")] == []
+
+    text = subprocess.run([JUPYTER, "layenv", "list"], capture_output=True, text=True, env=env, timeout=120).stdout
+    assert "health: 2 issues (pip-over-conda six, unmet-requirement lonely); `jupyter layenv doctor` says" in text
+    assert "was installed by uv over the conda package" not in text  # the short line; doctor has the whole story
 
 
 def test_doctor_reports_health(health_home: Path, tmp_path: Path):

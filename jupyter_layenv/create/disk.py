@@ -37,8 +37,9 @@ def mount_point(path: str) -> str:
     return path
 
 
-def no_space_message(path: str, quota: bool = False) -> str:
-    """What to tell a person when writing under ``path`` failed for want of space."""
+def no_space_message(path: str, quota: bool = False, needed: str | None = None) -> str:
+    """What to tell a person when writing under ``path`` failed for want of space; ``needed``: what the step
+    needed, where known (see :mod:`.needed`)."""
     what = "disk quota exceeded" if quota else "no space left"
     try:
         mount = mount_point(path)
@@ -47,7 +48,8 @@ def no_space_message(path: str, quota: bool = False) -> str:
         where = f"on the file system mounted at {mount} ({free})"
     except OSError:
         where = "on its file system"
+    needs = f"; {needed}" if needed else ""
     return (
-        f"{what} for {path} {where}: free some space there (or ask your administrator for a larger quota) "
+        f"{what} for {path} {where}{needs}: free some space there (or ask your administrator for a larger quota) "
         "and try again; nothing of this environment was kept"
     )

@@ -33,6 +33,7 @@ from .conda import CondaPlan
 from .disk import DiskFull, is_no_space, mentions_no_space, no_space_message
 from .installers import InstallerSettings, installer_environment
 from .locks import EnvLock, PlantedLink
+from .needed import packages_needed
 from .process import error_line, run_logged
 
 ACTIVE = ("queued", "running")
@@ -190,6 +191,7 @@ class JobManager:
         self._tasks: dict[str, asyncio.Task] = {}
         self._paths: set[str] = set()
         self._outcome: dict[str, tuple[str, str | None]] = {}  # job id -> (state, error) when stopped on purpose
+        self._needed: dict[str, str] = {}  # job id -> what its install needed, where known (for a full disk)
         self._unsaved: set[str] = set()  # finished jobs whose file could not be written (a full disk): retried
         self._locks: dict[str, EnvLock] = {}  # the running jobs' env locks
 
@@ -325,6 +327,7 @@ class JobManager:
                 # in one step on the event loop: a client that sees the job ended may at once start another
                 job.state, job.error = outcome
                 self._paths.discard(job.path)
+                self._needed.pop(job.id, None)
                 self._tasks.pop(job.id, None)
                 self._locks.pop(job.id, None)
                 self._on_finished(job)
@@ -332,12 +335,13 @@ class JobManager:
     def _failure(self, job: Job, err: Exception) -> str:
         """The job's error; a full disk (the env's root, or the job store) is named with what is free there."""
         message = str(err) or type(err).__name__
+        needed = self._needed.get(job.id)
         if is_no_space(err):
             where = getattr(err, "filename", None) or self._fuller(job.path)
-            return no_space_message(str(where), quota=err.errno != errno.ENOSPC)  # type: ignore[attr-defined]
+            return no_space_message(str(where), quota=err.errno != errno.ENOSPC, needed=needed)  # type: ignore[attr-defined]
         if mentions_no_space(message):  # an installer's write failed: say where, the fuller of the two places
             where = self._fuller(job.path)
-            return f"{no_space_message(where, quota='quota' in message)} ({message})"
+            return f"{no_space_message(where, quota='quota' in message, needed=needed)} ({message})"
         return message
 
     def _fuller(self, env_path: str) -> str:
@@ -449,6 +453,9 @@ class JobManager:
         options: tuple[str, ...], umask: int | None,
     ) -> None:  # fmt: skip
         requirements = self.store.requirements_path(job.id)
+        needed = await asyncio.to_thread(packages_needed, pins, self.settings.find_links)
+        if needed:
+            self._needed[job.id] = needed
         await asyncio.to_thread(builder.write_requirements, requirements, tuple(p.requirement() for p in pins))
         argv = install_argv(installer, uv, python, requirements, self.settings, options)
         await self.command(job, installer, argv, installer_environment(self.settings), umask)

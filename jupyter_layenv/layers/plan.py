@@ -189,6 +189,14 @@ async def plan_change(
     return _classify(state, pins, removing, requested)
 
 
+def _resolver_error(what: str, failure: ResolveFailed) -> PlanError:
+    """``what`` and the resolver's own headline on the first line (the one the panel and the CLI show), the
+    resolver's explanation below it."""
+    headline, _, rest = str(failure).partition("\n")
+    headline = headline.strip().removeprefix("error:").strip()
+    return PlanError(f"{what}: {headline}\n{rest}" if headline else f"{what}\n{rest}")
+
+
 async def _conflict(
     state: LayerState,
     resolver: Resolver,
@@ -201,14 +209,14 @@ async def _conflict(
     try:
         free = await resolver.resolve(state.python, specs, [], visible)
     except ResolveFailed as err:
-        return PlanError(f"the packages cannot be installed (no versions satisfy the request):\n{err}")
+        return _resolver_error("the packages cannot be installed (no versions satisfy the request)", err)
     conflicts = [
         pin
         for pin in free
         if pin.key in visible and pin.key not in released and pin.version != visible[pin.key].dist.version
     ]
     if not conflicts:
-        return PlanError(f"the packages cannot be installed with what the base provides:\n{failure}")
+        return _resolver_error("the packages cannot be installed with what the base provides", failure)
     by_requirer = {pin.key: pin for pin in free}
     parts = []
     for pin in conflicts:

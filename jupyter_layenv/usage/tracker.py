@@ -6,6 +6,8 @@ from typing import Any
 
 from ..kernels import KernelTable
 from ..model import Discovered, Environment
+from .health import HealthIssue
+from .healthcache import HealthTracker
 from .lastuse import LastUse, LastUseStore, group_root_of
 from .sizing import Measure, SizeTracker
 
@@ -14,9 +16,11 @@ class UsageTracker:
     def __init__(self, data_dir: str, size_refresh: float) -> None:
         self.sizes = SizeTracker(size_refresh)
         self.uses = LastUseStore(data_dir)
+        self.checks = HealthTracker(size_refresh)
 
     def stop(self) -> None:
         self.sizes.stop()
+        self.checks.stop()
 
     def facts(
         self, discovered: Discovered, envs: list[Environment] | None = None, *, wait: bool = False
@@ -30,6 +34,12 @@ class UsageTracker:
         uses = self.uses.last_used(paths, roots)
         return {path: _facts(sizes.get(path), uses.get(path)) for path in paths}
 
+    def health(self, discovered: Discovered, *, wait: bool = False) -> dict[str, list[dict[str, Any]] | None]:
+        """``{env path: [issue…]}`` of every env, ``None`` where not checked yet (``wait``: a command checks all)."""
+        found: dict[str, list[HealthIssue]] | dict[str, list[HealthIssue] | None]
+        found = self.checks.checked(discovered) if wait else self.checks.issues(discovered)
+        return {env.path: _issues_json(found.get(env.path)) for env in discovered.environments}
+
     def kernel_started(self, discovered: Discovered, table: KernelTable, kernel_name: str, user: str) -> None:
         """Record a start of an env's kernel (its ``last_used``); a kernel of no env (a native one) is not."""
         name = table.resolve(kernel_name)
@@ -40,6 +50,11 @@ class UsageTracker:
 
     def forget(self, env_path: str) -> None:
         self.sizes.forget(env_path)
+        self.checks.forget(env_path)
+
+
+def _issues_json(issues: list[HealthIssue] | None) -> list[dict[str, Any]] | None:
+    return None if issues is None else [issue.json() for issue in issues]
 
 
 def _facts(measure: Measure | None, use: LastUse | None) -> dict[str, Any]:

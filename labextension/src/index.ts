@@ -17,6 +17,10 @@ import { FileDialog, IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
+// Eager on purpose (jupyter/prefer-lazy-imports): the sidebar, its store and the API are built in activate(), and
+// they load ./model anyway; the create and packages panels are opened synchronously by commands the layout
+// restorer replays at start, so an await import() there would make restoring them asynchronous.
+/* eslint-disable jupyter/prefer-lazy-imports */
 import { downloadText, LayenvAPI } from './api';
 import { CreateEnvWidget } from './create';
 import { ENV_FILE_PATTERN } from './envfile';
@@ -25,8 +29,10 @@ import { errorMessage, IEnvironment, jobDoing } from './model';
 import { PackagesWidget } from './packages';
 import { EnvironmentsSidebar } from './sidebar';
 import { LayenvStore } from './store';
+/* eslint-enable jupyter/prefer-lazy-imports */
 
 const PLUGIN_ID = 'jupyter_layenv:plugin';
+const NO_ARGS = { args: { type: 'object' as const, properties: {} } };
 
 export namespace CommandIDs {
   export const create = 'layenv:create';
@@ -209,18 +215,42 @@ const plugin: JupyterFrontEndPlugin<void> = {
       caption:
         'Create a virtualenv layered on a Conda environment, with its own kernel',
       icon: args => (args['isPalette'] ? undefined : layenvIcon),
+      describedBy: {
+        args: {
+          type: 'object',
+          properties: {
+            isPalette: {
+              type: 'boolean',
+              description: 'Label it for the command palette'
+            }
+          }
+        }
+      },
       execute: () => openPanel(null)
     });
     app.commands.addCommand(CommandIDs.showJob, {
       label: 'Show an environment job',
+      describedBy: {
+        args: {
+          type: 'object',
+          properties: {
+            jobId: {
+              type: 'string',
+              description: 'The job to follow (none: a new environment form)'
+            }
+          }
+        }
+      },
       execute: args => openPanel((args['jobId'] as string) || null)
     });
     app.commands.addCommand(CommandIDs.openSidebar, {
       label: 'Show the Environments sidebar',
+      describedBy: NO_ARGS,
       execute: () => app.shell.activateById(sidebar.id)
     });
     app.commands.addCommand(CommandIDs.refresh, {
       label: 'Refresh the environments',
+      describedBy: NO_ARGS,
       execute: () => store.refresh()
     });
 

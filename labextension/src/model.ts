@@ -216,6 +216,10 @@ export function splitSpecs(text: string): string[] {
 export interface ISkipped {
   path: string;
   reason: string;
+  /** Set when the server may delete it anyway (a layer whose base was deleted): its id for DELETE. */
+  id?: string;
+  /** Why the server would refuse that delete (its words); null: it may be deleted. */
+  delete_blocked_reason?: string | null;
 }
 
 export interface IListing {
@@ -539,6 +543,29 @@ export function notKernels(listing: IListing): ISkipped[] {
       reason: env.skipped_reason || 'not a kernel (no reason given)'
     }));
   return [...envs, ...listing.skipped];
+}
+
+/**
+ * A skipped entry the server lets a person delete (a layer whose base was deleted: it has an `id`), as the
+ * env the delete action takes; null for the others (nothing there to delete from the panel).
+ */
+export function orphanEnv(skipped: ISkipped): IEnvironment | null {
+  if (!skipped.id) {
+    return null;
+  }
+  return {
+    id: skipped.id,
+    name: skipped.path.replace(/\/+$/, '').split('/').pop() || skipped.path,
+    path: skipped.path,
+    kind: 'layered',
+    base: null,
+    python_version: null,
+    kernels: [],
+    writable: true,
+    scope: 'user',
+    skipped_reason: skipped.reason,
+    delete_blocked_reason: skipped.delete_blocked_reason ?? null
+  };
 }
 
 // ------------------------------------------------------------------------------------------------ policy

@@ -33,6 +33,7 @@ import {
   matchesSkipped,
   notebookKernel,
   notKernels,
+  orphanEnv,
   ownerLine,
   percent,
   plural,
@@ -244,8 +245,16 @@ function SidebarView({
                   <ul>
                     {skipped.map(s => (
                       <li key={s.path} className="jp-LayenvSkipped-item">
-                        <div className="jp-LayenvPath" title={s.path}>
-                          {s.path}
+                        <div className="jp-LayenvSkipped-line">
+                          <div className="jp-LayenvPath" title={s.path}>
+                            {s.path}
+                          </div>
+                          <SkippedDelete
+                            env={orphanEnv(s)}
+                            busy={busy.has(s.path)}
+                            policy={policy}
+                            actions={actions}
+                          />
                         </div>
                         <div className="jp-LayenvSkipped-reason">
                           {s.reason}
@@ -272,6 +281,33 @@ function SidebarView({
         )}
       </div>
     </div>
+  );
+}
+
+/** The delete button of a skipped entry the server may delete (a layer whose base was deleted), else nothing. */
+function SkippedDelete(props: {
+  env: IEnvironment | null;
+  busy: boolean;
+  policy: IPolicy | null;
+  actions: ISidebarActions;
+}): JSX.Element | null {
+  const { env, busy, policy, actions } = props;
+  if (!env) {
+    return null;
+  }
+  const blocked = deleteBlockedReason(env, busy, policy);
+  return (
+    <button
+      className="jp-LayenvButton jp-mod-icon jp-mod-danger"
+      title={blocked ?? `Delete ${env.name} (its base was deleted)`}
+      aria-label={`Delete ${env.name}`}
+      aria-disabled={blocked ? true : undefined}
+      // Not `disabled`, as in the tree: the explanation stays reachable.
+      onClick={() => actions.deleteEnv(env, blocked)}
+      data-blocked={blocked ? 'true' : undefined}
+    >
+      <deleteIcon.react tag="span" />
+    </button>
   );
 }
 

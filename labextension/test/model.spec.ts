@@ -18,6 +18,7 @@ import {
   NAME_PATTERN,
   notebookKernel,
   notKernels,
+  orphanEnv,
   parsePackageLines,
   percent,
   validateName
@@ -226,6 +227,50 @@ describe('baseChoices and notKernels', () => {
       { path: noipk.path, reason: noipk.skipped_reason },
       ...skipped
     ]);
+  });
+});
+
+describe('orphanEnv', () => {
+  const orphanPath = '/home/ada/.virtualenvs/orphan';
+  const orphan = {
+    path: orphanPath,
+    reason: 'base deleted: /home/ada/miniconda3/envs/gone is no longer there',
+    id: 'orphan.orphan-1a2b3c',
+    delete_blocked_reason: null
+  };
+
+  it('makes a deletable env of a skipped layer the server gives an id', () => {
+    const listing = { environments: [], skipped: [orphan] };
+    const [entry] = notKernels(listing);
+    const deletable = orphanEnv(entry);
+    expect(deletable).toMatchObject({
+      id: orphan.id,
+      name: 'orphan',
+      path: orphanPath,
+      kernels: [],
+      delete_blocked_reason: null
+    });
+    expect(deleteBlockedReason(deletable!)).toBeNull();
+    expect(deleteBlockedReason(deletable!, true)).toMatch(
+      /A job is working on orphan/
+    );
+  });
+
+  it("keeps the server's reason when it would refuse the delete", () => {
+    const refused = { ...orphan, delete_blocked_reason: 'read-only root /srv' };
+    expect(deleteBlockedReason(orphanEnv(refused)!)).toBe(
+      'read-only root /srv'
+    );
+  });
+
+  it('gives nothing to delete for a skipped entry without an id', () => {
+    expect(
+      orphanEnv({ path: '/x/broken', reason: 'garbled pyvenv.cfg' })
+    ).toBeNull();
+    // a non-kernel env of the tree has its own delete button: not a second one here
+    expect(
+      notKernels({ environments: [noipk], skipped: [] }).map(orphanEnv)
+    ).toEqual([null]);
   });
 });
 

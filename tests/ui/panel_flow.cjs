@@ -22,7 +22,8 @@
  * sdist in the wheelhouse whose build never ends), LAYENV_UI_GROUP_ROOT (the group root's id), LAYENV_UI_ROOT (the
  * root to create in), LAYENV_UI_DENIED_PACKAGE (in LayenvPolicy.denied_packages), LAYENV_UI_REFUSED_BASE_ID (a
  * Conda env not in LayenvPolicy.allowed_bases), CHROMIUM (executable). The server's root dir holds
- * requirements-ui.txt (naming LAYENV_UI_PACKAGE), picked in the file browser by the dark run.
+ * requirements-ui.txt (naming LAYENV_UI_PACKAGE), picked in the file browser by the dark run. LAYENV_UI_ORPHAN_NAME:
+ * a layer in the user root whose base was deleted (listed as skipped, deleted from "Not listed as kernels").
  */
 'use strict';
 
@@ -49,6 +50,7 @@ const DENIED_PACKAGE = process.env.LAYENV_UI_DENIED_PACKAGE || 'forbidden-demo';
 const REFUSED_BASE_ID = process.env.LAYENV_UI_REFUSED_BASE_ID || 'conda-rstats';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const EXISTING_NAME = process.env.LAYENV_UI_EXISTING_NAME || 'proj_uv';
+const ORPHAN_NAME = process.env.LAYENV_UI_ORPHAN_NAME || `orphan_${THEME}`;
 const MISSING_PACKAGE = 'not-in-the-wheelhouse';
 const TIMEOUT = Number(process.env.LAYENV_UI_TIMEOUT_MS || 60000);
 
@@ -231,6 +233,24 @@ async function flow(page) {
   await screenshot(page, 'delete-blocked');
   await blockedDialog.getByRole('button', { name: 'OK' }).click();
   await blockedDialog.waitFor({ state: 'detached' });
+
+  // -- 1c. a layer whose base was deleted: not a kernel, but deletable from "Not listed as kernels", confirmed
+  const orphan = sidebar.locator('section[aria-label="Not listed as kernels"] li', { hasText: `/${ORPHAN_NAME}` });
+  await orphan.waitFor();
+  check(/base deleted/.test(await orphan.innerText()), `${ORPHAN_NAME} is listed with its reason: ${await orphan.innerText()}`);
+  const orphanDelete = orphan.getByRole('button', { name: `Delete ${ORPHAN_NAME}` });
+  check((await orphanDelete.getAttribute('aria-disabled')) === null, `${ORPHAN_NAME} has an enabled Delete button`);
+  await orphan.scrollIntoViewIfNeeded();
+  await screenshot(page, 'orphan');
+  await orphanDelete.click();
+  const orphanDialog = page.locator('.jp-Dialog');
+  await orphanDialog.waitFor();
+  check((await orphanDialog.innerText()).includes(`Delete ${ORPHAN_NAME}?`), 'deleting it asks for confirmation');
+  await screenshot(page, 'orphan-confirm');
+  await orphanDialog.getByRole('button', { name: `Delete ${ORPHAN_NAME}` }).click();
+  await orphanDialog.waitFor({ state: 'detached' });
+  await orphan.waitFor({ state: 'detached' });
+  check(true, `${ORPHAN_NAME} is deleted and gone from "Not listed as kernels"`);
 
   // -- 2. the create panel from the launcher card
   await exec(page, 'launcher:create');

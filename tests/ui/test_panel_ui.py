@@ -59,7 +59,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail(f"browser tests required (LAYENV_UI_REQUIRED=1) but {missing}")
         pytest.skip(missing)
 
-    from envtree import build_home_tree
+    from envtree import build_home_tree, make_conda_prefix, make_layered_env
     from jupyter_process import JupyterProcess
     from wheelhouse import write_wheel
 
@@ -71,6 +71,11 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         wheelhouse, "iniconfig", INICONFIG_VERSION, {"iniconfig/__init__.py": f'__version__ = "{INICONFIG_VERSION}"\n'}
     )
     _write_slow_sdist(wheelhouse)
+    # A layer per theme whose Conda base was deleted: listed under "Not listed as kernels", deleted from there.
+    doomed = make_conda_prefix(home / "miniconda3" / "envs" / "doomed_ui")
+    for theme in ("light", "dark"):
+        make_layered_env(doomed, home / ".virtualenvs" / f"orphan_{theme}")
+    shutil.rmtree(doomed)
     # In the server's root dir, for the "pick a requirements.txt in the file browser" step.
     (home / "requirements-ui.txt").write_text("iniconfig\n", encoding="utf-8")
     # No "get Jupyter news?" toast over the screenshots (user settings live in the Jupyter config dir).
@@ -146,7 +151,8 @@ def _write_slow_sdist(wheelhouse: Path) -> Path:
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_panel_flow(lab_server: str, theme: str) -> None:
-    """Sidebar, create from the launcher with live progress, kernel, notebook, reload, export, delete; the policy.
+    """Sidebar, create from the launcher with live progress, kernel, notebook, reload, export, delete; the policy;
+    a layer whose base was deleted deleted from "Not listed as kernels".
 
     The light run creates its env in the group root, the dark run in the user root.
     """
@@ -168,6 +174,7 @@ def test_panel_flow(lab_server: str, theme: str) -> None:
         "LAYENV_UI_ROOT": GROUP_ROOT if theme == "light" else "user",
         "LAYENV_UI_DENIED_PACKAGE": DENIED_PACKAGE,
         "LAYENV_UI_REFUSED_BASE_ID": REFUSED_BASE_ID,
+        "LAYENV_UI_ORPHAN_NAME": f"orphan_{theme}",
         "CHROMIUM": CHROMIUM,
     }
     proc = subprocess.run(

@@ -42,6 +42,7 @@ class CondaPlan:
     creator: str
     group_gid: int | None = None
     kind: str = KIND
+    then: dict | None = None  # an environment.yml's layer, queued on this env once it is built (basefirst)
 
     @property
     def umask(self) -> int | None:

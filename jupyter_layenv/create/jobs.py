@@ -68,7 +68,11 @@ class Job:
 
     def public(self) -> dict[str, Any]:
         """The job JSON of the REST contract (and a few fields a panel needs to show it)."""
+        then = self.plan.get("then")  # a base built for an environment.yml: the layer's job, once queued
+        chained = {"then": {"name": then.get("name"), "job": self.plan.get("next_job"),
+                            "error": self.plan.get("then_error")}} if then else {}  # fmt: skip
         return {
+            **chained,
             "id": self.id,
             "name": self.name,
             "path": self.path,

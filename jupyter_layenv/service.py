@@ -488,6 +488,10 @@ class LayenvService(condabase.CondaBases):
             raise not_found(f"environment {env_id!r}")
         if self.jobs.busy(env.path):
             raise PolicyError(409, f"a job is working on {env.id}; wait for it or cancel it first", "busy")
+        if building := self.jobs.building_on(env.path):
+            raise PolicyError(
+                409, f"a job is building {', '.join(building)} on {env.id}; wait for it or cancel it", "busy"
+            )
         try:
             if not removal.remove(env, discovered, self.policy, self.log):  # another server deleted it meanwhile
                 raise not_found(f"environment {env_id!r}")

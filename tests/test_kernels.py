@@ -173,7 +173,8 @@ def test_cli_list_json_matches_the_manager(home: Tree):
     keys = {"id", "name", "path", "kind", "base", "python_version", "kernels", "writable", "scope", "skipped_reason"}
     keys |= {"owner", "group", "creator"}
     assert all(set(e) == keys for e in listing["environments"])
-    assert "conda remove" in reasons[str(home.py311_ai)]  # GET environments says why delete is refused
+    assert "base of" in reasons[str(home.py311_ai)]  # GET environments says why delete is refused
+    assert "install root" in reasons[str(home.conda_root)]
     assert reasons[str(home.proj_uv)] is None
     assert layer_reasons[str(home.py311_ai)] is None  # and why no layer may be built on an env
     assert "must be built on a Conda environment" in layer_reasons[str(home.proj_uv)]

@@ -273,6 +273,7 @@ class Discovery:
         self._prefixes = _Memo()
         self._protos: dict[str, tuple[tuple, dict]] = {}
         self._environments: dict[str, tuple[dict, Environment]] = {}
+        self._built: _BuildMemo | None = None  # what the last build made of each candidate, and what it read
         self._logged: set[tuple[str, str]] = set()
         self._stats = ScanStats()
         self._scan_deps: list[str] = []  # directories the child scans depend on, for the next signature
@@ -615,8 +616,32 @@ def _child_is_env(path: str, listing: Listing | None, *, nested: bool) -> bool:
     return meta is not None and (meta[1] or (meta[0] and fsread.is_dir(os.path.join(path, "conda-meta"))))
 
 
+@dataclass(frozen=True)
+class _BuildRecord:
+    """What one candidate became, and everything outside its own facts that the answer depended on."""
+
+    cand: Candidate
+    facts: PrefixFacts
+    proto: dict | SkippedEnv | None
+    extra_base: tuple[str, Candidate] | None
+    deps: frozenset[object]  # ("p", path): a candidate; ("i", dir_id): who has it; (read kind, path): a read
+    reads: tuple[tuple[str, str], ...]  # the reads among deps, read again before the next build trusts them
+
+
+@dataclass
+class _BuildMemo:
+    context: tuple  # anything every env depends on: a change rebuilds them all
+    records: dict[str, _BuildRecord]
+    reads: dict[tuple[str, str], object]
+
+
 class _Builder:
-    """Turns candidates into Environments: kinds, bases, names, ids, kernel eligibility."""
+    """Turns candidates into Environments: kinds, bases, names, ids, kernel eligibility.
+
+    Incremental: an env whose candidate and facts are the same objects as last time, and whose recorded
+    dependencies (other candidates it looked up, device/inode owners, reads outside the candidates) are all
+    unchanged, keeps its last answer; a new or deleted env costs its own inspection, not a pass over the tree.
+    """
 
     def __init__(
         self, discovery: Discovery, candidates: dict[str, Candidate], cfg: DiscoveryConfig, roots: list[ScopedRoot]
@@ -631,6 +656,8 @@ class _Builder:
         self.id_to_path = {discovery._facts(path).dir_id: path for path in candidates}
         self.server_id = self.stats.dir_id(cfg.server_prefix) if cfg.server_prefix else None
         self.uid = os.getuid() if hasattr(os, "getuid") else -1
+        self.reads: dict[tuple[str, str], object] = {}
+        self._deps: set[object] = set()
 
     def facts(self, path: str) -> PrefixFacts:
         return self.discovery._facts(path)
@@ -639,24 +666,27 @@ class _Builder:
         protos: list[dict] = []
         skipped = list(skipped)
         extra_bases: dict[str, Candidate] = {}
+        previous = self.discovery._built
+        context = (self.stats.hung, self.server_id, tuple(self.scoped_dirs), self.cfg, self.uid)
+        reusable = previous is not None and previous.context == context
+        dirty = self._dirty(previous) if reusable and previous is not None else frozenset()
+        records: dict[str, _BuildRecord] = {}
         for path, cand in self.candidates.items():
             facts = self.facts(path)
-            proto: dict | SkippedEnv | None = None
-            if facts.problem:
-                proto = SkippedEnv(path, facts.problem)
-            elif facts.is_venv:
-                proto = self._venv_proto(path, facts, cand, extra_bases)  # a deleted base explains a dangling python
-            elif facts.is_conda:
-                proto = self._conda_proto(path, facts, cand)
-            if isinstance(proto, dict) and facts.python_problem and not facts.kernels:
-                reason = f"broken interpreter: {facts.python_problem}; recreate the environment or delete it"
-                proto = SkippedEnv(path, reason)
-            if isinstance(proto, SkippedEnv):
-                skipped.append(proto)
-            elif proto is not None:
-                protos.append(proto)
+            record = previous.records.get(path) if reusable and previous is not None else None
+            if record is None or record.cand != cand or record.facts is not facts or not record.deps.isdisjoint(dirty):
+                record = self._record(path, cand, facts)
+            records[path] = record
+            if record.extra_base is not None:
+                extra_bases.setdefault(*record.extra_base)
+            if isinstance(record.proto, SkippedEnv):
+                skipped.append(record.proto)
+            elif record.proto is not None:
+                protos.append(record.proto)
         for path, cand in extra_bases.items():
             protos.append(self._conda_proto(path, self.facts(path), cand))
+        kept_reads = {key for record in records.values() for key in record.reads}
+        self.discovery._built = _BuildMemo(context, records, {key: self.reads[key] for key in kept_reads})
         environments = _assign_ids(protos, self.discovery._environments)
         return Discovered(
             environments=tuple(environments),
@@ -664,21 +694,73 @@ class _Builder:
             roots=tuple(self.roots),
         )
 
+    def _dirty(self, previous: _BuildMemo) -> frozenset[object]:
+        """The dependencies that moved since the last build: candidates added, removed or changed (and the
+        device/inode they had or have), and reads outside the candidates that now answer otherwise."""
+        dirty: set[object] = set()
+        old, new = previous.records, self.candidates
+        for path in old.keys() ^ new.keys():
+            dirty.add(("p", path))
+            dirty.add(("i", old[path].facts.dir_id if path in old else self.facts(path).dir_id))
+        for path, cand in new.items():
+            record = old.get(path)
+            if record is not None and (record.cand != cand or record.facts is not self.facts(path)):
+                dirty.update((("p", path), ("i", record.facts.dir_id), ("i", self.facts(path).dir_id)))
+        for key, value in previous.reads.items():
+            now = self._read(*key)
+            if now is not value and (key[0] == "facts" or now != value):
+                dirty.add(key)
+        return frozenset(dirty)
+
+    def _record(self, path: str, cand: Candidate, facts: PrefixFacts) -> _BuildRecord:
+        self._deps = set()
+        extra: dict[str, Candidate] = {}
+        proto: dict | SkippedEnv | None = None
+        if facts.problem:
+            proto = SkippedEnv(path, facts.problem)
+        elif facts.is_venv:
+            proto = self._venv_proto(path, facts, cand, extra)  # a deleted base explains a dangling python
+        elif facts.is_conda:
+            proto = self._conda_proto(path, facts, cand)
+        if isinstance(proto, dict) and facts.python_problem and not facts.kernels:
+            reason = f"broken interpreter: {facts.python_problem}; recreate the environment or delete it"
+            proto = SkippedEnv(path, reason)
+        deps = frozenset(self._deps)
+        reads = tuple(key for key in deps if isinstance(key, tuple) and key[0] in _READS)
+        return _BuildRecord(cand, facts, proto, next(iter(extra.items()), None), deps, reads)
+
+    def _read(self, kind: str, path: str) -> Any:
+        """A read outside the candidates' facts, once per build, recorded as a dependency of the env at hand."""
+        key = (kind, path)
+        self._deps.add(key)
+        try:
+            return self.reads[key]
+        except KeyError:
+            value = _READS[kind](self, path)
+            self.reads[key] = value
+            return value
+
+    def _is_candidate(self, path: str) -> bool:
+        self._deps.add(("p", path))
+        return path in self.candidates
+
     def _known(self, prefix: str) -> str | None:
         """The listed env that directory is; a listed env's own path answers without a ``stat`` (its inspection
         read the device and inode that dedupe kept it by)."""
-        if prefix in self.candidates and self.discovery._facts(prefix).dir_id != (0, 0):
+        if self._is_candidate(prefix) and self.discovery._facts(prefix).dir_id != (0, 0):
             return prefix
-        return self.id_to_path.get(self.stats.dir_id(prefix))
+        dir_id = self._read("dir_id", prefix)
+        self._deps.add(("i", dir_id))
+        return self.id_to_path.get(dir_id)
 
     def _home_is_dir(self, home: str) -> bool:
         """Whether a venv's ``home`` is a directory; the directory of a listed env's python is one."""
         prefix = os.path.dirname(home)
-        if prefix in self.candidates:
+        if self._is_candidate(prefix):
             python = self.discovery._facts(prefix).python
             if python and os.path.dirname(python) == home:
                 return True
-        return self.stats.is_dir(home)
+        return self._read("is_dir", home)
 
     def _venv_base(self, path: str, pyvenv: dict[str, str]) -> tuple[str | None, str]:
         """The known env a venv was made from, and the prefix of its base interpreter.
@@ -693,9 +775,11 @@ class _Builder:
             if known is not None and known != path:
                 return known, known
         parent = os.path.dirname(path)
-        if parent in self.candidates and (parent_facts := self.discovery._facts(parent)).is_conda:
+        if self._is_candidate(parent) and (parent_facts := self.discovery._facts(parent)).is_conda:
             interpreter = pyvenv.get("base-executable") or os.path.join(home, "python")
-            if parent_facts.python and os.path.realpath(parent_facts.python) == os.path.realpath(interpreter):
+            if parent_facts.python and self._read("realpath", parent_facts.python) == self._read(
+                "realpath", interpreter
+            ):
                 return parent, parent
         return None, pyvenv.get("base-prefix") or home_prefix
 
@@ -734,10 +818,10 @@ class _Builder:
                 "delete this environment or recreate it on an existing base",
             )
         base_path, base_prefix = self._venv_base(path, pyvenv)
-        if base_path is None and self.stats.stat(os.path.join(base_prefix, "conda-meta")):
+        if base_path is None and self._read("exists", os.path.join(base_prefix, "conda-meta")):
             base_path = base_prefix
             extra_bases.setdefault(base_prefix, Candidate(base_prefix, "layer-base"))
-        base_facts = self.facts(base_path or base_prefix)
+        base_facts = self._read("facts", base_path or base_prefix)
         inherits = pyvenv.get("include-system-site-packages", "false").lower() == "true"
         if base_path is not None:
             base_name = "base" if base_facts.is_conda_root else _venv_name(base_path)
@@ -832,6 +916,15 @@ class _Builder:
             if path == root or path.startswith(root.rstrip(os.sep) + os.sep):
                 return scope
         return SCOPE_USER if owner_uid == self.uid else SCOPE_SYSTEM
+
+
+_READS: dict[str, Callable[[_Builder, str], object]] = {
+    "dir_id": lambda builder, path: builder.stats.dir_id(path),
+    "is_dir": lambda builder, path: builder.stats.is_dir(path),
+    "exists": lambda builder, path: builder.stats.stat(path) is not None,
+    "realpath": lambda _builder, path: os.path.realpath(path),
+    "facts": lambda builder, path: builder.facts(path),
+}
 
 
 def _prompt(pyvenv: dict[str, str]) -> str | None:

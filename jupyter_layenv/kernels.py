@@ -20,6 +20,7 @@ from typing import Any
 from . import activation, fsread
 from .discovery import slug
 from .model import CONDA_BASE, CONDA_ENV, Discovered, Environment, KernelEntry, ShippedKernel
+from .usage.lastuse import group_root_of
 
 RESOURCES = os.path.join(os.path.dirname(__file__), "resources")
 SYNC_MARKER = "synced_by_layenv"
@@ -124,6 +125,8 @@ def build_table(
                 table.entries[entry.name] = entry
                 names.append(entry.name)
         table.env_kernels[env.id] = names
+        if (root := group_root_of(env, discovered)) is not None:
+            _note_usage_root([python_entry, *shipped_entries], root)
 
     for name, owner in native_owner.items():
         if name not in table.native:
@@ -299,6 +302,15 @@ def _metadata(env: Environment) -> dict[str, Any]:
             else {}
         ),
     }
+
+
+def _note_usage_root(entries: list[KernelEntry | None], root: str) -> None:
+    """A group env's kernels tell the provisioner the group root, where every member's kernel starts are kept
+    (nbconvert and papermill start them without discovery)."""
+    for entry in entries:
+        provisioner = entry.spec.get("metadata", {}).get("kernel_provisioner") if entry is not None else None
+        if provisioner and provisioner.get("provisioner_name") == PROVISIONER_NAME:
+            provisioner["config"]["usage_root"] = root
 
 
 @functools.lru_cache(maxsize=1)

@@ -4,7 +4,9 @@ jupyter_client (>= 7) starts a kernel whose spec has ``metadata.kernel_provision
 registered under that name (entry point group ``jupyter_client.kernel_provisioners``). This one is jupyter_client's
 own ``LocalProvisioner`` that first reads the env again (:mod:`jupyter_layenv.relaunch`): a kernelspec synced for
 nbconvert or papermill keeps starting the env as it is now, and a deleted or broken env fails the start with what
-to do instead of "kernel died". Clients that ignore provisioners use the spec's plain ``argv``/``env``.
+to do instead of "kernel died". Clients that ignore provisioners use the spec's plain ``argv``/``env``. Every
+start (and restart) is recorded as the env's ``last_used``, as the server records the kernels it starts: a kernel
+nbconvert or papermill starts is a use of its env too.
 
 The failure is a tornado ``HTTPError``: jupyter_server's API handlers pass on the message of an ``HTTPError`` only
 (anything else reaches JupyterLab as "Unhandled error"). jupyter_client itself depends on tornado, and this module
@@ -21,6 +23,7 @@ from tornado.web import HTTPError
 from traitlets import Unicode
 
 from .relaunch import EnvUnusable, launch_now
+from .usage.lastuse import record_start
 
 
 class EnvironmentUnusable(HTTPError):
@@ -37,6 +40,9 @@ class LayenvProvisioner(LocalProvisioner):  # type: ignore[misc]
     """A local kernel, its activation computed from the env's files at each start and restart."""
 
     env = Unicode("", config=True, help="The environment's path (from the kernelspec's provisioner config).")
+    usage_root = Unicode(
+        "", config=True, help="The group root a group env is in: where its members' kernel starts are recorded."
+    )
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         spec = self.kernel_spec
@@ -46,4 +52,11 @@ class LayenvProvisioner(LocalProvisioner):  # type: ignore[misc]
             except EnvUnusable as err:
                 raise EnvironmentUnusable(str(err), gone=err.gone) from None
             spec.argv, spec.env = argv, env  # new objects: the kernel spec manager's own spec stays as it was
+            await asyncio.to_thread(self._record_start)
         return await super().pre_launch(**kwargs)
+
+    def _record_start(self) -> None:
+        try:
+            record_start(self.env, self.usage_root or None)
+        except OSError as err:  # a full disk or a read-only data dir must not keep the kernel from starting
+            self.log.warning("jupyter_layenv: could not record the start of %s's kernel: %s", self.env, err)

@@ -7,7 +7,6 @@ kernel spec manager's cache honest. Every blocking call runs in a thread: this o
 from __future__ import annotations
 
 import asyncio
-import getpass
 import os
 from typing import Any
 
@@ -25,6 +24,7 @@ from .create.locks import PlantedLink
 from .discovery import layer_id
 from .events import Audit
 from .housekeeping import Housekeeping
+from .identity import account_name
 from .kernels import environment_json, group_name, listing_json
 from .kernelspecs import LayenvKernelSpecManager
 from .layers import revisions
@@ -488,6 +488,10 @@ class LayenvService(condabase.CondaBases):
             raise not_found(f"environment {env_id!r}")
         if self.jobs.busy(env.path):
             raise PolicyError(409, f"a job is working on {env.id}; wait for it or cancel it first", "busy")
+        if building := self.jobs.building_on(env.path):
+            raise PolicyError(
+                409, f"a job is building {', '.join(building)} on {env.id}; wait for it or cancel it", "busy"
+            )
         try:
             if not removal.remove(env, discovered, self.policy, self.log):  # another server deleted it meanwhile
                 raise not_found(f"environment {env_id!r}")
@@ -521,12 +525,6 @@ class LayenvService(condabase.CondaBases):
                 raise bad_request(str(err), "not a Conda env") from None
         stem, ext = fmt.rsplit(".", 1) if "." in fmt else (fmt, "txt")
         return f"{env.name}-{stem}.{ext}", exporting.export(env, base, fmt)
-
-
-def account_name() -> str:
-    """Who acts, as other users should read it: the JupyterHub user this server belongs to, else the Unix user
-    (a token request to a plain server carries only an anonymous identity; the CLI has none)."""
-    return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
 
 
 def _message(error: PolicyError | None) -> str | None:

@@ -3,10 +3,13 @@ the env is gone. Real envs, a real nbconvert run of synced kernelspecs, a real s
 
 from __future__ import annotations
 
+import getpass
+import grp
 import json
 import os
 import shutil
 import subprocess
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -157,3 +160,40 @@ def test_nbconvert_of_a_deleted_env_says_so(prov_home: Path, tmp_path: Path):
     assert proc.returncode != 0
     assert f"environment {layer} was deleted; pick another kernel" in proc.stderr
     assert "Kernel died" not in proc.stderr
+
+
+def test_nbconvert_kernel_starts_set_last_used_like_the_servers(prov_home: Path, tmp_path: Path):
+    """A kernel nbconvert starts through a synced spec (no server running) is a use of its env: in the user's
+    data dir, and for a group env in the group root, where the server's listing reads it."""
+    group_root = tmp_path / "srv" / "physics"
+    group_root.mkdir(parents=True)
+    os.chown(group_root, -1, grp.getgrnam("users").gr_gid)
+    group_root.chmod(0o2775)
+    provenv = prov_home / "miniconda3" / "envs" / "provenv"
+    shared = make_layered_env(provenv, group_root / "shared", tool="uv")
+    env = _env(prov_home, tmp_path / "data")
+    groups = f"--LayenvKernelSpecManager.group_roots={json.dumps([str(tmp_path / 'srv' / '*')])}"
+    proc = subprocess.run([JUPYTER, "layenv", "sync", "--json", groups], env=env, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    specs = {name: json.loads((tmp_path / "data" / "kernels" / name / "kernel.json").read_text())
+             for name in json.loads(proc.stdout)["written"]}  # fmt: skip
+    (shared_kernel,) = [n for n, s in specs.items() if s["metadata"]["layenv"]["path"] == str(shared)]
+    record = tmp_path / "data" / "layenv" / "last_used.json"
+    assert not record.exists()
+
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    for kernel in ("conda-env-provenv-py", shared_kernel):
+        proc = _nbconvert(_notebook(tmp_path / f"{kernel}.ipynb", kernel, "print(6 * 7)"), env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    mine = json.loads(record.read_text())
+    assert set(mine) == {str(provenv)} and mine[str(provenv)]["user"] == getpass.getuser()
+    assert before <= datetime.fromisoformat(mine[str(provenv)]["time"]) <= datetime.now(timezone.utc)
+    theirs = json.loads((group_root / ".layenv-usage" / f"{getpass.getuser()}.json").read_text())
+    assert set(theirs) == {"shared"} and theirs["shared"]["time"] >= before.isoformat()
+
+    listing = subprocess.run([JUPYTER, "layenv", "list", "--json", groups], env=env, capture_output=True,
+                             text=True, timeout=120, check=True)  # fmt: skip
+    last = {e["path"]: (e["last_used"], e["last_used_by"]) for e in json.loads(listing.stdout)["environments"]}
+    assert last[str(provenv)] == (mine[str(provenv)]["time"], getpass.getuser())
+    assert last[str(shared)] == (theirs["shared"]["time"], getpass.getuser())

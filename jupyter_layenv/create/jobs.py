@@ -200,6 +200,10 @@ class JobManager:
     def busy(self, path: str) -> bool:
         return path in self._paths
 
+    def building_on(self, path: str) -> list[str]:
+        """The layers this server's queued and running jobs build or change on the env at ``path``."""
+        return [job.name for job in self._jobs.values() if job.state in ACTIVE and job.base == path]
+
     def active_plans(self) -> list[dict[str, Any]]:
         """What the queued and running jobs of this server are building."""
         return [job.plan for job in self._jobs.values() if job.state in ACTIVE]

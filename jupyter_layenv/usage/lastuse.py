@@ -2,12 +2,14 @@
 
 Kept per user in the server's data dir (``<data dir>/layenv/last_used.json``: ``{env path: {time, user}}``) and,
 for an env in a group root, in that root (``<root>/.layenv-usage/<user>.json``: ``{path in the root: {time,
-user}}``), so every member sees when anyone last used a group env. Each user writes only files of their own: no
-two servers ever write one file. Writes replace the file whole (write aside, rename).
+user}}``), so every member sees when anyone last used a group env. Each user writes only files of their own; the
+user's server and the kernels nbconvert or papermill start (the provisioner records them too) may write one at the
+same time, so a write holds an ``flock`` on ``<file>.lock`` and replaces the file whole (write aside, rename).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
@@ -15,7 +17,10 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from jupyter_core.paths import jupyter_data_dir
+
 from .. import fsread
+from ..identity import account_name
 from ..model import SCOPE_GROUP, Discovered, Environment
 
 GROUP_DIR = ".layenv-usage"
@@ -104,6 +109,15 @@ class LastUseStore:
             os.mkdir(directory)
             os.chmod(directory, 0o2775)  # members add their own files; the group is the root's (setgid)
         os.makedirs(directory, exist_ok=True)
+        lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another process's record between our read and rename is kept
+            self._replace(path, key, use, shared=shared)
+        finally:
+            os.close(lock)
+
+    def _replace(self, path: str, key: str, use: LastUse, *, shared: bool) -> None:
+        directory = os.path.dirname(path)
         uses = {k: {"time": v.time, "user": v.user} for k, v in self._read(path).items()}
         uses[key] = {"time": use.time, "user": use.user}
         fd, tmp = tempfile.mkstemp(prefix=".last_used-", dir=directory)
@@ -116,6 +130,12 @@ class LastUseStore:
         except BaseException:
             os.unlink(tmp)
             raise
+
+
+def record_start(env_path: str, group_root: str | None) -> None:
+    """A kernel of ``env_path`` started outside the server (nbconvert, papermill): the same record as the server's,
+    in the same files (this user's data dir, or the group root)."""
+    LastUseStore(os.path.join(jupyter_data_dir(), "layenv")).record(env_path, account_name(), group_root)
 
 
 def group_root_of(env: Environment, discovered: Discovered) -> str | None:

@@ -137,4 +137,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    status = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # py-rattler's native worker threads can still be alive when the interpreter finalizes, and tearing them down
+    # then crashed the worker (SIGSEGV after "installed N packages"): everything is written, so leave at once
+    os._exit(status)

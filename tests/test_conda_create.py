@@ -13,6 +13,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -369,7 +370,7 @@ def test_server_log_hint_and_recovery_of_a_killed_servers_conda_job(tmp_path: Pa
 
 
 def test_worker_progress_lines_move_the_job_and_other_lines_are_log():
-    from jupyter_layenv.create.conda import PROGRESS, progress_of
+    from jupyter_layenv.create.conda import PROGRESS, needed_of, progress_of
 
     def line(**event: object) -> str:
         return PROGRESS + json.dumps(event) + "\n"
@@ -380,6 +381,9 @@ def test_worker_progress_lines_move_the_job_and_other_lines_are_log():
     assert progress_of(line(step="download", done=10, total=10, fraction=7))[1] == 0.9  # clamped: never past 0.9
     assert progress_of("solved in 0.02 s: 30 packages\n") is None
     assert progress_of(PROGRESS + "{not json\n") is None
+    needed = "the 3 Conda packages solved needed at least 1.0 MiB (compressed)"
+    assert needed_of(line(step="solve", done=1, total=1, needed=needed)) == needed
+    assert needed_of(line(step="solve", done=1, total=1)) is None and needed_of(PROGRESS + "[1]\n") is None
 
 
 async def test_a_conda_base_in_a_group_root_is_the_groups(jp_fetch, group_root: Path, jp_home_dir: Path):
@@ -458,3 +462,20 @@ def test_only_a_crash_is_retried():
 
     assert crashed(139) and crashed(-11) and crashed(134)
     assert not crashed(0) and not crashed(1) and not crashed(137) and not crashed(-9)  # SIGKILL: a cancel, or a kill
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root (CI runs as root)")
+async def test_a_full_disk_says_how_much_the_solved_packages_needed(jp_fetch, jp_home_dir: Path):
+    """The env's file system fills up while py-rattler links: the error names it and what the solve needed."""
+    from test_faults import tmpfs
+
+    envs = jp_home_dir / ".conda" / "envs"
+    with tmpfs(envs, "size=2m"):
+        code, job = await create(jp_fetch, {"kind": "conda", "name": "full", "packages": ["python=3.11"]})
+        assert code == 202, job
+        job = await follow(jp_fetch, job["id"], timeout=240)
+        assert job["state"] == "failed", job
+        message = job["error"]
+        assert "no space left" in message and str(envs) in message, await _log(jp_fetch, job)
+        assert re.search(r"the \d+ Conda packages solved needed at least \d+\.\d MiB \(compressed\)", message), message
+        assert sorted(os.listdir(envs)) in ([], [".layenv-locks"])

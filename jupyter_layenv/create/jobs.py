@@ -408,6 +408,7 @@ class JobManager:
             code = await conda.run_worker(
                 argv, log_path=self.store.log_path(job.id), env=env, cwd=plan.path,
                 on_spawn=self._spawned(job), on_progress=progressed, umask=plan.umask, keep_fds=self._kept_fds(job),
+                on_needed=lambda needed: self._needed.__setitem__(job.id, needed),
             )  # fmt: skip
             if attempt == 2 or not conda.crashed(code):
                 break

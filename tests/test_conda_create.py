@@ -549,3 +549,28 @@ async def test_a_full_disk_says_how_much_the_solved_packages_needed(jp_fetch, jp
         assert "no space left" in message and str(envs) in message, await _log(jp_fetch, job)
         assert re.search(r"the \d+ Conda packages solved needed at least \d+\.\d MiB \(compressed\)", message), message
         assert sorted(os.listdir(envs)) in ([], [".layenv-locks"])
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "message"),
+    [
+        ({"environment_yml": BASE_FIRST_YML.replace("    - iniconfig", "    - --index-url=http://evil")}, 400,
+         "installer option"),
+        ({"display_name": "\x00"}, 400, "display_name"),
+        ({"environment_yml": "name: onlypip\ndependencies:\n  - pip:\n    - iniconfig\n"}, 400, "only pip"),
+        ({"environment_yml": BASE_FIRST_YML.replace("python=3.11", "python=3.11[subdir=win-64]")}, 400,
+         "not a Conda match spec"),
+    ],
+)  # fmt: skip
+async def test_build_base_checks_both_creates_before_queueing_any(jp_fetch, jp_home_dir: Path, change, status,
+                                                                   message):  # fmt: skip
+    code, body = await create(jp_fetch, {"environment_yml": BASE_FIRST_YML, "build_base": True, **change})
+    assert code == status and message in body["message"], body
+    _, jobs = await fetch_json(jp_fetch, "jobs")
+    assert jobs["jobs"] == [] and not (jp_home_dir / ".conda").exists()
+
+
+@pytest.mark.parametrize("policy", [{"allow_conda_create": False}])
+async def test_build_base_needs_the_right_to_create_bases(jp_fetch, jp_home_dir: Path):
+    code, body = await create(jp_fetch, {"environment_yml": BASE_FIRST_YML, "build_base": True})
+    assert code == 403 and "allow_conda_create" in body["message"], body

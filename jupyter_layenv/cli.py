@@ -373,6 +373,12 @@ class CreateApp(_ServiceCommand):
         help="Create a Conda env (a base) instead of a layer, from these Conda match specs: --conda python=3.11 numpy",
     )
     no_ipykernel = Bool(False, config=True, help="With --conda: do not add ipykernel (the env is then not a kernel).")
+    build_base = Bool(
+        False,
+        config=True,
+        help="With --file: when no known Conda env satisfies the file, build one first (NAME-base, from the "
+        "configured channels), then the layer on it.",
+    )
     aliases = {
         "conda": "CreateApp.conda",
         "base": "CreateApp.base",
@@ -385,6 +391,7 @@ class CreateApp(_ServiceCommand):
     flags = {
         "no-inherit": ({"CreateApp": {"inherit": False}}, "Do not inherit the base's packages."),
         "no-ipykernel": ({"CreateApp": {"no_ipykernel": True}}, "With --conda: do not add ipykernel."),
+        "build-base": ({"CreateApp": {"build_base": True}}, "With --file: build the base first when none fits."),
         "json": ({"_LayenvCommand": {"json_output": True}}, "Print the finished job as JSON."),
     }
 
@@ -428,6 +435,8 @@ class CreateApp(_ServiceCommand):
         except (OSError, UnicodeDecodeError) as err:
             raise CliError(f"--file {self.environment_file}: cannot read it ({err})") from None
         body: dict[str, Any] = {"environment_yml": text, "inherit": self.inherit, "root": self.root}
+        if self.build_base:
+            body["build_base"] = True
         if self.extra_args:
             body["name"] = self.extra_args[0]
         return body
@@ -436,6 +445,14 @@ class CreateApp(_ServiceCommand):
         service = self.service()
         job = await service.create(body, account_name())
         await follow_job(service, job, self.json_output)
+        then = job.public().get("then")
+        if job.state == "succeeded" and then and then["error"]:
+            raise CliError(then["error"], ExitCode.FAILED)
+        if job.state == "succeeded" and then and then["job"]:  # --build-base: the base is there, now the layer
+            if not self.json_output:
+                print(f"created the base {job.path}; now the layer {then['name']} on it", file=sys.stderr)
+            job = await service.job(then["job"])
+            await follow_job(service, job, self.json_output)
         if not self.json_output:
             if job.state == "succeeded" and job.environment:
                 kernels = ", ".join(k["name"] for k in job.environment["kernels"])

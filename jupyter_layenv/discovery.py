@@ -7,6 +7,7 @@ env); a new, deleted or changed env shows on the very next call. Nothing here ru
 from __future__ import annotations
 
 import dataclasses
+import functools
 import glob
 import hashlib
 import logging
@@ -653,7 +654,8 @@ class _Builder:
         self.scoped_dirs = [(root.path, root.scope) for root in roots]
         self.scoped_dirs += [(path, SCOPE_USER) for path in cfg.user_roots]
         self.stats = discovery._stats
-        self.id_to_path = {discovery._facts(path).dir_id: path for path in candidates}
+        self.facts_of = {path: discovery._facts(path) for path in candidates}
+        self.id_to_path = {facts.dir_id: path for path, facts in self.facts_of.items()}
         self.server_id = self.stats.dir_id(cfg.server_prefix) if cfg.server_prefix else None
         self.uid = os.getuid() if hasattr(os, "getuid") else -1
         self.reads: dict[tuple[str, str], object] = {}
@@ -671,9 +673,11 @@ class _Builder:
         reusable = previous is not None and previous.context == context
         dirty = self._dirty(previous) if reusable and previous is not None else frozenset()
         records: dict[str, _BuildRecord] = {}
+        old_records = previous.records if reusable and previous is not None else {}
+        facts_of = self.facts_of
         for path, cand in self.candidates.items():
-            facts = self.facts(path)
-            record = previous.records.get(path) if reusable and previous is not None else None
+            facts = facts_of[path]
+            record = old_records.get(path)
             if record is None or record.cand != cand or record.facts is not facts or not record.deps.isdisjoint(dirty):
                 record = self._record(path, cand, facts)
             records[path] = record
@@ -699,13 +703,14 @@ class _Builder:
         device/inode they had or have), and reads outside the candidates that now answer otherwise."""
         dirty: set[object] = set()
         old, new = previous.records, self.candidates
+        facts_of = self.facts_of
         for path in old.keys() ^ new.keys():
             dirty.add(("p", path))
-            dirty.add(("i", old[path].facts.dir_id if path in old else self.facts(path).dir_id))
+            dirty.add(("i", old[path].facts.dir_id if path in old else facts_of[path].dir_id))
         for path, cand in new.items():
             record = old.get(path)
-            if record is not None and (record.cand != cand or record.facts is not self.facts(path)):
-                dirty.update((("p", path), ("i", record.facts.dir_id), ("i", self.facts(path).dir_id)))
+            if record is not None and (record.facts is not facts_of[path] or record.cand != cand):
+                dirty.update((("p", path), ("i", record.facts.dir_id), ("i", facts_of[path].dir_id)))
         for key, value in previous.reads.items():
             now = self._read(*key)
             if now is not value and (key[0] == "facts" or now != value):
@@ -942,6 +947,7 @@ def _venv_name(path: str) -> str:
     return base
 
 
+@functools.lru_cache(maxsize=8192)
 def slug(text: str) -> str:
     return _SLUG.sub("_", text.lower()).strip("._-") or "env"
 

@@ -22,7 +22,7 @@ from .export import channel_name
 from .model import Discovered, Environment
 from .policy import BASE_KINDS, CreateRequest, LayenvPolicy, PolicyError, bad_request, validate_name
 
-FILE_FIELDS = {"name", "environment_yml", "display_name", "root", "inherit"}
+FILE_FIELDS = {"name", "environment_yml", "display_name", "root", "inherit", "build_base"}
 REPLACED_FIELDS = ("base", "packages", "requirements")
 KEYS = ("name", "channels", "dependencies", "prefix")  # ``prefix`` (conda env export writes it) is ignored
 MAX_CLOSEST = 3
@@ -261,9 +261,11 @@ def kept_from_base(specs: tuple[str, ...], base: Environment) -> tuple[list[str]
 
 
 def request_from_file(
-    body: dict[str, Any], policy: LayenvPolicy, discovered: Discovered
+    body: dict[str, Any], policy: LayenvPolicy, discovered: Discovered, on_base: str | None = None
 ) -> tuple[CreateRequest, dict[str, Any]]:
-    """A POST body with ``environment_yml``: the create request it amounts to, and the provenance to record."""
+    """A POST body with ``environment_yml``: the create request it amounts to, and the provenance to record.
+
+    ``on_base``: the path of the base built for this file (``build_base``), taken without choosing."""
     replaced = [field for field in REPLACED_FIELDS if field in body]
     if replaced:
         raise bad_request(
@@ -281,7 +283,10 @@ def request_from_file(
     if name is None:
         raise bad_request("environment.yml has no 'name:': give the new environment a name")
     validate_name(name)
-    chosen = choose_base(file, discovered, policy)
+    built = discovered.by_path(on_base) if on_base else None
+    if on_base and built is None:
+        raise PolicyError(409, f"the base built for this file, {on_base}, is gone", "base gone")
+    chosen = rank_bases(file.conda, [built])[0] if built else choose_base(file, discovered, policy)
     base = chosen.base
     install, kept = kept_from_base(file.pip, base) if body.get("inherit", True) is True else (list(file.pip), [])
     fields = {key: body[key] for key in ("display_name", "root", "inherit") if key in body}
@@ -292,8 +297,13 @@ def request_from_file(
         "conda": [spec.text for spec in file.conda],
         "pip": list(file.pip),
         "kept_from_base": kept,
-        "summary": f"environment.yml: base {base.id} satisfies all {len(file.conda)} Conda specs and has the fewest "
-        f"other packages ({chosen.extra})" + (f"; kept from the base: {', '.join(kept)}" if kept else ""),
+        "summary": (
+            f"environment.yml: base {base.id} built first from its {len(file.conda)} Conda specs"
+            if built
+            else f"environment.yml: base {base.id} satisfies all {len(file.conda)} Conda specs and has the fewest "
+            f"other packages ({chosen.extra})"
+        )
+        + (f"; kept from the base: {', '.join(kept)}" if kept else ""),
     }
     return request, provenance
 

@@ -67,6 +67,8 @@ class KernelTable:
     built_from: dict[int, tuple[Environment, tuple[KernelEntry | None, list[KernelEntry]]]] = field(
         default_factory=dict
     )
+    # id(entry) -> (entry, its get_all_specs item): reused as long as the entry is
+    spec_items: dict[int, tuple[KernelEntry, dict[str, Any]]] = field(default_factory=dict)
 
     def resolve(self, name: str) -> str | None:
         name = name.lower()
@@ -86,6 +88,8 @@ def build_table(
     """The table for a discovery result; entries of envs unchanged since ``previous`` are reused as they are."""
     table = KernelTable()
     reusable = previous.built_from if previous is not None else {}
+    filtering = bool(filters.include or filters.exclude or filters.allowed)
+    resources: dict[str, bool] = {}  # ipykernel's resources directory of a base its layers share: one stat
     envs_by_path = {env.path: env for env in discovered.environments}
     envs_by_dir = {env.dir_id: env for env in discovered.environments}
     native_owner: dict[str, Environment] = {}
@@ -103,21 +107,21 @@ def build_table(
     for env in discovered.environments:
         cached = reusable.get(id(env))
         python_entry, shipped_entries = (
-            cached[1] if cached is not None and cached[0] is env else _env_entries(env, display_name_format)
+            cached[1] if cached is not None and cached[0] is env else _env_entries(env, display_name_format, resources)
         )
         table.built_from[id(env)] = (env, (python_entry, shipped_entries))
         names: list[str] = []
         if env.id in natively_served:
             names.append(natively_served[env.id])
         elif python_entry is not None:
-            reason = filters.refusal(python_entry.name, env)
+            reason = filters.refusal(python_entry.name, env) if filtering else None
             if reason:
                 table.env_reasons[env.id] = reason
             else:
                 table.entries[python_entry.name] = python_entry
                 names.append(python_entry.name)
         for entry in shipped_entries:
-            if entry.name not in table.entries and not filters.refusal(entry.name, env):
+            if entry.name not in table.entries and not (filtering and filters.refusal(entry.name, env)):
                 table.entries[entry.name] = entry
                 names.append(entry.name)
         table.env_kernels[env.id] = names
@@ -133,14 +137,25 @@ def build_table(
     for name in list(table.native):
         if name in table.entries or (filters.allowed and name not in filters.allowed):
             del table.native[name]
-    table.all_specs = {**table.native, **{name: _spec_item(entry) for name, entry in table.entries.items()}}
+    items = previous.spec_items if previous is not None else {}
+    for entry in table.entries.values():
+        cached_item = items.get(id(entry))
+        table.spec_items[id(entry)] = (
+            cached_item if cached_item is not None and cached_item[0] is entry else (entry, _spec_item(entry))
+        )
+    table.all_specs = {
+        **table.native,
+        **{name: table.spec_items[id(entry)][1] for name, entry in table.entries.items()},
+    }
     return table
 
 
-def _env_entries(env: Environment, display_name_format: str) -> tuple[KernelEntry | None, list[KernelEntry]]:
+def _env_entries(
+    env: Environment, display_name_format: str, resources: dict[str, bool]
+) -> tuple[KernelEntry | None, list[KernelEntry]]:
     python_entry = None
     if env.has_ipykernel and env.python and not env.skipped_reason:
-        python_entry = _python_entry(env, display_name_format)
+        python_entry = _python_entry(env, display_name_format, resources)
     shipped = [
         _shipped_entry(env, kernel, display_name_format)
         for kernel in env.shipped_kernels
@@ -179,14 +194,14 @@ def _is_env_python_kernel(shipped: ShippedKernel, env: Environment) -> bool:
     return shipped.dirname == "python3" or exe.startswith("python") or exe == "{prefix}"
 
 
-def _python_entry(env: Environment, display_name_format: str) -> KernelEntry:
+def _python_entry(env: Environment, display_name_format: str, resources: dict[str, bool]) -> KernelEntry:
     argv, env_vars = activation.kernel_launch(
         env.activation, [env.python or "python", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     )
     short = ".".join((env.python_version or "").split(".")[:2])
     kernel_label = f"Python {short}".strip()
     display = env.display_name or _display_name(display_name_format, env, kernel_label, "python")
-    resource_dir = _python_resources(env)
+    resource_dir = _python_resources(env, resources)
     spec = {
         "argv": argv,
         "display_name": display,
@@ -205,12 +220,17 @@ def _python_entry(env: Environment, display_name_format: str) -> KernelEntry:
     )
 
 
-def _python_resources(env: Environment) -> str:
+def _python_resources(env: Environment, resources: dict[str, bool]) -> str:
+    """The logos of the env's Python kernel; ``resources``: the directories found (or not) in this build."""
     for shipped in env.shipped_kernels:
         if _is_env_python_kernel(shipped, env):
             return shipped.resource_dir
-    if env.ipykernel_resources and fsread.is_dir(env.ipykernel_resources):
-        return env.ipykernel_resources
+    found = env.ipykernel_resources
+    if found:
+        if found not in resources:
+            resources[found] = fsread.is_dir(found)
+        if resources[found]:
+            return found
     return RESOURCES
 
 

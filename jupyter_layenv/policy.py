@@ -420,17 +420,24 @@ class LayenvPolicy(LoggingConfigurable):
             raise refusal
 
     def delete_refusal(self, env: Environment, discovered: Discovered, uid: int) -> PolicyError | None:
-        """Why ``env`` may not be deleted (only the caller's own, writable layers, venvs and Conda envs made by
-        jupyter_layenv may; never a Conda install root), or ``None``.
+        """Why ``env`` may not be deleted (only the caller's own, writable layers, venvs and Conda envs, nothing
+        built on them; never a Conda install root, never another user's Conda env), or ``None``.
 
         The listing carries this reason too, so the panel explains a disabled delete without its own rules.
         """
-        if env.kind == CONDA_BASE or (env.kind == CONDA_ENV and env.creator is None):
+        if env.kind == CONDA_BASE or (env.kind == CONDA_ENV and _conda_install_root(env.path)):
             return PolicyError(
                 403,
-                f"{env.id} is a Conda environment jupyter_layenv did not create: it deletes only layers, venvs and "
-                f"the Conda envs it created; use `conda remove -p {env.path} --all`",
-                "conda env",
+                f"{env.id} is a Conda install root (conda and its envs live in {env.path}): jupyter_layenv never "
+                "deletes one; delete its envs one by one, or uninstall Conda itself",
+                "conda root",
+            )
+        if env.kind == CONDA_ENV and env.creator is None and env.owner_uid != uid:
+            return PolicyError(
+                403,
+                f"{env.id} is a Conda environment of another user (uid {env.owner_uid}): jupyter_layenv deletes only "
+                f"the Conda envs this server's user owns; its owner can run `conda remove -p {env.path} --all`",
+                "not yours",
             )
         if env.is_server_prefix:
             return PolicyError(403, f"{env.id} is the environment this Jupyter server runs in", "server env")
@@ -466,6 +473,9 @@ class LayenvPolicy(LoggingConfigurable):
         layers = [layer.name for layer in discovered.layers.get(env.path, ())]
         if layers:
             return PolicyError(403, f"{env.id} is the base of {', '.join(layers)}; delete those first", "is a base")
+        inside = [other.name for other in discovered.environments if other.path.startswith(env.path + os.sep)]
+        if inside:
+            return PolicyError(403, f"{env.id} holds the environments {', '.join(inside)}; delete those first", "holds")
         if uid != 0 and env.owner_uid != uid and env.scope != SCOPE_GROUP:
             return PolicyError(403, f"{env.id} belongs to another user (uid {env.owner_uid})", "not yours")
         if not env.writable or not os.access(os.path.dirname(env.path), os.W_OK | os.X_OK):
@@ -498,6 +508,11 @@ def validate_name(name: Any) -> str:
             "invalid name",
         )
     return name
+
+
+def _conda_install_root(path: str) -> bool:
+    """conda's own marks of an install root, whatever discovery called the env (it may be listed as an env)."""
+    return os.path.isdir(os.path.join(path, "condabin")) or os.path.isdir(os.path.join(path, "envs"))
 
 
 def _read_only_mount(directory: str) -> bool:

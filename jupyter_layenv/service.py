@@ -7,13 +7,14 @@ kernel spec manager's cache honest. Every blocking call runs in a thread: this o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from traitlets import Bool, Enum, Float, Instance, Int, List, Unicode, default
 
-from . import condabase, envfile, fsread, inventory, removal
+from . import basefirst, condabase, envfile, fsread, inventory, removal
 from . import export as exporting
 from .create.builder import BuildPlan
 from .create.conda import CondaPlan, unregister_environment
@@ -317,6 +318,8 @@ class LayenvService(condabase.CondaBases):
         try:
             if condabase.is_conda_request(body):
                 plan: BuildPlan | CondaPlan = await asyncio.to_thread(self.plan_conda, body, account_name())
+            elif basefirst.asks(body):
+                plan = await asyncio.to_thread(self._base_first, body)
             else:
                 request, source = await asyncio.to_thread(self._request, body)
                 env_name = request.name
@@ -334,6 +337,27 @@ class LayenvService(condabase.CondaBases):
             self.audit.emit("create", user, env_name, "refused", detail=err.message)
             raise
         return job
+
+    def _base_first(self, body: dict[str, Any]) -> BuildPlan | CondaPlan:
+        """``build_base``: the base's Conda job, which queues the layer's (:meth:`_then`), or the layer if one fits."""
+        first = basefirst.split(body, self.policy, self.ksm.current()[0])
+        if first.conda is None:
+            return self._plan(*self._request(first.layer))
+        return dataclasses.replace(self.plan_conda(first.conda, account_name()), then=first.layer)
+
+    async def _then(self, job: Job) -> None:
+        """A base built for an environment.yml: queue its layer on it; a refusal is the base job's ``then.error``."""
+        layer = job.plan["then"]
+        try:
+            discovered = (await asyncio.to_thread(self.ksm.current))[0]
+            request, source = await asyncio.to_thread(
+                envfile.request_from_file, layer, self.policy, discovered, job.path
+            )
+            plan = await asyncio.to_thread(self._plan, request, source)
+            job.plan["next_job"] = (await self.jobs.submit(plan, base=plan.base_path)).id
+        except (PolicyError, JobConflict, PlantedLink, DiskFull) as err:
+            job.plan["then_error"] = f"the base was built, but its layer was not queued: {err}"
+            self.audit.emit("create", job.user, layer["name"], "refused", detail=job.plan["then_error"])
 
     def _request(self, body: Any) -> tuple[CreateRequest, dict[str, Any] | None]:
         """The create a body asks for; with ``environment_yml``, the file picks the base (and its provenance)."""
@@ -426,6 +450,8 @@ class LayenvService(condabase.CondaBases):
         listed = environment_json(env, table)
         if not listed["kernels"] and job.plan.get("ipykernel", True):
             raise RuntimeError(f"{job.path} was built but is not a kernel: {listed['skipped_reason']}")
+        if job.plan.get("then") is not None:
+            await self._then(job)
         return listed
 
     def _job_finished(self, job: Job) -> None:
@@ -488,6 +514,10 @@ class LayenvService(condabase.CondaBases):
             raise not_found(f"environment {env_id!r}")
         if self.jobs.busy(env.path):
             raise PolicyError(409, f"a job is working on {env.id}; wait for it or cancel it first", "busy")
+        if building := self.jobs.building_on(env.path):
+            raise PolicyError(
+                409, f"a job is building {', '.join(building)} on {env.id}; wait for it or cancel it", "busy"
+            )
         try:
             if not removal.remove(env, discovered, self.policy, self.log):  # another server deleted it meanwhile
                 raise not_found(f"environment {env_id!r}")

@@ -76,7 +76,7 @@ def test_cli_create_export_delete(cli_env: dict[str, str], clean_create_home: Pa
         (["create", "ok", "--base", "conda-nope"], "not a known environment"),
         (["create", "ok", "--base", "conda-py311_ai", "--package=--index-url=http://evil"], "installer option"),
         (["create", "ok", "--base", "conda-py311_ai", "--package", "./here"], "local path"),
-        (["delete", "conda-py311_ai"], "conda remove"),
+        (["delete", "conda-base"], "install root"),
         (["delete", "nothing-here"], "not found"),
         (["export", "conda-py311_ai", "--format", "pdf"], "environment.yml"),
     ],

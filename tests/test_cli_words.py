@@ -42,7 +42,7 @@ def assert_cli_words(proc: subprocess.CompletedProcess) -> None:
         (["delete", "py311_ia"], ExitCode.NOT_FOUND, "environment 'py311_ia' not found"),
         (["delete", "py311_ia"], ExitCode.NOT_FOUND, "did you mean 'py311_ai'?"),
         (["delete", "nothere"], ExitCode.NOT_FOUND, "see `jupyter layenv list`"),
-        (["delete", "conda-py311_ai"], ExitCode.NOT_ALLOWED, "conda remove"),
+        (["delete", "conda-base"], ExitCode.NOT_ALLOWED, "never deletes one"),
         (["create", "ok", "--base", "py311_ai", "--package", "--index-url=http://evil"], ExitCode.USAGE,
          "'--index-url=http://evil' is an installer option"),
         (["export", "py311_ai", "--format", "yaml"], ExitCode.USAGE,

@@ -13,6 +13,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -369,7 +370,7 @@ def test_server_log_hint_and_recovery_of_a_killed_servers_conda_job(tmp_path: Pa
 
 
 def test_worker_progress_lines_move_the_job_and_other_lines_are_log():
-    from jupyter_layenv.create.conda import PROGRESS, progress_of
+    from jupyter_layenv.create.conda import PROGRESS, needed_of, progress_of
 
     def line(**event: object) -> str:
         return PROGRESS + json.dumps(event) + "\n"
@@ -380,6 +381,9 @@ def test_worker_progress_lines_move_the_job_and_other_lines_are_log():
     assert progress_of(line(step="download", done=10, total=10, fraction=7))[1] == 0.9  # clamped: never past 0.9
     assert progress_of("solved in 0.02 s: 30 packages\n") is None
     assert progress_of(PROGRESS + "{not json\n") is None
+    needed = "the 3 Conda packages solved needed at least 1.0 MiB (compressed)"
+    assert needed_of(line(step="solve", done=1, total=1, needed=needed)) == needed
+    assert needed_of(line(step="solve", done=1, total=1)) is None and needed_of(PROGRESS + "[1]\n") is None
 
 
 async def test_a_conda_base_in_a_group_root_is_the_groups(jp_fetch, group_root: Path, jp_home_dir: Path):
@@ -458,3 +462,115 @@ def test_only_a_crash_is_retried():
 
     assert crashed(139) and crashed(-11) and crashed(134)
     assert not crashed(0) and not crashed(1) and not crashed(137) and not crashed(-9)  # SIGKILL: a cancel, or a kill
+
+
+BASE_FIRST_YML = """name: fromfile
+channels:
+  - https://never.example.org/not-a-channel
+dependencies:
+  - python=3.11
+  - conda-forge::layenv-conda-marker=1.0
+  - pip
+  - pip:
+    - iniconfig
+"""
+
+
+async def test_an_environment_yml_may_build_its_base_first(jp_fetch, jp_serverapp, jp_home_dir: Path,
+                                                           conda_channel: Path):  # fmt: skip
+    """No base fits the file: 422; with build_base, a Conda job builds one from the configured channels (never the
+    file's), then queues the layer on it; the layer's kernel imports the base's package and its own."""
+    code, refused = await create(jp_fetch, {"environment_yml": BASE_FIRST_YML})
+    assert code == 422, refused
+    code, bad = await create(jp_fetch, {"environment_yml": BASE_FIRST_YML, "build_base": "yes"})
+    assert code == 400 and "build_base" in bad["message"], bad
+    code, job = await create(jp_fetch, {"environment_yml": BASE_FIRST_YML, "build_base": True})
+    assert code == 202, job
+    assert job["then"] == {"name": "fromfile", "job": None, "error": None}, job
+    base_job = await follow(jp_fetch, job["id"], timeout=240)
+    assert base_job["state"] == "succeeded", await _log(jp_fetch, base_job)
+    base_path = jp_home_dir / ".conda" / "envs" / "fromfile-base"
+    assert base_job["environment"]["path"] == str(base_path) and base_job["environment"]["kind"] == "conda-env"
+    records = [json.loads(p.read_text()) for p in (base_path / "conda-meta").glob("*.json")]
+    assert {r["name"] for r in records} >= {"python", "layenv-conda-marker", "ipykernel"}
+    assert all(r["channel"].startswith(channel_url(conda_channel)) for r in records), records[0]["channel"]
+    assert base_job["then"]["job"] and base_job["then"]["error"] is None, base_job["then"]
+
+    layer_job = await follow(jp_fetch, base_job["then"]["job"])
+    assert layer_job["state"] == "succeeded", await _log(jp_fetch, layer_job)
+    layer = layer_job["environment"]
+    assert layer["base"] == str(base_path) and layer["name"] == "fromfile"
+    provenance = json.loads((Path(layer["path"]) / "layenv.json").read_text())["environment_yml"]
+    assert provenance["channels"] == ["https://never.example.org/not-a-channel"]  # recorded, never contacted
+    probe = PROBE.replace("import json,", "import iniconfig, json,").replace(
+        '"prefix"', '"ini": iniconfig.__version__, "prefix"'
+    )
+    out = json.loads(await run_in_kernel(jp_serverapp, layer["kernels"][0]["name"], probe))
+    assert out["marker"] == "conda 1.0" and out["ini"] == INICONFIG_VERSION and out["prefix"] == layer["path"]
+
+    # a base that fits now exists (the file's conda-forge:: is checked against where a record came from: dropped
+    # here): build_base builds nothing more, the layer goes on it at once
+    unpinned = BASE_FIRST_YML.replace("conda-forge::", "")
+    code, again = await create(jp_fetch, {"environment_yml": unpinned, "name": "again", "build_base": True})
+    assert code == 202 and again["base"] == str(base_path) and "then" not in again, again
+    assert (await follow(jp_fetch, again["id"]))["state"] == "succeeded"
+
+
+def test_cli_create_file_build_base(tmp_path: Path, conda_channel: Path, wheelhouse: Path):
+    home, pkgs, url = tmp_path / "cli-home", tmp_path / "pkgs", channel_url(conda_channel)
+    home.mkdir()
+    yml = tmp_path / "environment.yml"
+    yml.write_text(BASE_FIRST_YML)
+    hermetic = [f"--LayenvService.find_links=['{wheelhouse}']", "--LayenvService.offline=True"]
+    proc = _cli("create", "--file", str(yml), *hermetic, home=home, channel=url, pkgs=pkgs)
+    assert proc.returncode != 0 and "no Conda environment here" in proc.stderr, proc.stderr
+    proc = _cli("create", "--file", str(yml), "--build-base", *hermetic, home=home, channel=url, pkgs=pkgs)
+    assert proc.returncode == 0, proc.stderr
+    base, layer = home / ".conda" / "envs" / "fromfile-base", home / ".virtualenvs" / "fromfile"
+    assert f"created the base {base}; now the layer fromfile on it" in proc.stderr and f"created {layer}" in proc.stderr
+    assert "link 1/" in proc.stdout  # both jobs' logs
+    probe = f"import iniconfig, {MARKER_MODULE} as m; print(m.WHERE, iniconfig.__version__)"
+    out = subprocess.run([layer / "bin" / "python", "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["conda", "1.0", INICONFIG_VERSION], out.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root (CI runs as root)")
+async def test_a_full_disk_says_how_much_the_solved_packages_needed(jp_fetch, jp_home_dir: Path):
+    """The env's file system fills up while py-rattler links: the error names it and what the solve needed."""
+    from test_faults import tmpfs
+
+    envs = jp_home_dir / ".conda" / "envs"
+    with tmpfs(envs, "size=2m"):
+        code, job = await create(jp_fetch, {"kind": "conda", "name": "full", "packages": ["python=3.11"]})
+        assert code == 202, job
+        job = await follow(jp_fetch, job["id"], timeout=240)
+        assert job["state"] == "failed", job
+        message = job["error"]
+        assert "no space left" in message and str(envs) in message, await _log(jp_fetch, job)
+        assert re.search(r"the \d+ Conda packages solved needed at least \d+\.\d MiB \(compressed\)", message), message
+        assert sorted(os.listdir(envs)) in ([], [".layenv-locks"])
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "message"),
+    [
+        ({"environment_yml": BASE_FIRST_YML.replace("    - iniconfig", "    - --index-url=http://evil")}, 400,
+         "installer option"),
+        ({"display_name": "\x00"}, 400, "display_name"),
+        ({"environment_yml": "name: onlypip\ndependencies:\n  - pip:\n    - iniconfig\n"}, 400, "only pip"),
+        ({"environment_yml": BASE_FIRST_YML.replace("python=3.11", "python=3.11[subdir=win-64]")}, 400,
+         "not a Conda match spec"),
+    ],
+)  # fmt: skip
+async def test_build_base_checks_both_creates_before_queueing_any(jp_fetch, jp_home_dir: Path, change, status,
+                                                                   message):  # fmt: skip
+    code, body = await create(jp_fetch, {"environment_yml": BASE_FIRST_YML, "build_base": True, **change})
+    assert code == status and message in body["message"], body
+    _, jobs = await fetch_json(jp_fetch, "jobs")
+    assert jobs["jobs"] == [] and not (jp_home_dir / ".conda").exists()
+
+
+@pytest.mark.parametrize("policy", [{"allow_conda_create": False}])
+async def test_build_base_needs_the_right_to_create_bases(jp_fetch, jp_home_dir: Path):
+    code, body = await create(jp_fetch, {"environment_yml": BASE_FIRST_YML, "build_base": True})
+    assert code == 403 and "allow_conda_create" in body["message"], body

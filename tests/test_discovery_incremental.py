@@ -138,3 +138,41 @@ def test_after_one_new_env_only_it_is_inspected_and_the_tree_is_read_once(
     # the signature check that found the change, the new env, and the few lookups of layers' bases: the unchanged
     # envs are not checked again one by one (that would be about the signature's size once more)
     assert len(stats) <= signature_size + 12, (signature_size, sorted(stats))
+
+
+def test_after_one_new_env_only_it_is_built_and_a_deleted_base_rebuilds_its_layers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Broken by: deriving every env again after one new env (kinds, bases, names: a pass over the whole tree), or
+    by keeping a layer's last answer when the base it was built on is deleted (its own files did not change)."""
+    envs = tmp_path / "envs"
+    base = make_conda_prefix(envs / "base311")
+    root = tmp_path / "venvs"
+    layer = make_layered_env(base, root / "layer", tool="uv")
+    make_venv(root / "plain", tool="uv")
+    settle(tmp_path)
+    discovery = Discovery(DiscoveryConfig(envs_dirs=[str(envs)], venv_roots=[str(root)]))
+    before = {env.path: env for env in discovery.discover().environments}
+    built: list[str] = []
+    real_venv_proto, real_conda_proto = discovery_module._Builder._venv_proto, discovery_module._Builder._conda_proto
+    monkeypatch.setattr(
+        discovery_module._Builder, "_venv_proto", lambda self, p, *a: built.append(p) or real_venv_proto(self, p, *a)
+    )
+    monkeypatch.setattr(
+        discovery_module._Builder, "_conda_proto", lambda self, p, *a: built.append(p) or real_conda_proto(self, p, *a)
+    )
+    make_venv(root / "plain2", tool="uv")
+    after = {env.path: env for env in discovery.discover().environments}
+    assert built == [str(root / "plain2")]
+    assert all(after[path] is env for path, env in before.items())  # the same objects: kernels.py reuses their rows
+
+    settle(tmp_path)
+    discovery.discover()
+    shutil.rmtree(base)
+    listing = discovery.discover()
+    assert str(layer) not in {env.path for env in listing.environments}
+    reasons = {skip.path: skip.reason for skip in listing.skipped}
+    assert reasons[str(layer)].startswith("base deleted"), reasons
+    fresh = Discovery(DiscoveryConfig(envs_dirs=[str(envs)], venv_roots=[str(root)])).discover()
+    assert [skip.path for skip in listing.skipped] == [skip.path for skip in fresh.skipped]
+    assert [env.path for env in listing.environments] == [env.path for env in fresh.environments]

@@ -163,7 +163,7 @@ def test_cli_list_json_matches_the_manager(home: Tree):
     layer_reasons = {e["path"]: e.pop("layer_blocked_reason") for e in listing["environments"]}
     # a skipped layer whose base was deleted is still deletable: the service gives it an id and why it may not be
     deletable = {s["path"]: (s.pop("id"), s.pop("delete_blocked_reason")) for s in listing["skipped"] if "id" in s}
-    usage_fields = ("size_bytes", "shared_bytes", "last_used", "last_used_by")  # the service's, measured off the scan
+    usage_fields = ("size_bytes", "shared_bytes", "last_used", "last_used_by", "health", "shadowed")  # the service's
     assert all(field in e for e in listing["environments"] for field in usage_fields)
     for env_json in listing["environments"]:
         for field in usage_fields:
@@ -173,7 +173,8 @@ def test_cli_list_json_matches_the_manager(home: Tree):
     keys = {"id", "name", "path", "kind", "base", "python_version", "kernels", "writable", "scope", "skipped_reason"}
     keys |= {"owner", "group", "creator"}
     assert all(set(e) == keys for e in listing["environments"])
-    assert "conda remove" in reasons[str(home.py311_ai)]  # GET environments says why delete is refused
+    assert "base of" in reasons[str(home.py311_ai)]  # GET environments says why delete is refused
+    assert "install root" in reasons[str(home.conda_root)]
     assert reasons[str(home.proj_uv)] is None
     assert layer_reasons[str(home.py311_ai)] is None  # and why no layer may be built on an env
     assert "must be built on a Conda environment" in layer_reasons[str(home.proj_uv)]

@@ -152,7 +152,7 @@ async def test_the_listing_says_why_an_env_cannot_be_deleted(jp_fetch):
     code, listing = await fetch_json(jp_fetch, "environments")
     assert code == 200
     by_id = {env["id"]: env for env in listing["environments"]}
-    assert "conda remove" in by_id[BASE_ID]["delete_blocked_reason"]
+    assert "install root" in by_id["conda-base"]["delete_blocked_reason"]
     server = next(env for env in listing["environments"] if "python3" in {k["name"] for k in env["kernels"]})
     assert "this Jupyter server runs in" in server["delete_blocked_reason"]
     code, body = await fetch_json(jp_fetch, "environments", server["id"], method="DELETE")

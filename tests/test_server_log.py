@@ -14,7 +14,7 @@ def test_a_refused_call_is_logged_once_with_its_reason(tmp_path: Path, create_ho
         calls = [
             ("POST", "layenv/environments", {"name": "../x%s", "base": "conda-py311_ai"}, 400, "invalid env name"),
             ("GET", "layenv/environments/nothere", None, 404, "environment 'nothere' not found"),
-            ("DELETE", "layenv/environments/conda-py311_ai", None, 403, "conda remove"),
+            ("DELETE", "layenv/environments/conda-base", None, 403, "install root"),
         ]
         for method, path, body, status, _ in calls:
             assert server.request(method, path, body)[0] == status

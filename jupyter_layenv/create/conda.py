@@ -42,6 +42,7 @@ class CondaPlan:
     creator: str
     group_gid: int | None = None
     kind: str = KIND
+    then: dict | None = None  # an environment.yml's layer, queued on this env once it is built (basefirst)
 
     @property
     def umask(self) -> int | None:
@@ -88,6 +89,17 @@ def progress_of(line: str) -> tuple[str, float, str] | None:
     return step, fraction, f"{step} {done}/{total}{package}\n"
 
 
+def needed_of(line: str) -> str | None:
+    """What a worker's progress line says the install needs (after the solve), ``None`` when it says nothing."""
+    if not line.startswith(PROGRESS):
+        return None
+    try:
+        needed = json.loads(line[len(PROGRESS) :]).get("needed")
+    except (ValueError, AttributeError):
+        return None
+    return needed if isinstance(needed, str) and needed else None
+
+
 async def run_worker(
     argv: list[str],
     *,
@@ -98,9 +110,10 @@ async def run_worker(
     on_progress: Callable[[str, float], Awaitable[None]],
     umask: int | None,
     keep_fds: tuple[int, ...] = (),
+    on_needed: Callable[[str], None] | None = None,
 ) -> int:
     """Run the worker (no shell, its own session led by the guard that kills it with the server, the env's lock
-    in ``keep_fds``), its lines into the log, its progress to ``on_progress``."""
+    in ``keep_fds``), its lines into the log, its progress to ``on_progress``, what it needs to ``on_needed``."""
     proc = await asyncio.create_subprocess_exec(
         *guarded(argv),
         pass_fds=keep_fds,
@@ -122,6 +135,8 @@ async def run_worker(
             await asyncio.to_thread(_append, log_path, text)
             if progress:
                 await on_progress(progress[0], progress[1])
+                if on_needed is not None and (needed := needed_of(line)):
+                    on_needed(needed)
         return await proc.wait()
     except asyncio.CancelledError:
         await asyncio.shield(_kill_group(proc))

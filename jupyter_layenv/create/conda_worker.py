@@ -14,6 +14,7 @@ import threading
 import time
 
 from .conda import PROGRESS, CondaPlan, read_plan
+from .needed import conda_needed
 
 
 class Reporter:
@@ -57,8 +58,12 @@ class Reporter:
         return (self.cached + self.linked) / (2 * self.packages) if self.packages else 0.0
 
 
-def say(step: str, done: int, total: int, package: str = "", fraction: float | None = None) -> None:
+def say(
+    step: str, done: int, total: int, package: str = "", fraction: float | None = None, needed: str | None = None
+) -> None:
     event = {"step": step, "done": done, "total": total, "package": package, "fraction": fraction}
+    if needed:  # what the install will need, for a full disk's message
+        event["needed"] = needed
     sys.stdout.write(PROGRESS + json.dumps(event) + "\n")
     sys.stdout.flush()
 
@@ -80,7 +85,7 @@ async def build(plan: CondaPlan) -> None:
     print(f"solved in {time.monotonic() - started:.2f} s: {len(records)} packages", flush=True)
     for record in sorted(records, key=lambda r: r.name.normalized):
         print(f"  {record.name.normalized} {record.version} {record.build}  {record.channel}", flush=True)
-    say("solve", 1, 1)
+    say("solve", 1, 1, needed=conda_needed(len(records), sum(record.size or 0 for record in records)))
     await rattler.install(
         records,
         target_prefix=plan.path,
@@ -132,4 +137,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    status = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # py-rattler's native worker threads can still be alive when the interpreter finalizes, and tearing them down
+    # then crashed the worker (SIGSEGV after "installed N packages"): everything is written, so leave at once
+    os._exit(status)

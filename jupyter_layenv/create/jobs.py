@@ -68,7 +68,11 @@ class Job:
 
     def public(self) -> dict[str, Any]:
         """The job JSON of the REST contract (and a few fields a panel needs to show it)."""
+        then = self.plan.get("then")  # a base built for an environment.yml: the layer's job, once queued
+        chained = {"then": {"name": then.get("name"), "job": self.plan.get("next_job"),
+                            "error": self.plan.get("then_error")}} if then else {}  # fmt: skip
         return {
+            **chained,
             "id": self.id,
             "name": self.name,
             "path": self.path,
@@ -199,6 +203,10 @@ class JobManager:
 
     def busy(self, path: str) -> bool:
         return path in self._paths
+
+    def building_on(self, path: str) -> list[str]:
+        """The layers this server's queued and running jobs build or change on the env at ``path``."""
+        return [job.name for job in self._jobs.values() if job.state in ACTIVE and job.base == path]
 
     def active_plans(self) -> list[dict[str, Any]]:
         """What the queued and running jobs of this server are building."""
@@ -404,6 +412,7 @@ class JobManager:
             code = await conda.run_worker(
                 argv, log_path=self.store.log_path(job.id), env=env, cwd=plan.path,
                 on_spawn=self._spawned(job), on_progress=progressed, umask=plan.umask, keep_fds=self._kept_fds(job),
+                on_needed=lambda needed: self._needed.__setitem__(job.id, needed),
             )  # fmt: skip
             if attempt == 2 or not conda.crashed(code):
                 break

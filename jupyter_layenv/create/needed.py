@@ -83,3 +83,12 @@ def packages_needed(pins: tuple[Pin, ...], find_links: Iterable[str]) -> str | N
     count = f"the {len(pins)} package{'s' if len(pins) != 1 else ''} to install ({names})"
     unknown = f" (and more: {len(sizes) - len(known)} of them are not local files)" if len(known) < len(sizes) else ""
     return f"{count} needed about {format_bytes(sum(known))}{unknown}"
+
+
+def conda_needed(packages: int, download_bytes: int) -> str | None:
+    """A Conda solve's packages by their archives' size (from the channel's repodata): a lower bound, unpacked they
+    take more."""
+    if not packages or not download_bytes:
+        return None
+    plural = "s" if packages != 1 else ""
+    return f"the {packages} Conda package{plural} solved needed at least {format_bytes(download_bytes)} (compressed)"

@@ -192,6 +192,20 @@ export interface IRevision {
   base_changed: boolean;
 }
 
+/** How many packages a revision's lock holds: "(1 package)", "(3 packages)". */
+export function revisionPackages(rev: Pick<IRevision, 'lock'>): string {
+  return `(${plural(rev.lock.length, 'package')})`;
+}
+
+/** A root's size, then each owner's share and how many environments that is. */
+export function rootOwnersLine(root: IUsageRoot): string {
+  const owners = root.owners.map(
+    o =>
+      `${o.owner ?? '?'}: ${formatBytes(o.size_bytes)} in ${plural(o.environments, 'environment')}`
+  );
+  return `${formatBytes(root.size_bytes)} · ${owners.join(', ')}`;
+}
+
 /** What a revision's request did, in a few words. */
 export function revisionSummary(rev: IRevision): string {
   const request = rev.request ?? {};

@@ -15,6 +15,7 @@ import {
   IPlan,
   IRevision,
   isFinal,
+  revisionPackages,
   revisionSummary,
   splitSpecs
 } from './model';
@@ -263,7 +264,7 @@ function PackagesView(props: {
             <li key={rev.revision} data-revision={rev.revision}>
               <span>
                 #{rev.revision} {rev.created} {rev.user}: {revisionSummary(rev)}{' '}
-                ({rev.lock.length} packages)
+                {revisionPackages(rev)}
                 {rev.base_changed ? ' · the base changed since' : ''}
               </span>
               {i > 0 && (

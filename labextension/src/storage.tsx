@@ -11,7 +11,8 @@ import {
   ICleanReport,
   IUsage,
   lastUsedText,
-  plural
+  plural,
+  rootOwnersLine
 } from './model';
 import { LayenvStore } from './store';
 
@@ -85,13 +86,7 @@ export function StorageSection({ store }: { store: LayenvStore }): JSX.Element {
               <li key={root.root} title={root.root}>
                 <div className="jp-LayenvPath">{`\u200e${root.root}\u200e`}</div>
                 <div className="jp-LayenvStorage-line">
-                  {formatBytes(root.size_bytes)} ·{' '}
-                  {root.owners
-                    .map(
-                      o =>
-                        `${o.owner ?? '?'}: ${formatBytes(o.size_bytes)} in ${o.environments}`
-                    )
-                    .join(', ')}
+                  {rootOwnersLine(root)}
                 </div>
               </li>
             ))}

@@ -4,7 +4,9 @@ import {
   cleanSummary,
   formatBytes,
   ICleanReport,
-  lastUsedText
+  lastUsedText,
+  revisionPackages,
+  rootOwnersLine
 } from '../src/model';
 
 describe('the Storage view words', () => {
@@ -15,6 +17,41 @@ describe('the Storage view words', () => {
     expect(formatBytes(5 * 1024 * 1024)).toBe('5.0 MiB');
     expect(formatBytes(3 * 1024 ** 4)).toBe('3.0 TiB');
     expect(formatBytes(null)).toBe('size not measured yet');
+  });
+
+  it("says a root's size per owner with what the count counts", () => {
+    const root = {
+      root: '/home/ada/.virtualenvs',
+      scope: 'user',
+      size_bytes: 3 * 1024 * 1024,
+      shared_bytes: 0,
+      environments: 3,
+      owners: [
+        {
+          owner: 'ada',
+          size_bytes: 2 * 1024 * 1024,
+          environments: 1,
+          last_used: null
+        },
+        {
+          owner: null,
+          size_bytes: 1024 * 1024,
+          environments: 2,
+          last_used: null
+        }
+      ]
+    };
+    expect(rootOwnersLine(root)).toBe(
+      '3.0 MiB · ada: 2.0 MiB in 1 environment, ?: 1.0 MiB in 2 environments'
+    );
+  });
+
+  it("counts a revision's packages in plain words", () => {
+    const rev = (n: number) => ({
+      lock: Array(n).fill({ name: 'a', version: '1' })
+    });
+    expect(revisionPackages(rev(1))).toBe('(1 package)');
+    expect(revisionPackages(rev(0))).toBe('(0 packages)');
   });
 
   it('says when a kernel last started, and for whom', () => {

@@ -75,10 +75,11 @@ async function flow(page) {
   await download.saveAs(file);
   const explicit = fs.readFileSync(file, 'utf-8');
   check(/^@EXPLICIT$/m.test(explicit) && /python-3\.11[^#\n]*#[0-9a-f]{32}$/m.test(explicit), 'the explicit export lists URL#md5');
+  // the launcher opened last is the visible one (the start page's launcher stays in the DOM, hidden)
   await page.evaluate(async () => {
     await window.jupyterapp.commands.execute('launcher:create');
   });
-  await page.locator(`.jp-LauncherCard[data-category="Notebook"][title="${made.kernels[0].display_name}"]`).first().waitFor();
+  await page.locator(`.jp-LauncherCard[data-category="Notebook"][title="${made.kernels[0].display_name}"]`).last().waitFor();
   check(true, `the launcher has its kernel "${made.kernels[0].display_name}"`);
   await screenshot(page, 'conda-listed');
 

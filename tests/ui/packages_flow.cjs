@@ -4,7 +4,8 @@
  * tests/ui/test_panel_packages.py): a layer made through the REST API → its Packages button in the sidebar →
  * add a package: the dry-run plan first (install, kept from the base), then Apply → the job ends with "restart
  * the kernels" and the package is in the layer → the history lists both revisions → Remove it (its plan first)
- * → Restore revision 2 (confirmed) → the package is back, a fourth revision recorded.
+ * → Restore revision 2 (confirmed) → the package is back, a fourth revision recorded → the picture of the README
+ * (docs/panel.png: the layer filtered in the tree, Storage open, the Packages view).
  *
  * Environment: LAYENV_UI_URL, LAYENV_UI_TOKEN, LAYENV_UI_ARTIFACTS, LAYENV_UI_ENV_NAME (the layer to make),
  * LAYENV_UI_BASE_ID, LAYENV_UI_PACKAGE (only the wheelhouse has it), CHROMIUM. Exit code 0 when every check held.
@@ -95,6 +96,20 @@ async function flow(page) {
   check(/restore of revision 2/.test(await view.locator('[aria-label="History"] li[data-revision="4"]').innerText()),
     'the restore is the newest revision');
   await screenshot(page, 'restored');
+  check(/\(1 package\)/.test(await view.locator('[aria-label="History"] li[data-revision="2"]').innerText()),
+    'a revision counts its packages in plain words ("1 package")');
+
+  // the picture of the README (docs/panel.png): the layer in the tree, Storage open, its Packages view
+  await sidebar.getByLabel('Filter environments').fill(ENV_NAME);
+  const storage = sidebar.locator('section[aria-label="Storage"]');
+  await storage.getByRole('button', { name: 'Storage' }).click();
+  const rootLine = storage.locator('ul[aria-label="Storage by root"] li .jp-LayenvStorage-line').first();
+  await rootLine.waitFor();
+  check(/ in \d+ environments?\b/.test(await rootLine.innerText()), `a root's line says what it counts: "${await rootLine.innerText()}"`);
+  // the layer's row at the top of the sidebar, Storage below it
+  await row.evaluate(el => el.scrollIntoView({ block: 'start' }));
+  await page.waitForTimeout(200);
+  await screenshot(page, 'panel');
 }
 
 run(flow, { log, screenshot });

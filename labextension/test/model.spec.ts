@@ -23,26 +23,12 @@ import {
   percent,
   validateName
 } from '../src/model';
-import { env } from './fixtures';
+import { condaBase, condaEnv, env } from './fixtures';
 
 const ROOT = '/home/ada/miniconda3';
-const root = env({
-  id: 'conda-base',
-  name: 'base',
-  path: ROOT,
-  kind: 'conda-base'
-});
-const ai = env({
-  id: 'conda-py311_ai',
-  name: 'py311_ai',
-  path: `${ROOT}/envs/py311_ai`,
-  base: ROOT
-});
-const noipk = env({
-  id: 'conda-noipk',
-  name: 'noipk',
-  path: `${ROOT}/envs/noipk`,
-  base: ROOT,
+const root = condaBase(ROOT);
+const ai = condaEnv(ROOT, 'py311_ai');
+const noipk = condaEnv(ROOT, 'noipk', {
   kernels: [],
   skipped_reason: 'no ipykernel: run … or create a layer with inherit'
 });

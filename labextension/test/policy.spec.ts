@@ -22,7 +22,7 @@ import {
   rootLabel,
   scopeTitle
 } from '../src/model';
-import { env } from './fixtures';
+import { condaBase, condaEnv, env, policy as basePolicy } from './fixtures';
 
 const USER: IPolicyRoot = {
   id: 'user',
@@ -63,52 +63,13 @@ const SYSTEM: IPolicyRoot = {
 };
 
 function policy(partial: Partial<IPolicy> = {}): IPolicy {
-  return {
-    user: 'alice',
-    can_create: true,
-    can_delete: true,
-    create_refused: null,
-    roots: [USER, PHYSICS, CHEM, SYSTEM],
-    allowed_bases: ['*'],
-    max_envs_per_user: 0,
-    envs_owned: 3,
-    max_jobs: 0,
-    active_jobs: 0,
-    packages: {
-      allowed: [],
-      denied: [],
-      direct_references: false,
-      installer_options: []
-    },
-    index: {
-      index_url: null,
-      extra_index_urls: [],
-      find_links: [],
-      offline: false
-    },
-    ...partial
-  };
+  return basePolicy({ roots: [USER, PHYSICS, CHEM, SYSTEM], ...partial });
 }
 
 const ROOT = '/opt/conda';
-const condaRoot = env({
-  id: 'conda-base',
-  name: 'base',
-  path: ROOT,
-  kind: 'conda-base'
-});
-const ai = env({
-  id: 'conda-py311_ai',
-  name: 'py311_ai',
-  path: `${ROOT}/envs/py311_ai`,
-  base: ROOT
-});
-const torch = env({
-  id: 'conda-torch',
-  name: 'torch',
-  path: `${ROOT}/envs/torch`,
-  base: ROOT
-});
+const condaRoot = condaBase(ROOT);
+const ai = condaEnv(ROOT, 'py311_ai');
+const torch = condaEnv(ROOT, 'torch');
 const ENVS = [condaRoot, ai, torch];
 
 /** The server's layer_blocked_reason for a base LayenvPolicy.allowed_bases leaves out (policy.py layer_refusal). */

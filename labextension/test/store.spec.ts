@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { LayenvAPI } from '../src/api';
 import { IJob, IListing, IPolicy } from '../src/model';
 import { LayenvStore } from '../src/store';
+import { policy } from './fixtures';
 
 /** The API with its network replaced: a job that runs through `states`, and a log growing with them. */
 function fakeApi(
@@ -45,31 +46,13 @@ const job = (
 });
 
 const LISTING: IListing = { environments: [], skipped: [] };
-const POLICY = {
-  user: 'alice',
+const POLICY = policy({
   can_create: false,
-  can_delete: true,
   create_refused:
     'LayenvPolicy.max_envs_per_user: you own 5 environments, the most allowed; delete one first',
-  roots: [],
-  allowed_bases: ['*'],
   max_envs_per_user: 5,
-  envs_owned: 5,
-  max_jobs: 0,
-  active_jobs: 0,
-  packages: {
-    allowed: [],
-    denied: [],
-    direct_references: false,
-    installer_options: []
-  },
-  index: {
-    index_url: null,
-    extra_index_urls: [],
-    find_links: [],
-    offline: false
-  }
-} as IPolicy;
+  envs_owned: 5
+});
 
 describe('LayenvStore', () => {
   it('follows a new job to the end: whole log, kernelspecs refreshed once, listing reloaded', async () => {

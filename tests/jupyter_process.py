@@ -17,9 +17,29 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jupyter_client.manager import KernelManager
 
 JUPYTER = str(Path(sys.executable).with_name("jupyter"))
+
+
+def run_code(km: KernelManager, code: str) -> tuple[dict, str]:
+    """Start ``km``'s kernel, run ``code`` in it and shut it down: the execute reply's content, what it printed."""
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        out: list[str] = []
+        reply = kc.execute_interactive(
+            code, timeout=60, output_hook=lambda msg: out.append(msg["content"].get("text", ""))
+        )
+        return reply["content"], "".join(out)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
 
 
 def free_port() -> int:

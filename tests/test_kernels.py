@@ -11,28 +11,16 @@ import pytest
 from envtree import PY_XY, Tree
 from jupyter_client.kernelspec import NoSuchKernel
 from jupyter_client.manager import KernelManager
-from jupyter_process import JUPYTER
+from jupyter_process import JUPYTER, run_code
 
 from jupyter_layenv import LayenvKernelSpecManager
 
 
 def run_in_kernel(ksm: LayenvKernelSpecManager, name: str, code: str) -> str:
     """Start the kernel as the server would, run ``code``, return what it printed."""
-    km = KernelManager(kernel_name=name, kernel_spec_manager=ksm)
-    km.start_kernel()
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=60)
-        out: list[str] = []
-        reply = kc.execute_interactive(
-            code, timeout=60, output_hook=lambda msg: out.append(msg["content"].get("text", ""))
-        )
-        assert reply["content"]["status"] == "ok", reply["content"]
-        return "".join(out)
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+    content, out = run_code(KernelManager(kernel_name=name, kernel_spec_manager=ksm), code)
+    assert content["status"] == "ok", content
+    return out
 
 
 PROBE = """

@@ -16,7 +16,7 @@ import pytest
 from envtree import Tree, make_conda_prefix, make_layered_env, write_activate_script, write_conda_state
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import KernelManager
-from jupyter_process import JUPYTER, JupyterProcess
+from jupyter_process import JUPYTER, JupyterProcess, run_code
 
 from jupyter_layenv import LayenvKernelSpecManager
 from jupyter_layenv.kernels import PROVISIONER_NAME
@@ -108,17 +108,8 @@ def test_the_plain_argv_and_env_still_start_the_kernel(prov_home: Path, tmp_path
     del spec["metadata"]["kernel_provisioner"]
     km = KernelManager()
     km._kernel_spec = KernelSpec(resource_dir=str(tmp_path), **spec)
-    km.start_kernel()
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=60)
-        out: list[str] = []
-        kc.execute_interactive(PROBE, timeout=60, output_hook=lambda msg: out.append(msg["content"].get("text", "")))
-        assert "".join(out).split()[0] == str(prov_home / "miniconda3" / "envs" / "provenv")
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+    _, out = run_code(km, PROBE)
+    assert out.split()[0] == str(prov_home / "miniconda3" / "envs" / "provenv")
 
 
 def test_a_deleted_env_is_named_not_a_dead_kernel(prov_home: Path, tmp_path: Path):

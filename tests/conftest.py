@@ -18,22 +18,20 @@ def home_tree(tmp_path_factory: pytest.TempPathFactory) -> Tree:
     return build_home_tree(tmp_path_factory.mktemp("home"))
 
 
+def isolate_home(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """HOME at ``home`` and no activated shell (no variable a locator reads), so only default locations count."""
+    monkeypatch.setenv("HOME", str(home))
+    for var in (
+        *("CONDA_EXE", "CONDA_PREFIX", "MAMBA_ROOT_PREFIX", "CONDA_ENVS_PATH", "CONDA_ENVS_DIRS", "WORKON_HOME"),
+        *("CONDARC", "CONDA_ROOT", "XDG_CONFIG_HOME", "PYENV_ROOT"),
+    ):
+        monkeypatch.delenv(var, raising=False)
+
+
 @pytest.fixture
 def home(home_tree: Tree, monkeypatch: pytest.MonkeyPatch) -> Tree:
     """The tree with HOME pointing at it and no activated conda shell, so default locations find it."""
-    monkeypatch.setenv("HOME", str(home_tree.home))
-    for var in (
-        "CONDA_EXE",
-        "CONDA_PREFIX",
-        "MAMBA_ROOT_PREFIX",
-        "CONDA_ENVS_PATH",
-        "CONDA_ENVS_DIRS",
-        "WORKON_HOME",
-        "CONDARC",
-        "CONDA_ROOT",
-        "XDG_CONFIG_HOME",
-    ):
-        monkeypatch.delenv(var, raising=False)
+    isolate_home(monkeypatch, home_tree.home)
     return home_tree
 
 

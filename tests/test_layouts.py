@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+from conftest import isolate_home
 from envtree import PY_XY
 from layouts import Layouts, build_layouts_home
 
@@ -22,12 +23,7 @@ def layouts_tree(tmp_path_factory: pytest.TempPathFactory) -> Layouts:
 @pytest.fixture
 def layouts(layouts_tree: Layouts, monkeypatch: pytest.MonkeyPatch) -> Layouts:
     """HOME at the tree, no activated shell; a Conda on PATH (its condabin) and XDG_DATA_HOME set."""
-    monkeypatch.setenv("HOME", str(layouts_tree.home))
-    for var in (
-        *("CONDA_EXE", "CONDA_PREFIX", "MAMBA_ROOT_PREFIX", "CONDA_ENVS_PATH", "CONDA_ENVS_DIRS", "WORKON_HOME"),
-        *("CONDARC", "CONDA_ROOT", "XDG_CONFIG_HOME", "PYENV_ROOT"),
-    ):
-        monkeypatch.delenv(var, raising=False)
+    isolate_home(monkeypatch, layouts_tree.home)
     monkeypatch.setenv("XDG_DATA_HOME", str(layouts_tree.xdg_data))
     monkeypatch.setenv("PATH", os.pathsep.join([str(layouts_tree.path_root / "condabin"), os.environ["PATH"]]))
     return layouts_tree

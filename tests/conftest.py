@@ -40,16 +40,21 @@ def home(home_tree: Tree, monkeypatch: pytest.MonkeyPatch) -> Tree:
 INICONFIG_VERSION = "2.0.0"
 
 
-@pytest.fixture(scope="session")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A local wheelhouse with ``iniconfig``, which the test bases do not have (hermetic: no index)."""
+def write_create_wheels(directory: Path) -> None:
+    """``iniconfig``, which the test bases do not have, and a newer version of a module the create base has (1.0):
+    a layer installing it shadows the base's."""
     from wheelhouse import write_wheel
 
-    directory = tmp_path_factory.mktemp("wheelhouse")
     source = f'__version__ = "{INICONFIG_VERSION}"\nWHERE = "wheelhouse"\n'
     write_wheel(directory, "iniconfig", INICONFIG_VERSION, {"iniconfig/__init__.py": source})
-    # a newer version of a module the create base has (1.0): a layer installing it shadows the base's
     write_wheel(directory, "layenv_base_marker", "2.0", {"layenv_base_marker.py": 'WHERE = "layer 2.0"\n'})
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local wheelhouse with the create tests' packages (hermetic: no index)."""
+    directory = tmp_path_factory.mktemp("wheelhouse")
+    write_create_wheels(directory)
     return directory
 
 

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from conftest import INICONFIG_VERSION
+from conftest import write_create_wheels
 from envtree import add_pure_python_package, site_packages
 from layenv_api import (  # noqa: F401  (fixtures)
     BASE_ID,
@@ -41,9 +41,7 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from wheelhouse import write_wheel
 
     directory = tmp_path_factory.mktemp("faithful-wheelhouse")
-    source = f'__version__ = "{INICONFIG_VERSION}"\n'
-    write_wheel(directory, "iniconfig", INICONFIG_VERSION, {"iniconfig/__init__.py": source})
-    write_wheel(directory, "layenv_base_marker", "2.0", {"layenv_base_marker.py": 'WHERE = "layer 2.0"\n'})
+    write_create_wheels(directory)
     for name in FOUNDATION:  # the base's own versions, as an index has them
         write_wheel(directory, name, metadata.version(name), {f"{name}/__init__.py": ""}, runtime_requires(name))
     # like nbformat: needs what the base has, plus one package the base lacks

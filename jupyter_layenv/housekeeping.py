@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .create.installers import find_uv, installer_environment
 from .create.locks import EnvLock
 from .kernels import user_name
-from .model import Discovered, Environment
+from .model import CONDA_BASE, CONDA_ENV, Discovered, Environment
 from .policy import CreateRoot, PolicyError, bad_request
 from .usage import clean
 
@@ -144,6 +144,9 @@ class Housekeeping:
         policy = self.service.policy
 
         def refusal(env: Environment) -> str | None:
+            if env.kind in (CONDA_BASE, CONDA_ENV) and env.creator is None:
+                # conda's own envs are used from terminals too, which leave no kernel start behind
+                return f"{env.id} is a Conda environment jupyter_layenv did not create: clean never removes one"
             error = policy.delete_refusal(env, discovered, uid)
             return error.message if error is not None else None
 

@@ -381,7 +381,8 @@ class LayenvService(condabase.CondaBases):
         if os.path.realpath(os.path.dirname(path)) != os.path.realpath(root):
             raise PolicyError(403, f"{path} would leave the environment root {root}", "outside root")
         # a half-made env is the job queue's to refuse: it tells "being created" (here or elsewhere) from "exists"
-        being_built = os.path.isfile(os.path.join(path, BUILDING_MARKER))
+        # (this server's jobs first: its directory may exist a moment before its marker does)
+        being_built = self.jobs.busy(path) or os.path.isfile(os.path.join(path, BUILDING_MARKER))
         if not being_built and (
             os.path.lexists(path)
             or any(env.name == request.name and env.path == path for env in discovered.environments)

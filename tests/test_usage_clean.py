@@ -122,7 +122,7 @@ async def test_clean_removes_only_unused_envs_no_kernel_or_job_uses_and_prunes_u
         kept = {env["path"]: env["reason"] for env in dry["kept"]}
         assert "a kernel (or another process) is running from it" in kept[str(running)]
         assert kept[str(locked)] == "a job is working on it"
-        assert "is a Conda environment" in kept[str(base)]
+        assert "jupyter_layenv did not create" in kept[str(base)]  # and it has layers: kept twice over
         assert str(recent) not in kept  # used (made) within 30 days: not even considered
         [cache] = [cache for cache in dry["caches"] if cache["cache"] == str(uv_cache)]
         only_old = archives(uv_cache)["onlyold"]

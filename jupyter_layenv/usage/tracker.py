@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..kernels import KernelTable
+from ..kernels import PROVISIONER_NAME, KernelTable
 from ..model import Discovered, Environment
 from .health import HealthIssue
 from .healthcache import HealthTracker
@@ -43,6 +43,8 @@ class UsageTracker:
     def kernel_started(self, discovered: Discovered, table: KernelTable, kernel_name: str, user: str) -> None:
         """Record a start of an env's kernel (its ``last_used``); a kernel of no env (a native one) is not."""
         name = table.resolve(kernel_name)
+        if name is not None and _provisioned(table.all_specs[name]["spec"]):
+            return  # the provisioner recorded this start at launch (a second record raced with it)
         env_id = next((env_id for env_id, names in table.env_kernels.items() if name in names), None)
         env = discovered.by_id(env_id) if env_id else None
         if env is not None:
@@ -51,6 +53,12 @@ class UsageTracker:
     def forget(self, env_path: str) -> None:
         self.sizes.forget(env_path)
         self.checks.forget(env_path)
+
+
+def _provisioned(spec: dict[str, Any]) -> bool:
+    """Whether the spec starts through jupyter_layenv's provisioner, which records every start itself."""
+    provisioner = spec.get("metadata", {}).get("kernel_provisioner") or {}
+    return provisioner.get("provisioner_name") == PROVISIONER_NAME
 
 
 def _issues_json(issues: list[HealthIssue] | None) -> list[dict[str, Any]] | None:

@@ -131,11 +131,11 @@ async function flow(page) {
   await sizeBadge.waitFor();
   check(/\d (bytes|KiB|MiB|GiB)/.test(await sizeBadge.innerText()), `${BASE_ID} shows its size: ${await sizeBadge.innerText()}`);
 
-  // a Conda env's delete button explains why it is not possible
+  // a base's delete button explains why it is not possible while layers are built on it
   // (aria-disabled, not disabled: it stays focusable, so the keyboard reaches the explanation too)
   const blockedButton = base.locator(':scope > .jp-LayenvEnv-row').getByRole('button', { name: `Delete ${await envName(base)}` });
   const blockedDialog = await pressForDialog(page, blockedButton);
-  check(/Conda environment/.test(await blockedDialog.innerText()), 'deleting a Conda env is explained, not attempted');
+  check(/is the base of .*delete those first/.test(await blockedDialog.innerText()), 'deleting a base with layers is explained, not attempted');
   await screenshot(page, 'delete-blocked');
   await blockedDialog.getByRole('button', { name: 'OK' }).click();
   await blockedDialog.waitFor({ state: 'detached' });

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
 from ..model import BUILDING_MARKER, PROVENANCE
-from .process import _kill_group, guarded
+from .process import _kill_group, spawn_guarded
 
 PROGRESS = "@layenv-progress "  # a worker stdout line carrying {"step", "done", "total", "package", "fraction"}
 KIND = "conda"
@@ -114,17 +114,7 @@ async def run_worker(
 ) -> int:
     """Run the worker (no shell, its own session led by the guard that kills it with the server, the env's lock
     in ``keep_fds``), its lines into the log, its progress to ``on_progress``, what it needs to ``on_needed``."""
-    proc = await asyncio.create_subprocess_exec(
-        *guarded(argv),
-        pass_fds=keep_fds,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=env,
-        cwd=cwd,
-        start_new_session=True,
-        umask=-1 if umask is None else umask,
-    )
+    proc = await spawn_guarded(argv, stdout=asyncio.subprocess.PIPE, env=env, cwd=cwd, umask=umask, keep_fds=keep_fds)
     try:
         await on_spawn(proc.pid)
         assert proc.stdout is not None

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from typing import IO
 
 KILL_GRACE_S = 3.0
 GUARD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guard.py")
@@ -30,6 +31,30 @@ def guarded(argv: Sequence[str]) -> list[str]:
     return [sys.executable, "-I", GUARD, str(os.getpid()), "--", *argv]
 
 
+async def spawn_guarded(
+    argv: Sequence[str],
+    *,
+    stdout: IO[bytes] | int,
+    env: dict[str, str],
+    cwd: str,
+    umask: int | None,
+    keep_fds: tuple[int, ...],
+) -> asyncio.subprocess.Process:
+    """Start a build step: never through a shell, no stdin, stderr with stdout, in a session of its own led by the
+    guard (which kills the whole group when this server dies), ``keep_fds`` (the env's lock) open in all of it."""
+    return await asyncio.create_subprocess_exec(
+        *guarded(argv),
+        pass_fds=keep_fds,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=asyncio.subprocess.STDOUT,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+        umask=-1 if umask is None else umask,
+    )
+
+
 async def run_logged(
     argv: Sequence[str],
     *,
@@ -45,17 +70,7 @@ async def run_logged(
     ``keep_fds`` stay open in every process of the step (the env's lock)."""
     log = await asyncio.to_thread(open, log_path, "ab")
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *guarded(argv),
-            pass_fds=keep_fds,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-            env=env,
-            cwd=cwd,
-            start_new_session=True,
-            umask=-1 if umask is None else umask,
-        )
+        proc = await spawn_guarded(argv, stdout=log, env=env, cwd=cwd, umask=umask, keep_fds=keep_fds)
     finally:
         log.close()
     try:

@@ -499,7 +499,10 @@ def _progress_bar(progress: float, step: str, width: int = 30) -> None:
 
 class DeleteApp(_ServiceCommand):
     name = "jupyter-layenv-delete"
-    description = "Delete the layered environment or venv NAME (an id, a path or a unique name) and its synced kernels."
+    description = (
+        "Delete the environment NAME (an id, a path or a unique name): a layer, a venv or a Conda env of yours with "
+        "no layers on it; and its synced kernels."
+    )
 
     def start(self) -> None:
         ref = self.the_name()
@@ -540,7 +543,8 @@ class ExportApp(_ServiceCommand):
 class CleanApp(_ServiceCommand):
     name = "jupyter-layenv-clean"
     description = (
-        "Remove your layers and venvs that started no kernel for N days (never a base with layers, one a kernel "
+        "Remove your layers, venvs and the Conda envs jupyter_layenv made that started no kernel for N days (never a "
+        "base with layers, one a kernel "
         "runs from or a job works on), then prune uv's and py-rattler's package caches of what no environment links; "
         "prints the bytes freed."
     )

@@ -357,9 +357,12 @@ async def test_a_full_disk_says_how_much_the_packages_needed(
 async def test_a_full_jobs_store_never_leaves_a_job_stuck(jp_fetch, clean_create_home: Path, jp_data_dir: Path, audit):
     jobs = jp_data_dir / "layenv" / "jobs"
     with tmpfs(jobs, "size=256k"):
+        filler = await asyncio.to_thread(fill, jobs)
+        # room for the job's record alone: the POST is taken, and the job's first write after it meets a full disk
+        # (filling it while virtualenv runs instead raced with a job that can finish in a fraction of a second)
+        os.truncate(filler, filler.stat().st_size - 4096)
         code, job = await create(jp_fetch, {"name": "store", "base": BASE_ID})
         assert code == 202, job
-        filler = await asyncio.to_thread(fill, jobs)  # while virtualenv runs
         job = await follow(jp_fetch, job["id"])
         assert job["state"] == "failed", job
         assert "no space left" in job["error"] and str(jobs) in job["error"], job["error"]

@@ -48,7 +48,10 @@ async function flow(page) {
   const progress = page.locator('.jp-LayenvProgressView').last();
   await progress.waitFor();
   await progress.locator('.jp-LayenvProgress-pct', { hasText: '100 %' }).waitFor({ timeout: 240000 });
-  const state = await progress.locator('.jp-LayenvProgress-status .jp-LayenvBadge').innerText();
+  // 100 % can show a moment before the job's end (it ends once its environment is free again)
+  const stateBadge = progress.locator('.jp-LayenvProgress-status .jp-LayenvBadge');
+  await stateBadge.filter({ hasText: /succeeded|failed|cancelled/ }).waitFor({ timeout: 60000 });
+  const state = await stateBadge.innerText();
   check(state === 'succeeded', `the job succeeded (state ${state})`);
   const logText = await progress.locator('.jp-LayenvLog pre').innerText();
   check(/link \d+\/\d+ python/.test(logText) && /solved in/.test(logText), "the live log shows rattler's solve and links");

@@ -273,7 +273,10 @@ async function flow(page) {
   await progress.waitFor();
   await screenshot(page, 'progress-running');
   await progress.locator('.jp-LayenvProgress-pct', { hasText: '100 %' }).waitFor({ timeout: 180000 });
-  const state = await progress.locator('.jp-LayenvProgress-status .jp-LayenvBadge').innerText();
+  // 100 % can show a moment before the job's end (it ends once its environment is free again)
+  const stateBadge = progress.locator('.jp-LayenvProgress-status .jp-LayenvBadge');
+  await stateBadge.filter({ hasText: /succeeded|failed|cancelled/ }).waitFor({ timeout: 60000 });
+  const state = await stateBadge.innerText();
   check(state === 'succeeded', `the job succeeded (state ${state})`);
   const logText = await progress.locator('.jp-LayenvLog pre').innerText();
   check(logText.includes(PACKAGE), 'the live log shows the install of the package');

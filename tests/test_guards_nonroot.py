@@ -49,6 +49,7 @@ class Normal:
     wheelhouse: Path
     group_root: Path
     gid: int
+    hook: Path = HOOK  # tests/rmtree_hook, where the user can read it
 
     def layenv(
         self, *args: str, user: UnixUser | None = None, env: dict[str, str] | None = None
@@ -93,9 +94,11 @@ def normal(request, tmp_path: Path) -> Iterator[Normal]:
     group_root.mkdir(parents=True)
     os.chown(group_root, 0, users.gid)
     group_root.chmod(0o2770)  # after chown, which clears setgid
+    # the checkout may sit where other users cannot read it (a 0700 home): alice gets a copy of the hook in the area
+    hook = shutil.copytree(HOOK, area.root / "srv" / "guards" / "rmtree_hook")
     try:
         yield Normal(users.alice, users.carol, str(area.jupyter), users.alice.home, area.base, area.wheelhouse,
-                     group_root, users.gid)  # fmt: skip
+                     group_root, users.gid, hook)  # fmt: skip
     finally:
         shutil.rmtree(group_root.parent)
         for user in (users.alice, users.carol):
@@ -136,7 +139,7 @@ def test_a_normal_users_delete_renames_the_env_away_before_removing_it(normal: N
     """Broken by: removing the env in place (no rename first): a listing meanwhile sees it half-deleted."""
     env = normal.create("doomed")
     record = (normal.user.home if normal.user else normal.home) / ".guards" / "rmtree.jsonl"
-    hook = {"PYTHONPATH": str(HOOK), "LAYENV_TEST_RMTREE_RECORD": str(record),
+    hook = {"PYTHONPATH": str(normal.hook), "LAYENV_TEST_RMTREE_RECORD": str(record),
             "LAYENV_TEST_RMTREE_UNDER": str(env.parent)}  # fmt: skip
     proc = normal.layenv("delete", "doomed", env=hook)
     assert proc.returncode == 0, proc.stderr

@@ -23,16 +23,9 @@ from pathlib import Path
 
 import pytest
 from condachannel import MARKER_MODULE, SUBDIR, cached_channel, channel_url
-from conftest import INICONFIG_VERSION
 from jupyter_process import JUPYTER, JupyterProcess
-from layenv_api import (  # noqa: F401  (fixtures)
-    create,
-    fetch_json,
-    follow,
-    no_test_pythonpath,
-    processes_mentioning,
-    run_in_kernel,
-)
+from layenv_api import create, fetch_json, follow, processes_mentioning, run_in_kernel
+from wheelhouse import INICONFIG_VERSION
 
 PROBE = f"""
 import json, sys, {MARKER_MODULE}

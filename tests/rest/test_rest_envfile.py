@@ -7,16 +7,8 @@ import os
 from pathlib import Path
 
 import yaml
-from conftest import INICONFIG_VERSION
-from layenv_api import (  # noqa: F401  (fixtures)
-    BASE_ID,
-    create,
-    fetch_json,
-    follow,
-    jp_home_dir,
-    jp_server_config,
-    no_test_pythonpath,
-)
+from layenv_api import BASE_ID, create, fetch_json, follow
+from wheelhouse import INICONFIG_VERSION
 
 
 async def _layer(jp_fetch, env_id: str) -> list[str]:

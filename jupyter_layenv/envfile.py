@@ -24,7 +24,8 @@ from .policy import BASE_KINDS, CreateRequest, LayenvPolicy, PolicyError, bad_re
 
 FILE_FIELDS = {"name", "environment_yml", "display_name", "root", "inherit", "build_base"}
 REPLACED_FIELDS = ("base", "packages", "requirements")
-KEYS = ("name", "channels", "dependencies", "prefix")  # ``prefix`` (conda env export writes it) is ignored
+# ``prefix`` (conda env export writes it) is ignored; ``inherit: false`` (our export of a closed layer) is kept
+KEYS = ("name", "channels", "dependencies", "prefix", "inherit")
 MAX_CLOSEST = 3
 MAX_CHANNELS = 50
 _CONDA_SPEC = re.compile(
@@ -56,6 +57,7 @@ class EnvironmentFile:
     channels: tuple[str, ...]
     conda: tuple[CondaSpec, ...]
     pip: tuple[str, ...]  # pip specs and allowed options, each validated by the policy as a create's packages
+    inherit: bool = True  # False: the layer does not see its base's packages (the pip section is all of it)
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,9 @@ def parse(text: str, policy: LayenvPolicy) -> EnvironmentFile:
     name = document.get("name")
     if name is not None and not isinstance(name, str):
         raise _bad("'name' must be a string")
+    inherit = document.get("inherit", True)
+    if not isinstance(inherit, bool):
+        raise _bad("'inherit' must be true or false (false: the layer does not inherit its base's packages)")
     channels = document.get("channels") or []
     if not isinstance(channels, list) or not all(isinstance(c, str) and 0 < len(c) <= 500 for c in channels):
         raise _bad("'channels' must be a list of channel names or URLs")
@@ -119,7 +124,7 @@ def parse(text: str, policy: LayenvPolicy) -> EnvironmentFile:
         else:
             raise _bad(f"dependency {number} must be a Conda match spec (a string) or a 'pip:' list")
     _check_count(len(conda) + len(pip), policy)
-    return EnvironmentFile(name, tuple(dict.fromkeys(channels)), tuple(conda), tuple(dict.fromkeys(pip)))
+    return EnvironmentFile(name, tuple(dict.fromkeys(channels)), tuple(conda), tuple(dict.fromkeys(pip)), inherit)
 
 
 def _pip_entries(entries: Any, policy: LayenvPolicy, before: int) -> list[str]:
@@ -288,9 +293,13 @@ def request_from_file(
         raise PolicyError(409, f"the base built for this file, {on_base}, is gone", "base gone")
     chosen = rank_bases(file.conda, [built])[0] if built else choose_base(file, discovered, policy)
     base = chosen.base
-    install, kept = kept_from_base(file.pip, base) if body.get("inherit", True) is True else (list(file.pip), [])
-    fields = {key: body[key] for key in ("display_name", "root", "inherit") if key in body}
-    request = policy.parse_create({**fields, "name": name, "base": base.id, "packages": install})
+    # the layer inherits unless the file or the request says it does not (the CLI and the panel send true)
+    inherit = body.get("inherit", True)
+    if inherit is True and not file.inherit:
+        inherit = False
+    install, kept = kept_from_base(file.pip, base) if inherit is True else (list(file.pip), [])
+    fields = {key: body[key] for key in ("display_name", "root") if key in body}
+    request = policy.parse_create({**fields, "name": name, "base": base.id, "packages": install, "inherit": inherit})
     provenance = {
         "name": file.name,
         "channels": list(file.channels),

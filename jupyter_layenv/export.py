@@ -96,7 +96,9 @@ def environment_yml(env: Environment, base: Environment | None) -> str:
         deps.append("pip")
     if pip:
         deps.append({"pip": [f"{d.name}=={d.version}" for d in sorted(pip.values(), key=lambda d: d.key)]})
-    document = {"name": env.name, "channels": channels, "dependencies": deps}
+    document: dict[str, object] = {"name": env.name, "channels": channels, "dependencies": deps}
+    if env.kind == LAYERED and not env.inherits_base:
+        document["inherit"] = False  # the pip section is the whole layer; create --file makes it closed again
     return yaml.dump(document, Dumper=_CondaStyleDumper, sort_keys=False, default_flow_style=False, indent=2)
 
 

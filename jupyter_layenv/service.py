@@ -20,8 +20,9 @@ from .create.builder import BuildPlan
 from .create.conda import CondaPlan, unregister_environment
 from .create.disk import DiskFull
 from .create.installers import InstallerSettings, find_uv
-from .create.jobs import Job, JobConflict, JobManager, JobStore, clean_abandoned
+from .create.jobs import Job, JobConflict, JobManager, JobStore
 from .create.locks import PlantedLink
+from .create.recovery import clean_abandoned
 from .discovery import layer_id
 from .events import Audit
 from .housekeeping import Housekeeping

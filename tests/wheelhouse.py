@@ -38,6 +38,49 @@ def write_wheel(
     return wheel
 
 
+_INSTALL_RECORDS = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}  # written by the installer, not the wheel
+
+
+def wheels_from_installed(directory: Path, names: tuple[str, ...]) -> list[Path]:
+    """The wheels of installed distributions and their runtime closure, packed again from the files their RECORD
+    lists in site-packages (the very files pip unpacked), tagged as their WHEEL file says: a real, offline
+    wheelhouse for packages such as ipykernel that a hand-written wheel cannot stand in for. Console scripts and
+    data files outside site-packages are left out; target an interpreter of the running one's version."""
+    import csv
+    import io
+    import os
+
+    from envtree import _dependency_closure
+
+    directory.mkdir(parents=True, exist_ok=True)
+    wheels = []
+    for dist in _dependency_closure(names):
+        site = os.path.realpath(str(dist.locate_file("")))
+        rows = [row for row in csv.reader(io.StringIO(dist.read_text("RECORD") or "")) if row]
+        entries = []
+        for row in rows:
+            source = os.path.normpath(os.path.join(site, row[0]))
+            inside = source.startswith(site + os.sep) and os.path.isfile(source)
+            if inside and "__pycache__" not in row[0] and row[0].rsplit("/", 1)[-1] not in _INSTALL_RECORDS:
+                entries.append((os.path.relpath(source, site), source))
+        dist_info = next(path.split("/", 1)[0] for path, _ in entries if path.endswith(".dist-info/METADATA"))
+        tags = [line[4:].strip() for line in (dist.read_text("WHEEL") or "").splitlines() if line.startswith("Tag:")]
+        tags = tags or ["py3-none-any"]
+        parts = [sorted({tag.split("-")[i] for tag in tags}) for i in range(3)]
+        stem = dist_info[: -len(".dist-info")]
+        wheel = directory / f"{stem}-{'-'.join('.'.join(part) for part in parts)}.whl"
+        record = []
+        with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path, source in entries:
+                data = Path(source).read_bytes()
+                archive.writestr(path, data)
+                record.append(f"{path},{_record_hash(data)},{len(data)}")
+            record.append(f"{dist_info}/RECORD,,")
+            archive.writestr(f"{dist_info}/RECORD", "\n".join(record) + "\n")
+        wheels.append(wheel)
+    return wheels
+
+
 # ---------------------------------------------------------------------- the create and layer tests' wheelhouses
 
 INICONFIG_VERSION = "2.0.0"

@@ -1,8 +1,7 @@
 """The job queue: each create is a job with steps, a progress fraction and a log a client can follow.
 
-Jobs persist as ``<id>.json`` + ``<id>.log`` in a directory under the user's Jupyter data dir, so a reopened
-panel finds a running job, and a restarted server finds the jobs its previous life left running: it marks
-them failed and removes their half-made envs. A job holds its env's file lock from submit to end.
+A job holds its env's file lock from submit to end. Its record and log are kept by :mod:`.jobstore`; what a
+dead process's jobs left behind is cleaned up by :mod:`.recovery`.
 """
 
 from __future__ import annotations
@@ -14,13 +13,10 @@ import errno
 import json
 import logging
 import os
-import re
 import shutil
-import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..layers import revisions
@@ -32,139 +28,15 @@ from . import builder, conda
 from .conda import CondaPlan
 from .disk import DiskFull, is_no_space, mentions_no_space, no_space_message
 from .installers import InstallerSettings, installer_environment
+from .jobstore import ACTIVE, Job, JobStore
 from .locks import EnvLock, PlantedLink
 from .needed import packages_needed
 from .process import error_line, run_logged
-
-ACTIVE = ("queued", "running")
-JOB_ID = re.compile(r"[0-9a-f]{32}")
-INTERRUPTED_BY, AGAIN = "interrupted by server restart;", "create it again"
-ALREADY_REMOVED = "its half-made environment had already been removed (by another server sharing the root)"
-INTERRUPTED = f"{INTERRUPTED_BY} the half-made environment was removed, {AGAIN}"
-INTERRUPTED_CHANGE = "interrupted by server restart; the layer was put back as it was before, make the change again"
-LOG_TAIL_LINES = 8
+from .recovery import recover_job
 
 
 class JobConflict(Exception):
     """The env exists, or a job (here or in another process) is working on it."""
-
-
-@dataclass
-class Job:
-    id: str
-    name: str
-    path: str
-    base: str
-    user: str
-    plan: dict[str, Any]
-    state: str = "queued"
-    step: str = "queued"
-    progress: float = 0.0
-    created: float = field(default_factory=time.time)
-    finished: float | None = None
-    environment: dict[str, Any] | None = None
-    error: str | None = None
-    pid: int | None = None
-
-    def public(self) -> dict[str, Any]:
-        """The job JSON of the REST contract (and a few fields a panel needs to show it)."""
-        then = self.plan.get("then")  # a base built for an environment.yml: the layer's job, once queued
-        chained = {"then": {"name": then.get("name"), "job": self.plan.get("next_job"),
-                            "error": self.plan.get("then_error")}} if then else {}  # fmt: skip
-        return {
-            **chained,
-            "id": self.id,
-            "name": self.name,
-            "path": self.path,
-            "base": self.base,
-            "state": self.state,
-            "step": self.step,
-            "progress": round(self.progress, 3),
-            "created": self.created,
-            "finished": self.finished,
-            "environment": self.environment,
-            "error": self.error,
-            "action": self.plan.get("action", "create"),  # create, or a layer's change or restore
-        }
-
-
-class JobStore:
-    """Job records and logs on disk. Blocking: call from a thread."""
-
-    def __init__(self, directory: str, keep: int = 100) -> None:
-        self.directory = directory
-        self.keep = keep
-
-    def _file(self, job_id: str, suffix: str) -> str:
-        if not JOB_ID.fullmatch(job_id):
-            raise KeyError(job_id)
-        return os.path.join(self.directory, f"{job_id}{suffix}")
-
-    def log_path(self, job_id: str) -> str:
-        return self._file(job_id, ".log")
-
-    def requirements_path(self, job_id: str) -> str:
-        return self._file(job_id, ".requirements.txt")
-
-    def work_dir(self, job_id: str) -> str:
-        """Scratch files of a job's resolver (requests, constraints, stub wheels); removed when it ends."""
-        path = self._file(job_id, ".work")
-        os.makedirs(path, exist_ok=True)
-        return path
-
-    def save(self, job: Job) -> None:
-        os.makedirs(self.directory, exist_ok=True)
-        path = self._file(job.id, ".json")
-        tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(asdict(job), handle)
-        os.replace(tmp, path)
-
-    def load(self, job_id: str) -> Job | None:
-        try:
-            with open(self._file(job_id, ".json"), encoding="utf-8") as handle:
-                return Job(**json.load(handle))
-        except (KeyError, OSError, ValueError, TypeError):
-            return None
-
-    def load_all(self) -> list[Job]:
-        names = (
-            [n[:-5] for n in os.listdir(self.directory) if n.endswith(".json")] if os.path.isdir(self.directory) else []
-        )
-        jobs = [job for name in names if JOB_ID.fullmatch(name) and (job := self.load(name))]
-        return sorted(jobs, key=lambda job: job.created, reverse=True)
-
-    def append_log(self, job_id: str, text: str) -> None:
-        with open(self.log_path(job_id), "a", encoding="utf-8") as handle:
-            handle.write(text)
-
-    def read_log(self, job_id: str, offset: int) -> bytes:
-        with open(self.log_path(job_id), "rb") as handle:
-            handle.seek(offset)
-            return handle.read()
-
-    def log_size(self, job_id: str) -> int:
-        try:
-            return os.path.getsize(self.log_path(job_id))
-        except OSError:
-            return 0
-
-    def log_tail(self, job_id: str, offset: int) -> str:
-        """The last lines a command wrote, from ``offset`` (where its output began)."""
-        try:
-            text = self.read_log(job_id, offset).decode("utf-8", "replace")
-        except OSError:
-            return ""
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        return "\n".join(lines[-LOG_TAIL_LINES:])
-
-    def prune(self) -> None:
-        """Forget the oldest finished jobs beyond ``keep``."""
-        finished = [job for job in self.load_all() if job.state not in ACTIVE]
-        for job in finished[self.keep :]:
-            for suffix in (".json", ".log", ".requirements.txt"):
-                with contextlib.suppress(OSError):
-                    os.unlink(self._file(job.id, suffix))
 
 
 Register = Callable[[Job], Awaitable[dict[str, Any]]]
@@ -234,7 +106,7 @@ class JobManager:
         for job in stored:
             if job.state in ACTIVE and job.id not in self._jobs:
                 with contextlib.suppress(OSError):
-                    self._recover(job)
+                    recover_job(self.store, job, self.log)
         return stored
 
     # -- submitting and running -----------------------------------------------------------------------
@@ -546,58 +418,7 @@ class JobManager:
         Runs before the server answers requests, so no client ever sees such a job as still running.
         """
         active = (job for job in self.store.load_all() if job.state in ACTIVE and job.id not in self._tasks)
-        return [job for job in active if self._recover(job)]
-
-    def _recover(self, job: Job) -> bool:
-        try:
-            lock = EnvLock.try_acquire(job.path, create=False)
-        except PlantedLink as err:
-            self.log.warning("jupyter_layenv: job %s for %s not recovered: %s", job.id, job.path, err)
-            return False
-        if lock is None:
-            return False  # another live process (a second server, the CLI) still holds it
-        try:
-            if job.pid:
-                _kill_orphan(job.pid, job.path)
-            if job.plan.get("kind") == "change":
-                restore_snapshot(job.path, job.id)  # the layer as it was before the interrupted change
-                error = INTERRUPTED_CHANGE
-            else:
-                ours = builder.owned_by(job.path, job.id)
-                if builder.remove_half_made(job.path, job.id):
-                    error = INTERRUPTED
-                elif ours:
-                    error = f"{INTERRUPTED_BY} the half-made {job.path} could not be removed entirely: delete it, then "
-                    error += AGAIN
-                else:
-                    error = f"{INTERRUPTED_BY} {ALREADY_REMOVED}; {AGAIN}"
-            job.state, job.error, job.finished, job.pid = "failed", error, time.time(), None
-            self.store.append_log(job.id, f"\n== failed: {error}\n")
-            self.store.save(job)
-        finally:
-            lock.release()
-        self.log.warning("jupyter_layenv: job %s for %s failed: %s", job.id, job.path, job.error)
-        return True
-
-
-def clean_abandoned(path: str) -> bool:
-    """Remove a half-made env nobody is building any more (its builder died: the lock is free). Blocking."""
-    marker = os.path.join(path, builder.BUILDING_MARKER)
-    try:
-        with open(marker, encoding="utf-8") as handle:
-            job_id = handle.read().strip()
-    except OSError:
-        return False
-    try:
-        lock = EnvLock.try_acquire(path, create=False)
-    except PlantedLink:
-        return False  # never through a planted link; the listing keeps showing it as being created
-    if lock is None:
-        return False  # a live build (here or in another process) holds it
-    try:
-        return builder.remove_half_made(path, job_id)
-    finally:
-        lock.release()
+        return [job for job in active if recover_job(self.store, job, self.log)]
 
 
 class StepFailed(Exception):
@@ -610,34 +431,9 @@ def failure_message(summary: str, output: str) -> str:
     return f"{summary}: {error_line(output) or 'see the log'}" + (f"\n{output}" if output else "")
 
 
-def _kill_orphan(pid: int, env_path: str) -> None:
-    """A dead server's installer may still run (its own session): kill its group if it is really that process."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            cmdline = handle.read().decode("utf-8", "replace")
-    except OSError:
-        return
-    if env_path not in cmdline:
-        return  # the pid was reused by an unrelated process
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
 def _free_bytes(path: str) -> int:
     try:
         st = os.statvfs(path if os.path.exists(path) else os.path.dirname(path))
     except OSError:
         return 0
     return st.f_bavail * st.f_frsize
-
-
-def _alive(pid: int) -> bool:
-    """Running, not a zombie (a container's init may never reap the orphan)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
-            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False

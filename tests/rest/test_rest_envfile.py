@@ -6,9 +6,27 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 import yaml
+from envtree import read_pyvenv_cfg
 from layenv_api import BASE_ID, create, fetch_json, follow
-from wheelhouse import INICONFIG_VERSION
+from wheelhouse import INICONFIG_VERSION, wheels_from_installed
+
+
+@pytest.fixture(scope="module")
+def kernel_wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ipykernel and its closure as wheels: a layer that does not inherit its base gets its own ipykernel."""
+    directory = tmp_path_factory.mktemp("kernel-wheels")
+    wheels_from_installed(directory, ("ipykernel",))
+    return directory
+
+
+@pytest.fixture
+def jp_server_config(wheelhouse: Path, kernel_wheelhouse: Path) -> dict:
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyter_layenv": True}},
+        "LayenvService": {"find_links": [str(wheelhouse), str(kernel_wheelhouse)], "offline": True},
+    }
 
 
 async def _layer(jp_fetch, env_id: str) -> list[str]:
@@ -48,6 +66,39 @@ async def test_export_delete_recreate_gives_the_same_base_and_layer(jp_fetch, cr
     assert recorded["conda"] == [d for d in exported["dependencies"] if isinstance(d, str)]
 
 
+async def test_a_layer_without_inherit_exports_and_rebuilds_without_inherit(jp_fetch, create_home: Path):
+    """``inherit: false`` goes into the file, and a create from it makes a closed layer again, with every pip
+    package its own (none kept from the base, whose packages it does not see)."""
+    _, job = await create(jp_fetch, {"name": "closed", "base": BASE_ID, "packages": ["iniconfig"], "inherit": False})
+    job = await follow(jp_fetch, job["id"])
+    assert job["state"] == "succeeded", job
+    env_id = f"{BASE_ID}.closed"
+    before = await _layer(jp_fetch, env_id)
+    assert f"iniconfig=={INICONFIG_VERSION}" in before and any(p.startswith("ipykernel==") for p in before)
+    text = (await jp_fetch("layenv", "environments", env_id, "export", params={"format": "environment.yml"})).body
+    exported = yaml.safe_load(text)
+    assert exported["inherit"] is False
+    assert "layenv_base_marker==1.0" not in exported["dependencies"][-1]["pip"]  # the base's: not this layer's
+    assert (await jp_fetch("layenv", "environments", env_id, method="DELETE")).code == 204
+
+    code, job = await create(jp_fetch, {"environment_yml": text.decode()})
+    assert code == 202, job
+    job = await follow(jp_fetch, job["id"])
+    assert job["state"] == "succeeded", job
+    layer = create_home / ".virtualenvs" / "closed"
+    assert read_pyvenv_cfg(layer)["include-system-site-packages"] == "false"
+    assert await _layer(jp_fetch, env_id) == before
+    _, env = await fetch_json(jp_fetch, "environments", env_id)
+    assert env["packages"]["inherited"] == []
+    log = (await jp_fetch("layenv", "jobs", job["id"], "log")).body.decode()
+    assert "kept from the base" not in log
+    # an inheriting layer's file says nothing about it (conda reads the file too)
+    _, job = await create(jp_fetch, {"name": "open", "base": BASE_ID, "packages": ["iniconfig"]})
+    assert (await follow(jp_fetch, job["id"]))["state"] == "succeeded"
+    text = await jp_fetch("layenv", "environments", f"{BASE_ID}.open", "export", params={"format": "environment.yml"})
+    assert "inherit" not in yaml.safe_load(text.body)
+
+
 async def test_the_closest_base_is_chosen_and_the_body_name_wins(jp_fetch, create_home: Path):
     """Both bases have python; only py311_ai has ipykernel, so only py311_ai satisfies the file."""
     text = "name: from-file\nchannels: [conda-forge]\ndependencies: [python>=3.8, ipykernel, {pip: [iniconfig]}]\n"
@@ -85,6 +136,7 @@ async def test_bad_files_and_mixed_bodies_are_refused(jp_fetch, create_home: Pat
          "installer option"),
         ({"environment_yml": "name: x\ndependencies:\n  - https://evil/python-3.11-0.conda\n"}, 400, "not a Conda"),
         ({"environment_yml": 3}, 400, "text of an environment.yml"),
+        ({"environment_yml": "name: x\ninherit: 'no'\ndependencies: [python]\n"}, 400, "'inherit' must be"),
     ]  # fmt: skip
     for body, status, message in cases:
         code, reply = await create(jp_fetch, body)

@@ -1,0 +1,100 @@
+"""What a dead process left behind: its jobs failed, its installers killed, its half-made envs removed.
+
+A job's env lock is free once its process is gone; only then is anything of its job touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+
+from ..layers.change import restore_snapshot
+from . import builder
+from .jobstore import Job, JobStore
+from .locks import EnvLock, PlantedLink
+
+INTERRUPTED_BY, AGAIN = "interrupted by server restart;", "create it again"
+ALREADY_REMOVED = "its half-made environment had already been removed (by another server sharing the root)"
+INTERRUPTED = f"{INTERRUPTED_BY} the half-made environment was removed, {AGAIN}"
+INTERRUPTED_CHANGE = "interrupted by server restart; the layer was put back as it was before, make the change again"
+
+
+def recover_job(store: JobStore, job: Job, log: logging.Logger) -> bool:
+    """Fail a job whose process died, undoing what it half did; ``False``: a live process still holds its lock."""
+    try:
+        lock = EnvLock.try_acquire(job.path, create=False)
+    except PlantedLink as err:
+        log.warning("jupyter_layenv: job %s for %s not recovered: %s", job.id, job.path, err)
+        return False
+    if lock is None:
+        return False  # another live process (a second server, the CLI) still holds it
+    try:
+        if job.pid:
+            _kill_orphan(job.pid, job.path)
+        if job.plan.get("kind") == "change":
+            restore_snapshot(job.path, job.id)  # the layer as it was before the interrupted change
+            error = INTERRUPTED_CHANGE
+        else:
+            ours = builder.owned_by(job.path, job.id)
+            if builder.remove_half_made(job.path, job.id):
+                error = INTERRUPTED
+            elif ours:
+                error = f"{INTERRUPTED_BY} the half-made {job.path} could not be removed entirely: delete it, then "
+                error += AGAIN
+            else:
+                error = f"{INTERRUPTED_BY} {ALREADY_REMOVED}; {AGAIN}"
+        job.state, job.error, job.finished, job.pid = "failed", error, time.time(), None
+        store.append_log(job.id, f"\n== failed: {error}\n")
+        store.save(job)
+    finally:
+        lock.release()
+    log.warning("jupyter_layenv: job %s for %s failed: %s", job.id, job.path, job.error)
+    return True
+
+
+def clean_abandoned(path: str) -> bool:
+    """Remove a half-made env nobody is building any more (its builder died: the lock is free). Blocking."""
+    marker = os.path.join(path, builder.BUILDING_MARKER)
+    try:
+        with open(marker, encoding="utf-8") as handle:
+            job_id = handle.read().strip()
+    except OSError:
+        return False
+    try:
+        lock = EnvLock.try_acquire(path, create=False)
+    except PlantedLink:
+        return False  # never through a planted link; the listing keeps showing it as being created
+    if lock is None:
+        return False  # a live build (here or in another process) holds it
+    try:
+        return builder.remove_half_made(path, job_id)
+    finally:
+        lock.release()
+
+
+def _kill_orphan(pid: int, env_path: str) -> None:
+    """A dead server's installer may still run (its own session): kill its group if it is really that process."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            cmdline = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return
+    if env_path not in cmdline:
+        return  # the pid was reused by an unrelated process
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie (a container's init may never reap the orphan)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

@@ -127,7 +127,8 @@ def test_unchanged_tree_is_answered_from_cache(home: Tree, monkeypatch: pytest.M
     inspected: list[str] = []
     real_inspect = prefix_module.inspect_prefix
     monkeypatch.setattr(
-        "jupyter_layenv.discovery.inspect_prefix", lambda path, **kw: inspected.append(path) or real_inspect(path, **kw)
+        "jupyter_layenv.discovery.scan.inspect_prefix",
+        lambda path, **kw: inspected.append(path) or real_inspect(path, **kw),
     )
     listdirs: list[str] = []
     real_listdir = os.listdir

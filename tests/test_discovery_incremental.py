@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from envtree import make_conda_prefix, make_layered_env, make_venv
 
-import jupyter_layenv.discovery as discovery_module
+import jupyter_layenv.discovery.build as build_module
+import jupyter_layenv.discovery.scan as scan_module
 from jupyter_layenv.discovery import RACY_WINDOW_NS, Discovery, DiscoveryConfig
 
 YESTERDAY = time.time() - 86_400
@@ -47,7 +48,7 @@ class Reads:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.inspected: list[str] = []
         self.listed: list[str] = []
-        real_inspect, real_scandir, real_listdir = discovery_module.inspect_prefix, os.scandir, os.listdir
+        real_inspect, real_scandir, real_listdir = scan_module.inspect_prefix, os.scandir, os.listdir
 
         def inspect(path: str, **kwargs: object) -> object:
             self.inspected.append(path)
@@ -61,7 +62,7 @@ class Reads:
             self.listed.append(str(path))
             return real_listdir(path)
 
-        monkeypatch.setattr(discovery_module, "inspect_prefix", inspect)
+        monkeypatch.setattr(scan_module, "inspect_prefix", inspect)
         monkeypatch.setattr(os, "scandir", scandir)
         monkeypatch.setattr(os, "listdir", listdir)
 
@@ -154,12 +155,12 @@ def test_after_one_new_env_only_it_is_built_and_a_deleted_base_rebuilds_its_laye
     discovery = Discovery(DiscoveryConfig(envs_dirs=[str(envs)], venv_roots=[str(root)]))
     before = {env.path: env for env in discovery.discover().environments}
     built: list[str] = []
-    real_venv_proto, real_conda_proto = discovery_module._Builder._venv_proto, discovery_module._Builder._conda_proto
+    real_venv_proto, real_conda_proto = build_module._Builder._venv_proto, build_module._Builder._conda_proto
     monkeypatch.setattr(
-        discovery_module._Builder, "_venv_proto", lambda self, p, *a: built.append(p) or real_venv_proto(self, p, *a)
+        build_module._Builder, "_venv_proto", lambda self, p, *a: built.append(p) or real_venv_proto(self, p, *a)
     )
     monkeypatch.setattr(
-        discovery_module._Builder, "_conda_proto", lambda self, p, *a: built.append(p) or real_conda_proto(self, p, *a)
+        build_module._Builder, "_conda_proto", lambda self, p, *a: built.append(p) or real_conda_proto(self, p, *a)
     )
     make_venv(root / "plain2", tool="uv")
     after = {env.path: env for env in discovery.discover().environments}

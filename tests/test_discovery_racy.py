@@ -10,8 +10,9 @@ import pytest
 from envtree import Tree, make_layered_env, make_venv
 
 from jupyter_layenv import LayenvKernelSpecManager
-from jupyter_layenv import discovery as discovery_module
 from jupyter_layenv.discovery import RACY_WINDOW_NS
+from jupyter_layenv.discovery import build as build_module
+from jupyter_layenv.discovery import scan as scan_module
 
 
 def test_a_listing_in_the_racy_window_rereads_only_the_racy_directories(home: Tree, monkeypatch: pytest.MonkeyPatch):
@@ -25,11 +26,9 @@ def test_a_listing_in_the_racy_window_rereads_only_the_racy_directories(home: Tr
         assert str(layer) in {env["path"] for env in first["environments"]}
         builds: list[int] = []
         inspected: list[str] = []
-        real_build, real_inspect = discovery_module._Builder.build, discovery_module.inspect_prefix
-        monkeypatch.setattr(discovery_module._Builder, "build", lambda self, s: builds.append(1) or real_build(self, s))
-        monkeypatch.setattr(
-            discovery_module, "inspect_prefix", lambda p, **kw: inspected.append(p) or real_inspect(p, **kw)
-        )
+        real_build, real_inspect = build_module._Builder.build, scan_module.inspect_prefix
+        monkeypatch.setattr(build_module._Builder, "build", lambda self, s: builds.append(1) or real_build(self, s))
+        monkeypatch.setattr(scan_module, "inspect_prefix", lambda p, **kw: inspected.append(p) or real_inspect(p, **kw))
         assert ksm.listing() == first
         assert builds == [] and set(inspected) <= {str(layer)}, (builds, inspected)
         make_venv(late)  # a real change inside the window is seen at once

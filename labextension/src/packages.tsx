@@ -207,42 +207,38 @@ function PackagesView(props: {
         value={filter}
         onChange={e => setFilter(e.target.value)}
       />
-      <section aria-label="Layer packages">
-        <h3 className="jp-LayenvSection-title">
-          In this layer ({layer.length})
-        </h3>
-        <ul className="jp-LayenvPackages-list">
-          {layer.map(p => (
-            <li key={p.name} data-package={p.name}>
-              <span>
-                {p.name} {p.version}
-              </span>
-              <button
-                className="jp-LayenvButton jp-mod-small"
-                aria-label={`Remove ${p.name}`}
-                disabled={running}
-                onClick={() => void preview({ remove: [p.name] })}
-              >
-                Remove
-              </button>
-            </li>
-          ))}
-        </ul>
-      </section>
+      <PackageList
+        label="Layer packages"
+        title="In this layer"
+        items={layer}
+        row={p => (
+          <>
+            <span>
+              {p.name} {p.version}
+            </span>
+            <button
+              className="jp-LayenvButton jp-mod-small"
+              aria-label={`Remove ${p.name}`}
+              disabled={running}
+              onClick={() => void preview({ remove: [p.name] })}
+            >
+              Remove
+            </button>
+          </>
+        )}
+      />
       {shadowed.length > 0 && (
-        <section aria-label="Shadowed base packages">
-          <h3 className="jp-LayenvSection-title">
-            Shadowing the base ({shadowed.length})
-          </h3>
-          <ul className="jp-LayenvPackages-list">
-            {shadowed.map(s => (
-              <li key={s.name} data-package={s.name}>
-                {s.name} {s.layer_version} over the base&apos;s {s.base_version}
-                {s.reason ? ` (${s.reason})` : ''}
-              </li>
-            ))}
-          </ul>
-        </section>
+        <PackageList
+          label="Shadowed base packages"
+          title="Shadowing the base"
+          items={shadowed}
+          row={s => (
+            <>
+              {s.name} {s.layer_version} over the base&apos;s {s.base_version}
+              {s.reason ? ` (${s.reason})` : ''}
+            </>
+          )}
+        />
       )}
       <details>
         <summary>Inherited from the base ({inherited.length})</summary>
@@ -282,6 +278,29 @@ function PackagesView(props: {
         </ol>
       </section>
     </div>
+  );
+}
+
+/** A titled list of packages, one row each (the layer's own with Remove, or those shadowing the base). */
+function PackageList<T extends { name: string }>(props: {
+  label: string;
+  title: string;
+  items: T[];
+  row: (item: T) => React.ReactNode;
+}): JSX.Element {
+  return (
+    <section aria-label={props.label}>
+      <h3 className="jp-LayenvSection-title">
+        {props.title} ({props.items.length})
+      </h3>
+      <ul className="jp-LayenvPackages-list">
+        {props.items.map(item => (
+          <li key={item.name} data-package={item.name}>
+            {props.row(item)}
+          </li>
+        ))}
+      </ul>
+    </section>
   );
 }
 

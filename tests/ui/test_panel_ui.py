@@ -72,6 +72,10 @@ def start_lab(base: Path, home: Path, config: dict) -> JupyterProcess:
     news = base / "config/lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings"
     news.parent.mkdir(parents=True, exist_ok=True)
     news.write_text('{"fetchNews": "false"}\n', encoding="utf-8")
+    # The env this JupyterLab runs from is the test harness (.venv-ui), not a user's env: not listed, so neither
+    # it nor its folder (the checkout) shows up in the panel, its Storage roots or the screenshots.
+    manager = config.setdefault("LayenvKernelSpecManager", {})
+    manager.setdefault("include_server_prefix", False)
     lab = JupyterProcess(
         base,
         home,
@@ -208,3 +212,15 @@ def test_panel_flow(lab_server: str, theme: str) -> None:
     assert returncode == 0, "browser flow failed:\n" + "\n".join(flow_lines[-40:] + errors[-60:])
     shots = sorted(ARTIFACTS.glob(f"{theme}-*.png"))
     assert len(shots) >= 25, f"expected a screenshot per stage in {ARTIFACTS}, found {[p.name for p in shots]}"
+
+
+def test_the_harness_venv_is_not_a_user_env(lab_server: str) -> None:
+    """The env the test JupyterLab runs from (``.venv-ui``, next to the checkout) is the harness, not a user's:
+    neither listed nor a Storage root (its folder, the checkout, was shown as one)."""
+    from jupyter_process import http
+
+    harness = Path(os.environ["LAYENV_UI_JUPYTER"]).resolve().parents[1]
+    listed = http("GET", f"{lab_server}layenv/environments", TOKEN).body["environments"]
+    assert not [env["path"] for env in listed if Path(env["path"]).resolve() == harness]
+    roots = [root["root"] for root in http("GET", f"{lab_server}layenv/usage", TOKEN).body["roots"]]
+    assert not [root for root in roots if harness.is_relative_to(Path(root).resolve())], roots

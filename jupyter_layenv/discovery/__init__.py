@@ -1,0 +1,44 @@
+"""Runs the locators, deduplicates and layers what they found, and caches the result by mtimes.
+
+An unchanged tree is answered after one ``stat`` per directory that matters (roots, and a few per
+env); a new, deleted or changed env shows on the very next call. Nothing here runs a process.
+
+- :mod:`.cache`: one scan's ``stat``/listing cache, mtime signatures, the per-path memo
+- :mod:`.scan`: which children of a directory are envs, one prefix's facts
+- :mod:`.build`: candidates -> protos (kinds, bases, names), incrementally
+- :mod:`.naming`: names, display chains, stable ids, the Environment of each proto
+- :mod:`.core`: :class:`Discovery`, which runs them and decides what to read again
+"""
+
+from .cache import (
+    RACY_WINDOW_NS,
+    Listing,
+    ScanStats,
+    Signature,
+    changed_paths,
+    list_entries,
+    mtime_signature,
+    signature_unchanged,
+)
+from .config import DiscoveryConfig
+from .core import Discovery
+from .naming import layer_id, slug
+from .proto import Proto
+from .scan import _env_children
+
+__all__ = [
+    "RACY_WINDOW_NS",
+    "Discovery",
+    "DiscoveryConfig",
+    "Listing",
+    "Proto",
+    "ScanStats",
+    "Signature",
+    "_env_children",
+    "changed_paths",
+    "layer_id",
+    "list_entries",
+    "mtime_signature",
+    "signature_unchanged",
+    "slug",
+]

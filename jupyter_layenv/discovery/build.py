@@ -1,0 +1,353 @@
+"""Candidates -> protos: kinds, bases, names and kernel eligibility, rebuilt only for what changed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .. import activation
+from ..locators import (
+    SOURCE_CONDA_ENVS,
+    SOURCE_CONDA_ROOT,
+    SOURCE_VENV_ROOT,
+    Candidate,
+)
+from ..locators.prefix import (
+    PrefixFacts,
+)
+from ..model import (
+    CONDA_BASE,
+    CONDA_ENV,
+    LAYERED,
+    SCOPE_SYSTEM,
+    SCOPE_USER,
+    VENV,
+    Discovered,
+    ScopedRoot,
+    SkippedEnv,
+)
+from ..probe import base_not_responding_reason, root_of
+from .config import DiscoveryConfig
+from .naming import _assign_ids, _prompt, _venv_name
+from .proto import Proto
+from .scan import _home_prefix
+
+if TYPE_CHECKING:
+    from .core import Discovery
+
+
+@dataclass(frozen=True)
+class _BuildRecord:
+    """What one candidate became, and everything outside its own facts that the answer depended on."""
+
+    cand: Candidate
+    facts: PrefixFacts
+    proto: Proto | SkippedEnv | None
+    extra_base: tuple[str, Candidate] | None
+    deps: frozenset[object]  # ("p", path): a candidate; ("i", dir_id): who has it; (read kind, path): a read
+    reads: tuple[tuple[str, str], ...]  # the reads among deps, read again before the next build trusts them
+
+
+@dataclass
+class _BuildMemo:
+    context: tuple  # anything every env depends on: a change rebuilds them all
+    records: dict[str, _BuildRecord]
+    reads: dict[tuple[str, str], object]
+
+
+class _Builder:
+    """Turns candidates into Environments: kinds, bases, names, ids, kernel eligibility.
+
+    Incremental: an env whose candidate and facts are the same objects as last time, and whose recorded
+    dependencies (other candidates it looked up, device/inode owners, reads outside the candidates) are all
+    unchanged, keeps its last answer; a new or deleted env costs its own inspection, not a pass over the tree.
+    """
+
+    def __init__(
+        self, discovery: Discovery, candidates: dict[str, Candidate], cfg: DiscoveryConfig, roots: list[ScopedRoot]
+    ) -> None:
+        self.discovery = discovery
+        self.candidates = candidates
+        self.cfg = cfg
+        self.roots = roots
+        self.scoped_dirs = [(root.path, root.scope) for root in roots]
+        self.scoped_dirs += [(path, SCOPE_USER) for path in cfg.user_roots]
+        self.stats = discovery._stats
+        self.facts_of = {path: discovery._facts(path) for path in candidates}
+        self.id_to_path = {facts.dir_id: path for path, facts in self.facts_of.items()}
+        self.server_id = self.stats.dir_id(cfg.server_prefix) if cfg.server_prefix else None
+        self.uid = os.getuid() if hasattr(os, "getuid") else -1
+        self.reads: dict[tuple[str, str], object] = {}
+        self._deps: set[object] = set()
+
+    def facts(self, path: str) -> PrefixFacts:
+        return self.discovery._facts(path)
+
+    def build(self, skipped: list[SkippedEnv]) -> Discovered:
+        protos: list[Proto] = []
+        skipped = list(skipped)
+        extra_bases: dict[str, Candidate] = {}
+        previous = self.discovery._built
+        context = (self.stats.hung, self.server_id, tuple(self.scoped_dirs), self.cfg, self.uid)
+        reusable = previous is not None and previous.context == context
+        dirty = self._dirty(previous) if reusable and previous is not None else frozenset()
+        records: dict[str, _BuildRecord] = {}
+        old_records = previous.records if reusable and previous is not None else {}
+        facts_of = self.facts_of
+        for path, cand in self.candidates.items():
+            facts = facts_of[path]
+            record = old_records.get(path)
+            if record is None or record.cand != cand or record.facts is not facts or not record.deps.isdisjoint(dirty):
+                record = self._record(path, cand, facts)
+            records[path] = record
+            if record.extra_base is not None:
+                extra_bases.setdefault(*record.extra_base)
+            if isinstance(record.proto, SkippedEnv):
+                skipped.append(record.proto)
+            elif record.proto is not None:
+                protos.append(record.proto)
+        for path, cand in extra_bases.items():
+            protos.append(self._conda_proto(path, self.facts(path), cand))
+        kept_reads = {key for record in records.values() for key in record.reads}
+        self.discovery._built = _BuildMemo(context, records, {key: self.reads[key] for key in kept_reads})
+        environments = _assign_ids(protos, self.discovery._environments)
+        return Discovered(
+            environments=tuple(environments),
+            skipped=tuple(sorted(skipped, key=lambda s: s.path)),
+            roots=tuple(self.roots),
+        )
+
+    def _dirty(self, previous: _BuildMemo) -> frozenset[object]:
+        """The dependencies that moved since the last build: candidates added, removed or changed (and the
+        device/inode they had or have), and reads outside the candidates that now answer otherwise."""
+        dirty: set[object] = set()
+        old, new = previous.records, self.candidates
+        facts_of = self.facts_of
+        for path in old.keys() ^ new.keys():
+            dirty.add(("p", path))
+            dirty.add(("i", old[path].facts.dir_id if path in old else facts_of[path].dir_id))
+        for path, cand in new.items():
+            record = old.get(path)
+            if record is not None and (record.facts is not facts_of[path] or record.cand != cand):
+                dirty.update((("p", path), ("i", record.facts.dir_id), ("i", facts_of[path].dir_id)))
+        for key, value in previous.reads.items():
+            now = self._read(*key)
+            if now is not value and (key[0] == "facts" or now != value):
+                dirty.add(key)
+        return frozenset(dirty)
+
+    def _record(self, path: str, cand: Candidate, facts: PrefixFacts) -> _BuildRecord:
+        self._deps = set()
+        extra: dict[str, Candidate] = {}
+        proto: Proto | SkippedEnv | None = None
+        if facts.problem:
+            proto = SkippedEnv(path, facts.problem)
+        elif facts.is_venv:
+            proto = self._venv_proto(path, facts, cand, extra)  # a deleted base explains a dangling python
+        elif facts.is_conda:
+            proto = self._conda_proto(path, facts, cand)
+        if isinstance(proto, Proto) and facts.python_problem and not facts.kernels:
+            reason = f"broken interpreter: {facts.python_problem}; recreate the environment or delete it"
+            proto = SkippedEnv(path, reason)
+        deps = frozenset(self._deps)
+        reads = tuple(key for key in deps if isinstance(key, tuple) and key[0] in _READS)
+        return _BuildRecord(cand, facts, proto, next(iter(extra.items()), None), deps, reads)
+
+    def _read(self, kind: str, path: str) -> Any:
+        """A read outside the candidates' facts, once per build, recorded as a dependency of the env at hand."""
+        key = (kind, path)
+        self._deps.add(key)
+        try:
+            return self.reads[key]
+        except KeyError:
+            value = _READS[kind](self, path)
+            self.reads[key] = value
+            return value
+
+    def _is_candidate(self, path: str) -> bool:
+        self._deps.add(("p", path))
+        return path in self.candidates
+
+    def _known(self, prefix: str) -> str | None:
+        """The listed env that directory is; a listed env's own path answers without a ``stat`` (its inspection
+        read the device and inode that dedupe kept it by)."""
+        if self._is_candidate(prefix) and self.discovery._facts(prefix).dir_id != (0, 0):
+            return prefix
+        dir_id = self._read("dir_id", prefix)
+        self._deps.add(("i", dir_id))
+        return self.id_to_path.get(dir_id)
+
+    def _home_is_dir(self, home: str) -> bool:
+        """Whether a venv's ``home`` is a directory; the directory of a listed env's python is one."""
+        prefix = os.path.dirname(home)
+        if self._is_candidate(prefix):
+            python = self.discovery._facts(prefix).python
+            if python and os.path.dirname(python) == home:
+                return True
+        return self._read("is_dir", home)
+
+    def _venv_base(self, path: str, pyvenv: dict[str, str]) -> tuple[str | None, str]:
+        """The known env a venv was made from, and the prefix of its base interpreter.
+
+        ``home`` names the base's bin directory, unless the base's python was a symlink (virtualenv and
+        uv resolve it): then the interpreter itself, and the seed's nesting, tell which Conda env it was.
+        """
+        home = pyvenv["home"]
+        home_prefix = os.path.dirname(home) if os.path.basename(home) in ("bin", "Scripts") else home
+        for prefix in (home_prefix, pyvenv.get("base-prefix")):
+            known = self._known(prefix) if prefix else None
+            if known is not None and known != path:
+                return known, known
+        parent = os.path.dirname(path)
+        if self._is_candidate(parent) and (parent_facts := self.discovery._facts(parent)).is_conda:
+            interpreter = pyvenv.get("base-executable") or os.path.join(home, "python")
+            if parent_facts.python and self._read("realpath", parent_facts.python) == self._read(
+                "realpath", interpreter
+            ):
+                return parent, parent
+        return None, pyvenv.get("base-prefix") or home_prefix
+
+    def _conda_proto(self, path: str, facts: PrefixFacts, cand: Candidate) -> Proto:
+        is_root = (facts.is_conda_root and cand.source == SOURCE_CONDA_ROOT) or cand.conda_root == path
+        in_root = cand.conda_root if cand.source == SOURCE_CONDA_ENVS and cand.conda_root != path else None
+        name = "base" if is_root else os.path.basename(path)
+        return self._proto(
+            path,
+            facts,
+            kind=CONDA_BASE if is_root else CONDA_ENV,
+            name=name,
+            base=in_root,
+            base_facts=None,
+            chain=(name,),
+            conda_env_name=name if is_root or in_root else None,
+            conda_root=path if is_root else in_root,
+        )
+
+    def _venv_proto(
+        self, path: str, facts: PrefixFacts, cand: Candidate, extra_bases: dict[str, Candidate]
+    ) -> Proto | SkippedEnv:
+        pyvenv = facts.pyvenv or {}
+        home = pyvenv.get("home", "")
+        # right inside a venv root, ``venv`` is its own name: the root's name says nothing about it
+        name = os.path.basename(path) if cand.source == SOURCE_VENV_ROOT else _venv_name(path)
+        label = _prompt(pyvenv) or name
+        hung_root = root_of(home, self.stats.hung) if self.stats.hung and home else None
+        if hung_root is not None:  # reading anything of the base would hang
+            return SkippedEnv(path, base_not_responding_reason(_home_prefix(home), hung_root, self.cfg.root_timeout))
+        if not self._home_is_dir(home):
+            dangling = f" (so {facts.python_problem})" if facts.python_problem else ""
+            return SkippedEnv(
+                path,
+                f"base deleted: {home} no longer exists{dangling}; "
+                "delete this environment or recreate it on an existing base",
+            )
+        base_path, base_prefix = self._venv_base(path, pyvenv)
+        if base_path is None and self._read("exists", os.path.join(base_prefix, "conda-meta")):
+            base_path = base_prefix
+            extra_bases.setdefault(base_prefix, Candidate(base_prefix, "layer-base"))
+        base_facts = self._read("facts", base_path or base_prefix)
+        inherits = pyvenv.get("include-system-site-packages", "false").lower() == "true"
+        if base_path is not None:
+            base_name = "base" if base_facts.is_conda_root else _venv_name(base_path)
+            return self._proto(
+                path,
+                facts,
+                kind=LAYERED,
+                name=name,
+                base=base_path,
+                base_facts=base_facts,
+                chain=(base_name, label),
+                inherits=inherits,
+                conda_env_name=base_name if base_facts.is_conda else None,
+                conda_root=None,
+            )
+        return self._proto(
+            path,
+            facts,
+            kind=VENV,
+            name=name,
+            base=None,
+            base_facts=base_facts if inherits else None,
+            chain=(label,),
+            inherits=inherits,
+            conda_env_name=None,
+            conda_root=None,
+        )
+
+    def _proto(
+        self,
+        path: str,
+        facts: PrefixFacts,
+        *,
+        kind: str,
+        name: str,
+        base: str | None,
+        base_facts: PrefixFacts | None,
+        chain: tuple[str, ...],
+        conda_env_name: str | None,
+        conda_root: str | None,
+        inherits: bool = False,
+    ) -> Proto:
+        """A new proto only when its inputs changed: unchanged envs cost nothing on an incremental rescan."""
+        key = (kind, name, base, chain, conda_env_name, conda_root, inherits)
+        cached = self.discovery._protos.get(path)
+        if cached is not None and cached[0][0] is facts and cached[0][1] is base_facts and cached[0][2:] == key:
+            return cached[1]
+        proto = self._new_proto(path, facts, base_facts, *key)
+        self.discovery._protos[path] = ((facts, base_facts, *key), proto)
+        return proto
+
+    def _new_proto(
+        self,
+        path: str,
+        facts: PrefixFacts,
+        base_facts: PrefixFacts | None,
+        kind: str,
+        name: str,
+        base: str | None,
+        chain: tuple[str, ...],
+        conda_env_name: str | None,
+        conda_root: str | None,
+        inherits: bool,
+    ) -> Proto:
+        inherited_ipykernel = inherits and base_facts is not None and base_facts.has_ipykernel
+        version = facts.python_version or (base_facts.python_version if base_facts else None)
+        return Proto(
+            path=path,
+            name=name,
+            kind=kind,
+            base=base,
+            chain=chain,
+            facts=facts,
+            base_facts=base_facts,
+            version=version,
+            inherits=inherits,
+            has_ipykernel=facts.has_ipykernel or inherited_ipykernel,
+            ipykernel_resources=facts.ipykernel_resources
+            or (base_facts.ipykernel_resources if inherited_ipykernel else None),
+            conda_env_name=conda_env_name,
+            conda_root=conda_root,
+            scope=self._scope(path, facts.owner_uid),
+            is_server_prefix=facts.dir_id == self.server_id,
+            activation=activation.activation_for(
+                facts, base=base_facts if kind == LAYERED else None, conda_env_name=conda_env_name
+            ),
+        )
+
+    def _scope(self, path: str, owner_uid: int) -> str:
+        """The configured root the env lies in decides; elsewhere, whether the server's user owns it."""
+        for root, scope in self.scoped_dirs:
+            if path == root or path.startswith(root.rstrip(os.sep) + os.sep):
+                return scope
+        return SCOPE_USER if owner_uid == self.uid else SCOPE_SYSTEM
+
+
+_READS: dict[str, Callable[[_Builder, str], object]] = {
+    "dir_id": lambda builder, path: builder.stats.dir_id(path),
+    "is_dir": lambda builder, path: builder.stats.is_dir(path),
+    "exists": lambda builder, path: builder.stats.stat(path) is not None,
+    "realpath": lambda _builder, path: os.path.realpath(path),
+    "facts": lambda builder, path: builder.facts(path),
+}

@@ -1,0 +1,197 @@
+"""The stat/listing cache of one scan, mtime signatures, and the per-path memo that makes rescans incremental."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+from ..probe import root_of
+
+# An mtime this close to the scan may hide a change made in the same clock tick (or on a skewed NFS
+# server): such a dependency is re-checked by content on the next call instead of trusted.
+RACY_WINDOW_NS = 2_000_000_000
+
+
+class ScanStats:
+    """``stat`` results and directory listings of one scan: each path is read at most once.
+
+    A path in a root that did not answer (``hung``) is never asked: it reads as missing. An mtime after the
+    scan started (less the racy window) is not trusted, whenever during the scan it was read: what the scan
+    saw of that directory may be older than its mtime.
+    """
+
+    def __init__(self, hung: tuple[str, ...] = ()) -> None:
+        self._stats: dict[str, os.stat_result | None] = {}
+        self._listings: dict[str, Listing | None] = {}
+        self.hung = hung
+        self.started_ns = time.time_ns()
+
+    def stat(self, path: str) -> os.stat_result | None:
+        try:
+            return self._stats[path]
+        except KeyError:
+            try:
+                result: os.stat_result | None = None if self.hung and root_of(path, self.hung) else os.stat(path)
+            except (OSError, ValueError):
+                result = None
+            self._stats[path] = result
+            return result
+
+    def listing(self, path: str) -> Listing | None:
+        """The entries of a directory (name, is a symlink, is a directory not following links); ``None``: unreadable."""
+        try:
+            return self._listings[path]
+        except KeyError:
+            found = None if self.hung and root_of(path, self.hung) else list_entries(path)
+            self._listings[path] = found
+            return found
+
+    def is_dir(self, path: str) -> bool:
+        """Whether ``path`` is a directory (following links); a listing of its parent made in this scan answers
+        without a ``stat`` unless the entry is a link.
+        """
+        parent, name = os.path.split(path)
+        listing = self._listings.get(parent)
+        if listing is not None and name:
+            entry = next((entry for entry in listing if entry[0] == name), None)
+            if entry is None:
+                return False
+            if not entry[1]:
+                return entry[2]
+        result = self.stat(path)
+        return result is not None and stat.S_ISDIR(result.st_mode)
+
+    def mtime(self, path: str) -> int | None:
+        result = self.stat(path)
+        return None if result is None else result.st_mtime_ns
+
+    def dir_id(self, path: str) -> tuple[int, int] | None:
+        result = self.stat(path)
+        return None if result is None else (result.st_dev, result.st_ino)
+
+    def unchanged(self, signature: Signature) -> bool:
+        return all(self.mtime(path) == expected for path, expected in signature)
+
+    def signature(self, paths: Iterable[str]) -> Signature:
+        """mtimes to compare next time; one too recent to trust (same clock tick) is stored as "changed"."""
+        racy_after = min(self.started_ns, time.time_ns()) - RACY_WINDOW_NS
+        signature = []
+        for path in dict.fromkeys(paths):
+            mtime = self.mtime(path)
+            signature.append((path, -1 if mtime is not None and mtime > racy_after else mtime))
+        return tuple(signature)
+
+
+Listing = list[tuple[str, bool, bool]]
+
+
+def list_entries(path: str) -> Listing | None:
+    """One ``scandir``: names and the types its ``d_type`` gives for free (no ``stat`` per entry)."""
+    try:
+        with os.scandir(path) as entries:
+            return [(entry.name, entry.is_symlink(), entry.is_dir(follow_symlinks=False)) for entry in entries]
+    except (OSError, ValueError):
+        return None
+
+
+Signature = tuple[tuple[str, int | None], ...]
+
+
+def changed_paths(signature: Signature) -> list[str]:
+    """The paths whose mtime is not the one stored (all of them: a warm listing makes the same calls)."""
+    stat = os.stat
+    changed = []
+    for path, expected in signature:
+        try:
+            mtime = stat(path).st_mtime_ns
+        except (OSError, ValueError):
+            mtime = None
+        if mtime != expected:
+            changed.append(path)
+    return changed
+
+
+def signature_unchanged(signature: Signature) -> bool:
+    """The warm path: plain ``stat`` calls, stopping at the first change."""
+    stat = os.stat
+    for path, expected in signature:
+        try:
+            mtime = stat(path).st_mtime_ns
+        except (OSError, ValueError):
+            mtime = None
+        if mtime != expected:
+            return False
+    return True
+
+
+def mtime_signature(paths: Iterable[str]) -> Signature:
+    return ScanStats().signature(paths)
+
+
+class _Memo:
+    """Results keyed by path, each valid while the mtimes of its dependencies stay the same.
+
+    A result checked once in a scan is not checked again in that scan (discovery asks for the same
+    prefix several times: dedupe, layering, bases). A result the last scan checked has its dependencies in
+    that scan's signature: once the signature says which paths changed (``changed``), it is valid when it
+    depends on none of them, without a ``stat``.
+    """
+
+    def __init__(self) -> None:
+        self.entries: dict[object, tuple[Signature, object, frozenset[str]]] = {}
+        self._checked: dict[object, object] = {}
+        self._checked_for: ScanStats | None = None
+        self.trusted: set[object] = set()  # keys checked in the last complete scan
+        self.changed: frozenset[str] | None = None  # paths whose mtime moved since then (None: not known)
+
+    def get(self, key: object, compute: Callable[[object], tuple[object, Sequence[str]]], stats: ScanStats) -> object:
+        if self._checked_for is not stats:
+            self._checked_for, self._checked = stats, {}
+        elif key in self._checked:
+            return self._checked[key]
+        cached = self.entries.get(key)
+        if cached is not None and self._valid(key, cached, stats):
+            value = cached[1]
+        else:
+            value = self.compute(key, compute, stats)
+        self._checked[key] = value
+        return value
+
+    def _valid(self, key: object, cached: tuple[Signature, object, frozenset[str]], stats: ScanStats) -> bool:
+        if self.changed is not None and key in self.trusted:
+            return self.changed.isdisjoint(cached[2])
+        return stats.unchanged(cached[0])
+
+    def compute(
+        self, key: object, compute: Callable[[object], tuple[object, Sequence[str]]], stats: ScanStats
+    ) -> object:
+        """Computes again; an equal answer keeps the previous object, so what was built from it is reused."""
+        if self._checked_for is not stats:
+            self._checked_for, self._checked = stats, {}
+        cached = self.entries.get(key)
+        value, deps = compute(cached[1] if cached is not None else None)
+        if cached is not None and value == cached[1]:
+            value = cached[1]
+        signature = stats.signature(deps)
+        self.entries[key] = (signature, value, frozenset(path for path, _mtime in signature))
+        self._checked[key] = value
+        return value
+
+    def affected(self, changed: frozenset[str]) -> list[object]:
+        """The keys of the last scan that depend on a changed path."""
+        entries = self.entries
+        return [key for key in self.trusted if not changed.isdisjoint(entries[key][2])]
+
+    def value(self, key: object) -> object:
+        return self.entries[key][1]
+
+    def deps_of(self, key: object) -> list[str]:
+        return [path for path, _mtime in self.entries[key][0]]
+
+    def checked(self) -> list[object]:
+        return list(self._checked)
+
+    def finish_scan(self) -> None:
+        self.trusted = set(self._checked)

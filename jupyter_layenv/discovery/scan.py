@@ -1,0 +1,167 @@
+"""The candidate scan's pieces: which children of a directory are envs, and one prefix's facts."""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+from collections.abc import Iterable
+
+from .. import fsread
+from ..locators.prefix import (
+    PrefixFacts,
+    inspect_prefix,
+    parse_pyvenv_cfg,
+    unusable_facts,
+)
+from ..model import (
+    DELETING_PREFIX,
+    SkippedEnv,
+)
+from ..probe import base_not_responding_reason, root_of
+from .cache import Listing, ScanStats
+from .config import DiscoveryConfig
+
+
+def _inspect(path: str, stats: ScanStats, timeout: float = 0) -> tuple[PrefixFacts, tuple[str, ...]]:
+    """The prefix's facts; a venv whose base is in a root that did not answer is not inspected (its python link
+    leads there, and following it would hang). Its ``home`` is a dependency: it reads as missing until the root
+    answers again, then as changed.
+
+    The prefix's ``stat`` and listing are the scan's (the listing often made already, when its parent was
+    scanned for envs), so the signature and the facts cost no second call.
+    """
+    hung = stats.hung
+    if hung:
+        cfg_path = os.path.join(path, "pyvenv.cfg")
+        home = (parse_pyvenv_cfg(fsread.read_small_text(cfg_path) or "") or {}).get("home", "")
+        root = root_of(home, hung) if home else None
+        if root is not None:
+            problem = base_not_responding_reason(_home_prefix(home), root, timeout)
+            facts = dataclasses.replace(unusable_facts(path, problem), deps=(path, cfg_path, home))
+            return facts, facts.deps
+    listing = stats.listing(path)
+    st = stats.stat(path)
+    if listing is None or st is None:  # gone or unreadable: inspect_prefix says which, in its words
+        facts = inspect_prefix(path)
+    else:
+        facts = inspect_prefix(path, names=[name for name, _link, _dir in listing], st=st)
+    return facts, facts.deps
+
+
+def _home_prefix(home: str) -> str:
+    """The prefix a pyvenv.cfg ``home`` (usually the base's bin directory) belongs to."""
+    return os.path.dirname(home) if os.path.basename(home) in ("bin", "Scripts") else home
+
+
+def _glob_parent(pattern: str) -> str:
+    """The directory a glob lists: its path up to the first component with a wildcard."""
+    parts = pattern.split(os.sep)
+    first = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    return os.sep.join(parts[:first]) or os.sep
+
+
+def _without_roots(cfg: DiscoveryConfig, hung: tuple[str, ...]) -> tuple[DiscoveryConfig, list[str]]:
+    """The configuration minus every path in a root that did not answer, and the glob parents then listed here.
+
+    A group glob whose parent answered is expanded here (listing the parent, not touching the matches), so that
+    one hung group root does not take the others with it.
+    """
+
+    def keep(paths: Iterable[str]) -> list[str]:
+        return [path for path in paths if root_of(path, hung) is None]
+
+    group_roots: list[str] = []
+    deps: list[str] = []
+    for pattern in cfg.group_roots:
+        if not glob.has_magic(pattern):
+            group_roots += keep([pattern])
+        elif root_of(_glob_parent(pattern), hung) is None:
+            matches = sorted(glob.glob(pattern))
+            deps.append(_glob_parent(pattern))
+            group_roots += keep(matches) if any(root_of(m, hung) for m in matches) else [pattern]
+    server_prefix = cfg.server_prefix if cfg.server_prefix and root_of(cfg.server_prefix, hung) is None else None
+    without = dataclasses.replace(
+        cfg,
+        conda_roots=keep(cfg.conda_roots),
+        envs_dirs=keep(cfg.envs_dirs),
+        environments_files=keep(cfg.environments_files),
+        condarc_paths=keep(cfg.condarc_paths),
+        venv_roots=keep(cfg.venv_roots),
+        env_paths=keep(cfg.env_paths),
+        system_roots=keep(cfg.system_roots),
+        group_roots=group_roots,
+        user_roots=keep(cfg.user_roots),
+        server_prefix=server_prefix,
+    )
+    return without, deps
+
+
+# What a Conda prefix holds besides nested venvs: not worth a stat each when looking for the seed's layout.
+_CONDA_PREFIX_DIRS = frozenset(
+    (
+        *("bin", "lib", "lib64", "include", "share", "etc", "conda-meta", "ssl", "man", "libexec", "sbin", "var"),
+        *("shell", "doc", "docs", "info", "envs", "pkgs", "condabin", "compiler_compat", "licensing", "__pycache__"),
+        *("x86_64-conda-linux-gnu", "x86_64-conda_cos6-linux-gnu", "aarch64-conda-linux-gnu"),
+        *("Library", "Lib", "Scripts", "DLLs", "Tools", "Menu", "mkspecs", "plugins", "qml", "translations"),
+    )
+)
+
+
+def _env_children(
+    directory: str,
+    previous: tuple[list[str], list[SkippedEnv]] | None,
+    *,
+    nested: bool = False,
+    stats: ScanStats | None = None,
+) -> tuple[tuple[list[str], list[SkippedEnv]], list[str]]:
+    """Env-like subdirectories, and symlink loops to report.
+
+    Children already known as envs are not probed again. A subdirectory that is not an env (yet) is a
+    dependency itself: an env being created there (``pyvenv.cfg`` or ``conda-meta/history`` written after
+    the directory) changes its mtime, not ours. A child is probed by listing it (one call, which the scan
+    keeps: inspecting the env then reuses it).
+    """
+    stats = stats if stats is not None else ScanStats()
+    known = set(previous[0]) if previous else set()
+    children, skipped, deps = [], [], [directory]
+    listed = sorted(stats.listing(directory) or ())
+    for name, is_link, is_dir in listed:
+        if (nested and name in _CONDA_PREFIX_DIRS) or name.startswith(DELETING_PREFIX):
+            continue
+        path = os.path.join(directory, name)
+        if path in known:
+            children.append(path)
+            continue
+        if is_link:
+            problem = fsread.link_problem(path)
+            if problem == "symlink loop":
+                skipped.append(SkippedEnv(path, f"symlink loop: {path} points back to itself; remove the link"))
+                continue
+            if problem or not fsread.is_dir(path):
+                continue
+        elif not is_dir:
+            continue
+        if _child_is_env(path, stats.listing(path), nested=nested):
+            children.append(path)
+        else:
+            deps += [path, os.path.join(path, "conda-meta")]
+    return (children, skipped), deps
+
+
+def _child_is_env(path: str, listing: Listing | None, *, nested: bool) -> bool:
+    """A venv (``pyvenv.cfg``), or unless nested a Conda prefix (an install root has ``conda-meta/`` too), judged
+    from the child's listing: only a symlinked entry needs a ``stat``. A child that cannot be listed is asked.
+    """
+    if listing is None:
+        return fsread.exists(os.path.join(path, "pyvenv.cfg")) or (
+            not nested and fsread.is_dir(os.path.join(path, "conda-meta"))
+        )
+    entries = {name: (is_link, is_dir) for name, is_link, is_dir in listing}
+    cfg = entries.get("pyvenv.cfg")
+    if cfg is not None and (not cfg[0] or fsread.exists(os.path.join(path, "pyvenv.cfg"))):
+        return True
+    if nested:
+        return False
+    meta = entries.get("conda-meta")
+    return meta is not None and (meta[1] or (meta[0] and fsread.is_dir(os.path.join(path, "conda-meta"))))

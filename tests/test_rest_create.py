@@ -17,7 +17,7 @@ from layenv_api import (  # noqa: F401  (fixtures)
     run_in_kernel,
 )
 
-from jupyter_layenv.cli import sync_kernelspecs
+from jupyter_layenv.cli_sync import sync_kernelspecs
 
 PROBE = """
 import json, sys, iniconfig, layenv_base_marker

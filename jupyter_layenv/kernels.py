@@ -19,7 +19,7 @@ from typing import Any
 
 from . import activation, fsread
 from .discovery import slug
-from .model import CONDA_BASE, CONDA_ENV, Discovered, Environment, KernelEntry, ShippedKernel
+from .model import CONDA_BASE, CONDA_ENV, SCOPE_GROUP, Discovered, Environment, KernelEntry, ShippedKernel
 from .usage.lastuse import group_root_of
 
 RESOURCES = os.path.join(os.path.dirname(__file__), "resources")
@@ -104,10 +104,13 @@ def build_table(
             table.native[name] = item
     natively_served = {env.id: name for name, env in native_owner.items() if env.is_server_prefix}
 
+    provisioner = provisioner_registered()
     for env in discovered.environments:
         cached = reusable.get(id(env))
         python_entry, shipped_entries = (
-            cached[1] if cached is not None and cached[0] is env else _env_entries(env, display_name_format, resources)
+            cached[1]
+            if cached is not None and cached[0] is env
+            else _env_entries(env, display_name_format, resources, provisioner)
         )
         table.built_from[id(env)] = (env, (python_entry, shipped_entries))
         names: list[str] = []
@@ -125,7 +128,7 @@ def build_table(
                 table.entries[entry.name] = entry
                 names.append(entry.name)
         table.env_kernels[env.id] = names
-        if (root := group_root_of(env, discovered)) is not None:
+        if env.scope == SCOPE_GROUP and (root := group_root_of(env, discovered)) is not None:
             _note_usage_root([python_entry, *shipped_entries], root)
 
     for name, owner in native_owner.items():
@@ -151,16 +154,15 @@ def build_table(
 
 
 def _env_entries(
-    env: Environment, display_name_format: str, resources: dict[str, bool]
+    env: Environment, display_name_format: str, resources: dict[str, bool], provisioner: bool
 ) -> tuple[KernelEntry | None, list[KernelEntry]]:
+    own, others = [], []
+    for kernel in env.shipped_kernels:
+        (own if _is_env_python_kernel(kernel) else others).append(kernel)
     python_entry = None
     if env.has_ipykernel and env.python and not env.skipped_reason:
-        python_entry = _python_entry(env, display_name_format, resources)
-    shipped = [
-        _shipped_entry(env, kernel, display_name_format)
-        for kernel in env.shipped_kernels
-        if not _is_env_python_kernel(kernel, env)
-    ]
+        python_entry = _python_entry(env, display_name_format, resources, own, provisioner)
+    shipped = [_shipped_entry(env, kernel, display_name_format, provisioner) for kernel in others]
     return python_entry, shipped
 
 
@@ -186,7 +188,7 @@ def _native_owner(
     return by_dir.get((info.st_dev, info.st_ino))
 
 
-def _is_env_python_kernel(shipped: ShippedKernel, env: Environment) -> bool:
+def _is_env_python_kernel(shipped: ShippedKernel) -> bool:
     """ipykernel's own ``share/jupyter/kernels/python3`` is this env's Python kernel, not a second one."""
     if shipped.language.lower() != "python":
         return False
@@ -194,21 +196,27 @@ def _is_env_python_kernel(shipped: ShippedKernel, env: Environment) -> bool:
     return shipped.dirname == "python3" or exe.startswith("python") or exe == "{prefix}"
 
 
-def _python_entry(env: Environment, display_name_format: str, resources: dict[str, bool]) -> KernelEntry:
+def _python_entry(
+    env: Environment,
+    display_name_format: str,
+    resources: dict[str, bool],
+    own: list[ShippedKernel],
+    provisioner: bool,
+) -> KernelEntry:
     argv, env_vars = activation.kernel_launch(
         env.activation, [env.python or "python", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     )
     short = ".".join((env.python_version or "").split(".")[:2])
     kernel_label = f"Python {short}".strip()
     display = env.display_name or _display_name(display_name_format, env, kernel_label, "python")
-    resource_dir = _python_resources(env, resources)
+    resource_dir = _python_resources(env, resources, own)
     spec = {
         "argv": argv,
         "display_name": display,
         "language": "python",
         "interrupt_mode": "signal",
         "env": env_vars,
-        "metadata": {**_metadata(env), "debugger": True},
+        "metadata": {**_metadata(env, provisioner), "debugger": True},
     }
     return KernelEntry(
         name=f"{env.id}-py",
@@ -220,11 +228,11 @@ def _python_entry(env: Environment, display_name_format: str, resources: dict[st
     )
 
 
-def _python_resources(env: Environment, resources: dict[str, bool]) -> str:
-    """The logos of the env's Python kernel; ``resources``: the directories found (or not) in this build."""
-    for shipped in env.shipped_kernels:
-        if _is_env_python_kernel(shipped, env):
-            return shipped.resource_dir
+def _python_resources(env: Environment, resources: dict[str, bool], own: list[ShippedKernel]) -> str:
+    """The logos of the env's Python kernel; ``resources``: the directories found (or not) in this build;
+    ``own``: ipykernel's kernelspecs the env ships."""
+    if own:
+        return own[0].resource_dir
     found = env.ipykernel_resources
     if found:
         if found not in resources:
@@ -234,7 +242,9 @@ def _python_resources(env: Environment, resources: dict[str, bool]) -> str:
     return RESOURCES
 
 
-def _shipped_entry(env: Environment, shipped: ShippedKernel, display_name_format: str) -> KernelEntry:
+def _shipped_entry(
+    env: Environment, shipped: ShippedKernel, display_name_format: str, provisioner: bool
+) -> KernelEntry:
     original = dict(shipped.spec)
     argv = [str(arg) for arg in original["argv"]]
     argv[0] = _resolve_executable(argv[0], env)
@@ -243,7 +253,7 @@ def _shipped_entry(env: Environment, shipped: ShippedKernel, display_name_format
     language = str(original.get("language") or "")
     label = str(original.get("display_name") or shipped.dirname)
     display = _display_name(display_name_format, env, label, language)
-    metadata = {**(original.get("metadata") or {}), **_metadata(env)}
+    metadata = {**(original.get("metadata") or {}), **_metadata(env, provisioner)}
     spec = {**original, "argv": launch_argv, "display_name": display, "env": env_vars, "metadata": metadata}
     return KernelEntry(
         name=f"{env.id}-{slug(shipped.dirname)}",
@@ -285,7 +295,7 @@ def _display_name(fmt: str, env: Environment, kernel: str, language: str) -> str
         return "{kernel} ({chain})".format(**fields)
 
 
-def _metadata(env: Environment) -> dict[str, Any]:
+def _metadata(env: Environment, provisioner: bool) -> dict[str, Any]:
     return {
         "layenv": {
             "path": env.path,
@@ -298,7 +308,7 @@ def _metadata(env: Environment) -> dict[str, Any]:
         "conda_env_path": env.path,
         **(
             {"kernel_provisioner": {"provisioner_name": PROVISIONER_NAME, "config": {"env": env.path}}}
-            if provisioner_registered()
+            if provisioner
             else {}
         ),
     }

@@ -21,14 +21,7 @@ from urllib.parse import quote
 
 import pytest
 from envtree import make_layered_env
-from layenv_api import (  # noqa: F401  (fixtures)
-    BASE_ID,
-    create,
-    fetch_json,
-    follow,
-    jp_home_dir,
-    no_test_pythonpath,
-)
+from layenv_api import BASE_ID, create, fetch_json, follow
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from jupyter_layenv.service import account_name

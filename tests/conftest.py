@@ -7,7 +7,8 @@ import logging
 from pathlib import Path
 
 import pytest
-from envtree import Tree, build_home_tree
+from envtree import Tree, build_home_tree, isolate_home
+from wheelhouse import write_create_wheels, write_faithful_wheels
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -16,16 +17,6 @@ pytest_plugins = ["pytest_jupyter.jupyter_server"]
 def home_tree(tmp_path_factory: pytest.TempPathFactory) -> Tree:
     """A fake HOME with a Conda install, layered envs, venvs and broken envs (see tests/envtree.py)."""
     return build_home_tree(tmp_path_factory.mktemp("home"))
-
-
-def isolate_home(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
-    """HOME at ``home`` and no activated shell (no variable a locator reads), so only default locations count."""
-    monkeypatch.setenv("HOME", str(home))
-    for var in (
-        *("CONDA_EXE", "CONDA_PREFIX", "MAMBA_ROOT_PREFIX", "CONDA_ENVS_PATH", "CONDA_ENVS_DIRS", "WORKON_HOME"),
-        *("CONDARC", "CONDA_ROOT", "XDG_CONFIG_HOME", "PYENV_ROOT"),
-    ):
-        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture
@@ -37,24 +28,21 @@ def home(home_tree: Tree, monkeypatch: pytest.MonkeyPatch) -> Tree:
 
 # ---------------------------------------------------------------------- creating envs (issue 3: create/export/delete)
 
-INICONFIG_VERSION = "2.0.0"
-
-
-def write_create_wheels(directory: Path) -> None:
-    """``iniconfig``, which the test bases do not have, and a newer version of a module the create base has (1.0):
-    a layer installing it shadows the base's."""
-    from wheelhouse import write_wheel
-
-    source = f'__version__ = "{INICONFIG_VERSION}"\nWHERE = "wheelhouse"\n'
-    write_wheel(directory, "iniconfig", INICONFIG_VERSION, {"iniconfig/__init__.py": source})
-    write_wheel(directory, "layenv_base_marker", "2.0", {"layenv_base_marker.py": 'WHERE = "layer 2.0"\n'})
-
 
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A local wheelhouse with the create tests' packages (hermetic: no index)."""
     directory = tmp_path_factory.mktemp("wheelhouse")
     write_create_wheels(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def faithful_wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The create wheels plus the base's own packages and a broken wheel (see wheelhouse.write_faithful_wheels):
+    a module whose layers must stay faithful to their base overrides ``wheelhouse`` with it."""
+    directory = tmp_path_factory.mktemp("faithful-wheelhouse")
+    write_faithful_wheels(directory)
     return directory
 
 

@@ -72,6 +72,23 @@ def site_packages(prefix: Path) -> Path:
     return Path(prefix) / LIB_PYTHON / "site-packages"
 
 
+def layer_dists(env: Path) -> set[str]:
+    """The (canonical) names of the distributions installed in an env's own site-packages."""
+    entries = site_packages(env).iterdir()
+    return {canonicalize_name(entry.name.split("-")[0]) for entry in entries if entry.suffix == ".dist-info"}
+
+
+def isolate_home(monkeypatch, home: Path) -> None:
+    """HOME at ``home`` and no activated shell (no variable a locator reads), so only default locations count
+    (``monkeypatch``: pytest's, which undoes this after the test)."""
+    monkeypatch.setenv("HOME", str(home))
+    for var in (
+        *("CONDA_EXE", "CONDA_PREFIX", "MAMBA_ROOT_PREFIX", "CONDA_ENVS_PATH", "CONDA_ENVS_DIRS", "WORKON_HOME"),
+        *("CONDARC", "CONDA_ROOT", "XDG_CONFIG_HOME", "PYENV_ROOT"),
+    ):
+        monkeypatch.delenv(var, raising=False)
+
+
 def base_python() -> Path:
     """The real interpreter binary under ``sys.base_prefix`` (the pyenv/system CPython, not a venv's link)."""
     candidate = Path(sys.base_prefix) / "bin" / PYTHON_NAME

@@ -1,4 +1,4 @@
-"""Helpers and fixtures shared by the REST tests of creating envs: a real server on the create HOME."""
+"""Plain helpers of the REST tests (their fixtures are in tests/rest/conftest.py): calls, job polling, kernels."""
 
 from __future__ import annotations
 
@@ -7,29 +7,9 @@ import json
 import os
 from pathlib import Path
 
-import pytest
 from tornado.httpclient import HTTPClientError
 
 BASE_ID = "conda-py311_ai"
-
-
-@pytest.fixture
-def jp_home_dir(clean_create_home: Path) -> Path:
-    return clean_create_home
-
-
-@pytest.fixture(autouse=True)
-def no_test_pythonpath(jp_environ, monkeypatch: pytest.MonkeyPatch) -> None:
-    """pytest-jupyter exports the test's sys.path as PYTHONPATH: kernels would import the dev venv's packages."""
-    monkeypatch.delenv("PYTHONPATH", raising=False)
-
-
-@pytest.fixture
-def jp_server_config(wheelhouse: Path) -> dict:
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_layenv": True}},
-        "LayenvService": {"find_links": [str(wheelhouse)], "offline": True},
-    }
 
 
 async def fetch_json(jp_fetch, *parts: str, **kwargs) -> tuple[int, dict]:

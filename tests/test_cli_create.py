@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import INICONFIG_VERSION
 from jupyter_process import JUPYTER
+from wheelhouse import INICONFIG_VERSION
 
 
 @pytest.fixture

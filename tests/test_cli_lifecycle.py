@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from envtree import layer_dists
 from test_cli_create import cli_env, layenv  # noqa: F401  (fixture)
-from test_layer_faithful import layer_dists, wheelhouse  # noqa: F401  (the faithful wheelhouse)
 
 
 def test_cli_install_uninstall_history_rollback(
     cli_env: dict[str, str],  # noqa: F811  (the fixture imported above)
     clean_create_home: Path,
-    wheelhouse: Path,  # noqa: F811
+    faithful_wheelhouse: Path,
 ):
-    config = [f"--LayenvService.find_links=['{wheelhouse}']", "--LayenvService.offline=True"]
+    config = [f"--LayenvService.find_links=['{faithful_wheelhouse}']", "--LayenvService.offline=True"]
     path = clean_create_home / ".virtualenvs" / "clilife"
     proc = layenv("create", "clilife", "--base", "conda-py311_ai", "--package", "iniconfig", *config, env=cli_env)
     assert proc.returncode == 0, proc.stderr

@@ -6,9 +6,9 @@ import shutil
 import signal
 from pathlib import Path
 
+from envtree import layer_dists
 from jupyter_process import JupyterProcess
 from layenv_api import BASE_ID, StallingIndex, processes_mentioning
-from test_layer_faithful import layer_dists, wheelhouse  # noqa: F401  (the faithful wheelhouse)
 
 from jupyter_layenv.layers.change import SNAPSHOT_DIR
 
@@ -21,10 +21,10 @@ def test_a_change_killed_with_its_server_is_undone_at_the_next_start(
     clean_create_home: Path,
     tmp_path: Path,
     stalling_index: StallingIndex,
-    wheelhouse: Path,  # noqa: F811
+    faithful_wheelhouse: Path,
 ):
     path = clean_create_home / ".virtualenvs" / "steady"
-    offline = [f"--LayenvService.find_links={wheelhouse}", "--LayenvService.offline=True"]
+    offline = [f"--LayenvService.find_links={faithful_wheelhouse}", "--LayenvService.offline=True"]
     server = JupyterProcess(tmp_path, clean_create_home, args=offline)
     try:
         server.wait_ready("layenv/jobs")

@@ -7,8 +7,7 @@ import sys
 import time
 
 import pytest
-from conftest import isolate_home
-from envtree import PY_XY
+from envtree import PY_XY, isolate_home
 from layouts import Layouts, build_layouts_home
 
 from jupyter_layenv import LayenvKernelSpecManager

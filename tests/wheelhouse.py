@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import zipfile
+from importlib import metadata
 from pathlib import Path
+
+from packaging.requirements import Requirement
 
 
 def _record_hash(data: bytes) -> str:
@@ -76,3 +79,44 @@ def wheels_from_installed(directory: Path, names: tuple[str, ...]) -> list[Path]
             archive.writestr(f"{dist_info}/RECORD", "\n".join(record) + "\n")
         wheels.append(wheel)
     return wheels
+
+
+# ---------------------------------------------------------------------- the create and layer tests' wheelhouses
+
+INICONFIG_VERSION = "2.0.0"
+FOUNDATION = ("jupyter_core", "traitlets", "platformdirs")  # in the test bases through ipykernel
+
+
+def write_create_wheels(directory: Path) -> None:
+    """``iniconfig``, which the test bases do not have, and a newer version of a module the create base has (1.0):
+    a layer installing it shadows the base's."""
+    source = f'__version__ = "{INICONFIG_VERSION}"\nWHERE = "wheelhouse"\n'
+    write_wheel(directory, "iniconfig", INICONFIG_VERSION, {"iniconfig/__init__.py": source})
+    write_wheel(directory, "layenv_base_marker", "2.0", {"layenv_base_marker.py": 'WHERE = "layer 2.0"\n'})
+
+
+def runtime_requires(name: str) -> tuple[str, ...]:
+    """A distribution's run-time requirements (no extras), as its real wheel declares them."""
+    return tuple(spec for spec in metadata.requires(name) or [] if Requirement(spec).marker is None)
+
+
+def write_faithful_wheels(directory: Path) -> None:
+    """The create wheels, plus what tests a layer's faithfulness to its base: the base's own packages at the base's
+    versions (an installer that ignores the base would copy them into the layer), packages needing them, and a wheel
+    uv refuses to install (a change that fails mid-way)."""
+    write_create_wheels(directory)
+    for name in FOUNDATION:  # the base's own versions, as an index has them
+        write_wheel(directory, name, metadata.version(name), {f"{name}/__init__.py": ""}, runtime_requires(name))
+    # like nbformat: needs what the base has, plus one package the base lacks
+    write_wheel(directory, "nbthing", "1.0", {"nbthing.py": "import jupyter_core, iniconfig\nWHERE = 'layer'\n"},
+                ("jupyter_core>=4", "traitlets>=5.1", "iniconfig"))  # fmt: skip
+    # needs a newer version of a base package than the base has
+    write_wheel(directory, "needsnew", "1.0", {"needsnew.py": ""}, ("layenv_base_marker>=2",))
+    # resolvable (its metadata is fine), but uv refuses to install it
+    with zipfile.ZipFile(directory / "brokenwheel-1.0-py3-none-any.whl", "w") as wheel:
+        wheel.writestr("brokenwheel.py", "")
+        wheel.writestr("brokenwheel-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: brokenwheel\nVersion: 1.0\n")
+        wheel.writestr(
+            "brokenwheel-1.0.dist-info/WHEEL", "Wheel-Version: 99.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
+        wheel.writestr("brokenwheel-1.0.dist-info/RECORD", "")

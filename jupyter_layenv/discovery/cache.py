@@ -195,4 +195,7 @@ class _Memo:
         return list(self._checked)
 
     def finish_scan(self) -> None:
+        """What this complete scan checked is trusted next time; what it did not ask for (deleted envs) is dropped."""
         self.trusted = set(self._checked)
+        if len(self.entries) > len(self.trusted):
+            self.entries = {key: self.entries[key] for key in self.trusted}

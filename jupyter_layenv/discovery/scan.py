@@ -29,7 +29,8 @@ def _inspect(path: str, stats: ScanStats, timeout: float = 0) -> tuple[PrefixFac
     answers again, then as changed.
 
     The prefix's ``stat`` and listing are the scan's (the listing often made already, when its parent was
-    scanned for envs), so the signature and the facts cost no second call.
+    scanned for envs), so the signature and the facts cost no second call. A venv's facts also depend on its
+    ``home``: its python link leads there, and dangles once the base is deleted, though the venv did not change.
     """
     hung = stats.hung
     if hung:
@@ -44,7 +45,8 @@ def _inspect(path: str, stats: ScanStats, timeout: float = 0) -> tuple[PrefixFac
     st = stats.stat(path)
     # gone or unreadable: inspect_prefix reads it again and says which, in its words
     facts = inspect_prefix(path) if listing is None or st is None else inspect_prefix(path, names=listing, st=st)
-    return facts, facts.deps
+    home = facts.pyvenv.get("home") if facts.pyvenv else None
+    return facts, (*facts.deps, home) if home else facts.deps
 
 
 def _home_prefix(home: str) -> str:

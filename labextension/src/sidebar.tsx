@@ -324,7 +324,9 @@ function JobRow({
   return (
     <li className={`jp-LayenvJob jp-mod-${job.state}`}>
       <div className="jp-LayenvJob-line">
-        <span className="jp-LayenvJob-name">{name}</span>
+        <span className="jp-LayenvJob-name" title={name}>
+          {name}
+        </span>
         <span className="jp-LayenvBadge">{job.state}</span>
         <button
           className="jp-LayenvButton jp-mod-small"
@@ -378,6 +380,13 @@ function TreeSection(props: {
   );
 }
 
+/** A name with a line-break opportunity after each "_", "-" and ".": a long one wraps between its words first. */
+function breakable(name: string): React.ReactNode[] {
+  return name
+    .split(/(?<=[_.-])/)
+    .flatMap((part, i) => (i ? [<wbr key={i} />, part] : [part]));
+}
+
 function EnvRow(props: IEnvRowProps): JSX.Element {
   const { node, level, busy, policy, expanded, onToggle, actions } = props;
   const env = node.env;
@@ -410,8 +419,8 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
         ) : (
           <span className="jp-LayenvEnv-toggle" aria-hidden="true" />
         )}
-        <span className="jp-LayenvEnv-name" title={env.path}>
-          {env.name}
+        <span className="jp-LayenvEnv-name" title={`${env.name}\n${env.path}`}>
+          {breakable(env.name)}
         </span>
         <span className="jp-LayenvEnv-actions">
           <button

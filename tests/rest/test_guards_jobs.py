@@ -12,15 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from layenv_api import (  # noqa: F401  (fixtures)
-    BASE_ID,
-    create,
-    fetch_json,
-    follow,
-    jp_home_dir,
-    no_test_pythonpath,
-    wait_for_step,
-)
+from layenv_api import BASE_ID, create, fetch_json, follow, wait_for_step
 
 from jupyter_layenv.model import BUILDING_MARKER
 

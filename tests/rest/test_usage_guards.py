@@ -9,17 +9,7 @@ from pathlib import Path
 
 import pytest
 from envtree import make_layered_env
-from layenv_api import (  # noqa: F401  (fixtures)
-    BASE_ID,
-    StallingIndex,
-    create,
-    fetch_json,
-    follow,
-    jp_home_dir,
-    no_test_pythonpath,
-    processes_mentioning,
-    wait_for_step,
-)
+from layenv_api import BASE_ID, StallingIndex, create, fetch_json, follow, processes_mentioning, wait_for_step
 
 from jupyter_layenv.policy import human_bytes
 from jupyter_layenv.usage import sizing

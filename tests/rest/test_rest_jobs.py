@@ -6,17 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from layenv_api import (  # noqa: F401  (fixtures)
-    BASE_ID,
-    StallingIndex,
-    create,
-    fetch_json,
-    follow,
-    jp_home_dir,
-    no_test_pythonpath,
-    processes_mentioning,
-    wait_for_step,
-)
+from layenv_api import BASE_ID, StallingIndex, create, fetch_json, follow, processes_mentioning, wait_for_step
 
 
 @pytest.fixture

@@ -23,16 +23,9 @@ from pathlib import Path
 
 import pytest
 from condachannel import MARKER_MODULE, SUBDIR, cached_channel, channel_url
-from conftest import INICONFIG_VERSION
 from jupyter_process import JUPYTER, JupyterProcess
-from layenv_api import (  # noqa: F401  (fixtures)
-    create,
-    fetch_json,
-    follow,
-    no_test_pythonpath,
-    processes_mentioning,
-    run_in_kernel,
-)
+from layenv_api import create, fetch_json, follow, processes_mentioning, run_in_kernel, wait_for_step
+from wheelhouse import INICONFIG_VERSION
 
 PROBE = f"""
 import json, sys, {MARKER_MODULE}
@@ -256,10 +249,7 @@ async def test_cancel_mid_install_leaves_nothing(jp_fetch, jp_home_dir: Path):
     code, job = await create(jp_fetch, {"kind": "conda", "name": "stuck", "packages": ["python=3.11"]})
     assert code == 202, job
     path = jp_home_dir / ".conda" / "envs" / "stuck"
-    deadline = time.monotonic() + 60
-    while job["step"] != "download" and time.monotonic() < deadline:
-        _, job = await fetch_json(jp_fetch, "jobs", job["id"])
-        await _sleep(0.1)
+    job = await wait_for_step(jp_fetch, job["id"], "download")
     assert job["step"] == "download" and job["state"] == "running" and path.is_dir(), job
     assert processes_mentioning(str(path))  # the rattler worker is at work
     code, cancelled = await fetch_json(jp_fetch, "jobs", job["id"], method="DELETE")
@@ -275,12 +265,6 @@ async def _log(jp_fetch, job: dict) -> str:
     """A failed job's error and log, for the assertion message."""
     log = (await jp_fetch("layenv", "jobs", job["id"], "log")).body.decode(errors="replace")
     return f"{job['error']}\n{log[-4000:]}"
-
-
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
 
 
 def test_environments_txt_is_rewritten_without_the_deleted_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -440,10 +424,7 @@ async def test_a_crashed_rattler_worker_is_run_once_more(jp_fetch, jp_home_dir: 
     code, job = await create(jp_fetch, {"kind": "conda", "name": "crashy", "packages": ["python=3.11"]})
     assert code == 202, job
     path = jp_home_dir / ".conda" / "envs" / "crashy"
-    deadline = time.monotonic() + 60
-    while job["step"] != "download" and time.monotonic() < deadline:
-        _, job = await fetch_json(jp_fetch, "jobs", job["id"])
-        await _sleep(0.1)
+    job = await wait_for_step(jp_fetch, job["id"], "download")
     workers = [
         pid for pid in processes_mentioning(str(path)) if "guard" not in Path(f"/proc/{pid}/cmdline").read_text()
     ]

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from layenv_api import BASE_ID, create, fetch_json, follow, jp_home_dir, no_test_pythonpath  # noqa: F401  (fixtures)
+from layenv_api import BASE_ID, create, fetch_json, follow
 
 
 @pytest.fixture

@@ -8,67 +8,24 @@ that ignores the base would copy them into the layer.
 from __future__ import annotations
 
 import json
-import zipfile
-from importlib import metadata
 from pathlib import Path
 
 import pytest
-from conftest import write_create_wheels
-from envtree import add_pure_python_package, site_packages
-from layenv_api import (  # noqa: F401  (fixtures)
-    BASE_ID,
-    create,
-    fetch_json,
-    follow,
-    jp_home_dir,
-    jp_server_config,
-    no_test_pythonpath,
-    run_in_kernel,
-)
-from packaging.requirements import Requirement
+from envtree import add_pure_python_package, layer_dists, site_packages
+from layenv_api import BASE_ID, create, fetch_json, follow, run_in_kernel
 from packaging.utils import canonicalize_name
-
-FOUNDATION = ("jupyter_core", "traitlets", "platformdirs")  # in the base through ipykernel
-
-
-def runtime_requires(name: str) -> tuple[str, ...]:
-    """A distribution's run-time requirements (no extras), as its real wheel declares them."""
-    return tuple(spec for spec in metadata.requires(name) or [] if Requirement(spec).marker is None)
+from wheelhouse import FOUNDATION
 
 
 @pytest.fixture(scope="module")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from wheelhouse import write_wheel
-
-    directory = tmp_path_factory.mktemp("faithful-wheelhouse")
-    write_create_wheels(directory)
-    for name in FOUNDATION:  # the base's own versions, as an index has them
-        write_wheel(directory, name, metadata.version(name), {f"{name}/__init__.py": ""}, runtime_requires(name))
-    # like nbformat: needs what the base has, plus one package the base lacks
-    write_wheel(directory, "nbthing", "1.0", {"nbthing.py": "import jupyter_core, iniconfig\nWHERE = 'layer'\n"},
-                ("jupyter_core>=4", "traitlets>=5.1", "iniconfig"))  # fmt: skip
-    # needs a newer version of a base package than the base has
-    write_wheel(directory, "needsnew", "1.0", {"needsnew.py": ""}, ("layenv_base_marker>=2",))
-    # resolvable (its metadata is fine), but uv refuses to install it: a change that fails mid-way
-    with zipfile.ZipFile(directory / "brokenwheel-1.0-py3-none-any.whl", "w") as wheel:
-        wheel.writestr("brokenwheel.py", "")
-        wheel.writestr("brokenwheel-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: brokenwheel\nVersion: 1.0\n")
-        wheel.writestr(
-            "brokenwheel-1.0.dist-info/WHEEL", "Wheel-Version: 99.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-        )
-        wheel.writestr("brokenwheel-1.0.dist-info/RECORD", "")
-    return directory
+def wheelhouse(faithful_wheelhouse: Path) -> Path:
+    return faithful_wheelhouse
 
 
 @pytest.fixture(params=["uv", "pip"])
 def installer(request: pytest.FixtureRequest, jp_serverapp) -> str:
     jp_serverapp.web_app.settings["layenv_service"].installer = request.param
     return request.param
-
-
-def layer_dists(env: Path) -> set[str]:
-    entries = site_packages(env).iterdir()
-    return {canonicalize_name(entry.name.split("-")[0]) for entry in entries if entry.suffix == ".dist-info"}
 
 
 async def test_a_layer_holds_only_what_the_base_lacks(jp_fetch, jp_serverapp, installer: str, create_home: Path):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from envtree import make_layered_env
-from layenv_api import fetch_json, jp_home_dir, run_in_kernel  # noqa: F401  (fixtures)
+from layenv_api import fetch_json, run_in_kernel
 
 
 @pytest.fixture

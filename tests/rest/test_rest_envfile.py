@@ -8,17 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import INICONFIG_VERSION
 from envtree import read_pyvenv_cfg
-from layenv_api import (  # noqa: F401  (fixtures)
-    BASE_ID,
-    create,
-    fetch_json,
-    follow,
-    jp_home_dir,
-    no_test_pythonpath,
-)
-from wheelhouse import wheels_from_installed
+from layenv_api import BASE_ID, create, fetch_json, follow
+from wheelhouse import INICONFIG_VERSION, wheels_from_installed
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from envtree import make_layered_env
-from layenv_api import BASE_ID, create, fetch_json, jp_home_dir, jp_server_config, no_test_pythonpath  # noqa: F401  (fixtures)
+from layenv_api import BASE_ID, create, fetch_json
 from tornado.httpclient import HTTPClientError
 
 

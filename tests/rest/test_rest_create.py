@@ -5,19 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import INICONFIG_VERSION
-from layenv_api import (  # noqa: F401  (fixtures)
-    BASE_ID,
-    create,
-    fetch_json,
-    follow,
-    jp_home_dir,
-    jp_server_config,
-    no_test_pythonpath,
-    run_in_kernel,
-)
+from layenv_api import BASE_ID, create, fetch_json, follow, run_in_kernel
+from wheelhouse import INICONFIG_VERSION
 
-from jupyter_layenv.cli import sync_kernelspecs
+from jupyter_layenv.cli_sync import sync_kernelspecs
 
 PROBE = """
 import json, sys, iniconfig, layenv_base_marker

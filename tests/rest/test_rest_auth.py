@@ -8,10 +8,7 @@ from typing import Any
 
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
-from layenv_api import (
-    BASE_ID,
-    jp_home_dir,  # noqa: F401  (fixture)
-)
+from layenv_api import BASE_ID
 from tornado.httpclient import HTTPClientError
 
 

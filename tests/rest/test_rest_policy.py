@@ -12,19 +12,10 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import INICONFIG_VERSION
 from envtree import make_venv
 from jupyter_server.auth import Authorizer
-from layenv_api import (  # noqa: F401  (fixtures)
-    BASE_ID,
-    StallingIndex,
-    create,
-    fetch_json,
-    follow,
-    jp_home_dir,
-    no_test_pythonpath,
-    wait_for_step,
-)
+from layenv_api import BASE_ID, create, fetch_json, follow, wait_for_step
+from wheelhouse import INICONFIG_VERSION
 
 from jupyter_layenv.create.locks import EnvLock
 

@@ -15,17 +15,7 @@ from pathlib import Path
 import pytest
 from envtree import make_layered_env, make_venv
 from jupyter_process import JUPYTER
-from layenv_api import (  # noqa: F401  (fixtures)
-    BASE_ID,
-    StallingIndex,
-    create,
-    fetch_json,
-    follow,
-    jp_home_dir,
-    jp_server_config,
-    no_test_pythonpath,
-    wait_for_step,
-)
+from layenv_api import fetch_json
 from uv import find_uv_bin
 from wheelhouse import write_wheel
 

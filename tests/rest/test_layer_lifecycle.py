@@ -6,19 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from layenv_api import (  # noqa: F401  (fixtures)
-    BASE_ID,
-    create,
-    fetch_json,
-    follow,
-    jp_home_dir,
-    jp_server_config,
-    no_test_pythonpath,
-    run_in_kernel,
-)
-from test_layer_faithful import layer_dists, wheelhouse  # noqa: F401  (the faithful wheelhouse)
+import pytest
+from envtree import layer_dists
+from layenv_api import BASE_ID, create, fetch_json, follow, run_in_kernel
 
 ENV = f"{BASE_ID}.life"
+
+
+@pytest.fixture(scope="module")
+def wheelhouse(faithful_wheelhouse: Path) -> Path:
+    return faithful_wheelhouse
 
 
 async def change(jp_fetch, body: dict, env: str = ENV) -> tuple[int, dict]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from condachannel import cached_channel, channel_url
-from layenv_api import create, fetch_json, follow, no_test_pythonpath  # noqa: F401  (fixtures)
+from layenv_api import create, fetch_json, follow
 
 LONG_AGO = time.time() - 100 * 86400
 

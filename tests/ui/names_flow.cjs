@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+/*
+ * A layer with a long name in the sidebar, in a real Chromium against a real JupyterLab (started by
+ * tests/ui/test_panel_names.py): the whole name is readable (nothing cut off, no ellipsis), its actions never
+ * cover it and stay inside the panel, and its tooltip gives the full name. The sidebar opens at its narrowest
+ * (JupyterLab's --jp-sidebar-min-width), with the layer nested two levels deep: the least room a name gets.
+ *
+ * Environment: LAYENV_UI_URL, LAYENV_UI_TOKEN, LAYENV_UI_ARTIFACTS, LAYENV_UI_ENV_NAME (the long name),
+ * LAYENV_UI_BASE_ID, CHROMIUM. Exit code 0 when every check held.
+ */
+'use strict';
+
+const { reporter, openLab, openSidebar, api, run } = require('./common.cjs');
+
+const ENV_NAME = process.env.LAYENV_UI_ENV_NAME;
+const BASE_ID = process.env.LAYENV_UI_BASE_ID || 'conda-py311_ai';
+const ENV_ID = `${BASE_ID}.${ENV_NAME}`;
+
+const { log, check, screenshot } = reporter('names');
+
+/** Where the name and the row's buttons are, and whether the name's text overflows its box. */
+async function measure(row) {
+  return row.evaluate(element => {
+    const box = e => {
+      const r = e.getBoundingClientRect();
+      return { left: r.left, right: r.right, top: r.top, bottom: r.bottom };
+    };
+    const name = element.querySelector(':scope > .jp-LayenvEnv-row .jp-LayenvEnv-name');
+    const buttons = [...element.querySelectorAll(':scope > .jp-LayenvEnv-row .jp-LayenvEnv-actions button')];
+    const panel = element.closest('#jupyter-layenv-sidebar');
+    return {
+      title: name.getAttribute('title') || '',
+      text: name.innerText,
+      hidden: name.scrollWidth - name.clientWidth,
+      name: box(name),
+      buttons: buttons.map(b => ({ label: b.getAttribute('aria-label'), ...box(b) })),
+      panel: box(panel)
+    };
+  });
+}
+
+function overlaps(a, b) {
+  return a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
+}
+
+async function checkRow(row, where) {
+  const m = await measure(row);
+  log(`${where}: name ${JSON.stringify(m.name)}, ${m.hidden}px hidden; buttons ${JSON.stringify(m.buttons)}`);
+  check(m.text.trim() === ENV_NAME, `${where}: the row shows the whole name (${m.text.trim()})`);
+  check(m.hidden <= 0, `${where}: no part of the name is cut off (${m.hidden}px overflow)`);
+  check(m.title.includes(ENV_NAME), `${where}: the name's tooltip gives the full name ("${m.title}")`);
+  check(m.buttons.length >= 3, `${where}: the row has its actions (${m.buttons.length})`);
+  for (const button of m.buttons) {
+    check(!overlaps(m.name, button), `${where}: "${button.label}" does not cover the name`);
+    check(button.right <= m.panel.right + 0.5, `${where}: "${button.label}" stays inside the panel`);
+  }
+}
+
+async function flow(page) {
+  const created = await api('POST', 'environments', { name: ENV_NAME, base: BASE_ID });
+  check(created.status === 202, `the layer with a long name is being created (${created.status})`);
+  for (let job = created.body; job.state === 'queued' || job.state === 'running'; ) {
+    await new Promise(resolve => setTimeout(resolve, 200));
+    job = (await api('GET', `jobs/${created.body.id}`)).body;
+    if (job.state === 'failed') {
+      throw new Error(`create failed: ${job.error}`);
+    }
+  }
+  try {
+    await openLab(page);
+    const sidebar = await openSidebar(page);
+    await sidebar.getByRole('button', { name: 'Refresh environments' }).click();
+    const row = sidebar.locator(`li.jp-LayenvEnv[data-env-id="${ENV_ID}"]`);
+    await row.waitFor();
+    await row.scrollIntoViewIfNeeded();
+    await screenshot(page, 'long-name');
+    await checkRow(row, 'the narrowest sidebar');
+  } finally {
+    const deleted = await api('DELETE', `environments/${ENV_ID}`);
+    log(`deleted the layer: ${deleted.status}`);
+  }
+}
+
+run(flow, { log, screenshot });

@@ -177,3 +177,49 @@ def test_after_one_new_env_only_it_is_built_and_a_deleted_base_rebuilds_its_laye
     fresh = Discovery(DiscoveryConfig(envs_dirs=[str(envs)], venv_roots=[str(root)])).discover()
     assert [skip.path for skip in listing.skipped] == [skip.path for skip in fresh.skipped]
     assert [env.path for env in listing.environments] == [env.path for env in fresh.environments]
+
+
+def _config(envs: Path, root: Path) -> DiscoveryConfig:
+    return DiscoveryConfig(envs_dirs=[str(envs)], venv_roots=[str(root)])
+
+
+def test_after_a_base_is_deleted_an_incremental_listing_says_what_a_fresh_one_says(tmp_path: Path):
+    """Broken by: keeping a layer's facts from before its base was deleted (its own directories did not change, but
+    its python link now dangles): its reason then lacks the dangling link a fresh scan reports."""
+    envs = tmp_path / "envs"
+    base = make_conda_prefix(envs / "base311")
+    root = tmp_path / "venvs"
+    layer = make_layered_env(base, root / "layer", tool="uv")
+    plain = make_venv(root / "plain", tool="uv")
+    settle(tmp_path)
+    discovery = Discovery(_config(envs, root))
+    discovery.discover()
+    shutil.rmtree(base)
+    listing = discovery.discover()
+    fresh = Discovery(_config(envs, root)).discover()
+    assert "dangling link" in {skip.path: skip.reason for skip in fresh.skipped}[str(layer)]
+    assert listing.skipped == fresh.skipped
+    assert listing.environments == fresh.environments
+    assert str(plain) in {env.path for env in listing.environments}
+
+
+def test_a_deleted_env_leaves_no_memo_behind(tmp_path: Path):
+    """Broken by: keeping what was built for an env after it is deleted (a server where envs come and go grows)."""
+    envs = tmp_path / "envs"
+    base = make_conda_prefix(envs / "base311")
+    root = tmp_path / "venvs"
+    layer = make_layered_env(base, root / "layer", tool="uv")
+    plain = make_venv(root / "plain", tool="uv")
+    settle(tmp_path)
+    discovery = Discovery(_config(envs, root))
+    discovery.discover()
+    assert {str(layer), str(plain), str(base)} <= set(discovery._protos)
+    shutil.rmtree(plain)
+    discovery.discover()
+    assert str(plain) not in discovery._protos
+    assert str(plain) not in discovery._prefixes.entries  # nor its facts
+    assert str(layer) in discovery._protos
+    shutil.rmtree(layer)
+    shutil.rmtree(base)
+    discovery.discover()
+    assert not {str(layer), str(plain), str(base)} & set(discovery._protos)

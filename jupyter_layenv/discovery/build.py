@@ -112,6 +112,11 @@ class _Builder:
             protos.append(self._conda_proto(path, self.facts(path), cand))
         kept_reads = {key for record in records.values() for key in record.reads}
         self.discovery._built = _BuildMemo(context, records, {key: self.reads[key] for key in kept_reads})
+        memo = self.discovery._protos
+        if len(memo) > len(protos):  # envs deleted (or now skipped) since: their protos go too
+            listed = {proto.path for proto in protos}
+            for path in [path for path in memo if path not in listed]:
+                del memo[path]
         environments = _assign_ids(protos, self.discovery._environments)
         return Discovered(
             environments=tuple(environments),

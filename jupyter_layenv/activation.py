@@ -50,8 +50,9 @@ def kernel_launch(activation: Activation, argv: list[str]) -> tuple[list[str], d
     ``${PATH}`` is substituted by jupyter_client with the launching server's PATH, so specs written to
     disk by ``jupyter layenv sync`` stay correct for nbconvert or papermill too.
     """
-    env = {**SERVER_ONLY, **dict(activation.env_vars)}
-    env["PATH"] = os.pathsep.join([*activation.path_dirs, "${PATH}"])
+    env = dict(SERVER_ONLY)
+    env.update(activation.env_vars)
+    env["PATH"] = os.pathsep.join((*activation.path_dirs, "${PATH}"))
     if not activation.scripts:
         return list(argv), env
     env[SCRIPTS_VAR] = "\n".join(script for _prefix, script in activation.scripts)

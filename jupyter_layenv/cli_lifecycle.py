@@ -10,7 +10,7 @@ from typing import Any
 
 from traitlets import Bool
 
-from .cli import _ServiceCommand, follow_job
+from .cli_base import _ServiceCommand, follow_job
 from .cliwords import CliError, ExitCode, job_failed_line
 from .service import account_name
 

@@ -24,6 +24,7 @@ from .usage.lastuse import group_root_of
 
 RESOURCES = os.path.join(os.path.dirname(__file__), "resources")
 SYNC_MARKER = "synced_by_layenv"
+DEFAULT_DISPLAY_NAME = "{kernel} ({chain})"
 PROVISIONER_NAME = "layenv-provisioner"  # jupyter_layenv.provisioner, registered in pyproject.toml
 _PYTHON_NAMES = {"python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}"}
 
@@ -232,7 +233,7 @@ def _python_entry(
         "language": "python",
         "interrupt_mode": "signal",
         "env": env_vars,
-        "metadata": {**_metadata(env, provisioner), "debugger": True},
+        "metadata": _metadata(env, provisioner, debugger=True),
     }
     return KernelEntry(
         name=f"{env.id}-py",
@@ -295,6 +296,8 @@ def _resolve_executable(exe: str, env: Environment) -> str:
 
 
 def _display_name(fmt: str, env: Environment, kernel: str, language: str) -> str:
+    if fmt == DEFAULT_DISPLAY_NAME:  # the default, without building every field
+        return f"{kernel} ({' ▸ '.join(env.chain) or env.name})"
     fields = {
         "kernel": kernel,
         "chain": " ▸ ".join(env.chain) or env.name,
@@ -308,11 +311,11 @@ def _display_name(fmt: str, env: Environment, kernel: str, language: str) -> str
     try:
         return fmt.format(**fields)
     except (KeyError, IndexError, ValueError):
-        return "{kernel} ({chain})".format(**fields)
+        return DEFAULT_DISPLAY_NAME.format(**fields)
 
 
-def _metadata(env: Environment, provisioner: bool) -> dict[str, Any]:
-    return {
+def _metadata(env: Environment, provisioner: bool, *, debugger: bool = False) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
         "layenv": {
             "path": env.path,
             "kind": env.kind,
@@ -322,12 +325,12 @@ def _metadata(env: Environment, provisioner: bool) -> dict[str, Any]:
         },
         "conda_env_name": env.conda_env_name or env.name,
         "conda_env_path": env.path,
-        **(
-            {"kernel_provisioner": {"provisioner_name": PROVISIONER_NAME, "config": {"env": env.path}}}
-            if provisioner
-            else {}
-        ),
     }
+    if provisioner:
+        metadata["kernel_provisioner"] = {"provisioner_name": PROVISIONER_NAME, "config": {"env": env.path}}
+    if debugger:
+        metadata["debugger"] = True
+    return metadata
 
 
 def _note_usage_root(entries: list[KernelEntry | None], root: str) -> None:

@@ -126,6 +126,25 @@ def remove_half_made(path: str, job_id: str) -> bool:
     return not os.path.lexists(path)
 
 
+def finished_by(path: str, job_id: str) -> bool:
+    """The env is complete and this job made it: its provenance (written by :func:`finish`) names the job."""
+    try:
+        with open(os.path.join(path, PROVENANCE), encoding="utf-8") as handle:
+            recorded = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return isinstance(recorded, dict) and recorded.get("job") == job_id
+
+
+def remove_unlisted(path: str, job_id: str) -> bool:
+    """Remove the env this job finished when the job still failed (its last step found it no kernel): only the
+    job itself, holding the env's lock, calls this; a finished env of any other job is never touched."""
+    if not finished_by(path, job_id):
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    return not os.path.lexists(path)
+
+
 def write_requirements(path: str, specs: tuple[str, ...]) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("".join(f"{spec}\n" for spec in specs))

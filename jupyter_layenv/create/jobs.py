@@ -32,7 +32,7 @@ from .jobstore import ACTIVE, Job, JobStore
 from .locks import EnvLock, PlantedLink
 from .needed import packages_needed
 from .process import error_line, run_logged
-from .recovery import recover_job
+from .recovery import AGAIN, recover_job
 
 
 class JobConflict(Exception):
@@ -166,14 +166,14 @@ class JobManager:
         return job
 
     def _start(
-        self, job: Job, lock: EnvLock, work: Callable[[], Awaitable[None]], clean: Callable[[], Awaitable[None]]
+        self, job: Job, lock: EnvLock, work: Callable[[], Awaitable[None]], clean: Callable[[], Awaitable[str | None]]
     ) -> None:
         self._jobs[job.id] = job
         self._locks[job.id] = lock
         self._tasks[job.id] = asyncio.create_task(self._run(job, lock, work, clean), name=f"layenv-job-{job.id}")
 
     async def _run(
-        self, job: Job, lock: EnvLock, work: Callable[[], Awaitable[None]], clean: Callable[[], Awaitable[None]]
+        self, job: Job, lock: EnvLock, work: Callable[[], Awaitable[None]], clean: Callable[[], Awaitable[str | None]]
     ) -> None:
         # A client sees the final state only once the half-made env is gone and the log is complete.
         outcome: tuple[str, str | None] = ("succeeded", None)
@@ -192,7 +192,9 @@ class JobManager:
             logged = isinstance(err, StepFailed) and outcome[1] == str(err)  # not rewritten (a full disk)
             if not isinstance(err, StepFailed) and not is_no_space(err):
                 self.log.exception("jupyter_layenv: job %s (%s) failed", job.id, job.path)
-            await clean()
+            undone = await clean()
+            if undone:  # the error said the env was built: it says now that it is gone again
+                outcome = ("failed", f"{outcome[1]}; {undone}")
         finally:
             if outcome[0] == "succeeded":
                 job.step, job.progress = "done", 1.0
@@ -387,11 +389,21 @@ class JobManager:
         if restored:
             await asyncio.to_thread(self.store.append_log, job.id, f"restored {job.path} as it was before\n")
 
-    async def _clean(self, job: Job) -> None:
-        removed = await asyncio.to_thread(builder.remove_half_made, job.path, job.id)
+    async def _clean(self, job: Job) -> str | None:
+        """A create that did not succeed leaves nothing and the name free: its half-made env, or the env it finished
+        but its last step found no kernel (the building marker gone by then). Returns what the error adds then."""
+        finished = await asyncio.to_thread(builder.finished_by, job.path, job.id)
+        remove = builder.remove_unlisted if finished else builder.remove_half_made
+        removed = await asyncio.to_thread(remove, job.path, job.id)
+        if removed and finished and job.plan.get("kind") == conda.KIND:
+            await asyncio.to_thread(conda.unregister_environment, job.path)  # conda.finish had listed it
         if removed:
             with contextlib.suppress(OSError):  # a full job store must not keep the env or the name
-                await asyncio.to_thread(self.store.append_log, job.id, f"removed the half-made {job.path}\n")
+                what = "the environment the job built" if finished else "the half-made"
+                await asyncio.to_thread(self.store.append_log, job.id, f"removed {what} {job.path}\n")
+        if not finished:
+            return None
+        return f"{job.path} was removed, {AGAIN}" if removed else f"{job.path} could not be removed entirely: delete it"
 
     # -- cancelling, stopping, recovering -------------------------------------------------------------
 

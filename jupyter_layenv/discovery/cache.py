@@ -40,7 +40,7 @@ class ScanStats:
             return result
 
     def listing(self, path: str) -> Listing | None:
-        """The entries of a directory (name, is a symlink, is a directory not following links); ``None``: unreadable."""
+        """The entries of a directory by name (their types from ``d_type``); ``None``: unreadable."""
         try:
             return self._listings[path]
         except KeyError:
@@ -55,11 +55,11 @@ class ScanStats:
         parent, name = os.path.split(path)
         listing = self._listings.get(parent)
         if listing is not None and name:
-            entry = next((entry for entry in listing if entry[0] == name), None)
+            entry = listing.get(name)
             if entry is None:
                 return False
-            if not entry[1]:
-                return entry[2]
+            if not entry.is_symlink():
+                return entry.is_dir(follow_symlinks=False)
         result = self.stat(path)
         return result is not None and stat.S_ISDIR(result.st_mode)
 
@@ -84,14 +84,15 @@ class ScanStats:
         return tuple(signature)
 
 
-Listing = list[tuple[str, bool, bool]]
+# name -> its entry, whose ``is_symlink()`` and ``is_dir(follow_symlinks=False)`` answer from ``d_type``
+Listing = dict[str, os.DirEntry]
 
 
 def list_entries(path: str) -> Listing | None:
-    """One ``scandir``: names and the types its ``d_type`` gives for free (no ``stat`` per entry)."""
+    """One ``scandir``: the entries by name; their types are asked only where needed (no ``stat`` per entry)."""
     try:
         with os.scandir(path) as entries:
-            return [(entry.name, entry.is_symlink(), entry.is_dir(follow_symlinks=False)) for entry in entries]
+            return {entry.name: entry for entry in entries}
     except (OSError, ValueError):
         return None
 

@@ -43,10 +43,8 @@ def _inspect(path: str, stats: ScanStats, timeout: float = 0) -> tuple[PrefixFac
             return facts, facts.deps
     listing = stats.listing(path)
     st = stats.stat(path)
-    if listing is None or st is None:  # gone or unreadable: inspect_prefix says which, in its words
-        facts = inspect_prefix(path)
-    else:
-        facts = inspect_prefix(path, names=[name for name, _link, _dir in listing], st=st)
+    # gone or unreadable: inspect_prefix reads it again and says which, in its words
+    facts = inspect_prefix(path) if listing is None or st is None else inspect_prefix(path, names=listing, st=st)
     home = facts.pyvenv.get("home") if facts.pyvenv else None
     return facts, (*facts.deps, home) if home else facts.deps
 
@@ -127,22 +125,24 @@ def _env_children(
     stats = stats if stats is not None else ScanStats()
     known = set(previous[0]) if previous else set()
     children, skipped, deps = [], [], [directory]
-    listed = sorted(stats.listing(directory) or ())
-    for name, is_link, is_dir in listed:
+    listed = stats.listing(directory) or {}
+    base = directory if directory.endswith(os.sep) else directory + os.sep
+    for name in sorted(listed):
         if (nested and name in _CONDA_PREFIX_DIRS) or name.startswith(DELETING_PREFIX):
             continue
-        path = os.path.join(directory, name)
+        path = base + name
         if path in known:
             children.append(path)
             continue
-        if is_link:
+        entry = listed[name]
+        if entry.is_symlink():
             problem = fsread.link_problem(path)
             if problem == "symlink loop":
                 skipped.append(SkippedEnv(path, f"symlink loop: {path} points back to itself; remove the link"))
                 continue
             if problem or not fsread.is_dir(path):
                 continue
-        elif not is_dir:
+        elif not entry.is_dir(follow_symlinks=False):
             continue
         if _child_is_env(path, stats.listing(path), nested=nested):
             children.append(path)
@@ -159,11 +159,14 @@ def _child_is_env(path: str, listing: Listing | None, *, nested: bool) -> bool:
         return fsread.exists(os.path.join(path, "pyvenv.cfg")) or (
             not nested and fsread.is_dir(os.path.join(path, "conda-meta"))
         )
-    entries = {name: (is_link, is_dir) for name, is_link, is_dir in listing}
-    cfg = entries.get("pyvenv.cfg")
-    if cfg is not None and (not cfg[0] or fsread.exists(os.path.join(path, "pyvenv.cfg"))):
+    cfg = listing.get("pyvenv.cfg")
+    if cfg is not None and (not cfg.is_symlink() or fsread.exists(os.path.join(path, "pyvenv.cfg"))):
         return True
     if nested:
         return False
-    meta = entries.get("conda-meta")
-    return meta is not None and (meta[1] or (meta[0] and fsread.is_dir(os.path.join(path, "conda-meta"))))
+    meta = listing.get("conda-meta")
+    if meta is None:
+        return False
+    if meta.is_symlink():
+        return fsread.is_dir(os.path.join(path, "conda-meta"))
+    return meta.is_dir(follow_symlinks=False)

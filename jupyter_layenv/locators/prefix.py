@@ -5,12 +5,11 @@ Shared by every locator; reads directories and small files only, never runs the 
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 from stat import S_IWUSR
 
@@ -55,7 +54,7 @@ class PrefixFacts:
     def is_venv(self) -> bool:
         return self.pyvenv is not None
 
-    @functools.cached_property
+    @property
     def bin_dir(self) -> str:
         return bin_dir(self.path, venv=self.is_venv)
 
@@ -106,15 +105,15 @@ def parse_pyvenv_cfg(text: str) -> dict[str, str] | None:
     return values if values.get("home") else None
 
 
-def inspect_prefix(path: str, names: Iterable[str] | None = None, st: os.stat_result | None = None) -> PrefixFacts:
+def inspect_prefix(path: str, names: Collection[str] | None = None, st: os.stat_result | None = None) -> PrefixFacts:
     """One listing of the prefix tells which of the other reads are needed at all (about 6 calls for a venv).
 
-    ``names`` and ``st``: the prefix's listing and ``stat`` when the caller has them already. Paths are built by
-    concatenation (``os.path.join`` was a tenth of a cold listing's CPU time).
+    ``names`` and ``st``: the prefix's entry names (a set or a dict keyed by name) and ``stat`` when the caller has
+    them already. Paths are built by concatenation (``os.path.join`` was a tenth of a cold listing's CPU time).
     """
     try:
         stat = st if st is not None else os.stat(path)
-        top = set(names if names is not None else os.listdir(path))
+        top = names if names is not None else set(os.listdir(path))
     except OSError as err:
         if isinstance(err, FileNotFoundError):
             return unusable_facts(path, None)  # deleted (or renamed away) since its root was listed: not an env now

@@ -8,6 +8,7 @@ import * as React from 'react';
 import { ICreateBody, LayenvApiError } from './api';
 import {
   closestBases,
+  fileInherits,
   fileModeField,
   IClosestBase,
   unmetText
@@ -291,6 +292,10 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
   const chosen = (file: ITextFile | null, kind: PickedFile) => {
     if (kind === 'environment.yml') {
       setEnvFile(file);
+      if (file) {
+        // a file saying inherit: false makes a layer without inherit (the server honours it): the form says so
+        setInherit(fileInherits(file.text));
+      }
       clearServerError('environment_yml');
     } else {
       setReqFile(file);

@@ -57,3 +57,11 @@ export function fileModeField(error: IApiError): CreateField {
     ? 'environment_yml'
     : field;
 }
+
+/**
+ * Whether a layer made from this file inherits its base's packages: not when the file says `inherit: false` at its
+ * top level (export writes it for a layer that does not inherit; the server honours it whatever the form sends).
+ */
+export function fileInherits(text: string): boolean {
+  return !/^inherit:[ \t]*false[ \t]*(#.*)?\r?$/im.test(text);
+}

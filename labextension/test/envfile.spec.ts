@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 
-import { closestBases, fileModeField, unmetText } from '../src/envfile';
+import {
+  closestBases,
+  fileInherits,
+  fileModeField,
+  unmetText
+} from '../src/envfile';
 
 const REPLY = {
   message:
@@ -55,5 +60,21 @@ describe('environment.yml refusals', () => {
     expect(
       field(409, '/home/ada/.virtualenvs/x exists already', 'exists')
     ).toBe('name');
+  });
+});
+
+describe('fileInherits: the form follows a file that says inherit: false', () => {
+  it('reads the top-level key as export writes it', () => {
+    expect(
+      fileInherits('name: x\ninherit: false\ndependencies: [python]\n')
+    ).toBe(false);
+    expect(fileInherits('name: x\r\ninherit: False  # closed\r\n')).toBe(false);
+  });
+  it('inherits otherwise, whatever a pip entry or an indented key says', () => {
+    expect(fileInherits('name: x\ndependencies: [python]\n')).toBe(true);
+    expect(fileInherits('name: x\ninherit: true\n')).toBe(true);
+    expect(
+      fileInherits('dependencies:\n  - pip:\n    - inherit: false\n')
+    ).toBe(true);
   });
 });

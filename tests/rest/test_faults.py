@@ -448,3 +448,23 @@ async def test_a_change_with_a_full_jobs_store_is_refused_clearly(jp_fetch, clea
         assert "no space left" in body["message"] and str(jobs) in body["message"], body
         assert sorted(os.listdir(clean_create_home / ".virtualenvs" / "changing")) == before
         filler.unlink()
+
+
+async def test_a_build_that_fails_its_last_step_leaves_nothing_and_the_name_free(
+    jp_fetch, clean_create_home: Path, wheelhouse: Path, audit
+):
+    """The last step, after the building marker is gone, checks that the new env is a kernel in the listing. A
+    package that overwrites the env's pyvenv.cfg (a wheel's data file lands in the env's root) makes the env
+    unlisted there: the job fails, and then no env may be left on disk, the name must be free, the audit says so."""
+    from wheelhouse import write_wheel
+
+    write_wheel(wheelhouse, "cfgclobber", "1.0", {"cfgclobber-1.0.data/data/pyvenv.cfg": "clobbered = yes\n"})
+    code, job = await create(jp_fetch, {"name": "clobbered", "base": BASE_ID, "packages": ["cfgclobber"]})
+    assert code == 202, job
+    job = await follow(jp_fetch, job["id"])
+    assert job["state"] == "failed" and job["step"] == "register", job
+    assert [n for n in root_entries(clean_create_home) if n != ".layenv-locks"] == []
+    assert job["error"].endswith(f"; {clean_create_home / '.virtualenvs' / 'clobbered'} was removed, create it again")
+    assert (audit[-1]["action"], audit[-1]["outcome"]) == ("create", "failed")
+    assert audit[-1]["detail"] == job["error"]
+    assert (await created(jp_fetch, "clobbered"))["name"] == "clobbered"  # the name is free: no "exists already"

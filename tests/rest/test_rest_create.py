@@ -8,7 +8,7 @@ from pathlib import Path
 from layenv_api import BASE_ID, create, fetch_json, follow, run_in_kernel
 from wheelhouse import INICONFIG_VERSION
 
-from jupyter_layenv.cli import sync_kernelspecs
+from jupyter_layenv.cli_sync import sync_kernelspecs
 
 PROBE = """
 import json, sys, iniconfig, layenv_base_marker

@@ -1,0 +1,140 @@
+"""What every ``jupyter layenv`` command shares: the server's config, bad options refused in CLI words, the
+service the REST API uses, and a job followed live with a progress bar."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+from jupyter_core.application import JupyterApp
+from jupyter_events.logger import EventLogger
+from traitlets import Bool, TraitError, Unicode, default
+from traitlets.config import Application
+
+from ._version import __version__
+from .cliwords import STANDARD_OPTIONS, CliError, check_options, report, trait_error_words
+from .events import Audit
+from .kernelspecs import LayenvKernelSpecManager
+from .policy import LayenvPolicy, PolicyError
+from .service import LayenvService, account_name
+
+
+class _LayenvCommand(JupyterApp):
+    """Reads the server's config files too, so ``--LayenvKernelSpecManager.x`` and config agree with the server."""
+
+    version = __version__
+    json_output = Bool(False, config=True, help="Print JSON.")
+    kernel_spec_manager_class = Unicode(
+        "",
+        config=True,
+        help="Not used by these commands: nb_conda_kernels and others set it for every Jupyter app "
+        "(JupyterApp.kernel_spec_manager_class); `doctor` reports it.",
+    )
+
+    @default("log_level")
+    def _default_log_level(self) -> int:
+        return logging.WARNING  # what discovery logs, the commands print
+
+    flags = {"json": ({"_LayenvCommand": {"json_output": True}}, "Print JSON.")}
+    classes = [LayenvKernelSpecManager]
+
+    def initialize(self, argv: Any = None) -> None:
+        """A bad config file value is refused in CLI words, exit code 2, not as a CRITICAL log line."""
+        try:
+            JupyterApp.initialize.__wrapped__(self, argv)  # type: ignore[attr-defined]
+        except TraitError as err:
+            report(CliError(trait_error_words(str(err), self.aliases)))
+
+    def parse_command_line(self, argv: Any = None) -> None:
+        """Bad options and values are refused in CLI words, exit code 2 (not argparse's usage, not a CRITICAL)."""
+        try:
+            flat_flags, flat_aliases = self.flatten_flags()  # what traitlets will accept, as it names them
+            aliases = {n for key in flat_aliases for n in ((key,) if isinstance(key, str) else key)}
+            flags = {n for key in flat_flags for n in ((key,) if isinstance(key, str) else key)}
+            value_options = {f"-{n}" if len(n) == 1 else f"--{n}" for n in aliases}
+            known = aliases | flags | STANDARD_OPTIONS
+            argv = check_options(list(sys.argv[1:] if argv is None else argv), value_options, known)
+            JupyterApp.parse_command_line.__wrapped__(self, argv)  # type: ignore[attr-defined]
+        except TraitError as err:
+            report(CliError(trait_error_words(str(err), self.aliases)))
+        except CliError as err:
+            report(err)
+
+    def load_config_file(self, suppress_errors: bool = True) -> None:  # type: ignore[override]
+        super().load_config_file(suppress_errors=suppress_errors)
+        for path in self.config_file_paths:
+            for ext in ("json", "py"):
+                if os.path.isfile(os.path.join(path, f"jupyter_server_config.{ext}")):
+                    Application.load_config_file(self, f"jupyter_server_config.{ext}", path=path)
+                    break
+        # The command line wins over the files, as in the server.
+        self.update_config(self.cli_config)
+
+    def manager(self) -> LayenvKernelSpecManager:
+        return LayenvKernelSpecManager(parent=self)
+
+    def emit(self, data: Any) -> None:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+class _ServiceCommand(_LayenvCommand):
+    """A command that goes through the same service (and rules) as the REST API."""
+
+    classes = [LayenvKernelSpecManager, LayenvService, LayenvPolicy]
+
+    def service(self) -> LayenvService:
+        """The service, auditing to the handlers the server's config gives its event logger
+        (``c.EventLogger.handlers``): what a command removes or makes is in the same trail as the server's."""
+        return LayenvService(parent=self, ksm=self.manager(), audit=Audit(EventLogger(parent=self)))
+
+    def the_name(self) -> str:
+        if len(self.extra_args) != 1:
+            given = f"got {len(self.extra_args)}: {' '.join(self.extra_args)}" if self.extra_args else "got none"
+            raise CliError(f"give exactly one environment NAME ({given}; see --help)")
+        return self.extra_args[0]
+
+    def run(self, work: Any) -> Any:
+        """Run a service coroutine; a refusal is printed once in CLI words, with its exit code (see cliwords)."""
+        try:
+            return asyncio.run(work)
+        except PolicyError as err:
+            report(err)
+
+
+async def follow_job(service: LayenvService, job: Any, quiet: bool) -> None:
+    """Print a job's live log (unless ``quiet``) with a progress bar until it ends; Ctrl-C cancels it."""
+    offset = 0
+    try:
+        while True:
+            data = await service.job_log(job.id, offset)
+            offset += len(data)
+            if data and not quiet:
+                _clear_bar()
+                sys.stdout.write(data.decode("utf-8", "replace"))
+                sys.stdout.flush()
+            if job.state not in ("queued", "running"):
+                break
+            _progress_bar(job.progress, job.step)
+            await asyncio.sleep(0.1)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        await service.cancel(job.id, account_name())
+    _progress_bar(job.progress, job.step)  # where it ended, left on screen
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+
+
+def _clear_bar() -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\033[K")
+
+
+def _progress_bar(progress: float, step: str, width: int = 30) -> None:
+    if not sys.stderr.isatty():
+        return
+    done = int(progress * width)
+    sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {progress:4.0%} {step}")
+    sys.stderr.flush()

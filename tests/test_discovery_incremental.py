@@ -225,10 +225,15 @@ def test_a_deleted_env_leaves_no_memo_behind(tmp_path: Path):
     assert not {str(layer), str(plain), str(base)} & set(discovery._protos)
 
 
+NATIVE: dict = {}  # no native kernelspecs: the same object from one table to the next, as the manager keeps it
+
+
 def _table(discovered: object, previous: object = None) -> object:
     from jupyter_layenv.kernels import Filters, build_table
 
-    return build_table(discovered, {}, display_name_format="{kernel} ({chain})", filters=Filters(), previous=previous)
+    return build_table(
+        discovered, NATIVE, display_name_format="{kernel} ({chain})", filters=Filters(), previous=previous
+    )
 
 
 def test_incremental_listings_and_kernel_tables_equal_fresh_ones_through_adds_and_removals(tmp_path: Path):
@@ -264,6 +269,8 @@ def test_incremental_listings_and_kernel_tables_equal_fresh_ones_through_adds_an
             "a layer nested in it",
             lambda: make_layered_env(root_b / "envs" / "py311", root_b / "envs" / "py311" / "proj", tool="uv"),
         ),
+        ("a Conda env named like a venv (its chain is qualified)", lambda: make_conda_prefix(root_b / "envs" / "tool")),
+        ("that Conda env deleted", lambda: shutil.rmtree(root_b / "envs" / "tool")),
         ("a second venv named tool, nested", lambda: make_venv(py_a / "tool", tool="uv")),
         ("a venv in the venv root", lambda: make_venv(venvs / "other", tool="uv", ipykernel=True)),
         ("a layer in the venv root on the first py311", lambda: make_layered_env(py_a, venvs / "exp", tool="uv")),
@@ -285,7 +292,11 @@ def test_incremental_listings_and_kernel_tables_equal_fresh_ones_through_adds_an
             assert listing.skipped == fresh.skipped, label
             table = _table(listing, table)
             assert table.all_specs == _table(fresh).all_specs, label
-            assert table.aliases == _table(fresh).aliases, label
+            assert [env.chain for env in listing.environments] == [env.chain for env in fresh.environments], label
+            fresh_table = _table(fresh)
+            assert table.aliases == fresh_table.aliases, label
+            assert table.nb_conda_aliases == fresh_table.nb_conda_aliases, label
+            assert table.env_kernels == fresh_table.env_kernels, label
             settle(tmp_path)
             discovery.discover()
     assert base_a.exists()

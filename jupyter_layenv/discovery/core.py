@@ -47,7 +47,7 @@ class _ScanState:
     roots: list[ScopedRoot]
     candidates: dict[str, Candidate]  # after dedupe
     id_to_path: dict[tuple[int, int], str]
-    origins: dict[object, tuple[str, str | None] | None]  # children key -> source, conda root (None: mixed)
+    origins: dict[str, tuple[str, str | None] | None]  # scanned directory -> source, conda root (None: mixed)
     duplicates: frozenset[str]  # paths dedupe merged with another: a change to one needs a complete scan
     skipped: list[SkippedEnv]  # the locators' own
     located: frozenset[str]  # the paths the locators depend on (the signature keeps them)
@@ -343,7 +343,7 @@ class Discovery:
         deps = [*located.deps, *self._scan_deps]  # and every inspected prefix's (see discover)
         if not hung:
             self._state = _ScanState(
-                cfg, roots, candidates, id_to_path, _origins(found), duplicates, located.skipped, frozenset(deps)
+                cfg, roots, candidates, id_to_path, located.origins, duplicates, located.skipped, frozenset(deps)
             )
         return discovered, deps
 
@@ -390,19 +390,6 @@ class Discovery:
         for path, reason in sorted(reasons - self._logged):
             self.log.info("jupyter_layenv: %s: %s", path, reason)
         self._logged = reasons
-
-
-def _origins(found: list[Candidate]) -> dict[object, tuple[str, str | None] | None]:
-    """For each scanned directory (children key), the source and Conda root its candidates were given; ``None``
-    where candidates from one directory came with different ones (then only a complete scan places a new one)."""
-    origins: dict[object, tuple[str, str | None] | None] = {}
-    for cand in found:
-        parent = os.path.dirname(cand.path)
-        key: object = ("nested", parent) if cand.source == SOURCE_NESTED else parent
-        origin = (cand.source, cand.conda_root)
-        if origins.setdefault(key, origin) != origin:
-            origins[key] = None
-    return origins
 
 
 def _placed(facts: PrefixFacts) -> tuple[object, ...]:

@@ -22,38 +22,19 @@ Results go to stdout (Markdown) and ``benchmarks/results/create.{md,json}``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from envtree import add_pure_python_package, make_conda_prefix, site_packages
+from benchserver import BASE_ID, make_home, run_checked, run_job, save, scratch, start_server
+from envtree import add_pure_python_package, site_packages
 from jupyter_process import JupyterProcess
 from wheelhouse import write_wheel
-
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
-TOKEN = "bench"
-BASE_ID = "conda-py311_ai"
-
-
-def start_server(work: Path, home: Path, config: dict[str, Any]) -> JupyterProcess:
-    """A real ``jupyter server`` as a user starts it, with ``LayenvService`` config in a config file."""
-    server = JupyterProcess(
-        work, home, token=TOKEN, config_files={"jupyter_server_config.json": {"LayenvService": config}}
-    )
-    server.wait_ready()
-    return server
 
 
 def kernels(server: JupyterProcess) -> set[str]:
@@ -77,33 +58,24 @@ def wait_listed(server: JupyterProcess, kernel: str, deadline_s: float = 120) ->
 
 def layenv_create(server: JupyterProcess, name: str, packages: list[str]) -> float:
     start = time.perf_counter()
-    job = post(server, "layenv/environments", {"name": name, "base": BASE_ID, "packages": packages})
-    job = server.follow(job["id"], interval=0.02)
-    if job["state"] != "succeeded":
-        raise RuntimeError(f"job {name}: {job}")
+    run_job(server, "layenv/environments", {"name": name, "base": BASE_ID, "packages": packages})
     wait_listed(server, f"{BASE_ID}.{name}-py")
     return time.perf_counter() - start
 
 
-def _run(cmd: list[str], env: dict[str, str]) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if proc.returncode:
-        raise RuntimeError(f"{cmd}: {proc.stdout}{proc.stderr}")
-
-
 def manual_create(server: JupyterProcess, base: Path, dest: Path, tool: str, wheelhouse: Path | None) -> float:
     """The seed's steps by hand, until the server lists the kernel they registered."""
-    env = server.env
+    env, python = server.env, str(dest / "bin" / "python")
     start = time.perf_counter()
     if tool == "venv":
-        _run([str(base / "bin" / "python"), "-m", "venv", "--system-site-packages", str(dest)], env)
-        _run([str(dest / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "ipykernel"], env)
+        run_checked([str(base / "bin" / "python"), "-m", "venv", "--system-site-packages", str(dest)], env)
+        run_checked([python, "-m", "pip", "install", "--disable-pip-version-check", "ipykernel"], env)
     else:
-        _run([sys.executable, "-m", "virtualenv", "--no-periodic-update", "-p", str(base / "bin" / "python"),
-              "--system-site-packages", str(dest)], env)  # fmt: skip
-        _run([str(dest / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "--no-index",
-              "--find-links", str(wheelhouse), "iniconfig"], env)  # fmt: skip
-    _run([str(dest / "bin" / "python"), "-m", "ipykernel", "install", "--user", "--name", dest.name], env)
+        run_checked([sys.executable, "-m", "virtualenv", "--no-periodic-update", "-p", str(base / "bin" / "python"),
+                     "--system-site-packages", str(dest)], env)  # fmt: skip
+        run_checked([python, "-m", "pip", "install", "--disable-pip-version-check", "--no-index",
+                     "--find-links", str(wheelhouse), "iniconfig"], env)  # fmt: skip
+    run_checked([python, "-m", "ipykernel", "install", "--user", "--name", dest.name], env)
     wait_listed(server, dest.name)
     return time.perf_counter() - start
 
@@ -160,18 +132,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 repetitions instead of 7")
     args = parser.parse_args()
     reps = 2 if args.quick else 7
-    work = Path(tempfile.mkdtemp(prefix="layenv-bench-create-"))
-    try:
+    with scratch("layenv-bench-create-") as work:
         results = run(work, reps)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    write(results)
+    save("create", results, report(results))
 
 
 def run(work: Path, reps: int) -> dict[str, Any]:
     home = work / "home"
-    base = make_conda_prefix(home / "miniconda3" / "envs" / "py311_ai", ipykernel=True, packages=["pip"])
-    make_conda_prefix(home / "miniconda3", conda_root=True)
+    base = make_home(home)
     add_pure_python_package(site_packages(base), "layenv_base_marker", "1.0", 'WHERE = "py311_ai"\n')
     wheelhouse = work / "wheelhouse"
     write_wheel(wheelhouse, "iniconfig", "2.0.0", {"iniconfig/__init__.py": '__version__ = "2.0.0"\n'})
@@ -218,9 +186,7 @@ LABELS = {
 }
 
 
-def write(results: dict[str, Any]) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "create.json").write_text(json.dumps(results, indent=1) + "\n")
+def report(results: dict[str, Any]) -> str:
     load = results["status_under_load"]
     lines = [
         "# Create-to-kernel-listed",
@@ -246,9 +212,7 @@ def write(results: dict[str, Any]) -> None:
         f"samples): p50 {load['p50_ms']} ms, **p99 {load['p99_ms']} ms** (target <= 50 ms), max {load['max_ms']} ms.",
         "",
     ]
-    text = "\n".join(lines)
-    (RESULTS / "create.md").write_text(text)
-    print(text)
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

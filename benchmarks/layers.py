@@ -22,59 +22,29 @@ Results go to stdout (Markdown) and ``benchmarks/results/layers.{md,json}``.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import os
 import platform
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import zipfile
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from envtree import make_conda_prefix, site_packages
+from benchserver import BASE_ID, RESULTS, make_home, run_checked, run_job, save, scratch, start_server
+from envtree import layer_dists
 from jupyter_process import JupyterProcess
 from packaging.utils import canonicalize_name
-from wheelhouse import write_wheel
+from wheelhouse import wheels_from_installed, write_wheel
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
-BASE_ID = "conda-py311_ai"
 REQUIRES = ("ipykernel", "jupyter_client", "traitlets", "iniconfig")
+BASE_PACKAGES = ("ipykernel", "pip")  # what make_home's base holds, with their dependencies
 
 
-def wheel_from_installed(dist: metadata.Distribution, directory: Path) -> Path:
-    """A real wheel of an installed distribution: the site-packages files its RECORD lists, its own tag."""
-    rows = [r for r in csv.reader(io.StringIO(dist.read_text("RECORD") or "")) if r]
-    info = next(r[0].split("/", 1)[0] for r in rows if r[0].split("/", 1)[0].endswith(".dist-info"))
-    wheel_text = dist.read_text("WHEEL") or "Tag: py3-none-any\n"
-    tags = [line.split(":", 1)[1].strip() for line in wheel_text.splitlines() if line.startswith("Tag:")]
-    tag = next((t for t in tags if t.startswith(("py3", "cp3"))), tags[0] if tags else "")
-    name = canonicalize_name(dist.metadata["Name"]).replace("-", "_")
-    path = directory / f"{name}-{dist.version}-{tag or 'py3-none-any'}.whl"
-    site = Path(str(dist.locate_file("")))
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as wheel:
-        for row in rows:
-            if row[0].startswith("..") or row[0].endswith(("RECORD", ".pyc")) or not (site / row[0]).is_file():
-                continue
-            wheel.write(site / row[0], row[0])
-        wheel.writestr(f"{info}/RECORD", "")
-    return path
-
-
-def base_closure() -> list[metadata.Distribution]:
-    """The distributions make_conda_prefix(ipykernel=True, packages=['pip']) puts in the base."""
+def base_names() -> set[str]:
+    """The distributions make_home's base holds."""
     from envtree import _dependency_closure
 
-    return _dependency_closure(["ipykernel", "pip"])
+    return {canonicalize_name(d.metadata["Name"]) for d in _dependency_closure(BASE_PACKAGES)}
 
 
 def layer_facts(env: Path, base_names: set[str]) -> dict[str, Any]:
@@ -86,63 +56,46 @@ def layer_facts(env: Path, base_names: set[str]) -> dict[str, Any]:
             if st.st_ino not in seen:
                 seen.add(st.st_ino)
                 size += st.st_size
-    dists = {canonicalize_name(p.name.split("-")[0]) for p in site_packages(env).glob("*.dist-info")}
+    dists = layer_dists(env)
     return {"bytes": size, "dists": sorted(dists), "base_copied": sorted(dists & base_names)}
-
-
-def _run(cmd: list[str]) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd}: {proc.stdout}\n{proc.stderr}")
 
 
 def manual(base: Path, dest: Path, tool: str, wheelhouse: Path) -> float:
     """virtualenv on the base + uv or pip install of ``layertool``, as a user would by hand."""
     from uv import find_uv_bin
 
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    python = str(dest / "bin/python")
     start = time.perf_counter()
-    _run([sys.executable, "-m", "virtualenv", "--no-periodic-update", "--no-download", "-p", str(base / "bin/python"),
-          "--system-site-packages", "--no-seed", str(dest)])  # fmt: skip
+    run_checked([sys.executable, "-m", "virtualenv", "--no-periodic-update", "--no-download",
+                 "-p", str(base / "bin/python"), "--system-site-packages", "--no-seed", str(dest)], env)  # fmt: skip
     if tool == "uv":
-        _run([find_uv_bin(), "pip", "install", "--no-config", "--offline", "--no-index", "--find-links",
-              str(wheelhouse), "--python", str(dest / "bin/python"), "layertool"])  # fmt: skip
+        run_checked([find_uv_bin(), "pip", "install", "--no-config", "--offline", "--no-index",
+                     "--find-links", str(wheelhouse), "--python", python, "layertool"], env)  # fmt: skip
     else:
-        _run([str(dest / "bin/python"), "-m", "pip", "install", "--isolated", "--disable-pip-version-check",
-              "--no-index", "--find-links", str(wheelhouse), "layertool"])  # fmt: skip
+        run_checked([python, "-m", "pip", "install", "--isolated", "--disable-pip-version-check",
+                     "--no-index", "--find-links", str(wheelhouse), "layertool"], env)  # fmt: skip
     return time.perf_counter() - start
 
 
 def timed_job(server: JupyterProcess, path: str, body: Any) -> float:
     start = time.perf_counter()
-    status, job = server.request("POST", path, body)
-    if status != 202:
-        raise RuntimeError(f"POST {path}: {status} {job}")
-    job = server.follow(job["id"], interval=0.02)
-    if job["state"] != "succeeded":
-        raise RuntimeError(f"{path}: {job}")
+    run_job(server, path, body)
     return time.perf_counter() - start
 
 
 def run(work: Path, reps: int) -> dict[str, Any]:
     home = work / "home"
-    root = make_conda_prefix(home / "miniconda3", conda_root=True)
-    base = make_conda_prefix(root / "envs" / "py311_ai", ipykernel=True, packages=["pip"])
-    (home / ".virtualenvs").mkdir()
+    base = make_home(home)
     wheelhouse = work / "wheelhouse"
-    wheelhouse.mkdir()
-    closure = base_closure()
-    for dist in closure:
-        wheel_from_installed(dist, wheelhouse)
-    base_names = {canonicalize_name(d.metadata["Name"]) for d in closure}
+    wheels_from_installed(wheelhouse, BASE_PACKAGES)
+    in_base = base_names()
     write_wheel(wheelhouse, "iniconfig", "2.0.0", {"iniconfig/__init__.py": '__version__ = "2.0.0"\n'})
     write_wheel(wheelhouse, "layertool", "1.0", {"layertool.py": "import ipykernel, iniconfig\n"}, REQUIRES)
     for i in range(reps + 1):
         write_wheel(wheelhouse, f"tiny{i}", "1.0", {f"tiny{i}.py": ""})
 
-    config = {"LayenvService": {"find_links": [str(wheelhouse)], "offline": True}}
-    server = JupyterProcess(work, home, token="bench", config_files={"jupyter_server_config.json": config})
-    server.wait_ready()
+    server = start_server(work, home, {"find_links": [str(wheelhouse)], "offline": True})
     times: dict[str, list[float]] = {"layenv": [], "uv": [], "pip": [], "add_one": [], "restore": []}
     try:
         for i in range(reps):
@@ -151,9 +104,9 @@ def run(work: Path, reps: int) -> dict[str, Any]:
             times["uv"].append(manual(base, home / "manual" / f"uv{i}", "uv", wheelhouse))
             times["pip"].append(manual(base, home / "manual" / f"pip{i}", "pip", wheelhouse))
         facts = {
-            "layenv": layer_facts(home / ".virtualenvs" / "lay0", base_names),
-            "uv": layer_facts(home / "manual" / "uv0", base_names),
-            "pip": layer_facts(home / "manual" / "pip0", base_names),
+            "layenv": layer_facts(home / ".virtualenvs" / "lay0", in_base),
+            "uv": layer_facts(home / "manual" / "uv0", in_base),
+            "pip": layer_facts(home / "manual" / "pip0", in_base),
         }
         env = f"layenv/environments/{BASE_ID}.lay0"
         for i in range(reps):
@@ -166,7 +119,7 @@ def run(work: Path, reps: int) -> dict[str, Any]:
     return {
         "reps": reps,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-        "base_distributions": len(base_names),
+        "base_distributions": len(in_base),
         "medians_s": {k: statistics.median(v) for k, v in times.items()},
         "times_s": times,
         "layers": facts,
@@ -208,16 +161,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="layenv-bench-layers-"))
-    try:
+    with scratch("layenv-bench-layers-") as work:
         result = run(work, 2 if args.quick else args.reps)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    text = report(result)
-    print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "layers.md").write_text(text, encoding="utf-8")
-    (args.out / "layers.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    save("layers", result, report(result), args.out)
 
 
 if __name__ == "__main__":

@@ -50,11 +50,10 @@ from .policy import (
     bad_request,
     requirement_names,
 )
+from .policyreport import SYSTEM_ROOT_REFUSAL, policy_report, refusal_message
 from .resolve import is_conda, resolve_env
 from .usage import health
 from .usage.tracker import UsageTracker
-
-SYSTEM_ROOT_REFUSAL = "system roots hold the administrator's bases: jupyter_layenv never writes there"
 
 
 def not_found(what: str) -> PolicyError:
@@ -174,14 +173,14 @@ class LayenvService(condabase.CondaBases):
         issues = self.usage.health(discovered, wait=wait_health)
         for env, env_json in zip(discovered.environments, listing["environments"], strict=True):
             env_json.update(facts[env.path], shadowed=shadows.get(env.path, []), health=issues[env.path])
-            env_json["delete_blocked_reason"] = _message(self.policy.delete_refusal(env, discovered, uid))
-            env_json["layer_blocked_reason"] = _message(self.policy.layer_refusal(env))
+            env_json["delete_blocked_reason"] = refusal_message(self.policy.delete_refusal(env, discovered, uid))
+            env_json["layer_blocked_reason"] = refusal_message(self.policy.layer_refusal(env))
         listing["skipped"] += [removal.leftover(path) for path in unlisted if not self.jobs.busy(path)]
         orphans = {env.path: env for env in removal.orphaned_layers(discovered)}
         for skipped in listing["skipped"]:
             if (orphan := orphans.get(skipped["path"])) is not None:  # a layer whose base is gone: deletable
                 skipped["id"] = orphan.id
-                skipped["delete_blocked_reason"] = _message(self.policy.delete_refusal(orphan, discovered, uid))
+                skipped["delete_blocked_reason"] = refusal_message(self.policy.delete_refusal(orphan, discovered, uid))
         if not condabase.has_conda_env(discovered):
             listing["hint"] = condabase.first_base_hint("rest")  # nothing to build a layer on: make a base
         return listing
@@ -224,58 +223,7 @@ class LayenvService(condabase.CondaBases):
         return owned + sum(1 for plan in self.jobs.active_plans() if plan.get("kind") != "change")
 
     async def policy_for(self, write_refused: str | None) -> dict[str, Any]:
-        return await asyncio.to_thread(self._policy_for, write_refused)
-
-    def _policy_for(self, write_refused: str | None) -> dict[str, Any]:
-        """GET policy: what a create or delete by this caller would meet, so the panel greys out the rest."""
-        discovered, _ = self.ksm.current()
-        create_roots = self.create_roots(discovered)
-        roots = [_root_json(root, write_refused or _message(self.policy.root_refusal(root))) for root in create_roots]
-        for root in discovered.roots:
-            if root.scope == SCOPE_SYSTEM:
-                system = CreateRoot(root.id, SCOPE_SYSTEM, root.path, group_name(root.gid), root.writable)
-                roots.append(_root_json(system, SYSTEM_ROOT_REFUSAL))
-        owned, active = self.owned_envs(discovered, create_roots), len(self.jobs.active_plans())
-        used = self.housekeeping.bytes_owned(discovered, create_roots, wait=False)  # what is measured so far
-        create_refused = write_refused
-        if create_refused is None:
-            try:
-                self.policy.check_quota(owned, active)
-                self.policy.check_bytes(used)
-            except PolicyError as err:
-                create_refused = err.message
-        conda = self.conda_policy(create_refused, roots)
-        if create_refused is None and not any(root["can_create"] for root in roots):
-            create_refused = "; ".join(dict.fromkeys(root["refused"] for root in roots if root["refused"]))
-        settings = self.jobs.settings
-        return {
-            "user": account_name(),
-            "conda": conda,
-            "hint": None if condabase.has_conda_env(discovered) else condabase.first_base_hint("rest"),
-            "can_create": create_refused is None,
-            "can_delete": write_refused is None,
-            "create_refused": create_refused,
-            "roots": roots,
-            "allowed_bases": list(self.policy.allowed_bases),
-            "max_envs_per_user": self.policy.max_envs_per_user,
-            "envs_owned": owned,
-            "max_bytes_per_user": self.policy.max_bytes_per_user,
-            "bytes_owned": used,
-            "max_jobs": self.policy.max_jobs,
-            "active_jobs": active,
-            "packages": {
-                "allowed": list(self.policy.allowed_packages),
-                "denied": list(self.policy.denied_packages),
-                "direct_references": self.policy.allow_direct_references,
-                "installer_options": list(self.policy.allowed_installer_options),
-            },
-            "index": {
-                "index_url": settings.index_url,
-                "extra_index_urls": list(settings.extra_index_urls),
-                "find_links": list(settings.find_links),
-                "offline": settings.offline,
-            },
-        }
+        return await asyncio.to_thread(policy_report, self, write_refused)
 
     async def environment(self, env_id: str) -> dict[str, Any]:
         return await asyncio.to_thread(self._environment, env_id)
@@ -553,19 +501,3 @@ class LayenvService(condabase.CondaBases):
                 raise bad_request(str(err), "not a Conda env") from None
         stem, ext = fmt.rsplit(".", 1) if "." in fmt else (fmt, "txt")
         return f"{env.name}-{stem}.{ext}", exporting.export(env, base, fmt)
-
-
-def _message(error: PolicyError | None) -> str | None:
-    return error.message if error is not None else None
-
-
-def _root_json(root: CreateRoot, refused: str | None) -> dict[str, Any]:
-    return {
-        "id": root.id,
-        "scope": root.scope,
-        "path": root.path,
-        "group": root.group,
-        "writable": root.writable,
-        "can_create": refused is None,
-        "refused": refused,
-    }

@@ -54,20 +54,19 @@ async def run_in_kernel(serverapp, name: str, code: str) -> str:
         await serverapp.kernel_manager.shutdown_kernel(kernel_id, now=True)
 
 
-class StallingIndex:
-    """A package index that accepts connections and never answers: an install waits on it until cancelled."""
+class LoopbackListener:
+    """A TCP socket on a free loopback port; a daemon thread hands each connection to :meth:`handle` until closed.
+    A subclass sets its own state before calling ``__init__`` (connections may arrive at once)."""
 
-    def __init__(self) -> None:
+    def __init__(self, backlog: int = 64) -> None:
         import socket
         import threading
 
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(64)
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/simple"
-        self._held: list = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
+        self._sock.listen(backlog)
+        self.port: int = self._sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
         while True:
@@ -75,10 +74,28 @@ class StallingIndex:
                 conn, _ = self._sock.accept()
             except OSError:
                 return
-            self._held.append(conn)
+            self.handle(conn)
+
+    def handle(self, conn) -> None:
+        raise NotImplementedError
 
     def close(self) -> None:
         self._sock.close()
+
+
+class StallingIndex(LoopbackListener):
+    """A package index that accepts connections and never answers: an install waits on it until cancelled."""
+
+    def __init__(self) -> None:
+        self._held: list = []
+        super().__init__()
+        self.url = f"http://127.0.0.1:{self.port}/simple"
+
+    def handle(self, conn) -> None:
+        self._held.append(conn)
+
+    def close(self) -> None:
+        super().close()
         for conn in self._held:
             conn.close()
 

@@ -19,11 +19,16 @@ from .locks import EnvLock, PlantedLink
 INTERRUPTED_BY, AGAIN = "interrupted by server restart;", "create it again"
 ALREADY_REMOVED = "its half-made environment had already been removed (by another server sharing the root)"
 INTERRUPTED = f"{INTERRUPTED_BY} the half-made environment was removed, {AGAIN}"
+KEPT = "it is kept; delete it if it is not listed as a kernel"
 INTERRUPTED_CHANGE = "interrupted by server restart; the layer was put back as it was before, make the change again"
 
 
 def recover_job(store: JobStore, job: Job, log: logging.Logger) -> bool:
-    """Fail a job whose process died, undoing what it half did; ``False``: a live process still holds its lock."""
+    """Fail a job whose process died, undoing what it half did; ``False``: a live process still holds its lock.
+
+    An env the job had finished (killed in its last step, the check that it is a kernel) is kept: by the time the
+    job is recovered, other tools may list and use it.
+    """
     try:
         lock = EnvLock.try_acquire(job.path, create=False)
     except PlantedLink as err:
@@ -44,6 +49,8 @@ def recover_job(store: JobStore, job: Job, log: logging.Logger) -> bool:
             elif ours:
                 error = f"{INTERRUPTED_BY} the half-made {job.path} could not be removed entirely: delete it, then "
                 error += AGAIN
+            elif builder.finished_by(job.path, job.id):  # killed in its last step: complete, other tools list it
+                error = f"{INTERRUPTED_BY} {job.path} was built but not checked yet: {KEPT}"
             else:
                 error = f"{INTERRUPTED_BY} {ALREADY_REMOVED}; {AGAIN}"
         job.state, job.error, job.finished, job.pid = "failed", error, time.time(), None

@@ -18,6 +18,14 @@ def jp_home_dir(clean_create_home: Path) -> Path:
     return clean_create_home
 
 
+@pytest.fixture
+def empty_home(tmp_path: Path) -> Path:
+    """A fresh machine: no Conda install, no env at all (only the server's own venv is listed)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    return home
+
+
 @pytest.fixture(autouse=True)
 def no_test_pythonpath(jp_environ, monkeypatch: pytest.MonkeyPatch) -> None:
     """pytest-jupyter exports the test's sys.path as PYTHONPATH: kernels would import the dev venv's packages."""

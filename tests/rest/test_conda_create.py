@@ -39,11 +39,8 @@ def conda_channel() -> Path:
 
 
 @pytest.fixture
-def jp_home_dir(tmp_path: Path) -> Path:
-    """A fresh machine: no Conda install, no env at all (only the server's own venv is listed)."""
-    home = tmp_path / "home"
-    home.mkdir()
-    return home
+def jp_home_dir(empty_home: Path) -> Path:
+    return empty_home
 
 
 @pytest.fixture

@@ -12,30 +12,22 @@ import threading
 from pathlib import Path
 
 import pytest
-from layenv_api import BASE_ID, create, fetch_json, follow, wait_for_step
+from layenv_api import BASE_ID, LoopbackListener, create, fetch_json, follow, wait_for_step
 
 from jupyter_layenv.model import BUILDING_MARKER
 
 
-class RecordingProxy:
+class RecordingProxy(LoopbackListener):
     """An HTTP proxy on loopback that records each request line (``GET http://…`` or ``CONNECT host:443``) and
     answers 404 (403 to a CONNECT): what went through it is known, and nothing reaches a network."""
 
     def __init__(self) -> None:
         self.requests: list[str] = []
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(16)
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__(backlog=16)
+        self.url = f"http://127.0.0.1:{self.port}"
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+    def handle(self, conn: socket.socket) -> None:
+        threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
 
     def _answer(self, conn: socket.socket) -> None:
         with conn:
@@ -53,9 +45,6 @@ class RecordingProxy:
                 conn.sendall(f"HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
             except OSError:
                 return
-
-    def close(self) -> None:
-        self._sock.close()
 
 
 @pytest.fixture

@@ -16,10 +16,8 @@ LONG_AGO = time.time() - 100 * 86400
 
 
 @pytest.fixture
-def jp_home_dir(tmp_path: Path) -> Path:
-    home = tmp_path / "home"
-    home.mkdir()
-    return home
+def jp_home_dir(empty_home: Path) -> Path:
+    return empty_home
 
 
 @pytest.fixture

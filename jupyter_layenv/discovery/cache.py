@@ -77,9 +77,11 @@ class ScanStats:
     def signature(self, paths: Iterable[str]) -> Signature:
         """mtimes to compare next time; one too recent to trust (same clock tick) is stored as "changed"."""
         racy_after = min(self.started_ns, time.time_ns()) - RACY_WINDOW_NS
+        known = self._stats
         signature = []
         for path in dict.fromkeys(paths):
-            mtime = self.mtime(path)
+            result = known[path] if path in known else self.stat(path)  # most were read already in this scan
+            mtime = None if result is None else result.st_mtime_ns
             signature.append((path, -1 if mtime is not None and mtime > racy_after else mtime))
         return tuple(signature)
 

@@ -136,7 +136,8 @@ class JobManager:
                 await asyncio.to_thread(lock.release)
             if is_no_space(err):
                 where = getattr(err, "filename", None) or await asyncio.to_thread(self._fuller, plan.path)
-                raise DiskFull(no_space_message(str(where), quota=err.errno != errno.ENOSPC)) from None
+                quota = err.errno != errno.ENOSPC
+                raise DiskFull(no_space_message(str(where), quota=quota), quota=quota) from None
             raise
         self._start(job, lock, lambda: self._build(job, plan), lambda: self._clean(job))
         return job
@@ -159,7 +160,8 @@ class JobManager:
             await asyncio.to_thread(lock.release)
             if is_no_space(err):  # the layer is untouched: nothing was snapshotted yet
                 where = getattr(err, "filename", None) or self.store.directory
-                raise DiskFull(no_space_message(str(where), quota=err.errno != errno.ENOSPC)) from None
+                quota = err.errno != errno.ENOSPC
+                raise DiskFull(no_space_message(str(where), quota=quota), quota=quota) from None
             raise
         self._paths.add(change.path)
         self._start(job, lock, lambda: run_change(self, job, change), lambda: self._undo(job))
@@ -444,8 +446,11 @@ def failure_message(summary: str, output: str) -> str:
 
 
 def _free_bytes(path: str) -> int:
+    """Free space where ``path`` is (or would be made: a job store not yet written is not a full one)."""
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
     try:
-        st = os.statvfs(path if os.path.exists(path) else os.path.dirname(path))
+        st = os.statvfs(path)
     except OSError:
         return 0
     return st.f_bavail * st.f_frsize

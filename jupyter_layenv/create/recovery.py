@@ -6,6 +6,7 @@ A job's env lock is free once its process is gone; only then is anything of its 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -13,17 +14,23 @@ import time
 
 from ..layers.change import restore_snapshot
 from . import builder
-from .jobstore import Job, JobStore
+from .jobstore import ACTIVE, Job, JobStore
 from .locks import EnvLock, PlantedLink
 
 INTERRUPTED_BY, AGAIN = "interrupted by server restart;", "create it again"
 ALREADY_REMOVED = "its half-made environment had already been removed (by another server sharing the root)"
 INTERRUPTED = f"{INTERRUPTED_BY} the half-made environment was removed, {AGAIN}"
+KEPT = "it is kept; delete it if it is not listed as a kernel"
 INTERRUPTED_CHANGE = "interrupted by server restart; the layer was put back as it was before, make the change again"
 
 
 def recover_job(store: JobStore, job: Job, log: logging.Logger) -> bool:
-    """Fail a job whose process died, undoing what it half did; ``False``: a live process still holds its lock."""
+    """Fail a job whose process died, undoing what it half did; ``False``: a live process still holds its lock, or
+    another process recovered the job meanwhile (then ``job`` is updated to what that one recorded).
+
+    An env the job had finished (killed in its last step, the check that it is a kernel) is kept: by the time the
+    job is recovered, other tools may list and use it.
+    """
     try:
         lock = EnvLock.try_acquire(job.path, create=False)
     except PlantedLink as err:
@@ -32,6 +39,14 @@ def recover_job(store: JobStore, job: Job, log: logging.Logger) -> bool:
     if lock is None:
         return False  # another live process (a second server, the CLI) still holds it
     try:
+        # ``job`` was read before the lock was taken: another server may have recovered it and released the lock
+        # since. Only the record read under the lock says whether it is still to recover (once, one audit event).
+        current = store.load(job.id)
+        if current is not None:
+            for field in dataclasses.fields(Job):
+                setattr(job, field.name, getattr(current, field.name))
+        if current is None or job.state not in ACTIVE:
+            return False
         if job.pid:
             _kill_orphan(job.pid, job.path)
         if job.plan.get("kind") == "change":
@@ -44,6 +59,8 @@ def recover_job(store: JobStore, job: Job, log: logging.Logger) -> bool:
             elif ours:
                 error = f"{INTERRUPTED_BY} the half-made {job.path} could not be removed entirely: delete it, then "
                 error += AGAIN
+            elif builder.finished_by(job.path, job.id):  # killed in its last step: complete, other tools list it
+                error = f"{INTERRUPTED_BY} {job.path} was built but not checked yet: {KEPT}"
             else:
                 error = f"{INTERRUPTED_BY} {ALREADY_REMOVED}; {AGAIN}"
         job.state, job.error, job.finished, job.pid = "failed", error, time.time(), None

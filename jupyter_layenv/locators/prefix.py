@@ -24,6 +24,7 @@ _VERSION = re.compile(r"^(\d+\.\d+(?:\.\d+)?)")
 SEP = os.sep
 _SEPS = (os.sep, os.altsep) if os.altsep else (os.sep,)
 _KERNELS = os.path.join("share", "jupyter", "kernels")
+_NO_PROVENANCE: dict[str, str | None] = {}
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ def inspect_prefix(path: str, names: Collection[str] | None = None, st: os.stat_
         deps = [site_packages] if pyvenv is not None and problem is None else [*deps, site_packages]
     has_module = "ipykernel" in site_entries
     has_ipykernel = has_module or any(
-        entry.startswith("ipykernel-") and entry.endswith((".dist-info", ".egg-info")) for entry in site_entries
+        entry.endswith((".dist-info", ".egg-info")) for entry in site_entries if entry.startswith("ipykernel-")
     )
     kernels: tuple[ShippedKernel, ...] = ()
     if "share" in top:
@@ -186,7 +187,7 @@ def inspect_prefix(path: str, names: Collection[str] | None = None, st: os.stat_
         problem=problem,
         deps=tuple(deps),
         owner_gid=stat.st_gid,
-        **(_provenance(path) if PROVENANCE in top else {}),
+        **(_provenance(path) if PROVENANCE in top else _NO_PROVENANCE),
     )
 
 
@@ -315,7 +316,8 @@ def _python_version(pyvenv: dict[str, str] | None, conda_meta_entries: list[str]
 def _read_kernelspecs(kernels_dir: str) -> tuple[ShippedKernel, ...]:
     found = []
     base = _base(kernels_dir)
-    for dirname in sorted(fsread.listdir(kernels_dir)):
+    names = fsread.listdir(kernels_dir)
+    for dirname in sorted(names) if len(names) > 1 else names:
         resource_dir = base + dirname
         text = fsread.read_small_text(f"{resource_dir}{SEP}kernel.json")
         if text is None:

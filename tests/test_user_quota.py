@@ -143,7 +143,9 @@ def test_a_create_and_an_install_over_the_users_quota_say_so_and_leave_nothing(q
     before = layer_dists(quota.root / "small")
     proc = quota.layenv("install", "small", "bulky")
     assert proc.returncode == 1, proc.stderr
-    assert_says_quota(proc.stderr.strip().splitlines()[-1], quota.root)
+    error = proc.stderr.strip().splitlines()[-1]
+    assert_says_quota(error, quota.root)
+    assert "the environment is as it was before" in error and "nothing of this environment" not in error, error
     assert layer_dists(quota.root / "small") == before
     assert quota.entries() == ["small"]
     assert quota.audit()[-1][:2] == ("change", "failed")

@@ -11,6 +11,8 @@ import os
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 NO_SPACE_TEXT = ("No space left on device", "Disk quota exceeded")
+NOTHING_KEPT = "nothing of this environment was kept"  # a create: its half-made env is removed
+UNCHANGED = "the environment is as it was before"  # a change: the layer is restored from its snapshot
 
 
 class DiskFull(Exception):
@@ -47,9 +49,9 @@ def mount_point(path: str) -> str:
     return path
 
 
-def no_space_message(path: str, quota: bool = False, needed: str | None = None) -> str:
+def no_space_message(path: str, quota: bool = False, needed: str | None = None, outcome: str = NOTHING_KEPT) -> str:
     """What to tell a person when writing under ``path`` failed for want of space; ``needed``: what the step
-    needed, where known (see :mod:`.needed`).
+    needed, where known (see :mod:`.needed`); ``outcome``: what became of the environment.
 
     A quota (EDQUOT) is not a full disk: ``statvfs`` (what ``df`` shows) counts the disk's free space, not what is
     left of the user's quota, which may be nothing while the disk has plenty. Said as the disk's, not as the user's.
@@ -67,10 +69,10 @@ def no_space_message(path: str, quota: bool = False, needed: str | None = None) 
         return (
             f"disk quota exceeded: your quota on {where} is used up (writing {path}){needs}{disk}: delete some of "
             "your files there (`quota -s` shows your use and limit) or ask your administrator for a larger quota, "
-            "and try again; nothing of this environment was kept"
+            f"and try again; {outcome}"
         )
     where = f"on the file system mounted at {mount} ({free})" if mount else "on its file system"
     return (
         f"no space left for {path} {where}{needs}: free some space there (or ask your administrator for a larger "
-        "quota) and try again; nothing of this environment was kept"
+        f"quota) and try again; {outcome}"
     )

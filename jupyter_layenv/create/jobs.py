@@ -26,7 +26,7 @@ from ..layers.plan import LayerPlan, Pin, PlanError, plan_change
 from ..layers.resolve import ToolResolver
 from . import builder, conda
 from .conda import CondaPlan
-from .disk import DiskFull, is_no_space, mentions_no_space, no_space_message
+from .disk import NOTHING_KEPT, UNCHANGED, DiskFull, is_no_space, mentions_no_space, no_space_message
 from .installers import InstallerSettings, installer_environment
 from .jobstore import ACTIVE, Job, JobStore
 from .locks import EnvLock, PlantedLink
@@ -173,7 +173,7 @@ class JobManager:
             if is_no_space(err):  # the layer is untouched: nothing was snapshotted yet
                 where = getattr(err, "filename", None) or self.store.directory
                 quota = err.errno != errno.ENOSPC
-                raise DiskFull(no_space_message(str(where), quota=quota), quota=quota) from None
+                raise DiskFull(no_space_message(str(where), quota=quota, outcome=UNCHANGED), quota=quota) from None
             raise
         self._paths.add(change.path)
         self._start(job, lock, lambda: run_change(self, job, change), lambda: self._undo(job))
@@ -228,12 +228,14 @@ class JobManager:
         """The job's error; a full disk (the env's root, or the job store) is named with what is free there."""
         message = str(err) or type(err).__name__
         needed = self._needed.get(job.id)
+        outcome = UNCHANGED if job.plan.get("kind") == "change" else NOTHING_KEPT  # a change is undone, not removed
         if is_no_space(err):
             where = getattr(err, "filename", None) or self._fuller(job.path)
-            return no_space_message(str(where), quota=err.errno != errno.ENOSPC, needed=needed)  # type: ignore[attr-defined]
+            quota = err.errno != errno.ENOSPC  # type: ignore[attr-defined]
+            return no_space_message(str(where), quota=quota, needed=needed, outcome=outcome)
         if mentions_no_space(message):  # an installer's write failed: say where, the fuller of the two places
             where = self._fuller(job.path)
-            return f"{no_space_message(where, quota='quota' in message, needed=needed)} ({message})"
+            return f"{no_space_message(where, quota='quota' in message, needed=needed, outcome=outcome)} ({message})"
         return message
 
     def _fuller(self, env_path: str) -> str:

@@ -306,9 +306,8 @@ def _python_version(pyvenv: dict[str, str] | None, conda_meta_entries: list[str]
             match = _VERSION.match(pyvenv.get(key, ""))
             if match:
                 return match.group(1)
-    for entry in conda_meta_entries:
-        match = _CONDA_PYTHON_RECORD.match(entry)
-        if match:
+    for entry in conda_meta_entries:  # hundreds of package records in a real env: the regex only for python-*
+        if entry.startswith("python-") and (match := _CONDA_PYTHON_RECORD.match(entry)):
             return match.group(1)
     return None
 

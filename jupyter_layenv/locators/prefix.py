@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from stat import S_IWUSR
 
 from .. import fsread
-from ..model import BEING_CREATED, BUILDING_MARKER, PROVENANCE, ShippedKernel
+from ..model import BEING_CREATED, BUILDING_MARKER, PROVENANCE, ShippedKernel, fast_init
 from ..probe import read_write_local_devices
 
 IS_WINDOWS = sys.platform == "win32"
@@ -27,6 +27,7 @@ _KERNELS = os.path.join("share", "jupyter", "kernels")
 _NO_PROVENANCE: dict[str, str | None] = {}
 
 
+@fast_init
 @dataclass(frozen=True)
 class PrefixFacts:
     path: str

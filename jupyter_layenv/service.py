@@ -142,10 +142,9 @@ class LayenvService(condabase.CondaBases):
         return fsread.expand(self.user_root)
 
     def recover(self) -> None:
-        """Fail the jobs a previous server left running and remove their half-made envs."""
-        for job in self.jobs.recover():
-            self.audit.emit(job.plan.get("action", "create"), job.user, job.name, "failed", path=job.path,
-                            detail=job.error)  # fmt: skip
+        """Fail the jobs a previous server left running and remove their half-made envs (each audited, by
+        :meth:`_job_finished`, as a read that recovers one later audits it)."""
+        self.jobs.recover()
 
     async def stop(self) -> None:
         self.usage.stop()
@@ -281,7 +280,7 @@ class LayenvService(condabase.CondaBases):
             ) from None
         except DiskFull as err:
             self.audit.emit("create", user, env_name, "refused", detail=str(err))
-            raise PolicyError(507, str(err), "disk full") from None
+            raise PolicyError(507, str(err), err.reason) from None
         except PolicyError as err:
             self.audit.emit("create", user, env_name, "refused", detail=err.message)
             raise

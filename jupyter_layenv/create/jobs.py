@@ -40,7 +40,7 @@ class JobConflict(Exception):
 
 
 Register = Callable[[Job], Awaitable[dict[str, Any]]]
-Finished = Callable[[Job], None]
+Finished = Callable[[Job], None]  # a job ended: one of this server's, or a dead process's that it recovered
 
 
 class JobManager:
@@ -85,17 +85,27 @@ class JobManager:
         return [job.plan for job in self._jobs.values() if job.state in ACTIVE]
 
     async def get(self, job_id: str) -> Job | None:
-        await asyncio.to_thread(self._repair)
+        await self._repaired()
         return self._jobs.get(job_id) or await asyncio.to_thread(self.store.load, job_id)
 
     async def list(self) -> list[Job]:
-        stored = await asyncio.to_thread(self._repair)
+        stored = await self._repaired()
         live = {job.id: job for job in stored} | self._jobs
         return sorted(live.values(), key=lambda job: job.created, reverse=True)
 
-    def _repair(self) -> list[Job]:
+    async def _repaired(self) -> list[Job]:
+        """The stored jobs after :meth:`_repair`; a dead process's job failed here ends as at a start (audited)."""
+        stored, recovered = await asyncio.to_thread(self._repair)
+        for job in recovered:
+            self._on_finished(job)
+        return stored
+
+    def _repair(self) -> tuple[list[Job], list[Job]]:
         """Memory and disk agree again: finished jobs whose file a full disk kept stale are written now, and a
-        stored job still "running" whose process is gone (its lock free) is failed as at a restart."""
+        stored job still "running" whose process is gone (its lock free) is failed as at a restart.
+
+        Returns the stored jobs and those this call failed (a job another server recovered first is not among
+        them: its lock and a re-read of its record under it make every job recovered once)."""
         for job_id in list(self._unsaved):
             try:
                 self.store.save(self._jobs[job_id])
@@ -103,11 +113,13 @@ class JobManager:
             except OSError:
                 break  # still full: the next read tries again; memory has the truth meanwhile
         stored = self.store.load_all()
+        recovered = []
         for job in stored:
             if job.state in ACTIVE and job.id not in self._jobs:
                 with contextlib.suppress(OSError):
-                    recover_job(self.store, job, self.log)
-        return stored
+                    if recover_job(self.store, job, self.log):
+                        recovered.append(job)
+        return stored, recovered
 
     # -- submitting and running -----------------------------------------------------------------------
 
@@ -136,7 +148,8 @@ class JobManager:
                 await asyncio.to_thread(lock.release)
             if is_no_space(err):
                 where = getattr(err, "filename", None) or await asyncio.to_thread(self._fuller, plan.path)
-                raise DiskFull(no_space_message(str(where), quota=err.errno != errno.ENOSPC)) from None
+                quota = err.errno != errno.ENOSPC
+                raise DiskFull(no_space_message(str(where), quota=quota), quota=quota) from None
             raise
         self._start(job, lock, lambda: self._build(job, plan), lambda: self._clean(job))
         return job
@@ -159,7 +172,8 @@ class JobManager:
             await asyncio.to_thread(lock.release)
             if is_no_space(err):  # the layer is untouched: nothing was snapshotted yet
                 where = getattr(err, "filename", None) or self.store.directory
-                raise DiskFull(no_space_message(str(where), quota=err.errno != errno.ENOSPC)) from None
+                quota = err.errno != errno.ENOSPC
+                raise DiskFull(no_space_message(str(where), quota=quota), quota=quota) from None
             raise
         self._paths.add(change.path)
         self._start(job, lock, lambda: run_change(self, job, change), lambda: self._undo(job))
@@ -425,12 +439,16 @@ class JobManager:
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
     def recover(self) -> list[Job]:
-        """Jobs a dead process left queued/running: failed, their half-made envs removed.
+        """Jobs a dead process left queued/running: failed, their half-made envs removed, each ended (audited) as a
+        job of this server ends. A later read recovers those a live process still held at this start.
 
         Runs before the server answers requests, so no client ever sees such a job as still running.
         """
         active = (job for job in self.store.load_all() if job.state in ACTIVE and job.id not in self._tasks)
-        return [job for job in active if recover_job(self.store, job, self.log)]
+        recovered = [job for job in active if recover_job(self.store, job, self.log)]
+        for job in recovered:
+            self._on_finished(job)
+        return recovered
 
 
 class StepFailed(Exception):
@@ -444,8 +462,11 @@ def failure_message(summary: str, output: str) -> str:
 
 
 def _free_bytes(path: str) -> int:
+    """Free space where ``path`` is (or would be made: a job store not yet written is not a full one)."""
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
     try:
-        st = os.statvfs(path if os.path.exists(path) else os.path.dirname(path))
+        st = os.statvfs(path)
     except OSError:
         return 0
     return st.f_bavail * st.f_frsize

@@ -6,6 +6,7 @@ A job's env lock is free once its process is gone; only then is anything of its 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -13,7 +14,7 @@ import time
 
 from ..layers.change import restore_snapshot
 from . import builder
-from .jobstore import Job, JobStore
+from .jobstore import ACTIVE, Job, JobStore
 from .locks import EnvLock, PlantedLink
 
 INTERRUPTED_BY, AGAIN = "interrupted by server restart;", "create it again"
@@ -24,7 +25,8 @@ INTERRUPTED_CHANGE = "interrupted by server restart; the layer was put back as i
 
 
 def recover_job(store: JobStore, job: Job, log: logging.Logger) -> bool:
-    """Fail a job whose process died, undoing what it half did; ``False``: a live process still holds its lock.
+    """Fail a job whose process died, undoing what it half did; ``False``: a live process still holds its lock, or
+    another process recovered the job meanwhile (then ``job`` is updated to what that one recorded).
 
     An env the job had finished (killed in its last step, the check that it is a kernel) is kept: by the time the
     job is recovered, other tools may list and use it.
@@ -37,6 +39,14 @@ def recover_job(store: JobStore, job: Job, log: logging.Logger) -> bool:
     if lock is None:
         return False  # another live process (a second server, the CLI) still holds it
     try:
+        # ``job`` was read before the lock was taken: another server may have recovered it and released the lock
+        # since. Only the record read under the lock says whether it is still to recover (once, one audit event).
+        current = store.load(job.id)
+        if current is not None:
+            for field in dataclasses.fields(Job):
+                setattr(job, field.name, getattr(current, field.name))
+        if current is None or job.state not in ACTIVE:
+            return False
         if job.pid:
             _kill_orphan(job.pid, job.path)
         if job.plan.get("kind") == "change":

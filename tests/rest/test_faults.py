@@ -471,10 +471,12 @@ async def test_a_build_that_fails_its_last_step_leaves_nothing_and_the_name_free
     assert (await created(jp_fetch, "clobbered"))["name"] == "clobbered"  # the name is free: no "exists already"
 
 
-async def test_a_job_killed_in_its_last_step_is_recovered_as_it_was(jp_fetch, clean_create_home: Path, jp_data_dir):
+async def test_a_job_killed_in_its_last_step_is_recovered_as_it_was(
+    jp_fetch, clean_create_home: Path, jp_data_dir, audit
+):
     """A server killed in a create's last step (the env complete, its marker gone, the check that it is a kernel not
     run) leaves a complete env and a job still "running". Whoever recovers the job keeps that env (other tools list
-    it by now) and says so; it must not claim another server removed it."""
+    it by now) and says so, in one audit event; it must not claim another server removed it."""
     code, job = await create(jp_fetch, {"name": "lastcheck", "base": BASE_ID})
     assert code == 202, job
     assert (await follow(jp_fetch, job["id"]))["state"] == "succeeded"
@@ -493,3 +495,7 @@ async def test_a_job_killed_in_its_last_step_is_recovered_as_it_was(jp_fetch, cl
     assert "already been removed" not in after["error"], after["error"]
     assert f"{path} was built but not checked yet: it is kept" in after["error"], after["error"]
     assert (await listed(jp_fetch, "lastcheck"))["kernels"]
+    await fetch_json(jp_fetch, "jobs")  # read again: recovered once, audited once
+    assert [(e["action"], e["outcome"], e["detail"]) for e in audit if e["outcome"] == "failed"] == [
+        ("create", "failed", after["error"])
+    ], audit

@@ -70,6 +70,11 @@ class KernelTable:
     )
     # id(entry) -> (entry, its get_all_specs item): reused as long as the entry is
     spec_items: dict[int, tuple[KernelEntry, dict[str, Any]]] = field(default_factory=dict)
+    # what an update (one env added or removed) must know to give the table a complete build would
+    inputs: tuple = ()  # (native specs, display name format, filters, roots): a change needs a complete build
+    env_aliases: dict[str, list[str]] = field(default_factory=dict)  # env id -> the nb_conda_kernels names it got
+    contested: set[str] = field(default_factory=set)  # names two envs (or an env and a native spec) claimed
+    native_claims: set[object] = field(default_factory=set)  # paths, dir ids and names the native specs point at
 
     def resolve(self, name: str) -> str | None:
         name = name.lower()
@@ -86,8 +91,14 @@ def build_table(
     filters: Filters,
     previous: KernelTable | None = None,
 ) -> KernelTable:
-    """The table for a discovery result; entries of envs unchanged since ``previous`` are reused as they are."""
-    table = KernelTable()
+    """The table for a discovery result; entries of envs unchanged since ``previous`` are reused as they are, and
+    when only a few envs changed, the previous table is patched (``_update``) instead of rebuilt."""
+    inputs = (native_specs, display_name_format, filters, discovered.roots)
+    if previous is not None and previous.inputs and _same_inputs(previous.inputs, inputs):
+        updated = _update(previous, discovered, display_name_format, filters)
+        if updated is not None:
+            return updated
+    table = KernelTable(inputs=inputs)
     reusable = previous.built_from if previous is not None else {}
     filtering = bool(filters.include or filters.exclude or filters.allowed)
     resources: dict[str, bool] = {}  # ipykernel's resources directory of a base its layers share: one stat
@@ -99,6 +110,8 @@ def build_table(
         if (spec.get("metadata") or {}).get(SYNC_MARKER):
             continue  # a copy `jupyter layenv sync` wrote; the live entry replaces it
         owner = _native_owner(spec, envs_by_path, envs_by_dir)
+        table.native_claims.update(_native_claims(spec))
+        table.native_claims.add(name)
         if owner is not None:
             native_owner[name] = owner
         if owner is None or owner.is_server_prefix:
@@ -125,7 +138,9 @@ def build_table(
                 table.entries[python_entry.name] = python_entry
                 names.append(python_entry.name)
         for entry in shipped_entries:
-            if entry.name not in table.entries and not (filtering and filters.refusal(entry.name, env)):
+            if entry.name in table.entries:
+                table.contested.add(entry.name)
+            elif not (filtering and filters.refusal(entry.name, env)):
                 table.entries[entry.name] = entry
                 names.append(entry.name)
         table.env_kernels[env.id] = names
@@ -135,6 +150,7 @@ def build_table(
     for name, owner in native_owner.items():
         if name not in table.native:
             target = f"{owner.id}-py"
+            table.native_claims.add(target)
             if target in table.entries:
                 table.aliases.setdefault(name, target)
     _add_nb_conda_aliases(table, discovered)
@@ -340,18 +356,134 @@ def _spec_item(entry: KernelEntry) -> dict[str, Any]:
 def _add_nb_conda_aliases(table: KernelTable, discovered: Discovered) -> None:
     """Names nb_conda_kernels gave the same envs, so notebooks saved elsewhere open without a dialog."""
     for env in discovered.environments:
-        if env.kind not in (CONDA_BASE, CONDA_ENV):
-            continue
-        kernels = [name for name in table.env_kernels.get(env.id, []) if name in table.entries]
-        env_names = ["root", "base"] if env.kind == CONDA_BASE else [env.name.lower()]
-        for kernel_name in kernels:
-            entry = table.entries[kernel_name]
-            suffix = "py" if entry.language == "python" else kernel_name[len(env.id) + 1 :]
-            for env_name in env_names:
-                middle = env_name if env.kind == CONDA_BASE else f"env-{env_name}"
-                alias = f"conda-{middle}-{suffix}"
-                if alias not in table.entries and table.aliases.setdefault(alias, kernel_name) == kernel_name:
-                    table.nb_conda_aliases.setdefault(alias, kernel_name)
+        if env.kind in (CONDA_BASE, CONDA_ENV):
+            for alias, kernel_name in _nb_conda_aliases(table, env):
+                if alias in table.entries or table.aliases.setdefault(alias, kernel_name) != kernel_name:
+                    table.contested.add(alias)
+                elif table.nb_conda_aliases.setdefault(alias, kernel_name) == kernel_name:
+                    table.env_aliases.setdefault(env.id, []).append(alias)
+
+
+def _nb_conda_aliases(table: KernelTable, env: Environment) -> list[tuple[str, str]]:
+    """The (alias, kernel name) pairs nb_conda_kernels would have named a Conda env's kernels."""
+    pairs = []
+    kernels = [name for name in table.env_kernels.get(env.id, []) if name in table.entries]
+    env_names = ["root", "base"] if env.kind == CONDA_BASE else [env.name.lower()]
+    for kernel_name in kernels:
+        entry = table.entries[kernel_name]
+        suffix = "py" if entry.language == "python" else kernel_name[len(env.id) + 1 :]
+        for env_name in env_names:
+            middle = env_name if env.kind == CONDA_BASE else f"env-{env_name}"
+            pairs.append((f"conda-{middle}-{suffix}", kernel_name))
+    return pairs
+
+
+def _same_inputs(old: tuple, new: tuple) -> bool:
+    return old[0] is new[0] and old[1] == new[1] and old[2] == new[2] and old[3] == new[3]
+
+
+def _native_claims(spec: dict) -> list[object]:
+    """The prefix (path and device/inode) a native kernelspec's interpreter is in: an env there may own it."""
+    argv = spec.get("argv") or []
+    exe = str(argv[0]) if argv else ""
+    if exe in _PYTHON_NAMES or exe == sys.executable:
+        exe = sys.executable
+    if not os.path.isabs(exe):
+        return []
+    prefix = os.path.dirname(os.path.dirname(exe))
+    try:
+        info = os.stat(prefix)
+    except OSError:
+        return [prefix]
+    return [prefix, (info.st_dev, info.st_ino)]
+
+
+def _update(
+    previous: KernelTable, discovered: Discovered, display_name_format: str, filters: Filters
+) -> KernelTable | None:
+    """``previous`` with the entries of the envs that are new objects since (added or rebuilt) and without those
+    of the envs gone; ``None`` when a complete build is needed: a name two envs claim, a native spec's env, many
+    changes at once.
+    """
+    old = previous.built_from
+    current = {id(env) for env in discovered.environments}
+    added = [env for env in discovered.environments if id(env) not in old]
+    removed = [env for key, (env, _entries) in old.items() if key not in current]
+    if len(added) + len(removed) > 8 or len(current) != len(discovered.environments):
+        return None
+    claims, contested = previous.native_claims, previous.contested
+    for env in (*added, *removed):
+        if env.path in claims or env.dir_id in claims:
+            return None
+    table = KernelTable(
+        entries=dict(previous.entries),
+        aliases=dict(previous.aliases),
+        nb_conda_aliases=dict(previous.nb_conda_aliases),
+        native=previous.native,
+        env_kernels=dict(previous.env_kernels),
+        env_reasons=dict(previous.env_reasons),
+        all_specs=dict(previous.all_specs),
+        built_from=dict(old),
+        spec_items=dict(previous.spec_items),
+        inputs=previous.inputs,
+        env_aliases=dict(previous.env_aliases),
+        contested=contested,
+        native_claims=claims,
+    )
+    for env in removed:
+        names = table.env_kernels.pop(env.id, [])
+        aliases = table.env_aliases.pop(env.id, [])
+        if not contested.isdisjoint(names) or not contested.isdisjoint(aliases) or not claims.isdisjoint(names):
+            return None
+        for name in names:
+            entry = table.entries.pop(name)
+            table.spec_items.pop(id(entry), None)
+            del table.all_specs[name]
+        for alias in aliases:
+            del table.aliases[alias]
+            del table.nb_conda_aliases[alias]
+        table.env_reasons.pop(env.id, None)
+        del table.built_from[id(env)]
+    filtering = bool(filters.include or filters.exclude or filters.allowed)
+    resources: dict[str, bool] = {}
+    provisioner = provisioner_registered()
+    taken = table.entries.keys() | table.aliases.keys() | claims
+    for env in added:
+        if env.id in table.env_kernels:
+            return None
+        python_entry, shipped_entries = _env_entries(env, display_name_format, resources, provisioner)
+        table.built_from[id(env)] = (env, (python_entry, shipped_entries))
+        names: list[str] = []
+        if python_entry is not None:
+            reason = filters.refusal(python_entry.name, env) if filtering else None
+            if reason:
+                table.env_reasons[env.id] = reason
+            else:
+                names.append(python_entry.name)
+        names += [entry.name for entry in shipped_entries if not (filtering and filters.refusal(entry.name, env))]
+        if len(set(names)) != len(names) or not taken.isdisjoint(names):
+            return None
+        granted = {entry.name: entry for entry in (python_entry, *shipped_entries) if entry and entry.name in names}
+        for name in names:
+            entry = granted[name]
+            table.entries[name] = entry
+            item = (entry, _spec_item(entry))
+            table.spec_items[id(entry)] = item
+            table.all_specs[name] = item[1]
+        table.env_kernels[env.id] = names
+        taken |= set(names)
+        if env.scope == SCOPE_GROUP and (root := group_root_of(env, discovered)) is not None:
+            _note_usage_root([python_entry, *shipped_entries], root)
+        if env.kind in (CONDA_BASE, CONDA_ENV):
+            pairs = _nb_conda_aliases(table, env)
+            if not taken.isdisjoint(alias for alias, _kernel in pairs):
+                return None
+            for alias, kernel_name in pairs:
+                table.aliases[alias] = kernel_name
+                table.nb_conda_aliases[alias] = kernel_name
+                table.env_aliases.setdefault(env.id, []).append(alias)
+            taken |= {alias for alias, _kernel in pairs}
+    return table
 
 
 def environment_json(env: Environment, table: KernelTable) -> dict[str, Any]:

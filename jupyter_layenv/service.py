@@ -281,7 +281,7 @@ class LayenvService(condabase.CondaBases):
             ) from None
         except DiskFull as err:
             self.audit.emit("create", user, env_name, "refused", detail=str(err))
-            raise PolicyError(507, str(err), "disk full") from None
+            raise PolicyError(507, str(err), err.reason) from None
         except PolicyError as err:
             self.audit.emit("create", user, env_name, "refused", detail=err.message)
             raise

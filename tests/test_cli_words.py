@@ -9,23 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cli_api import layenv
 from envtree import make_venv
-from jupyter_process import JUPYTER
 from wheelhouse import write_wheel
 
 from jupyter_layenv.cli import SyncApp
 from jupyter_layenv.cliwords import ExitCode
-
-
-@pytest.fixture
-def cli_env(clean_create_home: Path, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return {**env, "HOME": str(clean_create_home), "JUPYTER_DATA_DIR": str(tmp_path / "data"),
-            "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}  # fmt: skip
-
-
-def layenv(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([JUPYTER, "layenv", *args], capture_output=True, text=True, env=env, timeout=180)
 
 
 def assert_cli_words(proc: subprocess.CompletedProcess) -> None:

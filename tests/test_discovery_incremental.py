@@ -223,3 +223,81 @@ def test_a_deleted_env_leaves_no_memo_behind(tmp_path: Path):
     shutil.rmtree(base)
     discovery.discover()
     assert not {str(layer), str(plain), str(base)} & set(discovery._protos)
+
+
+NATIVE: dict = {}  # no native kernelspecs: the same object from one table to the next, as the manager keeps it
+
+
+def _table(discovered: object, previous: object = None) -> object:
+    from jupyter_layenv.kernels import Filters, build_table
+
+    return build_table(
+        discovered, NATIVE, display_name_format="{kernel} ({chain})", filters=Filters(), previous=previous
+    )
+
+
+def test_incremental_listings_and_kernel_tables_equal_fresh_ones_through_adds_and_removals(tmp_path: Path):
+    """Broken by: an incremental update (new or deleted env, in a venv root, a Conda envs dir or nested in a Conda
+    env) that differs from a complete scan: ids that collide once a second env of a name appears (and lose their
+    hash when it goes), display chains qualified by their install, layers of a deleted base, kernel names."""
+    root_a, root_b = tmp_path / "a" / "miniforge3", tmp_path / "b" / "anaconda3"
+    base_a = make_conda_prefix(root_a, conda_root=True)
+    make_conda_prefix(root_b, conda_root=True)
+    py_a = make_conda_prefix(root_a / "envs" / "py311", ipykernel=True)
+    venvs = tmp_path / "venvs"
+    make_layered_env(py_a, py_a / "proj", tool="uv")
+    make_venv(venvs / "tool", tool="uv", ipykernel=True)
+    settle(tmp_path)
+    config = DiscoveryConfig(conda_roots=[str(root_a), str(root_b)], venv_roots=[str(venvs)])
+    discovery = Discovery(config)
+    table = _table(discovery.discover())
+    scans: list[int] = []
+    complete: list[str] = []
+    real_scan = Discovery._scan
+
+    def counted(self: Discovery) -> object:
+        if self is discovery:
+            scans.append(len(steps))
+        return real_scan(self)
+
+    steps = [
+        (
+            "a py311 in the second install (same name: ids and chains)",
+            lambda: make_conda_prefix(root_b / "envs" / "py311"),
+        ),
+        (
+            "a layer nested in it",
+            lambda: make_layered_env(root_b / "envs" / "py311", root_b / "envs" / "py311" / "proj", tool="uv"),
+        ),
+        ("a Conda env named like a venv (its chain is qualified)", lambda: make_conda_prefix(root_b / "envs" / "tool")),
+        ("that Conda env deleted", lambda: shutil.rmtree(root_b / "envs" / "tool")),
+        ("a second venv named tool, nested", lambda: make_venv(py_a / "tool", tool="uv")),
+        ("a venv in the venv root", lambda: make_venv(venvs / "other", tool="uv", ipykernel=True)),
+        ("a layer in the venv root on the first py311", lambda: make_layered_env(py_a, venvs / "exp", tool="uv")),
+        ("the second py311 deleted, with its layer", lambda: shutil.rmtree(root_b / "envs" / "py311")),
+        ("a venv deleted", lambda: shutil.rmtree(venvs / "other")),
+        ("the first py311 deleted: its layers dangle", lambda: shutil.rmtree(py_a)),
+        ("a Conda env in the first install", lambda: make_conda_prefix(root_a / "envs" / "py312", ipykernel=True)),
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Discovery, "_scan", counted)
+        for label, step in steps:
+            step()
+            scans_before = len(scans)
+            listing = discovery.discover()
+            if len(scans) > scans_before:
+                complete.append(label)
+            fresh = Discovery(config).discover()
+            assert listing.environments == fresh.environments, label
+            assert listing.skipped == fresh.skipped, label
+            table = _table(listing, table)
+            assert table.all_specs == _table(fresh).all_specs, label
+            assert [env.chain for env in listing.environments] == [env.chain for env in fresh.environments], label
+            fresh_table = _table(fresh)
+            assert table.aliases == fresh_table.aliases, label
+            assert table.nb_conda_aliases == fresh_table.nb_conda_aliases, label
+            assert table.env_kernels == fresh_table.env_kernels, label
+            settle(tmp_path)
+            discovery.discover()
+    assert base_a.exists()
+    assert complete == [], "the changes are applied in place, not by a complete scan"

@@ -26,8 +26,10 @@ def test_a_listing_in_the_racy_window_rereads_only_the_racy_directories(home: Tr
         assert str(layer) in {env["path"] for env in first["environments"]}
         builds: list[int] = []
         inspected: list[str] = []
-        real_build, real_inspect = build_module._Builder.build, scan_module.inspect_prefix
-        monkeypatch.setattr(build_module._Builder, "build", lambda self, s: builds.append(1) or real_build(self, s))
+        real_finish, real_inspect = build_module._Builder._finish, scan_module.inspect_prefix
+        monkeypatch.setattr(  # a complete build or an update: each ends in _finish
+            build_module._Builder, "_finish", lambda self, *a: builds.append(1) or real_finish(self, *a)
+        )
         monkeypatch.setattr(scan_module, "inspect_prefix", lambda p, **kw: inspected.append(p) or real_inspect(p, **kw))
         assert ksm.listing() == first
         assert builds == [] and set(inspected) <= {str(layer)}, (builds, inspected)

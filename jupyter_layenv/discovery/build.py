@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import activation
@@ -27,10 +27,11 @@ from ..model import (
     Discovered,
     ScopedRoot,
     SkippedEnv,
+    fast_init,
 )
 from ..probe import base_not_responding_reason, root_of
 from .config import DiscoveryConfig
-from .naming import _assign_ids, _prompt, _venv_name
+from .naming import _prompt, _venv_name
 from .proto import Proto
 from .scan import _home_prefix
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from .core import Discovery
 
 
+@fast_init
 @dataclass(frozen=True)
 class _BuildRecord:
     """What one candidate became, and everything outside its own facts that the answer depended on."""
@@ -55,6 +57,38 @@ class _BuildMemo:
     context: tuple  # anything every env depends on: a change rebuilds them all
     records: dict[str, _BuildRecord]
     reads: dict[tuple[str, str], object]
+    dependents: dict[object, set[str]] = field(default_factory=dict)  # a dependency -> the records that have it
+    protos: dict[str, Proto] = field(default_factory=dict)  # what the records made: listed envs,
+    skips: dict[str, SkippedEnv] = field(default_factory=dict)  # skipped ones,
+    extras: dict[str, tuple[str, Candidate]] = field(default_factory=dict)  # and the bases they added
+
+    def keep(self, path: str, record: _BuildRecord) -> None:
+        self.records[path] = record
+        dependents = self.dependents
+        for dep in record.deps:
+            found = dependents.get(dep)
+            if found is None:
+                dependents[dep] = {path}
+            else:
+                found.add(path)
+        if isinstance(record.proto, SkippedEnv):
+            self.skips[path] = record.proto
+        elif record.proto is not None:
+            self.protos[path] = record.proto
+        if record.extra_base is not None:
+            self.extras[path] = record.extra_base
+
+    def drop(self, path: str) -> None:
+        record = self.records.pop(path)
+        dependents = self.dependents
+        for dep in record.deps:
+            found = dependents[dep]
+            found.discard(path)
+            if not found:
+                del dependents[dep]
+        self.protos.pop(path, None)
+        self.skips.pop(path, None)
+        self.extras.pop(path, None)
 
 
 class _Builder:
@@ -62,11 +96,17 @@ class _Builder:
 
     Incremental: an env whose candidate and facts are the same objects as last time, and whose recorded
     dependencies (other candidates it looked up, device/inode owners, reads outside the candidates) are all
-    unchanged, keeps its last answer; a new or deleted env costs its own inspection, not a pass over the tree.
+    unchanged, keeps its last answer; a new or deleted env costs its own inspection, not a pass over the tree
+    (``update``: the records that depend on what changed are found through an index, not by a pass either).
     """
 
     def __init__(
-        self, discovery: Discovery, candidates: dict[str, Candidate], cfg: DiscoveryConfig, roots: list[ScopedRoot]
+        self,
+        discovery: Discovery,
+        candidates: dict[str, Candidate],
+        cfg: DiscoveryConfig,
+        roots: list[ScopedRoot],
+        id_to_path: dict[tuple[int, int], str],
     ) -> None:
         self.discovery = discovery
         self.candidates = candidates
@@ -75,10 +115,10 @@ class _Builder:
         self.scoped_dirs = [(root.path, root.scope) for root in roots]
         self.scoped_dirs += [(path, SCOPE_USER) for path in cfg.user_roots]
         self.stats = discovery._stats
-        self.facts_of = {path: discovery._facts(path) for path in candidates}
-        self.id_to_path = {facts.dir_id: path for path, facts in self.facts_of.items()}
+        self.id_to_path = id_to_path
         self.server_id = self.stats.dir_id(cfg.server_prefix) if cfg.server_prefix else None
         self.uid = os.getuid() if hasattr(os, "getuid") else -1
+        self.context = (self.stats.hung, self.server_id, tuple(self.scoped_dirs), self.cfg, self.uid)
         self.reads: dict[tuple[str, str], object] = {}
         self._deps: set[object] = set()
 
@@ -86,61 +126,107 @@ class _Builder:
         return self.discovery._facts(path)
 
     def build(self, skipped: list[SkippedEnv]) -> Discovered:
-        protos: list[Proto] = []
-        skipped = list(skipped)
-        extra_bases: dict[str, Candidate] = {}
         previous = self.discovery._built
-        context = (self.stats.hung, self.server_id, tuple(self.scoped_dirs), self.cfg, self.uid)
-        reusable = previous is not None and previous.context == context
-        dirty = self._dirty(previous) if reusable and previous is not None else frozenset()
-        records: dict[str, _BuildRecord] = {}
+        reusable = previous is not None and previous.context == self.context
         old_records = previous.records if reusable and previous is not None else {}
-        facts_of = self.facts_of
+        dirty = self._dirty(previous) if reusable and previous is not None else frozenset()
+        memo = _BuildMemo(self.context, {}, {})
+        facts = self.facts
         for path, cand in self.candidates.items():
-            facts = facts_of[path]
+            path_facts = facts(path)
             record = old_records.get(path)
-            if record is None or record.cand != cand or record.facts is not facts or not record.deps.isdisjoint(dirty):
-                record = self._record(path, cand, facts)
-            records[path] = record
-            if record.extra_base is not None:
-                extra_bases.setdefault(*record.extra_base)
-            if isinstance(record.proto, SkippedEnv):
-                skipped.append(record.proto)
-            elif record.proto is not None:
-                protos.append(record.proto)
+            if (
+                record is None
+                or record.cand != cand
+                or record.facts is not path_facts
+                or not record.deps.isdisjoint(dirty)
+            ):
+                record = self._record(path, cand, path_facts)
+            memo.keep(path, record)
+        return self._finish(memo, skipped)
+
+    def can_update(self) -> bool:
+        previous = self.discovery._built
+        return previous is not None and previous.context == self.context
+
+    def update(
+        self, added: Iterable[str], removed: Iterable[str], changed: Iterable[str], skipped: list[SkippedEnv]
+    ) -> Discovered:
+        """The last build, with candidates added and removed and the facts of others changed (``can_update``)."""
+        memo = self.discovery._built
+        assert memo is not None
+        records = memo.records
+        dirty: set[object] = set()
+        rebuild: set[str] = set()
+        for path in removed:
+            dirty.update((("p", path), ("i", records[path].facts.dir_id)))
+        for path in added:
+            dirty.update((("p", path), ("i", self.facts(path).dir_id)))
+            rebuild.add(path)
+        for path in changed:
+            record = records.get(path)
+            facts = self.facts(path)
+            if record is not None and record.facts is not facts:
+                dirty.update((("p", path), ("i", record.facts.dir_id), ("i", facts.dir_id)))
+                rebuild.add(path)
+        dirty.update(self._moved_reads(memo))
+        dependents = memo.dependents
+        for dep in dirty:
+            rebuild.update(dependents.get(dep, ()))
+        for path in removed:
+            memo.drop(path)
+            rebuild.discard(path)
+        for path in rebuild:
+            if path in records:
+                memo.drop(path)
+            memo.keep(path, self._record(path, self.candidates[path], self.facts(path)))
+        return self._finish(memo, skipped)
+
+    def _finish(self, memo: _BuildMemo, skipped: list[SkippedEnv]) -> Discovered:
+        extra_bases: dict[str, Candidate] = {}
+        for base, cand in memo.extras.values():
+            extra_bases.setdefault(base, cand)
+        protos = list(memo.protos.values())
         for path, cand in extra_bases.items():
             protos.append(self._conda_proto(path, self.facts(path), cand))
-        kept_reads = {key for record in records.values() for key in record.reads}
-        self.discovery._built = _BuildMemo(context, records, {key: self.reads[key] for key in kept_reads})
-        memo = self.discovery._protos
-        if len(memo) > len(protos):  # envs deleted (or now skipped) since: their protos go too
+        dependents = memo.dependents
+        memo.reads = {key: value for key, value in self.reads.items() if key in dependents}
+        self.discovery._built = memo
+        cache = self.discovery._protos
+        if len(cache) > len(protos):  # envs deleted (or now skipped) since: their protos go too
             listed = {proto.path for proto in protos}
-            for path in [path for path in memo if path not in listed]:
-                del memo[path]
-        environments = _assign_ids(protos, self.discovery._environments)
+            for path in [path for path in cache if path not in listed]:
+                del cache[path]
+        environments = self.discovery._naming.assign(protos)
         return Discovered(
             environments=tuple(environments),
-            skipped=tuple(sorted(skipped, key=lambda s: s.path)),
+            skipped=tuple(sorted([*skipped, *memo.skips.values()], key=lambda s: s.path)),
             roots=tuple(self.roots),
         )
+
+    def _moved_reads(self, previous: _BuildMemo) -> set[object]:
+        """The reads outside the candidates that now answer otherwise (each read again, once per build)."""
+        moved: set[object] = set()
+        for key, value in previous.reads.items():
+            now = self._read(*key)
+            if now is not value and (key[0] == "facts" or now != value):
+                moved.add(key)
+        return moved
 
     def _dirty(self, previous: _BuildMemo) -> frozenset[object]:
         """The dependencies that moved since the last build: candidates added, removed or changed (and the
         device/inode they had or have), and reads outside the candidates that now answer otherwise."""
         dirty: set[object] = set()
         old, new = previous.records, self.candidates
-        facts_of = self.facts_of
+        facts = self.facts
         for path in old.keys() ^ new.keys():
             dirty.add(("p", path))
-            dirty.add(("i", old[path].facts.dir_id if path in old else facts_of[path].dir_id))
+            dirty.add(("i", old[path].facts.dir_id if path in old else facts(path).dir_id))
         for path, cand in new.items():
             record = old.get(path)
-            if record is not None and (record.facts is not facts_of[path] or record.cand != cand):
-                dirty.update((("p", path), ("i", record.facts.dir_id), ("i", facts_of[path].dir_id)))
-        for key, value in previous.reads.items():
-            now = self._read(*key)
-            if now is not value and (key[0] == "facts" or now != value):
-                dirty.add(key)
+            if record is not None and (record.facts is not facts(path) or record.cand != cand):
+                dirty.update((("p", path), ("i", record.facts.dir_id), ("i", facts(path).dir_id)))
+        dirty.update(self._moved_reads(previous))
         return frozenset(dirty)
 
     def _record(self, path: str, cand: Candidate, facts: PrefixFacts) -> _BuildRecord:

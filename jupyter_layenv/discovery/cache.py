@@ -146,8 +146,10 @@ class _Memo:
         self.entries: dict[object, tuple[Signature, object, frozenset[str]]] = {}
         self._checked: dict[object, object] = {}
         self._checked_for: ScanStats | None = None
-        self.trusted: set[object] = set()  # keys checked in the last complete scan
+        self.trusted: set[object] = set()  # keys checked in the last complete scan (or added since, incrementally)
         self.changed: frozenset[str] | None = None  # paths whose mtime moved since then (None: not known)
+        self.dependents: dict[str, set[object]] = {}  # path -> the keys whose entry depends on it
+        self.orphaned: set[str] = set()  # paths that lost their last dependent key (for the signature to drop)
 
     def get(self, key: object, compute: Callable[[object], tuple[object, Sequence[str]]], stats: ScanStats) -> object:
         if self._checked_for is not stats:
@@ -178,14 +180,43 @@ class _Memo:
         if cached is not None and value == cached[1]:
             value = cached[1]
         signature = stats.signature(deps)
-        self.entries[key] = (signature, value, frozenset(path for path, _mtime in signature))
+        paths = frozenset(path for path, _mtime in signature)
+        self.entries[key] = (signature, value, paths)
+        dependents = self.dependents
+        if cached is not None and cached[2] != paths:
+            self._unlink(key, cached[2] - paths)
+        for path in paths if cached is None else paths - cached[2]:
+            found = dependents.get(path)
+            if found is None:
+                dependents[path] = {key}
+            else:
+                found.add(key)
         self._checked[key] = value
         return value
 
+    def _unlink(self, key: object, paths: Iterable[str]) -> None:
+        dependents = self.dependents
+        for path in paths:
+            found = dependents.get(path)
+            if found is not None:
+                found.discard(key)
+                if not found:
+                    del dependents[path]
+                    self.orphaned.add(path)
+
+    def forget(self, key: object) -> None:
+        """Drops a key (an env deleted since): its entry, and its dependencies unless another key has them."""
+        cached = self.entries.pop(key, None)
+        self.trusted.discard(key)
+        self._checked.pop(key, None)
+        if cached is not None:
+            self._unlink(key, cached[2])
+
     def affected(self, changed: frozenset[str]) -> list[object]:
-        """The keys of the last scan that depend on a changed path."""
-        entries = self.entries
-        return [key for key in self.trusted if not changed.isdisjoint(entries[key][2])]
+        """The trusted keys that depend on a changed path: an index lookup per path, not a pass over the keys."""
+        dependents, trusted = self.dependents, self.trusted
+        found = {key for path in changed for key in dependents.get(path, ())}
+        return [key for key in found if key in trusted]
 
     def value(self, key: object) -> object:
         return self.entries[key][1]
@@ -200,4 +231,6 @@ class _Memo:
         """What this complete scan checked is trusted next time; what it did not ask for (deleted envs) is dropped."""
         self.trusted = set(self._checked)
         if len(self.entries) > len(self.trusted):
-            self.entries = {key: self.entries[key] for key in self.trusted}
+            for key in [key for key in self.entries if key not in self.trusted]:
+                self.forget(key)
+        self.orphaned.clear()  # a complete scan's signature is made from scratch

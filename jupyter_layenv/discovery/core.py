@@ -8,9 +8,11 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..locators import (
+    SOURCE_NESTED,
     SOURCE_VENV_ROOT,
     Candidate,
     conda,
@@ -23,17 +25,32 @@ from ..locators.prefix import (
 )
 from ..model import (
     Discovered,
-    Environment,
+    ScopedRoot,
     SkippedEnv,
 )
 from ..probe import PROBE, not_responding_reason, root_of
 from .build import _Builder, _BuildMemo
-from .cache import ScanStats, Signature, _Memo, changed_paths
+from .cache import ScanStats, _Memo, changed_paths
 from .config import DiscoveryConfig
+from .naming import Naming
 from .proto import Proto
 from .scan import _env_children, _glob_parent, _inspect, _without_roots
 
 log = logging.getLogger("jupyter_layenv.discovery")
+
+
+@dataclass
+class _ScanState:
+    """What the last complete scan found, kept so that a change in a few directories updates it in place."""
+
+    cfg: DiscoveryConfig
+    roots: list[ScopedRoot]
+    candidates: dict[str, Candidate]  # after dedupe
+    id_to_path: dict[tuple[int, int], str]
+    origins: dict[str, tuple[str, str | None] | None]  # scanned directory -> source, conda root (None: mixed)
+    duplicates: frozenset[str]  # paths dedupe merged with another: a change to one needs a complete scan
+    skipped: list[SkippedEnv]  # the locators' own
+    located: frozenset[str]  # the paths the locators depend on (the signature keeps them)
 
 
 class Discovery:
@@ -44,11 +61,12 @@ class Discovery:
         self.log = logger or log
         self._lock = threading.Lock()
         self._result: Discovered | None = None
-        self._signature: Signature = ()
+        self._signature: dict[str, int | None] = {}
+        self._state: _ScanState | None = None
         self._children = _Memo()
         self._prefixes = _Memo()
         self._protos: dict[str, tuple[tuple, Proto]] = {}
-        self._environments: dict[str, tuple[Proto, Environment]] = {}
+        self._naming = Naming()  # ids, chains and Environments of the last build
         self._built: _BuildMemo | None = None  # what the last build made of each candidate, and what it read
         self._logged: set[tuple[str, str]] = set()
         self._stats = ScanStats()
@@ -83,13 +101,19 @@ class Discovery:
         with self._lock:
             changed: frozenset[str] | None = None
             if self._result is not None and hung == self._hung:
-                changed = frozenset(changed_paths(self._signature))
+                changed = frozenset(changed_paths(self._signature.items()))
                 if not changed:
                     return self._result
             self._stats = ScanStats(hung)
             self._children.changed = self._prefixes.changed = changed
-            if changed and self._recheck(changed):
-                return self._result
+            if changed and not hung:
+                result = self._incremental(changed)
+                if result is not None:
+                    if result is not self._result:
+                        self._result = result
+                        self._log_new_skips(result)
+                    return result
+            self._state = None
             result, deps = self._scan()
             entries = self._prefixes.entries
             for key in self._prefixes.checked():  # every prefix inspected, the duplicates dedupe dropped too
@@ -104,38 +128,147 @@ class Discovery:
             self._log_new_skips(result)
             return result
 
-    def _new_signature(self, deps: list[str], changed: frozenset[str] | None) -> Signature:
+    def _new_signature(self, deps: list[str], changed: frozenset[str] | None) -> dict[str, int | None]:
         """The signature of a scan; a path the old signature had, found unchanged just before it, keeps its entry
         (checked at the start of this call: a later change moves its trusted mtime), so only the rest is read.
         """
         if not changed:
-            return self._stats.signature(deps)
-        old = {path: mtime for path, mtime in self._signature if path not in changed}
-        fresh = self._stats.signature(path for path in deps if path not in old)
-        return (*((path, old[path]) for path in dict.fromkeys(deps) if path in old), *fresh)
+            return dict(self._stats.signature(deps))
+        old = self._signature
+        fresh = dict(self._stats.signature(path for path in deps if path not in old or path in changed))
+        return {path: fresh[path] if path in fresh else old[path] for path in dict.fromkeys(deps)}
 
-    def _recheck(self, changed: frozenset[str]) -> bool:
-        """Whether the last result still holds: each changed path is read again through the results that depend
-        on it, and each of them gave the same answer.
+    def _incremental(self, changed: frozenset[str]) -> Discovered | None:
+        """The listing after a change, from the results that depend on the changed paths only; ``None``: the
+        change needs a complete scan.
 
-        A listing inside the racy window lands here (a just-modified directory's mtime is stored as "changed"):
-        it lists those directories again, not the tree. Anything a locator reads itself needs a full scan.
+        Each changed path is read again through the results that depend on it. When each gives the same answer
+        (a listing inside the racy window: a just-modified directory's mtime is stored as "changed"), the last
+        result stands. When envs appeared in or left a scanned directory, or an env's files changed, the last
+        scan's candidates and build are updated in place. Anything a locator reads itself needs a complete scan.
         """
         if not changed.isdisjoint(self._direct):
-            return False
+            return None
         work = [(memo, key) for memo in (self._children, self._prefixes) for key in memo.affected(changed)]
-        covered = frozenset(path for memo, key in work for path in memo.deps_of(key))
+        covered = {path for memo, key in work for path in memo.entries[key][2]}
         if not changed <= covered:
-            return False
+            return None
+        moved = []
         for memo, key in work:
             before = memo.value(key)
-            if memo.compute(key, self._compute_for(memo, key), self._stats) is not before:
-                return False
-        merged = dict(self._signature)  # the same paths, now read again, and any new dependency (a new subdirectory)
+            after = memo.compute(key, self._compute_for(memo, key), self._stats)
+            if after is not before:
+                moved.append((memo, key, before, after))
+        result = self._apply(moved) if moved else self._result
+        if result is None:
+            return None
+        signature = self._signature
         for memo, key in work:
-            merged.update(memo.entries[key][0])
-        self._signature = tuple(merged.items())
-        return True
+            if key in memo.entries:
+                signature.update(memo.entries[key][0])
+        self._drop_orphans()
+        return result
+
+    def _apply(self, moved: list[tuple[_Memo, Any, Any, Any]]) -> Discovered | None:
+        """Envs added to or removed from scanned directories, and envs whose facts changed; ``None`` when the
+        change is one only a complete scan gets right (a duplicate directory, a new Conda root, a prefix turned
+        from venv to Conda...)."""
+        state = self._state
+        if state is None:
+            return None
+        candidates = state.candidates
+        added: dict[str, Candidate] = {}
+        removed: dict[str, None] = {}
+        refreshed: list[str] = []
+        for memo, key, before, after in moved:
+            if memo is self._prefixes:
+                refreshed.append(key)
+                continue
+            (old_children, old_skipped), (new_children, new_skipped) = before, after
+            if old_skipped != new_skipped:
+                return None
+            origin = (SOURCE_NESTED, None) if isinstance(key, tuple) else state.origins.get(key)
+            old_set, new_set = set(old_children), set(new_children)
+            removed.update((path, None) for path in old_children if path not in new_set)
+            for path in new_children:
+                if path not in old_set:
+                    if origin is None:
+                        return None
+                    added[path] = Candidate(path, *origin)
+        records = self._built.records if self._built is not None else {}
+        gone: list[tuple[_Memo, Any]] = []
+        for path in list(removed):  # grows: a removed Conda env's nested venvs go with it
+            if path not in candidates or path in state.duplicates or path not in records:
+                return None
+            if records[path].facts.dir_id == (0, 0):
+                return None
+            nested = ("nested", path)
+            if nested in self._children.trusted:
+                removed.update((child, None) for child in self._children.value(nested)[0] if child != path)
+                gone.append((self._children, nested))
+            gone.append((self._prefixes, path))
+        new_ids: dict[tuple[int, int], str] = {}
+        fresh: list[tuple[_Memo, Any]] = []
+        pending = list(added.items())
+        while pending:
+            path, cand = pending.pop()
+            if path in candidates or path in removed:
+                return None
+            facts = self._facts(path)
+            owner = state.id_to_path.get(facts.dir_id)
+            if facts.dir_id == (0, 0) or facts.dir_id in new_ids or (owner is not None and owner not in removed):
+                return None
+            if cand.source == SOURCE_VENV_ROOT and facts.is_conda_root:
+                return None
+            new_ids[facts.dir_id] = path
+            fresh.append((self._prefixes, path))
+            if state.cfg.nested_venvs and cand.source != SOURCE_NESTED and facts.is_conda:
+                nested = ("nested", path)
+                children, skipped = self._children.get(nested, self._compute_for(self._children, nested), self._stats)
+                if skipped:
+                    return None
+                fresh.append((self._children, ("nested", path)))
+                for child in children:
+                    if child != path:
+                        added[child] = Candidate(child, SOURCE_NESTED)
+                        pending.append((child, added[child]))
+        for memo, key, before, after in moved:  # what the locators and dedupe went by must not have changed
+            kept = memo is self._prefixes and key in candidates and key not in removed
+            if kept and _placed(before) != _placed(after):
+                return None
+        builder = _Builder(self, candidates, state.cfg, state.roots, state.id_to_path)
+        if not builder.can_update():
+            return None
+        # from here on, the change is applied
+        for path in removed:
+            del candidates[path]
+            dir_id = records[path].facts.dir_id
+            if state.id_to_path.get(dir_id) == path:
+                del state.id_to_path[dir_id]
+        candidates.update(added)
+        state.id_to_path.update(new_ids)
+        refreshed = [path for path in refreshed if path in candidates and path not in added]
+        result = builder.update(added, removed, refreshed, state.skipped)
+        signature = self._signature
+        for memo, key in fresh:
+            memo.trusted.add(key)
+            signature.update(memo.entries[key][0])
+        for memo, key in gone:
+            memo.forget(key)
+        return result
+
+    def _drop_orphans(self) -> None:
+        """Paths no result depends on any more (deleted envs') leave the signature."""
+        orphaned = self._children.orphaned | self._prefixes.orphaned
+        if not orphaned:
+            return
+        keep = self._state.located if self._state is not None else frozenset()
+        signature = self._signature
+        for path in orphaned:
+            if path not in keep and path not in self._children.dependents and path not in self._prefixes.dependents:
+                signature.pop(path, None)
+        self._children.orphaned.clear()
+        self._prefixes.orphaned.clear()
 
     def _compute_for(self, memo: _Memo, key: Any) -> Callable[[object], tuple[object, Sequence[str]]]:
         stats = self._stats
@@ -200,13 +333,18 @@ class Discovery:
             nested = venv.locate_nested(conda_prefixes, self._scan_nested)
             located.skipped.extend(nested.skipped)
             found = [*found, *nested.candidates]
-        candidates = self._dedupe(found)
-        builder = _Builder(self, candidates, cfg, roots)
+        candidates, duplicates = self._dedupe(found)
+        id_to_path = {self._facts(path).dir_id: path for path in candidates}
+        builder = _Builder(self, candidates, cfg, roots, id_to_path)
         discovered = builder.build(located.skipped)
         direct = Counter(located.deps)
         direct.subtract(located.scanned)
         self._direct = frozenset([*(path for path, count in direct.items() if count > 0), *glob_deps])
         deps = [*located.deps, *self._scan_deps]  # and every inspected prefix's (see discover)
+        if not hung:
+            self._state = _ScanState(
+                cfg, roots, candidates, id_to_path, located.origins, duplicates, located.skipped, frozenset(deps)
+            )
         return discovered, deps
 
     def _scan_children(self, directory: str) -> tuple[list[str], list[SkippedEnv]]:
@@ -227,18 +365,24 @@ class Discovery:
             return memo._checked[path]
         return memo.get(path, self._compute_for(memo, path), stats)
 
-    def _dedupe(self, candidates: list[Candidate]) -> dict[str, Candidate]:
-        """One candidate per directory (device and inode: no realpath walk); the first place found names it."""
+    def _dedupe(self, candidates: list[Candidate]) -> tuple[dict[str, Candidate], frozenset[str]]:
+        """One candidate per directory (device and inode: no realpath walk); the first place found names it.
+
+        Also the paths found more than once (the same directory under two names, or from two places).
+        """
         by_dir: dict[object, Candidate] = {}
+        duplicates: set[str] = set()
         for cand in candidates:
             dir_id = self._facts(cand.path).dir_id
             key = dir_id if dir_id != (0, 0) else cand.path
             kept = by_dir.get(key)
             if kept is None:
                 by_dir[key] = cand
-            elif kept.conda_root is None and cand.conda_root is not None:
+                continue
+            duplicates.update((kept.path, cand.path))
+            if kept.conda_root is None and cand.conda_root is not None:
                 by_dir[key] = Candidate(kept.path, cand.source, cand.conda_root)
-        return {cand.path: cand for cand in by_dir.values()}
+        return {cand.path: cand for cand in by_dir.values()}, frozenset(duplicates)
 
     def _log_new_skips(self, result: Discovered) -> None:
         reasons = {(skip.path, skip.reason) for skip in result.skipped}
@@ -246,3 +390,8 @@ class Discovery:
         for path, reason in sorted(reasons - self._logged):
             self.log.info("jupyter_layenv: %s: %s", path, reason)
         self._logged = reasons
+
+
+def _placed(facts: PrefixFacts) -> tuple[object, ...]:
+    """What the locators and dedupe read of a candidate's facts."""
+    return (facts.dir_id, facts.is_conda, facts.is_conda_root)

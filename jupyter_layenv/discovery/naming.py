@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import os
@@ -59,16 +60,14 @@ def _identity(proto: Proto, ids_by_path: dict[str, str]) -> str:
 def _assign_ids(protos: list[Proto], previous: dict[str, tuple[Proto, Environment]]) -> list[Environment]:
     """Stable ids from identity (base name + env name); a collision gets a short hash of the path."""
     ids_by_path: dict[str, str] = {}
-    for round_kinds in ((CONDA_BASE, CONDA_ENV, VENV), (LAYERED,)):
+    for round_kinds in (_FIRST_ROUND, (LAYERED,)):
         batch = [proto for proto in protos if proto.kind in round_kinds]
         wanted = {proto.path: _identity(proto, ids_by_path) for proto in batch}
         counts: dict[str, int] = {}
         for identity in wanted.values():
             counts[identity] = counts.get(identity, 0) + 1
         for path, identity in wanted.items():
-            if counts[identity] > 1:
-                identity = f"{identity}-{hashlib.sha1(path.encode()).hexdigest()[:6]}"
-            ids_by_path[path] = identity
+            ids_by_path[path] = _unique(identity, path, counts[identity])
     chains = _distinct_chains(protos)
     environments = []
     for proto in protos:
@@ -80,7 +79,189 @@ def _assign_ids(protos: list[Proto], previous: dict[str, tuple[Proto, Environmen
         environments.append(cached[1])
     for gone in set(previous) - set(ids_by_path):
         del previous[gone]
-    return sorted(environments, key=lambda env: (env.base or env.path, env.path))
+    return sorted(environments, key=_order)
+
+
+_FIRST_ROUND = (CONDA_BASE, CONDA_ENV, VENV)  # layers are named after their base's id: they come second
+
+
+def _unique(identity: str, path: str, count: int) -> str:
+    return identity if count == 1 else f"{identity}-{hashlib.sha1(path.encode()).hexdigest()[:6]}"
+
+
+def _order(env: Environment) -> tuple[str, str]:
+    return (env.base or env.path, env.path)
+
+
+class Naming:
+    """Ids, display chains and Environments of the built protos, kept from one build to the next.
+
+    The same answers as :func:`_assign_ids`; after a few protos changed, only the envs whose id or chain they can
+    change are looked at: those sharing an identity with them, their layers, those sharing a chain head whose
+    count crossed one.
+    """
+
+    def __init__(self) -> None:
+        self.environments: dict[str, tuple[Proto, Environment]] = {}
+        self.protos: dict[str, Proto] = {}
+        self.wanted: dict[str, tuple[int, str]] = {}  # path -> (round, identity)
+        self.holders: dict[tuple[int, str], set[str]] = {}
+        self.ids: dict[str, str] = {}
+        self.layers_of: dict[str, set[str]] = {}  # base path -> the layers on it
+        self.heads: dict[str, int] = {}  # first chain name -> how many one-name chains have it
+        self.named: dict[str, set[str]] = {}  # first chain name -> every proto whose chain starts with it
+        self.order: list[tuple[str, str]] = []  # (base or path, path), sorted
+
+    def assign(self, protos: list[Proto]) -> list[Environment]:
+        by_path = {proto.path: proto for proto in protos}
+        changed = [proto for proto in protos if self.protos.get(proto.path) is not proto]
+        added = sum(1 for proto in changed if proto.path not in self.protos)
+        gone = [path for path in self.protos if path not in by_path] if len(self.protos) + added > len(by_path) else []
+        if not self.protos or len(changed) + len(gone) > 16:
+            return self._full(protos, by_path)
+        if changed or gone:
+            self._update(changed, gone)
+        environments = self.environments
+        return [environments[path][1] for _key, path in self.order]
+
+    def _full(self, protos: list[Proto], by_path: dict[str, Proto]) -> list[Environment]:
+        environments = _assign_ids(protos, self.environments)
+        self.protos = by_path
+        self.ids = {env.path: env.id for env in environments}
+        self.wanted, self.holders, self.layers_of, self.heads, self.named = {}, {}, {}, {}, {}
+        for proto in protos:
+            self._index(proto)
+        self.order = [_order(env) for env in environments]
+        return environments
+
+    def _index(self, proto: Proto) -> None:
+        if proto.kind == LAYERED:
+            self.layers_of.setdefault(proto.base or "", set()).add(proto.path)
+        else:
+            wanted = (1, _identity(proto, {}))
+            self.wanted[proto.path] = wanted
+            self.holders.setdefault(wanted, set()).add(proto.path)
+        head = proto.chain[0]
+        self.named.setdefault(head, set()).add(proto.path)
+        if len(proto.chain) == 1:
+            self.heads[head] = self.heads.get(head, 0) + 1
+        if proto.kind == LAYERED:  # its identity needs its base's id: set by _update, or by _full right after
+            ids = {proto.base: self.ids[proto.base]} if proto.base in self.ids and self._first(proto.base) else {}
+            wanted = (2, _identity(proto, ids))
+            self.wanted[proto.path] = wanted
+            self.holders.setdefault(wanted, set()).add(proto.path)
+
+    def _first(self, path: str) -> bool:
+        proto = self.protos.get(path)
+        return proto is not None and proto.kind != LAYERED
+
+    def _unindex(self, proto: Proto) -> None:
+        if proto.kind == LAYERED:
+            _discard(self.layers_of, proto.base or "", proto.path)
+        _discard(self.holders, self.wanted.pop(proto.path), proto.path)
+        head = proto.chain[0]
+        _discard(self.named, head, proto.path)
+        if len(proto.chain) == 1:
+            self.heads[head] -= 1
+            if not self.heads[head]:
+                del self.heads[head]
+
+    def _update(self, changed: list[Proto], gone: list[str]) -> None:
+        protos, ids = self.protos, self.ids
+        touched_ids: set[tuple[int, str]] = set()
+        heads_before = {}
+        chains_of: set[str] = set()  # paths whose chain is looked at again
+        for path in gone:
+            old = protos.pop(path)
+            heads_before.setdefault(old.chain[0], self.heads.get(old.chain[0], 0))
+            touched_ids.add(self.wanted[path])
+            self._unindex(old)
+            ids.pop(path, None)
+            chains_of |= self.layers_of.get(path, set())
+        first = [proto for proto in changed if proto.kind != LAYERED]
+        layers = [proto for proto in changed if proto.kind == LAYERED]
+        for proto in changed:
+            old = protos.get(proto.path)
+            if old is not None:
+                heads_before.setdefault(old.chain[0], self.heads.get(old.chain[0], 0))
+                touched_ids.add(self.wanted[proto.path])
+                self._unindex(old)
+            heads_before.setdefault(proto.chain[0], self.heads.get(proto.chain[0], 0))
+            protos[proto.path] = proto
+            chains_of.add(proto.path)
+            chains_of |= self.layers_of.get(proto.path, set())
+        for proto in first:
+            self._index(proto)
+            touched_ids.add(self.wanted[proto.path])
+        moved = self._settle(touched_ids, 1)  # first-round ids, then the layers whose base's id moved (or base went)
+        bases = moved.union(gone, (proto.path for proto in changed))
+        rewanted = {proto.path for proto in layers}
+        rewanted.update(layer for base in bases for layer in self.layers_of.get(base, ()))
+        for path in rewanted:
+            proto = protos[path]
+            if path in self.wanted:
+                touched_ids.add(self.wanted[path])
+                _discard(self.holders, self.wanted.pop(path), path)
+                _discard(self.named, proto.chain[0], path)  # _index adds it back
+                if len(proto.chain) == 1:
+                    self.heads[proto.chain[0]] -= 1
+                _discard(self.layers_of, proto.base or "", path)
+            self._index(proto)
+            touched_ids.add(self.wanted[path])
+        moved |= self._settle(touched_ids, 2)
+        for head, before in heads_before.items():
+            if (before > 1) != (self.heads.get(head, 0) > 1):
+                chains_of |= self.named.get(head, set())
+        self._refresh(chains_of | moved, gone)
+
+    def _settle(self, touched: set[tuple[int, str]], round_: int) -> set[str]:
+        """The ids of every holder of a touched identity of this round; returns the paths whose id moved."""
+        moved = set()
+        for wanted in [wanted for wanted in touched if wanted[0] == round_]:
+            holders = self.holders.get(wanted, set())
+            for path in holders:
+                env_id = _unique(wanted[1], path, len(holders))
+                if self.ids.get(path) != env_id:
+                    self.ids[path] = env_id
+                    moved.add(path)
+        return moved
+
+    def _refresh(self, paths: set[str], gone: list[str]) -> None:
+        """New Environments where proto, id or chain changed; the order follows."""
+        environments, order = self.environments, self.order
+        for path in gone:
+            old = environments.pop(path, None)
+            if old is not None:
+                del order[bisect.bisect_left(order, _order(old[1]))]
+        for path in paths:
+            proto = self.protos.get(path)
+            if proto is None:
+                continue
+            env_id, chain = self.ids[path], self._chain(proto)
+            cached = environments.get(path)
+            if cached is not None and cached[0] is proto and cached[1].id == env_id and cached[1].chain == chain:
+                continue
+            if cached is not None:
+                del order[bisect.bisect_left(order, _order(cached[1]))]
+            env = _environment(proto, env_id, chain)
+            environments[path] = (proto, env)
+            bisect.insort(order, _order(env))
+
+    def _chain(self, proto: Proto) -> tuple[str, ...]:
+        chain = proto.chain
+        head = proto if len(chain) == 1 else self.protos.get(proto.base or "")
+        if head is not None and self.heads.get(chain[0], 0) > 1:
+            where = head.conda_root or os.path.dirname(head.path)
+            chain = (f"{os.path.basename(where.rstrip(os.sep))}/{chain[0]}", *chain[1:])
+        return chain
+
+
+def _discard(index: dict, key: object, value: str) -> None:
+    found = index.get(key)
+    if found is not None:
+        found.discard(value)
+        if not found:
+            del index[key]
 
 
 def _distinct_chains(protos: list[Proto]) -> dict[str, tuple[str, ...]]:

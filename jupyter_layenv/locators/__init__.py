@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..model import SkippedEnv
+from ..model import SkippedEnv, fast_init
 
 SOURCE_CONDA_ROOT = "conda-root"
 SOURCE_CONDA_ENVS = "conda-envs-dir"
@@ -21,6 +21,7 @@ SOURCE_SERVER = "server-prefix"
 SOURCE_CONFIGURED = "configured"
 
 
+@fast_init
 @dataclass(frozen=True)
 class Candidate:
     path: str
@@ -34,12 +35,16 @@ class Located:
     skipped: list[SkippedEnv] = field(default_factory=list)
     deps: list[str] = field(default_factory=list)
     scanned: list[str] = field(default_factory=list)  # the deps that are directories given to ``scan``
+    # scanned directory -> the source and Conda root its children get (None: two scans gave different ones)
+    origins: dict[str, tuple[str, str | None] | None] = field(default_factory=dict)
 
     def extend(self, other: Located) -> None:
         self.candidates.extend(other.candidates)
         self.skipped.extend(other.skipped)
         self.deps.extend(other.deps)
         self.scanned.extend(other.scanned)
+        for directory, origin in other.origins.items():
+            self.origins[directory] = origin if self.origins.setdefault(directory, origin) == origin else None
 
 
 # ``scan(directory)`` lists the env-like children of a directory and the ones it could not follow
@@ -51,5 +56,7 @@ def scan_into(located: Located, scan: ScanChildren, directory: str, source: str,
     children, skipped = scan(directory)
     located.deps.append(directory)
     located.scanned.append(directory)
+    origin = (source, conda_root)
+    located.origins[directory] = origin if located.origins.setdefault(directory, origin) == origin else None
     located.candidates.extend(Candidate(child, source, conda_root) for child in children)
     located.skipped.extend(skipped)

@@ -204,7 +204,7 @@ class JobManager:
         except Exception as err:
             outcome = ("failed", await asyncio.to_thread(self._failure, job, err))
             logged = isinstance(err, StepFailed) and outcome[1] == str(err)  # not rewritten (a full disk)
-            if not isinstance(err, StepFailed) and not is_no_space(err):
+            if not isinstance(err, (StepFailed, NotRegistered)) and not is_no_space(err):
                 self.log.exception("jupyter_layenv: job %s (%s) failed", job.id, job.path)
             undone = await clean()
             if undone:  # the error said the env was built: it says now that it is gone again
@@ -455,6 +455,10 @@ class JobManager:
 
 class StepFailed(Exception):
     """A build command failed; the message carries the end of its output."""
+
+
+class NotRegistered(Exception):
+    """The built env is not listed as a kernel; the message says why and what to do (no traceback: not a bug)."""
 
 
 def failure_message(summary: str, output: str) -> str:

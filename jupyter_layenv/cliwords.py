@@ -49,6 +49,7 @@ _REST_TO_CLI = [
     (re.compile(r"^'display_name' must be"), "--display-name must be"),
     (re.compile(r"^'requirements' must be"), "-r must name"),
     (re.compile(r"^unused_days must be"), "--unused-days must be"),
+    (re.compile(r"the job's log \(GET jobs/[0-9a-f]+/log\)"), "the log above"),  # a job followed in the terminal
 ]
 
 
@@ -84,7 +85,7 @@ def report(err: CliError | PolicyError) -> NoReturn:
 def job_failed_line(state: str, error: str | None) -> str:
     """How a job that did not succeed ends on stderr: its error's first line only (the installer's output is in the
     log printed above it), so the error is not printed twice."""
-    return f"error: {(error or state).splitlines()[0]}"
+    return f"error: {cli_words((error or state).splitlines()[0])}"
 
 
 def did_you_mean(word: str, choices: list[str]) -> str:

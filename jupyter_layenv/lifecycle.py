@@ -60,7 +60,7 @@ class LayerLifecycle:
             raise PolicyError(409, str(err), "busy") from None
         except DiskFull as err:
             self.service.audit.emit("change", user, env_id, "refused", detail=str(err))
-            raise PolicyError(507, str(err), "disk full") from None
+            raise PolicyError(507, str(err), err.reason) from None
         except PolicyError as err:
             self.service.audit.emit("change", user, env_id, "refused", detail=err.message)
             raise
@@ -156,7 +156,7 @@ class LayerLifecycle:
             raise PolicyError(409, str(err), "busy") from None
         except DiskFull as err:
             self.service.audit.emit("restore", user, env_id, "refused", detail=str(err))
-            raise PolicyError(507, str(err), "disk full") from None
+            raise PolicyError(507, str(err), err.reason) from None
         except PolicyError as err:
             self.service.audit.emit("restore", user, env_id, "refused", detail=err.message)
             raise

@@ -2,11 +2,49 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from . import fsread
+
+_T = TypeVar("_T")
+
+
+def fast_init(cls: type[_T]) -> type[_T]:
+    """A frozen dataclass whose ``__init__`` fills the new instance's ``__dict__`` in one step.
+
+    The generated one sets each field through ``object.__setattr__`` (0.1 µs a field, 3 µs for a 22-field record):
+    for the records a listing builds per env, a tenth of a cold listing's CPU time. Same parameters, defaults and
+    default factories, fields in the same order; the instance stays frozen (assigning a field still raises).
+    """
+    missing = dataclasses.MISSING
+    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__"):
+        raise TypeError(f"fast_init: {cls.__name__} must be a dataclass without __post_init__")
+    namespace: dict[str, Any] = {"_MISSING": missing}
+    params, lines = [], []
+    fields = dataclasses.fields(cls)
+    for item in fields:
+        if not item.init or item.kw_only:
+            raise TypeError(f"fast_init: {cls.__name__}.{item.name} is not a plain positional field")
+        if item.default is not missing:
+            namespace[f"_default_{item.name}"] = item.default
+            params.append(f"{item.name}=_default_{item.name}")
+        elif item.default_factory is not missing:
+            namespace[f"_factory_{item.name}"] = item.default_factory
+            params.append(f"{item.name}=_MISSING")
+            lines.append(f"    if {item.name} is _MISSING:\n        {item.name} = _factory_{item.name}()\n")
+        else:
+            params.append(item.name)
+    values = ", ".join(f"{item.name!r}: {item.name}" for item in fields)
+    source = f"def __init__(self, {', '.join(params)}):\n{''.join(lines)}    self.__dict__.update({{{values}}})\n"
+    exec(source, namespace)  # as dataclasses builds its own __init__
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init  # type: ignore[misc]
+    return cls
+
 
 CONDA_BASE = "conda-base"
 CONDA_ENV = "conda-env"
@@ -24,6 +62,7 @@ BEING_CREATED = "being created"  # how discovery's skip reason for a marked env 
 DELETING_PREFIX = ".layenv-deleting-"  # an env being deleted is first renamed to this hidden name: never listed
 
 
+@fast_init
 @dataclass(frozen=True)
 class ShippedKernel:
     """A kernelspec an environment ships in ``share/jupyter/kernels`` (IRkernel, IJulia, xeus…)."""
@@ -37,6 +76,7 @@ class ShippedKernel:
         return str(self.spec.get("language") or "")
 
 
+@fast_init
 @dataclass(frozen=True)
 class Activation:
     """What a process needs to run "activated" in an environment, base first."""
@@ -59,6 +99,7 @@ class ScopedRoot:
     writable: bool
 
 
+@fast_init
 @dataclass(frozen=True)
 class Environment:
     id: str
@@ -87,6 +128,7 @@ class Environment:
     display_name: str | None = None  # chosen when the env was created (layenv.json)
 
 
+@fast_init
 @dataclass(frozen=True)
 class SkippedEnv:
     """A directory that looks like an environment but cannot be used at all."""
@@ -95,6 +137,7 @@ class SkippedEnv:
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True)
 class KernelEntry:
     name: str

@@ -20,7 +20,7 @@ from .create.builder import BuildPlan
 from .create.conda import CondaPlan, unregister_environment
 from .create.disk import DiskFull
 from .create.installers import InstallerSettings, find_uv
-from .create.jobs import Job, JobConflict, JobManager, JobStore
+from .create.jobs import Job, JobConflict, JobManager, JobStore, NotRegistered
 from .create.locks import PlantedLink
 from .create.recovery import clean_abandoned
 from .discovery import layer_id
@@ -52,6 +52,7 @@ from .policy import (
 )
 from .policyreport import SYSTEM_ROOT_REFUSAL, policy_report, refusal_message
 from .resolve import is_conda, resolve_env
+from .unlisted import unlisted_message
 from .usage import health
 from .usage.tracker import UsageTracker
 
@@ -280,7 +281,7 @@ class LayenvService(condabase.CondaBases):
             ) from None
         except DiskFull as err:
             self.audit.emit("create", user, env_name, "refused", detail=str(err))
-            raise PolicyError(507, str(err), "disk full") from None
+            raise PolicyError(507, str(err), err.reason) from None
         except PolicyError as err:
             self.audit.emit("create", user, env_name, "refused", detail=err.message)
             raise
@@ -395,10 +396,10 @@ class LayenvService(condabase.CondaBases):
         discovered, table = await asyncio.to_thread(self.ksm.current)
         env = discovered.by_path(job.path)
         if env is None:
-            raise RuntimeError(f"{job.path} was built but discovery does not find it; check LayenvService.user_root")
+            raise NotRegistered(unlisted_message(discovered, job.path, job.id, job.plan))
         listed = environment_json(env, table)
         if not listed["kernels"] and job.plan.get("ipykernel", True):
-            raise RuntimeError(f"{job.path} was built but is not a kernel: {listed['skipped_reason']}")
+            raise NotRegistered(f"{job.path} was built but is not a kernel: {listed['skipped_reason']}")
         if job.plan.get("then") is not None:
             await self._then(job)
         return listed

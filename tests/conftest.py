@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,15 @@ def clean_create_home(create_home: Path) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir()
     return create_home
+
+
+@pytest.fixture
+def cli_env(clean_create_home: Path, tmp_path: Path) -> dict[str, str]:
+    """The environment of a ``jupyter layenv`` run (tests/cli_api.py) on the create HOME, with Jupyter dirs of its own
+    and no PYTHONPATH (the CLI's kernels and installers would import the dev venv's packages)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return {**env, "HOME": str(clean_create_home), "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+            "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}  # fmt: skip
 
 
 @pytest.fixture

@@ -4,41 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import subprocess
 from pathlib import Path
 
 import pytest
-from jupyter_process import JUPYTER
+from cli_api import layenv
 from wheelhouse import INICONFIG_VERSION
-
-
-@pytest.fixture
-def cli_env(clean_create_home: Path, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return {**env, "HOME": str(clean_create_home), "JUPYTER_DATA_DIR": str(tmp_path / "data"),
-            "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}  # fmt: skip
-
-
-def layenv(*args: str, env: dict[str, str], tty: bool = False) -> subprocess.CompletedProcess:
-    """Run the CLI; with ``tty`` its stderr is a terminal (where the progress bar is drawn), captured in .stderr."""
-    if not tty:
-        return subprocess.run([JUPYTER, "layenv", *args], capture_output=True, text=True, env=env, timeout=180)
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([JUPYTER, "layenv", *args], stdout=subprocess.PIPE, stderr=slave, env=env, text=True)
-    os.close(slave)
-    stdout, _ = proc.communicate(timeout=180)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, b"".join(chunks).decode())
 
 
 def test_cli_create_export_delete(cli_env: dict[str, str], clean_create_home: Path, wheelhouse: Path, tmp_path: Path):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cli_api import layenv
 from envtree import layer_dists
-from test_cli_create import cli_env, layenv  # noqa: F401  (fixture)
 
 
 def test_cli_install_uninstall_history_rollback(
-    cli_env: dict[str, str],  # noqa: F811  (the fixture imported above)
+    cli_env: dict[str, str],
     clean_create_home: Path,
     faithful_wheelhouse: Path,
 ):

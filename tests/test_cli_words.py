@@ -9,22 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cli_api import layenv
 from envtree import make_venv
-from jupyter_process import JUPYTER
+from wheelhouse import write_wheel
 
 from jupyter_layenv.cli import SyncApp
 from jupyter_layenv.cliwords import ExitCode
-
-
-@pytest.fixture
-def cli_env(clean_create_home: Path, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return {**env, "HOME": str(clean_create_home), "JUPYTER_DATA_DIR": str(tmp_path / "data"),
-            "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}  # fmt: skip
-
-
-def layenv(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([JUPYTER, "layenv", *args], capture_output=True, text=True, env=env, timeout=180)
 
 
 def assert_cli_words(proc: subprocess.CompletedProcess) -> None:
@@ -132,3 +122,26 @@ def test_a_failed_change_prints_its_error_once(cli_env: dict[str, str], clean_cr
     assert proc.returncode == ExitCode.FAILED
     assert_failure_once(proc)
     assert layenv("delete", "changing", env=cli_env).returncode == 0
+
+
+def test_a_create_whose_env_discovery_skips_says_why_in_cli_words(
+    cli_env: dict[str, str], clean_create_home: Path, tmp_path: Path
+):
+    """A package that overwrites the new env's pyvenv.cfg: the last step finds no env. The error names discovery's
+    reason for skipping it and points at the log printed above (not at a REST path or a configuration trait)."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    write_wheel(wheels, "cfgclobber", "1.0", {"cfgclobber-1.0.data/data/pyvenv.cfg": "clobbered = yes\n"})
+    proc = layenv("create", "clobbered", "--base", "py311_ai", "--package", "cfgclobber",
+                  f"--LayenvService.find_links=['{wheels}']", "--LayenvService.offline=True", env=cli_env)  # fmt: skip
+    assert proc.returncode == ExitCode.FAILED, proc.stderr
+    path = clean_create_home / ".virtualenvs" / "clobbered"
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {path} was built but is not listed: discovery skips it (garbled pyvenv.cfg"), last
+    assert last.endswith(
+        "a package installed into it probably broke it: see the install step in the log above, leave that package "
+        f"out; {path} was removed, create it again"
+    ), last
+    for noise in ("GET ", "user_root", "Traceback"):
+        assert noise not in proc.stderr, proc.stderr
+    assert not path.exists()

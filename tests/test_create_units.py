@@ -70,3 +70,11 @@ def test_installer_commands_take_sources_from_settings_and_packages_from_a_file(
 )
 def test_channel_names(url: str, name: str):
     assert channel_name(url) == name
+
+
+def test_a_job_store_not_made_yet_has_the_free_space_of_where_it_will_be(tmp_path):
+    """Broken by: counting a store whose parents do not exist yet (a server's first job) as having no space: a full
+    env root was then blamed on the job store."""
+    from jupyter_layenv.create.jobs import _free_bytes
+
+    assert _free_bytes(str(tmp_path / "data" / "layenv" / "jobs")) > 0  # tmp_path's (others write there meanwhile)

@@ -73,10 +73,13 @@ def reserve(plan: BuildPlan, job_id: str) -> bool:
     try:
         if plan.group_gid is not None:
             share_with_group(plan.path, plan.group_gid)
-        with open(os.path.join(plan.path, BUILDING_MARKER), "w", encoding="utf-8") as handle:
+        marker = os.path.join(plan.path, BUILDING_MARKER)
+        with open(marker, "w", encoding="utf-8") as handle:
             handle.write(job_id)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(plan.path, ignore_errors=True)  # we made it a moment ago: no marker-only directory left
+        if isinstance(err, OSError) and err.filename is None:  # a write's error names no file: name where it was
+            raise OSError(err.errno, err.strerror, plan.path) from None
         raise
     return True
 

@@ -11,10 +11,22 @@ import os
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 NO_SPACE_TEXT = ("No space left on device", "Disk quota exceeded")
+NOTHING_KEPT = "nothing of this environment was kept"  # a create: its half-made env is removed
+UNCHANGED = "the environment is as it was before"  # a change: the layer is restored from its snapshot
 
 
 class DiskFull(Exception):
-    """A create could not even start: the root or the job store is full (the message names which)."""
+    """A create could not even start: the root or the job store is full, or the user's quota there used up (the
+    message names which)."""
+
+    def __init__(self, message: str, quota: bool = False) -> None:
+        super().__init__(message)
+        self.quota = quota
+
+    @property
+    def reason(self) -> str:
+        """The refusal's short reason (REST ``reason``)."""
+        return "disk quota exceeded" if self.quota else "disk full"
 
 
 def is_no_space(err: BaseException) -> bool:
@@ -37,19 +49,30 @@ def mount_point(path: str) -> str:
     return path
 
 
-def no_space_message(path: str, quota: bool = False, needed: str | None = None) -> str:
+def no_space_message(path: str, quota: bool = False, needed: str | None = None, outcome: str = NOTHING_KEPT) -> str:
     """What to tell a person when writing under ``path`` failed for want of space; ``needed``: what the step
-    needed, where known (see :mod:`.needed`)."""
-    what = "disk quota exceeded" if quota else "no space left"
+    needed, where known (see :mod:`.needed`); ``outcome``: what became of the environment.
+
+    A quota (EDQUOT) is not a full disk: ``statvfs`` (what ``df`` shows) counts the disk's free space, not what is
+    left of the user's quota, which may be nothing while the disk has plenty. Said as the disk's, not as the user's.
+    """
+    needs = f"; {needed}" if needed else ""
     try:
         mount = mount_point(path)
         st = os.statvfs(mount)
         free = f"{st.f_bavail * st.f_frsize // 1024} KiB and {st.f_favail} files free"
-        where = f"on the file system mounted at {mount} ({free})"
     except OSError:
-        where = "on its file system"
-    needs = f"; {needed}" if needed else ""
+        mount = free = None
+    if quota:
+        where = f"the file system mounted at {mount}" if mount else "its file system"
+        disk = f" ({free} on the disk, but not within your quota)" if free else ""
+        return (
+            f"disk quota exceeded: your quota on {where} is used up (writing {path}){needs}{disk}: delete some of "
+            "your files there (`quota -s` shows your use and limit) or ask your administrator for a larger quota, "
+            f"and try again; {outcome}"
+        )
+    where = f"on the file system mounted at {mount} ({free})" if mount else "on its file system"
     return (
-        f"{what} for {path} {where}{needs}: free some space there (or ask your administrator for a larger quota) "
-        "and try again; nothing of this environment was kept"
+        f"no space left for {path} {where}{needs}: free some space there (or ask your administrator for a larger "
+        f"quota) and try again; {outcome}"
     )

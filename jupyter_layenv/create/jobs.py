@@ -26,7 +26,7 @@ from ..layers.plan import LayerPlan, Pin, PlanError, plan_change
 from ..layers.resolve import ToolResolver
 from . import builder, conda
 from .conda import CondaPlan
-from .disk import DiskFull, is_no_space, mentions_no_space, no_space_message
+from .disk import NOTHING_KEPT, UNCHANGED, DiskFull, is_no_space, mentions_no_space, no_space_message
 from .installers import InstallerSettings, installer_environment
 from .jobstore import ACTIVE, Job, JobStore
 from .locks import EnvLock, PlantedLink
@@ -148,7 +148,8 @@ class JobManager:
                 await asyncio.to_thread(lock.release)
             if is_no_space(err):
                 where = getattr(err, "filename", None) or await asyncio.to_thread(self._fuller, plan.path)
-                raise DiskFull(no_space_message(str(where), quota=err.errno != errno.ENOSPC)) from None
+                quota = err.errno != errno.ENOSPC
+                raise DiskFull(no_space_message(str(where), quota=quota), quota=quota) from None
             raise
         self._start(job, lock, lambda: self._build(job, plan), lambda: self._clean(job))
         return job
@@ -171,7 +172,8 @@ class JobManager:
             await asyncio.to_thread(lock.release)
             if is_no_space(err):  # the layer is untouched: nothing was snapshotted yet
                 where = getattr(err, "filename", None) or self.store.directory
-                raise DiskFull(no_space_message(str(where), quota=err.errno != errno.ENOSPC)) from None
+                quota = err.errno != errno.ENOSPC
+                raise DiskFull(no_space_message(str(where), quota=quota, outcome=UNCHANGED), quota=quota) from None
             raise
         self._paths.add(change.path)
         self._start(job, lock, lambda: run_change(self, job, change), lambda: self._undo(job))
@@ -202,7 +204,7 @@ class JobManager:
         except Exception as err:
             outcome = ("failed", await asyncio.to_thread(self._failure, job, err))
             logged = isinstance(err, StepFailed) and outcome[1] == str(err)  # not rewritten (a full disk)
-            if not isinstance(err, StepFailed) and not is_no_space(err):
+            if not isinstance(err, (StepFailed, NotRegistered)) and not is_no_space(err):
                 self.log.exception("jupyter_layenv: job %s (%s) failed", job.id, job.path)
             undone = await clean()
             if undone:  # the error said the env was built: it says now that it is gone again
@@ -226,12 +228,14 @@ class JobManager:
         """The job's error; a full disk (the env's root, or the job store) is named with what is free there."""
         message = str(err) or type(err).__name__
         needed = self._needed.get(job.id)
+        outcome = UNCHANGED if job.plan.get("kind") == "change" else NOTHING_KEPT  # a change is undone, not removed
         if is_no_space(err):
             where = getattr(err, "filename", None) or self._fuller(job.path)
-            return no_space_message(str(where), quota=err.errno != errno.ENOSPC, needed=needed)  # type: ignore[attr-defined]
+            quota = err.errno != errno.ENOSPC  # type: ignore[attr-defined]
+            return no_space_message(str(where), quota=quota, needed=needed, outcome=outcome)
         if mentions_no_space(message):  # an installer's write failed: say where, the fuller of the two places
             where = self._fuller(job.path)
-            return f"{no_space_message(where, quota='quota' in message, needed=needed)} ({message})"
+            return f"{no_space_message(where, quota='quota' in message, needed=needed, outcome=outcome)} ({message})"
         return message
 
     def _fuller(self, env_path: str) -> str:
@@ -453,6 +457,10 @@ class StepFailed(Exception):
     """A build command failed; the message carries the end of its output."""
 
 
+class NotRegistered(Exception):
+    """The built env is not listed as a kernel; the message says why and what to do (no traceback: not a bug)."""
+
+
 def failure_message(summary: str, output: str) -> str:
     """``summary: <the output's error line>`` on the first line (what the panel and the CLI show), then the end of
     the output (the panel's "Show log"); the error line is the first that says "error", else the last."""
@@ -460,8 +468,11 @@ def failure_message(summary: str, output: str) -> str:
 
 
 def _free_bytes(path: str) -> int:
+    """Free space where ``path`` is (or would be made: a job store not yet written is not a full one)."""
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
     try:
-        st = os.statvfs(path if os.path.exists(path) else os.path.dirname(path))
+        st = os.statvfs(path)
     except OSError:
         return 0
     return st.f_bavail * st.f_frsize

@@ -27,6 +27,7 @@ from ..model import (
     Discovered,
     ScopedRoot,
     SkippedEnv,
+    fast_init,
 )
 from ..probe import base_not_responding_reason, root_of
 from .config import DiscoveryConfig
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from .core import Discovery
 
 
+@fast_init
 @dataclass(frozen=True)
 class _BuildRecord:
     """What one candidate became, and everything outside its own facts that the answer depended on."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..locators.prefix import PrefixFacts
-from ..model import Activation
+from ..model import Activation, fast_init
 
 
+@fast_init
 @dataclass(frozen=True)
 class Proto:
     """One listed env's kind, base, names and kernel facts; kept as the same object while its inputs are."""

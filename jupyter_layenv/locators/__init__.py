@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..model import SkippedEnv
+from ..model import SkippedEnv, fast_init
 
 SOURCE_CONDA_ROOT = "conda-root"
 SOURCE_CONDA_ENVS = "conda-envs-dir"
@@ -21,6 +21,7 @@ SOURCE_SERVER = "server-prefix"
 SOURCE_CONFIGURED = "configured"
 
 
+@fast_init
 @dataclass(frozen=True)
 class Candidate:
     path: str

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from stat import S_IWUSR
 
 from .. import fsread
-from ..model import BEING_CREATED, BUILDING_MARKER, PROVENANCE, ShippedKernel
+from ..model import BEING_CREATED, BUILDING_MARKER, PROVENANCE, ShippedKernel, fast_init
 from ..probe import read_write_local_devices
 
 IS_WINDOWS = sys.platform == "win32"
@@ -27,6 +27,7 @@ _KERNELS = os.path.join("share", "jupyter", "kernels")
 _NO_PROVENANCE: dict[str, str | None] = {}
 
 
+@fast_init
 @dataclass(frozen=True)
 class PrefixFacts:
     path: str
@@ -306,9 +307,8 @@ def _python_version(pyvenv: dict[str, str] | None, conda_meta_entries: list[str]
             match = _VERSION.match(pyvenv.get(key, ""))
             if match:
                 return match.group(1)
-    for entry in conda_meta_entries:
-        match = _CONDA_PYTHON_RECORD.match(entry)
-        if match:
+    for entry in conda_meta_entries:  # hundreds of package records in a real env: the regex only for python-*
+        if entry.startswith("python-") and (match := _CONDA_PYTHON_RECORD.match(entry)):
             return match.group(1)
     return None
 

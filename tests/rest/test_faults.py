@@ -456,7 +456,8 @@ async def test_a_build_that_fails_its_last_step_leaves_nothing_and_the_name_free
 ):
     """The last step, after the building marker is gone, checks that the new env is a kernel in the listing. A
     package that overwrites the env's pyvenv.cfg (a wheel's data file lands in the env's root) makes the env
-    unlisted there: the job fails, and then no env may be left on disk, the name must be free, the audit says so."""
+    unlisted there: the job fails, and then no env may be left on disk, the name must be free, the audit says so.
+    The error says why the env is not listed (discovery's reason for skipping it) and what to do, in REST words."""
     from wheelhouse import write_wheel
 
     write_wheel(wheelhouse, "cfgclobber", "1.0", {"cfgclobber-1.0.data/data/pyvenv.cfg": "clobbered = yes\n"})
@@ -465,7 +466,16 @@ async def test_a_build_that_fails_its_last_step_leaves_nothing_and_the_name_free
     job = await follow(jp_fetch, job["id"])
     assert job["state"] == "failed" and job["step"] == "register", job
     assert [n for n in root_entries(clean_create_home) if n != ".layenv-locks"] == []
-    assert job["error"].endswith(f"; {clean_create_home / '.virtualenvs' / 'clobbered'} was removed, create it again")
+    path = clean_create_home / ".virtualenvs" / "clobbered"
+    assert job["error"].startswith(
+        f"{path} was built but is not listed: discovery skips it (garbled pyvenv.cfg (no 'home = …' line) in {path}"
+    ), job["error"]
+    assert (
+        "a package installed into it probably broke it: see the install step in the job's log "
+        f"(GET jobs/{job['id']}/log), leave that package out; {path} was removed, create it again"
+    ) in job["error"]
+    assert "user_root" not in job["error"]
+    assert job["error"].endswith(f"; {path} was removed, create it again")
     assert (audit[-1]["action"], audit[-1]["outcome"]) == ("create", "failed")
     assert audit[-1]["detail"] == job["error"]
     assert (await created(jp_fetch, "clobbered"))["name"] == "clobbered"  # the name is free: no "exists already"

@@ -48,6 +48,10 @@ class ScanStats:
             self._listings[path] = found
             return found
 
+    def listed(self, path: str) -> Listing | None:
+        """The listing of a directory if this scan made one already (``None`` otherwise: nothing is read)."""
+        return self._listings.get(path)
+
     def is_dir(self, path: str) -> bool:
         """Whether ``path`` is a directory (following links); a listing of its parent made in this scan answers
         without a ``stat`` unless the entry is a link.

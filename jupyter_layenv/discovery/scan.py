@@ -30,7 +30,8 @@ def _inspect(path: str, stats: ScanStats, timeout: float = 0) -> tuple[PrefixFac
 
     The prefix's ``stat`` and listing are the scan's (the listing often made already, when its parent was
     scanned for envs), so the signature and the facts cost no second call. A venv's facts also depend on its
-    ``home``: its python link leads there, and dangles once the base is deleted, though the venv did not change.
+    base (``_base_marker``): its python link leads there, and dangles once the base is deleted, though the venv did
+    not change.
     """
     hung = stats.hung
     if hung:
@@ -46,7 +47,16 @@ def _inspect(path: str, stats: ScanStats, timeout: float = 0) -> tuple[PrefixFac
     # gone or unreadable: inspect_prefix reads it again and says which, in its words
     facts = inspect_prefix(path) if listing is None or st is None else inspect_prefix(path, names=listing, st=st)
     home = facts.pyvenv.get("home") if facts.pyvenv else None
-    return facts, (*facts.deps, home) if home else facts.deps
+    return facts, (*facts.deps, _base_marker(home, stats)) if home else facts.deps
+
+
+def _base_marker(home: str, stats: ScanStats) -> str:
+    """The path whose mtime tells a venv its base went: a Conda base's ``conda-meta/`` when this scan listed the
+    base (its own facts depend on it: in the signature already, no extra ``stat``; and a layer created inside the
+    base leaves it alone), else ``home`` itself."""
+    prefix = _home_prefix(home)
+    listing = stats.listed(prefix)
+    return os.path.join(prefix, "conda-meta") if listing is not None and "conda-meta" in listing else home
 
 
 def _home_prefix(home: str) -> str:

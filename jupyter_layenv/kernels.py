@@ -90,12 +90,13 @@ def build_table(
     display_name_format: str,
     filters: Filters,
     previous: KernelTable | None = None,
+    changes: tuple[Sequence[Environment], Sequence[Environment]] | None = None,
 ) -> KernelTable:
     """The table for a discovery result; entries of envs unchanged since ``previous`` are reused as they are, and
     when only a few envs changed, the previous table is patched (``_update``) instead of rebuilt."""
     inputs = (native_specs, display_name_format, filters, discovered.roots)
     if previous is not None and previous.inputs and _same_inputs(previous.inputs, inputs):
-        updated = _update(previous, discovered, display_name_format, filters)
+        updated = _update(previous, discovered, display_name_format, filters, changes)
         if updated is not None:
             return updated
     table = KernelTable(inputs=inputs)
@@ -399,17 +400,26 @@ def _native_claims(spec: dict) -> list[object]:
 
 
 def _update(
-    previous: KernelTable, discovered: Discovered, display_name_format: str, filters: Filters
+    previous: KernelTable,
+    discovered: Discovered,
+    display_name_format: str,
+    filters: Filters,
+    changes: tuple[Sequence[Environment], Sequence[Environment]] | None,
 ) -> KernelTable | None:
     """``previous`` with the entries of the envs that are new objects since (added or rebuilt) and without those
     of the envs gone; ``None`` when a complete build is needed: a name two envs claim, a native spec's env, many
     changes at once.
     """
     old = previous.built_from
-    current = {id(env) for env in discovered.environments}
-    added = [env for env in discovered.environments if id(env) not in old]
-    removed = [env for key, (env, _entries) in old.items() if key not in current]
-    if len(added) + len(removed) > 8 or len(current) != len(discovered.environments):
+    if changes is not None:  # discovery says which envs are new objects and which went (``changes``)
+        added, removed = list(changes[0]), [env for env in changes[1] if id(env) in old]
+    else:
+        current = {id(env) for env in discovered.environments}
+        if len(current) != len(discovered.environments):
+            return None
+        added = [env for env in discovered.environments if id(env) not in old]
+        removed = [env for key, (env, _entries) in old.items() if key not in current]
+    if len(added) + len(removed) > 8:
         return None
     claims, contested = previous.native_claims, previous.contested
     for env in (*added, *removed):

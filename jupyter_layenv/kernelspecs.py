@@ -252,6 +252,7 @@ class LayenvKernelSpecManager(KernelSpecManager):
                     display_name_format=self.display_name_format,
                     filters=filters,
                     previous=self._table,
+                    changes=self.discovery.changes(self._table_discovered, discovered),
                 )
                 self._table_key = key
                 self._table_discovered = discovered

@@ -228,11 +228,16 @@ def test_a_deleted_env_leaves_no_memo_behind(tmp_path: Path):
 NATIVE: dict = {}  # no native kernelspecs: the same object from one table to the next, as the manager keeps it
 
 
-def _table(discovered: object, previous: object = None) -> object:
+def _table(discovered: object, previous: object = None, changes: object = None) -> object:
     from jupyter_layenv.kernels import Filters, build_table
 
     return build_table(
-        discovered, NATIVE, display_name_format="{kernel} ({chain})", filters=Filters(), previous=previous
+        discovered,
+        NATIVE,
+        display_name_format="{kernel} ({chain})",
+        filters=Filters(),
+        previous=previous,
+        changes=changes,
     )
 
 
@@ -250,7 +255,8 @@ def test_incremental_listings_and_kernel_tables_equal_fresh_ones_through_adds_an
     settle(tmp_path)
     config = DiscoveryConfig(conda_roots=[str(root_a), str(root_b)], venv_roots=[str(venvs)])
     discovery = Discovery(config)
-    table = _table(discovery.discover())
+    listing = discovery.discover()
+    table = _table(listing)
     scans: list[int] = []
     complete: list[str] = []
     real_scan = Discovery._scan
@@ -284,13 +290,15 @@ def test_incremental_listings_and_kernel_tables_equal_fresh_ones_through_adds_an
         for label, step in steps:
             step()
             scans_before = len(scans)
-            listing = discovery.discover()
+            before, listing = listing, discovery.discover()
             if len(scans) > scans_before:
                 complete.append(label)
             fresh = Discovery(config).discover()
             assert listing.environments == fresh.environments, label
             assert listing.skipped == fresh.skipped, label
-            table = _table(listing, table)
+            changes = discovery.changes(before, listing)  # the envs the update made and dropped
+            assert changes is not None, label
+            table = _table(listing, table, changes)
             assert table.all_specs == _table(fresh).all_specs, label
             assert [env.chain for env in listing.environments] == [env.chain for env in fresh.environments], label
             fresh_table = _table(fresh)
@@ -298,6 +306,7 @@ def test_incremental_listings_and_kernel_tables_equal_fresh_ones_through_adds_an
             assert table.nb_conda_aliases == fresh_table.nb_conda_aliases, label
             assert table.env_kernels == fresh_table.env_kernels, label
             settle(tmp_path)
-            discovery.discover()
+            before, listing = listing, discovery.discover()
+            table = _table(listing, table, discovery.changes(before, listing))
     assert base_a.exists()
     assert complete == [], "the changes are applied in place, not by a complete scan"

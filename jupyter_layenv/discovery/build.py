@@ -150,9 +150,18 @@ class _Builder:
         return previous is not None and previous.context == self.context
 
     def update(
-        self, added: Iterable[str], removed: Iterable[str], changed: Iterable[str], skipped: list[SkippedEnv]
+        self,
+        added: Iterable[str],
+        removed: Iterable[str],
+        changed: Iterable[str],
+        skipped: list[SkippedEnv],
+        moved_facts: set[str],
     ) -> Discovered:
-        """The last build, with candidates added and removed and the facts of others changed (``can_update``)."""
+        """The last build, with candidates added and removed and the facts of others changed (``can_update``).
+
+        ``moved_facts``: the prefixes whose facts are new objects in this call; a "facts" read of any other
+        answers as before (the memo hands out the same object), so only the other kinds of reads are made again.
+        """
         memo = self.discovery._built
         assert memo is not None
         records = memo.records
@@ -169,7 +178,7 @@ class _Builder:
             if record is not None and record.facts is not facts:
                 dirty.update((("p", path), ("i", record.facts.dir_id), ("i", facts.dir_id)))
                 rebuild.add(path)
-        dirty.update(self._moved_reads(memo))
+        dirty.update(self._moved_reads(memo, moved_facts))
         dependents = memo.dependents
         for dep in dirty:
             rebuild.update(dependents.get(dep, ()))
@@ -180,34 +189,45 @@ class _Builder:
             if path in records:
                 memo.drop(path)
             memo.keep(path, self._record(path, self.candidates[path], self.facts(path)))
-        return self._finish(memo, skipped)
+        return self._finish(memo, skipped, touched=[*removed, *rebuild])
 
-    def _finish(self, memo: _BuildMemo, skipped: list[SkippedEnv]) -> Discovered:
+    def _finish(self, memo: _BuildMemo, skipped: list[SkippedEnv], touched: list[str] | None = None) -> Discovered:
+        """The Discovered of a build; ``touched``: after an update, the candidates removed or built again (the
+        naming then looks at them, and at the bases records add, not at every proto)."""
         extra_bases: dict[str, Candidate] = {}
         for base, cand in memo.extras.values():
             extra_bases.setdefault(base, cand)
-        protos = list(memo.protos.values())
-        for path, cand in extra_bases.items():
-            protos.append(self._conda_proto(path, self.facts(path), cand))
+        extra = [self._conda_proto(path, self.facts(path), cand) for path, cand in extra_bases.items()]
         dependents = memo.dependents
-        memo.reads = {key: value for key, value in self.reads.items() if key in dependents}
+        if touched is None:
+            memo.reads = {key: value for key, value in self.reads.items() if key in dependents}
+        else:
+            memo.reads.update(self.reads)
+            for key in [key for key in memo.reads if key not in dependents]:
+                del memo.reads[key]
         self.discovery._built = memo
         cache = self.discovery._protos
-        if len(cache) > len(protos):  # envs deleted (or now skipped) since: their protos go too
-            listed = {proto.path for proto in protos}
+        if len(cache) > len(memo.protos) + len(extra):  # envs deleted (or now skipped) since: their protos go too
+            listed = {*memo.protos, *(proto.path for proto in extra)}
             for path in [path for path in cache if path not in listed]:
                 del cache[path]
-        environments = self.discovery._naming.assign(protos)
+        naming = self.discovery._naming
+        if touched is None:
+            environments = naming.assign([*memo.protos.values(), *extra], (proto.path for proto in extra))
+        else:
+            environments = naming.update(memo.protos, extra, touched)
         return Discovered(
             environments=tuple(environments),
             skipped=tuple(sorted([*skipped, *memo.skips.values()], key=lambda s: s.path)),
             roots=tuple(self.roots),
         )
 
-    def _moved_reads(self, previous: _BuildMemo) -> set[object]:
+    def _moved_reads(self, previous: _BuildMemo, moved_facts: set[str] | None = None) -> set[object]:
         """The reads outside the candidates that now answer otherwise (each read again, once per build)."""
         moved: set[object] = set()
         for key, value in previous.reads.items():
+            if moved_facts is not None and key[0] == "facts" and key[1] not in moved_facts:
+                continue
             now = self._read(*key)
             if now is not value and (key[0] == "facts" or now != value):
                 moved.add(key)

@@ -25,6 +25,7 @@ from ..locators.prefix import (
 )
 from ..model import (
     Discovered,
+    Environment,
     ScopedRoot,
     SkippedEnv,
 )
@@ -67,6 +68,8 @@ class Discovery:
         self._prefixes = _Memo()
         self._protos: dict[str, tuple[tuple, Proto]] = {}
         self._naming = Naming()  # ids, chains and Environments of the last build
+        # (before, after, Environments new in after, Environments of before gone): what the last update changed
+        self._changes: tuple[Discovered, Discovered, list[Environment], list[Environment]] | None = None
         self._built: _BuildMemo | None = None  # what the last build made of each candidate, and what it read
         self._logged: set[tuple[str, str]] = set()
         self._stats = ScanStats()
@@ -110,9 +113,12 @@ class Discovery:
                 result = self._incremental(changed)
                 if result is not None:
                     if result is not self._result:
+                        changes = self._naming.changes
+                        self._changes = (self._result, result, *changes) if changes and self._result else None
                         self._result = result
                         self._log_new_skips(result)
                     return result
+            self._changes = None
             self._state = None
             result, deps = self._scan()
             entries = self._prefixes.entries
@@ -166,6 +172,11 @@ class Discovery:
         for memo, key in work:
             if key in memo.entries:
                 signature.update(memo.entries[key][0])
+        for memo in (self._children, self._prefixes):  # results first asked for now (a new layer's base)
+            for key in memo.checked():
+                if key not in memo.trusted and key in memo.entries:
+                    memo.trusted.add(key)
+                    signature.update(memo.entries[key][0])
         self._drop_orphans()
         return result
 
@@ -248,7 +259,9 @@ class Discovery:
         candidates.update(added)
         state.id_to_path.update(new_ids)
         refreshed = [path for path in refreshed if path in candidates and path not in added]
-        result = builder.update(added, removed, refreshed, state.skipped)
+        moved_facts = {key for memo, key, _before, _after in moved if memo is self._prefixes}
+        moved_facts.update(removed, added)
+        result = builder.update(added, removed, refreshed, state.skipped, moved_facts)
         signature = self._signature
         for memo, key in fresh:
             memo.trusted.add(key)
@@ -278,6 +291,15 @@ class Discovery:
         if isinstance(key, tuple):  # ("nested", prefix)
             return lambda previous: _env_children(key[1], previous, nested=True, stats=stats)
         return lambda previous: _env_children(key, previous, stats=stats)
+
+    def changes(self, before: Discovered, after: Discovered) -> tuple[list[Environment], list[Environment]] | None:
+        """The Environments new in ``after`` and those of ``before`` it no longer has, when ``after`` is the update
+        of ``before`` (a kernel table built for ``before`` then patches those envs only); ``None``: not known."""
+        with self._lock:
+            found = self._changes
+        if found is None or found[0] is not before or found[1] is not after:
+            return None
+        return found[2], found[3]
 
     def invalidate(self) -> None:
         with self._lock:

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import os
 import re
+from collections.abc import Iterable
 
 from ..model import (
     CONDA_BASE,
@@ -111,9 +112,14 @@ class Naming:
         self.heads: dict[str, int] = {}  # first chain name -> how many one-name chains have it
         self.named: dict[str, set[str]] = {}  # first chain name -> every proto whose chain starts with it
         self.order: list[tuple[str, str]] = []  # (base or path, path), sorted
+        self.extra: set[str] = set()  # the bases records added (not candidates themselves)
+        # the Environments the last call made and those it replaced or dropped (None: it was a complete pass)
+        self.changes: tuple[list[Environment], list[Environment]] | None = None
 
-    def assign(self, protos: list[Proto]) -> list[Environment]:
+    def assign(self, protos: list[Proto], extra: Iterable[str] = ()) -> list[Environment]:
         by_path = {proto.path: proto for proto in protos}
+        self.extra = set(extra)
+        self.changes = ([], [])
         changed = [proto for proto in protos if self.protos.get(proto.path) is not proto]
         added = sum(1 for proto in changed if proto.path not in self.protos)
         gone = [path for path in self.protos if path not in by_path] if len(self.protos) + added > len(by_path) else []
@@ -124,7 +130,30 @@ class Naming:
         environments = self.environments
         return [environments[path][1] for _key, path in self.order]
 
+    def update(self, protos: dict[str, Proto], extra: list[Proto], touched: list[str]) -> list[Environment]:
+        """``assign`` after a build update: only the ``touched`` paths and the extra bases can differ."""
+        known = self.protos
+        extra_paths = {proto.path for proto in extra}
+        self.changes = ([], [])
+        changed = [proto for proto in extra if known.get(proto.path) is not proto]
+        gone = [path for path in self.extra if path not in extra_paths and path not in protos]
+        for path in touched:
+            proto = protos.get(path)
+            if proto is not None:
+                if known.get(path) is not proto:
+                    changed.append(proto)
+            elif path in known and path not in extra_paths:
+                gone.append(path)
+        self.extra = extra_paths
+        if len(changed) + len(gone) > 16:
+            return self.assign([*protos.values(), *extra], extra_paths)
+        if changed or gone:
+            self._update(changed, list(dict.fromkeys(gone)))
+        environments = self.environments
+        return [environments[path][1] for _key, path in self.order]
+
     def _full(self, protos: list[Proto], by_path: dict[str, Proto]) -> list[Environment]:
+        self.changes = None
         environments = _assign_ids(protos, self.environments)
         self.protos = by_path
         self.ids = {env.path: env.id for env in environments}
@@ -229,10 +258,12 @@ class Naming:
     def _refresh(self, paths: set[str], gone: list[str]) -> None:
         """New Environments where proto, id or chain changed; the order follows."""
         environments, order = self.environments, self.order
+        added, dropped = self.changes
         for path in gone:
             old = environments.pop(path, None)
             if old is not None:
                 del order[bisect.bisect_left(order, _order(old[1]))]
+                dropped.append(old[1])
         for path in paths:
             proto = self.protos.get(path)
             if proto is None:
@@ -243,9 +274,11 @@ class Naming:
                 continue
             if cached is not None:
                 del order[bisect.bisect_left(order, _order(cached[1]))]
+                dropped.append(cached[1])
             env = _environment(proto, env_id, chain)
             environments[path] = (proto, env)
             bisect.insort(order, _order(env))
+            added.append(env)
 
     def _chain(self, proto: Proto) -> tuple[str, ...]:
         chain = proto.chain

@@ -310,3 +310,58 @@ def test_incremental_listings_and_kernel_tables_equal_fresh_ones_through_adds_an
             table = _table(listing, table, discovery.changes(before, listing))
     assert base_a.exists()
     assert complete == [], "the changes are applied in place, not by a complete scan"
+
+
+def test_a_kernel_spec_managers_listing_after_changes_equals_a_fresh_managers(tmp_path: Path):
+    """Broken by: a kernel table patched after a change that differs from a fresh manager's: an env's shipped
+    kernels (an R kernelspec) left behind when it goes, a native kernelspec of the server's own env, names of a new
+    Conda env that nb_conda_kernels would give."""
+    from envtree import add_kernelspec, irkernel_spec
+
+    from jupyter_layenv import LayenvKernelSpecManager
+
+    root = make_conda_prefix(tmp_path / "miniforge3", conda_root=True, ipykernel=True)
+    venvs = tmp_path / "venvs"
+    make_venv(venvs / "plain", tool="uv", ipykernel=True)
+    kernels = tmp_path / "kernels"
+    add_kernelspec(kernels.parent / "native", "native-r", irkernel_spec())  # a native spec, not an env's
+    kernels.mkdir()
+    shutil.move(kernels.parent / "native" / "share" / "jupyter" / "kernels" / "native-r", kernels / "native-r")
+    os.utime(kernels / "native-r" / "kernel.json", (YESTERDAY, YESTERDAY))  # an old spec, as a user's would be
+    settle(tmp_path)
+
+    def manager() -> LayenvKernelSpecManager:
+        return LayenvKernelSpecManager(
+            conda_roots=[str(root)],
+            envs_dirs=[],
+            environments_files=[],
+            condarc_paths=[],
+            venv_roots=[str(venvs)],
+            env_paths=[],
+            kernel_dirs=[str(kernels)],
+            ensure_native_kernel=False,
+        )
+
+    ksm = manager()
+    ksm.get_all_specs()
+
+    def with_r(prefix: Path) -> None:
+        make_conda_prefix(prefix, ipykernel=True)
+        add_kernelspec(prefix, "ir", irkernel_spec())
+
+    steps = [
+        ("a Conda env shipping an R kernel", lambda: with_r(root / "envs" / "rstats")),
+        ("a venv nested in it", lambda: make_venv(root / "envs" / "rstats" / "proj", tool="uv", ipykernel=True)),
+        ("a plain venv deleted", lambda: shutil.rmtree(venvs / "plain")),
+        ("the Conda env deleted, with its R kernel and nested venv", lambda: shutil.rmtree(root / "envs" / "rstats")),
+    ]
+    for label, step in steps:
+        step()
+        specs = ksm.get_all_specs()
+        fresh = manager()
+        assert specs == fresh.get_all_specs(), label
+        assert ksm.listing() == fresh.listing(), label
+        assert ksm.kernel_table().aliases == fresh.kernel_table().aliases, label
+        settle(tmp_path)
+        ksm.get_all_specs()
+    assert "native-r" in ksm.get_all_specs()

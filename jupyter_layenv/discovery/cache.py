@@ -6,12 +6,14 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from ..probe import root_of
 
 # An mtime this close to the scan may hide a change made in the same clock tick (or on a skewed NFS
 # server): such a dependency is re-checked by content on the next call instead of trusted.
 RACY_WINDOW_NS = 2_000_000_000
+_UNREAD: Any = object()  # not read yet in this scan (None: read, and missing or unreadable)
 
 
 class ScanStats:
@@ -28,25 +30,27 @@ class ScanStats:
         self.hung = hung
         self.started_ns = time.time_ns()
 
+    # A miss is the common case in a cold scan: looked up with a sentinel, not by catching KeyError (3x dearer).
+
     def stat(self, path: str) -> os.stat_result | None:
-        try:
-            return self._stats[path]
-        except KeyError:
-            try:
-                result: os.stat_result | None = None if self.hung and root_of(path, self.hung) else os.stat(path)
-            except (OSError, ValueError):
-                result = None
-            self._stats[path] = result
+        result = self._stats.get(path, _UNREAD)
+        if result is not _UNREAD:
             return result
+        try:
+            result = None if self.hung and root_of(path, self.hung) else os.stat(path)
+        except (OSError, ValueError):
+            result = None
+        self._stats[path] = result
+        return result
 
     def listing(self, path: str) -> Listing | None:
         """The entries of a directory by name (their types from ``d_type``); ``None``: unreadable."""
-        try:
-            return self._listings[path]
-        except KeyError:
-            found = None if self.hung and root_of(path, self.hung) else list_entries(path)
-            self._listings[path] = found
+        found = self._listings.get(path, _UNREAD)
+        if found is not _UNREAD:
             return found
+        found = None if self.hung and root_of(path, self.hung) else list_entries(path)
+        self._listings[path] = found
+        return found
 
     def listed(self, path: str) -> Listing | None:
         """The listing of a directory if this scan made one already (``None`` otherwise: nothing is read)."""

@@ -365,3 +365,21 @@ def test_a_kernel_spec_managers_listing_after_changes_equals_a_fresh_managers(tm
         settle(tmp_path)
         ksm.get_all_specs()
     assert "native-r" in ksm.get_all_specs()
+
+
+def test_an_updated_listing_logs_a_new_envs_reason_once(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    """Broken by: an update that logs nothing for the env it adds, or logs every env's reason again."""
+    venvs = tmp_path / "venvs"
+    make_venv(venvs / "kernel", tool="uv", ipykernel=True)
+    make_venv(venvs / "bare", tool="uv")  # no ipykernel: a reason is logged
+    settle(tmp_path)
+    discovery = Discovery(DiscoveryConfig(venv_roots=[str(venvs)]))
+    with caplog.at_level("INFO", logger="jupyter_layenv.discovery"):
+        discovery.discover()
+        make_venv(venvs / "bare2", tool="uv")
+        discovery.discover()
+        settle(tmp_path)
+        discovery.discover()
+    logged = [record.getMessage() for record in caplog.records if "no ipykernel" in record.getMessage()]
+    assert len(logged) == 2, logged
+    assert any(str(venvs / "bare2") in message for message in logged)

@@ -71,7 +71,8 @@ class Discovery:
         # (before, after, Environments new in after, Environments of before gone): what the last update changed
         self._changes: tuple[Discovered, Discovered, list[Environment], list[Environment]] | None = None
         self._built: _BuildMemo | None = None  # what the last build made of each candidate, and what it read
-        self._logged: set[tuple[str, str]] = set()
+        self._logged_skips: set[tuple[str, str]] = set()  # the reasons logged, of skipped paths
+        self._logged_envs: set[tuple[str, str]] = set()  # and of listed envs that are not kernels
         self._stats = ScanStats()
         self._scan_deps: list[str] = []  # directories the child scans depend on, for the next signature
         self._hung: tuple[str, ...] = ()  # roots left out of the last scan: they did not answer
@@ -116,7 +117,7 @@ class Discovery:
                         changes = self._naming.changes
                         self._changes = (self._result, result, *changes) if changes and self._result else None
                         self._result = result
-                        self._log_new_skips(result)
+                        self._log_new_skips(result, changes)
                     return result
             self._changes = None
             self._state = None
@@ -406,12 +407,24 @@ class Discovery:
                 by_dir[key] = Candidate(kept.path, cand.source, cand.conda_root)
         return {cand.path: cand for cand in by_dir.values()}, frozenset(duplicates)
 
-    def _log_new_skips(self, result: Discovered) -> None:
-        reasons = {(skip.path, skip.reason) for skip in result.skipped}
-        reasons |= {(env.path, env.skipped_reason) for env in result.environments if env.skipped_reason}
-        for path, reason in sorted(reasons - self._logged):
+    def _log_new_skips(
+        self, result: Discovered, changes: tuple[list[Environment], list[Environment]] | None = None
+    ) -> None:
+        """Logs each reason an env is skipped or not a kernel once, while it lasts; ``changes``: after an update,
+        the Environments made and dropped (the other envs' reasons are the ones logged already)."""
+        skips = {(skip.path, skip.reason) for skip in result.skipped}
+        if changes is None:
+            envs = {(env.path, env.skipped_reason) for env in result.environments if env.skipped_reason}
+            new = (skips - self._logged_skips) | (envs - self._logged_envs)
+        else:
+            envs = self._logged_envs
+            made = {(env.path, env.skipped_reason) for env in changes[0] if env.skipped_reason}
+            new = (skips - self._logged_skips) | (made - envs)
+            envs.difference_update((env.path, env.skipped_reason) for env in changes[1] if env.skipped_reason)
+            envs |= made
+        for path, reason in sorted(new):
             self.log.info("jupyter_layenv: %s: %s", path, reason)
-        self._logged = reasons
+        self._logged_skips, self._logged_envs = skips, envs
 
 
 def _placed(facts: PrefixFacts) -> tuple[object, ...]:

@@ -28,20 +28,21 @@ def activation_for(
     conda_env_name: str | None,
 ) -> Activation:
     """Layer first, then its base: PATH order, CONDA_PREFIX from the Conda part, VIRTUAL_ENV from the venv part."""
-    path_dirs = [facts.bin_dir]
+    conda_part = facts if facts.is_conda else base if base is not None and base.is_conda else None
+    path_dirs = (facts.bin_dir,) if base is None else (facts.bin_dir, base.bin_dir)
+    if conda_part is None:  # a plain venv (most of them): no dict to build
+        return Activation(
+            path_dirs=path_dirs, env_vars=(("VIRTUAL_ENV", facts.path),) if facts.is_venv else (), scripts=()
+        )
     env_vars: dict[str, str] = {}
     scripts: list[tuple[str, str]] = []
-    conda_part = facts if facts.is_conda else base if base is not None and base.is_conda else None
-    if base is not None:
-        path_dirs.append(base.bin_dir)
     if facts.is_venv:
         env_vars["VIRTUAL_ENV"] = facts.path
-    if conda_part is not None:
-        env_vars["CONDA_PREFIX"] = conda_part.path
-        env_vars["CONDA_DEFAULT_ENV"] = conda_env_name or conda_part.path
-        env_vars.update(conda_part.state_env_vars)
-        scripts.extend((conda_part.path, script) for script in conda_part.activate_scripts)
-    return Activation(path_dirs=tuple(path_dirs), env_vars=tuple(env_vars.items()), scripts=tuple(scripts))
+    env_vars["CONDA_PREFIX"] = conda_part.path
+    env_vars["CONDA_DEFAULT_ENV"] = conda_env_name or conda_part.path
+    env_vars.update(conda_part.state_env_vars)
+    scripts.extend((conda_part.path, script) for script in conda_part.activate_scripts)
+    return Activation(path_dirs=path_dirs, env_vars=tuple(env_vars.items()), scripts=tuple(scripts))
 
 
 def kernel_launch(activation: Activation, argv: list[str]) -> tuple[list[str], dict[str, str]]:

@@ -383,3 +383,19 @@ def test_an_updated_listing_logs_a_new_envs_reason_once(tmp_path: Path, caplog: 
     logged = [record.getMessage() for record in caplog.records if "no ipykernel" in record.getMessage()]
     assert len(logged) == 2, logged
     assert any(str(venvs / "bare2") in message for message in logged)
+
+
+@pytest.mark.parametrize("own_name", ["a", "z"])
+def test_venvs_sharing_a_home_get_their_own_base_when_one_of_them_is_that_home(tmp_path: Path, own_name: str):
+    """Broken by: sharing one base answer between every venv with the same ``home`` (worked out once per build)
+    without noticing that the answer names one of them: a venv whose ``home`` is its own bin directory is no layer
+    on itself, while its sibling made from it is a layer on it, whichever of the two is built first."""
+    root = tmp_path / "venvs"
+    own, layer = make_venv(root / own_name, tool="uv"), make_venv(root / "m", tool="uv")
+    for env in (own, layer):
+        cfg = env / "pyvenv.cfg"
+        lines = [f"home = {own / 'bin'}" if line.startswith("home") else line for line in cfg.read_text().splitlines()]
+        cfg.write_text("\n".join(lines) + "\n")
+    found = {env.path: env for env in Discovery(DiscoveryConfig(venv_roots=[str(root)])).discover().environments}
+    assert (found[str(own)].kind, found[str(own)].base) == ("venv", None)
+    assert (found[str(layer)].kind, found[str(layer)].base) == ("layered", str(own))

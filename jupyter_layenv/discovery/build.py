@@ -121,6 +121,10 @@ class _Builder:
         self.context = (self.stats.hung, self.server_id, tuple(self.scoped_dirs), self.cfg, self.uid)
         self.reads: dict[tuple[str, str], object] = {}
         self._deps: set[object] = set()
+        # (home, base-prefix, base-executable, parent dir) -> a venv's base answer, the envs it names, its deps
+        self._bases: dict[
+            tuple[str, str | None, str | None, str], tuple[_BaseAnswer, tuple[str, ...], set[object]]
+        ] = {}
 
     def facts(self, path: str) -> PrefixFacts:
         return self.discovery._facts(path)
@@ -263,7 +267,7 @@ class _Builder:
             reason = f"broken interpreter: {facts.python_problem}; recreate the environment or delete it"
             proto = SkippedEnv(path, reason)
         deps = frozenset(self._deps)
-        reads = tuple(key for key in deps if isinstance(key, tuple) and key[0] in _READS)
+        reads = tuple([key for key in deps if key[0] in _READS])  # every dependency is a (kind, what) pair
         return _BuildRecord(cand, facts, proto, next(iter(extra.items()), None), deps, reads)
 
     def _read(self, kind: str, path: str) -> Any:
@@ -299,26 +303,57 @@ class _Builder:
                 return True
         return self._read("is_dir", home)
 
-    def _venv_base(self, path: str, pyvenv: dict[str, str]) -> tuple[str | None, str]:
-        """The known env a venv was made from, and the prefix of its base interpreter.
+    def _shared_base(self, path: str, pyvenv: dict[str, str], home: str) -> _BaseAnswer:
+        """``_base_answer``, worked out once per build for the venvs that share what it reads (the layers of one
+        base, the venvs of one interpreter), its dependencies recorded for each. The answer of a venv that names
+        itself as its base is its own (``known != path`` in ``_venv_base``)."""
+        key = (home, pyvenv.get("base-prefix"), pyvenv.get("base-executable"), os.path.dirname(path))
+        shared = self._bases.get(key)
+        if shared is None or path in shared[1]:
+            outer, self._deps = self._deps, set()
+            try:
+                answer, seen = self._base_answer(path, pyvenv, home)
+            finally:
+                deps, self._deps = self._deps, outer
+            shared = (answer, seen, deps)
+            if path not in seen:
+                self._bases[key] = shared
+        self._deps |= shared[2]
+        return shared[0]
+
+    def _base_answer(self, path: str, pyvenv: dict[str, str], home: str) -> tuple[_BaseAnswer, tuple[str, ...]]:
+        """Whether ``home`` is there, then the venv's base (see ``_venv_base``), and the listed envs it named."""
+        if not self._home_is_dir(home):
+            return (False, None, "", None, False), ()
+        base_path, base_prefix, seen = self._venv_base(path, pyvenv)
+        added = False
+        if base_path is None and self._read("exists", os.path.join(base_prefix, "conda-meta")):
+            base_path, added = base_prefix, True
+        return (True, base_path, base_prefix, self._read("facts", base_path or base_prefix), added), seen
+
+    def _venv_base(self, path: str, pyvenv: dict[str, str]) -> tuple[str | None, str, tuple[str, ...]]:
+        """The known env a venv was made from, the prefix of its base interpreter, and the listed envs asked for.
 
         ``home`` names the base's bin directory, unless the base's python was a symlink (virtualenv and
         uv resolve it): then the interpreter itself, and the seed's nesting, tell which Conda env it was.
         """
         home = pyvenv["home"]
-        home_prefix = os.path.dirname(home) if os.path.basename(home) in ("bin", "Scripts") else home
+        home_prefix = _home_prefix(home)
+        seen: tuple[str, ...] = ()
         for prefix in (home_prefix, pyvenv.get("base-prefix")):
             known = self._known(prefix) if prefix else None
-            if known is not None and known != path:
-                return known, known
+            if known is not None:
+                seen += (known,)
+                if known != path:
+                    return known, known, seen
         parent = os.path.dirname(path)
         if self._is_candidate(parent) and (parent_facts := self.discovery._facts(parent)).is_conda:
             interpreter = pyvenv.get("base-executable") or os.path.join(home, "python")
             if parent_facts.python and self._read("realpath", parent_facts.python) == self._read(
                 "realpath", interpreter
             ):
-                return parent, parent
-        return None, pyvenv.get("base-prefix") or home_prefix
+                return parent, parent, seen
+        return None, pyvenv.get("base-prefix") or home_prefix, seen
 
     def _conda_proto(self, path: str, facts: PrefixFacts, cand: Candidate) -> Proto:
         is_root = (facts.is_conda_root and cand.source == SOURCE_CONDA_ROOT) or cand.conda_root == path
@@ -347,18 +382,16 @@ class _Builder:
         hung_root = root_of(home, self.stats.hung) if self.stats.hung and home else None
         if hung_root is not None:  # reading anything of the base would hang
             return SkippedEnv(path, base_not_responding_reason(_home_prefix(home), hung_root, self.cfg.root_timeout))
-        if not self._home_is_dir(home):
+        home_is_dir, base_path, base_prefix, base_facts, added_base = self._shared_base(path, pyvenv, home)
+        if not home_is_dir:
             dangling = f" (so {facts.python_problem})" if facts.python_problem else ""
             return SkippedEnv(
                 path,
                 f"base deleted: {home} no longer exists{dangling}; "
                 "delete this environment or recreate it on an existing base",
             )
-        base_path, base_prefix = self._venv_base(path, pyvenv)
-        if base_path is None and self._read("exists", os.path.join(base_prefix, "conda-meta")):
-            base_path = base_prefix
+        if added_base:
             extra_bases.setdefault(base_prefix, Candidate(base_prefix, "layer-base"))
-        base_facts = self._read("facts", base_path or base_prefix)
         inherits = pyvenv.get("include-system-site-packages", "false").lower() == "true"
         if base_path is not None:
             base_name = "base" if base_facts.is_conda_root else _venv_name(base_path)
@@ -454,6 +487,9 @@ class _Builder:
                 return scope
         return SCOPE_USER if owner_uid == self.uid else SCOPE_SYSTEM
 
+
+# home is a directory, base path, base prefix, base facts, base added by this venv (see _Builder._base_answer)
+_BaseAnswer = tuple[bool, str | None, str, PrefixFacts | None, bool]
 
 _READS: dict[str, Callable[[_Builder, str], object]] = {
     "dir_id": lambda builder, path: builder.stats.dir_id(path),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import glob
 import os
 from collections.abc import Iterable
@@ -59,8 +60,10 @@ def _base_marker(home: str, stats: ScanStats) -> str:
     return os.path.join(prefix, "conda-meta") if listing is not None and "conda-meta" in listing else home
 
 
+@functools.lru_cache(maxsize=4096)
 def _home_prefix(home: str) -> str:
-    """The prefix a pyvenv.cfg ``home`` (usually the base's bin directory) belongs to."""
+    """The prefix a pyvenv.cfg ``home`` (usually the base's bin directory) belongs to; the layers of one base share
+    their ``home``: asked per layer, worked out once."""
     return os.path.dirname(home) if os.path.basename(home) in ("bin", "Scripts") else home
 
 

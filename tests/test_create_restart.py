@@ -48,7 +48,7 @@ def test_server_killed_mid_job_then_restarted(clean_create_home: Path, tmp_path:
         server = _server(tmp_path, clean_create_home, stalling_index.url)
         code, after = server.request("GET", f"layenv/jobs/{job['id']}")
         assert code == 200 and after["state"] == "failed"
-        assert "interrupted by server restart" in after["error"]
+        assert "interrupted: the server running it stopped" in after["error"]
         assert not path.exists()
         assert processes_mentioning(str(path)) == []  # the orphaned installer was killed too
         code, jobs = server.request("GET", "layenv/jobs")

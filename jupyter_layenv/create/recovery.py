@@ -17,11 +17,12 @@ from . import builder
 from .jobstore import ACTIVE, Job, JobStore
 from .locks import EnvLock, PlantedLink
 
-INTERRUPTED_BY, AGAIN = "interrupted by server restart;", "create it again"
+# Recovered at the next start of its server or by another live server sharing the root: "stopped" fits both.
+INTERRUPTED_BY, AGAIN = "interrupted: the server running it stopped;", "create it again"
 ALREADY_REMOVED = "its half-made environment had already been removed (by another server sharing the root)"
 INTERRUPTED = f"{INTERRUPTED_BY} the half-made environment was removed, {AGAIN}"
 KEPT = "it is kept; delete it if it is not listed as a kernel"
-INTERRUPTED_CHANGE = "interrupted by server restart; the layer was put back as it was before, make the change again"
+INTERRUPTED_CHANGE = f"{INTERRUPTED_BY} the layer was put back as it was before, make the change again"
 
 
 def recover_job(store: JobStore, job: Job, log: logging.Logger) -> bool:

@@ -346,7 +346,7 @@ def test_server_log_hint_and_recovery_of_a_killed_servers_conda_job(tmp_path: Pa
             recovered = again.get(f"layenv/jobs/{job['id']}")
         finally:
             again.stop()
-    assert recovered["state"] == "failed" and "interrupted by server restart" in recovered["error"]
+    assert recovered["state"] == "failed" and "interrupted: the server running it stopped" in recovered["error"]
     assert not prefix.exists() and not processes_mentioning(str(prefix))
 
 

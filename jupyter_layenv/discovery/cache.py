@@ -188,7 +188,7 @@ class _Memo:
         if cached is not None and value == cached[1]:
             value = cached[1]
         signature = stats.signature(deps)
-        paths = frozenset(path for path, _mtime in signature)
+        paths = frozenset(deps)  # the signature's paths: ``deps`` without repeats
         self.entries[key] = (signature, value, paths)
         dependents = self.dependents
         if cached is not None and cached[2] != paths:

@@ -5,6 +5,7 @@ Shared by every locator; reads directories and small files only, never runs the 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -56,8 +57,9 @@ class PrefixFacts:
     def is_venv(self) -> bool:
         return self.pyvenv is not None
 
-    @property
+    @functools.cached_property
     def bin_dir(self) -> str:
+        """Asked per env and per layer on it (PATH): kept on the instance (not a field: equality ignores it)."""
         return bin_dir(self.path, venv=self.is_venv)
 
 
@@ -124,7 +126,9 @@ def inspect_prefix(path: str, names: Collection[str] | None = None, st: os.stat_
     conda_meta = base + "conda-meta"
     meta_entries = fsread.listdir(conda_meta) if "conda-meta" in top else []
     # some installers leave only the package records (no history): still a Conda prefix
-    is_conda = "history" in meta_entries or any(entry.endswith(".json") for entry in meta_entries)
+    is_conda = bool(meta_entries) and (
+        "history" in meta_entries or any(entry.endswith(".json") for entry in meta_entries)
+    )
     problem: str | None = None
     pyvenv: dict[str, str] | None = None
     deps = [path]

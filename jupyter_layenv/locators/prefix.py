@@ -5,7 +5,6 @@ Shared by every locator; reads directories and small files only, never runs the 
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -57,10 +56,14 @@ class PrefixFacts:
     def is_venv(self) -> bool:
         return self.pyvenv is not None
 
-    @functools.cached_property
+    @property
     def bin_dir(self) -> str:
-        """Asked per env and per layer on it (PATH): kept on the instance (not a field: equality ignores it)."""
-        return bin_dir(self.path, venv=self.is_venv)
+        """Asked per env and per layer on it (PATH): kept on the instance (not a field: equality ignores it). Not a
+        ``functools.cached_property``: before Python 3.12 its first read takes a lock, 3x the cost of the work."""
+        found = self.__dict__.get("_bin_dir")
+        if found is None:
+            found = self.__dict__["_bin_dir"] = bin_dir(self.path, venv=self.pyvenv is not None)
+        return found
 
 
 def bin_dir(prefix: str, *, venv: bool) -> str:

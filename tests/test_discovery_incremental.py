@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -183,20 +184,37 @@ def _config(envs: Path, root: Path) -> DiscoveryConfig:
     return DiscoveryConfig(envs_dirs=[str(envs)], venv_roots=[str(root)])
 
 
-def test_after_a_base_is_deleted_an_incremental_listing_says_what_a_fresh_one_says(tmp_path: Path):
-    """Broken by: keeping a layer's facts from before its base was deleted (its own directories did not change, but
-    its python link now dangles): its reason then lacks the dangling link a fresh scan reports."""
-    envs = tmp_path / "envs"
+@dataclass
+class _BaseLayerPlain:
+    """A Conda base, a layer on it and a plain venv, settled, and a Discovery that has listed them once."""
+
+    base: Path
+    layer: Path
+    plain: Path
+    config: DiscoveryConfig
+    discovery: Discovery
+
+
+def _base_layer_plain(tmp_path: Path) -> _BaseLayerPlain:
+    envs, root = tmp_path / "envs", tmp_path / "venvs"
     base = make_conda_prefix(envs / "base311")
-    root = tmp_path / "venvs"
     layer = make_layered_env(base, root / "layer", tool="uv")
     plain = make_venv(root / "plain", tool="uv")
     settle(tmp_path)
-    discovery = Discovery(_config(envs, root))
+    config = _config(envs, root)
+    discovery = Discovery(config)
     discovery.discover()
+    return _BaseLayerPlain(base, layer, plain, config, discovery)
+
+
+def test_after_a_base_is_deleted_an_incremental_listing_says_what_a_fresh_one_says(tmp_path: Path):
+    """Broken by: keeping a layer's facts from before its base was deleted (its own directories did not change, but
+    its python link now dangles): its reason then lacks the dangling link a fresh scan reports."""
+    tree = _base_layer_plain(tmp_path)
+    base, layer, plain, discovery = tree.base, tree.layer, tree.plain, tree.discovery
     shutil.rmtree(base)
     listing = discovery.discover()
-    fresh = Discovery(_config(envs, root)).discover()
+    fresh = Discovery(tree.config).discover()
     assert "dangling link" in {skip.path: skip.reason for skip in fresh.skipped}[str(layer)]
     assert listing.skipped == fresh.skipped
     assert listing.environments == fresh.environments
@@ -205,14 +223,8 @@ def test_after_a_base_is_deleted_an_incremental_listing_says_what_a_fresh_one_sa
 
 def test_a_deleted_env_leaves_no_memo_behind(tmp_path: Path):
     """Broken by: keeping what was built for an env after it is deleted (a server where envs come and go grows)."""
-    envs = tmp_path / "envs"
-    base = make_conda_prefix(envs / "base311")
-    root = tmp_path / "venvs"
-    layer = make_layered_env(base, root / "layer", tool="uv")
-    plain = make_venv(root / "plain", tool="uv")
-    settle(tmp_path)
-    discovery = Discovery(_config(envs, root))
-    discovery.discover()
+    tree = _base_layer_plain(tmp_path)
+    base, layer, plain, discovery = tree.base, tree.layer, tree.plain, tree.discovery
     assert {str(layer), str(plain), str(base)} <= set(discovery._protos)
     shutil.rmtree(plain)
     discovery.discover()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from ..probe import root_of
@@ -110,31 +110,26 @@ def list_entries(path: str) -> Listing | None:
 Signature = tuple[tuple[str, int | None], ...]
 
 
-def changed_paths(signature: Signature) -> list[str]:
-    """The paths whose mtime is not the one stored (all of them: a warm listing makes the same calls)."""
+def _changed(signature: Signature) -> Iterator[str]:
+    """The paths whose mtime is not the one stored, found with plain ``stat`` calls as they are asked for."""
     stat = os.stat
-    changed = []
     for path, expected in signature:
         try:
             mtime = stat(path).st_mtime_ns
         except (OSError, ValueError):
             mtime = None
         if mtime != expected:
-            changed.append(path)
-    return changed
+            yield path
+
+
+def changed_paths(signature: Signature) -> list[str]:
+    """All the changed paths (a warm listing makes the same calls)."""
+    return list(_changed(signature))
 
 
 def signature_unchanged(signature: Signature) -> bool:
-    """The warm path: plain ``stat`` calls, stopping at the first change."""
-    stat = os.stat
-    for path, expected in signature:
-        try:
-            mtime = stat(path).st_mtime_ns
-        except (OSError, ValueError):
-            mtime = None
-        if mtime != expected:
-            return False
-    return True
+    """The warm path: stops at the first change."""
+    return next(_changed(signature), None) is None
 
 
 def mtime_signature(paths: Iterable[str]) -> Signature:

@@ -1,8 +1,9 @@
 """The seed's layout: with ``layout = inside_base`` a new layer goes inside its writable Conda env; with nested venvs
-not looked for, discovery does not see it there, and the create says which setting to change."""
+not looked for, discovery would not see it there, so it goes to the user root and the server says so at its start."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -41,28 +42,28 @@ async def test_inside_base_layout(jp_fetch, create_home: Path):
 
 
 @pytest.mark.parametrize("nested_venvs", [False])
-async def test_inside_base_where_discovery_does_not_look_names_the_roots_to_configure(jp_fetch, create_home: Path,
-                                                                                     audit):  # fmt: skip
-    """Discovery neither lists nor skips the new layer (it does not look inside Conda envs): the last step fails
-    naming the directory and the settings that make discovery look there, removes the layer, frees the name."""
+async def test_inside_base_without_nested_venvs_puts_the_layer_in_the_user_root(jp_fetch, create_home: Path):
+    """Discovery does not look inside Conda envs: a layer built inside its base would not be listed (the create used
+    to build it there, then fail and remove it), so the layer goes to the user root, where it is listed."""
     base = create_home / "miniconda3" / "envs" / "py311_ai"
-    path = base / "hidden_env"
+    path = create_home / ".virtualenvs" / "outside_env"
     try:
-        code, job = await create(jp_fetch, {"name": "hidden_env", "base": BASE_ID})
+        code, job = await create(jp_fetch, {"name": "outside_env", "base": BASE_ID})
         assert code == 202 and job["path"] == str(path), job
         job = await follow(jp_fetch, job["id"])
-        assert job["state"] == "failed" and job["step"] == "register", job
-        error = job["error"]
-        assert error.startswith(
-            f"{path} was built but discovery does not look in {base}: add that directory to "
-            "LayenvKernelSpecManager.venv_roots (envs_dirs for a Conda env), or check LayenvService.user_root"
-        ), error
-        assert "discovery skips it" not in error and error.endswith(f"; {path} was removed, create it again"), error
-        assert not path.exists()
-        assert (audit[-1]["action"], audit[-1]["outcome"], audit[-1]["detail"]) == ("create", "failed", error)
-        code, again = await create(jp_fetch, {"name": "hidden_env", "base": BASE_ID})
-        assert code == 202, again  # the name is free: no "exists already"
-        await fetch_json(jp_fetch, "jobs", again["id"], method="DELETE")
+        assert job["state"] == "succeeded", job
+        assert job["environment"]["base"] == str(base) and not (base / "outside_env").exists()
+        code, _ = await fetch_json(jp_fetch, "environments", job["environment"]["id"], method="DELETE")
+        assert code == 204 and not path.exists()
     finally:
         shutil.rmtree(path, ignore_errors=True)
-        shutil.rmtree(base / ".layenv-locks", ignore_errors=True)
+
+
+def test_the_server_warns_that_inside_base_needs_nested_venvs(caplog: pytest.LogCaptureFixture):
+    from jupyter_layenv.kernelspecs import LayenvKernelSpecManager
+    from jupyter_layenv.service import LayenvService
+
+    log = logging.getLogger("layenv-layout-test")
+    with caplog.at_level(logging.WARNING, logger=log.name):
+        LayenvService(ksm=LayenvKernelSpecManager(nested_venvs=False), layout="inside_base", log=log)
+    assert any("needs LayenvKernelSpecManager.nested_venvs = True" in r.getMessage() for r in caplog.records)

@@ -115,6 +115,12 @@ class LayenvService(condabase.CondaBases):
         self.usage = UsageTracker(os.path.join(jupyter_data_dir(), "layenv"), self.size_refresh_seconds)
         self.housekeeping = Housekeeping(self)
         self._include_root_in_discovery()
+        if self.layout == "inside_base" and not ksm.nested_venvs:
+            self.log.warning(
+                "jupyter_layenv: LayenvService.layout = inside_base needs LayenvKernelSpecManager.nested_venvs = True "
+                "(discovery would not list a layer inside its base): new layers go to %s",
+                self.root(),
+            )
         self.jobs = JobManager(
             JobStore(fsread.expand(self.jobs_dir), keep=self.jobs_kept),
             concurrency=max(1, self.job_concurrency),
@@ -138,6 +144,16 @@ class LayenvService(condabase.CondaBases):
             self.ksm.venv_roots = [*self.ksm.venv_roots, root]
         if root not in {fsread.expand(path) for path in self.ksm.user_roots}:
             self.ksm.user_roots = [*self.ksm.user_roots, root]
+
+    def _inside_base(self, scope: str, base: Environment) -> bool:
+        """The seed's layout, where the new layer will be listed: only with nested venvs looked for."""
+        return (
+            scope == SCOPE_USER
+            and self.layout == "inside_base"
+            and self.ksm.nested_venvs
+            and base.kind == CONDA_ENV
+            and base.writable
+        )
 
     def root(self) -> str:
         return fsread.expand(self.user_root)
@@ -324,7 +340,7 @@ class LayenvService(condabase.CondaBases):
         if self.policy.max_bytes_per_user:
             self.policy.check_bytes(self.housekeeping.bytes_owned(discovered, create_roots))
         root = where.path
-        if where.scope == SCOPE_USER and self.layout == "inside_base" and base.kind == CONDA_ENV and base.writable:
+        if self._inside_base(where.scope, base):
             root = base.path
         path = os.path.join(root, request.name)
         if os.path.realpath(os.path.dirname(path)) != os.path.realpath(root):

@@ -7,7 +7,9 @@ What is synthetic: the channel's packages. They are made here, not downloaded fr
   tkinter, the static library); a real, runnable interpreter from whatever place it is installed into.
 - one package per distribution of ``ipykernel``'s dependency closure, carrying the very files pip unpacked
   from their wheels into the test environment (so a kernel of the new env executes code);
-- ``layenv-conda-marker`` 1.0 and 2.0, a one-module package telling which env an import came from.
+- ``layenv-conda-marker`` 1.0 and 2.0, a one-module package telling which env an import came from;
+- ``layenv-dangling-python`` 1.0: only a ``bin/python`` link to nothing, as a botched package leaves it (an env of it
+  alone, without ipykernel, is one discovery skips: a broken interpreter).
 
 Each package is a ``.tar.bz2`` with ``info/index.json``, ``info/paths.json`` (sha256 and size of every file)
 and ``info/files``, as conda-build writes them, and the channel is indexed by py-rattler's own indexer.
@@ -37,6 +39,7 @@ from packaging.utils import canonicalize_name
 SUBDIR = _conda_subdir()
 MARKER = "layenv-conda-marker"
 MARKER_MODULE = "layenv_conda_marker"
+DANGLING_PYTHON = "layenv-dangling-python"
 # Not needed by anything a test runs, and the bulk of the bytes bz2 would have to squeeze.
 _PYTHON_SKIP = ("config-", "ensurepip", "lib2to3", "pydoc_data", "__pycache__")
 _TIMESTAMP = 1735689600000
@@ -96,6 +99,11 @@ def build_channel(channel: Path, work: Path) -> Path:
         module.parent.mkdir(parents=True)
         module.write_text(f'WHERE = "conda {version}"\n', encoding="utf-8")
         jobs.append((_index(MARKER, version, "0", [python_dep]), marker, [str(module.relative_to(marker))]))
+
+    dangling = work / "dangling-python"
+    (dangling / "bin").mkdir(parents=True)
+    (dangling / "bin" / "python").symlink_to("python0.0")
+    jobs.append((_index(DANGLING_PYTHON, "1.0", "0", []), dangling, ["bin/python"]))
 
     with ThreadPoolExecutor(max_workers=2) as pool:  # bz2 releases the GIL
         list(pool.map(lambda job: _write_package(channel / SUBDIR, *job), jobs))

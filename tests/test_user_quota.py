@@ -187,3 +187,35 @@ def test_a_create_with_the_quota_used_up_is_refused_at_once_in_rest_words(quota:
         shutil.rmtree(work, ignore_errors=True)
     (action, outcome, detail), *_ = quota.audit()
     assert (action, outcome) == ("create", "refused") and detail == message
+
+
+def test_an_install_into_a_layer_over_rest_that_runs_out_of_quota_fails_and_leaves_the_layer_as_it_was(quota: Quota):
+    """A real server as alice: the install is accepted (her quota has room then), its job fails saying quota and
+    that the layer is as it was, the layer's packages are unchanged, and the audit says the change failed."""
+    made = quota.layenv("create", "small", "--base", str(quota.area.base))
+    assert made.returncode == 0, made.stderr
+    layer = quota.root / "small"
+    before = layer_dists(layer)
+    work = quota.user.home / "jupyter-quota"
+    (work / "config").mkdir(parents=True)
+    (work / "config" / "jupyter_server_config.py").write_text(
+        f"import logging\nc.EventLogger.handlers = [logging.FileHandler({str(quota.audit_log)!r})]\n"
+    )
+    server = start_server(quota.area, quota.user, "quota", find_links=[str(quota.wheels)])
+    try:
+        listing = server.get("layenv/environments")
+        env_id = next(e["id"] for e in listing["environments"] if e["path"] == str(layer))
+        code, job = server.request("POST", f"layenv/environments/{env_id}/packages", {"add": ["bulky"]})
+        assert code == 202, job
+        done = server.follow(job["id"], timeout=300)
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    assert done["state"] == "failed", done
+    error = done["error"]
+    assert_says_quota(error, quota.root)
+    assert "the environment is as it was before" in error and "nothing of this environment" not in error, error
+    assert layer_dists(layer) == before
+    assert quota.entries() == ["small"]
+    action, outcome, detail = quota.audit()[-1]
+    assert (action, outcome) == ("change", "failed") and "quota" in detail and "no space left" not in detail, detail

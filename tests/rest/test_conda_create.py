@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from condachannel import MARKER_MODULE, SUBDIR, cached_channel, channel_url
+from condachannel import DANGLING_PYTHON, MARKER_MODULE, SUBDIR, cached_channel, channel_url
 from jupyter_process import JUPYTER, JupyterProcess
 from layenv_api import create, fetch_json, follow, processes_mentioning, run_in_kernel, wait_for_step
 from wheelhouse import INICONFIG_VERSION
@@ -255,6 +255,30 @@ async def test_cancel_mid_install_leaves_nothing(jp_fetch, jp_home_dir: Path):
     assert not (jp_home_dir / ".conda" / "environments.txt").exists()
     code, again = await create(jp_fetch, {"kind": "conda", "name": "stuck", "packages": ["python=3.11"]})
     assert code == 202  # the name is free again
+    await fetch_json(jp_fetch, "jobs", again["id"], method="DELETE")
+
+
+async def test_a_conda_env_that_fails_its_last_step_is_removed_and_forgotten_by_conda(
+    jp_fetch, jp_home_dir: Path, audit
+):
+    """The last step, after the env is complete and listed in ~/.conda/environments.txt, checks that discovery lists
+    it. A package whose bin/python points at nothing makes discovery skip it (a broken interpreter, no kernel): the
+    job fails, the env is removed and so is its line in environments.txt, the name is free, the audit says so."""
+    body = {"kind": "conda", "name": "dangling", "packages": [DANGLING_PYTHON], "ipykernel": False}
+    code, job = await create(jp_fetch, body)
+    assert code == 202, job
+    job = await follow(jp_fetch, job["id"], timeout=240)
+    assert job["state"] == "failed" and job["step"] == "register", await _log(jp_fetch, job)
+    path = jp_home_dir / ".conda" / "envs" / "dangling"
+    error = job["error"]
+    assert error.startswith(f"{path} was built but is not listed: discovery skips it (broken interpreter: "), error
+    assert f"{path}/bin/python is a dangling" in error and "leave that package out" in error, error
+    assert error.endswith(f"; {path} was removed, create it again"), error
+    assert not path.exists()
+    assert (jp_home_dir / ".conda" / "environments.txt").read_text().splitlines() == []
+    assert (audit[-1]["action"], audit[-1]["outcome"], audit[-1]["detail"]) == ("create", "failed", error)
+    code, again = await create(jp_fetch, {"kind": "conda", "name": "dangling", "packages": ["python=3.11"]})
+    assert code == 202, again  # the name is free: no "exists already"
     await fetch_json(jp_fetch, "jobs", again["id"], method="DELETE")
 
 

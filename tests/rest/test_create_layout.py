@@ -1,7 +1,9 @@
-"""The seed's layout: with ``layout = inside_base`` a new layer goes inside its writable Conda env."""
+"""The seed's layout: with ``layout = inside_base`` a new layer goes inside its writable Conda env; with nested venvs
+not looked for, discovery would not see it there, so it goes to the user root and the server says so at its start."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -10,10 +12,16 @@ from layenv_api import BASE_ID, create, fetch_json, follow
 
 
 @pytest.fixture
-def jp_server_config() -> dict:
+def nested_venvs() -> bool:
+    return True
+
+
+@pytest.fixture
+def jp_server_config(nested_venvs: bool) -> dict:
     return {
         "ServerApp": {"jpserver_extensions": {"jupyter_layenv": True}},
         "LayenvService": {"layout": "inside_base"},
+        "LayenvKernelSpecManager": {"nested_venvs": nested_venvs},
     }
 
 
@@ -31,3 +39,31 @@ async def test_inside_base_layout(jp_fetch, create_home: Path):
     finally:
         shutil.rmtree(base / "myexp_env", ignore_errors=True)
         shutil.rmtree(base / ".layenv-locks", ignore_errors=True)
+
+
+@pytest.mark.parametrize("nested_venvs", [False])
+async def test_inside_base_without_nested_venvs_puts_the_layer_in_the_user_root(jp_fetch, create_home: Path):
+    """Discovery does not look inside Conda envs: a layer built inside its base would not be listed (the create used
+    to build it there, then fail and remove it), so the layer goes to the user root, where it is listed."""
+    base = create_home / "miniconda3" / "envs" / "py311_ai"
+    path = create_home / ".virtualenvs" / "outside_env"
+    try:
+        code, job = await create(jp_fetch, {"name": "outside_env", "base": BASE_ID})
+        assert code == 202 and job["path"] == str(path), job
+        job = await follow(jp_fetch, job["id"])
+        assert job["state"] == "succeeded", job
+        assert job["environment"]["base"] == str(base) and not (base / "outside_env").exists()
+        code, _ = await fetch_json(jp_fetch, "environments", job["environment"]["id"], method="DELETE")
+        assert code == 204 and not path.exists()
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_the_server_warns_that_inside_base_needs_nested_venvs(caplog: pytest.LogCaptureFixture):
+    from jupyter_layenv.kernelspecs import LayenvKernelSpecManager
+    from jupyter_layenv.service import LayenvService
+
+    log = logging.getLogger("layenv-layout-test")
+    with caplog.at_level(logging.WARNING, logger=log.name):
+        LayenvService(ksm=LayenvKernelSpecManager(nested_venvs=False), layout="inside_base", log=log)
+    assert any("needs LayenvKernelSpecManager.nested_venvs = True" in r.getMessage() for r in caplog.records)

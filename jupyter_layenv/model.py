@@ -13,32 +13,41 @@ _T = TypeVar("_T")
 
 
 def fast_init(cls: type[_T]) -> type[_T]:
-    """A frozen dataclass whose ``__init__`` fills the new instance's ``__dict__`` in one step.
+    """A frozen slotted dataclass whose ``__init__`` fills each slot through its descriptor's cached ``__set__``.
 
-    The generated one sets each field through ``object.__setattr__`` (0.1 µs a field, 3 µs for a 22-field record):
-    for the records a listing builds per env, a tenth of a cold listing's CPU time. Same parameters, defaults and
-    default factories, fields in the same order; the instance stays frozen (assigning a field still raises).
+    The stdlib one sets each field through ``object.__setattr__`` (0.1 µs a field, 2 µs for a 22-field record):
+    for the records a listing builds per env, a tenth of a cold listing's CPU time; a cached setter is half that.
+    Slots rather than an instance ``__dict__``: one object fewer per record for the garbage collector to walk.
+    Same parameters, defaults and default factories, fields in the same order; ``init=False`` fields get their
+    default; the instance stays frozen (assigning a field still raises).
     """
     missing = dataclasses.MISSING
-    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__"):
-        raise TypeError(f"fast_init: {cls.__name__} must be a dataclass without __post_init__")
+    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__") or "__slots__" not in cls.__dict__:
+        raise TypeError(f"fast_init: {cls.__name__} must be a slotted dataclass without __post_init__")
     namespace: dict[str, Any] = {"_MISSING": missing}
     params, lines = [], []
-    fields = dataclasses.fields(cls)
-    for item in fields:
-        if not item.init or item.kw_only:
-            raise TypeError(f"fast_init: {cls.__name__}.{item.name} is not a plain positional field")
+    for item in dataclasses.fields(cls):
+        name = item.name
+        namespace[f"_set_{name}"] = cls.__dict__[name].__set__
+        if item.kw_only:
+            raise TypeError(f"fast_init: {cls.__name__}.{name} is keyword-only")
+        if not item.init:
+            if item.default is missing:
+                raise TypeError(f"fast_init: {cls.__name__}.{name} is not in __init__ and has no default")
+            namespace[f"_default_{name}"] = item.default
+            lines.append(f"    _set_{name}(self, _default_{name})\n")
+            continue
         if item.default is not missing:
-            namespace[f"_default_{item.name}"] = item.default
-            params.append(f"{item.name}=_default_{item.name}")
+            namespace[f"_default_{name}"] = item.default
+            params.append(f"{name}=_default_{name}")
         elif item.default_factory is not missing:
-            namespace[f"_factory_{item.name}"] = item.default_factory
-            params.append(f"{item.name}=_MISSING")
-            lines.append(f"    if {item.name} is _MISSING:\n        {item.name} = _factory_{item.name}()\n")
+            namespace[f"_factory_{name}"] = item.default_factory
+            params.append(f"{name}=_MISSING")
+            lines.append(f"    if {name} is _MISSING:\n        {name} = _factory_{name}()\n")
         else:
-            params.append(item.name)
-    values = ", ".join(f"{item.name!r}: {item.name}" for item in fields)
-    source = f"def __init__(self, {', '.join(params)}):\n{''.join(lines)}    self.__dict__.update({{{values}}})\n"
+            params.append(name)
+        lines.append(f"    _set_{name}(self, {name})\n")
+    source = f"def __init__(self, {', '.join(params)}):\n{''.join(lines)}"
     exec(source, namespace)  # as dataclasses builds its own __init__
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
@@ -63,7 +72,7 @@ DELETING_PREFIX = ".layenv-deleting-"  # an env being deleted is first renamed t
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ShippedKernel:
     """A kernelspec an environment ships in ``share/jupyter/kernels`` (IRkernel, IJulia, xeus…)."""
 
@@ -77,7 +86,7 @@ class ShippedKernel:
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Activation:
     """What a process needs to run "activated" in an environment, base first."""
 
@@ -100,7 +109,7 @@ class ScopedRoot:
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Environment:
     id: str
     name: str
@@ -129,7 +138,7 @@ class Environment:
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SkippedEnv:
     """A directory that looks like an environment but cannot be used at all."""
 
@@ -138,7 +147,7 @@ class SkippedEnv:
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KernelEntry:
     name: str
     display_name: str

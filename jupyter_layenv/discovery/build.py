@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _BuildRecord:
     """What one candidate became, and everything outside its own facts that the answer depended on."""
 

@@ -9,7 +9,7 @@ from ..model import Activation, fast_init
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Proto:
     """One listed env's kind, base, names and kernel facts; kept as the same object while its inputs are."""
 

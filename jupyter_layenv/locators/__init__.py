@@ -22,7 +22,7 @@ SOURCE_CONFIGURED = "configured"
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
     path: str
     source: str

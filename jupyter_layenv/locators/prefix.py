@@ -10,7 +10,7 @@ import os
 import re
 import sys
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from stat import S_IWUSR
 
 from .. import fsread
@@ -28,7 +28,7 @@ _NO_PROVENANCE: dict[str, str | None] = {}
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PrefixFacts:
     path: str
     dir_id: tuple[int, int]  # (st_dev, st_ino): the same directory however it was reached
@@ -51,6 +51,7 @@ class PrefixFacts:
     display_name: str | None = None
     owner_gid: int = -1
     creator: str | None = None
+    _bin_dir: str | None = field(default=None, init=False, repr=False, compare=False)  # see ``bin_dir``
 
     @property
     def is_venv(self) -> bool:
@@ -58,12 +59,16 @@ class PrefixFacts:
 
     @property
     def bin_dir(self) -> str:
-        """Asked per env and per layer on it (PATH): kept on the instance (not a field: equality ignores it). Not a
+        """Asked per env and per layer on it (PATH): kept on the instance (a field equality ignores). Not a
         ``functools.cached_property``: before Python 3.12 its first read takes a lock, 3x the cost of the work."""
-        found = self.__dict__.get("_bin_dir")
+        found = self._bin_dir
         if found is None:
-            found = self.__dict__["_bin_dir"] = bin_dir(self.path, venv=self.pyvenv is not None)
+            found = bin_dir(self.path, venv=self.pyvenv is not None)
+            _SET_BIN_DIR(self, found)
         return found
+
+
+_SET_BIN_DIR = PrefixFacts.__dict__["_bin_dir"].__set__  # the instance is frozen: its slot's own setter
 
 
 def bin_dir(prefix: str, *, venv: bool) -> str:

@@ -7,6 +7,7 @@ audit. Planning and the atomic change itself are in ``layers/``. Every blocking 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import tempfile
@@ -54,7 +55,8 @@ class LayerLifecycle:
                 await asyncio.to_thread(_check_removal, env, base, request)
             if request.dry_run:
                 return Outcome(200, await self._dry_run(env, base, request))
-            job = await self.service.jobs.submit_change(self._plan(env, base, user, request=request))
+            plan = await asyncio.to_thread(functools.partial(self._plan, env, base, user, request=request))
+            job = await self.service.jobs.submit_change(plan)
         except JobConflict as err:
             self.service.audit.emit("change", user, env_id, "refused", detail=str(err))
             raise PolicyError(409, str(err), "busy") from None
@@ -112,7 +114,7 @@ class LayerLifecycle:
 
     async def _dry_run(self, env: Environment, base: Environment | None, request: ChangeRequest) -> dict[str, Any]:
         """The plan, nothing written in the env (the resolver's scratch files go to a temporary directory)."""
-        installer, uv = self._installer()
+        installer, uv = await asyncio.to_thread(self._installer)  # looks for uv on disk
         python = os.path.join(env.path, "bin", "python")
         state = await asyncio.to_thread(layer_state, python, base.path if base else None, env.path)
         workdir = await asyncio.to_thread(tempfile.mkdtemp, prefix="layenv-plan-")
@@ -150,7 +152,8 @@ class LayerLifecycle:
             if revision is None:
                 known = ", ".join(str(r.revision) for r in reversed(found)) or "none"
                 raise PolicyError(404, f"{env.id} has no revision {number} (it has: {known})", "not found")
-            job = await self.service.jobs.submit_change(self._plan(env, base, user, revision=revision))
+            plan = await asyncio.to_thread(functools.partial(self._plan, env, base, user, revision=revision))
+            job = await self.service.jobs.submit_change(plan)
         except JobConflict as err:
             self.service.audit.emit("restore", user, env_id, "refused", detail=str(err))
             raise PolicyError(409, str(err), "busy") from None

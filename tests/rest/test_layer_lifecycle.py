@@ -4,6 +4,7 @@ its revisions, restore one, export its lock. A real base, real uv, a real server
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,33 @@ async def make_life(jp_fetch, create_home: Path) -> Path:
     code, job = await create(jp_fetch, {"name": "life", "base": BASE_ID, "packages": ["iniconfig"]})
     assert code == 202 and (await follow(jp_fetch, job["id"]))["state"] == "succeeded"
     return create_home / ".virtualenvs" / "life"
+
+
+async def test_a_change_and_a_restore_read_discovery_off_the_event_loop(
+    jp_fetch, jp_serverapp, create_home: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Broken by: planning the change job on the event loop (``LayerLifecycle._plan``: is the layer a kernel, where
+    is uv), where discovery's root probes may wait up to ``root_timeout`` on a hung mount."""
+    await make_life(jp_fetch, create_home)
+    discovery_class = type(jp_serverapp.kernel_spec_manager.discovery)
+    discover = discovery_class.discover
+    read_on: list[threading.Thread] = []
+
+    def recording_discover(self):
+        read_on.append(threading.current_thread())
+        return discover(self)
+
+    monkeypatch.setattr(discovery_class, "discover", recording_discover)
+    code, job = await change(jp_fetch, {"add": ["nbthing"]})
+    assert code == 202, job
+    monkeypatch.setattr(discovery_class, "discover", discover)  # the job's own reads are its business
+    assert (await follow(jp_fetch, job["id"]))["state"] == "succeeded"
+    monkeypatch.setattr(discovery_class, "discover", recording_discover)
+    code, job = await fetch_json(jp_fetch, "environments", ENV, "revisions", "1", "restore", method="POST", body="")
+    assert code == 202, job
+    monkeypatch.setattr(discovery_class, "discover", discover)
+    assert (await follow(jp_fetch, job["id"]))["state"] == "succeeded"
+    assert read_on and threading.main_thread() not in read_on, read_on
 
 
 async def test_change_dry_run_revisions_restore_and_lock(jp_fetch, jp_serverapp, create_home: Path):

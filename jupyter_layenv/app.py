@@ -17,8 +17,9 @@ from traitlets import Int
 from .condabase import first_base_hint, has_conda_env
 from .events import Audit
 from .handlers import HANDLERS
+from .identity import account_name
 from .kernelspecs import LayenvKernelSpecManager
-from .service import LayenvService, account_name
+from .service import LayenvService
 
 KSM_TRAIT = "kernel_spec_manager_class"
 KERNEL_ACTIONS = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"  # jupyter_server's own events

@@ -17,10 +17,12 @@ from traitlets.config import Application
 
 from ._version import __version__
 from .cliwords import STANDARD_OPTIONS, CliError, check_options, report, trait_error_words
+from .create.jobs import Job
 from .events import Audit
+from .identity import account_name
 from .kernelspecs import LayenvKernelSpecManager
 from .policy import LayenvPolicy, PolicyError
-from .service import LayenvService, account_name
+from .service import LayenvService
 
 
 class _LayenvCommand(JupyterApp):
@@ -105,7 +107,7 @@ class _ServiceCommand(_LayenvCommand):
             report(err)
 
 
-async def follow_job(service: LayenvService, job: Any, quiet: bool) -> None:
+async def follow_job(service: LayenvService, job: Job, quiet: bool) -> None:
     """Print a job's live log (unless ``quiet``) with a progress bar until it ends; Ctrl-C cancels it."""
     offset = 0
     try:

@@ -9,8 +9,8 @@ from traitlets import Bool, Enum, Int, List, Unicode
 
 from .cli_base import _ServiceCommand, follow_job
 from .cliwords import CliError, ExitCode, job_failed_line
+from .identity import account_name
 from .policy import human_bytes
-from .service import account_name
 
 
 class CreateApp(_ServiceCommand):

@@ -12,7 +12,7 @@ from traitlets import Bool
 
 from .cli_base import _ServiceCommand, follow_job
 from .cliwords import CliError, ExitCode, job_failed_line
-from .service import account_name
+from .identity import account_name
 
 
 class _LayerCommand(_ServiceCommand):

@@ -15,8 +15,9 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from .identity import account_name
 from .policy import PolicyError
-from .service import LayenvService, account_name
+from .service import LayenvService
 
 T = TypeVar("T")
 AUTH_RESOURCE = "layenv"

@@ -159,8 +159,8 @@ class LayenvService(condabase.CondaBases):
         return fsread.expand(self.user_root)
 
     def recover(self) -> None:
-        """Fail the jobs a previous server left running and remove their half-made envs (each audited, by
-        :meth:`_job_finished`, as a read that recovers one later audits it)."""
+        """Fail the jobs a dead server left running and remove their half-made envs; each is audited by
+        :meth:`_job_finished`, as is a job a later read of the jobs recovers."""
         self.jobs.recover()
 
     async def stop(self) -> None:
@@ -261,7 +261,7 @@ class LayenvService(condabase.CondaBases):
     def _kernel_started(self, kernel_name: str, user: str) -> None:
         self.usage.kernel_started(*self.ksm.current(), kernel_name, user)
 
-    def _find(self, discovered: Any, env_id: str) -> Environment:
+    def _find(self, discovered: Discovered, env_id: str) -> Environment:
         env = discovered.by_id(env_id)
         if env is None:
             raise not_found(f"environment {env_id!r}")

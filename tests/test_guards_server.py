@@ -2,7 +2,8 @@
 
 - a server that starts while another live process (here a second server of the same user) builds an env leaves
   that job running and its env alone;
-- a server shut down with a running job stops the installer, ends the job as interrupted and removes the env;
+- a server shut down with a running job stops the installer, ends the job as interrupted and removes the env (a
+  layer change's job: restores the layer, and says so);
 - a server started WITH a ``PYTHONPATH`` keeps it from its installers and from the kernels it starts.
 
 Installs wait on a loopback index that never answers (tests/layenv_api.py), so a job stays running on purpose.
@@ -98,6 +99,36 @@ def test_a_server_shut_down_with_a_running_job_stops_it_and_removes_its_env(
         assert not path.exists()
     finally:
         restarted.stop()
+
+
+def test_a_server_shut_down_during_a_layer_change_says_the_layer_is_as_before(
+    clean_create_home: Path, tmp_path: Path, stalling_index: StallingIndex
+):
+    """Broken by: JobManager.stop ending every job with "create it again", a change's too (its layer is restored,
+    not removed: there is nothing to create again)."""
+    index = f"--LayenvService.index_url={stalling_index.url}"
+    server = _server(tmp_path, clean_create_home, index)
+    try:
+        code, job = server.request("POST", "layenv/environments", {"name": "changing", "base": BASE_ID})
+        assert code == 202, job
+        deadline = time.monotonic() + 60
+        while (job := server.get(f"layenv/jobs/{job['id']}"))["state"] in ("queued", "running"):
+            assert time.monotonic() < deadline, server.log_tail()
+            time.sleep(0.1)
+        assert job["state"] == "succeeded", job
+        env_id = job["environment"]["id"]
+        code, change = server.request("POST", f"layenv/environments/{env_id}/packages", {"add": ["iniconfig"]})
+        assert code == 202, change
+        while not processes_mentioning(change["path"]):  # its resolver waits on the stalling index
+            assert time.monotonic() < deadline + 60, f"the resolver never started\n{server.log_tail()}"
+            time.sleep(0.1)
+        server.stop()
+        record = json.loads((tmp_path / "data" / "layenv" / "jobs" / f"{change['id']}.json").read_text())
+        assert record["state"] == "failed" and "interrupted by server shutdown" in record["error"], record
+        assert "create it again" not in record["error"] and "as it was before" in record["error"], record
+        assert (Path(change["path"]) / "pyvenv.cfg").is_file(), "the layer was removed, not restored"
+    finally:
+        server.stop()
 
 
 SITECUSTOMIZE = """

@@ -54,7 +54,7 @@ class CondaPlan:
 
 def worker_command(plan_file: str, prefix: str) -> list[str]:
     """The worker's argv: our interpreter and module, a plan file the server wrote, the prefix (never a request's
-    text: the prefix is there so a restarted server recognises its orphan by its command line)."""
+    text: the prefix is there so recovery recognises the orphan by its command line)."""
     return [sys.executable, "-m", "jupyter_layenv.create.conda_worker", plan_file, prefix]
 
 

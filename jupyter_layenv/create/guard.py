@@ -29,7 +29,7 @@ def _kill_group(*_: object) -> None:
 def main(argv: list[str]) -> int:
     parent, argv = int(argv[0]), argv[argv.index("--") + 1 :]
     signal.signal(PARENT_DIED, _kill_group)
-    with contextlib.suppress(OSError, AttributeError):  # no prctl (not Linux): a restart's recovery kills the group
+    with contextlib.suppress(OSError, AttributeError):  # no prctl (not Linux): recovery kills the group
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(PARENT_DIED), 0, 0, 0)
     if os.getppid() != parent:  # the server died before the request took effect
         _kill_group()

@@ -102,7 +102,7 @@ class JobManager:
 
     def _repair(self) -> tuple[list[Job], list[Job]]:
         """Memory and disk agree again: finished jobs whose file a full disk kept stale are written now, and a
-        stored job still "running" whose process is gone (its lock free) is failed as at a restart.
+        stored job still "running" whose process is gone (its lock free) is failed as at a server start.
 
         Returns the stored jobs and those this call failed (a job another server recovered first is not among
         them: its lock and a re-read of its record under it make every job recovered once)."""
@@ -388,7 +388,7 @@ class JobManager:
 
     def _spawned(self, job: Job) -> Callable[[int], Awaitable[None]]:
         async def spawned(pid: int) -> None:
-            job.pid = pid  # on disk before anything can go wrong: a restarted server kills what it left running
+            job.pid = pid  # on disk before anything can go wrong: recovery kills what a dead server left running
             await asyncio.to_thread(self.store.save, job)
 
         return spawned
@@ -434,9 +434,11 @@ class JobManager:
         return self._jobs[job_id]
 
     async def stop(self) -> None:
-        """Server shutdown: stop every job, removing its half-made env."""
+        """Server shutdown: stop every job, removing its half-made env (a change's layer: restored)."""
         for job_id, task in list(self._tasks.items()):
-            self._outcome[job_id] = ("failed", "interrupted by server shutdown; create it again")
+            change = self._jobs[job_id].plan.get("kind") == "change"
+            redo = f"{UNCHANGED}, make the change again" if change else AGAIN
+            self._outcome[job_id] = ("failed", f"interrupted by server shutdown; {redo}")
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 

@@ -1,6 +1,7 @@
 """Job records and logs on disk: ``<id>.json`` + ``<id>.log`` in a directory under the user's Jupyter data dir.
 
-A reopened panel finds a running job here, and a restarted server finds the jobs its previous life left running.
+A reopened panel finds a running job here, and recovery (the server's next start, or another server sharing this
+directory) finds the jobs a dead server left running.
 """
 
 from __future__ import annotations

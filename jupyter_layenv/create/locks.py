@@ -1,8 +1,8 @@
 """Per-env file locks (``flock``), so two servers, or a server and the CLI, sharing a root never build one env twice.
 
 A lock lives beside the env it guards: ``<parent>/.layenv-locks/<name>.lock``. ``flock`` conflicts between two
-open files even inside one process, and the kernel drops it when its holder dies, which is how a restarted
-server tells an interrupted job from one another process is still running.
+open files even inside one process, and the kernel drops it when its holder dies, which is how recovery (the
+server's next start, or another server sharing the root) tells an interrupted job from one still running elsewhere.
 
 On NFS, Linux turns ``flock`` into a whole-file POSIX lock that the NFSv4 server enforces across machines; an
 exclusive one needs the file open for writing. In a group-writable root the lock directory and files are made

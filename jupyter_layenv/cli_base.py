@@ -25,7 +25,7 @@ from .policy import LayenvPolicy, PolicyError
 from .service import LayenvService
 
 
-class _LayenvCommand(JupyterApp):
+class LayenvCommand(JupyterApp):
     """Reads the server's config files too, so ``--LayenvKernelSpecManager.x`` and config agree with the server."""
 
     version = __version__
@@ -41,7 +41,7 @@ class _LayenvCommand(JupyterApp):
     def _default_log_level(self) -> int:
         return logging.WARNING  # what discovery logs, the commands print
 
-    flags = {"json": ({"_LayenvCommand": {"json_output": True}}, "Print JSON.")}
+    flags = {"json": ({"LayenvCommand": {"json_output": True}}, "Print JSON.")}
     classes = [LayenvKernelSpecManager]
 
     def initialize(self, argv: Any = None) -> None:
@@ -83,7 +83,7 @@ class _LayenvCommand(JupyterApp):
         print(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-class _ServiceCommand(_LayenvCommand):
+class ServiceCommand(LayenvCommand):
     """A command that goes through the same service (and rules) as the REST API."""
 
     classes = [LayenvKernelSpecManager, LayenvService, LayenvPolicy]

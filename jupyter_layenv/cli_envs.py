@@ -7,13 +7,13 @@ from typing import Any
 
 from traitlets import Bool, Enum, Int, List, Unicode
 
-from .cli_base import _ServiceCommand, follow_job
+from .cli_base import ServiceCommand, follow_job
 from .cliwords import CliError, ExitCode, job_failed_line
 from .identity import account_name
 from .policy import human_bytes
 
 
-class CreateApp(_ServiceCommand):
+class CreateApp(ServiceCommand):
     name = "jupyter-layenv-create"
     description = (
         "Create a layered environment NAME on a Conda env, or with --conda a Conda env (a base) solved and installed "
@@ -60,7 +60,7 @@ class CreateApp(_ServiceCommand):
         "no-inherit": ({"CreateApp": {"inherit": False}}, "Do not inherit the base's packages."),
         "no-ipykernel": ({"CreateApp": {"no_ipykernel": True}}, "With --conda: do not add ipykernel."),
         "build-base": ({"CreateApp": {"build_base": True}}, "With --file: build the base first when none fits."),
-        "json": ({"_LayenvCommand": {"json_output": True}}, "Print the finished job as JSON."),
+        "json": ({"LayenvCommand": {"json_output": True}}, "Print the finished job as JSON."),
     }
 
     def start(self) -> None:
@@ -130,7 +130,7 @@ class CreateApp(_ServiceCommand):
         return job.public()
 
 
-class DeleteApp(_ServiceCommand):
+class DeleteApp(ServiceCommand):
     name = "jupyter-layenv-delete"
     description = (
         "Delete the environment NAME (an id, a path or a unique name): a layer, a venv or a Conda env of yours with "
@@ -148,7 +148,7 @@ class DeleteApp(_ServiceCommand):
         print(f"deleted {ref}", file=sys.stderr)
 
 
-class ExportApp(_ServiceCommand):
+class ExportApp(ServiceCommand):
     name = "jupyter-layenv-export"
     description = (
         "Print environment NAME as environment.yml (base + pip layer), requirements.txt (the layer), "
@@ -173,7 +173,7 @@ class ExportApp(_ServiceCommand):
         sys.stdout.write(self.run(export()))
 
 
-class CleanApp(_ServiceCommand):
+class CleanApp(ServiceCommand):
     name = "jupyter-layenv-clean"
     description = (
         "Remove your layers, venvs and the Conda envs jupyter_layenv made that started no kernel for N days (never a "
@@ -187,7 +187,7 @@ class CleanApp(_ServiceCommand):
     aliases = {"unused-days": "CleanApp.unused_days"}
     flags = {
         "dry-run": ({"CleanApp": {"dry_run": True}}, "Only say what would be removed and freed."),
-        "json": ({"_LayenvCommand": {"json_output": True}}, "Print the report as JSON."),
+        "json": ({"LayenvCommand": {"json_output": True}}, "Print the report as JSON."),
     }
 
     def start(self) -> None:

@@ -10,12 +10,12 @@ from typing import Any
 
 from traitlets import Bool
 
-from .cli_base import _ServiceCommand, follow_job
+from .cli_base import ServiceCommand, follow_job
 from .cliwords import CliError, ExitCode, job_failed_line
 from .identity import account_name
 
 
-class _LayerCommand(_ServiceCommand):
+class _LayerCommand(ServiceCommand):
     dry_run = Bool(False, config=True, help="Show the plan only; change nothing.")
 
     def name_and_args(self, what: str) -> tuple[str, list[str]]:
@@ -66,7 +66,7 @@ class InstallApp(_LayerCommand):
     examples = "jupyter layenv install myexp 'flask>=3' requests --dry-run"
     flags = {
         "dry-run": ({"_LayerCommand": {"dry_run": True}}, "Show the plan only; change nothing."),
-        "json": ({"_LayenvCommand": {"json_output": True}}, "Print JSON."),
+        "json": ({"LayenvCommand": {"json_output": True}}, "Print JSON."),
     }
 
     def start(self) -> None:
@@ -81,7 +81,7 @@ class UninstallApp(_LayerCommand):
     flags = {
         "dry-run": ({"_LayerCommand": {"dry_run": True}}, "Show the plan only; change nothing."),
         "force": ({"UninstallApp": {"force": True}}, "Remove even what other packages of the layer need."),
-        "json": ({"_LayenvCommand": {"json_output": True}}, "Print JSON."),
+        "json": ({"LayenvCommand": {"json_output": True}}, "Print JSON."),
     }
 
     def start(self) -> None:

@@ -7,14 +7,14 @@ from typing import Any
 
 from jupyter_core.application import JupyterApp
 
-from .cli_base import _LayenvCommand, _ServiceCommand
+from .cli_base import LayenvCommand, ServiceCommand
 from .condabase import first_base_hint, has_conda_env
 from .kernels import group_name
 from .kernelspecs import LayenvKernelSpecManager
 from .usage import health
 
 
-class DoctorApp(_LayenvCommand):
+class DoctorApp(LayenvCommand):
     name = "jupyter-layenv-doctor"
     description = "Explain what discovery looked at, what it found, what it skipped and why."
 
@@ -51,7 +51,7 @@ class DoctorApp(_LayenvCommand):
         print(f"Server kernel spec manager: {server['message']}")
 
 
-class ListApp(_ServiceCommand):
+class ListApp(ServiceCommand):
     name = "jupyter-layenv-list"
     description = "List every environment found, grouped by base, with its kernels or why it has none."
 

@@ -10,12 +10,12 @@ import sys
 from jupyter_core.paths import jupyter_data_dir
 from traitlets import Bool
 
-from .cli_base import _LayenvCommand
+from .cli_base import LayenvCommand
 from .kernels import SYNC_MARKER
 from .kernelspecs import LayenvKernelSpecManager
 
 
-class SyncApp(_LayenvCommand):
+class SyncApp(LayenvCommand):
     name = "jupyter-layenv-sync"
     description = (
         "Write the env kernelspecs to disk for tools that do not load the server extension "
@@ -26,7 +26,7 @@ class SyncApp(_LayenvCommand):
     flags = {
         "user": ({"SyncApp": {"user": True, "sys_prefix": False}}, "Install for this user (default)."),
         "sys-prefix": ({"SyncApp": {"sys_prefix": True, "user": False}}, "Install into sys.prefix."),
-        "json": ({"_LayenvCommand": {"json_output": True}}, "Print JSON."),
+        "json": ({"LayenvCommand": {"json_output": True}}, "Print JSON."),
     }
 
     def start(self) -> None:

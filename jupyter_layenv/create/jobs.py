@@ -355,7 +355,10 @@ class JobManager:
         argv = install_argv(installer, uv, python, requirements, self.settings, options)
         await self.command(job, installer, argv, installer_environment(self.settings), umask)
 
-    def record(self, job: Job, path: str, base: str | None, request: dict, pins: tuple[Pin, ...], known: dict) -> None:
+    def record(
+        self, job: Job, path: str, base: str | None, request: dict[str, Any], pins: tuple[Pin, ...],
+        known: dict[str, dict[str, Any]],
+    ) -> None:  # fmt: skip
         """The revision of what the job made: the layer's lock, hashes from the resolver where it gave them."""
         known = {**known, **{pin.key: pin.lock_json() for pin in pins}}
         lock = revisions.current_lock(path, known)
@@ -442,17 +445,16 @@ class JobManager:
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
-    def recover(self) -> list[Job]:
+    def recover(self) -> None:
         """Jobs a dead process left queued/running: failed, their half-made envs removed, each ended (audited) as a
         job of this server ends. A later read recovers those a live process still held at this start.
 
         Runs before the server answers requests, so no client ever sees such a job as still running.
         """
         active = (job for job in self.store.load_all() if job.state in ACTIVE and job.id not in self._tasks)
-        recovered = [job for job in active if recover_job(self.store, job, self.log)]
-        for job in recovered:
-            self._on_finished(job)
-        return recovered
+        for job in active:
+            if recover_job(self.store, job, self.log):
+                self._on_finished(job)
 
 
 class StepFailed(Exception):

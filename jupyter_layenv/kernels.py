@@ -26,6 +26,8 @@ RESOURCES = os.path.join(os.path.dirname(__file__), "resources")
 SYNC_MARKER = "synced_by_layenv"
 DEFAULT_DISPLAY_NAME = "{kernel} ({chain})"
 PROVISIONER_NAME = "layenv-provisioner"  # jupyter_layenv.provisioner, registered in pyproject.toml
+# More new or removed envs than this at once: building the table afresh is cheaper than patching the last one.
+MAX_PATCHED_ENVS = 8
 _PYTHON_NAMES = {"python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}"}
 
 
@@ -419,7 +421,7 @@ def _update(
             return None
         added = [env for env in discovered.environments if id(env) not in old]
         removed = [env for key, (env, _entries) in old.items() if key not in current]
-    if len(added) + len(removed) > 8:
+    if len(added) + len(removed) > MAX_PATCHED_ENVS:
         return None
     claims, contested = previous.native_claims, previous.contested
     for env in (*added, *removed):

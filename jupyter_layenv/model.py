@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeVar
 
-from . import fsread
-
 _T = TypeVar("_T")
 
 
@@ -168,12 +166,6 @@ class Discovered:
 
     def by_path(self, path: str) -> Environment | None:
         return next((env for env in self.environments if env.path == path), None)
-
-    def by_ref(self, ref: str) -> Environment | None:
-        """An env named by its id or by its path, as requests and the command line name bases and envs."""
-        if "/" in ref or "\\" in ref:
-            return self.by_path(fsread.expand(ref))
-        return self.by_id(ref)
 
     @cached_property
     def layers(self) -> dict[str, list[Environment]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from jupyter_layenv.discovery import _env_children
+from jupyter_layenv.discovery import env_children
 from jupyter_layenv.locators import conda
 from jupyter_layenv.locators.prefix import inspect_prefix, looks_like_conda_root, parse_pyvenv_cfg
 
@@ -42,7 +42,7 @@ def test_condarc_envs_dirs_are_scanned(tmp_path: Path):
     (envs / "one" / "conda-meta" / "history").write_text("")
     rc = tmp_path / ".condarc"
     rc.write_text(f"envs_dirs:\n  - {envs}\n")
-    located = conda.locate([], [], [], [str(rc)], lambda d: _env_children(d, None)[0])
+    located = conda.locate([], [], [], [str(rc)], lambda d: env_children(d, None)[0])
     assert [c.path for c in located.candidates] == [str(envs / "one")]
     assert str(rc) in located.deps and str(envs) in located.deps
 
@@ -70,7 +70,7 @@ def test_symlink_loops_are_reported_not_followed(tmp_path: Path):
     os.symlink(tmp_path / "b", tmp_path / "a")
     os.symlink(tmp_path / "a", tmp_path / "b")
     os.symlink(tmp_path, tmp_path / "self")
-    (children, skipped), _deps = _env_children(str(tmp_path), None)
+    (children, skipped), _deps = env_children(str(tmp_path), None)
     assert children == []
     assert sorted(Path(s.path).name for s in skipped) == ["a", "b"]
     assert all("symlink loop" in s.reason for s in skipped)

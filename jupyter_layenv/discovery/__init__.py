@@ -24,7 +24,7 @@ from .config import DiscoveryConfig
 from .core import Discovery
 from .naming import layer_id, slug
 from .proto import Proto
-from .scan import _env_children
+from .scan import env_children
 
 __all__ = [
     "RACY_WINDOW_NS",
@@ -34,8 +34,8 @@ __all__ = [
     "Proto",
     "ScanStats",
     "Signature",
-    "_env_children",
     "changed_paths",
+    "env_children",
     "layer_id",
     "list_entries",
     "mtime_signature",

@@ -14,9 +14,7 @@ from ..locators import (
     SOURCE_VENV_ROOT,
     Candidate,
 )
-from ..locators.prefix import (
-    PrefixFacts,
-)
+from ..locators.prefix import PrefixFacts
 from ..model import (
     CONDA_BASE,
     CONDA_ENV,

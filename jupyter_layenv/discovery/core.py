@@ -20,9 +20,7 @@ from ..locators import (
     scoped,
     venv,
 )
-from ..locators.prefix import (
-    PrefixFacts,
-)
+from ..locators.prefix import PrefixFacts
 from ..model import (
     Discovered,
     Environment,
@@ -35,7 +33,7 @@ from .cache import ScanStats, _Memo, changed_paths
 from .config import DiscoveryConfig
 from .naming import Naming
 from .proto import Proto
-from .scan import _env_children, _glob_parent, _inspect, _without_roots
+from .scan import _glob_parent, _inspect, _without_roots, env_children
 
 log = logging.getLogger("jupyter_layenv.discovery")
 
@@ -290,8 +288,8 @@ class Discovery:
             timeout = self.config.root_timeout
             return lambda _previous: _inspect(key, stats, timeout)
         if isinstance(key, tuple):  # ("nested", prefix)
-            return lambda previous: _env_children(key[1], previous, nested=True, stats=stats)
-        return lambda previous: _env_children(key, previous, stats=stats)
+            return lambda previous: env_children(key[1], previous, nested=True, stats=stats)
+        return lambda previous: env_children(key, previous, stats=stats)
 
     def changes(self, before: Discovered, after: Discovered) -> tuple[list[Environment], list[Environment]] | None:
         """The Environments new in ``after`` and those of ``before`` it no longer has, when ``after`` is the update

@@ -121,7 +121,7 @@ _CONDA_PREFIX_DIRS = frozenset(
 )
 
 
-def _env_children(
+def env_children(
     directory: str,
     previous: tuple[list[str], list[SkippedEnv]] | None,
     *,

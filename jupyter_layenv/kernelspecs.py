@@ -15,7 +15,7 @@ from traitlets import Bool, Float, List, Unicode, default, observe
 
 from . import fsread
 from .discovery import Discovery, DiscoveryConfig, mtime_signature, signature_unchanged
-from .kernels import Filters, KernelTable, build_table, listing_json
+from .kernels import PROVISIONER_NAME, Filters, KernelTable, build_table, listing_json
 from .model import Discovered
 
 DEFAULT_CONDA_ROOTS = [
@@ -300,12 +300,29 @@ class LayenvKernelSpecManager(KernelSpecManager):
         return dict(table.all_specs)
 
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-        table = self.kernel_table()
-        name = table.resolve(kernel_name)
+        """jupyter_client asks for a spec synchronously, on the server's event loop, when a kernel starts: there an
+        env kernel the last listing knows is answered from it, without a rescan that may wait for a hung mount; the
+        provisioner its spec names reads the env again at launch (and says so if it was deleted meanwhile)."""
+        known = self._known_env_kernel(kernel_name) if _on_event_loop() else None
+        if known is None:
+            table = self.kernel_table()
+            known = table, table.resolve(kernel_name)
+        table, name = known
         if name is None:
             raise NoSuchKernel(kernel_name)
         item = table.all_specs[name]
         return self.kernel_spec_class(resource_dir=item["resource_dir"], **item["spec"])
+
+    def _known_env_kernel(self, kernel_name: str) -> tuple[KernelTable, str] | None:
+        """The last table and its name for an env kernel that the provisioner re-reads at launch, else ``None``."""
+        with self._lock:
+            table = self._table
+        name = table.resolve(kernel_name)
+        entry = table.entries.get(name) if name is not None else None
+        provisioner = entry.spec.get("metadata", {}).get("kernel_provisioner") if entry is not None else None
+        if provisioner and provisioner.get("provisioner_name") == PROVISIONER_NAME:
+            return table, name
+        return None
 
     def listing(self) -> dict[str, Any]:
         """``{"environments": [...], "skipped": [...]}`` as the REST API and ``jupyter layenv list`` print it."""

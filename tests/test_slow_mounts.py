@@ -313,3 +313,23 @@ async def test_the_server_answers_while_a_mount_hangs(jp_fetch, jp_serverapp, ho
             break
         await asyncio.sleep(0.05)
     _assert_remote_back(listing, remote)
+
+
+async def test_a_kernel_start_does_not_wait_for_a_hung_mount_on_the_event_loop(
+    jp_fetch, jp_serverapp, home_tree: Tree, remote: Remote
+):
+    """jupyter_client asks for the spec synchronously, on the server's event loop, when a kernel starts: a name the
+    last listing knows is answered from it (the provisioner reads the env again at launch), not after a rescan that
+    waits for the frozen root. Broken by: rescanning there (the loop then stalls for the whole root_timeout)."""
+    await asyncio.sleep(_settle())
+    code, listing = await fetch_json(jp_fetch, "environments")
+    assert code == 200
+    _assert_remote_back(listing, remote)
+    ksm = jp_serverapp.kernel_spec_manager
+    with remote.frozen():
+        started = time.monotonic()
+        spec = ksm.get_kernel_spec("conda-py311_ai-py")  # on this test's event loop, as jupyter_client calls it
+        stalled = time.monotonic() - started
+    assert stalled < SERVER_ROOT_TIMEOUT / 2, f"the event loop waited {stalled:.1f} s for the frozen root"
+    assert spec.metadata["kernel_provisioner"]["provisioner_name"] == "layenv-provisioner"
+    assert spec.metadata["layenv"]["path"] == str(home_tree.py311_ai)

@@ -14,11 +14,13 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from envtree import layer_dists
+from jupyter_process import JupyterProcess
 from quotafs import QuotaMount
 from unixusers import (  # noqa: F401  (fixtures)
     SharedArea,
@@ -68,6 +70,21 @@ class Quota:
 
     def entries(self) -> list[str]:
         return sorted(n for n in os.listdir(self.root) if n != ".layenv-locks")
+
+    @contextmanager
+    def server(self) -> Iterator[JupyterProcess]:
+        """A real server as alice, auditing to ``audit_log``; stopped and its work dir removed afterwards."""
+        work = self.user.home / "jupyter-quota"
+        (work / "config").mkdir(parents=True)
+        (work / "config" / "jupyter_server_config.py").write_text(
+            f"import logging\nc.EventLogger.handlers = [logging.FileHandler({str(self.audit_log)!r})]\n"
+        )
+        server = start_server(self.area, self.user, "quota", find_links=[str(self.wheels)])
+        try:
+            yield server
+        finally:
+            server.stop()
+            shutil.rmtree(work, ignore_errors=True)
 
     def fill(self) -> Path:
         """Use up alice's quota with a file of her own."""
@@ -165,13 +182,7 @@ def test_a_create_and_an_install_over_the_users_quota_say_so_and_leave_nothing(q
 def test_a_create_with_the_quota_used_up_is_refused_at_once_in_rest_words(quota: Quota):
     """A real server as alice: nothing can even start (507), the reply says quota, the name stays free."""
     filler = quota.fill()
-    work = quota.user.home / "jupyter-quota"
-    (work / "config").mkdir(parents=True)
-    (work / "config" / "jupyter_server_config.py").write_text(
-        f"import logging\nc.EventLogger.handlers = [logging.FileHandler({str(quota.audit_log)!r})]\n"
-    )
-    server = start_server(quota.area, quota.user, "quota", find_links=[str(quota.wheels)])
-    try:
+    with quota.server() as server:
         listing = server.get("layenv/environments")
         base_id = next(e["id"] for e in listing["environments"] if e["path"] == str(quota.area.base))
         code, body = server.request("POST", "layenv/environments", {"name": "full", "base": base_id})
@@ -182,9 +193,6 @@ def test_a_create_with_the_quota_used_up_is_refused_at_once_in_rest_words(quota:
         filler.unlink()
         code, body = server.request("POST", "layenv/environments", {"name": "full", "base": base_id})
         assert code == 202, body
-    finally:
-        server.stop()
-        shutil.rmtree(work, ignore_errors=True)
     (action, outcome, detail), *_ = quota.audit()
     assert (action, outcome) == ("create", "refused") and detail == message
 
@@ -196,21 +204,12 @@ def test_an_install_into_a_layer_over_rest_that_runs_out_of_quota_fails_and_leav
     assert made.returncode == 0, made.stderr
     layer = quota.root / "small"
     before = layer_dists(layer)
-    work = quota.user.home / "jupyter-quota"
-    (work / "config").mkdir(parents=True)
-    (work / "config" / "jupyter_server_config.py").write_text(
-        f"import logging\nc.EventLogger.handlers = [logging.FileHandler({str(quota.audit_log)!r})]\n"
-    )
-    server = start_server(quota.area, quota.user, "quota", find_links=[str(quota.wheels)])
-    try:
+    with quota.server() as server:
         listing = server.get("layenv/environments")
         env_id = next(e["id"] for e in listing["environments"] if e["path"] == str(layer))
         code, job = server.request("POST", f"layenv/environments/{env_id}/packages", {"add": ["bulky"]})
         assert code == 202, job
         done = server.follow(job["id"], timeout=300)
-    finally:
-        server.stop()
-        shutil.rmtree(work, ignore_errors=True)
     assert done["state"] == "failed", done
     error = done["error"]
     assert_says_quota(error, quota.root)

@@ -412,7 +412,9 @@ class LayenvService(condabase.CondaBases):
         discovered, table = await asyncio.to_thread(self.ksm.current)
         env = discovered.by_path(job.path)
         if env is None:
-            raise NotRegistered(unlisted_message(discovered, job.path, job.id, job.plan))
+            # a layer's packages, a Conda env's match specs
+            installed = bool(job.plan.get("requirements") or job.plan.get("specs"))
+            raise NotRegistered(unlisted_message(discovered, job.path, job.id, installed_packages=installed))
         listed = environment_json(env, table)
         if not listed["kernels"] and job.plan.get("ipykernel", True):
             raise NotRegistered(f"{job.path} was built but is not a kernel: {listed['skipped_reason']}")

@@ -326,12 +326,18 @@ def _metadata(env: Environment, provisioner: bool, *, debugger: bool = False) ->
     return metadata
 
 
+def layenv_provisioner(spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The spec's ``kernel_provisioner`` block when it starts through jupyter_layenv's provisioner, else ``None``."""
+    provisioner = spec.get("metadata", {}).get("kernel_provisioner")
+    return provisioner if provisioner and provisioner.get("provisioner_name") == PROVISIONER_NAME else None
+
+
 def _note_usage_root(entries: list[KernelEntry | None], root: str) -> None:
     """A group env's kernels tell the provisioner the group root, where every member's kernel starts are kept
     (nbconvert and papermill start them without discovery)."""
     for entry in entries:
-        provisioner = entry.spec.get("metadata", {}).get("kernel_provisioner") if entry is not None else None
-        if provisioner and provisioner.get("provisioner_name") == PROVISIONER_NAME:
+        provisioner = layenv_provisioner(entry.spec) if entry is not None else None
+        if provisioner is not None:
             provisioner["config"]["usage_root"] = root
 
 

@@ -15,7 +15,7 @@ from traitlets import Bool, Float, List, Unicode, default, observe
 
 from . import fsread
 from .discovery import Discovery, DiscoveryConfig, mtime_signature, signature_unchanged
-from .kernels import PROVISIONER_NAME, Filters, KernelTable, build_table, listing_json
+from .kernels import Filters, KernelTable, build_table, layenv_provisioner, listing_json
 from .model import Discovered
 
 DEFAULT_CONDA_ROOTS = [
@@ -319,8 +319,7 @@ class LayenvKernelSpecManager(KernelSpecManager):
             table = self._table
         name = table.resolve(kernel_name)
         entry = table.entries.get(name) if name is not None else None
-        provisioner = entry.spec.get("metadata", {}).get("kernel_provisioner") if entry is not None else None
-        if provisioner and provisioner.get("provisioner_name") == PROVISIONER_NAME:
+        if entry is not None and layenv_provisioner(entry.spec) is not None:
             return table, name
         return None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..kernels import PROVISIONER_NAME, KernelTable
+from ..kernels import KernelTable, layenv_provisioner
 from ..model import Discovered, Environment
 from .health import HealthIssue
 from .healthcache import HealthTracker
@@ -57,8 +57,7 @@ class UsageTracker:
 
 def _provisioned(spec: dict[str, Any]) -> bool:
     """Whether the spec starts through jupyter_layenv's provisioner, which records every start itself."""
-    provisioner = spec.get("metadata", {}).get("kernel_provisioner") or {}
-    return provisioner.get("provisioner_name") == PROVISIONER_NAME
+    return layenv_provisioner(spec) is not None
 
 
 def _issues_json(issues: list[HealthIssue] | None) -> list[dict[str, Any]] | None:

@@ -112,8 +112,9 @@ def build_table(
         spec = item.get("spec", {})
         if (spec.get("metadata") or {}).get(SYNC_MARKER):
             continue  # a copy `jupyter layenv sync` wrote; the live entry replaces it
-        owner = _native_owner(spec, envs_by_path, envs_by_dir)
-        table.native_claims.update(_native_claims(spec))
+        claims = _native_claims(spec)
+        owner = _native_owner(claims, envs_by_path, envs_by_dir)
+        table.native_claims.update(claims)
         table.native_claims.add(name)
         if owner is not None:
             native_owner[name] = owner
@@ -187,25 +188,14 @@ def _env_entries(
 
 
 def _native_owner(
-    spec: dict, by_path: dict[str, Environment], by_dir: dict[tuple[int, int], Environment]
+    claims: list[object], by_path: dict[str, Environment], by_dir: dict[tuple[int, int], Environment]
 ) -> Environment | None:
-    """The discovered env whose interpreter a native kernelspec starts, if any."""
-    argv = spec.get("argv") or []
-    if not argv:
-        return None
-    exe = str(argv[0])
-    if exe in _PYTHON_NAMES or exe == sys.executable:
-        exe = sys.executable
-    if not os.path.isabs(exe):
-        return None
-    prefix = os.path.dirname(os.path.dirname(exe))
-    if prefix in by_path:
-        return by_path[prefix]
-    try:
-        info = os.stat(prefix)
-    except OSError:
-        return None
-    return by_dir.get((info.st_dev, info.st_ino))
+    """The discovered env whose interpreter a native kernelspec starts, if any (``claims``: ``_native_claims``)."""
+    for claim in claims:
+        owner = by_path.get(claim) if isinstance(claim, str) else by_dir.get(claim)  # type: ignore[arg-type]
+        if owner is not None:
+            return owner
+    return None
 
 
 def _is_env_python_kernel(shipped: ShippedKernel) -> bool:
@@ -386,7 +376,8 @@ def _same_inputs(old: tuple, new: tuple) -> bool:
 
 
 def _native_claims(spec: dict) -> list[object]:
-    """The prefix (path and device/inode) a native kernelspec's interpreter is in: an env there may own it."""
+    """The prefix (path and device/inode) a native kernelspec's interpreter is in: an env there may own it.
+    One ``stat`` per native spec, shared with ``_native_owner``."""
     argv = spec.get("argv") or []
     exe = str(argv[0]) if argv else ""
     if exe in _PYTHON_NAMES or exe == sys.executable:

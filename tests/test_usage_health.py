@@ -150,11 +150,17 @@ def test_health_is_cached_until_the_env_changes(tmp_path: Path):
         tracker.stop()
 
 
-def test_list_shows_health(health_home: Path, tmp_path: Path):
+def _cli_environ(home: Path, tmp_path: Path) -> dict[str, str]:
+    """The CLI's environment: ``home`` as HOME, no test PYTHONPATH, nothing pointing at the machine's own envs."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(HOME=str(health_home), JUPYTER_DATA_DIR=str(tmp_path / "data"), JUPYTER_CONFIG_DIR=str(tmp_path))
+    env.update(HOME=str(home), JUPYTER_DATA_DIR=str(tmp_path / "data"), JUPYTER_CONFIG_DIR=str(tmp_path))
     for var in ("CONDA_EXE", "CONDA_PREFIX", "MAMBA_ROOT_PREFIX", "WORKON_HOME", "CONDARC", "XDG_CONFIG_HOME"):
         env.pop(var, None)
+    return env
+
+
+def test_list_shows_health(health_home: Path, tmp_path: Path):
+    env = _cli_environ(health_home, tmp_path)
     listing = json.loads(subprocess.run([JUPYTER, "layenv", "list", "--json"], capture_output=True, text=True,
                                         env=env, timeout=120, check=True).stdout)  # fmt: skip
     health = {e["path"]: e["health"] for e in listing["environments"]}
@@ -167,10 +173,7 @@ def test_list_shows_health(health_home: Path, tmp_path: Path):
 
 
 def test_doctor_reports_health(health_home: Path, tmp_path: Path):
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(HOME=str(health_home), JUPYTER_DATA_DIR=str(tmp_path / "data"), JUPYTER_CONFIG_DIR=str(tmp_path))
-    for var in ("CONDA_EXE", "CONDA_PREFIX", "MAMBA_ROOT_PREFIX", "WORKON_HOME", "CONDARC", "XDG_CONFIG_HOME"):
-        env.pop(var, None)
+    env = _cli_environ(health_home, tmp_path)
     report = json.loads(subprocess.run([JUPYTER, "layenv", "doctor", "--json"], capture_output=True, text=True,
                                        env=env, timeout=120, check=True).stdout)  # fmt: skip
     health = {e["path"]: by_kind(e["health"]) for e in report["environments"]}

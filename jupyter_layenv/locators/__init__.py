@@ -44,7 +44,11 @@ class Located:
         self.deps.extend(other.deps)
         self.scanned.extend(other.scanned)
         for directory, origin in other.origins.items():
-            self.origins[directory] = origin if self.origins.setdefault(directory, origin) == origin else None
+            self.note_origin(directory, origin)
+
+    def note_origin(self, directory: str, origin: tuple[str, str | None] | None) -> None:
+        """``directory``'s children get ``origin``; two different ones for the same directory: ``None``."""
+        self.origins[directory] = origin if self.origins.setdefault(directory, origin) == origin else None
 
 
 # ``scan(directory)`` lists the env-like children of a directory and the ones it could not follow
@@ -56,7 +60,6 @@ def scan_into(located: Located, scan: ScanChildren, directory: str, source: str,
     children, skipped = scan(directory)
     located.deps.append(directory)
     located.scanned.append(directory)
-    origin = (source, conda_root)
-    located.origins[directory] = origin if located.origins.setdefault(directory, origin) == origin else None
+    located.note_origin(directory, (source, conda_root))
     located.candidates.extend(Candidate(child, source, conda_root) for child in children)
     located.skipped.extend(skipped)

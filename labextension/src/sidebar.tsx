@@ -295,14 +295,31 @@ function SkippedDelete(props: {
   if (!env) {
     return null;
   }
-  const blocked = deleteBlockedReason(env, busy, policy);
+  return (
+    <DeleteButton
+      env={env}
+      blocked={deleteBlockedReason(env, busy, policy)}
+      title={`Delete ${env.name} (its base was deleted)`}
+      actions={actions}
+    />
+  );
+}
+
+/** An env's delete button; when ``blocked``, its reason is the title and a click explains instead of deleting. */
+function DeleteButton(props: {
+  env: IEnvironment;
+  blocked: string | null;
+  title: string;
+  actions: ISidebarActions;
+}): JSX.Element {
+  const { env, blocked, title, actions } = props;
   return (
     <button
       className="jp-LayenvButton jp-mod-icon jp-mod-danger"
-      title={blocked ?? `Delete ${env.name} (its base was deleted)`}
+      title={blocked ?? title}
       aria-label={`Delete ${env.name}`}
       aria-disabled={blocked ? true : undefined}
-      // Not `disabled`, as in the tree: the explanation stays reachable.
+      // Not `disabled`: a disabled button cannot be focused, and its explanation must be reachable.
       onClick={() => actions.deleteEnv(env, blocked)}
       data-blocked={blocked ? 'true' : undefined}
     >
@@ -455,17 +472,12 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
           >
             <downloadIcon.react tag="span" />
           </button>
-          <button
-            className="jp-LayenvButton jp-mod-icon jp-mod-danger"
-            title={blocked ?? `Delete ${env.name} and its kernel`}
-            aria-label={`Delete ${env.name}`}
-            aria-disabled={blocked ? true : undefined}
-            // Not `disabled`: a disabled button cannot be focused, and its explanation must be reachable.
-            onClick={() => actions.deleteEnv(env, blocked)}
-            data-blocked={blocked ? 'true' : undefined}
-          >
-            <deleteIcon.react tag="span" />
-          </button>
+          <DeleteButton
+            env={env}
+            blocked={blocked}
+            title={`Delete ${env.name} and its kernel`}
+            actions={actions}
+          />
         </span>
       </div>
       <div className="jp-LayenvEnv-meta">

@@ -29,6 +29,12 @@ class DiskFull(Exception):
         return "disk quota exceeded" if self.quota else "disk full"
 
 
+def full_at(err: BaseException, where: str, outcome: str = NOTHING_KEPT) -> DiskFull:
+    """The refusal of a job that could not start for want of space at ``where`` (a quota told from a full disk)."""
+    quota = getattr(err, "errno", None) != errno.ENOSPC
+    return DiskFull(no_space_message(where, quota=quota, outcome=outcome), quota=quota)
+
+
 def is_no_space(err: BaseException) -> bool:
     return isinstance(err, OSError) and err.errno in NO_SPACE
 

@@ -26,7 +26,7 @@ from ..layers.plan import LayerPlan, Pin, PlanError, plan_change
 from ..layers.resolve import ToolResolver
 from . import builder, conda
 from .conda import CondaPlan
-from .disk import NOTHING_KEPT, UNCHANGED, DiskFull, is_no_space, mentions_no_space, no_space_message
+from .disk import NOTHING_KEPT, UNCHANGED, full_at, is_no_space, mentions_no_space, no_space_message
 from .installers import InstallerSettings, installer_environment
 from .jobstore import ACTIVE, Job, JobStore
 from .locks import EnvLock, PlantedLink
@@ -148,8 +148,7 @@ class JobManager:
                 await asyncio.to_thread(lock.release)
             if is_no_space(err):
                 where = getattr(err, "filename", None) or await asyncio.to_thread(self._fuller, plan.path)
-                quota = err.errno != errno.ENOSPC
-                raise DiskFull(no_space_message(str(where), quota=quota), quota=quota) from None
+                raise full_at(err, str(where)) from None
             raise
         self._start(job, lock, lambda: self._build(job, plan), lambda: self._clean(job))
         return job
@@ -172,8 +171,7 @@ class JobManager:
             await asyncio.to_thread(lock.release)
             if is_no_space(err):  # the layer is untouched: nothing was snapshotted yet
                 where = getattr(err, "filename", None) or self.store.directory
-                quota = err.errno != errno.ENOSPC
-                raise DiskFull(no_space_message(str(where), quota=quota, outcome=UNCHANGED), quota=quota) from None
+                raise full_at(err, str(where), outcome=UNCHANGED) from None
             raise
         self._paths.add(change.path)
         self._start(job, lock, lambda: run_change(self, job, change), lambda: self._undo(job))

@@ -36,7 +36,7 @@ async def spawn_guarded(
     *,
     stdout: IO[bytes] | int,
     env: dict[str, str],
-    cwd: str,
+    cwd: str | None,
     umask: int | None,
     keep_fds: tuple[int, ...],
 ) -> asyncio.subprocess.Process:

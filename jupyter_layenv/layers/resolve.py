@@ -26,7 +26,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ..create.installers import InstallerSettings, installer_environment, option_flags, source_options
-from ..create.process import error_line, guarded
+from ..create.process import error_line, spawn_guarded
 from .installed import Installed
 from .plan import Pin, ResolveFailed, Resolver
 
@@ -39,10 +39,7 @@ Runner = Callable[[list[str], dict[str, str]], Awaitable[tuple[int, str]]]  # ar
 async def run_captured(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
     """Run a resolver (no shell, own session led by the guard: it dies with the server), its output captured;
     killed with its group when cancelled."""
-    proc = await asyncio.create_subprocess_exec(
-        *guarded(argv), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True,
-    )  # fmt: skip
+    proc = await spawn_guarded(argv, stdout=asyncio.subprocess.PIPE, env=env, cwd=None, umask=None, keep_fds=())
     try:
         out, _ = await proc.communicate()
     except asyncio.CancelledError:

@@ -281,12 +281,8 @@ class Naming:
             added.append(env)
 
     def _chain(self, proto: Proto) -> tuple[str, ...]:
-        chain = proto.chain
-        head = proto if len(chain) == 1 else self.protos.get(proto.base or "")
-        if head is not None and self.heads.get(chain[0], 0) > 1:
-            where = head.conda_root or os.path.dirname(head.path)
-            chain = (f"{os.path.basename(where.rstrip(os.sep))}/{chain[0]}", *chain[1:])
-        return chain
+        head = proto if len(proto.chain) == 1 else self.protos.get(proto.base or "")
+        return _qualified(proto.chain, head, self.heads)
 
 
 def _discard(index: dict, key: object, value: str) -> None:
@@ -310,13 +306,17 @@ def _distinct_chains(protos: list[Proto]) -> dict[str, tuple[str, ...]]:
             heads[proto.chain[0]] = heads.get(proto.chain[0], 0) + 1
     chains = {}
     for proto in protos:
-        chain = proto.chain
-        head = proto if len(chain) == 1 else by_path.get(proto.base)
-        if head is not None and heads.get(chain[0], 0) > 1:
-            where = head.conda_root or os.path.dirname(head.path)
-            chain = (f"{os.path.basename(where.rstrip(os.sep))}/{chain[0]}", *chain[1:])
-        chains[proto.path] = chain
+        head = proto if len(proto.chain) == 1 else by_path.get(proto.base)
+        chains[proto.path] = _qualified(proto.chain, head, heads)
     return chains
+
+
+def _qualified(chain: tuple[str, ...], head: Proto | None, heads: dict[str, int]) -> tuple[str, ...]:
+    """``chain`` with its first name qualified by ``head``'s install (or folder) when ``heads`` counts it twice."""
+    if head is not None and heads.get(chain[0], 0) > 1:
+        where = head.conda_root or os.path.dirname(head.path)
+        return (f"{os.path.basename(where.rstrip(os.sep))}/{chain[0]}", *chain[1:])
+    return chain
 
 
 def _environment(proto: Proto, env_id: str, chain: tuple[str, ...]) -> Environment:

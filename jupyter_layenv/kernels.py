@@ -37,6 +37,11 @@ class Filters:
     exclude: Sequence[str] = ()
     allowed: frozenset = frozenset()
 
+    @property
+    def active(self) -> bool:
+        """Whether any rule is set (else ``refusal`` need not be asked per kernel)."""
+        return bool(self.include or self.exclude or self.allowed)
+
     def refusal(self, name: str, env: Environment) -> str | None:
         """Why a kernel is filtered out, naming the rule, or ``None`` when it is kept."""
         if self.include and not any(_matches(pattern, name, env.path) for pattern in self.include):
@@ -103,7 +108,7 @@ def build_table(
             return updated
     table = KernelTable(inputs=inputs)
     reusable = previous.built_from if previous is not None else {}
-    filtering = bool(filters.include or filters.exclude or filters.allowed)
+    filtering = filters.active
     resources: dict[str, bool] = {}  # ipykernel's resources directory of a base its layers share: one stat
     envs_by_path = {env.path: env for env in discovered.environments}
     envs_by_dir = {env.dir_id: env for env in discovered.environments}
@@ -453,7 +458,7 @@ def _update(
             del table.nb_conda_aliases[alias]
         table.env_reasons.pop(env.id, None)
         del table.built_from[id(env)]
-    filtering = bool(filters.include or filters.exclude or filters.allowed)
+    filtering = filters.active
     resources: dict[str, bool] = {}
     provisioner = provisioner_registered()
     taken = table.entries.keys() | table.aliases.keys() | claims

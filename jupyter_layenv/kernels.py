@@ -19,8 +19,16 @@ from typing import Any
 
 from . import activation, fsread
 from .discovery import slug
-from .model import CONDA_BASE, CONDA_ENV, SCOPE_GROUP, Discovered, Environment, KernelEntry, ShippedKernel
-from .usage.lastuse import group_root_of
+from .model import (
+    CONDA_BASE,
+    CONDA_ENV,
+    SCOPE_GROUP,
+    Discovered,
+    Environment,
+    KernelEntry,
+    ShippedKernel,
+    group_root_of,
+)
 
 RESOURCES = os.path.join(os.path.dirname(__file__), "resources")
 SYNC_MARKER = "synced_by_layenv"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeVar
@@ -175,3 +176,13 @@ class Discovered:
             if env.base:
                 built_on.setdefault(env.base, []).append(env)
         return built_on
+
+
+def group_root_of(env: Environment, discovered: Discovered) -> str | None:
+    """The group root a group env is in (where its members' uses are kept)."""
+    if env.scope != SCOPE_GROUP:
+        return None
+    for root in discovered.roots:
+        if root.scope == SCOPE_GROUP and env.path.startswith(root.path.rstrip(os.sep) + os.sep):
+            return root.path
+    return None

@@ -21,7 +21,6 @@ from jupyter_core.paths import jupyter_data_dir
 
 from .. import fsread
 from ..identity import account_name
-from ..model import SCOPE_GROUP, Discovered, Environment
 
 GROUP_DIR = ".layenv-usage"
 
@@ -136,16 +135,6 @@ def record_start(env_path: str, group_root: str | None) -> None:
     """A kernel of ``env_path`` started outside the server (nbconvert, papermill): the same record as the server's,
     in the same files (this user's data dir, or the group root)."""
     LastUseStore(os.path.join(jupyter_data_dir(), "layenv")).record(env_path, account_name(), group_root)
-
-
-def group_root_of(env: Environment, discovered: Discovered) -> str | None:
-    """The group root a group env is in (where its members' uses are kept)."""
-    if env.scope != SCOPE_GROUP:
-        return None
-    for root in discovered.roots:
-        if root.scope == SCOPE_GROUP and env.path.startswith(root.path.rstrip(os.sep) + os.sep):
-            return root.path
-    return None
 
 
 def _group_file(root: str, user: str) -> str:

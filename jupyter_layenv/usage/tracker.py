@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..kernels import KernelTable, layenv_provisioner
-from ..model import Discovered, Environment
+from ..model import Discovered, Environment, group_root_of
 from .health import HealthIssue
 from .healthcache import HealthTracker
-from .lastuse import LastUse, LastUseStore, group_root_of
+from .lastuse import LastUse, LastUseStore
 from .sizing import Measure, SizeTracker
 
 

@@ -1,4 +1,4 @@
-"""What the create and layer benchmarks share: a HOME with a Conda-style base, a real server on it, timed jobs.
+"""What the create, layer and Conda-create benchmarks share: a HOME with a Conda-style base, a real server, timed jobs.
 
 Importing it puts ``tests/`` on ``sys.path``: the benchmarks build their envs with the tests' builders.
 """
@@ -50,7 +50,7 @@ def run_job(server: JupyterProcess, path: str, body: Any) -> dict:
         raise RuntimeError(f"POST {path}: {status} {job}")
     job = server.follow(job["id"], interval=0.02)
     if job["state"] != "succeeded":
-        raise RuntimeError(f"{path}: {job}")
+        raise RuntimeError(f"{path}: {job}\n{server.log_tail()}")
     return job
 
 

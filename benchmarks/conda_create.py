@@ -15,6 +15,7 @@ A real channel adds the download time of those 28 MB (and a repodata fetch) to t
 
     python benchmarks/conda_create.py            # 5 runs each
     python benchmarks/conda_create.py --quick    # 2 runs each (smoke run)
+    python benchmarks/conda_create.py --runs 1 --out /tmp/cc   # one run each, results elsewhere
 """
 
 from __future__ import annotations
@@ -25,62 +26,45 @@ import platform
 import re
 import shutil
 import statistics
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
+from benchserver import RESULTS, run_job, save, scratch, start_server
 from condachannel import cached_channel, channel_url
 from jupyter_process import JupyterProcess, http
-
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
 
 
 def one_create(server: JupyterProcess, name: str) -> tuple[float, float, int]:
     """Seconds from POST to succeeded, the solve's seconds from the job log, and the package count."""
     started = time.perf_counter()
-    status, job = server.request("POST", "layenv/environments",
-                                 {"kind": "conda", "name": name, "packages": ["python=3.11"]})  # fmt: skip
-    if status != 202:
-        raise RuntimeError(f"POST: {status} {job}")
-    while job["state"] in ("queued", "running"):
-        time.sleep(0.02)
-        job = server.get(f"layenv/jobs/{job['id']}")
+    job = run_job(server, "layenv/environments", {"kind": "conda", "name": name, "packages": ["python=3.11"]})
     elapsed = time.perf_counter() - started
-    if job["state"] != "succeeded":
-        raise RuntimeError(f"{name}: {job}\n{server.log_tail()}")
     log = http("GET", f"{server.url}layenv/jobs/{job['id']}/log", server.token).body
     text = log if isinstance(log, str) else json.dumps(log)
     solved = re.search(r"solved in ([0-9.]+) s: (\d+) packages", text)
     return elapsed, float(solved.group(1)) if solved else float("nan"), int(solved.group(2)) if solved else 0
 
 
-def measure(runs: int) -> dict[str, Any]:
+def measure(work: Path, runs: int) -> dict[str, Any]:
     channel = cached_channel()
     size = sum(p.stat().st_size for p in channel.rglob("*.tar.bz2"))
-    with tempfile.TemporaryDirectory(prefix="layenv-conda-bench-") as tmp:
-        work, home, pkgs = Path(tmp) / "work", Path(tmp) / "home", Path(tmp) / "pkgs"
-        home.mkdir()
-        config = {"LayenvService": {"conda_channels": [channel_url(channel)], "conda_pkgs_dir": str(pkgs)}}
-        server = JupyterProcess(work, home, config_files={"jupyter_server_config.json": config})
-        try:
-            server.wait_ready()
-            results: dict[str, list[tuple[float, float, int]]] = {"cold": [], "warm": []}
-            for mode in ("cold", "warm"):
-                if mode == "warm":
-                    one_create(server, "warmup")  # fills the cache
-                for run in range(runs):
-                    if mode == "cold":
-                        shutil.rmtree(pkgs, ignore_errors=True)
-                    name = f"{mode}{run}"
-                    results[mode].append(one_create(server, name))
-                    shutil.rmtree(home / ".conda" / "envs" / name)  # a fresh name, a fresh prefix each run
-        finally:
-            server.stop()
+    home, pkgs = work / "home", work / "pkgs"
+    home.mkdir()
+    server = start_server(work, home, {"conda_channels": [channel_url(channel)], "conda_pkgs_dir": str(pkgs)})
+    results: dict[str, list[tuple[float, float, int]]] = {"cold": [], "warm": []}
+    try:
+        for mode in ("cold", "warm"):
+            if mode == "warm":
+                one_create(server, "warmup")  # fills the cache
+            for run in range(runs):
+                if mode == "cold":
+                    shutil.rmtree(pkgs, ignore_errors=True)
+                name = f"{mode}{run}"
+                results[mode].append(one_create(server, name))
+                shutil.rmtree(home / ".conda" / "envs" / name)  # a fresh name, a fresh prefix each run
+    finally:
+        server.stop()
     return {
         "machine": f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}",
         "channel_bytes": size,
@@ -117,13 +101,12 @@ def markdown(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 runs each instead of 5")
+    parser.add_argument("--runs", type=int, default=5, help="runs with a cold cache, and as many with a warm one")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    result = measure(2 if args.quick else 5)
-    text = markdown(result)
-    print(text)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "conda_create.md").write_text(text, encoding="utf-8")
-    (RESULTS / "conda_create.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    with scratch("layenv-bench-conda-") as work:
+        result = measure(work, 2 if args.quick else args.runs)
+    save("conda_create", result, markdown(result), args.out)
 
 
 if __name__ == "__main__":

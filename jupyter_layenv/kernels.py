@@ -147,7 +147,6 @@ def build_table(
         if previous is not None and before is not None and before.display_name_format == display_name_format
         else {}
     )
-    resources: dict[str, bool] = {}  # ipykernel's resources directory of a base its layers share: one stat
     envs_by_path = {env.path: env for env in discovered.environments}
     envs_by_dir = {env.dir_id: env for env in discovered.environments}
     native_owner: dict[str, Environment] = {}
@@ -171,7 +170,7 @@ def build_table(
         usage_root = group_root_of(env, discovered)
         built = reusable.get(id(env))
         if built is None or built.env is not env or built.usage_root != usage_root:
-            built = _env_kernels(env, usage_root, display_name_format, resources, provisioner)
+            built = _env_kernels(env, usage_root, display_name_format, provisioner)
         built_from[id(env)] = built
         _place_env(table, built, filters, served=natively_served.get(env.id))
 
@@ -228,16 +227,14 @@ def _taken(table: KernelTable, name: str) -> bool:
     return name in table.entries or name in table.aliases or name in table.native_claims
 
 
-def _env_kernels(
-    env: Environment, usage_root: str | None, display_name_format: str, resources: dict[str, bool], provisioner: bool
-) -> EnvKernels:
+def _env_kernels(env: Environment, usage_root: str | None, display_name_format: str, provisioner: bool) -> EnvKernels:
     own: list[ShippedKernel] = []
     others: list[ShippedKernel] = []
     for kernel in env.shipped_kernels:
         (own if _is_env_python_kernel(kernel) else others).append(kernel)
     python_entry = None
     if env.has_ipykernel and env.python and not env.skipped_reason:
-        python_entry = _python_entry(env, display_name_format, resources, own, _metadata(env, provisioner, usage_root))
+        python_entry = _python_entry(env, display_name_format, own, _metadata(env, provisioner, usage_root))
     shipped = tuple(
         [_shipped_entry(env, kernel, display_name_format, _metadata(env, provisioner, usage_root)) for kernel in others]
     )
@@ -266,7 +263,6 @@ def _is_env_python_kernel(shipped: ShippedKernel) -> bool:
 def _python_entry(
     env: Environment,
     display_name_format: str,
-    resources: dict[str, bool],
     own: list[ShippedKernel],
     metadata: dict[str, Any],
 ) -> KernelEntry:
@@ -285,22 +281,17 @@ def _python_entry(
         "env": env_vars,
         "metadata": metadata,
     }
-    item = {"resource_dir": _python_resources(env, resources, own), "spec": spec}
+    item = {"resource_dir": _python_resources(env, own), "spec": spec}
     return KernelEntry(f"{env.id}-py", "python", env.id, item)
 
 
-def _python_resources(env: Environment, resources: dict[str, bool], own: list[ShippedKernel]) -> str:
-    """The logos of the env's Python kernel; ``resources``: the directories found (or not) in this build;
-    ``own``: ipykernel's kernelspecs the env ships."""
+def _python_resources(env: Environment, own: list[ShippedKernel]) -> str:
+    """The logos of the env's Python kernel: ipykernel's own kernelspec the env ships, else the ``resources``
+    folder of the ipykernel it imports. Not checked with a ``stat`` per env: the site-packages listing showed the
+    package, and a folder missing (an ipykernel without logos) serves no logo, as ``RESOURCES`` (no logo) did."""
     if own:
         return own[0].resource_dir
-    found = env.ipykernel_resources
-    if found:
-        if found not in resources:
-            resources[found] = fsread.is_dir(found)
-        if resources[found]:
-            return found
-    return RESOURCES
+    return env.ipykernel_resources or RESOURCES
 
 
 def _shipped_entry(
@@ -480,12 +471,11 @@ def _update(
             del table.nb_conda_aliases[alias]
         table.env_reasons.pop(env.id, None)
         del table.built_from[id(env)]
-    resources: dict[str, bool] = {}
     provisioner = provisioner_registered()
     for env in added:
         if env.id in table.env_kernels:
             return None
-        built = _env_kernels(env, group_root_of(env, discovered), inputs.display_name_format, resources, provisioner)
+        built = _env_kernels(env, group_root_of(env, discovered), inputs.display_name_format, provisioner)
         table.built_from[id(env)] = built
         if not _place_env(table, built, inputs.filters, patch=True):
             return None

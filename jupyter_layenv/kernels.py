@@ -117,7 +117,6 @@ def build_table(
     table = KernelTable(inputs=inputs)
     reusable = previous.built_from if previous is not None else {}
     filtering = filters.active
-    resources: dict[str, bool] = {}  # ipykernel's resources directory of a base its layers share: one stat
     envs_by_path = {env.path: env for env in discovered.environments}
     envs_by_dir = {env.dir_id: env for env in discovered.environments}
     native_owner: dict[str, Environment] = {}
@@ -141,7 +140,7 @@ def build_table(
         python_entry, shipped_entries = (
             cached[1]
             if cached is not None and cached[0] is env
-            else _env_entries(env, display_name_format, resources, provisioner)
+            else _env_entries(env, display_name_format, provisioner)
         )
         table.built_from[id(env)] = (env, (python_entry, shipped_entries))
         names: list[str] = []
@@ -188,14 +187,14 @@ def build_table(
 
 
 def _env_entries(
-    env: Environment, display_name_format: str, resources: dict[str, bool], provisioner: bool
+    env: Environment, display_name_format: str, provisioner: bool
 ) -> tuple[KernelEntry | None, list[KernelEntry]]:
     own, others = [], []
     for kernel in env.shipped_kernels:
         (own if _is_env_python_kernel(kernel) else others).append(kernel)
     python_entry = None
     if env.has_ipykernel and env.python and not env.skipped_reason:
-        python_entry = _python_entry(env, display_name_format, resources, own, provisioner)
+        python_entry = _python_entry(env, display_name_format, own, provisioner)
     shipped = [_shipped_entry(env, kernel, display_name_format, provisioner) for kernel in others]
     return python_entry, shipped
 
@@ -222,7 +221,6 @@ def _is_env_python_kernel(shipped: ShippedKernel) -> bool:
 def _python_entry(
     env: Environment,
     display_name_format: str,
-    resources: dict[str, bool],
     own: list[ShippedKernel],
     provisioner: bool,
 ) -> KernelEntry:
@@ -232,7 +230,7 @@ def _python_entry(
     short = ".".join((env.python_version or "").split(".")[:2])
     kernel_label = f"Python {short}".strip()
     display = env.display_name or _display_name(display_name_format, env, kernel_label, "python")
-    resource_dir = _python_resources(env, resources, own)
+    resource_dir = _python_resources(env, own)
     spec = {
         "argv": argv,
         "display_name": display,
@@ -251,18 +249,13 @@ def _python_entry(
     )
 
 
-def _python_resources(env: Environment, resources: dict[str, bool], own: list[ShippedKernel]) -> str:
-    """The logos of the env's Python kernel; ``resources``: the directories found (or not) in this build;
-    ``own``: ipykernel's kernelspecs the env ships."""
+def _python_resources(env: Environment, own: list[ShippedKernel]) -> str:
+    """The logos of the env's Python kernel: ipykernel's own kernelspec the env ships, else the ``resources``
+    folder of the ipykernel it imports. Not checked with a ``stat`` per env: the site-packages listing showed the
+    package, and a folder missing (an ipykernel without logos) serves no logo, as ``RESOURCES`` (no logo) did."""
     if own:
         return own[0].resource_dir
-    found = env.ipykernel_resources
-    if found:
-        if found not in resources:
-            resources[found] = fsread.is_dir(found)
-        if resources[found]:
-            return found
-    return RESOURCES
+    return env.ipykernel_resources or RESOURCES
 
 
 def _shipped_entry(
@@ -467,13 +460,12 @@ def _update(
         table.env_reasons.pop(env.id, None)
         del table.built_from[id(env)]
     filtering = filters.active
-    resources: dict[str, bool] = {}
     provisioner = provisioner_registered()
     taken = table.entries.keys() | table.aliases.keys() | claims
     for env in added:
         if env.id in table.env_kernels:
             return None
-        python_entry, shipped_entries = _env_entries(env, display_name_format, resources, provisioner)
+        python_entry, shipped_entries = _env_entries(env, display_name_format, provisioner)
         table.built_from[id(env)] = (env, (python_entry, shipped_entries))
         names: list[str] = []
         if python_entry is not None:

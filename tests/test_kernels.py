@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from envtree import PY_XY, Tree
+from envtree import site_packages as site_packages_of
 from jupyter_client.kernelspec import NoSuchKernel
 from jupyter_client.manager import KernelManager
 from jupyter_process import JUPYTER, run_code
@@ -221,3 +223,73 @@ def test_cli_sync_writes_and_removes_only_its_own(home: Tree, tmp_path: Path):
     assert served["conda-py311_ai-py"] != str(copy)
     excluding = LayenvKernelSpecManager(kernel_dirs=[str(data / "kernels")], exclude=["conda-py311_ai-*"])
     assert "conda-py311_ai-py" not in excluding.find_kernel_specs()
+
+
+def _tree_ksm(root: Path) -> LayenvKernelSpecManager:
+    """A manager that sees only the Conda install at ``root`` (no defaults, no kernelspec dirs)."""
+    return LayenvKernelSpecManager(
+        conda_roots=[str(root)],
+        envs_dirs=[],
+        environments_files=[],
+        condarc_paths=[],
+        venv_roots=[],
+        env_paths=[],
+        include_server_prefix=False,
+        kernel_dirs=[],
+        ensure_native_kernel=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def ipykernel_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Conda install whose env ``full`` has a real ipykernel (logos in ``ipykernel/resources``) and a layer,
+    and ``bare`` one without that folder (nor the ``python3`` kernelspec its wheel ships, logos included)."""
+    from envtree import make_conda_prefix, make_layered_env, site_packages
+
+    root = make_conda_prefix(tmp_path_factory.mktemp("logos") / "miniconda3", conda_root=True)
+    full = make_conda_prefix(root / "envs" / "full", ipykernel=True)
+    bare = make_conda_prefix(root / "envs" / "bare", ipykernel=True)
+    shutil.rmtree(site_packages(bare) / "ipykernel" / "resources")
+    shutil.rmtree(bare / "share" / "jupyter" / "kernels")
+    make_layered_env(full, full / "layer", tool="uv")
+    return root
+
+
+def test_ipykernels_logos_are_found_without_looking_inside_the_package(
+    ipykernel_install: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Broken by: a ``stat`` of ``ipykernel/resources`` per env on every cold listing, when the site-packages
+    listing (``ipykernel`` in it) already says where ipykernel's logos are."""
+    looked = []
+    real_stat = os.stat
+
+    def stat(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        looked.append(str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    specs = _tree_ksm(ipykernel_install).get_all_specs()
+    monkeypatch.undo()
+    assert not [path for path in looked if f"{os.sep}ipykernel{os.sep}" in path]
+    full_env = ipykernel_install / "envs" / "full"
+    layer = [item for item in specs.values() if str(full_env / "layer") in item["spec"]["argv"][-5]]
+    # the layer's ipykernel is its base's (the base's own python3 kernelspec is not the layer's)
+    assert layer and layer[0]["resource_dir"] == str(site_packages_of(full_env) / "ipykernel" / "resources")
+
+
+def test_an_ipykernel_without_logos_gives_a_kernel_without_logos(ipykernel_install: Path):
+    """The served model of a kernel whose ipykernel ships no ``resources`` folder: no logo, no error (what
+    jupyter_server's kernelspec model makes of a ``resource_dir`` that does not exist)."""
+    from types import SimpleNamespace
+
+    from jupyter_server.services.kernelspecs.handlers import kernelspec_model
+
+    specs = _tree_ksm(ipykernel_install).get_all_specs()
+    bare = str(ipykernel_install / "envs" / "bare")
+    name, item = next((n, i) for n, i in specs.items() if i["spec"]["metadata"].get("conda_env_path") == bare)
+    model = kernelspec_model(SimpleNamespace(base_url="/"), name, item["spec"], item["resource_dir"])
+    assert model["resources"] == {}
+    full = str(ipykernel_install / "envs" / "full" / "layer")
+    name, item = next((n, i) for n, i in specs.items() if full in i["spec"]["argv"][-5])
+    model = kernelspec_model(SimpleNamespace(base_url="/"), name, item["spec"], item["resource_dir"])
+    assert {"logo-32x32", "logo-64x64", "logo-svg"} <= set(model["resources"])

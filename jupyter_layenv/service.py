@@ -238,6 +238,10 @@ class LayenvService(condabase.CondaBases):
         owned = sum(1 for env in discovered.environments if env.owner_uid == uid and env.path.startswith(prefixes))
         return owned + sum(1 for plan in self.jobs.active_plans() if plan.get("kind") != "change")
 
+    def check_quota(self, discovered: Discovered, roots: list[CreateRoot]) -> None:
+        """LayenvPolicy.max_jobs and max_envs_per_user, for one more create (a layer or a Conda env)."""
+        self.policy.check_quota(self.owned_envs(discovered, roots), len(self.jobs.active_plans()))
+
     async def policy_for(self, write_refused: str | None) -> dict[str, Any]:
         return await asyncio.to_thread(policy_report, self, write_refused)
 
@@ -336,7 +340,7 @@ class LayenvService(condabase.CondaBases):
         base = self.policy.check_base(resolve_env(discovered, wanted, role="base", suitable=is_conda), wanted)
         create_roots = self.create_roots(discovered)
         where = self._create_root(discovered, create_roots, request.root)
-        self.policy.check_quota(self.owned_envs(discovered, create_roots), len(self.jobs.active_plans()))
+        self.check_quota(discovered, create_roots)
         if self.policy.max_bytes_per_user:
             self.policy.check_bytes(self.housekeeping.bytes_owned(discovered, create_roots))
         root = where.path

@@ -323,10 +323,11 @@ class LayenvService(condabase.CondaBases):
                 envfile.request_from_file, layer, self.policy, discovered, job.path
             )
             plan = await asyncio.to_thread(self._plan, request, source)
-            job.plan["next_job"] = (await self.jobs.submit(plan, base=plan.base_path)).id
+            await self.jobs.submit_then(job, plan)
         except (PolicyError, JobConflict, PlantedLink, DiskFull) as err:
-            job.plan["then_error"] = f"the base was built, but its layer was not queued: {err}"
-            self.audit.emit("create", job.user, layer["name"], "refused", detail=job.plan["then_error"])
+            error = f"the base was built, but its layer was not queued: {err}"
+            self.jobs.then_refused(job, error)
+            self.audit.emit("create", job.user, layer["name"], "refused", detail=error)
 
     def _request(self, body: Any) -> tuple[CreateRequest, dict[str, Any] | None]:
         """The create a body asks for; with ``environment_yml``, the file picks the base (and its provenance)."""

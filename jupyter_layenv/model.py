@@ -148,12 +148,20 @@ class SkippedEnv:
 @fast_init
 @dataclass(frozen=True, slots=True)
 class KernelEntry:
+    """One env kernel; ``item`` is its ``get_all_specs`` item, made once with the entry and served as it is."""
+
     name: str
-    display_name: str
     language: str
     env_id: str
-    resource_dir: str
-    spec: dict[str, Any]
+    item: dict[str, Any]  # {"resource_dir": ..., "spec": ...}
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.item["spec"]
+
+    @property
+    def resource_dir(self) -> str:
+        return self.item["resource_dir"]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from .create.installers import find_uv, installer_environment
 from .create.locks import EnvLock
 from .kernels import user_name
 from .model import CONDA_BASE, CONDA_ENV, Discovered, Environment
-from .policy import CreateRoot, PolicyError, bad_request
+from .policy import PolicyError, bad_request
 from .usage import clean
 from .usage.groups import Places, group_envs
 
@@ -91,15 +91,6 @@ class Housekeeping:
             defaults=frozenset(current & defaults),
             named=frozenset(expand(path) for path in ksm.env_paths),
         )
-
-    def bytes_owned(self, discovered: Discovered, roots: list[CreateRoot], *, wait: bool = True) -> int:
-        """What counts against LayenvPolicy.max_bytes_per_user: the own bytes of the user's envs in the roots it
-        creates in (``wait``: measured now where not yet, as a create does; GET policy counts what is known)."""
-        uid = os.getuid()
-        owned = [env for env in discovered.environments if env.owner_uid == uid
-                 and any(_inside(env.path, root.path) for root in roots)]  # fmt: skip
-        facts = self.service.usage.facts(discovered, owned, wait=wait)
-        return sum(fact["size_bytes"] or 0 for fact in facts.values())
 
     # -- cleaning ----------------------------------------------------------------------------------------
 
@@ -211,10 +202,6 @@ def _parse_clean(body: Any) -> tuple[int, bool]:
     if not isinstance(dry_run, bool):
         raise bad_request(f"dry_run must be true or false, not {dry_run!r}")
     return days, dry_run
-
-
-def _inside(path: str, root: str) -> bool:
-    return path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _kept(env: Environment, reason: str | None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ virtualenv and pip building the layer, the server.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import http.server
@@ -23,9 +24,13 @@ from pathlib import Path
 
 import pytest
 from condachannel import DANGLING_PYTHON, MARKER_MODULE, SUBDIR, cached_channel, channel_url
+from envtree import make_conda_prefix
 from jupyter_process import JUPYTER, JupyterProcess
 from layenv_api import create, fetch_json, follow, processes_mentioning, run_in_kernel, wait_for_step
 from wheelhouse import INICONFIG_VERSION
+
+from jupyter_layenv.policy import human_bytes
+from jupyter_layenv.usage import sizing
 
 PROBE = f"""
 import json, sys, {MARKER_MODULE}
@@ -576,3 +581,66 @@ async def test_build_base_checks_both_creates_before_queueing_any(jp_fetch, jp_h
 async def test_build_base_needs_the_right_to_create_bases(jp_fetch, jp_home_dir: Path):
     code, body = await create(jp_fetch, {"environment_yml": BASE_FIRST_YML, "build_base": True})
     assert code == 403 and "allow_conda_create" in body["message"], body
+
+
+SIZE_LIMIT = 1000  # bytes: less than any Conda env's own conda-meta
+
+
+@pytest.mark.parametrize("policy", [{"max_bytes_per_user": SIZE_LIMIT}])
+async def test_conda_envs_count_against_the_size_quota_and_a_conda_create_over_it_is_refused(
+    jp_fetch, jp_home_dir: Path, audit
+):
+    """The user's Conda envs (in its Conda envs dir) count in bytes_owned; over the limit a Conda create and a
+    build_base create are refused with 403, writing nothing and leaving the name free; GET policy greys them out."""
+    code, job = await create(jp_fetch, {"kind": "conda", "name": "one", "packages": ["python=3.11"]})
+    assert code == 202, job
+    job = await follow(jp_fetch, job["id"], timeout=240)
+    assert job["state"] == "succeeded", await _log(jp_fetch, job)
+    envs = jp_home_dir / ".conda" / "envs"
+    used = sizing.measure(str(envs / "one")).size_bytes
+    assert used > SIZE_LIMIT
+
+    for _ in range(100):  # GET policy counts the sizes measured so far (it never waits for a walk)
+        _, policy = await fetch_json(jp_fetch, "policy")
+        if policy["bytes_owned"] == used:
+            break
+        await asyncio.sleep(0.1)
+    assert (policy["bytes_owned"], policy["can_create"], policy["conda"]["can_create"]) == (used, False, False)
+    assert policy["create_refused"].startswith(f"your environments use {human_bytes(used)}"), policy
+    assert policy["conda"]["refused"] == policy["create_refused"]
+
+    _, before = await fetch_json(jp_fetch, "jobs")
+    for body in ({"kind": "conda", "name": "two", "packages": ["python=3.11"]},
+                 {"environment_yml": BASE_FIRST_YML, "name": "two", "build_base": True}):  # fmt: skip
+        code, reply = await create(jp_fetch, body)
+        assert (code, reply["reason"]) == (403, "max_bytes_per_user"), reply
+        assert f"your environments use {human_bytes(used)} (at most {SIZE_LIMIT} bytes)" in reply["message"]
+        assert (audit[-1]["action"], audit[-1]["outcome"], audit[-1]["detail"]) == ("create", "refused",
+                                                                                    reply["message"])  # fmt: skip
+    assert sorted(os.listdir(envs)) in (["one"], [".layenv-locks", "one"])
+    assert not (jp_home_dir / ".virtualenvs" / "two").exists()
+    assert (await fetch_json(jp_fetch, "jobs"))[1] == before
+
+    assert (await jp_fetch("layenv", "environments", job["environment"]["id"], method="DELETE")).code == 204
+    _, policy = await fetch_json(jp_fetch, "policy")
+    assert policy["bytes_owned"] == 0 and policy["conda"]["can_create"] is True
+    code, again = await create(jp_fetch, {"kind": "conda", "name": "two", "packages": ["python=3.11"]})
+    assert code == 202, again  # under the limit again, and the name is free
+    await fetch_json(jp_fetch, "jobs", again["id"], method="DELETE")
+    await follow(jp_fetch, again["id"])
+
+
+def test_cli_conda_create_over_the_size_quota_is_refused_in_cli_words(tmp_path: Path, conda_channel: Path):
+    """A Conda env the user made with conda (in ~/.conda/envs) counts: `create --conda` is refused, exit 4."""
+    home, pkgs, url = tmp_path / "cli-home", tmp_path / "pkgs", channel_url(conda_channel)
+    mine = make_conda_prefix(home / ".conda" / "envs" / "mine")
+    used = sizing.measure(str(mine)).size_bytes
+    assert used > SIZE_LIMIT
+    proc = _cli("create", "more", "--conda", "python=3.11", f"--LayenvPolicy.max_bytes_per_user={SIZE_LIMIT}",
+                home=home, channel=url, pkgs=pkgs)  # fmt: skip
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr.startswith(f"error: your environments use {human_bytes(used)} (at most {SIZE_LIMIT} bytes)")
+    assert "`jupyter layenv clean`" in proc.stderr and "LayenvPolicy.max_bytes_per_user" in proc.stderr
+    assert not re.search(r"\b(GET|POST|DELETE) |\b403\b|'\w+' must", proc.stderr), proc.stderr
+    assert sorted(os.listdir(home / ".conda" / "envs")) in (["mine"], [".layenv-locks", "mine"])
+    assert not pkgs.exists()  # nothing solved, nothing downloaded

@@ -44,7 +44,9 @@ class _BuildRecord:
     facts: PrefixFacts
     proto: Proto | SkippedEnv | None
     extra_base: tuple[str, Candidate] | None
-    deps: set[object]  # ("p", path): a candidate; ("i", dir_id): who has it; (read kind, path): a read; not changed
+    # what it depends on, each key as it comes (no tuple made per key): a path, whether it is a candidate; a
+    # (st_dev, st_ino), which candidate has it; a (read kind, path), a read. Not changed after the build.
+    deps: set[object]
 
 
 @dataclass
@@ -185,15 +187,15 @@ class Builder:
         dirty: set[object] = set()
         rebuild: set[str] = set()
         for path in removed:
-            dirty.update((("p", path), ("i", records[path].facts.dir_id)))
+            dirty.update((path, records[path].facts.dir_id))
         for path in added:
-            dirty.update((("p", path), ("i", self.facts(path).dir_id)))
+            dirty.update((path, self.facts(path).dir_id))
             rebuild.add(path)
         for path in changed:
             record = records.get(path)
             facts = self.facts(path)
             if record is not None and record.facts is not facts:
-                dirty.update((("p", path), ("i", record.facts.dir_id), ("i", facts.dir_id)))
+                dirty.update((path, record.facts.dir_id, facts.dir_id))
                 rebuild.add(path)
         dirty.update(self._moved_reads(memo, moved_facts))
         dependents = memo.dependents
@@ -250,12 +252,12 @@ class Builder:
         old, new = previous.records, self.candidates
         facts = self.facts
         for path in old.keys() ^ new.keys():
-            dirty.add(("p", path))
-            dirty.add(("i", old[path].facts.dir_id if path in old else facts(path).dir_id))
+            dirty.add(path)
+            dirty.add(old[path].facts.dir_id if path in old else facts(path).dir_id)
         for path, cand in new.items():
             record = old.get(path)
             if record is not None and (record.facts is not facts(path) or record.cand != cand):
-                dirty.update((("p", path), ("i", record.facts.dir_id), ("i", facts(path).dir_id)))
+                dirty.update((path, record.facts.dir_id, facts(path).dir_id))
         dirty.update(self._moved_reads(previous))
         return frozenset(dirty)
 
@@ -278,15 +280,13 @@ class Builder:
         """A read outside the candidates' facts, once per build, recorded as a dependency of the env at hand."""
         key = (kind, path)
         self._deps.add(key)
-        try:
-            return self.reads[key]
-        except KeyError:
-            value = _READS[kind](self, path)
-            self.reads[key] = value
-            return value
+        value = self.reads.get(key, _UNREAD)  # mostly a miss: a sentinel, not a KeyError caught
+        if value is _UNREAD:
+            value = self.reads[key] = _READS[kind](self, path)
+        return value
 
     def _is_candidate(self, path: str) -> bool:
-        self._deps.add(("p", path))
+        self._deps.add(path)
         return path in self.candidates
 
     def _known(self, prefix: str) -> str | None:
@@ -295,7 +295,7 @@ class Builder:
         if self._is_candidate(prefix) and self.facts(prefix).dir_id != (0, 0):
             return prefix
         dir_id = self._read("dir_id", prefix)
-        self._deps.add(("i", dir_id))
+        self._deps.add(dir_id)
         return self.id_to_path.get(dir_id)
 
     def _home_is_dir(self, home: str) -> bool:
@@ -504,6 +504,7 @@ class Builder:
 # home is a directory, base path, base prefix, base facts, base added by this venv (see Builder._base_answer)
 _BaseAnswer = tuple[bool, str | None, str, PrefixFacts | None, bool]
 
+_UNREAD: Any = object()
 _READS: dict[str, Callable[[Builder, str], object]] = {
     "dir_id": lambda builder, path: builder.stats.dir_id(path),
     "is_dir": lambda builder, path: builder.stats.is_dir(path),

@@ -185,6 +185,20 @@ class Discovered:
                 built_on.setdefault(env.base, []).append(env)
         return built_on
 
+    @cached_property
+    def held(self) -> dict[str, list[Environment]]:
+        """The envs inside each env's directory (a venv nested in a Conda env), by the holder's path: each env's
+        parent directories looked up, not every env compared with every other (a listing asks it of each env)."""
+        paths = {env.path for env in self.environments}
+        held: dict[str, list[Environment]] = {}
+        for env in self.environments:
+            parent = os.path.dirname(env.path)
+            while parent != os.path.dirname(parent):
+                if parent in paths:
+                    held.setdefault(parent, []).append(env)
+                parent = os.path.dirname(parent)
+        return held
+
 
 def group_root_of(env: Environment, discovered: Discovered) -> str | None:
     """The group root a group env is in (where its members' uses are kept)."""

@@ -314,7 +314,10 @@ class LayenvService(condabase.CondaBases):
             plan = await asyncio.to_thread(self._plan, request, source)
             await self.jobs.submit_then(job, plan)
         except (PolicyError, JobConflict, PlantedLink, DiskFull) as err:
-            error = f"the base was built, but its layer was not queued: {err}"
+            error = (
+                f"the base {job.path} was built and is kept, but its layer {layer['name']} was not queued: {err}; "
+                "then POST the environment.yml again (without build_base): its layer goes on that base"
+            )
             self.jobs.then_refused(job, error)
             self.audit.emit("create", job.user, layer["name"], "refused", detail=error)
 

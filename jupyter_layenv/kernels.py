@@ -229,15 +229,20 @@ def _taken(table: KernelTable, name: str) -> bool:
 
 def _env_kernels(env: Environment, usage_root: str | None, display_name_format: str, provisioner: bool) -> EnvKernels:
     own: list[ShippedKernel] = []
-    others: list[ShippedKernel] = []
-    for kernel in env.shipped_kernels:
-        (own if _is_env_python_kernel(kernel) else others).append(kernel)
+    shipped: tuple[KernelEntry, ...] = ()
+    if env.shipped_kernels:  # most envs ship none, or only ipykernel's own
+        others: list[ShippedKernel] = []
+        for kernel in env.shipped_kernels:
+            (own if _is_env_python_kernel(kernel) else others).append(kernel)
+        shipped = tuple(
+            [
+                _shipped_entry(env, kernel, display_name_format, _metadata(env, provisioner, usage_root))
+                for kernel in others
+            ]
+        )
     python_entry = None
     if env.has_ipykernel and env.python and not env.skipped_reason:
         python_entry = _python_entry(env, display_name_format, own, _metadata(env, provisioner, usage_root))
-    shipped = tuple(
-        [_shipped_entry(env, kernel, display_name_format, _metadata(env, provisioner, usage_root)) for kernel in others]
-    )
     return EnvKernels(env, usage_root, python_entry, shipped)
 
 
@@ -269,9 +274,9 @@ def _python_entry(
     argv, env_vars = activation.kernel_launch(
         env.activation, [env.python or "python", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     )
-    short = ".".join((env.python_version or "").split(".")[:2])
-    kernel_label = f"Python {short}".strip()
-    display = env.display_name or _display_name(display_name_format, env, kernel_label, "python")
+    display = env.display_name or _display_name(
+        display_name_format, env, _python_label(env.python_version or ""), "python"
+    )
     metadata["debugger"] = True
     spec = {
         "argv": argv,
@@ -283,6 +288,12 @@ def _python_entry(
     }
     item = {"resource_dir": _python_resources(env, own), "spec": spec}
     return KernelEntry(f"{env.id}-py", "python", env.id, item)
+
+
+@functools.lru_cache(maxsize=64)
+def _python_label(version: str) -> str:
+    """``Python 3.11`` for 3.11.7 (the same few versions for every env)."""
+    return f"Python {'.'.join(version.split('.')[:2])}".strip()
 
 
 def _python_resources(env: Environment, own: list[ShippedKernel]) -> str:

@@ -22,28 +22,20 @@ class Listed:
 
     Listed after the scan started, the directory changed since only with a later mtime, or (an archive or
     ``rsync -a`` restoring an old mtime, which ``utime`` does) a later ctime. So the next listing's ``stat`` answers
-    what a ``stat`` right after the listing would have been compared with, and the scan saves that call. A
-    directory whose mtime was moved back before the scan (a test's settled tree) counts as unchanged, as it did.
-    Like the racy window itself, this trusts the file system's clock to agree with ours within the window.
+    what a ``stat`` right after the listing would have been compared with, and the scan saves that call; its mtime
+    is the baseline from then on (``changed_paths``' ``settled``). A directory whose mtime was moved back before the
+    scan (a test's settled tree) counts as unchanged, as it did. Like the racy window itself, this trusts the file
+    system's clock to agree with ours within the window.
     """
 
-    __slots__ = ("started",)
+    __slots__ = ("mtime_before", "started")
 
     def __init__(self, started: int) -> None:
         self.started = started
+        self.mtime_before = started - RACY_WINDOW_NS
 
     def holds(self, result: os.stat_result | None) -> bool:
-        return (
-            result is not None
-            and result.st_mtime_ns <= self.started - RACY_WINDOW_NS
-            and result.st_ctime_ns < self.started
-        )
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Listed) and other.started == self.started
-
-    def __hash__(self) -> int:
-        return hash(self.started)
+        return result is not None and result.st_mtime_ns <= self.mtime_before and result.st_ctime_ns < self.started
 
     def __repr__(self) -> str:
         return f"Listed(started={self.started})"
@@ -160,9 +152,10 @@ def _matches(result: os.stat_result | None, expected: Expected) -> bool:
     return (None if result is None else result.st_mtime_ns) == expected
 
 
-def _changed(signature: Iterable[tuple[str, Expected]]) -> Iterator[str]:
+def _changed(signature: Iterable[tuple[str, Expected]], settled: dict[str, int] | None = None) -> Iterator[str]:
     """The paths whose mtime is not the one stored (or, ``Listed``, is too recent), found with plain ``stat``
-    calls as they are asked for."""
+    calls as they are asked for. ``settled``: gets the mtime of each ``Listed`` path found unchanged, its baseline
+    from now on (the same as a ``stat`` right after its listing would have given)."""
     stat = os.stat
     for path, expected in signature:
         try:
@@ -171,13 +164,18 @@ def _changed(signature: Iterable[tuple[str, Expected]]) -> Iterator[str]:
             if expected is not None:
                 yield path
             continue
-        if result.st_mtime_ns != expected and (expected.__class__ is not Listed or not expected.holds(result)):
+        mtime = result.st_mtime_ns
+        if mtime != expected:
+            if expected.__class__ is Listed and expected.holds(result):  # the first listing after its scan
+                if settled is not None:
+                    settled[path] = mtime
+                continue
             yield path
 
 
-def changed_paths(signature: Iterable[tuple[str, Expected]]) -> list[str]:
-    """All the changed paths (a warm listing makes the same calls)."""
-    return list(_changed(signature))
+def changed_paths(signature: Iterable[tuple[str, Expected]], settled: dict[str, int] | None = None) -> list[str]:
+    """All the changed paths (a warm listing makes the same calls); ``settled``: see ``_changed``."""
+    return list(_changed(signature, settled))
 
 
 def signature_unchanged(signature: Signature) -> bool:

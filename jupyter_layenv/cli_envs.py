@@ -8,7 +8,7 @@ from typing import Any
 from traitlets import Bool, Enum, Int, List, Unicode
 
 from .cli_base import ServiceCommand, follow_job
-from .cliwords import CliError, ExitCode, job_failed_line
+from .cliwords import CliError, ExitCode, cli_words, job_failed_line
 from .identity import account_name
 from .policy import human_bytes
 
@@ -115,7 +115,7 @@ class CreateApp(ServiceCommand):
         await follow_job(service, job, self.json_output)
         then = job.public().get("then")
         if job.state == "succeeded" and then and then["error"]:
-            raise CliError(then["error"], ExitCode.FAILED)
+            raise CliError(cli_words(then["error"]), ExitCode.FAILED)
         if job.state == "succeeded" and then and then["job"]:  # --build-base: the base is there, now the layer
             if not self.json_output:
                 print(f"created the base {job.path}; now the layer {then['name']} on it", file=sys.stderr)

@@ -37,6 +37,7 @@ _BY_STATUS = {
     409: ExitCode.CONFLICT,
 }
 
+_AGAIN = "run `jupyter layenv create --file` again without --build-base"
 # REST words -> terminal words, applied in order (the service's messages are written for the REST API).
 _REST_TO_CLI = [
     (re.compile(r"\s*\(or `jupyter layenv list`\)"), ""),
@@ -50,6 +51,7 @@ _REST_TO_CLI = [
     (re.compile(r"^'requirements' must be"), "-r must name"),
     (re.compile(r"^unused_days must be"), "--unused-days must be"),
     (re.compile(r"the job's log \(GET jobs/[0-9a-f]+/log\)"), "the log above"),  # a job followed in the terminal
+    (re.compile(r"POST the environment\.yml again \(without build_base\)"), _AGAIN),  # a base built first
 ]
 
 

@@ -226,7 +226,7 @@ class CondaBases(LoggingConfigurable):
         discovered, _ = self.ksm.current()
         create_roots = self.create_roots(discovered)
         where = self._create_root(discovered, create_roots, request.root)
-        self.policy.check_quota(self.owned_envs(discovered, create_roots), len(self.jobs.active_plans()))
+        self.quotas.check(discovered, create_roots)  # the same quotas as a layer's create: sizes too
         root = fsread.expand(self.conda_envs_dir) if where.scope == SCOPE_USER else where.path
         if where.scope == SCOPE_USER and not can_make_in(root):
             raise PolicyError(

@@ -14,12 +14,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from . import fsread
 from .create.installers import find_uv, installer_environment
 from .create.locks import EnvLock
 from .kernels import user_name
 from .model import CONDA_BASE, CONDA_ENV, Discovered, Environment
-from .policy import CreateRoot, PolicyError, bad_request
+from .policy import PolicyError, bad_request
 from .usage import clean
+from .usage.groups import Places, group_envs
 
 if TYPE_CHECKING:
     from .service import LayenvService
@@ -43,19 +45,20 @@ class Housekeeping:
         for a size (``measuring`` counts the envs not measured yet)."""
         discovered, _ = self.service.ksm.current()
         facts = self.service.usage.facts(discovered)
-        roots = self._root_paths(discovered)
+        groups = group_envs(discovered.environments, self._places(discovered))
         envs = []
         for env in discovered.environments:
-            root = max((r for r in roots if env.path == r or _inside(env.path, r)), key=len,
-                       default=os.path.dirname(env.path))  # fmt: skip
+            group = groups[env.path]
             envs.append({"id": env.id, "name": env.name, "path": env.path, "kind": env.kind, "base": env.base,
-                         "scope": env.scope, "owner": user_name(env.owner_uid), "root": root,
+                         "scope": env.scope, "owner": user_name(env.owner_uid), "root": group.path,
                          **facts[env.path]})  # fmt: skip
         envs.sort(key=lambda e: -(e["size_bytes"] or 0))
         by_root: dict[str, dict[str, Any]] = {}
         for env in envs:
-            root = by_root.setdefault(env["root"], {"root": env["root"], "scope": env["scope"], "size_bytes": 0,
-                                                    "shared_bytes": 0, "environments": 0, "owners": {}})  # fmt: skip
+            group = groups[env["path"]]
+            root = by_root.setdefault(group.path, {"root": group.path, "kind": group.kind, "source": group.source,
+                                                   "scope": env["scope"], "size_bytes": 0, "shared_bytes": 0,
+                                                   "environments": 0, "owners": {}})  # fmt: skip
             owner = root["owners"].setdefault(env["owner"], {"owner": env["owner"], "size_bytes": 0,
                                                              "environments": 0, "last_used": None})  # fmt: skip
             for total in (root, owner):
@@ -75,19 +78,19 @@ class Housekeeping:
             "environments": envs,
         }
 
-    def _root_paths(self, discovered: Discovered) -> list[str]:
-        roots = {self.service.root(), *(root.path for root in discovered.roots)}
-        roots.update(env.conda_root for env in discovered.environments if env.conda_root)
-        return [root for root in roots if root]
-
-    def bytes_owned(self, discovered: Discovered, roots: list[CreateRoot], *, wait: bool = True) -> int:
-        """What counts against LayenvPolicy.max_bytes_per_user: the own bytes of the user's envs in the roots it
-        creates in (``wait``: measured now where not yet, as a create does; GET policy counts what is known)."""
-        uid = os.getuid()
-        owned = [env for env in discovered.environments if env.owner_uid == uid
-                 and any(_inside(env.path, root.path) for root in roots)]  # fmt: skip
-        facts = self.service.usage.facts(discovered, owned, wait=wait)
-        return sum(fact["size_bytes"] or 0 for fact in facts.values())
+    def _places(self, discovered: Discovered) -> Places:
+        """The roots discovery looks in, told apart: named in the configuration or searched by default."""
+        ksm, expand = self.service.ksm, fsread.expand
+        dirs = ("conda_roots", "envs_dirs", "venv_roots")
+        defaults = {expand(path) for name in dirs for path in ksm.trait_defaults(name)}
+        current = {expand(path) for name in (*dirs, "user_roots") for path in getattr(ksm, name)}
+        return Places(
+            create_root=self.service.root(),
+            scoped={root.path: root.scope for root in discovered.roots},
+            configured=frozenset(current - defaults),
+            defaults=frozenset(current & defaults),
+            named=frozenset(expand(path) for path in ksm.env_paths),
+        )
 
     # -- cleaning ----------------------------------------------------------------------------------------
 
@@ -199,10 +202,6 @@ def _parse_clean(body: Any) -> tuple[int, bool]:
     if not isinstance(dry_run, bool):
         raise bad_request(f"dry_run must be true or false, not {dry_run!r}")
     return days, dry_run
-
-
-def _inside(path: str, root: str) -> bool:
-    return path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _kept(env: Environment, reason: str | None) -> dict[str, Any]:

@@ -22,11 +22,12 @@ from .discovery import slug
 from .model import (
     CONDA_BASE,
     CONDA_ENV,
-    SCOPE_GROUP,
     Discovered,
     Environment,
     KernelEntry,
+    ScopedRoot,
     ShippedKernel,
+    fast_init,
     group_root_of,
 )
 
@@ -68,6 +69,35 @@ def _matches(pattern: str, name: str, path: str) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class TableInputs:
+    """What every entry of a table depends on besides its own env: a change needs a complete build."""
+
+    native_specs: Mapping[str, dict]  # the manager hands out the same dict while its kernelspecs are unchanged
+    display_name_format: str
+    filters: Filters
+    roots: tuple[ScopedRoot, ...]
+
+    def same_as(self, other: TableInputs) -> bool:
+        return (
+            self.native_specs is other.native_specs
+            and self.display_name_format == other.display_name_format
+            and self.filters == other.filters
+            and self.roots == other.roots
+        )
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class EnvKernels:
+    """The entries one env produced, with what they were made from: reused while the env and its usage root are."""
+
+    env: Environment
+    usage_root: str | None  # a group env's group root, which its kernels' provisioner config names
+    python: KernelEntry | None
+    shipped: tuple[KernelEntry, ...]
+
+
 @dataclass
 class KernelTable:
     """Everything the kernel spec manager answers from, rebuilt only when discovery or native specs change."""
@@ -79,14 +109,9 @@ class KernelTable:
     env_kernels: dict[str, list[str]] = field(default_factory=dict)
     env_reasons: dict[str, str] = field(default_factory=dict)  # env id -> why filtered out
     all_specs: dict[str, dict] = field(default_factory=dict)
-    # id(env) -> (env, its entries): lets the next build reuse what an unchanged env produced
-    built_from: dict[int, tuple[Environment, tuple[KernelEntry | None, list[KernelEntry]]]] = field(
-        default_factory=dict
-    )
-    # id(entry) -> (entry, its get_all_specs item): reused as long as the entry is
-    spec_items: dict[int, tuple[KernelEntry, dict[str, Any]]] = field(default_factory=dict)
+    built_from: dict[int, EnvKernels] = field(default_factory=dict)  # id(env) -> what it produced, for the next build
     # what an update (one env added or removed) must know to give the table a complete build would
-    inputs: tuple = ()  # (native specs, display name format, filters, roots): a change needs a complete build
+    inputs: TableInputs | None = None
     env_aliases: dict[str, list[str]] = field(default_factory=dict)  # env id -> the nb_conda_kernels names it got
     contested: set[str] = field(default_factory=set)  # names two envs (or an env and a native spec) claimed
     native_claims: set[object] = field(default_factory=set)  # paths, dir ids and names the native specs point at
@@ -109,14 +134,19 @@ def build_table(
 ) -> KernelTable:
     """The table for a discovery result; entries of envs unchanged since ``previous`` are reused as they are, and
     when only a few envs changed, the previous table is patched (``_update``) instead of rebuilt."""
-    inputs = (native_specs, display_name_format, filters, discovered.roots)
-    if previous is not None and previous.inputs and _same_inputs(previous.inputs, inputs):
-        updated = _update(previous, discovered, display_name_format, filters, changes)
+    inputs = TableInputs(native_specs, display_name_format, filters, discovered.roots)
+    before = previous.inputs if previous is not None else None
+    if previous is not None and before is not None and before.same_as(inputs):
+        updated = _update(previous, discovered, changes)
         if updated is not None:
             return updated
     table = KernelTable(inputs=inputs)
-    reusable = previous.built_from if previous is not None else {}
-    filtering = filters.active
+    # an env's entries are reused while it is the same object, and the names are made the same way
+    reusable = (
+        previous.built_from
+        if previous is not None and before is not None and before.display_name_format == display_name_format
+        else {}
+    )
     envs_by_path = {env.path: env for env in discovered.environments}
     envs_by_dir = {env.dir_id: env for env in discovered.environments}
     native_owner: dict[str, Environment] = {}
@@ -135,33 +165,14 @@ def build_table(
     natively_served = {env.id: name for name, env in native_owner.items() if env.is_server_prefix}
 
     provisioner = provisioner_registered()
+    built_from = table.built_from
     for env in discovered.environments:
-        cached = reusable.get(id(env))
-        python_entry, shipped_entries = (
-            cached[1]
-            if cached is not None and cached[0] is env
-            else _env_entries(env, display_name_format, provisioner)
-        )
-        table.built_from[id(env)] = (env, (python_entry, shipped_entries))
-        names: list[str] = []
-        if env.id in natively_served:
-            names.append(natively_served[env.id])
-        elif python_entry is not None:
-            reason = filters.refusal(python_entry.name, env) if filtering else None
-            if reason:
-                table.env_reasons[env.id] = reason
-            else:
-                table.entries[python_entry.name] = python_entry
-                names.append(python_entry.name)
-        for entry in shipped_entries:
-            if entry.name in table.entries:
-                table.contested.add(entry.name)
-            elif not (filtering and filters.refusal(entry.name, env)):
-                table.entries[entry.name] = entry
-                names.append(entry.name)
-        table.env_kernels[env.id] = names
-        if env.scope == SCOPE_GROUP and (root := group_root_of(env, discovered)) is not None:
-            _note_usage_root([python_entry, *shipped_entries], root)
+        usage_root = group_root_of(env, discovered)
+        built = reusable.get(id(env))
+        if built is None or built.env is not env or built.usage_root != usage_root:
+            built = _env_kernels(env, usage_root, display_name_format, provisioner)
+        built_from[id(env)] = built
+        _place_env(table, built, filters, served=natively_served.get(env.id))
 
     for name, owner in native_owner.items():
         if name not in table.native:
@@ -173,30 +184,61 @@ def build_table(
     for name in list(table.native):
         if name in table.entries or (filters.allowed and name not in filters.allowed):
             del table.native[name]
-    items = previous.spec_items if previous is not None else {}
-    for entry in table.entries.values():
-        cached_item = items.get(id(entry))
-        table.spec_items[id(entry)] = (
-            cached_item if cached_item is not None and cached_item[0] is entry else (entry, _spec_item(entry))
-        )
-    table.all_specs = {
-        **table.native,
-        **{name: table.spec_items[id(entry)][1] for name, entry in table.entries.items()},
-    }
+    table.all_specs = {**table.native, **{name: entry.item for name, entry in table.entries.items()}}
     return table
 
 
-def _env_entries(
-    env: Environment, display_name_format: str, provisioner: bool
-) -> tuple[KernelEntry | None, list[KernelEntry]]:
-    own, others = [], []
+def _place_env(
+    table: KernelTable, built: EnvKernels, filters: Filters, *, served: str | None = None, patch: bool = False
+) -> bool:
+    """Puts an env's kernels in ``table``: its Python kernel, unless the native spec ``served`` serves the env or
+    a filter refuses it (the reason is noted), and its other kernels, unless a filter refuses them or their name is
+    taken (then contested). ``patch``: ``table`` is a patched copy, where a name taken (by an entry, an alias or a
+    native spec) means that only a complete build gives the right answer: ``False``, and the copy is dropped."""
+    env = built.env
+    filtering = filters.active
+    names = [served] if served is not None else []
+    python = built.python
+    if served is None and python is not None:
+        reason = filters.refusal(python.name, env) if filtering else None
+        if reason:
+            table.env_reasons[env.id] = reason
+        elif patch and _taken(table, python.name):
+            return False
+        else:
+            table.entries[python.name] = python
+            names.append(python.name)
+    for entry in built.shipped:
+        if entry.name in table.entries or (patch and _taken(table, entry.name)):
+            if patch:
+                return False
+            table.contested.add(entry.name)
+        elif not (filtering and filters.refusal(entry.name, env)):
+            table.entries[entry.name] = entry
+            names.append(entry.name)
+    table.env_kernels[env.id] = names
+    if patch:
+        for name in names:
+            table.all_specs[name] = table.entries[name].item
+    return True
+
+
+def _taken(table: KernelTable, name: str) -> bool:
+    return name in table.entries or name in table.aliases or name in table.native_claims
+
+
+def _env_kernels(env: Environment, usage_root: str | None, display_name_format: str, provisioner: bool) -> EnvKernels:
+    own: list[ShippedKernel] = []
+    others: list[ShippedKernel] = []
     for kernel in env.shipped_kernels:
         (own if _is_env_python_kernel(kernel) else others).append(kernel)
     python_entry = None
     if env.has_ipykernel and env.python and not env.skipped_reason:
-        python_entry = _python_entry(env, display_name_format, own, provisioner)
-    shipped = [_shipped_entry(env, kernel, display_name_format, provisioner) for kernel in others]
-    return python_entry, shipped
+        python_entry = _python_entry(env, display_name_format, own, _metadata(env, provisioner, usage_root))
+    shipped = tuple(
+        [_shipped_entry(env, kernel, display_name_format, _metadata(env, provisioner, usage_root)) for kernel in others]
+    )
+    return EnvKernels(env, usage_root, python_entry, shipped)
 
 
 def _native_owner(
@@ -222,7 +264,7 @@ def _python_entry(
     env: Environment,
     display_name_format: str,
     own: list[ShippedKernel],
-    provisioner: bool,
+    metadata: dict[str, Any],
 ) -> KernelEntry:
     argv, env_vars = activation.kernel_launch(
         env.activation, [env.python or "python", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
@@ -230,23 +272,17 @@ def _python_entry(
     short = ".".join((env.python_version or "").split(".")[:2])
     kernel_label = f"Python {short}".strip()
     display = env.display_name or _display_name(display_name_format, env, kernel_label, "python")
-    resource_dir = _python_resources(env, own)
+    metadata["debugger"] = True
     spec = {
         "argv": argv,
         "display_name": display,
         "language": "python",
         "interrupt_mode": "signal",
         "env": env_vars,
-        "metadata": _metadata(env, provisioner, debugger=True),
+        "metadata": metadata,
     }
-    return KernelEntry(
-        name=f"{env.id}-py",
-        display_name=display,
-        language="python",
-        env_id=env.id,
-        resource_dir=resource_dir,
-        spec=spec,
-    )
+    item = {"resource_dir": _python_resources(env, own), "spec": spec}
+    return KernelEntry(f"{env.id}-py", "python", env.id, item)
 
 
 def _python_resources(env: Environment, own: list[ShippedKernel]) -> str:
@@ -259,7 +295,7 @@ def _python_resources(env: Environment, own: list[ShippedKernel]) -> str:
 
 
 def _shipped_entry(
-    env: Environment, shipped: ShippedKernel, display_name_format: str, provisioner: bool
+    env: Environment, shipped: ShippedKernel, display_name_format: str, own_metadata: dict[str, Any]
 ) -> KernelEntry:
     original = dict(shipped.spec)
     argv = [str(arg) for arg in original["argv"]]
@@ -269,16 +305,10 @@ def _shipped_entry(
     language = str(original.get("language") or "")
     label = str(original.get("display_name") or shipped.dirname)
     display = _display_name(display_name_format, env, label, language)
-    metadata = {**(original.get("metadata") or {}), **_metadata(env, provisioner)}
+    metadata = {**(original.get("metadata") or {}), **own_metadata}
     spec = {**original, "argv": launch_argv, "display_name": display, "env": env_vars, "metadata": metadata}
-    return KernelEntry(
-        name=f"{env.id}-{slug(shipped.dirname)}",
-        display_name=display,
-        language=language,
-        env_id=env.id,
-        resource_dir=shipped.resource_dir,
-        spec=spec,
-    )
+    item = {"resource_dir": shipped.resource_dir, "spec": spec}
+    return KernelEntry(f"{env.id}-{slug(shipped.dirname)}", language, env.id, item)
 
 
 def _resolve_executable(exe: str, env: Environment) -> str:
@@ -313,7 +343,9 @@ def _display_name(fmt: str, env: Environment, kernel: str, language: str) -> str
         return DEFAULT_DISPLAY_NAME.format(**fields)
 
 
-def _metadata(env: Environment, provisioner: bool, *, debugger: bool = False) -> dict[str, Any]:
+def _metadata(env: Environment, provisioner: bool, usage_root: str | None) -> dict[str, Any]:
+    """``usage_root``: a group env's group root, where every member's kernel starts are kept; its provisioner is
+    told (nbconvert and papermill start the kernel without discovery)."""
     metadata: dict[str, Any] = {
         "layenv": {
             "path": env.path,
@@ -326,9 +358,8 @@ def _metadata(env: Environment, provisioner: bool, *, debugger: bool = False) ->
         "conda_env_path": env.path,
     }
     if provisioner:
-        metadata["kernel_provisioner"] = {"provisioner_name": PROVISIONER_NAME, "config": {"env": env.path}}
-    if debugger:
-        metadata["debugger"] = True
+        config = {"env": env.path} if usage_root is None else {"env": env.path, "usage_root": usage_root}
+        metadata["kernel_provisioner"] = {"provisioner_name": PROVISIONER_NAME, "config": config}
     return metadata
 
 
@@ -338,24 +369,11 @@ def layenv_provisioner(spec: dict[str, Any]) -> dict[str, Any] | None:
     return provisioner if provisioner and provisioner.get("provisioner_name") == PROVISIONER_NAME else None
 
 
-def _note_usage_root(entries: list[KernelEntry | None], root: str) -> None:
-    """A group env's kernels tell the provisioner the group root, where every member's kernel starts are kept
-    (nbconvert and papermill start them without discovery)."""
-    for entry in entries:
-        provisioner = layenv_provisioner(entry.spec) if entry is not None else None
-        if provisioner is not None:
-            provisioner["config"]["usage_root"] = root
-
-
 @functools.lru_cache(maxsize=1)
 def provisioner_registered() -> bool:
     """Whether jupyter_client can find ``layenv-provisioner`` (an install whose entry points were never written,
     e.g. a stale editable one, would otherwise refuse to start every kernel); the plain argv/env work without it."""
     return bool(entry_points(group="jupyter_client.kernel_provisioners", name=PROVISIONER_NAME))
-
-
-def _spec_item(entry: KernelEntry) -> dict[str, Any]:
-    return {"resource_dir": entry.resource_dir, "spec": entry.spec}
 
 
 def _add_nb_conda_aliases(table: KernelTable, discovered: Discovered) -> None:
@@ -383,10 +401,6 @@ def _nb_conda_aliases(table: KernelTable, env: Environment) -> list[tuple[str, s
     return pairs
 
 
-def _same_inputs(old: tuple, new: tuple) -> bool:
-    return old[0] is new[0] and old[1] == new[1] and old[2] == new[2] and old[3] == new[3]
-
-
 def _native_claims(spec: dict) -> list[object]:
     """The prefix (path and device/inode) a native kernelspec's interpreter is in: an env there may own it.
     One ``stat`` per native spec, shared with ``_native_owner``."""
@@ -407,8 +421,6 @@ def _native_claims(spec: dict) -> list[object]:
 def _update(
     previous: KernelTable,
     discovered: Discovered,
-    display_name_format: str,
-    filters: Filters,
     changes: tuple[Sequence[Environment], Sequence[Environment]] | None,
 ) -> KernelTable | None:
     """``previous`` with the entries of the envs that are new objects since (added or rebuilt) and without those
@@ -416,6 +428,8 @@ def _update(
     changes at once.
     """
     old = previous.built_from
+    inputs = previous.inputs
+    assert inputs is not None
     if changes is not None:  # discovery says which envs are new objects and which went (``changes``)
         added, removed = list(changes[0]), [env for env in changes[1] if id(env) in old]
     else:
@@ -423,7 +437,7 @@ def _update(
         if len(current) != len(discovered.environments):
             return None
         added = [env for env in discovered.environments if id(env) not in old]
-        removed = [env for key, (env, _entries) in old.items() if key not in current]
+        removed = [built.env for key, built in old.items() if key not in current]
     if len(added) + len(removed) > MAX_PATCHED_ENVS:
         return None
     claims, contested = previous.native_claims, previous.contested
@@ -439,8 +453,7 @@ def _update(
         env_reasons=dict(previous.env_reasons),
         all_specs=dict(previous.all_specs),
         built_from=dict(old),
-        spec_items=dict(previous.spec_items),
-        inputs=previous.inputs,
+        inputs=inputs,
         env_aliases=dict(previous.env_aliases),
         contested=contested,
         native_claims=claims,
@@ -451,52 +464,29 @@ def _update(
         if not contested.isdisjoint(names) or not contested.isdisjoint(aliases) or not claims.isdisjoint(names):
             return None
         for name in names:
-            entry = table.entries.pop(name)
-            table.spec_items.pop(id(entry), None)
+            del table.entries[name]
             del table.all_specs[name]
         for alias in aliases:
             del table.aliases[alias]
             del table.nb_conda_aliases[alias]
         table.env_reasons.pop(env.id, None)
         del table.built_from[id(env)]
-    filtering = filters.active
     provisioner = provisioner_registered()
-    taken = table.entries.keys() | table.aliases.keys() | claims
     for env in added:
         if env.id in table.env_kernels:
             return None
-        python_entry, shipped_entries = _env_entries(env, display_name_format, provisioner)
-        table.built_from[id(env)] = (env, (python_entry, shipped_entries))
-        names: list[str] = []
-        if python_entry is not None:
-            reason = filters.refusal(python_entry.name, env) if filtering else None
-            if reason:
-                table.env_reasons[env.id] = reason
-            else:
-                names.append(python_entry.name)
-        names += [entry.name for entry in shipped_entries if not (filtering and filters.refusal(entry.name, env))]
-        if len(set(names)) != len(names) or not taken.isdisjoint(names):
+        built = _env_kernels(env, group_root_of(env, discovered), inputs.display_name_format, provisioner)
+        table.built_from[id(env)] = built
+        if not _place_env(table, built, inputs.filters, patch=True):
             return None
-        granted = {entry.name: entry for entry in (python_entry, *shipped_entries) if entry and entry.name in names}
-        for name in names:
-            entry = granted[name]
-            table.entries[name] = entry
-            item = (entry, _spec_item(entry))
-            table.spec_items[id(entry)] = item
-            table.all_specs[name] = item[1]
-        table.env_kernels[env.id] = names
-        taken |= set(names)
-        if env.scope == SCOPE_GROUP and (root := group_root_of(env, discovered)) is not None:
-            _note_usage_root([python_entry, *shipped_entries], root)
         if env.kind in (CONDA_BASE, CONDA_ENV):
             pairs = _nb_conda_aliases(table, env)
-            if not taken.isdisjoint(alias for alias, _kernel in pairs):
+            if any(_taken(table, alias) for alias, _kernel in pairs):
                 return None
             for alias, kernel_name in pairs:
                 table.aliases[alias] = kernel_name
                 table.nb_conda_aliases[alias] = kernel_name
                 table.env_aliases.setdefault(env.id, []).append(alias)
-            taken |= {alias for alias, _kernel in pairs}
     return table
 
 

@@ -148,12 +148,20 @@ class SkippedEnv:
 @fast_init
 @dataclass(frozen=True, slots=True)
 class KernelEntry:
+    """One env kernel; ``item`` is its ``get_all_specs`` item, made once with the entry and served as it is."""
+
     name: str
-    display_name: str
     language: str
     env_id: str
-    resource_dir: str
-    spec: dict[str, Any]
+    item: dict[str, Any]  # {"resource_dir": ..., "spec": ...}
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.item["spec"]
+
+    @property
+    def resource_dir(self) -> str:
+        return self.item["resource_dir"]
 
 
 @dataclass(frozen=True)
@@ -176,6 +184,20 @@ class Discovered:
             if env.base:
                 built_on.setdefault(env.base, []).append(env)
         return built_on
+
+    @cached_property
+    def held(self) -> dict[str, list[Environment]]:
+        """The envs inside each env's directory (a venv nested in a Conda env), by the holder's path: each env's
+        parent directories looked up, not every env compared with every other (a listing asks it of each env)."""
+        paths = {env.path for env in self.environments}
+        held: dict[str, list[Environment]] = {}
+        for env in self.environments:
+            parent = os.path.dirname(env.path)
+            while parent != os.path.dirname(parent):
+                if parent in paths:
+                    held.setdefault(parent, []).append(env)
+                parent = os.path.dirname(parent)
+        return held
 
 
 def group_root_of(env: Environment, discovered: Discovered) -> str | None:

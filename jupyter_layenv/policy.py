@@ -473,7 +473,7 @@ class LayenvPolicy(LoggingConfigurable):
         layers = [layer.name for layer in discovered.layers.get(env.path, ())]
         if layers:
             return PolicyError(403, f"{env.id} is the base of {', '.join(layers)}; delete those first", "is a base")
-        inside = [other.name for other in discovered.environments if other.path.startswith(env.path + os.sep)]
+        inside = [other.name for other in discovered.held.get(env.path, ())]
         if inside:
             return PolicyError(403, f"{env.id} holds the environments {', '.join(inside)}; delete those first", "holds")
         if uid != 0 and env.owner_uid != uid and env.scope != SCOPE_GROUP:

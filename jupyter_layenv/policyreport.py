@@ -30,15 +30,8 @@ def policy_report(service: LayenvService, write_refused: str | None) -> dict[str
         if root.scope == SCOPE_SYSTEM:
             system = CreateRoot(root.id, SCOPE_SYSTEM, root.path, group_name(root.gid), root.writable)
             roots.append(_root_json(system, SYSTEM_ROOT_REFUSAL))
-    owned, active = service.owned_envs(discovered, create_roots), len(service.jobs.active_plans())
-    used = service.housekeeping.bytes_owned(discovered, create_roots, wait=False)  # what is measured so far
-    create_refused = write_refused
-    if create_refused is None:
-        try:
-            service.policy.check_quota(owned, active)
-            service.policy.check_bytes(used)
-        except PolicyError as err:
-            create_refused = err.message
+    usage = service.quotas.usage(discovered, create_roots)  # the sizes measured so far: a report never waits
+    create_refused = write_refused or refusal_message(service.quotas.refusal(usage))
     conda = service.conda_policy(create_refused, roots)
     if create_refused is None and not any(root["can_create"] for root in roots):
         create_refused = "; ".join(dict.fromkeys(root["refused"] for root in roots if root["refused"]))
@@ -53,11 +46,11 @@ def policy_report(service: LayenvService, write_refused: str | None) -> dict[str
         "roots": roots,
         "allowed_bases": list(service.policy.allowed_bases),
         "max_envs_per_user": service.policy.max_envs_per_user,
-        "envs_owned": owned,
+        "envs_owned": usage.envs_owned,
         "max_bytes_per_user": service.policy.max_bytes_per_user,
-        "bytes_owned": used,
+        "bytes_owned": usage.bytes_owned,
         "max_jobs": service.policy.max_jobs,
-        "active_jobs": active,
+        "active_jobs": usage.active_jobs,
         "packages": {
             "allowed": list(service.policy.allowed_packages),
             "denied": list(service.policy.denied_packages),

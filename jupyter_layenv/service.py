@@ -51,6 +51,7 @@ from .policy import (
     requirement_names,
 )
 from .policyreport import SYSTEM_ROOT_REFUSAL, policy_report, refusal_message
+from .quota import Quotas
 from .resolve import is_conda, resolve_env
 from .unlisted import unlisted_message
 from .usage import health
@@ -114,6 +115,7 @@ class LayenvService(condabase.CondaBases):
         self.audit = audit or Audit()
         self.usage = UsageTracker(os.path.join(jupyter_data_dir(), "layenv"), self.size_refresh_seconds)
         self.housekeeping = Housekeeping(self)
+        self.quotas = Quotas(self)
         self._include_root_in_discovery()
         if self.layout == "inside_base" and not ksm.nested_venvs:
             self.log.warning(
@@ -229,15 +231,6 @@ class LayenvService(condabase.CondaBases):
         ]
         return [user, *groups]
 
-    def owned_envs(self, discovered: Discovered, roots: list[CreateRoot]) -> int:
-        """What counts against LayenvPolicy.max_envs_per_user: this user's envs in the roots it creates in (its
-        Conda envs dir too), and its creates under way."""
-        uid = os.getuid()
-        paths = [*(root.path for root in roots), fsread.expand(self.conda_envs_dir)]
-        prefixes = tuple(path.rstrip(os.sep) + os.sep for path in paths)
-        owned = sum(1 for env in discovered.environments if env.owner_uid == uid and env.path.startswith(prefixes))
-        return owned + sum(1 for plan in self.jobs.active_plans() if plan.get("kind") != "change")
-
     async def policy_for(self, write_refused: str | None) -> dict[str, Any]:
         return await asyncio.to_thread(policy_report, self, write_refused)
 
@@ -319,10 +312,14 @@ class LayenvService(condabase.CondaBases):
                 envfile.request_from_file, layer, self.policy, discovered, job.path
             )
             plan = await asyncio.to_thread(self._plan, request, source)
-            job.plan["next_job"] = (await self.jobs.submit(plan, base=plan.base_path)).id
+            await self.jobs.submit_then(job, plan)
         except (PolicyError, JobConflict, PlantedLink, DiskFull) as err:
-            job.plan["then_error"] = f"the base was built, but its layer was not queued: {err}"
-            self.audit.emit("create", job.user, layer["name"], "refused", detail=job.plan["then_error"])
+            error = (
+                f"the base {job.path} was built and is kept, but its layer {layer['name']} was not queued: {err}; "
+                "then POST the environment.yml again (without build_base): its layer goes on that base"
+            )
+            self.jobs.then_refused(job, error)
+            self.audit.emit("create", job.user, layer["name"], "refused", detail=error)
 
     def _request(self, body: Any) -> tuple[CreateRequest, dict[str, Any] | None]:
         """The create a body asks for; with ``environment_yml``, the file picks the base (and its provenance)."""
@@ -336,9 +333,7 @@ class LayenvService(condabase.CondaBases):
         base = self.policy.check_base(resolve_env(discovered, wanted, role="base", suitable=is_conda), wanted)
         create_roots = self.create_roots(discovered)
         where = self._create_root(discovered, create_roots, request.root)
-        self.policy.check_quota(self.owned_envs(discovered, create_roots), len(self.jobs.active_plans()))
-        if self.policy.max_bytes_per_user:
-            self.policy.check_bytes(self.housekeeping.bytes_owned(discovered, create_roots))
+        self.quotas.check(discovered, create_roots)
         root = where.path
         if self._inside_base(where.scope, base):
             root = base.path

@@ -108,3 +108,29 @@ def test_a_conda_env_the_user_owns_is_deleted_the_rest_refused(tmp_path: Path, m
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([JUPYTER, "layenv", *args], capture_output=True, text=True, env=env, timeout=180)
+
+
+def test_a_conda_env_holding_another_env_is_refused_and_names_it(tmp_path: Path):
+    """The "holds" rule, found through each env's parent directories (Discovered.held): a plain venv made inside a
+    Conda env (not a layer on it) keeps the Conda env from being deleted, and only that env says so."""
+    from envtree import make_venv
+
+    from jupyter_layenv import LayenvKernelSpecManager
+    from jupyter_layenv.service import LayenvService
+
+    root = make_conda_prefix(tmp_path / "miniforge3", conda_root=True)
+    holder = make_conda_prefix(root / "envs" / "holder")
+    alone = make_conda_prefix(root / "envs" / "alone")
+    make_venv(holder / "tool")
+    ksm = LayenvKernelSpecManager(conda_roots=[str(root)], envs_dirs=[], environments_files=[], condarc_paths=[],
+                                  venv_roots=[], env_paths=[], include_server_prefix=False,
+                                  kernel_dirs=[str(tmp_path / "kernels")], ensure_native_kernel=False)  # fmt: skip
+    service = LayenvService(ksm=ksm, user_root=str(tmp_path / "user-root"), jobs_dir=str(tmp_path / "jobs"))
+    try:
+        reasons = {env["path"]: env["delete_blocked_reason"] for env in service.listing_now()["environments"]}
+    finally:
+        service.usage.stop()
+    assert str(holder / "tool") in reasons, reasons
+    assert "holds the environments tool" in reasons[str(holder)]
+    assert reasons[str(alone)] is None
+    assert "install root" in reasons[str(root)]

@@ -156,12 +156,12 @@ def test_after_one_new_env_only_it_is_built_and_a_deleted_base_rebuilds_its_laye
     discovery = Discovery(DiscoveryConfig(envs_dirs=[str(envs)], venv_roots=[str(root)]))
     before = {env.path: env for env in discovery.discover().environments}
     built: list[str] = []
-    real_venv_proto, real_conda_proto = build_module._Builder._venv_proto, build_module._Builder._conda_proto
+    real_venv_proto, real_conda_proto = build_module.Builder._venv_proto, build_module.Builder._conda_proto
     monkeypatch.setattr(
-        build_module._Builder, "_venv_proto", lambda self, p, *a: built.append(p) or real_venv_proto(self, p, *a)
+        build_module.Builder, "_venv_proto", lambda self, p, *a: built.append(p) or real_venv_proto(self, p, *a)
     )
     monkeypatch.setattr(
-        build_module._Builder, "_conda_proto", lambda self, p, *a: built.append(p) or real_conda_proto(self, p, *a)
+        build_module.Builder, "_conda_proto", lambda self, p, *a: built.append(p) or real_conda_proto(self, p, *a)
     )
     make_venv(root / "plain2", tool="uv")
     after = {env.path: env for env in discovery.discover().environments}
@@ -225,16 +225,16 @@ def test_a_deleted_env_leaves_no_memo_behind(tmp_path: Path):
     """Broken by: keeping what was built for an env after it is deleted (a server where envs come and go grows)."""
     tree = _base_layer_plain(tmp_path)
     base, layer, plain, discovery = tree.base, tree.layer, tree.plain, tree.discovery
-    assert {str(layer), str(plain), str(base)} <= set(discovery._protos)
+    assert {str(layer), str(plain), str(base)} <= set(discovery._built.records)
     shutil.rmtree(plain)
     discovery.discover()
-    assert str(plain) not in discovery._protos
+    assert str(plain) not in discovery._built.records
     assert str(plain) not in discovery._prefixes.entries  # nor its facts
-    assert str(layer) in discovery._protos
+    assert str(layer) in discovery._built.records
     shutil.rmtree(layer)
     shutil.rmtree(base)
     discovery.discover()
-    assert not {str(layer), str(plain), str(base)} & set(discovery._protos)
+    assert not {str(layer), str(plain), str(base)} & set(discovery._built.records)
 
 
 NATIVE: dict = {}  # no native kernelspecs: the same object from one table to the next, as the manager keeps it

@@ -26,9 +26,9 @@ def test_a_listing_in_the_racy_window_rereads_only_the_racy_directories(home: Tr
         assert str(layer) in {env["path"] for env in first["environments"]}
         builds: list[int] = []
         inspected: list[str] = []
-        real_finish, real_inspect = build_module._Builder._finish, scan_module.inspect_prefix
+        real_finish, real_inspect = build_module.Builder._finish, scan_module.inspect_prefix
         monkeypatch.setattr(  # a complete build or an update: each ends in _finish
-            build_module._Builder, "_finish", lambda self, *a, **k: builds.append(1) or real_finish(self, *a, **k)
+            build_module.Builder, "_finish", lambda self, *a, **k: builds.append(1) or real_finish(self, *a, **k)
         )
         monkeypatch.setattr(scan_module, "inspect_prefix", lambda p, **kw: inspected.append(p) or real_inspect(p, **kw))
         assert ksm.listing() == first

@@ -122,7 +122,8 @@ async def test_every_env_in_the_listing_carries_its_health(jp_fetch, health_home
 
 
 def test_health_is_cached_until_the_env_changes(tmp_path: Path):
-    """A second check reads no file while the env's directories are unchanged; a planted copy is seen at once."""
+    """A second check reads no file while the env's directories are unchanged (an edit in place, which no installer
+    makes, is not seen until a directory changes); a planted copy is seen at once."""
     base = make_conda_prefix(tmp_path / "miniconda3", conda_root=True)
     layer = make_layered_env(base, tmp_path / "venvs" / "lay", inherit=True, tool="uv")
     ksm = LayenvKernelSpecManager(conda_roots=[str(base)], envs_dirs=[], environments_files=[], condarc_paths=[],
@@ -131,11 +132,18 @@ def test_health_is_cached_until_the_env_changes(tmp_path: Path):
     discovered = ksm.current()[0]
     tracker = HealthTracker(refresh=0)
     try:
+        add_pure_python_package(site_packages(layer), "solo", "1.0")
         assert tracker.issues(discovered)[str(layer)] is None  # not checked yet: the caller does not wait
         assert tracker.checked(discovered)[str(layer)] == []
-        first = tracker.known(str(layer))
-        assert tracker.checked(discovered)[str(layer)] == []
-        assert tracker.known(str(layer)) is first  # unchanged directories: not checked again
+        (site_packages(layer) / "solo-1.0.dist-info" / "METADATA").write_text(
+            "Metadata-Version: 2.1\nName: solo\nVersion: 1.0\nRequires-Dist: gone\n"
+        )
+        assert tracker.checked(discovered)[str(layer)] == []  # unchanged directories: not checked again
+        os.utime(site_packages(layer))
+        assert [issue.kind for issue in tracker.checked(discovered)[str(layer)]] == ["unmet-requirement"]
+        (site_packages(layer) / "solo-1.0.dist-info" / "METADATA").write_text(
+            "Metadata-Version: 2.1\nName: solo\nVersion: 1.0\n"
+        )  # sound again; the copies planted next change the directory
         add_pure_python_package(site_packages(layer), "twice", "1.0")
         add_pure_python_package(site_packages(layer), "twice", "2.0")
         assert [issue.kind for issue in tracker.checked(discovered)[str(layer)]] == ["duplicate-distribution"]

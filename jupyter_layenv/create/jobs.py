@@ -153,6 +153,16 @@ class JobManager:
         self._start(job, lock, lambda: self._build(job, plan), lambda: self._clean(job))
         return job
 
+    async def submit_then(self, job: Job, plan: builder.BuildPlan) -> Job:
+        """Queue the layer a base job was built for (an environment.yml's); the base job names it (``then.job``)."""
+        layer = await self.submit(plan, base=plan.base_path)
+        job.plan["next_job"] = layer.id
+        return layer
+
+    def then_refused(self, job: Job, error: str) -> None:
+        """The layer a base job was built for was refused: the base job says why (``then.error``)."""
+        job.plan["then_error"] = error
+
     async def submit_change(self, change: ChangePlan) -> Job:
         """Queue a change of an existing layer; :class:`JobConflict` at once when a job works on it anywhere."""
         if change.path in self._paths:

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable, Iterator
 
 from ..layers.change import restore_snapshot
 from . import builder
@@ -32,14 +33,13 @@ def recover_job(store: JobStore, job: Job, log: logging.Logger) -> bool:
     An env the job had finished (killed in its last step, the check that it is a kernel) is kept: by the time the
     job is recovered, other tools may list and use it.
     """
-    try:
-        lock = EnvLock.try_acquire(job.path, create=False)
-    except PlantedLink as err:
+
+    def planted(err: PlantedLink) -> None:
         log.warning("jupyter_layenv: job %s for %s not recovered: %s", job.id, job.path, err)
-        return False
-    if lock is None:
-        return False  # another live process (a second server, the CLI) still holds it
-    try:
+
+    with _abandoned(job.path, planted) as free:
+        if not free:
+            return False  # another live process (a second server, the CLI) still holds it
         # ``job`` was read before the lock was taken: another server may have recovered it and released the lock
         # since. Only the record read under the lock says whether it is still to recover (once, one audit event).
         current = store.load(job.id)
@@ -67,8 +67,6 @@ def recover_job(store: JobStore, job: Job, log: logging.Logger) -> bool:
         job.state, job.error, job.finished, job.pid = "failed", error, time.time(), None
         store.append_log(job.id, f"\n== failed: {error}\n")
         store.save(job)
-    finally:
-        lock.release()
     log.warning("jupyter_layenv: job %s for %s failed: %s", job.id, job.path, job.error)
     return True
 
@@ -81,14 +79,25 @@ def clean_abandoned(path: str) -> bool:
             job_id = handle.read().strip()
     except OSError:
         return False
+    # never through a planted link (the listing keeps showing it as being created), nor while a live build holds it
+    with _abandoned(path) as free:
+        return free and builder.remove_half_made(path, job_id)
+
+
+@contextlib.contextmanager
+def _abandoned(path: str, planted: Callable[[PlantedLink], None] = lambda err: None) -> Iterator[bool]:
+    """Holds the env's lock while the body runs if no live process does (``True``); ``False``: a live process holds
+    it (here or elsewhere), nobody ever made it, or its directory is a planted link (told to ``planted``)."""
     try:
         lock = EnvLock.try_acquire(path, create=False)
-    except PlantedLink:
-        return False  # never through a planted link; the listing keeps showing it as being created
+    except PlantedLink as err:
+        planted(err)
+        lock = None
     if lock is None:
-        return False  # a live build (here or in another process) holds it
+        yield False
+        return
     try:
-        return builder.remove_half_made(path, job_id)
+        yield True
     finally:
         lock.release()
 

@@ -10,34 +10,19 @@ env); a new, deleted or changed env shows on the very next call. Nothing here ru
 - :mod:`.core`: :class:`Discovery`, which runs them and decides what to read again
 """
 
-from .cache import (
-    RACY_WINDOW_NS,
-    Listing,
-    ScanStats,
-    Signature,
-    changed_paths,
-    list_entries,
-    mtime_signature,
-    signature_unchanged,
-)
+from .cache import RACY_WINDOW_NS, mtime_signature, signature_unchanged
 from .config import DiscoveryConfig
 from .core import Discovery
 from .naming import layer_id, slug
-from .proto import Proto
 from .scan import env_children
 
+# what the kernel spec manager, the service and the tests use; the steps' own types stay in their modules
 __all__ = [
     "RACY_WINDOW_NS",
     "Discovery",
     "DiscoveryConfig",
-    "Listing",
-    "Proto",
-    "ScanStats",
-    "Signature",
-    "changed_paths",
     "env_children",
     "layer_id",
-    "list_entries",
     "mtime_signature",
     "signature_unchanged",
     "slug",

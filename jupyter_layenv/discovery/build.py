@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import activation
 from ..locators import (
@@ -28,13 +28,11 @@ from ..model import (
     fast_init,
 )
 from ..probe import base_not_responding_reason, root_of
+from .cache import ScanStats
 from .config import DiscoveryConfig
-from .naming import _prompt, _venv_name
+from .naming import Naming, _prompt, _venv_name
 from .proto import Proto
 from .scan import _home_prefix
-
-if TYPE_CHECKING:
-    from .core import Discovery
 
 
 @fast_init
@@ -46,19 +44,23 @@ class _BuildRecord:
     facts: PrefixFacts
     proto: Proto | SkippedEnv | None
     extra_base: tuple[str, Candidate] | None
-    deps: frozenset[object]  # ("p", path): a candidate; ("i", dir_id): who has it; (read kind, path): a read
-    reads: tuple[tuple[str, str], ...]  # the reads among deps, read again before the next build trusts them
+    # what it depends on, each key as it comes (no tuple made per key): a path, whether it is a candidate; a
+    # (st_dev, st_ino), which candidate has it; a (read kind, path), a read. Not changed after the build.
+    deps: set[object]
 
 
 @dataclass
-class _BuildMemo:
+class BuildMemo:
+    """What the last build made of each candidate, and what it read: the next build or update starts from it."""
+
     context: tuple  # anything every env depends on: a change rebuilds them all
     records: dict[str, _BuildRecord]
     reads: dict[tuple[str, str], object]
-    dependents: dict[object, set[str]] = field(default_factory=dict)  # a dependency -> the records that have it
     protos: dict[str, Proto] = field(default_factory=dict)  # what the records made: listed envs,
     skips: dict[str, SkippedEnv] = field(default_factory=dict)  # skipped ones,
-    extras: dict[str, tuple[str, Candidate]] = field(default_factory=dict)  # and the bases they added
+    extras: dict[str, tuple[str, Candidate]] = field(default_factory=dict)  # the bases they added,
+    extra_protos: dict[str, Proto] = field(default_factory=dict)  # and what those bases became
+    dependents: dict[object, set[str]] = field(default_factory=dict)  # a dependency -> the records that have it
 
     def keep(self, path: str, record: _BuildRecord) -> None:
         self.records[path] = record
@@ -69,10 +71,12 @@ class _BuildMemo:
                 dependents[dep] = {path}
             else:
                 found.add(path)
-        if isinstance(record.proto, SkippedEnv):
-            self.skips[path] = record.proto
-        elif record.proto is not None:
-            self.protos[path] = record.proto
+        proto = record.proto
+        if proto is not None:
+            if type(proto) is Proto:
+                self.protos[path] = proto
+            else:
+                self.skips[path] = proto  # type: ignore[assignment]
         if record.extra_base is not None:
             self.extras[path] = record.extra_base
 
@@ -89,7 +93,7 @@ class _BuildMemo:
         self.extras.pop(path, None)
 
 
-class _Builder:
+class Builder:
     """Turns candidates into Environments: kinds, bases, names, ids, kernel eligibility.
 
     Incremental: an env whose candidate and facts are the same objects as last time, and whose recorded
@@ -100,39 +104,46 @@ class _Builder:
 
     def __init__(
         self,
-        discovery: Discovery,
+        facts: Callable[[str], PrefixFacts],
+        stats: ScanStats,
+        naming: Naming,
+        previous: BuildMemo | None,
         candidates: dict[str, Candidate],
         cfg: DiscoveryConfig,
         roots: list[ScopedRoot],
         id_to_path: dict[tuple[int, int], str],
     ) -> None:
-        self.discovery = discovery
+        """``facts``: a prefix's facts in this scan; ``naming``: the ids and Environments of the last build, updated
+        in place; ``previous``: the last build's memo. After ``build`` or ``update``, ``memo`` is this one's."""
+        self.facts = facts
+        self.naming = naming
+        self.memo = previous
         self.candidates = candidates
         self.cfg = cfg
         self.roots = roots
         self.scoped_dirs = [(root.path, root.scope) for root in roots]
         self.scoped_dirs += [(path, SCOPE_USER) for path in cfg.user_roots]
-        self.stats = discovery._stats
+        self.stats = stats
         self.id_to_path = id_to_path
         self.server_id = self.stats.dir_id(cfg.server_prefix) if cfg.server_prefix else None
         self.uid = os.getuid() if hasattr(os, "getuid") else -1
         self.context = (self.stats.hung, self.server_id, tuple(self.scoped_dirs), self.cfg, self.uid)
         self.reads: dict[tuple[str, str], object] = {}
         self._deps: set[object] = set()
+        self._last: BuildMemo | None = None  # whose protos are kept where their inputs are the same
         # (home, base-prefix, base-executable, parent dir) -> a venv's base answer, the envs it names, its deps
         self._bases: dict[
             tuple[str, str | None, str | None, str], tuple[_BaseAnswer, tuple[str, ...], set[object]]
         ] = {}
 
-    def facts(self, path: str) -> PrefixFacts:
-        return self.discovery._facts(path)
-
     def build(self, skipped: list[SkippedEnv]) -> Discovered:
-        previous = self.discovery._built
-        reusable = previous is not None and previous.context == self.context
-        old_records = previous.records if reusable and previous is not None else {}
-        dirty = self._dirty(previous) if reusable and previous is not None else frozenset()
-        memo = _BuildMemo(self.context, {}, {})
+        previous = self.memo if self.can_update() else None
+        old_records: dict[str, _BuildRecord] = {}
+        dirty: frozenset[object] = frozenset()
+        if previous is not None:
+            old_records, dirty = previous.records, self._dirty(previous)
+            self._last = previous
+        memo = BuildMemo(self.context, {}, {})
         facts = self.facts
         for path, cand in self.candidates.items():
             path_facts = facts(path)
@@ -145,10 +156,15 @@ class _Builder:
             ):
                 record = self._record(path, cand, path_facts)
             memo.keep(path, record)
+        if previous is None:  # a first build read only for the records it made: each read is a dependency
+            memo.reads = self.reads
+        else:
+            dependents = memo.dependents
+            memo.reads = {key: value for key, value in self.reads.items() if key in dependents}
         return self._finish(memo, skipped)
 
     def can_update(self) -> bool:
-        previous = self.discovery._built
+        previous = self.memo
         return previous is not None and previous.context == self.context
 
     def update(
@@ -164,21 +180,22 @@ class _Builder:
         ``moved_facts``: the prefixes whose facts are new objects in this call; a "facts" read of any other
         answers as before (the memo hands out the same object), so only the other kinds of reads are made again.
         """
-        memo = self.discovery._built
+        memo = self.memo
         assert memo is not None
         records = memo.records
+        self._last = memo
         dirty: set[object] = set()
         rebuild: set[str] = set()
         for path in removed:
-            dirty.update((("p", path), ("i", records[path].facts.dir_id)))
+            dirty.update((path, records[path].facts.dir_id))
         for path in added:
-            dirty.update((("p", path), ("i", self.facts(path).dir_id)))
+            dirty.update((path, self.facts(path).dir_id))
             rebuild.add(path)
         for path in changed:
             record = records.get(path)
             facts = self.facts(path)
             if record is not None and record.facts is not facts:
-                dirty.update((("p", path), ("i", record.facts.dir_id), ("i", facts.dir_id)))
+                dirty.update((path, record.facts.dir_id, facts.dir_id))
                 rebuild.add(path)
         dirty.update(self._moved_reads(memo, moved_facts))
         dependents = memo.dependents
@@ -188,32 +205,25 @@ class _Builder:
             memo.drop(path)
             rebuild.discard(path)
         for path in rebuild:
+            record = self._record(path, self.candidates[path], self.facts(path))  # before its last proto goes
             if path in records:
                 memo.drop(path)
-            memo.keep(path, self._record(path, self.candidates[path], self.facts(path)))
+            memo.keep(path, record)
+        memo.reads.update(self.reads)
+        for key in [key for key in memo.reads if key not in dependents]:
+            del memo.reads[key]
         return self._finish(memo, skipped, touched=[*removed, *rebuild])
 
-    def _finish(self, memo: _BuildMemo, skipped: list[SkippedEnv], touched: list[str] | None = None) -> Discovered:
+    def _finish(self, memo: BuildMemo, skipped: list[SkippedEnv], touched: list[str] | None = None) -> Discovered:
         """The Discovered of a build; ``touched``: after an update, the candidates removed or built again (the
         naming then looks at them, and at the bases records add, not at every proto)."""
         extra_bases: dict[str, Candidate] = {}
         for base, cand in memo.extras.values():
             extra_bases.setdefault(base, cand)
         extra = [self._conda_proto(path, self.facts(path), cand) for path, cand in extra_bases.items()]
-        dependents = memo.dependents
-        if touched is None:
-            memo.reads = {key: value for key, value in self.reads.items() if key in dependents}
-        else:
-            memo.reads.update(self.reads)
-            for key in [key for key in memo.reads if key not in dependents]:
-                del memo.reads[key]
-        self.discovery._built = memo
-        cache = self.discovery._protos
-        if len(cache) > len(memo.protos) + len(extra):  # envs deleted (or now skipped) since: their protos go too
-            listed = {*memo.protos, *(proto.path for proto in extra)}
-            for path in [path for path in cache if path not in listed]:
-                del cache[path]
-        naming = self.discovery._naming
+        memo.extra_protos = {proto.path: proto for proto in extra}
+        self.memo = memo
+        naming = self.naming
         if touched is None:
             environments = naming.assign([*memo.protos.values(), *extra], (proto.path for proto in extra))
         else:
@@ -224,7 +234,7 @@ class _Builder:
             roots=tuple(self.roots),
         )
 
-    def _moved_reads(self, previous: _BuildMemo, moved_facts: set[str] | None = None) -> set[object]:
+    def _moved_reads(self, previous: BuildMemo, moved_facts: set[str] | None = None) -> set[object]:
         """The reads outside the candidates that now answer otherwise (each read again, once per build)."""
         moved: set[object] = set()
         for key, value in previous.reads.items():
@@ -235,19 +245,19 @@ class _Builder:
                 moved.add(key)
         return moved
 
-    def _dirty(self, previous: _BuildMemo) -> frozenset[object]:
+    def _dirty(self, previous: BuildMemo) -> frozenset[object]:
         """The dependencies that moved since the last build: candidates added, removed or changed (and the
         device/inode they had or have), and reads outside the candidates that now answer otherwise."""
         dirty: set[object] = set()
         old, new = previous.records, self.candidates
         facts = self.facts
         for path in old.keys() ^ new.keys():
-            dirty.add(("p", path))
-            dirty.add(("i", old[path].facts.dir_id if path in old else facts(path).dir_id))
+            dirty.add(path)
+            dirty.add(old[path].facts.dir_id if path in old else facts(path).dir_id)
         for path, cand in new.items():
             record = old.get(path)
             if record is not None and (record.facts is not facts(path) or record.cand != cand):
-                dirty.update((("p", path), ("i", record.facts.dir_id), ("i", facts(path).dir_id)))
+                dirty.update((path, record.facts.dir_id, facts(path).dir_id))
         dirty.update(self._moved_reads(previous))
         return frozenset(dirty)
 
@@ -264,39 +274,35 @@ class _Builder:
         if isinstance(proto, Proto) and facts.python_problem and not facts.kernels:
             reason = f"broken interpreter: {facts.python_problem}; recreate the environment or delete it"
             proto = SkippedEnv(path, reason)
-        deps = frozenset(self._deps)
-        reads = tuple([key for key in deps if key[0] in _READS])  # every dependency is a (kind, what) pair
-        return _BuildRecord(cand, facts, proto, next(iter(extra.items()), None), deps, reads)
+        return _BuildRecord(cand, facts, proto, next(iter(extra.items()), None), self._deps)
 
     def _read(self, kind: str, path: str) -> Any:
         """A read outside the candidates' facts, once per build, recorded as a dependency of the env at hand."""
         key = (kind, path)
         self._deps.add(key)
-        try:
-            return self.reads[key]
-        except KeyError:
-            value = _READS[kind](self, path)
-            self.reads[key] = value
-            return value
+        value = self.reads.get(key, _UNREAD)  # mostly a miss: a sentinel, not a KeyError caught
+        if value is _UNREAD:
+            value = self.reads[key] = _READS[kind](self, path)
+        return value
 
     def _is_candidate(self, path: str) -> bool:
-        self._deps.add(("p", path))
+        self._deps.add(path)
         return path in self.candidates
 
     def _known(self, prefix: str) -> str | None:
         """The listed env that directory is; a listed env's own path answers without a ``stat`` (its inspection
         read the device and inode that dedupe kept it by)."""
-        if self._is_candidate(prefix) and self.discovery._facts(prefix).dir_id != (0, 0):
+        if self._is_candidate(prefix) and self.facts(prefix).dir_id != (0, 0):
             return prefix
         dir_id = self._read("dir_id", prefix)
-        self._deps.add(("i", dir_id))
+        self._deps.add(dir_id)
         return self.id_to_path.get(dir_id)
 
     def _home_is_dir(self, home: str) -> bool:
         """Whether a venv's ``home`` is a directory; the directory of a listed env's python is one."""
         prefix = os.path.dirname(home)
         if self._is_candidate(prefix):
-            python = self.discovery._facts(prefix).python
+            python = self.facts(prefix).python
             if python and os.path.dirname(python) == home:
                 return True
         return self._read("is_dir", home)
@@ -345,7 +351,7 @@ class _Builder:
                 if known != path:
                     return known, known, seen
         parent = os.path.dirname(path)
-        if self._is_candidate(parent) and (parent_facts := self.discovery._facts(parent)).is_conda:
+        if self._is_candidate(parent) and (parent_facts := self.facts(parent)).is_conda:
             interpreter = pyvenv.get("base-executable") or os.path.join(home, "python")
             if parent_facts.python and self._read("realpath", parent_facts.python) == self._read(
                 "realpath", interpreter
@@ -433,13 +439,22 @@ class _Builder:
         inherits: bool = False,
     ) -> Proto:
         """A new proto only when its inputs changed: unchanged envs cost nothing on an incremental rescan."""
-        key = (kind, name, base, chain, conda_env_name, conda_root, inherits)
-        cached = self.discovery._protos.get(path)
-        if cached is not None and cached[0][0] is facts and cached[0][1] is base_facts and cached[0][2:] == key:
-            return cached[1]
-        proto = self._new_proto(path, facts, base_facts, *key)
-        self.discovery._protos[path] = ((facts, base_facts, *key), proto)
-        return proto
+        last = self._last
+        old = last.protos.get(path) or last.extra_protos.get(path) if last is not None else None
+        if (
+            old is not None
+            and old.facts is facts
+            and old.base_facts is base_facts
+            and old.kind == kind
+            and old.name == name
+            and old.base == base
+            and old.chain == chain
+            and old.conda_env_name == conda_env_name
+            and old.conda_root == conda_root
+            and old.inherits == inherits
+        ):
+            return old
+        return self._new_proto(path, facts, base_facts, kind, name, base, chain, conda_env_name, conda_root, inherits)
 
     def _new_proto(
         self,
@@ -486,10 +501,11 @@ class _Builder:
         return SCOPE_USER if owner_uid == self.uid else SCOPE_SYSTEM
 
 
-# home is a directory, base path, base prefix, base facts, base added by this venv (see _Builder._base_answer)
+# home is a directory, base path, base prefix, base facts, base added by this venv (see Builder._base_answer)
 _BaseAnswer = tuple[bool, str | None, str, PrefixFacts | None, bool]
 
-_READS: dict[str, Callable[[_Builder, str], object]] = {
+_UNREAD: Any = object()
+_READS: dict[str, Callable[[Builder, str], object]] = {
     "dir_id": lambda builder, path: builder.stats.dir_id(path),
     "is_dir": lambda builder, path: builder.stats.is_dir(path),
     "exists": lambda builder, path: builder.stats.stat(path) is not None,

@@ -28,11 +28,10 @@ from ..model import (
     SkippedEnv,
 )
 from ..probe import PROBE, not_responding_reason, root_of
-from .build import _Builder, _BuildMemo
+from .build import Builder, BuildMemo
 from .cache import ScanStats, _Memo, changed_paths
 from .config import DiscoveryConfig
 from .naming import Naming
-from .proto import Proto
 from .scan import _glob_parent, _inspect, _without_roots, env_children
 
 log = logging.getLogger("jupyter_layenv.discovery")
@@ -64,11 +63,10 @@ class Discovery:
         self._state: _ScanState | None = None
         self._children = _Memo()
         self._prefixes = _Memo()
-        self._protos: dict[str, tuple[tuple, Proto]] = {}
         self._naming = Naming()  # ids, chains and Environments of the last build
         # (before, after, Environments new in after, Environments of before gone): what the last update changed
         self._changes: tuple[Discovered, Discovered, list[Environment], list[Environment]] | None = None
-        self._built: _BuildMemo | None = None  # what the last build made of each candidate, and what it read
+        self._built: BuildMemo | None = None  # what the last build made of each candidate, and what it read
         self._logged_skips: set[tuple[str, str]] = set()  # the reasons logged, of skipped paths
         self._logged_envs: set[tuple[str, str]] = set()  # and of listed envs that are not kernels
         self._stats = ScanStats()
@@ -248,7 +246,7 @@ class Discovery:
             kept = memo is self._prefixes and key in candidates and key not in removed
             if kept and _placed(before) != _placed(after):
                 return None
-        builder = _Builder(self, candidates, state.cfg, state.roots, state.id_to_path)
+        builder = self._builder(candidates, state.cfg, state.roots, state.id_to_path)
         if not builder.can_update():
             return None
         # from here on, the change is applied
@@ -263,6 +261,7 @@ class Discovery:
         moved_facts = {key for memo, key, _before, _after in moved if memo is self._prefixes}
         moved_facts.update(removed, added)
         result = builder.update(added, removed, refreshed, state.skipped, moved_facts)
+        self._built = builder.memo
         signature = self._signature
         for memo, key in fresh:
             memo.trusted.add(key)
@@ -358,8 +357,9 @@ class Discovery:
             found = [*found, *nested.candidates]
         candidates, duplicates = self._dedupe(found)
         id_to_path = {self._facts(path).dir_id: path for path in candidates}
-        builder = _Builder(self, candidates, cfg, roots, id_to_path)
+        builder = self._builder(candidates, cfg, roots, id_to_path)
         discovered = builder.build(located.skipped)
+        self._built = builder.memo
         direct = Counter(located.deps)
         direct.subtract(located.scanned)
         self._direct = frozenset([*(path for path, count in direct.items() if count > 0), *glob_deps])
@@ -380,6 +380,15 @@ class Discovery:
         result = self._children.get(key, self._compute_for(self._children, key), self._stats)
         self._scan_deps += self._children.deps_of(key)
         return result
+
+    def _builder(
+        self,
+        candidates: dict[str, Candidate],
+        cfg: DiscoveryConfig,
+        roots: list[ScopedRoot],
+        id_to_path: dict[tuple[int, int], str],
+    ) -> Builder:
+        return Builder(self._facts, self._stats, self._naming, self._built, candidates, cfg, roots, id_to_path)
 
     def _facts(self, path: str) -> PrefixFacts:
         memo = self._prefixes

@@ -13,7 +13,6 @@ from ..model import (
     CONDA_BASE,
     CONDA_ENV,
     LAYERED,
-    VENV,
     Environment,
 )
 from .proto import Proto
@@ -58,34 +57,6 @@ def _identity(proto: Proto, ids_by_path: dict[str, str]) -> str:
     return f"venv-{slug(proto.name)}"
 
 
-def _assign_ids(protos: list[Proto], previous: dict[str, tuple[Proto, Environment]]) -> list[Environment]:
-    """Stable ids from identity (base name + env name); a collision gets a short hash of the path."""
-    ids_by_path: dict[str, str] = {}
-    for round_kinds in (_FIRST_ROUND, (LAYERED,)):
-        batch = [proto for proto in protos if proto.kind in round_kinds]
-        wanted = {proto.path: _identity(proto, ids_by_path) for proto in batch}
-        counts: dict[str, int] = {}
-        for identity in wanted.values():
-            counts[identity] = counts.get(identity, 0) + 1
-        for path, identity in wanted.items():
-            ids_by_path[path] = _unique(identity, path, counts[identity])
-    chains = _distinct_chains(protos)
-    environments = []
-    for proto in protos:
-        env_id, chain = ids_by_path[proto.path], chains[proto.path]
-        cached = previous.get(proto.path)
-        if cached is None or cached[0] is not proto or cached[1].id != env_id or cached[1].chain != chain:
-            cached = (proto, _environment(proto, env_id, chain))
-            previous[proto.path] = cached
-        environments.append(cached[1])
-    for gone in set(previous) - set(ids_by_path):
-        del previous[gone]
-    return sorted(environments, key=_order)
-
-
-_FIRST_ROUND = (CONDA_BASE, CONDA_ENV, VENV)  # layers are named after their base's id: they come second
-
-
 def _unique(identity: str, path: str, count: int) -> str:
     return identity if count == 1 else f"{identity}-{hashlib.sha1(path.encode()).hexdigest()[:6]}"
 
@@ -97,9 +68,11 @@ def _order(env: Environment) -> tuple[str, str]:
 class Naming:
     """Ids, display chains and Environments of the built protos, kept from one build to the next.
 
-    The same answers as :func:`_assign_ids`; after a few protos changed, only the envs whose id or chain they can
-    change are looked at: those sharing an identity with them, their layers, those sharing a chain head whose
-    count crossed one.
+    Stable ids from identity (base name + env name), a collision getting a short hash of the path; layers are named
+    after their base's id, so they get theirs second. A complete pass (``_full``) makes the index the updates go
+    by and reads the ids and chains off it; after a few protos changed (``_update``), only the envs whose id or
+    chain they can change are looked at: those sharing an identity with them, their layers, those sharing a chain
+    head whose count crossed one.
     """
 
     def __init__(self) -> None:
@@ -154,14 +127,25 @@ class Naming:
 
     def _full(self, protos: list[Proto], by_path: dict[str, Proto]) -> list[Environment]:
         self.changes = None
-        environments = _assign_ids(protos, self.environments)
         self.protos = by_path
-        self.ids = {env.path: env.id for env in environments}
         self.wanted, self.holders, self.layers_of, self.heads, self.named = {}, {}, {}, {}, {}
+        self.ids = {}
+        first = [proto for proto in protos if proto.kind != LAYERED]
+        for batch in (first, [proto for proto in protos if proto.kind == LAYERED]):
+            for proto in batch:
+                self._index(proto)  # a layer's identity takes its base's id: every first-round id is set by now
+            self._settle({self.wanted[proto.path] for proto in batch}, 2 if batch is not first else 1)
+        previous, environments = self.environments, {}
         for proto in protos:
-            self._index(proto)
-        self.order = [_order(env) for env in environments]
-        return environments
+            path = proto.path
+            env_id, chain = self.ids[path], self._chain(proto)
+            cached = previous.get(path)
+            if cached is None or cached[0] is not proto or cached[1].id != env_id or cached[1].chain != chain:
+                cached = (proto, _environment(proto, env_id, chain))
+            environments[path] = cached
+        self.environments = environments
+        self.order = order = sorted([_order(env) for _proto, env in environments.values()])
+        return [environments[path][1] for _key, path in order]
 
     def _index(self, proto: Proto) -> None:
         if proto.kind == LAYERED:
@@ -291,24 +275,6 @@ def _discard(index: dict, key: object, value: str) -> None:
         found.discard(value)
         if not found:
             del index[key]
-
-
-def _distinct_chains(protos: list[Proto]) -> dict[str, tuple[str, ...]]:
-    """Display chains, the first name qualified by its install (or folder) where two envs share it.
-
-    Two installs with an env ``py311`` each: ``miniforge3/py311`` and ``anaconda3/py311``, and their layers
-    ``miniforge3/py311 ▸ exp``.
-    """
-    by_path = {proto.path: proto for proto in protos}
-    heads: dict[str, int] = {}
-    for proto in protos:
-        if len(proto.chain) == 1:
-            heads[proto.chain[0]] = heads.get(proto.chain[0], 0) + 1
-    chains = {}
-    for proto in protos:
-        head = proto if len(proto.chain) == 1 else by_path.get(proto.base)
-        chains[proto.path] = _qualified(proto.chain, head, heads)
-    return chains
 
 
 def _qualified(chain: tuple[str, ...], head: Proto | None, heads: dict[str, int]) -> tuple[str, ...]:

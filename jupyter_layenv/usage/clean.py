@@ -128,16 +128,14 @@ def prune_uv_cache(cache: str, going: collections.Counter[tuple[int, int]], *, d
     if not fsread.is_dir(archives):
         return result
     try:
-        lock = os.open(os.path.join(cache, ".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        lock = _try_lock(os.path.join(cache, ".lock"), create=True)
     except OSError as err:
         result.skipped = f"cannot lock {cache}: {err.strerror}"
         return result
+    if lock is None:
+        result.skipped = "uv is using its cache: run the cleanup again when installs are done"
+        return result
     try:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            result.skipped = "uv is using its cache: run the cleanup again when installs are done"
-            return result
         unlinked = {}
         for archive_id in sorted(fsread.listdir(archives)):
             size = _unlinked_size(os.path.join(archives, archive_id), going)
@@ -180,7 +178,10 @@ def prune_conda_cache(pkgs: str, going: collections.Counter[tuple[int, int]], *,
         if size is None:
             continue
         lock_file = f"{path}.lock"
-        lock = _try_lock(lock_file) if os.path.exists(lock_file) else -1
+        try:
+            lock = _try_lock(lock_file) if os.path.exists(lock_file) else -1
+        except OSError:
+            continue  # a lock file we cannot open: not ours to decide for
         if lock is None:
             continue
         try:
@@ -196,12 +197,10 @@ def prune_conda_cache(pkgs: str, going: collections.Counter[tuple[int, int]], *,
     return result
 
 
-def _try_lock(path: str) -> int | None:
-    """An exclusive lock on ``path`` (its descriptor), or ``None`` when another process holds it."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
-    except OSError:
-        return None
+def _try_lock(path: str, *, create: bool = False) -> int | None:
+    """An exclusive lock on ``path`` (its descriptor), or ``None`` when another process holds it; ``OSError`` when
+    the file cannot be opened (never through a symbolic link)."""
+    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | (os.O_CREAT if create else 0), 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

@@ -10,12 +10,12 @@ measure stays valid while none of them changed (a file added, removed or renamed
 from __future__ import annotations
 
 import os
-import queue
 import stat
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from .background import Background, Stamps, unchanged
 
 BLOCK = 512  # st_blocks unit
 YIELD_EVERY = 16  # directories walked between two chances for other threads to run
@@ -26,18 +26,8 @@ class Measure:
     size_bytes: int  # bytes only this env holds: freed by deleting it
     shared_bytes: int  # bytes of files hard-linked from outside it too (a package cache, another env)
     files: int  # distinct inodes that are not directories
-    dirs: tuple[tuple[str, int], ...]  # every directory walked and its st_mtime_ns, to validate the measure
+    dirs: Stamps  # every directory walked, to validate the measure
     measured_at: float
-
-    def unchanged(self) -> bool:
-        """Whether every directory still has the mtime it had when measured (a few stat calls, no walk)."""
-        for path, mtime in self.dirs:
-            try:
-                if os.lstat(path).st_mtime_ns != mtime:
-                    return False
-            except OSError:
-                return False
-        return True
 
 
 def measure(root: str) -> Measure:
@@ -90,66 +80,27 @@ def measure(root: str) -> Measure:
     return Measure(own, shared, files, tuple(dirs), time.time())
 
 
-class SizeTracker:
+class SizeTracker(Background[str, Measure]):
     """Sizes of many envs: answered at once from what is known, measured on one background thread.
 
     ``sizes`` never waits: an env not measured yet is ``None`` and its walk is queued; a measured one is checked
-    against its directories' mtimes (in the background too) at most every ``refresh`` seconds. The thread is a
-    daemon: a command that exits does not wait for walks it no longer needs.
+    against its directories' mtimes (in the background too) at most every ``refresh`` seconds.
     """
 
     def __init__(self, refresh: float = 30.0) -> None:
-        self.refresh = refresh
-        self._known: dict[str, Measure] = {}
-        self._checked: dict[str, float] = {}
-        self._queued: dict[str, threading.Event] = {}
-        self._lock = threading.Lock()
-        self._work: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        super().__init__(measure, _valid, name="layenv-sizing", refresh=refresh)
 
     def sizes(self, paths: Iterable[str]) -> dict[str, Measure | None]:
-        now = time.monotonic()
-        answer: dict[str, Measure | None] = {}
-        with self._lock:
-            for path in paths:
-                answer[path] = self._known.get(path)
-                due = path not in self._known or now - self._checked.get(path, 0) >= self.refresh
-                if due and path not in self._queued:
-                    self._checked[path] = now
-                    self._queued[path] = threading.Event()
-                    self._work.put(path)
-            if self._queued and self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="layenv-sizing", daemon=True)
-                self._thread.start()
-        return answer
+        return self.lookup(paths, _same)
 
     def measured(self, paths: Iterable[str]) -> dict[str, Measure]:
         """Up-to-date measures, waiting for them (the CLI and cleanup, never a request on the event loop)."""
-        wanted = list(paths)
-        self.sizes(wanted)
-        with self._lock:
-            pending = [self._queued[path] for path in wanted if path in self._queued]
-        for done in pending:
-            done.wait()
-        with self._lock:
-            return {path: self._known[path] for path in wanted if path in self._known}
+        return self.wait_for(paths, _same)
 
-    def forget(self, path: str) -> None:
-        with self._lock:
-            self._known.pop(path, None)
-            self._checked.pop(path, None)
 
-    def _run(self) -> None:
-        while (path := self._work.get()) is not None:
-            try:
-                known = self._known.get(path)
-                if known is None or not known.unchanged():
-                    fresh = measure(path)
-                    with self._lock:
-                        self._known[path] = fresh
-            finally:
-                with self._lock:
-                    self._queued.pop(path).set()
+def _valid(known: Measure, _path: str) -> bool:
+    return unchanged(known.dirs)
 
-    def stop(self) -> None:
-        self._work.put(None)
+
+def _same(path: str) -> str:
+    return path

@@ -57,7 +57,13 @@ export interface IUsage {
 }
 
 export interface IUsageRoot {
+  /** The group's path: a root, a Conda install, or the folder an env sits in. */
   root: string;
+  /** What the group is: 'conda-install' or 'folder'. */
+  kind: string;
+  /** How the server came to look there: 'create-root', 'system-root', 'group-root', 'configured', 'default',
+   * 'server-prefix' or 'found' (through an env listed one by one, e.g. in ~/.conda/environments.txt). */
+  source: string;
   scope: string;
   size_bytes: number;
   shared_bytes: number;
@@ -198,6 +204,33 @@ export function revisionPackages(rev: Pick<IRevision, 'lock'>): string {
 }
 
 /** A root's size, then each owner's share and how many environments that is. */
+const ROOT_WORDS: Record<string, string> = {
+  'create-root': 'root where new environments go',
+  'system-root': 'system root',
+  'group-root': 'group root',
+  configured: 'configured root'
+};
+
+/** What a Storage group is: a root only when the server is configured to look there (or creates there). */
+export function storageGroupLabel(root: IUsageRoot): string {
+  const conda = root.kind === 'conda-install';
+  const asRoot = ROOT_WORDS[root.source];
+  if (asRoot) {
+    return conda
+      ? `Conda install · ${asRoot}`
+      : asRoot[0].toUpperCase() + asRoot.slice(1);
+  }
+  if (root.source === 'default') {
+    return `${conda ? 'Conda install' : 'Folder'} searched by default (not configured)`;
+  }
+  if (conda) {
+    return 'Conda install found through one of its environments (not configured)';
+  }
+  return root.source === 'server-prefix'
+    ? "Folder of the server's own environment (not a root)"
+    : 'Folder of environments found one by one (not a root)';
+}
+
 export function rootOwnersLine(root: IUsageRoot): string {
   const owners = root.owners.map(
     o =>

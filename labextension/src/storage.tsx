@@ -1,6 +1,7 @@
 /**
- * The sidebar's Storage view: what the environments hold per root and owner (GET usage), the largest first with
- * their last kernel start, and a cleanup of the caller's unused ones, previewed (dry run) before it runs.
+ * The sidebar's Storage view: what the environments hold per place (a root, a Conda install, a folder) and owner
+ * (GET usage), the largest first with their last kernel start, and a cleanup of the caller's unused ones, previewed
+ * (dry run) before it runs.
  */
 import * as React from 'react';
 
@@ -12,7 +13,8 @@ import {
   IUsage,
   lastUsedText,
   plural,
-  rootOwnersLine
+  rootOwnersLine,
+  storageGroupLabel
 } from './model';
 import { LayenvStore } from './store';
 
@@ -81,9 +83,17 @@ export function StorageSection({ store }: { store: LayenvStore }): JSX.Element {
             {plural(usage.environments.length, 'environment')}
             {usage.measuring ? ` (${usage.measuring} not measured yet)` : ''}
           </div>
-          <ul className="jp-LayenvStorage-roots" aria-label="Storage by root">
+          <ul className="jp-LayenvStorage-roots" aria-label="Storage by place">
             {usage.roots.map(root => (
-              <li key={root.root} title={root.root}>
+              <li
+                key={root.root}
+                title={root.root}
+                data-kind={root.kind}
+                data-source={root.source}
+              >
+                <div className="jp-LayenvStorage-kind">
+                  {storageGroupLabel(root)}
+                </div>
                 <div className="jp-LayenvPath">{`\u200e${root.root}\u200e`}</div>
                 <div className="jp-LayenvStorage-line">
                   {rootOwnersLine(root)}

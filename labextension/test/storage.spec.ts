@@ -6,6 +6,7 @@ import {
   ICleanReport,
   lastUsedText,
   revisionPackages,
+  storageGroupLabel,
   rootOwnersLine
 } from '../src/model';
 
@@ -43,6 +44,47 @@ describe('the Storage view words', () => {
     };
     expect(rootOwnersLine(root)).toBe(
       '3.0 MiB · ada: 2.0 MiB in 1 environment, ?: 1.0 MiB in 2 environments'
+    );
+  });
+
+  it('calls a group a root only when it is one, and says what the others are', () => {
+    const group = (kind: string, source: string) => ({
+      root: '/x',
+      kind,
+      source,
+      scope: 'user',
+      size_bytes: 0,
+      shared_bytes: 0,
+      environments: 1,
+      owners: []
+    });
+    expect(storageGroupLabel(group('folder', 'create-root'))).toBe(
+      'Root where new environments go'
+    );
+    expect(storageGroupLabel(group('folder', 'group-root'))).toBe('Group root');
+    expect(storageGroupLabel(group('folder', 'configured'))).toBe(
+      'Configured root'
+    );
+    expect(storageGroupLabel(group('conda-install', 'configured'))).toBe(
+      'Conda install · configured root'
+    );
+    expect(storageGroupLabel(group('conda-install', 'system-root'))).toBe(
+      'Conda install · system root'
+    );
+    expect(storageGroupLabel(group('conda-install', 'default'))).toBe(
+      'Conda install searched by default (not configured)'
+    );
+    expect(storageGroupLabel(group('folder', 'default'))).toBe(
+      'Folder searched by default (not configured)'
+    );
+    expect(storageGroupLabel(group('conda-install', 'found'))).toBe(
+      'Conda install found through one of its environments (not configured)'
+    );
+    expect(storageGroupLabel(group('folder', 'found'))).toBe(
+      'Folder of environments found one by one (not a root)'
+    );
+    expect(storageGroupLabel(group('folder', 'server-prefix'))).toBe(
+      "Folder of the server's own environment (not a root)"
     );
   });
 

@@ -8,6 +8,7 @@ virtualenv and pip building the layer, the server.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import http.server
@@ -23,9 +24,13 @@ from pathlib import Path
 
 import pytest
 from condachannel import DANGLING_PYTHON, MARKER_MODULE, SUBDIR, cached_channel, channel_url
+from envtree import make_conda_prefix, make_venv
 from jupyter_process import JUPYTER, JupyterProcess
 from layenv_api import create, fetch_json, follow, processes_mentioning, run_in_kernel, wait_for_step
 from wheelhouse import INICONFIG_VERSION
+
+from jupyter_layenv.policy import human_bytes
+from jupyter_layenv.usage import sizing
 
 PROBE = f"""
 import json, sys, {MARKER_MODULE}
@@ -576,3 +581,148 @@ async def test_build_base_checks_both_creates_before_queueing_any(jp_fetch, jp_h
 async def test_build_base_needs_the_right_to_create_bases(jp_fetch, jp_home_dir: Path):
     code, body = await create(jp_fetch, {"environment_yml": BASE_FIRST_YML, "build_base": True})
     assert code == 403 and "allow_conda_create" in body["message"], body
+
+
+SIZE_LIMIT = 1000  # bytes: less than any Conda env's own conda-meta
+
+
+@pytest.mark.parametrize("policy", [{"max_bytes_per_user": SIZE_LIMIT}])
+async def test_conda_envs_count_against_the_size_quota_and_a_conda_create_over_it_is_refused(
+    jp_fetch, jp_home_dir: Path, audit
+):
+    """The user's Conda envs (in its Conda envs dir) count in bytes_owned; over the limit a Conda create and a
+    build_base create are refused with 403, writing nothing and leaving the name free; GET policy greys them out."""
+    code, job = await create(jp_fetch, {"kind": "conda", "name": "one", "packages": ["python=3.11"]})
+    assert code == 202, job
+    job = await follow(jp_fetch, job["id"], timeout=240)
+    assert job["state"] == "succeeded", await _log(jp_fetch, job)
+    envs = jp_home_dir / ".conda" / "envs"
+    used = sizing.measure(str(envs / "one")).size_bytes
+    assert used > SIZE_LIMIT
+
+    for _ in range(100):  # GET policy counts the sizes measured so far (it never waits for a walk)
+        _, policy = await fetch_json(jp_fetch, "policy")
+        if policy["bytes_owned"] == used:
+            break
+        await asyncio.sleep(0.1)
+    assert (policy["bytes_owned"], policy["can_create"], policy["conda"]["can_create"]) == (used, False, False)
+    assert policy["create_refused"].startswith(f"your environments use {human_bytes(used)}"), policy
+    assert policy["conda"]["refused"] == policy["create_refused"]
+
+    _, before = await fetch_json(jp_fetch, "jobs")
+    for body in ({"kind": "conda", "name": "two", "packages": ["python=3.11"]},
+                 {"environment_yml": BASE_FIRST_YML, "name": "two", "build_base": True}):  # fmt: skip
+        code, reply = await create(jp_fetch, body)
+        assert (code, reply["reason"]) == (403, "max_bytes_per_user"), reply
+        assert f"your environments use {human_bytes(used)} (at most {SIZE_LIMIT} bytes)" in reply["message"]
+        assert (audit[-1]["action"], audit[-1]["outcome"], audit[-1]["detail"]) == ("create", "refused",
+                                                                                    reply["message"])  # fmt: skip
+    assert sorted(os.listdir(envs)) in (["one"], [".layenv-locks", "one"])
+    assert not (jp_home_dir / ".virtualenvs" / "two").exists()
+    assert (await fetch_json(jp_fetch, "jobs"))[1] == before
+
+    assert (await jp_fetch("layenv", "environments", job["environment"]["id"], method="DELETE")).code == 204
+    _, policy = await fetch_json(jp_fetch, "policy")
+    assert policy["bytes_owned"] == 0 and policy["conda"]["can_create"] is True
+    code, again = await create(jp_fetch, {"kind": "conda", "name": "two", "packages": ["python=3.11"]})
+    assert code == 202, again  # under the limit again, and the name is free
+    await fetch_json(jp_fetch, "jobs", again["id"], method="DELETE")
+    await follow(jp_fetch, again["id"])
+
+
+def test_cli_conda_create_over_the_size_quota_is_refused_in_cli_words(tmp_path: Path, conda_channel: Path):
+    """A Conda env the user made with conda (in ~/.conda/envs) counts: `create --conda` is refused, exit 4."""
+    home, pkgs, url = tmp_path / "cli-home", tmp_path / "pkgs", channel_url(conda_channel)
+    mine = make_conda_prefix(home / ".conda" / "envs" / "mine")
+    used = sizing.measure(str(mine)).size_bytes
+    assert used > SIZE_LIMIT
+    proc = _cli("create", "more", "--conda", "python=3.11", f"--LayenvPolicy.max_bytes_per_user={SIZE_LIMIT}",
+                home=home, channel=url, pkgs=pkgs)  # fmt: skip
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr.startswith(f"error: your environments use {human_bytes(used)} (at most {SIZE_LIMIT} bytes)")
+    assert "`jupyter layenv clean`" in proc.stderr and "LayenvPolicy.max_bytes_per_user" in proc.stderr
+    assert not re.search(r"\b(GET|POST|DELETE) |\b403\b|'\w+' must", proc.stderr), proc.stderr
+    assert sorted(os.listdir(home / ".conda" / "envs")) in (["mine"], [".layenv-locks", "mine"])
+    assert not pkgs.exists()  # nothing solved, nothing downloaded
+
+
+@pytest.mark.parametrize("stall_downloads", [True])
+async def test_a_layer_refused_once_its_base_is_built_says_why_and_the_base_stays(
+    jp_fetch, jp_serverapp, jp_home_dir: Path, channel_release, audit
+):
+    """build_base: while the base downloads, someone makes a venv under the layer's name. Once the base is built, its
+    layer cannot be queued: the base job succeeded and says why (``then.error``), the refusal is audited, and the
+    base stays, a kernel that runs; with the name free again, the same file builds its layer on that base."""
+    code, job = await create(jp_fetch, {"environment_yml": BASE_FIRST_YML, "build_base": True})
+    assert code == 202, job
+    await wait_for_step(jp_fetch, job["id"], "download")
+    taken = make_venv(jp_home_dir / ".virtualenvs" / "fromfile")
+    channel_release.set()
+    base_job = await follow(jp_fetch, job["id"], timeout=240)
+    assert base_job["state"] == "succeeded", await _log(jp_fetch, base_job)
+    error = base_job["then"]["error"]
+    assert base_job["then"]["job"] is None and base_job["then"]["name"] == "fromfile", base_job["then"]
+    base_path = jp_home_dir / ".conda" / "envs" / "fromfile-base"
+    kept = f"the base {base_path} was built and is kept, but its layer fromfile was not queued: "
+    assert error.startswith(kept), error
+    assert f"{taken} exists already; pick another name or delete it first" in error, error
+    assert "POST the environment.yml again" in error, error  # what to do next, in REST words
+    refusals = [e for e in audit if (e["action"], e["env"], e["outcome"]) == ("create", "fromfile", "refused")]
+    assert [e["detail"] for e in refusals] == [error]
+    _, jobs = await fetch_json(jp_fetch, "jobs")
+    assert [j["id"] for j in jobs["jobs"]] == [job["id"]]  # no layer job
+
+    base = base_job["environment"]
+    assert base["path"] == str(base_path) and base["kernels"] and not (base_path / ".layenv-building").exists()
+    out = json.loads(await run_in_kernel(jp_serverapp, base["kernels"][0]["name"], PROBE))
+    assert out["prefix"] == str(base_path) and out["marker"] == "conda 1.0"
+
+    listed = (await fetch_json(jp_fetch, "environments"))[1]["environments"]
+    taken_id = next(env["id"] for env in listed if env["path"] == str(taken))
+    code, _ = await fetch_json(jp_fetch, "environments", taken_id, method="DELETE")
+    assert code == 204 and not taken.exists()
+    code, again = await create(jp_fetch, {"environment_yml": BASE_FIRST_YML.replace("conda-forge::", "")})
+    assert code == 202 and again["base"] == str(base_path), again
+    assert (await follow(jp_fetch, again["id"]))["state"] == "succeeded"
+
+
+@pytest.mark.parametrize("policy", [{"max_envs_per_user": 2}, {"max_jobs": 1}])
+async def test_build_base_within_the_quotas_gets_its_layer(jp_fetch, jp_home_dir: Path, policy):
+    """A base and its layer fit two envs, one job at a time: the base job, finishing, is not counted twice (as its
+    listed env and as a running create) nor as a job still running, when its layer is queued."""
+    code, job = await create(jp_fetch, {"environment_yml": BASE_FIRST_YML, "build_base": True})
+    assert code == 202, job
+    base_job = await follow(jp_fetch, job["id"], timeout=240)
+    assert base_job["state"] == "succeeded", await _log(jp_fetch, base_job)
+    assert base_job["then"]["error"] is None and base_job["then"]["job"], base_job["then"]
+    layer_job = await follow(jp_fetch, base_job["then"]["job"])
+    assert layer_job["state"] == "succeeded", await _log(jp_fetch, layer_job)
+    _, report = await fetch_json(jp_fetch, "policy")
+    assert (report["envs_owned"], report["active_jobs"]) == (2, 0)
+    assert report["can_create"] is ("max_envs_per_user" not in policy), report
+
+
+def test_cli_build_base_whose_layer_is_refused_keeps_the_base_and_says_so_in_cli_words(
+    tmp_path: Path, conda_channel: Path, wheelhouse: Path
+):
+    """One env allowed: the base is built (no env yet), its layer would be the second: refused once the base is
+    there. The CLI fails (exit 1) saying why and what to run next, in its own words; the base stays and runs."""
+    home, pkgs, url = tmp_path / "cli-home", tmp_path / "pkgs", channel_url(conda_channel)
+    home.mkdir()
+    yml = tmp_path / "environment.yml"
+    yml.write_text(BASE_FIRST_YML)
+    options = [f"--LayenvService.find_links=['{wheelhouse}']", "--LayenvService.offline=True",
+               "--LayenvPolicy.max_envs_per_user=1"]  # fmt: skip
+    proc = _cli("create", "--file", str(yml), "--build-base", *options, home=home, channel=url, pkgs=pkgs)
+    assert proc.returncode == 1, proc.stderr
+    base = home / ".conda" / "envs" / "fromfile-base"
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"error: the base {base} was built and is kept, but its layer fromfile was not queued: you have 1 "
+        "environments (at most 1); delete one first (rule LayenvPolicy.max_envs_per_user; ask your administrator to "
+        "change it); then run `jupyter layenv create --file` again without --build-base: its layer goes on that base"
+    ), proc.stderr
+    assert not (home / ".virtualenvs" / "fromfile").exists()
+    out = subprocess.run([base / "bin" / "python", "-c", f"import ipykernel, {MARKER_MODULE} as m; print(m.WHERE)"],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.stdout.strip() == "conda 1.0", out.stderr

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from envtree import make_layered_env, make_venv
+from envtree import make_conda_prefix, make_layered_env, make_venv
 from jupyter_process import JUPYTER
 from layenv_api import fetch_json
 from uv import find_uv_bin
@@ -174,6 +174,29 @@ async def test_usage_sums_per_root_and_owner_largest_first(jp_fetch, clean_creat
     conda = next(r for r in usage["roots"] if r["root"] == str(clean_create_home / "miniconda3"))
     assert conda["environments"] == 2  # the Conda root and its env
     assert [r["size_bytes"] for r in usage["roots"]] == sorted((r["size_bytes"] for r in usage["roots"]), reverse=True)
+
+
+async def test_usage_says_which_groups_are_configured_roots_and_what_the_others_are(
+    jp_fetch, jp_serverapp, clean_create_home: Path, tmp_path: Path
+):
+    """A group is called a root only when it is one: the folder of an env known only through environments.txt, the
+    server's own environment and a Conda install in a default place each say what they are."""
+    ksm = jp_serverapp.kernel_spec_manager
+    corp = make_conda_prefix(tmp_path / "corp" / "conda", conda_root=True)
+    lonely = make_conda_prefix(tmp_path / "elsewhere" / "lonely")
+    listed = tmp_path / "environments.txt"
+    listed.write_text(f"{lonely}\n")
+    ksm.environments_files = [str(listed)]
+    ksm.conda_roots = [*ksm.conda_roots, str(corp)]  # the defaults and one the administrator named
+    make_venv(clean_create_home / ".virtualenvs" / "mine")
+    code, usage = await fetch_json(jp_fetch, "usage")
+    assert code == 200, usage
+    groups = {r["root"]: (r["kind"], r["source"]) for r in usage["roots"]}
+    assert groups[str(clean_create_home / ".virtualenvs")] == ("folder", "create-root")
+    assert groups[str(corp)] == ("conda-install", "configured")
+    assert groups[str(clean_create_home / "miniconda3")] == ("conda-install", "default")
+    assert groups[str(lonely.parent)] == ("folder", "found")
+    assert groups[os.path.dirname(sys.prefix)] == ("folder", "server-prefix")
 
 
 @pytest.mark.parametrize(

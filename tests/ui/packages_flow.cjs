@@ -103,7 +103,7 @@ async function flow(page) {
   await sidebar.getByLabel('Filter environments').fill(ENV_NAME);
   const storage = sidebar.locator('section[aria-label="Storage"]');
   await storage.getByRole('button', { name: 'Storage' }).click();
-  const rootLine = storage.locator('ul[aria-label="Storage by root"] li .jp-LayenvStorage-line').first();
+  const rootLine = storage.locator('ul[aria-label="Storage by place"] li .jp-LayenvStorage-line').first();
   await rootLine.waitFor();
   check(/ in \d+ environments?\b/.test(await rootLine.innerText()), `a root's line says what it counts: "${await rootLine.innerText()}"`);
   // the layer's row at the top of the sidebar, Storage below it

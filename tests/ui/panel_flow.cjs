@@ -116,7 +116,7 @@ async function flow(page) {
   }
   check(sized, `Storage shows the largest environment with its size: ${await largest.first().innerText()}`);
   check(
-    (await storage.locator('ul[aria-label="Storage by root"] li').count()) >= 2,
+    (await storage.locator('ul[aria-label="Storage by place"] li').count()) >= 2,
     'Storage sums the sizes per root and owner'
   );
   await storage.getByRole('button', { name: 'Preview cleanup' }).click();

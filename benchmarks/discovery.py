@@ -345,7 +345,8 @@ def measure_case(
 
 
 def fs_profile_layenv(tree: SynthTree) -> dict[str, dict[str, int]]:
-    """File-system calls of one jupyter_layenv listing, per phase (separate, untimed run)."""
+    """File-system calls of one jupyter_layenv listing, per phase (separate, untimed run); the tree is left as it
+    was found (its probe env removed), so that the timed runs after it see the N envs."""
     out = {}
     with counting_fs_calls() as counts:
         manager = make_layenv(tree)
@@ -362,7 +363,8 @@ def fs_profile_layenv(tree: SynthTree) -> dict[str, dict[str, int]]:
     with counting_fs_calls() as counts:
         manager.get_all_specs()
     out["after_add_second_call"] = dict(counts)
-    backdate(env)
+    shutil.rmtree(env)
+    tree.plain.remove(env)
     backdate_one(tree.venv_root)
     return out
 
@@ -376,6 +378,11 @@ def run_n(n: int, reps: dict[str, int], drop_caches: bool, keep: bool) -> list[d
         build_s = time.perf_counter() - start
         os.environ["HOME"] = str(tree.home)
         rows = []
+        # file-system calls on the tree of N envs (the timed runs below add and remove envs, of every manager)
+        fs_calls = fs_profile_layenv(tree)
+        with counting_fs_calls() as counts:
+            make_kernelspec(tree).get_all_specs()
+        kernelspec_fs_calls = {"cold": dict(counts)}
         cold = measure_cold(tree, reps)
         for case in CASES:
             row = measure_case(case, tree, reps, drop_caches, cold[case.key])
@@ -386,10 +393,8 @@ def run_n(n: int, reps: dict[str, int], drop_caches: bool, keep: bool) -> list[d
             )
             rows.append(row)
             print(f"  N={n:<5} {case.key:<16} done", file=sys.stderr)
-        rows[0]["fs_calls"] = fs_profile_layenv(tree)
-        with counting_fs_calls() as counts:
-            make_kernelspec(tree).get_all_specs()
-        rows[1]["fs_calls"] = {"cold": dict(counts)}
+        rows[0]["fs_calls"] = fs_calls
+        rows[1]["fs_calls"] = kernelspec_fs_calls
         return rows
     finally:
         if keep:

@@ -16,17 +16,44 @@ RACY_WINDOW_NS = 2_000_000_000
 _UNREAD: Any = object()  # not read yet in this scan (None: read, and missing or unreadable)
 
 
+class Listed:
+    """The signature's entry of a directory the scan listed and did not ``stat``: unchanged while its mtime is not
+    within the racy window of the scan's start (``started``) or later, and its ctime is earlier than that start.
+
+    Listed after the scan started, the directory changed since only with a later mtime, or (an archive or
+    ``rsync -a`` restoring an old mtime, which ``utime`` does) a later ctime. So the next listing's ``stat`` answers
+    what a ``stat`` right after the listing would have been compared with, and the scan saves that call; its mtime
+    is the baseline from then on (``changed_paths``' ``settled``). A directory whose mtime was moved back before the
+    scan (a test's settled tree) counts as unchanged, as it did. Like the racy window itself, this trusts the file
+    system's clock to agree with ours within the window.
+    """
+
+    __slots__ = ("mtime_before", "started")
+
+    def __init__(self, started: int) -> None:
+        self.started = started
+        self.mtime_before = started - RACY_WINDOW_NS
+
+    def holds(self, result: os.stat_result | None) -> bool:
+        return result is not None and result.st_mtime_ns <= self.mtime_before and result.st_ctime_ns < self.started
+
+    def __repr__(self) -> str:
+        return f"Listed(started={self.started})"
+
+
 class ScanStats:
     """``stat`` results and directory listings of one scan: each path is read at most once.
 
     A path in a root that did not answer (``hung``) is never asked: it reads as missing. An mtime after the
     scan started (less the racy window) is not trusted, whenever during the scan it was read: what the scan
-    saw of that directory may be older than its mtime.
+    saw of that directory may be older than its mtime. A directory the scan listed and has no other use of a
+    ``stat`` for (``note_listed``) gets a ``Listed`` entry instead of its mtime.
     """
 
     def __init__(self, hung: tuple[str, ...] = ()) -> None:
         self._stats: dict[str, os.stat_result | None] = {}
         self._listings: dict[str, Listing | None] = {}
+        self._listed: set[str] = set()
         self.hung = hung
         self.started_ns = time.time_ns()
 
@@ -71,24 +98,32 @@ class ScanStats:
         result = self.stat(path)
         return result is not None and stat.S_ISDIR(result.st_mode)
 
-    def mtime(self, path: str) -> int | None:
-        result = self.stat(path)
-        return None if result is None else result.st_mtime_ns
-
     def dir_id(self, path: str) -> tuple[int, int] | None:
         result = self.stat(path)
         return None if result is None else (result.st_dev, result.st_ino)
 
+    def note_listed(self, paths: Iterable[str]) -> None:
+        """Directories this scan has just listed (successfully): their signature entry needs no ``stat``."""
+        self._listed.update(paths)
+
     def unchanged(self, signature: Signature) -> bool:
-        return all(self.mtime(path) == expected for path, expected in signature)
+        return all(_matches(self.stat(path), expected) for path, expected in signature)
 
     def signature(self, paths: Iterable[str]) -> Signature:
-        """mtimes to compare next time; one too recent to trust (same clock tick) is stored as "changed"."""
-        racy_after = min(self.started_ns, time.time_ns()) - RACY_WINDOW_NS
-        known = self._stats
-        signature = []
+        """mtimes to compare next time; one too recent to trust (same clock tick) is stored as "changed"; a
+        directory listed in this scan and not read otherwise, as ``Listed``."""
+        started = min(self.started_ns, time.time_ns())
+        racy_after = started - RACY_WINDOW_NS
+        known, listed = self._stats, self._listed
+        signature: list[tuple[str, Expected]] = []
         for path in dict.fromkeys(paths):
-            result = known[path] if path in known else self.stat(path)  # most were read already in this scan
+            if path in known:  # most were read already in this scan
+                result = known[path]
+            elif path in listed:
+                signature.append((path, Listed(started)))
+                continue
+            else:
+                result = self.stat(path)
             mtime = None if result is None else result.st_mtime_ns
             signature.append((path, -1 if mtime is not None and mtime > racy_after else mtime))
         return tuple(signature)
@@ -107,24 +142,40 @@ def list_entries(path: str) -> Listing | None:
         return None
 
 
-Signature = tuple[tuple[str, int | None], ...]
+Expected = int | Listed | None  # an mtime; -1: changed (racy); None: missing; Listed: see there
+Signature = tuple[tuple[str, Expected], ...]
 
 
-def _changed(signature: Signature) -> Iterator[str]:
-    """The paths whose mtime is not the one stored, found with plain ``stat`` calls as they are asked for."""
+def _matches(result: os.stat_result | None, expected: Expected) -> bool:
+    if expected.__class__ is Listed:
+        return expected.holds(result)
+    return (None if result is None else result.st_mtime_ns) == expected
+
+
+def _changed(signature: Iterable[tuple[str, Expected]], settled: dict[str, int] | None = None) -> Iterator[str]:
+    """The paths whose mtime is not the one stored (or, ``Listed``, is too recent), found with plain ``stat``
+    calls as they are asked for. ``settled``: gets the mtime of each ``Listed`` path found unchanged, its baseline
+    from now on (the same as a ``stat`` right after its listing would have given)."""
     stat = os.stat
     for path, expected in signature:
         try:
-            mtime = stat(path).st_mtime_ns
+            result = stat(path)
         except (OSError, ValueError):
-            mtime = None
+            if expected is not None:
+                yield path
+            continue
+        mtime = result.st_mtime_ns
         if mtime != expected:
+            if expected.__class__ is Listed and expected.holds(result):  # the first listing after its scan
+                if settled is not None:
+                    settled[path] = mtime
+                continue
             yield path
 
 
-def changed_paths(signature: Signature) -> list[str]:
-    """All the changed paths (a warm listing makes the same calls)."""
-    return list(_changed(signature))
+def changed_paths(signature: Iterable[tuple[str, Expected]], settled: dict[str, int] | None = None) -> list[str]:
+    """All the changed paths (a warm listing makes the same calls); ``settled``: see ``_changed``."""
+    return list(_changed(signature, settled))
 
 
 def signature_unchanged(signature: Signature) -> bool:

@@ -101,7 +101,9 @@ class Discovery:
         with self._lock:
             changed: frozenset[str] | None = None
             if self._result is not None and hung == self._hung:
-                changed = frozenset(changed_paths(self._signature.items()))
+                settled: dict[str, int] = {}  # directories the last scan listed without a stat: their baseline now
+                changed = frozenset(changed_paths(self._signature.items(), settled))
+                self._signature.update(settled)
                 if not changed:
                     return self._result
             self._stats = ScanStats(hung)

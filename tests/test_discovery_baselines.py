@@ -1,0 +1,124 @@
+"""A cold listing lists site-packages and conda-meta without a ``stat`` of each: the next listing's ``stat`` tells
+whether they changed since the cold listing started (their mtime and ctime against its start), so a change made in
+between, in the racy window or long after, with its mtime moved back or not, is seen.
+
+Real prefixes (a copied CPython as a Conda env, uv venvs, a layer on the Conda env); ipykernel "installed" as the
+files of a distribution of that name (module and dist-info), which is all a listing looks at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from envtree import add_pure_python_package, make_conda_prefix, make_layered_env, make_venv, site_packages
+
+from jupyter_layenv.discovery import RACY_WINDOW_NS, Discovery, DiscoveryConfig
+
+LONG_AGO = time.time() - 86_400
+
+
+def settle(top: Path, when: float = LONG_AGO) -> None:
+    """Every directory under ``top`` (and it) dated ``when``: far outside the racy window by default."""
+    os.utime(top, (when, when), follow_symlinks=False)
+    for dirpath, dirnames, _filenames in os.walk(top):
+        for name in dirnames:
+            os.utime(os.path.join(dirpath, name), (when, when), follow_symlinks=False)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> dict[str, Path]:
+    """A Conda env with a layer that inherits its packages, and a plain venv: no ipykernel anywhere, all settled."""
+    envs = tmp_path / "envs"
+    conda_env = make_conda_prefix(envs / "base311")
+    layer = make_layered_env(conda_env, conda_env / "layer", tool="uv")
+    plain = make_venv(tmp_path / "venvs" / "plain", tool="uv")
+    settle(tmp_path)
+    return {
+        "root": tmp_path,
+        "envs": envs,
+        "venvs": tmp_path / "venvs",
+        "conda": conda_env,
+        "layer": layer,
+        "plain": plain,
+    }
+
+
+def _discovery(tree: dict[str, Path]) -> Discovery:
+    return Discovery(DiscoveryConfig(envs_dirs=[str(tree["envs"])], venv_roots=[str(tree["venvs"])]))
+
+
+def _with_ipykernel(discovery: Discovery) -> set[str]:
+    return {env.path for env in discovery.discover().environments if env.has_ipykernel}
+
+
+def _install_ipykernel(prefix: Path) -> None:
+    add_pure_python_package(site_packages(prefix), "ipykernel", "6.29.5")
+
+
+def _remove_ipykernel(prefix: Path) -> None:
+    site = site_packages(prefix)
+    os.remove(site / "ipykernel.py")
+    shutil.rmtree(site / "ipykernel-6.29.5.dist-info")
+
+
+def test_a_cold_listing_does_not_stat_what_it_lists(tree: dict[str, Path], monkeypatch: pytest.MonkeyPatch):
+    """Broken by: a ``stat`` of each site-packages and conda-meta after listing it, only to keep its mtime for the
+    next listing (which makes that ``stat`` itself)."""
+    stats: list[str] = []
+    real_stat = os.stat
+    monkeypatch.setattr(os, "stat", lambda path, *a, **k: stats.append(str(path)) or real_stat(path, *a, **k))
+    listed = {env.path for env in _discovery(tree).discover().environments}
+    monkeypatch.undo()
+    assert {str(tree["conda"]), str(tree["layer"]), str(tree["plain"])} <= listed
+    inside = str(tree["root"])
+    read_twice = [path for path in stats if path.startswith(inside) and path.endswith(("site-packages", "conda-meta"))]
+    assert not read_twice
+
+
+@pytest.mark.parametrize("where", ["plain", "conda", "base of the layer"])
+@pytest.mark.parametrize("when", ["at once", "after the racy window", "mtime moved back"])
+def test_ipykernel_installed_after_a_cold_listing_is_seen_by_the_next(tree: dict[str, Path], where: str, when: str):
+    """Broken by: trusting a directory listed by the cold listing because its mtime is old (an archive or
+    ``rsync -a`` restores one), or because the change came in the racy window of the cold listing."""
+    discovery = _discovery(tree)
+    assert not _with_ipykernel(discovery)
+    prefix = tree["conda"] if where == "base of the layer" else tree[where]
+    if when == "after the racy window":
+        time.sleep(RACY_WINDOW_NS / 1e9 + 0.1)
+    _install_ipykernel(prefix)
+    if when == "mtime moved back":
+        settle(site_packages(prefix), LONG_AGO - 3600)  # older than the cold listing, and not the mtime it saw
+    expected = {str(prefix)} | ({str(tree["layer"])} if prefix == tree["conda"] else set())
+    assert _with_ipykernel(discovery) == expected
+    assert _with_ipykernel(discovery) == expected  # and the listing after it (its baseline) agrees
+    _remove_ipykernel(prefix)
+    if when == "mtime moved back":
+        settle(site_packages(prefix), LONG_AGO - 7200)
+    assert not _with_ipykernel(discovery)
+
+
+def test_a_settled_tree_stays_settled_after_the_first_listing(tree: dict[str, Path], monkeypatch: pytest.MonkeyPatch):
+    """Broken by: a baseline that never settles (each listing reads the envs again); the lazily taken baseline
+    must cost the listings after the cold one nothing more than a ``stat`` per dependency."""
+    discovery = _discovery(tree)
+    first = discovery.discover()
+    listed: list[str] = []
+    real_scandir, real_listdir = os.scandir, os.listdir
+    monkeypatch.setattr(os, "scandir", lambda path=".": listed.append(str(path)) or real_scandir(path))
+    monkeypatch.setattr(os, "listdir", lambda path=".": listed.append(str(path)) or real_listdir(path))
+    assert discovery.discover() is first
+    assert discovery.discover() is first
+    assert not listed
+
+
+def test_an_env_deleted_after_a_cold_listing_is_gone_from_the_next(tree: dict[str, Path]):
+    """Broken by: a lazily taken baseline read as "unchanged" once its directory is gone."""
+    discovery = _discovery(tree)
+    assert str(tree["layer"]) in {env.path for env in discovery.discover().environments}
+    shutil.rmtree(tree["layer"])
+    settle(tree["conda"])  # the parent's mtime as it was: only the env's own directories tell
+    assert str(tree["layer"]) not in {env.path for env in discovery.discover().environments}

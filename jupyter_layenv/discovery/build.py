@@ -30,9 +30,9 @@ from ..model import (
 from ..probe import base_not_responding_reason, root_of
 from .cache import ScanStats
 from .config import DiscoveryConfig
-from .naming import Naming, _prompt, _venv_name
+from .naming import Naming, venv_name, venv_prompt
 from .proto import Proto
-from .scan import _home_prefix
+from .scan import prefix_of_home
 
 
 @fast_init
@@ -342,7 +342,7 @@ class Builder:
         uv resolve it): then the interpreter itself, and the seed's nesting, tell which Conda env it was.
         """
         home = pyvenv["home"]
-        home_prefix = _home_prefix(home)
+        home_prefix = prefix_of_home(home)
         seen: tuple[str, ...] = ()
         for prefix in (home_prefix, pyvenv.get("base-prefix")):
             known = self._known(prefix) if prefix else None
@@ -381,11 +381,11 @@ class Builder:
         pyvenv = facts.pyvenv or {}
         home = pyvenv.get("home", "")
         # right inside a venv root, ``venv`` is its own name: the root's name says nothing about it
-        name = os.path.basename(path) if cand.source == SOURCE_VENV_ROOT else _venv_name(path)
-        label = _prompt(pyvenv) or name
+        name = os.path.basename(path) if cand.source == SOURCE_VENV_ROOT else venv_name(path)
+        label = venv_prompt(pyvenv) or name
         hung_root = root_of(home, self.stats.hung) if self.stats.hung and home else None
         if hung_root is not None:  # reading anything of the base would hang
-            return SkippedEnv(path, base_not_responding_reason(_home_prefix(home), hung_root, self.cfg.root_timeout))
+            return SkippedEnv(path, base_not_responding_reason(prefix_of_home(home), hung_root, self.cfg.root_timeout))
         home_is_dir, base_path, base_prefix, base_facts, added_base = self._shared_base(path, pyvenv, home)
         if not home_is_dir:
             dangling = f" (so {facts.python_problem})" if facts.python_problem else ""
@@ -398,7 +398,7 @@ class Builder:
             extra_bases.setdefault(base_prefix, Candidate(base_prefix, "layer-base"))
         inherits = pyvenv.get("include-system-site-packages", "false").lower() == "true"
         if base_path is not None:
-            base_name = "base" if base_facts.is_conda_root else _venv_name(base_path)
+            base_name = "base" if base_facts.is_conda_root else venv_name(base_path)
             return self._proto(
                 path,
                 facts,

@@ -187,7 +187,7 @@ def mtime_signature(paths: Iterable[str]) -> Signature:
     return ScanStats().signature(paths)
 
 
-class _Memo:
+class Memo:
     """Results keyed by path, each valid while the mtimes of its dependencies stay the same.
 
     A result checked once in a scan is not checked again in that scan (discovery asks for the same
@@ -217,6 +217,11 @@ class _Memo:
             value = self.compute(key, compute, stats)
         self._checked[key] = value
         return value
+
+    def asked(self, key: object, stats: ScanStats) -> object | None:
+        """The value this scan (``stats``) gave ``key`` already, without a ``compute`` made for it; ``None``: not
+        asked yet (no value is ``None``)."""
+        return self._checked.get(key) if self._checked_for is stats else None
 
     def _valid(self, key: object, cached: tuple[Signature, object, frozenset[str]], stats: ScanStats) -> bool:
         if self.changed is not None and key in self.trusted:

@@ -29,10 +29,10 @@ from ..model import (
 )
 from ..probe import PROBE, not_responding_reason, root_of
 from .build import Builder, BuildMemo
-from .cache import ScanStats, _Memo, changed_paths
+from .cache import Memo, ScanStats, changed_paths
 from .config import DiscoveryConfig
 from .naming import Naming
-from .scan import _glob_parent, _inspect, _without_roots, env_children
+from .scan import env_children, glob_parent, inspect_candidate, without_roots
 
 log = logging.getLogger("jupyter_layenv.discovery")
 
@@ -61,8 +61,8 @@ class Discovery:
         self._result: Discovered | None = None
         self._signature: dict[str, int | None] = {}
         self._state: _ScanState | None = None
-        self._children = _Memo()
-        self._prefixes = _Memo()
+        self._children = Memo()
+        self._prefixes = Memo()
         self._naming = Naming()  # ids, chains and Environments of the last build
         # (before, after, Environments new in after, Environments of before gone): what the last update changed
         self._changes: tuple[Discovered, Discovered, list[Environment], list[Environment]] | None = None
@@ -83,7 +83,7 @@ class Discovery:
                     *cfg.env_paths,
                     *cfg.system_roots,
                     *cfg.user_roots,
-                    *(_glob_parent(p) if glob.has_magic(p) else p for p in cfg.group_roots),
+                    *(glob_parent(p) if glob.has_magic(p) else p for p in cfg.group_roots),
                     *([cfg.server_prefix] if cfg.server_prefix else []),
                 ]
             )
@@ -179,7 +179,7 @@ class Discovery:
         self._drop_orphans()
         return result
 
-    def _apply(self, moved: list[tuple[_Memo, Any, Any, Any]]) -> Discovered | None:
+    def _apply(self, moved: list[tuple[Memo, Any, Any, Any]]) -> Discovered | None:
         """Envs added to or removed from scanned directories, and envs whose facts changed; ``None`` when the
         change is one only a complete scan gets right (a duplicate directory, a new Conda root, a prefix turned
         from venv to Conda...)."""
@@ -206,7 +206,7 @@ class Discovery:
                         return None
                     added[path] = Candidate(path, *origin)
         records = self._built.records if self._built is not None else {}
-        gone: list[tuple[_Memo, Any]] = []
+        gone: list[tuple[Memo, Any]] = []
         for path in list(removed):  # grows: a removed Conda env's nested venvs go with it
             if path not in candidates or path in state.duplicates or path not in records:
                 return None
@@ -218,7 +218,7 @@ class Discovery:
                 gone.append((self._children, nested))
             gone.append((self._prefixes, path))
         new_ids: dict[tuple[int, int], str] = {}
-        fresh: list[tuple[_Memo, Any]] = []
+        fresh: list[tuple[Memo, Any]] = []
         pending = list(added.items())
         while pending:
             path, cand = pending.pop()
@@ -283,11 +283,11 @@ class Discovery:
         self._children.orphaned.clear()
         self._prefixes.orphaned.clear()
 
-    def _compute_for(self, memo: _Memo, key: Any) -> Callable[[object], tuple[object, Sequence[str]]]:
+    def _compute_for(self, memo: Memo, key: Any) -> Callable[[object], tuple[object, Sequence[str]]]:
         stats = self._stats
         if memo is self._prefixes:
             timeout = self.config.root_timeout
-            return lambda _previous: _inspect(key, stats, timeout)
+            return lambda _previous: inspect_candidate(key, stats, timeout)
         if isinstance(key, tuple):  # ("nested", prefix)
             return lambda previous: env_children(key[1], previous, nested=True, stats=stats)
         return lambda previous: env_children(key, previous, stats=stats)
@@ -315,7 +315,7 @@ class Discovery:
         hung = PROBE.unresponsive(roots, timeout)
         if self._globs:  # listing a glob's parent, which just answered, touches none of its matches
             asked = set(roots)
-            parents = [pattern for pattern in self._globs if root_of(_glob_parent(pattern), hung) is None]
+            parents = [pattern for pattern in self._globs if root_of(glob_parent(pattern), hung) is None]
             matches = [match for pattern in parents for match in sorted(glob.glob(pattern)) if match not in asked]
             hung += PROBE.unresponsive(matches, timeout)
         return hung
@@ -324,7 +324,7 @@ class Discovery:
 
     def _scan(self) -> tuple[Discovered, list[str]]:
         hung = self._stats.hung
-        cfg, self._scan_deps = _without_roots(self.config, hung) if hung else (self.config, [])
+        cfg, self._scan_deps = without_roots(self.config, hung) if hung else (self.config, [])
         glob_deps = list(self._scan_deps)
         located, roots = scoped.locate(
             cfg.system_roots,
@@ -393,9 +393,10 @@ class Discovery:
     def _facts(self, path: str) -> PrefixFacts:
         memo = self._prefixes
         stats = self._stats
-        if memo._checked_for is stats and path in memo._checked:  # the common case: asked already in this scan
-            return memo._checked[path]
-        return memo.get(path, self._compute_for(memo, path), stats)
+        found = memo.asked(path, stats)  # the common case: asked already in this scan (no compute function made)
+        if found is None:
+            found = memo.get(path, self._compute_for(memo, path), stats)
+        return found  # type: ignore[return-value]
 
     def _dedupe(self, candidates: list[Candidate]) -> tuple[dict[str, Candidate], frozenset[str]]:
         """One candidate per directory (device and inode: no realpath walk); the first place found names it.

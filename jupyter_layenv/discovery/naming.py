@@ -21,7 +21,7 @@ _GENERIC_VENV_NAMES = {".venv", "venv", ".env", "env", ".virtualenv"}
 _SLUG = re.compile(r"[^a-z0-9._-]+")
 
 
-def _prompt(pyvenv: dict[str, str]) -> str | None:
+def venv_prompt(pyvenv: dict[str, str]) -> str | None:
     """``prompt`` of a pyvenv.cfg (``python -m venv --prompt`` quotes it: ``prompt = 'My Project'``)."""
     prompt = pyvenv.get("prompt", "").strip()
     if len(prompt) >= 2 and prompt[0] == prompt[-1] and prompt[0] in "'\"":
@@ -29,7 +29,7 @@ def _prompt(pyvenv: dict[str, str]) -> str | None:
     return prompt or None
 
 
-def _venv_name(path: str) -> str:
+def venv_name(path: str) -> str:
     base = os.path.basename(path.rstrip(os.sep))
     if base in _GENERIC_VENV_NAMES:
         return os.path.basename(os.path.dirname(path.rstrip(os.sep))) or base

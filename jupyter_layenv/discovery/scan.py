@@ -24,7 +24,7 @@ from .cache import Listing, ScanStats
 from .config import DiscoveryConfig
 
 
-def _inspect(path: str, stats: ScanStats, timeout: float = 0) -> tuple[PrefixFacts, tuple[str, ...]]:
+def inspect_candidate(path: str, stats: ScanStats, timeout: float = 0) -> tuple[PrefixFacts, tuple[str, ...]]:
     """The prefix's facts; a venv whose base is in a root that did not answer is not inspected (its python link
     leads there, and following it would hang). Its ``home`` is a dependency: it reads as missing until the root
     answers again, then as changed.
@@ -40,7 +40,7 @@ def _inspect(path: str, stats: ScanStats, timeout: float = 0) -> tuple[PrefixFac
         home = (parse_pyvenv_cfg(fsread.read_small_text(cfg_path) or "") or {}).get("home", "")
         root = root_of(home, hung) if home else None
         if root is not None:
-            problem = base_not_responding_reason(_home_prefix(home), root, timeout)
+            problem = base_not_responding_reason(prefix_of_home(home), root, timeout)
             facts = dataclasses.replace(unusable_facts(path, problem), deps=(path, cfg_path, home))
             return facts, facts.deps
     listing = stats.listing(path)
@@ -66,26 +66,26 @@ def _base_marker(home: str, stats: ScanStats) -> str:
     """The path whose mtime tells a venv its base went: a Conda base's ``conda-meta/`` when this scan listed the
     base (its own facts depend on it: in the signature already, no extra ``stat``; and a layer created inside the
     base leaves it alone), else ``home`` itself."""
-    prefix = _home_prefix(home)
+    prefix = prefix_of_home(home)
     listing = stats.listed(prefix)
     return os.path.join(prefix, "conda-meta") if listing is not None and "conda-meta" in listing else home
 
 
 @functools.lru_cache(maxsize=4096)
-def _home_prefix(home: str) -> str:
+def prefix_of_home(home: str) -> str:
     """The prefix a pyvenv.cfg ``home`` (usually the base's bin directory) belongs to; the layers of one base share
     their ``home``: asked per layer, worked out once."""
     return os.path.dirname(home) if os.path.basename(home) in ("bin", "Scripts") else home
 
 
-def _glob_parent(pattern: str) -> str:
+def glob_parent(pattern: str) -> str:
     """The directory a glob lists: its path up to the first component with a wildcard."""
     parts = pattern.split(os.sep)
     first = next(i for i, part in enumerate(parts) if glob.has_magic(part))
     return os.sep.join(parts[:first]) or os.sep
 
 
-def _without_roots(cfg: DiscoveryConfig, hung: tuple[str, ...]) -> tuple[DiscoveryConfig, list[str]]:
+def without_roots(cfg: DiscoveryConfig, hung: tuple[str, ...]) -> tuple[DiscoveryConfig, list[str]]:
     """The configuration minus every path in a root that did not answer, and the glob parents then listed here.
 
     A group glob whose parent answered is expanded here (listing the parent, not touching the matches), so that
@@ -100,9 +100,9 @@ def _without_roots(cfg: DiscoveryConfig, hung: tuple[str, ...]) -> tuple[Discove
     for pattern in cfg.group_roots:
         if not glob.has_magic(pattern):
             group_roots += keep([pattern])
-        elif root_of(_glob_parent(pattern), hung) is None:
+        elif root_of(glob_parent(pattern), hung) is None:
             matches = sorted(glob.glob(pattern))
-            deps.append(_glob_parent(pattern))
+            deps.append(glob_parent(pattern))
             group_roots += keep(matches) if any(root_of(m, hung) for m in matches) else [pattern]
     server_prefix = cfg.server_prefix if cfg.server_prefix and root_of(cfg.server_prefix, hung) is None else None
     without = dataclasses.replace(

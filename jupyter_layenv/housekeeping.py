@@ -18,6 +18,7 @@ from . import fsread
 from .create.installers import find_uv, installer_environment
 from .create.locks import EnvLock
 from .kernels import user_name
+from .locators import SOURCE_CONDARC
 from .model import CONDA_BASE, CONDA_ENV, Discovered, Environment
 from .policy import PolicyError, bad_request
 from .usage import clean
@@ -90,6 +91,7 @@ class Housekeeping:
             configured=frozenset(current - defaults),
             defaults=frozenset(current & defaults),
             named=frozenset(expand(path) for path in ksm.env_paths),
+            condarc=frozenset(path for path, source in ksm.discovery.scanned_by().items() if source == SOURCE_CONDARC),
         )
 
     # -- cleaning ----------------------------------------------------------------------------------------

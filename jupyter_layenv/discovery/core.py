@@ -301,6 +301,13 @@ class Discovery:
             return None
         return found[2], found[3]
 
+    def scanned_by(self) -> dict[str, str]:
+        """Each directory the last complete scan listed, by the locator source that asked for it (``condarc``,
+        ``conda-envs-dir``, ``venv-root``...): GET usage says from it what a group of envs is."""
+        with self._lock:
+            state = self._state
+            return {directory: origin[0] for directory, origin in state.origins.items() if origin} if state else {}
+
     def invalidate(self) -> None:
         with self._lock:
             self._result = None

@@ -22,6 +22,7 @@ SYSTEM_ROOT = "system-root"
 GROUP_ROOT = "group-root"
 CONFIGURED = "configured"  # named in the configuration (conda_roots, envs_dirs, venv_roots, env_paths, ...)
 DEFAULT = "default"  # searched when nothing else is configured: the tools' default places, their variables, PATH
+CONDARC = "condarc"  # named in the envs_dirs of a .condarc conda reads: conda's configuration, not the server's
 SERVER_PREFIX = "server-prefix"  # the folder of the server's own environment
 FOUND = "found"  # none of these: the folder or install of an env found one by one (environments.txt, env_paths)
 
@@ -35,6 +36,7 @@ class Places:
     configured: frozenset[str]  # roots named in the configuration
     defaults: frozenset[str]  # roots searched when the configuration names none
     named: frozenset[str] = frozenset()  # prefixes named one by one (env_paths): a Conda install there is configured
+    condarc: frozenset[str] = frozenset()  # envs dirs the .condarc files name
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ def group_envs(envs: Iterable[Environment], places: Places) -> dict[str, Group]:
     """Each env's group, by the env's path."""
     envs = list(envs)
     installs = {env.conda_root for env in envs if env.conda_root}
-    roots = {places.create_root, *places.scoped, *places.configured, *places.defaults, *installs}
+    roots = {places.create_root, *places.scoped, *places.configured, *places.defaults, *places.condarc, *installs}
     roots.discard("")
     groups = {}
     for env in envs:
@@ -71,6 +73,8 @@ def _source(path: str, places: Places, fallback: str) -> str:
         return CONFIGURED
     if path in places.defaults:
         return DEFAULT
+    if path in places.condarc:
+        return CONDARC
     return fallback
 
 

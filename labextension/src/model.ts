@@ -62,7 +62,7 @@ export interface IUsageRoot {
   /** What the group is: 'conda-install' or 'folder'. */
   kind: string;
   /** How the server came to look there: 'create-root', 'system-root', 'group-root', 'configured', 'default',
-   * 'server-prefix' or 'found' (through an env listed one by one, e.g. in ~/.conda/environments.txt). */
+   * 'condarc', 'server-prefix' or 'found' (through an env listed one by one, e.g. in ~/.conda/environments.txt). */
   source: string;
   scope: string;
   size_bytes: number;
@@ -225,6 +225,9 @@ export function storageGroupLabel(root: IUsageRoot): string {
   }
   if (conda) {
     return 'Conda install found through one of its environments (not configured)';
+  }
+  if (root.source === 'condarc') {
+    return "Folder of Conda envs named in a .condarc's envs_dirs (not a root)";
   }
   return root.source === 'server-prefix'
     ? "Folder of the server's own environment (not a root)"

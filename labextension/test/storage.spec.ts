@@ -83,6 +83,9 @@ describe('the Storage view words', () => {
     expect(storageGroupLabel(group('folder', 'found'))).toBe(
       'Folder of environments found one by one (not a root)'
     );
+    expect(storageGroupLabel(group('folder', 'condarc'))).toBe(
+      "Folder of Conda envs named in a .condarc's envs_dirs (not a root)"
+    );
     expect(storageGroupLabel(group('folder', 'server-prefix'))).toBe(
       "Folder of the server's own environment (not a root)"
     );

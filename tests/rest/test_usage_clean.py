@@ -179,14 +179,19 @@ async def test_usage_sums_per_root_and_owner_largest_first(jp_fetch, clean_creat
 async def test_usage_says_which_groups_are_configured_roots_and_what_the_others_are(
     jp_fetch, jp_serverapp, clean_create_home: Path, tmp_path: Path
 ):
-    """A group is called a root only when it is one: the folder of an env known only through environments.txt, the
-    server's own environment and a Conda install in a default place each say what they are."""
+    """A group is called a root only when it is one: the folder of an env known only through environments.txt, a
+    folder named in a .condarc's envs_dirs, the server's own environment and a Conda install in a default place each
+    say what they are."""
     ksm = jp_serverapp.kernel_spec_manager
     corp = make_conda_prefix(tmp_path / "corp" / "conda", conda_root=True)
     lonely = make_conda_prefix(tmp_path / "elsewhere" / "lonely")
     listed = tmp_path / "environments.txt"
     listed.write_text(f"{lonely}\n")
     ksm.environments_files = [str(listed)]
+    rc_env = make_conda_prefix(tmp_path / "rc_envs" / "rc_env")
+    condarc = tmp_path / "condarc"
+    condarc.write_text(f"envs_dirs:\n  - {rc_env.parent}\n")
+    ksm.condarc_paths = [str(condarc)]
     ksm.conda_roots = [*ksm.conda_roots, str(corp)]  # the defaults and one the administrator named
     make_venv(clean_create_home / ".virtualenvs" / "mine")
     code, usage = await fetch_json(jp_fetch, "usage")
@@ -196,6 +201,7 @@ async def test_usage_says_which_groups_are_configured_roots_and_what_the_others_
     assert groups[str(corp)] == ("conda-install", "configured")
     assert groups[str(clean_create_home / "miniconda3")] == ("conda-install", "default")
     assert groups[str(lonely.parent)] == ("folder", "found")
+    assert groups[str(rc_env.parent)] == ("folder", "condarc")
     assert groups[os.path.dirname(sys.prefix)] == ("folder", "server-prefix")
 
 

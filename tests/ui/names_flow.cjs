@@ -3,7 +3,8 @@
  * A layer with a long name in the sidebar, in a real Chromium against a real JupyterLab (started by
  * tests/ui/test_panel_names.py): the whole name is readable (nothing cut off, no ellipsis), its actions never
  * cover it and stay inside the panel, and its tooltip gives the full name. The sidebar opens at its narrowest
- * (JupyterLab's --jp-sidebar-min-width), with the layer nested two levels deep: the least room a name gets.
+ * (JupyterLab's --jp-sidebar-min-width), with the layer nested two levels deep: the least room a name gets. There,
+ * short names (the home tree's myexp_env and proj_uv, two levels deep too) keep their actions on their own line.
  *
  * Environment: LAYENV_UI_URL, LAYENV_UI_TOKEN, LAYENV_UI_ARTIFACTS, LAYENV_UI_ENV_NAME (the long name),
  * LAYENV_UI_BASE_ID, CHROMIUM. Exit code 0 when every check held.
@@ -56,6 +57,19 @@ async function checkRow(row, where) {
   }
 }
 
+/** A short name's actions sit beside it: each button starts within the name's first line, inside the panel. */
+async function checkShortRow(row, name) {
+  const m = await measure(row);
+  log(`${name}: name ${JSON.stringify(m.name)}; buttons ${JSON.stringify(m.buttons)}`);
+  check(m.text.trim() === name, `${name}: the row shows the whole name (${m.text.trim()})`);
+  check(m.buttons.length >= 3, `${name}: the row has its actions (${m.buttons.length})`);
+  for (const button of m.buttons) {
+    check(button.top < m.name.top + 12, `${name}: "${button.label}" is on the name's line, not under it`);
+    check(!overlaps(m.name, button), `${name}: "${button.label}" does not cover the name`);
+    check(button.right <= m.panel.right + 0.5, `${name}: "${button.label}" stays inside the panel`);
+  }
+}
+
 async function flow(page) {
   const created = await api('POST', 'environments', { name: ENV_NAME, base: BASE_ID });
   check(created.status === 202, `the layer with a long name is being created (${created.status})`);
@@ -75,6 +89,15 @@ async function flow(page) {
     await row.scrollIntoViewIfNeeded();
     await screenshot(page, 'long-name');
     await checkRow(row, 'the narrowest sidebar');
+    const listed = (await api('GET', 'environments')).body.environments;
+    for (const name of ['myexp_env', 'proj_uv']) {
+      const env = listed.find(e => e.name === name);
+      check(env !== undefined, `the home tree has ${name}`);
+      const short = sidebar.locator(`li.jp-LayenvEnv[data-env-id="${env.id}"]`);
+      await short.scrollIntoViewIfNeeded();
+      await checkShortRow(short, name);
+    }
+    await screenshot(page, 'short-names');
   } finally {
     const deleted = await api('DELETE', `environments/${ENV_ID}`);
     log(`deleted the layer: ${deleted.status}`);

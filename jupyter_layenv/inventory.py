@@ -120,27 +120,3 @@ def package_split(
         "inherited": [{"name": d.name, "version": d.version} for k, d in base_dists.items() if k not in own],
         "shadowed": shadowed,
     }
-
-
-def shadowing(envs: list[Environment]) -> dict[str, list[str]]:
-    """For every layer inheriting its base, the base packages it holds a copy of (any version), from the names of
-    the ``*.dist-info`` directories alone: one directory listing per layer and per base, for the listing's badge."""
-    bases: dict[str, set[str]] = {}
-    found: dict[str, list[str]] = {}
-    for env in envs:
-        if env.kind != LAYERED or not env.inherits_base or not env.base:
-            continue
-        if env.base not in bases:
-            bases[env.base] = set(_dist_names(env.base))
-        names = _dist_names(env.path)
-        found[env.path] = sorted(name for key, name in names.items() if key in bases[env.base] and key not in TOOLING)
-    return found
-
-
-def _dist_names(prefix: str) -> dict[str, str]:
-    _site, _version, entries = site_packages_of(prefix)
-    return {
-        canonicalize_name(entry.partition("-")[0]): entry.partition("-")[0]
-        for entry in entries
-        if entry.endswith((".dist-info", ".egg-info"))
-    }

@@ -9,6 +9,7 @@ from ..model import Discovered, Environment, group_root_of
 from .health import HealthIssue
 from .healthcache import HealthTracker
 from .lastuse import LastUse, LastUseStore
+from .shadows import Shadows
 from .sizing import Measure, SizeTracker
 
 
@@ -17,6 +18,7 @@ class UsageTracker:
         self.sizes = SizeTracker(size_refresh)
         self.uses = LastUseStore(data_dir)
         self.checks = HealthTracker(size_refresh)
+        self.shadows = Shadows()  # the listing's shadowed badge, cached by site-packages mtimes
 
     def stop(self) -> None:
         self.sizes.stop()

@@ -1,0 +1,92 @@
+"""Which of its base's packages each layer holds a copy of (the listing's ``shadowed`` badge), cached by mtimes.
+
+Answering means listing the site-packages of every layer and every base: hundreds of directories at 500 envs, on
+every listing, while discovery itself costs one ``stat`` per watched directory. The ``*.dist-info`` /
+``*.egg-info`` names of a site-packages change only with its mtime (an install, upgrade or removal adds, removes or
+renames an entry), so they are kept with the ``stat`` of the directories that were read to find them, and read
+again only when one of those changed. A ``stat`` too recent to trust (discovery's racy window; a change may hide in
+the same clock tick) is not kept: the next listing reads that site-packages again.
+
+Blocking file reads: the service calls this in the listing's thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from packaging.utils import canonicalize_name
+
+from ..discovery import RACY_WINDOW_NS
+from ..inventory import TOOLING
+from ..locators.prefix import site_packages_of
+from ..model import LAYERED, Environment
+
+Stamp = tuple[int, int, int] | None  # st_mtime_ns, st_ctime_ns, st_ino; None: missing
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    names: dict[str, str]  # canonical name: the name as the entry spells it
+    dirs: tuple[tuple[str, Stamp], ...]  # what the names depend on (lib, site-packages); empty: read again
+
+
+class Shadows:
+    """Distribution names per prefix, valid while the directories they were read from keep their ``stat``."""
+
+    def __init__(self) -> None:
+        self._read: dict[str, _Read] = {}
+
+    def shadowing(self, envs: Iterable[Environment]) -> dict[str, list[str]]:
+        """For every layer inheriting its base, the base packages it holds a copy of (any version), from the names
+        of the ``*.dist-info`` directories alone. Warm: two ``stat`` calls per layer and per base, no listing."""
+        read: dict[str, _Read] = {}
+
+        def names(prefix: str) -> dict[str, str]:
+            if prefix not in read:
+                read[prefix] = self._names(prefix)
+            return read[prefix].names
+
+        found: dict[str, list[str]] = {}
+        for env in envs:
+            if env.kind != LAYERED or not env.inherits_base or not env.base:
+                continue
+            base = names(env.base)
+            own = names(env.path)
+            found[env.path] = sorted(name for key, name in own.items() if key in base and key not in TOOLING)
+        self._read = read  # prefixes no longer listed are forgotten
+        return found
+
+    def _names(self, prefix: str) -> _Read:
+        known = self._read.get(prefix)
+        if known is not None and known.dirs and all(_stamp(path) == stamp for path, stamp in known.dirs):
+            return known
+        started = time.time_ns()
+        site, _version, entries = site_packages_of(prefix)
+        names = {
+            canonicalize_name(entry.partition("-")[0]): entry.partition("-")[0]
+            for entry in entries
+            if entry.endswith((".dist-info", ".egg-info"))
+        }
+        if site is None:  # nothing to watch that would tell a site-packages appeared: read again next time
+            return _Read(names, ())
+        # Stamped after the listing: a change since it started shows as an mtime too recent to trust.
+        dirs = tuple((path, _stamp(path)) for path in (os.path.dirname(os.path.dirname(site)), site))
+        trusted = all(_settled(stamp, started) for _path, stamp in dirs)
+        return _Read(names, dirs if trusted else ())
+
+
+def _stamp(path: str) -> Stamp:
+    try:
+        result = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return result.st_mtime_ns, result.st_ctime_ns, result.st_ino
+
+
+def _settled(stamp: Stamp, started: int) -> bool:
+    """Discovery's rule for a directory it listed: its mtime older than the racy window before the read started,
+    and its ctime before that start (an mtime restored by ``rsync -a`` or an archive moves the ctime)."""
+    return stamp is not None and stamp[0] <= started - RACY_WINDOW_NS and stamp[1] < started

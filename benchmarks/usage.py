@@ -7,7 +7,10 @@ Over a synthetic tree (``envtree_synth``, N envs) whose every env also holds a p
 * warm: the same tracker validates every measure by its directories' mtimes (what a refresh costs; no file stat);
 * ``sizes()``: what one listing pays to read the known sizes (it never waits for a walk);
 * listing: ``LayenvService.listing_now()`` with sizing and health off (replaced by nothing), on while the cold walk
-  and the health checks run in the background, and on once everything is measured and checked.
+  and the health checks run in the background, and on once everything is measured and checked;
+* shadowed: the listing (sizing and health off) with the ``shadowed`` badge's cache dropped before each one (every
+  layer's and base's site-packages listed, as every listing did before the cache) and kept, alternated, and the
+  directories each lists (``os.listdir``/``os.scandir`` calls).
 
     python benchmarks/usage.py                # N = 500, 200 files per env (~1 min to build)
     python benchmarks/usage.py --n 50         # smoke run
@@ -57,6 +60,7 @@ def median_ms(samples: list[float]) -> float:
 def run(n: int, files: int, dirs: int, keep: bool) -> dict[str, Any]:
     from jupyter_layenv import LayenvKernelSpecManager
     from jupyter_layenv.service import LayenvService
+    from jupyter_layenv.usage.shadows import Shadows
     from jupyter_layenv.usage.sizing import SizeTracker
 
     work = Path(tempfile.mkdtemp(prefix="layenv-usage-bench-"))
@@ -107,6 +111,14 @@ def run(n: int, files: int, dirs: int, keep: bool) -> dict[str, Any]:
         time.sleep(2.5)  # past discovery's 2 s racy window (directories just made are re-checked until then)
         service.listing_now()
         off_before = timed(service.listing_now, 20)
+        shadows_dropped, shadows_kept = [], []
+        for _ in range(40):  # alternated, as below
+            service.usage.shadows = Shadows()  # forgets every site-packages: each is listed again
+            shadows_dropped += timed(service.listing_now, 1)
+            shadows_kept += timed(service.listing_now, 1)
+        service.usage.shadows = Shadows()
+        reads_dropped = counted_reads(service.listing_now)
+        reads_kept = counted_reads(service.listing_now)
         usage_on(True)
         during, listed = [], 0
         while True:  # the first listing queues every walk; these run while the walker thread works
@@ -145,6 +157,9 @@ def run(n: int, files: int, dirs: int, keep: bool) -> dict[str, Any]:
                 "sizing_on_measured": median_ms(on),
             },
             "listings_while_measuring": len(during),
+            "layers": sum(env.kind == "layered" for env in service.ksm.current()[0].environments),
+            "shadowed_listing_ms": {"cache_dropped": median_ms(shadows_dropped), "cache_kept": median_ms(shadows_kept)},
+            "shadowed_listing_dir_reads": {"cache_dropped": reads_dropped, "cache_kept": reads_kept},
             "load_average": [round(x, 1) for x in os.getloadavg()],
         }
     finally:
@@ -161,6 +176,27 @@ def timed(call: Any, repeat: int) -> list[float]:
         call()
         samples.append(time.perf_counter() - started)
     return samples
+
+
+def counted_reads(call: Any) -> int:
+    """The directories ``call`` lists (``os.listdir`` and ``os.scandir`` calls)."""
+    listdir, scandir = os.listdir, os.scandir
+    count = 0
+
+    def counted(real: Any) -> Any:
+        def wrapper(*args: Any) -> Any:
+            nonlocal count
+            count += 1
+            return real(*args)
+
+        return wrapper
+
+    os.listdir, os.scandir = counted(listdir), counted(scandir)  # type: ignore[assignment]
+    try:
+        call()
+    finally:
+        os.listdir, os.scandir = listdir, scandir  # type: ignore[assignment]
+    return count
 
 
 def write(results: dict[str, Any], out: Path) -> str:
@@ -187,6 +223,12 @@ def write(results: dict[str, Any], out: Path) -> str:
             f"{listing['sizing_on_while_measuring']} ms (median of {results['listings_while_measuring']}) |",
             f"| listing, sizing and health off / on (all measured and checked), alternated | "
             f"{listing['sizing_off']} ms / {listing['sizing_on_measured']} ms |",
+            f"| listing, sizing and health off, `shadowed` cache dropped / kept ({results['layers']} layers), "
+            f"alternated | {results['shadowed_listing_ms']['cache_dropped']} ms / "
+            f"{results['shadowed_listing_ms']['cache_kept']} ms |",
+            f"| directories listed by one listing, `shadowed` cache dropped / kept | "
+            f"{results['shadowed_listing_dir_reads']['cache_dropped']} / "
+            f"{results['shadowed_listing_dir_reads']['cache_kept']} |",
             "",
             f"Load average during the run: {results['load_average']} (other work on the machine).",
             "",

@@ -86,3 +86,28 @@ def test_version_from_conda_meta_and_lib(tmp_path: Path):
     assert facts.python_version == "3.12.4"
     assert facts.has_ipykernel
     assert facts.python is None and facts.python_problem is None
+
+
+def test_version_and_ipykernel_among_many_entries(tmp_path: Path):
+    """conda-meta and site-packages hold hundreds of names: look-alikes do not count, and the real ones are found
+    wherever they come in the listing (first, last, alone)."""
+    prefix = tmp_path / "env"
+    meta = prefix / "conda-meta"
+    meta.mkdir(parents=True)
+    for name in ("python-dateutil-2.9.0-pyhd8ed1ab_0", "python_abi-3.12-4_cp312", "python-tzdata-2024.1-pyhd_0"):
+        (meta / f"{name}.json").write_text("{}")
+    site = prefix / "lib" / "python3.12" / "site-packages"
+    site.mkdir(parents=True)
+    for name in ("ipykernel_helpers", "ipykernel-tools", "ipykernel-7.0.0.txt", "xipykernel-1.0.dist-info"):
+        (site / name).mkdir()
+    facts = inspect_prefix(str(prefix))
+    assert facts.is_conda  # package records without a history: still a Conda prefix
+    assert facts.python_version == "3.12" and not facts.has_ipykernel  # from lib/python3.12, no record matched
+    (meta / "python-3.12.4-h0_cpython.json").write_text("{}")
+    (site / "ipykernel-7.0.0.egg-info").mkdir()
+    facts = inspect_prefix(str(prefix))
+    assert facts.python_version == "3.12.4" and facts.has_ipykernel and facts.ipykernel_resources is None
+    for name in os.listdir(meta):
+        if name != "python-3.12.4-h0_cpython.json":
+            os.remove(meta / name)
+    assert inspect_prefix(str(prefix)).python_version == "3.12.4"

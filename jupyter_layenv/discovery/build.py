@@ -60,17 +60,22 @@ class BuildMemo:
     skips: dict[str, SkippedEnv] = field(default_factory=dict)  # skipped ones,
     extras: dict[str, tuple[str, Candidate]] = field(default_factory=dict)  # the bases they added,
     extra_protos: dict[str, Proto] = field(default_factory=dict)  # and what those bases became
-    dependents: dict[object, set[str]] = field(default_factory=dict)  # a dependency -> the records that have it
+    # a dependency -> the records that have it; made when an update first asks (a cold listing never does)
+    _dependents: dict[object, set[str]] | None = None
+
+    @property
+    def dependents(self) -> dict[object, set[str]]:
+        dependents = self._dependents
+        if dependents is None:
+            dependents = self._dependents = {}
+            for path, record in self.records.items():
+                _index_deps(dependents, path, record)
+        return dependents
 
     def keep(self, path: str, record: _BuildRecord) -> None:
         self.records[path] = record
-        dependents = self.dependents
-        for dep in record.deps:
-            found = dependents.get(dep)
-            if found is None:
-                dependents[dep] = {path}
-            else:
-                found.add(path)
+        if self._dependents is not None:
+            _index_deps(self._dependents, path, record)
         proto = record.proto
         if proto is not None:
             if type(proto) is Proto:
@@ -82,8 +87,8 @@ class BuildMemo:
 
     def drop(self, path: str) -> None:
         record = self.records.pop(path)
-        dependents = self.dependents
-        for dep in record.deps:
+        dependents = self._dependents
+        for dep in record.deps if dependents is not None else ():
             found = dependents[dep]
             found.discard(path)
             if not found:
@@ -91,6 +96,15 @@ class BuildMemo:
         self.protos.pop(path, None)
         self.skips.pop(path, None)
         self.extras.pop(path, None)
+
+
+def _index_deps(dependents: dict[object, set[str]], path: str, record: _BuildRecord) -> None:
+    for dep in record.deps:
+        found = dependents.get(dep)
+        if found is None:
+            dependents[dep] = {path}
+        else:
+            found.add(path)
 
 
 class Builder:

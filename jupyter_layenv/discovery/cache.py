@@ -54,6 +54,8 @@ class ScanStats:
         self._stats: dict[str, os.stat_result | None] = {}
         self._listings: dict[str, Listing | None] = {}
         self._listed: set[str] = set()
+        self._listed_mark: Listed | None = None  # one for every listed directory of the scan (they share ``started``)
+        self.pyvenvs: dict[bytes, dict[str, str] | None] = {}  # pyvenv.cfg contents parsed in this scan
         self.hung = hung
         self.started_ns = time.time_ns()
 
@@ -102,9 +104,9 @@ class ScanStats:
         result = self.stat(path)
         return None if result is None else (result.st_dev, result.st_ino)
 
-    def note_listed(self, paths: Iterable[str]) -> None:
-        """Directories this scan has just listed (successfully): their signature entry needs no ``stat``."""
-        self._listed.update(paths)
+    def note_listed(self, path: str) -> None:
+        """A directory this scan has just listed (successfully): its signature entry needs no ``stat``."""
+        self._listed.add(path)
 
     def unchanged(self, signature: Signature) -> bool:
         return all(_matches(self.stat(path), expected) for path, expected in signature)
@@ -120,7 +122,10 @@ class ScanStats:
             if path in known:  # most were read already in this scan
                 result = known[path]
             elif path in listed:
-                signature.append((path, Listed(started)))
+                mark = self._listed_mark
+                if mark is None or mark.started != started:  # the clock went back during the scan: a mark of its own
+                    mark = self._listed_mark = Listed(started)
+                signature.append((path, mark))
                 continue
             else:
                 result = self.stat(path)
@@ -202,7 +207,8 @@ class Memo:
         self._checked_for: ScanStats | None = None
         self.trusted: set[object] = set()  # keys checked in the last complete scan (or added since, incrementally)
         self.changed: frozenset[str] | None = None  # paths whose mtime moved since then (None: not known)
-        self.dependents: dict[str, set[object]] = {}  # path -> the keys whose entry depends on it
+        # path -> the key whose entry depends on it, or a set of them when several do (most paths have one: no set)
+        self.dependents: dict[str, object] = {}
         self.orphaned: set[str] = set()  # paths that lost their last dependent key (for the signature to drop)
 
     def get(self, key: object, compute: Callable[[object], tuple[object, Sequence[str]]], stats: ScanStats) -> object:
@@ -245,23 +251,30 @@ class Memo:
         if cached is not None and cached[2] != paths:
             self._unlink(key, cached[2] - paths)
         for path in paths if cached is None else paths - cached[2]:
-            found = dependents.get(path)
-            if found is None:
-                dependents[path] = {key}
-            else:
+            found = dependents.get(path, _UNREAD)
+            if found is _UNREAD:
+                dependents[path] = key
+            elif isinstance(found, set):
                 found.add(key)
+            elif found != key:
+                dependents[path] = {found, key}
         self._checked[key] = value
         return value
 
     def _unlink(self, key: object, paths: Iterable[str]) -> None:
         dependents = self.dependents
         for path in paths:
-            found = dependents.get(path)
-            if found is not None:
+            found = dependents.get(path, _UNREAD)
+            if found is _UNREAD:
+                continue
+            if isinstance(found, set):
                 found.discard(key)
-                if not found:
-                    del dependents[path]
-                    self.orphaned.add(path)
+                if len(found) == 1:
+                    dependents[path] = next(iter(found))
+                continue
+            if found == key:
+                del dependents[path]
+                self.orphaned.add(path)
 
     def forget(self, key: object) -> None:
         """Drops a key (an env deleted since): its entry, and its dependencies unless another key has them."""
@@ -274,7 +287,13 @@ class Memo:
     def affected(self, changed: frozenset[str]) -> list[object]:
         """The trusted keys that depend on a changed path: an index lookup per path, not a pass over the keys."""
         dependents, trusted = self.dependents, self.trusted
-        found = {key for path in changed for key in dependents.get(path, ())}
+        found: set[object] = set()
+        for path in changed:
+            keys = dependents.get(path, _UNREAD)
+            if isinstance(keys, set):
+                found.update(keys)
+            elif keys is not _UNREAD:
+                found.add(keys)
         return [key for key in found if key in trusted]
 
     def value(self, key: object) -> object:

@@ -69,8 +69,9 @@ class Naming:
     """Ids, display chains and Environments of the built protos, kept from one build to the next.
 
     Stable ids from identity (base name + env name), a collision getting a short hash of the path; layers are named
-    after their base's id, so they get theirs second. A complete pass (``_full``) makes the index the updates go
-    by and reads the ids and chains off it; after a few protos changed (``_update``), only the envs whose id or
+    after their base's id, so they get theirs second. A complete pass (``_full``) counts identities and chain heads;
+    the index the updates go by is made from its protos when the first update needs it. After a few protos changed
+    (``_update``), only the envs whose id or
     chain they can change are looked at: those sharing an identity with them, their layers, those sharing a chain
     head whose count crossed one.
     """
@@ -86,6 +87,7 @@ class Naming:
         self.named: dict[str, set[str]] = {}  # first chain name -> every proto whose chain starts with it
         self.order: list[tuple[str, str]] = []  # (base or path, path), sorted
         self.extra: set[str] = set()  # the bases records added (not candidates themselves)
+        self.indexed = True  # wanted, holders, layers_of and named are up to date (else: _make_index)
         # the Environments the last call made and those it replaced or dropped (None: it was a complete pass)
         self.changes: tuple[list[Environment], list[Environment]] | None = None
 
@@ -126,15 +128,26 @@ class Naming:
         return [environments[path][1] for _key, path in self.order]
 
     def _full(self, protos: list[Proto], by_path: dict[str, Proto]) -> list[Environment]:
+        """Ids and chains counted with plain dicts; the index ``_update`` goes by is made when one first needs it
+        (a cold listing never does)."""
         self.changes = None
         self.protos = by_path
-        self.wanted, self.holders, self.layers_of, self.heads, self.named = {}, {}, {}, {}, {}
-        self.ids = {}
-        first = [proto for proto in protos if proto.kind != LAYERED]
-        for batch in (first, [proto for proto in protos if proto.kind == LAYERED]):
-            for proto in batch:
-                self._index(proto)  # a layer's identity takes its base's id: every first-round id is set by now
-            self._settle({self.wanted[proto.path] for proto in batch}, 2 if batch is not first else 1)
+        self.indexed = False
+        self.ids = ids = {}
+        self.heads = heads = {}
+        first, layers = [], []
+        for proto in protos:
+            (layers if proto.kind == LAYERED else first).append(proto)
+            if len(proto.chain) == 1:
+                head = proto.chain[0]
+                heads[head] = heads.get(head, 0) + 1
+        for batch in (first, layers):  # a layer's identity takes its base's id: every first-round id is set by now
+            wanted = {proto.path: _identity(proto, ids) for proto in batch}
+            counts: dict[str, int] = {}
+            for identity in wanted.values():
+                counts[identity] = counts.get(identity, 0) + 1
+            for path, identity in wanted.items():
+                ids[path] = _unique(identity, path, counts[identity])
         previous, environments = self.environments, {}
         for proto in protos:
             path = proto.path
@@ -146,6 +159,19 @@ class Naming:
         self.environments = environments
         self.order = order = sorted([_order(env) for _proto, env in environments.values()])
         return [environments[path][1] for _key, path in order]
+
+    def _make_index(self) -> None:
+        """The identities, their holders, the layers of each base and the chain heads of the protos, as ``_full``
+        counted them: what ``_update`` keeps up to date."""
+        self.wanted, self.holders, self.layers_of, self.heads, self.named = {}, {}, {}, {}, {}
+        protos = list(self.protos.values())
+        for proto in protos:
+            if proto.kind != LAYERED:
+                self._index(proto)
+        for proto in protos:
+            if proto.kind == LAYERED:
+                self._index(proto)
+        self.indexed = True
 
     def _index(self, proto: Proto) -> None:
         if proto.kind == LAYERED:
@@ -180,6 +206,8 @@ class Naming:
                 del self.heads[head]
 
     def _update(self, changed: list[Proto], gone: list[str]) -> None:
+        if not self.indexed:
+            self._make_index()
         protos, ids = self.protos, self.ids
         touched_ids: set[tuple[int, str]] = set()
         heads_before = {}

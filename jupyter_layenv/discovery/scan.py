@@ -46,20 +46,18 @@ def inspect_candidate(path: str, stats: ScanStats, timeout: float = 0) -> tuple[
     listing = stats.listing(path)
     st = stats.stat(path)
     # gone or unreadable: inspect_prefix reads it again and says which, in its words
-    facts = inspect_prefix(path) if listing is None or st is None else inspect_prefix(path, names=listing, st=st)
-    # listed just now (a Conda prefix's conda-meta had entries): their signature entries need no stat
-    stats.note_listed(_listed_deps(facts))
-    home = facts.pyvenv.get("home") if facts.pyvenv else None
-    return facts, (*facts.deps, _base_marker(home, stats)) if home else facts.deps
-
-
-def _listed_deps(facts: PrefixFacts) -> list[str]:
-    """The dependencies ``inspect_prefix`` has listed: site-packages when it found one, a Conda prefix's
-    conda-meta."""
-    listed = [facts.site_packages] if facts.site_packages else []
+    if listing is None or st is None:
+        facts = inspect_prefix(path, parsed=stats.pyvenvs)
+    else:
+        facts = inspect_prefix(path, names=listing, st=st, parsed=stats.pyvenvs)
+    # listed just now (site-packages; a Conda prefix's conda-meta): their signature entries need no stat
+    if facts.site_packages:
+        stats.note_listed(facts.site_packages)
     if facts.is_conda:
-        listed.append(os.path.join(facts.path, "conda-meta"))
-    return listed
+        stats.note_listed(os.path.join(path, "conda-meta"))
+    pyvenv = facts.pyvenv
+    home = pyvenv.get("home") if pyvenv is not None else None
+    return facts, (*facts.deps, _base_marker(home, stats)) if home else facts.deps
 
 
 def _base_marker(home: str, stats: ScanStats) -> str:

@@ -5,11 +5,12 @@ Shared by every locator; reads directories and small files only, never runs the 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from stat import S_IWUSR
 
@@ -24,7 +25,10 @@ _VERSION = re.compile(r"^(\d+\.\d+(?:\.\d+)?)")
 SEP = os.sep
 _SEPS = (os.sep, os.altsep) if os.altsep else (os.sep,)
 _KERNELS = os.path.join("share", "jupyter", "kernels")
-_NO_PROVENANCE: dict[str, str | None] = {}
+_PYTHON_NAMES = ("python.exe",) if IS_WINDOWS else ("python", "python3")
+_NO_PROVENANCE: tuple[None, None] = (None, None)
+_NONE: list[str] = []  # an absent directory's entries (never modified)
+_NO_SITE: tuple[None, None, list[str]] = (None, None, _NONE)
 
 
 @fast_init
@@ -117,11 +121,17 @@ def parse_pyvenv_cfg(text: str) -> dict[str, str] | None:
     return values if values.get("home") else None
 
 
-def inspect_prefix(path: str, names: Collection[str] | None = None, st: os.stat_result | None = None) -> PrefixFacts:
+def inspect_prefix(
+    path: str,
+    names: Collection[str] | None = None,
+    st: os.stat_result | None = None,
+    parsed: dict[bytes, dict[str, str] | None] | None = None,
+) -> PrefixFacts:
     """One listing of the prefix tells which of the other reads are needed at all (about 6 calls for a venv).
 
     ``names`` and ``st``: the prefix's entry names (a set or a dict keyed by name) and ``stat`` when the caller has
-    them already. Paths are built by concatenation (``os.path.join`` was a tenth of a cold listing's CPU time).
+    them already. ``parsed``: the pyvenv.cfg files a scan has parsed, by content (see ``_read_pyvenv_cfg``). Paths are
+    built by concatenation (``os.path.join`` was a tenth of a cold listing's CPU time).
     """
     try:
         stat = st if st is not None else os.stat(path)
@@ -130,29 +140,27 @@ def inspect_prefix(path: str, names: Collection[str] | None = None, st: os.stat_
         if isinstance(err, FileNotFoundError):
             return unusable_facts(path, None)  # deleted (or renamed away) since its root was listed: not an env now
         return unusable_facts(path, f"cannot read {path}: {err.strerror or err}; check its permissions")
-    base = _base(path)
-    conda_meta = base + "conda-meta"
-    meta_entries = fsread.listdir(conda_meta) if "conda-meta" in top else []
+    base = path if path.endswith(_SEPS) else path + SEP
+    has_meta = "conda-meta" in top
+    meta_entries = fsread.listdir(base + "conda-meta") if has_meta else _NONE
     # some installers leave only the package records (no history): still a Conda prefix
-    is_conda = bool(meta_entries) and (
-        "history" in meta_entries or any(entry.endswith(".json") for entry in meta_entries)
-    )
+    is_conda = bool(meta_entries) and ("history" in meta_entries or _any_ends_with(meta_entries, ".json"))
     problem: str | None = None
     pyvenv: dict[str, str] | None = None
     deps = [path]
     if not is_conda and "pyvenv.cfg" in top:
         cfg_path = base + "pyvenv.cfg"
         deps.append(cfg_path)
-        text = fsread.read_small_text(cfg_path)
-        pyvenv = parse_pyvenv_cfg(text) if text is not None else None
+        pyvenv = _read_pyvenv_cfg(cfg_path, parsed)
         if pyvenv is None:
             problem = (
                 f"garbled pyvenv.cfg (no 'home = …' line) in {path}: "
                 "recreate the environment, e.g. `python -m venv --clear` with its interpreter"
             )
     if is_conda:
-        deps.append(conda_meta)
-    elif "conda-meta" in top and pyvenv is None and problem is None:
+        deps.append(base + "conda-meta")
+    elif has_meta and pyvenv is None and problem is None:
+        conda_meta = base + "conda-meta"
         deps.append(conda_meta)
         problem = (
             f"{conda_meta} has no history and no package records: not a Conda environment (yet); "
@@ -164,7 +172,7 @@ def inspect_prefix(path: str, names: Collection[str] | None = None, st: os.stat_
     python, python_problem = _find_python(path, venv=pyvenv is not None)
     version = _python_version(pyvenv, meta_entries)
     site_packages, lib_version, site_entries = (
-        site_packages_of(path, version) if ("lib" in top or "Lib" in top) else (None, None, [])
+        site_packages_of(path, version) if ("lib" in top or "Lib" in top) else _NO_SITE
     )
     if site_packages:
         # A healthy venv changes where it matters in site-packages; a Conda prefix also in its root
@@ -172,7 +180,7 @@ def inspect_prefix(path: str, names: Collection[str] | None = None, st: os.stat_
         deps = [site_packages] if pyvenv is not None and problem is None else [*deps, site_packages]
     has_module = "ipykernel" in site_entries
     has_ipykernel = has_module or any(
-        entry.endswith((".dist-info", ".egg-info")) for entry in site_entries if entry.startswith("ipykernel-")
+        entry.endswith((".dist-info", ".egg-info")) for entry in _starting_with(site_entries, "ipykernel-")
     )
     kernels: tuple[ShippedKernel, ...] = ()
     if "share" in top:
@@ -180,6 +188,7 @@ def inspect_prefix(path: str, names: Collection[str] | None = None, st: os.stat_
         kernels = _read_kernelspecs(kernels_dir)
         if any(kernel.language.lower() != "python" for kernel in kernels):
             deps.append(kernels_dir)  # ipykernel's own python3 spec needs no watching: site-packages covers it
+    display_name, creator = _provenance(path) if PROVENANCE in top else _NO_PROVENANCE
     return PrefixFacts(
         path=path,
         dir_id=(stat.st_dev, stat.st_ino),
@@ -194,14 +203,33 @@ def inspect_prefix(path: str, names: Collection[str] | None = None, st: os.stat_
         ipykernel_resources=f"{site_packages}{SEP}ipykernel{SEP}resources" if has_module else None,
         kernels=kernels,
         activate_scripts=_activate_scripts(path) if is_conda and "etc" in top else (),
-        state_env_vars=_state_env_vars(conda_meta) if "state" in meta_entries else (),
+        state_env_vars=_state_env_vars(base + "conda-meta") if "state" in meta_entries else (),
         owner_uid=stat.st_uid,
         writable=_writable(path, stat),
         problem=problem,
         deps=tuple(deps),
+        display_name=display_name,
         owner_gid=stat.st_gid,
-        **(_provenance(path) if PROVENANCE in top else _NO_PROVENANCE),
+        creator=creator,
     )
+
+
+def _read_pyvenv_cfg(path: str, parsed: dict[bytes, dict[str, str] | None] | None) -> dict[str, str] | None:
+    """A pyvenv.cfg's values (``None``: unreadable, not UTF-8, or no ``home``). The venvs one tool made on one Python
+    share the file byte for byte: ``parsed`` answers for a content seen already, and the answer is then shared by
+    their facts (read-only, as facts are)."""
+    data = fsread.read_small_bytes(path)
+    if data is None:
+        return None
+    if parsed is not None and data in parsed:
+        return parsed[data]
+    try:
+        values = parse_pyvenv_cfg(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        values = None
+    if parsed is not None:
+        parsed[data] = values
+    return values
 
 
 def _base(path: str) -> str:
@@ -220,16 +248,16 @@ def _writable(path: str, st: os.stat_result) -> bool:
     return os.access(path, os.W_OK)
 
 
-def _provenance(prefix: str) -> dict[str, str | None]:
+def _provenance(prefix: str) -> tuple[str | None, str | None]:
     """The display name and creator recorded when jupyter_layenv created the env."""
     text = fsread.read_small_text(os.path.join(prefix, PROVENANCE))
     try:
         recorded = json.loads(text or "")
     except ValueError:
-        return {}
+        return _NO_PROVENANCE
     if not isinstance(recorded, dict):
-        return {}
-    return {key: _text(recorded.get(key)) for key in ("display_name", "creator")}
+        return _NO_PROVENANCE
+    return _text(recorded.get("display_name")), _text(recorded.get("creator"))
 
 
 def _text(value: object) -> str | None:
@@ -262,9 +290,8 @@ def unusable_facts(path: str, problem: str | None) -> PrefixFacts:
 
 def _find_python(prefix: str, *, venv: bool) -> tuple[str | None, str | None]:
     """The env's interpreter, or why it has none usable (dangling link, symlink loop, absent)."""
-    names = ("python.exe",) if IS_WINDOWS else ("python", "python3")
     directory = _base(bin_dir(prefix, venv=venv))
-    for name in names:
+    for name in _PYTHON_NAMES:
         candidate = directory + name
         try:
             os.stat(candidate)
@@ -291,9 +318,8 @@ def site_packages_of(prefix: str, version: str | None = None) -> tuple[str | Non
     """
     base = _base(prefix)
     if version and not IS_WINDOWS:
-        major, _, rest = version.partition(".")
-        x_y = f"{major}.{rest.partition('.')[0]}"
-        candidate = f"{base}lib{SEP}python{x_y}{SEP}site-packages"
+        x_y, site = _site_of_version(version)
+        candidate = base + site
         try:
             return candidate, x_y, os.listdir(candidate)
         except OSError:
@@ -313,16 +339,50 @@ def site_packages_of(prefix: str, version: str | None = None) -> tuple[str | Non
     return None, None, []
 
 
+@functools.lru_cache(maxsize=64)
+def _site_of_version(version: str) -> tuple[str, str]:
+    """``X.Y`` and ``lib/pythonX.Y/site-packages`` of a version string: the envs of a tree share a few."""
+    major, _, rest = version.partition(".")
+    x_y = f"{major}.{rest.partition('.')[0]}"
+    return x_y, f"lib{SEP}python{x_y}{SEP}site-packages"
+
+
+@functools.lru_cache(maxsize=256)
+def _leading_version(text: str) -> str | None:
+    """The ``X.Y[.Z]`` a pyvenv.cfg version value starts with; the venvs of a tree share a few values."""
+    match = _VERSION.match(text)
+    return match.group(1) if match else None
+
+
 def _python_version(pyvenv: dict[str, str] | None, conda_meta_entries: list[str]) -> str | None:
     if pyvenv is not None:
         for key in ("version_info", "version"):
-            match = _VERSION.match(pyvenv.get(key, ""))
-            if match:
-                return match.group(1)
-    for entry in conda_meta_entries:  # hundreds of package records in a real env: the regex only for python-*
-        if entry.startswith("python-") and (match := _CONDA_PYTHON_RECORD.match(entry)):
+            found = _leading_version(pyvenv.get(key, ""))
+            if found:
+                return found
+    for entry in _starting_with(conda_meta_entries, "python-"):  # hundreds of package records in a real env
+        if match := _CONDA_PYTHON_RECORD.match(entry):
             return match.group(1)
     return None
+
+
+def _starting_with(names: list[str], prefix: str) -> Iterator[str]:
+    """The ``names`` that begin with ``prefix``, in order, found by one string search over the names joined by
+    NUL (no file name holds one) instead of a Python loop over hundreds of names (site-packages, conda-meta)."""
+    if not names:
+        return
+    joined = "\0" + "\0".join(names) + "\0"
+    needle = "\0" + prefix
+    start = joined.find(needle)
+    while start >= 0:
+        end = joined.index("\0", start + 1)
+        yield joined[start + 1 : end]
+        start = joined.find(needle, end)
+
+
+def _any_ends_with(names: list[str], suffix: str) -> bool:
+    """Whether a name ends with ``suffix``: one search of the NUL-joined names (see ``_starting_with``)."""
+    return (suffix + "\0") in ("\0".join(names) + "\0")
 
 
 def _read_kernelspecs(kernels_dir: str) -> tuple[ShippedKernel, ...]:

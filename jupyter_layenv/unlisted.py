@@ -1,15 +1,32 @@
 """Why an env a job has just built is not in the listing, and what to do: the last step of a create says so.
 
 Discovery skips a prefix it cannot use with a reason of its own (a garbled ``pyvenv.cfg``, a dangling interpreter);
-that reason is the cause to report, not the configuration of the roots, which is at fault only when discovery does
-not look where the env was built at all.
+that reason is the cause to report. Where discovery does not look at all is known before building: a create there
+is refused at once (:func:`unseen_conda_dir`), so it is no reason a build fails.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 
+from .create.conda import environments_txt
 from .model import Discovered
+
+
+def unseen_conda_dir(envs_dir: str, scanned: Collection[str] | None, environments_files: Collection[str]) -> str | None:
+    """Why a Conda env built in ``envs_dir`` would not be listed (``None``: it would). A layer's roots are always
+    scanned (the user root is a venv root, a group root is scanned for its members, ``inside_base`` needs
+    ``nested_venvs``); a Conda env's directory, ``LayenvService.conda_envs_dir``, is listed only when discovery scans
+    it or reads the ``environments.txt`` the build records it in. ``scanned``: ``None`` when no scan completed."""
+    listing = environments_txt()
+    if scanned is None or envs_dir in scanned or listing in environments_files:
+        return None
+    return (
+        f"discovery does not look in {envs_dir} (LayenvService.conda_envs_dir) and does not read {listing}, where a "
+        f"new Conda env is recorded: add {envs_dir} to LayenvKernelSpecManager.envs_dirs (or {listing} to "
+        "LayenvKernelSpecManager.environments_files), or set LayenvService.conda_envs_dir to a directory it scans"
+    )
 
 
 def unlisted_message(discovered: Discovered, path: str, job_id: str, *, installed_packages: bool) -> str:

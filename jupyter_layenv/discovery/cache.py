@@ -109,7 +109,7 @@ class ScanStats:
         self._listed.add(path)
 
     def unchanged(self, signature: Signature) -> bool:
-        return all(_matches(self.stat(path), expected) for path, expected in signature)
+        return all(_matches(self.stat(path), expected) for path, expected in signature.items())
 
     def signature(self, paths: Iterable[str]) -> Signature:
         """mtimes to compare next time; one too recent to trust (same clock tick) is stored as "changed"; a
@@ -117,21 +117,23 @@ class ScanStats:
         started = min(self.started_ns, time.time_ns())
         racy_after = started - RACY_WINDOW_NS
         known, listed = self._stats, self._listed
-        signature: list[tuple[str, Expected]] = []
-        for path in dict.fromkeys(paths):
+        signature: Signature = {}
+        for path in paths:
+            if path in signature:
+                continue
             if path in known:  # most were read already in this scan
                 result = known[path]
             elif path in listed:
                 mark = self._listed_mark
                 if mark is None or mark.started != started:  # the clock went back during the scan: a mark of its own
                     mark = self._listed_mark = Listed(started)
-                signature.append((path, mark))
+                signature[path] = mark
                 continue
             else:
                 result = self.stat(path)
             mtime = None if result is None else result.st_mtime_ns
-            signature.append((path, -1 if mtime is not None and mtime > racy_after else mtime))
-        return tuple(signature)
+            signature[path] = -1 if mtime is not None and mtime > racy_after else mtime
+        return signature
 
 
 # name -> its entry, whose ``is_symlink()`` and ``is_dir(follow_symlinks=False)`` answer from ``d_type``
@@ -148,7 +150,8 @@ def list_entries(path: str) -> Listing | None:
 
 
 Expected = int | Listed | None  # an mtime; -1: changed (racy); None: missing; Listed: see there
-Signature = tuple[tuple[str, Expected], ...]
+# path -> what its stat should show; a dict (one object, not a tuple per path: fewer for the garbage collector)
+Signature = dict[str, Expected]
 
 
 def _matches(result: os.stat_result | None, expected: Expected) -> bool:
@@ -185,7 +188,7 @@ def changed_paths(signature: Iterable[tuple[str, Expected]], settled: dict[str, 
 
 def signature_unchanged(signature: Signature) -> bool:
     """The warm path: stops at the first change."""
-    return next(_changed(signature), None) is None
+    return next(_changed(signature.items()), None) is None
 
 
 def mtime_signature(paths: Iterable[str]) -> Signature:
@@ -202,7 +205,8 @@ class Memo:
     """
 
     def __init__(self) -> None:
-        self.entries: dict[object, tuple[Signature, object, frozenset[str]]] = {}
+        # key -> (signature, value, paths): the paths are the signature's keys (the same dict, iterated as paths)
+        self.entries: dict[object, tuple[Signature, object, Signature]] = {}
         self._checked: dict[object, object] = {}
         self._checked_for: ScanStats | None = None
         self.trusted: set[object] = set()  # keys checked in the last complete scan (or added since, incrementally)
@@ -229,7 +233,7 @@ class Memo:
         asked yet (no value is ``None``)."""
         return self._checked.get(key) if self._checked_for is stats else None
 
-    def _valid(self, key: object, cached: tuple[Signature, object, frozenset[str]], stats: ScanStats) -> bool:
+    def _valid(self, key: object, cached: tuple[Signature, object, Signature], stats: ScanStats) -> bool:
         if self.changed is not None and key in self.trusted:
             return self.changed.isdisjoint(cached[2])
         return stats.unchanged(cached[0])
@@ -245,12 +249,12 @@ class Memo:
         if cached is not None and value == cached[1]:
             value = cached[1]
         signature = stats.signature(deps)
-        paths = frozenset(deps)  # the signature's paths: ``deps`` without repeats
-        self.entries[key] = (signature, value, paths)
+        self.entries[key] = (signature, value, signature)
         dependents = self.dependents
-        if cached is not None and cached[2] != paths:
-            self._unlink(key, cached[2] - paths)
-        for path in paths if cached is None else paths - cached[2]:
+        paths = signature.keys()
+        if cached is not None and cached[2].keys() != paths:
+            self._unlink(key, cached[2].keys() - paths)
+        for path in paths if cached is None else paths - cached[2].keys():
             found = dependents.get(path, _UNREAD)
             if found is _UNREAD:
                 dependents[path] = key
@@ -300,7 +304,7 @@ class Memo:
         return self.entries[key][1]
 
     def deps_of(self, key: object) -> list[str]:
-        return [path for path, _mtime in self.entries[key][0]]
+        return list(self.entries[key][0])
 
     def checked(self) -> list[object]:
         return list(self._checked)

@@ -89,13 +89,13 @@ def looks_like_env(path: str) -> bool:
     return fsread.exists(os.path.join(path, "pyvenv.cfg")) or fsread.is_dir(os.path.join(path, "conda-meta"))
 
 
-def looks_like_conda_root(path: str, *, named_root: bool = False) -> bool:
+def looks_like_conda_root(path: str, *, named_root: bool = False, names: Collection[str] | None = None) -> bool:
     """A Conda install: ``conda-meta/`` plus ``envs/`` or ``condabin/`` (``bin/conda`` alone is an env with conda).
 
     ``named_root``: a place configured as a root also counts with ``bin/micromamba`` (a micromamba root
-    before its first env has no ``envs/``).
+    before its first env has no ``envs/``). ``names``: the entries of ``path``, when the caller has listed it.
     """
-    top = set(fsread.listdir(path))
+    top = names if names is not None else set(fsread.listdir(path))
     if "conda-meta" not in top:
         return False
     return _has_root_marker(top) or (named_root and _has_micromamba(path))

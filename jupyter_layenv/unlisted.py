@@ -40,6 +40,8 @@ def unseen_conda_dir(envs_dir: str, scanned: Collection[str] | None, environment
     listing = environments_txt()
     if scanned is None or envs_dir in scanned or listing in environments_files:
         return None
+    if any(_same(envs_dir, directory) for directory in scanned):  # scanned under another name: listed_as finds it
+        return None
     return (
         f"discovery does not look in {envs_dir} (LayenvService.conda_envs_dir) and does not read {listing}, where a "
         f"new Conda env is recorded: add {envs_dir} to LayenvKernelSpecManager.envs_dirs (or {listing} to "

@@ -22,6 +22,7 @@ from .create.conda import KIND, CondaPlan
 from .locators.conda import parse_condarc_list
 from .model import CONDA_BASE, CONDA_ENV, SCOPE_GROUP, SCOPE_USER, Discovered
 from .policy import USER_ROOT_ID, PolicyError, bad_request, refused_by, validate_name
+from .unlisted import unseen_conda_dir
 
 CONDA_FIELDS = {"kind", "name", "packages", "ipykernel", "root"}
 FIRST_BASE = ("python=3.11", "ipykernel")
@@ -235,6 +236,8 @@ class CondaBases(LoggingConfigurable):
         path = os.path.join(root, request.name)
         if os.path.lexists(path) or any(env.path == path for env in discovered.environments):
             raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
+        if (unseen := self.unseen(root)) is not None:  # it would be built, then found unlisted and removed
+            raise PolicyError(500, f"{path} would not be listed, so it is not built: {unseen}", "not listed")
         return make_plan(
             request,
             path=path,
@@ -245,6 +248,11 @@ class CondaBases(LoggingConfigurable):
             group_gid=os.stat(where.path).st_gid if where.scope == SCOPE_GROUP else None,
         )
 
+    def unseen(self, envs_dir: str) -> str | None:
+        """Why discovery would not list a Conda env made in ``envs_dir`` (``None``: it would)."""
+        discovery = self.ksm.discovery
+        return unseen_conda_dir(envs_dir, discovery.scanned(), discovery.config.environments_files)
+
     def conda_policy(self, create_refused: str | None, roots: list[dict[str, Any]]) -> dict[str, Any]:
         """GET policy's ``conda`` part: may this caller create a Conda env, where, from which channels.
 
@@ -253,15 +261,17 @@ class CondaBases(LoggingConfigurable):
         if refused is None and not self.policy.allow_conda_create:
             refused = f"creating Conda environments is not allowed on this server {_RULE}"
         envs_dir = fsread.expand(self.conda_envs_dir)
-        in_user = SCOPE_USER in self.policy.create_in and can_make_in(envs_dir)
+        unseen = self.unseen(envs_dir)
+        in_user = SCOPE_USER in self.policy.create_in and can_make_in(envs_dir) and unseen is None
         in_group = any(root["can_create"] and root["scope"] == SCOPE_GROUP for root in roots)
         if refused is None and not in_user and not in_group:
-            refused = (
-                f"{envs_dir} (LayenvService.conda_envs_dir) is not writable for this server's user"
-                if SCOPE_USER in self.policy.create_in
-                else "; ".join(dict.fromkeys(root["refused"] for root in roots if root["refused"]))
-                or "no root to create Conda environments in"
-            )
+            if SCOPE_USER not in self.policy.create_in:
+                refused = "; ".join(dict.fromkeys(root["refused"] for root in roots if root["refused"]))
+                refused = refused or "no root to create Conda environments in"
+            elif unseen is not None:
+                refused = f"a new Conda env in {envs_dir} would not be listed: {unseen}"
+            else:
+                refused = f"{envs_dir} (LayenvService.conda_envs_dir) is not writable for this server's user"
         return {
             "can_create": refused is None,
             "refused": refused,

@@ -24,6 +24,17 @@ def listdir(path: str) -> list[str]:
 
 def read_small_text(path: str) -> str | None:
     """The text of a small config file; ``None`` when absent, unreadable, too large or not UTF-8."""
+    data = read_small_bytes(path)
+    if data is None:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def read_small_bytes(path: str) -> bytes | None:
+    """The bytes of a small file; ``None`` when absent, unreadable or too large."""
     chunks = []
     size = 0
     try:
@@ -35,11 +46,7 @@ def read_small_text(path: str) -> str | None:
                 chunks.append(chunk)
     except (OSError, ValueError):
         return None
-    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def is_dir(path: str) -> bool:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 from pathlib import Path
+
+import pytest
 
 from jupyter_layenv.discovery import env_children
 from jupyter_layenv.locators import conda
@@ -111,3 +114,42 @@ def test_version_and_ipykernel_among_many_entries(tmp_path: Path):
         if name != "python-3.12.4-h0_cpython.json":
             os.remove(meta / name)
     assert inspect_prefix(str(prefix)).python_version == "3.12.4"
+
+
+def test_root_condarc_files_read_only_when_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A Conda root's own .condarc, condarc and condarc.d can name envs dirs. The root's listing (made anyway to
+    tell a root) shows which of them exist: an absent one is neither stat'ed, opened nor listed, and stays a
+    dependency (one created later is read on the next listing)."""
+    root = tmp_path / "root"
+    for marker in ("conda-meta", "envs", "condabin"):
+        (root / marker).mkdir(parents=True)
+    more = tmp_path / "more"
+    (more / "e1" / "conda-meta").mkdir(parents=True)
+    (more / "e1" / "conda-meta" / "history").write_text("")
+    rc_paths = [str(root / name) for name in (".condarc", "condarc", "condarc.d")]
+    touched: list[str] = []
+
+    def recording(func):  # type: ignore[no-untyped-def]
+        def call(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+            touched.append(os.fspath(path))
+            return func(path, *args, **kwargs)
+
+        return call
+
+    def locate() -> conda.Located:
+        with monkeypatch.context() as patch:
+            for name in ("stat", "listdir", "scandir"):
+                patch.setattr(os, name, recording(getattr(os, name)))
+            patch.setattr(builtins, "open", recording(builtins.open))
+            return conda.locate([str(root)], [], [], [], lambda d: env_children(d, None)[0])
+
+    located = locate()
+    assert set(rc_paths) <= set(located.deps)
+    assert not set(rc_paths) & set(touched)
+    assert touched.count(str(root)) == 1  # one listing of the root
+    (root / "condarc.d").mkdir()
+    (root / "condarc.d" / "more.yml").write_text(f"envs_dirs:\n  - {more}\n")
+    (root / ".condarc").write_text("channels: [conda-forge]\n")
+    located = locate()
+    assert str(more / "e1") in [c.path for c in located.candidates]
+    assert str(root / ".condarc") in touched and str(root / "condarc") not in touched

@@ -55,6 +55,7 @@ class ScanStats:
         self._listings: dict[str, Listing | None] = {}
         self._listed: set[str] = set()
         self._listed_mark: Listed | None = None  # one for every listed directory of the scan (they share ``started``)
+        self.pyvenvs: dict[bytes, dict[str, str] | None] = {}  # pyvenv.cfg contents parsed in this scan
         self.hung = hung
         self.started_ns = time.time_ns()
 

@@ -308,6 +308,12 @@ class Discovery:
             state = self._state
             return {directory: origin[0] for directory, origin in state.origins.items() if origin} if state else {}
 
+    def scanned(self) -> frozenset[str] | None:
+        """Every directory the last complete scan listed the children of (``None``: no complete scan yet): a new
+        env there is listed by the next scan."""
+        with self._lock:
+            return frozenset(self._state.origins) if self._state else None
+
     def invalidate(self) -> None:
         with self._lock:
             self._result = None

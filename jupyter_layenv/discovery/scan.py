@@ -46,7 +46,10 @@ def inspect_candidate(path: str, stats: ScanStats, timeout: float = 0) -> tuple[
     listing = stats.listing(path)
     st = stats.stat(path)
     # gone or unreadable: inspect_prefix reads it again and says which, in its words
-    facts = inspect_prefix(path) if listing is None or st is None else inspect_prefix(path, names=listing, st=st)
+    if listing is None or st is None:
+        facts = inspect_prefix(path, parsed=stats.pyvenvs)
+    else:
+        facts = inspect_prefix(path, names=listing, st=st, parsed=stats.pyvenvs)
     # listed just now (site-packages; a Conda prefix's conda-meta): their signature entries need no stat
     if facts.site_packages:
         stats.note_listed(facts.site_packages)

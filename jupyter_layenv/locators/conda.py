@@ -8,7 +8,7 @@ reads. ``conda`` is never run.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 import yaml
 
@@ -24,6 +24,8 @@ from . import (
     scan_into,
 )
 from .prefix import looks_like_conda_root
+
+_ROOT_CONDARCS = (".condarc", "condarc", "condarc.d")  # what conda reads in an install root, in its order
 
 
 def locate(
@@ -46,13 +48,19 @@ def locate(
         listed.extend(read_environments_txt(listing, skip))
     named = list(roots)
     found_roots = []
+    root_condarcs: list[str] = []
+    absent: set[str] = set()  # root condarc files the root's listing does not have: nothing to read
     for root in dict.fromkeys([*named, *_installs_of(listed, located.deps)]):
         located.deps.append(root)
-        if looks_like_conda_root(root, named_root=root in named):
+        top = set(fsread.listdir(root))
+        if looks_like_conda_root(root, named_root=root in named, names=top):
             found_roots.append(root)
             add_root(located, scan, root)
-    root_condarcs = [os.path.join(root, name) for root in found_roots for name in (".condarc", "condarc", "condarc.d")]
-    for directory in _condarc_envs_dirs([*condarc_paths, *root_condarcs], located.deps):
+            for name in _ROOT_CONDARCS:
+                root_condarcs.append(os.path.join(root, name))
+                if name not in top:
+                    absent.add(root_condarcs[-1])
+    for directory in _condarc_envs_dirs([*condarc_paths, *root_condarcs], located.deps, absent):
         if skip(directory):
             continue
         scan_into(located, scan, directory, SOURCE_CONDARC)
@@ -90,10 +98,13 @@ def read_environments_txt(path: str, skip: Callable[[str], bool] = lambda path: 
     return [prefix for prefix in prefixes if not skip(prefix) and fsread.is_dir(prefix)]
 
 
-def _condarc_envs_dirs(paths: Iterable[str], deps: list[str]) -> list[str]:
+def _condarc_envs_dirs(paths: Iterable[str], deps: list[str], absent: Collection[str] = ()) -> list[str]:
+    """The ``envs_dirs`` the files name; every path is a dependency, those ``absent`` are not read."""
     found: list[str] = []
     for path in paths:
         deps.append(path)
+        if path in absent:
+            continue
         if path.endswith(".d") or fsread.is_dir(path):
             files = sorted(name for name in fsread.listdir(path) if name.endswith((".yml", ".yaml")))
             for name in files:

@@ -89,13 +89,13 @@ def looks_like_env(path: str) -> bool:
     return fsread.exists(os.path.join(path, "pyvenv.cfg")) or fsread.is_dir(os.path.join(path, "conda-meta"))
 
 
-def looks_like_conda_root(path: str, *, named_root: bool = False) -> bool:
+def looks_like_conda_root(path: str, *, named_root: bool = False, names: Collection[str] | None = None) -> bool:
     """A Conda install: ``conda-meta/`` plus ``envs/`` or ``condabin/`` (``bin/conda`` alone is an env with conda).
 
     ``named_root``: a place configured as a root also counts with ``bin/micromamba`` (a micromamba root
-    before its first env has no ``envs/``).
+    before its first env has no ``envs/``). ``names``: the entries of ``path``, when the caller has listed it.
     """
-    top = set(fsread.listdir(path))
+    top = names if names is not None else set(fsread.listdir(path))
     if "conda-meta" not in top:
         return False
     return _has_root_marker(top) or (named_root and _has_micromamba(path))
@@ -121,11 +121,17 @@ def parse_pyvenv_cfg(text: str) -> dict[str, str] | None:
     return values if values.get("home") else None
 
 
-def inspect_prefix(path: str, names: Collection[str] | None = None, st: os.stat_result | None = None) -> PrefixFacts:
+def inspect_prefix(
+    path: str,
+    names: Collection[str] | None = None,
+    st: os.stat_result | None = None,
+    parsed: dict[bytes, dict[str, str] | None] | None = None,
+) -> PrefixFacts:
     """One listing of the prefix tells which of the other reads are needed at all (about 6 calls for a venv).
 
     ``names`` and ``st``: the prefix's entry names (a set or a dict keyed by name) and ``stat`` when the caller has
-    them already. Paths are built by concatenation (``os.path.join`` was a tenth of a cold listing's CPU time).
+    them already. ``parsed``: the pyvenv.cfg files a scan has parsed, by content (see ``_read_pyvenv_cfg``). Paths are
+    built by concatenation (``os.path.join`` was a tenth of a cold listing's CPU time).
     """
     try:
         stat = st if st is not None else os.stat(path)
@@ -145,8 +151,7 @@ def inspect_prefix(path: str, names: Collection[str] | None = None, st: os.stat_
     if not is_conda and "pyvenv.cfg" in top:
         cfg_path = base + "pyvenv.cfg"
         deps.append(cfg_path)
-        text = fsread.read_small_text(cfg_path)
-        pyvenv = parse_pyvenv_cfg(text) if text is not None else None
+        pyvenv = _read_pyvenv_cfg(cfg_path, parsed)
         if pyvenv is None:
             problem = (
                 f"garbled pyvenv.cfg (no 'home = …' line) in {path}: "
@@ -207,6 +212,24 @@ def inspect_prefix(path: str, names: Collection[str] | None = None, st: os.stat_
         owner_gid=stat.st_gid,
         creator=creator,
     )
+
+
+def _read_pyvenv_cfg(path: str, parsed: dict[bytes, dict[str, str] | None] | None) -> dict[str, str] | None:
+    """A pyvenv.cfg's values (``None``: unreadable, not UTF-8, or no ``home``). The venvs one tool made on one Python
+    share the file byte for byte: ``parsed`` answers for a content seen already, and the answer is then shared by
+    their facts (read-only, as facts are)."""
+    data = fsread.read_small_bytes(path)
+    if data is None:
+        return None
+    if parsed is not None and data in parsed:
+        return parsed[data]
+    try:
+        values = parse_pyvenv_cfg(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        values = None
+    if parsed is not None:
+        parsed[data] = values
+    return values
 
 
 def _base(path: str) -> str:

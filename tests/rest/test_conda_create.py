@@ -124,17 +124,27 @@ def group_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def discovery_config() -> dict:
+    """More LayenvKernelSpecManager and LayenvService settings (a test parametrizes them)."""
+    return {}
+
+
+@pytest.fixture
 def jp_server_config(channel_url_for_server: str, wheelhouse: Path, tmp_path: Path, policy: dict,
-                     group_root: Path) -> dict:  # fmt: skip
+                     group_root: Path, discovery_config: dict) -> dict:  # fmt: skip
     return {
         "ServerApp": {"jpserver_extensions": {"jupyter_layenv": True}},
         "LayenvPolicy": policy,
-        "LayenvKernelSpecManager": {"group_roots": [str(group_root.parent / "*")]},
+        "LayenvKernelSpecManager": {
+            "group_roots": [str(group_root.parent / "*")],
+            **discovery_config.get("LayenvKernelSpecManager", {}),
+        },
         "LayenvService": {
             "conda_channels": [channel_url_for_server],
             "conda_pkgs_dir": str(tmp_path / "pkgs"),
             "find_links": [str(wheelhouse)],
             "offline": True,
+            **discovery_config.get("LayenvService", {}),
         },
     }
 
@@ -285,6 +295,38 @@ async def test_a_conda_env_that_fails_its_last_step_is_removed_and_forgotten_by_
     code, again = await create(jp_fetch, {"kind": "conda", "name": "dangling", "packages": ["python=3.11"]})
     assert code == 202, again  # the name is free: no "exists already"
     await fetch_json(jp_fetch, "jobs", again["id"], method="DELETE")
+
+
+UNSCANNED = {
+    "LayenvService": {"conda_envs_dir": "~/scratch/conda-envs"},
+    "LayenvKernelSpecManager": {"environments_files": [], "group_roots": []},  # no group root to create in either
+}
+
+
+@pytest.mark.parametrize("discovery_config", [UNSCANNED])
+async def test_a_conda_env_discovery_would_not_list_is_refused_before_anything_is_built(
+    jp_fetch, jp_home_dir: Path, audit
+):
+    """LayenvService.conda_envs_dir names a directory discovery does not scan, and discovery does not read the
+    environments.txt a new Conda env is recorded in: the env would be built, then not listed, then removed again.
+    The server knows that before building: it refuses the create at once, naming the directory and the settings."""
+    envs_dir = jp_home_dir / "scratch" / "conda-envs"
+    code, body = await create(jp_fetch, {"kind": "conda", "name": "hidden", "packages": ["python=3.11"]})
+    assert code == 500, body
+    message = body["message"]
+    assert message.startswith(f"{envs_dir / 'hidden'} would not be listed, so it is not built: "), message
+    assert f"discovery does not look in {envs_dir} (LayenvService.conda_envs_dir)" in message, message
+    assert "LayenvKernelSpecManager.envs_dirs" in message and "LayenvKernelSpecManager.environments_files" in message
+    assert str(jp_home_dir / ".conda" / "environments.txt") in message, message
+    assert not (jp_home_dir / "scratch").exists() and not (jp_home_dir / ".conda").exists()
+    _, jobs = await fetch_json(jp_fetch, "jobs")
+    assert jobs["jobs"] == []
+    assert [(e["action"], e["outcome"], e["detail"]) for e in audit] == [("create", "refused", message)], audit
+    code, policy = await fetch_json(jp_fetch, "policy")  # the panel says so before anyone tries
+    refused = message.replace(f"{envs_dir / 'hidden'} would not", f"a new Conda env in {envs_dir} would not")
+    assert policy["conda"]["can_create"] is False and policy["conda"]["refused"] == refused.replace(
+        ", so it is not built", ""
+    ), policy["conda"]
 
 
 async def _log(jp_fetch, job: dict) -> str:

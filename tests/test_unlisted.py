@@ -1,0 +1,78 @@
+"""Where a create puts an env, discovery looks: the check that makes it so for Conda envs, and the guarantee for a
+layer's user root. In-process: a real kernel spec manager and service on a temporary home, no server, no build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jupyter_layenv import LayenvKernelSpecManager
+from jupyter_layenv.policy import PolicyError
+from jupyter_layenv.service import LayenvService
+
+BODY = {"kind": "conda", "name": "proj", "packages": ["python=3.11"]}
+
+
+def _service(tmp_path: Path, **ksm: object) -> LayenvService:
+    settings = dict(conda_roots=[], envs_dirs=[], environments_files=[], condarc_paths=[], venv_roots=[],
+                    env_paths=[], include_server_prefix=False, kernel_dirs=[str(tmp_path / "kernels")],
+                    ensure_native_kernel=False)  # fmt: skip
+    return LayenvService(
+        ksm=LayenvKernelSpecManager(**{**settings, **ksm}),
+        user_root=str(tmp_path / "user-root"),
+        jobs_dir=str(tmp_path / "jobs"),
+        conda_envs_dir=str(tmp_path / "scratch" / "envs"),
+        conda_channels=["file:///nowhere"],
+    )
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HOME", str(tmp_path))  # where a Conda env's build records it: ~/.conda/environments.txt
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "ksm",
+    [
+        {"envs_dirs": ["{tmp}/scratch/envs"]},  # scanned as an envs dir
+        {"environments_files": ["~/.conda/environments.txt"]},  # recorded where discovery reads (the default)
+        {"venv_roots": ["{tmp}/scratch/envs"]},  # any directory discovery lists the children of
+    ],
+)
+def test_a_conda_env_discovery_will_list_is_planned(tmp_path: Path, ksm: dict) -> None:
+    settings = {key: [value.format(tmp=tmp_path) for value in values] for key, values in ksm.items()}
+    service = _service(tmp_path, **settings)
+    try:
+        plan = service.plan_conda(BODY, "me")
+    finally:
+        service.usage.stop()
+    assert plan.path == str(tmp_path / "scratch" / "envs" / "proj")
+
+
+def test_a_conda_env_discovery_would_not_list_is_refused_and_nothing_is_made(tmp_path: Path) -> None:
+    service = _service(tmp_path)
+    try:
+        with pytest.raises(PolicyError) as refused:
+            service.plan_conda(BODY, "me")
+        conda = service.conda_policy(None, [])
+    finally:
+        service.usage.stop()
+    envs = tmp_path / "scratch" / "envs"
+    assert refused.value.status == 500 and refused.value.reason == "not listed"
+    assert refused.value.message.startswith(f"{envs / 'proj'} would not be listed, so it is not built: discovery "
+                                            f"does not look in {envs} (LayenvService.conda_envs_dir)")  # fmt: skip
+    assert conda["can_create"] is False and f"a new Conda env in {envs} would not be listed" in conda["refused"]
+    assert not (tmp_path / "scratch").exists() and not (tmp_path / ".conda").exists()
+
+
+def test_the_user_root_is_scanned_even_when_no_venv_root_names_it(tmp_path: Path) -> None:
+    """Why a layer's create needs no such check: its user root is made one of discovery's roots."""
+    service = _service(tmp_path)
+    try:
+        service.ksm.current()
+        scanned = service.ksm.discovery.scanned()
+    finally:
+        service.usage.stop()
+    assert scanned is not None and str(tmp_path / "user-root") in scanned

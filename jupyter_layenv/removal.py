@@ -24,6 +24,7 @@ from .discovery import slug
 from .kernels import SYNC_MARKER
 from .model import DELETING_PREFIX, LAYERED, SCOPE_GROUP, SCOPE_SYSTEM, SCOPE_USER, Discovered, Environment
 from .policy import LayenvPolicy, PolicyError
+from .unlisted import listed_as
 
 BASE_DELETED = "base deleted"  # how discovery's skip reason for a layer whose base is gone begins
 
@@ -71,7 +72,9 @@ def unlisted(roots: list[str], discovered: Discovered) -> list[str]:
     for root in roots:
         for name in fsread.listdir(root):
             path = os.path.join(root, name)
-            if not name.startswith(".") and path not in known and os.path.isdir(path) and not _being_built(path):
+            if name.startswith(".") or path in known or not os.path.isdir(path) or _being_built(path):
+                continue
+            if listed_as(discovered, path) is None:  # not an env listed under another name of its root
                 found.append(path)
     return found
 

@@ -53,7 +53,7 @@ from .policy import (
 from .policyreport import SYSTEM_ROOT_REFUSAL, policy_report, refusal_message
 from .quota import Quotas
 from .resolve import is_conda, resolve_env
-from .unlisted import unlisted_message
+from .unlisted import listed_as, unlisted_message
 from .usage import health
 from .usage.tracker import UsageTracker
 
@@ -405,7 +405,7 @@ class LayenvService(condabase.CondaBases):
         """The new env must be a kernel in the very next listing: rescan now and check it is."""
         self.ksm.invalidate()
         discovered, table = await asyncio.to_thread(self.ksm.current)
-        env = discovered.by_path(job.path)
+        env = await asyncio.to_thread(listed_as, discovered, job.path)
         if env is None:
             # a layer's packages, a Conda env's match specs
             installed = bool(job.plan.get("requirements") or job.plan.get("specs"))

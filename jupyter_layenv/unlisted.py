@@ -2,7 +2,8 @@
 
 Discovery skips a prefix it cannot use with a reason of its own (a garbled ``pyvenv.cfg``, a dangling interpreter);
 that reason is the cause to report. Where discovery does not look at all is known before building: a create there
-is refused at once (:func:`unseen_conda_dir`), so it is no reason a build fails.
+is refused at once (:func:`unseen_conda_dir`), so it is no reason a build fails. A root discovery reaches under
+another name (a symlink) lists the env under that name: it is listed (:func:`listed_as`), not missing.
 """
 
 from __future__ import annotations
@@ -11,7 +12,24 @@ import os
 from collections.abc import Collection
 
 from .create.conda import environments_txt
-from .model import Discovered
+from .model import Discovered, Environment
+
+
+def listed_as(discovered: Discovered, path: str) -> Environment | None:
+    """The env discovery lists for the directory ``path``: by that path, or under another name for it (a root reached
+    through a symlink is listed under the name discovery found it by first), which ends in the same name (blocking)."""
+    env = discovered.by_path(path)
+    if env is not None:
+        return env
+    name = os.path.basename(path)
+    return next((e for e in discovered.environments if os.path.basename(e.path) == name and _same(e.path, path)), None)
+
+
+def _same(one: str, other: str) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except OSError:
+        return False
 
 
 def unseen_conda_dir(envs_dir: str, scanned: Collection[str] | None, environments_files: Collection[str]) -> str | None:
@@ -21,6 +39,8 @@ def unseen_conda_dir(envs_dir: str, scanned: Collection[str] | None, environment
     it or reads the ``environments.txt`` the build records it in. ``scanned``: ``None`` when no scan completed."""
     listing = environments_txt()
     if scanned is None or envs_dir in scanned or listing in environments_files:
+        return None
+    if any(_same(envs_dir, directory) for directory in scanned):  # scanned under another name: listed_as finds it
         return None
     return (
         f"discovery does not look in {envs_dir} (LayenvService.conda_envs_dir) and does not read {listing}, where a "
@@ -34,11 +54,8 @@ def unlisted_message(discovered: Discovered, path: str, job_id: str, *, installe
     log's address into "the log above"); ``installed_packages``: the job installed packages of its own into it."""
     log = f"the job's log (GET jobs/{job_id}/log)"
     reason = next((skipped.reason for skipped in discovered.skipped if skipped.path == path), None)
-    if reason is None:
-        return (
-            f"{path} was built but discovery does not look in {os.path.dirname(path)}: add that directory to "
-            "LayenvKernelSpecManager.venv_roots (envs_dirs for a Conda env), or check LayenvService.user_root"
-        )
+    if reason is None:  # where it was built is scanned (see unseen_conda_dir), yet nothing is listed there
+        return f"{path} was built but discovery no longer finds it: was it removed or moved meanwhile? See {log}"
     if installed_packages:
         what = f"a package installed into it probably broke it: see the install step in {log}, leave that package out"
     else:

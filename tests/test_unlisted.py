@@ -76,3 +76,16 @@ def test_the_user_root_is_scanned_even_when_no_venv_root_names_it(tmp_path: Path
     finally:
         service.usage.stop()
     assert scanned is not None and str(tmp_path / "user-root") in scanned
+
+
+def test_a_conda_envs_dir_discovery_scans_under_another_name_is_planned(tmp_path: Path) -> None:
+    """envs_dirs names a symlink to conda_envs_dir: discovery lists the env under the symlink's name, and the last
+    step finds it there (the same directory), so the create is not refused."""
+    (tmp_path / "scratch" / "envs").mkdir(parents=True)
+    (tmp_path / "conda-envs").symlink_to(tmp_path / "scratch" / "envs")
+    service = _service(tmp_path, envs_dirs=[str(tmp_path / "conda-envs")])
+    try:
+        plan = service.plan_conda(BODY, "me")
+    finally:
+        service.usage.stop()
+    assert plan.path == str(tmp_path / "scratch" / "envs" / "proj")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -484,25 +485,23 @@ class Builder:
         inherits: bool,
     ) -> Proto:
         inherited_ipykernel = inherits and base_facts is not None and base_facts.has_ipykernel
-        version = facts.python_version or (base_facts.python_version if base_facts else None)
-        return Proto(
-            path=path,
-            name=name,
-            kind=kind,
-            base=base,
-            chain=chain,
-            facts=facts,
-            base_facts=base_facts,
-            version=version,
-            inherits=inherits,
-            has_ipykernel=facts.has_ipykernel or inherited_ipykernel,
-            ipykernel_resources=facts.ipykernel_resources
-            or (base_facts.ipykernel_resources if inherited_ipykernel else None),
-            conda_env_name=conda_env_name,
-            conda_root=conda_root,
-            scope=self._scope(path, facts.owner_uid),
-            is_server_prefix=facts.dir_id == self.server_id,
-            activation=activation.activation_for(
+        return Proto(  # by position (see _PROTO_FIELDS)
+            path,
+            name,
+            kind,
+            base,
+            chain,
+            facts,
+            base_facts,
+            facts.python_version or (base_facts.python_version if base_facts else None),
+            inherits,
+            facts.has_ipykernel or inherited_ipykernel,
+            facts.ipykernel_resources or (base_facts.ipykernel_resources if inherited_ipykernel else None),
+            conda_env_name,
+            conda_root,
+            self._scope(path, facts.owner_uid),
+            facts.dir_id == self.server_id,
+            activation.activation_for(
                 facts, base=base_facts if kind == LAYERED else None, conda_env_name=conda_env_name
             ),
         )
@@ -514,6 +513,14 @@ class Builder:
                 return scope
         return SCOPE_USER if owner_uid == self.uid else SCOPE_SYSTEM
 
+
+# ``_new_proto`` passes Proto's fields by position (a keyword call costs a third more, per listed env)
+_PROTO_FIELDS = (
+    "path", "name", "kind", "base", "chain", "facts", "base_facts", "version", "inherits", "has_ipykernel",
+    "ipykernel_resources", "conda_env_name", "conda_root", "scope", "is_server_prefix", "activation",
+)  # fmt: skip
+if tuple(item.name for item in dataclasses.fields(Proto)) != _PROTO_FIELDS:
+    raise TypeError("build._new_proto: Proto's fields are not in the order it passes them")
 
 # home is a directory, base path, base prefix, base facts, base added by this venv (see Builder._base_answer)
 _BaseAnswer = tuple[bool, str | None, str, PrefixFacts | None, bool]

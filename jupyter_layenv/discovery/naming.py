@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import hashlib
 import os
@@ -150,14 +151,18 @@ class Naming:
                 ids[path] = _unique(identity, path, counts[identity])
         previous, environments = self.environments, {}
         for proto in protos:
-            path = proto.path
-            env_id, chain = self.ids[path], self._chain(proto)
+            path, chain = proto.path, proto.chain
+            env_id = ids[path]
+            if heads.get(chain[0], 0) > 1:  # else ``_chain`` leaves it as it is
+                chain = self._chain(proto)
             cached = previous.get(path)
             if cached is None or cached[0] is not proto or cached[1].id != env_id or cached[1].chain != chain:
                 cached = (proto, _environment(proto, env_id, chain))
             environments[path] = cached
         self.environments = environments
-        self.order = order = sorted([_order(env) for _proto, env in environments.values()])
+        self.order = order = sorted(
+            [(env.base or env.path, env.path) for _proto, env in environments.values()]
+        )  # _order
         return [environments[path][1] for _key, path in order]
 
     def _make_index(self) -> None:
@@ -313,33 +318,43 @@ def _qualified(chain: tuple[str, ...], head: Proto | None, heads: dict[str, int]
     return chain
 
 
+# ``_environment`` passes Environment's fields by position (a keyword call costs a third more, per listed env)
+_ENVIRONMENT_FIELDS = (
+    "id", "name", "path", "dir_id", "kind", "base", "python", "python_version", "scope", "writable", "owner_uid",
+    "has_ipykernel", "owner_gid", "creator", "inherits_base", "conda_root", "conda_env_name", "chain",
+    "shipped_kernels", "ipykernel_resources", "activation", "skipped_reason", "is_server_prefix", "display_name",
+)  # fmt: skip
+if tuple(item.name for item in dataclasses.fields(Environment)) != _ENVIRONMENT_FIELDS:
+    raise TypeError("naming._environment: Environment's fields are not in the order it passes them")
+
+
 def _environment(proto: Proto, env_id: str, chain: tuple[str, ...]) -> Environment:
     facts = proto.facts
     return Environment(
-        id=env_id,
-        name=proto.name,
-        path=proto.path,
-        dir_id=facts.dir_id,
-        kind=proto.kind,
-        base=proto.base,
-        python=facts.python,
-        python_version=proto.version,
-        scope=proto.scope,
-        writable=facts.writable,
-        owner_uid=facts.owner_uid,
-        owner_gid=facts.owner_gid,
-        creator=facts.creator,
-        has_ipykernel=proto.has_ipykernel,
-        inherits_base=proto.inherits,
-        conda_root=proto.conda_root,
-        conda_env_name=proto.conda_env_name,
-        chain=chain,
-        shipped_kernels=facts.kernels,
-        ipykernel_resources=proto.ipykernel_resources,
-        activation=proto.activation,
-        skipped_reason=_not_a_kernel_reason(proto),
-        is_server_prefix=proto.is_server_prefix,
-        display_name=facts.display_name,
+        env_id,
+        proto.name,
+        proto.path,
+        facts.dir_id,
+        proto.kind,
+        proto.base,
+        facts.python,
+        proto.version,
+        proto.scope,
+        facts.writable,
+        facts.owner_uid,
+        proto.has_ipykernel,
+        facts.owner_gid,
+        facts.creator,
+        proto.inherits,
+        proto.conda_root,
+        proto.conda_env_name,
+        chain,
+        facts.kernels,
+        proto.ipykernel_resources,
+        proto.activation,
+        _not_a_kernel_reason(proto),
+        proto.is_server_prefix,
+        facts.display_name,
     )
 
 

@@ -124,9 +124,14 @@ def group_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def discovery_config() -> dict:
-    """More LayenvKernelSpecManager and LayenvService settings (a test parametrizes them)."""
-    return {}
+def discovery_config(request: pytest.FixtureRequest, jp_home_dir: Path) -> dict:
+    """More LayenvKernelSpecManager and LayenvService settings (a test parametrizes them, indirectly); ``symlinks``:
+    {link: target} made in the HOME before the server starts."""
+    config = dict(getattr(request, "param", {}))
+    for link, target in config.pop("symlinks", {}).items():
+        (jp_home_dir / target).mkdir(parents=True)
+        (jp_home_dir / link).symlink_to(jp_home_dir / target)
+    return config
 
 
 @pytest.fixture
@@ -303,7 +308,7 @@ UNSCANNED = {
 }
 
 
-@pytest.mark.parametrize("discovery_config", [UNSCANNED])
+@pytest.mark.parametrize("discovery_config", [UNSCANNED], indirect=True)
 async def test_a_conda_env_discovery_would_not_list_is_refused_before_anything_is_built(
     jp_fetch, jp_home_dir: Path, audit
 ):
@@ -327,6 +332,24 @@ async def test_a_conda_env_discovery_would_not_list_is_refused_before_anything_i
     assert policy["conda"]["can_create"] is False and policy["conda"]["refused"] == refused.replace(
         ", so it is not built", ""
     ), policy["conda"]
+
+
+ALIASED = {
+    "symlinks": {"conda-envs": "scratch/conda-envs"},
+    "LayenvService": {"conda_envs_dir": "~/scratch/conda-envs"},
+    "LayenvKernelSpecManager": {"environments_files": [], "envs_dirs": ["~/conda-envs"]},
+}
+
+
+@pytest.mark.parametrize("discovery_config", [ALIASED], indirect=True)
+async def test_a_conda_env_listed_under_another_name_of_its_envs_dir_is_created(jp_fetch, jp_home_dir: Path):
+    """envs_dirs names a symlink to conda_envs_dir: not refused, and the last step finds the env under that name."""
+    code, job = await create(jp_fetch, {"kind": "conda", "name": "aliased", "packages": ["python=3.11"]})
+    assert code == 202, job
+    job = await follow(jp_fetch, job["id"], timeout=240)
+    assert job["state"] == "succeeded", await _log(jp_fetch, job)
+    assert job["environment"]["path"] == str(jp_home_dir / "conda-envs" / "aliased"), job["environment"]
+    assert (jp_home_dir / "scratch" / "conda-envs" / "aliased" / "conda-meta" / "history").is_file()
 
 
 async def _log(jp_fetch, job: dict) -> str:

@@ -35,18 +35,20 @@ def read_small_text(path: str) -> str | None:
 
 def read_small_bytes(path: str) -> bytes | None:
     """The bytes of a small file; ``None`` when absent, unreadable or too large."""
-    chunks = []
-    size = 0
     try:
         with open(path, "rb", buffering=0) as handle:
-            while chunk := handle.read(_CHUNK):
+            first = handle.read(_CHUNK)
+            chunk = handle.read(_CHUNK) if first else b""
+            if not chunk:  # the common case: all of it in the first read
+                return first
+            chunks = [first, chunk]
+            size = len(first) + len(chunk)
+            while size <= MAX_SMALL_FILE and (chunk := handle.read(_CHUNK)):
                 size += len(chunk)
-                if size > MAX_SMALL_FILE:
-                    return None
                 chunks.append(chunk)
     except (OSError, ValueError):
         return None
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return None if size > MAX_SMALL_FILE else b"".join(chunks)
 
 
 def is_dir(path: str) -> bool:

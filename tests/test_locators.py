@@ -153,3 +153,20 @@ def test_root_condarc_files_read_only_when_there(tmp_path: Path, monkeypatch: py
     located = locate()
     assert str(more / "e1") in [c.path for c in located.candidates]
     assert str(root / ".condarc") in touched and str(root / "condarc") not in touched
+
+
+def test_small_file_reads_whole_files_and_refuses_large_ones(tmp_path: Path):
+    """fsread reads in chunks: a file of any size up to the limit comes back whole, a larger one not at all."""
+    from jupyter_layenv import fsread
+
+    for size in (0, 1, 300, fsread._CHUNK - 1, fsread._CHUNK, fsread._CHUNK + 1, 3 * fsread._CHUNK + 7):
+        data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+        (tmp_path / "f").write_bytes(data)
+        assert fsread.read_small_bytes(str(tmp_path / "f")) == data, size
+    (tmp_path / "f").write_bytes(b"a" * fsread.MAX_SMALL_FILE)
+    assert fsread.read_small_text(str(tmp_path / "f")) == "a" * fsread.MAX_SMALL_FILE
+    (tmp_path / "f").write_bytes(b"a" * (fsread.MAX_SMALL_FILE + 1))
+    assert fsread.read_small_bytes(str(tmp_path / "f")) is None
+    (tmp_path / "f").write_bytes(b"\xff\xfe")
+    assert fsread.read_small_text(str(tmp_path / "f")) is None and fsread.read_small_bytes(str(tmp_path)) is None
+    assert fsread.read_small_bytes(str(tmp_path / "absent")) is None

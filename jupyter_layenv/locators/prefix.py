@@ -26,6 +26,7 @@ SEP = os.sep
 _SEPS = (os.sep, os.altsep) if os.altsep else (os.sep,)
 _KERNELS = os.path.join("share", "jupyter", "kernels")
 _PYTHON_NAMES = ("python.exe",) if IS_WINDOWS else ("python", "python3")
+_BIN = "bin" + SEP
 _NO_PROVENANCE: tuple[None, None] = (None, None)
 _NONE: list[str] = []  # an absent directory's entries (never modified)
 _NO_SITE: tuple[None, None, list[str]] = (None, None, _NONE)
@@ -169,10 +170,10 @@ def inspect_prefix(
     if BUILDING_MARKER in top:
         problem = f"{BEING_CREATED}: a jupyter_layenv job is building {path}; it is listed once the job has succeeded"
 
-    python, python_problem = _find_python(path, venv=pyvenv is not None)
+    python, python_problem = _find_python(path, venv=pyvenv is not None, base=base)
     version = _python_version(pyvenv, meta_entries)
     site_packages, lib_version, site_entries = (
-        site_packages_of(path, version) if ("lib" in top or "Lib" in top) else _NO_SITE
+        _site_packages(path, base, version) if ("lib" in top or "Lib" in top) else _NO_SITE
     )
     if site_packages:
         # A healthy venv changes where it matters in site-packages; a Conda prefix also in its root
@@ -288,9 +289,10 @@ def unusable_facts(path: str, problem: str | None) -> PrefixFacts:
     )
 
 
-def _find_python(prefix: str, *, venv: bool) -> tuple[str | None, str | None]:
-    """The env's interpreter, or why it has none usable (dangling link, symlink loop, absent)."""
-    directory = _base(bin_dir(prefix, venv=venv))
+def _find_python(prefix: str, *, venv: bool, base: str) -> tuple[str | None, str | None]:
+    """The env's interpreter, or why it has none usable (dangling link, symlink loop, absent); ``base``: the
+    prefix ready for a name to be appended (``_base``)."""
+    directory = _base(bin_dir(prefix, venv=venv)) if IS_WINDOWS else base + _BIN
     for name in _PYTHON_NAMES:
         candidate = directory + name
         try:
@@ -316,7 +318,11 @@ def site_packages_of(prefix: str, version: str | None = None) -> tuple[str | Non
     """The ``lib/pythonX.Y/site-packages`` of the env's Python ``version`` when it has one, else the newest; its
     X.Y, and its entries (listing it proves it exists). Knowing the version saves listing ``lib``.
     """
-    base = _base(prefix)
+    return _site_packages(prefix, _base(prefix), version)
+
+
+def _site_packages(prefix: str, base: str, version: str | None) -> tuple[str | None, str | None, list[str]]:
+    """``site_packages_of``, with the prefix's ``_base`` made already."""
     if version and not IS_WINDOWS:
         x_y, site = _site_of_version(version)
         candidate = base + site

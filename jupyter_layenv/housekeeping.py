@@ -42,26 +42,48 @@ class Housekeeping:
         return await asyncio.to_thread(self._usage)
 
     def _usage(self) -> dict[str, Any]:
-        """Per root and owner, what the envs hold, largest first: where a cleanup would free most. Never waits
-        for a size (``measuring`` counts the envs not measured yet)."""
+        """Per group (a root, a Conda install or a folder: see ``usage.groups``) and owner, what the envs hold, largest
+        first: where a cleanup would free most. Never waits for a size (``measuring`` counts the envs not measured
+        yet)."""
         discovered, _ = self.service.ksm.current()
         facts = self.service.usage.facts(discovered)
         groups = group_envs(discovered.environments, self._places(discovered))
         envs = []
         for env in discovered.environments:
             group = groups[env.path]
-            envs.append({"id": env.id, "name": env.name, "path": env.path, "kind": env.kind, "base": env.base,
-                         "scope": env.scope, "owner": user_name(env.owner_uid), "root": group.path,
-                         **facts[env.path]})  # fmt: skip
+            envs.append(
+                {
+                    "id": env.id,
+                    "name": env.name,
+                    "path": env.path,
+                    "kind": env.kind,
+                    "base": env.base,
+                    "scope": env.scope,
+                    "owner": user_name(env.owner_uid),
+                    "root": group.path,
+                    **facts[env.path],
+                }
+            )
         envs.sort(key=lambda e: -(e["size_bytes"] or 0))
         by_root: dict[str, dict[str, Any]] = {}
         for env in envs:
             group = groups[env["path"]]
-            root = by_root.setdefault(group.path, {"root": group.path, "kind": group.kind, "source": group.source,
-                                                   "scope": env["scope"], "size_bytes": 0, "shared_bytes": 0,
-                                                   "environments": 0, "owners": {}})  # fmt: skip
-            owner = root["owners"].setdefault(env["owner"], {"owner": env["owner"], "size_bytes": 0,
-                                                             "environments": 0, "last_used": None})  # fmt: skip
+            root = by_root.setdefault(
+                group.path,
+                {
+                    "root": group.path,
+                    "kind": group.kind,
+                    "source": group.source,
+                    "scope": env["scope"],
+                    "size_bytes": 0,
+                    "shared_bytes": 0,
+                    "environments": 0,
+                    "owners": {},
+                },
+            )
+            owner = root["owners"].setdefault(
+                env["owner"], {"owner": env["owner"], "size_bytes": 0, "environments": 0, "last_used": None}
+            )
             for total in (root, owner):
                 total["size_bytes"] += env["size_bytes"] or 0
                 total["environments"] += 1

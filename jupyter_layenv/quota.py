@@ -44,8 +44,11 @@ class Quotas:
         listed = {env.path for env in discovered.environments}
         # a create whose env is listed already is in its last step (registering it, queueing the layer of a base
         # built first): it counts as that env, not a second time, and no longer as a job
-        plans = [plan for plan in self.service.jobs.active_plans()
-                 if plan.get("kind") == "change" or plan.get("path") not in listed]  # fmt: skip
+        plans = [
+            plan
+            for plan in self.service.jobs.active_plans()
+            if plan.get("kind") == "change" or plan.get("path") not in listed
+        ]
         creating = sum(1 for plan in plans if plan.get("kind") != "change")
         measured = self.service.usage.facts(discovered, mine, wait=wait) if sizes else {}
         size = sum(fact["size_bytes"] or 0 for fact in measured.values())

@@ -47,7 +47,7 @@ class Background(Generic[W, R]):
     ``measure(work)`` works a fact out; ``valid(fact, work)`` says whether a cached one still holds. The thread is a
     daemon: a command that exits does not wait for work it no longer needs.
 
-    Where the size and health trackers used to differ, decided once for both:
+    The same rules for sizes and health:
 
     - **An error of ``measure``** is logged, and the thread goes on with the next env (a thread that died on one
       env left every later waiter waiting for ever). The env keeps what was known before (``None`` if nothing) and

@@ -91,16 +91,17 @@ class SizeTracker(Background[str, Measure]):
         super().__init__(measure, _valid, name="layenv-sizing", refresh=refresh)
 
     def sizes(self, paths: Iterable[str]) -> dict[str, Measure | None]:
-        return self.lookup(paths, _same)
+        return self.lookup(paths, _walked)
 
     def measured(self, paths: Iterable[str]) -> dict[str, Measure]:
         """Up-to-date measures, waiting for them (the CLI and cleanup, never a request on the event loop)."""
-        return self.wait_for(paths, _same)
+        return self.wait_for(paths, _walked)
 
 
 def _valid(known: Measure, _path: str) -> bool:
     return unchanged(known.dirs)
 
 
-def _same(path: str) -> str:
+def _walked(path: str) -> str:
+    """What a measure is given for an env: its own path, which it walks."""
     return path

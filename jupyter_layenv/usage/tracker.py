@@ -1,4 +1,5 @@
-"""The usage facts the service adds to environments: sizes (measured in the background) and last kernel starts."""
+"""The usage facts the service adds to environments: sizes and health (worked out in the background), last kernel
+starts, and the base packages a layer shadows."""
 
 from __future__ import annotations
 

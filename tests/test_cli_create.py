@@ -125,9 +125,16 @@ def test_cli_refuses_bad_files_and_writes_nothing(
 def test_cli_refuses_a_conda_env_discovery_would_not_list(cli_env: dict[str, str], clean_create_home: Path):
     """The REST refusal, from a terminal: exit 1, the directory and the settings named, no REST words, nothing made."""
     envs = clean_create_home / "scratch" / "envs"
-    proc = layenv("create", "hidden", "--conda", "python=3.11", f"--LayenvService.conda_envs_dir={envs}",
-                  "--LayenvService.conda_channels=['file:///nowhere']",
-                  "--LayenvKernelSpecManager.environments_files=[]", env=cli_env)  # fmt: skip
+    proc = layenv(
+        "create",
+        "hidden",
+        "--conda",
+        "python=3.11",
+        f"--LayenvService.conda_envs_dir={envs}",
+        "--LayenvService.conda_channels=['file:///nowhere']",
+        "--LayenvKernelSpecManager.environments_files=[]",
+        env=cli_env,
+    )
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.startswith(f"error: {envs / 'hidden'} would not be listed, so it is not built: "), proc.stderr
     assert "LayenvKernelSpecManager.envs_dirs" in proc.stderr and "GET " not in proc.stderr

@@ -122,9 +122,17 @@ def test_a_conda_env_holding_another_env_is_refused_and_names_it(tmp_path: Path)
     holder = make_conda_prefix(root / "envs" / "holder")
     alone = make_conda_prefix(root / "envs" / "alone")
     make_venv(holder / "tool")
-    ksm = LayenvKernelSpecManager(conda_roots=[str(root)], envs_dirs=[], environments_files=[], condarc_paths=[],
-                                  venv_roots=[], env_paths=[], include_server_prefix=False,
-                                  kernel_dirs=[str(tmp_path / "kernels")], ensure_native_kernel=False)  # fmt: skip
+    ksm = LayenvKernelSpecManager(
+        conda_roots=[str(root)],
+        envs_dirs=[],
+        environments_files=[],
+        condarc_paths=[],
+        venv_roots=[],
+        env_paths=[],
+        include_server_prefix=False,
+        kernel_dirs=[str(tmp_path / "kernels")],
+        ensure_native_kernel=False,
+    )
     service = LayenvService(ksm=ksm, user_root=str(tmp_path / "user-root"), jobs_dir=str(tmp_path / "jobs"))
     try:
         reasons = {env["path"]: env["delete_blocked_reason"] for env in service.listing_now()["environments"]}

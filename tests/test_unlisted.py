@@ -15,9 +15,17 @@ BODY = {"kind": "conda", "name": "proj", "packages": ["python=3.11"]}
 
 
 def _service(tmp_path: Path, **ksm: object) -> LayenvService:
-    settings = dict(conda_roots=[], envs_dirs=[], environments_files=[], condarc_paths=[], venv_roots=[],
-                    env_paths=[], include_server_prefix=False, kernel_dirs=[str(tmp_path / "kernels")],
-                    ensure_native_kernel=False)  # fmt: skip
+    settings = dict(
+        conda_roots=[],
+        envs_dirs=[],
+        environments_files=[],
+        condarc_paths=[],
+        venv_roots=[],
+        env_paths=[],
+        include_server_prefix=False,
+        kernel_dirs=[str(tmp_path / "kernels")],
+        ensure_native_kernel=False,
+    )
     return LayenvService(
         ksm=LayenvKernelSpecManager(**{**settings, **ksm}),
         user_root=str(tmp_path / "user-root"),
@@ -61,8 +69,10 @@ def test_a_conda_env_discovery_would_not_list_is_refused_and_nothing_is_made(tmp
         service.usage.stop()
     envs = tmp_path / "scratch" / "envs"
     assert refused.value.status == 500 and refused.value.reason == "not listed"
-    assert refused.value.message.startswith(f"{envs / 'proj'} would not be listed, so it is not built: discovery "
-                                            f"does not look in {envs} (LayenvService.conda_envs_dir)")  # fmt: skip
+    assert refused.value.message.startswith(
+        f"{envs / 'proj'} would not be listed, so it is not built: discovery "
+        f"does not look in {envs} (LayenvService.conda_envs_dir)"
+    )
     assert conda["can_create"] is False and f"a new Conda env in {envs} would not be listed" in conda["refused"]
     assert not (tmp_path / "scratch").exists() and not (tmp_path / ".conda").exists()
 

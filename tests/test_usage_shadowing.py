@@ -34,10 +34,17 @@ def tree(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def service(tree: Path) -> Iterator[LayenvService]:
-    ksm = LayenvKernelSpecManager(conda_roots=[str(tree / "miniconda3")], envs_dirs=[], environments_files=[],
-                                  condarc_paths=[], venv_roots=[str(tree / "venvs")], env_paths=[],
-                                  include_server_prefix=False, kernel_dirs=[str(tree / "kernels")],
-                                  ensure_native_kernel=False)  # fmt: skip
+    ksm = LayenvKernelSpecManager(
+        conda_roots=[str(tree / "miniconda3")],
+        envs_dirs=[],
+        environments_files=[],
+        condarc_paths=[],
+        venv_roots=[str(tree / "venvs")],
+        env_paths=[],
+        include_server_prefix=False,
+        kernel_dirs=[str(tree / "kernels")],
+        ensure_native_kernel=False,
+    )
     service = LayenvService(ksm=ksm, user_root=str(tree / "user-root"), jobs_dir=str(tree / "jobs"))
     yield service
     service.usage.stop()

@@ -135,8 +135,14 @@ def discovery_config(request: pytest.FixtureRequest, jp_home_dir: Path) -> dict:
 
 
 @pytest.fixture
-def jp_server_config(channel_url_for_server: str, wheelhouse: Path, tmp_path: Path, policy: dict,
-                     group_root: Path, discovery_config: dict) -> dict:  # fmt: skip
+def jp_server_config(
+    channel_url_for_server: str,
+    wheelhouse: Path,
+    tmp_path: Path,
+    policy: dict,
+    group_root: Path,
+    discovery_config: dict,
+) -> dict:
     return {
         "ServerApp": {"jpserver_extensions": {"jupyter_layenv": True}},
         "LayenvPolicy": policy,
@@ -675,13 +681,18 @@ async def test_conda_envs_count_against_the_size_quota_and_a_conda_create_over_i
     assert policy["conda"]["refused"] == policy["create_refused"]
 
     _, before = await fetch_json(jp_fetch, "jobs")
-    for body in ({"kind": "conda", "name": "two", "packages": ["python=3.11"]},
-                 {"environment_yml": BASE_FIRST_YML, "name": "two", "build_base": True}):  # fmt: skip
+    for body in (
+        {"kind": "conda", "name": "two", "packages": ["python=3.11"]},
+        {"environment_yml": BASE_FIRST_YML, "name": "two", "build_base": True},
+    ):
         code, reply = await create(jp_fetch, body)
         assert (code, reply["reason"]) == (403, "max_bytes_per_user"), reply
         assert f"your environments use {human_bytes(used)} (at most {SIZE_LIMIT} bytes)" in reply["message"]
-        assert (audit[-1]["action"], audit[-1]["outcome"], audit[-1]["detail"]) == ("create", "refused",
-                                                                                    reply["message"])  # fmt: skip
+        assert (audit[-1]["action"], audit[-1]["outcome"], audit[-1]["detail"]) == (
+            "create",
+            "refused",
+            reply["message"],
+        )
     assert sorted(os.listdir(envs)) in (["one"], [".layenv-locks", "one"])
     assert not (jp_home_dir / ".virtualenvs" / "two").exists()
     assert (await fetch_json(jp_fetch, "jobs"))[1] == before
@@ -701,8 +712,16 @@ def test_cli_conda_create_over_the_size_quota_is_refused_in_cli_words(tmp_path: 
     mine = make_conda_prefix(home / ".conda" / "envs" / "mine")
     used = sizing.measure(str(mine)).size_bytes
     assert used > SIZE_LIMIT
-    proc = _cli("create", "more", "--conda", "python=3.11", f"--LayenvPolicy.max_bytes_per_user={SIZE_LIMIT}",
-                home=home, channel=url, pkgs=pkgs)  # fmt: skip
+    proc = _cli(
+        "create",
+        "more",
+        "--conda",
+        "python=3.11",
+        f"--LayenvPolicy.max_bytes_per_user={SIZE_LIMIT}",
+        home=home,
+        channel=url,
+        pkgs=pkgs,
+    )
     assert proc.returncode == 4, proc.stderr
     assert proc.stderr.startswith(f"error: your environments use {human_bytes(used)} (at most {SIZE_LIMIT} bytes)")
     assert "`jupyter layenv clean`" in proc.stderr and "LayenvPolicy.max_bytes_per_user" in proc.stderr
@@ -776,8 +795,11 @@ def test_cli_build_base_whose_layer_is_refused_keeps_the_base_and_says_so_in_cli
     home.mkdir()
     yml = tmp_path / "environment.yml"
     yml.write_text(BASE_FIRST_YML)
-    options = [f"--LayenvService.find_links=['{wheelhouse}']", "--LayenvService.offline=True",
-               "--LayenvPolicy.max_envs_per_user=1"]  # fmt: skip
+    options = [
+        f"--LayenvService.find_links=['{wheelhouse}']",
+        "--LayenvService.offline=True",
+        "--LayenvPolicy.max_envs_per_user=1",
+    ]
     proc = _cli("create", "--file", str(yml), "--build-base", *options, home=home, channel=url, pkgs=pkgs)
     assert proc.returncode == 1, proc.stderr
     base = home / ".conda" / "envs" / "fromfile-base"
@@ -788,6 +810,10 @@ def test_cli_build_base_whose_layer_is_refused_keeps_the_base_and_says_so_in_cli
         "change it); then run `jupyter layenv create --file` again without --build-base: its layer goes on that base"
     ), proc.stderr
     assert not (home / ".virtualenvs" / "fromfile").exists()
-    out = subprocess.run([base / "bin" / "python", "-c", f"import ipykernel, {MARKER_MODULE} as m; print(m.WHERE)"],
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [base / "bin" / "python", "-c", f"import ipykernel, {MARKER_MODULE} as m; print(m.WHERE)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.stdout.strip() == "conda 1.0", out.stderr

@@ -49,7 +49,8 @@ class EnvLock:
 
     @classmethod
     def try_acquire(cls, env_path: str, *, create: bool = True) -> EnvLock | None:
-        """The lock, or ``None`` when another holder has it (or, without ``create``, when nobody ever made it).
+        """The lock, or ``None`` when another holder has it or its file cannot be opened (a planted link); without
+        ``create``, an env nobody ever locked gets a lock holding no file (nobody to wait for).
 
         Raises :class:`PlantedLink` when the lock directory is a link: nothing is created through it.
         """

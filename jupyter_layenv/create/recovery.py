@@ -86,8 +86,9 @@ def clean_abandoned(path: str) -> bool:
 
 @contextlib.contextmanager
 def _abandoned(path: str, planted: Callable[[PlantedLink], None] = lambda err: None) -> Iterator[bool]:
-    """Holds the env's lock while the body runs if no live process does (``True``); ``False``: a live process holds
-    it (here or elsewhere), nobody ever made it, or its directory is a planted link (told to ``planted``)."""
+    """Holds the env's lock while the body runs if no live process does (``True``, also for an env nobody ever
+    locked); ``False``: a live process holds it (here or elsewhere), or its lock file or directory is a planted link
+    (the directory's told to ``planted``)."""
     try:
         lock = EnvLock.try_acquire(path, create=False)
     except PlantedLink as err:

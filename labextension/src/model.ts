@@ -203,7 +203,7 @@ export function revisionPackages(rev: Pick<IRevision, 'lock'>): string {
   return `(${plural(rev.lock.length, 'package')})`;
 }
 
-/** A root's size, then each owner's share and how many environments that is. */
+/** How a Storage group that is a root came to be one (its `source`), in the panel's words. */
 const ROOT_WORDS: Record<string, string> = {
   'create-root': 'root where new environments go',
   'system-root': 'system root',
@@ -234,6 +234,7 @@ export function storageGroupLabel(root: IUsageRoot): string {
     : 'Folder of environments found one by one (not a root)';
 }
 
+/** A root's size, then each owner's share and how many environments that is. */
 export function rootOwnersLine(root: IUsageRoot): string {
   const owners = root.owners.map(
     o =>

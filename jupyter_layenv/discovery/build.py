@@ -61,22 +61,17 @@ class BuildMemo:
     skips: dict[str, SkippedEnv] = field(default_factory=dict)  # skipped ones,
     extras: dict[str, tuple[str, Candidate]] = field(default_factory=dict)  # the bases they added,
     extra_protos: dict[str, Proto] = field(default_factory=dict)  # and what those bases became
-    # a dependency -> the records that have it; made when an update first asks (a cold listing never does)
-    _dependents: dict[object, set[str]] | None = None
-
-    @property
-    def dependents(self) -> dict[object, set[str]]:
-        dependents = self._dependents
-        if dependents is None:
-            dependents = self._dependents = {}
-            for path, record in self.records.items():
-                _index_deps(dependents, path, record)
-        return dependents
+    dependents: dict[object, set[str]] = field(default_factory=dict)  # a dependency -> the records that have it
 
     def keep(self, path: str, record: _BuildRecord) -> None:
         self.records[path] = record
-        if self._dependents is not None:
-            _index_deps(self._dependents, path, record)
+        dependents = self.dependents
+        for dep in record.deps:
+            found = dependents.get(dep)
+            if found is None:
+                dependents[dep] = {path}
+            else:
+                found.add(path)
         proto = record.proto
         if proto is not None:
             if type(proto) is Proto:
@@ -88,8 +83,8 @@ class BuildMemo:
 
     def drop(self, path: str) -> None:
         record = self.records.pop(path)
-        dependents = self._dependents
-        for dep in record.deps if dependents is not None else ():
+        dependents = self.dependents
+        for dep in record.deps:
             found = dependents[dep]
             found.discard(path)
             if not found:
@@ -97,15 +92,6 @@ class BuildMemo:
         self.protos.pop(path, None)
         self.skips.pop(path, None)
         self.extras.pop(path, None)
-
-
-def _index_deps(dependents: dict[object, set[str]], path: str, record: _BuildRecord) -> None:
-    for dep in record.deps:
-        found = dependents.get(dep)
-        if found is None:
-            dependents[dep] = {path}
-        else:
-            found.add(path)
 
 
 class Builder:

@@ -70,9 +70,8 @@ class Naming:
     """Ids, display chains and Environments of the built protos, kept from one build to the next.
 
     Stable ids from identity (base name + env name), a collision getting a short hash of the path; layers are named
-    after their base's id, so they get theirs second. A complete pass (``_full``) counts identities and chain heads;
-    the index the updates go by is made from its protos when the first update needs it. After a few protos changed
-    (``_update``), only the envs whose id or
+    after their base's id, so they get theirs second. A complete pass (``_full``) makes the index the updates go
+    by and reads the ids and chains off it; after a few protos changed (``_update``), only the envs whose id or
     chain they can change are looked at: those sharing an identity with them, their layers, those sharing a chain
     head whose count crossed one.
     """
@@ -88,7 +87,6 @@ class Naming:
         self.named: dict[str, set[str]] = {}  # first chain name -> every proto whose chain starts with it
         self.order: list[tuple[str, str]] = []  # (base or path, path), sorted
         self.extra: set[str] = set()  # the bases records added (not candidates themselves)
-        self.indexed = True  # wanted, holders, layers_of and named are up to date (else: _make_index)
         # the Environments the last call made and those it replaced or dropped (None: it was a complete pass)
         self.changes: tuple[list[Environment], list[Environment]] | None = None
 
@@ -129,26 +127,47 @@ class Naming:
         return [environments[path][1] for _key, path in self.order]
 
     def _full(self, protos: list[Proto], by_path: dict[str, Proto]) -> list[Environment]:
-        """Ids and chains counted with plain dicts; the index ``_update`` goes by is made when one first needs it
-        (a cold listing never does)."""
+        """Ids and chains, and the index ``_update`` goes by, in one pass over the protos."""
         self.changes = None
         self.protos = by_path
-        self.indexed = False
         self.ids = ids = {}
         self.heads = heads = {}
+        self.wanted = wanted_of = {}
+        self.holders = holders = {}
+        self.layers_of = layers_of = {}
+        self.named = named = {}
         first, layers = [], []
         for proto in protos:
-            (layers if proto.kind == LAYERED else first).append(proto)
-            if len(proto.chain) == 1:
-                head = proto.chain[0]
+            path, chain = proto.path, proto.chain
+            head = chain[0]
+            found = named.get(head)
+            if found is None:
+                named[head] = {path}
+            else:
+                found.add(path)
+            if len(chain) == 1:
                 heads[head] = heads.get(head, 0) + 1
-        for batch in (first, layers):  # a layer's identity takes its base's id: every first-round id is set by now
-            wanted = {proto.path: _identity(proto, ids) for proto in batch}
-            counts: dict[str, int] = {}
-            for identity in wanted.values():
-                counts[identity] = counts.get(identity, 0) + 1
-            for path, identity in wanted.items():
-                ids[path] = _unique(identity, path, counts[identity])
+            if proto.kind == LAYERED:
+                layers.append(proto)
+                base = proto.base or ""
+                found = layers_of.get(base)
+                if found is None:
+                    layers_of[base] = {path}
+                else:
+                    found.add(path)
+            else:
+                first.append(proto)
+        for round_, batch in ((1, first), (2, layers)):  # a layer's identity takes its base's id: set by round 2
+            wanted = {proto.path: (round_, _identity(proto, ids)) for proto in batch}
+            for path, key in wanted.items():
+                found = holders.get(key)
+                if found is None:
+                    holders[key] = {path}
+                else:
+                    found.add(path)
+            for path, key in wanted.items():
+                ids[path] = _unique(key[1], path, len(holders[key]))
+            wanted_of.update(wanted)
         previous, environments = self.environments, {}
         for proto in protos:
             path, chain = proto.path, proto.chain
@@ -164,19 +183,6 @@ class Naming:
             [(env.base or env.path, env.path) for _proto, env in environments.values()]
         )  # _order
         return [environments[path][1] for _key, path in order]
-
-    def _make_index(self) -> None:
-        """The identities, their holders, the layers of each base and the chain heads of the protos, as ``_full``
-        counted them: what ``_update`` keeps up to date."""
-        self.wanted, self.holders, self.layers_of, self.heads, self.named = {}, {}, {}, {}, {}
-        protos = list(self.protos.values())
-        for proto in protos:
-            if proto.kind != LAYERED:
-                self._index(proto)
-        for proto in protos:
-            if proto.kind == LAYERED:
-                self._index(proto)
-        self.indexed = True
 
     def _index(self, proto: Proto) -> None:
         if proto.kind == LAYERED:
@@ -211,8 +217,6 @@ class Naming:
                 del self.heads[head]
 
     def _update(self, changed: list[Proto], gone: list[str]) -> None:
-        if not self.indexed:
-            self._make_index()
         protos, ids = self.protos, self.ids
         touched_ids: set[tuple[int, str]] = set()
         heads_before = {}

@@ -312,6 +312,7 @@ class Memo:
     def finish_scan(self) -> None:
         """What this complete scan checked is trusted next time; what it did not ask for (deleted envs) is dropped."""
         self.trusted = set(self._checked)
+        self._checked, self._checked_for = {}, None  # the scan's, and its ScanStats (see Discovery.discover)
         if len(self.entries) > len(self.trusted):
             for key in [key for key in self.entries if key not in self.trusted]:
                 self.forget(key)

@@ -128,6 +128,8 @@ class Discovery:
             self._signature = self._new_signature(deps, changed)
             self._children.finish_scan()
             self._prefixes.finish_scan()
+            # the scan's stats and listings go now, not in the next update's time (each listing a DirEntry per name)
+            self._stats = ScanStats(hung)
             self._result = result
             self._hung = hung
             self._log_new_skips(result)

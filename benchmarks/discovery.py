@@ -8,7 +8,10 @@ For each N: build a tree (``envtree_synth``), set every mtime to the past, then 
 * warm: the same instance, nothing changed on disk;
 * after-add: one new env (or, for the plain KernelSpecManager, one new kernelspec dir) was just written;
   the next call is timed, and we check that the new env is in that very listing. The call right after it
-  (still inside jupyter_layenv's 2 s racy window) is recorded too.
+  (still inside jupyter_layenv's 2 s racy window) is recorded too;
+* first update after a cold listing: a fresh instance, its cold listing, then one new env (or, with another fresh
+  instance, one removed env) and the next call timed, a median over as many rounds as cold. The after-add/remove
+  medians above time several updates of one instance, so they hide what only the first update pays.
 
 Subprocesses are counted with an audit hook over every call of a manager. Results go to stdout (Markdown)
 and ``benchmarks/results/discovery.{md,json,png}``.
@@ -238,12 +241,82 @@ def measure_cold(tree: SynthTree, reps: dict[str, int]) -> dict[str, tuple[list[
     return samples
 
 
+def _remove_plain(victim: Path) -> bool:
+    """``rm -rf`` one plain venv of the tree; returns whether it was a uv venv (for ``_restore_plain``)."""
+    was_uv = "\nuv =" in "\n" + (victim / "pyvenv.cfg").read_text(encoding="utf-8")
+    shutil.rmtree(victim)
+    return was_uv
+
+
+def _restore_plain(tree: SynthTree, victim: Path, was_uv: bool) -> None:
+    """Put a removed plain venv back as it was, in its place in ``tree.plain``, and out of the racy window."""
+    position = tree.plain.index(victim)
+    tree.plain.remove(victim)
+    tree.plain.insert(position, tree.add_plain_venv(victim.name, uv=was_uv))
+    tree.plain.pop()  # add_plain_venv appended it too
+    backdate(victim)
+    backdate_one(tree.venv_root)
+
+
+def measure_first_update(tree: SynthTree, reps: dict[str, int]) -> dict[str, dict[str, list]]:
+    """The first listing after one change that follows a cold listing, which pays for whatever a manager builds only
+    when an update asks for it (the medians of ``measure_case`` time many updates of one instance, so they hide
+    that). Per round and manager, interleaved as in ``measure_cold``: a fresh instance and its cold listing
+    (untimed), one new env, the next call timed; the new env is then taken away again. Then another fresh instance,
+    its cold listing, one plain venv ``rm -rf``-ed, the next call timed; the venv is put back. The tree is left with
+    its N envs."""
+    keys = ("add_ms", "add_kinds", "add_visible", "remove_ms", "remove_gone")
+    samples: dict[str, dict[str, list]] = {case.key: {key: [] for key in keys} for case in CASES}
+    registries = [tree.home / d / "environments.txt" for d in (".venv", ".uv")]
+    for round_ in range(reps["cold"]):
+        for index, case in enumerate(CASES[round_ % len(CASES) :] + CASES[: round_ % len(CASES)]):
+            out = samples[case.key]
+            k = 50 + round_  # names apart from measure_case's additions (k = 0, 1, ...)
+            saved = {path: path.read_text(encoding="utf-8") for path in registries if path.exists()}
+            with counting_spawns(case.key):
+                gc.collect()
+                manager = case.make(tree)
+                before = set(manager.get_all_specs())
+                env, new_dirs, changed = case.add(tree, k)
+                start = time.perf_counter_ns()
+                specs = manager.get_all_specs()
+                out["add_ms"].append(_ms(start))
+            out["add_kinds"].append(LAYENV_ADD_KINDS[k % 3] if case.key == "layenv" else "plain")
+            out["add_visible"].append(any(_mentions(specs[name], env) for name in set(specs) - before))
+            # take the new env away again: its dirs, its place in the tree's lists, its registry line
+            for path in new_dirs:
+                shutil.rmtree(path)
+            for group in (tree.conda_envs, tree.nested, tree.plain):
+                if env in group:
+                    group.remove(env)
+            for path, text in saved.items():
+                path.write_text(text, encoding="utf-8")
+            backdate_one(*(path for path in [*changed, *saved] if path.exists()))
+
+            # another plain venv each time, from the end of the list (measure_case removes from its start)
+            victim = tree.plain[-1 - (index + len(CASES) * round_) % len(tree.plain)]
+            with counting_spawns(case.key):
+                gc.collect()
+                manager = case.make(tree)
+                listed_before = any(_mentions(item, victim) for item in manager.get_all_specs().values())
+                was_uv = _remove_plain(victim)
+                start = time.perf_counter_ns()
+                specs = manager.get_all_specs()
+                out["remove_ms"].append(_ms(start))
+            gone = not any(_mentions(item, victim) for item in specs.values())
+            out["remove_gone"].append(gone if listed_before else None)
+            _restore_plain(tree, victim, was_uv)
+            manager = None
+    return samples
+
+
 def measure_case(
     case: ManagerCase,
     tree: SynthTree,
     reps: dict[str, int],
     drop_caches: bool,
     cold: tuple[list[float], list[float], set],
+    first: dict[str, list],
 ) -> dict[str, Any]:
     result: dict[str, Any] = {"manager": case.key, "label": case.label}
     with counting_spawns(case.key):
@@ -253,6 +326,12 @@ def measure_case(
         result["kernels"] = len(specs)
         result["cold_ms"], result["cold_cpu_ms"] = cold[0], cold[1]
         result["cold_listings_identical"] = len(cold[2]) == 1 and cold[2] == {frozenset(specs)}
+        # the first update after a cold listing (measured before, interleaved with the other managers)
+        result["first_add_ms"], result["first_add_kinds"] = first["add_ms"], first["add_kinds"]
+        result["first_add_visible_at_once"] = first["add_visible"]
+        result["first_remove_ms"] = first["remove_ms"]
+        known_first = [gone for gone in first["remove_gone"] if gone is not None]
+        result["first_removed_gone_at_once"] = all(known_first) if known_first else None
         if drop_caches:
             dropped = []
             for _ in range(3):
@@ -311,20 +390,14 @@ def measure_case(
         for round_ in range(reps["remove"]):
             index = [c.key for c in CASES].index(case.key) + len(CASES) * round_
             victim = tree.plain[index % len(tree.plain)]
-            was_uv = "\nuv =" in "\n" + (victim / "pyvenv.cfg").read_text(encoding="utf-8")
             listed_before = any(_mentions(item, victim) for item in manager.get_all_specs().values())
-            shutil.rmtree(victim)
+            was_uv = _remove_plain(victim)
             start = time.perf_counter_ns()
             specs = manager.get_all_specs()
             removed.append(_ms(start))
             gone = not any(_mentions(item, victim) for item in specs.values())
             gone_at_once.append(gone if listed_before else None)
-            position = tree.plain.index(victim)
-            tree.plain.remove(victim)
-            tree.plain.insert(position, tree.add_plain_venv(victim.name, uv=was_uv))
-            tree.plain.pop()  # add_plain_venv appended it too
-            backdate(victim)
-            backdate_one(tree.venv_root)
+            _restore_plain(tree, victim, was_uv)
             manager.get_all_specs()
         result["after_remove_ms"] = removed
         known = [gone for gone in gone_at_once if gone is not None]
@@ -384,8 +457,9 @@ def run_n(n: int, reps: dict[str, int], drop_caches: bool, keep: bool) -> list[d
             make_kernelspec(tree).get_all_specs()
         kernelspec_fs_calls = {"cold": dict(counts)}
         cold = measure_cold(tree, reps)
+        first = measure_first_update(tree, reps)
         for case in CASES:
-            row = measure_case(case, tree, reps, drop_caches, cold[case.key])
+            row = measure_case(case, tree, reps, drop_caches, cold[case.key], first[case.key])
             row.update(
                 n=n,
                 tree_build_s=round(build_s, 2),
@@ -421,6 +495,14 @@ def _fs_per_env(row: dict[str, Any]) -> float | None:
     return sum(cold.values()) / row["n"] if cold else None
 
 
+def _worse_of(name: str, row: dict[str, Any], change: str, limit: float) -> tuple[str, float, float, str]:
+    """A verdict on the slower of the median update of one instance and the first update after a cold listing (which
+    also builds what a cold listing leaves to the first update)."""
+    median, first = _median(row[f"after_{change}_ms"]), _median(row.get(f"first_{change}_ms", []))
+    worse = first if first > median else median  # a missing first-update figure (nan) leaves the median
+    return f"{name} (median {_fmt(median)}, first after a cold listing {_fmt(first)}; the worse)", worse, limit, "ms"
+
+
 def verdict_lines(rows: list[dict[str, Any]]) -> list[str]:
     """jupyter_layenv's targets at TARGET_N, each with the measured median and met or missed."""
     by_key = {row["manager"]: row for row in rows if row["n"] == TARGET_N}
@@ -433,8 +515,8 @@ def verdict_lines(rows: list[dict[str, Any]]) -> list[str]:
         ("cold, CPU time", _median(ours["cold_cpu_ms"]), _median(theirs["cold_cpu_ms"]), "ms (KernelSpecManager's)"),
         ("fs calls per env cold", _fs_per_env(ours) or 0.0, TARGET_FS_PER_ENV, "calls"),
         ("warm", warm, TARGETS_MS["warm"], "ms"),
-        ("after one new env", _median(ours["after_add_ms"]), TARGETS_MS["after_add"], "ms"),
-        ("after one removed env", _median(ours["after_remove_ms"]), TARGETS_MS["after_remove"], "ms"),
+        _worse_of("after one new env", ours, "add", TARGETS_MS["after_add"]),
+        _worse_of("after one removed env", ours, "remove", TARGETS_MS["after_remove"]),
         (
             "inside the racy window",
             _median(ours["after_add_second_call_ms"]),
@@ -442,7 +524,11 @@ def verdict_lines(rows: list[dict[str, Any]]) -> list[str]:
             f"ms ({RACY_FACTOR:g}x warm)",
         ),
     ]
-    lines = [f"jupyter_layenv's targets at N={TARGET_N} (medians, this run):", ""]
+    lines = [
+        f"jupyter_layenv's targets at N={TARGET_N} (medians, this run; after one new or removed env is judged on the "
+        "worse of the median over one instance's updates and the first update after a cold listing):",
+        "",
+    ]
     for name, value, limit, unit in checks:
         verdict = "meets" if value <= limit else "MISSES"
         lines.append(f"- {name}: {_fmt(value)} (target ≤ {_fmt(limit)} {unit}): {verdict}")
@@ -457,11 +543,13 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"load average {meta['loadavg_before'][0]:.2f} before, {meta['loadavg_after'][0]:.2f} after · "
         f"{meta['platform']} · "
         f"medians of {meta['reps']['cold']} cold / {meta['reps']['warm']} warm / {meta['reps']['add']} after-add / "
-        f"{meta['reps']['remove']} after-remove calls",
+        f"{meta['reps']['remove']} after-remove calls; first add / remove after a cold listing: median of "
+        f"{meta['reps']['cold']}, a fresh instance each",
         "",
-        "| N | manager | kernels seen | cold ms | warm ms | after-add ms | after-remove ms | fs calls per env cold "
+        "| N | manager | kernels seen | cold ms | warm ms | after-add ms | after-remove ms "
+        "| first add after cold ms | first remove after cold ms | fs calls per env cold "
         "| subprocesses | new env visible at once |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
         visible = row["visible_at_once"]
@@ -470,7 +558,8 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         lines.append(
             f"| {row['n']} | {row['label']} | {row['kernels']} | {_fmt(_median(row['cold_ms']))} | "
             f"{_fmt(_median(row['warm_ms']))} | {_fmt(_median(row['after_add_ms']))} | "
-            f"{_fmt(_median(row['after_remove_ms']))} | {'–' if per_env is None else f'{per_env:.1f}'} | "
+            f"{_fmt(_median(row['after_remove_ms']))} | {_fmt(_median(row.get('first_add_ms', [])))} | "
+            f"{_fmt(_median(row.get('first_remove_ms', [])))} | {'–' if per_env is None else f'{per_env:.1f}'} | "
             f"{row['subprocesses']} | {shown} |"
         )
     lines += ["", *verdict_lines(rows), ""]
@@ -510,13 +599,17 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "deleted with `rm -rf` (its hand-written kernelspec or registry line stays behind, as for a user): the next "
         "call's time, and is its kernel gone from that very listing?",
         "",
-        "| N | manager | cached == fresh | after-remove ms | removed env gone at once |",
-        "| ---: | --- | --- | ---: | --- |",
+        "| N | manager | cached == fresh | after-remove ms | removed env gone at once "
+        "| first add after cold: new env visible | first remove after cold: env gone |",
+        "| ---: | --- | --- | ---: | --- | --- | --- |",
     ]
     for row in rows:
+        first_visible = row.get("first_add_visible_at_once", [])
         lines.append(
             f"| {row['n']} | {row['label']} | {'yes' if row['incremental_equals_fresh'] else 'no'} | "
-            f"{_fmt(_median(row['after_remove_ms']))} | {_yes_no(row['removed_gone_at_once'])} |"
+            f"{_fmt(_median(row['after_remove_ms']))} | {_yes_no(row['removed_gone_at_once'])} | "
+            f"{_yes_no(all(first_visible) if first_visible else None)} | "
+            f"{_yes_no(row.get('first_removed_gone_at_once'))} |"
         )
     nbvk = [row for row in rows if row["manager"] == "nb_venv_kernels" and "after_invalidate_cache_ms" in row]
     if nbvk:
@@ -556,14 +649,14 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     from matplotlib.lines import Line2D
 
     colors = {"layenv": "tab:blue", "kernelspec": "tab:orange", "nb_venv_kernels": "tab:green"}
-    styles = {"cold": "-", "warm": "--", "after_add": ":"}
-    markers = {"cold": "o", "warm": "s", "after_add": "^"}
+    styles = {"cold": "-", "warm": "--", "after_add": ":", "first_add": "-."}
+    markers = {"cold": "o", "warm": "s", "after_add": "^", "first_add": "v"}
     fig, ax = plt.subplots(figsize=(10, 6.5), dpi=110)
     for case in CASES:
         case_rows = sorted((row for row in rows if row["manager"] == case.key), key=lambda row: row["n"])
         ns = [row["n"] for row in case_rows]
         for phase in styles:
-            values = [max(_median(row[phase + "_ms"]), 1e-3) for row in case_rows]
+            values = [max(_median(row.get(phase + "_ms", [])), 1e-3) for row in case_rows]
             ax.plot(
                 ns,
                 values,
@@ -611,7 +704,13 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     ax.legend(
         [Line2D([], [], color="0.3", linestyle=styles[p], marker=markers[p]) for p in styles]
         + [Line2D([], [], color="black", marker="*", linestyle="none", markersize=12)],
-        ["cold (fresh instance)", "warm (unchanged tree)", "after one env added", "jupyter_layenv target"],
+        [
+            "cold (fresh instance)",
+            "warm (unchanged tree)",
+            "after one env added",
+            "first env added after a cold listing",
+            "jupyter_layenv target",
+        ],
         loc="lower right",
         fontsize=9,
         title="phase",

@@ -5,6 +5,7 @@ inside the 2 s racy window, is seen by the next listing."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,18 +56,22 @@ def shadowed(service: LayenvService, layer: Path) -> list[str]:
 
 
 class Reads:
-    """Every directory listed (``os.listdir``, ``os.scandir``) while counting."""
+    """Every directory this thread lists (``os.listdir``, ``os.scandir``) while counting: the listing's own reads,
+    not the size walks and health checks the first listing queued on the background threads."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.paths: list[str] = []
         listdir, scandir = os.listdir, os.scandir
+        listing_thread = threading.get_ident()
 
         def counted_listdir(path: str = ".") -> list[str]:
-            self.paths.append(os.fspath(path))
+            if threading.get_ident() == listing_thread:
+                self.paths.append(os.fspath(path))
             return listdir(path)
 
         def counted_scandir(path: str = ".") -> object:
-            self.paths.append(os.fspath(path))
+            if threading.get_ident() == listing_thread:
+                self.paths.append(os.fspath(path))
             return scandir(path)
 
         monkeypatch.setattr(os, "listdir", counted_listdir)

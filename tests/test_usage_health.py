@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from envtree import add_pure_python_package, make_conda_prefix, make_layered_env, site_packages
+from isolated_ksm import looking_only_at
 from jupyter_process import JUPYTER
 from layenv_api import fetch_json
 from uv import find_uv_bin
 from wheelhouse import write_wheel
 
-from jupyter_layenv import LayenvKernelSpecManager
 from jupyter_layenv.usage.healthcache import HealthTracker
 
 
@@ -126,9 +126,7 @@ def test_health_is_cached_until_the_env_changes(tmp_path: Path):
     makes, is not seen until a directory changes); a planted copy is seen at once."""
     base = make_conda_prefix(tmp_path / "miniconda3", conda_root=True)
     layer = make_layered_env(base, tmp_path / "venvs" / "lay", inherit=True, tool="uv")
-    ksm = LayenvKernelSpecManager(conda_roots=[str(base)], envs_dirs=[], environments_files=[], condarc_paths=[],
-                                  venv_roots=[str(tmp_path / "venvs")], env_paths=[], include_server_prefix=False,
-                                  ensure_native_kernel=False)  # fmt: skip
+    ksm = looking_only_at(conda_roots=[str(base)], venv_roots=[str(tmp_path / "venvs")], ensure_native_kernel=False)
     discovered = ksm.current()[0]
     tracker = HealthTracker(refresh=0)
     try:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 from envtree import make_conda_prefix, make_layered_env, site_packages
+from isolated_ksm import looking_only_at
 from test_discovery_incremental import settle
 from test_usage_health import uv_install
 from wheelhouse import write_wheel
 
-from jupyter_layenv import LayenvKernelSpecManager
 from jupyter_layenv.service import LayenvService
 
 
@@ -35,14 +35,9 @@ def tree(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def service(tree: Path) -> Iterator[LayenvService]:
-    ksm = LayenvKernelSpecManager(
+    ksm = looking_only_at(
         conda_roots=[str(tree / "miniconda3")],
-        envs_dirs=[],
-        environments_files=[],
-        condarc_paths=[],
         venv_roots=[str(tree / "venvs")],
-        env_paths=[],
-        include_server_prefix=False,
         kernel_dirs=[str(tree / "kernels")],
         ensure_native_kernel=False,
     )

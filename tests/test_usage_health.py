@@ -137,7 +137,8 @@ def test_health_is_cached_until_the_env_changes(tmp_path: Path):
             "Metadata-Version: 2.1\nName: solo\nVersion: 1.0\nRequires-Dist: gone\n"
         )
         assert tracker.checked(discovered)[str(layer)] == []  # unchanged directories: not checked again
-        os.utime(site_packages(layer))
+        moved = site_packages(layer).stat().st_mtime_ns + 1_000_000_000  # a change, whatever the clock's tick
+        os.utime(site_packages(layer), ns=(moved, moved))
         assert [issue.kind for issue in tracker.checked(discovered)[str(layer)]] == ["unmet-requirement"]
         (site_packages(layer) / "solo-1.0.dist-info" / "METADATA").write_text(
             "Metadata-Version: 2.1\nName: solo\nVersion: 1.0\n"

@@ -51,13 +51,18 @@ def distributions(prefix: str) -> list[Dist]:
 
 def has_distribution(prefix: str, name: str) -> bool:
     """From the names of the ``*.dist-info`` / ``*.egg-info`` entries only (no METADATA read)."""
-    wanted = canonicalize_name(name)
     _site, _version, entries = site_packages_of(prefix)
-    return any(
-        canonicalize_name(entry.partition("-")[0]) == wanted
+    return canonicalize_name(name) in dist_names(entries)
+
+
+def dist_names(entries: list[str]) -> dict[str, str]:
+    """The distributions a site-packages listing names, canonical name -> the name as its entry spells it, from the
+    ``*.dist-info`` / ``*.egg-info`` entry names alone (no METADATA read)."""
+    return {
+        canonicalize_name(entry.partition("-")[0]): entry.partition("-")[0]
         for entry in entries
         if entry.endswith((".dist-info", ".egg-info"))
-    )
+    }
 
 
 def _headers(path: str) -> dict[str, str]:

@@ -38,8 +38,9 @@ class Quotas:
     def usage(
         self, discovered: Discovered, roots: list[CreateRoot], *, wait: bool = False, sizes: bool = True
     ) -> Usage:
-        """``wait``: measure the sizes not known yet, as a create does (GET policy counts what is known, no walk);
-        ``sizes=False``: leave them out (0), as a create does with no size quota."""
+        """What counts against the quotas now. ``wait``: measure the sizes not known yet, as a create does (GET
+        policy counts what is known, no walk); ``sizes=False``: leave them out (0), as a create does with no size
+        quota."""
         mine = self.mine(discovered, roots)
         listed = {env.path for env in discovered.environments}
         # a create whose env is listed already is in its last step (registering it, queueing the layer of a base

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from envtree import make_conda_prefix, make_layered_env
+from isolated_ksm import looking_only_at
 from jupyter_process import JUPYTER, JupyterProcess
 from layenv_api import StallingIndex
 
@@ -115,24 +116,13 @@ def test_a_conda_env_holding_another_env_is_refused_and_names_it(tmp_path: Path)
     Conda env (not a layer on it) keeps the Conda env from being deleted, and only that env says so."""
     from envtree import make_venv
 
-    from jupyter_layenv import LayenvKernelSpecManager
     from jupyter_layenv.service import LayenvService
 
     root = make_conda_prefix(tmp_path / "miniforge3", conda_root=True)
     holder = make_conda_prefix(root / "envs" / "holder")
     alone = make_conda_prefix(root / "envs" / "alone")
     make_venv(holder / "tool")
-    ksm = LayenvKernelSpecManager(
-        conda_roots=[str(root)],
-        envs_dirs=[],
-        environments_files=[],
-        condarc_paths=[],
-        venv_roots=[],
-        env_paths=[],
-        include_server_prefix=False,
-        kernel_dirs=[str(tmp_path / "kernels")],
-        ensure_native_kernel=False,
-    )
+    ksm = looking_only_at(conda_roots=[str(root)], kernel_dirs=[str(tmp_path / "kernels")], ensure_native_kernel=False)
     service = LayenvService(ksm=ksm, user_root=str(tmp_path / "user-root"), jobs_dir=str(tmp_path / "jobs"))
     try:
         reasons = {env["path"]: env["delete_blocked_reason"] for env in service.listing_now()["environments"]}

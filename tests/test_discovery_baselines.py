@@ -15,18 +15,9 @@ from pathlib import Path
 
 import pytest
 from envtree import add_pure_python_package, make_conda_prefix, make_layered_env, make_venv, site_packages
+from test_discovery_incremental import YESTERDAY, settle
 
 from jupyter_layenv.discovery import RACY_WINDOW_NS, Discovery, DiscoveryConfig
-
-LONG_AGO = time.time() - 86_400
-
-
-def settle(top: Path, when: float = LONG_AGO) -> None:
-    """Every directory under ``top`` (and it) dated ``when``: far outside the racy window by default."""
-    os.utime(top, (when, when), follow_symlinks=False)
-    for dirpath, dirnames, _filenames in os.walk(top):
-        for name in dirnames:
-            os.utime(os.path.join(dirpath, name), (when, when), follow_symlinks=False)
 
 
 @pytest.fixture
@@ -91,13 +82,13 @@ def test_ipykernel_installed_after_a_cold_listing_is_seen_by_the_next(tree: dict
         time.sleep(RACY_WINDOW_NS / 1e9 + 0.1)
     _install_ipykernel(prefix)
     if when == "mtime moved back":
-        settle(site_packages(prefix), LONG_AGO - 3600)  # older than the cold listing, and not the mtime it saw
+        settle(site_packages(prefix), when=YESTERDAY - 3600)  # older than the cold listing, and not the mtime it saw
     expected = {str(prefix)} | ({str(tree["layer"])} if prefix == tree["conda"] else set())
     assert _with_ipykernel(discovery) == expected
     assert _with_ipykernel(discovery) == expected  # and the listing after it (its baseline) agrees
     _remove_ipykernel(prefix)
     if when == "mtime moved back":
-        settle(site_packages(prefix), LONG_AGO - 7200)
+        settle(site_packages(prefix), when=YESTERDAY - 7200)
     assert not _with_ipykernel(discovery)
 
 

@@ -22,17 +22,18 @@ from jupyter_layenv.discovery import RACY_WINDOW_NS, Discovery, DiscoveryConfig
 YESTERDAY = time.time() - 86_400
 
 
-def settle(*paths: Path) -> None:
-    """The mtime of every directory under ``paths`` (and theirs) set to yesterday: far outside the racy window.
+def settle(*paths: Path, when: float = YESTERDAY) -> None:
+    """The mtime of every directory under ``paths`` (and theirs) set to ``when``, by default yesterday: far outside
+    the racy window.
 
     Directories only (what discovery's signatures hold): a file in a test prefix may be a hard link to the
     interpreter's own (its stdlib), whose mtime must not move (its bytecode would then be stale).
     """
     for top in paths:
-        os.utime(top, (YESTERDAY, YESTERDAY), follow_symlinks=False)
+        os.utime(top, (when, when), follow_symlinks=False)
         for dirpath, dirnames, _filenames in os.walk(top):
             for name in dirnames:
-                os.utime(os.path.join(dirpath, name), (YESTERDAY, YESTERDAY), follow_symlinks=False)
+                os.utime(os.path.join(dirpath, name), (when, when), follow_symlinks=False)
 
 
 @pytest.fixture(scope="module")

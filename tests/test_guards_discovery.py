@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from envtree import add_kernelspec, irkernel_spec, make_conda_prefix, make_layered_env, write_conda_state
+from isolated_ksm import looking_only_at
 from test_kernels import run_in_kernel
 
 from jupyter_layenv import LayenvKernelSpecManager
@@ -26,11 +27,7 @@ from jupyter_layenv.discovery import RACY_WINDOW_NS
 
 def only(**roots: list[str]) -> LayenvKernelSpecManager:
     """A kernel spec manager that looks only where the test says (not at HOME, not at the server's prefix)."""
-    nowhere: dict[str, list[str]] = {
-        "conda_roots": [], "envs_dirs": [], "environments_files": [], "condarc_paths": [], "venv_roots": [],
-        "env_paths": [],
-    }  # fmt: skip
-    return LayenvKernelSpecManager(**(nowhere | roots), include_server_prefix=False)
+    return looking_only_at(**roots)
 
 
 def listed(ksm: LayenvKernelSpecManager) -> dict[str, dict]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from envtree import PY_XY, Tree
 from envtree import site_packages as site_packages_of
+from isolated_ksm import looking_only_at
 from jupyter_client.kernelspec import NoSuchKernel
 from jupyter_client.manager import KernelManager
 from jupyter_process import JUPYTER, run_code
@@ -227,17 +228,7 @@ def test_cli_sync_writes_and_removes_only_its_own(home: Tree, tmp_path: Path):
 
 def _tree_ksm(root: Path) -> LayenvKernelSpecManager:
     """A manager that sees only the Conda install at ``root`` (no defaults, no kernelspec dirs)."""
-    return LayenvKernelSpecManager(
-        conda_roots=[str(root)],
-        envs_dirs=[],
-        environments_files=[],
-        condarc_paths=[],
-        venv_roots=[],
-        env_paths=[],
-        include_server_prefix=False,
-        kernel_dirs=[],
-        ensure_native_kernel=False,
-    )
+    return looking_only_at(conda_roots=[str(root)], kernel_dirs=[], ensure_native_kernel=False)
 
 
 @pytest.fixture(scope="module")

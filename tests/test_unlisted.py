@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from isolated_ksm import looking_only_at
 
-from jupyter_layenv import LayenvKernelSpecManager
 from jupyter_layenv.policy import PolicyError
 from jupyter_layenv.service import LayenvService
 
@@ -15,19 +15,9 @@ BODY = {"kind": "conda", "name": "proj", "packages": ["python=3.11"]}
 
 
 def _service(tmp_path: Path, **ksm: object) -> LayenvService:
-    settings = dict(
-        conda_roots=[],
-        envs_dirs=[],
-        environments_files=[],
-        condarc_paths=[],
-        venv_roots=[],
-        env_paths=[],
-        include_server_prefix=False,
-        kernel_dirs=[str(tmp_path / "kernels")],
-        ensure_native_kernel=False,
-    )
+    settings = dict(kernel_dirs=[str(tmp_path / "kernels")], ensure_native_kernel=False)
     return LayenvService(
-        ksm=LayenvKernelSpecManager(**{**settings, **ksm}),
+        ksm=looking_only_at(**{**settings, **ksm}),
         user_root=str(tmp_path / "user-root"),
         jobs_dir=str(tmp_path / "jobs"),
         conda_envs_dir=str(tmp_path / "scratch" / "envs"),

@@ -110,3 +110,25 @@ def test_a_command_waits_for_the_envs_it_asked_only():
     finally:
         release.set()
         tracker.stop()
+
+
+def test_a_failed_measure_is_tried_again_only_when_due():
+    """Broken by: an env whose measure failed, with nothing known, measured again on every listing (a walk per
+    listing) instead of once ``refresh`` seconds have passed."""
+    calls: list[str] = []
+
+    def measure(path: str) -> str:
+        calls.append(path)
+        raise OSError(f"cannot read {path}")
+
+    tracker: Background[str, str] = Background(measure, lambda known, path: True, name="test-bg", refresh=3600)
+    try:
+        assert within(tracker.wait_for, ["bad"], same) == {}
+        assert tracker.lookup(["bad"], same) == {"bad": None}  # a listing: not due again yet
+        assert within(tracker.wait_for, ["bad"], same) == {}
+        assert calls == ["bad"]
+        tracker.refresh = 0  # due now
+        assert within(tracker.wait_for, ["bad"], same) == {}
+        assert calls == ["bad", "bad"]
+    finally:
+        tracker.stop()

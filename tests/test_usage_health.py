@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from envtree import add_pure_python_package, make_conda_prefix, make_layered_env, site_packages
+from isolated_ksm import looking_only_at
 from jupyter_process import JUPYTER
 from layenv_api import fetch_json
 from uv import find_uv_bin
 from wheelhouse import write_wheel
 
-from jupyter_layenv import LayenvKernelSpecManager
 from jupyter_layenv.usage.healthcache import HealthTracker
 
 
@@ -126,9 +126,7 @@ def test_health_is_cached_until_the_env_changes(tmp_path: Path):
     makes, is not seen until a directory changes); a planted copy is seen at once."""
     base = make_conda_prefix(tmp_path / "miniconda3", conda_root=True)
     layer = make_layered_env(base, tmp_path / "venvs" / "lay", inherit=True, tool="uv")
-    ksm = LayenvKernelSpecManager(conda_roots=[str(base)], envs_dirs=[], environments_files=[], condarc_paths=[],
-                                  venv_roots=[str(tmp_path / "venvs")], env_paths=[], include_server_prefix=False,
-                                  ensure_native_kernel=False)  # fmt: skip
+    ksm = looking_only_at(conda_roots=[str(base)], venv_roots=[str(tmp_path / "venvs")], ensure_native_kernel=False)
     discovered = ksm.current()[0]
     tracker = HealthTracker(refresh=0)
     try:
@@ -139,7 +137,8 @@ def test_health_is_cached_until_the_env_changes(tmp_path: Path):
             "Metadata-Version: 2.1\nName: solo\nVersion: 1.0\nRequires-Dist: gone\n"
         )
         assert tracker.checked(discovered)[str(layer)] == []  # unchanged directories: not checked again
-        os.utime(site_packages(layer))
+        moved = site_packages(layer).stat().st_mtime_ns + 1_000_000_000  # a change, whatever the clock's tick
+        os.utime(site_packages(layer), ns=(moved, moved))
         assert [issue.kind for issue in tracker.checked(discovered)[str(layer)]] == ["unmet-requirement"]
         (site_packages(layer) / "solo-1.0.dist-info" / "METADATA").write_text(
             "Metadata-Version: 2.1\nName: solo\nVersion: 1.0\n"

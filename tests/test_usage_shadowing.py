@@ -5,17 +5,18 @@ inside the 2 s racy window, is seen by the next listing."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from envtree import make_conda_prefix, make_layered_env, site_packages
+from isolated_ksm import looking_only_at
 from test_discovery_incremental import settle
 from test_usage_health import uv_install
 from wheelhouse import write_wheel
 
-from jupyter_layenv import LayenvKernelSpecManager
 from jupyter_layenv.service import LayenvService
 
 
@@ -34,14 +35,9 @@ def tree(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def service(tree: Path) -> Iterator[LayenvService]:
-    ksm = LayenvKernelSpecManager(
+    ksm = looking_only_at(
         conda_roots=[str(tree / "miniconda3")],
-        envs_dirs=[],
-        environments_files=[],
-        condarc_paths=[],
         venv_roots=[str(tree / "venvs")],
-        env_paths=[],
-        include_server_prefix=False,
         kernel_dirs=[str(tree / "kernels")],
         ensure_native_kernel=False,
     )
@@ -55,18 +51,22 @@ def shadowed(service: LayenvService, layer: Path) -> list[str]:
 
 
 class Reads:
-    """Every directory listed (``os.listdir``, ``os.scandir``) while counting."""
+    """Every directory this thread lists (``os.listdir``, ``os.scandir``) while counting: the listing's own reads,
+    not the size walks and health checks the first listing queued on the background threads."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.paths: list[str] = []
         listdir, scandir = os.listdir, os.scandir
+        listing_thread = threading.get_ident()
 
         def counted_listdir(path: str = ".") -> list[str]:
-            self.paths.append(os.fspath(path))
+            if threading.get_ident() == listing_thread:
+                self.paths.append(os.fspath(path))
             return listdir(path)
 
         def counted_scandir(path: str = ".") -> object:
-            self.paths.append(os.fspath(path))
+            if threading.get_ident() == listing_thread:
+                self.paths.append(os.fspath(path))
             return scandir(path)
 
         monkeypatch.setattr(os, "listdir", counted_listdir)

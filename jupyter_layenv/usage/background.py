@@ -79,7 +79,8 @@ class Background(Generic[W, R]):
             for path in paths:
                 known = self._known.get(path)
                 answer[path] = known
-                due = known is None or now - self._checked_at.get(path, 0) >= self.refresh
+                checked_at = self._checked_at.get(path)  # None: never queued (or forgotten since)
+                due = checked_at is None or now - checked_at >= self.refresh  # a failed measure too: not every call
                 if due and path not in self._queued:
                     self._checked_at[path] = now
                     self._queued[path] = threading.Event()

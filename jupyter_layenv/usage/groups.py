@@ -1,9 +1,9 @@
 """The groups GET usage sums envs by, and what each one is, so that the panel calls a root only what is one.
 
-An env counts in the deepest root holding it, else in its Conda install, else in the folder it sits in. An env found
-through ``~/.conda/environments.txt``, a Conda install on the server's ``PATH`` or a default place lands in a group
-no one configured: its ``kind`` says what it is (a Conda install or a folder) and its ``source`` how the server came
-to look there.
+An env counts in the deepest place holding it, a root or a Conda install (one inside a root too), else in the
+folder it sits in. An env found through ``~/.conda/environments.txt``, a Conda install on the server's ``PATH`` or a
+default place lands in a group no one configured: its ``kind`` says what it is (a Conda install or a folder) and its
+``source`` how the server came to look there.
 """
 
 from __future__ import annotations

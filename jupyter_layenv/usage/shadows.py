@@ -17,10 +17,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from packaging.utils import canonicalize_name
-
 from ..discovery import RACY_WINDOW_NS
-from ..inventory import TOOLING
+from ..inventory import TOOLING, dist_names
 from ..locators.prefix import site_packages_of
 from ..model import LAYERED, Environment
 
@@ -65,11 +63,7 @@ class Shadows:
             return known
         started = time.time_ns()
         site, _version, entries = site_packages_of(prefix)
-        names = {
-            canonicalize_name(entry.partition("-")[0]): entry.partition("-")[0]
-            for entry in entries
-            if entry.endswith((".dist-info", ".egg-info"))
-        }
+        names = dist_names(entries)
         if site is None:  # nothing to watch that would tell a site-packages appeared: read again next time
             return _Read(names, ())
         # Stamped after the listing: a change since it started shows as an mtime too recent to trust.

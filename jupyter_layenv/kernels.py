@@ -137,7 +137,7 @@ def build_table(
     inputs = TableInputs(native_specs, display_name_format, filters, discovered.roots)
     before = previous.inputs if previous is not None else None
     if previous is not None and before is not None and before.same_as(inputs):
-        updated = _update(previous, discovered, changes)
+        updated = _update(previous, before, discovered, changes)
         if updated is not None:
             return updated
     table = KernelTable(inputs=inputs)
@@ -431,6 +431,7 @@ def _native_claims(spec: dict) -> list[object]:
 
 def _update(
     previous: KernelTable,
+    inputs: TableInputs,
     discovered: Discovered,
     changes: tuple[Sequence[Environment], Sequence[Environment]] | None,
 ) -> KernelTable | None:
@@ -439,8 +440,6 @@ def _update(
     changes at once.
     """
     old = previous.built_from
-    inputs = previous.inputs
-    assert inputs is not None
     if changes is not None:  # discovery says which envs are new objects and which went (``changes``)
         added, removed = list(changes[0]), [env for env in changes[1] if id(env) in old]
     else:

@@ -29,7 +29,7 @@ from ..model import (
     fast_init,
 )
 from ..probe import base_not_responding_reason, root_of
-from .cache import ScanStats
+from .cache import _UNREAD, ScanStats
 from .config import DiscoveryConfig
 from .naming import Naming, venv_name, venv_prompt
 from .proto import Proto
@@ -74,10 +74,10 @@ class BuildMemo:
                 found.add(path)
         proto = record.proto
         if proto is not None:
-            if type(proto) is Proto:
+            if isinstance(proto, Proto):
                 self.protos[path] = proto
             else:
-                self.skips[path] = proto  # type: ignore[assignment]
+                self.skips[path] = proto
         if record.extra_base is not None:
             self.extras[path] = record.extra_base
 
@@ -441,7 +441,7 @@ class Builder:
     ) -> Proto:
         """A new proto only when its inputs changed: unchanged envs cost nothing on an incremental rescan."""
         last = self._last
-        old = last.protos.get(path) or last.extra_protos.get(path) if last is not None else None
+        old = (last.protos.get(path) or last.extra_protos.get(path)) if last is not None else None
         if (
             old is not None
             and old.facts is facts
@@ -502,16 +502,29 @@ class Builder:
 
 # ``_new_proto`` passes Proto's fields by position (a keyword call costs a third more, per listed env)
 _PROTO_FIELDS = (
-    "path", "name", "kind", "base", "chain", "facts", "base_facts", "version", "inherits", "has_ipykernel",
-    "ipykernel_resources", "conda_env_name", "conda_root", "scope", "is_server_prefix", "activation",
-)  # fmt: skip
+    "path",
+    "name",
+    "kind",
+    "base",
+    "chain",
+    "facts",
+    "base_facts",
+    "version",
+    "inherits",
+    "has_ipykernel",
+    "ipykernel_resources",
+    "conda_env_name",
+    "conda_root",
+    "scope",
+    "is_server_prefix",
+    "activation",
+)
 if tuple(item.name for item in dataclasses.fields(Proto)) != _PROTO_FIELDS:
     raise TypeError("build._new_proto: Proto's fields are not in the order it passes them")
 
 # home is a directory, base path, base prefix, base facts, base added by this venv (see Builder._base_answer)
 _BaseAnswer = tuple[bool, str | None, str, PrefixFacts | None, bool]
 
-_UNREAD: Any = object()
 _READS: dict[str, Callable[[Builder, str], object]] = {
     "dir_id": lambda builder, path: builder.stats.dir_id(path),
     "is_dir": lambda builder, path: builder.stats.is_dir(path),

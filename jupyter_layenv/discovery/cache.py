@@ -6,7 +6,7 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ..probe import root_of
 
@@ -195,7 +195,10 @@ def mtime_signature(paths: Iterable[str]) -> Signature:
     return ScanStats().signature(paths)
 
 
-class Memo:
+V = TypeVar("V")
+
+
+class Memo(Generic[V]):
     """Results keyed by path, each valid while the mtimes of its dependencies stay the same.
 
     A result checked once in a scan is not checked again in that scan (discovery asks for the same
@@ -206,8 +209,8 @@ class Memo:
 
     def __init__(self) -> None:
         # key -> (signature, value, paths): the paths are the signature's keys (the same dict, iterated as paths)
-        self.entries: dict[object, tuple[Signature, object, Signature]] = {}
-        self._checked: dict[object, object] = {}
+        self.entries: dict[object, tuple[Signature, V, Signature]] = {}
+        self._checked: dict[object, V] = {}
         self._checked_for: ScanStats | None = None
         self.trusted: set[object] = set()  # keys checked in the last complete scan (or added since, incrementally)
         self.changed: frozenset[str] | None = None  # paths whose mtime moved since then (None: not known)
@@ -215,7 +218,7 @@ class Memo:
         self.dependents: dict[str, object] = {}
         self.orphaned: set[str] = set()  # paths that lost their last dependent key (for the signature to drop)
 
-    def get(self, key: object, compute: Callable[[object], tuple[object, Sequence[str]]], stats: ScanStats) -> object:
+    def get(self, key: object, compute: Callable[[V | None], tuple[V, Sequence[str]]], stats: ScanStats) -> V:
         if self._checked_for is not stats:
             self._checked_for, self._checked = stats, {}
         elif key in self._checked:
@@ -228,19 +231,17 @@ class Memo:
         self._checked[key] = value
         return value
 
-    def asked(self, key: object, stats: ScanStats) -> object | None:
+    def asked(self, key: object, stats: ScanStats) -> V | None:
         """The value this scan (``stats``) gave ``key`` already, without a ``compute`` made for it; ``None``: not
         asked yet (no value is ``None``)."""
         return self._checked.get(key) if self._checked_for is stats else None
 
-    def _valid(self, key: object, cached: tuple[Signature, object, Signature], stats: ScanStats) -> bool:
+    def _valid(self, key: object, cached: tuple[Signature, V, Signature], stats: ScanStats) -> bool:
         if self.changed is not None and key in self.trusted:
             return self.changed.isdisjoint(cached[2])
         return stats.unchanged(cached[0])
 
-    def compute(
-        self, key: object, compute: Callable[[object], tuple[object, Sequence[str]]], stats: ScanStats
-    ) -> object:
+    def compute(self, key: object, compute: Callable[[V | None], tuple[V, Sequence[str]]], stats: ScanStats) -> V:
         """Computes again; an equal answer keeps the previous object, so what was built from it is reused."""
         if self._checked_for is not stats:
             self._checked_for, self._checked = stats, {}
@@ -300,7 +301,7 @@ class Memo:
                 found.add(keys)
         return [key for key in found if key in trusted]
 
-    def value(self, key: object) -> object:
+    def value(self, key: object) -> V:
         return self.entries[key][1]
 
     def deps_of(self, key: object) -> list[str]:

@@ -29,7 +29,7 @@ from ..model import (
 )
 from ..probe import PROBE, not_responding_reason, root_of
 from .build import Builder, BuildMemo
-from .cache import Memo, ScanStats, changed_paths
+from .cache import Memo, ScanStats, Signature, changed_paths
 from .config import DiscoveryConfig
 from .naming import Naming
 from .scan import env_children, glob_parent, inspect_candidate, without_roots
@@ -59,10 +59,10 @@ class Discovery:
         self.log = logger or log
         self._lock = threading.Lock()
         self._result: Discovered | None = None
-        self._signature: dict[str, int | None] = {}
+        self._signature: Signature = {}
         self._state: _ScanState | None = None
-        self._children = Memo()
-        self._prefixes = Memo()
+        self._children: Memo[tuple[list[str], list[SkippedEnv]]] = Memo()
+        self._prefixes: Memo[PrefixFacts] = Memo()
         self._naming = Naming()  # ids, chains and Environments of the last build
         # (before, after, Environments new in after, Environments of before gone): what the last update changed
         self._changes: tuple[Discovered, Discovered, list[Environment], list[Environment]] | None = None
@@ -135,7 +135,7 @@ class Discovery:
             self._log_new_skips(result)
             return result
 
-    def _new_signature(self, deps: list[str], changed: frozenset[str] | None) -> dict[str, int | None]:
+    def _new_signature(self, deps: list[str], changed: frozenset[str] | None) -> Signature:
         """The signature of a scan; a path the old signature had, found unchanged just before it, keeps its entry
         (checked at the start of this call: a later change moves its trusted mtime), so only the rest is read.
         """
@@ -181,7 +181,7 @@ class Discovery:
         self._drop_orphans()
         return result
 
-    def _apply(self, moved: list[tuple[Memo, Any, Any, Any]]) -> Discovered | None:
+    def _apply(self, moved: list[tuple[Memo[Any], Any, Any, Any]]) -> Discovered | None:
         """Envs added to or removed from scanned directories, and envs whose facts changed; ``None`` when the
         change is one only a complete scan gets right (a duplicate directory, a new Conda root, a prefix turned
         from venv to Conda...)."""
@@ -208,7 +208,7 @@ class Discovery:
                         return None
                     added[path] = Candidate(path, *origin)
         records = self._built.records if self._built is not None else {}
-        gone: list[tuple[Memo, Any]] = []
+        gone: list[tuple[Memo[Any], Any]] = []
         for path in list(removed):  # grows: a removed Conda env's nested venvs go with it
             if path not in candidates or path in state.duplicates or path not in records:
                 return None
@@ -220,7 +220,7 @@ class Discovery:
                 gone.append((self._children, nested))
             gone.append((self._prefixes, path))
         new_ids: dict[tuple[int, int], str] = {}
-        fresh: list[tuple[Memo, Any]] = []
+        fresh: list[tuple[Memo[Any], Any]] = []
         pending = list(added.items())
         while pending:
             path, cand = pending.pop()
@@ -285,7 +285,7 @@ class Discovery:
         self._children.orphaned.clear()
         self._prefixes.orphaned.clear()
 
-    def _compute_for(self, memo: Memo, key: Any) -> Callable[[object], tuple[object, Sequence[str]]]:
+    def _compute_for(self, memo: Memo[Any], key: Any) -> Callable[[Any], tuple[Any, Sequence[str]]]:
         stats = self._stats
         if memo is self._prefixes:
             timeout = self.config.root_timeout
@@ -411,7 +411,7 @@ class Discovery:
         found = memo.asked(path, stats)  # the common case: asked already in this scan (no compute function made)
         if found is None:
             found = memo.get(path, self._compute_for(memo, path), stats)
-        return found  # type: ignore[return-value]
+        return found
 
     def _dedupe(self, candidates: list[Candidate]) -> tuple[dict[str, Candidate], frozenset[str]]:
         """One candidate per directory (device and inode: no realpath walk); the first place found names it.

@@ -70,10 +70,11 @@ class Naming:
     """Ids, display chains and Environments of the built protos, kept from one build to the next.
 
     Stable ids from identity (base name + env name), a collision getting a short hash of the path; layers are named
-    after their base's id, so they get theirs second. A complete pass (``_full``) makes the index the updates go
-    by and reads the ids and chains off it; after a few protos changed (``_update``), only the envs whose id or
-    chain they can change are looked at: those sharing an identity with them, their layers, those sharing a chain
-    head whose count crossed one.
+    after their base's id, so they get theirs second.
+
+    A complete pass (``_full``) makes the index the updates go by, and reads the ids and chains off it. After a
+    few protos changed (``_update``), only the envs whose id or chain they can change are looked at: those sharing
+    an identity with them, their layers, and those sharing a chain head whose count crossed one.
     """
 
     def __init__(self) -> None:
@@ -179,9 +180,7 @@ class Naming:
                 cached = (proto, _environment(proto, env_id, chain))
             environments[path] = cached
         self.environments = environments
-        self.order = order = sorted(
-            [(env.base or env.path, env.path) for _proto, env in environments.values()]
-        )  # _order
+        self.order = order = sorted([(env.base or env.path, env.path) for _proto, env in environments.values()])
         return [environments[path][1] for _key, path in order]
 
     def _index(self, proto: Proto) -> None:
@@ -324,10 +323,31 @@ def _qualified(chain: tuple[str, ...], head: Proto | None, heads: dict[str, int]
 
 # ``_environment`` passes Environment's fields by position (a keyword call costs a third more, per listed env)
 _ENVIRONMENT_FIELDS = (
-    "id", "name", "path", "dir_id", "kind", "base", "python", "python_version", "scope", "writable", "owner_uid",
-    "has_ipykernel", "owner_gid", "creator", "inherits_base", "conda_root", "conda_env_name", "chain",
-    "shipped_kernels", "ipykernel_resources", "activation", "skipped_reason", "is_server_prefix", "display_name",
-)  # fmt: skip
+    "id",
+    "name",
+    "path",
+    "dir_id",
+    "kind",
+    "base",
+    "python",
+    "python_version",
+    "scope",
+    "writable",
+    "owner_uid",
+    "has_ipykernel",
+    "owner_gid",
+    "creator",
+    "inherits_base",
+    "conda_root",
+    "conda_env_name",
+    "chain",
+    "shipped_kernels",
+    "ipykernel_resources",
+    "activation",
+    "skipped_reason",
+    "is_server_prefix",
+    "display_name",
+)
 if tuple(item.name for item in dataclasses.fields(Environment)) != _ENVIRONMENT_FIELDS:
     raise TypeError("naming._environment: Environment's fields are not in the order it passes them")
 

@@ -234,13 +234,24 @@ export function storageGroupLabel(root: IUsageRoot): string {
     : 'Folder of environments found one by one (not a root)';
 }
 
-/** A root's size, then each owner's share and how many environments that is. */
-export function rootOwnersLine(root: IUsageRoot): string {
-  const owners = root.owners.map(
+/**
+ * A storage group's size and count, then whose it is: "owned by root" for one owner, "owners: alice 6.0 MiB
+ * (3 environments), bob …" for several. A bare "root: 8 MiB" under a group label read as a place called root.
+ */
+export function storageGroupLine(group: IUsageRoot): string {
+  const total = `${formatBytes(group.size_bytes)} in ${plural(group.environments, 'environment')}`;
+  if (group.owners.length === 0) {
+    return total;
+  }
+  if (group.owners.length === 1) {
+    const owner = group.owners[0].owner;
+    return `${total} · ${owner === null ? 'owner unknown' : `owned by ${owner}`}`;
+  }
+  const shares = group.owners.map(
     o =>
-      `${o.owner ?? '?'}: ${formatBytes(o.size_bytes)} in ${plural(o.environments, 'environment')}`
+      `${o.owner ?? 'unknown owner'} ${formatBytes(o.size_bytes)} (${plural(o.environments, 'environment')})`
   );
-  return `${formatBytes(root.size_bytes)} · ${owners.join(', ')}`;
+  return `${total} · owners: ${shares.join(', ')}`;
 }
 
 /** What a revision's request did, in a few words. */

@@ -13,7 +13,7 @@ import {
   IUsage,
   lastUsedText,
   plural,
-  rootOwnersLine,
+  storageGroupLine,
   storageGroupLabel
 } from './model';
 import { LayenvStore } from './store';
@@ -96,7 +96,7 @@ export function StorageSection({ store }: { store: LayenvStore }): JSX.Element {
                 </div>
                 <div className="jp-LayenvPath">{`\u200e${root.root}\u200e`}</div>
                 <div className="jp-LayenvStorage-line">
-                  {rootOwnersLine(root)}
+                  {storageGroupLine(root)}
                 </div>
               </li>
             ))}

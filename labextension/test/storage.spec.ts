@@ -7,7 +7,7 @@ import {
   lastUsedText,
   revisionPackages,
   storageGroupLabel,
-  rootOwnersLine
+  storageGroupLine
 } from '../src/model';
 
 describe('the Storage view words', () => {
@@ -20,31 +20,42 @@ describe('the Storage view words', () => {
     expect(formatBytes(null)).toBe('size not measured yet');
   });
 
-  it("says a root's size per owner with what the count counts", () => {
-    const root = {
-      root: '/home/ada/.virtualenvs',
+  it("says a group's size, what it counts and whose it is, not a place called like its owner", () => {
+    const MiB = 1024 * 1024;
+    const owner = (name: string | null, mib: number, environments: number) => ({
+      owner: name,
+      size_bytes: mib * MiB,
+      environments,
+      last_used: null
+    });
+    const group = (owners: ReturnType<typeof owner>[]) => ({
+      root: '/srv/envs',
       scope: 'user',
-      size_bytes: 3 * 1024 * 1024,
+      size_bytes: owners.reduce((sum, o) => sum + o.size_bytes, 0),
       shared_bytes: 0,
-      environments: 3,
-      owners: [
-        {
-          owner: 'ada',
-          size_bytes: 2 * 1024 * 1024,
-          environments: 1,
-          last_used: null
-        },
-        {
-          owner: null,
-          size_bytes: 1024 * 1024,
-          environments: 2,
-          last_used: null
-        }
-      ]
-    };
-    expect(rootOwnersLine(root)).toBe(
-      '3.0 MiB · ada: 2.0 MiB in 1 environment, ?: 1.0 MiB in 2 environments'
+      environments: owners.reduce((sum, o) => sum + o.environments, 0),
+      owners
+    });
+    // the tests run as root: "root:" under "Folder of environments ... (not a root)" read as a place
+    expect(storageGroupLine(group([owner('root', 8, 1)]))).toBe(
+      '8.0 MiB in 1 environment · owned by root'
     );
+    expect(
+      storageGroupLine(group([owner('alice', 6, 3), owner('bob', 2, 1)]))
+    ).toBe(
+      '8.0 MiB in 4 environments · owners: alice 6.0 MiB (3 environments), bob 2.0 MiB (1 environment)'
+    );
+    // an owner the server could not name (a negative uid)
+    expect(storageGroupLine(group([owner(null, 1, 2)]))).toBe(
+      '1.0 MiB in 2 environments · owner unknown'
+    );
+    expect(
+      storageGroupLine(group([owner('ada', 2, 1), owner(null, 1, 2)]))
+    ).toBe(
+      '3.0 MiB in 3 environments · owners: ada 2.0 MiB (1 environment), unknown owner 1.0 MiB (2 environments)'
+    );
+    // a group with no environment left says so, not a dangling separator
+    expect(storageGroupLine(group([]))).toBe('0 bytes in 0 environments');
   });
 
   it('calls a group a root only when it is one, and says what the others are', () => {

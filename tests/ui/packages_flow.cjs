@@ -105,7 +105,11 @@ async function flow(page) {
   await storage.getByRole('button', { name: 'Storage' }).click();
   const rootLine = storage.locator('ul[aria-label="Storage by place"] li .jp-LayenvStorage-line').first();
   await rootLine.waitFor();
-  check(/ in \d+ environments?\b/.test(await rootLine.innerText()), `a root's line says what it counts: "${await rootLine.innerText()}"`);
+  const groupLine = await rootLine.innerText();
+  check(
+    / in \d+ environments? · (owned by \S+|owner unknown|owners: .+)$/.test(groupLine),
+    `a group's line says what it counts and whose it is: "${groupLine}"`
+  );
   // the layer's row at the top of the sidebar, Storage below it
   await row.evaluate(el => el.scrollIntoView({ block: 'start' }));
   await page.waitForTimeout(200);

@@ -230,7 +230,7 @@ class Builder:
         else:
             environments = naming.update(memo.protos, extra, touched)
         return Discovered(
-            environments=tuple(environments),
+            environments=environments,
             skipped=tuple(sorted([*skipped, *memo.skips.values()], key=lambda s: s.path)),
             roots=tuple(self.roots),
         )

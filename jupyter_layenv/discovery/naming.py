@@ -87,11 +87,12 @@ class Naming:
         self.heads: dict[str, int] = {}  # first chain name -> how many one-name chains have it
         self.named: dict[str, set[str]] = {}  # first chain name -> every proto whose chain starts with it
         self.order: list[tuple[str, str]] = []  # (base or path, path), sorted
+        self.listed: list[Environment] = []  # the Environments in that order (patched with it, not rebuilt)
         self.extra: set[str] = set()  # the bases records added (not candidates themselves)
         # the Environments the last call made and those it replaced or dropped (None: it was a complete pass)
         self.changes: tuple[list[Environment], list[Environment]] | None = None
 
-    def assign(self, protos: list[Proto], extra: Iterable[str] = ()) -> list[Environment]:
+    def assign(self, protos: list[Proto], extra: Iterable[str] = ()) -> tuple[Environment, ...]:
         by_path = {proto.path: proto for proto in protos}
         self.extra = set(extra)
         self.changes = ([], [])
@@ -102,10 +103,9 @@ class Naming:
             return self._full(protos, by_path)
         if changed or gone:
             self._update(changed, gone)
-        environments = self.environments
-        return [environments[path][1] for _key, path in self.order]
+        return tuple(self.listed)
 
-    def update(self, protos: dict[str, Proto], extra: list[Proto], touched: list[str]) -> list[Environment]:
+    def update(self, protos: dict[str, Proto], extra: list[Proto], touched: list[str]) -> tuple[Environment, ...]:
         """``assign`` after a build update: only the ``touched`` paths and the extra bases can differ."""
         known = self.protos
         extra_paths = {proto.path for proto in extra}
@@ -124,10 +124,9 @@ class Naming:
             return self.assign([*protos.values(), *extra], extra_paths)
         if changed or gone:
             self._update(changed, list(dict.fromkeys(gone)))
-        environments = self.environments
-        return [environments[path][1] for _key, path in self.order]
+        return tuple(self.listed)
 
-    def _full(self, protos: list[Proto], by_path: dict[str, Proto]) -> list[Environment]:
+    def _full(self, protos: list[Proto], by_path: dict[str, Proto]) -> tuple[Environment, ...]:
         """Ids and chains, and the index ``_update`` goes by, in one pass over the protos."""
         self.changes = None
         self.protos = by_path
@@ -181,7 +180,8 @@ class Naming:
             environments[path] = cached
         self.environments = environments
         self.order = order = sorted([(env.base or env.path, env.path) for _proto, env in environments.values()])
-        return [environments[path][1] for _key, path in order]
+        self.listed = [environments[path][1] for _key, path in order]
+        return tuple(self.listed)
 
     def _index(self, proto: Proto) -> None:
         if proto.kind == LAYERED:
@@ -277,12 +277,12 @@ class Naming:
 
     def _refresh(self, paths: set[str], gone: list[str]) -> None:
         """New Environments where proto, id or chain changed; the order follows."""
-        environments, order = self.environments, self.order
+        environments, order, listed = self.environments, self.order, self.listed
         added, dropped = self.changes
         for path in gone:
             old = environments.pop(path, None)
             if old is not None:
-                del order[bisect.bisect_left(order, _order(old[1]))]
+                _drop(order, listed, old[1])
                 dropped.append(old[1])
         for path in paths:
             proto = self.protos.get(path)
@@ -293,16 +293,26 @@ class Naming:
             if cached is not None and cached[0] is proto and cached[1].id == env_id and cached[1].chain == chain:
                 continue
             if cached is not None:
-                del order[bisect.bisect_left(order, _order(cached[1]))]
+                _drop(order, listed, cached[1])
                 dropped.append(cached[1])
             env = _environment(proto, env_id, chain)
             environments[path] = (proto, env)
-            bisect.insort(order, _order(env))
+            key = _order(env)
+            at = bisect.bisect_right(order, key)
+            order.insert(at, key)
+            listed.insert(at, env)
             added.append(env)
 
     def _chain(self, proto: Proto) -> tuple[str, ...]:
         head = proto if len(proto.chain) == 1 else self.protos.get(proto.base or "")
         return _qualified(proto.chain, head, self.heads)
+
+
+def _drop(order: list[tuple[str, str]], listed: list[Environment], env: Environment) -> None:
+    """Takes ``env`` out of the sorted keys and the Environments kept in their order."""
+    at = bisect.bisect_left(order, _order(env))
+    del order[at]
+    del listed[at]
 
 
 def _discard(index: dict, key: object, value: str) -> None:

@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import glob
 import os
+import stat
 from collections.abc import Iterable
 
 from .. import fsread
@@ -147,7 +148,11 @@ def env_children(
     stats = stats if stats is not None else ScanStats()
     known = set(previous[0]) if previous else set()
     children, skipped, deps = [], [], [directory]
-    listed = stats.listing(directory) or {}
+    listed: Listing | list[str]
+    if known and not nested and not stats.hung and stats.listed(directory) is None:
+        listed = _names(directory)  # children known already: the names, and a type only for the new ones
+    else:
+        listed = stats.listing(directory) or {}
     base = directory if directory.endswith(os.sep) else directory + os.sep
     for name in sorted(listed):
         if (nested and name in _CONDA_PREFIX_DIRS) or name.startswith(DELETING_PREFIX):
@@ -156,7 +161,7 @@ def env_children(
         if path in known:
             children.append(path)
             continue
-        entry = listed[name]
+        entry = listed[name] if isinstance(listed, dict) else _Entry(path)
         if entry.is_symlink():
             problem = fsread.link_problem(path)
             if problem == "symlink loop":
@@ -171,6 +176,33 @@ def env_children(
         else:
             deps += [path, os.path.join(path, "conda-meta")]
     return (children, skipped), deps
+
+
+def _names(directory: str) -> list[str]:
+    """The names in a directory (``[]``: unreadable), without a ``DirEntry`` each: a directory listed again after a
+    change, whose children are mostly known envs, needs the type of its new names only (``_Entry``)."""
+    try:
+        return os.listdir(directory)
+    except (OSError, ValueError):
+        return []
+
+
+class _Entry:
+    """What ``env_children`` asks of a ``DirEntry``, from one ``lstat`` (a name gone meanwhile: not a directory)."""
+
+    __slots__ = ("mode",)
+
+    def __init__(self, path: str) -> None:
+        try:
+            self.mode = os.lstat(path).st_mode
+        except (OSError, ValueError):
+            self.mode = 0
+
+    def is_symlink(self) -> bool:
+        return stat.S_ISLNK(self.mode)
+
+    def is_dir(self, *, follow_symlinks: bool) -> bool:
+        return stat.S_ISDIR(self.mode)
 
 
 def _child_is_env(path: str, listing: Listing | None, *, nested: bool) -> bool:

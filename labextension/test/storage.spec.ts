@@ -58,49 +58,50 @@ describe('the Storage view words', () => {
     expect(storageGroupLine(group([]))).toBe('0 bytes in 0 environments');
   });
 
-  it('calls a group a root only when it is one, and says what the others are', () => {
-    const group = (kind: string, source: string) => ({
-      root: '/x',
-      kind,
-      source,
-      scope: 'user',
-      size_bytes: 0,
-      shared_bytes: 0,
-      environments: 1,
-      owners: []
-    });
-    expect(storageGroupLabel(group('folder', 'create-root'))).toBe(
-      'Root where new environments go'
-    );
-    expect(storageGroupLabel(group('folder', 'group-root'))).toBe('Group root');
-    expect(storageGroupLabel(group('folder', 'configured'))).toBe(
-      'Configured root'
-    );
-    expect(storageGroupLabel(group('conda-install', 'configured'))).toBe(
-      'Conda install · configured root'
-    );
-    expect(storageGroupLabel(group('conda-install', 'system-root'))).toBe(
-      'Conda install · system root'
-    );
-    expect(storageGroupLabel(group('conda-install', 'default'))).toBe(
+  it.each([
+    ['folder', 'create-root', 'Root where new environments go'],
+    ['folder', 'group-root', 'Group root'],
+    ['folder', 'configured', 'Configured root'],
+    ['conda-install', 'configured', 'Conda install · configured root'],
+    ['conda-install', 'system-root', 'Conda install · system root'],
+    [
+      'conda-install',
+      'default',
       'Conda install searched by default (not configured)'
-    );
-    expect(storageGroupLabel(group('folder', 'default'))).toBe(
-      'Folder searched by default (not configured)'
-    );
-    expect(storageGroupLabel(group('conda-install', 'found'))).toBe(
+    ],
+    ['folder', 'default', 'Folder searched by default (not configured)'],
+    [
+      'conda-install',
+      'found',
       'Conda install found through one of its environments (not configured)'
-    );
-    expect(storageGroupLabel(group('folder', 'found'))).toBe(
-      'Folder of environments found one by one (not a root)'
-    );
-    expect(storageGroupLabel(group('folder', 'condarc'))).toBe(
+    ],
+    ['folder', 'found', 'Folder of environments found one by one (not a root)'],
+    [
+      'folder',
+      'condarc',
       "Folder of Conda envs named in a .condarc's envs_dirs (not a root)"
-    );
-    expect(storageGroupLabel(group('folder', 'server-prefix'))).toBe(
+    ],
+    [
+      'folder',
+      'server-prefix',
       "Folder of the server's own environment (not a root)"
-    );
-  });
+    ]
+  ])(
+    'calls a %s group (source %s) a root only when it is one: "%s"',
+    (kind, source, label) => {
+      const group = {
+        root: '/x',
+        kind,
+        source,
+        scope: 'user',
+        size_bytes: 0,
+        shared_bytes: 0,
+        environments: 1,
+        owners: []
+      };
+      expect(storageGroupLabel(group)).toBe(label);
+    }
+  );
 
   it("counts a revision's packages in plain words", () => {
     const rev = (n: number) => ({

@@ -51,9 +51,14 @@ class Quotas:
             if plan.get("kind") == "change" or plan.get("path") not in listed
         ]
         creating = sum(1 for plan in plans if plan.get("kind") != "change")
-        measured = self.service.usage.facts(discovered, mine, wait=wait) if sizes else {}
-        size = sum(fact["size_bytes"] or 0 for fact in measured.values())
+        size = self._bytes([env.path for env in mine], wait=wait) if sizes else 0
         return Usage(len(mine) + creating, size, len(plans))
+
+    def _bytes(self, paths: list[str], *, wait: bool) -> int:
+        """The own bytes of the envs at ``paths``: from the size tracker alone (no last-use records read)."""
+        tracker = self.service.usage.sizes
+        measured = tracker.measured(paths) if wait else tracker.sizes(paths)
+        return sum(measure.size_bytes for measure in measured.values() if measure is not None)
 
     def refusal(self, usage: Usage) -> PolicyError | None:
         """Why one more create is refused by a quota, or ``None``."""

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from isolated_ksm import looking_only_at
 from layenv_api import BASE_ID, create, fetch_json, follow
 
 
@@ -59,11 +60,16 @@ async def test_inside_base_without_nested_venvs_puts_the_layer_in_the_user_root(
         shutil.rmtree(path, ignore_errors=True)
 
 
-def test_the_server_warns_that_inside_base_needs_nested_venvs(caplog: pytest.LogCaptureFixture):
-    from jupyter_layenv.kernelspecs import LayenvKernelSpecManager
+@pytest.mark.parametrize(
+    "layout, nested, warned", [("inside_base", False, True), ("inside_base", True, False), ("user_root", False, False)]
+)
+def test_the_server_warns_that_inside_base_needs_nested_venvs(
+    caplog: pytest.LogCaptureFixture, layout: str, nested: bool, warned: bool
+):
+    """Only the combination that would hide a layer warns (broken by: a warning on every start, or none)."""
     from jupyter_layenv.service import LayenvService
 
     log = logging.getLogger("layenv-layout-test")
     with caplog.at_level(logging.WARNING, logger=log.name):
-        LayenvService(ksm=LayenvKernelSpecManager(nested_venvs=False), layout="inside_base", log=log)
-    assert any("needs LayenvKernelSpecManager.nested_venvs = True" in r.getMessage() for r in caplog.records)
+        LayenvService(ksm=looking_only_at(nested_venvs=nested), layout=layout, log=log)
+    assert any("needs LayenvKernelSpecManager.nested_venvs = True" in r.getMessage() for r in caplog.records) is warned

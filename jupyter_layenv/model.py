@@ -11,6 +11,14 @@ from typing import Any, TypeVar
 _T = TypeVar("_T")
 
 
+def require_field_order(cls: type, names: tuple[str, ...], caller: str) -> None:
+    """Raises at import when ``cls``'s fields are not ``names`` in that order: ``caller`` builds it by position
+    (a keyword call of a record made per listed env costs a third more), so a reordered field would land in the
+    wrong slot silently."""
+    if tuple(item.name for item in dataclasses.fields(cls)) != names:
+        raise TypeError(f"{caller}: {cls.__name__}'s fields are not in the order it passes them")
+
+
 def fast_init(cls: type[_T]) -> type[_T]:
     """A frozen slotted dataclass whose ``__init__`` fills each slot through its descriptor's cached ``__set__``.
 

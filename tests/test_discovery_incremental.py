@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 from envtree import make_conda_prefix, make_layered_env, make_venv
+from isolated_ksm import looking_only_at
 
 import jupyter_layenv.discovery.build as build_module
 import jupyter_layenv.discovery.scan as scan_module
+from jupyter_layenv import LayenvKernelSpecManager
 from jupyter_layenv.discovery import RACY_WINDOW_NS, Discovery, DiscoveryConfig
 
 YESTERDAY = time.time() - 86_400
@@ -331,8 +333,6 @@ def test_a_kernel_spec_managers_listing_after_changes_equals_a_fresh_managers(tm
     Conda env that nb_conda_kernels would give."""
     from envtree import add_kernelspec, irkernel_spec
 
-    from jupyter_layenv import LayenvKernelSpecManager
-
     root = make_conda_prefix(tmp_path / "miniforge3", conda_root=True, ipykernel=True)
     venvs = tmp_path / "venvs"
     make_venv(venvs / "plain", tool="uv", ipykernel=True)
@@ -344,15 +344,13 @@ def test_a_kernel_spec_managers_listing_after_changes_equals_a_fresh_managers(tm
     settle(tmp_path)
 
     def manager() -> LayenvKernelSpecManager:
-        return LayenvKernelSpecManager(
+        # the server's own env stays listed (its native kernelspec is one of the cases above)
+        return looking_only_at(
             conda_roots=[str(root)],
-            envs_dirs=[],
-            environments_files=[],
-            condarc_paths=[],
             venv_roots=[str(venvs)],
-            env_paths=[],
             kernel_dirs=[str(kernels)],
             ensure_native_kernel=False,
+            include_server_prefix=True,
         )
 
     ksm = manager()

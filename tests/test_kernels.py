@@ -9,8 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from envtree import PY_XY, Tree
-from envtree import site_packages as site_packages_of
+from envtree import PY_XY, Tree, make_conda_prefix, make_layered_env, site_packages
 from isolated_ksm import looking_only_at
 from jupyter_client.kernelspec import NoSuchKernel
 from jupyter_client.manager import KernelManager
@@ -235,8 +234,6 @@ def _tree_ksm(root: Path) -> LayenvKernelSpecManager:
 def ipykernel_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Conda install whose env ``full`` has a real ipykernel (logos in ``ipykernel/resources``) and a layer,
     and ``bare`` one without that folder (nor the ``python3`` kernelspec its wheel ships, logos included)."""
-    from envtree import make_conda_prefix, make_layered_env, site_packages
-
     root = make_conda_prefix(tmp_path_factory.mktemp("logos") / "miniconda3", conda_root=True)
     full = make_conda_prefix(root / "envs" / "full", ipykernel=True)
     bare = make_conda_prefix(root / "envs" / "bare", ipykernel=True)
@@ -265,7 +262,7 @@ def test_ipykernels_logos_are_found_without_looking_inside_the_package(
     full_env = ipykernel_install / "envs" / "full"
     layer = [item for item in specs.values() if str(full_env / "layer") in item["spec"]["argv"][-5]]
     # the layer's ipykernel is its base's (the base's own python3 kernelspec is not the layer's)
-    assert layer and layer[0]["resource_dir"] == str(site_packages_of(full_env) / "ipykernel" / "resources")
+    assert layer and layer[0]["resource_dir"] == str(site_packages(full_env) / "ipykernel" / "resources")
 
 
 def test_an_ipykernel_without_logos_gives_a_kernel_without_logos(ipykernel_install: Path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,9 +26,10 @@ from ..model import (
     ScopedRoot,
     SkippedEnv,
     fast_init,
+    require_field_order,
 )
 from ..probe import base_not_responding_reason, root_of
-from .cache import _UNREAD, ScanStats
+from .cache import UNREAD, ScanStats
 from .config import DiscoveryConfig
 from .naming import Naming, venv_name, venv_prompt
 from .proto import Proto
@@ -281,8 +281,8 @@ class Builder:
         """A read outside the candidates' facts, once per build, recorded as a dependency of the env at hand."""
         key = (kind, path)
         self._deps.add(key)
-        value = self.reads.get(key, _UNREAD)  # mostly a miss: a sentinel, not a KeyError caught
-        if value is _UNREAD:
+        value = self.reads.get(key, UNREAD)  # mostly a miss: a sentinel, not a KeyError caught
+        if value is UNREAD:
             value = self.reads[key] = _READS[kind](self, path)
         return value
 
@@ -519,8 +519,7 @@ _PROTO_FIELDS = (
     "is_server_prefix",
     "activation",
 )
-if tuple(item.name for item in dataclasses.fields(Proto)) != _PROTO_FIELDS:
-    raise TypeError("build._new_proto: Proto's fields are not in the order it passes them")
+require_field_order(Proto, _PROTO_FIELDS, "build._new_proto")
 
 # home is a directory, base path, base prefix, base facts, base added by this venv (see Builder._base_answer)
 _BaseAnswer = tuple[bool, str | None, str, PrefixFacts | None, bool]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import functools
 import hashlib
 import os
@@ -15,6 +14,7 @@ from ..model import (
     CONDA_ENV,
     LAYERED,
     Environment,
+    require_field_order,
 )
 from .proto import Proto
 
@@ -358,8 +358,7 @@ _ENVIRONMENT_FIELDS = (
     "is_server_prefix",
     "display_name",
 )
-if tuple(item.name for item in dataclasses.fields(Environment)) != _ENVIRONMENT_FIELDS:
-    raise TypeError("naming._environment: Environment's fields are not in the order it passes them")
+require_field_order(Environment, _ENVIRONMENT_FIELDS, "naming._environment")
 
 
 def _environment(proto: Proto, env_id: str, chain: tuple[str, ...]) -> Environment:

@@ -182,7 +182,15 @@ class Discovered:
         return next((env for env in self.environments if env.id == env_id), None)
 
     def by_path(self, path: str) -> Environment | None:
-        return next((env for env in self.environments if env.path == path), None)
+        return self._paths.get(path)
+
+    @cached_property
+    def _paths(self) -> dict[str, Environment]:
+        """The envs by path (made once per discovery result: the listing looks up many of them on every poll)."""
+        found: dict[str, Environment] = {}
+        for env in self.environments:
+            found.setdefault(env.path, env)
+        return found
 
     @cached_property
     def layers(self) -> dict[str, list[Environment]]:

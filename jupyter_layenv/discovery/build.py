@@ -29,7 +29,7 @@ from ..model import (
     require_field_order,
 )
 from ..probe import base_not_responding_reason, root_of
-from .cache import _UNREAD, ScanStats
+from .cache import UNREAD, ScanStats
 from .config import DiscoveryConfig
 from .naming import Naming, venv_name, venv_prompt
 from .proto import Proto
@@ -281,8 +281,8 @@ class Builder:
         """A read outside the candidates' facts, once per build, recorded as a dependency of the env at hand."""
         key = (kind, path)
         self._deps.add(key)
-        value = self.reads.get(key, _UNREAD)  # mostly a miss: a sentinel, not a KeyError caught
-        if value is _UNREAD:
+        value = self.reads.get(key, UNREAD)  # mostly a miss: a sentinel, not a KeyError caught
+        if value is UNREAD:
             value = self.reads[key] = _READS[kind](self, path)
         return value
 

@@ -13,7 +13,8 @@ from ..probe import root_of
 # An mtime this close to the scan may hide a change made in the same clock tick (or on a skewed NFS
 # server): such a dependency is re-checked by content on the next call instead of trusted.
 RACY_WINDOW_NS = 2_000_000_000
-_UNREAD: Any = object()  # not read yet in this scan (None: read, and missing or unreadable)
+# a cache miss, for the lookups of this module and of the build: not read yet (None: read, and missing or unreadable)
+UNREAD: Any = object()
 
 
 class Listed:
@@ -62,8 +63,8 @@ class ScanStats:
     # A miss is the common case in a cold scan: looked up with a sentinel, not by catching KeyError (3x dearer).
 
     def stat(self, path: str) -> os.stat_result | None:
-        result = self._stats.get(path, _UNREAD)
-        if result is not _UNREAD:
+        result = self._stats.get(path, UNREAD)
+        if result is not UNREAD:
             return result
         try:
             result = None if self.hung and root_of(path, self.hung) else os.stat(path)
@@ -74,8 +75,8 @@ class ScanStats:
 
     def listing(self, path: str) -> Listing | None:
         """The entries of a directory by name (their types from ``d_type``); ``None``: unreadable."""
-        found = self._listings.get(path, _UNREAD)
-        if found is not _UNREAD:
+        found = self._listings.get(path, UNREAD)
+        if found is not UNREAD:
             return found
         found = None if self.hung and root_of(path, self.hung) else list_entries(path)
         self._listings[path] = found
@@ -256,8 +257,8 @@ class Memo(Generic[V]):
         if cached is not None and cached[2].keys() != paths:
             self._unlink(key, cached[2].keys() - paths)
         for path in paths if cached is None else paths - cached[2].keys():
-            found = dependents.get(path, _UNREAD)
-            if found is _UNREAD:
+            found = dependents.get(path, UNREAD)
+            if found is UNREAD:
                 dependents[path] = key
             elif isinstance(found, set):
                 found.add(key)
@@ -269,8 +270,8 @@ class Memo(Generic[V]):
     def _unlink(self, key: object, paths: Iterable[str]) -> None:
         dependents = self.dependents
         for path in paths:
-            found = dependents.get(path, _UNREAD)
-            if found is _UNREAD:
+            found = dependents.get(path, UNREAD)
+            if found is UNREAD:
                 continue
             if isinstance(found, set):
                 found.discard(key)
@@ -294,10 +295,10 @@ class Memo(Generic[V]):
         dependents, trusted = self.dependents, self.trusted
         found: set[object] = set()
         for path in changed:
-            keys = dependents.get(path, _UNREAD)
+            keys = dependents.get(path, UNREAD)
             if isinstance(keys, set):
                 found.update(keys)
-            elif keys is not _UNREAD:
+            elif keys is not UNREAD:
                 found.add(keys)
         return [key for key in found if key in trusted]
 

@@ -64,10 +64,10 @@ def _paths(discovered: Discovered) -> list[str]:
 
 def _work(discovered: Discovered) -> Callable[[str], Work]:
     """What checking the env at a path takes: the env and its base (looked up only for the envs that are due)."""
-    by_path = {env.path: env for env in discovered.environments}
 
     def work(path: str) -> Work:
-        env = by_path[path]
-        return env, by_path.get(env.base) if env.base else None
+        env = discovered.by_path(path)
+        assert env is not None  # the paths asked are the discovered envs'
+        return env, discovered.by_path(env.base) if env.base else None
 
     return work

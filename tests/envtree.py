@@ -43,6 +43,7 @@ LIB_PYTHON = f"lib/python{PY_XY}"
 CONDA_VERSION = "24.11.3"
 CONDA_FORGE = "https://conda.anaconda.org/conda-forge"
 HISTORY_DATE = "2025-01-01 00:00:00"
+YESTERDAY = time.time() - 86_400  # an mtime far outside discovery's racy window (see settle)
 
 # Top-level stdlib entries not needed to run anything the tests run (speed). The stdlib's __pycache__ IS
 # linked, but only the plain ``*.cpython-3XY.pyc`` (no opt-1/opt-2): a hard link keeps the source's mtime and
@@ -500,6 +501,29 @@ def make_venv(dest: Path, *, tool: str = "uv", python: str | None = None, ipyker
     if ipykernel:
         install_distributions(site_packages(dest), ["ipykernel"])
     return Path(dest)
+
+
+def uv_install(prefix: Path, wheelhouse: Path, *specs: str, deps: bool = True) -> None:
+    """What a user does by hand: ``pip install`` (here uv, offline from a wheelhouse) into an env."""
+    from uv import find_uv_bin
+
+    cmd = [find_uv_bin(), "pip", "install", "--no-config", "--offline", "--no-index", "--find-links", str(wheelhouse),
+           "--python", str(prefix / "bin" / "python"), *([] if deps else ["--no-deps"]), *specs]  # fmt: skip
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
+
+
+def settle(*paths: Path, when: float = YESTERDAY) -> None:
+    """The mtime of every directory under ``paths`` (and theirs) set to ``when``, by default yesterday: far outside
+    the racy window.
+
+    Directories only (what discovery's signatures hold): a file in a test prefix may be a hard link to the
+    interpreter's own (its stdlib), whose mtime must not move (its bytecode would then be stale).
+    """
+    for top in paths:
+        os.utime(top, (when, when), follow_symlinks=False)
+        for dirpath, dirnames, _filenames in os.walk(top):
+            for name in dirnames:
+                os.utime(os.path.join(dirpath, name), (when, when), follow_symlinks=False)
 
 
 # --------------------------------------------------------------------------- activation, state, kernelspecs

@@ -14,8 +14,15 @@ import time
 from pathlib import Path
 
 import pytest
-from envtree import add_pure_python_package, make_conda_prefix, make_layered_env, make_venv, site_packages
-from test_discovery_incremental import YESTERDAY, settle
+from envtree import (
+    YESTERDAY,
+    add_pure_python_package,
+    make_conda_prefix,
+    make_layered_env,
+    make_venv,
+    settle,
+    site_packages,
+)
 
 from jupyter_layenv.discovery import RACY_WINDOW_NS, Discovery, DiscoveryConfig
 

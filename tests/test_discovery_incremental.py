@@ -13,29 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from envtree import make_conda_prefix, make_layered_env, make_venv
+from envtree import YESTERDAY, make_conda_prefix, make_layered_env, make_venv, settle
 from isolated_ksm import looking_only_at
 
 import jupyter_layenv.discovery.build as build_module
 import jupyter_layenv.discovery.scan as scan_module
 from jupyter_layenv import LayenvKernelSpecManager
 from jupyter_layenv.discovery import RACY_WINDOW_NS, Discovery, DiscoveryConfig
-
-YESTERDAY = time.time() - 86_400
-
-
-def settle(*paths: Path, when: float = YESTERDAY) -> None:
-    """The mtime of every directory under ``paths`` (and theirs) set to ``when``, by default yesterday: far outside
-    the racy window.
-
-    Directories only (what discovery's signatures hold): a file in a test prefix may be a hard link to the
-    interpreter's own (its stdlib), whose mtime must not move (its bytecode would then be stale).
-    """
-    for top in paths:
-        os.utime(top, (when, when), follow_symlinks=False)
-        for dirpath, dirnames, _filenames in os.walk(top):
-            for name in dirnames:
-                os.utime(os.path.join(dirpath, name), (when, when), follow_symlinks=False)
 
 
 @pytest.fixture(scope="module")

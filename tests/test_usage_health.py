@@ -11,21 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from envtree import add_pure_python_package, make_conda_prefix, make_layered_env, site_packages
+from envtree import add_pure_python_package, make_conda_prefix, make_layered_env, site_packages, uv_install
 from isolated_ksm import looking_only_at
 from jupyter_process import JUPYTER
 from layenv_api import fetch_json
-from uv import find_uv_bin
 from wheelhouse import write_wheel
 
 from jupyter_layenv.usage.healthcache import HealthTracker
-
-
-def uv_install(prefix: Path, wheelhouse: Path, *specs: str, deps: bool = True) -> None:
-    """What a user does by hand: ``pip install`` (here uv, offline from a wheelhouse) into an env."""
-    cmd = [find_uv_bin(), "pip", "install", "--no-config", "--offline", "--no-index", "--find-links", str(wheelhouse),
-           "--python", str(prefix / "bin" / "python"), *([] if deps else ["--no-deps"]), *specs]  # fmt: skip
-    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from envtree import make_conda_prefix, make_layered_env, site_packages
+from envtree import make_conda_prefix, make_layered_env, settle, site_packages, uv_install
 from isolated_ksm import looking_only_at
-from test_discovery_incremental import settle
-from test_usage_health import uv_install
 from wheelhouse import write_wheel
 
 from jupyter_layenv.service import LayenvService

@@ -23,7 +23,6 @@ and ``benchmarks/results/discovery.{md,json,png}``.
 from __future__ import annotations
 
 import argparse
-import builtins
 import gc
 import importlib
 import json
@@ -43,7 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from envtree_synth import SynthTree, backdate, backdate_one, build_tree, split_counts
+from envtree_synth import SynthTree, backdate, backdate_one, build_tree, counting_fs_calls, split_counts
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_N = 500
@@ -78,36 +77,6 @@ def counting_spawns(label: str) -> Iterator[None]:
         yield
     finally:
         _spawn_label[0] = None
-
-
-# --------------------------------------------------------------------------- counting file-system calls
-
-_FS_FUNCS = ("stat", "lstat", "listdir", "scandir", "access", "readlink")
-
-
-@contextmanager
-def counting_fs_calls() -> Iterator[Counter[str]]:
-    """Counts os.stat/lstat/listdir/scandir/access/readlink and open() calls (diagnostic runs only, not timed)."""
-    counts: Counter[str] = Counter()
-    originals = {name: getattr(os, name) for name in _FS_FUNCS}
-    original_open = builtins.open
-
-    def wrap(name: str, func: Callable) -> Callable:
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            counts[name] += 1
-            return func(*args, **kwargs)
-
-        return counted
-
-    for name, func in originals.items():
-        setattr(os, name, wrap(name, func))
-    builtins.open = wrap("open", original_open)
-    try:
-        yield counts
-    finally:
-        for name, func in originals.items():
-            setattr(os, name, func)
-        builtins.open = original_open
 
 
 # --------------------------------------------------------------------------- the managers

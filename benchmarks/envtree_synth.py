@@ -24,12 +24,17 @@ recent mtime (jupyter_layenv's 2 s racy window) see a settled tree at once, with
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import sys
 import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PY_XY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 PY_XYZ = f"{PY_XY}.{sys.version_info[2]}"
@@ -216,6 +221,35 @@ def build_tree(root: str | Path, n: int) -> SynthTree:
     for env in tree.envs:
         tree.write_user_kernelspec(env)
     return tree
+
+
+_FS_FUNCS = ("stat", "lstat", "listdir", "scandir", "access", "readlink")
+
+
+@contextmanager
+def counting_fs_calls() -> Iterator[Counter[str]]:
+    """Counts os.stat/lstat/listdir/scandir/access/readlink and open() calls (diagnostic runs only, not timed), for
+    the discovery and usage benchmarks both."""
+    counts: Counter[str] = Counter()
+    originals = {name: getattr(os, name) for name in _FS_FUNCS}
+    original_open = builtins.open
+
+    def wrap(name: str, func: Callable) -> Callable:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            counts[name] += 1
+            return func(*args, **kwargs)
+
+        return counted
+
+    for name, func in originals.items():
+        setattr(os, name, wrap(name, func))
+    builtins.open = wrap("open", original_open)
+    try:
+        yield counts
+    finally:
+        for name, func in originals.items():
+            setattr(os, name, func)
+        builtins.open = original_open
 
 
 def backdate(*paths: str | Path, when: float = OLD_MTIME) -> int:

@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from envtree_synth import SITE, SynthTree, backdate, build_tree
+from envtree_synth import SITE, SynthTree, backdate, build_tree, counting_fs_calls
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -180,23 +180,9 @@ def timed(call: Any, repeat: int) -> list[float]:
 
 def counted_reads(call: Any) -> int:
     """The directories ``call`` lists (``os.listdir`` and ``os.scandir`` calls)."""
-    listdir, scandir = os.listdir, os.scandir
-    count = 0
-
-    def counted(real: Any) -> Any:
-        def wrapper(*args: Any) -> Any:
-            nonlocal count
-            count += 1
-            return real(*args)
-
-        return wrapper
-
-    os.listdir, os.scandir = counted(listdir), counted(scandir)  # type: ignore[assignment]
-    try:
+    with counting_fs_calls() as counts:
         call()
-    finally:
-        os.listdir, os.scandir = listdir, scandir  # type: ignore[assignment]
-    return count
+    return counts["listdir"] + counts["scandir"]
 
 
 def write(results: dict[str, Any], out: Path) -> str:

@@ -17,6 +17,12 @@ RACY_WINDOW_NS = 2_000_000_000
 UNREAD: Any = object()
 
 
+def settled_since(mtime_ns: int, ctime_ns: int, started: int) -> bool:
+    """Whether a directory read at ``started`` (ns) is still as read: its mtime older than the racy window before
+    that, and its ctime before it (an mtime moved back by ``rsync -a`` or an unpacked archive moves the ctime)."""
+    return mtime_ns <= started - RACY_WINDOW_NS and ctime_ns < started
+
+
 class Listed:
     """The signature's entry of a directory the scan listed and did not ``stat``: unchanged while its mtime is not
     within the racy window of the scan's start (``started``) or later, and its ctime is earlier than that start.
@@ -29,14 +35,13 @@ class Listed:
     system's clock to agree with ours within the window.
     """
 
-    __slots__ = ("mtime_before", "started")
+    __slots__ = ("started",)
 
     def __init__(self, started: int) -> None:
         self.started = started
-        self.mtime_before = started - RACY_WINDOW_NS
 
     def holds(self, result: os.stat_result | None) -> bool:
-        return result is not None and result.st_mtime_ns <= self.mtime_before and result.st_ctime_ns < self.started
+        return result is not None and settled_since(result.st_mtime_ns, result.st_ctime_ns, self.started)
 
     def __repr__(self) -> str:
         return f"Listed(started={self.started})"

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..discovery import RACY_WINDOW_NS
+from ..discovery import settled_since
 from ..inventory import TOOLING, dist_names
 from ..locators.prefix import site_packages_of
 from ..model import LAYERED, Environment
@@ -81,6 +81,5 @@ def _stamp(path: str) -> Stamp:
 
 
 def _settled(stamp: Stamp, started: int) -> bool:
-    """Discovery's rule for a directory it listed: its mtime older than the racy window before the read started,
-    and its ctime before that start (an mtime restored by ``rsync -a`` or an archive moves the ctime)."""
-    return stamp is not None and stamp[0] <= started - RACY_WINDOW_NS and stamp[1] < started
+    """Discovery's rule for a directory it listed (``settled_since``)."""
+    return stamp is not None and settled_since(stamp[0], stamp[1], started)

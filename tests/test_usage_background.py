@@ -29,7 +29,7 @@ def same(path: str) -> str:
     return path
 
 
-def test_a_failing_measure_is_logged_and_the_thread_goes_on(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+def test_a_failing_measure_is_logged_and_the_thread_goes_on(caplog: pytest.LogCaptureFixture):
     """Broken by: a thread that dies on an error (every later waiter waits for ever), or an error that drops what
     was known before."""
     fail = {"bad"}

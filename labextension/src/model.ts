@@ -56,14 +56,24 @@ export interface IUsage {
   environments: IUsageEnv[];
 }
 
+/** How the server came to look at a storage group's place (jupyter_layenv/usage/groups.py): 'found' is through an
+ * env listed one by one, e.g. in ~/.conda/environments.txt. */
+export type StorageGroupSource =
+  | 'create-root'
+  | 'system-root'
+  | 'group-root'
+  | 'configured'
+  | 'default'
+  | 'condarc'
+  | 'server-prefix'
+  | 'found';
+
 export interface IUsageRoot {
   /** The group's path: a root, a Conda install, or the folder an env sits in. */
   root: string;
-  /** What the group is: 'conda-install' or 'folder'. */
-  kind: string;
-  /** How the server came to look there: 'create-root', 'system-root', 'group-root', 'configured', 'default',
-   * 'condarc', 'server-prefix' or 'found' (through an env listed one by one, e.g. in ~/.conda/environments.txt). */
-  source: string;
+  /** What the group is. */
+  kind: 'conda-install' | 'folder';
+  source: StorageGroupSource;
   scope: string;
   size_bytes: number;
   shared_bytes: number;
@@ -204,7 +214,7 @@ export function revisionPackages(rev: Pick<IRevision, 'lock'>): string {
 }
 
 /** How a Storage group that is a root came to be one (its `source`), in the panel's words. */
-const ROOT_WORDS: Record<string, string> = {
+const ROOT_WORDS: Partial<Record<StorageGroupSource, string>> = {
   'create-root': 'root where new environments go',
   'system-root': 'system root',
   'group-root': 'group root',

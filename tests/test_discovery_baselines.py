@@ -67,8 +67,9 @@ def test_a_cold_listing_does_not_stat_what_it_lists(tree: dict[str, Path], monke
     """Broken by: a ``stat`` of each site-packages and conda-meta after listing it, only to keep its mtime for the
     next listing (which makes that ``stat`` itself)."""
     stats: list[str] = []
-    real_stat = os.stat
-    monkeypatch.setattr(os, "stat", lambda path, *a, **k: stats.append(str(path)) or real_stat(path, *a, **k))
+    for name in ("stat", "lstat"):  # either would be a stat of what was just listed
+        real = getattr(os, name)
+        monkeypatch.setattr(os, name, lambda path, *a, real=real, **k: stats.append(str(path)) or real(path, *a, **k))
     listed = {env.path for env in _discovery(tree).discover().environments}
     monkeypatch.undo()
     assert {str(tree["conda"]), str(tree["layer"]), str(tree["plain"])} <= listed

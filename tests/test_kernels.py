@@ -249,16 +249,20 @@ def test_ipykernels_logos_are_found_without_looking_inside_the_package(
     """Broken by: a ``stat`` of ``ipykernel/resources`` per env on every cold listing, when the site-packages
     listing (``ipykernel`` in it) already says where ipykernel's logos are."""
     looked = []
-    real_stat = os.stat
 
-    def stat(path: object, *args: object, **kwargs: object) -> os.stat_result:
-        looked.append(str(path))
-        return real_stat(path, *args, **kwargs)
+    def recording(real):  # type: ignore[no-untyped-def]
+        def call(path: object = ".", *args: object, **kwargs: object) -> object:
+            looked.append(str(path))
+            return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(os, "stat", stat)
+        return call
+
+    for name in ("stat", "lstat", "listdir", "scandir"):  # any look inside the package, not only a stat
+        monkeypatch.setattr(os, name, recording(getattr(os, name)))
     specs = _tree_ksm(ipykernel_install).get_all_specs()
     monkeypatch.undo()
-    assert not [path for path in looked if f"{os.sep}ipykernel{os.sep}" in path]
+    inside = [path for path in looked if f"{os.sep}ipykernel{os.sep}" in path or path.endswith(f"{os.sep}ipykernel")]
+    assert not inside, inside
     full_env = ipykernel_install / "envs" / "full"
     layer = [item for item in specs.values() if str(full_env / "layer") in item["spec"]["argv"][-5]]
     # the layer's ipykernel is its base's (the base's own python3 kernelspec is not the layer's)

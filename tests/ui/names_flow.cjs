@@ -4,7 +4,8 @@
  * tests/ui/test_panel_names.py): the whole name is readable (nothing cut off, no ellipsis), its actions never
  * cover it and stay inside the panel, and its tooltip gives the full name. The sidebar opens at its narrowest
  * (JupyterLab's --jp-sidebar-min-width), with the layer nested two levels deep: the least room a name gets. There,
- * short names (the home tree's myexp_env and proj_uv, two levels deep too) keep their actions on their own line.
+ * short names (the home tree's myexp_env and proj_uv, two levels deep too) keep their actions beside them, on the
+ * name's first line.
  *
  * Environment: LAYENV_UI_URL, LAYENV_UI_TOKEN, LAYENV_UI_ARTIFACTS, LAYENV_UI_ENV_NAME (the long name),
  * LAYENV_UI_BASE_ID, CHROMIUM. Exit code 0 when every check held.

@@ -3,6 +3,8 @@ layer's user root. In-process: a real kernel spec manager and service on a tempo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,15 +16,21 @@ from jupyter_layenv.service import LayenvService
 BODY = {"kind": "conda", "name": "proj", "packages": ["python=3.11"]}
 
 
-def _service(tmp_path: Path, **ksm: object) -> LayenvService:
+@contextmanager
+def _service(tmp_path: Path, **ksm: object) -> Iterator[LayenvService]:
+    """A service whose manager looks only where ``ksm`` says; its background trackers stopped afterwards."""
     settings = dict(kernel_dirs=[str(tmp_path / "kernels")], ensure_native_kernel=False)
-    return LayenvService(
+    service = LayenvService(
         ksm=looking_only_at(**{**settings, **ksm}),
         user_root=str(tmp_path / "user-root"),
         jobs_dir=str(tmp_path / "jobs"),
         conda_envs_dir=str(tmp_path / "scratch" / "envs"),
         conda_channels=["file:///nowhere"],
     )
+    try:
+        yield service
+    finally:
+        service.usage.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -41,22 +49,16 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 )
 def test_a_conda_env_discovery_will_list_is_planned(tmp_path: Path, ksm: dict) -> None:
     settings = {key: [value.format(tmp=tmp_path) for value in values] for key, values in ksm.items()}
-    service = _service(tmp_path, **settings)
-    try:
+    with _service(tmp_path, **settings) as service:
         plan = service.plan_conda(BODY, "me")
-    finally:
-        service.usage.stop()
     assert plan.path == str(tmp_path / "scratch" / "envs" / "proj")
 
 
 def test_a_conda_env_discovery_would_not_list_is_refused_and_nothing_is_made(tmp_path: Path) -> None:
-    service = _service(tmp_path)
-    try:
+    with _service(tmp_path) as service:
         with pytest.raises(PolicyError) as refused:
             service.plan_conda(BODY, "me")
         conda = service.conda_policy(None, [])
-    finally:
-        service.usage.stop()
     envs = tmp_path / "scratch" / "envs"
     assert refused.value.status == 500 and refused.value.reason == "not listed"
     assert refused.value.message.startswith(
@@ -69,12 +71,9 @@ def test_a_conda_env_discovery_would_not_list_is_refused_and_nothing_is_made(tmp
 
 def test_the_user_root_is_scanned_even_when_no_venv_root_names_it(tmp_path: Path) -> None:
     """Why a layer's create needs no such check: its user root is made one of discovery's roots."""
-    service = _service(tmp_path)
-    try:
+    with _service(tmp_path) as service:
         service.ksm.current()
         scanned = service.ksm.discovery.scanned()
-    finally:
-        service.usage.stop()
     assert scanned is not None and str(tmp_path / "user-root") in scanned
 
 
@@ -83,9 +82,6 @@ def test_a_conda_envs_dir_discovery_scans_under_another_name_is_planned(tmp_path
     step finds it there (the same directory), so the create is not refused."""
     (tmp_path / "scratch" / "envs").mkdir(parents=True)
     (tmp_path / "conda-envs").symlink_to(tmp_path / "scratch" / "envs")
-    service = _service(tmp_path, envs_dirs=[str(tmp_path / "conda-envs")])
-    try:
+    with _service(tmp_path, envs_dirs=[str(tmp_path / "conda-envs")]) as service:
         plan = service.plan_conda(BODY, "me")
-    finally:
-        service.usage.stop()
     assert plan.path == str(tmp_path / "scratch" / "envs" / "proj")

@@ -4,10 +4,12 @@ import {
   cleanSummary,
   formatBytes,
   ICleanReport,
+  IUsageRoot,
   lastUsedText,
   revisionPackages,
   storageGroupLabel,
-  storageGroupLine
+  storageGroupLine,
+  StorageGroupSource
 } from '../src/model';
 
 describe('the Storage view words', () => {
@@ -28,8 +30,10 @@ describe('the Storage view words', () => {
       environments,
       last_used: null
     });
-    const group = (owners: ReturnType<typeof owner>[]) => ({
+    const group = (owners: ReturnType<typeof owner>[]): IUsageRoot => ({
       root: '/srv/envs',
+      kind: 'folder',
+      source: 'configured',
       scope: 'user',
       size_bytes: owners.reduce((sum, o) => sum + o.size_bytes, 0),
       shared_bytes: 0,
@@ -58,7 +62,7 @@ describe('the Storage view words', () => {
     expect(storageGroupLine(group([]))).toBe('0 bytes in 0 environments');
   });
 
-  it.each([
+  it.each<[IUsageRoot['kind'], StorageGroupSource, string]>([
     ['folder', 'create-root', 'Root where new environments go'],
     ['folder', 'group-root', 'Group root'],
     ['folder', 'configured', 'Configured root'],
@@ -89,7 +93,7 @@ describe('the Storage view words', () => {
   ])(
     'calls a %s group (source %s) a root only when it is one: "%s"',
     (kind, source, label) => {
-      const group = {
+      const group: IUsageRoot = {
         root: '/x',
         kind,
         source,

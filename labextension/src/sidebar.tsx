@@ -39,7 +39,7 @@ import {
   plural,
   scopeTitle
 } from './model';
-import { PathLine } from './lines';
+import { KernelName, PathLine } from './lines';
 import { JobError, ProgressBar } from './progress';
 import { StorageSection } from './storage';
 import { LayenvStore } from './store';
@@ -537,9 +537,9 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
             <li
               key={k.name}
               className="jp-LayenvKernel"
-              title={`kernel name: ${k.name}`}
+              title={`${k.display_name}\nkernel name: ${k.name}`}
             >
-              {k.display_name}
+              <KernelName name={k.display_name} />
             </li>
           ))}
         </ul>

@@ -39,6 +39,7 @@ import {
   plural,
   scopeTitle
 } from './model';
+import { KernelName, PathLine } from './lines';
 import { JobError, ProgressBar } from './progress';
 import { StorageSection } from './storage';
 import { LayenvStore } from './store';
@@ -247,7 +248,7 @@ function SidebarView({
                       <li key={s.path} className="jp-LayenvSkipped-item">
                         <div className="jp-LayenvSkipped-line">
                           <div className="jp-LayenvPath" title={s.path}>
-                            {s.path}
+                            {breakable(s.path, /(?<=\/)/)}
                           </div>
                           <SkippedDelete
                             env={orphanEnv(s)}
@@ -397,10 +398,13 @@ function TreeSection(props: {
   );
 }
 
-/** A name with a line-break opportunity after each "_", "-" and ".": a long one wraps between its words first. */
-function breakable(name: string): React.ReactNode[] {
+/**
+ * A name with a line-break opportunity after each "_", "-" and "." (a path: after each "/"): a long one wraps
+ * between its words first.
+ */
+function breakable(name: string, after = /(?<=[_.-])/): React.ReactNode[] {
   return name
-    .split(/(?<=[_.-])/)
+    .split(after)
     .flatMap((part, i) => (i ? [<wbr key={i} />, part] : [part]));
 }
 
@@ -526,19 +530,16 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
           {owner}
         </div>
       )}
-      <div className="jp-LayenvPath" title={env.path}>
-        {/* left-to-right marks: the ellipsis is on the left (rtl box), the path itself reads ltr */}
-        {`\u200e${env.path}\u200e`}
-      </div>
+      <PathLine path={env.path} />
       {env.kernels.length ? (
         <ul className="jp-LayenvKernels" aria-label={`Kernels of ${env.name}`}>
           {env.kernels.map(k => (
             <li
               key={k.name}
               className="jp-LayenvKernel"
-              title={`kernel name: ${k.name}`}
+              title={`${k.display_name}\nkernel name: ${k.name}`}
             >
-              {k.display_name}
+              <KernelName name={k.display_name} />
             </li>
           ))}
         </ul>

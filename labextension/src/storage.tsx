@@ -16,6 +16,7 @@ import {
   storageGroupLine,
   storageGroupLabel
 } from './model';
+import { PathLine } from './lines';
 import { LayenvStore } from './store';
 
 const LARGEST = 10;
@@ -94,7 +95,7 @@ export function StorageSection({ store }: { store: LayenvStore }): JSX.Element {
                 <div className="jp-LayenvStorage-kind">
                   {storageGroupLabel(root)}
                 </div>
-                <div className="jp-LayenvPath">{`\u200e${root.root}\u200e`}</div>
+                <PathLine path={root.root} />
                 <div className="jp-LayenvStorage-line">
                   {storageGroupLine(root)}
                 </div>

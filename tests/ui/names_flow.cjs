@@ -7,7 +7,7 @@
  * short names (the home tree's myexp_env and proj_uv, two levels deep too) keep their actions beside them, on the
  * name's first line. There too: every path (the rows', Storage's places) fits its line whole or cut at a "/" with
  * "…" first (the end kept, the whole path in its title), a kernel's display name never breaks inside its
- * parentheses.
+ * parentheses, and with the filter set Storage lists only what the tree shows.
  *
  * Environment: LAYENV_UI_URL, LAYENV_UI_TOKEN, LAYENV_UI_ARTIFACTS, LAYENV_UI_ENV_NAME (the long name),
  * LAYENV_UI_BASE_ID, CHROMIUM. Exit code 0 when every check held.
@@ -175,6 +175,21 @@ async function flow(page) {
     await storage.locator('ul[aria-label="Storage by place"] li').first().waitFor();
     await checkPaths(storage.locator('ul[aria-label="Storage by place"]'), 'Storage');
     await screenshot(page, 'storage');
+    // the filter: Storage lists the environments the tree shows, and says so
+    await sidebar.getByLabel('Filter environments').fill(ENV_NAME);
+    const treePaths = await sidebar
+      .locator('li.jp-LayenvEnv')
+      .evaluateAll(rows => rows.map(r => r.getAttribute('data-env-path')));
+    const largest = storage.locator('ul[aria-label="Largest environments"] li');
+    await largest.first().waitFor();
+    const storagePaths = await largest.evaluateAll(rows => rows.map(r => r.getAttribute('data-env-path')));
+    const total = await storage.locator('.jp-LayenvStorage-total').innerText();
+    log(`filtered: tree ${JSON.stringify(treePaths)}, Storage ${JSON.stringify(storagePaths)}, "${total}"`);
+    check(storagePaths.includes(listed.find(e => e.id === ENV_ID).path), 'Storage lists the filtered layer');
+    check(storagePaths.every(p => treePaths.includes(p)), 'Storage lists only the environments the tree shows');
+    check(/ of \d+ environments/.test(total) && /filter/.test(total), `Storage says it follows the filter: "${total}"`);
+    await checkPaths(storage.locator('ul[aria-label="Storage by place"]'), 'Storage, filtered');
+    await screenshot(page, 'storage-filtered');
   } finally {
     const deleted = await api('DELETE', `environments/${ENV_ID}`);
     log(`deleted the layer: ${deleted.status}`);

@@ -1,4 +1,7 @@
-/** One-line labels of the narrow sidebar: a path cut at a "/" to the room it has (paths.ts). */
+/**
+ * One-line labels of the narrow sidebar: a path cut at a "/" to the room it has (paths.ts), and a kernel's
+ * display name whose parenthesised part never breaks across lines.
+ */
 import * as React from 'react';
 
 import { fitPath } from './paths';
@@ -54,5 +57,39 @@ export function PathLine(props: {
       {/* left-to-right marks: were even the last name too long, the CSS ellipsis (an rtl box) cuts its start */}
       {`\u200e${shown}\u200e`}
     </div>
+  );
+}
+
+export interface ITextPart {
+  text: string;
+  /** A "(…)" part: shown on one line. */
+  paren: boolean;
+}
+
+/** A name's parts: the text between its parenthesised parts, and each "(…)" (innermost pairs, kept whole). */
+export function parenthesisedParts(name: string): ITextPart[] {
+  return name
+    .split(/(\([^()]*\))/)
+    .filter(Boolean)
+    .map(text => ({ text, paren: /^\(.*\)$/.test(text) }));
+}
+
+/**
+ * A kernel's display name that may wrap between its words but never inside "(py311_ai ▸ proj)": a parenthesised
+ * part too long for a line ends in an ellipsis (the caller's tooltip has the whole name).
+ */
+export function KernelName({ name }: { name: string }): JSX.Element {
+  return (
+    <>
+      {parenthesisedParts(name).map((part, i) =>
+        part.paren ? (
+          <span key={i} className="jp-LayenvNoBreak">
+            {part.text}
+          </span>
+        ) : (
+          part.text
+        )
+      )}
+    </>
   );
 }

@@ -39,7 +39,7 @@ import {
   plural,
   scopeTitle
 } from './model';
-import { PathLine } from './lines';
+import { KernelName, PathLine } from './lines';
 import { JobError, ProgressBar } from './progress';
 import { StorageSection } from './storage';
 import { LayenvStore } from './store';
@@ -115,6 +115,11 @@ function SidebarView({
   const conda = filterTree(tree.conda, filter);
   const other = filterTree(tree.other, filter);
   const shown = countNodes(conda) + countNodes(other);
+  // What Storage lists while a filter is set: the environments the tree shows.
+  const shownPaths = React.useMemo(
+    () => (filter.trim() ? new Set(nodePaths([...conda, ...other])) : null),
+    [listing, filter]
+  );
   const busy = store.busyPaths;
   const policy = store.policy;
   const createBlocked = createRefusal(policy);
@@ -272,7 +277,7 @@ function SidebarView({
                 )}
               </section>
             )}
-            <StorageSection store={store} />
+            <StorageSection store={store} shown={shownPaths} />
             <div className="jp-LayenvSidebar-count" aria-live="polite">
               {filter
                 ? `${shown} of ${plural(envs.length, 'environment')}`
@@ -283,6 +288,11 @@ function SidebarView({
       </div>
     </div>
   );
+}
+
+/** The paths of a tree's environments, its children's too. */
+function nodePaths(nodes: IEnvNode[]): string[] {
+  return nodes.flatMap(node => [node.env.path, ...nodePaths(node.children)]);
 }
 
 /** The delete button of a skipped entry the server may delete (a layer whose base was deleted), else nothing. */
@@ -537,9 +547,9 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
             <li
               key={k.name}
               className="jp-LayenvKernel"
-              title={`kernel name: ${k.name}`}
+              title={`${k.display_name}\nkernel name: ${k.name}`}
             >
-              {k.display_name}
+              <KernelName name={k.display_name} />
             </li>
           ))}
         </ul>

@@ -228,11 +228,12 @@ _FS_FUNCS = ("stat", "lstat", "listdir", "scandir", "access", "readlink")
 
 @contextmanager
 def counting_fs_calls() -> Iterator[Counter[str]]:
-    """Counts os.stat/lstat/listdir/scandir/access/readlink and open() calls (diagnostic runs only, not timed), for
-    the discovery and usage benchmarks both."""
+    """Counts os.stat/lstat/listdir/scandir/access/readlink and file opens (``open()`` and ``os.open``, which
+    jupyter_layenv's small reads use, both as "open") (diagnostic runs only, not timed), for the discovery and
+    usage benchmarks both."""
     counts: Counter[str] = Counter()
     originals = {name: getattr(os, name) for name in _FS_FUNCS}
-    original_open = builtins.open
+    original_open, original_os_open = builtins.open, os.open
 
     def wrap(name: str, func: Callable) -> Callable:
         def counted(*args: Any, **kwargs: Any) -> Any:
@@ -244,12 +245,14 @@ def counting_fs_calls() -> Iterator[Counter[str]]:
     for name, func in originals.items():
         setattr(os, name, wrap(name, func))
     builtins.open = wrap("open", original_open)
+    os.open = wrap("open", original_os_open)
     try:
         yield counts
     finally:
         for name, func in originals.items():
             setattr(os, name, func)
         builtins.open = original_open
+        os.open = original_os_open
 
 
 def backdate(*paths: str | Path, when: float = OLD_MTIME) -> int:

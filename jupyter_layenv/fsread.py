@@ -34,20 +34,29 @@ def read_small_text(path: str) -> str | None:
 
 
 def read_small_bytes(path: str) -> bytes | None:
-    """The bytes of a small file; ``None`` when absent, unreadable or too large."""
+    """The bytes of a small file; ``None`` when absent, unreadable or too large.
+
+    ``os.open``/``os.read``, not ``open()``: no file object, and no ``fstat`` (which ``open()`` makes to refuse a
+    directory; reading one fails with EISDIR here): a cold listing reads each venv's pyvenv.cfg and kernel.json.
+    """
     try:
-        with open(path, "rb", buffering=0) as handle:
-            first = handle.read(_CHUNK)
-            chunk = handle.read(_CHUNK) if first else b""
-            if not chunk:  # the common case: all of it in the first read
-                return first
-            chunks = [first, chunk]
-            size = len(first) + len(chunk)
-            while size <= MAX_SMALL_FILE and (chunk := handle.read(_CHUNK)):
-                size += len(chunk)
-                chunks.append(chunk)
+        fd = os.open(path, os.O_RDONLY)
     except (OSError, ValueError):
         return None
+    try:
+        first = os.read(fd, _CHUNK)
+        chunk = os.read(fd, _CHUNK) if first else b""
+        if not chunk:  # the common case: all of it in the first read
+            return first
+        chunks = [first, chunk]
+        size = len(first) + len(chunk)
+        while size <= MAX_SMALL_FILE and (chunk := os.read(fd, _CHUNK)):
+            size += len(chunk)
+            chunks.append(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     return None if size > MAX_SMALL_FILE else b"".join(chunks)
 
 

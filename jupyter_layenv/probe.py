@@ -176,6 +176,7 @@ class RootProbe:
         self._queue: deque[str] = deque()
         self._asked: dict[str, float] = {}  # path -> when it was asked; present until it answers
         self._seen: dict[str, Seen | None] = {}  # path -> (dev, ino, mtime) at its last answer
+        self._answered: dict[str, float] = {}  # path -> when it last answered
         self._local: dict[str, float] = {}  # path on a local file system -> when it last answered
         self._devices = _LocalDevices()
         self._free = 0  # threads waiting for work, or starting
@@ -204,6 +205,23 @@ class RootProbe:
             if waiting:
                 self._wait(waiting, start + timeout)
             return tuple(path for path in paths if path in self._asked)
+
+    def answers(self, max_age: float = RECHECK) -> tuple[dict[str, tuple[int, int] | None], frozenset[str]]:
+        """The roots' directory ids (``(st_dev, st_ino)``; ``None``: missing or unreadable) as they answered within
+        the last ``max_age`` seconds, and the roots asked and not answered yet (hung, or slow).
+
+        What a listing just learnt, for a caller that must tell a directory by its id without asking a root again (a
+        root on a dead mount would block it): right after ``unresponsive``, every root it was given is in one of
+        the two (a local root is asked at most every ``RECHECK`` seconds).
+        """
+        with self._lock:
+            now, asked = time.monotonic(), frozenset(self._asked)
+            ids = {
+                path: None if seen is None else seen[:2]
+                for path, seen in self._seen.items()
+                if path not in asked and now - self._answered[path] <= max_age
+            }
+            return ids, asked
 
     def _wait(self, waiting: list[str], deadline: float) -> None:
         asked = self._asked
@@ -244,6 +262,7 @@ class RootProbe:
                     self._lock.acquire()
                     self._free += 1
                     self._seen[path] = seen
+                    self._answered[path] = time.monotonic()
                     self._asked.pop(path, None)
                     if device in self._devices.devices:
                         self._local[path] = time.monotonic()

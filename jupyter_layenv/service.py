@@ -187,7 +187,7 @@ class LayenvService(condabase.CondaBases):
         listing = listing_json(discovered, table)
         uid = os.getuid()
         facts = self.usage.facts(discovered)
-        shadows = self.usage.shadows.shadowing(discovered.environments)
+        shadows = self.usage.shadows.shadowing(discovered)
         issues = self.usage.health(discovered, wait=wait_health)
         for env, env_json in zip(discovered.environments, listing["environments"], strict=True):
             env_json.update(facts[env.path], shadowed=shadows.get(env.path, []), health=issues[env.path])

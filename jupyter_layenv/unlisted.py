@@ -13,6 +13,7 @@ from collections.abc import Collection
 
 from .create.conda import environments_txt
 from .model import Discovered, Environment
+from .probe import PROBE, root_of
 
 
 def listed_as(discovered: Discovered, path: str) -> Environment | None:
@@ -40,13 +41,41 @@ def unseen_conda_dir(envs_dir: str, scanned: Collection[str] | None, environment
     listing = environments_txt()
     if scanned is None or envs_dir in scanned or listing in environments_files:
         return None
-    if any(_same(envs_dir, directory) for directory in scanned):  # scanned under another name: listed_as finds it
+    if _scanned_under_another_name(envs_dir, scanned):  # listed_as finds the env there
         return None
     return (
         f"discovery does not look in {envs_dir} (LayenvService.conda_envs_dir) and does not read {listing}, where a "
         f"new Conda env is recorded: add {envs_dir} to LayenvKernelSpecManager.envs_dirs (or {listing} to "
         "LayenvKernelSpecManager.environments_files), or set LayenvService.conda_envs_dir to a directory it scans"
     )
+
+
+def _scanned_under_another_name(envs_dir: str, scanned: Collection[str]) -> bool:
+    """Whether a scanned directory is ``envs_dir`` reached by another path (a symlink, a bind mount), told by
+    ``(st_dev, st_ino)``: one ``stat`` of ``envs_dir``; a scanned root's id is the root probe's answer to the listing
+    just made, and only a scanned directory that is no root (a Conda root's ``envs/``) is asked, once. Nothing in a
+    root that has not answered the probe (a hung or slow mount: it would block this thread) is asked: discovery
+    leaves such a root out of its listings, so an env made there would not be listed now either."""
+    ids, unanswered = PROBE.answers()
+    if root_of(envs_dir, unanswered) is not None:
+        return False
+    wanted = ids[envs_dir] if envs_dir in ids else _dir_id(envs_dir)
+    if wanted is None:
+        return False
+    for directory in scanned:
+        if root_of(directory, unanswered) is None:
+            found = ids[directory] if directory in ids else _dir_id(directory)
+            if found == wanted:
+                return True
+    return False
+
+
+def _dir_id(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def unlisted_message(discovered: Discovered, path: str, job_id: str, *, installed_packages: bool) -> str:

@@ -138,7 +138,7 @@ def test_root_condarc_files_read_only_when_there(tmp_path: Path, monkeypatch: py
 
     def locate() -> conda.Located:
         with monkeypatch.context() as patch:
-            for name in ("stat", "listdir", "scandir"):
+            for name in ("stat", "listdir", "scandir", "open"):  # fsread reads files with os.open
                 patch.setattr(os, name, recording(getattr(os, name)))
             patch.setattr(builtins, "open", recording(builtins.open))
             return conda.locate([str(root)], [], [], [], lambda d: env_children(d, None)[0])

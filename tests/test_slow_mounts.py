@@ -27,6 +27,7 @@ from loopfs import LoopMount
 
 from jupyter_layenv import LayenvKernelSpecManager
 from jupyter_layenv.discovery import RACY_WINDOW_NS
+from jupyter_layenv.service import LayenvService
 
 T = TypeVar("T")
 ROOT_TIMEOUT = 1.0
@@ -264,6 +265,35 @@ def test_conda_files_naming_envs_on_a_frozen_mount_do_not_stall_a_listing(home: 
         assert str(remote.conda) in {entry["path"] for entry in _not_responding(listing)}
         assert str(home.listed_env) in {env["path"] for env in listing["environments"]}
     assert str(remote.conda) in {env["path"] for env in _listed_again(ksm)["environments"]}
+
+
+def test_a_conda_create_check_does_not_ask_a_root_another_listing_found_hung(
+    home: Tree, remote: Remote, tmp_path: Path
+) -> None:
+    """Whether a new Conda env would be listed (GET policy, each Conda create) compares its directory with the
+    scanned ones by id; a root the probe is still waiting for is not asked. Broken by: ``samefile`` with every
+    scanned directory (a concurrent listing had found the root hung, so the check blocked its thread there)."""
+    envs = tmp_path / "conda-envs"
+    envs.mkdir()
+    ksm = _ksm(remote)
+    ksm.environments_files = []  # where a new Conda env is recorded: not read, so its directory must be scanned
+    time.sleep(_settle())
+    service = LayenvService(
+        ksm=ksm,
+        user_root=str(tmp_path / "user-root"),
+        jobs_dir=str(tmp_path / "jobs"),
+        conda_envs_dir=str(envs),
+        conda_channels=["file:///nowhere"],
+    )
+    try:
+        _assert_remote_back(bounded(service.ksm.listing), remote)  # a complete scan: the mount's roots in it
+        assert str(remote.venvs) in (service.ksm.discovery.scanned() or ())
+        with remote.frozen():
+            _assert_remote_skipped(bounded(_ksm(remote).listing), remote, home, ROOT_TIMEOUT)  # another listing
+            unseen = bounded(lambda: service.unseen(str(envs)))
+        assert unseen is not None and f"discovery does not look in {envs}" in unseen
+    finally:
+        service.usage.stop()
 
 
 # ---------------------------------------------------------------------------------------- through the server

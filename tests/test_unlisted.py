@@ -3,6 +3,7 @@ layer's user root. In-process: a real kernel spec manager and service on a tempo
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,3 +86,34 @@ def test_a_conda_envs_dir_discovery_scans_under_another_name_is_planned(tmp_path
     with _service(tmp_path, envs_dirs=[str(tmp_path / "conda-envs")]) as service:
         plan = service.plan_conda(BODY, "me")
     assert plan.path == str(tmp_path / "scratch" / "envs" / "proj")
+
+
+def test_a_conda_envs_dir_not_scanned_by_name_costs_one_stat_of_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Broken by: ``samefile`` with every scanned directory (two ``stat`` calls each, on GET policy and each Conda
+    create). Its directory id is read once; the roots' ids are the root probe's answers of the listing just made,
+    so of the scanned directories only one that is no root (a Conda root's ``envs/``) is asked, once."""
+    envs = tmp_path / "scratch" / "envs"
+    envs.mkdir(parents=True)
+    conda_root = tmp_path / "conda"
+    (conda_root / "conda-meta").mkdir(parents=True)
+    (conda_root / "conda-meta" / "history").write_text("")
+    (conda_root / "envs").mkdir()
+    venv_roots = [tmp_path / "venvs-a", tmp_path / "venvs-b"]
+    for root in venv_roots:
+        root.mkdir()
+    with _service(tmp_path, conda_roots=[str(conda_root)], venv_roots=[str(root) for root in venv_roots]) as service:
+        service.ksm.current()
+        scanned = service.ksm.discovery.scanned()
+        assert scanned is not None and {str(conda_root / "envs"), *map(str, venv_roots)} <= scanned
+        calls: list[tuple[str, str]] = []
+        with monkeypatch.context() as patch:
+            for name in ("stat", "lstat", "listdir", "scandir"):
+                real = getattr(os, name)
+                patch.setattr(
+                    os,
+                    name,
+                    lambda path, *a, name=name, real=real, **k: calls.append((name, str(path))) or real(path, *a, **k),
+                )
+            unseen = service.unseen(str(envs))
+    assert unseen is not None and f"does not look in {envs}" in unseen
+    assert sorted(calls) == [("stat", str(conda_root / "envs")), ("stat", str(envs))]

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from jupyter_layenv.discovery import RACY_WINDOW_NS
+from jupyter_layenv.usage import sizing
 from jupyter_layenv.usage.background import Background, Stamps, stamp, unchanged
 from jupyter_layenv.usage.sizing import SizeTracker
 
@@ -62,7 +65,7 @@ def test_a_missing_env_is_unchanged_until_it_appears(tmp_path: Path):
 
     def measure(path: str) -> Stamps:
         walks.append(path)
-        return stamp([path])
+        return stamp([path])[0]
 
     tracker: Background[str, Stamps] = Background(measure, lambda known, _: unchanged(known), name="test-bg", refresh=0)
     try:
@@ -130,5 +133,41 @@ def test_a_failed_measure_is_tried_again_only_when_due():
         tracker.refresh = 0  # due now
         assert within(tracker.wait_for, ["bad"], same) == {}
         assert calls == ["bad", "bad"]
+    finally:
+        tracker.stop()
+
+
+def test_a_file_met_while_being_written_is_measured_again(tmp_path: Path):
+    """Broken by: a size trusted while its directories keep their mtimes, when the walk met a file created and not
+    yet written (an install in progress). Writing its content moves no directory's mtime, so the env kept the size
+    of the empty file for good (a CI run's listings showed a layer's old size for 60 s)."""
+    env = tmp_path / "env"
+    env.mkdir()
+    tracker = SizeTracker(refresh=0)
+    try:
+        with open(env / "wheel.bin", "wb") as being_written:
+            early = within(tracker.measured, [str(env)])[str(env)]  # the walk meets the empty file
+            being_written.write(b"y" * 100_000)
+        assert not early.settled
+        measured = within(tracker.measured, [str(env)])[str(env)]
+        assert measured.size_bytes == sizing.measure(str(env)).size_bytes > early.size_bytes
+    finally:
+        tracker.stop()
+
+
+def test_a_settled_size_is_trusted_until_a_directory_changes(tmp_path: Path):
+    """Broken by: every size walked again when due (no cache), or a settled size kept after a change."""
+    env = tmp_path / "env"
+    (env / "pkg").mkdir(parents=True)
+    (env / "pkg" / "data").write_bytes(b"x" * 100_000)
+    time.sleep(RACY_WINDOW_NS / 1e9 + 0.1)  # older than the racy window: nothing can still be being written
+    tracker = SizeTracker(refresh=0)
+    try:
+        first = within(tracker.measured, [str(env)])[str(env)]
+        assert first.settled
+        assert within(tracker.measured, [str(env)])[str(env)] is first  # checked, not walked again
+        (env / "pkg" / "more").write_bytes(b"x" * 100_000)
+        grown = within(tracker.measured, [str(env)])[str(env)]
+        assert grown.size_bytes > first.size_bytes and not grown.settled
     finally:
         tracker.stop()

@@ -17,6 +17,7 @@ from jupyter_process import JUPYTER
 from layenv_api import fetch_json
 from wheelhouse import write_wheel
 
+from jupyter_layenv.discovery import RACY_WINDOW_NS
 from jupyter_layenv.usage.healthcache import HealthTracker
 
 
@@ -114,8 +115,8 @@ async def test_every_env_in_the_listing_carries_its_health(jp_fetch, health_home
 
 
 def test_health_is_cached_until_the_env_changes(tmp_path: Path):
-    """A second check reads no file while the env's directories are unchanged (an edit in place, which no installer
-    makes, is not seen until a directory changes); a planted copy is seen at once."""
+    """A second check reads no file while the env's directories are unchanged and settled (an edit in place, which no
+    installer makes once it is done, is not seen until a directory changes); a planted copy is seen at once."""
     base = make_conda_prefix(tmp_path / "miniconda3", conda_root=True)
     layer = make_layered_env(base, tmp_path / "venvs" / "lay", inherit=True, tool="uv")
     ksm = looking_only_at(conda_roots=[str(base)], venv_roots=[str(tmp_path / "venvs")], ensure_native_kernel=False)
@@ -125,9 +126,15 @@ def test_health_is_cached_until_the_env_changes(tmp_path: Path):
         add_pure_python_package(site_packages(layer), "solo", "1.0")
         assert tracker.issues(discovered)[str(layer)] is None  # not checked yet: the caller does not wait
         assert tracker.checked(discovered)[str(layer)] == []
-        (site_packages(layer) / "solo-1.0.dist-info" / "METADATA").write_text(
-            "Metadata-Version: 2.1\nName: solo\nVersion: 1.0\nRequires-Dist: gone\n"
-        )
+        metadata = site_packages(layer) / "solo-1.0.dist-info" / "METADATA"
+        # written after the check (an install still writing) moves no directory the check stamped; a check made
+        # within the racy window of a change is made again, so it is seen
+        metadata.write_text("Metadata-Version: 2.1\nName: solo\nVersion: 1.0\nRequires-Dist: gone\n")
+        assert [issue.kind for issue in tracker.checked(discovered)[str(layer)]] == ["unmet-requirement"]
+        metadata.write_text("Metadata-Version: 2.1\nName: solo\nVersion: 1.0\n")
+        time.sleep(RACY_WINDOW_NS / 1e9 + 0.1)  # settled: the stamps alone validate the next check
+        assert tracker.checked(discovered)[str(layer)] == []
+        metadata.write_text("Metadata-Version: 2.1\nName: solo\nVersion: 1.0\nRequires-Dist: gone\n")
         assert tracker.checked(discovered)[str(layer)] == []  # unchanged directories: not checked again
         moved = site_packages(layer).stat().st_mtime_ns + 1_000_000_000  # a change, whatever the clock's tick
         os.utime(site_packages(layer), ns=(moved, moved))

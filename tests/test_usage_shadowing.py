@@ -106,3 +106,33 @@ def test_an_install_between_two_listings_is_seen(tree: Path, service: LayenvServ
     time.sleep(0.05)
     (site_packages(layer) / "latest-1.0.dist-info").rename(site_packages(layer) / "gone-1.0.dist-info")
     assert shadowed(service, layer) == ["early", "late", "mine"]  # a directory renamed within the same second
+
+
+def test_the_site_packages_of_the_envs_python_is_read(tree: Path, service: LayenvService):
+    """A layer keeps a ``lib/python3.99/site-packages`` left over (another Python's, newer): the names are read from
+    the site-packages of the Python discovery gives the layer, not from the newest one in ``lib``. Broken by: no
+    version given to ``site_packages_of``."""
+    layer = tree / "venvs" / "proj"
+    stray = layer / "lib" / "python3.99" / "site-packages"
+    (stray / "stale-1.0.dist-info").mkdir(parents=True)
+    version = next(env["python_version"] for env in service.listing_now()["environments"] if env["path"] == str(layer))
+    assert version and not version.startswith("3.99")
+    assert shadowed(service, layer) == ["early"]
+
+
+def test_a_site_packages_linked_out_of_its_env_is_not_read(tree: Path, service: LayenvService):
+    """A layer whose site-packages is a symlink to a directory outside it: its names are not read (nothing is followed
+    out of an env), so it shadows nothing. Broken by: listing through the link."""
+    layer = tree / "venvs" / "proj"
+    site = site_packages(layer)
+    outside = tree / "elsewhere" / "site-packages"
+    outside.parent.mkdir()
+    site.rename(outside)
+    site.symlink_to(outside)
+    assert (site / "early-1.0.dist-info").is_dir()  # the link works: only the rule keeps its names out
+    assert shadowed(service, layer) == []
+    inside = layer / "lib" / "site-packages-real"  # a link that stays inside the env is followed
+    outside.rename(inside)
+    site.unlink()
+    site.symlink_to(inside)
+    assert shadowed(service, layer) == ["early"]

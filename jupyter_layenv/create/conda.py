@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
 from ..model import BUILDING_MARKER, PROVENANCE
-from .process import _kill_group, spawn_guarded
+from .process import kill_group, spawn_guarded
 
 PROGRESS = "@layenv-progress "  # a worker stdout line carrying {"step", "done", "total", "package", "fraction"}
 KIND = "conda"
@@ -129,7 +129,7 @@ async def run_worker(
                     on_needed(needed)
         return await proc.wait()
     except asyncio.CancelledError:
-        await asyncio.shield(_kill_group(proc))
+        await asyncio.shield(kill_group(proc))
         raise
 
 

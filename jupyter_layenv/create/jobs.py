@@ -32,7 +32,7 @@ from .jobstore import ACTIVE, Job, JobStore
 from .locks import EnvLock, PlantedLink
 from .needed import packages_needed
 from .process import error_line, run_logged
-from .recovery import AGAIN, recover_job
+from .recovery import AGAIN, PUT_BACK, recover_job
 
 
 class JobConflict(Exception):
@@ -448,7 +448,7 @@ class JobManager:
         """Server shutdown: stop every job, removing its half-made env (a change's layer: restored)."""
         for job_id, task in list(self._tasks.items()):
             change = self._jobs[job_id].plan.get("kind") == "change"
-            redo = f"{UNCHANGED}, make the change again" if change else AGAIN
+            redo = PUT_BACK if change else AGAIN
             self._outcome[job_id] = ("failed", f"interrupted by server shutdown; {redo}")
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)

@@ -77,11 +77,11 @@ async def run_logged(
         await on_spawn(proc.pid)
         return await proc.wait()
     except asyncio.CancelledError:
-        await asyncio.shield(_kill_group(proc))
+        await asyncio.shield(kill_group(proc))
         raise
 
 
-async def _kill_group(proc: asyncio.subprocess.Process) -> None:
+async def kill_group(proc: asyncio.subprocess.Process) -> None:
     """SIGTERM the whole group; after a grace period SIGKILL what is left (children the leader started too)."""
     _signal_group(proc.pid, signal.SIGTERM)
     with contextlib.suppress(asyncio.TimeoutError):

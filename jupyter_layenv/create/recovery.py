@@ -23,7 +23,8 @@ INTERRUPTED_BY, AGAIN = "interrupted: the server running it stopped;", "create i
 ALREADY_REMOVED = "its half-made environment had already been removed (by another server sharing the root)"
 INTERRUPTED = f"{INTERRUPTED_BY} the half-made environment was removed, {AGAIN}"
 KEPT = "it is kept; delete it if it is not listed as a kernel"
-INTERRUPTED_CHANGE = f"{INTERRUPTED_BY} the layer was put back as it was before, make the change again"
+PUT_BACK = "the layer was put back as it was before, make the change again"  # a change stopped by any means
+INTERRUPTED_CHANGE = f"{INTERRUPTED_BY} {PUT_BACK}"
 
 
 def recover_job(store: JobStore, job: Job, log: logging.Logger) -> bool:

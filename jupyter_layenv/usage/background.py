@@ -3,7 +3,9 @@
 A listing asks and never waits: it gets what is known (``None``: not yet) and the envs that are due are queued. A
 command asks and waits. A cached fact stays valid while the directories it read keep the mtimes stamped before it
 read them (:func:`stamp`, :func:`unchanged`): the thread checks that at most every ``refresh`` seconds per env, and
-works the fact out again only when one changed.
+works the fact out again only when one changed. A fact read while what it read was still changing (discovery's racy
+rule, :func:`settled_since`) is not trusted that way: a file created and not yet written, or a second entry made in
+the same clock tick, moves no stamped mtime when it is finished, so such a fact is worked out again when next due.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
+
+from ..discovery import settled_since
 
 W = TypeVar("W")  # what the measuring function is given for one env
 R = TypeVar("R")  # what it finds
@@ -32,8 +36,20 @@ def mtime(path: str) -> int:
         return -1
 
 
-def stamp(paths: Iterable[str]) -> Stamps:
-    return tuple((path, mtime(path)) for path in paths)
+def stamp(paths: Iterable[str]) -> tuple[Stamps, bool]:
+    """The directories' mtimes, and whether each was settled when stamped (none changed within the racy window)."""
+    started = time.time_ns()
+    stamps: list[tuple[str, int]] = []
+    settled = True
+    for path in paths:
+        try:
+            info = os.lstat(path)
+        except OSError:
+            stamps.append((path, -1))
+            continue
+        stamps.append((path, info.st_mtime_ns))
+        settled = settled and settled_since(info.st_mtime_ns, info.st_ctime_ns, started)
+    return tuple(stamps), settled
 
 
 def unchanged(stamps: Stamps) -> bool:

@@ -3,7 +3,8 @@
 A check reads every ``*.dist-info`` of an env (and of a layer's base): too slow for a listing of hundreds of envs,
 so a listing gets what is known (``None``: not checked yet, queued) and a check is cached by the mtimes of the
 directories it read (site-packages, ``conda-meta``, the base's site-packages): installing, removing or replacing a
-distribution changes them. Validation runs in the background too, at most every ``refresh`` seconds per env.
+distribution changes them; a check made while one was still changing is made again when due. Validation runs in the
+background too, at most every ``refresh`` seconds per env.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Checked:
     issues: tuple[HealthIssue, ...]
     base: str | None  # the base it was checked against
     dirs: Stamps  # the directories read
+    settled: bool  # none of them had changed within the racy window: the stamps alone can validate the check
 
 
 def _check(work: Work) -> Checked:
@@ -34,13 +36,13 @@ def _check(work: Work) -> Checked:
     for prefix in (env, base) if base is not None else (env,):
         site, _version, _entries = site_packages_of(prefix.path, prefix.python_version)
         paths.append(site or os.path.join(prefix.path, "lib"))
-    dirs = stamp(paths)
-    return Checked(tuple(check(env, base)), base.path if base is not None else None, dirs)
+    dirs, settled = stamp(paths)
+    return Checked(tuple(check(env, base)), base.path if base is not None else None, dirs, settled)
 
 
 def _valid(known: Checked, work: Work) -> bool:
     base = work[1]
-    return known.base == (base.path if base is not None else None) and unchanged(known.dirs)
+    return known.settled and known.base == (base.path if base is not None else None) and unchanged(known.dirs)
 
 
 class HealthTracker(Background[Work, Checked]):

@@ -7,6 +7,9 @@ renames an entry), so they are kept with the ``stat`` of the directories that we
 again only when one of those changed. A ``stat`` too recent to trust (discovery's racy window; a change may hide in
 the same clock tick) is not kept: the next listing reads that site-packages again.
 
+The site-packages read is the one of the Python discovery gives the env (a ``lib/python3.X`` another Python left
+behind is not it), and none is read through a symlink leading out of the env.
+
 Blocking file reads: the service calls this in the listing's thread, never on the event loop.
 """
 
@@ -14,19 +17,19 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..discovery import settled_since
 from ..inventory import TOOLING, dist_names
 from ..locators.prefix import site_packages_of
-from ..model import LAYERED, Environment
+from ..model import LAYERED, Discovered
 
 Stamp = tuple[int, int, int] | None  # st_mtime_ns, st_ctime_ns, st_ino; None: missing
 
 
 @dataclass(frozen=True, slots=True)
 class _Read:
+    version: str | None  # the env's Python version the site-packages was chosen by
     names: dict[str, str]  # canonical name: the name as the entry spells it
     dirs: tuple[tuple[str, Stamp], ...]  # what the names depend on (lib, site-packages); empty: read again
 
@@ -37,18 +40,19 @@ class Shadows:
     def __init__(self) -> None:
         self._read: dict[str, _Read] = {}
 
-    def shadowing(self, envs: Iterable[Environment]) -> dict[str, list[str]]:
+    def shadowing(self, discovered: Discovered) -> dict[str, list[str]]:
         """For every layer inheriting its base, the base packages it holds a copy of (any version), from the names
         of the ``*.dist-info`` directories alone. Warm: two ``stat`` calls per layer and per base, no listing."""
         read: dict[str, _Read] = {}
 
         def names(prefix: str) -> dict[str, str]:
             if prefix not in read:
-                read[prefix] = self._names(prefix)
+                env = discovered.by_path(prefix)
+                read[prefix] = self._names(prefix, env.python_version if env is not None else None)
             return read[prefix].names
 
         found: dict[str, list[str]] = {}
-        for env in envs:
+        for env in discovered.environments:
             if env.kind != LAYERED or not env.inherits_base or not env.base:
                 continue
             base = names(env.base)
@@ -57,19 +61,38 @@ class Shadows:
         self._read = read  # prefixes no longer listed are forgotten
         return found
 
-    def _names(self, prefix: str) -> _Read:
+    def _names(self, prefix: str, version: str | None) -> _Read:
         known = self._read.get(prefix)
-        if known is not None and known.dirs and all(_stamp(path) == stamp for path, stamp in known.dirs):
+        if (
+            known is not None
+            and known.version == version
+            and known.dirs
+            and all(_stamp(path) == stamp for path, stamp in known.dirs)
+        ):
             return known
         started = time.time_ns()
-        site, _version, entries = site_packages_of(prefix)
-        names = dist_names(entries)
+        site, _x_y, entries = site_packages_of(prefix, version)
         if site is None:  # nothing to watch that would tell a site-packages appeared: read again next time
-            return _Read(names, ())
-        # Stamped after the listing: a change since it started shows as an mtime too recent to trust.
+            return _Read(version, {}, ())
+        names = {} if _leaves(prefix, site) else dist_names(entries)
+        # Stamped after the listing: a change since it started shows as an mtime too recent to trust. The stamps
+        # follow links: a directory on the way replaced by a link (or a link retargeted) changes an inode.
         dirs = tuple((path, _stamp(path)) for path in (os.path.dirname(os.path.dirname(site)), site))
         trusted = all(_settled(stamp, started) for _path, stamp in dirs)
-        return _Read(names, dirs if trusted else ())
+        return _Read(version, names, dirs if trusted else ())
+
+
+def _leaves(prefix: str, site: str) -> bool:
+    """Whether ``site`` (a path under ``prefix``) is reached through a symlink leading out of ``prefix``: its names
+    are then another directory's, not the env's. One ``lstat`` per directory on the way (``lib``, ``pythonX.Y``,
+    ``site-packages``); the real paths only when one is a link."""
+    path = prefix
+    for part in os.path.relpath(site, prefix).split(os.sep):
+        path = os.path.join(path, part)
+        if os.path.islink(path):
+            real, root = os.path.realpath(site), os.path.realpath(prefix)
+            return os.path.commonpath([real, root]) != root
+    return False
 
 
 def _stamp(path: str) -> Stamp:

@@ -4,7 +4,10 @@ An env's files are often hard links: uv links a layer's packages from its cache,
 ``pkgs/``, and one env may link another's. Deleting the env frees only the inodes whose every link is inside it,
 so that is its ``size_bytes`` (each inode counted once, in allocated blocks as ``du`` counts them); the bytes of
 files also linked from elsewhere are its ``shared_bytes``. A walk records the mtime of every directory it saw; the
-measure stays valid while none of them changed (a file added, removed or renamed changes its directory's mtime).
+measure stays valid while none of them changed (a file added, removed or renamed changes its directory's mtime). A walk
+that met a file or directory changed within the racy window (an install still writing) is walked again when next due:
+a file's content written after the walk moves no directory's mtime. A file that grows in place long after (a log)
+is seen once its directory next changes.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..discovery import settled_since
 from .background import Background, Stamps, unchanged
 
 BLOCK = 512  # st_blocks unit
@@ -27,15 +31,17 @@ class Measure:
     shared_bytes: int  # bytes of files hard-linked from outside it too (a package cache, another env)
     files: int  # distinct inodes that are not directories
     dirs: Stamps  # every directory walked, to validate the measure
+    settled: bool  # nothing walked had changed within the racy window: the stamps alone can validate the measure
     measured_at: float
 
 
 def measure(root: str) -> Measure:
     """Walk ``root`` without following symlinks or leaving its filesystem."""
+    started = time.time_ns()
     try:
         top = os.lstat(root)
     except OSError:
-        return Measure(0, 0, 0, ((root, -1),), time.time())
+        return Measure(0, 0, 0, ((root, -1),), True, time.time())
     device = top.st_dev
     links: dict[int, list[int]] = {}  # inode -> [links seen here, st_nlink, bytes]
     dirs: list[tuple[str, int]] = []
@@ -43,6 +49,7 @@ def measure(root: str) -> Measure:
     files = 0
     todo = [root]
     dirs.append((root, top.st_mtime_ns))
+    settled = settled_since(top.st_mtime_ns, top.st_ctime_ns, started)
     walked = 0
     while todo:
         directory = todo.pop()
@@ -60,6 +67,7 @@ def measure(root: str) -> Measure:
                 continue
             if info.st_dev != device:
                 continue  # a mount inside the env is not the env's
+            settled = settled and settled_since(info.st_mtime_ns, info.st_ctime_ns, started)
             if stat.S_ISDIR(info.st_mode):
                 dirs.append((entry.path, info.st_mtime_ns))
                 todo.append(entry.path)
@@ -77,7 +85,7 @@ def measure(root: str) -> Measure:
             own += size
         else:
             shared += size
-    return Measure(own, shared, files, tuple(dirs), time.time())
+    return Measure(own, shared, files, tuple(dirs), settled, time.time())
 
 
 class SizeTracker(Background[str, Measure]):
@@ -99,7 +107,7 @@ class SizeTracker(Background[str, Measure]):
 
 
 def _valid(known: Measure, _path: str) -> bool:
-    return unchanged(known.dirs)
+    return known.settled and unchanged(known.dirs)
 
 
 def _walked(path: str) -> str:

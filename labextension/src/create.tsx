@@ -39,6 +39,7 @@ import {
   rootLabel,
   validateName
 } from './model';
+import { PathLine } from './lines';
 import { JobError, ProgressBar } from './progress';
 import { LayenvStore } from './store';
 
@@ -879,7 +880,7 @@ function ProgressView({
               : `${jobDoing(job, '')} failed`
           : `${jobDoing(job)}…`}
       </h2>
-      {job.path && <div className="jp-LayenvPath jp-mod-ltr">{job.path}</div>}
+      {job.path && <PathLine path={job.path} className="jp-mod-ltr" />}
       <ProgressBar
         pct={pct}
         label="Progress"

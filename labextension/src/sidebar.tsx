@@ -39,6 +39,7 @@ import {
   plural,
   scopeTitle
 } from './model';
+import { KernelName, PathLine } from './lines';
 import { JobError, ProgressBar } from './progress';
 import { StorageSection } from './storage';
 import { LayenvStore } from './store';
@@ -114,6 +115,11 @@ function SidebarView({
   const conda = filterTree(tree.conda, filter);
   const other = filterTree(tree.other, filter);
   const shown = countNodes(conda) + countNodes(other);
+  // What Storage lists while a filter is set: the environments the tree shows.
+  const shownPaths = React.useMemo(
+    () => (filter.trim() ? new Set(nodePaths([...conda, ...other])) : null),
+    [listing, filter]
+  );
   const busy = store.busyPaths;
   const policy = store.policy;
   const createBlocked = createRefusal(policy);
@@ -247,7 +253,7 @@ function SidebarView({
                       <li key={s.path} className="jp-LayenvSkipped-item">
                         <div className="jp-LayenvSkipped-line">
                           <div className="jp-LayenvPath" title={s.path}>
-                            {s.path}
+                            {breakable(s.path, /(?<=\/)/)}
                           </div>
                           <SkippedDelete
                             env={orphanEnv(s)}
@@ -271,7 +277,7 @@ function SidebarView({
                 )}
               </section>
             )}
-            <StorageSection store={store} />
+            <StorageSection store={store} shown={shownPaths} />
             <div className="jp-LayenvSidebar-count" aria-live="polite">
               {filter
                 ? `${shown} of ${plural(envs.length, 'environment')}`
@@ -282,6 +288,11 @@ function SidebarView({
       </div>
     </div>
   );
+}
+
+/** The paths of a tree's environments, its children's too. */
+function nodePaths(nodes: IEnvNode[]): string[] {
+  return nodes.flatMap(node => [node.env.path, ...nodePaths(node.children)]);
 }
 
 /** The delete button of a skipped entry the server may delete (a layer whose base was deleted), else nothing. */
@@ -397,10 +408,13 @@ function TreeSection(props: {
   );
 }
 
-/** A name with a line-break opportunity after each "_", "-" and ".": a long one wraps between its words first. */
-function breakable(name: string): React.ReactNode[] {
+/**
+ * A name with a line-break opportunity after each "_", "-" and "." (a path: after each "/"): a long one wraps
+ * between its words first.
+ */
+function breakable(name: string, after = /(?<=[_.-])/): React.ReactNode[] {
   return name
-    .split(/(?<=[_.-])/)
+    .split(after)
     .flatMap((part, i) => (i ? [<wbr key={i} />, part] : [part]));
 }
 
@@ -526,19 +540,16 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
           {owner}
         </div>
       )}
-      <div className="jp-LayenvPath" title={env.path}>
-        {/* left-to-right marks: the ellipsis is on the left (rtl box), the path itself reads ltr */}
-        {`\u200e${env.path}\u200e`}
-      </div>
+      <PathLine path={env.path} />
       {env.kernels.length ? (
         <ul className="jp-LayenvKernels" aria-label={`Kernels of ${env.name}`}>
           {env.kernels.map(k => (
             <li
               key={k.name}
               className="jp-LayenvKernel"
-              title={`kernel name: ${k.name}`}
+              title={`${k.display_name}\nkernel name: ${k.name}`}
             >
-              {k.display_name}
+              <KernelName name={k.display_name} />
             </li>
           ))}
         </ul>

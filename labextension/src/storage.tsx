@@ -16,11 +16,20 @@ import {
   storageGroupLine,
   storageGroupLabel
 } from './model';
+import { PathLine } from './lines';
 import { LayenvStore } from './store';
+import { usageShown } from './usage';
 
 const LARGEST = 10;
 
-export function StorageSection({ store }: { store: LayenvStore }): JSX.Element {
+/** `shown`: while the environment list is filtered, the paths it shows (Storage lists only those); else null. */
+export function StorageSection({
+  store,
+  shown
+}: {
+  store: LayenvStore;
+  shown: ReadonlySet<string> | null;
+}): JSX.Element {
   const [open, setOpen] = React.useState(false);
   const [usage, setUsage] = React.useState<IUsage | null>(null);
   const [report, setReport] = React.useState<ICleanReport | null>(null);
@@ -57,6 +66,8 @@ export function StorageSection({ store }: { store: LayenvStore }): JSX.Element {
     }
   };
 
+  const view = usage && usageShown(usage, shown);
+
   return (
     <section className="jp-LayenvSection jp-LayenvStorage" aria-label="Storage">
       <h3 className="jp-LayenvSection-title">
@@ -76,15 +87,11 @@ export function StorageSection({ store }: { store: LayenvStore }): JSX.Element {
       {open && !usage && !error && (
         <div className="jp-LayenvEmpty">Adding up sizes…</div>
       )}
-      {open && usage && (
+      {open && view && (
         <>
-          <div className="jp-LayenvStorage-total">
-            {formatBytes(usage.total_bytes)} in{' '}
-            {plural(usage.environments.length, 'environment')}
-            {usage.measuring ? ` (${usage.measuring} not measured yet)` : ''}
-          </div>
+          <div className="jp-LayenvStorage-total">{view.total}</div>
           <ul className="jp-LayenvStorage-roots" aria-label="Storage by place">
-            {usage.roots.map(root => (
+            {view.roots.map(root => (
               <li
                 key={root.root}
                 title={root.root}
@@ -94,7 +101,7 @@ export function StorageSection({ store }: { store: LayenvStore }): JSX.Element {
                 <div className="jp-LayenvStorage-kind">
                   {storageGroupLabel(root)}
                 </div>
-                <div className="jp-LayenvPath">{`\u200e${root.root}\u200e`}</div>
+                <PathLine path={root.root} />
                 <div className="jp-LayenvStorage-line">
                   {storageGroupLine(root)}
                 </div>
@@ -105,7 +112,7 @@ export function StorageSection({ store }: { store: LayenvStore }): JSX.Element {
             className="jp-LayenvStorage-envs"
             aria-label="Largest environments"
           >
-            {usage.environments.slice(0, LARGEST).map(env => (
+            {view.environments.slice(0, LARGEST).map(env => (
               <li key={env.path} data-env-path={env.path} title={env.path}>
                 <span className="jp-LayenvEnv-name">{env.name}</span>{' '}
                 <span className="jp-LayenvStorage-line">
@@ -117,7 +124,10 @@ export function StorageSection({ store }: { store: LayenvStore }): JSX.Element {
           </ul>
           <div className="jp-LayenvStorage-clean">
             <label>
-              Your environments unused for{' '}
+              {shown
+                ? 'All your environments (not only the filtered ones)'
+                : 'Your environments'}{' '}
+              unused for{' '}
               <input
                 type="number"
                 min={0}

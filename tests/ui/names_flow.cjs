@@ -5,7 +5,9 @@
  * cover it and stay inside the panel, and its tooltip gives the full name. The sidebar opens at its narrowest
  * (JupyterLab's --jp-sidebar-min-width), with the layer nested two levels deep: the least room a name gets. There,
  * short names (the home tree's myexp_env and proj_uv, two levels deep too) keep their actions beside them, on the
- * name's first line.
+ * name's first line. There too: every path (the rows', Storage's places) fits its line whole or cut at a "/" with
+ * "…" first (the end kept, the whole path in its title), a kernel's display name never breaks inside its
+ * parentheses, and with the filter set Storage lists only what the tree shows.
  *
  * Environment: LAYENV_UI_URL, LAYENV_UI_TOKEN, LAYENV_UI_ARTIFACTS, LAYENV_UI_ENV_NAME (the long name),
  * LAYENV_UI_BASE_ID, CHROMIUM. Exit code 0 when every check held.
@@ -71,6 +73,72 @@ async function checkShortRow(row, name) {
   }
 }
 
+/**
+ * Each path line of `scope` (a locator): the whole path, or "…" and its end from a "/"; never cut by CSS, except a
+ * last name that alone is wider than the line (the row's name above it reads whole).
+ */
+async function checkPaths(scope, where) {
+  const paths = await scope.locator('.jp-LayenvPath').evaluateAll(elements =>
+    elements.map(e => ({
+      text: e.textContent.replace(/\u200e/g, ''),
+      full: e.getAttribute('title') || '',
+      hidden: e.scrollWidth - e.clientWidth
+    }))
+  );
+  check(paths.length > 0, `${where}: there are paths (${paths.length})`);
+  for (const p of paths) {
+    log(`${where}: "${p.text}" of "${p.full}", ${p.hidden}px hidden`);
+    const last = `…/${p.full.replace(/\/+$/, '').split('/').pop()}`;
+    check(p.hidden <= 0 || p.text.startsWith(last), `${where}: "${p.text}" is not cut off (${p.hidden}px hidden)`);
+    check(
+      p.text === p.full || (p.text.startsWith('…/') && p.full.endsWith(p.text.slice(1))),
+      `${where}: "${p.text}" is "${p.full}" or its end from a "/" after "…"`
+    );
+  }
+  return paths.filter(p => p.text !== p.full).length;
+}
+
+/** Each kernel name of the tree: its "(…)" on one line; when it does not fit, its title gives the whole name. */
+async function checkKernelNames(sidebar) {
+  const names = await sidebar.locator('.jp-LayenvKernel').evaluateAll(elements =>
+    elements.map(li => {
+      const text = li.textContent;
+      const open = text.indexOf('(');
+      const close = text.lastIndexOf(')');
+      const tops = new Set();
+      if (open >= 0 && close > open) {
+        // a Range over the text from "(" to ")": the lines its boxes are on
+        const walker = document.createTreeWalker(li, NodeFilter.SHOW_TEXT);
+        const range = document.createRange();
+        let offset = 0;
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+          const end = offset + node.data.length;
+          if (open >= offset && open < end) {
+            range.setStart(node, open - offset);
+          }
+          if (close >= offset && close < end) {
+            range.setEnd(node, close - offset + 1);
+          }
+          offset = end;
+        }
+        for (const r of range.getClientRects()) {
+          if (r.width > 0) {
+            tops.add(Math.round(r.top));
+          }
+        }
+      }
+      const cut = [li, ...li.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 0.5);
+      return { text, lines: tops.size, cut, title: li.getAttribute('title') || '' };
+    })
+  );
+  check(names.some(n => n.lines > 0), `the tree has kernel names with parentheses (${names.length} names)`);
+  for (const n of names) {
+    log(`kernel "${n.text}": its parentheses on ${n.lines} line(s), cut: ${n.cut}, title "${n.title}"`);
+    check(n.lines <= 1, `"${n.text}" does not break inside its parentheses (${n.lines} lines)`);
+    check(!n.cut || n.title.includes(n.text), `"${n.text}", cut short, has the whole name in its title`);
+  }
+}
+
 async function flow(page) {
   const created = await api('POST', 'environments', { name: ENV_NAME, base: BASE_ID });
   check(created.status === 202, `the layer with a long name is being created (${created.status})`);
@@ -99,6 +167,29 @@ async function flow(page) {
       await checkShortRow(short, name);
     }
     await screenshot(page, 'short-names');
+    const cut = await checkPaths(sidebar.locator('section[aria-label="Conda environments and their layers"]'), 'tree');
+    check(cut > 0, `the narrowest sidebar cuts some paths short (${cut})`);
+    await checkKernelNames(sidebar);
+    const storage = sidebar.locator('section[aria-label="Storage"]');
+    await storage.getByRole('button', { name: 'Storage' }).click();
+    await storage.locator('ul[aria-label="Storage by place"] li').first().waitFor();
+    await checkPaths(storage.locator('ul[aria-label="Storage by place"]'), 'Storage');
+    await screenshot(page, 'storage');
+    // the filter: Storage lists the environments the tree shows, and says so
+    await sidebar.getByLabel('Filter environments').fill(ENV_NAME);
+    const treePaths = await sidebar
+      .locator('li.jp-LayenvEnv')
+      .evaluateAll(rows => rows.map(r => r.getAttribute('data-env-path')));
+    const largest = storage.locator('ul[aria-label="Largest environments"] li');
+    await largest.first().waitFor();
+    const storagePaths = await largest.evaluateAll(rows => rows.map(r => r.getAttribute('data-env-path')));
+    const total = await storage.locator('.jp-LayenvStorage-total').innerText();
+    log(`filtered: tree ${JSON.stringify(treePaths)}, Storage ${JSON.stringify(storagePaths)}, "${total}"`);
+    check(storagePaths.includes(listed.find(e => e.id === ENV_ID).path), 'Storage lists the filtered layer');
+    check(storagePaths.every(p => treePaths.includes(p)), 'Storage lists only the environments the tree shows');
+    check(/ of \d+ environments/.test(total) && /filter/.test(total), `Storage says it follows the filter: "${total}"`);
+    await checkPaths(storage.locator('ul[aria-label="Storage by place"]'), 'Storage, filtered');
+    await screenshot(page, 'storage-filtered');
   } finally {
     const deleted = await api('DELETE', `environments/${ENV_ID}`);
     log(`deleted the layer: ${deleted.status}`);

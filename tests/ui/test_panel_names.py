@@ -1,5 +1,5 @@
-"""Browser test of long and short environment names in the sidebar: a real JupyterLab with the built wheel, real
-Chromium.
+"""Browser test of long and short environment names in the sidebar (and its paths, kernel names and Storage with the
+filter set): a real JupyterLab with the built wheel, real Chromium.
 
 Runs ``names_flow.cjs`` against the server of ``test_panel_ui.py``'s ``lab_server`` fixture; skipped, or failed
 under ``LAYENV_UI_REQUIRED=1``, exactly as that module's tests.

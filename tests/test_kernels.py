@@ -12,19 +12,10 @@ import pytest
 from envtree import PY_XY, Tree, make_conda_prefix, make_layered_env, site_packages
 from isolated_ksm import looking_only_at
 from jupyter_client.kernelspec import NoSuchKernel
-from jupyter_client.manager import KernelManager
-from jupyter_process import JUPYTER, run_code
+from jupyter_process import JUPYTER, run_in_kernel
 from oscalls import LOOKS, record_os_calls
 
 from jupyter_layenv import LayenvKernelSpecManager
-
-
-def run_in_kernel(ksm: LayenvKernelSpecManager, name: str, code: str) -> str:
-    """Start the kernel as the server would, run ``code``, return what it printed."""
-    content, out = run_code(KernelManager(kernel_name=name, kernel_spec_manager=ksm), code)
-    assert content["status"] == "ok", content
-    return out
-
 
 PROBE = """
 import json, os, sys

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from condachannel import DANGLING_PYTHON, MARKER_MODULE, SUBDIR, cached_channel, channel_url
 from envtree import make_conda_prefix, make_venv
 from jupyter_process import JUPYTER, JupyterProcess
@@ -410,6 +411,8 @@ def test_cli_offers_then_creates_a_first_base(tmp_path: Path, conda_channel: Pat
     assert "No Conda environment found" not in listed and "conda-base-py" in listed
     explicit = _cli("export", "base", "--format", "explicit", home=home, channel=url, pkgs=pkgs).stdout
     assert "@EXPLICIT" in explicit and f"{url}/{SUBDIR}/python-3.11" in explicit
+    yml = yaml.safe_load(_cli("export", "base", home=home, channel=url, pkgs=pkgs).stdout)
+    assert yml["channels"] == [url]  # the file:// channel it came from, which conda env create can read again
     assert _cli("delete", "base", home=home, channel=url, pkgs=pkgs).returncode == 0
     assert not prefix.exists()
 

@@ -310,6 +310,19 @@ async def test_a_conda_env_that_fails_its_last_step_is_removed_and_forgotten_by_
     await fetch_json(jp_fetch, "jobs", again["id"], method="DELETE")
 
 
+async def test_a_solve_that_fails_says_why_on_its_first_line(jp_fetch, jp_home_dir: Path):
+    """The first line of a job's error is what the panel and the CLI show: py-rattler's reason (a typo'd package),
+    not the first line of the worker's output (the channels it solved from)."""
+    code, job = await create(jp_fetch, {"kind": "conda", "name": "typo", "packages": ["pythn=3.11"]})
+    assert code == 202, job
+    job = await follow(jp_fetch, job["id"], timeout=240)
+    assert job["state"] == "failed" and job["step"] == "solve", await _log(jp_fetch, job)
+    first = job["error"].splitlines()[0]
+    assert first.startswith("solve failed (py-rattler exited with 1): ") and "pythn" in first, job["error"]
+    assert "channels:" in job["error"]  # the rest of the output is still there, under the first line
+    assert not (jp_home_dir / ".conda" / "envs" / "typo").exists()
+
+
 UNSCANNED = {
     "LayenvService": {"conda_envs_dir": "~/scratch/conda-envs"},
     "LayenvKernelSpecManager": {"environments_files": [], "group_roots": []},  # no group root to create in either

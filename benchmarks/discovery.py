@@ -3,7 +3,7 @@
 For each N: build a tree (``envtree_synth``), set every mtime to the past, then for each manager time
 ``get_all_specs()``:
 
-* cold: a fresh manager instance, construction + first call (the manager's caches are empty; the OS
+* cold: a fresh manager instance, construction + first call, not its teardown (the manager's caches are empty; the OS
   dentry/page caches are warm, as on a server restart; ``--drop-caches`` adds a truly cold sample);
 * warm: the same instance, nothing changed on disk;
 * after-add: one new env (or, for the plain KernelSpecManager, one new kernelspec dir) was just written;
@@ -203,9 +203,11 @@ def measure_cold(tree: SynthTree, reps: dict[str, int]) -> dict[str, tuple[list[
             with counting_spawns(case.key):
                 gc.collect()
                 start, cpu_start = time.perf_counter_ns(), time.thread_time_ns()
-                specs = case.make(tree).get_all_specs()
+                manager = case.make(tree)
+                specs = manager.get_all_specs()
                 cpu.append((time.thread_time_ns() - cpu_start) / 1e6)
                 wall.append(_ms(start))
+                manager = None  # freed once the clock has stopped: a server keeps its manager after a listing
             seen.add(frozenset(specs))
     return samples
 

@@ -246,23 +246,32 @@ def ipykernel_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_ipykernels_logos_are_found_without_looking_inside_the_package(
     ipykernel_install: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    """Broken by: a ``stat`` of ``ipykernel/resources`` per env on every cold listing, when the site-packages
-    listing (``ipykernel`` in it) already says where ipykernel's logos are."""
-    looked = []
+    """Broken by: a ``stat`` of ``ipykernel/resources`` per env on every cold listing, when the ``stat`` of the
+    package (or the site-packages listing, ``ipykernel`` in it) already says where ipykernel's logos are; or by
+    both a ``stat`` of the package and a listing of its site-packages for one env."""
+    looked: list[tuple[str, str]] = []
 
-    def recording(real):  # type: ignore[no-untyped-def]
+    def recording(name: str, real):  # type: ignore[no-untyped-def]
         def call(path: object = ".", *args: object, **kwargs: object) -> object:
-            looked.append(str(path))
+            looked.append((name, str(path)))
             return real(path, *args, **kwargs)
 
         return call
 
-    for name in ("stat", "lstat", "listdir", "scandir"):  # any look inside the package, not only a stat
-        monkeypatch.setattr(os, name, recording(getattr(os, name)))
+    for name in ("stat", "lstat", "listdir", "scandir", "open"):  # any look inside the package, not only a stat
+        monkeypatch.setattr(os, name, recording(name, getattr(os, name)))
     specs = _tree_ksm(ipykernel_install).get_all_specs()
     monkeypatch.undo()
-    inside = [path for path in looked if f"{os.sep}ipykernel{os.sep}" in path or path.endswith(f"{os.sep}ipykernel")]
+    package = f"{os.sep}ipykernel"
+    inside = [path for _name, path in looked if package + os.sep in path]
     assert not inside, inside
+    # the package itself: one stat per env at most; where it is there, its site-packages is not listed as well
+    at_package = [(name, path) for name, path in looked if path.endswith(package)]
+    assert {name for name, _path in at_package} <= {"stat"}, at_package
+    assert len(at_package) == len({path for _name, path in at_package}), at_package
+    listed = {path for name, path in looked if name in ("listdir", "scandir")}
+    found = [path for _name, path in at_package if os.path.isdir(path)]
+    assert found and not [path for path in found if path[: -len(package)] in listed], at_package
     full_env = ipykernel_install / "envs" / "full"
     layer = [item for item in specs.values() if str(full_env / "layer") in item["spec"]["argv"][-5]]
     # the layer's ipykernel is its base's (the base's own python3 kernelspec is not the layer's)

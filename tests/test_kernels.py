@@ -12,18 +12,10 @@ import pytest
 from envtree import PY_XY, Tree, make_conda_prefix, make_layered_env, site_packages
 from isolated_ksm import looking_only_at
 from jupyter_client.kernelspec import NoSuchKernel
-from jupyter_client.manager import KernelManager
-from jupyter_process import JUPYTER, run_code
+from jupyter_process import JUPYTER, run_in_kernel
+from oscalls import LOOKS, record_os_calls
 
 from jupyter_layenv import LayenvKernelSpecManager
-
-
-def run_in_kernel(ksm: LayenvKernelSpecManager, name: str, code: str) -> str:
-    """Start the kernel as the server would, run ``code``, return what it printed."""
-    content, out = run_code(KernelManager(kernel_name=name, kernel_spec_manager=ksm), code)
-    assert content["status"] == "ok", content
-    return out
-
 
 PROBE = """
 import json, os, sys
@@ -248,20 +240,12 @@ def test_ipykernels_logos_are_found_without_looking_inside_the_package(
 ):
     """Broken by: a ``stat`` of ``ipykernel/resources`` per env on every cold listing, when the site-packages
     listing (``ipykernel`` in it) already says where ipykernel's logos are."""
-    looked = []
-
-    def recording(real):  # type: ignore[no-untyped-def]
-        def call(path: object = ".", *args: object, **kwargs: object) -> object:
-            looked.append(str(path))
-            return real(path, *args, **kwargs)
-
-        return call
-
-    for name in ("stat", "lstat", "listdir", "scandir"):  # any look inside the package, not only a stat
-        monkeypatch.setattr(os, name, recording(getattr(os, name)))
+    looked = record_os_calls(monkeypatch, LOOKS)  # any look inside the package, not only a stat
     specs = _tree_ksm(ipykernel_install).get_all_specs()
     monkeypatch.undo()
-    inside = [path for path in looked if f"{os.sep}ipykernel{os.sep}" in path or path.endswith(f"{os.sep}ipykernel")]
+    inside = [
+        path for path in looked.paths() if f"{os.sep}ipykernel{os.sep}" in path or path.endswith(f"{os.sep}ipykernel")
+    ]
     assert not inside, inside
     full_env = ipykernel_install / "envs" / "full"
     layer = [item for item in specs.values() if str(full_env / "layer") in item["spec"]["argv"][-5]]

@@ -63,6 +63,7 @@ class ScanStats:
         self._listed: set[str] = set()
         self._listed_mark: Listed | None = None  # one for every listed directory of the scan (they share ``started``)
         self.pyvenvs: dict[bytes, dict[str, str] | None] = {}  # pyvenv.cfg contents parsed in this scan
+        self.kernel_specs: dict[bytes, dict | None] = {}  # and kernel.json contents
         self.hung = hung
         self.started_ns = time.time_ns()
 

@@ -48,9 +48,9 @@ def inspect_candidate(path: str, stats: ScanStats, timeout: float = 0) -> tuple[
     st = stats.stat(path)
     # gone or unreadable: inspect_prefix reads it again and says which, in its words
     if listing is None or st is None:
-        facts = inspect_prefix(path, parsed=stats.pyvenvs)
+        facts = inspect_prefix(path, parsed=stats.pyvenvs, parsed_specs=stats.kernel_specs)
     else:
-        facts = inspect_prefix(path, names=listing, st=st, parsed=stats.pyvenvs)
+        facts = inspect_prefix(path, names=listing, st=st, parsed=stats.pyvenvs, parsed_specs=stats.kernel_specs)
     # listed just now (site-packages; a Conda prefix's conda-meta): their signature entries need no stat
     if facts.site_packages:
         stats.note_listed(facts.site_packages)

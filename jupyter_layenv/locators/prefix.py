@@ -127,11 +127,13 @@ def inspect_prefix(
     names: Collection[str] | None = None,
     st: os.stat_result | None = None,
     parsed: dict[bytes, dict[str, str] | None] | None = None,
+    parsed_specs: dict[bytes, dict | None] | None = None,
 ) -> PrefixFacts:
     """One listing of the prefix tells which of the other reads are needed at all (about 6 calls for a venv).
 
     ``names`` and ``st``: the prefix's entry names (a set or a dict keyed by name) and ``stat`` when the caller has
-    them already. ``parsed``: the pyvenv.cfg files a scan has parsed, by content (see ``_read_pyvenv_cfg``). Paths are
+    them already. ``parsed`` and ``parsed_specs``: the pyvenv.cfg and kernel.json files a scan has parsed, by content
+    (see ``_read_pyvenv_cfg`` and ``_read_kernel_json``). Paths are
     built by concatenation (``os.path.join`` was a tenth of a cold listing's CPU time).
     """
     try:
@@ -186,7 +188,7 @@ def inspect_prefix(
     kernels: tuple[ShippedKernel, ...] = ()
     if "share" in top:
         kernels_dir = base + _KERNELS
-        kernels = _read_kernelspecs(kernels_dir)
+        kernels = _read_kernelspecs(kernels_dir, parsed_specs)
         if any(kernel.language.lower() != "python" for kernel in kernels):
             deps.append(kernels_dir)  # ipykernel's own python3 spec needs no watching: site-packages covers it
     display_name, creator = _provenance(path) if PROVENANCE in top else _NO_PROVENANCE
@@ -391,22 +393,36 @@ def _any_ends_with(names: list[str], suffix: str) -> bool:
     return (suffix + "\0") in ("\0".join(names) + "\0")
 
 
-def _read_kernelspecs(kernels_dir: str) -> tuple[ShippedKernel, ...]:
+def _read_kernelspecs(kernels_dir: str, parsed: dict[bytes, dict | None] | None = None) -> tuple[ShippedKernel, ...]:
     found = []
     base = _base(kernels_dir)
     names = fsread.listdir(kernels_dir)
     for dirname in sorted(names) if len(names) > 1 else names:
         resource_dir = base + dirname
-        text = fsread.read_small_text(f"{resource_dir}{SEP}kernel.json")
-        if text is None:
-            continue
-        try:
-            spec = json.loads(text)
-        except ValueError:
-            continue
-        if isinstance(spec, dict) and isinstance(spec.get("argv"), list) and spec["argv"]:
-            found.append(ShippedKernel(dirname=dirname, resource_dir=resource_dir, spec=spec))
+        spec = _read_kernel_json(f"{resource_dir}{SEP}kernel.json", parsed)
+        if spec is not None:
+            found.append(ShippedKernel(dirname, resource_dir, spec))
     return tuple(found)
+
+
+def _read_kernel_json(path: str, parsed: dict[bytes, dict | None] | None) -> dict | None:
+    """A kernel.json's spec (``None``: unreadable, not UTF-8 JSON, or no argv). The envs one ipykernel wheel was
+    installed in ship its kernel.json byte for byte: ``parsed`` answers for a content seen already, the spec then
+    shared by their facts (read-only, as facts are), as ``_read_pyvenv_cfg`` does."""
+    data = fsread.read_small_bytes(path)
+    if data is None:
+        return None
+    if parsed is not None and data in parsed:
+        return parsed[data]
+    try:
+        spec = json.loads(data.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError is one
+        spec = None
+    if not (isinstance(spec, dict) and isinstance(spec.get("argv"), list) and spec["argv"]):
+        spec = None
+    if parsed is not None:
+        parsed[data] = spec
+    return spec
 
 
 def _activate_scripts(prefix: str) -> tuple[str, ...]:

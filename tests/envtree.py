@@ -503,12 +503,14 @@ def make_venv(dest: Path, *, tool: str = "uv", python: str | None = None, ipyker
     return Path(dest)
 
 
-def uv_install(prefix: Path, wheelhouse: Path, *specs: str, deps: bool = True) -> None:
-    """What a user does by hand: ``pip install`` (here uv, offline from a wheelhouse) into an env."""
+def uv_install(prefix: Path, wheelhouse: Path, *specs: str, deps: bool = True, hardlink: bool = False) -> None:
+    """What a user does by hand: ``pip install`` (here uv, offline from a wheelhouse) into an env. ``hardlink``: the
+    files linked from uv's cache (``UV_CACHE_DIR``), as uv does where it can, whatever file systems the test uses."""
     from uv import find_uv_bin
 
     cmd = [find_uv_bin(), "pip", "install", "--no-config", "--offline", "--no-index", "--find-links", str(wheelhouse),
-           "--python", str(prefix / "bin" / "python"), *([] if deps else ["--no-deps"]), *specs]  # fmt: skip
+           *(["--link-mode", "hardlink"] if hardlink else []), "--python", str(prefix / "bin" / "python"),
+           *([] if deps else ["--no-deps"]), *specs]  # fmt: skip
     subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
 
 

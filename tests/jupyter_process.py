@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
 
 JUPYTER = str(Path(sys.executable).with_name("jupyter"))
@@ -40,6 +41,15 @@ def run_code(km: KernelManager, code: str) -> tuple[dict, str]:
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def run_in_kernel(ksm: KernelSpecManager, name: str, code: str) -> str:
+    """Start the kernel ``name`` as the server would (through ``ksm``), run ``code``, return what it printed."""
+    from jupyter_client.manager import KernelManager
+
+    content, out = run_code(KernelManager(kernel_name=name, kernel_spec_manager=ksm), code)
+    assert content["status"] == "ok", content
+    return out
 
 
 def free_port() -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from envtree import Tree, install_distributions, make_layered_env, site_packages
+from oscalls import record_os_calls
 
 from jupyter_layenv import LayenvKernelSpecManager
 from jupyter_layenv.discovery import RACY_WINDOW_NS
@@ -130,12 +131,10 @@ def test_unchanged_tree_is_answered_from_cache(home: Tree, monkeypatch: pytest.M
         "jupyter_layenv.discovery.scan.inspect_prefix",
         lambda path, **kw: inspected.append(path) or real_inspect(path, **kw),
     )
-    listdirs: list[str] = []
-    real_listdir = os.listdir
-    monkeypatch.setattr(os, "listdir", lambda path=".": listdirs.append(str(path)) or real_listdir(path))
+    listdirs = record_os_calls(monkeypatch, ["listdir"])
     first = ksm.get_all_specs()
     assert ksm.get_all_specs() == first
-    assert inspected == [] and listdirs == []
+    assert inspected == [] and listdirs.paths() == []
 
 
 def test_an_env_reached_through_a_symlink_is_listed_once(home: Tree):

@@ -23,6 +23,7 @@ from envtree import (
     settle,
     site_packages,
 )
+from oscalls import LISTINGS, STATS, record_os_calls
 
 from jupyter_layenv.discovery import RACY_WINDOW_NS, Discovery, DiscoveryConfig
 
@@ -76,15 +77,14 @@ def _remove_ipykernel(prefix: Path) -> None:
 def test_a_cold_listing_does_not_stat_what_it_lists(tree: dict[str, Path], monkeypatch: pytest.MonkeyPatch):
     """Broken by: a ``stat`` of each site-packages and conda-meta after listing it, only to keep its mtime for the
     next listing (which makes that ``stat`` itself)."""
-    stats: list[str] = []
-    for name in ("stat", "lstat"):  # either would be a stat of what was just listed
-        real = getattr(os, name)
-        monkeypatch.setattr(os, name, lambda path, *a, real=real, **k: stats.append(str(path)) or real(path, *a, **k))
+    stats = record_os_calls(monkeypatch, STATS)  # either would be a stat of what was just listed
     listed = {env.path for env in _discovery(tree).discover().environments}
     monkeypatch.undo()
     assert {str(tree["conda"]), str(tree["layer"]), str(tree["plain"])} <= listed
     inside = str(tree["root"])
-    read_twice = [path for path in stats if path.startswith(inside) and path.endswith(("site-packages", "conda-meta"))]
+    read_twice = [
+        path for path in stats.paths() if path.startswith(inside) and path.endswith(("site-packages", "conda-meta"))
+    ]
     assert not read_twice
 
 
@@ -140,13 +140,10 @@ def test_a_settled_tree_stays_settled_after_the_first_listing(tree: dict[str, Pa
     must cost the listings after the cold one nothing more than a ``stat`` per dependency."""
     discovery = _discovery(tree)
     first = discovery.discover()
-    listed: list[str] = []
-    real_scandir, real_listdir = os.scandir, os.listdir
-    monkeypatch.setattr(os, "scandir", lambda path=".": listed.append(str(path)) or real_scandir(path))
-    monkeypatch.setattr(os, "listdir", lambda path=".": listed.append(str(path)) or real_listdir(path))
+    listed = record_os_calls(monkeypatch, LISTINGS)
     assert discovery.discover() is first
     assert discovery.discover() is first
-    assert not listed
+    assert not listed.paths()
 
 
 def test_an_env_deleted_after_a_cold_listing_is_gone_from_the_next(tree: dict[str, Path]):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from envtree import YESTERDAY, make_conda_prefix, make_layered_env, make_venv, settle
 from isolated_ksm import looking_only_at
+from oscalls import LISTINGS, record_os_calls
 
 import jupyter_layenv.discovery.build as build_module
 import jupyter_layenv.discovery.scan as scan_module
@@ -35,24 +36,18 @@ class Reads:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.inspected: list[str] = []
-        self.listed: list[str] = []
-        real_inspect, real_scandir, real_listdir = scan_module.inspect_prefix, os.scandir, os.listdir
+        real_inspect = scan_module.inspect_prefix
 
         def inspect(path: str, **kwargs: object) -> object:
             self.inspected.append(path)
             return real_inspect(path, **kwargs)
 
-        def scandir(path: str = ".") -> object:
-            self.listed.append(str(path))
-            return real_scandir(path)
-
-        def listdir(path: str = ".") -> list[str]:
-            self.listed.append(str(path))
-            return real_listdir(path)
-
         monkeypatch.setattr(scan_module, "inspect_prefix", inspect)
-        monkeypatch.setattr(os, "scandir", scandir)
-        monkeypatch.setattr(os, "listdir", listdir)
+        self.calls = record_os_calls(monkeypatch, LISTINGS)
+
+    @property
+    def listed(self) -> list[str]:
+        return self.calls.paths()
 
 
 def test_a_listing_inside_the_racy_window_rereads_only_the_racy_directories(
@@ -116,9 +111,7 @@ def test_after_one_new_env_only_it_is_inspected_and_the_tree_is_read_once(
     signature_size = len(discovery._signature)
     make_venv(root / "plain2", tool="uv")
     reads = Reads(monkeypatch)
-    stats: list[str] = []
-    real_stat = os.stat
-    monkeypatch.setattr(os, "stat", lambda path, *a, **k: stats.append(str(path)) or real_stat(path, *a, **k))
+    stats = record_os_calls(monkeypatch, ["stat"])
     after = discovery.discover()
     assert {env.path for env in after.environments} == {env.path for env in before.environments} | {
         str(root / "plain2")
@@ -126,7 +119,7 @@ def test_after_one_new_env_only_it_is_inspected_and_the_tree_is_read_once(
     assert reads.inspected == [str(root / "plain2")]
     # the signature check that found the change, the new env, and the few lookups of layers' bases: the unchanged
     # envs are not checked again one by one (that would be about the signature's size once more)
-    assert len(stats) <= signature_size + 12, (signature_size, sorted(stats))
+    assert len(stats.paths()) <= signature_size + 12, (signature_size, sorted(stats.paths()))
 
 
 def test_after_one_new_env_only_it_is_built_and_a_deleted_base_rebuilds_its_layers(

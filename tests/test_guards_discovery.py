@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from envtree import add_kernelspec, irkernel_spec, make_conda_prefix, make_layered_env, write_conda_state
 from isolated_ksm import looking_only_at
-from test_kernels import run_in_kernel
+from jupyter_process import run_in_kernel
 
 from jupyter_layenv import LayenvKernelSpecManager
 from jupyter_layenv.discovery import RACY_WINDOW_NS

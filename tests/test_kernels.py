@@ -12,18 +12,10 @@ import pytest
 from envtree import PY_XY, Tree, make_conda_prefix, make_layered_env, site_packages
 from isolated_ksm import looking_only_at
 from jupyter_client.kernelspec import NoSuchKernel
-from jupyter_client.manager import KernelManager
-from jupyter_process import JUPYTER, run_code
+from jupyter_process import JUPYTER, run_in_kernel
+from oscalls import LISTINGS, LOOKS, record_os_calls
 
 from jupyter_layenv import LayenvKernelSpecManager
-
-
-def run_in_kernel(ksm: LayenvKernelSpecManager, name: str, code: str) -> str:
-    """Start the kernel as the server would, run ``code``, return what it printed."""
-    content, out = run_code(KernelManager(kernel_name=name, kernel_spec_manager=ksm), code)
-    assert content["status"] == "ok", content
-    return out
-
 
 PROBE = """
 import json, os, sys
@@ -249,27 +241,17 @@ def test_ipykernels_logos_are_found_without_looking_inside_the_package(
     """Broken by: a ``stat`` of ``ipykernel/resources`` per env on every cold listing, when the ``stat`` of the
     package (or the site-packages listing, ``ipykernel`` in it) already says where ipykernel's logos are; or by
     both a ``stat`` of the package and a listing of its site-packages for one env."""
-    looked: list[tuple[str, str]] = []
-
-    def recording(name: str, real):  # type: ignore[no-untyped-def]
-        def call(path: object = ".", *args: object, **kwargs: object) -> object:
-            looked.append((name, str(path)))
-            return real(path, *args, **kwargs)
-
-        return call
-
-    for name in ("stat", "lstat", "listdir", "scandir", "open"):  # any look inside the package, not only a stat
-        monkeypatch.setattr(os, name, recording(name, getattr(os, name)))
+    looked = record_os_calls(monkeypatch, LOOKS)  # any look inside the package, not only a stat
     specs = _tree_ksm(ipykernel_install).get_all_specs()
     monkeypatch.undo()
     package = f"{os.sep}ipykernel"
-    inside = [path for _name, path in looked if package + os.sep in path]
+    inside = [path for path in looked.paths() if package + os.sep in path]
     assert not inside, inside
     # the package itself: one stat per env at most; where it is there, its site-packages is not listed as well
-    at_package = [(name, path) for name, path in looked if path.endswith(package)]
+    at_package = [(name, path) for name, path in looked.calls if path.endswith(package)]
     assert {name for name, _path in at_package} <= {"stat"}, at_package
     assert len(at_package) == len({path for _name, path in at_package}), at_package
-    listed = {path for name, path in looked if name in ("listdir", "scandir")}
+    listed = set(looked.paths(*LISTINGS))
     found = [path for _name, path in at_package if os.path.isdir(path)]
     assert found and not [path for path in found if path[: -len(package)] in listed], at_package
     full_env = ipykernel_install / "envs" / "full"

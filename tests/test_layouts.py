@@ -9,6 +9,7 @@ import time
 import pytest
 from envtree import PY_XY, isolate_home
 from layouts import Layouts, build_layouts_home
+from oscalls import LISTINGS, record_os_calls
 
 from jupyter_layenv import LayenvKernelSpecManager
 from jupyter_layenv.discovery import RACY_WINDOW_NS
@@ -111,14 +112,11 @@ def test_warm_listing_stays_a_handful_of_stats_per_place(layouts: Layouts, monke
     ksm.listing()
     time.sleep(RACY_WINDOW_NS / 1e9 + 0.1)
     envs = len(ksm.listing()["environments"])
-    calls: list[str] = []
-    real_stat = os.stat
-    monkeypatch.setattr(os, "stat", lambda path, *a, **k: calls.append(str(path)) or real_stat(path, *a, **k))
-    monkeypatch.setattr(os, "listdir", lambda *a: pytest.fail(f"warm listing listed {a}"))
-    monkeypatch.setattr(os, "scandir", lambda *a: pytest.fail(f"warm listing scanned {a}"))
+    calls = record_os_calls(monkeypatch, ["stat", *LISTINGS])
     ksm.listing()
+    assert calls.paths(*LISTINGS) == [], "a warm listing listed directories"
     places = len(ksm.conda_roots) + len(ksm.venv_roots) + len(ksm.envs_dirs) + len(ksm.env_paths)
-    assert len(calls) <= places + 4 * envs + 20, len(calls)
+    assert len(calls.paths("stat")) <= places + 4 * envs + 20, len(calls.paths("stat"))
 
 
 def test_names(layouts: Layouts):

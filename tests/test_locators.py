@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import builtins
 import os
 from pathlib import Path
 
 import pytest
+from oscalls import BUILTIN_OPEN, LISTINGS, record_os_calls
 
 from jupyter_layenv.discovery import env_children
 from jupyter_layenv.locators import conda
@@ -129,19 +129,12 @@ def test_root_condarc_files_read_only_when_there(tmp_path: Path, monkeypatch: py
     rc_paths = [str(root / name) for name in (".condarc", "condarc", "condarc.d")]
     touched: list[str] = []
 
-    def recording(func):  # type: ignore[no-untyped-def]
-        def call(path, *args, **kwargs):  # type: ignore[no-untyped-def]
-            touched.append(os.fspath(path))
-            return func(path, *args, **kwargs)
-
-        return call
-
     def locate() -> conda.Located:
         with monkeypatch.context() as patch:
-            for name in ("stat", "listdir", "scandir", "open"):  # fsread reads files with os.open
-                patch.setattr(os, name, recording(getattr(os, name)))
-            patch.setattr(builtins, "open", recording(builtins.open))
-            return conda.locate([str(root)], [], [], [], lambda d: env_children(d, None)[0])
+            calls = record_os_calls(patch, ["stat", *LISTINGS, "open", BUILTIN_OPEN])  # fsread reads with os.open
+            located = conda.locate([str(root)], [], [], [], lambda d: env_children(d, None)[0])
+        touched.extend(calls.paths())
+        return located
 
     located = locate()
     assert set(rc_paths) <= set(located.deps)

@@ -3,13 +3,13 @@ layer's user root. In-process: a real kernel spec manager and service on a tempo
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from isolated_ksm import looking_only_at
+from oscalls import record_os_calls
 
 from jupyter_layenv.policy import PolicyError
 from jupyter_layenv.service import LayenvService
@@ -105,15 +105,8 @@ def test_a_conda_envs_dir_not_scanned_by_name_costs_one_stat_of_it(tmp_path: Pat
         service.ksm.current()
         scanned = service.ksm.discovery.scanned()
         assert scanned is not None and {str(conda_root / "envs"), *map(str, venv_roots)} <= scanned
-        calls: list[tuple[str, str]] = []
         with monkeypatch.context() as patch:
-            for name in ("stat", "lstat", "listdir", "scandir"):
-                real = getattr(os, name)
-                patch.setattr(
-                    os,
-                    name,
-                    lambda path, *a, name=name, real=real, **k: calls.append((name, str(path))) or real(path, *a, **k),
-                )
+            calls = record_os_calls(patch)
             unseen = service.unseen(str(envs))
     assert unseen is not None and f"does not look in {envs}" in unseen
-    assert sorted(calls) == [("stat", str(conda_root / "envs")), ("stat", str(envs))]
+    assert sorted(calls.calls) == [("stat", str(conda_root / "envs")), ("stat", str(envs))]

@@ -5,7 +5,6 @@ inside the 2 s racy window, is seen by the next listing."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 from envtree import make_conda_prefix, make_layered_env, settle, site_packages, uv_install
 from isolated_ksm import looking_only_at
+from oscalls import LISTINGS, record_os_calls
 from wheelhouse import write_wheel
 
 from jupyter_layenv.service import LayenvService
@@ -53,22 +53,11 @@ class Reads:
     not the size walks and health checks the first listing queued on the background threads."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.paths: list[str] = []
-        listdir, scandir = os.listdir, os.scandir
-        listing_thread = threading.get_ident()
+        self.calls = record_os_calls(monkeypatch, LISTINGS, this_thread_only=True)
 
-        def counted_listdir(path: str = ".") -> list[str]:
-            if threading.get_ident() == listing_thread:
-                self.paths.append(os.fspath(path))
-            return listdir(path)
-
-        def counted_scandir(path: str = ".") -> object:
-            if threading.get_ident() == listing_thread:
-                self.paths.append(os.fspath(path))
-            return scandir(path)
-
-        monkeypatch.setattr(os, "listdir", counted_listdir)
-        monkeypatch.setattr(os, "scandir", counted_scandir)
+    @property
+    def paths(self) -> list[str]:
+        return self.calls.paths()
 
     def site_packages(self) -> list[str]:
         return [path for path in self.paths if "site-packages" in path or path.endswith(os.sep + "lib")]

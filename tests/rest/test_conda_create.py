@@ -27,6 +27,7 @@ from condachannel import DANGLING_PYTHON, MARKER_MODULE, SUBDIR, cached_channel,
 from envtree import make_conda_prefix, make_venv
 from jupyter_process import JUPYTER, JupyterProcess
 from layenv_api import create, fetch_json, follow, processes_mentioning, run_in_kernel, wait_for_step
+from mounts import tmpfs
 from wheelhouse import INICONFIG_VERSION
 
 from jupyter_layenv.policy import human_bytes
@@ -615,8 +616,6 @@ def test_cli_create_file_build_base(tmp_path: Path, conda_channel: Path, wheelho
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root (CI runs as root)")
 async def test_a_full_disk_says_how_much_the_solved_packages_needed(jp_fetch, jp_home_dir: Path):
     """The env's file system fills up while py-rattler links: the error names it and what the solve needed."""
-    from test_faults import tmpfs
-
     envs = jp_home_dir / ".conda" / "envs"
     with tmpfs(envs, "size=2m"):
         code, job = await create(jp_fetch, {"kind": "conda", "name": "full", "packages": ["python=3.11"]})

@@ -23,6 +23,7 @@ from urllib.parse import quote
 import pytest
 from envtree import make_layered_env
 from layenv_api import BASE_ID, create, fetch_json, follow
+from mounts import read_only, tmpfs
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from jupyter_layenv.service import account_name
@@ -173,24 +174,6 @@ async def test_every_refusal_is_audited_under_one_identity(jp_fetch, clean_creat
 # ------------------------------------------------------------------------------- (b) hostile shared roots
 
 
-def mount(args: list[str]) -> None:
-    """``mount ARGS``; a root without the right to mount (an unprivileged container) skips the test."""
-    done = subprocess.run(["mount", *args], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount here: {done.stderr.strip()}")
-
-
-@contextlib.contextmanager
-def read_only(directory: Path):
-    """``directory`` bind-mounted read-only over itself (root only); always unmounted again."""
-    mount(["--bind", str(directory), str(directory)])
-    try:
-        subprocess.run(["mount", "-o", "remount,ro,bind", str(directory)], check=True)
-        yield directory
-    finally:
-        subprocess.run(["umount", str(directory)], check=True)
-
-
 async def listed(jp_fetch, name: str) -> dict:
     _, listing = await fetch_json(jp_fetch, "environments")
     return next(e for e in listing["environments"] if e["name"] == name)
@@ -277,17 +260,6 @@ async def test_a_layer_whose_base_was_deleted_can_be_deleted(jp_fetch, orphaned_
 
 
 # ------------------------------------------------------------------------------------------- (c) full disks
-
-
-@contextlib.contextmanager
-def tmpfs(directory: Path, options: str):
-    """A small tmpfs over ``directory`` (root only), for a disk that fills up; always unmounted again."""
-    directory.mkdir(parents=True, exist_ok=True)
-    mount(["-t", "tmpfs", "-o", options, "layenv-test", str(directory)])
-    try:
-        yield directory
-    finally:
-        subprocess.run(["umount", "-l", str(directory)], check=True)
 
 
 def fill(directory: Path) -> Path:

@@ -13,10 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from envtree import make_conda_prefix, make_layered_env, make_venv
+from envtree import make_conda_prefix, make_layered_env, make_venv, uv_install
 from jupyter_process import JUPYTER
 from layenv_api import fetch_json
-from uv import find_uv_bin
 from wheelhouse import write_wheel
 
 from jupyter_layenv.usage import sizing
@@ -41,16 +40,10 @@ def wheels(tmp_path: Path) -> Path:
     return directory
 
 
-def uv_install(env: Path, wheels: Path, *names: str) -> None:
-    subprocess.run([find_uv_bin(), "pip", "install", "--no-config", "--offline", "--no-index", "--link-mode",
-                    "hardlink", "--find-links", str(wheels), "--python", str(env / "bin" / "python"), *names],
-                   check=True, capture_output=True, timeout=120)  # fmt: skip
-
-
 def layer(home: Path, name: str, wheels: Path, *packages: str, old: bool = True) -> Path:
     env = make_layered_env(home / "miniconda3" / "envs" / "py311_ai", home / ".virtualenvs" / name, tool="uv")
     if packages:
-        uv_install(env, wheels, *packages)
+        uv_install(env, wheels, *packages, hardlink=True)
     if old:  # made (and never used) 100 days ago
         os.utime(env / "pyvenv.cfg", (LONG_AGO, LONG_AGO))
     return env
@@ -147,7 +140,7 @@ async def test_clean_removes_only_unused_envs_no_kernel_or_job_uses_and_prunes_u
         holder.wait()
     # uv still installs onlyold from its pruned cache (its entries pointing at the removed wheel are gone too)
     again = make_venv(tmp_path / "again", tool="uv")
-    uv_install(again, wheels, "onlyold")
+    uv_install(again, wheels, "onlyold", hardlink=True)
     assert (again / "lib").exists()
 
 

@@ -68,18 +68,22 @@ class LayenvExtension(ExtensionApp):
             serverapp.kernel_spec_manager_class = LayenvKernelSpecManager
 
     def initialize_settings(self) -> None:
-        ksm = self.serverapp.kernel_spec_manager
-        ours = isinstance(ksm, LayenvKernelSpecManager)
-        listing_ksm = ksm if ours else LayenvKernelSpecManager(parent=self.serverapp)
-        self.service = LayenvService(parent=self, ksm=listing_ksm, audit=Audit(self.serverapp.event_logger))
+        serverapp = self.serverapp
+        # both set by the time a linked extension is initialized (jupyter_server 2 always makes an event logger)
+        assert serverapp is not None and serverapp.event_logger is not None
+        events = serverapp.event_logger
+        ksm = serverapp.kernel_spec_manager
+        ours = ksm if isinstance(ksm, LayenvKernelSpecManager) else None
+        listing_ksm = ours or LayenvKernelSpecManager(parent=serverapp)
+        self.service = LayenvService(parent=self, ksm=listing_ksm, audit=Audit(events))
         self.settings.update({"layenv_service": self.service, "layenv_max_body_size": self.max_body_size})
         self.service.recover()  # before the server answers: no client sees a dead server's job as running
-        kernels = self.serverapp.kernel_manager
+        kernels = serverapp.kernel_manager
         self.service.housekeeping.running_kernels = lambda: [kernel["name"] for kernel in kernels.list_kernels()]
-        self.serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS, listener=self._kernel_action)
+        events.add_listener(schema_id=KERNEL_ACTIONS, listener=self._kernel_action)
         if ours:
             # Warm the discovery cache off the event loop so the first kernel listing is instant.
-            threading.Thread(target=self._warm, args=(ksm,), name="layenv-discovery", daemon=True).start()
+            threading.Thread(target=self._warm, args=(ours,), name="layenv-discovery", daemon=True).start()
             return
         cause = self._takeover_blocked_by or f"another kernel spec manager ({_class_name(type(ksm))})"
         self.log.warning(

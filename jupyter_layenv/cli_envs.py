@@ -47,7 +47,8 @@ class CreateApp(ServiceCommand):
         help="With --file: when no known Conda env satisfies the file, build one first (NAME-base, from the "
         "configured channels), then the layer on it.",
     )
-    aliases = {
+    # keys are option names, or tuples of them (one trait, two spellings); traitlets declares only the former
+    aliases: dict[Any, str] = {
         "conda": "CreateApp.conda",
         "base": "CreateApp.base",
         "root": "CreateApp.root",

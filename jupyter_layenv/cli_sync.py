@@ -13,6 +13,7 @@ from traitlets import Bool
 from .cli_base import LayenvCommand
 from .kernels import SYNC_MARKER
 from .kernelspecs import LayenvKernelSpecManager
+from .model import KernelEntry
 
 
 class SyncApp(LayenvCommand):
@@ -52,7 +53,7 @@ def sync_kernelspecs(ksm: LayenvKernelSpecManager, target: str) -> tuple[list[st
     """
     table = ksm.kernel_table()
     os.makedirs(target, exist_ok=True)
-    wanted = {name: (entry, None) for name, entry in table.entries.items()}
+    wanted: dict[str, tuple[KernelEntry, str | None]] = {name: (entry, None) for name, entry in table.entries.items()}
     for alias, name in table.nb_conda_aliases.items():
         if alias not in wanted and name in table.entries and _ours_or_absent(os.path.join(target, alias)):
             wanted[alias] = (table.entries[name], name)

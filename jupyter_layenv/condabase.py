@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from traitlets import List, Unicode, default
 from traitlets.config import LoggingConfigurable
@@ -23,6 +23,11 @@ from .locators.conda import parse_condarc_list
 from .model import CONDA_BASE, CONDA_ENV, SCOPE_GROUP, SCOPE_USER, Discovered
 from .policy import USER_ROOT_ID, PolicyError, bad_request, refused_by, validate_name
 from .unlisted import unseen_conda_dir
+
+if TYPE_CHECKING:
+    from .kernelspecs import LayenvKernelSpecManager
+    from .policy import CreateRoot, LayenvPolicy
+    from .quota import Quotas
 
 CONDA_FIELDS = {"kind", "name", "packages", "ipykernel", "root"}
 FIRST_BASE = ("python=3.11", "ipykernel")
@@ -178,6 +183,15 @@ def first_base_hint(where: str) -> str:
 class CondaBases(LoggingConfigurable):
     """The Conda-env side of :class:`~jupyter_layenv.service.LayenvService`: its settings (configured as
     ``LayenvService.conda_*``) and the placing of a new Conda env. Uses the service's roots, policy and jobs."""
+
+    if TYPE_CHECKING:  # what the service gives this part of it
+        ksm: LayenvKernelSpecManager
+        policy: LayenvPolicy
+        quotas: Quotas
+
+        def create_roots(self, discovered: Discovered) -> list[CreateRoot]: ...
+
+        def _create_root(self, discovered: Discovered, create_roots: list[CreateRoot], wanted: str) -> CreateRoot: ...
 
     conda_channels = List(
         Unicode(),

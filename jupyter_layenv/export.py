@@ -7,6 +7,7 @@ gives the same layer. Blocking file reads: run in a thread from the event loop.
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urlparse
 
 import yaml
@@ -36,7 +37,7 @@ def lock_txt(env: Environment) -> str:
     """The exact layer, pinned, with the artifact hashes its revisions recorded where known (pip's one-line
     ``--hash`` form): ``jupyter layenv create NAME --base BASE -r`` or ``pip install --no-deps -r`` rebuild it."""
     latest = revisions.latest(env.path)
-    known = {canonicalize_name(str(e["name"])): e for e in latest.lock} if latest else {}
+    known: dict[str, dict[str, Any]] = {canonicalize_name(str(e["name"])): e for e in latest.lock} if latest else {}
     lines = [f"# {env.name}: the exact layer, pinned (jupyter_layenv lock)"]
     if env.base:
         lines.append(f"# base: {env.base}")
@@ -88,8 +89,9 @@ def environment_yml(env: Environment, base: Environment | None) -> str:
         records = conda_records(env.path)
         pip = _pip_installed(env.path, records) if records else {dist.key: dist for dist in _own(env)}
     channels = list(dict.fromkeys(channel_name(str(r.get("channel") or "")) for r in records)) or ["conda-forge"]
-    deps = [f"{r['name']}={r['version']}={r['build']}" if r.get("build") else f"{r['name']}={r['version']}"
-            for r in records]  # fmt: skip
+    deps: list[str | dict[str, list[str]]] = [
+        f"{r['name']}={r['version']}={r['build']}" if r.get("build") else f"{r['name']}={r['version']}" for r in records
+    ]
     if not records:
         deps = [f"python={env.python_version}"] if env.python_version else ["python"]
     if pip and not any(r["name"] == "pip" for r in records):

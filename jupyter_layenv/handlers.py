@@ -97,6 +97,7 @@ class LayenvHandler(ExtensionHandlerMixin, APIHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """The contract's ``{"message", "reason"}``, with a message saying what to do even for a bare 403."""
         exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        reply: dict[str, Any]  # the JSON body: a raised error's details may add fields of any type
         if status_code == 403 and not getattr(self, "_current_user", None):
             reply = {"message": _FORBIDDEN, "reason": "no token"}  # not the xsrf/cookie detail: a token fixes it
         elif status_code == 403 and isinstance(exc, web.HTTPError) and exc.reason is None:

@@ -12,7 +12,7 @@ import subprocess
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import fsread
 from .create.installers import find_uv, installer_environment
@@ -22,6 +22,7 @@ from .locators import SOURCE_CONDARC
 from .model import CONDA_BASE, CONDA_ENV, Discovered, Environment
 from .policy import PolicyError, bad_request
 from .usage import clean
+from .usage.clean import Verdict  # by name: the ``clean`` method hides the module in Housekeeping's annotations
 from .usage.groups import Places, group_envs
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ class Housekeeping:
         discovered, _ = self.service.ksm.current()
         facts = self.service.usage.facts(discovered)
         groups = group_envs(discovered.environments, self._places(discovered))
-        envs = []
+        envs: list[dict[str, Any]] = []
         for env in discovered.environments:
             group = groups[env.path]
             envs.append(
@@ -66,15 +67,15 @@ class Housekeeping:
             )
         envs.sort(key=lambda e: -(e["size_bytes"] or 0))
         by_root: dict[str, dict[str, Any]] = {}
-        for env in envs:
-            group = groups[env["path"]]
+        for item in envs:
+            group = groups[item["path"]]
             root = by_root.setdefault(
                 group.path,
                 {
                     "root": group.path,
                     "kind": group.kind,
                     "source": group.source,
-                    "scope": env["scope"],
+                    "scope": item["scope"],
                     "size_bytes": 0,
                     "shared_bytes": 0,
                     "environments": 0,
@@ -82,14 +83,14 @@ class Housekeeping:
                 },
             )
             owner = root["owners"].setdefault(
-                env["owner"], {"owner": env["owner"], "size_bytes": 0, "environments": 0, "last_used": None}
+                item["owner"], {"owner": item["owner"], "size_bytes": 0, "environments": 0, "last_used": None}
             )
             for total in (root, owner):
-                total["size_bytes"] += env["size_bytes"] or 0
+                total["size_bytes"] += item["size_bytes"] or 0
                 total["environments"] += 1
-            root["shared_bytes"] += env["shared_bytes"] or 0
-            if env["last_used"] and (owner["last_used"] or "") < env["last_used"]:
-                owner["last_used"] = env["last_used"]
+            root["shared_bytes"] += item["shared_bytes"] or 0
+            if item["last_used"] and (owner["last_used"] or "") < item["last_used"]:
+                owner["last_used"] = item["last_used"]
         listed = sorted(by_root.values(), key=lambda r: -r["size_bytes"])
         for root in listed:
             root["owners"] = sorted(root["owners"].values(), key=lambda o: -o["size_bytes"])
@@ -105,7 +106,8 @@ class Housekeeping:
         """The roots discovery looks in, told apart: named in the configuration or searched by default."""
         ksm, expand = self.service.ksm, fsread.expand
         dirs = ("conda_roots", "envs_dirs", "venv_roots")
-        defaults = {expand(path) for name in dirs for path in ksm.trait_defaults(name)}
+        # one name: its default itself (traitlets types the call as the many-names dict)
+        defaults = {expand(path) for name in dirs for path in cast(list[str], ksm.trait_defaults(name))}
         current = {expand(path) for name in (*dirs, "user_roots") for path in getattr(ksm, name)}
         return Places(
             create_root=self.service.root(),
@@ -163,7 +165,7 @@ class Housekeeping:
                 running.setdefault(env.path, [])
         return running
 
-    def _verdicts(self, unused_days: int, running: dict[str, list[int]]) -> list[clean.Verdict]:
+    def _verdicts(self, unused_days: int, running: dict[str, list[int]]) -> list[Verdict]:
         discovered, _ = self.service.ksm.current()
         uid = os.getuid()
         mine = [env for env in discovered.environments if env.owner_uid == uid]
@@ -232,6 +234,6 @@ def _kept(env: Environment, reason: str | None) -> dict[str, Any]:
     return {"id": env.id, "path": env.path, "reason": reason}
 
 
-def _removed(verdict: clean.Verdict) -> dict[str, Any]:
+def _removed(verdict: Verdict) -> dict[str, Any]:
     env = verdict.env
     return {"id": env.id, "path": env.path, "size_bytes": verdict.size_bytes, "last_used": verdict.last_used}

@@ -35,6 +35,8 @@ class Dist:
 def distributions(prefix: str) -> list[Dist]:
     """The distributions installed in a prefix's own site-packages, sorted by name."""
     site, _version, entries = site_packages_of(prefix)
+    if site is None:
+        return []
     found: dict[str, Dist] = {}
     for entry in entries:
         if not entry.endswith((".dist-info", ".egg-info")):

@@ -15,6 +15,7 @@ from traitlets import Bool, Float, List, Unicode, default, observe
 
 from . import fsread
 from .discovery import Discovery, DiscoveryConfig, mtime_signature, signature_unchanged
+from .discovery.cache import Signature
 from .kernels import Filters, KernelTable, build_table, layenv_provisioner, listing_json
 from .model import Discovered
 
@@ -180,7 +181,7 @@ class LayenvKernelSpecManager(KernelSpecManager):
         super().__init__(**kwargs)
         self._lock = threading.Lock()
         self._discovery: Discovery | None = None
-        self._native: tuple[tuple, dict] = ((), {})
+        self._native: tuple[Signature, dict[str, dict]] = ({}, {})
         self._table_key: tuple = ()
         self._table = KernelTable()
         self._table_discovered = Discovered()
@@ -208,7 +209,7 @@ class LayenvKernelSpecManager(KernelSpecManager):
         self._discovery = None
         self._table_key = ()
         self._table = KernelTable()
-        self._native = ((), {})
+        self._native = ({}, {})
 
     @property
     def discovery(self) -> Discovery:
@@ -285,7 +286,7 @@ class LayenvKernelSpecManager(KernelSpecManager):
     def find_kernel_specs(self) -> dict[str, str]:
         return {name: item["resource_dir"] for name, item in self.kernel_table().all_specs.items()}
 
-    def get_all_specs(self) -> dict[str, Any] | Awaitable[dict[str, Any]]:
+    def get_all_specs(self) -> dict[str, Any] | Awaitable[dict[str, Any]]:  # type: ignore[override]  # on purpose
         """The specs; on the server's event loop, an awaitable that does the file work in a thread.
 
         jupyter_server awaits whatever this returns (``ensure_async``), as it does for the gateway's
@@ -303,7 +304,7 @@ class LayenvKernelSpecManager(KernelSpecManager):
         """jupyter_client asks for a spec synchronously, on the server's event loop, when a kernel starts: there an
         env kernel the last listing knows is answered from it, without a rescan that may wait for a hung mount; the
         provisioner its spec names reads the env again at launch (and says so if it was deleted meanwhile)."""
-        known = self._known_env_kernel(kernel_name) if _on_event_loop() else None
+        known: tuple[KernelTable, str | None] | None = self._known_env_kernel(kernel_name) if _on_event_loop() else None
         if known is None:
             table = self.kernel_table()
             known = table, table.resolve(kernel_name)
@@ -319,7 +320,7 @@ class LayenvKernelSpecManager(KernelSpecManager):
             table = self._table
         name = table.resolve(kernel_name)
         entry = table.entries.get(name) if name is not None else None
-        if entry is not None and layenv_provisioner(entry.spec) is not None:
+        if name is not None and entry is not None and layenv_provisioner(entry.spec) is not None:
             return table, name
         return None
 

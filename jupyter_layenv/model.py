@@ -58,7 +58,7 @@ def fast_init(cls: type[_T]) -> type[_T]:
     exec(source, namespace)  # as dataclasses builds its own __init__
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = init  # type: ignore[misc]
+    cls.__init__ = init  # type: ignore[method-assign]  # replacing it is the point, as dataclasses does
     return cls
 
 

@@ -272,7 +272,7 @@ class LayenvService(condabase.CondaBases):
 
     async def create(self, body: Any, user: str) -> Job:
         """Validate, place and queue a create; refusals raise :class:`PolicyError` and write nothing."""
-        env_name = body.get("name") if isinstance(body, dict) and isinstance(body.get("name"), str) else "?"
+        env_name: str = body["name"] if isinstance(body, dict) and isinstance(body.get("name"), str) else "?"
         try:
             if condabase.is_conda_request(body):
                 plan: BuildPlan | CondaPlan = await asyncio.to_thread(self.plan_conda, body, account_name())
@@ -429,7 +429,7 @@ class LayenvService(condabase.CondaBases):
     # anonymous identity, so the identity's name is recorded (audit) but does not filter.
 
     async def list_jobs(self) -> list[dict[str, Any]]:
-        return [job.public() for job in await self.jobs.list()]
+        return [job.public() for job in await self.jobs.newest_first()]
 
     async def job(self, job_id: str) -> Job:
         job = await self.jobs.get(job_id)

@@ -185,3 +185,21 @@ def test_an_env_a_job_is_still_building_is_not_a_kernel_yet(home: Tree):
         assert "conda-py311_ai.building-py" in ksm.get_all_specs()
     finally:
         shutil.rmtree(target)
+
+
+def test_a_conda_root_is_listed_once_by_a_cold_listing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Broken by: the Conda locator listing a root to tell it is one, and the root's inspection listing it again."""
+    from jupyter_layenv.discovery import Discovery, DiscoveryConfig
+
+    root = tmp_path / "miniconda3"
+    for marker in ("conda-meta", "envs", "condabin"):
+        (root / marker).mkdir(parents=True)
+    (root / "conda-meta" / "history").write_text("")
+    env = root / "envs" / "e1"
+    (env / "conda-meta").mkdir(parents=True)
+    (env / "conda-meta" / "history").write_text("")
+    looked = record_os_calls(monkeypatch, ("listdir", "scandir"), this_thread_only=True)  # not the root probe's
+    listed = {found.path for found in Discovery(DiscoveryConfig(conda_roots=[str(root)])).discover().environments}
+    monkeypatch.undo()
+    assert listed == {str(root), str(env)}
+    assert looked.paths().count(str(root)) == 1, looked.calls

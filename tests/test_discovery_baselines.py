@@ -54,13 +54,23 @@ def _with_ipykernel(discovery: Discovery) -> set[str]:
     return {env.path for env in discovery.discover().environments if env.has_ipykernel}
 
 
-def _install_ipykernel(prefix: Path) -> None:
-    add_pure_python_package(site_packages(prefix), "ipykernel", "6.29.5")
+def _install_ipykernel(prefix: Path, form: str = "module") -> None:
+    """``module``: ``ipykernel.py`` and its dist-info (a listing of site-packages tells); ``package``: an
+    ``ipykernel/`` package (a ``stat`` of it tells, without a listing)."""
+    site = site_packages(prefix)
+    add_pure_python_package(site, "ipykernel", "6.29.5")
+    if form == "package":
+        os.remove(site / "ipykernel.py")
+        (site / "ipykernel").mkdir()
+        (site / "ipykernel" / "__init__.py").write_text("")
 
 
 def _remove_ipykernel(prefix: Path) -> None:
     site = site_packages(prefix)
-    os.remove(site / "ipykernel.py")
+    if (site / "ipykernel").is_dir():
+        shutil.rmtree(site / "ipykernel")
+    else:
+        os.remove(site / "ipykernel.py")
     shutil.rmtree(site / "ipykernel-6.29.5.dist-info")
 
 
@@ -78,9 +88,12 @@ def test_a_cold_listing_does_not_stat_what_it_lists(tree: dict[str, Path], monke
     assert not read_twice
 
 
+@pytest.mark.parametrize("form", ["module", "package"])
 @pytest.mark.parametrize("where", ["plain", "conda", "base of the layer"])
 @pytest.mark.parametrize("when", ["at once", "after the racy window", "mtime moved back"])
-def test_ipykernel_installed_after_a_cold_listing_is_seen_by_the_next(tree: dict[str, Path], where: str, when: str):
+def test_ipykernel_installed_after_a_cold_listing_is_seen_by_the_next(
+    tree: dict[str, Path], where: str, when: str, form: str
+):
     """Broken by: trusting a directory listed by the cold listing because its mtime is old (an archive or
     ``rsync -a`` restores one), or because the change came in the racy window of the cold listing."""
     discovery = _discovery(tree)
@@ -88,7 +101,7 @@ def test_ipykernel_installed_after_a_cold_listing_is_seen_by_the_next(tree: dict
     prefix = tree["conda"] if where == "base of the layer" else tree[where]
     if when == "after the racy window":
         time.sleep(RACY_WINDOW_NS / 1e9 + 0.1)
-    _install_ipykernel(prefix)
+    _install_ipykernel(prefix, form)
     if when == "mtime moved back":
         settle(site_packages(prefix), when=YESTERDAY - 3600)  # older than the cold listing, and not the mtime it saw
     expected = {str(prefix)} | ({str(tree["layer"])} if prefix == tree["conda"] else set())
@@ -97,6 +110,28 @@ def test_ipykernel_installed_after_a_cold_listing_is_seen_by_the_next(tree: dict
     _remove_ipykernel(prefix)
     if when == "mtime moved back":
         settle(site_packages(prefix), when=YESTERDAY - 7200)
+    assert not _with_ipykernel(discovery)
+
+
+@pytest.mark.parametrize("where", ["plain", "conda"])
+@pytest.mark.parametrize("when", ["at once", "mtime moved back"])
+def test_ipykernel_removed_after_a_cold_listing_that_found_its_package_is_gone_from_the_next(
+    tree: dict[str, Path], where: str, when: str
+):
+    """Broken by: trusting site-packages because the cold listing saw the ``ipykernel`` package there with a
+    ``stat`` (no listing of site-packages, and no ``stat`` of it), when a removal since moved its mtime."""
+    prefix = tree[where]
+    _install_ipykernel(prefix, "package")
+    settle(tree["root"])
+    if where == "plain":  # just written, its pyvenv.cfg would have the venv read again whatever site-packages says
+        os.utime(prefix / "pyvenv.cfg", (YESTERDAY, YESTERDAY))
+    discovery = _discovery(tree)
+    expected = {str(prefix)} | ({str(tree["layer"])} if where == "conda" else set())
+    assert _with_ipykernel(discovery) == expected
+    _remove_ipykernel(prefix)
+    if when == "mtime moved back":
+        settle(site_packages(prefix), when=YESTERDAY - 3600)
+    assert not _with_ipykernel(discovery)
     assert not _with_ipykernel(discovery)
 
 

@@ -13,7 +13,7 @@ from envtree import PY_XY, Tree, make_conda_prefix, make_layered_env, site_packa
 from isolated_ksm import looking_only_at
 from jupyter_client.kernelspec import NoSuchKernel
 from jupyter_process import JUPYTER, run_in_kernel
-from oscalls import LOOKS, record_os_calls
+from oscalls import LISTINGS, LOOKS, record_os_calls
 
 from jupyter_layenv import LayenvKernelSpecManager
 
@@ -238,15 +238,22 @@ def ipykernel_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_ipykernels_logos_are_found_without_looking_inside_the_package(
     ipykernel_install: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    """Broken by: a ``stat`` of ``ipykernel/resources`` per env on every cold listing, when the site-packages
-    listing (``ipykernel`` in it) already says where ipykernel's logos are."""
+    """Broken by: a ``stat`` of ``ipykernel/resources`` per env on every cold listing, when the ``stat`` of the
+    package (or the site-packages listing, ``ipykernel`` in it) already says where ipykernel's logos are; or by
+    both a ``stat`` of the package and a listing of its site-packages for one env."""
     looked = record_os_calls(monkeypatch, LOOKS)  # any look inside the package, not only a stat
     specs = _tree_ksm(ipykernel_install).get_all_specs()
     monkeypatch.undo()
-    inside = [
-        path for path in looked.paths() if f"{os.sep}ipykernel{os.sep}" in path or path.endswith(f"{os.sep}ipykernel")
-    ]
+    package = f"{os.sep}ipykernel"
+    inside = [path for path in looked.paths() if package + os.sep in path]
     assert not inside, inside
+    # the package itself: one stat per env at most; where it is there, its site-packages is not listed as well
+    at_package = [(name, path) for name, path in looked.calls if path.endswith(package)]
+    assert {name for name, _path in at_package} <= {"stat"}, at_package
+    assert len(at_package) == len({path for _name, path in at_package}), at_package
+    listed = set(looked.paths(*LISTINGS))
+    found = [path for _name, path in at_package if os.path.isdir(path)]
+    assert found and not [path for path in found if path[: -len(package)] in listed], at_package
     full_env = ipykernel_install / "envs" / "full"
     layer = [item for item in specs.values() if str(full_env / "layer") in item["spec"]["argv"][-5]]
     # the layer's ipykernel is its base's (the base's own python3 kernelspec is not the layer's)

@@ -63,23 +63,24 @@ def virtualenv_command(plan: BuildPlan) -> list[str]:
     return [*command, "--", plan.path]
 
 
-def reserve(plan: BuildPlan, job_id: str) -> bool:
-    """Make the env directory, owned by this job; ``False`` when the path exists already (blocking: use a thread)."""
-    os.makedirs(os.path.dirname(plan.path), exist_ok=True)
+def reserve(path: str, group_gid: int | None, job_id: str) -> bool:
+    """Make the env directory ``path`` (a layer's or a Conda env's), owned by this job, given to ``group_gid``'s group
+    when set; ``False`` when the path exists already (blocking: use a thread)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     try:
-        os.mkdir(plan.path)
+        os.mkdir(path)
     except FileExistsError:
         return False
     try:
-        if plan.group_gid is not None:
-            share_with_group(plan.path, plan.group_gid)
-        marker = os.path.join(plan.path, BUILDING_MARKER)
+        if group_gid is not None:
+            share_with_group(path, group_gid)
+        marker = os.path.join(path, BUILDING_MARKER)
         with open(marker, "w", encoding="utf-8") as handle:
             handle.write(job_id)
     except BaseException as err:
-        shutil.rmtree(plan.path, ignore_errors=True)  # we made it a moment ago: no marker-only directory left
+        shutil.rmtree(path, ignore_errors=True)  # we made it a moment ago: no marker-only directory left
         if isinstance(err, OSError) and err.filename is None:  # a write's error names no file: name where it was
-            raise OSError(err.errno, err.strerror, plan.path) from None
+            raise OSError(err.errno, err.strerror, path) from None
         raise
     return True
 

@@ -12,13 +12,17 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
+
+from rattler import InstallerReporter
 
 from .conda import PROGRESS, CondaPlan, read_plan
 from .needed import conda_needed
 
 
-class Reporter:
-    """rattler's installer callbacks, turned into progress lines (called from rattler's threads)."""
+class Reporter(InstallerReporter):
+    """rattler's installer callbacks, turned into progress lines (called from rattler's threads); the protocol's
+    other callbacks keep its no-op defaults."""
 
     def __init__(self, packages: int) -> None:
         self.packages = packages
@@ -79,7 +83,7 @@ async def build(plan: CondaPlan) -> None:
     records = await rattler.solve(
         sources=sources,
         specs=list(plan.specs),
-        platforms=[plan.platform, "noarch"],
+        platforms=[rattler.Subdir(plan.platform), rattler.Subdir("noarch")],
         virtual_packages=rattler.VirtualPackage.detect(),
     )
     print(f"solved in {time.monotonic() - started:.2f} s: {len(records)} packages", flush=True)
@@ -89,11 +93,12 @@ async def build(plan: CondaPlan) -> None:
     await rattler.install(
         records,
         target_prefix=plan.path,
-        cache_dir=plan.pkgs_dir,
+        cache_dir=Path(plan.pkgs_dir) if plan.pkgs_dir else None,
         execute_link_scripts=False,
         show_progress=False,
         requested_specs=[rattler.MatchSpec(spec)._match_spec for spec in plan.specs],
-        reporter=Reporter(len(records)),
+        # the protocol's callbacks we leave alone have docstring-only no-op bodies, which mypy takes for abstract
+        reporter=Reporter(len(records)),  # type: ignore[abstract]
     )
     write_history(plan, records)
     print(f"installed {len(records)} packages into {plan.path}", flush=True)

@@ -63,6 +63,8 @@ def no_space_message(path: str, quota: bool = False, needed: str | None = None, 
     left of the user's quota, which may be nothing while the disk has plenty. Said as the disk's, not as the user's.
     """
     needs = f"; {needed}" if needed else ""
+    mount: str | None
+    free: str | None
     try:
         mount = mount_point(path)
         st = os.statvfs(mount)

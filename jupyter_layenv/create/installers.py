@@ -45,7 +45,7 @@ def source_options(settings: InstallerSettings) -> list[str]:
 
 
 # The flags each allowed request option stands for: a request picks a name, these tokens go on the command line.
-_OPTION_FLAGS = {
+_OPTION_FLAGS: dict[str, dict[str, tuple[str, ...]]] = {
     "--pre": {"uv": ("--prerelease", "allow"), "pip": ("--pre",)},
     "--no-deps": {"uv": ("--no-deps",), "pip": ("--no-deps",)},
 }

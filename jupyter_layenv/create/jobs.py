@@ -88,7 +88,7 @@ class JobManager:
         await self._repaired()
         return self._jobs.get(job_id) or await asyncio.to_thread(self.store.load, job_id)
 
-    async def list(self) -> list[Job]:
+    async def newest_first(self) -> list[Job]:
         stored = await self._repaired()
         live = {job.id: job for job in stored} | self._jobs
         return sorted(live.values(), key=lambda job: job.created, reverse=True)
@@ -136,7 +136,7 @@ class JobManager:
             lock = await asyncio.to_thread(EnvLock.try_acquire, plan.path)
             if lock is None:
                 raise JobConflict(f"{plan.name} is being created by another process; wait or pick another name")
-            if not await asyncio.to_thread(builder.reserve, plan, job.id):
+            if not await asyncio.to_thread(builder.reserve, plan.path, plan.group_gid, job.id):
                 raise JobConflict(f"{plan.path} exists already; pick another name or delete that environment")
             reserved = True
             await asyncio.to_thread(self.store.save, job)

@@ -356,6 +356,7 @@ class Discovery:
                 cfg.condarc_paths,
                 self._scan_children,
                 skip=lambda path: root_of(path, hung) is not None,
+                names=lambda path: self._stats.listing(path) or {},  # the listing the root's inspection reuses
             )
         )
         located.extend(configured.locate(cfg.env_paths, cfg.server_prefix, self._scan_children))

@@ -140,7 +140,7 @@ def drop_snapshot(env_path: str, job_id: str) -> None:
 def restore_plan(env_path: str, lock: tuple[dict[str, Any], ...]) -> LayerPlan:
     """What makes the layer exactly ``lock``: remove what differs, install what is missing, pinned."""
     current = {dist.key: dist for dist in distributions(env_path) if dist.key not in TOOLING}
-    target = {canonicalize_name(str(entry["name"])): entry for entry in lock}
+    target: dict[str, dict[str, Any]] = {canonicalize_name(str(entry["name"])): entry for entry in lock}
     remove = tuple(d for key, d in current.items() if key not in target or target[key]["version"] != d.version)
     install = tuple(
         Pin(str(e["name"]), str(e["version"]), tuple(e.get("hashes") or ()), e.get("url"))
@@ -155,7 +155,7 @@ async def run_change(jobs: JobManager, job: Job, change: ChangePlan) -> None:
     await jobs.step(job, "snapshot", 0.05)
     await asyncio.to_thread(take_snapshot, change.path, job.id)
     previous = await asyncio.to_thread(revisions.latest, change.path)
-    known = {canonicalize_name(str(e["name"])): e for e in previous.lock} if previous else {}
+    known: dict[str, dict[str, Any]] = {canonicalize_name(str(e["name"])): e for e in previous.lock} if previous else {}
     if change.action == "restore":
         layer_plan = await asyncio.to_thread(restore_plan, change.path, change.lock)
         await asyncio.to_thread(jobs.store.append_log, job.id, f"# plan: {json.dumps(layer_plan.json())}\n")

@@ -128,7 +128,7 @@ def check_removal(state: LayerState, names: Iterable[str], force: bool) -> tuple
     """The layer distributions to remove; refused when they are the base's, absent, or needed (unless ``force``)."""
     removing: dict[str, Dist] = {}
     for name in names:
-        key = canonicalize_name(name)
+        key: str = canonicalize_name(name)
         if key in state.layer:
             removing[key] = state.layer[key].dist
         elif key in state.base:
@@ -173,7 +173,7 @@ async def plan_change(
     visible = state.visible(d.key for d in removing)
     requests = [Requirement(spec) for spec in specs]
     requested = tuple(dict.fromkeys(canonicalize_name(req.name) for req in requests))
-    released = {
+    released: set[str] = {
         key
         for req in requests
         if (key := canonicalize_name(req.name)) in visible and not _satisfied(req, visible[key].dist.version)

@@ -126,7 +126,7 @@ def requested_names(env_path: str) -> set[str]:
         provenance = {}
     if isinstance(provenance, dict):
         specs += [str(spec) for spec in provenance.get("packages") or []]
-    names = set()
+    names: set[str] = set()
     for spec in specs:
         try:
             names.add(canonicalize_name(Requirement(spec).name))

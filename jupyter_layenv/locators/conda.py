@@ -28,6 +28,10 @@ from .prefix import looks_like_conda_root
 _ROOT_CONDARCS = (".condarc", "condarc", "condarc.d")  # what conda reads in an install root, in its order
 
 
+def _names(path: str) -> Collection[str]:
+    return set(fsread.listdir(path))
+
+
 def locate(
     roots: Iterable[str],
     envs_dirs: Iterable[str],
@@ -35,8 +39,10 @@ def locate(
     condarc_paths: Iterable[str],
     scan: ScanChildren,
     skip: Callable[[str], bool] = lambda path: False,
+    names: Callable[[str], Collection[str]] = _names,
 ) -> Located:
-    """``skip``: paths not to touch at all (in a root that did not answer: reading them would hang).
+    """``skip``: paths not to touch at all (in a root that did not answer: reading them would hang). ``names``: the
+    entries of a directory (discovery's come from the listing its inspection of the root reuses).
 
     An install that ``environments.txt`` names (its root, or one of the envs in its ``envs/``) is a root like
     a configured one: a server not started from an activated shell knows it only from there.
@@ -52,7 +58,7 @@ def locate(
     absent: set[str] = set()  # root condarc files the root's listing does not have: nothing to read
     for root in dict.fromkeys([*named, *_installs_of(listed, located.deps)]):
         located.deps.append(root)
-        top = set(fsread.listdir(root))
+        top = names(root)
         if looks_like_conda_root(root, named_root=root in named, names=top):
             found_roots.append(root)
             add_root(located, scan, root)

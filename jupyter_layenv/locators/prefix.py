@@ -29,7 +29,8 @@ _PYTHON_NAMES = ("python.exe",) if IS_WINDOWS else ("python", "python3")
 _BIN = "bin" + SEP
 _NO_PROVENANCE: tuple[None, None] = (None, None)
 _NONE: list[str] = []  # an absent directory's entries (never modified)
-_NO_SITE: tuple[None, None, list[str]] = (None, None, _NONE)
+_NO_SITE: tuple[None, None, bool, bool] = (None, None, False, False)
+_IPYKERNEL = SEP + "ipykernel"
 
 
 @fast_init
@@ -174,17 +175,17 @@ def inspect_prefix(
 
     python, python_problem = _find_python(path, venv=pyvenv is not None, base=base)
     version = _python_version(pyvenv, meta_entries)
-    site_packages, lib_version, site_entries = (
-        _site_packages(path, base, version) if ("lib" in top or "Lib" in top) else _NO_SITE
+    # a venv that sees its base's packages (a layer) mostly takes ipykernel from there: its site-packages is listed
+    inherits = pyvenv is not None and pyvenv.get("include-system-site-packages", "").lower() == "true"
+    site_packages, lib_version, has_module, has_ipykernel = (
+        _site_and_ipykernel(path, base, version, look_first=not inherits)
+        if ("lib" in top or "Lib" in top)
+        else _NO_SITE
     )
     if site_packages:
         # A healthy venv changes where it matters in site-packages; a Conda prefix also in its root
         # (nested venvs) and conda-meta (conda transactions). One stat less per venv keeps warm listings cheap.
         deps = [site_packages] if pyvenv is not None and problem is None else [*deps, site_packages]
-    has_module = "ipykernel" in site_entries
-    has_ipykernel = has_module or any(
-        entry.endswith((".dist-info", ".egg-info")) for entry in _starting_with(site_entries, "ipykernel-")
-    )
     kernels: tuple[ShippedKernel, ...] = ()
     if "share" in top:
         kernels_dir = base + _KERNELS
@@ -314,6 +315,34 @@ def _readlink(path: str) -> str | None:
         return os.readlink(path)
     except OSError:
         return None
+
+
+def _site_and_ipykernel(
+    prefix: str, base: str, version: str | None, *, look_first: bool
+) -> tuple[str | None, str | None, bool, bool]:
+    """The env's site-packages (see ``site_packages_of``), its X.Y, whether ipykernel's package is there, and whether
+    any ipykernel distribution is (a dist-info alone: an editable install, or the module as ``ipykernel.py``).
+
+    ``look_first``: where the env's Python version is known, a ``stat`` of ``site-packages/ipykernel`` answers first:
+    one system call where a listing of site-packages makes five (open, fstat, two getdents, close), for the envs a
+    kernel list is made of; only an env without that package is listed then. Like a listing, the ``stat`` sees
+    site-packages as it is after the scan started: an install or removal later moves its mtime (``Listed``).
+    """
+    if look_first and version and not IS_WINDOWS:
+        x_y, site = _site_of_version(version)
+        candidate = base + site
+        try:
+            os.stat(candidate + _IPYKERNEL)
+        except (OSError, ValueError):
+            pass
+        else:
+            return candidate, x_y, True, True
+    site_packages, lib_version, entries = _site_packages(prefix, base, version)
+    has_module = "ipykernel" in entries
+    has_ipykernel = has_module or any(
+        entry.endswith((".dist-info", ".egg-info")) for entry in _starting_with(entries, "ipykernel-")
+    )
+    return site_packages, lib_version, has_module, has_ipykernel
 
 
 def site_packages_of(prefix: str, version: str | None = None) -> tuple[str | None, str | None, list[str]]:

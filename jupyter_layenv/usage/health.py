@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from packaging.markers import InvalidMarker, default_environment
 from packaging.requirements import InvalidRequirement, Requirement
@@ -130,7 +131,8 @@ def _visible(layer: list[InstalledDist], base: list[InstalledDist]) -> dict[str,
 
 def _marker_environment(python_version: str | None) -> dict[str, str]:
     """This machine's markers with the env's Python (the env runs here, possibly with another Python)."""
-    markers = {**default_environment(), "extra": ""}
+    markers = {key: str(value) for key, value in default_environment().items()}
+    markers["extra"] = ""
     if python_version:
         parts = python_version.split(".")
         markers["python_version"] = ".".join(parts[:2])
@@ -197,7 +199,9 @@ def _duplicates(env: Environment, dists: list[InstalledDist]) -> list[HealthIssu
 
 
 def _pip_over_conda(env: Environment, dists: list[InstalledDist]) -> list[HealthIssue]:
-    records = {canonicalize_name(str(r["name"])): r for r in inventory.conda_records(env.path)}
+    records: dict[str, dict[str, Any]] = {
+        canonicalize_name(str(r["name"])): r for r in inventory.conda_records(env.path)
+    }
     issues = []
     for dist in dists:
         record = records.get(dist.key)

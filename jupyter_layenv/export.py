@@ -119,13 +119,16 @@ def _pip_installed(prefix: str, records: list[dict]) -> dict[str, Dist]:
 
 
 def channel_name(url: str) -> str:
-    """``https://conda.anaconda.org/conda-forge/linux-64`` -> ``conda-forge``, as ``conda env export`` names it."""
+    """``https://conda.anaconda.org/conda-forge/linux-64`` -> ``conda-forge``, as ``conda env export`` names it; a
+    local channel (``file:///srv/channel``) keeps its URL, since a bare ``srv/channel`` means an anaconda.org one."""
     if not url:
         return "conda-forge"
     parsed = urlparse(url)
     parts = [p for p in parsed.path.split("/") if p]
     if parts and _SUBDIR.match(parts[-1]):
         parts = parts[:-1]
+    if parsed.scheme == "file":
+        return "file:///" + "/".join(parts)
     if parsed.netloc in ("conda.anaconda.org", "") and parts:
         return "/".join(parts)
     if parsed.netloc == "repo.anaconda.com":

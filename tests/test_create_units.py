@@ -66,6 +66,8 @@ def test_installer_commands_take_sources_from_settings_and_packages_from_a_file(
         ("https://repo.anaconda.com/pkgs/main/linux-64", "defaults"),
         ("conda-forge", "conda-forge"),
         ("https://mirror.example/conda/internal/osx-arm64", "https://mirror.example/conda/internal"),
+        ("file:///srv/channel/", "file:///srv/channel"),  # a local mirror: conda reads "srv/channel" as anaconda.org's
+        ("file:///srv/channel/linux-64", "file:///srv/channel"),
     ],
 )
 def test_channel_names(url: str, name: str):

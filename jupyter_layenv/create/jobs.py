@@ -321,7 +321,7 @@ class JobManager:
         job.pid = None
         if code != 0:
             tail = await asyncio.to_thread(self.store.log_tail, job.id, start)
-            raise StepFailed(f"{job.step} failed (py-rattler exited with {code}): {tail or 'see the log'}")
+            raise StepFailed(failure_message(f"{job.step} failed (py-rattler exited with {code})", tail))
         await self.step(job, "register", 0.9)
         await asyncio.to_thread(conda.finish, plan, job.id)
         job.environment = await self._register(job)

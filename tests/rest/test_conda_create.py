@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from condachannel import DANGLING_PYTHON, MARKER_MODULE, SUBDIR, cached_channel, channel_url
 from envtree import make_conda_prefix, make_venv
 from jupyter_process import JUPYTER, JupyterProcess
@@ -309,6 +310,19 @@ async def test_a_conda_env_that_fails_its_last_step_is_removed_and_forgotten_by_
     await fetch_json(jp_fetch, "jobs", again["id"], method="DELETE")
 
 
+async def test_a_solve_that_fails_says_why_on_its_first_line(jp_fetch, jp_home_dir: Path):
+    """The first line of a job's error is what the panel and the CLI show: py-rattler's reason (a typo'd package),
+    not the first line of the worker's output (the channels it solved from)."""
+    code, job = await create(jp_fetch, {"kind": "conda", "name": "typo", "packages": ["pythn=3.11"]})
+    assert code == 202, job
+    job = await follow(jp_fetch, job["id"], timeout=240)
+    assert job["state"] == "failed" and job["step"] == "solve", await _log(jp_fetch, job)
+    first = job["error"].splitlines()[0]
+    assert first.startswith("solve failed (py-rattler exited with 1): ") and "pythn" in first, job["error"]
+    assert "channels:" in job["error"]  # the rest of the output is still there, under the first line
+    assert not (jp_home_dir / ".conda" / "envs" / "typo").exists()
+
+
 UNSCANNED = {
     "LayenvService": {"conda_envs_dir": "~/scratch/conda-envs"},
     "LayenvKernelSpecManager": {"environments_files": [], "group_roots": []},  # no group root to create in either
@@ -410,6 +424,8 @@ def test_cli_offers_then_creates_a_first_base(tmp_path: Path, conda_channel: Pat
     assert "No Conda environment found" not in listed and "conda-base-py" in listed
     explicit = _cli("export", "base", "--format", "explicit", home=home, channel=url, pkgs=pkgs).stdout
     assert "@EXPLICIT" in explicit and f"{url}/{SUBDIR}/python-3.11" in explicit
+    yml = yaml.safe_load(_cli("export", "base", home=home, channel=url, pkgs=pkgs).stdout)
+    assert yml["channels"] == [url]  # the file:// channel it came from, which conda env create can read again
     assert _cli("delete", "base", home=home, channel=url, pkgs=pkgs).returncode == 0
     assert not prefix.exists()
 

@@ -156,6 +156,29 @@ def test_health_is_cached_until_the_env_changes(tmp_path: Path):
         tracker.stop()
 
 
+def test_health_reads_the_site_packages_of_the_envs_python(tmp_path: Path):
+    """A ``lib/python3.99/site-packages`` another Python left in a layer (newer than its own) is not what the layer
+    imports: two copies of a package there are no issue of the layer. Broken by: checking the newest site-packages
+    in ``lib`` (the check's cache already stamped the one of the env's Python)."""
+    base = make_conda_prefix(tmp_path / "miniconda3", conda_root=True)
+    layer = make_layered_env(base, tmp_path / "venvs" / "lay", inherit=True, tool="uv")
+    stray = layer / "lib" / "python3.99" / "site-packages"
+    add_pure_python_package(stray, "twice", "1.0")
+    add_pure_python_package(stray, "twice", "2.0")
+    ksm = looking_only_at(conda_roots=[str(base)], venv_roots=[str(tmp_path / "venvs")], ensure_native_kernel=False)
+    discovered = ksm.current()[0]
+    version = next(env.python_version for env in discovered.environments if env.path == str(layer))
+    assert version and not version.startswith("3.99")
+    tracker = HealthTracker(refresh=0)
+    try:
+        assert tracker.checked(discovered)[str(layer)] == []
+        add_pure_python_package(site_packages(layer), "twice", "1.0")  # its own site-packages: seen
+        add_pure_python_package(site_packages(layer), "twice", "2.0")
+        assert [issue.kind for issue in tracker.checked(discovered)[str(layer)]] == ["duplicate-distribution"]
+    finally:
+        tracker.stop()
+
+
 def _cli_environ(home: Path, tmp_path: Path) -> dict[str, str]:
     """The CLI's environment: ``home`` as HOME, no test PYTHONPATH, nothing pointing at the machine's own envs."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -53,9 +53,10 @@ class InstalledDist:
         return canonicalize_name(self.name)
 
 
-def installed(prefix: str) -> list[InstalledDist]:
-    """Every distribution directory of a prefix's site-packages, duplicates included."""
-    site, _version, entries = site_packages_of(prefix)
+def installed(prefix: str, python_version: str | None) -> list[InstalledDist]:
+    """Every distribution directory of the site-packages of a prefix's Python (``python_version``, as discovery
+    lists it; unknown: the newest in ``lib``), duplicates included."""
+    site, _version, entries = site_packages_of(prefix, python_version)
     if site is None:
         return []
     found = []
@@ -95,12 +96,12 @@ def _metadata(directory: str, entry: str) -> tuple[str, str, tuple[str, ...]]:
 
 def check(env: Environment, base: Environment | None) -> list[HealthIssue]:
     """The health issues of one environment (a layer's: including what it breaks in the base it inherits)."""
-    own = installed(env.path)
+    own = installed(env.path, env.python_version)
     issues = _duplicates(env, own)
     if fsread.is_dir(os.path.join(env.path, "conda-meta")):
         issues += _pip_over_conda(env, own)
     inherits = env.kind == LAYERED and env.inherits_base and base is not None
-    base_dists = installed(base.path) if inherits and base is not None else []
+    base_dists = installed(base.path, base.python_version) if inherits and base is not None else []
     visible = _visible(own, base_dists)
     marker_env = _marker_environment(env.python_version)
     for dist in own:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
@@ -17,9 +18,23 @@ RACY_WINDOW_NS = 2_000_000_000
 UNREAD: Any = object()
 
 
+# The clock the kernel stamps a file's mtime and ctime with on Linux: the coarse one, up to a tick (1-10 ms) behind
+# ``time.time_ns()``. Elsewhere the precise clock (no coarse clock to ask).
+_FS_CLOCK = getattr(time, "CLOCK_REALTIME_COARSE", 5 if sys.platform.startswith("linux") else None)
+
+
+def fs_now_ns() -> int:
+    """Now, as the file system would stamp a change made now: the start of a scan for ``settled_since``. Against
+    ``time.time_ns()``, a directory changed a moment after the start (the same tick) could show a ctime before it
+    and pass as unchanged; against this clock its ctime is at or after the start, and a change made in the tick
+    before the start counts as changed too (read again: the safe side)."""
+    return time.clock_gettime_ns(_FS_CLOCK) if _FS_CLOCK is not None else time.time_ns()
+
+
 def settled_since(mtime_ns: int, ctime_ns: int, started: int) -> bool:
-    """Whether a directory read at ``started`` (ns) is still as read: its mtime older than the racy window before
-    that, and its ctime before it (an mtime moved back by ``rsync -a`` or an unpacked archive moves the ctime)."""
+    """Whether a directory read at ``started`` (ns, from ``fs_now_ns``) is still as read: its mtime older than the racy
+    window before that, and its ctime before it (an mtime moved back by ``rsync -a`` or an unpacked archive moves the
+    ctime)."""
     return mtime_ns <= started - RACY_WINDOW_NS and ctime_ns < started
 
 
@@ -65,7 +80,7 @@ class ScanStats:
         self.pyvenvs: dict[bytes, dict[str, str] | None] = {}  # pyvenv.cfg contents parsed in this scan
         self.kernel_specs: dict[bytes, dict | None] = {}  # and kernel.json contents
         self.hung = hung
-        self.started_ns = time.time_ns()
+        self.started_ns = fs_now_ns()
 
     # A miss is the common case in a cold scan: looked up with a sentinel, not by catching KeyError (3x dearer).
 
@@ -123,7 +138,7 @@ class ScanStats:
     def signature(self, paths: Iterable[str]) -> Signature:
         """mtimes to compare next time; one too recent to trust (same clock tick) is stored as "changed"; a
         directory listed in this scan and not read otherwise, as ``Listed``."""
-        started = min(self.started_ns, time.time_ns())
+        started = min(self.started_ns, fs_now_ns())
         racy_after = started - RACY_WINDOW_NS
         known, listed = self._stats, self._listed
         signature: Signature = {}

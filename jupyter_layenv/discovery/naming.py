@@ -80,14 +80,15 @@ class Naming:
     def __init__(self) -> None:
         self.environments: dict[str, tuple[Proto, Environment]] = {}
         self.protos: dict[str, Proto] = {}
+        # The indexes below map a key to one path, or to a set of them when several share it (most keys have one
+        # path: no set per env, fewer objects for the garbage collector); ``_add``, ``_discard`` and ``_members``.
         self.wanted: dict[str, tuple[int, str]] = {}  # path -> (round, identity)
-        self.holders: dict[tuple[int, str], set[str]] = {}
+        self.holders: dict[tuple[int, str], str | set[str]] = {}
         self.ids: dict[str, str] = {}
-        self.layers_of: dict[str, set[str]] = {}  # base path -> the layers on it
+        self.layers_of: dict[str, str | set[str]] = {}  # base path -> the layers on it
         self.heads: dict[str, int] = {}  # first chain name -> how many one-name chains have it
-        self.named: dict[str, set[str]] = {}  # first chain name -> every proto whose chain starts with it
-        self.order: list[tuple[str, str]] = []  # (base or path, path), sorted
-        self.listed: list[Environment] = []  # the Environments in that order (patched with it, not rebuilt)
+        self.named: dict[str, str | set[str]] = {}  # first chain name -> every proto whose chain starts with it
+        self.listed: list[Environment] = []  # the Environments sorted by ``_order`` (patched, not rebuilt)
         self.extra: set[str] = set()  # the bases records added (not candidates themselves)
         # the Environments the last call made and those it replaced or dropped (None: it was a complete pass)
         self.changes: tuple[list[Environment], list[Environment]] | None = None
@@ -140,33 +141,21 @@ class Naming:
         for proto in protos:
             path, chain = proto.path, proto.chain
             head = chain[0]
-            found = named.get(head)
-            if found is None:
-                named[head] = {path}
-            else:
-                found.add(path)
+            _add(named, head, path)
             if len(chain) == 1:
                 heads[head] = heads.get(head, 0) + 1
             if proto.kind == LAYERED:
                 layers.append(proto)
-                base = proto.base or ""
-                found = layers_of.get(base)
-                if found is None:
-                    layers_of[base] = {path}
-                else:
-                    found.add(path)
+                _add(layers_of, proto.base or "", path)
             else:
                 first.append(proto)
         for round_, batch in ((1, first), (2, layers)):  # a layer's identity takes its base's id: set by round 2
             wanted = {proto.path: (round_, _identity(proto, ids)) for proto in batch}
             for path, key in wanted.items():
-                found = holders.get(key)
-                if found is None:
-                    holders[key] = {path}
-                else:
-                    found.add(path)
+                _add(holders, key, path)
             for path, key in wanted.items():
-                ids[path] = _unique(key[1], path, len(holders[key]))
+                found = holders[key]
+                ids[path] = key[1] if found.__class__ is str else _unique(key[1], path, len(found))
             wanted_of.update(wanted)
         previous, environments = self.environments, {}
         for proto in protos:
@@ -179,26 +168,25 @@ class Naming:
                 cached = (proto, _environment(proto, env_id, chain))
             environments[path] = cached
         self.environments = environments
-        self.order = order = sorted([(env.base or env.path, env.path) for _proto, env in environments.values()])
-        self.listed = [environments[path][1] for _key, path in order]
+        self.listed = sorted([env for _proto, env in environments.values()], key=_order)
         return tuple(self.listed)
 
     def _index(self, proto: Proto) -> None:
         if proto.kind == LAYERED:
-            self.layers_of.setdefault(proto.base or "", set()).add(proto.path)
+            _add(self.layers_of, proto.base or "", proto.path)
         else:
             wanted = (1, _identity(proto, {}))
             self.wanted[proto.path] = wanted
-            self.holders.setdefault(wanted, set()).add(proto.path)
+            _add(self.holders, wanted, proto.path)
         head = proto.chain[0]
-        self.named.setdefault(head, set()).add(proto.path)
+        _add(self.named, head, proto.path)
         if len(proto.chain) == 1:
             self.heads[head] = self.heads.get(head, 0) + 1
         if proto.kind == LAYERED:  # its identity needs its base's id: set by _update, or by _full right after
             ids = {proto.base: self.ids[proto.base]} if proto.base in self.ids and self._first(proto.base) else {}
             wanted = (2, _identity(proto, ids))
             self.wanted[proto.path] = wanted
-            self.holders.setdefault(wanted, set()).add(proto.path)
+            _add(self.holders, wanted, proto.path)
 
     def _first(self, path: str) -> bool:
         proto = self.protos.get(path)
@@ -226,7 +214,7 @@ class Naming:
             touched_ids.add(self.wanted[path])
             self._unindex(old)
             ids.pop(path, None)
-            chains_of |= self.layers_of.get(path, set())
+            chains_of.update(_members(self.layers_of, path))
         first = [proto for proto in changed if proto.kind != LAYERED]
         layers = [proto for proto in changed if proto.kind == LAYERED]
         for proto in changed:
@@ -238,14 +226,14 @@ class Naming:
             heads_before.setdefault(proto.chain[0], self.heads.get(proto.chain[0], 0))
             protos[proto.path] = proto
             chains_of.add(proto.path)
-            chains_of |= self.layers_of.get(proto.path, set())
+            chains_of.update(_members(self.layers_of, proto.path))
         for proto in first:
             self._index(proto)
             touched_ids.add(self.wanted[proto.path])
         moved = self._settle(touched_ids, 1)  # first-round ids, then the layers whose base's id moved (or base went)
         bases = moved.union(gone, (proto.path for proto in changed))
         rewanted = {proto.path for proto in layers}
-        rewanted.update(layer for base in bases for layer in self.layers_of.get(base, ()))
+        rewanted.update(layer for base in bases for layer in _members(self.layers_of, base))
         for path in rewanted:
             proto = protos[path]
             if path in self.wanted:
@@ -260,14 +248,14 @@ class Naming:
         moved |= self._settle(touched_ids, 2)
         for head, before in heads_before.items():
             if (before > 1) != (self.heads.get(head, 0) > 1):
-                chains_of |= self.named.get(head, set())
+                chains_of.update(_members(self.named, head))
         self._refresh(chains_of | moved, gone)
 
     def _settle(self, touched: set[tuple[int, str]], round_: int) -> set[str]:
         """The ids of every holder of a touched identity of this round; returns the paths whose id moved."""
         moved = set()
         for wanted in [wanted for wanted in touched if wanted[0] == round_]:
-            holders = self.holders.get(wanted, set())
+            holders = _members(self.holders, wanted)
             for path in holders:
                 env_id = _unique(wanted[1], path, len(holders))
                 if self.ids.get(path) != env_id:
@@ -277,12 +265,12 @@ class Naming:
 
     def _refresh(self, paths: set[str], gone: list[str]) -> None:
         """New Environments where proto, id or chain changed; the order follows."""
-        environments, order, listed = self.environments, self.order, self.listed
+        environments, listed = self.environments, self.listed
         added, dropped = self.changes
         for path in gone:
             old = environments.pop(path, None)
             if old is not None:
-                _drop(order, listed, old[1])
+                _drop(listed, old[1])
                 dropped.append(old[1])
         for path in paths:
             proto = self.protos.get(path)
@@ -293,14 +281,11 @@ class Naming:
             if cached is not None and cached[0] is proto and cached[1].id == env_id and cached[1].chain == chain:
                 continue
             if cached is not None:
-                _drop(order, listed, cached[1])
+                _drop(listed, cached[1])
                 dropped.append(cached[1])
             env = _environment(proto, env_id, chain)
             environments[path] = (proto, env)
-            key = _order(env)
-            at = bisect.bisect_right(order, key)
-            order.insert(at, key)
-            listed.insert(at, env)
+            listed.insert(bisect.bisect_right(listed, _order(env), key=_order), env)
             added.append(env)
 
     def _chain(self, proto: Proto) -> tuple[str, ...]:
@@ -308,19 +293,40 @@ class Naming:
         return _qualified(proto.chain, head, self.heads)
 
 
-def _drop(order: list[tuple[str, str]], listed: list[Environment], env: Environment) -> None:
-    """Takes ``env`` out of the sorted keys and the Environments kept in their order."""
-    at = bisect.bisect_left(order, _order(env))
-    del order[at]
-    del listed[at]
+def _drop(listed: list[Environment], env: Environment) -> None:
+    """Takes ``env`` out of the Environments sorted by ``_order``."""
+    del listed[bisect.bisect_left(listed, _order(env), key=_order)]
+
+
+def _add(index: dict, key: object, value: str) -> None:
+    """``value`` joins the paths of ``key``: the first one alone, a set from the second on."""
+    found = index.get(key)
+    if found is None:
+        index[key] = value
+    elif found.__class__ is str:
+        if found != value:
+            index[key] = {found, value}
+    else:
+        found.add(value)
 
 
 def _discard(index: dict, key: object, value: str) -> None:
     found = index.get(key)
-    if found is not None:
-        found.discard(value)
-        if not found:
+    if found is None:
+        return
+    if found.__class__ is str:
+        if found == value:
             del index[key]
+        return
+    found.discard(value)
+    if not found:
+        del index[key]
+
+
+def _members(index: dict, key: object) -> tuple[str, ...] | set[str]:
+    """The paths of ``key`` (none: an empty tuple)."""
+    found = index.get(key)
+    return () if found is None else (found,) if found.__class__ is str else found
 
 
 def _qualified(chain: tuple[str, ...], head: Proto | None, heads: dict[str, int]) -> tuple[str, ...]:

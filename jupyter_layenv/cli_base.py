@@ -95,8 +95,11 @@ class ServiceCommand(LayenvCommand):
 
     def the_name(self) -> str:
         if len(self.extra_args) != 1:
-            given = f"got {len(self.extra_args)}: {' '.join(self.extra_args)}" if self.extra_args else "got none"
-            raise CliError(f"give exactly one environment NAME ({given}; see --help)")
+            if not self.extra_args:
+                raise CliError("give exactly one environment NAME (got none; see --help)")
+            given = f"got {len(self.extra_args)}: {' '.join(self.extra_args)}"
+            raise CliError(f"give exactly one environment NAME ({given}; an option takes one value: repeat it for "
+                           "more, as in --package a --package b; see --help)")  # fmt: skip
         return self.extra_args[0]
 
     def run(self, work: Any) -> Any:

@@ -38,7 +38,8 @@ class CreateApp(ServiceCommand):
     conda = List(
         Unicode(),
         config=True,
-        help="Create a Conda env (a base) instead of a layer, from these Conda match specs: --conda python=3.11 numpy",
+        help="Create a Conda env (a base) instead of a layer, from this Conda match spec (repeat for more: --conda "
+        "python=3.11 --conda numpy).",
     )
     no_ipykernel = Bool(False, config=True, help="With --conda: do not add ipykernel (the env is then not a kernel).")
     build_base = Bool(
@@ -64,7 +65,26 @@ class CreateApp(ServiceCommand):
         "json": ({"LayenvCommand": {"json_output": True}}, "Print the finished job as JSON."),
     }
 
+    def _check_combination(self) -> None:
+        """Options that do not apply to the kind of create asked for are refused, not silently dropped (a
+        ``--package numpy`` beside ``--conda`` made the env without numpy)."""
+        if self.conda:
+            stray = [option for option, given in (
+                ("--base", self.base), ("--package", self.packages), ("-r", self.requirements_file),
+                ("--file", self.environment_file), ("--display-name", self.display_name is not None),
+                ("--no-inherit", not self.inherit), ("--build-base", self.build_base),
+            ) if given]  # fmt: skip
+            if stray:
+                raise CliError(f"--conda makes a Conda env from Conda specs alone: {', '.join(stray)} "
+                               f"{'does' if len(stray) == 1 else 'do'} not apply to it (repeat --conda for each "
+                               "spec; build a layer on it afterwards with --base)")  # fmt: skip
+        elif self.no_ipykernel:
+            raise CliError("--no-ipykernel goes with --conda (a layer is always a kernel)")
+        if self.build_base and not self.environment_file:
+            raise CliError("--build-base goes with --file: it builds the base an environment.yml needs")
+
     def start(self) -> None:
+        self._check_combination()
         if self.conda:
             conda: dict[str, Any] = {"kind": "conda", "name": self.the_name(), "packages": list(self.conda),
                                      "ipykernel": not self.no_ipykernel, "root": self.root}  # fmt: skip

@@ -102,9 +102,13 @@ STANDARD_OPTIONS = {"help", "h", "help-all", "version"}  # what traitlets answer
 def check_options(argv: list[str], value_options: set[str], known: set[str]) -> list[str]:
     """``argv`` with every option known (or ``--Class.trait=…``) and given its value; ``--package --index-url=x``
     becomes ``--package=--index-url=x`` so the service refuses that spec by name (argparse would print its usage
-    and complain about something else). ``known`` holds the option names without dashes."""
+    and complain about something else). ``known`` holds the option names without dashes. The positional arguments
+    come first, wherever they were typed (``install NAME --dry-run PKG``, ``--package a b``): argparse takes them
+    only before or after all the options, and printed its usage for ``PKG``; the command then says what it got."""
+    positional: list[str] = []
     checked: list[str] = []
     args = iter(argv)
+    takes_values = False  # after a --Class.trait with no "=": its values follow, as traitlets reads them
     for arg in args:
         if arg == "--":
             checked.append(arg)
@@ -117,14 +121,21 @@ def check_options(argv: list[str], value_options: set[str], known: set[str]) -> 
             checked.append(f"{arg}={value}" if value.startswith("-") else arg)
             if not value.startswith("-"):
                 checked.append(value)
+            takes_values = False
             continue
         name = arg.lstrip("-").split("=", 1)[0]
         if arg.startswith("-") and len(arg) > 1 and "." not in name and name not in known:
             dashed = [f"--{option}" if len(option) > 1 else f"-{option}" for option in sorted(known)]
             raise CliError(f"unknown option {arg.split('=', 1)[0]}{did_you_mean(arg.split('=', 1)[0], dashed)} "
                            "(see --help)")  # fmt: skip
-        checked.append(arg)
-    return checked
+        if arg.startswith("-") and len(arg) > 1:
+            takes_values = "." in name and "=" not in arg
+            checked.append(arg)
+        elif takes_values:
+            checked.append(arg)
+        else:
+            positional.append(arg)
+    return positional + checked
 
 
 _TRAIT_ERROR = re.compile(r"The '(?P<trait>\w+)' trait of an? (?P<cls>\w+) instance expected (?P<expected>.+?), not")

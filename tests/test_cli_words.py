@@ -42,6 +42,16 @@ def assert_cli_words(proc: subprocess.CompletedProcess) -> None:
         (["create", "ok", "--base", "py311_ai", "-r", "/nonexistent/req.txt"], ExitCode.USAGE, "cannot read it"),
         (["export"], ExitCode.USAGE, "give exactly one environment NAME"),
         (["lsit"], ExitCode.USAGE, "unknown command 'lsit'; did you mean 'list'?"),
+        (["create", "ok", "--base", "py311_ai", "--package", "iniconfig", "nbthing"], ExitCode.USAGE,
+         "give exactly one environment NAME (got 2: ok nbthing; an option takes one value: repeat it for more"),
+        (["create", "ok", "--conda", "python=3.11", "numpy"], ExitCode.USAGE, "got 2: ok numpy"),
+        (["install", "py311_ai", "--dry-run", "iniconfig"], ExitCode.NOT_ALLOWED, "changes the packages of layers"),
+        (["create", "ok", "--conda", "python=3.11", "--package", "iniconfig"], ExitCode.USAGE,
+         "--conda makes a Conda env from Conda specs alone: --package does not apply to it"),
+        (["create", "ok", "--conda", "python=3.11", "--base", "py311_ai", "--no-inherit"], ExitCode.USAGE,
+         "--base, --no-inherit do not apply to it"),
+        (["create", "ok", "--base", "py311_ai", "--no-ipykernel"], ExitCode.USAGE, "--no-ipykernel goes with --conda"),
+        (["create", "ok", "--base", "py311_ai", "--build-base"], ExitCode.USAGE, "--build-base goes with --file"),
     ],
 )  # fmt: skip
 def test_cli_errors_in_cli_words_with_one_exit_code_per_kind(

@@ -113,7 +113,8 @@ class ScanStats:
         return None if result is None else (result.st_dev, result.st_ino)
 
     def note_listed(self, path: str) -> None:
-        """A directory this scan has just listed (successfully): its signature entry needs no ``stat``."""
+        """A directory this scan has just listed (successfully), or found the entry it asked for in with a ``stat``
+        (a listing would have shown it too): its signature entry needs no ``stat``."""
         self._listed.add(path)
 
     def unchanged(self, signature: Signature) -> bool:

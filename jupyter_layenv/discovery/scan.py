@@ -51,7 +51,7 @@ def inspect_candidate(path: str, stats: ScanStats, timeout: float = 0) -> tuple[
         facts = inspect_prefix(path, parsed=stats.pyvenvs, parsed_specs=stats.kernel_specs)
     else:
         facts = inspect_prefix(path, names=listing, st=st, parsed=stats.pyvenvs, parsed_specs=stats.kernel_specs)
-    # listed just now (site-packages; a Conda prefix's conda-meta): their signature entries need no stat
+    # read just now (site-packages, listed or its ipykernel stat'ed; a Conda prefix's conda-meta): no stat for them
     if facts.site_packages:
         stats.note_listed(facts.site_packages)
     if facts.is_conda:

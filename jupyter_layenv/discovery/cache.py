@@ -234,8 +234,10 @@ class Memo(Generic[V]):
     """
 
     def __init__(self) -> None:
-        # key -> (signature, value, paths): the paths are the signature's keys (the same dict, iterated as paths)
-        self.entries: dict[object, tuple[Signature, V, Signature]] = {}
+        # key -> its signature (iterated, its dependencies' paths), and key -> its value: two dicts, not a tuple per
+        # key (fewer objects for the garbage collector)
+        self.entries: dict[object, Signature] = {}
+        self.values: dict[object, V] = {}
         self._checked: dict[object, V] = {}
         self._checked_for: ScanStats | None = None
         self.trusted: set[object] = set()  # keys checked in the last complete scan (or added since, incrementally)
@@ -251,7 +253,7 @@ class Memo(Generic[V]):
             return self._checked[key]
         cached = self.entries.get(key)
         if cached is not None and self._valid(key, cached, stats):
-            value = cached[1]
+            value = self.values[key]
         else:
             value = self.compute(key, compute, stats)
         self._checked[key] = value
@@ -262,26 +264,28 @@ class Memo(Generic[V]):
         asked yet (no value is ``None``)."""
         return self._checked.get(key) if self._checked_for is stats else None
 
-    def _valid(self, key: object, cached: tuple[Signature, V, Signature], stats: ScanStats) -> bool:
+    def _valid(self, key: object, cached: Signature, stats: ScanStats) -> bool:
         if self.changed is not None and key in self.trusted:
-            return self.changed.isdisjoint(cached[2])
-        return stats.unchanged(cached[0])
+            return self.changed.isdisjoint(cached)
+        return stats.unchanged(cached)
 
     def compute(self, key: object, compute: Callable[[V | None], tuple[V, Sequence[str]]], stats: ScanStats) -> V:
         """Computes again; an equal answer keeps the previous object, so what was built from it is reused."""
         if self._checked_for is not stats:
             self._checked_for, self._checked = stats, {}
         cached = self.entries.get(key)
-        value, deps = compute(cached[1] if cached is not None else None)
-        if cached is not None and value == cached[1]:
-            value = cached[1]
+        previous = self.values[key] if cached is not None else None
+        value, deps = compute(previous)
+        if cached is not None and value == previous:
+            value = previous
         signature = stats.signature(deps)
-        self.entries[key] = (signature, value, signature)
+        self.entries[key] = signature
+        self.values[key] = value
         dependents = self.dependents
         paths = signature.keys()
-        if cached is not None and cached[2].keys() != paths:
-            self._unlink(key, cached[2].keys() - paths)
-        for path in paths if cached is None else paths - cached[2].keys():
+        if cached is not None and cached.keys() != paths:
+            self._unlink(key, cached.keys() - paths)
+        for path in paths if cached is None else paths - cached.keys():
             found = dependents.get(path, UNREAD)
             if found is UNREAD:
                 dependents[path] = key
@@ -310,10 +314,11 @@ class Memo(Generic[V]):
     def forget(self, key: object) -> None:
         """Drops a key (an env deleted since): its entry, and its dependencies unless another key has them."""
         cached = self.entries.pop(key, None)
+        self.values.pop(key, None)
         self.trusted.discard(key)
         self._checked.pop(key, None)
         if cached is not None:
-            self._unlink(key, cached[2])
+            self._unlink(key, cached)
 
     def affected(self, changed: frozenset[str]) -> list[object]:
         """The trusted keys that depend on a changed path: an index lookup per path, not a pass over the keys."""
@@ -328,10 +333,10 @@ class Memo(Generic[V]):
         return [key for key in found if key in trusted]
 
     def value(self, key: object) -> V:
-        return self.entries[key][1]
+        return self.values[key]
 
     def deps_of(self, key: object) -> list[str]:
-        return list(self.entries[key][0])
+        return list(self.entries[key])
 
     def checked(self) -> list[object]:
         return list(self._checked)

@@ -78,7 +78,8 @@ class Naming:
     """
 
     def __init__(self) -> None:
-        self.environments: dict[str, tuple[Proto, Environment]] = {}
+        self.environments: dict[str, Environment] = {}
+        self.made_from: dict[str, Proto] = {}  # the proto each of them was made from (a dict, not a tuple per env)
         self.protos: dict[str, Proto] = {}
         # The indexes below map a key to one path, or to a set of them when several share it (most keys have one
         # path: no set per env, fewer objects for the garbage collector); ``_add``, ``_discard`` and ``_members``.
@@ -157,18 +158,20 @@ class Naming:
                 found = holders[key]
                 ids[path] = key[1] if found.__class__ is str else _unique(key[1], path, len(found))
             wanted_of.update(wanted)
-        previous, environments = self.environments, {}
+        previous, made_from = self.environments, self.made_from
+        environments: dict[str, Environment] = {}
         for proto in protos:
             path, chain = proto.path, proto.chain
             env_id = ids[path]
             if heads.get(chain[0], 0) > 1:  # else ``_chain`` leaves it as it is
                 chain = self._chain(proto)
-            cached = previous.get(path)
-            if cached is None or cached[0] is not proto or cached[1].id != env_id or cached[1].chain != chain:
-                cached = (proto, _environment(proto, env_id, chain))
-            environments[path] = cached
+            env = previous.get(path)
+            if env is None or made_from.get(path) is not proto or env.id != env_id or env.chain != chain:
+                env = _environment(proto, env_id, chain)
+            environments[path] = env
         self.environments = environments
-        self.listed = sorted([env for _proto, env in environments.values()], key=_order)
+        self.made_from = dict(by_path)  # not by_path itself: ``_update`` changes self.protos before ``_refresh``
+        self.listed = sorted(environments.values(), key=_order)
         return tuple(self.listed)
 
     def _index(self, proto: Proto) -> None:
@@ -265,26 +268,28 @@ class Naming:
 
     def _refresh(self, paths: set[str], gone: list[str]) -> None:
         """New Environments where proto, id or chain changed; the order follows."""
-        environments, listed = self.environments, self.listed
+        environments, made_from, listed = self.environments, self.made_from, self.listed
         added, dropped = self.changes
         for path in gone:
             old = environments.pop(path, None)
+            made_from.pop(path, None)
             if old is not None:
-                _drop(listed, old[1])
-                dropped.append(old[1])
+                _drop(listed, old)
+                dropped.append(old)
         for path in paths:
             proto = self.protos.get(path)
             if proto is None:
                 continue
             env_id, chain = self.ids[path], self._chain(proto)
             cached = environments.get(path)
-            if cached is not None and cached[0] is proto and cached[1].id == env_id and cached[1].chain == chain:
+            if cached is not None and made_from[path] is proto and cached.id == env_id and cached.chain == chain:
                 continue
             if cached is not None:
-                _drop(listed, cached[1])
-                dropped.append(cached[1])
+                _drop(listed, cached)
+                dropped.append(cached)
             env = _environment(proto, env_id, chain)
-            environments[path] = (proto, env)
+            environments[path] = env
+            made_from[path] = proto
             listed.insert(bisect.bisect_right(listed, _order(env), key=_order), env)
             added.append(env)
 

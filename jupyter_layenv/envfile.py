@@ -252,7 +252,7 @@ def choose_base(file: EnvironmentFile, discovered: Discovered, policy: LayenvPol
 
 def kept_from_base(specs: tuple[str, ...], base: Environment) -> tuple[list[str], list[str]]:
     """``(install, kept)``: pip specs the base's own installed packages already satisfy stay the base's."""
-    provided = {dist.key: dist.version for dist in inventory.distributions(base.path)}
+    provided = {dist.key: dist.version for dist in inventory.distributions(base.path, base.python_version)}
     install: list[str] = []
     kept: list[str] = []
     for spec in specs:

@@ -41,7 +41,7 @@ def lock_txt(env: Environment) -> str:
     lines = [f"# {env.name}: the exact layer, pinned (jupyter_layenv lock)"]
     if env.base:
         lines.append(f"# base: {env.base}")
-    for entry in revisions.current_lock(env.path, known):
+    for entry in revisions.current_lock(env.path, env.python_version, known):
         hashes = entry.get("hashes") or []
         spec = f"{entry['name']} @ {entry['url']}" if entry.get("url") else f"{entry['name']}=={entry['version']}"
         lines.append(" ".join([spec, *(f"--hash={h}" for h in hashes)]))
@@ -83,11 +83,11 @@ def requirements_txt(env: Environment) -> str:
 def environment_yml(env: Environment, base: Environment | None) -> str:
     if env.kind == LAYERED and base is not None:
         records = conda_records(base.path)
-        pip = _pip_installed(base.path, records) if env.inherits_base and records else {}
+        pip = _pip_installed(base, records) if env.inherits_base and records else {}
         pip.update({dist.key: dist for dist in _own(env)})  # the layer's version is the one imported
     else:
         records = conda_records(env.path)
-        pip = _pip_installed(env.path, records) if records else {dist.key: dist for dist in _own(env)}
+        pip = _pip_installed(env, records) if records else {dist.key: dist for dist in _own(env)}
     channels = list(dict.fromkeys(channel_name(str(r.get("channel") or "")) for r in records)) or ["conda-forge"]
     deps: list[str | dict[str, list[str]]] = [
         f"{r['name']}={r['version']}={r['build']}" if r.get("build") else f"{r['name']}={r['version']}" for r in records
@@ -105,15 +105,15 @@ def environment_yml(env: Environment, base: Environment | None) -> str:
 
 
 def _own(env: Environment) -> list[Dist]:
-    return [dist for dist in distributions(env.path) if dist.key not in TOOLING]
+    return [dist for dist in distributions(env.path, env.python_version) if dist.key not in TOOLING]
 
 
-def _pip_installed(prefix: str, records: list[dict]) -> dict[str, Dist]:
-    """The packages of a Conda prefix that conda did not install (``pip install`` into the env)."""
+def _pip_installed(env: Environment, records: list[dict]) -> dict[str, Dist]:
+    """The packages of a Conda env that conda did not install (``pip install`` into the env), of its Python."""
     conda_names = {canonicalize_name(str(r["name"])) for r in records}
     return {
         dist.key: dist
-        for dist in distributions(prefix)
+        for dist in distributions(env.path, env.python_version)
         if dist.installer != "conda" and dist.key not in conda_names and dist.key not in TOOLING
     }
 

@@ -1,6 +1,10 @@
 """Which packages an environment has, read from files: ``*.dist-info`` / ``*.egg-info`` and ``conda-meta``.
 
-Blocking file reads: callers on the event loop run these in a thread.
+The site-packages read is the one of the env's Python: ``python_version`` is what discovery gives the env
+(``Environment.python_version``). A ``lib/python3.X`` another Python left behind (a Conda env whose Python was
+changed keeps the old one, pip-installed leftovers and all) is not what the env imports. ``None`` only where nothing
+knows the version; the newest ``lib/python3.X`` is read then. Blocking file reads: callers on the event loop run
+these in a thread.
 """
 
 from __future__ import annotations
@@ -32,9 +36,9 @@ class Dist:
         return canonicalize_name(self.name)
 
 
-def distributions(prefix: str) -> list[Dist]:
-    """The distributions installed in a prefix's own site-packages, sorted by name."""
-    site, _version, entries = site_packages_of(prefix)
+def distributions(prefix: str, python_version: str | None) -> list[Dist]:
+    """The distributions installed in a prefix's own site-packages (its Python's), sorted by name."""
+    site, _version, entries = site_packages_of(prefix, python_version)
     if site is None:
         return []
     found: dict[str, Dist] = {}
@@ -51,9 +55,9 @@ def distributions(prefix: str) -> list[Dist]:
     return sorted(found.values(), key=lambda d: d.key)
 
 
-def has_distribution(prefix: str, name: str) -> bool:
+def has_distribution(prefix: str, python_version: str | None, name: str) -> bool:
     """From the names of the ``*.dist-info`` / ``*.egg-info`` entries only (no METADATA read)."""
-    _site, _version, entries = site_packages_of(prefix)
+    _site, _version, entries = site_packages_of(prefix, python_version)
     return canonicalize_name(name) in dist_names(entries)
 
 
@@ -110,9 +114,9 @@ def package_split(
     A shadow's ``reason``: ``requested`` (named for this layer: an intended override, ``requested`` holds those
     names), ``duplicate`` (the base's very version, copied), ``dependency`` (pulled in by something else).
     """
-    layer = distributions(env.path)
+    layer = distributions(env.path, env.python_version)
     inherits = env.kind == LAYERED and env.inherits_base and base is not None
-    base_dists = {dist.key: dist for dist in distributions(base.path)} if inherits and base else {}
+    base_dists = {dist.key: dist for dist in distributions(base.path, base.python_version)} if inherits and base else {}
     own = {dist.key for dist in layer}
     shadowed = []
     for dist in layer:

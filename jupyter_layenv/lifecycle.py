@@ -83,7 +83,8 @@ class LayerLifecycle:
             raise refusal
         base = discovered.by_path(env.base) if env.base and env.inherits_base else None
         if base is not None and add:
-            self.service.policy.check_overrides(add, {d.key: d for d in inventory.distributions(base.path)})
+            provided = inventory.distributions(base.path, base.python_version)
+            self.service.policy.check_overrides(add, {d.key: d for d in provided})
         return env, base
 
     def _installer(self) -> tuple[str, str | None]:
@@ -99,7 +100,7 @@ class LayerLifecycle:
         installer, uv = self._installer()
         common: dict[str, Any] = {
             "name": env.name, "path": env.path, "base_id": base.id if base else "", "installer": installer, "uv": uv,
-            "base_path": base.path if base else None, "creator": user,
+            "base_path": base.path if base else None, "python_version": _python_version(env, base), "creator": user,
             "umask": 0o002 if env.scope == SCOPE_GROUP else None, "ipykernel": self._is_kernel(env),
         }  # fmt: skip
         if revision is not None:
@@ -116,7 +117,8 @@ class LayerLifecycle:
         """The plan, nothing written in the env (the resolver's scratch files go to a temporary directory)."""
         installer, uv = await asyncio.to_thread(self._installer)  # looks for uv on disk
         python = os.path.join(env.path, "bin", "python")
-        state = await asyncio.to_thread(layer_state, python, base.path if base else None, env.path)
+        state = await asyncio.to_thread(layer_state, python, _python_version(env, base), base.path if base else None,
+                                        env.path)  # fmt: skip
         workdir = await asyncio.to_thread(tempfile.mkdtemp, prefix="layenv-plan-")
         try:
             resolver = ToolResolver(installer, uv, self.service.jobs.settings, workdir, request.options)
@@ -137,8 +139,9 @@ class LayerLifecycle:
         env = discovered.by_id(env_id)
         if env is None:
             raise PolicyError(404, f"environment {env_id!r} not found: see GET environments", "not found")
-        base = env.base if env.base and env.inherits_base else None
-        current = revisions.base_fingerprint(base)
+        inherited = env.base if env.base and env.inherits_base else None
+        base = discovered.by_path(inherited) if inherited else None
+        current = revisions.base_fingerprint(inherited, _python_version(env, base))
         return {"revisions": [revision.json(current) for revision in revisions.read_all(env.path)]}
 
     async def restore(self, env_id: str, number: str, user: str) -> Job:
@@ -166,10 +169,17 @@ class LayerLifecycle:
         return job
 
 
+def _python_version(env: Environment, base: Environment | None) -> str | None:
+    """The version of the Python a layer runs (its base's; its own when it has none it inherits): the
+    ``lib/pythonX.Y/site-packages`` of the layer and of its base that Python imports from."""
+    return (base.python_version if base is not None else None) or env.python_version
+
+
 def _check_removal(env: Environment, base: Environment | None, request: ChangeRequest) -> None:
     """Removing what the layer does not have, what its base provides, or what other layer packages need is
     refused at once (the job would only fail the same way)."""
-    state = layer_state(os.path.join(env.path, "bin", "python"), base.path if base else None, env.path)
+    python = os.path.join(env.path, "bin", "python")
+    state = layer_state(python, _python_version(env, base), base.path if base else None, env.path)
     try:
         check_removal(state, request.remove, request.force)
     except PlanError as err:

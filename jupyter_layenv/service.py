@@ -349,8 +349,9 @@ class LayenvService(condabase.CondaBases):
         ):
             raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
         if request.inherit:
-            self.policy.check_overrides(request.requirements, {d.key: d for d in inventory.distributions(base.path)})
-        base_pip = request.inherit and inventory.has_distribution(base.path, "pip")
+            provided = inventory.distributions(base.path, base.python_version)
+            self.policy.check_overrides(request.requirements, {d.key: d for d in provided})
+        base_pip = request.inherit and inventory.has_distribution(base.path, base.python_version, "pip")
         seed_pip = self.seed_pip == "always" or (self.seed_pip == "auto" and not base_pip)
         requirements = list(request.requirements)
         imports_ipykernel = request.inherit and base.has_ipykernel
@@ -365,6 +366,7 @@ class LayenvService(condabase.CondaBases):
             base_id=base.id,
             base_path=base.path,
             base_python=base.python or "",
+            python_version=base.python_version,
             inherit=request.inherit,
             seed_pip=seed_pip,
             installer="uv" if uv else "pip",

@@ -36,6 +36,8 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from jupyter_layenv.discovery import fs_now_ns
+
 PY_XY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 PY_XYZ = f"{sys.version_info[0]}.{sys.version_info[1]}.{sys.version_info[2]}"
 PYTHON_NAME = f"python{PY_XY}"
@@ -526,6 +528,11 @@ def settle(*paths: Path, when: float = YESTERDAY) -> None:
         for dirpath, dirnames, _filenames in os.walk(top):
             for name in dirnames:
                 os.utime(os.path.join(dirpath, name), (when, when), follow_symlinks=False)
+    # utime moved their ctime to now: a listing started in this same tick of the file system's clock cannot tell that
+    # from a change after its start (and reads them again); a real tree is settled long before
+    stamped = fs_now_ns()
+    while fs_now_ns() <= stamped:
+        time.sleep(0.001)
 
 
 # --------------------------------------------------------------------------- activation, state, kernelspecs

@@ -34,8 +34,8 @@ def test_too_many_packages():
 
 def _plan(**changes) -> BuildPlan:
     fields = dict(name="p", path="/r/p", base_id="conda-b", base_path="/c/b", base_python="/c/b/bin/python",
-                  inherit=True, seed_pip=False, installer="uv", uv="/bin/uv", requirements=("a",), requested=("a",),
-                  display_name=None, creator="u")  # fmt: skip
+                  python_version="3.11", inherit=True, seed_pip=False, installer="uv", uv="/bin/uv",
+                  requirements=("a",), requested=("a",), display_name=None, creator="u")  # fmt: skip
     return BuildPlan(**{**fields, **changes})
 
 

@@ -30,6 +30,7 @@ class BuildPlan:
     base_id: str
     base_path: str
     base_python: str
+    python_version: str | None  # base_python's (discovery's): which lib/pythonX.Y the layer and its base import from
     inherit: bool
     seed_pip: bool
     installer: str  # "uv" or "pip"

@@ -279,16 +279,16 @@ class JobManager:
             await asyncio.to_thread(self.store.append_log, job.id, "".join(f"#   {s}\n" for s in plan.requirements))
             await self.step(job, "resolve", 0.25)
             base = plan.base_path if plan.inherit else None
-            layer_plan = await self.plan_layer(job, plan.python, base, plan.path, plan.installer, plan.uv,
-                                               add=plan.requirements, options=plan.options)  # fmt: skip
+            layer_plan = await self.plan_layer(job, plan.python, plan.python_version, base, plan.path, plan.installer,
+                                               plan.uv, add=plan.requirements, options=plan.options)  # fmt: skip
             installed = layer_plan.install
             if installed:
                 await self.step(job, "install", 0.35)
                 await self.install(job, plan.installer, plan.uv, plan.python, installed, plan.options, plan.umask)
         await self.step(job, "register", 0.9)
         request = {"action": "create", "add": list(plan.requested), "remove": []}
-        await asyncio.to_thread(self.record, job, plan.path, plan.base_path if plan.inherit else None, request,
-                                installed, {})  # fmt: skip
+        await asyncio.to_thread(self.record, job, plan.path, plan.python_version,
+                                plan.base_path if plan.inherit else None, request, installed, {})  # fmt: skip
         await asyncio.to_thread(builder.finish, plan, job.id)
         job.environment = await self._register(job)
 
@@ -327,11 +327,13 @@ class JobManager:
         job.environment = await self._register(job)
 
     async def plan_layer(
-        self, job: Job, python: str, base: str | None, layer: str, installer: str, uv: str | None, *,
-        add: tuple[str, ...] = (), remove: tuple[str, ...] = (), force: bool = False, options: tuple[str, ...] = (),
+        self, job: Job, python: str, python_version: str | None, base: str | None, layer: str, installer: str,
+        uv: str | None, *, add: tuple[str, ...] = (), remove: tuple[str, ...] = (), force: bool = False,
+        options: tuple[str, ...] = (),
     ) -> LayerPlan:  # fmt: skip
-        """What the layer needs, against what it sees: a conflict fails the job before anything is installed."""
-        state = await asyncio.to_thread(layer_state, python, base, layer)
+        """What the layer needs, against what it sees (``python_version``: its Python's, see ``layer_state``): a
+        conflict fails the job before anything is installed."""
+        state = await asyncio.to_thread(layer_state, python, python_version, base, layer)
         workdir = await asyncio.to_thread(self.store.work_dir, job.id)
 
         async def runner(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
@@ -364,13 +366,13 @@ class JobManager:
         await self.command(job, installer, argv, installer_environment(self.settings), umask)
 
     def record(
-        self, job: Job, path: str, base: str | None, request: dict[str, Any], pins: tuple[Pin, ...],
-        known: dict[str, dict[str, Any]],
+        self, job: Job, path: str, python_version: str | None, base: str | None, request: dict[str, Any],
+        pins: tuple[Pin, ...], known: dict[str, dict[str, Any]],
     ) -> None:  # fmt: skip
         """The revision of what the job made: the layer's lock, hashes from the resolver where it gave them."""
         known = {**known, **{pin.key: pin.lock_json() for pin in pins}}
-        lock = revisions.current_lock(path, known)
-        revisions.record(path, user=job.user, request=request, lock=lock, base_path=base)
+        lock = revisions.current_lock(path, python_version, known)
+        revisions.record(path, user=job.user, request=request, lock=lock, base_path=base, python_version=python_version)
 
     async def step(self, job: Job, step: str, progress: float) -> None:
         job.step, job.progress = step, progress

@@ -10,7 +10,7 @@ env); a new, deleted or changed env shows on the very next call. Nothing here ru
 - :mod:`.core`: :class:`Discovery`, which runs them and decides what to read again
 """
 
-from .cache import RACY_WINDOW_NS, mtime_signature, settled_since, signature_unchanged
+from .cache import RACY_WINDOW_NS, fs_now_ns, mtime_signature, settled_since, signature_unchanged
 from .config import DiscoveryConfig
 from .core import Discovery
 from .naming import layer_id, slug
@@ -22,6 +22,7 @@ __all__ = [
     "Discovery",
     "DiscoveryConfig",
     "env_children",
+    "fs_now_ns",
     "layer_id",
     "mtime_signature",
     "settled_since",

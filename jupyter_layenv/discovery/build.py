@@ -46,8 +46,9 @@ class _BuildRecord:
     proto: Proto | SkippedEnv | None
     extra_base: tuple[str, Candidate] | None
     # what it depends on, each key as it comes (no tuple made per key): a path, whether it is a candidate; a
-    # (st_dev, st_ino), which candidate has it; a (read kind, path), a read. Not changed after the build.
-    deps: set[object]
+    # (st_dev, st_ino), which candidate has it; a (read kind, path), a read. Shared by the records of one build
+    # with the same dependencies (see ``Builder._record``).
+    deps: frozenset[object]
 
 
 @dataclass
@@ -131,6 +132,7 @@ class Builder:
         self.context = (self.stats.hung, self.server_id, tuple(self.scoped_dirs), self.cfg, self.uid)
         self.reads: dict[tuple[str, str], object] = {}
         self._deps: set[object] = set()
+        self._dep_sets: dict[frozenset[object], frozenset[object]] = {}  # each record's deps, one object per content
         self._last: BuildMemo | None = None  # whose protos are kept where their inputs are the same
         # (home, base-prefix, base-executable, parent dir) -> a venv's base answer, the envs it names, its deps
         self._bases: dict[
@@ -275,7 +277,11 @@ class Builder:
         if isinstance(proto, Proto) and facts.python_problem and not facts.kernels:
             reason = f"broken interpreter: {facts.python_problem}; recreate the environment or delete it"
             proto = SkippedEnv(path, reason)
-        return _BuildRecord(cand, facts, proto, next(iter(extra.items()), None), self._deps)
+        # the venvs of one base mostly depend on the same reads, and Conda envs on none: one frozenset each (fewer
+        # objects for the garbage collector than a set per record)
+        deps = frozenset(self._deps)
+        deps = self._dep_sets.setdefault(deps, deps)
+        return _BuildRecord(cand, facts, proto, next(iter(extra.items()), None), deps)
 
     def _read(self, kind: str, path: str) -> Any:
         """A read outside the candidates' facts, once per build, recorded as a dependency of the env at hand."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
@@ -17,9 +18,23 @@ RACY_WINDOW_NS = 2_000_000_000
 UNREAD: Any = object()
 
 
+# The clock the kernel stamps a file's mtime and ctime with on Linux: the coarse one, up to a tick (1-10 ms) behind
+# ``time.time_ns()``. Elsewhere the precise clock (no coarse clock to ask).
+_FS_CLOCK = getattr(time, "CLOCK_REALTIME_COARSE", 5 if sys.platform.startswith("linux") else None)
+
+
+def fs_now_ns() -> int:
+    """Now, as the file system would stamp a change made now: the start of a scan for ``settled_since``. Against
+    ``time.time_ns()``, a directory changed a moment after the start (the same tick) could show a ctime before it
+    and pass as unchanged; against this clock its ctime is at or after the start, and a change made in the tick
+    before the start counts as changed too (read again: the safe side)."""
+    return time.clock_gettime_ns(_FS_CLOCK) if _FS_CLOCK is not None else time.time_ns()
+
+
 def settled_since(mtime_ns: int, ctime_ns: int, started: int) -> bool:
-    """Whether a directory read at ``started`` (ns) is still as read: its mtime older than the racy window before
-    that, and its ctime before it (an mtime moved back by ``rsync -a`` or an unpacked archive moves the ctime)."""
+    """Whether a directory read at ``started`` (ns, from ``fs_now_ns``) is still as read: its mtime older than the racy
+    window before that, and its ctime before it (an mtime moved back by ``rsync -a`` or an unpacked archive moves the
+    ctime)."""
     return mtime_ns <= started - RACY_WINDOW_NS and ctime_ns < started
 
 
@@ -65,7 +80,7 @@ class ScanStats:
         self.pyvenvs: dict[bytes, dict[str, str] | None] = {}  # pyvenv.cfg contents parsed in this scan
         self.kernel_specs: dict[bytes, dict | None] = {}  # and kernel.json contents
         self.hung = hung
-        self.started_ns = time.time_ns()
+        self.started_ns = fs_now_ns()
 
     # A miss is the common case in a cold scan: looked up with a sentinel, not by catching KeyError (3x dearer).
 
@@ -123,7 +138,7 @@ class ScanStats:
     def signature(self, paths: Iterable[str]) -> Signature:
         """mtimes to compare next time; one too recent to trust (same clock tick) is stored as "changed"; a
         directory listed in this scan and not read otherwise, as ``Listed``."""
-        started = min(self.started_ns, time.time_ns())
+        started = min(self.started_ns, fs_now_ns())
         racy_after = started - RACY_WINDOW_NS
         known, listed = self._stats, self._listed
         signature: Signature = {}
@@ -219,8 +234,10 @@ class Memo(Generic[V]):
     """
 
     def __init__(self) -> None:
-        # key -> (signature, value, paths): the paths are the signature's keys (the same dict, iterated as paths)
-        self.entries: dict[object, tuple[Signature, V, Signature]] = {}
+        # key -> its signature (iterated, its dependencies' paths), and key -> its value: two dicts, not a tuple per
+        # key (fewer objects for the garbage collector)
+        self.entries: dict[object, Signature] = {}
+        self.values: dict[object, V] = {}
         self._checked: dict[object, V] = {}
         self._checked_for: ScanStats | None = None
         self.trusted: set[object] = set()  # keys checked in the last complete scan (or added since, incrementally)
@@ -236,7 +253,7 @@ class Memo(Generic[V]):
             return self._checked[key]
         cached = self.entries.get(key)
         if cached is not None and self._valid(key, cached, stats):
-            value = cached[1]
+            value = self.values[key]
         else:
             value = self.compute(key, compute, stats)
         self._checked[key] = value
@@ -247,26 +264,28 @@ class Memo(Generic[V]):
         asked yet (no value is ``None``)."""
         return self._checked.get(key) if self._checked_for is stats else None
 
-    def _valid(self, key: object, cached: tuple[Signature, V, Signature], stats: ScanStats) -> bool:
+    def _valid(self, key: object, cached: Signature, stats: ScanStats) -> bool:
         if self.changed is not None and key in self.trusted:
-            return self.changed.isdisjoint(cached[2])
-        return stats.unchanged(cached[0])
+            return self.changed.isdisjoint(cached)
+        return stats.unchanged(cached)
 
     def compute(self, key: object, compute: Callable[[V | None], tuple[V, Sequence[str]]], stats: ScanStats) -> V:
         """Computes again; an equal answer keeps the previous object, so what was built from it is reused."""
         if self._checked_for is not stats:
             self._checked_for, self._checked = stats, {}
         cached = self.entries.get(key)
-        value, deps = compute(cached[1] if cached is not None else None)
-        if cached is not None and value == cached[1]:
-            value = cached[1]
+        previous = self.values[key] if cached is not None else None
+        value, deps = compute(previous)
+        if cached is not None and value == previous:
+            value = previous
         signature = stats.signature(deps)
-        self.entries[key] = (signature, value, signature)
+        self.entries[key] = signature
+        self.values[key] = value
         dependents = self.dependents
         paths = signature.keys()
-        if cached is not None and cached[2].keys() != paths:
-            self._unlink(key, cached[2].keys() - paths)
-        for path in paths if cached is None else paths - cached[2].keys():
+        if cached is not None and cached.keys() != paths:
+            self._unlink(key, cached.keys() - paths)
+        for path in paths if cached is None else paths - cached.keys():
             found = dependents.get(path, UNREAD)
             if found is UNREAD:
                 dependents[path] = key
@@ -295,10 +314,11 @@ class Memo(Generic[V]):
     def forget(self, key: object) -> None:
         """Drops a key (an env deleted since): its entry, and its dependencies unless another key has them."""
         cached = self.entries.pop(key, None)
+        self.values.pop(key, None)
         self.trusted.discard(key)
         self._checked.pop(key, None)
         if cached is not None:
-            self._unlink(key, cached[2])
+            self._unlink(key, cached)
 
     def affected(self, changed: frozenset[str]) -> list[object]:
         """The trusted keys that depend on a changed path: an index lookup per path, not a pass over the keys."""
@@ -313,10 +333,10 @@ class Memo(Generic[V]):
         return [key for key in found if key in trusted]
 
     def value(self, key: object) -> V:
-        return self.entries[key][1]
+        return self.values[key]
 
     def deps_of(self, key: object) -> list[str]:
-        return list(self.entries[key][0])
+        return list(self.entries[key])
 
     def checked(self) -> list[object]:
         return list(self._checked)

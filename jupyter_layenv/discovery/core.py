@@ -122,7 +122,7 @@ class Discovery:
             result, deps = self._scan()
             entries = self._prefixes.entries
             for key in self._prefixes.checked():  # every prefix inspected, the duplicates dedupe dropped too
-                deps += entries[key][2]
+                deps += entries[key]
             if hung:
                 deps = [dep for dep in deps if root_of(dep, hung) is None]
             self._signature = self._new_signature(deps, changed)
@@ -157,7 +157,7 @@ class Discovery:
         if not changed.isdisjoint(self._direct):
             return None
         work = [(memo, key) for memo in (self._children, self._prefixes) for key in memo.affected(changed)]
-        covered = {path for memo, key in work for path in memo.entries[key][2]}
+        covered = {path for memo, key in work for path in memo.entries[key]}
         if not changed <= covered:
             return None
         moved = []
@@ -172,12 +172,12 @@ class Discovery:
         signature = self._signature
         for memo, key in work:
             if key in memo.entries:
-                signature.update(memo.entries[key][0])
+                signature.update(memo.entries[key])
         for memo in (self._children, self._prefixes):  # results first asked for now (a new layer's base)
             for key in memo.checked():
                 if key not in memo.trusted and key in memo.entries:
                     memo.trusted.add(key)
-                    signature.update(memo.entries[key][0])
+                    signature.update(memo.entries[key])
         self._drop_orphans()
         return result
 
@@ -267,7 +267,7 @@ class Discovery:
         signature = self._signature
         for memo, key in fresh:
             memo.trusted.add(key)
-            signature.update(memo.entries[key][0])
+            signature.update(memo.entries[key])
         for memo, key in gone:
             memo.forget(key)
         return result

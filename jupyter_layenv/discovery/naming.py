@@ -62,6 +62,11 @@ def _unique(identity: str, path: str, count: int) -> str:
     return identity if count == 1 else f"{identity}-{hashlib.sha1(path.encode()).hexdigest()[:6]}"
 
 
+def _round(proto: Proto) -> int:
+    """The round a proto's id is given in: a layer's (2) takes its base's, given in round 1."""
+    return 2 if proto.kind == LAYERED else 1
+
+
 def _order(env: Environment) -> tuple[str, str]:
     return (env.base or env.path, env.path)
 
@@ -78,12 +83,14 @@ class Naming:
     """
 
     def __init__(self) -> None:
-        self.environments: dict[str, tuple[Proto, Environment]] = {}
+        self.environments: dict[str, Environment] = {}
+        self.made_from: dict[str, Proto] = {}  # the proto each of them was made from (a dict, not a tuple per env)
         self.protos: dict[str, Proto] = {}
         # The indexes below map a key to one path, or to a set of them when several share it (most keys have one
         # path: no set per env, fewer objects for the garbage collector); ``_add``, ``_discard`` and ``_members``.
-        self.wanted: dict[str, tuple[int, str]] = {}  # path -> (round, identity)
-        self.holders: dict[tuple[int, str], str | set[str]] = {}
+        self.wanted: dict[str, str] = {}  # path -> the identity its id is made from, in its round (``_round``)
+        # identity -> its holders, one dict per round (no (round, identity) tuple per env)
+        self.holders: tuple[dict[str, str | set[str]], dict[str, str | set[str]]] = ({}, {})
         self.ids: dict[str, str] = {}
         self.layers_of: dict[str, str | set[str]] = {}  # base path -> the layers on it
         self.heads: dict[str, int] = {}  # first chain name -> how many one-name chains have it
@@ -134,7 +141,7 @@ class Naming:
         self.ids = ids = {}
         self.heads = heads = {}
         self.wanted = wanted_of = {}
-        self.holders = holders = {}
+        self.holders = holders_by_round = ({}, {})
         self.layers_of = layers_of = {}
         self.named = named = {}
         first, layers = [], []
@@ -150,43 +157,46 @@ class Naming:
             else:
                 first.append(proto)
         for round_, batch in ((1, first), (2, layers)):  # a layer's identity takes its base's id: set by round 2
-            wanted = {proto.path: (round_, _identity(proto, ids)) for proto in batch}
-            for path, key in wanted.items():
-                _add(holders, key, path)
-            for path, key in wanted.items():
-                found = holders[key]
-                ids[path] = key[1] if found.__class__ is str else _unique(key[1], path, len(found))
+            holders = holders_by_round[round_ - 1]
+            wanted = {proto.path: _identity(proto, ids) for proto in batch}
+            for path, identity in wanted.items():
+                _add(holders, identity, path)
+            for path, identity in wanted.items():
+                found = holders[identity]
+                ids[path] = identity if found.__class__ is str else _unique(identity, path, len(found))
             wanted_of.update(wanted)
-        previous, environments = self.environments, {}
+        previous, made_from = self.environments, self.made_from
+        environments: dict[str, Environment] = {}
         for proto in protos:
             path, chain = proto.path, proto.chain
             env_id = ids[path]
             if heads.get(chain[0], 0) > 1:  # else ``_chain`` leaves it as it is
                 chain = self._chain(proto)
-            cached = previous.get(path)
-            if cached is None or cached[0] is not proto or cached[1].id != env_id or cached[1].chain != chain:
-                cached = (proto, _environment(proto, env_id, chain))
-            environments[path] = cached
+            env = previous.get(path)
+            if env is None or made_from.get(path) is not proto or env.id != env_id or env.chain != chain:
+                env = _environment(proto, env_id, chain)
+            environments[path] = env
         self.environments = environments
-        self.listed = sorted([env for _proto, env in environments.values()], key=_order)
+        self.made_from = dict(by_path)  # not by_path itself: ``_update`` changes self.protos before ``_refresh``
+        self.listed = sorted(environments.values(), key=_order)
         return tuple(self.listed)
 
     def _index(self, proto: Proto) -> None:
         if proto.kind == LAYERED:
             _add(self.layers_of, proto.base or "", proto.path)
         else:
-            wanted = (1, _identity(proto, {}))
-            self.wanted[proto.path] = wanted
-            _add(self.holders, wanted, proto.path)
+            identity = _identity(proto, {})
+            self.wanted[proto.path] = identity
+            _add(self.holders[0], identity, proto.path)
         head = proto.chain[0]
         _add(self.named, head, proto.path)
         if len(proto.chain) == 1:
             self.heads[head] = self.heads.get(head, 0) + 1
         if proto.kind == LAYERED:  # its identity needs its base's id: set by _update, or by _full right after
             ids = {proto.base: self.ids[proto.base]} if proto.base in self.ids and self._first(proto.base) else {}
-            wanted = (2, _identity(proto, ids))
-            self.wanted[proto.path] = wanted
-            _add(self.holders, wanted, proto.path)
+            identity = _identity(proto, ids)
+            self.wanted[proto.path] = identity
+            _add(self.holders[1], identity, proto.path)
 
     def _first(self, path: str) -> bool:
         proto = self.protos.get(path)
@@ -195,7 +205,7 @@ class Naming:
     def _unindex(self, proto: Proto) -> None:
         if proto.kind == LAYERED:
             _discard(self.layers_of, proto.base or "", proto.path)
-        _discard(self.holders, self.wanted.pop(proto.path), proto.path)
+        _discard(self.holders[_round(proto) - 1], self.wanted.pop(proto.path), proto.path)
         head = proto.chain[0]
         _discard(self.named, head, proto.path)
         if len(proto.chain) == 1:
@@ -211,7 +221,7 @@ class Naming:
         for path in gone:
             old = protos.pop(path)
             heads_before.setdefault(old.chain[0], self.heads.get(old.chain[0], 0))
-            touched_ids.add(self.wanted[path])
+            touched_ids.add((_round(old), self.wanted[path]))
             self._unindex(old)
             ids.pop(path, None)
             chains_of.update(_members(self.layers_of, path))
@@ -221,7 +231,7 @@ class Naming:
             old = protos.get(proto.path)
             if old is not None:
                 heads_before.setdefault(old.chain[0], self.heads.get(old.chain[0], 0))
-                touched_ids.add(self.wanted[proto.path])
+                touched_ids.add((_round(old), self.wanted[proto.path]))
                 self._unindex(old)
             heads_before.setdefault(proto.chain[0], self.heads.get(proto.chain[0], 0))
             protos[proto.path] = proto
@@ -229,22 +239,22 @@ class Naming:
             chains_of.update(_members(self.layers_of, proto.path))
         for proto in first:
             self._index(proto)
-            touched_ids.add(self.wanted[proto.path])
+            touched_ids.add((1, self.wanted[proto.path]))
         moved = self._settle(touched_ids, 1)  # first-round ids, then the layers whose base's id moved (or base went)
         bases = moved.union(gone, (proto.path for proto in changed))
         rewanted = {proto.path for proto in layers}
         rewanted.update(layer for base in bases for layer in _members(self.layers_of, base))
         for path in rewanted:
             proto = protos[path]
-            if path in self.wanted:
-                touched_ids.add(self.wanted[path])
-                _discard(self.holders, self.wanted.pop(path), path)
+            if path in self.wanted:  # an unchanged layer of a base whose id moved: indexed from this proto
+                touched_ids.add((_round(proto), self.wanted[path]))
+                _discard(self.holders[_round(proto) - 1], self.wanted.pop(path), path)
                 _discard(self.named, proto.chain[0], path)  # _index adds it back
                 if len(proto.chain) == 1:
                     self.heads[proto.chain[0]] -= 1
                 _discard(self.layers_of, proto.base or "", path)
             self._index(proto)
-            touched_ids.add(self.wanted[path])
+            touched_ids.add((2, self.wanted[path]))
         moved |= self._settle(touched_ids, 2)
         for head, before in heads_before.items():
             if (before > 1) != (self.heads.get(head, 0) > 1):
@@ -255,7 +265,7 @@ class Naming:
         """The ids of every holder of a touched identity of this round; returns the paths whose id moved."""
         moved = set()
         for wanted in [wanted for wanted in touched if wanted[0] == round_]:
-            holders = _members(self.holders, wanted)
+            holders = _members(self.holders[round_ - 1], wanted[1])
             for path in holders:
                 env_id = _unique(wanted[1], path, len(holders))
                 if self.ids.get(path) != env_id:
@@ -265,26 +275,28 @@ class Naming:
 
     def _refresh(self, paths: set[str], gone: list[str]) -> None:
         """New Environments where proto, id or chain changed; the order follows."""
-        environments, listed = self.environments, self.listed
+        environments, made_from, listed = self.environments, self.made_from, self.listed
         added, dropped = self.changes
         for path in gone:
             old = environments.pop(path, None)
+            made_from.pop(path, None)
             if old is not None:
-                _drop(listed, old[1])
-                dropped.append(old[1])
+                _drop(listed, old)
+                dropped.append(old)
         for path in paths:
             proto = self.protos.get(path)
             if proto is None:
                 continue
             env_id, chain = self.ids[path], self._chain(proto)
             cached = environments.get(path)
-            if cached is not None and cached[0] is proto and cached[1].id == env_id and cached[1].chain == chain:
+            if cached is not None and made_from[path] is proto and cached.id == env_id and cached.chain == chain:
                 continue
             if cached is not None:
-                _drop(listed, cached[1])
-                dropped.append(cached[1])
+                _drop(listed, cached)
+                dropped.append(cached)
             env = _environment(proto, env_id, chain)
-            environments[path] = (proto, env)
+            environments[path] = env
+            made_from[path] = proto
             listed.insert(bisect.bisect_right(listed, _order(env), key=_order), env)
             added.append(env)
 

@@ -11,9 +11,12 @@ from .installed import installed
 from .plan import LayerState
 
 
-def layer_state(python: str, base_path: str | None, layer_path: str) -> LayerState:
-    """What a layer's Python sees (``base_path`` ``None``: the layer does not inherit). Blocking."""
-    return LayerState(python, installed(base_path) if base_path else {}, installed(layer_path))
+def layer_state(python: str, python_version: str | None, base_path: str | None, layer_path: str) -> LayerState:
+    """What a layer's Python sees (``base_path`` ``None``: the layer does not inherit). ``python_version``: that
+    Python's (its base's): the ``lib/pythonX.Y/site-packages`` of the layer and of its base it imports from. Blocking.
+    """
+    base = installed(base_path, python_version) if base_path else {}
+    return LayerState(python, base, installed(layer_path, python_version))
 
 
 def install_argv(

@@ -39,6 +39,7 @@ class ChangePlan:
     path: str
     base_id: str
     base_path: str | None  # None: the layer does not inherit its base
+    python_version: str | None  # the layer's Python's (its base's): which lib/pythonX.Y it and its base import from
     installer: str
     uv: str | None
     creator: str
@@ -137,9 +138,9 @@ def drop_snapshot(env_path: str, job_id: str) -> None:
 # -- the job's steps -------------------------------------------------------------------------------------------
 
 
-def restore_plan(env_path: str, lock: tuple[dict[str, Any], ...]) -> LayerPlan:
+def restore_plan(env_path: str, python_version: str | None, lock: tuple[dict[str, Any], ...]) -> LayerPlan:
     """What makes the layer exactly ``lock``: remove what differs, install what is missing, pinned."""
-    current = {dist.key: dist for dist in distributions(env_path) if dist.key not in TOOLING}
+    current = {dist.key: dist for dist in distributions(env_path, python_version) if dist.key not in TOOLING}
     target: dict[str, dict[str, Any]] = {canonicalize_name(str(entry["name"])): entry for entry in lock}
     remove = tuple(d for key, d in current.items() if key not in target or target[key]["version"] != d.version)
     install = tuple(
@@ -157,13 +158,13 @@ async def run_change(jobs: JobManager, job: Job, change: ChangePlan) -> None:
     previous = await asyncio.to_thread(revisions.latest, change.path)
     known: dict[str, dict[str, Any]] = {canonicalize_name(str(e["name"])): e for e in previous.lock} if previous else {}
     if change.action == "restore":
-        layer_plan = await asyncio.to_thread(restore_plan, change.path, change.lock)
+        layer_plan = await asyncio.to_thread(restore_plan, change.path, change.python_version, change.lock)
         await asyncio.to_thread(jobs.store.append_log, job.id, f"# plan: {json.dumps(layer_plan.json())}\n")
     else:
         await jobs.step(job, "resolve", 0.15)
-        layer_plan = await jobs.plan_layer(job, change.python, change.base_path, change.path, change.installer,
-                                           change.uv, add=change.add, remove=change.remove, force=change.force,
-                                           options=change.options)  # fmt: skip
+        layer_plan = await jobs.plan_layer(job, change.python, change.python_version, change.base_path, change.path,
+                                           change.installer, change.uv, add=change.add, remove=change.remove,
+                                           force=change.force, options=change.options)  # fmt: skip
     if layer_plan.remove:
         await jobs.step(job, "uninstall", 0.4)
         workdir = await asyncio.to_thread(jobs.store.work_dir, job.id)
@@ -177,8 +178,8 @@ async def run_change(jobs: JobManager, job: Job, change: ChangePlan) -> None:
                            change.umask)  # fmt: skip
     await jobs.step(job, "register", 0.9)
     job.environment = await jobs.register(job)  # still a kernel, or the change is undone
-    await asyncio.to_thread(jobs.record, job, change.path, change.base_path, change.request(), layer_plan.install,
-                            known)  # fmt: skip
+    await asyncio.to_thread(jobs.record, job, change.path, change.python_version, change.base_path, change.request(),
+                            layer_plan.install, known)  # fmt: skip
     await asyncio.to_thread(drop_snapshot, change.path, job.id)
 
 

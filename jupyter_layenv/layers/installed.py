@@ -47,9 +47,9 @@ class Installed:
         return found
 
 
-def installed(prefix: str) -> dict[str, Installed]:
-    """The distributions in a prefix's own site-packages, by canonical name."""
-    site, _version, entries = site_packages_of(prefix)
+def installed(prefix: str, python_version: str | None) -> dict[str, Installed]:
+    """The distributions in a prefix's own site-packages (of its Python, see ``inventory``), by canonical name."""
+    site, _version, entries = site_packages_of(prefix, python_version)
     files: dict[str, str] = {}
     for entry in entries:
         if entry.endswith(".dist-info"):
@@ -58,4 +58,4 @@ def installed(prefix: str) -> dict[str, Installed]:
         elif entry.endswith(".egg-info"):
             files.setdefault(canonicalize_name(entry[: -len(".egg-info")].partition("-")[0]),
                              os.path.join(site or "", entry, "PKG-INFO"))  # fmt: skip
-    return {dist.key: Installed(dist, files.get(dist.key)) for dist in distributions(prefix)}
+    return {dist.key: Installed(dist, files.get(dist.key)) for dist in distributions(prefix, python_version)}

@@ -38,8 +38,9 @@ class Revision:
         return {**asdict(self), "base_changed": self.base_fingerprint != current_fingerprint}
 
 
-def base_fingerprint(base_path: str | None) -> str | None:
-    """A digest of what a base is now: its path, its Conda package records and its Python distributions."""
+def base_fingerprint(base_path: str | None, python_version: str | None) -> str | None:
+    """A digest of what a base is now: its path, its Conda package records and the distributions its Python
+    (``python_version``, see ``inventory``) imports."""
     if not base_path:
         return None
     digest = hashlib.sha256(base_path.encode())
@@ -49,18 +50,18 @@ def base_fingerprint(base_path: str | None) -> str | None:
     history = os.path.join(base_path, "conda-meta", "history")
     if os.path.isfile(history):
         digest.update(str(os.path.getsize(history)).encode())
-    _site, _version, entries = site_packages_of(base_path)
+    _site, _version, entries = site_packages_of(base_path, python_version)
     for entry in sorted(entries):
         if entry.endswith((".dist-info", ".egg-info")):
             digest.update(b"\0" + entry.encode())
     return digest.hexdigest()[:16]
 
 
-def current_lock(env_path: str, known: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """The layer's own distributions (not pip's tooling) as a lock; hashes from ``known`` (key -> lock entry)
-    where the version matches (the resolver's or an earlier revision's)."""
+def current_lock(env_path: str, python_version: str | None, known: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The layer's own distributions (not pip's tooling; its Python's, see ``inventory``) as a lock; hashes from
+    ``known`` (key -> lock entry) where the version matches (the resolver's or an earlier revision's)."""
     lock = []
-    for dist in distributions(env_path):
+    for dist in distributions(env_path, python_version):
         if dist.key in TOOLING:
             continue
         entry: dict[str, Any] = {"name": dist.name, "version": dist.version}
@@ -92,9 +93,10 @@ def latest(env_path: str) -> Revision | None:
 
 
 def record(
-    env_path: str, *, user: str, request: dict[str, Any], lock: list[dict[str, Any]], base_path: str | None
-) -> Revision:
-    """Write the next revision (numbers start at 1, the create)."""
+    env_path: str, *, user: str, request: dict[str, Any], lock: list[dict[str, Any]], base_path: str | None,
+    python_version: str | None,
+) -> Revision:  # fmt: skip
+    """Write the next revision (numbers start at 1, the create); ``python_version``: the base's Python's."""
     previous = latest(env_path)
     revision = Revision(
         revision=(previous.revision if previous else 0) + 1,
@@ -102,7 +104,7 @@ def record(
         user=user,
         request=request,
         lock=lock,
-        base_fingerprint=base_fingerprint(base_path),
+        base_fingerprint=base_fingerprint(base_path, python_version),
     )
     directory = os.path.join(env_path, REVISIONS_DIR)
     os.makedirs(directory, exist_ok=True)

@@ -345,9 +345,11 @@ def _site_and_ipykernel(
     return site_packages, lib_version, has_module, has_ipykernel
 
 
-def site_packages_of(prefix: str, version: str | None = None) -> tuple[str | None, str | None, list[str]]:
+def site_packages_of(prefix: str, version: str | None) -> tuple[str | None, str | None, list[str]]:
     """The ``lib/pythonX.Y/site-packages`` of the env's Python ``version`` when it has one, else the newest; its
-    X.Y, and its entries (listing it proves it exists). Knowing the version saves listing ``lib``.
+    X.Y, and its entries (listing it proves it exists). Knowing the version saves listing ``lib``. No default: a
+    caller passes the version discovery gives the env (``Environment.python_version``); ``None`` only where nothing
+    knows it (another Python's ``lib/python3.X`` left behind is then as likely as the env's own).
     """
     return _site_packages(prefix, _base(prefix), version)
 

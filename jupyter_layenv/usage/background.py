@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
-from ..discovery import settled_since
+from ..discovery import fs_now_ns, settled_since
 
 W = TypeVar("W")  # what the measuring function is given for one env
 R = TypeVar("R")  # what it finds
@@ -38,7 +38,7 @@ def mtime(path: str) -> int:
 
 def stamp(paths: Iterable[str]) -> tuple[Stamps, bool]:
     """The directories' mtimes, and whether each was settled when stamped (none changed within the racy window)."""
-    started = time.time_ns()
+    started = fs_now_ns()  # settled_since's start
     stamps: list[tuple[str, int]] = []
     settled = True
     for path in paths:

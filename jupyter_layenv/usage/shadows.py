@@ -16,10 +16,9 @@ Blocking file reads: the service calls this in the listing's thread, never on th
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 
-from ..discovery import settled_since
+from ..discovery import fs_now_ns, settled_since
 from ..inventory import TOOLING, dist_names
 from ..locators.prefix import site_packages_of
 from ..model import LAYERED, Discovered
@@ -70,7 +69,7 @@ class Shadows:
             and all(_stamp(path) == stamp for path, stamp in known.dirs)
         ):
             return known
-        started = time.time_ns()
+        started = fs_now_ns()  # settled_since's start
         site, _x_y, entries = site_packages_of(prefix, version)
         if site is None:  # nothing to watch that would tell a site-packages appeared: read again next time
             return _Read(version, {}, ())

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..discovery import settled_since
+from ..discovery import fs_now_ns, settled_since
 from .background import Background, Stamps, unchanged
 
 BLOCK = 512  # st_blocks unit
@@ -37,7 +37,7 @@ class Measure:
 
 def measure(root: str) -> Measure:
     """Walk ``root`` without following symlinks or leaving its filesystem."""
-    started = time.time_ns()
+    started = fs_now_ns()  # settled_since's start
     try:
         top = os.lstat(root)
     except OSError:

@@ -14,6 +14,7 @@ from .policy import human_bytes
 
 
 class CreateApp(ServiceCommand):
+    ctrl_c_cancels_work = False  # see ServiceCommand
     name = "jupyter-layenv-create"
     description = (
         "Create a layered environment NAME on a Conda env, or with --conda a Conda env (a base) solved and installed "
@@ -152,6 +153,7 @@ class CreateApp(ServiceCommand):
 
 
 class DeleteApp(ServiceCommand):
+    ctrl_c_cancels_work = False  # see ServiceCommand
     name = "jupyter-layenv-delete"
     description = (
         "Delete the environment NAME (an id, a path or a unique name): a layer, a venv or a Conda env of yours with "

@@ -97,7 +97,7 @@ async def test_clean_removes_only_unused_envs_no_kernel_or_job_uses_and_prunes_u
     running = layer(home, "running", wheels)
     locked = layer(home, "locked", wheels)
     recent = layer(home, "recent", wheels, "bigpkg", old=False)
-    theirs = layer(home, "theirs", wheels, ours=False)  # made by hand (virtualenv, as the seed does), used from a terminal
+    theirs = layer(home, "theirs", wheels, ours=False)  # made by hand (virtualenv, as the seed does)
     poetry = make_venv(home / ".cache" / "pypoetry" / "virtualenvs" / "webapp-AbCdEf-py3.11")  # poetry's default
     os.utime(poetry / "pyvenv.cfg", (LONG_AGO, LONG_AGO))
     holder = hold_lock(locked)

@@ -3,14 +3,33 @@
 
 from __future__ import annotations
 
-from jupyter_core.application import JupyterApp
+import os
+import signal
+import sys
 
-from ._version import __version__
-from .cli_envs import CleanApp, CreateApp, DeleteApp, ExportApp
-from .cli_listing import DoctorApp, ListApp
-from .cli_sync import SyncApp
-from .cliwords import CliError, ExitCode, did_you_mean, report
-from .policy import PolicyError
+
+def _interrupted_while_loading(signum: int, frame: object) -> None:
+    """Ctrl-C while the commands load (a second or more on a busy machine): one line, not an import traceback."""
+    sys.stderr.write("error: interrupted\n")
+    os._exit(1)
+
+
+try:
+    _before_loading = signal.signal(signal.SIGINT, _interrupted_while_loading)
+except ValueError:  # imported outside the main thread: nothing to press Ctrl-C at
+    _before_loading = None
+
+from jupyter_core.application import JupyterApp  # noqa: E402
+
+from ._version import __version__  # noqa: E402
+from .cli_envs import CleanApp, CreateApp, DeleteApp, ExportApp  # noqa: E402
+from .cli_listing import DoctorApp, ListApp  # noqa: E402
+from .cli_sync import SyncApp  # noqa: E402
+from .cliwords import CliError, ExitCode, did_you_mean, report  # noqa: E402
+from .policy import PolicyError  # noqa: E402
+
+if _before_loading is not None:
+    signal.signal(signal.SIGINT, _before_loading)
 
 
 class LayenvApp(JupyterApp):
@@ -46,7 +65,14 @@ class LayenvApp(JupyterApp):
             report(err)
 
 
-main = LayenvApp.launch_instance
+def main() -> None:
+    """``jupyter layenv``: a Ctrl-C ends it with one ``error: interrupted`` line (exit 1); while a command makes or
+    changes an env, it cancels that job instead (see ``cli_base.ServiceCommand.run``)."""
+    try:
+        LayenvApp.launch_instance()
+    except KeyboardInterrupt:
+        report(CliError("interrupted", ExitCode.FAILED))
+
 
 if __name__ == "__main__":
     main()

@@ -4,10 +4,13 @@ service the REST API uses, and a job followed live with a progress bar."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+from contextvars import ContextVar
 from typing import Any
 
 from jupyter_core.application import JupyterApp
@@ -16,7 +19,7 @@ from traitlets import Bool, TraitError, Unicode, default
 from traitlets.config import Application
 
 from ._version import __version__
-from .cliwords import STANDARD_OPTIONS, CliError, check_options, report, trait_error_words
+from .cliwords import STANDARD_OPTIONS, CliError, ExitCode, check_options, report, trait_error_words
 from .create.jobs import Job
 from .events import Audit
 from .identity import account_name
@@ -83,10 +86,18 @@ class LayenvCommand(JupyterApp):
         print(json.dumps(data, indent=2, ensure_ascii=False))
 
 
+# Set by Ctrl-C while a command that makes or changes an env runs: the job it follows is cancelled (see run).
+_CTRL_C: ContextVar[asyncio.Event | None] = ContextVar("layenv_ctrl_c", default=None)
+
+
 class ServiceCommand(LayenvCommand):
     """A command that goes through the same service (and rules) as the REST API."""
 
     classes = [LayenvKernelSpecManager, LayenvService, LayenvPolicy]
+    # Ctrl-C cancels the work where it is (a listing, an export, a cleanup between two envs); a command that makes,
+    # changes or deletes an env sets it False: Ctrl-C then cancels the job it follows (queued already, or as soon as
+    # it is), which puts everything back, and one that comes once the job has ended changes nothing.
+    ctrl_c_cancels_work = True
 
     def service(self) -> LayenvService:
         """The service, auditing to the handlers the server's config gives its event logger
@@ -103,18 +114,47 @@ class ServiceCommand(LayenvCommand):
         return self.extra_args[0]
 
     def run(self, work: Any) -> Any:
-        """Run a service coroutine; a refusal is printed once in CLI words, with its exit code (see cliwords)."""
+        """Run a service coroutine; a refusal is printed once in CLI words, with its exit code (see cliwords).
+        Ctrl-C is the loop's (see ``ctrl_c_cancels_work``), never a KeyboardInterrupt traceback."""
         try:
-            return asyncio.run(work)
+            return asyncio.run(self._under_ctrl_c(work))
         except PolicyError as err:
             report(err)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            report(CliError("interrupted", ExitCode.FAILED))
+
+    async def _under_ctrl_c(self, work: Any) -> Any:
+        pressed = asyncio.Event()
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+
+        def ctrl_c() -> None:
+            pressed.set()
+            if self.ctrl_c_cancels_work and task is not None:
+                task.cancel()
+
+        try:  # replaces asyncio.run's own handler, which cancels whatever runs and raises once the work is done
+            loop.add_signal_handler(signal.SIGINT, ctrl_c)
+        except (ValueError, RuntimeError, NotImplementedError):  # not the main thread: no Ctrl-C to handle
+            return await work
+        _CTRL_C.set(pressed)
+        try:
+            return await work
+        finally:
+            # The outcome is decided (made, changed, cancelled or refused): a Ctrl-C now would only turn its report
+            # into "interrupted", or kill the process as it exits (exit 130 after "created …").
+            loop.remove_signal_handler(signal.SIGINT)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 async def follow_job(service: LayenvService, job: Job, quiet: bool) -> None:
     """Print a job's live log (unless ``quiet``) with a progress bar until it ends; Ctrl-C cancels it."""
     offset = 0
+    pressed = _CTRL_C.get()
     try:
         while True:
+            if pressed is not None and pressed.is_set() and job.state in ("queued", "running"):
+                raise asyncio.CancelledError  # Ctrl-C, now or while the job was being made
             data = await service.job_log(job.id, offset)
             offset += len(data)
             if data and not quiet:
@@ -126,7 +166,8 @@ async def follow_job(service: LayenvService, job: Job, quiet: bool) -> None:
             _progress_bar(job.progress, job.step)
             await asyncio.sleep(0.1)
     except (KeyboardInterrupt, asyncio.CancelledError):
-        await service.cancel(job.id, account_name())
+        with contextlib.suppress(PolicyError):  # it ended meanwhile ("already succeeded"): its outcome stands
+            await service.cancel(job.id, account_name())
     _progress_bar(job.progress, job.step)  # where it ended, left on screen
     if sys.stderr.isatty():
         sys.stderr.write("\n")

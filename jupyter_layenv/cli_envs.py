@@ -14,6 +14,7 @@ from .policy import human_bytes
 
 
 class CreateApp(ServiceCommand):
+    ctrl_c_cancels_work = False  # see ServiceCommand
     name = "jupyter-layenv-create"
     description = (
         "Create a layered environment NAME on a Conda env, or with --conda a Conda env (a base) solved and installed "
@@ -152,6 +153,7 @@ class CreateApp(ServiceCommand):
 
 
 class DeleteApp(ServiceCommand):
+    ctrl_c_cancels_work = False  # see ServiceCommand
     name = "jupyter-layenv-delete"
     description = (
         "Delete the environment NAME (an id, a path or a unique name): a layer, a venv or a Conda env of yours with "
@@ -197,8 +199,8 @@ class ExportApp(ServiceCommand):
 class CleanApp(ServiceCommand):
     name = "jupyter-layenv-clean"
     description = (
-        "Remove your layers, venvs and the Conda envs jupyter_layenv made that started no kernel for N days (never a "
-        "base with layers, one a kernel "
+        "Remove the layers, venvs and Conda envs jupyter_layenv made for you that started no kernel for N days (never "
+        "one another tool made, a base with layers, one a kernel "
         "runs from or a job works on), then prune uv's and py-rattler's package caches of what no environment links; "
         "prints the bytes freed."
     )

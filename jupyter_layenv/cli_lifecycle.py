@@ -16,6 +16,7 @@ from .identity import account_name
 
 
 class _LayerCommand(ServiceCommand):
+    ctrl_c_cancels_work = False  # see ServiceCommand
     dry_run = Bool(False, config=True, help="Show the plan only; change nothing.")
 
     def name_and_args(self, what: str) -> tuple[str, list[str]]:

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 CONDA_FIELDS = {"kind", "name", "packages", "ipykernel", "root"}
 FIRST_BASE = ("python=3.11", "ipykernel")
+FIRST_BASE_NAME = "py311"  # not "base": that is conda's name for its install root
+RESERVED_NAMES = ("base", "root")  # conda's names for its install root; `conda create -n base` is refused
 _NAME = re.compile(r"[a-z0-9_][a-z0-9_.-]*", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -56,6 +58,12 @@ def parse_request(body: dict[str, Any], max_packages: int) -> CondaRequest:
             "(channels come from the server's configuration)"
         )
     name = validate_name(body.get("name"))
+    if name in RESERVED_NAMES:
+        raise bad_request(
+            f"'{name}' is what conda calls its install root (`conda activate {name}` goes there, and conda refuses to "
+            f"create an env of that name): pick another name, like {FIRST_BASE_NAME}",
+            "invalid name",
+        )
     packages = body.get("packages")
     if not isinstance(packages, list) or not packages or not all(isinstance(p, str) for p in packages):
         raise bad_request('\'packages\' must be a non-empty list of Conda match specs like ["python=3.11", "numpy"]')
@@ -171,8 +179,10 @@ def has_conda_env(discovered: Discovered) -> bool:
 
 def first_base_hint(where: str) -> str:
     """What to do on a machine with no Conda env, in the words of where it is shown: ``cli``, ``rest``, ``log``."""
-    command = f"`jupyter layenv create base {' '.join(f'--conda {spec}' for spec in FIRST_BASE)}`"
-    request = f"POST environments {json.dumps({'kind': 'conda', 'name': 'base', 'packages': list(FIRST_BASE)})}"
+    specs = " ".join(f"--conda {spec}" for spec in FIRST_BASE)
+    command = f"`jupyter layenv create {FIRST_BASE_NAME} {specs}`"
+    body = {"kind": "conda", "name": FIRST_BASE_NAME, "packages": list(FIRST_BASE)}
+    request = f"POST environments {json.dumps(body)}"
     how = {"cli": command, "rest": request, "log": f"{command} in a terminal, or {request}"}[where]
     return (
         "No Conda environment found, so there is no base to build a layer on. Create a first base with "

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from cli_api import layenv
+from jupyter_process import JUPYTER
 from wheelhouse import INICONFIG_VERSION
 
 
@@ -139,3 +143,65 @@ def test_cli_refuses_a_conda_env_discovery_would_not_list(cli_env: dict[str, str
     assert proc.stderr.startswith(f"error: {envs / 'hidden'} would not be listed, so it is not built: "), proc.stderr
     assert "LayenvKernelSpecManager.envs_dirs" in proc.stderr and "GET " not in proc.stderr
     assert not (clean_create_home / "scratch").exists()
+
+
+# ------------------------------------------------------------------ Ctrl-C
+
+
+def _ctrl_c(args: list[str], env: dict[str, str], *, at_line: str | None = None, after: float | None = None):
+    """Run ``jupyter layenv ARGS`` and press Ctrl-C (SIGINT to its process group, as a terminal does) once its live
+    log prints ``at_line``, or ``after`` seconds; returns (exit code, stdout, stderr)."""
+    proc = subprocess.Popen([JUPYTER, "layenv", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            text=True, start_new_session=True)  # fmt: skip
+    out: list[str] = []
+    if at_line is not None:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            out.append(line)
+            if line.startswith(at_line):
+                break
+    else:
+        time.sleep(after or 0)
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    return proc.returncode, "".join(out) + stdout, stderr
+
+
+def test_ctrl_c_as_a_create_ends_keeps_what_it_made_and_says_so(
+    cli_env: dict[str, str], clean_create_home: Path, wheelhouse: Path
+):
+    """A Ctrl-C that comes once the job has succeeded (its log said so) changes nothing: the env is made and listed,
+    the command says so and exits 0; it printed a KeyboardInterrupt traceback and died of SIGINT, as if it failed."""
+    config = [f"--LayenvService.find_links=['{wheelhouse}']", "--LayenvService.offline=True"]
+    args = ["create", "late", "--base", "conda-py311_ai", "--package", "iniconfig", *config]
+    code, _, stderr = _ctrl_c(args, cli_env, at_line="== succeeded")
+    path = clean_create_home / ".virtualenvs" / "late"
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert code == 0 and f"created {path}; kernel conda-py311_ai.late-py" in stderr, (code, stderr)
+    listing = json.loads(layenv("list", "--json", env=cli_env).stdout)
+    assert str(path) in {env["path"] for env in listing["environments"]}
+
+
+@pytest.mark.parametrize(
+    "when", [{"after": 0.5}, {"after": 2.0}, {"after": 3.5}, {"at_line": "== create"}, {"at_line": "== install"}]
+)
+def test_ctrl_c_at_any_moment_of_a_create_leaves_nothing_half_made(
+    cli_env: dict[str, str], clean_create_home: Path, wheelhouse: Path, when: dict
+):
+    """Ctrl-C while the command loads, checks the request or runs the job: one `error:` line, exit 1, no traceback,
+    and no env (the job, once queued, is cancelled and removes what it made); or, had the job already succeeded, the
+    env, listed, and exit 0. Never something in between, and the name is free again."""
+    config = [f"--LayenvService.find_links=['{wheelhouse}']", "--LayenvService.offline=True"]
+    args = ["create", "early", "--base", "conda-py311_ai", "--package", "iniconfig", *config]
+    code, _, stderr = _ctrl_c(args, cli_env, **when)
+    path = clean_create_home / ".virtualenvs" / "early"
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    listed = {env["path"] for env in json.loads(layenv("list", "--json", env=cli_env).stdout)["environments"]}
+    if code == 0:
+        assert path.is_dir() and str(path) in listed
+        return
+    # "cancelled", or "interrupted" while it loaded; rarely a step's own failure: a step spawned as Ctrl-C comes
+    # receives it too before it leaves the command's process group (then "create failed (virtualenv exited with -2)")
+    assert code == 1 and stderr.count("error:") == 1, stderr
+    assert not path.exists() and str(path) not in listed, stderr
+    again = layenv("create", "early", "--base", "conda-py311_ai", *config, env=cli_env)
+    assert again.returncode == 0, again.stderr  # not "exists already", not "another job is working on it"

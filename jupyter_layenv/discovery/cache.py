@@ -233,7 +233,10 @@ class Memo(Generic[V]):
     depends on none of them, without a ``stat``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, compute: Callable[[Any, V | None, ScanStats], tuple[V, Sequence[str]]]) -> None:
+        """``compute(key, previous value or None, stats)``: a key's value and the paths it depends on; one function
+        for every key (not a closure made per key: a cold scan asks for every prefix once)."""
+        self._compute = compute
         # key -> its signature (iterated, its dependencies' paths), and key -> its value: two dicts, not a tuple per
         # key (fewer objects for the garbage collector)
         self.entries: dict[object, Signature] = {}
@@ -246,22 +249,19 @@ class Memo(Generic[V]):
         self.dependents: dict[str, object] = {}
         self.orphaned: set[str] = set()  # paths that lost their last dependent key (for the signature to drop)
 
-    def get(self, key: object, compute: Callable[[V | None], tuple[V, Sequence[str]]], stats: ScanStats) -> V:
+    def get(self, key: object, stats: ScanStats) -> V:
         if self._checked_for is not stats:
             self._checked_for, self._checked = stats, {}
         elif key in self._checked:
             return self._checked[key]
         cached = self.entries.get(key)
-        if cached is not None and self._valid(key, cached, stats):
-            value = self.values[key]
-        else:
-            value = self.compute(key, compute, stats)
+        valid = cached is not None and self._valid(key, cached, stats)
+        value = self.values[key] if valid else self.compute(key, stats)
         self._checked[key] = value
         return value
 
     def asked(self, key: object, stats: ScanStats) -> V | None:
-        """The value this scan (``stats``) gave ``key`` already, without a ``compute`` made for it; ``None``: not
-        asked yet (no value is ``None``)."""
+        """The value this scan (``stats``) gave ``key`` already; ``None``: not asked yet (no value is ``None``)."""
         return self._checked.get(key) if self._checked_for is stats else None
 
     def _valid(self, key: object, cached: Signature, stats: ScanStats) -> bool:
@@ -269,13 +269,13 @@ class Memo(Generic[V]):
             return self.changed.isdisjoint(cached)
         return stats.unchanged(cached)
 
-    def compute(self, key: object, compute: Callable[[V | None], tuple[V, Sequence[str]]], stats: ScanStats) -> V:
+    def compute(self, key: object, stats: ScanStats) -> V:
         """Computes again; an equal answer keeps the previous object, so what was built from it is reused."""
         if self._checked_for is not stats:
             self._checked_for, self._checked = stats, {}
         cached = self.entries.get(key)
         previous = self.values[key] if cached is not None else None
-        value, deps = compute(previous)
+        value, deps = self._compute(key, previous, stats)
         if cached is not None and value == previous:
             value = previous
         signature = stats.signature(deps)

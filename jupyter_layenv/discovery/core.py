@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import glob
 import logging
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,8 +62,8 @@ class Discovery:
         self._result: Discovered | None = None
         self._signature: Signature = {}
         self._state: _ScanState | None = None
-        self._children: Memo[tuple[list[str], list[SkippedEnv]]] = Memo()
-        self._prefixes: Memo[PrefixFacts] = Memo()
+        self._children: Memo[tuple[list[str], list[SkippedEnv]]] = Memo(_children_of)
+        self._prefixes: Memo[PrefixFacts] = Memo(functools.partial(_inspect, timeout=config.root_timeout))
         self._naming = Naming()  # ids, chains and Environments of the last build
         # (before, after, Environments new in after, Environments of before gone): what the last update changed
         self._changes: tuple[Discovered, Discovered, list[Environment], list[Environment]] | None = None
@@ -163,7 +164,7 @@ class Discovery:
         moved = []
         for memo, key in work:
             before = memo.value(key)
-            after = memo.compute(key, self._compute_for(memo, key), self._stats)
+            after = memo.compute(key, self._stats)
             if after is not before:
                 moved.append((memo, key, before, after))
         result = self._apply(moved) if moved else self._result
@@ -236,7 +237,7 @@ class Discovery:
             fresh.append((self._prefixes, path))
             if state.cfg.nested_venvs and cand.source != SOURCE_NESTED and facts.is_conda:
                 nested = ("nested", path)
-                children, skipped = self._children.get(nested, self._compute_for(self._children, nested), self._stats)
+                children, skipped = self._children.get(nested, self._stats)
                 if skipped:
                     return None
                 fresh.append((self._children, ("nested", path)))
@@ -284,15 +285,6 @@ class Discovery:
                 signature.pop(path, None)
         self._children.orphaned.clear()
         self._prefixes.orphaned.clear()
-
-    def _compute_for(self, memo: Memo[Any], key: Any) -> Callable[[Any], tuple[Any, Sequence[str]]]:
-        stats = self._stats
-        if memo is self._prefixes:
-            timeout = self.config.root_timeout
-            return lambda _previous: inspect_candidate(key, stats, timeout)
-        if isinstance(key, tuple):  # ("nested", prefix)
-            return lambda previous: env_children(key[1], previous, nested=True, stats=stats)
-        return lambda previous: env_children(key, previous, stats=stats)
 
     def changes(self, before: Discovered, after: Discovered) -> tuple[list[Environment], list[Environment]] | None:
         """The Environments new in ``after`` and those of ``before`` it no longer has, when ``after`` is the update
@@ -387,13 +379,13 @@ class Discovery:
         return discovered, deps
 
     def _scan_children(self, directory: str) -> tuple[list[str], list[SkippedEnv]]:
-        result = self._children.get(directory, self._compute_for(self._children, directory), self._stats)
+        result = self._children.get(directory, self._stats)
         self._scan_deps += self._children.deps_of(directory)
         return result
 
     def _scan_nested(self, prefix: str) -> tuple[list[str], list[SkippedEnv]]:
         key = ("nested", prefix)
-        result = self._children.get(key, self._compute_for(self._children, key), self._stats)
+        result = self._children.get(key, self._stats)
         self._scan_deps += self._children.deps_of(key)
         return result
 
@@ -409,9 +401,9 @@ class Discovery:
     def _facts(self, path: str) -> PrefixFacts:
         memo = self._prefixes
         stats = self._stats
-        found = memo.asked(path, stats)  # the common case: asked already in this scan (no compute function made)
+        found = memo.asked(path, stats)  # the common case: asked already in this scan (one lookup)
         if found is None:
-            found = memo.get(path, self._compute_for(memo, path), stats)
+            found = memo.get(path, stats)
         return found
 
     def _dedupe(self, candidates: list[Candidate]) -> tuple[dict[str, Candidate], frozenset[str]]:
@@ -451,6 +443,22 @@ class Discovery:
         for path, reason in sorted(new):
             self.log.info("jupyter_layenv: %s: %s", path, reason)
         self._logged_skips, self._logged_envs = skips, envs
+
+
+def _inspect(
+    path: str, _previous: PrefixFacts | None, stats: ScanStats, *, timeout: float
+) -> tuple[PrefixFacts, Sequence[str]]:
+    """The prefixes' memo's compute (see ``Memo``)."""
+    return inspect_candidate(path, stats, timeout)
+
+
+def _children_of(
+    key: str | tuple[str, str], previous: tuple[list[str], list[SkippedEnv]] | None, stats: ScanStats
+) -> tuple[tuple[list[str], list[SkippedEnv]], list[str]]:
+    """The child scans' memo's compute: a directory's env children, or for ``("nested", prefix)`` a Conda prefix's."""
+    if isinstance(key, tuple):
+        return env_children(key[1], previous, nested=True, stats=stats)
+    return env_children(key, previous, stats=stats)
 
 
 def _placed(facts: PrefixFacts) -> tuple[object, ...]:

@@ -404,29 +404,33 @@ def _cli(*args: str, home: Path, channel: str, pkgs: Path) -> subprocess.Complet
 def test_cli_offers_then_creates_a_first_base(tmp_path: Path, conda_channel: Path):
     home, pkgs, url = tmp_path / "cli-home", tmp_path / "pkgs", channel_url(conda_channel)
     home.mkdir()
-    command = "jupyter layenv create base --conda python=3.11 --conda ipykernel"
+    command = "jupyter layenv create py311 --conda python=3.11 --conda ipykernel"
     for verb in ("list", "doctor"):
         proc = _cli(verb, home=home, channel=url, pkgs=pkgs)
         assert proc.returncode == 0 and "No Conda environment found" in proc.stdout and command in proc.stdout
     assert command in json.loads(_cli("list", "--json", home=home, channel=url, pkgs=pkgs).stdout)["hint"]
 
-    proc = _cli("create", "base", "--conda", "conda-forge::python", home=home, channel=url, pkgs=pkgs)
+    proc = _cli("create", "py311", "--conda", "conda-forge::python", home=home, channel=url, pkgs=pkgs)
     assert proc.returncode == 2 and "names a channel" in proc.stderr and not (home / ".conda").exists()
-    proc = _cli("create", "base", "--conda", "python=3.11", "--conda", "layenv-conda-marker", home=home, channel=url,
+    # conda's own name for its install root (`conda activate base` goes there; `conda create -n base` is refused)
+    proc = _cli("create", "base", "--conda", "python=3.11", home=home, channel=url, pkgs=pkgs)
+    assert proc.returncode == 2 and "what conda calls its install root" in proc.stderr, proc.stderr
+    assert not (home / ".conda").exists()
+    proc = _cli("create", "py311", "--conda", "python=3.11", "--conda", "layenv-conda-marker", home=home, channel=url,
                 pkgs=pkgs)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "link 1/" in proc.stdout and "created" in proc.stderr
-    prefix = home / ".conda" / "envs" / "base"
+    prefix = home / ".conda" / "envs" / "py311"
     out = subprocess.run([prefix / "bin" / "python", "-c", f"import ipykernel, {MARKER_MODULE} as m; print(m.WHERE)"],
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.stdout.strip() == "conda 2.0"  # the newest version the channel has
     listed = _cli("list", home=home, channel=url, pkgs=pkgs).stdout
-    assert "No Conda environment found" not in listed and "conda-base-py" in listed
-    explicit = _cli("export", "base", "--format", "explicit", home=home, channel=url, pkgs=pkgs).stdout
+    assert "No Conda environment found" not in listed and "conda-py311-py" in listed
+    explicit = _cli("export", "py311", "--format", "explicit", home=home, channel=url, pkgs=pkgs).stdout
     assert "@EXPLICIT" in explicit and f"{url}/{SUBDIR}/python-3.11" in explicit
-    yml = yaml.safe_load(_cli("export", "base", home=home, channel=url, pkgs=pkgs).stdout)
+    yml = yaml.safe_load(_cli("export", "py311", home=home, channel=url, pkgs=pkgs).stdout)
     assert yml["channels"] == [url]  # the file:// channel it came from, which conda env create can read again
-    assert _cli("delete", "base", home=home, channel=url, pkgs=pkgs).returncode == 0
+    assert _cli("delete", "py311", home=home, channel=url, pkgs=pkgs).returncode == 0
     assert not prefix.exists()
 
 
@@ -444,7 +448,7 @@ def test_server_log_hint_and_recovery_of_a_killed_servers_conda_job(tmp_path: Pa
             deadline = time.monotonic() + 30
             while "No Conda environment found" not in server.log_tail(20000) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            assert "jupyter layenv create base --conda python=3.11" in server.log_tail(20000)
+            assert "jupyter layenv create py311 --conda python=3.11" in server.log_tail(20000)
             status, job = server.request("POST", "layenv/environments",
                                          {"kind": "conda", "name": "killed", "packages": ["python=3.11"]})  # fmt: skip
             assert status == 202, job

@@ -46,13 +46,19 @@ class LayenvCommand(JupyterApp):
 
     flags = {"json": ({"LayenvCommand": {"json_output": True}}, "Print JSON.")}
     classes = [LayenvKernelSpecManager]
+    takes_names = True  # False: a command over every environment (list, doctor, sync, clean)
 
     def initialize(self, argv: Any = None) -> None:
-        """A bad config file value is refused in CLI words, exit code 2, not as a CRITICAL log line."""
+        """A bad config file value is refused in CLI words, exit code 2, not as a CRITICAL log line; so is a NAME
+        given to a command that covers every env (`sync myexp` synced them all, `list myexp` listed them all)."""
         try:
             JupyterApp.initialize.__wrapped__(self, argv)  # type: ignore[attr-defined]
         except TraitError as err:
             report(CliError(trait_error_words(str(err), self.aliases)))
+        if not self.takes_names and self.extra_args:
+            command = self.name.rsplit("-", 1)[-1]
+            report(CliError(f"`jupyter layenv {command}` takes no NAME (got {' '.join(self.extra_args)}): it covers "
+                            "every environment (see --help)"))  # fmt: skip
 
     def parse_command_line(self, argv: Any = None) -> None:
         """Bad options and values are refused in CLI words, exit code 2 (not argparse's usage, not a CRITICAL)."""

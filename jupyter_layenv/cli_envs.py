@@ -197,6 +197,7 @@ class ExportApp(ServiceCommand):
 
 
 class CleanApp(ServiceCommand):
+    takes_names = False
     name = "jupyter-layenv-clean"
     description = (
         "Remove the layers, venvs and Conda envs jupyter_layenv made for you that started no kernel for N days (never "

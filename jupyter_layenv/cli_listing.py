@@ -15,6 +15,7 @@ from .usage import health
 
 
 class DoctorApp(LayenvCommand):
+    takes_names = False
     name = "jupyter-layenv-doctor"
     description = "Explain what discovery looked at, what it found, what it skipped and why."
 
@@ -52,6 +53,7 @@ class DoctorApp(LayenvCommand):
 
 
 class ListApp(ServiceCommand):
+    takes_names = False
     name = "jupyter-layenv-list"
     description = "List every environment found, grouped by base, with its kernels or why it has none."
 

@@ -17,6 +17,7 @@ from .model import KernelEntry
 
 
 class SyncApp(LayenvCommand):
+    takes_names = False
     name = "jupyter-layenv-sync"
     description = (
         "Write the env kernelspecs to disk for tools that do not load the server extension "

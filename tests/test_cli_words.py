@@ -52,6 +52,8 @@ def assert_cli_words(proc: subprocess.CompletedProcess) -> None:
          "--base, --no-inherit do not apply to it"),
         (["create", "ok", "--base", "py311_ai", "--no-ipykernel"], ExitCode.USAGE, "--no-ipykernel goes with --conda"),
         (["create", "ok", "--base", "py311_ai", "--build-base"], ExitCode.USAGE, "--build-base goes with --file"),
+        (["sync", "py311_ai"], ExitCode.USAGE, "`jupyter layenv sync` takes no NAME (got py311_ai)"),
+        (["list", "py311_ai", "--json"], ExitCode.USAGE, "`jupyter layenv list` takes no NAME"),
     ],
 )  # fmt: skip
 def test_cli_errors_in_cli_words_with_one_exit_code_per_kind(

@@ -199,8 +199,8 @@ class ExportApp(ServiceCommand):
 class CleanApp(ServiceCommand):
     name = "jupyter-layenv-clean"
     description = (
-        "Remove your layers, venvs and the Conda envs jupyter_layenv made that started no kernel for N days (never a "
-        "base with layers, one a kernel "
+        "Remove the layers, venvs and Conda envs jupyter_layenv made for you that started no kernel for N days (never "
+        "one another tool made, a base with layers, one a kernel "
         "runs from or a job works on), then prune uv's and py-rattler's package caches of what no environment links; "
         "prints the bytes freed."
     )

@@ -52,6 +52,7 @@ _REST_TO_CLI = [
     (re.compile(r"^unused_days must be"), "--unused-days must be"),
     (re.compile(r"the job's log \(GET jobs/[0-9a-f]+/log\)"), "the log above"),  # a job followed in the terminal
     (re.compile(r"POST the environment\.yml again \(without build_base\)"), _AGAIN),  # a base built first
+    (re.compile(r'"build_base": true builds one'), "--build-base builds one"),  # no base fits the file
 ]
 
 

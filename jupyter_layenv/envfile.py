@@ -232,7 +232,10 @@ def choose_base(file: EnvironmentFile, discovered: Discovered, policy: LayenvPol
     bases = [env for env in discovered.environments if env.kind in BASE_KINDS and policy.layer_refusal(env) is None]
     if not bases:
         raise PolicyError(
-            422, "environment.yml: no Conda environment here can carry a layer; ask for a base first", "no base"
+            422,
+            'environment.yml: no Conda environment here can carry a layer; "build_base": true builds one from the '
+            "file's Conda dependencies first",
+            "no base",
         )
     ranked = rank_bases(file.conda, bases)
     if not ranked[0].unmet:
@@ -245,7 +248,8 @@ def choose_base(file: EnvironmentFile, discovered: Discovered, policy: LayenvPol
     raise NoMatchingBase(
         "environment.yml: no known Conda environment satisfies its Conda dependencies. Closest: "
         + "; ".join(lines)
-        + ". Create such a base, or loosen those specs in the file.",
+        + '. Create such a base ("build_base": true builds one from the file\'s Conda dependencies first), or loosen '
+        "those specs in the file.",
         closest,
     )
 

@@ -173,9 +173,12 @@ class Housekeeping:
         policy = self.service.policy
 
         def refusal(env: Environment) -> str | None:
-            if env.kind in (CONDA_BASE, CONDA_ENV) and env.creator is None:
-                # conda's own envs are used from terminals too, which leave no kernel start behind
-                return f"{env.id} is a Conda environment jupyter_layenv did not create: clean never removes one"
+            # Envs other tools made (conda, poetry, pipenv, virtualenvwrapper, a project's .venv) are used from
+            # terminals too, which leave no kernel start behind: "unused" is not known for them.
+            if env.creator is None:
+                made = "a Conda environment" if env.kind in (CONDA_BASE, CONDA_ENV) else "an environment"
+                return (f"{env.id} is {made} jupyter_layenv did not create: clean never removes one "
+                        "(`jupyter layenv delete` does, when asked by name)")  # fmt: skip
             error = policy.delete_refusal(env, discovered, uid)
             return error.message if error is not None else None
 

@@ -28,11 +28,12 @@ class OsCalls:
 
 
 def record_os_calls(
-    monkeypatch: pytest.MonkeyPatch, names: Iterable[str] = LOOKS, *, this_thread_only: bool = False
+    monkeypatch: pytest.MonkeyPatch, names: Iterable[str] = LOOKS, *, this_thread_only: bool = True
 ) -> OsCalls:
     """Record each call of ``os.<name>`` (or of :data:`BUILTIN_OPEN`) from now until ``monkeypatch`` is undone; the real
-    function answers. ``this_thread_only``: the calls of the calling thread alone (a listing's own reads, not what
-    it queued on background threads)."""
+    function answers. ``this_thread_only`` (the default): the calls of the calling thread alone, a listing's own reads;
+    not the root probe's, nor those of a background thread an earlier test left finishing its walk (a size thread's
+    ``lstat``/``scandir`` counted by the next test made that test fail now and then in a full run)."""
     recorded = OsCalls()
     thread = threading.get_ident() if this_thread_only else None
 

@@ -111,6 +111,7 @@ def test_cli_round_trip_through_an_environment_yml(cli_env: dict[str, str], whee
         ([], None, "cannot read"),
         ([], "dependencies: [python]\n", "no 'name:'"),
         ([], "name: x\ndependencies: [python=2.7, ipykernel]\n", "python=2.7 (has 3."),
+        ([], "name: x\ndependencies: [python=2.7, ipykernel]\n", "--build-base builds one from the file's Conda"),
         ([], "name: x\ndependencies: [{pip: [--index-url=http://evil/simple]}]\n", "installer option"),
     ],
 )

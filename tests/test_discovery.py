@@ -198,7 +198,7 @@ def test_a_conda_root_is_listed_once_by_a_cold_listing(tmp_path: Path, monkeypat
     env = root / "envs" / "e1"
     (env / "conda-meta").mkdir(parents=True)
     (env / "conda-meta" / "history").write_text("")
-    looked = record_os_calls(monkeypatch, ("listdir", "scandir"), this_thread_only=True)  # not the root probe's
+    looked = record_os_calls(monkeypatch, ("listdir", "scandir"))  # not the root probe's
     listed = {found.path for found in Discovery(DiscoveryConfig(conda_roots=[str(root)])).discover().environments}
     monkeypatch.undo()
     assert listed == {str(root), str(env)}

@@ -53,7 +53,7 @@ class Reads:
     not the size walks and health checks the first listing queued on the background threads."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls = record_os_calls(monkeypatch, LISTINGS, this_thread_only=True)
+        self.calls = record_os_calls(monkeypatch, LISTINGS)
 
     @property
     def paths(self) -> list[str]:

@@ -1,9 +1,10 @@
 """Which of a user's envs a cleanup may remove, and pruning the package caches of what no env links any more.
 
-Never removed: another user's env, one used (or, never used, made) within the last N days, one the delete rules
-refuse (a Conda env, a base with layers on it, the server's own env, a read-only one), one a kernel runs from (any
-process whose command line names a file inside it: kernels of this server, of another server, of a terminal),
-one a job is working on (this server's, or another process holding its lock).
+Never removed: another user's env, one another tool made (no layenv.json: used from terminals, which leave no kernel
+start behind), one used (or, never used, made) within the last N days, one the delete rules refuse (a Conda env, a
+base with layers on it, the server's own env, a read-only one), one a kernel runs from (any process whose command
+line names a file inside it: kernels of this server, of another server, of a terminal), one a job is working on
+(this server's, or another process holding its lock).
 """
 
 from __future__ import annotations

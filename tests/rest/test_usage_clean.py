@@ -18,6 +18,8 @@ from jupyter_process import JUPYTER
 from layenv_api import fetch_json
 from wheelhouse import write_wheel
 
+from jupyter_layenv.identity import account_name
+from jupyter_layenv.model import PROVENANCE
 from jupyter_layenv.usage import sizing
 
 LONG_AGO = time.time() - 100 * 86400
@@ -40,12 +42,18 @@ def wheels(tmp_path: Path) -> Path:
     return directory
 
 
-def layer(home: Path, name: str, wheels: Path, *packages: str, old: bool = True) -> Path:
+def layer(home: Path, name: str, wheels: Path, *packages: str, old: bool = True, ours: bool = True) -> Path:
+    """A layer made with real virtualenv and uv; ``ours``: with the provenance (layenv.json, who made it) a create
+    through jupyter_layenv leaves, without which clean never removes an env (another tool made it)."""
     env = make_layered_env(home / "miniconda3" / "envs" / "py311_ai", home / ".virtualenvs" / name, tool="uv")
     if packages:
         uv_install(env, wheels, *packages, hardlink=True)
+    if ours:
+        (env / PROVENANCE).write_text(json.dumps({"creator": account_name(), "installer": "uv"}))
     if old:  # made (and never used) 100 days ago
-        os.utime(env / "pyvenv.cfg", (LONG_AGO, LONG_AGO))
+        for marker in ("pyvenv.cfg", PROVENANCE):
+            if (env / marker).exists():
+                os.utime(env / marker, (LONG_AGO, LONG_AGO))
     return env
 
 
@@ -89,6 +97,9 @@ async def test_clean_removes_only_unused_envs_no_kernel_or_job_uses_and_prunes_u
     running = layer(home, "running", wheels)
     locked = layer(home, "locked", wheels)
     recent = layer(home, "recent", wheels, "bigpkg", old=False)
+    theirs = layer(home, "theirs", wheels, ours=False)  # made by hand (virtualenv, as the seed does)
+    poetry = make_venv(home / ".cache" / "pypoetry" / "virtualenvs" / "webapp-AbCdEf-py3.11")  # poetry's default
+    os.utime(poetry / "pyvenv.cfg", (LONG_AGO, LONG_AGO))
     holder = hold_lock(locked)
     base = home / "miniconda3" / "envs" / "py311_ai"
     os.utime(base / "conda-meta" / "history", (LONG_AGO, LONG_AGO))  # an old base, with layers on it
@@ -107,6 +118,8 @@ async def test_clean_removes_only_unused_envs_no_kernel_or_job_uses_and_prunes_u
         assert kept[str(locked)] == "a job is working on it"
         assert "jupyter_layenv did not create" in kept[str(base)]  # and it has layers: kept twice over
         assert str(recent) not in kept  # used (made) within 30 days: not even considered
+        for other in (theirs, poetry):  # no kernel start is no proof of disuse for an env another tool made
+            assert "jupyter_layenv did not create: clean never removes one" in kept[str(other)], kept
         [cache] = [cache for cache in dry["caches"] if cache["cache"] == str(uv_cache)]
         only_old = archives(uv_cache)["onlyold"]
         assert (cache["cache"], cache["entries"]) == (str(uv_cache), 1)  # onlyold's; bigpkg is linked by recent
@@ -128,6 +141,7 @@ async def test_clean_removes_only_unused_envs_no_kernel_or_job_uses_and_prunes_u
         assert code == 200, done
         assert done["removed"] == dry["removed"] and done["bytes_freed"] == dry["bytes_freed"]
         assert not old.exists() and running.exists() and locked.exists() and recent.exists()
+        assert theirs.exists() and poetry.exists()
         assert not only_old.exists() and archives(uv_cache).keys() == {"bigpkg"}
         assert [(e["action"], e["env"], e["outcome"]) for e in audit] == [
             ("delete", ids[str(old)], "succeeded"),

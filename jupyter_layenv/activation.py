@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from .locators.prefix import PrefixFacts
-from .model import Activation
+from .model import Activation, require_field_order
 
 WRAPPER = str(Path(__file__).parent / "resources" / "activate.sh")
 SCRIPTS_VAR = "LAYENV_ACTIVATE_SCRIPTS"
@@ -30,10 +30,14 @@ def activation_for(
     """Layer first, then its base: PATH order, CONDA_PREFIX from the Conda part, VIRTUAL_ENV from the venv part."""
     conda_part = facts if facts.is_conda else base if base is not None and base.is_conda else None
     path_dirs = (facts.bin_dir,) if base is None else (facts.bin_dir, base.bin_dir)
-    if conda_part is None:  # a plain venv (most of them): no dict to build
-        return Activation(
-            path_dirs=path_dirs, env_vars=(("VIRTUAL_ENV", facts.path),) if facts.is_venv else (), scripts=()
-        )
+    # Activation's fields by position (see _ACTIVATION_FIELDS); made per listed env, so the common cases (a plain venv,
+    # a Conda env or layer without state variables or activate.d scripts) build their tuples directly: no dict, list
+    # or generator to throw away
+    if conda_part is None:
+        return Activation(path_dirs, (("VIRTUAL_ENV", facts.path),) if facts.is_venv else (), ())
+    if not conda_part.state_env_vars and not conda_part.activate_scripts:
+        conda = (("CONDA_PREFIX", conda_part.path), ("CONDA_DEFAULT_ENV", conda_env_name or conda_part.path))
+        return Activation(path_dirs, (("VIRTUAL_ENV", facts.path), *conda) if facts.is_venv else conda, ())
     env_vars: dict[str, str] = {}
     scripts: list[tuple[str, str]] = []
     if facts.is_venv:
@@ -43,6 +47,10 @@ def activation_for(
     env_vars.update(conda_part.state_env_vars)
     scripts.extend((conda_part.path, script) for script in conda_part.activate_scripts)
     return Activation(path_dirs=path_dirs, env_vars=tuple(env_vars.items()), scripts=tuple(scripts))
+
+
+_ACTIVATION_FIELDS = ("path_dirs", "env_vars", "scripts")
+require_field_order(Activation, _ACTIVATION_FIELDS, "activation.activation_for")
 
 
 def kernel_launch(activation: Activation, argv: list[str]) -> tuple[list[str], dict[str, str]]:

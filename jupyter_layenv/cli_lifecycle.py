@@ -13,6 +13,7 @@ from traitlets import Bool
 from .cli_base import ServiceCommand, follow_job
 from .cliwords import CliError, ExitCode, job_failed_line
 from .identity import account_name
+from .model import CONDA_BASE, CONDA_ENV
 
 
 class _LayerCommand(ServiceCommand):
@@ -98,11 +99,14 @@ class HistoryApp(_LayerCommand):
     def start(self) -> None:
         ref = self.the_name()
 
-        async def history() -> dict[str, Any]:
+        async def history() -> tuple[dict[str, Any], str]:
             service = self.service()
-            return await service.lifecycle.revisions(await service.resolve(ref))
+            env_id = await service.resolve(ref)
+            env = service.ksm.current()[0].by_id(env_id)
+            return await service.lifecycle.revisions(env_id), env.kind if env is not None else ""
 
-        revisions = self.run(history())["revisions"]
+        answer, kind = self.run(history())
+        revisions = answer["revisions"]
         if self.json_output:
             self.emit(revisions)
             return
@@ -116,7 +120,10 @@ class HistoryApp(_LayerCommand):
             changed = "  [base changed since]" if rev["base_changed"] else ""
             print(f"{rev['revision']:>4}  {rev['created']}  {rev['user']:<12} {what}  ({len(rev['lock'])} packages)"
                   f"{changed}")  # fmt: skip
-        if not revisions:
+        if not revisions and kind in (CONDA_BASE, CONDA_ENV):
+            print(f"{ref} is a {kind}: revisions are kept for layers and venvs (`jupyter layenv export {ref} --format "
+                  "explicit` gives its exact Conda packages)")  # fmt: skip
+        elif not revisions:
             print(f"{ref} has no revisions (made before jupyter_layenv recorded them, or not by it)")
 
 

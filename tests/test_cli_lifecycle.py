@@ -46,3 +46,12 @@ def test_cli_install_uninstall_history_rollback(
     assert "restore of revision 1" in proc.stdout.splitlines()[0]
     proc = layenv("rollback", "clilife", "7", env=cli_env)
     assert proc.returncode == 3 and "no revision 7" in proc.stderr  # not found
+
+
+def test_cli_history_of_a_conda_env_says_why_it_has_none(cli_env: dict[str, str], clean_create_home: Path):
+    """A Conda env has no revisions because only layers and venvs keep them, not because jupyter_layenv did not make
+    it ("made before jupyter_layenv recorded them, or not by it" was printed for the Conda envs it made too)."""
+    proc = layenv("history", "py311_ai", env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    assert "py311_ai is a conda-env: revisions are kept for layers and venvs" in proc.stdout, proc.stdout
+    assert "--format explicit" in proc.stdout

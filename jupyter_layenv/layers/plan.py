@@ -190,10 +190,14 @@ async def plan_change(
 
 
 def _resolver_error(what: str, failure: ResolveFailed) -> PlanError:
-    """``what`` and the resolver's own headline on the first line (the one the panel and the CLI show), the
-    resolver's explanation below it."""
+    """``what`` and the resolver's own headline on the first line (the one the panel and the CLI show), with the
+    first line of its cause when it gives one (uv: "No solution found…" says nothing of which package or why;
+    "Because iniconfg was not found in the provided package locations…" does), its explanation below."""
     headline, _, rest = str(failure).partition("\n")
     headline = headline.strip().removeprefix("error:").strip()
+    cause = next((line.strip() for line in rest.splitlines() if line.strip().lower().startswith("cause:")), "")
+    if cause:
+        headline = f"{headline}: {cause[len('cause:') :].strip()}" if headline else cause[len("cause:") :].strip()
     return PlanError(f"{what}: {headline}\n{rest}" if headline else f"{what}\n{rest}")
 
 

@@ -100,6 +100,9 @@ async def test_a_failed_install_leaves_nothing(jp_fetch, create_home: Path):
     job = await follow(jp_fetch, job["id"])
     assert job["state"] == "failed" and job["step"] == "resolve"  # planned before anything is installed
     assert "cannot be installed" in job["error"] and "iniconfig" in job["error"]
+    # the first line (the panel's and the CLI's) says which package and why, not only "No solution found"
+    first = job["error"].splitlines()[0]
+    assert "there is no version of iniconfig==99" in first, job["error"]
     assert not (create_home / ".virtualenvs" / "broken").exists()
     kernels = json.loads((await jp_fetch("api", "kernelspecs")).body)["kernelspecs"]
     assert f"{BASE_ID}.broken-py" not in kernels

@@ -37,6 +37,7 @@ DEFAULT_DISPLAY_NAME = "{kernel} ({chain})"
 PROVISIONER_NAME = "layenv-provisioner"  # jupyter_layenv.provisioner, registered in pyproject.toml
 # More new or removed envs than this at once: building the table afresh is cheaper than patching the last one.
 MAX_PATCHED_ENVS = 8
+Claim = str | tuple[int, int]  # what a native kernelspec points at: a prefix path, its (st_dev, st_ino), or a name
 _PYTHON_NAMES = {"python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}"}
 
 
@@ -114,7 +115,7 @@ class KernelTable:
     inputs: TableInputs | None = None
     env_aliases: dict[str, list[str]] = field(default_factory=dict)  # env id -> the nb_conda_kernels names it got
     contested: set[str] = field(default_factory=set)  # names two envs (or an env and a native spec) claimed
-    native_claims: set[object] = field(default_factory=set)  # paths, dir ids and names the native specs point at
+    native_claims: set[Claim] = field(default_factory=set)  # paths, dir ids and names the native specs point at
 
     def resolve(self, name: str) -> str | None:
         name = name.lower()
@@ -247,11 +248,11 @@ def _env_kernels(env: Environment, usage_root: str | None, display_name_format: 
 
 
 def _native_owner(
-    claims: list[object], by_path: dict[str, Environment], by_dir: dict[tuple[int, int], Environment]
+    claims: list[Claim], by_path: dict[str, Environment], by_dir: dict[tuple[int, int], Environment]
 ) -> Environment | None:
     """The discovered env whose interpreter a native kernelspec starts, if any (``claims``: ``_native_claims``)."""
     for claim in claims:
-        owner = by_path.get(claim) if isinstance(claim, str) else by_dir.get(claim)  # type: ignore[arg-type]
+        owner = by_path.get(claim) if isinstance(claim, str) else by_dir.get(claim)
         if owner is not None:
             return owner
     return None
@@ -412,7 +413,7 @@ def _nb_conda_aliases(table: KernelTable, env: Environment) -> list[tuple[str, s
     return pairs
 
 
-def _native_claims(spec: dict) -> list[object]:
+def _native_claims(spec: dict) -> list[Claim]:
     """The prefix (path and device/inode) a native kernelspec's interpreter is in: an env there may own it.
     One ``stat`` per native spec, shared with ``_native_owner``."""
     argv = spec.get("argv") or []

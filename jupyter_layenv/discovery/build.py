@@ -401,6 +401,7 @@ class Builder:
                 f"base deleted: {home} no longer exists{dangling}; "
                 "delete this environment or recreate it on an existing base",
             )
+        assert base_facts is not None  # read whenever home is a directory
         if added_base:
             extra_bases.setdefault(base_prefix, Candidate(base_prefix, "layer-base"))
         inherits = pyvenv.get("include-system-site-packages", "false").lower() == "true"
@@ -476,7 +477,7 @@ class Builder:
         conda_root: str | None,
         inherits: bool,
     ) -> Proto:
-        inherited_ipykernel = inherits and base_facts is not None and base_facts.has_ipykernel
+        inherited = base_facts if inherits and base_facts is not None and base_facts.has_ipykernel else None
         return Proto(  # by position (see _PROTO_FIELDS)
             path,
             name,
@@ -487,8 +488,8 @@ class Builder:
             base_facts,
             facts.python_version or (base_facts.python_version if base_facts else None),
             inherits,
-            facts.has_ipykernel or inherited_ipykernel,
-            facts.ipykernel_resources or (base_facts.ipykernel_resources if inherited_ipykernel else None),
+            facts.has_ipykernel or inherited is not None,
+            facts.ipykernel_resources or (inherited.ipykernel_resources if inherited is not None else None),
             conda_env_name,
             conda_root,
             self._scope(path, facts.owner_uid),

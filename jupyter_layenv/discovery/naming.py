@@ -138,12 +138,14 @@ class Naming:
         """Ids and chains, and the index ``_update`` goes by, in one pass over the protos."""
         self.changes = None
         self.protos = by_path
-        self.ids = ids = {}
-        self.heads = heads = {}
-        self.wanted = wanted_of = {}
-        self.holders = holders_by_round = ({}, {})
-        self.layers_of = layers_of = {}
-        self.named = named = {}
+        ids: dict[str, str] = {}
+        heads: dict[str, int] = {}
+        wanted_of: dict[str, str] = {}
+        holders_by_round: tuple[dict[str, str | set[str]], dict[str, str | set[str]]] = ({}, {})
+        layers_of: dict[str, str | set[str]] = {}
+        named: dict[str, str | set[str]] = {}
+        self.ids, self.heads, self.wanted, self.holders = ids, heads, wanted_of, holders_by_round
+        self.layers_of, self.named = layers_of, named
         first, layers = [], []
         for proto in protos:
             path, chain = proto.path, proto.chain
@@ -216,7 +218,7 @@ class Naming:
     def _update(self, changed: list[Proto], gone: list[str]) -> None:
         protos, ids = self.protos, self.ids
         touched_ids: set[tuple[int, str]] = set()
-        heads_before = {}
+        heads_before: dict[str, int] = {}
         chains_of: set[str] = set()  # paths whose chain is looked at again
         for path in gone:
             old = protos.pop(path)
@@ -228,11 +230,11 @@ class Naming:
         first = [proto for proto in changed if proto.kind != LAYERED]
         layers = [proto for proto in changed if proto.kind == LAYERED]
         for proto in changed:
-            old = protos.get(proto.path)
-            if old is not None:
-                heads_before.setdefault(old.chain[0], self.heads.get(old.chain[0], 0))
-                touched_ids.add((_round(old), self.wanted[proto.path]))
-                self._unindex(old)
+            replaced = protos.get(proto.path)
+            if replaced is not None:
+                heads_before.setdefault(replaced.chain[0], self.heads.get(replaced.chain[0], 0))
+                touched_ids.add((_round(replaced), self.wanted[proto.path]))
+                self._unindex(replaced)
             heads_before.setdefault(proto.chain[0], self.heads.get(proto.chain[0], 0))
             protos[proto.path] = proto
             chains_of.add(proto.path)
@@ -276,6 +278,7 @@ class Naming:
     def _refresh(self, paths: set[str], gone: list[str]) -> None:
         """New Environments where proto, id or chain changed; the order follows."""
         environments, made_from, listed = self.environments, self.made_from, self.listed
+        assert self.changes is not None  # set by assign/update before they refresh
         added, dropped = self.changes
         for path in gone:
             old = environments.pop(path, None)

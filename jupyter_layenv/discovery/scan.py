@@ -57,8 +57,8 @@ def inspect_candidate(path: str, stats: ScanStats, timeout: float = 0) -> tuple[
     if facts.is_conda:
         stats.note_listed(os.path.join(path, "conda-meta"))
     pyvenv = facts.pyvenv
-    home = pyvenv.get("home") if pyvenv is not None else None
-    return facts, (*facts.deps, _base_marker(home, stats)) if home else facts.deps
+    base_home = pyvenv.get("home") if pyvenv is not None else None
+    return facts, (*facts.deps, _base_marker(base_home, stats)) if base_home else facts.deps
 
 
 def _base_marker(home: str, stats: ScanStats) -> str:

@@ -106,7 +106,7 @@ def looks_like_conda_root(path: str, *, named_root: bool = False, names: Collect
     return _has_root_marker(top) or (named_root and _has_micromamba(path))
 
 
-def _has_root_marker(top: set[str]) -> bool:
+def _has_root_marker(top: Collection[str]) -> bool:
     return "envs" in top or "condabin" in top
 
 
@@ -372,6 +372,7 @@ def _site_packages(prefix: str, base: str, version: str | None) -> tuple[str | N
             return candidate, x_y, os.listdir(candidate)
         except OSError:
             pass
+    candidates: list[tuple[str, str | None]]
     if IS_WINDOWS:
         candidates = [(os.path.join(prefix, "Lib", "site-packages"), None)]
     else:

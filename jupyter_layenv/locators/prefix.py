@@ -10,13 +10,16 @@ import json
 import os
 import re
 import sys
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from stat import S_IWUSR
+from typing import TypeVar
 
 from .. import fsread
 from ..model import BEING_CREATED, BUILDING_MARKER, PROVENANCE, ShippedKernel, fast_init
 from ..probe import read_write_local_devices
+
+T = TypeVar("T")  # what a small file read once per scan is parsed into
 
 IS_WINDOWS = sys.platform == "win32"
 _CONDA_PYTHON_RECORD = re.compile(r"^python-(\d+\.\d+(?:\.\d+)?)[-_].*\.json$")
@@ -134,7 +137,7 @@ def inspect_prefix(
 
     ``names`` and ``st``: the prefix's entry names (a set or a dict keyed by name) and ``stat`` when the caller has
     them already. ``parsed`` and ``parsed_specs``: the pyvenv.cfg and kernel.json files a scan has parsed, by content
-    (see ``_read_pyvenv_cfg`` and ``_read_kernel_json``). Paths are
+    (see ``_read_parsed``). Paths are
     built by concatenation (``os.path.join`` was a tenth of a cold listing's CPU time).
     """
     try:
@@ -155,7 +158,7 @@ def inspect_prefix(
     if not is_conda and "pyvenv.cfg" in top:
         cfg_path = base + "pyvenv.cfg"
         deps.append(cfg_path)
-        pyvenv = _read_pyvenv_cfg(cfg_path, parsed)
+        pyvenv = _read_parsed(cfg_path, parsed, _pyvenv_values)
         if pyvenv is None:
             problem = (
                 f"garbled pyvenv.cfg (no 'home = …' line) in {path}: "
@@ -218,22 +221,28 @@ def inspect_prefix(
     )
 
 
-def _read_pyvenv_cfg(path: str, parsed: dict[bytes, dict[str, str] | None] | None) -> dict[str, str] | None:
-    """A pyvenv.cfg's values (``None``: unreadable, not UTF-8, or no ``home``). The venvs one tool made on one Python
-    share the file byte for byte: ``parsed`` answers for a content seen already, and the answer is then shared by
-    their facts (read-only, as facts are)."""
+def _pyvenv_values(data: bytes) -> dict[str, str] | None:
+    """A pyvenv.cfg's values (``None``: not UTF-8, or no ``home``); the venvs one tool made on one Python share the
+    file byte for byte, so it is read with :func:`_read_parsed`."""
+    try:
+        return parse_pyvenv_cfg(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None
+
+
+def _read_parsed(path: str, parsed: dict[bytes, T | None] | None, parse: Callable[[bytes], T | None]) -> T | None:
+    """A small file's ``parse``d content (``None``: unreadable, or ``parse`` refused it). Files many envs hold byte for
+    byte are parsed once per scan: ``parsed`` answers for a content seen already, the answer then shared by their
+    facts (read-only, as facts are)."""
     data = fsread.read_small_bytes(path)
     if data is None:
         return None
     if parsed is not None and data in parsed:
         return parsed[data]
-    try:
-        values = parse_pyvenv_cfg(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        values = None
+    value = parse(data)
     if parsed is not None:
-        parsed[data] = values
-    return values
+        parsed[data] = value
+    return value
 
 
 def _base(path: str) -> str:
@@ -430,30 +439,20 @@ def _read_kernelspecs(kernels_dir: str, parsed: dict[bytes, dict | None] | None 
     names = fsread.listdir(kernels_dir)
     for dirname in sorted(names) if len(names) > 1 else names:
         resource_dir = base + dirname
-        spec = _read_kernel_json(f"{resource_dir}{SEP}kernel.json", parsed)
+        spec = _read_parsed(f"{resource_dir}{SEP}kernel.json", parsed, _kernel_spec)
         if spec is not None:
             found.append(ShippedKernel(dirname, resource_dir, spec))
     return tuple(found)
 
 
-def _read_kernel_json(path: str, parsed: dict[bytes, dict | None] | None) -> dict | None:
-    """A kernel.json's spec (``None``: unreadable, not UTF-8 JSON, or no argv). The envs one ipykernel wheel was
-    installed in ship its kernel.json byte for byte: ``parsed`` answers for a content seen already, the spec then
-    shared by their facts (read-only, as facts are), as ``_read_pyvenv_cfg`` does."""
-    data = fsread.read_small_bytes(path)
-    if data is None:
-        return None
-    if parsed is not None and data in parsed:
-        return parsed[data]
+def _kernel_spec(data: bytes) -> dict | None:
+    """A kernel.json's spec (``None``: not UTF-8 JSON, or no argv); the envs one ipykernel wheel was installed in ship
+    it byte for byte, so it is read with :func:`_read_parsed`."""
     try:
         spec = json.loads(data.decode("utf-8"))
     except ValueError:  # UnicodeDecodeError is one
-        spec = None
-    if not (isinstance(spec, dict) and isinstance(spec.get("argv"), list) and spec["argv"]):
-        spec = None
-    if parsed is not None:
-        parsed[data] = spec
-    return spec
+        return None
+    return spec if isinstance(spec, dict) and isinstance(spec.get("argv"), list) and spec["argv"] else None
 
 
 def _activate_scripts(prefix: str) -> tuple[str, ...]:

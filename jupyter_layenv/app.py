@@ -7,6 +7,7 @@ manager, so that is where the class is set. An explicit choice by the administra
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
@@ -18,6 +19,7 @@ from .condabase import first_base_hint, has_conda_env
 from .events import Audit
 from .handlers import HANDLERS
 from .identity import account_name
+from .inuse import server_kernels
 from .kernelspecs import LayenvKernelSpecManager
 from .service import LayenvService
 
@@ -80,6 +82,7 @@ class LayenvExtension(ExtensionApp):
         self.service.recover()  # before the server answers: no client sees a dead server's job as running
         kernels = serverapp.kernel_manager
         self.service.housekeeping.running_kernels = lambda: [kernel["name"] for kernel in kernels.list_kernels()]
+        self.service.running_kernels = functools.partial(server_kernels, kernels, serverapp.session_manager)
         events.add_listener(schema_id=KERNEL_ACTIONS, listener=self._kernel_action)
         if ours:
             # Warm the discovery cache off the event loop so the first kernel listing is instant.

@@ -14,7 +14,7 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from traitlets import Bool, Enum, Float, Instance, Int, List, Unicode, default
 
-from . import basefirst, condabase, envfile, fsread, inventory, removal
+from . import basefirst, condabase, envfile, fsread, inuse, inventory, removal
 from . import export as exporting
 from .create.builder import BuildPlan
 from .create.conda import CondaPlan, unregister_environment
@@ -115,6 +115,7 @@ class LayenvService(condabase.CondaBases):
         self.audit = audit or Audit()
         self.usage = UsageTracker(os.path.join(jupyter_data_dir(), "layenv"), self.size_refresh_seconds)
         self.housekeeping = Housekeeping(self)
+        self.running_kernels = inuse.no_kernels  # the server extension's kernels; a delete waits for them
         self.quotas = Quotas(self)
         self._include_root_in_discovery()
         if self.layout == "inside_base" and not ksm.nested_venvs:
@@ -464,13 +465,13 @@ class LayenvService(condabase.CondaBases):
 
     async def delete(self, env_id: str, user: str, detail: str | None = None) -> None:
         try:
-            path = await asyncio.to_thread(self._delete, env_id)
+            path = await asyncio.to_thread(self._delete, env_id, await self.running_kernels())
         except PolicyError as err:
             self.audit.emit("delete", user, env_id, "refused", detail=err.message)
             raise
         self.audit.emit("delete", user, env_id, "succeeded", path=path, detail=detail)
 
-    def _delete(self, env_id: str) -> str:
+    def _delete(self, env_id: str, running: list[inuse.RunningKernel]) -> str:
         if any(layer_id(plan.get("base_id", ""), plan["name"]) == env_id for plan in self.jobs.active_plans()):
             raise PolicyError(409, f"a job is working on {env_id}; wait for it or cancel it first", "busy")
         discovered, _ = self.ksm.current()
@@ -483,6 +484,8 @@ class LayenvService(condabase.CondaBases):
             raise PolicyError(
                 409, f"a job is building {', '.join(building)} on {env.id}; wait for it or cancel it", "busy"
             )
+        if (kernels := inuse.refusal(env, running)) is not None:  # what no kernel shutdown would help comes first
+            raise self.policy.delete_refusal(env, discovered, os.getuid()) or kernels
         try:
             if not removal.remove(env, discovered, self.policy, self.log):  # another server deleted it meanwhile
                 raise not_found(f"environment {env_id!r}")

@@ -163,11 +163,15 @@ class DeleteApp(ServiceCommand):
     def start(self) -> None:
         ref = self.the_name()
 
-        async def delete() -> None:
+        async def delete() -> dict[str, str]:
             service = self.service()
-            await service.delete(await service.resolve(ref), account_name())
+            env_id = await service.resolve(ref)
+            return {"id": env_id, "path": await service.delete(env_id, account_name())}
 
-        self.run(delete())
+        deleted = self.run(delete())
+        if self.json_output:
+            self.emit({"deleted": deleted})
+            return
         print(f"deleted {ref}", file=sys.stderr)
 
 
@@ -186,6 +190,8 @@ class ExportApp(ServiceCommand):
     aliases = {"format": "ExportApp.format"}
 
     def start(self) -> None:
+        if self.json_output:
+            raise CliError("--json does not apply to export: it prints the file itself (redirect it: > FILE)")
         ref = self.the_name()
 
         async def export() -> str:

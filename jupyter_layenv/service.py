@@ -463,13 +463,15 @@ class LayenvService(condabase.CondaBases):
 
     # -- deleting and exporting -------------------------------------------------------------------------
 
-    async def delete(self, env_id: str, user: str, detail: str | None = None) -> None:
+    async def delete(self, env_id: str, user: str, detail: str | None = None) -> str:
+        """The path of the env deleted."""
         try:
             path = await asyncio.to_thread(self._delete, env_id, await self.running_kernels())
         except PolicyError as err:
             self.audit.emit("delete", user, env_id, "refused", detail=err.message)
             raise
         self.audit.emit("delete", user, env_id, "succeeded", path=path, detail=detail)
+        return path
 
     def _delete(self, env_id: str, running: list[inuse.RunningKernel]) -> str:
         if any(layer_id(plan.get("base_id", ""), plan["name"]) == env_id for plan in self.jobs.active_plans()):

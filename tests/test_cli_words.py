@@ -3,6 +3,7 @@ candidates, errors speak CLI (not REST), and each kind of error has its own exit
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -54,6 +55,7 @@ def assert_cli_words(proc: subprocess.CompletedProcess) -> None:
         (["create", "ok", "--base", "py311_ai", "--build-base"], ExitCode.USAGE, "--build-base goes with --file"),
         (["sync", "py311_ai"], ExitCode.USAGE, "`jupyter layenv sync` takes no NAME (got py311_ai)"),
         (["list", "py311_ai", "--json"], ExitCode.USAGE, "`jupyter layenv list` takes no NAME"),
+        (["export", "py311_ai", "--json"], ExitCode.USAGE, "--json does not apply to export: it prints the file"),
     ],
 )  # fmt: skip
 def test_cli_errors_in_cli_words_with_one_exit_code_per_kind(
@@ -82,6 +84,16 @@ def test_every_name_list_prints_is_accepted(cli_env: dict[str, str], clean_creat
     assert again.returncode == ExitCode.CONFLICT and "exists already" in again.stderr
     assert_cli_words(again)
     assert layenv("delete", str(layer), env=cli_env).returncode == 0 and not layer.exists()
+
+
+def test_delete_json_says_what_it_deleted(cli_env: dict[str, str], clean_create_home: Path):
+    venv = make_venv(clean_create_home / ".virtualenvs" / "gone")
+    listing = json.loads(layenv("list", "--json", env=cli_env).stdout)
+    listed = {env["path"]: env["id"] for env in listing["environments"]}
+    proc = layenv("delete", "gone", "--json", env=cli_env)
+    assert proc.returncode == ExitCode.OK, proc.stderr
+    assert json.loads(proc.stdout) == {"deleted": {"id": listed[str(venv)], "path": str(venv)}}
+    assert not venv.exists()
 
 
 def test_an_ambiguous_name_lists_the_candidates(cli_env: dict[str, str], clean_create_home: Path):

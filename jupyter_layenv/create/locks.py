@@ -8,6 +8,11 @@ On NFS, Linux turns ``flock`` into a whole-file POSIX lock that the NFSv4 server
 exclusive one needs the file open for writing. In a group-writable root the lock directory and files are made
 group-writable too, so every member's server opens and takes the same lock. (Locally ``flock`` also works on a
 lock file opened read-only, the fallback when someone else's file is not writable for us.)
+
+A lock file exists only while its lock is held (or its holder died holding it): a released one is removed, so a
+shared root does not collect one per name ever tried. The holder removes it while still holding the lock, and a
+taker checks after ``flock`` that its file is still the one at the path (else it locked a removed file and tries
+again), so two takers of one name always lock the same file.
 """
 
 from __future__ import annotations
@@ -50,13 +55,14 @@ class EnvLock:
     @classmethod
     def try_acquire(cls, env_path: str, *, create: bool = True) -> EnvLock | None:
         """The lock, or ``None`` when another holder has it or its file cannot be opened (a planted link); without
-        ``create``, an env nobody ever locked gets a lock holding no file (nobody to wait for).
+        ``create`` no lock directory is made, and where there is none (or its file may not be made) the lock holds no
+        file: nobody ever locked an env there, nobody to wait for.
 
         Raises :class:`PlantedLink` when the lock directory is a link: nothing is created through it.
         """
         path = lock_path(env_path)
         directory = os.path.dirname(path)
-        shared = create and _group_writable(os.path.dirname(directory))
+        shared = _group_writable(os.path.dirname(directory))
         if create:
             _make_lock_dir(directory, shared)
         try:
@@ -70,19 +76,28 @@ class EnvLock:
                 raise PlantedLink(directory) from None
             raise
         try:
-            fd = _open_lock(os.path.basename(path), dir_fd, create, shared)
+            return cls._take(path, dir_fd, create, shared)
         finally:
             os.close(dir_fd)
-        if fd is None:  # a symlink planted as the lock file (O_NOFOLLOW), or no permission: never ours
-            return None
-        if fd < 0:  # only without ``create``: nobody ever locked this env
-            return cls(path, -1)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return None
-        return cls(path, fd)
+
+    @classmethod
+    def _take(cls, path: str, dir_fd: int, create: bool, shared: bool) -> EnvLock | None:
+        name = os.path.basename(path)
+        for _ in range(100):  # each retry means a holder released (and removed) the file in between
+            fd = _open_lock(name, dir_fd, create, shared)
+            if fd is None:  # a symlink planted as the lock file (O_NOFOLLOW), or no permission: never ours
+                return None
+            if fd < 0:  # nobody holds this env, and no file may be made for it (a read-only lock directory)
+                return cls(path, -1)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                return None
+            if _is_at(fd, name, dir_fd):
+                return cls(path, fd)
+            os.close(fd)  # the file was removed by its last holder after we opened it: lock the one there now
+        return None
 
     @property
     def fd(self) -> int | None:
@@ -91,9 +106,37 @@ class EnvLock:
 
     def release(self) -> None:
         if self._fd is not None and self._fd >= 0:
+            _remove(self.path, self._fd)  # while still held: a taker that opened it sees it gone and tries again
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
         self._fd = None
+
+
+def _is_at(fd: int, name: str, dir_fd: int) -> bool:
+    """Whether the locked descriptor is still the file at ``name`` (not one its last holder removed)."""
+    try:
+        there = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return False
+    mine = os.fstat(fd)
+    return (there.st_dev, there.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def _remove(path: str, fd: int) -> None:
+    """Removes a held lock's file, through the lock directory opened without following a link; a file we may not
+    remove (another member's, a read-only mount) stays, which is harmless."""
+    try:
+        dir_fd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return
+    try:
+        name = os.path.basename(path)
+        if _is_at(fd, name, dir_fd):
+            os.unlink(name, dir_fd=dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
 
 
 def _group_writable(directory: str) -> bool:
@@ -114,20 +157,23 @@ def _make_lock_dir(directory: str, shared: bool) -> None:
 
 
 def _open_lock(name: str, dir_fd: int, create: bool, shared: bool) -> int | None:
-    """A descriptor to lock: -1 when the file does not exist (and may not be made), ``None`` when it cannot be.
+    """A descriptor to lock: -1 when the file does not exist and may not be made (only without ``create``), ``None``
+    when it cannot be opened.
 
     Opened relative to the lock directory's descriptor, never following a link: what is locked is what is there.
+    Made also without ``create`` (in a lock directory there is already): released locks leave no file, and a
+    taker must hold the same file as a concurrent build would.
     """
-    flags = os.O_RDWR | os.O_NOFOLLOW | (os.O_CREAT if create else 0)
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CREAT
     try:
         fd = os.open(name, flags, 0o664 if shared else 0o644, dir_fd=dir_fd)
-    except FileNotFoundError:
-        return -1
     except OSError as err:
         if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
             return None  # e.g. ELOOP: a link planted as the lock file
         try:  # not writable for us (another member's file, a read-only mount): a local flock works on it too
             return os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+        except FileNotFoundError:
+            return None if create else -1
         except OSError:
             return None
     if shared:

@@ -252,17 +252,14 @@ class Memo(Generic[V]):
     def get(self, key: object, stats: ScanStats) -> V:
         if self._checked_for is not stats:
             self._checked_for, self._checked = stats, {}
-        elif key in self._checked:
-            return self._checked[key]
+        # the common case (discovery asks for a prefix about 4 times a scan): asked already; no value is None
+        elif (found := self._checked.get(key)) is not None:
+            return found
         cached = self.entries.get(key)
         valid = cached is not None and self._valid(key, cached, stats)
         value = self.values[key] if valid else self.compute(key, stats)
         self._checked[key] = value
         return value
-
-    def asked(self, key: object, stats: ScanStats) -> V | None:
-        """The value this scan (``stats``) gave ``key`` already; ``None``: not asked yet (no value is ``None``)."""
-        return self._checked.get(key) if self._checked_for is stats else None
 
     def _valid(self, key: object, cached: Signature, stats: ScanStats) -> bool:
         if self.changed is not None and key in self.trusted:

@@ -399,12 +399,7 @@ class Discovery:
         return Builder(self._facts, self._stats, self._naming, self._built, candidates, cfg, roots, id_to_path)
 
     def _facts(self, path: str) -> PrefixFacts:
-        memo = self._prefixes
-        stats = self._stats
-        found = memo.asked(path, stats)  # the common case: asked already in this scan (one lookup)
-        if found is None:
-            found = memo.get(path, stats)
-        return found
+        return self._prefixes.get(path, self._stats)
 
     def _dedupe(self, candidates: list[Candidate]) -> tuple[dict[str, Candidate], frozenset[str]]:
         """One candidate per directory (device and inode: no realpath walk); the first place found names it.

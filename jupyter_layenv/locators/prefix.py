@@ -16,7 +16,7 @@ from stat import S_IWUSR
 from typing import TypeVar
 
 from .. import fsread
-from ..model import BEING_CREATED, BUILDING_MARKER, PROVENANCE, ShippedKernel, fast_init
+from ..model import BEING_CREATED, BUILDING_MARKER, PROVENANCE, ShippedKernel, fast_init, require_field_order
 from ..probe import read_write_local_devices
 
 T = TypeVar("T")  # what a small file read once per scan is parsed into
@@ -196,29 +196,57 @@ def inspect_prefix(
         if any(kernel.language.lower() != "python" for kernel in kernels):
             deps.append(kernels_dir)  # ipykernel's own python3 spec needs no watching: site-packages covers it
     display_name, creator = _provenance(path) if PROVENANCE in top else _NO_PROVENANCE
-    return PrefixFacts(
-        path=path,
-        dir_id=(stat.st_dev, stat.st_ino),
-        is_conda=is_conda,
-        is_conda_root=is_conda and _has_root_marker(top),
-        pyvenv=pyvenv,
-        python=python,
-        python_problem=python_problem,
-        python_version=version or lib_version,
-        site_packages=site_packages,
-        has_ipykernel=has_ipykernel,
-        ipykernel_resources=f"{site_packages}{SEP}ipykernel{SEP}resources" if has_module else None,
-        kernels=kernels,
-        activate_scripts=_activate_scripts(path) if is_conda and "etc" in top else (),
-        state_env_vars=_state_env_vars(base + "conda-meta") if "state" in meta_entries else (),
-        owner_uid=stat.st_uid,
-        writable=_writable(path, stat),
-        problem=problem,
-        deps=tuple(deps),
-        display_name=display_name,
-        owner_gid=stat.st_gid,
-        creator=creator,
+    return PrefixFacts(  # by position (see _FACTS_FIELDS)
+        path,
+        (stat.st_dev, stat.st_ino),
+        is_conda,
+        is_conda and _has_root_marker(top),
+        pyvenv,
+        python,
+        python_problem,
+        version or lib_version,
+        site_packages,
+        has_ipykernel,
+        f"{site_packages}{SEP}ipykernel{SEP}resources" if has_module else None,
+        kernels,
+        _activate_scripts(path) if is_conda and "etc" in top else (),
+        _state_env_vars(base + "conda-meta") if "state" in meta_entries else (),
+        stat.st_uid,
+        _writable(path, stat),
+        problem,
+        tuple(deps),
+        display_name,
+        stat.st_gid,
+        creator,
     )
+
+
+# ``inspect_prefix`` passes PrefixFacts' fields by position (a keyword call costs 0.7 µs more, per inspected prefix)
+_FACTS_FIELDS = (
+    "path",
+    "dir_id",
+    "is_conda",
+    "is_conda_root",
+    "pyvenv",
+    "python",
+    "python_problem",
+    "python_version",
+    "site_packages",
+    "has_ipykernel",
+    "ipykernel_resources",
+    "kernels",
+    "activate_scripts",
+    "state_env_vars",
+    "owner_uid",
+    "writable",
+    "problem",
+    "deps",
+    "display_name",
+    "owner_gid",
+    "creator",
+    "_bin_dir",
+)
+require_field_order(PrefixFacts, _FACTS_FIELDS, "prefix.inspect_prefix")
 
 
 def _pyvenv_values(data: bytes) -> dict[str, str] | None:

@@ -13,7 +13,7 @@ from traitlets import Bool
 from .cli_base import ServiceCommand, follow_job
 from .cliwords import CliError, ExitCode, job_failed_line
 from .identity import account_name
-from .model import CONDA_BASE, CONDA_ENV
+from .model import CONDA_BASE, CONDA_ENV, kind_noun
 
 
 class _LayerCommand(ServiceCommand):
@@ -121,8 +121,8 @@ class HistoryApp(_LayerCommand):
             print(f"{rev['revision']:>4}  {rev['created']}  {rev['user']:<12} {what}  ({len(rev['lock'])} packages)"
                   f"{changed}")  # fmt: skip
         if not revisions and kind in (CONDA_BASE, CONDA_ENV):
-            print(f"{ref} is a {kind}: revisions are kept for layers and venvs (`jupyter layenv export {ref} --format "
-                  "explicit` gives its exact Conda packages)")  # fmt: skip
+            print(f"{ref} is {kind_noun(kind)}: revisions are kept for layers and venvs (`jupyter layenv export {ref} "
+                  "--format explicit` gives its exact Conda packages)")  # fmt: skip
         elif not revisions:
             print(f"{ref} has no revisions (made before jupyter_layenv recorded them, or not by it)")
 

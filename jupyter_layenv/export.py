@@ -15,7 +15,7 @@ from packaging.utils import canonicalize_name
 
 from .inventory import TOOLING, Dist, conda_records, distributions
 from .layers import revisions
-from .model import CONDA_BASE, CONDA_ENV, LAYERED, Environment
+from .model import CONDA_BASE, CONDA_ENV, LAYERED, Environment, kind_noun
 
 FORMATS = ("environment.yml", "requirements.txt", "explicit", "lock")
 _SUBDIR = re.compile(r"^(noarch|linux|osx|win|emscripten|wasi|zos|freebsd)(-[a-z0-9_]+)?$")
@@ -53,7 +53,7 @@ def explicit(env: Environment) -> str:
     ``conda-meta`` records, so ``conda create --file`` or ``micromamba create -f`` rebuild the env exactly."""
     if env.kind not in (CONDA_BASE, CONDA_ENV):
         raise ExportError(
-            f"{env.id} is a {env.kind}: an explicit spec lists Conda packages, so export a Conda env; "
+            f"{env.id} is {kind_noun(env.kind)}: an explicit spec lists Conda packages, so export a Conda env; "
             "for a layer use environment.yml or requirements.txt"
         )
     records = [record for record in conda_records(env.path) if record.get("url")]

@@ -24,7 +24,7 @@ from .layers.apply import layer_state
 from .layers.change import ChangePlan
 from .layers.plan import PlanError, check_removal, plan_change
 from .layers.resolve import ToolResolver
-from .model import LAYERED, SCOPE_GROUP, VENV, Environment
+from .model import LAYERED, SCOPE_GROUP, VENV, Environment, kind_noun
 from .policy import ChangeRequest, PolicyError, bad_request
 
 if TYPE_CHECKING:
@@ -76,7 +76,9 @@ class LayerLifecycle:
             raise PolicyError(404, f"environment {env_id!r} not found: see GET environments", "not found")
         if env.kind not in (LAYERED, VENV):
             raise PolicyError(
-                403, f"{env.id} is a {env.kind}: jupyter_layenv changes the packages of layers and venvs", env.kind
+                403,
+                f"{env.id} is {kind_noun(env.kind)}: jupyter_layenv changes the packages of layers and venvs",
+                env.kind,
             )
         refusal = self.service.policy.change_refusal(env, os.getuid())
         if refusal is not None:

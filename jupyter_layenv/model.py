@@ -67,6 +67,20 @@ CONDA_ENV = "conda-env"
 VENV = "venv"
 LAYERED = "layered"
 
+# What each kind is, in words, for a message that says what an env is ("x is a layered environment: ...").
+KIND_NOUNS = {
+    CONDA_BASE: "a Conda root environment",
+    CONDA_ENV: "a Conda environment",
+    VENV: "a virtualenv",
+    LAYERED: "a layered environment",
+}
+
+
+def kind_noun(kind: str) -> str:
+    """The kind in words with its article; an unknown kind as itself."""
+    return KIND_NOUNS.get(kind, f"a {kind} environment")
+
+
 SCOPE_USER = "user"
 SCOPE_GROUP = "group"
 SCOPE_SYSTEM = "system"

@@ -21,7 +21,7 @@ from traitlets.config import LoggingConfigurable
 
 from .inventory import Dist
 from .layers.plan import overrides
-from .model import CONDA_BASE, CONDA_ENV, SCOPE_GROUP, SCOPE_SYSTEM, SCOPE_USER, Discovered, Environment
+from .model import CONDA_BASE, CONDA_ENV, SCOPE_GROUP, SCOPE_SYSTEM, SCOPE_USER, Discovered, Environment, kind_noun
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 CREATE_FIELDS = {"name", "base", "packages", "requirements", "inherit", "display_name", "root"}
@@ -364,7 +364,7 @@ class LayenvPolicy(LoggingConfigurable):
         """Why no layer may be built on ``base``, or ``None``; the listing carries it for the panel's base choice."""
         if base.kind not in BASE_KINDS:
             return bad_request(
-                f"base {base.id!r} is a {base.kind}: a layer must be built on a Conda environment "
+                f"base {base.id!r} is {kind_noun(base.kind)}: a layer must be built on a Conda environment "
                 "(kind conda-base or conda-env), whose packages it can inherit",
                 "base not a Conda env",
             )

@@ -53,5 +53,21 @@ def test_cli_history_of_a_conda_env_says_why_it_has_none(cli_env: dict[str, str]
     it ("made before jupyter_layenv recorded them, or not by it" was printed for the Conda envs it made too)."""
     proc = layenv("history", "py311_ai", env=cli_env)
     assert proc.returncode == 0, proc.stderr
-    assert "py311_ai is a conda-env: revisions are kept for layers and venvs" in proc.stdout, proc.stdout
+    assert "py311_ai is a Conda environment: revisions are kept for layers and venvs" in proc.stdout, proc.stdout
     assert "--format explicit" in proc.stdout
+
+
+def test_cli_unresolvable_install_exits_5_as_a_dry_run_and_1_as_a_job(
+    cli_env: dict[str, str], clean_create_home: Path, faithful_wheelhouse: Path
+):
+    """README "Command line": the dry run is refused before any work (a conflict, 5); the install runs its job, which
+    fails (1). Both name the package; the layer is left as it was."""
+    config = [f"--LayenvService.find_links=['{faithful_wheelhouse}']", "--LayenvService.offline=True"]
+    path = clean_create_home / ".virtualenvs" / "unres"
+    proc = layenv("create", "unres", "--base", "conda-py311_ai", "--package", "iniconfig", *config, env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    dry = layenv("install", "unres", "nosuchpkg-xyz", "--dry-run", *config, env=cli_env)
+    assert dry.returncode == 5 and "nosuchpkg-xyz" in dry.stderr, dry.stderr
+    real = layenv("install", "unres", "nosuchpkg-xyz", *config, env=cli_env)
+    assert real.returncode == 1 and "nosuchpkg-xyz" in real.stderr + real.stdout, real.stderr
+    assert layer_dists(path) == {"iniconfig"}

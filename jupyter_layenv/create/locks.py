@@ -91,10 +91,12 @@ class EnvLock:
                 return cls(path, -1)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except OSError as err:
                 os.close(fd)
+                if err.errno == errno.ESTALE:  # NFS: removed on the server by its last holder since we opened it
+                    continue
                 return None
-            if _is_at(fd, name, dir_fd):
+            if _is_at(fd, path):
                 return cls(path, fd)
             os.close(fd)  # the file was removed by its last holder after we opened it: lock the one there now
         return None
@@ -112,27 +114,38 @@ class EnvLock:
         self._fd = None
 
 
-def _is_at(fd: int, name: str, dir_fd: int) -> bool:
-    """Whether the locked descriptor is still the file at ``name`` (not one its last holder removed)."""
+def _is_at(fd: int, path: str) -> bool:
+    """Whether the locked descriptor is still the file at ``path`` (not one its last holder removed).
+
+    Looked up through the lock directory opened afresh (no link followed): on NFS an open revalidates the directory
+    (close-to-open), where a lookup through an older descriptor may answer from a cache that still has the removed
+    file. The file itself is never opened a second time: on NFS, closing any descriptor of it would drop our lock.
+    """
     try:
-        there = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        dir_fd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
         return False
+    try:
+        there = os.stat(os.path.basename(path), dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return False
+    finally:
+        os.close(dir_fd)
     mine = os.fstat(fd)
     return (there.st_dev, there.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 def _remove(path: str, fd: int) -> None:
-    """Removes a held lock's file, through the lock directory opened without following a link; a file we may not
-    remove (another member's, a read-only mount) stays, which is harmless."""
+    """Removes a held lock's file if it is still ours, through the lock directory opened without following a link;
+    a file we may not remove (another member's, a read-only mount) stays, which is harmless."""
     try:
         dir_fd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
         return
     try:
-        name = os.path.basename(path)
-        if _is_at(fd, name, dir_fd):
-            os.unlink(name, dir_fd=dir_fd)
+        there, mine = os.stat(os.path.basename(path), dir_fd=dir_fd, follow_symlinks=False), os.fstat(fd)
+        if (there.st_dev, there.st_ino) == (mine.st_dev, mine.st_ino):
+            os.unlink(os.path.basename(path), dir_fd=dir_fd)
     except OSError:
         pass
     finally:

@@ -124,10 +124,32 @@ async def test_base_not_a_conda_env(jp_fetch, jp_data_dir: Path, create_home: Pa
     roots = [create_home / ".virtualenvs", jp_data_dir]
     before = snapshot(*roots)
     code, body = await create(jp_fetch, {**VALID, "base": "conda-py311_ai.lay"})
-    assert_error(code, body, 400, "is a layered", "Conda environment")
+    assert_error(code, body, 400)
+    assert body["message"] == (
+        "base 'conda-py311_ai.lay' is a layered environment: a layer must be built on a Conda environment "
+        "(kind conda-base or conda-env), whose packages it can inherit"
+    )
     code, body = await create(jp_fetch, {**VALID, "base": str(layer)})
-    assert_error(code, body, 400, "is a layered")
+    assert_error(code, body, 400, "is a layered environment:")
     assert snapshot(*roots) == before
+
+
+async def test_kind_refusals_name_the_kind_in_words(jp_fetch, create_home: Path):
+    """A refusal that names what an env is says it with a noun ("is a layered environment", not "is a layered")."""
+    make_layered_env(create_home / "miniconda3" / "envs" / "py311_ai", create_home / ".virtualenvs" / "lay")
+    code, body = await fetch_json(
+        jp_fetch, "environments", "conda-py311_ai.lay", "export", params={"format": "explicit"}
+    )
+    assert code == 400, body
+    assert body["message"].startswith(
+        "conda-py311_ai.lay is a layered environment: an explicit spec lists Conda packages, so export a Conda env;"
+    ), body
+    code, body = await fetch_json(jp_fetch, "environments", "conda-py311_ai", "packages", method="POST",
+                                  body=json.dumps({"add": ["iniconfig"], "dry_run": True}))  # fmt: skip
+    assert code == 403, body
+    assert body["message"] == (
+        "conda-py311_ai is a Conda environment: jupyter_layenv changes the packages of layers and venvs"
+    ), body
 
 
 @pytest.mark.parametrize("inherit", ["yes", 1, None, "true"])

@@ -523,15 +523,16 @@ def settle(*paths: Path, when: float = YESTERDAY) -> None:
     Directories only (what discovery's signatures hold): a file in a test prefix may be a hard link to the
     interpreter's own (its stdlib), whose mtime must not move (its bytecode would then be stale).
     """
+    latest_ctime = 0
     for top in paths:
-        os.utime(top, (when, when), follow_symlinks=False)
-        for dirpath, dirnames, _filenames in os.walk(top):
-            for name in dirnames:
-                os.utime(os.path.join(dirpath, name), (when, when), follow_symlinks=False)
-    # utime moved their ctime to now: a listing started in this same tick of the file system's clock cannot tell that
-    # from a change after its start (and reads them again); a real tree is settled long before
-    stamped = fs_now_ns()
-    while fs_now_ns() <= stamped:
+        for directory in [str(top)] + [os.path.join(d, n) for d, names, _files in os.walk(top) for n in names]:
+            os.utime(directory, (when, when), follow_symlinks=False)
+            latest_ctime = max(latest_ctime, os.lstat(directory).st_ctime_ns)
+    # utime moved their ctime to now: a listing that starts before the file system's clock has passed it cannot tell
+    # that from a change after its start (and reads them again); a real tree is settled long before. The ctime itself
+    # is waited for, not a tick of the clock: the kernel may stamp it finer than its coarse clock, or that clock may
+    # lag the change by more than a tick on a busy machine (a full CI run read a settled tree again).
+    while fs_now_ns() <= latest_ctime:
         time.sleep(0.001)
 
 

@@ -34,7 +34,9 @@ export function JobError(props: { error: string }): JSX.Element {
   const { first, rest } = splitError(props.error);
   return (
     <div className="jp-LayenvError jp-LayenvJobError" role="alert">
-      <div className="jp-LayenvJobError-first">{first}</div>
+      <div className="jp-LayenvJobError-first" title={first}>
+        {first}
+      </div>
       {rest && (
         <details className="jp-LayenvJobError-log">
           <summary>Show log</summary>

@@ -553,11 +553,15 @@ async function failedJobFlow(page, sidebar) {
   await screenshot(page, 'failed-job');
   const row = sidebar.locator('.jp-LayenvJob', { hasText: failName });
   await row.waitFor();
-  const rowFirst = await row.locator('.jp-LayenvJobError-first').innerText();
+  const rowFirst = row.locator('.jp-LayenvJobError-first');
   const rowHeight = (await row.boundingBox()).height;
   check(
-    rowFirst === first && !(await row.locator('details.jp-LayenvJobError-log pre').isVisible()) && rowHeight < 160,
-    `in the sidebar the failed job takes one line of error (${Math.round(rowHeight)}px), its log folded`
+    (await rowFirst.innerText()) === first &&
+      (await rowFirst.getAttribute('title')) === first &&
+      !(await row.locator('details.jp-LayenvJobError-log pre').isVisible()) &&
+      rowHeight < 160,
+    `in the sidebar the failed job takes its error's first line, at most 3 lines of it (${Math.round(rowHeight)}px; ` +
+      'the whole line in its tooltip), its log folded'
   );
   await screenshot(page, 'failed-job-sidebar');
   await page.evaluate(() => window.jupyterapp.shell.currentWidget.close());

@@ -8,15 +8,21 @@ import { fitPath } from './paths';
 
 let canvas: HTMLCanvasElement | null = null;
 
-/** How wide `text` is in `element`'s font, in CSS pixels. */
-function textWidth(element: HTMLElement, text: string): number {
+/**
+ * How wide a text is in `element`'s font, in CSS pixels: the font is looked up once per fit, not once for each
+ * end of the path tried.
+ */
+function widthIn(element: HTMLElement): (text: string) => number {
   canvas ??= document.createElement('canvas');
   const context = canvas.getContext('2d');
   if (!context) {
-    return 0;
+    return () => 0;
   }
-  context.font = getComputedStyle(element).font;
-  return context.measureText(text).width;
+  const font = getComputedStyle(element).font;
+  return text => {
+    context.font = font;
+    return context.measureText(text).width;
+  };
 }
 
 /**
@@ -39,7 +45,8 @@ export function PathLine(props: {
       const room = element.clientWidth;
       if (room > 0) {
         // half a pixel spare: canvas and layout round differently
-        setShown(fitPath(path, text => textWidth(element, text) <= room - 0.5));
+        const width = widthIn(element);
+        setShown(fitPath(path, text => width(text) <= room - 0.5));
       }
     };
     fit();

@@ -112,13 +112,21 @@ function SidebarView({
   const listing = store.listing;
   const envs = listing?.environments ?? [];
   const tree = React.useMemo(() => groupByBase(envs), [listing]);
-  const conda = filterTree(tree.conda, filter);
-  const other = filterTree(tree.other, filter);
+  // A filter of spaces only is no filter, for the tree, the count and Storage alike.
+  const filtering = filter.trim() !== '';
+  const conda = React.useMemo(
+    () => filterTree(tree.conda, filter),
+    [tree, filter]
+  );
+  const other = React.useMemo(
+    () => filterTree(tree.other, filter),
+    [tree, filter]
+  );
   const shown = countNodes(conda) + countNodes(other);
   // What Storage lists while a filter is set: the environments the tree shows.
   const shownPaths = React.useMemo(
-    () => (filter.trim() ? new Set(nodePaths([...conda, ...other])) : null),
-    [listing, filter]
+    () => (filtering ? new Set(nodePaths([...conda, ...other])) : null),
+    [filtering, conda, other]
   );
   const busy = store.busyPaths;
   const policy = store.policy;
@@ -152,7 +160,7 @@ function SidebarView({
         level={level}
         busy={busy.has(node.env.path)}
         policy={policy}
-        expanded={!collapsed.has(node.env.path) || filter.trim() !== ''}
+        expanded={!collapsed.has(node.env.path) || filtering}
         onToggle={toggle}
         actions={actions}
         renderChildren={children => renderNodes(children, level + 1)}
@@ -225,7 +233,7 @@ function SidebarView({
               title="Conda bases and their layers"
               label="Conda environments and their layers"
               empty={
-                filter
+                filtering
                   ? 'No match.'
                   : policy?.conda?.can_create
                     ? 'No Conda environment found. Create a first base: New environment (+), then "A Conda base"; the server installs it, no conda needed.'
@@ -236,7 +244,7 @@ function SidebarView({
             <TreeSection
               title="Virtualenvs"
               label="Virtualenvs"
-              empty={filter ? 'No match.' : 'No virtualenv found.'}
+              empty={filtering ? 'No match.' : 'No virtualenv found.'}
               rows={renderNodes(other, 1)}
             />
             {showNotKernels && (
@@ -270,7 +278,7 @@ function SidebarView({
                   </ul>
                 ) : (
                   <div className="jp-LayenvEmpty">
-                    {filter
+                    {filtering
                       ? 'No match.'
                       : 'Every environment found is a kernel.'}
                   </div>
@@ -279,7 +287,7 @@ function SidebarView({
             )}
             <StorageSection store={store} shown={shownPaths} />
             <div className="jp-LayenvSidebar-count" aria-live="polite">
-              {filter
+              {filtering
                 ? `${shown} of ${plural(envs.length, 'environment')}`
                 : plural(envs.length, 'environment')}
             </div>

@@ -558,6 +558,12 @@ async function failedJobFlow(page, sidebar) {
   check(
     (await rowFirst.innerText()) === first &&
       (await rowFirst.getAttribute('title')) === first &&
+      // the clamp itself: fewer than 4 lines of the line's height (a 'normal' line height taken as 1.2 em)
+      (await rowFirst.evaluate(el => {
+        const style = getComputedStyle(el);
+        const line = parseFloat(style.lineHeight) || 1.2 * parseFloat(style.fontSize);
+        return el.getBoundingClientRect().height < 4 * line;
+      })) &&
       !(await row.locator('details.jp-LayenvJobError-log pre').isVisible()) &&
       rowHeight < 160,
     `in the sidebar the failed job takes its error's first line, at most 3 lines of it (${Math.round(rowHeight)}px; ` +

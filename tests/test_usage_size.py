@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from envtree import make_conda_prefix, make_layered_env, site_packages
+from envtree import make_conda_prefix, make_layered_env, site_packages, uv_install
 from layenv_api import fetch_json
-from uv import find_uv_bin
 from wheelhouse import write_wheel
 
 from jupyter_layenv.usage import sizing
@@ -27,13 +26,12 @@ def size_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_wheel(wheels, "bigpkg", "1.0", {"bigpkg/__init__.py": BIG})
     root = make_conda_prefix(home / "miniconda3", conda_root=True)
     base = make_conda_prefix(root / "envs" / "sci", packages=["six"])
-    for name in ("one", "two"):
-        layer = make_layered_env(base, home / ".virtualenvs" / name, tool="uv")
-        # what the create job runs: uv links the files of its cache into the layer
-        subprocess.run([find_uv_bin(), "pip", "install", "--no-config", "--offline", "--no-index", "--link-mode",
-                        "hardlink", "--find-links", str(wheels), "--python", str(layer / "bin" / "python"), "bigpkg"],
-                       check=True, capture_output=True, env={**os.environ, "UV_CACHE_DIR": str(home / "uv-cache")},
-                       timeout=120)  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("UV_CACHE_DIR", str(home / "uv-cache"))
+        for name in ("one", "two"):
+            layer = make_layered_env(base, home / ".virtualenvs" / name, tool="uv")
+            # what the create job runs: uv links the files of its cache into the layer
+            uv_install(layer, wheels, "bigpkg", hardlink=True)
     return home
 
 

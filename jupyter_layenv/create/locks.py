@@ -108,14 +108,16 @@ class EnvLock:
 
     def release(self) -> None:
         if self._fd is not None and self._fd >= 0:
-            _remove(self.path, self._fd)  # while still held: a taker that opened it sees it gone and tries again
+            _is_at(self._fd, self.path, remove=True)  # while held: a taker that opened it sees it gone, tries again
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
         self._fd = None
 
 
-def _is_at(fd: int, path: str) -> bool:
-    """Whether the locked descriptor is still the file at ``path`` (not one its last holder removed).
+def _is_at(fd: int, path: str, *, remove: bool = False) -> bool:
+    """Whether the locked descriptor is still the file at ``path`` (not one its last holder removed); with
+    ``remove`` (a release, while still held), that file is then removed: one we may not remove (another member's, a
+    read-only mount) stays, which is harmless.
 
     Looked up through the lock directory opened afresh (no link followed): on NFS an open revalidates the directory
     (close-to-open), where a lookup through an older descriptor may answer from a cache that still has the removed
@@ -125,29 +127,16 @@ def _is_at(fd: int, path: str) -> bool:
         dir_fd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
         return False
+    name = os.path.basename(path)
     try:
-        there = os.stat(os.path.basename(path), dir_fd=dir_fd, follow_symlinks=False)
+        there, mine = os.stat(name, dir_fd=dir_fd, follow_symlinks=False), os.fstat(fd)
+        if (there.st_dev, there.st_ino) != (mine.st_dev, mine.st_ino):
+            return False
+        if remove:
+            os.unlink(name, dir_fd=dir_fd)
+        return True
     except OSError:
         return False
-    finally:
-        os.close(dir_fd)
-    mine = os.fstat(fd)
-    return (there.st_dev, there.st_ino) == (mine.st_dev, mine.st_ino)
-
-
-def _remove(path: str, fd: int) -> None:
-    """Removes a held lock's file if it is still ours, through the lock directory opened without following a link;
-    a file we may not remove (another member's, a read-only mount) stays, which is harmless."""
-    try:
-        dir_fd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    except OSError:
-        return
-    try:
-        there, mine = os.stat(os.path.basename(path), dir_fd=dir_fd, follow_symlinks=False), os.fstat(fd)
-        if (there.st_dev, there.st_ino) == (mine.st_dev, mine.st_ino):
-            os.unlink(os.path.basename(path), dir_fd=dir_fd)
-    except OSError:
-        pass
     finally:
         os.close(dir_fd)
 

@@ -69,5 +69,5 @@ def test_processes_racing_on_one_name_never_hold_it_together(tmp_path: Path):
     results = [tuple(map(int, w.communicate(timeout=60)[0].split())) for w in workers]
     assert all(w.returncode == 0 for w in workers)
     assert sum(overlaps for _, overlaps in results) == 0, results
-    assert sum(held for held, _ in results) > 100, results  # they really took turns
+    assert all(held > 0 for held, _ in results), results  # each really held it: they took turns (no rate asserted)
     assert os.listdir(tmp_path / LOCK_DIR) == []

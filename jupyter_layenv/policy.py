@@ -300,8 +300,9 @@ class LayenvPolicy(LoggingConfigurable):
                 raise bad_request(
                     f"{where}: {text!r} is a local path; name a package from the index instead", "path"
                 ) from None
+            why = str(err).splitlines()[0]  # packaging adds the spec again and a caret, on lines of their own
             raise bad_request(
-                f"{where}: {text!r} is not a PEP 508 requirement ({err}); write it like 'name', 'name==1.2' "
+                f"{where}: {text!r} is not a PEP 508 requirement ({why}); write it like 'name', 'name==1.2' "
                 "or 'name[extra]>=1,<2'",
                 "not PEP 508",
             ) from None

@@ -245,11 +245,28 @@ export function storageGroupLabel(root: IUsageRoot): string {
 }
 
 /**
- * A storage group's size and count, then whose it is: "owned by root" for one owner, "owners: alice 6.0 MiB
+ * The one wording of a size and a count: "12.0 MiB in 3 environments"; with `of` (a filter shows some of them)
+ * "4.0 MiB in 1 of 3 environments".
+ */
+export function sizeIn(
+  bytes: number | null,
+  count: number,
+  of?: number
+): string {
+  const envs =
+    of === undefined
+      ? plural(count, 'environment')
+      : `${count} of ${plural(of, 'environment')}`;
+  return `${formatBytes(bytes)} in ${envs}`;
+}
+
+/**
+ * A storage group's size and count (`of`: the group's whole count, when the figures are of some of its
+ * environments), then whose it is: "owned by root" for one owner, "owners: alice 6.0 MiB
  * (3 environments), bob …" for several. A bare "root: 8 MiB" under a group label read as a place called root.
  */
-export function storageGroupLine(group: IUsageRoot): string {
-  const total = `${formatBytes(group.size_bytes)} in ${plural(group.environments, 'environment')}`;
+export function storageGroupLine(group: IUsageRoot, of?: number): string {
+  const total = sizeIn(group.size_bytes, group.environments, of);
   if (group.owners.length === 0) {
     return total;
   }

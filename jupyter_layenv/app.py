@@ -116,3 +116,4 @@ class LayenvExtension(ExtensionApp):
     async def stop_extension(self) -> None:
         if self.service is not None:
             await self.service.stop()
+            self.service.ksm.close()  # discovery's change notifications: their thread and descriptors

@@ -245,8 +245,9 @@ class LayenvPolicy(LoggingConfigurable):
             return PolicyError(403, f"{env.id} is a system environment: ask its owner or your administrator", "system")
         if uid != 0 and env.owner_uid != uid and env.scope != SCOPE_GROUP:
             return PolicyError(403, f"{env.id} belongs to another user (uid {env.owner_uid})", "not yours")
-        if not env.writable:
-            return PolicyError(403, f"{env.id} is read-only for this server's user", "read-only")
+        mounted = read_only_mount_words(os.path.dirname(env.path), "changed")  # now: a listing may predate a remount
+        if mounted or not env.writable:
+            return PolicyError(403, mounted or f"{env.id} is read-only for this server's user", "read-only")
         return None
 
     def requirements_lines(self, text: str) -> list[tuple[str, str]]:
@@ -300,8 +301,9 @@ class LayenvPolicy(LoggingConfigurable):
                 raise bad_request(
                     f"{where}: {text!r} is a local path; name a package from the index instead", "path"
                 ) from None
+            why = str(err).splitlines()[0]  # packaging adds the spec again and a caret, on lines of their own
             raise bad_request(
-                f"{where}: {text!r} is not a PEP 508 requirement ({err}); write it like 'name', 'name==1.2' "
+                f"{where}: {text!r} is not a PEP 508 requirement ({why}); write it like 'name', 'name==1.2' "
                 "or 'name[extra]>=1,<2'",
                 "not PEP 508",
             ) from None
@@ -388,7 +390,8 @@ class LayenvPolicy(LoggingConfigurable):
             owner = f"group {root.group}" if root.group else "its owner"
             return PolicyError(
                 403,
-                f"{root.path} is not writable for this server's user; ask {owner} for write access "
+                read_only_mount_words(root.path, "created")
+                or f"{root.path} is not writable for this server's user; ask {owner} for write access "
                 f"(for a group root: chmod 2775 {root.path})",
                 "read-only root",
             )
@@ -459,13 +462,9 @@ class LayenvPolicy(LoggingConfigurable):
                 f"environment through a link; remove the link itself (rm {env.path}), the environment stays",
                 "symbolic link",
             )
-        if _read_only_mount(os.path.dirname(env.path)):
-            return PolicyError(
-                403,
-                f"{os.path.dirname(env.path)} is on a read-only file system (mounted read-only): nothing in it can "
-                "be deleted from this server; ask your administrator to mount it read-write",
-                "read-only root",
-            )
+        mounted = read_only_mount_words(os.path.dirname(env.path), "deleted")
+        if mounted:
+            return PolicyError(403, mounted, "read-only root")
         return None
 
     def _owner_refusal(self, env: Environment, discovered: Discovered, uid: int) -> PolicyError | None:
@@ -515,11 +514,18 @@ def _conda_install_root(path: str) -> bool:
     return os.path.isdir(os.path.join(path, "condabin")) or os.path.isdir(os.path.join(path, "envs"))
 
 
-def _read_only_mount(directory: str) -> bool:
+def read_only_mount_words(directory: str, done: str) -> str | None:
+    """Why nothing in ``directory`` can be ``done`` ("created", "changed", "deleted") when it is on a read-only
+    mount, where no chmod or owner helps; ``None`` when it is not."""
     try:
-        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+        if not os.statvfs(directory).f_flag & os.ST_RDONLY:
+            return None
     except OSError:
-        return False
+        return None
+    return (
+        f"{directory} is on a read-only file system (mounted read-only): nothing in it can be {done} from this "
+        "server; ask your administrator to mount it read-write"
+    )
 
 
 def _is_option(text: str) -> bool:

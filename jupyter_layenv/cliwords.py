@@ -47,12 +47,23 @@ _REST_TO_CLI = [
     (re.compile(r"\bGET policy\b"), "`jupyter layenv doctor`"),
     (re.compile(r"^'base' is required: the id or path"), "--base is required: the name, id or path"),
     (re.compile(r"^'root' must be"), "--root must be"),
+    (re.compile(r"^packages: "), "--package: "),  # where a bad spec came from: the option, not the JSON field
+    (re.compile(r"^(add|remove): "), ""),  # install / uninstall: the spec is quoted right after
+    (re.compile(r"^requirements line (\d+): "), r"-r file, line \1: "),
     (re.compile(r"^'display_name' must be"), "--display-name must be"),
     (re.compile(r"^'requirements' must be"), "-r must name"),
     (re.compile(r"^unused_days must be"), "--unused-days must be"),
     (re.compile(r"the job's log \(GET jobs/[0-9a-f]+/log\)"), "the log above"),  # a job followed in the terminal
     (re.compile(r"POST the environment\.yml again \(without build_base\)"), _AGAIN),  # a base built first
     (re.compile(r'"build_base": true builds one'), "--build-base builds one"),  # no base fits the file
+    (  # a delete under running kernels: the CLI runs outside the server whose panel the service names
+        re.compile(
+            r": shut (it|them) down first, then delete \(Kernel > Shut Down Kernel in a notebook, or the "
+            r"Running Terminals and Kernels panel\)$"
+        ),
+        r": shut \1 down first (in the notebooks or servers running \1), or delete anyway with --force (a kernel "
+        "then runs on from deleted files)",
+    ),
 ]
 
 

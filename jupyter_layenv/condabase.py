@@ -21,7 +21,7 @@ from . import fsread
 from .create.conda import KIND, CondaPlan
 from .locators.conda import parse_condarc_list
 from .model import CONDA_BASE, CONDA_ENV, SCOPE_GROUP, SCOPE_USER, Discovered
-from .policy import USER_ROOT_ID, PolicyError, bad_request, refused_by, validate_name
+from .policy import USER_ROOT_ID, PolicyError, bad_request, read_only_mount_words, refused_by, validate_name
 from .unlisted import unseen_conda_dir
 
 if TYPE_CHECKING:
@@ -254,9 +254,9 @@ class CondaBases(LoggingConfigurable):
         self.quotas.check(discovered, create_roots)  # the same quotas as a layer's create: sizes too
         root = fsread.expand(self.conda_envs_dir) if where.scope == SCOPE_USER else where.path
         if where.scope == SCOPE_USER and not can_make_in(root):
-            raise PolicyError(
-                403, f"{root} (LayenvService.conda_envs_dir) is not writable for this server's user", "read-only root"
-            )
+            mounted = read_only_mount_words(root if os.path.isdir(root) else os.path.dirname(root), "created")
+            unwritable = f"{root} (LayenvService.conda_envs_dir) is not writable for this server's user"
+            raise PolicyError(403, mounted or unwritable, "read-only root")
         path = os.path.join(root, request.name)
         if os.path.lexists(path) or any(env.path == path for env in discovered.environments):
             raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")

@@ -11,6 +11,7 @@ import functools
 import grp
 import os
 import pwd
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ DEFAULT_DISPLAY_NAME = "{kernel} ({chain})"
 PROVISIONER_NAME = "layenv-provisioner"  # jupyter_layenv.provisioner, registered in pyproject.toml
 # More new or removed envs than this at once: building the table afresh is cheaper than patching the last one.
 MAX_PATCHED_ENVS = 8
+_NB_CONDA_UNSAFE = re.compile(r"[^a-z0-9._-]")  # nb_conda_kernels puts '_' for each
 Claim = str | tuple[int, int]  # what a native kernelspec points at: a prefix path, its (st_dev, st_ino), or a name
 _PYTHON_NAMES = {"python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}"}
 
@@ -400,17 +402,30 @@ def _add_nb_conda_aliases(table: KernelTable, discovered: Discovered) -> None:
 
 
 def _nb_conda_aliases(table: KernelTable, env: Environment) -> list[tuple[str, str]]:
-    """The (alias, kernel name) pairs nb_conda_kernels would have named a Conda env's kernels."""
-    pairs = []
+    """The (alias, kernel name) pairs nb_conda_kernels would have named a Conda env's kernels: an IRkernel spec
+    (``ir``) ends in ``-r``, and an env in an ``envs`` folder other than its install's gets that folder's parent
+    in front (``~/.conda/envs/x``: ``conda-env-.conda-x-py``), as nb_conda_kernels does."""
+    pairs: list[tuple[str, str]] = []
     kernels = [name for name in table.env_kernels.get(env.id, []) if name in table.entries]
-    env_names = ["root", "base"] if env.kind == CONDA_BASE else [env.name.lower()]
+    middles = ["root", "base"] if env.kind == CONDA_BASE else [f"env-{name}" for name in _nb_conda_env_names(env)]
     for kernel_name in kernels:
         entry = table.entries[kernel_name]
         suffix = "py" if entry.language == "python" else kernel_name[len(env.id) + 1 :]
-        for env_name in env_names:
-            middle = env_name if env.kind == CONDA_BASE else f"env-{env_name}"
-            pairs.append((f"conda-{middle}-{suffix}", kernel_name))
+        for end in (suffix, "r") if suffix == "ir" else (suffix,):
+            for middle in middles:
+                alias = _NB_CONDA_UNSAFE.sub("_", f"conda-{middle}-{end}".lower())
+                if (alias, kernel_name) not in pairs:
+                    pairs.append((alias, kernel_name))
     return pairs
+
+
+def _nb_conda_env_names(env: Environment) -> list[str]:
+    """The env's name, and where its ``envs`` folder is not its install's, ``<folder's parent>-<name>``."""
+    envs_dir, folder = os.path.split(env.path)
+    names = [env.name, folder] if env.name != folder else [folder]
+    if os.path.basename(envs_dir) == "envs" and envs_dir != os.path.join(env.base or "", "envs"):
+        names.append(f"{os.path.basename(os.path.dirname(envs_dir))}-{folder}")
+    return names
 
 
 def _native_claims(spec: dict) -> list[Claim]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,8 @@ from packaging.utils import canonicalize_name
 from traitlets import Bool, Enum, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
+from . import inuse
+from .inuse import RunningKernel
 from .inventory import Dist
 from .layers.plan import overrides
 from .model import CONDA_BASE, CONDA_ENV, SCOPE_GROUP, SCOPE_SYSTEM, SCOPE_USER, Discovered, Environment, kind_noun
@@ -245,8 +247,9 @@ class LayenvPolicy(LoggingConfigurable):
             return PolicyError(403, f"{env.id} is a system environment: ask its owner or your administrator", "system")
         if uid != 0 and env.owner_uid != uid and env.scope != SCOPE_GROUP:
             return PolicyError(403, f"{env.id} belongs to another user (uid {env.owner_uid})", "not yours")
-        if not env.writable:
-            return PolicyError(403, f"{env.id} is read-only for this server's user", "read-only")
+        mounted = read_only_mount_words(os.path.dirname(env.path), "changed")  # now: a listing may predate a remount
+        if mounted or not env.writable:
+            return PolicyError(403, mounted or f"{env.id} is read-only for this server's user", "read-only")
         return None
 
     def requirements_lines(self, text: str) -> list[tuple[str, str]]:
@@ -300,8 +303,9 @@ class LayenvPolicy(LoggingConfigurable):
                 raise bad_request(
                     f"{where}: {text!r} is a local path; name a package from the index instead", "path"
                 ) from None
+            why = str(err).splitlines()[0]  # packaging adds the spec again and a caret, on lines of their own
             raise bad_request(
-                f"{where}: {text!r} is not a PEP 508 requirement ({err}); write it like 'name', 'name==1.2' "
+                f"{where}: {text!r} is not a PEP 508 requirement ({why}); write it like 'name', 'name==1.2' "
                 "or 'name[extra]>=1,<2'",
                 "not PEP 508",
             ) from None
@@ -388,7 +392,8 @@ class LayenvPolicy(LoggingConfigurable):
             owner = f"group {root.group}" if root.group else "its owner"
             return PolicyError(
                 403,
-                f"{root.path} is not writable for this server's user; ask {owner} for write access "
+                read_only_mount_words(root.path, "created")
+                or f"{root.path} is not writable for this server's user; ask {owner} for write access "
                 f"(for a group root: chmod 2775 {root.path})",
                 "read-only root",
             )
@@ -414,14 +419,19 @@ class LayenvPolicy(LoggingConfigurable):
                 "delete one or remove the unused ones with `jupyter layenv clean` first",
             )
 
-    def check_delete(self, env: Environment, discovered: Discovered, uid: int) -> None:
-        refusal = self.delete_refusal(env, discovered, uid)
+    def check_delete(
+        self, env: Environment, discovered: Discovered, uid: int, running: Sequence[RunningKernel] = ()
+    ) -> None:
+        refusal = self.delete_refusal(env, discovered, uid, running)
         if refusal is not None:
             raise refusal
 
-    def delete_refusal(self, env: Environment, discovered: Discovered, uid: int) -> PolicyError | None:
+    def delete_refusal(
+        self, env: Environment, discovered: Discovered, uid: int, running: Sequence[RunningKernel] = ()
+    ) -> PolicyError | None:
         """Why ``env`` may not be deleted (only the caller's own, writable layers, venvs and Conda envs, nothing
-        built on them; never a Conda install root, never another user's Conda env), or ``None``.
+        built on them, no kernel running from them (``running``, see ``inuse``); never a Conda install root, never
+        another user's Conda env), or ``None``. What no kernel shutdown would help comes first.
 
         The listing carries this reason too, so the panel explains a disabled delete without its own rules.
         """
@@ -448,7 +458,7 @@ class LayenvPolicy(LoggingConfigurable):
                 "jupyter_layenv never deletes those; ask its owner or your administrator",
                 "system",
             )
-        return self.path_refusal(env) or self._owner_refusal(env, discovered, uid)
+        return self.path_refusal(env) or self._owner_refusal(env, discovered, uid) or kernels_refusal(env, running)
 
     def path_refusal(self, env: Environment) -> PolicyError | None:
         """Where the env is makes a delete impossible: through a link, or on a read-only mount."""
@@ -459,13 +469,9 @@ class LayenvPolicy(LoggingConfigurable):
                 f"environment through a link; remove the link itself (rm {env.path}), the environment stays",
                 "symbolic link",
             )
-        if _read_only_mount(os.path.dirname(env.path)):
-            return PolicyError(
-                403,
-                f"{os.path.dirname(env.path)} is on a read-only file system (mounted read-only): nothing in it can "
-                "be deleted from this server; ask your administrator to mount it read-write",
-                "read-only root",
-            )
+        mounted = read_only_mount_words(os.path.dirname(env.path), "deleted")
+        if mounted:
+            return PolicyError(403, mounted, "read-only root")
         return None
 
     def _owner_refusal(self, env: Environment, discovered: Discovered, uid: int) -> PolicyError | None:
@@ -486,6 +492,24 @@ class LayenvPolicy(LoggingConfigurable):
             )
             return PolicyError(403, f"{env.id} is read-only for this server's user{shared}", "read-only")
         return None
+
+
+def kernels_refusal(env: Environment, running: Sequence[RunningKernel]) -> PolicyError | None:
+    """409 while a kernel runs from ``env``, or from a layer on it, naming each (server words: see cliwords)."""
+    using = inuse.using(env, running)
+    if not using:
+        return None
+    count = f"{len(using)} kernels are" if len(using) > 1 else "1 kernel is"
+    them = "them" if len(using) > 1 else "it"
+    mine = {env.path, os.path.realpath(env.path)}
+    layers = sorted({os.path.basename(k.env) for k in using if k.env not in mine})
+    on = f" (through its layers {', '.join(layers)})" if layers else ""
+    return PolicyError(
+        409,
+        f"{count} running from {env.id}{on} ({', '.join(k.where for k in using)}): shut {them} down first, then "
+        "delete (Kernel > Shut Down Kernel in a notebook, or the Running Terminals and Kernels panel)",
+        "kernels running",
+    )
 
 
 def human_bytes(count: int) -> str:
@@ -515,11 +539,18 @@ def _conda_install_root(path: str) -> bool:
     return os.path.isdir(os.path.join(path, "condabin")) or os.path.isdir(os.path.join(path, "envs"))
 
 
-def _read_only_mount(directory: str) -> bool:
+def read_only_mount_words(directory: str, done: str) -> str | None:
+    """Why nothing in ``directory`` can be ``done`` ("created", "changed", "deleted") when it is on a read-only
+    mount, where no chmod or owner helps; ``None`` when it is not."""
     try:
-        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+        if not os.statvfs(directory).f_flag & os.ST_RDONLY:
+            return None
     except OSError:
-        return False
+        return None
+    return (
+        f"{directory} is on a read-only file system (mounted read-only): nothing in it can be {done} from this "
+        "server; ask your administrator to mount it read-write"
+    )
 
 
 def _is_option(text: str) -> bool:

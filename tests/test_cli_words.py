@@ -170,3 +170,27 @@ def test_a_create_whose_env_discovery_skips_says_why_in_cli_words(
     for noise in ("GET ", "user_root", "Traceback"):
         assert noise not in proc.stderr, proc.stderr
     assert not path.exists()
+
+
+def test_a_bad_package_spec_is_named_by_the_option_or_argument_it_came_in_on_one_line(
+    cli_env: dict[str, str], clean_create_home: Path, tmp_path: Path
+):
+    """The service names where a bad spec was by its JSON field (``packages:``, ``add:``, ``remove:``,
+    ``requirements line 2:``) and packaging's parse error spans three lines (the spec again, a caret): the terminal
+    gets the option it typed, on one line."""
+    requirements = tmp_path / "req.txt"
+    requirements.write_text("iniconfig\n-e .\n")
+    assert layenv("create", "words", "--base", "py311_ai", env=cli_env).returncode == 0
+    for args, start in [
+        (["create", "ok", "--base", "py311_ai", "--package", "a b"], "error: --package: 'a b' is not a PEP 508"),
+        (["create", "ok", "--base", "py311_ai", "-r", str(requirements)], "error: -r file, line 2: '-e' is an"),
+        (["install", "words", "a b"], "error: 'a b' is not a PEP 508 requirement"),
+        (["install", "words", "--dry-run", "x @ https://host/x.whl"], "error: 'x @ https://host/x.whl' is a direct"),
+        (["uninstall", "words", "a b"], "error: 'a b' is not a package name"),
+    ]:
+        proc = layenv(*args, env=cli_env)
+        assert proc.returncode in (ExitCode.USAGE, ExitCode.NOT_ALLOWED), proc.stderr
+        assert proc.stderr.startswith(start), (args, proc.stderr)
+        assert proc.stderr.count("\n") == 1, proc.stderr
+        assert_cli_words(proc)
+    assert layenv("delete", "words", env=cli_env).returncode == 0

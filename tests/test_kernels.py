@@ -110,6 +110,38 @@ def test_nb_conda_kernels_names_resolve_without_being_listed(home: Tree):
         ksm.get_kernel_spec("conda-env-does_not_exist-py")
 
 
+def test_nb_conda_kernels_names_of_envs_outside_the_roots_envs_and_of_r_kernels(tmp_path: Path, monkeypatch):
+    """nb_conda_kernels names an env in an ``envs`` folder other than its install's after that folder's parent
+    (``~/.conda/envs/shared`` is ``conda-env-.conda-shared-py``: where users' envs go when the install is read-only),
+    and an IRkernel spec (``ir``) ``-r``: notebooks saved with those names open, in the right env."""
+    from envtree import add_kernelspec, irkernel_spec, isolate_home
+
+    home = tmp_path / "home"
+    root = make_conda_prefix(home / "miniconda3", conda_root=True)
+    shared = make_conda_prefix(home / ".conda" / "envs" / "shared", ipykernel=True)
+    rlang = make_conda_prefix(root / "envs" / "rlang")
+    add_kernelspec(rlang, "ir", irkernel_spec())
+    isolate_home(monkeypatch, home)
+    ksm = LayenvKernelSpecManager()
+    listed = set(ksm.find_kernel_specs())
+    for alias, target in {
+        "conda-env-.conda-shared-py": "conda-shared-py",
+        "conda-env-shared-py": "conda-shared-py",
+        "conda-env-rlang-r": "conda-rlang-ir",
+        "conda-env-rlang-ir": "conda-rlang-ir",
+    }.items():
+        assert ksm.get_kernel_spec(alias).to_dict() == ksm.get_kernel_spec(target).to_dict(), alias
+        assert alias not in listed
+    out = run_in_kernel(ksm, "conda-env-.conda-shared-py", "import sys; print(sys.prefix)")
+    assert out.strip() == str(shared)
+    # an env made or removed later: the next listing patches its names in and out
+    make_conda_prefix(home / ".conda" / "envs" / "later", ipykernel=True)
+    shutil.rmtree(shared)
+    assert ksm.get_kernel_spec("conda-env-.conda-later-py").to_dict() == ksm.get_kernel_spec("conda-later-py").to_dict()
+    with pytest.raises(NoSuchKernel):
+        ksm.get_kernel_spec("conda-env-.conda-shared-py")
+
+
 def test_filters(home: Tree):
     ksm = LayenvKernelSpecManager(exclude=["conda-rstats-*", str(home.home / ".virtualenvs" / "*")])
     specs = ksm.get_all_specs()

@@ -26,8 +26,8 @@ function widthIn(element: HTMLElement): (text: string) => number {
 }
 
 /**
- * A path on one line: whole when it fits, else "…/" and its longest end from a "/" that does, again whenever
- * the line is resized; the whole path in the tooltip.
+ * A path on one line: whole when it fits, else "…/" and its longest end from a "/" that does (a last name too
+ * long alone cut in its middle), again whenever the line's width changes; the whole path in the tooltip.
  */
 export function PathLine(props: {
   path: string;
@@ -41,9 +41,12 @@ export function PathLine(props: {
     if (!element) {
       return;
     }
+    // The observer also reports the width it starts with, which the first fit (before paint) used already.
+    let fitted = -1;
     const fit = () => {
       const room = element.clientWidth;
-      if (room > 0) {
+      if (room > 0 && room !== fitted) {
+        fitted = room;
         // half a pixel spare: canvas and layout round differently
         const width = widthIn(element);
         setShown(fitPath(path, text => width(text) <= room - 0.5));
@@ -61,7 +64,7 @@ export function PathLine(props: {
       className={`jp-LayenvPath${className ? ` ${className}` : ''}`}
       title={path}
     >
-      {/* left-to-right marks: were even the last name too long, the CSS ellipsis (an rtl box) cuts its start */}
+      {/* left-to-right marks: in the rtl box (whose CSS ellipsis, a last resort, would cut the start) "…/" stays first */}
       {`\u200e${shown}\u200e`}
     </div>
   );

@@ -245,11 +245,28 @@ export function storageGroupLabel(root: IUsageRoot): string {
 }
 
 /**
- * A storage group's size and count, then whose it is: "owned by root" for one owner, "owners: alice 6.0 MiB
+ * The one wording of a size and a count: "12.0 MiB in 3 environments"; with `of` (a filter shows some of them)
+ * "4.0 MiB in 1 of 3 environments".
+ */
+export function sizeIn(
+  bytes: number | null,
+  count: number,
+  of?: number
+): string {
+  const envs =
+    of === undefined
+      ? plural(count, 'environment')
+      : `${count} of ${plural(of, 'environment')}`;
+  return `${formatBytes(bytes)} in ${envs}`;
+}
+
+/**
+ * A storage group's size and count (`of`: the group's whole count, when the figures are of some of its
+ * environments), then whose it is: "owned by root" for one owner, "owners: alice 6.0 MiB
  * (3 environments), bob …" for several. A bare "root: 8 MiB" under a group label read as a place called root.
  */
-export function storageGroupLine(group: IUsageRoot): string {
-  const total = `${formatBytes(group.size_bytes)} in ${plural(group.environments, 'environment')}`;
+export function storageGroupLine(group: IUsageRoot, of?: number): string {
+  const total = sizeIn(group.size_bytes, group.environments, of);
   if (group.owners.length === 0) {
     return total;
   }
@@ -262,6 +279,19 @@ export function storageGroupLine(group: IUsageRoot): string {
       `${o.owner ?? 'unknown owner'} ${formatBytes(o.size_bytes)} (${plural(o.environments, 'environment')})`
   );
   return `${total} · owners: ${shares.join(', ')}`;
+}
+
+/** When a revision was made, to the minute: "2026-12-07 07:15 UTC" (the server's ISO time in the tooltip). */
+export function revisionTime(created: string): string {
+  const m =
+    /^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d)(?::[\d.]+)?(Z|[+-]\d\d:?\d\d)?$/.exec(
+      created
+    );
+  if (!m) {
+    return created;
+  }
+  const zone = !m[3] ? '' : /^(Z|[+-]00:?00)$/.test(m[3]) ? ' UTC' : ` ${m[3]}`;
+  return `${m[1]} ${m[2]}${zone}`;
 }
 
 /** What a revision's request did, in a few words. */
@@ -328,6 +358,19 @@ export function jobDoing(job: IJob, fallback = 'environment'): string {
     return `Restoring ${name}`;
   }
   return `Creating ${name}`;
+}
+
+/** What a job does, in a word or two: several jobs of one env in the sidebar read apart by it. */
+export function jobKind(job: IJob): string {
+  if (job.action === 'change') {
+    return 'package change';
+  }
+  return job.action === 'restore' ? 'restore' : 'create';
+}
+
+/** A sidebar job row's line: "package change · install · 40 %", or once it ended "restore · done". */
+export function jobLine(job: IJob, pct: number): string {
+  return `${jobKind(job)} · ${isFinal(job) ? job.step : `${job.step} · ${pct} %`}`;
 }
 
 /** The error JSON of the API, with the HTTP status. */

@@ -13,7 +13,6 @@ import {
   IUsage,
   lastUsedText,
   plural,
-  storageGroupLine,
   storageGroupLabel
 } from './model';
 import { PathLine } from './lines';
@@ -66,7 +65,11 @@ export function StorageSection({
     }
   };
 
-  const view = usage && usageShown(usage, shown);
+  // Once per answer of GET usage and filter, not on every render (a poll re-renders the sidebar twice a second).
+  const view = React.useMemo(
+    () => usage && usageShown(usage, shown),
+    [usage, shown]
+  );
 
   return (
     <section className="jp-LayenvSection jp-LayenvStorage" aria-label="Storage">
@@ -102,9 +105,7 @@ export function StorageSection({
                   {storageGroupLabel(root)}
                 </div>
                 <PathLine path={root.root} />
-                <div className="jp-LayenvStorage-line">
-                  {storageGroupLine(root)}
-                </div>
+                <div className="jp-LayenvStorage-line">{root.line}</div>
               </li>
             ))}
           </ul>

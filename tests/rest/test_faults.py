@@ -227,6 +227,30 @@ async def test_delete_in_a_read_only_root_names_the_root(jp_fetch, clean_create_
     assert audit[-1]["outcome"] == "refused"
 
 
+@needs_root
+async def test_a_read_only_mount_is_named_as_one_for_creates_and_changes(jp_fetch, clean_create_home: Path, audit):
+    """A root mounted read-only refused a create with "not writable for this server's user; ask its owner for
+    write access (… chmod 2775 …)" (no chmod helps a read-only mount) and a change with "read-only for this server's
+    user": both now say the file system is read-only and whom to ask, as a delete there does."""
+    env = await created(jp_fetch, "frozen2")
+    root = clean_create_home / ".virtualenvs"
+    with read_only(root):
+        code, body = await create(jp_fetch, {"name": "thawed", "base": BASE_ID})
+        _, policy = await fetch_json(jp_fetch, "policy")
+        changed, change = await fetch_json(
+            jp_fetch, "environments", env["id"], "packages", method="POST", body=json.dumps({"add": ["iniconfig"]})
+        )
+    assert code == 403, body
+    refused = next(r for r in policy["roots"] if r["id"] == "user")["refused"]
+    for message in (body["message"], refused):
+        assert f"{root} is on a read-only file system" in message and "chmod" not in message, message
+        assert "administrator" in message, message
+    assert changed == 403, change
+    assert "read-only file system" in change["message"] and "administrator" in change["message"], change
+    assert root_entries(clean_create_home) in (["frozen2"], [".layenv-locks", "frozen2"])
+    assert [e["outcome"] for e in audit[-2:]] == ["refused", "refused"]
+
+
 @pytest.fixture
 def orphaned_layers(clean_create_home: Path) -> list[Path]:
     """Two layers in the user root whose Conda base was deleted after they were made."""

@@ -74,8 +74,8 @@ async function checkShortRow(row, name) {
 }
 
 /**
- * Each path line of `scope` (a locator): the whole path, or "…" and its end from a "/"; never cut by CSS, except a
- * last name that alone is wider than the line (the row's name above it reads whole).
+ * Each path line of `scope` (a locator): the whole path, or "…" and its end from a "/", or, for a last name that
+ * alone is wider than the line, "…/" and that name's start and end with "…" between; never cut by CSS.
  */
 async function checkPaths(scope, where) {
   const paths = await scope.locator('.jp-LayenvPath').evaluateAll(elements =>
@@ -88,11 +88,14 @@ async function checkPaths(scope, where) {
   check(paths.length > 0, `${where}: there are paths (${paths.length})`);
   for (const p of paths) {
     log(`${where}: "${p.text}" of "${p.full}", ${p.hidden}px hidden`);
-    const last = `…/${p.full.replace(/\/+$/, '').split('/').pop()}`;
-    check(p.hidden <= 0 || p.text.startsWith(last), `${where}: "${p.text}" is not cut off (${p.hidden}px hidden)`);
+    const last = p.full.replace(/\/+$/, '').split('/').pop();
+    const middle = /^…\/([^/…]+)…([^/…]+)\/*$/.exec(p.text);
+    check(p.hidden <= 0, `${where}: "${p.text}" is not cut off (${p.hidden}px hidden)`);
     check(
-      p.text === p.full || (p.text.startsWith('…/') && p.full.endsWith(p.text.slice(1))),
-      `${where}: "${p.text}" is "${p.full}" or its end from a "/" after "…"`
+      p.text === p.full ||
+        (p.text.startsWith('…/') && p.full.endsWith(p.text.slice(1))) ||
+        (middle !== null && last.startsWith(middle[1]) && last.endsWith(middle[2])),
+      `${where}: "${p.text}" is "${p.full}", its end from a "/" after "…", or its last name's two ends`
     );
   }
   return paths.filter(p => p.text !== p.full).length;
@@ -140,6 +143,15 @@ async function checkKernelNames(sidebar) {
 }
 
 async function flow(page) {
+  // Every width the panel measures, counted by text: a path's first fit measures the whole path.
+  await page.addInitScript(() => {
+    const counts = (window.layenvMeasured = {});
+    const measure = CanvasRenderingContext2D.prototype.measureText;
+    CanvasRenderingContext2D.prototype.measureText = function (text) {
+      counts[text] = (counts[text] || 0) + 1;
+      return measure.call(this, text);
+    };
+  });
   const created = await api('POST', 'environments', { name: ENV_NAME, base: BASE_ID });
   check(created.status === 202, `the layer with a long name is being created (${created.status})`);
   for (let job = created.body; job.state === 'queued' || job.state === 'running'; ) {
@@ -170,9 +182,22 @@ async function flow(page) {
     const cut = await checkPaths(sidebar.locator('section[aria-label="Conda environments and their layers"]'), 'tree');
     check(cut > 0, `the narrowest sidebar cuts some paths short (${cut})`);
     await checkKernelNames(sidebar);
+    // the long layer's path: its name too wide for the line alone, its start and its end shown
+    const longPath = await row.locator(':scope > .jp-LayenvPath').evaluate(e => e.textContent.replace(/\u200e/g, ''));
+    check(/^…\/spectro.*….*_v2$/.test(longPath), `the long layer's path shows its name's start and end: "${longPath}"`);
     const storage = sidebar.locator('section[aria-label="Storage"]');
+    const before = await page.evaluate(() => ({ ...window.layenvMeasured }));
     await storage.getByRole('button', { name: 'Storage' }).click();
     await storage.locator('ul[aria-label="Storage by place"] li').first().waitFor();
+    await page.waitForTimeout(500); // the resize observers' first reports
+    const fits = await page.evaluate(
+      ([places, then]) => places.map(p => [p, (window.layenvMeasured[p] || 0) - (then[p] || 0)]),
+      [await storage.locator('ul[aria-label="Storage by place"] .jp-LayenvPath').evaluateAll(es => es.map(e => e.title)), before]
+    );
+    log(`fits of the places' paths as Storage opens: ${JSON.stringify(fits)}`);
+    for (const [place, count] of fits) {
+      check(count === 1, `${place} is fitted to its line once as it appears, not ${count} times`);
+    }
     await checkPaths(storage.locator('ul[aria-label="Storage by place"]'), 'Storage');
     await screenshot(page, 'storage');
     // the filter: Storage lists the environments the tree shows, and says so
@@ -189,6 +214,13 @@ async function flow(page) {
     check(storagePaths.every(p => treePaths.includes(p)), 'Storage lists only the environments the tree shows');
     check(/ of \d+ environments/.test(total) && /filter/.test(total), `Storage says it follows the filter: "${total}"`);
     await checkPaths(storage.locator('ul[aria-label="Storage by place"]'), 'Storage, filtered');
+    // each place says how many of its environments the filter shows, as the total does
+    const placeLines = await storage.locator('ul[aria-label="Storage by place"] .jp-LayenvStorage-line').allInnerTexts();
+    log(`filtered places: ${JSON.stringify(placeLines)}`);
+    check(placeLines.length > 0, 'Storage lists the place of the filtered layer');
+    for (const line of placeLines) {
+      check(/ in \d+ of \d+ environments?\b/.test(line), `a filtered place counts what the filter shows: "${line}"`);
+    }
     await screenshot(page, 'storage-filtered');
   } finally {
     const deleted = await api('DELETE', `environments/${ENV_ID}`);

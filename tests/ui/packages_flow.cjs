@@ -107,8 +107,8 @@ async function flow(page) {
   await rootLine.waitFor();
   const groupLine = await rootLine.innerText();
   check(
-    / in \d+ environments? · (owned by \S+|owner unknown|owners: .+)$/.test(groupLine),
-    `a group's line says what it counts and whose it is: "${groupLine}"`
+    / in \d+ of \d+ environments? · (owned by \S+|owner unknown|owners: .+)$/.test(groupLine),
+    `a group's line says what it counts of it (the filter is set) and whose it is: "${groupLine}"`
   );
   // the layer's row at the top of the sidebar, Storage below it
   await row.evaluate(el => el.scrollIntoView({ block: 'start' }));

@@ -43,23 +43,23 @@ def inspect_candidate(path: str, stats: ScanStats, timeout: float = 0) -> tuple[
         root = root_of(home, hung) if home else None
         if root is not None:
             problem = base_not_responding_reason(prefix_of_home(home), root, timeout)
-            facts = dataclasses.replace(unusable_facts(path, problem), deps=(path, cfg_path, home))
-            return facts, facts.deps
-    cfg = stats.venv_cfg(path)
-    facts = None
-    if cfg.__class__ is bytes:  # a venv: no listing of the prefix, unless it has more than a venv has
+            unusable = dataclasses.replace(unusable_facts(path, problem), deps=(path, cfg_path, home))
+            return unusable, unusable.deps
+    probe = stats.venv_cfg(path)
+    cfg = probe if isinstance(probe, bytes) else None
+    facts: PrefixFacts | None = None
+    if cfg is not None:  # a venv: no listing of the prefix, unless it has more than a venv has
         st = stats.stat(path)
         if st is not None:
-            facts = inspect_venv(path, cfg, st, stats.pyvenvs, stats.kernel_specs)  # type: ignore[arg-type]
+            facts = inspect_venv(path, cfg, st, stats.pyvenvs, stats.kernel_specs)
     if facts is None:
         listing = stats.listing(path)
         st = stats.stat(path)
-        cfg_data = cfg if cfg.__class__ is bytes else None
         meta = stats.conda_meta(path) if listing is not None and "conda-meta" in listing else None
-        meta_names = meta if meta.__class__ is list else None
+        meta_names = meta if isinstance(meta, list) else None
         # gone or unreadable: inspect_prefix reads it again and says which, in its words
         if listing is None or st is None:
-            facts = inspect_prefix(path, parsed=stats.pyvenvs, parsed_specs=stats.kernel_specs, cfg=cfg_data)
+            facts = inspect_prefix(path, parsed=stats.pyvenvs, parsed_specs=stats.kernel_specs, cfg=cfg)
         else:
             facts = inspect_prefix(
                 path,
@@ -67,8 +67,8 @@ def inspect_candidate(path: str, stats: ScanStats, timeout: float = 0) -> tuple[
                 st=st,
                 parsed=stats.pyvenvs,
                 parsed_specs=stats.kernel_specs,
-                cfg=cfg_data,
-                meta=meta_names,  # type: ignore[arg-type]
+                cfg=cfg,
+                meta=meta_names,
             )
     # read just now (site-packages, listed or its ipykernel stat'ed; a Conda prefix's conda-meta): no stat for them
     if facts.site_packages:

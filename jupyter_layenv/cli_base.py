@@ -86,7 +86,7 @@ class LayenvCommand(JupyterApp):
         self.update_config(self.cli_config)
 
     def manager(self) -> LayenvKernelSpecManager:
-        return LayenvKernelSpecManager(parent=self)
+        return LayenvKernelSpecManager(parent=self, change_notifications=False)  # one listing: nothing to watch
 
     def emit(self, data: Any) -> None:
         print(json.dumps(data, indent=2, ensure_ascii=False))

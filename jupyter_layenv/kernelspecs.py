@@ -11,7 +11,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
-from traitlets import Bool, Float, List, Unicode, default, observe
+from traitlets import Bool, Float, Int, List, Unicode, default, observe
 
 from . import fsread
 from .discovery import Discovery, DiscoveryConfig, mtime_signature, signature_unchanged
@@ -142,6 +142,20 @@ class LayenvKernelSpecManager(KernelSpecManager):
         "mount). It is asked again on the next listing. 0 turns the check off.",
     )
     nested_venvs = Bool(True, config=True, help="Find venvs nested one level inside Conda envs (env/project_venv).")
+    change_notifications = Bool(
+        True,
+        config=True,
+        help="On Linux, watch the directories of envs on local file systems (ext4, xfs, btrfs, tmpfs, f2fs, zfs) with "
+        "inotify, so that a listing skips the stat of what is known unchanged; network, cluster and FUSE file "
+        "systems are always checked with stat. Off: every listing checks with stat alone. The CLI never watches.",
+    )
+    max_watches = Int(
+        8192,
+        config=True,
+        help="At most this many inotify watches for change notifications (and at most 1/8 of the system's "
+        "fs.inotify.max_user_watches, which every server of the same user shares); beyond, paths are checked "
+        "with stat.",
+    )
     include_server_prefix = Bool(True, config=True, help="List the server's own environment (sys.prefix).")
     include = List(Unicode(), config=True, help="Only kernels whose name or env path matches one of these globs.")
     exclude = List(Unicode(), config=True, help="Hide kernels whose name or env path matches one of these globs.")
@@ -197,6 +211,8 @@ class LayenvKernelSpecManager(KernelSpecManager):
         "group_roots",
         "user_roots",
         "root_timeout",
+        "change_notifications",
+        "max_watches",
         "nested_venvs",
         "include_server_prefix",
         "include",
@@ -206,7 +222,7 @@ class LayenvKernelSpecManager(KernelSpecManager):
         "kernel_dirs",
     )
     def _reset(self, change: Any) -> None:
-        self._discovery = None
+        self.close()
         self._table_key = ()
         self._table = KernelTable()
         self._native = ({}, {})
@@ -229,10 +245,19 @@ class LayenvKernelSpecManager(KernelSpecManager):
                     group_roots=[expand(p) for p in self.group_roots],
                     user_roots=[expand(p) for p in self.user_roots],
                     root_timeout=self.root_timeout,
+                    notifications=self.change_notifications,
+                    max_watches=self.max_watches,
                 ),
                 logger=self.log,
             )
         return self._discovery
+
+    def close(self) -> None:
+        """Stops discovery's change notifications (the server's extension does at shutdown); the next listing
+        starts a new discovery."""
+        discovery, self._discovery = getattr(self, "_discovery", None), None  # (traits are set before __init__'s)
+        if discovery is not None:
+            discovery.close()
 
     def kernel_table(self) -> KernelTable:
         return self.current()[1]

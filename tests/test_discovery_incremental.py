@@ -6,6 +6,7 @@ last change were long ago), instead of sleeping out the 2 s racy window.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -23,11 +24,35 @@ from jupyter_layenv import LayenvKernelSpecManager
 from jupyter_layenv.discovery import RACY_WINDOW_NS, Discovery, DiscoveryConfig
 
 
+@pytest.fixture(autouse=True, params=[False, True], ids=["stat", "inotify"])
+def notifications(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test twice: with the stat design alone, and with change notifications on, where each listing waits for
+    the background promotion to finish, so that the next listing skips every promoted path (a change the watcher
+    misses then shows as an incremental listing that differs from a fresh one)."""
+    if not request.param:
+        return
+    real_init, real_discover = Discovery.__init__, Discovery.discover
+
+    def init(self: Discovery, config: DiscoveryConfig, logger: object = None) -> None:
+        real_init(self, dataclasses.replace(config, notifications=True), logger)  # type: ignore[arg-type]
+
+    def discover(self: Discovery) -> object:
+        result = real_discover(self)
+        assert self.watching()
+        return result
+
+    monkeypatch.setattr(Discovery, "__init__", init)
+    monkeypatch.setattr(Discovery, "discover", discover)
+
+
 @pytest.fixture(scope="module")
 def venv_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("incremental") / "venvs"
     for name in ("one", "two", "three"):
         make_venv(root / name, tool="uv")
+        # settled too (with change notifications a venv's pyvenv.cfg is a dependency: one written a moment ago would
+        # be re-read inside its racy window); not a hard link to anything, unlike some files settle() leaves alone
+        os.utime(root / name / "pyvenv.cfg", (YESTERDAY, YESTERDAY))
     return root
 
 

@@ -72,7 +72,10 @@ class ScanStats:
     ``stat`` for (``note_listed``) gets a ``Listed`` entry instead of its mtime.
     """
 
-    def __init__(self, hung: tuple[str, ...] = ()) -> None:
+    def __init__(self, hung: tuple[str, ...] = (), *, watch_also: dict[str, tuple[str, int]] | None = None) -> None:
+        # change notifications are on: path read in this scan -> (the signature path to report changed when it
+        # changes, the scan's start); see ``.watch``
+        self.watch_also = watch_also
         self._stats: dict[str, os.stat_result | None] = {}
         self._listings: dict[str, Listing | None] = {}
         self._listed: set[str] = set()
@@ -207,8 +210,16 @@ def _changed(signature: Iterable[tuple[str, Expected]], settled: dict[str, int] 
             yield path
 
 
-def changed_paths(signature: Iterable[tuple[str, Expected]], settled: dict[str, int] | None = None) -> list[str]:
-    """All the changed paths (a warm listing makes the same calls); ``settled``: see ``_changed``."""
+def changed_paths(
+    signature: Iterable[tuple[str, Expected]],
+    settled: dict[str, int] | None = None,
+    skip: dict[str, Expected] | None = None,
+) -> list[str]:
+    """All the changed paths (a warm listing makes the same calls); ``settled``: see ``_changed``. ``skip``: paths
+    known unchanged while their entry is the one given (promoted by change notifications: ``.watch``), not asked."""
+    if skip:
+        known = skip.get
+        signature = [(path, expected) for path, expected in signature if known(path, UNREAD) is not expected]
     return list(_changed(signature, settled))
 
 

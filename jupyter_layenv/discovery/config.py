@@ -20,3 +20,5 @@ class DiscoveryConfig:
     group_roots: Sequence[str] = ()  # directories or globs; listed for members of each one's group
     user_roots: Sequence[str] = ()  # where this user's envs are created: scope "user"
     root_timeout: float = 2.0  # seconds a root may take to answer before it is left out and reported
+    notifications: bool = False  # inotify spares the stat of paths known unchanged (``.watch``); the server's is on
+    max_watches: int = 8192  # at most this many inotify watches (and 1/8 of fs.inotify.max_user_watches)

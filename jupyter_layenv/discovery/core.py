@@ -7,6 +7,7 @@ import glob
 import logging
 import os
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from .cache import Memo, ScanStats, Signature, changed_paths
 from .config import DiscoveryConfig
 from .naming import Naming
 from .scan import env_children, glob_parent, inspect_candidate, without_roots
+from .watch import Watcher, supported
 
 log = logging.getLogger("jupyter_layenv.discovery")
 
@@ -90,6 +92,44 @@ class Discovery:
             )
         )
         self._globs = [pattern for pattern in cfg.group_roots if glob.has_magic(pattern)]
+        self._watcher: Watcher | None = None  # change notifications (``config.notifications``), made at first listing
+        self._closed = not (cfg.notifications and supported())  # never watches
+        self._updated = False  # whether the last listing changed the signature (see ``discover``)
+        self._watch_also: dict[str, tuple[str, int]] = {}  # see ``ScanStats.watch_also``
+
+    def close(self) -> None:
+        """Stops change notifications (their thread and descriptors); listings go on with ``stat`` alone."""
+        with self._lock:
+            watcher, self._watcher, self._closed = self._watcher, None, True
+            if watcher is not None:
+                watcher.closed = True  # from now on no listing reads its descriptor
+        if watcher is not None:
+            watcher.close()
+
+    def watching(self, timeout: float = 10.0) -> bool:
+        """Waits until change notifications have promoted what they can for now (benchmarks and tests); ``False``:
+        notifications are off, or still busy after ``timeout`` seconds."""
+        watcher = self._watcher
+        return watcher is not None and watcher.idle(timeout)
+
+    @property
+    def watcher(self) -> Watcher | None:
+        return self._watcher
+
+    def _watch(self) -> Watcher | None:
+        """The watcher, made at the first listing (lock held); ``None`` when notifications are off or failed."""
+        if self._watcher is None and not self._closed:
+            self._closed = True  # one try: a failure is logged once
+            try:
+                watcher = Watcher(
+                    self._lock, self._roots, self.config.max_watches, self.log, probed=self.config.root_timeout > 0
+                )
+            except OSError as err:  # EMFILE: the user's inotify instances are used up
+                self.log.info("jupyter_layenv: no change notifications (%s); listings check with stat", err)
+                return None
+            self._watcher, self._closed = watcher, False
+            weakref.finalize(self, watcher.close, join=False)
+        return self._watcher
 
     def discover(self) -> Discovered:
         """The listing; a root that does not answer within ``root_timeout`` is left out and reported as skipped.
@@ -100,41 +140,56 @@ class Discovery:
         """
         hung = self._unresponsive_roots()
         with self._lock:
-            changed: frozenset[str] | None = None
-            if self._result is not None and hung == self._hung:
-                settled: dict[str, int] = {}  # directories the last scan listed without a stat: their baseline now
-                changed = frozenset(changed_paths(self._signature.items(), settled))
-                self._signature.update(settled)
-                if not changed:
-                    return self._result
-            self._stats = ScanStats(hung)
-            self._children.changed = self._prefixes.changed = changed
-            if changed and not hung:
-                result = self._incremental(changed)
-                if result is not None:
-                    if result is not self._result:
-                        changes = self._naming.changes
-                        self._changes = (self._result, result, *changes) if changes and self._result else None
-                        self._result = result
-                        self._log_new_skips(result, changes)
-                    return result
-            self._changes = None
-            self._state = None
-            result, deps = self._scan()
-            entries = self._prefixes.entries
-            for key in self._prefixes.checked():  # every prefix inspected, the duplicates dedupe dropped too
-                deps += entries[key]
-            if hung:
-                deps = [dep for dep in deps if root_of(dep, hung) is None]
-            self._signature = self._new_signature(deps, changed)
-            self._children.finish_scan()
-            self._prefixes.finish_scan()
-            # the scan's stats and listings go now, not in the next update's time (each listing a DirEntry per name)
-            self._stats = ScanStats(hung)
-            self._result = result
-            self._hung = hung
-            self._log_new_skips(result)
-            return result
+            watcher = self._watch()
+            skip, forced = watcher.check(hung) if watcher is not None else (None, [])
+            try:
+                return self._discover(hung, skip, forced)
+            finally:
+                if watcher is not None and self._watcher is watcher:
+                    watcher.track(self._signature, self._watch_also, self._updated)
+
+    def _discover(self, hung: tuple[str, ...], skip: dict[str, Any] | None, forced: list[str]) -> Discovered:
+        """``discover``, lock held; ``skip``: the paths change notifications know unchanged; ``forced``: those they
+        know changed, whatever a ``stat`` says."""
+        self._updated = True
+        changed: frozenset[str] | None = None
+        if self._result is not None and hung == self._hung:
+            settled: dict[str, int] = {}  # directories the last scan listed without a stat: their baseline now
+            changed = frozenset(changed_paths(self._signature.items(), settled, skip))
+            if forced:
+                changed |= {path for path in forced if path in self._signature}
+            self._signature.update(settled)
+            if not changed:
+                self._updated = bool(settled)  # new entries: promotable now
+                return self._result
+        self._stats = ScanStats(hung, watch_also=self._watch_also if self._watcher is not None else None)
+        self._children.changed = self._prefixes.changed = changed
+        if changed and not hung:
+            result = self._incremental(changed)
+            if result is not None:
+                if result is not self._result:
+                    changes = self._naming.changes
+                    self._changes = (self._result, result, *changes) if changes and self._result else None
+                    self._result = result
+                    self._log_new_skips(result, changes)
+                return result
+        self._changes = None
+        self._state = None
+        result, deps = self._scan()
+        entries = self._prefixes.entries
+        for key in self._prefixes.checked():  # every prefix inspected, the duplicates dedupe dropped too
+            deps += entries[key]
+        if hung:
+            deps = [dep for dep in deps if root_of(dep, hung) is None]
+        self._signature = self._new_signature(deps, changed)
+        self._children.finish_scan()
+        self._prefixes.finish_scan()
+        # the scan's stats and listings go now, not in the next update's time (each listing a DirEntry per name)
+        self._stats = ScanStats(hung, watch_also=self._watch_also if self._watcher is not None else None)
+        self._result = result
+        self._hung = hung
+        self._log_new_skips(result)
+        return result
 
     def _new_signature(self, deps: list[str], changed: frozenset[str] | None) -> Signature:
         """The signature of a scan; a path the old signature had, found unchanged just before it, keeps its entry

@@ -57,8 +57,14 @@ def inspect_candidate(path: str, stats: ScanStats, timeout: float = 0) -> tuple[
     if facts.is_conda:
         stats.note_listed(os.path.join(path, "conda-meta"))
     pyvenv = facts.pyvenv
+    deps = facts.deps
+    if stats.watch_also is not None and pyvenv is not None and path not in deps and deps:
+        # a healthy venv's own directory and pyvenv.cfg, which the signature leaves out (one stat less per venv):
+        # change notifications watch them for free and report its first dependency changed when they change
+        also = (deps[0], stats.started_ns)
+        stats.watch_also[path] = stats.watch_also[os.path.join(path, "pyvenv.cfg")] = also
     base_home = pyvenv.get("home") if pyvenv is not None else None
-    return facts, (*facts.deps, _base_marker(base_home, stats)) if base_home else facts.deps
+    return facts, (*deps, _base_marker(base_home, stats)) if base_home else deps
 
 
 def _base_marker(home: str, stats: ScanStats) -> str:

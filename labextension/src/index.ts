@@ -198,6 +198,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
     app.shell.add(sidebar, 'left', { rank: 350 });
+    // A kernel started or shut down here changes which envs may be deleted (the listing says why not): the rows
+    // follow at once instead of offering a Delete the server refuses, or refusing one it would allow.
+    app.serviceManager.kernels.runningChanged.connect(() => {
+      if (sidebar.isVisible) {
+        void store.refresh();
+      }
+    });
     if (restorer) {
       restorer.add(sidebar, 'jupyter-layenv-sidebar');
       void restorer.restore(tracker, {

@@ -29,6 +29,7 @@ import {
   IPolicy,
   isFinal,
   jobDoing,
+  jobLine,
   lastUsedText,
   matchesSkipped,
   notebookKernel,
@@ -376,9 +377,7 @@ function JobRow({
       {final && job.error ? (
         <JobError error={job.error} />
       ) : (
-        <div className="jp-LayenvJob-step">
-          {final ? job.step : `${job.step} · ${pct} %`}
-        </div>
+        <div className="jp-LayenvJob-step">{jobLine(job, pct)}</div>
       )}
     </li>
   );

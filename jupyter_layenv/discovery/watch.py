@@ -1,0 +1,577 @@
+"""Change notifications (Linux inotify) that spare a warm listing the ``stat`` of signature paths known unchanged.
+
+The ``stat`` design stays the source of truth: a signature path is skipped only while it is *promoted*, i.e.
+
+* it, and every directory between it and its discovery root, is watched (the watch added before the ``stat`` that
+  validates it), none of them is a symlink and all lie on the root's device, a local file system where inotify sees
+  every change (another host's change to an NFS, CIFS, FUSE, Lustre or GPFS directory makes no event);
+* a ``stat`` made after its watch matched its signature entry and was settled (out of the racy window);
+* no event has touched it, its watched ancestors or its root since, the root still is the directory watched, the
+  mount table did not change and the event queue did not overflow.
+
+Anything else about a path *demotes* it: the listing ``stat``-checks it again, as without notifications (so the
+answer is the ``stat`` design's, by construction), and the background thread promotes it again once a later
+listing left it settled. Promotion (``inotify_add_watch`` and the ``lstat`` calls) runs in that thread, under the
+discovery lock in small batches, never on a listing's path and never on the event loop.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import logging
+import os
+import re
+import select
+import stat
+import struct
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable
+from typing import BinaryIO
+
+from ..probe import PROBE
+from .cache import Expected, Listed, Signature, fs_now_ns, settled_since
+
+IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
+IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x40, 0x80, 0x100, 0x200
+IN_DELETE_SELF, IN_MOVE_SELF, IN_UNMOUNT, IN_Q_OVERFLOW, IN_IGNORED = 0x400, 0x800, 0x2000, 0x4000, 0x8000
+IN_ONLYDIR, IN_DONT_FOLLOW = 0x01000000, 0x02000000
+IN_NONBLOCK, IN_CLOEXEC = os.O_NONBLOCK, os.O_CLOEXEC
+# what changes a path's ``stat`` or what it resolves to (IN_CLOSE_WRITE: a write through a mapping)
+MASK = (
+    IN_MODIFY
+    | IN_ATTRIB
+    | IN_CLOSE_WRITE
+    | IN_MOVED_FROM
+    | IN_MOVED_TO
+    | IN_CREATE
+    | IN_DELETE
+    | IN_DELETE_SELF
+    | IN_MOVE_SELF
+)
+ENTRY_EVENTS = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO  # they move the watched directory's own mtime
+EVENT = struct.Struct("iIII")
+
+# File systems whose every change, made on this host, makes an event; anything else (network and cluster file
+# systems, FUSE, overlay whose lower layers change underneath, unknown) is never promoted.
+WATCHABLE_FILE_SYSTEMS = frozenset(("ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "f2fs", "zfs"))
+WATCH_SHARE = 8  # use at most 1/WATCH_SHARE of the user's inotify watches (other users' servers share the limit)
+BATCH = 64  # paths promoted per hold of the discovery lock
+RETRY_S = 2.5  # a path not settled yet is tried again after this (the racy window and a little)
+
+log = logging.getLogger("jupyter_layenv.discovery")
+
+
+def supported() -> bool:
+    return sys.platform.startswith("linux")
+
+
+def _libc() -> ctypes.CDLL:
+    libc = ctypes.CDLL(None, use_errno=True)
+    for name in ("inotify_init1", "inotify_add_watch", "inotify_rm_watch"):
+        getattr(libc, name).restype = ctypes.c_int
+    libc.inotify_add_watch.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32)
+    libc.inotify_rm_watch.argtypes = (ctypes.c_int, ctypes.c_int)
+    return libc
+
+
+def user_watch_limit() -> int | None:
+    try:
+        with open("/proc/sys/fs/inotify/max_user_watches", "rb") as file:
+            return int(file.read())
+    except (OSError, ValueError):
+        return None
+
+
+def file_systems(mountinfo: str) -> tuple[dict[int, str], list[str]]:
+    """Device -> file system type, and every mount point, from ``/proc/self/mountinfo``."""
+    found: dict[int, str] = {}
+    points: list[str] = []
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if "-" not in fields or len(fields) < 5:
+            continue
+        fs_type = fields[fields.index("-") + 1] if len(fields) > fields.index("-") + 1 else ""
+        points.append(re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), fields[4]))
+        major, _, minor = fields[2].partition(":")
+        try:
+            found.setdefault(os.makedev(int(major), int(minor)), fs_type)
+        except ValueError:
+            continue
+    return found, points
+
+
+class Watcher:
+    """The watches and the promoted signature paths of one :class:`~.core.Discovery`.
+
+    Every method but :meth:`close` and :meth:`wake` is called with the discovery lock held (``lock``); the
+    background thread takes that lock itself. The watcher holds no reference to the Discovery: a Discovery that goes
+    away is finalized, which stops the thread, and the thread closes the descriptors it owns.
+    """
+
+    def __init__(
+        self, lock: threading.Lock, roots: Iterable[str], max_watches: int, logger: logging.Logger, *, probed: bool
+    ) -> None:
+        """``probed``: each listing asks the roots through ``PROBE`` first (``root_timeout`` > 0): a root is watched
+        only once it answered there, never asked from here first (a hung mount would hold the discovery lock)."""
+        self._lock = lock
+        self._probed = probed
+        self.log = logger
+        self._libc = _libc()
+        fd = self._libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+        self._fd = fd
+        try:
+            self._mounts: BinaryIO | None = open("/proc/self/mountinfo", "rb")  # noqa: SIM115  (kept: poll watches it)
+            self._mount_poll = select.poll()
+            self._mount_poll.register(self._mounts.fileno(), select.POLLPRI | select.POLLERR)
+            self._fs_types, self._mount_points = file_systems(self._mounts.read().decode("utf-8", "replace"))
+        except OSError:
+            self._mounts, self._fs_types, self._mount_points = None, {}, []
+        system = user_watch_limit()
+        self.max_watches = max_watches if system is None else min(max_watches, system // WATCH_SHARE)
+        # longest first: a path belongs to the deepest root it is under
+        self._roots = sorted({os.path.normpath(root) for root in roots if root}, key=len, reverse=True)
+        self.promoted: dict[str, Expected] = {}  # path -> the signature entry validated (skipped while it is that)
+        self._refused: dict[str, Expected] = {}  # path -> the entry found not promotable (tried again if it changes)
+        self._dirs: dict[str, int] = {}  # directories watched and checked (no symlink, root's device) -> root device
+        self._root_ids: dict[str, tuple[int, int] | None] = {}  # root -> (dev, ino) when watched; None: never promote
+        self._inner_mounts: dict[str, tuple[str, ...]] = {}  # root -> the mount points under it (never watched)
+        self._wds: dict[int, set[str]] = {}  # watch descriptor -> the paths watched through it
+        self._wd_of: dict[str, int] = {}
+        self._signature: Signature | None = None
+        # not in the signature, watched for free: path -> (the signature path to report changed, the scan's start)
+        self._also: dict[str, tuple[str, int]] = {}
+        self._extra: dict[str, tuple[str, int]] = {}  # those of them watched and unchanged since their scan read them
+        self._forced: set[str] = set()  # signature paths to report changed at the next listing
+        self.dirty = False  # paths were demoted since the last wake
+        self._retry_at: float | None = None
+        self._full = False  # the watch cap (or the kernel's limit) was reached: no new watch
+        self.forgotten = 0  # times everything was demoted (queue overflow, mount table change)
+        self.calls: Counter[str] = Counter()  # add_watch, stat/lstat: the file-system calls promotion made
+        self.closed = False
+        self._stop = False
+        self._pending = False
+        self._busy = False
+        self._wakeup = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+        self._fds_open = True
+
+    # -- the listing's side (discovery lock held) -------------------------------------------------------------
+
+    def check(self, hung: tuple[str, ...]) -> tuple[dict[str, Expected], list[str]]:
+        """Reads the events and demotes what they touched. The promoted paths, which a listing need not ``stat``, and
+        the roots that are another directory now: changed, whatever their mtime says (a symlink pointed elsewhere,
+        at a directory of the same mtime, would pass a ``stat`` check)."""
+        if self.closed:
+            return {}, []
+        if self._mounts is not None and self._mount_poll.poll(0):
+            self._mounts.seek(0)
+            self._fs_types, self._mount_points = file_systems(self._mounts.read().decode("utf-8", "replace"))
+            self._forget_all()  # a mount over a watched directory makes no event
+        self._drain()
+        if self.promoted:
+            for root, seen in list(self._root_ids.items()):
+                if seen is None:
+                    continue
+                if root in hung:
+                    self._demote(root)
+                    continue
+                try:
+                    result = os.stat(root)
+                    now: tuple[int, int] | None = (result.st_dev, result.st_ino)
+                except (OSError, ValueError):
+                    now = None
+                if now != seen:
+                    self._demote(root)
+                    self._forced.add(root)
+        forced = list(self._forced)
+        self._forced.clear()
+        return self.promoted, forced
+
+    def track(self, signature: Signature, also: dict[str, tuple[str, int]], changed: bool) -> None:
+        """After a listing: when it ``changed`` the signature or demoted paths, promote what can be, in the
+        background (``also``: see ``ScanStats.watch_also``)."""
+        if self.closed or not (changed or self.dirty or signature is not self._signature):
+            return
+        self._signature, self._also, self.dirty = signature, also, False
+        self.wake()
+
+    def skips(self, path: str) -> bool:
+        """Whether ``path`` is promoted (a signature path) or watched for its dependent (see ``_promote_also``)."""
+        return path in self.promoted or path in self._extra
+
+    # -- events -----------------------------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        exact: set[str] = set()
+        under: set[str] = set()
+        while True:
+            try:
+                data = os.read(self._fd, 65536)
+            except BlockingIOError:
+                break
+            except OSError:
+                self._forget_all()
+                return
+            if not data:
+                break
+            offset = 0
+            while offset + EVENT.size <= len(data):
+                wd, mask, _cookie, length = EVENT.unpack_from(data, offset)
+                name = data[offset + EVENT.size : offset + EVENT.size + length].rstrip(b"\0")
+                offset += EVENT.size + length
+                if mask & IN_Q_OVERFLOW:
+                    self._forget_all()
+                    continue
+                paths = self._wds.get(wd)
+                if not paths:
+                    continue
+                if mask & IN_IGNORED:  # the watch is gone (its inode deleted, its file system unmounted)
+                    for path in self._wds.pop(wd):
+                        if self._wd_of.get(path) == wd:
+                            del self._wd_of[path]
+                        under.add(path)
+                    continue
+                if name:
+                    child = os.fsdecode(name)
+                    for path in paths:
+                        under.add(os.path.join(path, child))
+                        if mask & ENTRY_EVENTS:
+                            exact.add(path)
+                else:  # the watched path itself: its attributes, content, deletion, move, unmount
+                    under.update(paths)
+        if exact or under:
+            self._demote_many(exact, under)
+
+    def _demote(self, path: str) -> None:
+        self._demote_many(set(), {path})
+
+    def _demote_many(self, exact: set[str], under: set[str]) -> None:
+        """Demotes the paths in ``exact`` (their own mtime moved) and everything at or under a path of ``under``
+        (what it is, or what it resolves to, may have changed: watched again and checked before a promotion)."""
+        promoted, dirs, wd_of = self.promoted, self._dirs, self._wd_of
+        # a path with anything promoted or watched under it is itself promoted, watched or a checked directory
+        under = {path for path in under if path in dirs or path in wd_of or path in promoted}
+        for path in exact:
+            promoted.pop(path, None)
+        self.dirty = True
+        extra = self._extra
+        if extra:
+            prefixes = tuple(path + "/" for path in under)
+            for path in [path for path in extra if path in exact or path in under or path.startswith(prefixes)]:
+                self._forced.add(extra.pop(path)[0])
+                self._also.pop(path, None)  # its dependent's new inspection gives it again
+        if not under:
+            return
+        prefixes = tuple(path + "/" for path in under)
+        for table in (promoted, dirs, self._root_ids, self._refused):
+            for path in [path for path in table if path in under or path.startswith(prefixes)]:
+                del table[path]
+        for path in [path for path in wd_of if path in under or path.startswith(prefixes)]:
+            self._unwatch(path)
+
+    def _unwatch(self, path: str) -> None:
+        """Forgets the watch ``path`` was checked through (its inode may be another now); a watch no path uses goes."""
+        wd = self._wd_of.pop(path)
+        paths = self._wds.get(wd)
+        if paths is None:
+            return
+        paths.discard(path)
+        if not paths:
+            del self._wds[wd]
+            self._libc.inotify_rm_watch(self._fd, wd)  # its IN_IGNORED finds no path: nothing more to do
+
+    def _forget_all(self) -> None:
+        self.forgotten += 1
+        self._forced.update(anchor for anchor, _started in self._extra.values())  # their events may be lost
+        for path in self._extra:
+            self._also.pop(path, None)
+        self._extra.clear()
+        self.promoted.clear()
+        self._dirs.clear()
+        self._refused.clear()
+        self._root_ids.clear()
+        for path in list(self._wd_of):
+            self._unwatch(path)
+        self.dirty = True
+
+    # -- promotion (background thread) ------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        with self._wakeup:
+            if self._stop:
+                return
+            self._pending = True
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="layenv-watch", daemon=True)
+                self._thread.start()
+            self._wakeup.notify()
+
+    def idle(self, timeout: float) -> bool:
+        """Waits until nothing is left to promote now (paths waiting to settle aside); for benchmarks and tests."""
+        deadline = time.monotonic() + timeout
+        with self._wakeup:
+            while self._pending or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stop:
+                    return False
+                self._wakeup.wait(min(left, 0.01))
+        return True
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._wakeup:
+                    while not self._stop and not self._pending:
+                        retry = self._retry_at
+                        if retry is not None and time.monotonic() >= retry:
+                            break
+                        self._wakeup.wait(None if retry is None else max(0.0, retry - time.monotonic()))
+                    if self._stop:
+                        return
+                    self._pending, self._retry_at, self._busy = False, None, True
+                try:
+                    self._promote_pass()
+                finally:
+                    with self._wakeup:
+                        self._busy = False
+                        self._wakeup.notify_all()
+        finally:
+            with self._wakeup:
+                self._close_fds()
+
+    def _promote_pass(self) -> None:
+        with self._lock:
+            signature = self._signature
+            if self.closed or signature is None:
+                return
+            promoted, refused = self.promoted, self._refused
+            todo: list[tuple[str, Expected]] = [
+                (path, expected)
+                for path, expected in signature.items()
+                if promoted.get(path) is not expected and refused.get(path) is not expected
+            ]
+            extra, also = self._extra, self._also
+            todo_also = [(path, entry) for path, entry in also.items() if extra.get(path) is not entry]
+        retry = False
+        for start in range(0, len(todo), BATCH):
+            with self._lock:
+                if self.closed or self._stop or self._signature is not signature:
+                    return  # a new signature: its listing woke the thread again
+                for path, expected in todo[start : start + BATCH]:
+                    if signature.get(path, None) is expected and path in signature:
+                        retry = self._promote(path, expected) or retry
+        for start in range(0, len(todo_also), BATCH):
+            with self._lock:
+                if self.closed or self._stop or self._signature is not signature:
+                    return
+                for path, entry in todo_also[start : start + BATCH]:
+                    if also.get(path) is entry:
+                        self._promote_also(path, entry, signature)
+        if retry:
+            with self._wakeup:
+                self._retry_at = time.monotonic() + RETRY_S
+
+    def _promote(self, path: str, expected: Expected) -> bool:
+        """Tries to promote one path; whether to try it again later (it matched but has not settled yet)."""
+        root = self._root_for(path)
+        if root is None or not self._watch_root(root):
+            if root is None or root in self._root_ids:
+                self._refused[path] = expected
+            return False
+        device = self._dirs[root]
+        parent = os.path.dirname(path)
+        if path != root:
+            chain = []
+            directory = parent
+            while directory != root:
+                chain.append(directory)
+                directory = os.path.dirname(directory)
+            for directory in reversed(chain):  # top-down: each one's parent watches its entry first
+                if directory not in self._dirs and not self._watch_dir(directory, device):
+                    if not self._full:
+                        self._refused[path] = expected
+                    return False
+        if expected is None:  # missing: its parent's watch reports its creation
+            try:
+                self.calls["lstat"] += 1
+                os.lstat(path)
+            except FileNotFoundError:
+                if path != root:
+                    self.promoted[path] = expected
+                return False
+            except (OSError, ValueError):
+                pass
+            self._refused[path] = expected
+            return False
+        if path == root:
+            result: os.stat_result | None = self._stat_self(path, device, follow=True)
+        else:
+            result = self._stat_self(path, device, follow=False)
+        if result is None:
+            if not self._full:
+                self._refused[path] = expected
+            return False
+        if expected.__class__ is Listed:
+            assert isinstance(expected, Listed)
+            if not expected.holds(result):
+                self._refused[path] = expected  # the next listing finds it changed and gives it a new entry
+                return False
+        elif result.st_mtime_ns != expected:
+            self._refused[path] = expected
+            return False
+        elif not settled_since(result.st_mtime_ns, result.st_ctime_ns, fs_now_ns()):
+            return True
+        if stat.S_ISDIR(result.st_mode):
+            self._dirs[path] = device
+        self.promoted[path] = expected
+        return False
+
+    def _promote_also(self, path: str, entry: tuple[str, int], signature: Signature) -> None:
+        """Watches a path its dependent's inspection read (at or after ``entry[1]``): unchanged since when its ctime
+        is older (a local file system: the kernel's clock is ours), else its dependent is reported changed."""
+        anchor, started = entry
+        if anchor not in signature:  # its env went
+            del self._also[path]
+            return
+        root = self._root_for(path)
+        if root is None or not self._watch_root(root):
+            return
+        device = self._dirs[root]
+        directory, chain = os.path.dirname(path), []
+        while directory != root and len(directory) > len(root):
+            chain.append(directory)
+            directory = os.path.dirname(directory)
+        for directory in reversed(chain):
+            if directory not in self._dirs and not self._watch_dir(directory, device):
+                return
+        result = self._stat_self(path, device, follow=False)
+        if result is None:
+            return
+        if result.st_ctime_ns >= started:
+            self._forced.add(anchor)  # changed since it was read (or while): the next listing reads it again
+            del self._also[path]
+            self.dirty = True
+            return
+        self._extra[path] = entry
+
+    def _root_for(self, path: str) -> str | None:
+        """The root ``path`` is under, unless it is at or under another file system mounted inside that root."""
+        for root in self._roots:
+            if path == root or path.startswith(root + "/"):
+                inner = self._inner_mounts.get(root, ())
+                if inner and any(path == point or path.startswith(point + "/") for point in inner):
+                    return None
+                return root
+        return None
+
+    def _watch_root(self, root: str) -> bool:
+        """Watches a root (it may be a symlink: its identity is checked on every listing) on a watchable file
+        system; ``False``: nothing under it is promoted (for now)."""
+        if root in self._root_ids:
+            return self._root_ids[root] is not None and root in self._dirs
+        if self._probed:  # its device as it answered the listing's probe: nothing here asks a mount that may hang
+            ids, _asked = PROBE.answers()
+            seen = ids.get(root)
+            if seen is None:
+                self.dirty = True  # missing, or not answered lately: tried again after the next listing
+                return False
+        else:
+            try:
+                self.calls["stat"] += 1
+                first = os.stat(root)
+            except (OSError, ValueError):
+                return False
+            seen = (first.st_dev, first.st_ino)
+        if self._fs_types.get(seen[0]) not in WATCHABLE_FILE_SYSTEMS:
+            self._root_ids[root] = None
+            return False
+        real = os.path.realpath(root)  # a local file system up to the root: nothing here can hang
+        self._inner_mounts[root] = tuple(
+            root + point[len(real) :] for point in self._mount_points if point.startswith(real + "/")
+        )
+        if self._add_watch(root, MASK | IN_ONLYDIR) is None:
+            return False
+        try:
+            self.calls["stat"] += 1
+            result = os.stat(root)
+        except (OSError, ValueError):
+            return False
+        if (result.st_dev, result.st_ino) != seen:
+            return False  # moved since the probe: tried again later
+        self._root_ids[root] = seen
+        self._dirs[root] = result.st_dev
+        return True
+
+    def _watch_dir(self, directory: str, device: int) -> bool:
+        result = self._stat_self(directory, device, follow=False, only_dir=True)
+        if result is None:
+            return False
+        self._dirs[directory] = device
+        return True
+
+    def _stat_self(self, path: str, device: int, *, follow: bool, only_dir: bool = False) -> os.stat_result | None:
+        """Watches ``path`` itself, then ``lstat``s it: ``None`` when it is a symlink, on another device, or the
+        watch could not be added."""
+        mask = MASK | (0 if follow else IN_DONT_FOLLOW) | (IN_ONLYDIR if only_dir else 0)
+        if self._add_watch(path, mask) is None:
+            return None
+        try:
+            self.calls["stat" if follow else "lstat"] += 1
+            result = os.stat(path) if follow else os.lstat(path)
+        except (OSError, ValueError):
+            return None
+        if stat.S_ISLNK(result.st_mode) or result.st_dev != device:
+            return None
+        return result
+
+    def _add_watch(self, path: str, mask: int) -> int | None:
+        if path in self._wd_of:
+            return self._wd_of[path]  # still watched: no IN_IGNORED came (that drops it)
+        if self._full or len(self._wds) >= self.max_watches:
+            self._limit_reached(f"the limit of {self.max_watches} watches (LayenvKernelSpecManager.max_watches)")
+            return None
+        self.calls["add_watch"] += 1
+        wd = self._libc.inotify_add_watch(self._fd, os.fsencode(path), mask)
+        if wd < 0:
+            err = ctypes.get_errno()
+            if err in (errno.ENOSPC, errno.ENOMEM):
+                self._limit_reached("the system's inotify watch limit (fs.inotify.max_user_watches)")
+            return None
+        self._wds.setdefault(wd, set()).add(path)
+        self._wd_of[path] = wd
+        return wd
+
+    def _limit_reached(self, which: str) -> None:
+        if not self._full:
+            self._full = True
+            self.log.info(
+                "jupyter_layenv: change notifications reached %s; the other paths are checked with stat", which
+            )
+
+    # -- the end ----------------------------------------------------------------------------------------------
+
+    def close(self, *, join: bool = True) -> None:
+        """Stops the thread, which closes the descriptors; ``closed`` was set with the discovery lock held (no listing
+        uses them any more), or the Discovery is gone."""
+        self.closed = True
+        with self._wakeup:
+            self._stop = True
+            self._wakeup.notify_all()
+            thread = self._thread
+            if thread is None:
+                self._close_fds()
+        if join and thread is not None and thread is not threading.current_thread():
+            thread.join(5)
+
+    def _close_fds(self) -> None:
+        if self._fds_open:
+            self._fds_open = False
+            os.close(self._fd)
+            if self._mounts is not None:
+                self._mounts.close()

@@ -35,18 +35,21 @@ def activation_for(
     # or generator to throw away
     if conda_part is None:
         return Activation(path_dirs, (("VIRTUAL_ENV", facts.path),) if facts.is_venv else (), ())
+    variables = _conda_variables(facts, conda_part, conda_env_name)
     if not conda_part.state_env_vars and not conda_part.activate_scripts:
-        conda = (("CONDA_PREFIX", conda_part.path), ("CONDA_DEFAULT_ENV", conda_env_name or conda_part.path))
-        return Activation(path_dirs, (("VIRTUAL_ENV", facts.path), *conda) if facts.is_venv else conda, ())
-    env_vars: dict[str, str] = {}
-    scripts: list[tuple[str, str]] = []
-    if facts.is_venv:
-        env_vars["VIRTUAL_ENV"] = facts.path
-    env_vars["CONDA_PREFIX"] = conda_part.path
-    env_vars["CONDA_DEFAULT_ENV"] = conda_env_name or conda_part.path
-    env_vars.update(conda_part.state_env_vars)
-    scripts.extend((conda_part.path, script) for script in conda_part.activate_scripts)
-    return Activation(path_dirs=path_dirs, env_vars=tuple(env_vars.items()), scripts=tuple(scripts))
+        return Activation(path_dirs, variables, ())
+    env_vars = dict(variables)
+    env_vars.update(conda_part.state_env_vars)  # `conda env config vars` may set any of them
+    scripts = tuple((conda_part.path, script) for script in conda_part.activate_scripts)
+    return Activation(path_dirs=path_dirs, env_vars=tuple(env_vars.items()), scripts=scripts)
+
+
+def _conda_variables(
+    facts: PrefixFacts, conda_part: PrefixFacts, conda_env_name: str | None
+) -> tuple[tuple[str, str], ...]:
+    """What ``conda activate`` sets (and, for a layer, ``activate`` of its venv): the one place they are built."""
+    conda = (("CONDA_PREFIX", conda_part.path), ("CONDA_DEFAULT_ENV", conda_env_name or conda_part.path))
+    return (("VIRTUAL_ENV", facts.path), *conda) if facts.is_venv else conda
 
 
 _ACTIVATION_FIELDS = ("path_dirs", "env_vars", "scripts")

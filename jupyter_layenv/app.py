@@ -81,7 +81,6 @@ class LayenvExtension(ExtensionApp):
         self.settings.update({"layenv_service": self.service, "layenv_max_body_size": self.max_body_size})
         self.service.recover()  # before the server answers: no client sees a dead server's job as running
         kernels = serverapp.kernel_manager
-        self.service.housekeeping.running_kernels = lambda: [kernel["name"] for kernel in kernels.list_kernels()]
         self.service.running_kernels = functools.partial(server_kernels, kernels, serverapp.session_manager)
         events.add_listener(schema_id=KERNEL_ACTIONS, listener=self._kernel_action)
         if ours:

@@ -157,8 +157,13 @@ class DeleteApp(ServiceCommand):
     name = "jupyter-layenv-delete"
     description = (
         "Delete the environment NAME (an id, a path or a unique name): a layer, a venv or a Conda env of yours with "
-        "no layers on it; and its synced kernels."
+        "no layers on it; and its synced kernels. Refused while a kernel runs from it (unless --force)."
     )
+    force = Bool(False, config=True, help="Delete it even while kernels run from it (they go on from deleted files).")
+    flags = {
+        "force": ({"DeleteApp": {"force": True}}, "Delete it even while kernels run from it."),
+        "json": ({"LayenvCommand": {"json_output": True}}, "Print JSON."),
+    }
 
     def start(self) -> None:
         ref = self.the_name()
@@ -166,7 +171,7 @@ class DeleteApp(ServiceCommand):
         async def delete() -> dict[str, str]:
             service = self.service()
             env_id = await service.resolve(ref)
-            return {"id": env_id, "path": await service.delete(env_id, account_name())}
+            return {"id": env_id, "path": await service.delete(env_id, account_name(), kernels=not self.force)}
 
         deleted = self.run(delete())
         if self.json_output:

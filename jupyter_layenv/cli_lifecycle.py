@@ -11,9 +11,8 @@ from typing import Any
 from traitlets import Bool
 
 from .cli_base import ServiceCommand, follow_job
-from .cliwords import CliError, ExitCode, job_failed_line
+from .cliwords import CliError, ExitCode, cli_words, job_failed_line
 from .identity import account_name
-from .model import CONDA_BASE, CONDA_ENV, kind_noun
 
 
 class _LayerCommand(ServiceCommand):
@@ -99,13 +98,11 @@ class HistoryApp(_LayerCommand):
     def start(self) -> None:
         ref = self.the_name()
 
-        async def history() -> tuple[dict[str, Any], str]:
+        async def history() -> dict[str, Any]:
             service = self.service()
-            env_id = await service.resolve(ref)
-            env = service.ksm.current()[0].by_id(env_id)
-            return await service.lifecycle.revisions(env_id), env.kind if env is not None else ""
+            return await service.lifecycle.revisions(await service.resolve(ref))
 
-        answer, kind = self.run(history())
+        answer = self.run(history())
         revisions = answer["revisions"]
         if self.json_output:
             self.emit(revisions)
@@ -120,11 +117,8 @@ class HistoryApp(_LayerCommand):
             changed = "  [base changed since]" if rev["base_changed"] else ""
             print(f"{rev['revision']:>4}  {rev['created']}  {rev['user']:<12} {what}  ({len(rev['lock'])} packages)"
                   f"{changed}")  # fmt: skip
-        if not revisions and kind in (CONDA_BASE, CONDA_ENV):
-            print(f"{ref} is {kind_noun(kind)}: revisions are kept for layers and venvs (`jupyter layenv export {ref} "
-                  "--format explicit` gives its exact Conda packages)")  # fmt: skip
-        elif not revisions:
-            print(f"{ref} has no revisions (made before jupyter_layenv recorded them, or not by it)")
+        if answer["none_reason"]:
+            print(cli_words(answer["none_reason"]))
 
 
 class RollbackApp(_LayerCommand):

@@ -56,6 +56,18 @@ _REST_TO_CLI = [
     (re.compile(r"the job's log \(GET jobs/[0-9a-f]+/log\)"), "the log above"),  # a job followed in the terminal
     (re.compile(r"POST the environment\.yml again \(without build_base\)"), _AGAIN),  # a base built first
     (re.compile(r'"build_base": true builds one'), "--build-base builds one"),  # no base fits the file
+    (
+        re.compile(r"^(\S+) (is .*)\(its export with format=explicit gives"),  # history of a Conda env
+        r"\1 \2(`jupyter layenv export \1 --format explicit` gives",
+    ),
+    (  # a delete under running kernels: the CLI runs outside the server whose panel the service names
+        re.compile(
+            r": shut (it|them) down first, then delete \(Kernel > Shut Down Kernel in a notebook, or the "
+            r"Running Terminals and Kernels panel\)$"
+        ),
+        r": shut \1 down first (in the notebooks or servers running \1), or delete anyway with --force (a kernel "
+        "then runs on from deleted files)",
+    ),
 ]
 
 

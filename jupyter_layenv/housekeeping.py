@@ -10,11 +10,10 @@ import asyncio
 import os
 import subprocess
 from collections import Counter
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, cast
 
-from . import fsread
+from . import fsread, inuse
 from .create.installers import find_uv, installer_environment
 from .create.locks import EnvLock
 from .kernels import user_name
@@ -34,8 +33,6 @@ CLEAN_FIELDS = frozenset({"unused_days", "dry_run"})
 class Housekeeping:
     def __init__(self, service: LayenvService) -> None:
         self.service = service
-        # names of the kernels this server runs (set by the server extension; the CLI has none)
-        self.running_kernels: Callable[[], list[str]] = list
 
     # -- usage -----------------------------------------------------------------------------------------
 
@@ -123,8 +120,8 @@ class Housekeeping:
     async def clean(self, body: Any, user: str) -> dict[str, Any]:
         """Remove the caller's envs unused for N days and prune the package caches of what no env links."""
         unused_days, dry_run = _parse_clean(body)
-        running = await asyncio.to_thread(self._running_paths, self.running_kernels())
-        verdicts = await asyncio.to_thread(self._verdicts, unused_days, running)
+        server = await self.service.running_kernels()
+        verdicts = await asyncio.to_thread(self._verdicts, unused_days, server)
         removed, kept = [], [_kept(v.env, v.kept_because) for v in verdicts if v.kept_because]
         going = [v for v in verdicts if v.kept_because is None]
         why = f"clean: no kernel started for {unused_days} days"
@@ -154,20 +151,12 @@ class Housekeeping:
             "bytes_freed": sum(entry["size_bytes"] for entry in removed) + sum(c["bytes"] for c in caches),
         }
 
-    def _running_paths(self, kernel_names: list[str]) -> dict[str, list[int]]:
-        """Envs a kernel (of this server, or any process whose command line names them) runs from."""
-        discovered, table = self.service.ksm.current()
-        running = clean.processes_in(env.path for env in discovered.environments)
-        for name in kernel_names:
-            entry = table.entries.get(table.resolve(name) or "")
-            env = discovered.by_id(entry.env_id) if entry else None
-            if env is not None:
-                running.setdefault(env.path, [])
-        return running
-
-    def _verdicts(self, unused_days: int, running: dict[str, list[int]]) -> list[Verdict]:
+    def _verdicts(self, unused_days: int, server: list[inuse.RunningKernel]) -> list[Verdict]:
         discovered, _ = self.service.ksm.current()
         uid = os.getuid()
+        running: dict[str, list[str]] = {}  # a kernel of this server, or any process whose command line names the env
+        for process in inuse.running(discovered.environments, server, kernels_only=False):
+            running.setdefault(process.env, []).append(process.where)
         mine = [env for env in discovered.environments if env.owner_uid == uid]
         facts = self.service.usage.facts(discovered, mine, wait=True)
         policy = self.service.policy

@@ -1,33 +1,40 @@
-"""The kernels this Jupyter server runs from an environment: a delete waits until they are shut down.
+"""The kernels running from an environment: a delete waits until they are shut down, a cleanup keeps the env.
 
 A kernel imports its env's files (and a layer's kernel its base's) for as long as it runs: deleting the env under it
-leaves a notebook whose imports and restart fail. Every kernel jupyter_layenv lists carries its env's path (and
-base) in its spec's ``metadata.layenv``; the server's session manager says which notebook or console uses it.
-The CLI runs outside any server and has no such list.
+leaves a notebook whose imports and restart fail. One source answers for the listing, the delete (its first check
+and the check again under the env's lock) and the cleanup, in the server and in the CLI:
+
+- the kernels of this Jupyter server: each started from a jupyter_layenv kernelspec carries its env's path (and
+  base) in ``metadata.layenv``, and the server's session manager says which notebook or console uses it;
+- every kernel process on the machine (Linux ``/proc``): whoever started it (another server, nbconvert, papermill,
+  a terminal), its command line names its env's interpreter and a connection file (``{connection_file}`` of every
+  kernelspec, a ``.json`` file). The CLI runs outside any server: this is what it sees.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import pwd
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from . import fsread
 from .model import Environment
-from .policy import PolicyError
 
 
 @dataclasses.dataclass(frozen=True)
 class RunningKernel:
-    """A kernel of this server that runs from a jupyter_layenv env."""
+    """A kernel (or, for a cleanup, any process) that runs from an env."""
 
-    kernel_id: str
+    kernel_id: str  # the server's kernel id, or the one in a kernel process's connection file name ("" if none)
     env: str  # the env's path
     base: str | None  # its base's path, for a layer
-    where: str  # what uses it, as a JupyterLab user knows it: "notebook a.ipynb", "console c", "kernel 1a2b3c4d"
+    where: str  # what uses it, as its user knows it: "notebook a.ipynb", "kernel 1a2b3c4d (pid 42, user ada)"
 
 
 async def no_kernels() -> list[RunningKernel]:
-    """Outside a server (the CLI): no kernels known."""
+    """Outside a server (the CLI): no server's kernels; the kernel processes are found all the same."""
     return []
 
 
@@ -54,19 +61,76 @@ async def server_kernels(kernel_manager: Any, session_manager: Any) -> list[Runn
     return running
 
 
-def refusal(env: Environment, running: list[RunningKernel]) -> PolicyError | None:
-    """409 while a kernel runs from ``env``, or from a layer on it (which imports its files), else ``None``."""
+def running(
+    envs: Iterable[Environment], server: Sequence[RunningKernel] = (), *, kernels_only: bool = True
+) -> list[RunningKernel]:
+    """This server's kernels, then every other kernel process (``kernels_only=False``: any process) running from
+    one of ``envs``. Blocking (reads ``/proc``): call from a thread."""
+    known = {kernel.kernel_id for kernel in server}
+    found = processes(envs, kernels_only=kernels_only)
+    return [*server, *(kernel for kernel in found if not kernel.kernel_id or kernel.kernel_id not in known)]
+
+
+def using(env: Environment, running: Sequence[RunningKernel]) -> list[RunningKernel]:
+    """The kernels running from ``env``, or from a layer on it (which imports its files)."""
     mine = {env.path, os.path.realpath(env.path)}
-    using = [k for k in running if k.env in mine or (k.base is not None and k.base in mine)]
-    if not using:
+    return [k for k in running if k.env in mine or (k.base is not None and k.base in mine)]
+
+
+def processes(envs: Iterable[Environment], *, kernels_only: bool = True) -> list[RunningKernel]:
+    """The processes whose command line (interpreter, script, argument) names a file inside one of ``envs`` (the
+    innermost, for a layer nested in its base); with ``kernels_only``, only those that also name a connection file.
+
+    Linux ``/proc``: a kernel's command line starts with its env's Python, even through the activation wrapper
+    (which ``exec``s it), whoever started it; other users' command lines are readable too. Elsewhere: none.
+    """
+    by_path = {env.path.rstrip(os.sep): env for env in envs}
+    found = []
+    for entry in fsread.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                args = handle.read().decode("utf-8", "replace").split("\0")
+        except OSError:
+            continue
+        env = next((env for arg in args if (env := _env_of(arg, by_path)) is not None), None)
+        if env is None:
+            continue
+        connection = next((arg.rsplit("=", 1)[-1] for arg in args if arg.endswith(".json")), None)
+        if kernels_only and connection is None:
+            continue
+        found.append(RunningKernel(_kernel_id(connection), env.path, env.base, _where(int(entry), connection)))
+    return found
+
+
+def _env_of(arg: str, by_path: dict[str, Environment]) -> Environment | None:
+    """The innermost env a file named on a command line is inside: a few dict lookups, however many envs."""
+    if not arg.startswith(os.sep):
         return None
-    count = f"{len(using)} kernels are" if len(using) > 1 else "1 kernel is"
-    them = "them" if len(using) > 1 else "it"
-    layers = sorted({os.path.basename(k.env) for k in using if k.env not in mine})
-    on = f" (through its layers {', '.join(layers)})" if layers else ""
-    return PolicyError(
-        409,
-        f"{count} running from {env.id}{on} ({', '.join(k.where for k in using)}): shut {them} down first, then "
-        "delete (Kernel > Shut Down Kernel in a notebook, or the Running Terminals and Kernels panel)",
-        "kernels running",
-    )
+    path = arg
+    while True:
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        if parent in by_path:
+            return by_path[parent]
+        path = parent
+
+
+def _kernel_id(connection: str | None) -> str:
+    """Jupyter servers name a kernel's connection file ``kernel-<kernel id>.json``."""
+    name = os.path.basename(connection or "")
+    return name[len("kernel-") : -len(".json")] if name.startswith("kernel-") else ""
+
+
+def _where(pid: int, connection: str | None) -> str:
+    try:
+        uid = os.stat(f"/proc/{pid}").st_uid
+        user = pwd.getpwuid(uid).pw_name
+    except (OSError, KeyError):
+        user = "?"
+    kernel_id = _kernel_id(connection)
+    if connection is None:
+        return f"process {pid} (user {user})"
+    return f"kernel {kernel_id[:8]} (pid {pid}, user {user})" if kernel_id else f"kernel process {pid} (user {user})"

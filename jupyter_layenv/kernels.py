@@ -13,6 +13,7 @@ import os
 import pwd
 import re
 import sys
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -413,10 +414,16 @@ def _nb_conda_aliases(table: KernelTable, env: Environment) -> list[tuple[str, s
         suffix = "py" if entry.language == "python" else kernel_name[len(env.id) + 1 :]
         for end in (suffix, "r") if suffix == "ir" else (suffix,):
             for middle in middles:
-                alias = _NB_CONDA_UNSAFE.sub("_", f"conda-{middle}-{end}".lower())
+                alias = _nb_conda_clean(f"conda-{middle}-{end}")
                 if (alias, kernel_name) not in pairs:
                     pairs.append((alias, kernel_name))
     return pairs
+
+
+def _nb_conda_clean(name: str) -> str:
+    """A kernel name as nb_conda_kernels cleans it (accents dropped, any other odd character ``_``), lower case."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    return _NB_CONDA_UNSAFE.sub("_", plain.lower())
 
 
 def _nb_conda_env_names(env: Environment) -> list[str]:

@@ -24,7 +24,7 @@ from .layers.apply import layer_state
 from .layers.change import ChangePlan
 from .layers.plan import PlanError, check_removal, plan_change
 from .layers.resolve import ToolResolver
-from .model import LAYERED, SCOPE_GROUP, VENV, Environment, kind_noun
+from .model import CONDA_BASE, CONDA_ENV, LAYERED, SCOPE_GROUP, VENV, Environment, kind_noun
 from .policy import ChangeRequest, PolicyError, bad_request
 
 if TYPE_CHECKING:
@@ -144,7 +144,8 @@ class LayerLifecycle:
         inherited = env.base if env.base and env.inherits_base else None
         base = discovered.by_path(inherited) if inherited else None
         current = revisions.base_fingerprint(inherited, _python_version(env, base))
-        return {"revisions": [revision.json(current) for revision in revisions.read_all(env.path)]}
+        found = [revision.json(current) for revision in revisions.read_all(env.path)]
+        return {"revisions": found, "none_reason": None if found else _no_revisions(env)}
 
     async def restore(self, env_id: str, number: str, user: str) -> Job:
         """``POST environments/<id>/revisions/<n>/restore``: a job making the layer exactly revision n's lock."""
@@ -186,3 +187,11 @@ def _check_removal(env: Environment, base: Environment | None, request: ChangeRe
         check_removal(state, request.remove, request.force)
     except PlanError as err:
         raise PolicyError(err.status, err.message, "conflict" if err.status == 409 else "not found") from None
+
+
+def _no_revisions(env: Environment) -> str:
+    """Why an env has no revisions: a Conda env keeps none (only layers and venvs do), a layer may predate them."""
+    if env.kind in (CONDA_BASE, CONDA_ENV):
+        return (f"{env.id} is {kind_noun(env.kind)}: revisions are kept for layers and venvs (its export with "
+                "format=explicit gives its exact Conda packages)")  # fmt: skip
+    return f"{env.id} has no revisions (made before jupyter_layenv recorded them, or not by it)"

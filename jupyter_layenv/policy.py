@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,8 @@ from packaging.utils import canonicalize_name
 from traitlets import Bool, Enum, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
+from . import inuse
+from .inuse import RunningKernel
 from .inventory import Dist
 from .layers.plan import overrides
 from .model import CONDA_BASE, CONDA_ENV, SCOPE_GROUP, SCOPE_SYSTEM, SCOPE_USER, Discovered, Environment, kind_noun
@@ -417,14 +419,19 @@ class LayenvPolicy(LoggingConfigurable):
                 "delete one or remove the unused ones with `jupyter layenv clean` first",
             )
 
-    def check_delete(self, env: Environment, discovered: Discovered, uid: int) -> None:
-        refusal = self.delete_refusal(env, discovered, uid)
+    def check_delete(
+        self, env: Environment, discovered: Discovered, uid: int, running: Sequence[RunningKernel] = ()
+    ) -> None:
+        refusal = self.delete_refusal(env, discovered, uid, running)
         if refusal is not None:
             raise refusal
 
-    def delete_refusal(self, env: Environment, discovered: Discovered, uid: int) -> PolicyError | None:
+    def delete_refusal(
+        self, env: Environment, discovered: Discovered, uid: int, running: Sequence[RunningKernel] = ()
+    ) -> PolicyError | None:
         """Why ``env`` may not be deleted (only the caller's own, writable layers, venvs and Conda envs, nothing
-        built on them; never a Conda install root, never another user's Conda env), or ``None``.
+        built on them, no kernel running from them (``running``, see ``inuse``); never a Conda install root, never
+        another user's Conda env), or ``None``. What no kernel shutdown would help comes first.
 
         The listing carries this reason too, so the panel explains a disabled delete without its own rules.
         """
@@ -451,7 +458,7 @@ class LayenvPolicy(LoggingConfigurable):
                 "jupyter_layenv never deletes those; ask its owner or your administrator",
                 "system",
             )
-        return self.path_refusal(env) or self._owner_refusal(env, discovered, uid)
+        return self.path_refusal(env) or self._owner_refusal(env, discovered, uid) or kernels_refusal(env, running)
 
     def path_refusal(self, env: Environment) -> PolicyError | None:
         """Where the env is makes a delete impossible: through a link, or on a read-only mount."""
@@ -485,6 +492,24 @@ class LayenvPolicy(LoggingConfigurable):
             )
             return PolicyError(403, f"{env.id} is read-only for this server's user{shared}", "read-only")
         return None
+
+
+def kernels_refusal(env: Environment, running: Sequence[RunningKernel]) -> PolicyError | None:
+    """409 while a kernel runs from ``env``, or from a layer on it, naming each (server words: see cliwords)."""
+    using = inuse.using(env, running)
+    if not using:
+        return None
+    count = f"{len(using)} kernels are" if len(using) > 1 else "1 kernel is"
+    them = "them" if len(using) > 1 else "it"
+    mine = {env.path, os.path.realpath(env.path)}
+    layers = sorted({os.path.basename(k.env) for k in using if k.env not in mine})
+    on = f" (through its layers {', '.join(layers)})" if layers else ""
+    return PolicyError(
+        409,
+        f"{count} running from {env.id}{on} ({', '.join(k.where for k in using)}): shut {them} down first, then "
+        "delete (Kernel > Shut Down Kernel in a notebook, or the Running Terminals and Kernels panel)",
+        "kernels running",
+    )
 
 
 def human_bytes(count: int) -> str:

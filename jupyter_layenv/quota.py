@@ -51,14 +51,8 @@ class Quotas:
             if plan.get("kind") == "change" or plan.get("path") not in listed
         ]
         creating = sum(1 for plan in plans if plan.get("kind") != "change")
-        size = self._bytes([env.path for env in mine], wait=wait) if sizes else 0
+        size = self.service.usage.size_bytes([env.path for env in mine], wait=wait) if sizes else 0
         return Usage(len(mine) + creating, size, len(plans))
-
-    def _bytes(self, paths: list[str], *, wait: bool) -> int:
-        """The own bytes of the envs at ``paths``: from the size tracker alone (no last-use records read)."""
-        tracker = self.service.usage.sizes
-        measured = tracker.measured(paths) if wait else tracker.sizes(paths)
-        return sum(measure.size_bytes for measure in measured.values() if measure is not None)
 
     def refusal(self, usage: Usage) -> PolicyError | None:
         """Why one more create is refused by a quota, or ``None``."""

@@ -54,19 +54,19 @@ def read_env(env_path: str) -> tuple[PrefixFacts, PrefixFacts | None]:
         raise EnvUnusable(f"environment {env_path} was deleted; {_PICK_ANOTHER}", gone=True)
     if facts.problem:
         raise EnvUnusable(f"environment {env_path} cannot be used: {facts.problem}; or {_PICK_ANOTHER}", gone=False)
-    if facts.python_problem and not facts.kernels:
-        raise EnvUnusable(
-            f"environment {env_path} is broken: {facts.python_problem}; recreate it or {_PICK_ANOTHER}", gone=False
-        )
-    if not facts.is_venv or facts.pyvenv is None:
-        return facts, None
-    home = facts.pyvenv["home"]
-    if not fsread.is_dir(home):
+    home = facts.pyvenv["home"] if facts.is_venv and facts.pyvenv is not None else None
+    if home is not None and not fsread.is_dir(home):  # before its interpreter, which then dangles: the layer is whole
         raise EnvUnusable(
             f"the base of environment {env_path} was deleted ({home} no longer exists); "
             f"recreate the environment on an existing base or {_PICK_ANOTHER}",
             gone=True,
         )
+    if facts.python_problem and not facts.kernels:
+        raise EnvUnusable(
+            f"environment {env_path} is broken: {facts.python_problem}; recreate it or {_PICK_ANOTHER}", gone=False
+        )
+    if home is None or facts.pyvenv is None:
+        return facts, None
     return facts, _conda_base(env_path, facts.pyvenv)
 
 

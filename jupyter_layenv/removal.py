@@ -15,15 +15,17 @@ import os
 import shutil
 import sys
 import uuid
+from collections.abc import Callable, Sequence
 
 from jupyter_core.paths import jupyter_path
 
 from . import fsread
 from .create.locks import EnvLock, PlantedLink
 from .discovery import slug
+from .inuse import RunningKernel
 from .kernels import SYNC_MARKER
 from .model import DELETING_PREFIX, LAYERED, SCOPE_GROUP, SCOPE_SYSTEM, SCOPE_USER, Discovered, Environment
-from .policy import LayenvPolicy, PolicyError
+from .policy import LayenvPolicy, PolicyError, kernels_refusal
 from .unlisted import listed_as
 
 BASE_DELETED = "base deleted"  # how discovery's skip reason for a layer whose base is gone begins
@@ -105,8 +107,19 @@ def find_deletable(discovered: Discovered, env_id: str) -> Environment | None:
     return discovered.by_id(env_id) or next((e for e in orphaned_layers(discovered) if e.id == env_id), None)
 
 
-def remove(env: Environment, discovered: Discovered, policy: LayenvPolicy, log: logging.Logger) -> bool:
-    """Delete ``env`` after the rules, under its lock; ``False``: it is gone already (another server deleted it)."""
+def remove(
+    env: Environment,
+    discovered: Discovered,
+    policy: LayenvPolicy,
+    log: logging.Logger,
+    running: Callable[[], Sequence[RunningKernel]],
+) -> bool:
+    """Delete ``env`` after the rules, under its lock; ``False``: it is gone already (another server deleted it).
+
+    ``running``: the kernels running now (see ``inuse``), asked last, right before the env is renamed away: a kernel
+    started since the caller's check is refused too. One that starts after the rename finds no env (the
+    provisioner says so) instead of running from files being removed.
+    """
     uid = os.getuid()
     refusal = policy.path_refusal(env)  # a link or a read-only root is a refusal, not "busy"
     if refusal is not None:
@@ -130,6 +143,9 @@ def remove(env: Environment, discovered: Discovered, policy: LayenvPolicy, log: 
                 f"only be deleted in part; its owner can run `chmod -R g+w {env.path}` (or delete it)",
                 "read-only",
             )
+        refusal = kernels_refusal(env, running())
+        if refusal is not None:
+            raise refusal
         # One rename takes the env away whole: no listing, here or on another server, sees it half-deleted,
         # and a crash during the removal leaves only a hidden directory, never a broken env under its name.
         doomed = os.path.join(os.path.dirname(env.path), f"{DELETING_PREFIX}{env.name}-{uuid.uuid4().hex[:8]}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
@@ -115,7 +116,7 @@ class LayenvService(condabase.CondaBases):
         self.audit = audit or Audit()
         self.usage = UsageTracker(os.path.join(jupyter_data_dir(), "layenv"), self.size_refresh_seconds)
         self.housekeeping = Housekeeping(self)
-        self.running_kernels = inuse.no_kernels  # the server extension's kernels; a delete waits for them
+        self.running_kernels = inuse.no_kernels  # the server's kernels (set by the extension), see inuse.running
         self.quotas = Quotas(self)
         self._include_root_in_discovery()
         if self.layout == "inside_base" and not ksm.nested_venvs:
@@ -173,12 +174,14 @@ class LayenvService(condabase.CondaBases):
     # -- reading ----------------------------------------------------------------------------------------
 
     async def listing(self) -> dict[str, Any]:
-        return await asyncio.to_thread(self.listing_now)
+        server = await self.running_kernels()
+        return await asyncio.to_thread(self.listing_now, server=server)
 
-    def listing_now(self, *, wait_health: bool = False) -> dict[str, Any]:
-        """GET environments: discovery's listing, each env with why it may not be deleted and why no layer may be
-        built on it (``null``: it may), so the panel shows the server's reasons instead of copying its rules.
-        ``health`` is what is known (``null``: being checked) unless ``wait_health`` (a command)."""
+    def listing_now(self, *, wait_health: bool = False, server: Sequence[inuse.RunningKernel] = ()) -> dict[str, Any]:
+        """GET environments: discovery's listing, each env with why it may not be deleted (a kernel running from it
+        too: this ``server``'s, or any kernel process) and why no layer may be built on it (``null``: it may), so the
+        panel shows the server's reasons instead of copying its rules. ``health`` is what is known (``null``: being
+        checked) unless ``wait_health`` (a command)."""
         discovered, table = self.ksm.current()
         unlisted = removal.unlisted([root.path for root in self.create_roots(discovered)], discovered)
         if self._clean_abandoned(discovered, unlisted):
@@ -187,19 +190,22 @@ class LayenvService(condabase.CondaBases):
             unlisted = [path for path in unlisted if os.path.lexists(path)]
         listing = listing_json(discovered, table)
         uid = os.getuid()
+        orphans = {env.path: env for env in removal.orphaned_layers(discovered)}
+        running = inuse.running([*discovered.environments, *orphans.values()], server)
         facts = self.usage.facts(discovered)
         shadows = self.usage.shadows.shadowing(discovered)
         issues = self.usage.health(discovered, wait=wait_health)
         for env, env_json in zip(discovered.environments, listing["environments"], strict=True):
             env_json.update(facts[env.path], shadowed=shadows.get(env.path, []), health=issues[env.path])
-            env_json["delete_blocked_reason"] = refusal_message(self.policy.delete_refusal(env, discovered, uid))
+            refusal = self.policy.delete_refusal(env, discovered, uid, running)
+            env_json["delete_blocked_reason"] = refusal_message(refusal)
             env_json["layer_blocked_reason"] = refusal_message(self.policy.layer_refusal(env))
         listing["skipped"] += [removal.leftover(path) for path in unlisted if not self.jobs.busy(path)]
-        orphans = {env.path: env for env in removal.orphaned_layers(discovered)}
         for skipped in listing["skipped"]:
             if (orphan := orphans.get(skipped["path"])) is not None:  # a layer whose base is gone: deletable
                 skipped["id"] = orphan.id
-                skipped["delete_blocked_reason"] = refusal_message(self.policy.delete_refusal(orphan, discovered, uid))
+                refusal = self.policy.delete_refusal(orphan, discovered, uid, running)
+                skipped["delete_blocked_reason"] = refusal_message(refusal)
         if not condabase.has_conda_env(discovered):
             listing["hint"] = condabase.first_base_hint("rest")  # nothing to build a layer on: make a base
         return listing
@@ -463,17 +469,17 @@ class LayenvService(condabase.CondaBases):
 
     # -- deleting and exporting -------------------------------------------------------------------------
 
-    async def delete(self, env_id: str, user: str, detail: str | None = None) -> str:
-        """The path of the env deleted."""
+    async def delete(self, env_id: str, user: str, detail: str | None = None, *, kernels: bool = True) -> str:
+        """The path of the env deleted; ``kernels=False`` (the CLI's ``--force``) deletes it under running kernels."""
         try:
-            path = await asyncio.to_thread(self._delete, env_id, await self.running_kernels())
+            path = await asyncio.to_thread(self._delete, env_id, await self.running_kernels() if kernels else None)
         except PolicyError as err:
             self.audit.emit("delete", user, env_id, "refused", detail=err.message)
             raise
         self.audit.emit("delete", user, env_id, "succeeded", path=path, detail=detail)
         return path
 
-    def _delete(self, env_id: str, running: list[inuse.RunningKernel]) -> str:
+    def _delete(self, env_id: str, server: list[inuse.RunningKernel] | None) -> str:
         if any(layer_id(plan.get("base_id", ""), plan["name"]) == env_id for plan in self.jobs.active_plans()):
             raise PolicyError(409, f"a job is working on {env_id}; wait for it or cancel it first", "busy")
         discovered, _ = self.ksm.current()
@@ -486,10 +492,13 @@ class LayenvService(condabase.CondaBases):
             raise PolicyError(
                 409, f"a job is building {', '.join(building)} on {env.id}; wait for it or cancel it", "busy"
             )
-        if (kernels := inuse.refusal(env, running)) is not None:  # what no kernel shutdown would help comes first
-            raise self.policy.delete_refusal(env, discovered, os.getuid()) or kernels
+
+        def running() -> list[inuse.RunningKernel]:
+            return [] if server is None else inuse.running([env, *discovered.environments], server)
+
+        self.policy.check_delete(env, discovered, os.getuid(), running())
         try:
-            if not removal.remove(env, discovered, self.policy, self.log):  # another server deleted it meanwhile
+            if not removal.remove(env, discovered, self.policy, self.log, running):  # another server deleted it
                 raise not_found(f"environment {env_id!r}")
         finally:
             self.ksm.invalidate()

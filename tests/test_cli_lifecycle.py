@@ -53,8 +53,10 @@ def test_cli_history_of_a_conda_env_says_why_it_has_none(cli_env: dict[str, str]
     it ("made before jupyter_layenv recorded them, or not by it" was printed for the Conda envs it made too)."""
     proc = layenv("history", "py311_ai", env=cli_env)
     assert proc.returncode == 0, proc.stderr
-    assert "py311_ai is a Conda environment: revisions are kept for layers and venvs" in proc.stdout, proc.stdout
-    assert "--format explicit" in proc.stdout
+    assert proc.stdout == (
+        "conda-py311_ai is a Conda environment: revisions are kept for layers and venvs (`jupyter layenv export "
+        "conda-py311_ai --format explicit` gives its exact Conda packages)\n"
+    ), proc.stdout
 
 
 def test_cli_unresolvable_install_exits_5_as_a_dry_run_and_1_as_a_job(

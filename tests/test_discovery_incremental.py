@@ -10,8 +10,10 @@ import dataclasses
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from envtree import YESTERDAY, make_conda_prefix, make_layered_env, make_venv, settle
@@ -61,14 +63,16 @@ class Reads:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.inspected: list[str] = []
-        real_inspect = scan_module.inspect_prefix
-
-        def inspect(path: str, **kwargs: object) -> object:
-            self.inspected.append(path)
-            return real_inspect(path, **kwargs)
-
-        monkeypatch.setattr(scan_module, "inspect_prefix", inspect)
+        for name in ("inspect_prefix", "inspect_venv"):  # a venv's inspection (no listing of it), or any prefix's
+            monkeypatch.setattr(scan_module, name, self._recording(getattr(scan_module, name)))
         self.calls = record_os_calls(monkeypatch, LISTINGS)
+
+    def _recording(self, real: Callable[..., Any]) -> Callable[..., Any]:
+        def inspect(path: str, *args: object, **kwargs: object) -> Any:
+            self.inspected.append(path)
+            return real(path, *args, **kwargs)
+
+        return inspect
 
     @property
     def listed(self) -> list[str]:

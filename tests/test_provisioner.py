@@ -142,6 +142,30 @@ def test_a_real_server_start_of_a_deleted_envs_kernel_says_so(prov_home: Path, t
         server.stop()
 
 
+def test_a_layer_whose_base_was_deleted_while_the_server_runs_says_so(prov_home: Path, tmp_path: Path):
+    """A layer's kernel started after its Conda base was deleted failed with "environment … is broken: …/bin/python
+    is a dangling link …; recreate it": the layer is intact, its base is what is gone, and the listing says so."""
+    base = make_conda_prefix(prov_home / "miniconda3" / "envs" / "shortlived", ipykernel=True)
+    layer = make_layered_env(base, prov_home / ".virtualenvs" / "stranded", tool="uv")
+    server = JupyterProcess(tmp_path / "work", prov_home)
+    try:
+        server.wait_ready()
+        name = "conda-shortlived.stranded-py"
+        assert name in server.get("api/kernelspecs")["kernelspecs"]
+        shutil.rmtree(base)
+        body = {"path": "nb.ipynb", "type": "notebook", "name": "nb.ipynb", "kernel": {"name": name}}
+        status, reply = server.request("POST", "api/sessions", body)
+        assert status in (410, 500), (status, reply, server.log_tail())  # the session manager re-raises as 500
+        assert reply["message"] == (
+            f"the base of environment {layer} was deleted ({base / 'bin'} no longer exists); "
+            "recreate the environment on an existing base or pick another kernel"
+        )
+        assert server.get("api/kernels") == []
+    finally:
+        server.stop()
+        shutil.rmtree(layer)
+
+
 def test_nbconvert_of_a_deleted_env_says_so(prov_home: Path, tmp_path: Path):
     layer = make_layered_env(prov_home / "miniconda3" / "envs" / "provenv", prov_home / ".virtualenvs" / "gone2")
     env = _env(prov_home, tmp_path / "data")

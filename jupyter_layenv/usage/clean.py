@@ -58,7 +58,7 @@ def select(
     facts: dict[str, dict],
     refusal: Callable[[Environment], str | None],
     busy: Callable[[Environment], bool],
-    running: dict[str, list[int]],
+    running: dict[str, list[str]],
 ) -> list[Verdict]:
     """The verdict on each of the user's envs unused since ``cutoff`` (recently used ones are not listed)."""
     verdicts = []
@@ -71,35 +71,12 @@ def select(
             continue
         reason = refusal(env)
         if reason is None and env.path in running:
-            pids = ", ".join(map(str, running[env.path][:5]))
-            reason = f"a kernel (or another process) is running from it: pid {pids}"
+            reason = f"a kernel (or another process) is running from it: {', '.join(running[env.path][:5])}"
         if reason is None and busy(env):
             reason = "a job is working on it"
         verdicts.append(Verdict(env, int(fact.get("size_bytes") or 0), last, reason))
     verdicts.sort(key=lambda v: (v.kept_because is not None, -v.size_bytes))
     return verdicts
-
-
-def processes_in(paths: Iterable[str]) -> dict[str, list[int]]:
-    """The processes whose command line (interpreter, script, argument) names a file inside one of ``paths``.
-
-    Linux ``/proc``: a kernel's command line starts with its env's Python, even through the activation wrapper,
-    whoever started it; other users' command lines are readable too.
-    """
-    prefixes = {path.rstrip(os.sep) + os.sep: path for path in paths}
-    found: dict[str, list[int]] = collections.defaultdict(list)
-    for entry in fsread.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                args = handle.read().decode("utf-8", "replace").split("\0")
-        except OSError:
-            continue
-        for prefix, path in prefixes.items():
-            if any(arg.startswith(prefix) for arg in args):
-                found[path].append(int(entry))
-    return dict(found)
 
 
 def inode_links(paths: Iterable[str]) -> collections.Counter[tuple[int, int]]:

@@ -32,10 +32,17 @@ class UsageTracker:
         (a command or a cleanup, never a request)."""
         envs = list(discovered.environments) if envs is None else envs
         paths = [env.path for env in envs]
-        sizes: dict[str, Measure | None] = dict(self.sizes.measured(paths)) if wait else self.sizes.sizes(paths)
+        sizes = self._sizes(paths, wait)
         roots = {env.path: root for env in envs if (root := group_root_of(env, discovered)) is not None}
         uses = self.uses.last_used(paths, roots)
         return {path: _facts(sizes.get(path), uses.get(path)) for path in paths}
+
+    def size_bytes(self, paths: list[str], *, wait: bool = False) -> int:
+        """The own bytes of the envs at ``paths`` together (a quota): what is measured; ``wait``: measure the rest."""
+        return sum(measure.size_bytes for measure in self._sizes(paths, wait).values() if measure is not None)
+
+    def _sizes(self, paths: list[str], wait: bool) -> dict[str, Measure | None]:
+        return dict(self.sizes.measured(paths)) if wait else self.sizes.sizes(paths)
 
     def health(self, discovered: Discovered, *, wait: bool = False) -> dict[str, list[dict[str, Any]] | None]:
         """``{env path: [issue…]}`` of every env, ``None`` where not checked yet (``wait``: a command checks all)."""

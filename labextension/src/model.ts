@@ -281,6 +281,19 @@ export function storageGroupLine(group: IUsageRoot, of?: number): string {
   return `${total} · owners: ${shares.join(', ')}`;
 }
 
+/** When a revision was made, to the minute: "2026-12-07 07:15 UTC" (the server's ISO time in the tooltip). */
+export function revisionTime(created: string): string {
+  const m =
+    /^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d)(?::[\d.]+)?(Z|[+-]\d\d:?\d\d)?$/.exec(
+      created
+    );
+  if (!m) {
+    return created;
+  }
+  const zone = !m[3] ? '' : /^(Z|[+-]00:?00)$/.test(m[3]) ? ' UTC' : ` ${m[3]}`;
+  return `${m[1]} ${m[2]}${zone}`;
+}
+
 /** What a revision's request did, in a few words. */
 export function revisionSummary(rev: IRevision): string {
   const request = rev.request ?? {};
@@ -345,6 +358,19 @@ export function jobDoing(job: IJob, fallback = 'environment'): string {
     return `Restoring ${name}`;
   }
   return `Creating ${name}`;
+}
+
+/** What a job does, in a word or two: several jobs of one env in the sidebar read apart by it. */
+export function jobKind(job: IJob): string {
+  if (job.action === 'change') {
+    return 'package change';
+  }
+  return job.action === 'restore' ? 'restore' : 'create';
+}
+
+/** A sidebar job row's line: "package change · install · 40 %", or once it ended "restore · done". */
+export function jobLine(job: IJob, pct: number): string {
+  return `${jobKind(job)} · ${isFinal(job) ? job.step : `${job.step} · ${pct} %`}`;
 }
 
 /** The error JSON of the API, with the HTTP status. */

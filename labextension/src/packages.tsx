@@ -17,6 +17,7 @@ import {
   isFinal,
   revisionPackages,
   revisionSummary,
+  revisionTime,
   splitSpecs
 } from './model';
 import { JobError } from './progress';
@@ -258,12 +259,19 @@ function PackagesView(props: {
         <ol className="jp-LayenvPackages-history">
           {revisions.map((rev, i) => (
             <li key={rev.revision} data-revision={rev.revision}>
-              <span>
-                #{rev.revision} {rev.created} {rev.user}: {revisionSummary(rev)}{' '}
-                {revisionPackages(rev)}
+              <span title={rev.created}>
+                #{rev.revision} {revisionTime(rev.created)} {rev.user}:{' '}
+                {revisionSummary(rev)} {revisionPackages(rev)}
                 {rev.base_changed ? ' · the base changed since' : ''}
               </span>
-              {i > 0 && (
+              {i === 0 ? (
+                <span
+                  className="jp-LayenvBadge"
+                  title="The layer is this revision now"
+                >
+                  current
+                </span>
+              ) : (
                 <button
                   className="jp-LayenvButton jp-mod-small"
                   aria-label={`Restore revision ${rev.revision}`}

@@ -29,6 +29,7 @@ import {
   IPolicy,
   isFinal,
   jobDoing,
+  jobLine,
   lastUsedText,
   matchesSkipped,
   notebookKernel,
@@ -70,6 +71,18 @@ export class EnvironmentsSidebar extends ReactWidget {
   }
 
   showNotKernels = true;
+
+  /**
+   * After a delete, the focus was on the deleted row's button, which is gone: it goes to the filter, not to the
+   * page's body (where a keyboard user would have to start over from the top of JupyterLab).
+   */
+  focusAfterDelete(): void {
+    this.node
+      .querySelector<HTMLInputElement>(
+        'input[aria-label="Filter environments"]'
+      )
+      ?.focus();
+  }
 
   protected onAfterShow(): void {
     void this.store.refresh();
@@ -376,9 +389,7 @@ function JobRow({
       {final && job.error ? (
         <JobError error={job.error} />
       ) : (
-        <div className="jp-LayenvJob-step">
-          {final ? job.step : `${job.step} · ${pct} %`}
-        </div>
+        <div className="jp-LayenvJob-step">{jobLine(job, pct)}</div>
       )}
     </li>
   );

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 
-import { IRevision, jobDoing, revisionSummary, splitSpecs } from '../src/model';
+import {
+  IRevision,
+  jobDoing,
+  jobLine,
+  revisionSummary,
+  revisionTime,
+  splitSpecs
+} from '../src/model';
 
 function rev(request: IRevision['request']): IRevision {
   return {
@@ -44,5 +51,39 @@ describe('the Packages view', () => {
       'Restoring x'
     );
     expect(jobDoing(job)).toBe('Creating environment');
+  });
+});
+
+describe("a layer's jobs and history read apart", () => {
+  it("says what each job of an env did, in the sidebar's job list", () => {
+    const done = {
+      id: 'j',
+      name: 'x',
+      state: 'succeeded',
+      step: 'done',
+      progress: 1
+    };
+    expect(jobLine(done, 100)).toBe('create · done');
+    expect(jobLine({ ...done, action: 'change' }, 100)).toBe(
+      'package change · done'
+    );
+    expect(jobLine({ ...done, action: 'restore' }, 100)).toBe('restore · done');
+    expect(
+      jobLine(
+        { ...done, state: 'running', step: 'install', action: 'change' },
+        40
+      )
+    ).toBe('package change · install · 40 %');
+  });
+
+  it("gives a revision's time to the minute, not the server's ISO text", () => {
+    expect(revisionTime('2026-12-07T07:15:41+0000')).toBe(
+      '2026-12-07 07:15 UTC'
+    );
+    expect(revisionTime('2026-12-07T07:15:41.5Z')).toBe('2026-12-07 07:15 UTC');
+    expect(revisionTime('2026-12-07T09:15:41+02:00')).toBe(
+      '2026-12-07 09:15 +02:00'
+    );
+    expect(revisionTime('yesterday')).toBe('yesterday');
   });
 });

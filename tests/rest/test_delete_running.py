@@ -28,9 +28,12 @@ async def test_delete_waits_for_the_kernels_running_from_the_env(jp_fetch, clean
     bare = await start(jp_fetch, "kernels", body={"name": kernel})
     other = await start(jp_fetch, "kernels", body={"name": f"{BASE_ID}-py"})  # the base's own: not this env's
     try:
+        _, listing = await fetch_json(jp_fetch, "environments")  # the panel's Delete is disabled, with the reason
+        listed = {env["id"]: env for env in listing["environments"]}[env_id]["delete_blocked_reason"]
         code, body = await fetch_json(jp_fetch, "environments", env_id, method="DELETE")
         assert code == 409, body
         message = body["message"]
+        assert listed == message, listing
         assert message.startswith(f"2 kernels are running from {env_id} ("), message
         assert "notebook work/a.ipynb" in message and f"kernel {bare['id'][:8]}" in message, message
         assert other["id"][:8] not in message, message
@@ -52,6 +55,8 @@ async def test_delete_waits_for_the_kernels_running_from_the_env(jp_fetch, clean
     finally:
         for kernel_id in (bare["id"], other["id"]):
             await jp_fetch("api", "kernels", kernel_id, method="DELETE")
+    _, listing = await fetch_json(jp_fetch, "environments")
+    assert {env["id"]: env for env in listing["environments"]}[env_id]["delete_blocked_reason"] is None
     code, body = await fetch_json(jp_fetch, "environments", env_id, method="DELETE")
     assert code == 204, body
     assert not path.exists()

@@ -175,3 +175,22 @@ async def test_a_venv_that_is_no_kernel_can_be_changed(jp_fetch, create_home: Pa
     job = await changed(jp_fetch, {"add": ["iniconfig"]}, env=env["id"])
     assert job["state"] == "succeeded", job
     assert layer_dists(venv) == {"iniconfig"}
+
+
+async def test_revisions_say_why_there_are_none(jp_fetch, clean_create_home: Path):
+    """A Conda env keeps no revisions (layers and venvs do), and a layer made by hand has none: the answer says which,
+    for the panel and the CLI alike; a layer with revisions has no such reason."""
+    code, answer = await fetch_json(jp_fetch, "environments", BASE_ID, "revisions")
+    assert code == 200 and answer["revisions"] == [], answer
+    assert answer["none_reason"] == (
+        f"{BASE_ID} is a Conda environment: revisions are kept for layers and venvs (its export with "
+        "format=explicit gives its exact Conda packages)"
+    ), answer
+    path = await make_life(jp_fetch, clean_create_home)
+    code, answer = await fetch_json(jp_fetch, "environments", ENV, "revisions")
+    assert code == 200 and [r["revision"] for r in answer["revisions"]] == [1] and answer["none_reason"] is None
+    for record in (path / ".layenv-revisions").iterdir():
+        record.unlink()
+    code, answer = await fetch_json(jp_fetch, "environments", ENV, "revisions")
+    assert answer == {"revisions": [], "none_reason": f"{ENV} has no revisions (made before jupyter_layenv "
+                                                        "recorded them, or not by it)"}, answer  # fmt: skip

@@ -131,6 +131,42 @@ def test_new_and_removed_envs_are_listed_at_once(venvs: Path, notify: bool, disc
     assert str(venvs / "a") not in paths(as_fresh(discovery.discover(), config))
 
 
+@pytest.mark.parametrize("notify", ON_OFF)
+def test_a_new_env_changed_right_after_its_first_listing(venvs: Path, notify: bool, discoveries: list[Discovery]):
+    """Broken by: trusting what a listing read again without the watches that would report a later change (a new
+    env's directories have none yet; the venv root, read again after its event, has)."""
+    config = _config(venvs, notify)
+    discovery = _open(discoveries, config)
+    if notify:
+        promoted(discovery, venvs)
+    new = make_venv(venvs / "new", tool="uv")
+    assert kernels(as_fresh(discovery.discover(), config))[str(new)] == 0
+    if notify:
+        assert discovery.watcher is not None
+        assert discovery.watcher.skips(str(venvs))  # read again after its event, its watch held: promoted at once
+    add_ipykernel_marker(new)
+    make_venv(venvs / "newer", tool="uv")
+    listing = as_fresh(discovery.discover(), config)
+    assert kernels(listing)[str(new)] == 1
+    assert str(venvs / "newer") in paths(listing)
+
+
+def test_what_a_listing_reads_again_unwatched_is_checked_again(venvs: Path, discoveries: list[Discovery]):
+    """Broken by: promoting a path read again inside its racy window that has no watch (here the watch cap keeps the
+    new env unwatched): a change right after would be missed."""
+    config = _config(venvs, True)
+    discovery = _open(discoveries, config)
+    promoted(discovery, venvs)
+    assert discovery.watcher is not None
+    discovery.watcher.max_watches = len(discovery.watcher._wds)  # nothing more is watched
+    new = make_venv(venvs / "new", tool="uv")
+    assert kernels(discovery.discover())[str(new)] == 0
+    assert discovery.watching()
+    assert kernels(discovery.discover())[str(new)] == 0  # inside the racy window: the new env read again
+    add_ipykernel_marker(new)
+    assert kernels(as_fresh(discovery.discover(), config))[str(new)] == 1
+
+
 def test_pyvenv_cfg_edited_in_place_is_seen(venvs: Path, discoveries: list[Discovery]):
     """Broken by: ignoring IN_MODIFY of a promoted file (with notifications on, a venv's pyvenv.cfg is watched; a
     stat-only listing leaves it out of the signature, one stat less per venv, and does not see such an edit)."""

@@ -31,7 +31,7 @@ from ..model import (
 )
 from ..probe import PROBE, not_responding_reason, root_of
 from .build import Builder, BuildMemo
-from .cache import Memo, ScanStats, Signature, changed_paths
+from .cache import UNREAD, Memo, ScanStats, Signature, changed_paths
 from .config import DiscoveryConfig
 from .naming import Naming
 from .scan import env_children, glob_parent, inspect_candidate, without_roots
@@ -96,6 +96,7 @@ class Discovery:
         self._closed = not (cfg.notifications and supported())  # never watches
         self._updated = False  # whether the last listing changed the signature (see ``discover``)
         self._watch_also: dict[str, tuple[str, int]] = {}  # see ``ScanStats.watch_also``
+        self._reread: list[tuple[str, object]] = []  # the changed paths of this listing, and their entries before
 
     def close(self) -> None:
         """Stops change notifications (their thread and descriptors); listings go on with ``stat`` alone."""
@@ -146,6 +147,14 @@ class Discovery:
                 return self._discover(hung, skip, forced)
             finally:
                 if watcher is not None and self._watcher is watcher:
+                    if self._reread:
+                        signature = self._signature
+                        watcher.promote_read(
+                            (path, signature[path])
+                            for path, before in self._reread
+                            if path in signature and signature[path] is not before
+                        )
+                        self._reread = []
                     watcher.track(self._signature, self._watch_also, self._updated)
 
     def _discover(self, hung: tuple[str, ...], skip: dict[str, Any] | None, forced: list[str]) -> Discovered:
@@ -158,6 +167,8 @@ class Discovery:
             changed = frozenset(changed_paths(self._signature.items(), settled, skip))
             if forced:
                 changed |= {path for path in forced if path in self._signature}
+            if skip is not None:  # read again below: promoted at once if their watches held (``promote_read``)
+                self._reread = [(path, self._signature.get(path, UNREAD)) for path in changed]
             self._signature.update(settled)
             if not changed:
                 self._updated = bool(settled)  # new entries: promotable now

@@ -27,6 +27,7 @@ REPLACED_FIELDS = ("base", "packages", "requirements")
 # ``prefix`` (conda env export writes it) is ignored; ``inherit: false`` (our export of a closed layer) is kept
 KEYS = ("name", "channels", "dependencies", "prefix", "inherit")
 MAX_CLOSEST = 3
+MAX_UNMET_NAMED = 5  # per base, in the message; the 422's bases list them all
 MAX_CHANNELS = 50
 _CONDA_SPEC = re.compile(
     r"(?:(?P<channel>[A-Za-z0-9][A-Za-z0-9_.\-/]*)::)?(?P<name>[A-Za-z0-9_][A-Za-z0-9_.\-]*)(?P<rest>[\s=<>!~*,|.\w+]*)"
@@ -241,10 +242,7 @@ def choose_base(file: EnvironmentFile, discovered: Discovered, policy: LayenvPol
     if not ranked[0].unmet:
         return ranked[0]
     closest = ranked[:MAX_CLOSEST]
-    lines = [
-        f"{m.base.id}: " + ", ".join(f"{u.spec} (has {u.found})" if u.found else f"{u.spec} (missing)" for u in m.unmet)
-        for m in closest
-    ]
+    lines = [f"{m.base.id}: {_unmet_words(m.unmet)}" for m in closest]
     raise NoMatchingBase(
         "environment.yml: no known Conda environment satisfies its Conda dependencies. Closest: "
         + "; ".join(lines)
@@ -252,6 +250,13 @@ def choose_base(file: EnvironmentFile, discovered: Discovered, policy: LayenvPol
         "those specs in the file.",
         closest,
     )
+
+
+def _unmet_words(unmet: tuple[Unmet, ...]) -> str:
+    """The first few specs a base fails, and how many more (an exported file pins every package: dozens)."""
+    words = [f"{u.spec} (has {u.found})" if u.found else f"{u.spec} (missing)" for u in unmet[:MAX_UNMET_NAMED]]
+    more = len(unmet) - MAX_UNMET_NAMED
+    return ", ".join(words) + (f" and {more} more" if more > 0 else "")
 
 
 def kept_from_base(specs: tuple[str, ...], base: Environment) -> tuple[list[str], list[str]]:

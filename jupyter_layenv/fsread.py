@@ -44,20 +44,79 @@ def read_small_bytes(path: str) -> bytes | None:
     except (OSError, ValueError):
         return None
     try:
-        first = os.read(fd, _CHUNK)
-        chunk = os.read(fd, _CHUNK) if first else b""
-        if not chunk:  # the common case: all of it in the first read
-            return first
-        chunks = [first, chunk]
-        size = len(first) + len(chunk)
-        while size <= MAX_SMALL_FILE and (chunk := os.read(fd, _CHUNK)):
-            size += len(chunk)
-            chunks.append(chunk)
+        return _read_fd(fd)
     except OSError:
         return None
     finally:
         os.close(fd)
+
+
+def _read_fd(fd: int) -> bytes | None:
+    """An open small file's bytes (``None``: too large). A read of a regular file returns less than it asked for only
+    at the file's end: no second read to be told so (a cold listing reads each venv's pyvenv.cfg and kernel.json)."""
+    first = os.read(fd, _CHUNK)
+    if len(first) < _CHUNK:  # the common case: all of it in the first read
+        return first
+    chunk = os.read(fd, _CHUNK)
+    if not chunk:
+        return first
+    chunks = [first, chunk]
+    size = len(first) + len(chunk)
+    while size <= MAX_SMALL_FILE and (chunk := os.read(fd, _CHUNK)):
+        size += len(chunk)
+        chunks.append(chunk)
     return None if size > MAX_SMALL_FILE else b"".join(chunks)
+
+
+# Why a file cannot be opened that says it is not there: absent, a dangling link or a symlink loop, a path component
+# that is no directory (``os.stat`` says the same: ``exists`` is false)
+_ABSENT = frozenset((errno.ENOENT, errno.ELOOP, errno.ENOTDIR))
+# ``read_small_probe``: the file is there (``exists`` would say so) but was not read: unreadable, or too large
+UNREAD = True
+NOT_THERE = False
+
+
+def read_small_probe(path: str) -> bytes | bool:
+    """A small file's bytes, ``NOT_THERE`` (absent: ``exists`` is false), or ``UNREAD`` (there, but not read:
+    unreadable, a directory, too large). One ``open`` where ``exists`` then ``read_small_bytes`` make two."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as err:
+        return NOT_THERE if err.errno in _ABSENT else UNREAD
+    except ValueError:
+        return UNREAD
+    try:
+        data = _read_fd(fd)
+    except OSError:
+        return UNREAD
+    finally:
+        os.close(fd)
+    return UNREAD if data is None else data
+
+
+def listdir_probe(path: str) -> list[str] | bool:
+    """A directory's names, ``NOT_THERE`` (absent, or not a directory: ``is_dir`` is false), or ``UNREAD`` (there but
+    not listed: unreadable)."""
+    try:
+        return os.listdir(path)
+    except OSError as err:
+        return NOT_THERE if err.errno in _ABSENT else UNREAD
+    except ValueError:
+        return UNREAD
+
+
+def lexists(path: str) -> bool:
+    """``os.path.lexists`` (a dangling link is there) without the exception it raises and catches for an absent path
+    (a third of its cost); ``faccessat`` fails for an unsearchable directory too: the caller read a file beside it."""
+    if _ACCESS_NOFOLLOW:
+        try:
+            return os.access(path, os.F_OK, follow_symlinks=False)
+        except ValueError:
+            return False
+    return os.path.lexists(path)
+
+
+_ACCESS_NOFOLLOW = os.access in os.supports_follow_symlinks
 
 
 def is_dir(path: str) -> bool:

@@ -30,7 +30,8 @@ def resolve_env(
     """The env ``ref`` names; a :class:`PolicyError` saying what to type instead when it names none or several.
 
     ``role`` is how the message calls it ("environment", "base"); ``kernels`` maps kernel names to env ids (a
-    kernel name `list` prints names its env); ``suitable`` narrows the suggestions (a base suggests Conda envs);
+    kernel name `list` prints names its env); ``suitable`` narrows a shared name and the suggestions (a base: Conda
+    envs);
     ``also`` are envs discovery does not list but a person may name (a layer whose base was deleted).
     An unknown environment is a 404, an unknown base a 400 (a bad field of a request), an ambiguous name a 400.
     """
@@ -40,6 +41,8 @@ def resolve_env(
     if env is not None:
         return env
     named = [env for env in envs if env.name == ref]
+    if len(named) > 1 and suitable is not None:  # a layer named like its base is never what --base means
+        named = [env for env in named if suitable(env)] or named
     if len(named) == 1:
         return named[0]
     if named:

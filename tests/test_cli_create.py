@@ -127,6 +127,23 @@ def test_cli_refuses_bad_files_and_writes_nothing(
     assert sorted(os.listdir(clean_create_home / ".virtualenvs")) == before
 
 
+def test_no_fitting_base_names_a_few_unmet_specs_per_base_not_all(
+    cli_env: dict[str, str], clean_create_home: Path, tmp_path: Path
+):
+    """An exported environment.yml pins every Conda package: on a server whose bases differ, the refusal listed each
+    unmet spec of each of the closest bases, thousands of characters on one line. It names the first few of each
+    base and how many more (the REST answer's ``bases`` keeps them all)."""
+    yml = tmp_path / "environment.yml"
+    missing = [f"notthere{i}=1.0" for i in range(12)]
+    yml.write_text("name: x\ndependencies:\n" + "".join(f"  - {spec}\n" for spec in ["python=2.7", *missing]))
+    proc = layenv("create", "--file", str(yml), env=cli_env)
+    assert proc.returncode == 2, proc.stderr
+    assert "python=2.7 (has 3." in proc.stderr and "notthere0=1.0 (missing)" in proc.stderr, proc.stderr
+    assert "notthere11=1.0" not in proc.stderr, proc.stderr
+    assert "and 8 more" in proc.stderr, proc.stderr
+    assert len(proc.stderr) < 1200, proc.stderr
+
+
 def test_cli_refuses_a_conda_env_discovery_would_not_list(cli_env: dict[str, str], clean_create_home: Path):
     """The REST refusal, from a terminal: exit 1, the directory and the settings named, no REST words, nothing made."""
     envs = clean_create_home / "scratch" / "envs"

@@ -113,6 +113,19 @@ def test_an_ambiguous_name_lists_the_candidates(cli_env: dict[str, str], clean_c
         shutil.rmtree(clean_create_home / ".venvs", ignore_errors=True)
 
 
+def test_a_base_named_like_a_layer_is_the_conda_env_of_that_name(cli_env: dict[str, str], clean_create_home: Path):
+    """A layer named after its base (``~/.virtualenvs/py311_ai``, as the seed names a project after its foundation)
+    made ``--base py311_ai`` ambiguous, though a layer is never a base: the Conda env of that name is meant."""
+    assert layenv("create", "py311_ai", "--base", "py311_ai", env=cli_env).returncode == 0
+    proc = layenv("create", "second", "--base", "py311_ai", env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    assert "kernel conda-py311_ai.second-py" in proc.stderr
+    proc = layenv("delete", "py311_ai", env=cli_env)  # a NAME that is not a base stays ambiguous
+    assert proc.returncode == ExitCode.USAGE and "2 environments are named 'py311_ai'" in proc.stderr
+    for name in ("second", "conda-py311_ai.py311_ai"):
+        assert layenv("delete", name, env=cli_env).returncode == 0
+
+
 def test_help_lines_are_whole(cli_env: dict[str, str]):
     proc = layenv("--help", env=cli_env)
     assert proc.returncode == 0

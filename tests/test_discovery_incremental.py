@@ -10,8 +10,10 @@ import dataclasses
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from envtree import YESTERDAY, make_conda_prefix, make_layered_env, make_venv, settle
@@ -31,18 +33,23 @@ def notifications(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     misses then shows as an incremental listing that differs from a fresh one)."""
     if not request.param:
         return
-    real_init, real_discover = Discovery.__init__, Discovery.discover
+    real_init, real_discover, real_promote = Discovery.__init__, Discovery.discover, Discovery.promote
 
     def init(self: Discovery, config: DiscoveryConfig, logger: object = None) -> None:
         real_init(self, dataclasses.replace(config, notifications=True), logger)  # type: ignore[arg-type]
 
-    def discover(self: Discovery) -> object:
-        result = real_discover(self)
+    def discover(self: Discovery, *, promote: bool = True) -> object:
+        result = real_discover(self, promote=promote)
         assert self.watching()
         return result
 
+    def promote(self: Discovery) -> None:  # the kernel spec manager's listing promotes once its table is built
+        real_promote(self)
+        assert self.watching()
+
     monkeypatch.setattr(Discovery, "__init__", init)
     monkeypatch.setattr(Discovery, "discover", discover)
+    monkeypatch.setattr(Discovery, "promote", promote)
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +68,16 @@ class Reads:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.inspected: list[str] = []
-        real_inspect = scan_module.inspect_prefix
-
-        def inspect(path: str, **kwargs: object) -> object:
-            self.inspected.append(path)
-            return real_inspect(path, **kwargs)
-
-        monkeypatch.setattr(scan_module, "inspect_prefix", inspect)
+        for name in ("inspect_prefix", "inspect_venv"):  # a venv's inspection (no listing of it), or any prefix's
+            monkeypatch.setattr(scan_module, name, self._recording(getattr(scan_module, name)))
         self.calls = record_os_calls(monkeypatch, LISTINGS)
+
+    def _recording(self, real: Callable[..., Any]) -> Callable[..., Any]:
+        def inspect(path: str, *args: object, **kwargs: object) -> Any:
+            self.inspected.append(path)
+            return real(path, *args, **kwargs)
+
+        return inspect
 
     @property
     def listed(self) -> list[str]:

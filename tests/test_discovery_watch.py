@@ -131,6 +131,42 @@ def test_new_and_removed_envs_are_listed_at_once(venvs: Path, notify: bool, disc
     assert str(venvs / "a") not in paths(as_fresh(discovery.discover(), config))
 
 
+@pytest.mark.parametrize("notify", ON_OFF)
+def test_a_new_env_changed_right_after_its_first_listing(venvs: Path, notify: bool, discoveries: list[Discovery]):
+    """Broken by: trusting what a listing read again without the watches that would report a later change (a new
+    env's directories have none yet; the venv root, read again after its event, has)."""
+    config = _config(venvs, notify)
+    discovery = _open(discoveries, config)
+    if notify:
+        promoted(discovery, venvs)
+    new = make_venv(venvs / "new", tool="uv")
+    assert kernels(as_fresh(discovery.discover(), config))[str(new)] == 0
+    if notify:
+        assert discovery.watcher is not None
+        assert discovery.watcher.skips(str(venvs))  # read again after its event, its watch held: promoted at once
+    add_ipykernel_marker(new)
+    make_venv(venvs / "newer", tool="uv")
+    listing = as_fresh(discovery.discover(), config)
+    assert kernels(listing)[str(new)] == 1
+    assert str(venvs / "newer") in paths(listing)
+
+
+def test_what_a_listing_reads_again_unwatched_is_checked_again(venvs: Path, discoveries: list[Discovery]):
+    """Broken by: promoting a path read again inside its racy window that has no watch (here the watch cap keeps the
+    new env unwatched): a change right after would be missed."""
+    config = _config(venvs, True)
+    discovery = _open(discoveries, config)
+    promoted(discovery, venvs)
+    assert discovery.watcher is not None
+    discovery.watcher.max_watches = len(discovery.watcher._wds)  # nothing more is watched
+    new = make_venv(venvs / "new", tool="uv")
+    assert kernels(discovery.discover())[str(new)] == 0
+    assert discovery.watching()
+    assert kernels(discovery.discover())[str(new)] == 0  # inside the racy window: the new env read again
+    add_ipykernel_marker(new)
+    assert kernels(as_fresh(discovery.discover(), config))[str(new)] == 1
+
+
 def test_pyvenv_cfg_edited_in_place_is_seen(venvs: Path, discoveries: list[Discovery]):
     """Broken by: ignoring IN_MODIFY of a promoted file (with notifications on, a venv's pyvenv.cfg is watched; a
     stat-only listing leaves it out of the signature, one stat less per venv, and does not see such an edit)."""
@@ -386,3 +422,34 @@ def test_the_cli_does_not_watch():
     from jupyter_layenv.cli_base import LayenvCommand
 
     assert LayenvCommand().manager().change_notifications is False
+
+
+def test_a_kernel_spec_managers_listing_promotes_only_once_its_table_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Broken by: the promotion thread started or woken inside the listing (it takes the GIL from the table build a
+    cold listing makes next: +2 ms at 500 envs), or a listing whose promotion is never started."""
+    from jupyter_layenv import LayenvKernelSpecManager
+    from jupyter_layenv.kernels import build_table as real_build_table
+
+    make_venv(tmp_path / "venvs" / "one", tool="uv")
+    settle(tmp_path)
+    ksm = LayenvKernelSpecManager(
+        conda_roots=[], envs_dirs=[], environments_files=[], condarc_paths=[], venv_roots=[str(tmp_path / "venvs")],
+        env_paths=[], include_server_prefix=False, kernel_dirs=[], root_timeout=0,
+    )  # fmt: skip
+    woken_before_table: list[bool] = []
+
+    def build_table(*args: object, **kwargs: object) -> object:
+        watcher = ksm.discovery.watcher
+        woken_before_table.append(watcher is not None and (watcher._pending or watcher._thread is not None))
+        return real_build_table(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("jupyter_layenv.kernelspecs.build_table", build_table)
+    try:
+        ksm.get_all_specs()
+        assert woken_before_table == [False]
+        assert ksm.discovery.watcher is not None and ksm.discovery.watching()
+        assert ksm.discovery.watcher.skips(str(tmp_path / "venvs"))  # promoted once the listing had its table
+    finally:
+        ksm.discovery.close()

@@ -31,7 +31,7 @@ from ..model import (
 )
 from ..probe import PROBE, not_responding_reason, root_of
 from .build import Builder, BuildMemo
-from .cache import Memo, ScanStats, Signature, changed_paths
+from .cache import UNREAD, Memo, ScanStats, Signature, changed_paths
 from .config import DiscoveryConfig
 from .naming import Naming
 from .scan import env_children, glob_parent, inspect_candidate, without_roots
@@ -96,6 +96,8 @@ class Discovery:
         self._closed = not (cfg.notifications and supported())  # never watches
         self._updated = False  # whether the last listing changed the signature (see ``discover``)
         self._watch_also: dict[str, tuple[str, int]] = {}  # see ``ScanStats.watch_also``
+        self._promote_later = False  # a listing changed the signature, its promotion left to ``promote``
+        self._reread: list[tuple[str, object]] = []  # the changed paths of this listing, and their entries before
 
     def close(self) -> None:
         """Stops change notifications (their thread and descriptors); listings go on with ``stat`` alone."""
@@ -131,12 +133,14 @@ class Discovery:
             weakref.finalize(self, watcher.close, join=False)
         return self._watcher
 
-    def discover(self) -> Discovered:
+    def discover(self, *, promote: bool = True) -> Discovered:
         """The listing; a root that does not answer within ``root_timeout`` is left out and reported as skipped.
 
         The roots are asked first, from other threads: a hung mount would block this one (and, through the
         lock, every later listing) in its first ``stat``. Nothing under a root left out is read, not even the
-        warm path's ``stat`` calls.
+        warm path's ``stat`` calls. ``promote=False``: the background promotion this listing calls for waits for
+        ``promote()``, which the caller calls once it has answered with the listing (the promotion thread takes the
+        GIL: started here, it slowed the kernel table a cold listing then builds by 2 ms at 500 envs).
         """
         hung = self._unresponsive_roots()
         with self._lock:
@@ -146,7 +150,27 @@ class Discovery:
                 return self._discover(hung, skip, forced)
             finally:
                 if watcher is not None and self._watcher is watcher:
-                    watcher.track(self._signature, self._watch_also, self._updated)
+                    if self._reread:
+                        signature = self._signature
+                        watcher.promote_read(
+                            (path, signature[path])
+                            for path, before in self._reread
+                            if path in signature and signature[path] is not before
+                        )
+                        self._reread = []
+                    if promote:
+                        watcher.track(self._signature, self._watch_also, self._updated or self._promote_later)
+                        self._promote_later = False
+                    else:
+                        self._promote_later = self._promote_later or self._updated
+
+    def promote(self) -> None:
+        """Starts what ``discover(promote=False)`` left for later (nothing when notifications are off)."""
+        with self._lock:
+            watcher = self._watcher
+            if watcher is not None:
+                watcher.track(self._signature, self._watch_also, self._promote_later)
+            self._promote_later = False
 
     def _discover(self, hung: tuple[str, ...], skip: dict[str, Any] | None, forced: list[str]) -> Discovered:
         """``discover``, lock held; ``skip``: the paths change notifications know unchanged; ``forced``: those they
@@ -158,6 +182,8 @@ class Discovery:
             changed = frozenset(changed_paths(self._signature.items(), settled, skip))
             if forced:
                 changed |= {path for path in forced if path in self._signature}
+            if skip is not None:  # read again below: promoted at once if their watches held (``promote_read``)
+                self._reread = [(path, self._signature.get(path, UNREAD)) for path in changed]
             self._signature.update(settled)
             if not changed:
                 self._updated = bool(settled)  # new entries: promotable now

@@ -171,11 +171,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
         void app.commands.execute(CommandIDs.showJob, { jobId }),
       newNotebook: openNotebook,
       exportEnv: env => void exportEnv(api, env),
-      // The kernelspecs are reloaded only after a delete was sent (not when it was explained or cancelled).
+      // The kernelspecs are reloaded only after a delete was done (not when it was explained, cancelled or refused).
       deleteEnv: (env, blocked) =>
-        void deleteEnv(store, env, blocked, () =>
-          app.serviceManager.kernelspecs.refreshSpecs()
-        ),
+        void deleteEnv(store, env, blocked, async () => {
+          sidebar.focusAfterDelete();
+          await app.serviceManager.kernelspecs.refreshSpecs();
+        }),
       packages: env => {
         const id = `jupyter-layenv-packages-${env.id}`;
         const open = Array.from(app.shell.widgets('main')).find(
@@ -386,7 +387,10 @@ async function deleteEnv(
   try {
     await store.api.deleteEnvironment(env.id);
   } catch (error) {
+    // Refused (a kernel started meanwhile: 409): the row stays, the focus with its button, and the server's words.
     void showErrorMessage(`Could not delete ${env.name}`, errorMessage(error));
+    await store.refresh();
+    return;
   }
   await store.refresh();
   await afterDelete();

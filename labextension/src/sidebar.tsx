@@ -72,6 +72,18 @@ export class EnvironmentsSidebar extends ReactWidget {
 
   showNotKernels = true;
 
+  /**
+   * After a delete, the focus was on the deleted row's button, which is gone: it goes to the filter, not to the
+   * page's body (where a keyboard user would have to start over from the top of JupyterLab).
+   */
+  focusAfterDelete(): void {
+    this.node
+      .querySelector<HTMLInputElement>(
+        'input[aria-label="Filter environments"]'
+      )
+      ?.focus();
+  }
+
   protected onAfterShow(): void {
     void this.store.refresh();
   }

@@ -183,6 +183,9 @@ async function flow(page) {
   await view.locator('[aria-label="History"] li[data-revision="3"]').waitFor({ timeout: 120000 });
   await view.locator(`[aria-label="Layer packages"] li[data-package="${PACKAGE}"]`).waitFor({ state: 'detached' });
   check(true, `rolled back to revision 1: ${PACKAGE} is gone again`);
+  // the layer lists pip, which its revisions do not count: it says why
+  const pip = view.locator('[aria-label="Layer packages"] li[data-package="pip"]');
+  check(/installer tooling/.test(await pip.innerText()), `the layer's pip is marked as installer tooling: "${await pip.innerText()}"`);
   const history = await view.locator('[aria-label="History"] li').allInnerTexts();
   log(`history: ${JSON.stringify(history)}`);
   check(/^#3 \d{4}-\d\d-\d\d \d\d:\d\d UTC \S+: restore of revision 1\b/.test(history[0]), 'a revision\'s time reads to the minute');
@@ -291,12 +294,24 @@ async function flow(page) {
   await sidebar.getByRole('button', { name: 'Refresh environments' }).click();
   const del = row.locator(':scope > .jp-LayenvEnv-row').getByRole('button', { name: `Delete ${ENV_NAME}` });
   await page.waitForFunction(el => el.getAttribute('data-blocked') === null, await del.elementHandle());
-  await del.click();
+  // by keyboard: Enter on Delete, the dialog's Cancel focused first, Tab to its Delete, Enter
+  await focus(page, del);
+  await page.keyboard.press('Enter');
   const confirm = page.locator('.jp-Dialog');
   await confirm.waitFor();
-  await confirm.getByRole('button', { name: `Delete ${ENV_NAME}` }).click();
+  const confirmDelete = confirm.getByRole('button', { name: `Delete ${ENV_NAME}` });
+  for (let tabs = 0; tabs < 4 && !(await confirmDelete.evaluate(el => document.activeElement === el)); tabs++) {
+    await page.keyboard.press('Tab');
+  }
+  await page.keyboard.press('Enter');
   await row.waitFor({ state: 'detached' });
   check(true, `${ENV_NAME} is deleted`);
+  await page.waitForTimeout(300);
+  const focused = await page.evaluate(() => {
+    const el = document.activeElement;
+    return el === document.body ? 'the page body' : el.getAttribute('aria-label') || el.tagName;
+  });
+  check(focused === 'Filter environments', `the focus goes to the sidebar's filter, not lost with the row (${focused})`);
   await screenshot(page, 'deleted');
 }
 

@@ -1,0 +1,146 @@
+"""A scan inspects a venv without listing its prefix (the names it looks for are asked for one by one): what it
+finds must be what a listing of the prefix gives (``inspect_prefix`` with no help), and a child of an envs directory
+must count as an env exactly when a listing of it says so.
+
+Real uv venvs and a real Conda-style prefix, each with one oddity a listing would show.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from envtree import (
+    add_ipykernel_spec,
+    add_kernelspec,
+    irkernel_spec,
+    make_conda_prefix,
+    make_garbled_pyvenv,
+    make_layered_env,
+    make_venv,
+    site_packages,
+)
+
+from jupyter_layenv.discovery.cache import ScanStats, list_entries
+from jupyter_layenv.discovery.scan import _child_is_env, _listed_is_env, inspect_candidate
+from jupyter_layenv.locators.prefix import inspect_prefix
+from jupyter_layenv.model import BUILDING_MARKER, PROVENANCE
+
+
+def _building(venv: Path) -> None:
+    (venv / BUILDING_MARKER).write_text("")
+
+
+def _provenance(venv: Path) -> None:
+    (venv / PROVENANCE).write_text('{"display_name": "Named by layenv", "creator": "alice"}')
+
+
+def _empty_conda_meta(venv: Path) -> None:
+    (venv / "conda-meta").mkdir()
+
+
+def _conda_meta_history(venv: Path) -> None:
+    (venv / "conda-meta").mkdir()
+    (venv / "conda-meta" / "history").write_text("==> 2025-01-01 00:00:00 <==\n")
+
+
+def _dangling_conda_meta(venv: Path) -> None:
+    (venv / "conda-meta").symlink_to(venv / "nowhere")
+
+
+def _no_lib(venv: Path) -> None:
+    shutil.rmtree(venv / "lib")
+
+
+def _r_kernel(venv: Path) -> None:
+    add_kernelspec(venv, "ir", irkernel_spec())
+
+
+def _python_kernel(venv: Path) -> None:
+    add_ipykernel_spec(venv)
+
+
+def _ipykernel_dist_info_only(venv: Path) -> None:
+    (site_packages(venv) / "ipykernel-6.29.5.dist-info").mkdir()
+
+
+def _share_is_a_file(venv: Path) -> None:
+    (venv / "share").write_text("")
+
+
+def _cfg_dangling_link(venv: Path) -> None:
+    os.remove(venv / "pyvenv.cfg")
+    (venv / "pyvenv.cfg").symlink_to(venv / "gone.cfg")
+
+
+def _cfg_is_a_directory(venv: Path) -> None:
+    os.remove(venv / "pyvenv.cfg")
+    (venv / "pyvenv.cfg").mkdir()
+
+
+def _cfg_link_to_a_file(venv: Path) -> None:
+    real = venv / "real.cfg"
+    os.rename(venv / "pyvenv.cfg", real)
+    (venv / "pyvenv.cfg").symlink_to(real)
+
+
+def _others_may_not_read(venv: Path) -> None:
+    venv.chmod(0o711)  # root reads it anyway; the scan must then ask a listing, not assume it may
+
+
+ODDITIES: dict[str, Callable[[Path], None]] = {
+    "building": _building,
+    "provenance": _provenance,
+    "empty conda-meta": _empty_conda_meta,
+    "conda-meta with history": _conda_meta_history,
+    "dangling conda-meta": _dangling_conda_meta,
+    "no lib": _no_lib,
+    "an R kernel": _r_kernel,
+    "ipykernel's python3 spec": _python_kernel,
+    "ipykernel dist-info only": _ipykernel_dist_info_only,
+    "share is a file": _share_is_a_file,
+    "pyvenv.cfg a dangling link": _cfg_dangling_link,
+    "pyvenv.cfg a directory": _cfg_is_a_directory,
+    "pyvenv.cfg a link to a file": _cfg_link_to_a_file,
+    "mode 711": _others_may_not_read,
+}
+
+
+@pytest.fixture(scope="module")
+def envs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One venv per oddity, a garbled one, a layer on a Conda env, the Conda env, and a directory that is no env."""
+    root = tmp_path_factory.mktemp("unlisted") / "envs"
+    made = {}
+    for name, oddity in ODDITIES.items():
+        venv = make_venv(root / name.replace(" ", "_").replace("'", ""), tool="uv")
+        oddity(venv)
+        made[name] = venv
+    made["garbled"] = make_garbled_pyvenv(root / "garbled", variant="no-home")
+    conda_env = make_conda_prefix(root / "conda_env")
+    made["conda env"] = conda_env
+    made["layer"] = make_layered_env(conda_env, root / "layer", tool="uv")
+    (root / "not_an_env" / "bin").mkdir(parents=True)
+    made["not an env"] = root / "not_an_env"
+    yield made
+    made["mode 711"].chmod(0o755)
+
+
+@pytest.mark.parametrize("name", [*ODDITIES, "garbled", "conda env", "layer", "not an env"])
+def test_a_venv_inspected_without_a_listing_has_the_facts_a_listing_gives(envs: dict[str, Path], name: str):
+    """Broken by: a name the inspection asks for by itself that it then gets wrong (a dangling link is there for
+    a listing; ``conda-meta`` makes a Conda prefix or a broken one; a marker or provenance file missed)."""
+    path = str(envs[name])
+    facts, _deps = inspect_candidate(path, ScanStats())
+    assert facts == inspect_prefix(path)
+
+
+@pytest.mark.parametrize("name", [*ODDITIES, "garbled", "conda env", "layer", "not an env"])
+@pytest.mark.parametrize("nested", [False, True])
+def test_a_child_is_an_env_when_a_listing_of_it_says_so(envs: dict[str, Path], name: str, nested: bool):
+    """Broken by: a ``pyvenv.cfg`` read instead of looked for in a listing that takes "cannot read it" for "not
+    there" (a directory or an unreadable file of that name makes an env, which is then listed as broken)."""
+    path = str(envs[name])
+    assert _child_is_env(path, ScanStats(), nested=nested) == _listed_is_env(path, list_entries(path), nested=nested)

@@ -521,7 +521,9 @@ class LayenvService(condabase.CondaBases):
 
     def _export(self, env_id: str, fmt: str) -> tuple[str, str]:
         discovered, _ = self.ksm.current()
-        env = self._find(discovered, env_id)
+        env = discovered.by_id(env_id) or removal.skipped_to_export(discovered, env_id, fmt)
+        if env is None:
+            raise not_found(f"environment {env_id!r}")
         base = discovered.by_path(env.base) if env.base else None
         if fmt == "explicit":
             try:

@@ -59,7 +59,10 @@ EVENT = struct.Struct("iIII")
 # systems, FUSE, overlay whose lower layers change underneath, unknown) is never promoted.
 WATCHABLE_FILE_SYSTEMS = frozenset(("ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "f2fs", "zfs"))
 WATCH_SHARE = 8  # use at most 1/WATCH_SHARE of the user's inotify watches (other users' servers share the limit)
-BATCH = 64  # paths promoted per hold of the discovery lock
+BATCH = 32  # paths promoted per hold of the discovery lock (about 0.2 ms)
+# a pass starts this long after the listing that asked for it: a listing right after (a client's second request)
+# does not wait for its batches; a server's next poll comes seconds later
+DELAY_S = 0.05
 RETRY_S = 2.5  # a path not settled yet is tried again after this (the racy window and a little)
 
 log = logging.getLogger("jupyter_layenv.discovery")
@@ -359,7 +362,13 @@ class Watcher:
                         self._wakeup.wait(None if retry is None else max(0.0, retry - time.monotonic()))
                     if self._stop:
                         return
-                    self._pending, self._retry_at, self._busy = False, None, True
+                    self._busy = True
+                    deadline = time.monotonic() + DELAY_S  # (a listing's wake does not cut it short, a stop does)
+                    while not self._stop and (left := deadline - time.monotonic()) > 0:
+                        self._wakeup.wait(left)
+                    if self._stop:
+                        return
+                    self._pending, self._retry_at = False, None
                 try:
                     self._promote_pass()
                 finally:
@@ -371,25 +380,31 @@ class Watcher:
                 self._close_fds()
 
     def _promote_pass(self) -> None:
-        with self._lock:
-            signature = self._signature
+        with self._lock:  # copies only: the lock is held as briefly as can be
+            signature, also = self._signature, self._also
             if self.closed or signature is None:
                 return
-            promoted, refused = self.promoted, self._refused
-            todo: list[tuple[str, Expected]] = [
-                (path, expected)
-                for path, expected in signature.items()
-                if promoted.get(path, UNREAD) is not expected and refused.get(path, UNREAD) is not expected
-            ]
-            extra, also = self._extra, self._also
-            todo_also = [(path, entry) for path, entry in also.items() if extra.get(path) is not entry]
+            items, also_items = list(signature.items()), list(also.items())
+        # sorted out without the lock, from tables only it and listings change: each one is checked again under it
+        promoted, refused, extra = self.promoted, self._refused, self._extra
+        todo = [
+            (path, expected)
+            for path, expected in items
+            if promoted.get(path, UNREAD) is not expected and refused.get(path, UNREAD) is not expected
+        ]
+        todo_also = [(path, entry) for path, entry in also_items if extra.get(path) is not entry]
         retry = False
         for start in range(0, len(todo), BATCH):
             with self._lock:
                 if self.closed or self._stop or self._signature is not signature:
                     return  # a new signature: its listing woke the thread again
+                promoted, refused = self.promoted, self._refused
                 for path, expected in todo[start : start + BATCH]:
-                    if signature.get(path, None) is expected and path in signature:
+                    if (
+                        signature.get(path, UNREAD) is expected
+                        and promoted.get(path, UNREAD) is not expected
+                        and refused.get(path, UNREAD) is not expected
+                    ):
                         retry = self._promote(path, expected) or retry
         for start in range(0, len(todo_also), BATCH):
             with self._lock:

@@ -52,10 +52,13 @@ def read_small_bytes(path: str) -> bytes | None:
 
 
 def _read_fd(fd: int) -> bytes | None:
-    """An open small file's bytes (``None``: too large)."""
+    """An open small file's bytes (``None``: too large). A read of a regular file returns less than it asked for only
+    at the file's end: no second read to be told so (a cold listing reads each venv's pyvenv.cfg and kernel.json)."""
     first = os.read(fd, _CHUNK)
-    chunk = os.read(fd, _CHUNK) if first else b""
-    if not chunk:  # the common case: all of it in the first read
+    if len(first) < _CHUNK:  # the common case: all of it in the first read
+        return first
+    chunk = os.read(fd, _CHUNK)
+    if not chunk:
         return first
     chunks = [first, chunk]
     size = len(first) + len(chunk)

@@ -263,8 +263,15 @@ class LayenvKernelSpecManager(KernelSpecManager):
         return self.current()[1]
 
     def current(self) -> tuple[Discovered, KernelTable]:
-        """The discovery result and its kernel table; rebuilt only when discovery or native kernelspecs changed."""
-        discovered = self.discovery.discover()
+        """The discovery result and its kernel table; rebuilt only when discovery or native kernelspecs changed.
+        Change notifications promote what the listing read once the table is built (see ``Discovery.discover``)."""
+        discovery = self.discovery
+        try:
+            return self._current(discovery.discover(promote=False))
+        finally:
+            discovery.promote()
+
+    def _current(self, discovered: Discovered) -> tuple[Discovered, KernelTable]:
         native = self._native_specs()
         with self._lock:
             key = (id(discovered), id(native))

@@ -73,3 +73,27 @@ def test_cli_unresolvable_install_exits_5_as_a_dry_run_and_1_as_a_job(
     real = layenv("install", "unres", "nosuchpkg-xyz", *config, env=cli_env)
     assert real.returncode == 1 and "nosuchpkg-xyz" in real.stderr + real.stdout, real.stderr
     assert layer_dists(path) == {"iniconfig"}
+
+
+def test_the_first_change_of_a_layer_made_by_hand_can_be_rolled_back(
+    cli_env: dict[str, str], clean_create_home: Path, faithful_wheelhouse: Path
+):
+    """The seed's layers are made by hand (`virtualenv --system-site-packages`): their first `install` was recorded
+    as revision 1, the layer after it, so no revision held the layer as it was and `rollback` could not undo it. The
+    layer as found is recorded first."""
+    from envtree import add_pure_python_package, make_layered_env, site_packages
+
+    config = [f"--LayenvService.find_links=['{faithful_wheelhouse}']", "--LayenvService.offline=True"]
+    path = make_layered_env(clean_create_home / "miniconda3" / "envs" / "py311_ai", clean_create_home / ".virtualenvs"
+                            / "byhand")  # fmt: skip
+    add_pure_python_package(site_packages(path), "handmade", "1.0", "")  # what its owner pip-installed before
+    assert layer_dists(path) == {"handmade"}
+    proc = layenv("install", "byhand", "iniconfig", *config, env=cli_env)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert layer_dists(path) == {"handmade", "iniconfig"}
+    lines = layenv("history", "byhand", env=cli_env).stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["2", "1"], lines
+    assert "change +iniconfig" in lines[0] and "as found" in lines[1] and "(1 packages)" in lines[1], lines
+    proc = layenv("rollback", "byhand", "1", *config, env=cli_env)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert layer_dists(path) == {"handmade"}

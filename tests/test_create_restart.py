@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from jupyter_process import JupyterProcess
+from jupyter_process import JUPYTER, JupyterProcess
 from layenv_api import BASE_ID, StallingIndex, processes_mentioning
 
 from jupyter_layenv.create.jobstore import Job, JobStore
@@ -56,6 +57,33 @@ def test_server_killed_mid_job_then_restarted(clean_create_home: Path, tmp_path:
         # the name is free again
         code, again = server.request("POST", "layenv/environments", {"name": "interrupted", "base": BASE_ID})
         assert code == 202, again
+    finally:
+        server.stop()
+
+
+def test_a_job_whose_env_a_cli_listing_cleaned_after_the_crash_blames_no_other_server(
+    clean_create_home: Path, tmp_path: Path, stalling_index: StallingIndex
+):
+    """After the crash, the user runs `jupyter layenv list`: it removes the abandoned half-made env and recovers the
+    job, whose error then said the env was removed "by another server sharing the root" (there was none)."""
+    path = clean_create_home / ".virtualenvs" / "listed_away"
+    server = _server(tmp_path, clean_create_home, stalling_index.url)
+    try:
+        code, job = server.request("POST", "layenv/environments", {"name": "listed_away", "base": BASE_ID,
+                                                              "packages": ["iniconfig"]})  # fmt: skip
+        assert code == 202, job
+        server.wait_for_step(job["id"], "resolve")
+        time.sleep(0.5)
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(timeout=10)
+        assert path.exists()
+        cli = subprocess.run([JUPYTER, "layenv", "list"], env=server.env, capture_output=True, text=True, timeout=120)
+        assert cli.returncode == 0, cli.stderr
+        assert not path.exists()
+        server = _server(tmp_path, clean_create_home, stalling_index.url)
+        after = server.get(f"layenv/jobs/{job['id']}")
+        assert after["state"] == "failed"
+        assert "already been removed" in after["error"] and "another server" not in after["error"], after["error"]
     finally:
         server.stop()
 

@@ -33,18 +33,23 @@ def notifications(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     misses then shows as an incremental listing that differs from a fresh one)."""
     if not request.param:
         return
-    real_init, real_discover = Discovery.__init__, Discovery.discover
+    real_init, real_discover, real_promote = Discovery.__init__, Discovery.discover, Discovery.promote
 
     def init(self: Discovery, config: DiscoveryConfig, logger: object = None) -> None:
         real_init(self, dataclasses.replace(config, notifications=True), logger)  # type: ignore[arg-type]
 
-    def discover(self: Discovery) -> object:
-        result = real_discover(self)
+    def discover(self: Discovery, *, promote: bool = True) -> object:
+        result = real_discover(self, promote=promote)
         assert self.watching()
         return result
 
+    def promote(self: Discovery) -> None:  # the kernel spec manager's listing promotes once its table is built
+        real_promote(self)
+        assert self.watching()
+
     monkeypatch.setattr(Discovery, "__init__", init)
     monkeypatch.setattr(Discovery, "discover", discover)
+    monkeypatch.setattr(Discovery, "promote", promote)
 
 
 @pytest.fixture(scope="module")

@@ -422,3 +422,34 @@ def test_the_cli_does_not_watch():
     from jupyter_layenv.cli_base import LayenvCommand
 
     assert LayenvCommand().manager().change_notifications is False
+
+
+def test_a_kernel_spec_managers_listing_promotes_only_once_its_table_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Broken by: the promotion thread started or woken inside the listing (it takes the GIL from the table build a
+    cold listing makes next: +2 ms at 500 envs), or a listing whose promotion is never started."""
+    from jupyter_layenv import LayenvKernelSpecManager
+    from jupyter_layenv.kernels import build_table as real_build_table
+
+    make_venv(tmp_path / "venvs" / "one", tool="uv")
+    settle(tmp_path)
+    ksm = LayenvKernelSpecManager(
+        conda_roots=[], envs_dirs=[], environments_files=[], condarc_paths=[], venv_roots=[str(tmp_path / "venvs")],
+        env_paths=[], include_server_prefix=False, kernel_dirs=[], root_timeout=0,
+    )  # fmt: skip
+    woken_before_table: list[bool] = []
+
+    def build_table(*args: object, **kwargs: object) -> object:
+        watcher = ksm.discovery.watcher
+        woken_before_table.append(watcher is not None and (watcher._pending or watcher._thread is not None))
+        return real_build_table(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("jupyter_layenv.kernelspecs.build_table", build_table)
+    try:
+        ksm.get_all_specs()
+        assert woken_before_table == [False]
+        assert ksm.discovery.watcher is not None and ksm.discovery.watching()
+        assert ksm.discovery.watcher.skips(str(tmp_path / "venvs"))  # promoted once the listing had its table
+    finally:
+        ksm.discovery.close()

@@ -20,7 +20,8 @@ from .locks import EnvLock, PlantedLink
 
 # Recovered at the next start of its server or by another live server sharing the root: "stopped" fits both.
 INTERRUPTED_BY, AGAIN = "interrupted: the server running it stopped;", "create it again"
-ALREADY_REMOVED = "its half-made environment had already been removed (by another server sharing the root)"
+# by whichever listing found it abandoned first: another server sharing the root, this one restarted, or the CLI
+ALREADY_REMOVED = "its half-made environment had already been removed (a listing found it abandoned)"
 INTERRUPTED = f"{INTERRUPTED_BY} the half-made environment was removed, {AGAIN}"
 KEPT = "it is kept; delete it if it is not listed as a kernel"
 PUT_BACK = "the layer was put back as it was before, make the change again"  # a change stopped by any means

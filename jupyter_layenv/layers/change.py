@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ..create.jobs import Job, JobManager
 
 SNAPSHOT_DIR = ".layenv-snapshot"
+FOUND = "as found"  # the first revision of a layer jupyter_layenv did not make, recorded at its first change
 SNAPSHOT_MARKER = "job.json"
 SNAPSHOT_TOPS = ("bin", "lib", "lib64", "share", "etc", "include")
 
@@ -154,8 +155,10 @@ def restore_plan(env_path: str, python_version: str | None, lock: tuple[dict[str
 async def run_change(jobs: JobManager, job: Job, change: ChangePlan) -> None:
     """The steps of a change job; any failure leaves the snapshot for the job manager to put back."""
     await jobs.step(job, "snapshot", 0.05)
-    await asyncio.to_thread(take_snapshot, change.path, job.id)
     previous = await asyncio.to_thread(revisions.latest, change.path)
+    if previous is None:  # made by hand (or before revisions): first the layer as found, so the change can be undone
+        previous = await asyncio.to_thread(_record_as_found, job, change)
+    await asyncio.to_thread(take_snapshot, change.path, job.id)
     known: dict[str, dict[str, Any]] = {canonicalize_name(str(e["name"])): e for e in previous.lock} if previous else {}
     if change.action == "restore":
         layer_plan = await asyncio.to_thread(restore_plan, change.path, change.python_version, change.lock)
@@ -181,6 +184,12 @@ async def run_change(jobs: JobManager, job: Job, change: ChangePlan) -> None:
     await asyncio.to_thread(jobs.record, job, change.path, change.python_version, change.base_path, change.request(),
                             layer_plan.install, known)  # fmt: skip
     await asyncio.to_thread(drop_snapshot, change.path, job.id)
+
+
+def _record_as_found(job: Job, change: ChangePlan) -> revisions.Revision:
+    lock = revisions.current_lock(change.path, change.python_version, {})
+    return revisions.record(change.path, user=job.user, request={"action": FOUND}, lock=lock,
+                            base_path=change.base_path, python_version=change.python_version)  # fmt: skip
 
 
 def _write_names(path: str, names: list[str]) -> None:

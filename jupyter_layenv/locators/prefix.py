@@ -34,7 +34,8 @@ _NO_PROVENANCE: tuple[None, None] = (None, None)
 _NONE: list[str] = []  # an absent directory's entries (never modified)
 _NO_SITE: tuple[None, None, bool, bool] = (None, None, False, False)
 _IPYKERNEL = SEP + "ipykernel"
-_uid: Callable[[], int] = getattr(os, "getuid", lambda: -1)  # the server's user (no such thing on Windows)
+# The server's user (no such thing on Windows), asked once: a cold listing asked it twice per env, a system call each
+_UID = os.getuid() if hasattr(os, "getuid") else -1
 
 
 @fast_init
@@ -186,7 +187,7 @@ def inspect_venv(
 def _listable(st: os.stat_result) -> bool:
     """Whether the mode bits alone say that this process may list the directory: its owner with read permission
     (ACLs never restrict the owner), or root where others may read (root squashed on NFS counts as other)."""
-    uid = _uid()
+    uid = _UID
     if st.st_uid == uid:
         return bool(st.st_mode & S_IRUSR)
     return uid == 0 and bool(st.st_mode & S_IROTH)
@@ -342,7 +343,7 @@ def _writable(path: str, st: os.stat_result) -> bool:
     and ACLs; a network mount: the server decides) access(2) is asked. Only an immutable (``chattr +i``)
     directory would be answered otherwise.
     """
-    if st.st_uid == _uid() and st.st_mode & S_IWUSR and st.st_dev in read_write_local_devices():
+    if st.st_uid == _UID and st.st_mode & S_IWUSR and st.st_dev in read_write_local_devices():
         return True
     return os.access(path, os.W_OK)
 

@@ -208,6 +208,16 @@ export interface IRevision {
   base_changed: boolean;
 }
 
+/**
+ * The installer's own tooling, which `pip freeze`, the revisions' locks and requirements.txt leave out (the
+ * server's jupyter_layenv/inventory.py TOOLING): a layer's pip is listed, but not counted in its revisions.
+ */
+const TOOLING = new Set(['pip', 'setuptools', 'wheel', 'distribute']);
+
+export function isTooling(name: string): boolean {
+  return TOOLING.has(name.toLowerCase().replace(/[-_.]+/g, '-'));
+}
+
 /** How many packages a revision's lock holds: "(1 package)", "(3 packages)". */
 export function revisionPackages(rev: Pick<IRevision, 'lock'>): string {
   return `(${plural(rev.lock.length, 'package')})`;

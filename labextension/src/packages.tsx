@@ -13,6 +13,7 @@ import {
   IJob,
   IPackage,
   IPlan,
+  isTooling,
   IRevision,
   isFinal,
   revisionPackages,
@@ -216,6 +217,17 @@ function PackagesView(props: {
           <>
             <span>
               {p.name} {p.version}
+              {isTooling(p.name) && (
+                <>
+                  {' '}
+                  <span
+                    className="jp-LayenvBadge"
+                    title="The installer's own tooling, put there when the layer was made: like pip freeze, the history's package counts, requirements.txt and environment.yml leave it out"
+                  >
+                    installer tooling
+                  </span>
+                </>
+              )}
             </span>
             <button
               className="jp-LayenvButton jp-mod-small"

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import {
   IRevision,
+  isTooling,
   jobDoing,
   jobLine,
   revisionSummary,
@@ -85,5 +86,14 @@ describe("a layer's jobs and history read apart", () => {
       '2026-12-07 09:15 +02:00'
     );
     expect(revisionTime('yesterday')).toBe('yesterday');
+  });
+});
+
+describe('isTooling: what the history counts and exports leave out', () => {
+  it("is the installer's tooling, by normalised name", () => {
+    expect(isTooling('pip')).toBe(true);
+    expect(isTooling('Setuptools')).toBe(true);
+    expect(isTooling('iniconfig')).toBe(false);
+    expect(isTooling('pip-tools')).toBe(false);
   });
 });

@@ -28,7 +28,7 @@ from condachannel import DANGLING_PYTHON, MARKER_MODULE, SUBDIR, cached_channel,
 from envtree import make_conda_prefix, make_venv
 from jupyter_process import JUPYTER, JupyterProcess
 from layenv_api import create, fetch_json, follow, processes_mentioning, run_in_kernel, wait_for_step
-from mounts import tmpfs
+from mounts import read_only, tmpfs
 from wheelhouse import INICONFIG_VERSION
 
 from jupyter_layenv.policy import human_bytes
@@ -646,6 +646,24 @@ async def test_a_full_disk_says_how_much_the_solved_packages_needed(jp_fetch, jp
         assert "no space left" in message and str(envs) in message, await _log(jp_fetch, job)
         assert re.search(r"the \d+ Conda packages solved needed at least \d+\.\d MiB \(compressed\)", message), message
         assert sorted(os.listdir(envs)) in ([], [".layenv-locks"])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root (CI runs as root)")
+async def test_a_read_only_layer_root_keeps_no_conda_base_from_its_own_envs_dir(jp_fetch, jp_home_dir: Path):
+    """A Conda base goes to the Conda envs dir (``~/.conda/envs``), not to the layers' root (``~/.virtualenvs``):
+    with the layers' root read-only, GET policy offered a Conda create and the POST refused it, naming that root."""
+    layers = jp_home_dir / ".virtualenvs"
+    layers.mkdir()
+    with read_only(layers):
+        _, policy = await fetch_json(jp_fetch, "policy")
+        assert policy["conda"]["can_create"] is True, policy["conda"]
+        code, job = await create(jp_fetch, {"kind": "conda", "name": "fromro", "packages": ["python=3.11"]})
+        assert code == 202, job
+        job = await follow(jp_fetch, job["id"], timeout=240)
+        assert job["state"] == "succeeded", await _log(jp_fetch, job)
+        assert job["environment"]["path"] == str(jp_home_dir / ".conda" / "envs" / "fromro")
+        code, refused = await create(jp_fetch, {"name": "layer", "base": job["environment"]["id"]})
+        assert code == 403 and "read-only file system" in refused["message"], refused  # a layer still cannot
 
 
 @pytest.mark.parametrize(

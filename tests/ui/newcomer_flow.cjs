@@ -183,6 +183,9 @@ async function flow(page) {
   await view.locator('[aria-label="History"] li[data-revision="3"]').waitFor({ timeout: 120000 });
   await view.locator(`[aria-label="Layer packages"] li[data-package="${PACKAGE}"]`).waitFor({ state: 'detached' });
   check(true, `rolled back to revision 1: ${PACKAGE} is gone again`);
+  // the layer lists pip, which its revisions do not count: it says why
+  const pip = view.locator('[aria-label="Layer packages"] li[data-package="pip"]');
+  check(/installer tooling/.test(await pip.innerText()), `the layer's pip is marked as installer tooling: "${await pip.innerText()}"`);
   const history = await view.locator('[aria-label="History"] li').allInnerTexts();
   log(`history: ${JSON.stringify(history)}`);
   check(/^#3 \d{4}-\d\d-\d\d \d\d:\d\d UTC \S+: restore of revision 1\b/.test(history[0]), 'a revision\'s time reads to the minute');

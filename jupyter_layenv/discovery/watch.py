@@ -165,9 +165,9 @@ class Watcher:
         self._busy = False
         self._wakeup = threading.Condition(threading.Lock())
         self._fds_open = True
-        # it owns the descriptors: it closes them when it ends, with the discovery lock (no listing reads them then)
-        self._thread = threading.Thread(target=self._run, name="layenv-watch", daemon=True)
-        self._thread.start()
+        # started at the first wake (not inside a listing: it takes the GIL), or by close; it owns the descriptors and
+        # closes them when it ends, holding the discovery lock (no listing reads them then)
+        self._thread: threading.Thread | None = None
 
     # -- the listing's side (discovery lock held) -------------------------------------------------------------
 
@@ -361,6 +361,7 @@ class Watcher:
             if self._stop:
                 return
             self._pending = True
+            self._start()
             self._wakeup.notify()
 
     def idle(self, timeout: float) -> bool:
@@ -625,15 +626,22 @@ class Watcher:
 
     # -- the end ----------------------------------------------------------------------------------------------
 
+    def _start(self) -> None:
+        if self._thread is None:  # (``_wakeup`` held)
+            self._thread = threading.Thread(target=self._run, name="layenv-watch", daemon=True)
+            self._thread.start()
+
     def close(self, *, join: bool = True) -> None:
         """Stops the thread, which closes the descriptors once no listing uses them (``closed``: no listing starts
         to); ``join``: waits for it (never from itself, nor while holding the discovery lock)."""
         self.closed = True
         with self._wakeup:
             self._stop = True
+            self._start()  # one never woken starts to end at once: it closes the descriptors
             self._wakeup.notify_all()
-        if join and self._thread is not threading.current_thread():
-            self._thread.join(5)
+            thread = self._thread
+        if join and thread is not None and thread is not threading.current_thread():
+            thread.join(5)
 
     def _close_fds(self) -> None:
         if self._fds_open:

@@ -24,18 +24,33 @@ from .create.locks import EnvLock, PlantedLink
 from .discovery import slug
 from .inuse import RunningKernel
 from .kernels import SYNC_MARKER
-from .model import DELETING_PREFIX, LAYERED, SCOPE_GROUP, SCOPE_SYSTEM, SCOPE_USER, Discovered, Environment
+from .model import (
+    DELETING_PREFIX,
+    LAYERED,
+    SCOPE_GROUP,
+    SCOPE_SYSTEM,
+    SCOPE_USER,
+    VENV,
+    Discovered,
+    Environment,
+)
 from .policy import LayenvPolicy, PolicyError, kernels_refusal
 from .unlisted import listed_as
 
 BASE_DELETED = "base deleted"  # how discovery's skip reason for a layer whose base is gone begins
+BROKEN_INTERPRETER = "broken interpreter"  # ... for a venv whose bin/python dangles ("recreate … or delete it")
 
 
 def orphaned_layers(discovered: Discovered) -> list[Environment]:
-    """The skipped layers whose base was deleted, as environments a person may delete."""
+    """The skipped layers whose base was deleted, and the venvs whose interpreter dangles, as environments a person
+    may delete (their skip reasons say to)."""
     found = []
     for skipped in discovered.skipped:
-        if not skipped.reason.startswith(BASE_DELETED):
+        if skipped.reason.startswith(BASE_DELETED):
+            prefix, kind = "orphan", LAYERED
+        elif skipped.reason.startswith(BROKEN_INTERPRETER) and fsread.exists(os.path.join(skipped.path, "pyvenv.cfg")):
+            prefix, kind = "broken", VENV
+        else:
             continue
         try:
             st = os.lstat(skipped.path)
@@ -47,11 +62,11 @@ def orphaned_layers(discovered: Discovered) -> list[Environment]:
         in_group = skipped.path.startswith(tuple(group_roots))
         found.append(
             Environment(
-                id=f"orphan.{slug(name)}-{digest}",
+                id=f"{prefix}.{slug(name)}-{digest}",
                 name=name,
                 path=skipped.path,
                 dir_id=(st.st_dev, st.st_ino),
-                kind=LAYERED,
+                kind=kind,
                 base=None,
                 python=None,
                 python_version=None,

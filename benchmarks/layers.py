@@ -36,6 +36,8 @@ from jupyter_process import JupyterProcess
 from packaging.utils import canonicalize_name
 from wheelhouse import wheels_from_installed, write_wheel
 
+from jupyter_layenv.create.installers import InstallerSettings, find_uv, pip_command, uv_command
+
 REQUIRES = ("ipykernel", "jupyter_client", "traitlets", "iniconfig")
 BASE_PACKAGES = ("ipykernel", "pip")  # what make_home's base holds, with their dependencies
 
@@ -61,20 +63,24 @@ def layer_facts(env: Path, base_names: set[str]) -> dict[str, Any]:
 
 
 def manual(base: Path, dest: Path, tool: str, wheelhouse: Path) -> float:
-    """virtualenv on the base + uv or pip install of ``layertool``, as a user would by hand."""
-    from uv import find_uv_bin
-
+    """virtualenv on the base + uv or pip install of ``layertool``, as a user would by hand (the command lines
+    jupyter_layenv's own installers use, with the same offline wheelhouse, without its planning)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     python = str(dest / "bin/python")
+    requirements = dest.with_name(f"{dest.name}-requirements.txt")
+    requirements.parent.mkdir(parents=True, exist_ok=True)
+    requirements.write_text("layertool\n", encoding="utf-8")
+    settings = InstallerSettings(find_links=(str(wheelhouse),), offline=True)
+    uv = find_uv()
+    assert uv is not None, "uv is a dependency of jupyter_layenv"
+    if tool == "uv":
+        install = uv_command(uv, python, str(requirements), settings)
+    else:
+        install = pip_command(python, str(requirements), settings)
     start = time.perf_counter()
     run_checked([sys.executable, "-m", "virtualenv", "--no-periodic-update", "--no-download",
                  "-p", str(base / "bin/python"), "--system-site-packages", "--no-seed", str(dest)], env)  # fmt: skip
-    if tool == "uv":
-        run_checked([find_uv_bin(), "pip", "install", "--no-config", "--offline", "--no-index",
-                     "--find-links", str(wheelhouse), "--python", python, "layertool"], env)  # fmt: skip
-    else:
-        run_checked([python, "-m", "pip", "install", "--isolated", "--disable-pip-version-check",
-                     "--no-index", "--find-links", str(wheelhouse), "layertool"], env)  # fmt: skip
+    run_checked(install, env)
     return time.perf_counter() - start
 
 

@@ -3,21 +3,9 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import sys
+from . import ctrlc
 
-
-def _interrupted_while_loading(signum: int, frame: object) -> None:
-    """Ctrl-C while the commands load (a second or more on a busy machine): one line, not an import traceback."""
-    sys.stderr.write("error: interrupted\n")
-    os._exit(1)
-
-
-try:
-    _before_loading = signal.signal(signal.SIGINT, _interrupted_while_loading)
-except ValueError:  # imported outside the main thread: nothing to press Ctrl-C at
-    _before_loading = None
+ctrlc.install()  # before the commands load (a second or more on a busy machine): Ctrl-C then is one line, no traceback
 
 from jupyter_core.application import JupyterApp  # noqa: E402
 
@@ -27,9 +15,6 @@ from .cli_listing import DoctorApp, ListApp  # noqa: E402
 from .cli_sync import SyncApp  # noqa: E402
 from .cliwords import CliError, ExitCode, did_you_mean, report  # noqa: E402
 from .policy import PolicyError  # noqa: E402
-
-if _before_loading is not None:
-    signal.signal(signal.SIGINT, _before_loading)
 
 
 class LayenvApp(JupyterApp):
@@ -67,11 +52,8 @@ class LayenvApp(JupyterApp):
 
 def main() -> None:
     """``jupyter layenv``: a Ctrl-C ends it with one ``error: interrupted`` line (exit 1); while a command makes or
-    changes an env, it cancels that job instead (see ``cli_base.ServiceCommand.run``)."""
-    try:
-        LayenvApp.launch_instance()
-    except KeyboardInterrupt:
-        report(CliError("interrupted", ExitCode.FAILED))
+    changes an env, it cancels that job instead (see ``ctrlc`` and ``cli_base.ServiceCommand.run``)."""
+    LayenvApp.launch_instance()
 
 
 if __name__ == "__main__":

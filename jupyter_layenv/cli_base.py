@@ -8,7 +8,6 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import sys
 from contextvars import ContextVar
 from typing import Any
@@ -18,6 +17,7 @@ from jupyter_events.logger import EventLogger
 from traitlets import Bool, TraitError, Unicode, default
 from traitlets.config import Application
 
+from . import ctrlc
 from ._version import __version__
 from .cliwords import STANDARD_OPTIONS, CliError, ExitCode, check_options, report, trait_error_words
 from .create.jobs import Job
@@ -121,12 +121,12 @@ class ServiceCommand(LayenvCommand):
 
     def run(self, work: Any) -> Any:
         """Run a service coroutine; a refusal is printed once in CLI words, with its exit code (see cliwords).
-        Ctrl-C is the loop's (see ``ctrl_c_cancels_work``), never a KeyboardInterrupt traceback."""
+        Ctrl-C while it runs: see ``ctrl_c_cancels_work`` (and ``ctrlc``)."""
         try:
             return asyncio.run(self._under_ctrl_c(work))
         except PolicyError as err:
             report(err)
-        except (KeyboardInterrupt, asyncio.CancelledError):
+        except asyncio.CancelledError:  # Ctrl-C cancelled the work where it was
             report(CliError("interrupted", ExitCode.FAILED))
 
     async def _under_ctrl_c(self, work: Any) -> Any:
@@ -139,18 +139,9 @@ class ServiceCommand(LayenvCommand):
             if self.ctrl_c_cancels_work and task is not None:
                 task.cancel()
 
-        try:  # replaces asyncio.run's own handler, which cancels whatever runs and raises once the work is done
-            loop.add_signal_handler(signal.SIGINT, ctrl_c)
-        except (ValueError, RuntimeError, NotImplementedError):  # not the main thread: no Ctrl-C to handle
-            return await work
         _CTRL_C.set(pressed)
-        try:
+        with ctrlc.handled_by(lambda: loop.call_soon_threadsafe(ctrl_c)):  # from the signal handler: scheduled
             return await work
-        finally:
-            # The outcome is decided (made, changed, cancelled or refused): a Ctrl-C now would only turn its report
-            # into "interrupted", or kill the process as it exits (exit 130 after "created …").
-            loop.remove_signal_handler(signal.SIGINT)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 async def follow_job(service: LayenvService, job: Job, quiet: bool) -> None:
@@ -171,7 +162,7 @@ async def follow_job(service: LayenvService, job: Job, quiet: bool) -> None:
                 break
             _progress_bar(job.progress, job.step)
             await asyncio.sleep(0.1)
-    except (KeyboardInterrupt, asyncio.CancelledError):
+    except asyncio.CancelledError:
         with contextlib.suppress(PolicyError):  # it ended meanwhile ("already succeeded"): its outcome stands
             await service.cancel(job.id, account_name())
     _progress_bar(job.progress, job.step)  # where it ended, left on screen

@@ -257,7 +257,7 @@ class LayenvKernelSpecManager(KernelSpecManager):
         starts a new discovery."""
         discovery, self._discovery = getattr(self, "_discovery", None), None  # (traits are set before __init__'s)
         if discovery is not None:
-            discovery.close()
+            discovery.close(wait=False)  # (on the event loop: its thread ends after a listing under way)
 
     def kernel_table(self) -> KernelTable:
         return self.current()[1]

@@ -24,18 +24,34 @@ from .create.locks import EnvLock, PlantedLink
 from .discovery import slug
 from .inuse import RunningKernel
 from .kernels import SYNC_MARKER
-from .model import DELETING_PREFIX, LAYERED, SCOPE_GROUP, SCOPE_SYSTEM, SCOPE_USER, Discovered, Environment
+from .model import (
+    DELETING_PREFIX,
+    LAYERED,
+    SCOPE_GROUP,
+    SCOPE_SYSTEM,
+    SCOPE_USER,
+    VENV,
+    Discovered,
+    Environment,
+)
 from .policy import LayenvPolicy, PolicyError, kernels_refusal
 from .unlisted import listed_as
 
 BASE_DELETED = "base deleted"  # how discovery's skip reason for a layer whose base is gone begins
+OWN_PACKAGES_FORMATS = ("requirements.txt", "lock")  # what a layer exports without its base
+BROKEN_INTERPRETER = "broken interpreter"  # ... for a venv whose bin/python dangles ("recreate … or delete it")
 
 
 def orphaned_layers(discovered: Discovered) -> list[Environment]:
-    """The skipped layers whose base was deleted, as environments a person may delete."""
+    """The skipped layers whose base was deleted, and the venvs whose interpreter dangles, as environments a person
+    may delete (their skip reasons say to)."""
     found = []
     for skipped in discovered.skipped:
-        if not skipped.reason.startswith(BASE_DELETED):
+        if skipped.reason.startswith(BASE_DELETED):
+            prefix, kind = "orphan", LAYERED
+        elif skipped.reason.startswith(BROKEN_INTERPRETER) and fsread.exists(os.path.join(skipped.path, "pyvenv.cfg")):
+            prefix, kind = "broken", VENV
+        else:
             continue
         try:
             st = os.lstat(skipped.path)
@@ -47,11 +63,11 @@ def orphaned_layers(discovered: Discovered) -> list[Environment]:
         in_group = skipped.path.startswith(tuple(group_roots))
         found.append(
             Environment(
-                id=f"orphan.{slug(name)}-{digest}",
+                id=f"{prefix}.{slug(name)}-{digest}",
                 name=name,
                 path=skipped.path,
                 dir_id=(st.st_dev, st.st_ino),
-                kind=LAYERED,
+                kind=kind,
                 base=None,
                 python=None,
                 python_version=None,
@@ -64,6 +80,21 @@ def orphaned_layers(discovered: Discovered) -> list[Environment]:
             )
         )
     return found
+
+
+def skipped_to_export(discovered: Discovered, env_id: str, fmt: str) -> Environment | None:
+    """A deletable skipped env (its base deleted, its interpreter dangling) exports its own packages, what its owner
+    needs to create it again on an existing base; ``None`` when ``env_id`` is none of them."""
+    env = next((env for env in orphaned_layers(discovered) if env.id == env_id), None)
+    if env is not None and fmt not in OWN_PACKAGES_FORMATS:
+        why = (env.skipped_reason or "skipped").split(":")[0]
+        raise PolicyError(
+            400,
+            f"{env.name} is not usable ({why}): only its own packages can be exported (format requirements.txt or "
+            "lock), to create it again on an existing base from that file",
+            "not usable",
+        )
+    return env
 
 
 def unlisted(roots: list[str], discovered: Discovered) -> list[str]:

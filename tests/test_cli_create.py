@@ -199,6 +199,18 @@ def test_ctrl_c_as_a_create_ends_keeps_what_it_made_and_says_so(
     assert str(path) in {env["path"] for env in listing["environments"]}
 
 
+def test_ctrl_c_cancels_the_job_it_follows(cli_env: dict[str, str], clean_create_home: Path, stalling_index):
+    """The case the test below may never meet by its timings: Ctrl-C while the job surely runs (its resolver waits on
+    an index that never answers) cancels it: `error: cancelled`, exit 1, nothing left, the name free."""
+    args = ["create", "stuck", "--base", "conda-py311_ai", "--package", "iniconfig",
+            f"--LayenvService.index_url={stalling_index.url}"]  # fmt: skip
+    code, _, stderr = _ctrl_c(args, cli_env, at_line="== resolve")
+    assert (code, stderr.strip()) == (1, "error: cancelled"), (code, stderr)
+    assert not (clean_create_home / ".virtualenvs" / "stuck").exists()
+    listed = {env["name"] for env in json.loads(layenv("list", "--json", env=cli_env).stdout)["environments"]}
+    assert "stuck" not in listed
+
+
 @pytest.mark.parametrize(
     "when", [{"after": 0.5}, {"after": 2.0}, {"after": 3.5}, {"at_line": "== create"}, {"at_line": "== install"}]
 )

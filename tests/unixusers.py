@@ -305,13 +305,16 @@ def build_server_prefix(dest: Path) -> Path:
     """A Jupyter server install every user can run: the dev venv's jupyter_layenv (and its closure) linked into
     a copy of the CPython, with its console scripts, ``uv`` and the server-extension config pip would install."""
     from envtree import link_or_copy, make_conda_prefix
-    from uv import find_uv_bin
+
+    from jupyter_layenv.create.installers import find_uv
 
     make_conda_prefix(dest, packages=["jupyter_layenv", "jupyter_server", "virtualenv", "uv", "packaging"])
     _copy_checkout_package(dest)
     for name in ("jupyter", "jupyter-server", "jupyter-layenv"):
         _console_script(dest, name)
-    link_or_copy(find_uv_bin(), dest / "bin" / "uv")
+    uv = find_uv()  # the uv the product itself would run
+    assert uv is not None, "uv is a dependency of jupyter_layenv"
+    link_or_copy(uv, dest / "bin" / "uv")
     config_d = Path("etc", "jupyter", "jupyter_server_config.d")
     (dest / config_d).mkdir(parents=True)
     for source in (Path(sys.prefix) / config_d).glob("jupyter_layenv*.json"):

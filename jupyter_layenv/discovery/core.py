@@ -94,19 +94,19 @@ class Discovery:
         self._globs = [pattern for pattern in cfg.group_roots if glob.has_magic(pattern)]
         self._watcher: Watcher | None = None  # change notifications (``config.notifications``), made at first listing
         self._closed = not (cfg.notifications and supported())  # never watches
+        self._tried = False  # a watcher was made (or failed to be)
         self._updated = False  # whether the last listing changed the signature (see ``discover``)
         self._watch_also: dict[str, tuple[str, int]] = {}  # see ``ScanStats.watch_also``
         self._promote_later = False  # a listing changed the signature, its promotion left to ``promote``
         self._reread: list[tuple[str, object]] = []  # the changed paths of this listing, and their entries before
 
-    def close(self) -> None:
-        """Stops change notifications (their thread and descriptors); listings go on with ``stat`` alone."""
-        with self._lock:
-            watcher, self._watcher, self._closed = self._watcher, None, True
-            if watcher is not None:
-                watcher.closed = True  # from now on no listing reads its descriptor
+    def close(self, wait: bool = True) -> None:
+        """Stops change notifications (their thread and descriptors); listings go on with ``stat`` alone. Never
+        blocks on a listing unless ``wait`` (its thread then ends after the listing)."""
+        self._closed = True
+        watcher, self._watcher = self._watcher, None
         if watcher is not None:
-            watcher.close()
+            watcher.close(join=wait)
 
     def watching(self, timeout: float = 10.0) -> bool:
         """Waits until change notifications have promoted what they can for now (benchmarks and tests); ``False``:
@@ -120,8 +120,8 @@ class Discovery:
 
     def _watch(self) -> Watcher | None:
         """The watcher, made at the first listing (lock held); ``None`` when notifications are off or failed."""
-        if self._watcher is None and not self._closed:
-            self._closed = True  # one try: a failure is logged once
+        if self._watcher is None and not self._closed and not self._tried:
+            self._tried = True  # one try: a failure is logged once
             try:
                 watcher = Watcher(
                     self._lock, self._roots, self.config.max_watches, self.log, probed=self.config.root_timeout > 0
@@ -129,8 +129,11 @@ class Discovery:
             except OSError as err:  # EMFILE: the user's inotify instances are used up
                 self.log.info("jupyter_layenv: no change notifications (%s); listings check with stat", err)
                 return None
-            self._watcher, self._closed = watcher, False
+            self._watcher = watcher
             weakref.finalize(self, watcher.close, join=False)
+            if self._closed:  # closed meanwhile (``close`` takes no lock)
+                self._watcher = None
+                watcher.close(join=False)
         return self._watcher
 
     def discover(self, *, promote: bool = True) -> Discovered:

@@ -59,11 +59,12 @@ EVENT = struct.Struct("iIII")
 # systems, FUSE, overlay whose lower layers change underneath, unknown) is never promoted.
 WATCHABLE_FILE_SYSTEMS = frozenset(("ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "f2fs", "zfs"))
 WATCH_SHARE = 8  # use at most 1/WATCH_SHARE of the user's inotify watches (other users' servers share the limit)
-BATCH = 64  # paths promoted per hold of the discovery lock
+BATCH = 32  # paths promoted per hold of the discovery lock (about 0.2 ms)
 RETRY_S = 2.5  # a path not settled yet is tried again after this (the racy window and a little)
 # A wake waits this long before promoting: the listing that woke the thread returns first (the thread, started or woken
-# at once, took the GIL from it for up to the 5 ms switch interval: +1.5 ms on a cold listing at 500 envs)
-PROMOTE_AFTER_S = 0.02
+# at once, took the GIL from it for up to the 5 ms switch interval: +1.5 ms on a cold listing at 500 envs), and a
+# client's request right after it does not wait for the batches either; a server's next poll comes seconds later
+PROMOTE_AFTER_S = 0.05
 
 log = logging.getLogger("jupyter_layenv.discovery")
 
@@ -143,6 +144,7 @@ class Watcher:
         self._refused: dict[str, Expected] = {}  # path -> the entry found not promotable (tried again if it changes)
         self._dirs: dict[str, int] = {}  # directories watched and checked (no symlink, root's device) -> root device
         self._checked: dict[str, bool] = {}  # every path watched and checked so, directory or file
+        self._kids: dict[str, set[str]] = {}  # path -> the paths under it in the tables, one level down
         self._root_ids: dict[str, tuple[int, int] | None] = {}  # root -> (dev, ino) when watched; None: never promote
         self._inner_mounts: dict[str, tuple[str, ...]] = {}  # root -> the mount points under it (never watched)
         self._wds: dict[int, set[str]] = {}  # watch descriptor -> the paths watched through it
@@ -162,8 +164,10 @@ class Watcher:
         self._pending = False
         self._busy = False
         self._wakeup = threading.Condition(threading.Lock())
-        self._thread: threading.Thread | None = None
         self._fds_open = True
+        # started at the first wake (not inside a listing: it takes the GIL), or by close; it owns the descriptors and
+        # closes them when it ends, holding the discovery lock (no listing reads them then)
+        self._thread: threading.Thread | None = None
 
     # -- the listing's side (discovery lock held) -------------------------------------------------------------
 
@@ -178,7 +182,7 @@ class Watcher:
             self._fs_types, self._mount_points = file_systems(self._mounts.read().decode("utf-8", "replace"))
             self._forget_all()  # a mount over a watched directory makes no event
         self._drain()
-        if self.promoted:
+        if self.promoted or self._extra:
             for root, seen in list(self._root_ids.items()):
                 if seen is None:
                     continue
@@ -231,6 +235,7 @@ class Watcher:
                 directory = os.path.dirname(directory)
             if path == root or directory == root:
                 self.promoted[path] = expected
+                self._note(path)  # a missing path is not watched itself: reached from its parent
 
     # -- events -----------------------------------------------------------------------------------------------
 
@@ -281,26 +286,46 @@ class Watcher:
     def _demote_many(self, exact: set[str], under: set[str]) -> None:
         """Demotes the paths in ``exact`` (their own mtime moved) and everything at or under a path of ``under``
         (what it is, or what it resolves to, may have changed: watched again and checked before a promotion)."""
-        promoted, dirs, wd_of = self.promoted, self._dirs, self._wd_of
-        # a path with anything promoted or watched under it is itself promoted, watched or a checked directory
-        under = {path for path in under if path in dirs or path in wd_of or path in promoted}
+        promoted, extra, kids = self.promoted, self._extra, self._kids
+        self.dirty = True
         for path in exact:
             promoted.pop(path, None)
-        self.dirty = True
-        extra = self._extra
-        if extra:
-            prefixes = tuple(path + "/" for path in under)
-            for path in [path for path in extra if path in exact or path in under or path.startswith(prefixes)]:
-                self._forced.add(extra.pop(path)[0])
-                self._also.pop(path, None)  # its dependent's new inspection gives it again
-        if not under:
-            return
-        prefixes = tuple(path + "/" for path in under)
-        for table in (promoted, dirs, self._checked, self._root_ids, self._refused):
-            for path in [path for path in table if path in under or path.startswith(prefixes)]:
-                del table[path]
-        for path in [path for path in wd_of if path in under or path.startswith(prefixes)]:
-            self._unwatch(path)
+            if path in extra:
+                self._unextra(path)
+        # everything promoted or watched hangs from the root through watched directories (``_note``): the subtree
+        # is walked, not the tables
+        subtree: set[str] = set()
+        stack = list(under)
+        while stack:
+            path = stack.pop()
+            if path not in subtree:
+                subtree.add(path)
+                stack.extend(kids.get(path, ()))
+        for path in subtree:
+            promoted.pop(path, None)
+            self._dirs.pop(path, None)
+            self._checked.pop(path, None)
+            self._root_ids.pop(path, None)
+            self._refused.pop(path, None)
+            if path in extra:
+                self._unextra(path)
+            if path in self._wd_of:
+                self._unwatch(path)
+            kids.pop(path, None)
+            siblings = kids.get(os.path.dirname(path))
+            if siblings is not None:
+                siblings.discard(path)
+
+    def _unextra(self, path: str) -> None:
+        """A path watched for its dependent changed: the dependent is reported changed at the next listing."""
+        self._forced.add(self._extra.pop(path)[0])
+        self._also.pop(path, None)  # its dependent's new inspection gives it again
+
+    def _note(self, path: str) -> None:
+        """``path`` is in the tables: reachable from its parent's when a subtree is demoted."""
+        parent = os.path.dirname(path)
+        if parent != path:
+            self._kids.setdefault(parent, set()).add(path)
 
     def _unwatch(self, path: str) -> None:
         """Forgets the watch ``path`` was checked through (its inode may be another now); a watch no path uses goes."""
@@ -319,6 +344,7 @@ class Watcher:
         for path in self._extra:
             self._also.pop(path, None)
         self._extra.clear()
+        self._kids.clear()
         self.promoted.clear()
         self._dirs.clear()
         self._checked.clear()
@@ -335,9 +361,7 @@ class Watcher:
             if self._stop:
                 return
             self._pending = True
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="layenv-watch", daemon=True)
-                self._thread.start()
+            self._start()
             self._wakeup.notify()
 
     def idle(self, timeout: float) -> bool:
@@ -362,12 +386,15 @@ class Watcher:
                         self._wakeup.wait(None if retry is None else max(0.0, retry - time.monotonic()))
                     if self._stop:
                         return
-                    after = time.monotonic() + PROMOTE_AFTER_S
-                    while not self._stop and (left := after - time.monotonic()) > 0:
+                    self._busy = True
+                    deadline = (
+                        time.monotonic() + PROMOTE_AFTER_S
+                    )  # (a listing's wake does not cut it short, a stop does)
+                    while not self._stop and (left := deadline - time.monotonic()) > 0:
                         self._wakeup.wait(left)
                     if self._stop:
                         return
-                    self._pending, self._retry_at, self._busy = False, None, True
+                    self._pending, self._retry_at = False, None
                 try:
                     self._promote_pass()
                 finally:
@@ -375,29 +402,35 @@ class Watcher:
                         self._busy = False
                         self._wakeup.notify_all()
         finally:
-            with self._wakeup:
+            with self._lock:
                 self._close_fds()
 
     def _promote_pass(self) -> None:
-        with self._lock:
-            signature = self._signature
+        with self._lock:  # copies only: the lock is held as briefly as can be
+            signature, also = self._signature, self._also
             if self.closed or signature is None:
                 return
-            promoted, refused = self.promoted, self._refused
-            todo: list[tuple[str, Expected]] = [
-                (path, expected)
-                for path, expected in signature.items()
-                if promoted.get(path, UNREAD) is not expected and refused.get(path, UNREAD) is not expected
-            ]
-            extra, also = self._extra, self._also
-            todo_also = [(path, entry) for path, entry in also.items() if extra.get(path) is not entry]
+            items, also_items = list(signature.items()), list(also.items())
+        # sorted out without the lock, from tables only it and listings change: each one is checked again under it
+        promoted, refused, extra = self.promoted, self._refused, self._extra
+        todo = [
+            (path, expected)
+            for path, expected in items
+            if promoted.get(path, UNREAD) is not expected and refused.get(path, UNREAD) is not expected
+        ]
+        todo_also = [(path, entry) for path, entry in also_items if extra.get(path) is not entry]
         retry = False
         for start in range(0, len(todo), BATCH):
             with self._lock:
                 if self.closed or self._stop or self._signature is not signature:
                     return  # a new signature: its listing woke the thread again
+                promoted, refused = self.promoted, self._refused
                 for path, expected in todo[start : start + BATCH]:
-                    if signature.get(path, None) is expected and path in signature:
+                    if (
+                        signature.get(path, UNREAD) is expected
+                        and promoted.get(path, UNREAD) is not expected
+                        and refused.get(path, UNREAD) is not expected
+                    ):
                         retry = self._promote(path, expected) or retry
         for start in range(0, len(todo_also), BATCH):
             with self._lock:
@@ -437,6 +470,7 @@ class Watcher:
             except FileNotFoundError:
                 if path != root:
                     self.promoted[path] = expected
+                    self._note(path)  # a missing path is not watched itself: reached from its parent
                 return False
             except (OSError, ValueError):
                 pass
@@ -580,6 +614,7 @@ class Watcher:
             return None
         self._wds.setdefault(wd, set()).add(path)
         self._wd_of[path] = wd
+        self._note(path)
         return wd
 
     def _limit_reached(self, which: str) -> None:
@@ -591,16 +626,20 @@ class Watcher:
 
     # -- the end ----------------------------------------------------------------------------------------------
 
+    def _start(self) -> None:
+        if self._thread is None:  # (``_wakeup`` held)
+            self._thread = threading.Thread(target=self._run, name="layenv-watch", daemon=True)
+            self._thread.start()
+
     def close(self, *, join: bool = True) -> None:
-        """Stops the thread, which closes the descriptors; ``closed`` was set with the discovery lock held (no listing
-        uses them any more), or the Discovery is gone."""
+        """Stops the thread, which closes the descriptors once no listing uses them (``closed``: no listing starts
+        to); ``join``: waits for it (never from itself, nor while holding the discovery lock)."""
         self.closed = True
         with self._wakeup:
             self._stop = True
+            self._start()  # one never woken starts to end at once: it closes the descriptors
             self._wakeup.notify_all()
             thread = self._thread
-            if thread is None:
-                self._close_fds()
         if join and thread is not None and thread is not threading.current_thread():
             thread.join(5)
 

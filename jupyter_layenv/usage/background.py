@@ -30,10 +30,8 @@ log = logging.getLogger("jupyter_layenv.usage")
 
 def mtime(path: str) -> int:
     """A directory's st_mtime_ns, ``-1`` when it is absent (or cannot be read)."""
-    try:
-        return os.lstat(path).st_mtime_ns
-    except OSError:
-        return -1
+    info = _lstat(path)
+    return -1 if info is None else info.st_mtime_ns
 
 
 def stamp(paths: Iterable[str]) -> tuple[Stamps, bool]:
@@ -42,14 +40,18 @@ def stamp(paths: Iterable[str]) -> tuple[Stamps, bool]:
     stamps: list[tuple[str, int]] = []
     settled = True
     for path in paths:
-        try:
-            info = os.lstat(path)
-        except OSError:
-            stamps.append((path, -1))
-            continue
-        stamps.append((path, info.st_mtime_ns))
-        settled = settled and settled_since(info.st_mtime_ns, info.st_ctime_ns, started)
+        info = _lstat(path)
+        stamps.append((path, -1 if info is None else info.st_mtime_ns))
+        if info is not None:
+            settled = settled and settled_since(info.st_mtime_ns, info.st_ctime_ns, started)
     return tuple(stamps), settled
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except OSError:
+        return None
 
 
 def unchanged(stamps: Stamps) -> bool:

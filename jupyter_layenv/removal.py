@@ -38,6 +38,7 @@ from .policy import LayenvPolicy, PolicyError, kernels_refusal
 from .unlisted import listed_as
 
 BASE_DELETED = "base deleted"  # how discovery's skip reason for a layer whose base is gone begins
+OWN_PACKAGES_FORMATS = ("requirements.txt", "lock")  # what a layer exports without its base
 BROKEN_INTERPRETER = "broken interpreter"  # ... for a venv whose bin/python dangles ("recreate … or delete it")
 
 
@@ -79,6 +80,21 @@ def orphaned_layers(discovered: Discovered) -> list[Environment]:
             )
         )
     return found
+
+
+def skipped_to_export(discovered: Discovered, env_id: str, fmt: str) -> Environment | None:
+    """A deletable skipped env (its base deleted, its interpreter dangling) exports its own packages, what its owner
+    needs to create it again on an existing base; ``None`` when ``env_id`` is none of them."""
+    env = next((env for env in orphaned_layers(discovered) if env.id == env_id), None)
+    if env is not None and fmt not in OWN_PACKAGES_FORMATS:
+        why = (env.skipped_reason or "skipped").split(":")[0]
+        raise PolicyError(
+            400,
+            f"{env.name} is not usable ({why}): only its own packages can be exported (format requirements.txt or "
+            "lock), to create it again on an existing base from that file",
+            "not usable",
+        )
+    return env
 
 
 def unlisted(roots: list[str], discovered: Discovered) -> list[str]:

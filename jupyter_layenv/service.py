@@ -354,6 +354,9 @@ class LayenvService(condabase.CondaBases):
             os.path.lexists(path)
             or any(env.name == request.name and env.path == path for env in discovered.environments)
         ):
+            if root == base.path and not any(env.path == path for env in discovered.environments):
+                raise PolicyError(409, f"{path} is a folder of the Conda environment {base.id} (a layer goes inside it "
+                                  "in this layout), not an environment: pick another name", "exists")  # fmt: skip
             raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
         if request.inherit:
             provided = inventory.distributions(base.path, base.python_version)
@@ -521,7 +524,9 @@ class LayenvService(condabase.CondaBases):
 
     def _export(self, env_id: str, fmt: str) -> tuple[str, str]:
         discovered, _ = self.ksm.current()
-        env = self._find(discovered, env_id)
+        env = discovered.by_id(env_id) or removal.skipped_to_export(discovered, env_id, fmt)
+        if env is None:
+            raise not_found(f"environment {env_id!r}")
         base = discovered.by_path(env.base) if env.base else None
         if fmt == "explicit":
             try:

@@ -42,6 +42,21 @@ async def test_inside_base_layout(jp_fetch, create_home: Path):
         shutil.rmtree(base / ".layenv-locks", ignore_errors=True)
 
 
+@pytest.mark.parametrize("name", ["lib", "bin", "conda-meta"])
+async def test_a_name_that_is_one_of_the_bases_own_folders_is_refused_without_delete_it(
+    jp_fetch, create_home: Path, audit, name: str
+):
+    """In the seed's layout a layer named ``lib`` would go to ``envs/py311_ai/lib``, the base's own folder: the 409
+    said "… exists already; pick another name or delete it first", advice that destroys the base if followed."""
+    base = create_home / "miniconda3" / "envs" / "py311_ai"
+    code, body = await create(jp_fetch, {"name": name, "base": BASE_ID})
+    assert code == 409, body
+    assert "delete" not in body["message"], body["message"]
+    assert f"{base / name} is a folder of the Conda environment {BASE_ID}" in body["message"], body["message"]
+    assert "pick another name" in body["message"], body["message"]
+    assert (base / name).is_dir() and audit[-1]["outcome"] == "refused"
+
+
 @pytest.mark.parametrize("nested_venvs", [False])
 async def test_inside_base_without_nested_venvs_puts_the_layer_in_the_user_root(jp_fetch, create_home: Path):
     """Discovery does not look inside Conda envs: a layer built inside its base would not be listed (the create used

@@ -283,6 +283,26 @@ async def test_a_layer_whose_base_was_deleted_can_be_deleted(jp_fetch, orphaned_
     assert sorted(os.listdir(cli.parent)) in ([], [".layenv-locks"])
 
 
+async def test_a_layer_whose_base_was_deleted_exports_its_own_packages(jp_fetch, clean_create_home: Path):
+    """To recreate a layer on another base (what its skip reason says to do), its owner needs its packages: the
+    export answered "environment 'orphan.…' not found: see GET environments", the id the listing had just given."""
+    from envtree import add_pure_python_package, make_conda_prefix, site_packages
+
+    base = make_conda_prefix(clean_create_home / "miniconda3" / "envs" / "doomed3")
+    layer = make_layered_env(base, clean_create_home / ".virtualenvs" / "stranded3")
+    add_pure_python_package(site_packages(layer), "rescued", "1.2", "")
+    shutil.rmtree(base)
+    _, listing = await fetch_json(jp_fetch, "environments")
+    orphan = next(s for s in listing["skipped"] if s["path"] == str(layer))
+    response = await jp_fetch("layenv", "environments", orphan["id"], "export", params={"format": "requirements.txt"})
+    assert "rescued==1.2" in response.body.decode().splitlines()
+    yml = {"format": "environment.yml"}
+    code, body = await fetch_json(jp_fetch, "environments", orphan["id"], "export", params=yml)
+    assert code == 400, body
+    assert "base deleted" in body["message"] and "requirements.txt" in body["message"], body
+    shutil.rmtree(layer)
+
+
 async def test_a_layer_with_a_dangling_interpreter_can_be_deleted(jp_fetch, clean_create_home: Path, audit):
     """Its skip reason says "recreate the environment or delete it", but `jupyter layenv delete NAME` answered "not
     found" and the panel had no Delete for it: it had to be removed by hand. It gets an id and a delete, like a layer

@@ -94,11 +94,11 @@ def processes(envs: Iterable[Environment], *, kernels_only: bool = True) -> list
                 args = handle.read().decode("utf-8", "replace").split("\0")
         except OSError:
             continue
+        connection = next((arg.rsplit("=", 1)[-1] for arg in args if arg.endswith(".json")), None)
+        if kernels_only and connection is None:  # most processes: told apart without a path looked up
+            continue
         env = next((env for arg in args if (env := _env_of(arg, by_path)) is not None), None)
         if env is None:
-            continue
-        connection = next((arg.rsplit("=", 1)[-1] for arg in args if arg.endswith(".json")), None)
-        if kernels_only and connection is None:
             continue
         found.append(RunningKernel(_kernel_id(connection), env.path, env.base, _where(int(entry), connection)))
     return found

@@ -38,10 +38,15 @@ class Dist:
 
 def distributions(prefix: str, python_version: str | None) -> list[Dist]:
     """The distributions installed in a prefix's own site-packages (its Python's), sorted by name."""
+    return [dist for dist, _metadata in distributions_with_metadata(prefix, python_version)]
+
+
+def distributions_with_metadata(prefix: str, python_version: str | None) -> list[tuple[Dist, str]]:
+    """:func:`distributions`, each with its core metadata file (METADATA, or an egg-info's PKG-INFO): one listing."""
     site, _version, entries = site_packages_of(prefix, python_version)
     if site is None:
         return []
-    found: dict[str, Dist] = {}
+    found: dict[str, tuple[Dist, str]] = {}
     for entry in entries:
         if not entry.endswith((".dist-info", ".egg-info")):
             continue
@@ -51,8 +56,8 @@ def distributions(prefix: str, python_version: str | None) -> list[Dist]:
         headers = _headers(metadata)
         installer = (fsread.read_small_text(os.path.join(site, entry, "INSTALLER")) or "").strip()
         dist = Dist(headers.get("name", name), headers.get("version", version.split("-")[0]), installer)
-        found.setdefault(dist.key, dist)
-    return sorted(found.values(), key=lambda d: d.key)
+        found.setdefault(dist.key, (dist, metadata))
+    return sorted(found.values(), key=lambda found: found[0].key)
 
 
 def has_distribution(prefix: str, python_version: str | None, name: str) -> bool:

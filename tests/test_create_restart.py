@@ -15,13 +15,15 @@ from jupyter_process import JUPYTER, JupyterProcess
 from layenv_api import BASE_ID, StallingIndex, processes_mentioning
 
 from jupyter_layenv.create.jobstore import Job, JobStore
-from jupyter_layenv.create.recovery import INTERRUPTED, recover_job
+from jupyter_layenv.create.recovery import recover_job
 from jupyter_layenv.model import BUILDING_MARKER
 
 # every server process records its audit events in a file of its own, named by its pid
 AUDIT_CONFIG = """import logging, os
 c.EventLogger.handlers = [logging.FileHandler(os.path.join({audit!r}, f"{{os.getpid()}}.jsonl"))]
 """
+
+INTERRUPTED = "interrupted: the server running it stopped; the half-made environment was removed, create it again"
 
 
 def _server(tmp: Path, home: Path, index_url: str) -> JupyterProcess:

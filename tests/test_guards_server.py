@@ -19,7 +19,6 @@ from hubutil import execute
 from jupyter_process import JupyterProcess
 from layenv_api import BASE_ID, StallingIndex, processes_mentioning
 
-from jupyter_layenv.create.recovery import PUT_BACK
 from jupyter_layenv.model import BUILDING_MARKER
 
 
@@ -125,7 +124,9 @@ def test_a_server_shut_down_during_a_layer_change_says_the_layer_is_as_before(
         record = json.loads((tmp_path / "data" / "layenv" / "jobs" / f"{change['id']}.json").read_text())
         assert record["state"] == "failed" and "interrupted by server shutdown" in record["error"], record
         assert "create it again" not in record["error"] and "as it was before" in record["error"], record
-        assert record["error"] == f"interrupted by server shutdown; {PUT_BACK}", record  # recovery's words too
+        assert record["error"] == (
+            "interrupted by server shutdown; the layer was put back as it was before, make the change again"
+        ), record  # recovery's words too
         assert (Path(change["path"]) / "pyvenv.cfg").is_file(), "the layer was removed, not restored"
     finally:
         server.stop()

@@ -184,3 +184,46 @@ def test_small_file_probe_tells_absent_from_unreadable(tmp_path: Path):
     assert fsread.listdir_probe(str(tmp_path / "file")) is fsread.NOT_THERE
     assert sorted(fsread.listdir_probe(str(tmp_path))) == sorted(os.listdir(tmp_path))  # type: ignore[arg-type]
     assert fsread.lexists(str(tmp_path / "dangling")) and not fsread.lexists(str(tmp_path / "absent"))
+
+
+def _dist(site: Path, name: str, version: str) -> None:
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n")
+
+
+def test_a_known_python_without_its_site_packages_reads_no_other_pythons(tmp_path: Path):
+    """An env whose Python is 3.11 reads lib/python3.11/site-packages or nothing: never the lib/python3.12 another
+    Python left (a layer's plan would count that Python's packages as its base's, or re-install the base's; its
+    kernel check would find the other Python's ipykernel). The newest is read only when the version is unknown; a
+    free-threaded build's lib/python3.13t is its version's own. Broken by: falling back to the newest in lib."""
+    from jupyter_layenv.inventory import distributions
+    from jupyter_layenv.locators.prefix import site_packages_of
+
+    prefix = tmp_path / "env"
+    _dist(prefix / "lib" / "python3.12" / "site-packages", "numpy", "2.0")
+    assert site_packages_of(str(prefix), "3.11.9") == (None, "3.11", [])
+    assert distributions(str(prefix), "3.11.9") == []
+    assert site_packages_of(str(prefix), None)[:2] == (str(prefix / "lib/python3.12/site-packages"), "3.12")
+    assert [d.name for d in distributions(str(prefix), None)] == ["numpy"]
+    _dist(prefix / "lib" / "python3.13t" / "site-packages", "flask", "3.0")
+    site, x_y, entries = site_packages_of(str(prefix), "3.13.1")
+    assert (site, x_y, entries) == (str(prefix / "lib/python3.13t/site-packages"), "3.13", ["flask-3.0.dist-info"])
+
+
+def test_a_resolvers_view_of_a_prefix_lists_its_site_packages_once(tmp_path: Path):
+    """What a layer's plan treats as installed (each distribution with its metadata file) comes from one listing of
+    site-packages. Broken by: listing it for the metadata files and again for the distributions."""
+    from jupyter_layenv.layers.installed import installed
+
+    site = tmp_path / "env" / "lib" / "python3.11" / "site-packages"
+    _dist(site, "numpy", "2.0")
+    _dist(site, "Flask", "3.0")
+    with pytest.MonkeyPatch.context() as patch:
+        calls = record_os_calls(patch, list(LISTINGS))
+        found = installed(str(tmp_path / "env"), "3.11.9")
+    assert {key: (entry.dist.version, entry.metadata) for key, entry in found.items()} == {
+        "flask": ("3.0", str(site / "Flask-3.0.dist-info" / "METADATA")),
+        "numpy": ("2.0", str(site / "numpy-2.0.dist-info" / "METADATA")),
+    }
+    assert calls.paths("listdir", "scandir") == [str(site)], calls.paths()

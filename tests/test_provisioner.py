@@ -19,7 +19,6 @@ from jupyter_client.manager import KernelManager
 from jupyter_process import JUPYTER, JupyterProcess, run_code
 
 from jupyter_layenv import LayenvKernelSpecManager
-from jupyter_layenv.kernels import PROVISIONER_NAME
 from jupyter_layenv.relaunch import EnvUnusable, launch_now
 
 PROBE = "import os, sys; print(sys.prefix, os.environ.get('LAYENV_LATE'), os.environ.get('LAYENV_LATE_SCRIPT'))"
@@ -31,7 +30,7 @@ def test_every_spec_names_the_provisioner_and_a_launch_now_equals_the_listing(ho
     for name, entry in table.entries.items():
         path = entry.spec["metadata"]["layenv"]["path"]
         provisioner = entry.spec["metadata"]["kernel_provisioner"]
-        assert provisioner == {"provisioner_name": PROVISIONER_NAME, "config": {"env": path}}, name
+        assert provisioner == {"provisioner_name": "layenv-provisioner", "config": {"env": path}}, name
         # unchanged env: the provisioner starts exactly what the spec says (layers, activate.d wrapper, state vars)
         assert launch_now(path, entry.spec["argv"], entry.spec["env"]) == (entry.spec["argv"], entry.spec["env"]), name
 
@@ -83,7 +82,7 @@ def test_nbconvert_runs_a_nb_conda_kernels_name_through_synced_specs_with_the_en
     written = _sync(env)
     assert "conda-env-provenv-py" in written and "conda-provenv-py" in written
     synced = json.loads((tmp_path / "data" / "kernels" / "conda-env-provenv-py" / "kernel.json").read_text())
-    assert synced["metadata"]["kernel_provisioner"]["provisioner_name"] == PROVISIONER_NAME
+    assert synced["metadata"]["kernel_provisioner"]["provisioner_name"] == "layenv-provisioner"
     # the env changes after the sync: a `conda env config vars set` variable and an activate.d script
     provenv = prov_home / "miniconda3" / "envs" / "provenv"
     state = write_conda_state(provenv, {"LAYENV_LATE": "after-sync"})

@@ -5,14 +5,11 @@ Blocking file reads: callers on the event loop run these in a thread.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 
-from ..inventory import Dist, distributions
-from ..locators.prefix import site_packages_of
+from ..inventory import Dist, distributions_with_metadata
 
 
 @dataclass(frozen=True)
@@ -49,13 +46,6 @@ class Installed:
 
 def installed(prefix: str, python_version: str | None) -> dict[str, Installed]:
     """The distributions in a prefix's own site-packages (of its Python, see ``inventory``), by canonical name."""
-    site, _version, entries = site_packages_of(prefix, python_version)
-    files: dict[str, str] = {}
-    for entry in entries:
-        if entry.endswith(".dist-info"):
-            files.setdefault(canonicalize_name(entry[: -len(".dist-info")].partition("-")[0]),
-                             os.path.join(site or "", entry, "METADATA"))  # fmt: skip
-        elif entry.endswith(".egg-info"):
-            files.setdefault(canonicalize_name(entry[: -len(".egg-info")].partition("-")[0]),
-                             os.path.join(site or "", entry, "PKG-INFO"))  # fmt: skip
-    return {dist.key: Installed(dist, files.get(dist.key)) for dist in distributions(prefix, python_version)}
+    return {
+        dist.key: Installed(dist, metadata) for dist, metadata in distributions_with_metadata(prefix, python_version)
+    }

@@ -442,7 +442,7 @@ def _site_and_ipykernel(
 
 
 def site_packages_of(prefix: str, version: str | None) -> tuple[str | None, str | None, list[str]]:
-    """The ``lib/pythonX.Y/site-packages`` of the env's Python ``version`` when it has one, else the newest; its
+    """The ``lib/pythonX.Y/site-packages`` of the env's Python ``version`` (none when it has none), else the newest; its
     X.Y, and its entries (listing it proves it exists). Knowing the version saves listing ``lib``. No default: a
     caller passes the version discovery gives the env (``Environment.python_version``); ``None`` only where nothing
     knows it (another Python's ``lib/python3.X`` left behind is then as likely as the env's own).
@@ -453,12 +453,15 @@ def site_packages_of(prefix: str, version: str | None) -> tuple[str | None, str 
 def _site_packages(prefix: str, base: str, version: str | None) -> tuple[str | None, str | None, list[str]]:
     """``site_packages_of``, with the prefix's ``_base`` made already."""
     if version and not IS_WINDOWS:
+        # The env's Python reads its own X.Y's site-packages (or, a free-threaded build, X.Yt's), never another
+        # Python's left in lib: its packages counted as the env's would make a layer's plan wrong.
         x_y, site = _site_of_version(version)
-        candidate = base + site
-        try:
-            return candidate, x_y, os.listdir(candidate)
-        except OSError:
-            pass
+        for candidate in (base + site, f"{base}lib{SEP}python{x_y}t{SEP}site-packages"):
+            try:
+                return candidate, x_y, os.listdir(candidate)
+            except OSError:
+                continue
+        return None, x_y, []
     candidates: list[tuple[str, str | None]]
     if IS_WINDOWS:
         candidates = [(os.path.join(prefix, "Lib", "site-packages"), None)]

@@ -31,13 +31,19 @@ from layenv_api import create, fetch_json, follow, processes_mentioning, run_in_
 from mounts import read_only, tmpfs
 from wheelhouse import INICONFIG_VERSION
 
-from jupyter_layenv.policy import human_bytes
 from jupyter_layenv.usage import sizing
 
 PROBE = f"""
 import json, sys, {MARKER_MODULE}
 print(json.dumps({{"prefix": sys.prefix, "marker": {MARKER_MODULE}.WHERE, "executable": sys.executable}}))
 """
+
+
+def shown(count: int) -> str:
+    """A size as the quota's refusal writes it: bytes, then KiB, MiB with one decimal."""
+    if count < 1024:
+        return f"{count} bytes"
+    return f"{count / 1024:.1f} KiB" if count < 1024 * 1024 else f"{count / 1024 / 1024:.1f} MiB"
 
 
 @pytest.fixture(scope="session")
@@ -714,7 +720,7 @@ async def test_conda_envs_count_against_the_size_quota_and_a_conda_create_over_i
             break
         await asyncio.sleep(0.1)
     assert (policy["bytes_owned"], policy["can_create"], policy["conda"]["can_create"]) == (used, False, False)
-    assert policy["create_refused"].startswith(f"your environments use {human_bytes(used)}"), policy
+    assert policy["create_refused"].startswith(f"your environments use {shown(used)}"), policy
     assert policy["conda"]["refused"] == policy["create_refused"]
 
     _, before = await fetch_json(jp_fetch, "jobs")
@@ -724,7 +730,7 @@ async def test_conda_envs_count_against_the_size_quota_and_a_conda_create_over_i
     ):
         code, reply = await create(jp_fetch, body)
         assert (code, reply["reason"]) == (403, "max_bytes_per_user"), reply
-        assert f"your environments use {human_bytes(used)} (at most {SIZE_LIMIT} bytes)" in reply["message"]
+        assert f"your environments use {shown(used)} (at most {SIZE_LIMIT} bytes)" in reply["message"]
         assert (audit[-1]["action"], audit[-1]["outcome"], audit[-1]["detail"]) == (
             "create",
             "refused",
@@ -760,7 +766,7 @@ def test_cli_conda_create_over_the_size_quota_is_refused_in_cli_words(tmp_path: 
         pkgs=pkgs,
     )
     assert proc.returncode == 4, proc.stderr
-    assert proc.stderr.startswith(f"error: your environments use {human_bytes(used)} (at most {SIZE_LIMIT} bytes)")
+    assert proc.stderr.startswith(f"error: your environments use {shown(used)} (at most {SIZE_LIMIT} bytes)")
     assert "`jupyter layenv clean`" in proc.stderr and "LayenvPolicy.max_bytes_per_user" in proc.stderr
     assert not re.search(r"\b(GET|POST|DELETE) |\b403\b|'\w+' must", proc.stderr), proc.stderr
     assert sorted(os.listdir(home / ".conda" / "envs")) in (["mine"], [".layenv-locks", "mine"])

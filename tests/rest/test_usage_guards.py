@@ -11,10 +11,16 @@ import pytest
 from envtree import make_layered_env
 from layenv_api import BASE_ID, StallingIndex, create, fetch_json, follow, processes_mentioning, wait_for_step
 
-from jupyter_layenv.policy import human_bytes
 from jupyter_layenv.usage import sizing
 
 LIMIT = 1000
+
+
+def shown(count: int) -> str:
+    """A size as the quota's refusal writes it: bytes, then KiB, MiB with one decimal."""
+    if count < 1024:
+        return f"{count} bytes"
+    return f"{count / 1024:.1f} KiB" if count < 1024 * 1024 else f"{count / 1024 / 1024:.1f} MiB"
 
 
 @pytest.fixture
@@ -59,7 +65,7 @@ async def test_a_create_over_the_size_quota_is_refused_naming_usage_and_limit(jp
     code, reply = await create(jp_fetch, {"name": "more", "base": BASE_ID})
     assert code == 403, reply
     assert reply["reason"] == "max_bytes_per_user"
-    assert f"your environments use {human_bytes(used)} (at most {LIMIT} bytes)" in reply["message"]
+    assert f"your environments use {shown(used)} (at most {LIMIT} bytes)" in reply["message"]
     assert "LayenvPolicy.max_bytes_per_user" in reply["message"] and "jupyter layenv clean" in reply["message"]
     assert sorted(p.name for p in (clean_create_home / ".virtualenvs").iterdir()) == before
 
@@ -69,7 +75,7 @@ async def test_a_create_over_the_size_quota_is_refused_naming_usage_and_limit(jp
             break
         await asyncio.sleep(0.1)
     assert (policy["max_bytes_per_user"], policy["bytes_owned"], policy["can_create"]) == (LIMIT, used, False)
-    assert policy["create_refused"].startswith(f"your environments use {human_bytes(used)}")
+    assert policy["create_refused"].startswith(f"your environments use {shown(used)}")
 
     mine_json = next(e for e in (await fetch_json(jp_fetch, "environments"))[1]["environments"]
                      if e["path"] == str(mine))  # fmt: skip

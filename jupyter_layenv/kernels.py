@@ -39,6 +39,7 @@ DEFAULT_DISPLAY_NAME = "{kernel} ({chain})"
 PROVISIONER_NAME = "layenv-provisioner"  # jupyter_layenv.provisioner, registered in pyproject.toml
 # More new or removed envs than this at once: building the table afresh is cheaper than patching the last one.
 MAX_PATCHED_ENVS = 8
+_IPYKERNEL_ARGS = [["-m", module, "-f", "{connection_file}"] for module in ("ipykernel_launcher", "ipykernel")]
 _NB_CONDA_UNSAFE = re.compile(r"[^a-z0-9._-]")  # nb_conda_kernels puts '_' for each
 Claim = str | tuple[int, int]  # what a native kernelspec points at: a prefix path, its (st_dev, st_ino), or a name
 _PYTHON_NAMES = {"python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}"}
@@ -159,7 +160,7 @@ def build_table(
         if (spec.get("metadata") or {}).get(SYNC_MARKER):
             continue  # a copy `jupyter layenv sync` wrote; the live entry replaces it
         claims = _native_claims(spec)
-        owner = _native_owner(claims, envs_by_path, envs_by_dir)
+        owner = _native_owner(claims, envs_by_path, envs_by_dir) if _copies_env_kernel(spec) else None
         table.native_claims.update(claims)
         table.native_claims.add(name)
         if owner is not None:
@@ -248,6 +249,13 @@ def _env_kernels(env: Environment, usage_root: str | None, display_name_format: 
     if env.has_ipykernel and env.python and not env.skipped_reason:
         python_entry = _python_entry(env, display_name_format, own, _metadata(env, provisioner, usage_root))
     return EnvKernels(env, usage_root, python_entry, shipped)
+
+
+def _copies_env_kernel(spec: dict) -> bool:
+    """A plain ``python -m ipykernel install`` (the seed's): the env's own Python kernel once more, so folded into it.
+    Another module (bash_kernel, sos…), more options or variables of its own make a kernel of its own."""
+    argv = [str(arg) for arg in spec.get("argv") or []]
+    return str(spec.get("language", "")).lower() == "python" and argv[1:] in _IPYKERNEL_ARGS and not spec.get("env")
 
 
 def _native_owner(

@@ -166,6 +166,32 @@ def test_hand_registered_kernelspec_is_not_listed_twice(home: Tree, tmp_path: Pa
     assert ksm.get_kernel_spec("myexp_env").argv == ksm.get_kernel_spec("conda-py311_ai.myexp_env-py").argv
 
 
+def test_a_kernelspec_that_is_no_copy_of_the_envs_python_kernel_stays_itself(home: Tree, tmp_path: Path):
+    """Only a plain `python -m ipykernel install` of an env duplicates its kernel. bash_kernel (`python -m
+    bash_kernel.install --user`, argv[0] the env's python) vanished from the listing and `bash` started a Python
+    kernel; a registered variant with its own variables (a GPU pinned) became the plain kernel, its variables lost."""
+    kernels = tmp_path / "kernels"
+    python = str(home.py311_ai / "bin" / "python")
+    specs = {
+        "bash": {"argv": [python, "-m", "bash_kernel", "-f", "{connection_file}"], "display_name": "Bash",
+                 "language": "bash"},
+        "py311_gpu1": {"argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                       "display_name": "Python (GPU 1)", "language": "python", "env": {"CUDA_VISIBLE_DEVICES": "1"}},
+        "py311_plain": {"argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                        "display_name": "py311", "language": "python"},
+    }  # fmt: skip
+    for name, spec in specs.items():
+        (kernels / name).mkdir(parents=True)
+        (kernels / name / "kernel.json").write_text(json.dumps(spec))
+    ksm = LayenvKernelSpecManager(kernel_dirs=[str(kernels), *LayenvKernelSpecManager().kernel_dirs])
+    listed = ksm.get_all_specs()
+    assert listed["bash"]["spec"]["language"] == "bash" and listed["bash"]["spec"]["argv"][2] == "bash_kernel"
+    assert ksm.get_kernel_spec("bash").argv[2] == "bash_kernel"
+    assert listed["py311_gpu1"]["spec"]["env"] == {"CUDA_VISIBLE_DEVICES": "1"}
+    assert "py311_plain" not in listed  # a plain copy is still folded into the env's own kernel
+    assert ksm.get_kernel_spec("py311_plain").argv == ksm.get_kernel_spec("conda-py311_ai-py").argv
+
+
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([JUPYTER, "layenv", *args], capture_output=True, text=True, env=env, timeout=120)
 

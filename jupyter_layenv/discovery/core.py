@@ -126,7 +126,7 @@ class Discovery:
                 watcher = Watcher(
                     self._lock, self._roots, self.config.max_watches, self.log, probed=self.config.root_timeout > 0
                 )
-            except OSError as err:  # EMFILE: the user's inotify instances are used up
+            except (OSError, AttributeError) as err:  # EMFILE: the user's inotify instances are used up; no inotify
                 self.log.info("jupyter_layenv: no change notifications (%s); listings check with stat", err)
                 return None
             self._watcher = watcher

@@ -219,6 +219,13 @@ export function isTooling(name: string): boolean {
 }
 
 /** How many packages a revision's lock holds: "(1 package)", "(3 packages)". */
+/** GET environments/<id>/revisions: newest first; with none, why (a Conda env keeps none, a layer made by hand). */
+export interface IRevisions {
+  revisions: IRevision[];
+  /** Why there are none, in the server's words; null when there are some; absent from older servers. */
+  none_reason?: string | null;
+}
+
 export function revisionPackages(rev: Pick<IRevision, 'lock'>): string {
   return `(${plural(rev.lock.length, 'package')})`;
 }
@@ -1171,3 +1178,4 @@ export function filenameFromDisposition(
   const plain = /filename="?([^";]+)"?/i.exec(header);
   return plain ? plain[1].trim() : fallback;
 }
+

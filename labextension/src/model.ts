@@ -1179,3 +1179,19 @@ export function filenameFromDisposition(
   return plain ? plain[1].trim() : fallback;
 }
 
+/**
+ * A server reason split into its explanation and the commands it says to run (written `like this`): the sidebar
+ * clamps the explanation to its room but shows each command whole, on its own line, to read and copy.
+ */
+export function reasonCommands(reason: string): {
+  text: string;
+  commands: string[];
+} {
+  const found = reason.match(/`[^`]+`/g) ?? [];
+  const commands = found.map(quoted => quoted.slice(1, -1));
+  let n = 0;
+  const text = reason.replace(/`[^`]+`/g, () =>
+    commands.length === 1 ? 'the command below' : `command ${++n} below`
+  );
+  return { text, commands };
+}

@@ -15,7 +15,9 @@ from envtree import make_venv
 from wheelhouse import write_wheel
 
 from jupyter_layenv.cli import SyncApp
-from jupyter_layenv.cliwords import ExitCode
+
+# README "Command line": one exit code per kind of outcome, written out (a test fails when the code's numbers move)
+OK, FAILED, USAGE, NOT_FOUND, NOT_ALLOWED, CONFLICT = 0, 1, 2, 3, 4, 5
 
 
 def assert_cli_words(proc: subprocess.CompletedProcess) -> None:
@@ -28,39 +30,39 @@ def assert_cli_words(proc: subprocess.CompletedProcess) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["create", "ok", "--base", "py311_ia"], ExitCode.USAGE, "did you mean 'py311_ai'?"),
-        (["create", "ok", "--base", "bse"], ExitCode.USAGE, "did you mean 'base'?"),
-        (["delete", "py311_ia"], ExitCode.NOT_FOUND, "environment 'py311_ia' not found"),
-        (["delete", "py311_ia"], ExitCode.NOT_FOUND, "did you mean 'py311_ai'?"),
-        (["delete", "nothere"], ExitCode.NOT_FOUND, "see `jupyter layenv list`"),
-        (["delete", "conda-base"], ExitCode.NOT_ALLOWED, "never deletes one"),
-        (["create", "ok", "--base", "py311_ai", "--package", "--index-url=http://evil"], ExitCode.USAGE,
+        (["create", "ok", "--base", "py311_ia"], USAGE, "did you mean 'py311_ai'?"),
+        (["create", "ok", "--base", "bse"], USAGE, "did you mean 'base'?"),
+        (["delete", "py311_ia"], NOT_FOUND, "environment 'py311_ia' not found"),
+        (["delete", "py311_ia"], NOT_FOUND, "did you mean 'py311_ai'?"),
+        (["delete", "nothere"], NOT_FOUND, "see `jupyter layenv list`"),
+        (["delete", "conda-base"], NOT_ALLOWED, "never deletes one"),
+        (["create", "ok", "--base", "py311_ai", "--package", "--index-url=http://evil"], USAGE,
          "'--index-url=http://evil' is an installer option"),
-        (["export", "py311_ai", "--format", "yaml"], ExitCode.USAGE,
+        (["export", "py311_ai", "--format", "yaml"], USAGE,
          "--format: 'yaml' is not valid; expected one of 'environment.yml', 'requirements.txt'"),
-        (["create", "ok", "--bse", "py311_ai"], ExitCode.USAGE, "unknown option --bse; did you mean '--base'?"),
-        (["create", "ok", "--base"], ExitCode.USAGE, "--base needs a value"),
-        (["create", "ok", "--base", "py311_ai", "-r", "/nonexistent/req.txt"], ExitCode.USAGE, "cannot read it"),
-        (["export"], ExitCode.USAGE, "give exactly one environment NAME"),
-        (["lsit"], ExitCode.USAGE, "unknown command 'lsit'; did you mean 'list'?"),
-        (["create", "ok", "--base", "py311_ai", "--package", "iniconfig", "nbthing"], ExitCode.USAGE,
+        (["create", "ok", "--bse", "py311_ai"], USAGE, "unknown option --bse; did you mean '--base'?"),
+        (["create", "ok", "--base"], USAGE, "--base needs a value"),
+        (["create", "ok", "--base", "py311_ai", "-r", "/nonexistent/req.txt"], USAGE, "cannot read it"),
+        (["export"], USAGE, "give exactly one environment NAME"),
+        (["lsit"], USAGE, "unknown command 'lsit'; did you mean 'list'?"),
+        (["create", "ok", "--base", "py311_ai", "--package", "iniconfig", "nbthing"], USAGE,
          "give exactly one environment NAME (got 2: ok nbthing; an option takes one value: repeat it for more"),
-        (["create", "ok", "--conda", "python=3.11", "numpy"], ExitCode.USAGE, "got 2: ok numpy"),
-        (["install", "py311_ai", "--dry-run", "iniconfig"], ExitCode.NOT_ALLOWED,
+        (["create", "ok", "--conda", "python=3.11", "numpy"], USAGE, "got 2: ok numpy"),
+        (["install", "py311_ai", "--dry-run", "iniconfig"], NOT_ALLOWED,
          "conda-py311_ai is a Conda environment: jupyter_layenv changes the packages of layers and venvs"),
-        (["create", "ok", "--conda", "python=3.11", "--package", "iniconfig"], ExitCode.USAGE,
+        (["create", "ok", "--conda", "python=3.11", "--package", "iniconfig"], USAGE,
          "--conda makes a Conda env from Conda specs alone: --package does not apply to it"),
-        (["create", "ok", "--conda", "python=3.11", "--base", "py311_ai", "--no-inherit"], ExitCode.USAGE,
+        (["create", "ok", "--conda", "python=3.11", "--base", "py311_ai", "--no-inherit"], USAGE,
          "--base, --no-inherit do not apply to it"),
-        (["create", "ok", "--base", "py311_ai", "--no-ipykernel"], ExitCode.USAGE, "--no-ipykernel goes with --conda"),
-        (["create", "ok", "--base", "py311_ai", "--build-base"], ExitCode.USAGE, "--build-base goes with --file"),
-        (["sync", "py311_ai"], ExitCode.USAGE, "`jupyter layenv sync` takes no NAME (got py311_ai)"),
-        (["list", "py311_ai", "--json"], ExitCode.USAGE, "`jupyter layenv list` takes no NAME"),
-        (["export", "py311_ai", "--json"], ExitCode.USAGE, "--json does not apply to export: it prints the file"),
+        (["create", "ok", "--base", "py311_ai", "--no-ipykernel"], USAGE, "--no-ipykernel goes with --conda"),
+        (["create", "ok", "--base", "py311_ai", "--build-base"], USAGE, "--build-base goes with --file"),
+        (["sync", "py311_ai"], USAGE, "`jupyter layenv sync` takes no NAME (got py311_ai)"),
+        (["list", "py311_ai", "--json"], USAGE, "`jupyter layenv list` takes no NAME"),
+        (["export", "py311_ai", "--json"], USAGE, "--json does not apply to export: it prints the file"),
     ],
 )  # fmt: skip
 def test_cli_errors_in_cli_words_with_one_exit_code_per_kind(
-    cli_env: dict[str, str], clean_create_home: Path, args: list[str], code: ExitCode, message: str
+    cli_env: dict[str, str], clean_create_home: Path, args: list[str], code: int, message: str
 ):
     proc = layenv(*args, env=cli_env)
     assert proc.returncode == code, proc.stderr
@@ -78,11 +80,11 @@ def test_every_name_list_prints_is_accepted(cli_env: dict[str, str], clean_creat
         assert proc.returncode == 0, (ref, proc.stderr)
         assert proc.stdout.startswith("name: py311_ai\n"), ref
     proc = layenv("create", "onroot", "--base", "base", env=cli_env)  # the Conda root, as `list` names it
-    assert proc.returncode == ExitCode.OK, proc.stderr
+    assert proc.returncode == OK, proc.stderr
     layer = clean_create_home / ".virtualenvs" / "onroot"
     assert f"home = {clean_create_home / 'miniconda3' / 'bin'}\n" in (layer / "pyvenv.cfg").read_text()
     again = layenv("create", "onroot", "--base", "base", env=cli_env)
-    assert again.returncode == ExitCode.CONFLICT and "exists already" in again.stderr
+    assert again.returncode == CONFLICT and "exists already" in again.stderr
     assert_cli_words(again)
     assert layenv("delete", str(layer), env=cli_env).returncode == 0 and not layer.exists()
 
@@ -92,7 +94,7 @@ def test_delete_json_says_what_it_deleted(cli_env: dict[str, str], clean_create_
     listing = json.loads(layenv("list", "--json", env=cli_env).stdout)
     listed = {env["path"]: env["id"] for env in listing["environments"]}
     proc = layenv("delete", "gone", "--json", env=cli_env)
-    assert proc.returncode == ExitCode.OK, proc.stderr
+    assert proc.returncode == OK, proc.stderr
     assert json.loads(proc.stdout) == {"deleted": {"id": listed[str(venv)], "path": str(venv)}}
     assert not venv.exists()
 
@@ -102,7 +104,7 @@ def test_an_ambiguous_name_lists_the_candidates(cli_env: dict[str, str], clean_c
     second = make_venv(clean_create_home / ".venvs" / "twin")
     try:
         proc = layenv("delete", "twin", env=cli_env)
-        assert proc.returncode == ExitCode.USAGE and "2 environments are named 'twin'" in proc.stderr
+        assert proc.returncode == USAGE and "2 environments are named 'twin'" in proc.stderr
         assert str(first) in proc.stderr and str(second) in proc.stderr
         assert_cli_words(proc)
         assert first.exists() and second.exists()
@@ -121,7 +123,7 @@ def test_a_base_named_like_a_layer_is_the_conda_env_of_that_name(cli_env: dict[s
     assert proc.returncode == 0, proc.stderr
     assert "kernel conda-py311_ai.second-py" in proc.stderr
     proc = layenv("delete", "py311_ai", env=cli_env)  # a NAME that is not a base stays ambiguous
-    assert proc.returncode == ExitCode.USAGE and "2 environments are named 'py311_ai'" in proc.stderr
+    assert proc.returncode == USAGE and "2 environments are named 'py311_ai'" in proc.stderr
     for name in ("second", "conda-py311_ai.py311_ai"):
         assert layenv("delete", name, env=cli_env).returncode == 0
 
@@ -137,7 +139,7 @@ def test_a_failed_install_prints_its_error_once(cli_env: dict[str, str], tmp_pat
     empty.mkdir()
     proc = layenv("create", "nope", "--base", "py311_ai", "--package", "iniconfig",
                   f"--LayenvService.find_links=['{empty}']", "--LayenvService.offline=True", env=cli_env)  # fmt: skip
-    assert proc.returncode == ExitCode.FAILED
+    assert proc.returncode == FAILED
     assert_failure_once(proc)
     assert proc.stdout.endswith("\n== failed\n")  # the log's trailer does not repeat the error either
 
@@ -157,7 +159,7 @@ def test_a_failed_change_prints_its_error_once(cli_env: dict[str, str], clean_cr
     config = [f"--LayenvService.find_links=['{empty}']", "--LayenvService.offline=True"]
     assert layenv("create", "changing", "--base", "py311_ai", *config, env=cli_env).returncode == 0
     proc = layenv("install", "changing", "iniconfig", *config, env=cli_env)
-    assert proc.returncode == ExitCode.FAILED
+    assert proc.returncode == FAILED
     assert_failure_once(proc)
     assert layenv("delete", "changing", env=cli_env).returncode == 0
 
@@ -172,7 +174,7 @@ def test_a_create_whose_env_discovery_skips_says_why_in_cli_words(
     write_wheel(wheels, "cfgclobber", "1.0", {"cfgclobber-1.0.data/data/pyvenv.cfg": "clobbered = yes\n"})
     proc = layenv("create", "clobbered", "--base", "py311_ai", "--package", "cfgclobber",
                   f"--LayenvService.find_links=['{wheels}']", "--LayenvService.offline=True", env=cli_env)  # fmt: skip
-    assert proc.returncode == ExitCode.FAILED, proc.stderr
+    assert proc.returncode == FAILED, proc.stderr
     path = clean_create_home / ".virtualenvs" / "clobbered"
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: {path} was built but is not listed: discovery skips it (garbled pyvenv.cfg"), last
@@ -202,7 +204,7 @@ def test_a_bad_package_spec_is_named_by_the_option_or_argument_it_came_in_on_one
         (["uninstall", "words", "a b"], "error: 'a b' is not a package name"),
     ]:
         proc = layenv(*args, env=cli_env)
-        assert proc.returncode in (ExitCode.USAGE, ExitCode.NOT_ALLOWED), proc.stderr
+        assert proc.returncode in (USAGE, NOT_ALLOWED), proc.stderr
         assert proc.stderr.startswith(start), (args, proc.stderr)
         assert proc.stderr.count("\n") == 1, proc.stderr
         assert_cli_words(proc)

@@ -126,7 +126,7 @@ class Discovery:
                 watcher = Watcher(
                     self._lock, self._roots, self.config.max_watches, self.log, probed=self.config.root_timeout > 0
                 )
-            except OSError as err:  # EMFILE: the user's inotify instances are used up
+            except (OSError, AttributeError) as err:  # EMFILE: the user's inotify instances are used up; no inotify
                 self.log.info("jupyter_layenv: no change notifications (%s); listings check with stat", err)
                 return None
             self._watcher = watcher
@@ -192,6 +192,7 @@ class Discovery:
                 self._updated = bool(settled)  # new entries: promotable now
                 return self._result
         self._stats = ScanStats(hung, watch_also=self._watch_also if self._watcher is not None else None)
+        self._stats.defer_distributions = self._result is None and not self._prefixes.entries  # a first listing
         self._children.changed = self._prefixes.changed = changed
         if changed and not hung:
             result = self._incremental(changed)

@@ -139,7 +139,9 @@ class Watcher:
         system = user_watch_limit()
         self.max_watches = max_watches if system is None else min(max_watches, system // WATCH_SHARE)
         # longest first: a path belongs to the deepest root it is under
-        self._roots = sorted({os.path.normpath(root) for root in roots if root}, key=len, reverse=True)
+        # the name each root has for the probe (as configured), by the one paths are matched with
+        self._given = {os.path.normpath(root): root for root in roots if root}
+        self._roots = sorted(self._given, key=len, reverse=True)
         self.promoted: dict[str, Expected] = {}  # path -> the signature entry validated (skipped while it is that)
         self._refused: dict[str, Expected] = {}  # path -> the entry found not promotable (tried again if it changes)
         self._dirs: dict[str, int] = {}  # directories watched and checked (no symlink, root's device) -> root device
@@ -186,7 +188,7 @@ class Watcher:
             for root, seen in list(self._root_ids.items()):
                 if seen is None:
                     continue
-                if root in hung:
+                if self._given.get(root, root) in hung:
                     self._demote(root)
                     continue
                 try:
@@ -544,7 +546,7 @@ class Watcher:
             return self._root_ids[root] is not None and root in self._dirs
         if self._probed:  # its device as it answered the listing's probe: nothing here asks a mount that may hang
             ids, _asked = PROBE.answers()
-            seen = ids.get(root)
+            seen = ids.get(self._given.get(root, root))
             if seen is None:
                 self.dirty = True  # missing, or not answered lately: tried again after the next listing
                 return False

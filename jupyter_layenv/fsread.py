@@ -119,6 +119,15 @@ def lexists(path: str) -> bool:
 _ACCESS_NOFOLLOW = os.access in os.supports_follow_symlinks
 
 
+def exists_quietly(path: str) -> bool:
+    """``exists`` (following links) without the exception an absent path costs: ``faccessat``, which also fails where
+    a directory on the way cannot be searched (as ``stat`` does)."""
+    try:
+        return os.access(path, os.F_OK)
+    except ValueError:
+        return False
+
+
 def is_dir(path: str) -> bool:
     try:
         return os.path.isdir(path)

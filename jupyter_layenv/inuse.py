@@ -78,8 +78,9 @@ def using(env: Environment, running: Sequence[RunningKernel]) -> list[RunningKer
 
 
 def processes(envs: Iterable[Environment], *, kernels_only: bool = True) -> list[RunningKernel]:
-    """The processes whose command line (interpreter, script, argument) names a file inside one of ``envs`` (the
-    innermost, for a layer nested in its base); with ``kernels_only``, only those that also name a connection file.
+    """The processes whose command line (interpreter, script, argument) or executable names a file inside one of
+    ``envs`` (the innermost, for a layer nested in its base); with ``kernels_only``, only those that also name a
+    connection file.
 
     Linux ``/proc``: a kernel's command line starts with its env's Python, even through the activation wrapper
     (which ``exec``s it), whoever started it; other users' command lines are readable too. Elsewhere: none.
@@ -98,6 +99,8 @@ def processes(envs: Iterable[Environment], *, kernels_only: bool = True) -> list
         if kernels_only and connection is None:  # most processes: told apart without a path looked up
             continue
         env = next((env for arg in args if (env := _env_of(arg, by_path)) is not None), None)
+        if env is None:  # `python -m ipykernel_launcher` from an activated shell: its executable is the env's
+            env = _env_of(_executable(entry), by_path)
         if env is None:
             continue
         found.append(RunningKernel(_kernel_id(connection), env.path, env.base, _where(int(entry), connection)))
@@ -116,6 +119,14 @@ def _env_of(arg: str, by_path: dict[str, Environment]) -> Environment | None:
         if parent in by_path:
             return by_path[parent]
         path = parent
+
+
+def _executable(pid: str) -> str:
+    """The program a process runs (through its links; another user's: unreadable unless root)."""
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return ""
 
 
 def _kernel_id(connection: str | None) -> str:

@@ -91,7 +91,7 @@ def _conda_base(env_path: str, pyvenv: dict[str, str]) -> PrefixFacts | None:
 
 def _inherited_ipykernel(facts: PrefixFacts, base: PrefixFacts | None) -> bool:
     inherits = (facts.pyvenv or {}).get("include-system-site-packages", "false").lower() == "true"
-    return inherits and base is not None and base.has_ipykernel
+    return inherits and base is not None and bool(base.has_ipykernel)
 
 
 def _command(argv: list[str]) -> list[str]:

@@ -121,3 +121,23 @@ def test_a_kernel_started_while_the_delete_runs_is_caught_before_the_removal(
         os.kill(pid, 0)  # still running, from its env's files
     finally:
         stop(pid)
+
+
+def test_a_kernel_started_by_a_bare_python_on_path_is_found_by_its_executable(
+    cli_env: dict[str, str], base: Path, tmp_path: Path
+):
+    """A kernel run from an activated shell (`python -m ipykernel_launcher -f …`, the env's bin first on PATH) names
+    no file of its env on its command line: its executable is the env's. The listing's reason says so (a delete
+    would be refused with it; the shared base is not deleted here)."""
+    connection = str(tmp_path / f"kernel-{uuid.uuid4()}.json")
+    env = {**cli_env, "PATH": f"{base / 'bin'}{os.pathsep}{cli_env['PATH']}"}
+    kernel = subprocess.Popen(["python", "-m", "ipykernel_launcher", "-f", connection], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_ready(connection)
+        assert Path(f"/proc/{kernel.pid}/cmdline").read_bytes().split(b"\0")[0] == b"python"
+        listed = json.loads(layenv("list", "--json", env=cli_env).stdout)["environments"]
+        reason = next(env["delete_blocked_reason"] for env in listed if env["path"] == str(base))
+        assert reason is not None and f"(pid {kernel.pid}, user " in reason, reason
+    finally:
+        stop(kernel)

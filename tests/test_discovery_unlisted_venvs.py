@@ -7,6 +7,7 @@ Real uv venvs and a real Conda-style prefix, each with one oddity a listing woul
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from envtree import (
 
 from jupyter_layenv.discovery.cache import ScanStats, list_entries
 from jupyter_layenv.discovery.scan import _child_is_env, _listed_is_env, inspect_candidate
-from jupyter_layenv.locators.prefix import inspect_prefix
+from jupyter_layenv.locators.prefix import inspect_prefix, ipykernel_distribution
 from jupyter_layenv.model import BUILDING_MARKER, PROVENANCE
 
 
@@ -91,6 +92,7 @@ def _others_may_not_read(venv: Path) -> None:
     venv.chmod(0o711)  # root reads it anyway; the scan must then ask a listing, not assume it may
 
 
+LAYERS = ("layer", "layer, ipykernel dist-info only")
 ODDITIES: dict[str, Callable[[Path], None]] = {
     "building": _building,
     "provenance": _provenance,
@@ -122,25 +124,41 @@ def envs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     conda_env = make_conda_prefix(root / "conda_env")
     made["conda env"] = conda_env
     made["layer"] = make_layered_env(conda_env, root / "layer", tool="uv")
+    made["layer, ipykernel dist-info only"] = make_layered_env(conda_env, root / "layer_dist", tool="uv")
+    _ipykernel_dist_info_only(made["layer, ipykernel dist-info only"])
     (root / "not_an_env" / "bin").mkdir(parents=True)
     made["not an env"] = root / "not_an_env"
     yield made
     made["mode 711"].chmod(0o755)
 
 
-@pytest.mark.parametrize("name", [*ODDITIES, "garbled", "conda env", "layer", "not an env"])
+@pytest.mark.parametrize("name", [*ODDITIES, *LAYERS, "garbled", "conda env", "not an env"])
 def test_a_venv_inspected_without_a_listing_has_the_facts_a_listing_gives(envs: dict[str, Path], name: str):
     """Broken by: a name the inspection asks for by itself that it then gets wrong (a dangling link is there for
     a listing; ``conda-meta`` makes a Conda prefix or a broken one; a marker or provenance file missed)."""
     path = str(envs[name])
     facts, _deps = inspect_candidate(path, ScanStats())
+    if facts.has_ipykernel is None:  # a layer without the package: its dist-info is looked for when it matters
+        assert facts.site_packages is not None and (facts.pyvenv or {})["include-system-site-packages"] == "true"
+        facts = dataclasses.replace(facts, has_ipykernel=ipykernel_distribution(facts.site_packages))
     assert facts == inspect_prefix(path)
 
 
-@pytest.mark.parametrize("name", [*ODDITIES, "garbled", "conda env", "layer", "not an env"])
+@pytest.mark.parametrize("name", [*ODDITIES, *LAYERS, "garbled", "conda env", "not an env"])
 @pytest.mark.parametrize("nested", [False, True])
 def test_a_child_is_an_env_when_a_listing_of_it_says_so(envs: dict[str, Path], name: str, nested: bool):
     """Broken by: a ``pyvenv.cfg`` read instead of looked for in a listing that takes "cannot read it" for "not
     there" (a directory or an unreadable file of that name makes an env, which is then listed as broken)."""
     path = str(envs[name])
     assert _child_is_env(path, ScanStats(), nested=nested) == _listed_is_env(path, list_entries(path), nested=nested)
+
+
+def test_a_layer_with_ipykernel_s_dist_info_alone_is_a_kernel_where_its_base_has_none(envs: dict[str, Path]):
+    """Broken by: a layer's dist-info not looked for (its inspection left it) when its base has no ipykernel."""
+    from jupyter_layenv.discovery import Discovery, DiscoveryConfig
+
+    root = envs["layer"].parent
+    listing = Discovery(DiscoveryConfig(envs_dirs=[str(root)], notifications=False)).discover()
+    kernels = {env.path: env.has_ipykernel for env in listing.environments}
+    assert kernels[str(envs["conda env"])] is False and kernels[str(envs["layer"])] is False
+    assert kernels[str(envs["layer, ipykernel dist-info only"])] is True

@@ -184,6 +184,10 @@ def test_small_file_probe_tells_absent_from_unreadable(tmp_path: Path):
     assert fsread.listdir_probe(str(tmp_path / "file")) is fsread.NOT_THERE
     assert sorted(fsread.listdir_probe(str(tmp_path))) == sorted(os.listdir(tmp_path))  # type: ignore[arg-type]
     assert fsread.lexists(str(tmp_path / "dangling")) and not fsread.lexists(str(tmp_path / "absent"))
+    assert fsread.exists_quietly(str(tmp_path / "file")) and not fsread.exists_quietly(str(tmp_path / "dangling"))
+    # a path ending in a separator is there only as a directory (how a layer's site-packages is asked for)
+    assert fsread.exists_quietly(str(tmp_path / "dir") + os.sep)
+    assert not fsread.exists_quietly(str(tmp_path / "file") + os.sep)
 
 
 def _dist(site: Path, name: str, version: str) -> None:

@@ -14,7 +14,7 @@ from ..locators import (
     SOURCE_VENV_ROOT,
     Candidate,
 )
-from ..locators.prefix import PrefixFacts
+from ..locators.prefix import PrefixFacts, ipykernel_distribution
 from ..model import (
     CONDA_BASE,
     CONDA_ENV,
@@ -447,12 +447,15 @@ class Builder:
         inherits: bool = False,
     ) -> Proto:
         """A new proto only when its inputs changed: unchanged envs cost nothing on an incremental rescan."""
+        has_ipykernel, resources = self._ipykernel(facts, base_facts, inherits)
         last = self._last
         old = (last.protos.get(path) or last.extra_protos.get(path)) if last is not None else None
         if (
             old is not None
             and old.facts is facts
             and old.base_facts is base_facts
+            and old.has_ipykernel == has_ipykernel
+            and old.ipykernel_resources == resources
             and old.kind == kind
             and old.name == name
             and old.base == base
@@ -462,7 +465,27 @@ class Builder:
             and old.inherits == inherits
         ):
             return old
-        return self._new_proto(path, facts, base_facts, kind, name, base, chain, conda_env_name, conda_root, inherits)
+        return self._new_proto(
+            path, facts, base_facts, kind, name, base, chain, conda_env_name, conda_root, inherits, has_ipykernel,
+            resources,
+        )  # fmt: skip
+
+    def _ipykernel(self, facts: PrefixFacts, base_facts: PrefixFacts | None, inherits: bool) -> tuple[bool, str | None]:
+        """Whether the env's Python imports ipykernel (its own, or its base's where it inherits the base's packages),
+        and the folder of its logos. A distribution a layer's inspection did not look for (``has_ipykernel=None``)
+        is looked for here, where it matters: for a layer whose base has no ipykernel (a recorded read)."""
+        inherited = None
+        if inherits and base_facts is not None:
+            base_has = base_facts.has_ipykernel
+            if base_has is None:
+                base_has = self._read("ipykernel", base_facts.site_packages or "")
+            if base_has:
+                inherited = base_facts
+        own = facts.has_ipykernel
+        if own is None and inherited is None:
+            own = self._read("ipykernel", facts.site_packages or "")
+        resources = facts.ipykernel_resources or (inherited.ipykernel_resources if inherited is not None else None)
+        return bool(own) or inherited is not None, resources
 
     def _new_proto(
         self,
@@ -476,8 +499,9 @@ class Builder:
         conda_env_name: str | None,
         conda_root: str | None,
         inherits: bool,
+        has_ipykernel: bool,
+        resources: str | None,
     ) -> Proto:
-        inherited = base_facts if inherits and base_facts is not None and base_facts.has_ipykernel else None
         return Proto(  # by position (see _PROTO_FIELDS)
             path,
             name,
@@ -488,8 +512,8 @@ class Builder:
             base_facts,
             facts.python_version or (base_facts.python_version if base_facts else None),
             inherits,
-            facts.has_ipykernel or inherited is not None,
-            facts.ipykernel_resources or (inherited.ipykernel_resources if inherited is not None else None),
+            has_ipykernel,
+            resources,
             conda_env_name,
             conda_root,
             self._scope(path, facts.owner_uid),
@@ -537,4 +561,5 @@ _READS: dict[str, Callable[[Builder, str], object]] = {
     "exists": lambda builder, path: builder.stats.stat(path) is not None,
     "realpath": lambda _builder, path: os.path.realpath(path),
     "facts": lambda builder, path: builder.facts(path),
+    "ipykernel": lambda _builder, path: ipykernel_distribution(path),
 }

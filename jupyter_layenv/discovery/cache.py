@@ -85,6 +85,10 @@ class ScanStats:
         self.kernel_specs: dict[bytes, dict | None] = {}  # and kernel.json contents
         self._cfgs: dict[str, bytes | bool] = {}  # prefix -> its pyvenv.cfg (see ``venv_cfg``)
         self._metas: dict[str, list[str] | bool] = {}  # prefix -> its conda-meta's names (see ``conda_meta``)
+        # a layer's inspection may leave its dist-info unlooked for (``PrefixFacts.has_ipykernel``): the first listing
+        # of a discovery only. Facts inspected again are compared with the last ones; the build's look at the
+        # dist-info is made again only when they differ, so they must say what it would find.
+        self.defer_distributions = False
         self.hung = hung
         self.started_ns = fs_now_ns()
 

@@ -192,6 +192,7 @@ class Discovery:
                 self._updated = bool(settled)  # new entries: promotable now
                 return self._result
         self._stats = ScanStats(hung, watch_also=self._watch_also if self._watcher is not None else None)
+        self._stats.defer_distributions = self._result is None and not self._prefixes.entries  # a first listing
         self._children.changed = self._prefixes.changed = changed
         if changed and not hung:
             result = self._incremental(changed)

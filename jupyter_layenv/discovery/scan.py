@@ -51,7 +51,9 @@ def inspect_candidate(path: str, stats: ScanStats, timeout: float = 0) -> tuple[
     if cfg is not None:  # a venv: no listing of the prefix, unless it has more than a venv has
         st = stats.stat(path)
         if st is not None:
-            facts = inspect_venv(path, cfg, st, stats.pyvenvs, stats.kernel_specs)
+            facts = inspect_venv(
+                path, cfg, st, stats.pyvenvs, stats.kernel_specs, defer_distribution=stats.defer_distributions
+            )
     if facts is None:
         listing = stats.listing(path)
         st = stats.stat(path)

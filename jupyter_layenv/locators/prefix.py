@@ -50,7 +50,9 @@ class PrefixFacts:
     python_problem: str | None
     python_version: str | None
     site_packages: str | None
-    has_ipykernel: bool
+    # ``None``: no ipykernel package in site-packages, and a distribution of it alone (a dist-info) not looked for:
+    # a layer's own matters only when its base has none (``ipykernel_distribution``, asked by the build then)
+    has_ipykernel: bool | None
     ipykernel_resources: str | None
     kernels: tuple[ShippedKernel, ...]
     activate_scripts: tuple[str, ...]
@@ -172,16 +174,19 @@ def inspect_venv(
     st: os.stat_result,
     parsed: dict[bytes, dict[str, str] | None] | None = None,
     parsed_specs: dict[bytes, dict | None] | None = None,
+    *,
+    defer_distribution: bool = False,
 ) -> PrefixFacts | None:
     """``inspect_prefix`` of a venv whose ``pyvenv.cfg`` (``cfg``) and ``stat`` the caller has, without a listing of the
     prefix (five system calls): its other entries are asked for by name. ``None`` where only the listing answers as
     ``inspect_prefix`` does: a prefix with ``conda-meta`` (a Conda prefix, or a broken one) or being built, or one
-    the caller may not list (``inspect_prefix`` then says so)."""
+    the caller may not list (``inspect_prefix`` then says so). ``defer_distribution``: a layer without the ipykernel
+    package has ``has_ipykernel=None`` (its site-packages not listed: see ``_site_and_ipykernel``)."""
     base = path if path.endswith(_SEPS) else path + SEP
     if not _listable(st) or fsread.lexists(base + "conda-meta") or fsread.lexists(base + BUILDING_MARKER):
         return None
     top = _VENV_TOP[fsread.lexists(base + "share"), fsread.lexists(base + PROVENANCE)]
-    return _inspect(path, base, st, top, cfg, None, parsed, parsed_specs)
+    return _inspect(path, base, st, top, cfg, None, parsed, parsed_specs, defer_distribution=defer_distribution)
 
 
 def _listable(st: os.stat_result) -> bool:
@@ -202,8 +207,11 @@ def _inspect(
     meta: list[str] | None,
     parsed: dict[bytes, dict[str, str] | None] | None,
     parsed_specs: dict[bytes, dict | None] | None,
+    *,
+    defer_distribution: bool = False,
 ) -> PrefixFacts:
-    """``inspect_prefix`` once the prefix's ``stat`` and its entries (``top``) are known."""
+    """``inspect_prefix`` once the prefix's ``stat`` and its entries (``top``) are known; ``defer_distribution``: a
+    layer without the ipykernel package says ``has_ipykernel=None`` instead of listing its site-packages."""
     has_meta = "conda-meta" in top
     meta_entries = (meta if meta is not None else fsread.listdir(base + "conda-meta")) if has_meta else _NONE
     # some installers leave only the package records (no history): still a Conda prefix
@@ -237,7 +245,7 @@ def _inspect(
     # a venv that sees its base's packages (a layer) mostly takes ipykernel from there: its site-packages is listed
     inherits = pyvenv is not None and pyvenv.get("include-system-site-packages", "").lower() == "true"
     site_packages, lib_version, has_module, has_ipykernel = (
-        _site_and_ipykernel(path, base, version, look_first=not inherits)
+        _site_and_ipykernel(path, base, version, look_first=not inherits, defer=inherits and defer_distribution)
         if ("lib" in top or "Lib" in top)
         else _NO_SITE
     )
@@ -414,8 +422,8 @@ def _readlink(path: str) -> str | None:
 
 
 def _site_and_ipykernel(
-    prefix: str, base: str, version: str | None, *, look_first: bool
-) -> tuple[str | None, str | None, bool, bool]:
+    prefix: str, base: str, version: str | None, *, look_first: bool, defer: bool = False
+) -> tuple[str | None, str | None, bool, bool | None]:
     """The env's site-packages (see ``site_packages_of``), its X.Y, whether ipykernel's package is there, and whether
     any ipykernel distribution is (a dist-info alone: an editable install, or the module as ``ipykernel.py``).
 
@@ -423,8 +431,17 @@ def _site_and_ipykernel(
     one system call where a listing of site-packages makes five (open, fstat, two getdents, close), for the envs a
     kernel list is made of; only an env without that package is listed then. Like a listing, the ``stat`` sees
     site-packages as it is after the scan started: an install or removal later moves its mtime (``Listed``).
+    ``defer`` (a layer, which mostly has ipykernel from its base): without the package, site-packages is not listed
+    when a ``stat`` says it is a directory; whether a distribution is there is then ``None`` (not looked for).
     """
-    if look_first and version and not IS_WINDOWS:
+    if defer and version and not IS_WINDOWS:
+        x_y, site = _site_of_version(version)
+        candidate = base + site
+        if fsread.exists_quietly(candidate + _IPYKERNEL):
+            return candidate, x_y, True, True
+        if fsread.exists_quietly(candidate + SEP):  # a directory: a path ending in a separator is nothing else
+            return candidate, x_y, False, None
+    elif look_first and version and not IS_WINDOWS:
         x_y, site = _site_of_version(version)
         candidate = base + site
         try:
@@ -439,6 +456,15 @@ def _site_and_ipykernel(
         entry.endswith((".dist-info", ".egg-info")) for entry in _starting_with(entries, "ipykernel-")
     )
     return site_packages, lib_version, has_module, has_ipykernel
+
+
+def ipykernel_distribution(site_packages: str) -> bool:
+    """Whether site-packages holds a distribution of ipykernel (its package, or a dist-info or egg-info alone): what
+    ``has_ipykernel=None`` left unasked."""
+    entries = fsread.listdir(site_packages)
+    return "ipykernel" in entries or any(
+        entry.endswith((".dist-info", ".egg-info")) for entry in _starting_with(entries, "ipykernel-")
+    )
 
 
 def site_packages_of(prefix: str, version: str | None) -> tuple[str | None, str | None, list[str]]:

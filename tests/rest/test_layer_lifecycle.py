@@ -45,9 +45,9 @@ async def test_a_change_and_a_restore_read_discovery_off_the_event_loop(
     discover = discovery_class.discover
     read_on: list[threading.Thread] = []
 
-    def recording_discover(self):
+    def recording_discover(self, **options):
         read_on.append(threading.current_thread())
-        return discover(self)
+        return discover(self, **options)
 
     monkeypatch.setattr(discovery_class, "discover", recording_discover)
     code, job = await change(jp_fetch, {"add": ["nbthing"]})

@@ -41,7 +41,10 @@ class _LayerCommand(ServiceCommand):
             print(render_plan(result["plan"]))
         else:
             job = result["job"]
-            if job["state"] == "succeeded":
+            if job["state"] == "succeeded" and job.get("unchanged"):
+                print(f"nothing to change in {ref}: it has what was asked already, or its base provides it",
+                      file=sys.stderr)  # fmt: skip
+            elif job["state"] == "succeeded":
                 print(f"changed {ref}; restart its running kernels to use the new packages", file=sys.stderr)
             else:
                 print(job_failed_line(job["state"], job["error"]), file=sys.stderr)

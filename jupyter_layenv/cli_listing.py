@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 from typing import Any
 
@@ -127,7 +128,12 @@ def _locations(ksm: LayenvKernelSpecManager) -> list[dict[str, Any]]:
         ("system root", cfg.system_roots),
         ("group root (glob)", cfg.group_roots),
     ]
-    return [{"kind": kind, "path": path, "exists": os.path.exists(path)} for kind, paths in kinds for path in paths]
+    found = {path: bool(glob.glob(path)) for path in cfg.group_roots}  # a glob "exists" when it matches
+    return [
+        {"kind": kind, "path": path, "exists": found[path] if paths is cfg.group_roots else os.path.exists(path)}
+        for kind, paths in kinds
+        for path in paths
+    ]
 
 
 def _shared_roots(ksm: LayenvKernelSpecManager) -> list[dict[str, Any]]:

@@ -68,57 +68,6 @@ def _read_fd(fd: int) -> bytes | None:
     return None if size > MAX_SMALL_FILE else b"".join(chunks)
 
 
-# Why a file cannot be opened that says it is not there: absent, a dangling link or a symlink loop, a path component
-# that is no directory (``os.stat`` says the same: ``exists`` is false)
-_ABSENT = frozenset((errno.ENOENT, errno.ELOOP, errno.ENOTDIR))
-# ``read_small_probe``: the file is there (``exists`` would say so) but was not read: unreadable, or too large
-UNREAD = True
-NOT_THERE = False
-
-
-def read_small_probe(path: str) -> bytes | bool:
-    """A small file's bytes, ``NOT_THERE`` (absent: ``exists`` is false), or ``UNREAD`` (there, but not read:
-    unreadable, a directory, too large). One ``open`` where ``exists`` then ``read_small_bytes`` make two."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError as err:
-        return NOT_THERE if err.errno in _ABSENT else UNREAD
-    except ValueError:
-        return UNREAD
-    try:
-        data = _read_fd(fd)
-    except OSError:
-        return UNREAD
-    finally:
-        os.close(fd)
-    return UNREAD if data is None else data
-
-
-def listdir_probe(path: str) -> list[str] | bool:
-    """A directory's names, ``NOT_THERE`` (absent, or not a directory: ``is_dir`` is false), or ``UNREAD`` (there but
-    not listed: unreadable)."""
-    try:
-        return os.listdir(path)
-    except OSError as err:
-        return NOT_THERE if err.errno in _ABSENT else UNREAD
-    except ValueError:
-        return UNREAD
-
-
-def lexists(path: str) -> bool:
-    """``os.path.lexists`` (a dangling link is there) without the exception it raises and catches for an absent path
-    (a third of its cost); ``faccessat`` fails for an unsearchable directory too: the caller read a file beside it."""
-    if _ACCESS_NOFOLLOW:
-        try:
-            return os.access(path, os.F_OK, follow_symlinks=False)
-        except ValueError:
-            return False
-    return os.path.lexists(path)
-
-
-_ACCESS_NOFOLLOW = os.access in os.supports_follow_symlinks
-
-
 def exists_quietly(path: str) -> bool:
     """``exists`` (following links) without the exception an absent path costs: ``faccessat``, which also fails where
     a directory on the way cannot be searched (as ``stat`` does)."""

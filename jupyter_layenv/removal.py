@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from jupyter_core.paths import jupyter_path
 
 from . import fsread
-from .create.locks import EnvLock, PlantedLink
+from .create.locks import EnvLock, PlantedLink, short_name
 from .discovery import slug
 from .inuse import RunningKernel
 from .kernels import SYNC_MARKER
@@ -179,7 +179,9 @@ def remove(
             raise refusal
         # One rename takes the env away whole: no listing, here or on another server, sees it half-deleted,
         # and a crash during the removal leaves only a hidden directory, never a broken env under its name.
-        doomed = os.path.join(os.path.dirname(env.path), f"{DELETING_PREFIX}{env.name}-{uuid.uuid4().hex[:8]}")
+        doomed = os.path.join(
+            os.path.dirname(env.path), f"{DELETING_PREFIX}{short_name(env.path)}-{uuid.uuid4().hex[:8]}"
+        )
         os.rename(env.path, doomed)
     finally:
         lock.release()

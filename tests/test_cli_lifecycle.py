@@ -97,3 +97,20 @@ def test_the_first_change_of_a_layer_made_by_hand_can_be_rolled_back(
     proc = layenv("rollback", "byhand", "1", *config, env=cli_env)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert layer_dists(path) == {"handmade"}
+
+
+def test_an_install_of_what_the_layer_has_already_changes_nothing_and_says_so(
+    cli_env: dict[str, str], clean_create_home: Path, faithful_wheelhouse: Path
+):
+    """Installing what the layer has, or what its base provides, ran a job that said "changed NAME; restart its
+    running kernels to use the new packages" and recorded one more revision, identical to the last."""
+    config = [f"--LayenvService.find_links=['{faithful_wheelhouse}']", "--LayenvService.offline=True"]
+    proc = layenv("create", "same", "--base", "conda-py311_ai", "--package", "iniconfig", *config, env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    for spec in ("iniconfig", "traitlets"):  # in the layer; from the base
+        proc = layenv("install", "same", spec, *config, env=cli_env)
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+        assert "nothing to change in same" in proc.stderr and "restart" not in proc.stderr, proc.stderr
+    lines = layenv("history", "same", env=cli_env).stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["1"], lines
+    assert layer_dists(clean_create_home / ".virtualenvs" / "same") == {"iniconfig"}

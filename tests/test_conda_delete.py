@@ -132,3 +132,21 @@ def test_a_conda_env_holding_another_env_is_refused_and_names_it(tmp_path: Path)
     assert "holds the environments tool" in reasons[str(holder)]
     assert reasons[str(alone)] is None
     assert "install root" in reasons[str(root)]
+
+
+@pytest.mark.parametrize("locked_before", [False, True])
+def test_an_env_with_a_name_near_the_file_name_limit_is_deleted(tmp_path: Path, locked_before: bool):
+    """conda accepts a 252-character env name; its delete renamed it to `.layenv-deleting-<name>-<8 hex>`, over the
+    255-byte limit of a file name: a traceback (OSError: File name too long). Where jupyter_layenv had locked an env
+    of that root before, its lock file name was too long as well: "another process is working on it"."""
+    home = tmp_path / "home"
+    root = make_conda_prefix(home / "miniforge3", conda_root=True)
+    env = make_conda_prefix(root / "envs" / ("n" * 252))
+    if locked_before:
+        (root / "envs" / ".layenv-locks").mkdir()
+    environ = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "HOME": str(home)}
+    done = subprocess.run([JUPYTER, "layenv", "delete", env.name], env=environ, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert not env.exists() and [p.name for p in (root / "envs").iterdir() if p.name != ".layenv-locks"] == []

@@ -126,12 +126,11 @@ def test_unchanged_tree_is_answered_from_cache(home: Tree, monkeypatch: pytest.M
     time.sleep(RACY_WINDOW_NS / 1e9 + 0.1)  # let every just-modified directory leave the racy window
     ksm.get_all_specs()
     inspected: list[str] = []
-    for name in ("inspect_prefix", "inspect_venv"):  # any prefix's inspection, or a venv's (no listing of it)
-        real_inspect = getattr(prefix_module, name)
-        monkeypatch.setattr(
-            f"jupyter_layenv.discovery.scan.{name}",
-            lambda path, *a, real=real_inspect, **kw: inspected.append(path) or real(path, *a, **kw),
-        )
+    real_inspect = prefix_module.inspect_prefix
+    monkeypatch.setattr(
+        "jupyter_layenv.discovery.scan.inspect_prefix",
+        lambda path, **kw: inspected.append(path) or real_inspect(path, **kw),
+    )
     listdirs = record_os_calls(monkeypatch, ["listdir"])
     first = ksm.get_all_specs()
     assert ksm.get_all_specs() == first

@@ -68,8 +68,7 @@ class Reads:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.inspected: list[str] = []
-        for name in ("inspect_prefix", "inspect_venv"):  # a venv's inspection (no listing of it), or any prefix's
-            monkeypatch.setattr(scan_module, name, self._recording(getattr(scan_module, name)))
+        monkeypatch.setattr(scan_module, "inspect_prefix", self._recording(scan_module.inspect_prefix))
         self.calls = record_os_calls(monkeypatch, LISTINGS)
 
     def _recording(self, real: Callable[..., Any]) -> Callable[..., Any]:

@@ -26,15 +26,11 @@ def test_a_listing_in_the_racy_window_rereads_only_the_racy_directories(home: Tr
         assert str(layer) in {env["path"] for env in first["environments"]}
         builds: list[int] = []
         inspected: list[str] = []
-        real_finish = build_module.Builder._finish
+        real_finish, real_inspect = build_module.Builder._finish, scan_module.inspect_prefix
         monkeypatch.setattr(  # a complete build or an update: each ends in _finish
             build_module.Builder, "_finish", lambda self, *a, **k: builds.append(1) or real_finish(self, *a, **k)
         )
-        for name in ("inspect_prefix", "inspect_venv"):  # any prefix's inspection, or a venv's (no listing of it)
-            real = getattr(scan_module, name)
-            monkeypatch.setattr(
-                scan_module, name, lambda p, *a, real=real, **kw: inspected.append(p) or real(p, *a, **kw)
-            )
+        monkeypatch.setattr(scan_module, "inspect_prefix", lambda p, **kw: inspected.append(p) or real_inspect(p, **kw))
         assert ksm.listing() == first
         assert builds == [] and set(inspected) <= {str(layer)}, (builds, inspected)
         make_venv(late)  # a real change inside the window is seen at once

@@ -237,6 +237,18 @@ def test_cli_doctor_explains(home: Tree):
     assert report["kernel_spec_manager"]["ours"] is True
 
 
+def test_cli_doctor_says_a_group_root_glob_found_its_roots(home: Tree, tmp_path: Path):
+    """`group_roots = ["/srv/layenv/*"]` matching /srv/layenv/physics was printed "absent" (no file is named
+    `*`), right above the group root it had found."""
+    (tmp_path / "srv" / "physics").mkdir(parents=True)
+    globs = [str(tmp_path / "srv" / "*"), str(tmp_path / "nowhere" / "*")]
+    env = {**os.environ, "HOME": str(home.home)}
+    proc = _cli("doctor", "--json", f"--LayenvKernelSpecManager.group_roots={globs!r}", env=env)
+    located = {(loc["kind"], loc["path"]): loc["exists"] for loc in json.loads(proc.stdout)["locations"]}
+    assert located[("group root (glob)", globs[0])] is True
+    assert located[("group root (glob)", globs[1])] is False
+
+
 def test_cli_doctor_names_a_kernel_spec_manager_set_elsewhere(home: Tree, tmp_path: Path):
     """nb_conda_kernels sets JupyterApp.kernel_spec_manager_class in jupyter_config.json, for every Jupyter app."""
     (tmp_path / "jupyter_config.json").write_text(

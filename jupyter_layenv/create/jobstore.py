@@ -55,6 +55,7 @@ class Job:
             "environment": self.environment,
             "error": self.error,
             "action": self.plan.get("action", "create"),  # create, or a layer's change or restore
+            **({"unchanged": True} if self.plan.get("unchanged") else {}),  # a change that found all there already
         }
 
 

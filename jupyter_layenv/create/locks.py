@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import os
 import stat
 
 LOCK_DIR = ".layenv-locks"
+_NAME_ROOM = 255 - len(".lock")  # NAME_MAX, less the lock file's suffix
 
 
 class PlantedLink(Exception):
@@ -42,7 +44,14 @@ class PlantedLink(Exception):
 
 def lock_path(env_path: str) -> str:
     parent, name = os.path.split(env_path.rstrip(os.sep))
+    if len(os.fsencode(name)) > _NAME_ROOM:  # "<name>.lock" would pass the 255 bytes a file name may have
+        name = f"{short_name(env_path)}-{hashlib.sha256(os.fsencode(name)).hexdigest()[:16]}"
     return os.path.join(parent, LOCK_DIR, f"{name}.lock")
+
+
+def short_name(env_path: str, size: int = 100) -> str:
+    """The start of an env's folder name, at most ``size`` bytes: room for a prefix and a suffix in a file name."""
+    return os.fsencode(os.path.basename(env_path.rstrip(os.sep)))[:size].decode("utf-8", "ignore")
 
 
 class EnvLock:

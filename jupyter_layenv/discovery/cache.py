@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
-from .. import fsread
 from ..probe import root_of
 
 # An mtime this close to the scan may hide a change made in the same clock tick (or on a skewed NFS
@@ -83,8 +82,6 @@ class ScanStats:
         self._listed_mark: Listed | None = None  # one for every listed directory of the scan (they share ``started``)
         self.pyvenvs: dict[bytes, dict[str, str] | None] = {}  # pyvenv.cfg contents parsed in this scan
         self.kernel_specs: dict[bytes, dict | None] = {}  # and kernel.json contents
-        self._cfgs: dict[str, bytes | bool] = {}  # prefix -> its pyvenv.cfg (see ``venv_cfg``)
-        self._metas: dict[str, list[str] | bool] = {}  # prefix -> its conda-meta's names (see ``conda_meta``)
         # a layer's inspection may leave its dist-info unlooked for (``PrefixFacts.has_ipykernel``): the first listing
         # of a discovery only. Facts inspected again are compared with the last ones; the build's look at the
         # dist-info is made again only when they differ, so they must say what it would find.
@@ -112,32 +109,6 @@ class ScanStats:
             return found
         found = None if self.hung and root_of(path, self.hung) else list_entries(path)
         self._listings[path] = found
-        return found
-
-    def venv_cfg(self, prefix: str) -> bytes | bool:
-        """A prefix's ``pyvenv.cfg``, read once per scan (the child scan asks whether it is a venv, the inspection
-        parses it): its bytes, ``NOT_THERE``, or ``UNREAD`` (there but unreadable, or in a root that did not answer:
-        the prefix's listing decides then)."""
-        found = self._cfgs.get(prefix)
-        if found is None:
-            if self.hung and root_of(prefix, self.hung):
-                found = fsread.UNREAD
-            else:
-                found = fsread.read_small_probe((prefix if prefix.endswith(os.sep) else prefix + os.sep) + "pyvenv.cfg")
-            self._cfgs[prefix] = found
-        return found
-
-    def conda_meta(self, prefix: str) -> list[str] | bool:
-        """The names in a prefix's ``conda-meta/``, listed once per scan (the child scan asks whether the prefix is a
-        Conda prefix, the inspection reads the names): ``NOT_THERE`` (no such directory), or ``UNREAD`` (a directory
-        that cannot be listed, or in a root that did not answer: a ``stat`` decides then)."""
-        found = self._metas.get(prefix)
-        if found is None:
-            if self.hung and root_of(prefix, self.hung):
-                found = fsread.UNREAD
-            else:
-                found = fsread.listdir_probe((prefix if prefix.endswith(os.sep) else prefix + os.sep) + "conda-meta")
-            self._metas[prefix] = found
         return found
 
     def listed(self, path: str) -> Listing | None:

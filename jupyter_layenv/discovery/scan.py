@@ -13,7 +13,6 @@ from .. import fsread
 from ..locators.prefix import (
     PrefixFacts,
     inspect_prefix,
-    inspect_venv,
     parse_pyvenv_cfg,
     unusable_facts,
 )
@@ -45,33 +44,20 @@ def inspect_candidate(path: str, stats: ScanStats, timeout: float = 0) -> tuple[
             problem = base_not_responding_reason(prefix_of_home(home), root, timeout)
             unusable = dataclasses.replace(unusable_facts(path, problem), deps=(path, cfg_path, home))
             return unusable, unusable.deps
-    probe = stats.venv_cfg(path)
-    cfg = probe if isinstance(probe, bytes) else None
-    facts: PrefixFacts | None = None
-    if cfg is not None:  # a venv: no listing of the prefix, unless it has more than a venv has
-        st = stats.stat(path)
-        if st is not None:
-            facts = inspect_venv(
-                path, cfg, st, stats.pyvenvs, stats.kernel_specs, defer_distribution=stats.defer_distributions
-            )
-    if facts is None:
-        listing = stats.listing(path)
-        st = stats.stat(path)
-        meta = stats.conda_meta(path) if listing is not None and "conda-meta" in listing else None
-        meta_names = meta if isinstance(meta, list) else None
-        # gone or unreadable: inspect_prefix reads it again and says which, in its words
-        if listing is None or st is None:
-            facts = inspect_prefix(path, parsed=stats.pyvenvs, parsed_specs=stats.kernel_specs, cfg=cfg)
-        else:
-            facts = inspect_prefix(
-                path,
-                names=listing,
-                st=st,
-                parsed=stats.pyvenvs,
-                parsed_specs=stats.kernel_specs,
-                cfg=cfg,
-                meta=meta_names,
-            )
+    listing = stats.listing(path)
+    st = stats.stat(path)
+    # gone or unreadable: inspect_prefix reads it again and says which, in its words
+    if listing is None or st is None:
+        facts = inspect_prefix(path, parsed=stats.pyvenvs, parsed_specs=stats.kernel_specs)
+    else:
+        facts = inspect_prefix(
+            path,
+            names=listing,
+            st=st,
+            parsed=stats.pyvenvs,
+            parsed_specs=stats.kernel_specs,
+            defer_distribution=stats.defer_distributions,
+        )
     # read just now (site-packages, listed or its ipykernel stat'ed; a Conda prefix's conda-meta): no stat for them
     if facts.site_packages:
         stats.note_listed(facts.site_packages)
@@ -198,7 +184,7 @@ def env_children(
                 continue
         elif not entry.is_dir(follow_symlinks=False):
             continue
-        if _child_is_env(path, stats, nested=nested):
+        if _child_is_env(path, stats.listing(path), nested=nested):
             children.append(path)
         else:
             deps += [path, os.path.join(path, "conda-meta")]
@@ -232,29 +218,10 @@ class _Entry:
         return stat.S_ISDIR(self.mode)
 
 
-def _child_is_env(path: str, stats: ScanStats, *, nested: bool) -> bool:
-    """A venv (``pyvenv.cfg``), or unless nested a Conda prefix (an install root has ``conda-meta/`` too).
-
-    The ``pyvenv.cfg`` is read (its inspection parses it next), not looked for in a listing of the child: a venv's
-    inspection needs no listing of it (a directory listing costs five system calls). A ``pyvenv.cfg`` there but
-    unreadable leaves the answer to the child's listing.
+def _child_is_env(path: str, listing: Listing | None, *, nested: bool) -> bool:
+    """A venv (``pyvenv.cfg``), or unless nested a Conda prefix (an install root has ``conda-meta/`` too), judged
+    from the child's listing: only a symlinked entry needs a ``stat``. A child that cannot be listed is asked.
     """
-    cfg = stats.venv_cfg(path)
-    if cfg is fsread.UNREAD:
-        return _listed_is_env(path, stats.listing(path), nested=nested)
-    if cfg is not fsread.NOT_THERE:
-        return True
-    if nested:
-        return False
-    meta = stats.conda_meta(path)  # listed, not looked for with a stat: a Conda prefix's inspection reads it
-    if meta is fsread.UNREAD:
-        return fsread.is_dir(os.path.join(path, "conda-meta"))
-    return meta is not fsread.NOT_THERE
-
-
-def _listed_is_env(path: str, listing: Listing | None, *, nested: bool) -> bool:
-    """``_child_is_env`` judged from the child's listing: only a symlinked entry needs a ``stat``. A child that cannot
-    be listed is asked."""
     if listing is None:
         return fsread.exists(os.path.join(path, "pyvenv.cfg")) or (
             not nested and fsread.is_dir(os.path.join(path, "conda-meta"))

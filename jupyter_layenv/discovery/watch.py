@@ -362,9 +362,10 @@ class Watcher:
         with self._wakeup:
             if self._stop:
                 return
-            self._pending = True
             self._start()
-            self._wakeup.notify()
+            if not self._pending:  # (pending: it runs anyway; a notify would wake it in its delay, to take the GIL
+                self._pending = True  # from the listing that called this: 5 ms, a switch interval)
+                self._wakeup.notify()
 
     def idle(self, timeout: float) -> bool:
         """Waits until nothing is left to promote now (paths waiting to settle aside); for benchmarks and tests."""

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ..create.jobs import Job, JobManager
 
 SNAPSHOT_DIR = ".layenv-snapshot"
+NOTHING_TO_CHANGE = "nothing to change: the layer has what was asked already, or its base provides it"
 FOUND = "as found"  # the first revision of a layer jupyter_layenv did not make, recorded at its first change
 SNAPSHOT_MARKER = "job.json"
 SNAPSHOT_TOPS = ("bin", "lib", "lib64", "share", "etc", "include")
@@ -181,8 +182,12 @@ async def run_change(jobs: JobManager, job: Job, change: ChangePlan) -> None:
                            change.umask)  # fmt: skip
     await jobs.step(job, "register", 0.9)
     job.environment = await jobs.register(job)  # still a kernel, or the change is undone
-    await asyncio.to_thread(jobs.record, job, change.path, change.python_version, change.base_path, change.request(),
-                            layer_plan.install, known)  # fmt: skip
+    if change.action != "restore" and not layer_plan.install and not layer_plan.remove:
+        job.plan["unchanged"] = True  # all there already (in the layer, or from its base): no revision to add
+        await asyncio.to_thread(jobs.store.append_log, job.id, f"# {NOTHING_TO_CHANGE}\n")
+    else:
+        await asyncio.to_thread(jobs.record, job, change.path, change.python_version, change.base_path,
+                                change.request(), layer_plan.install, known)  # fmt: skip
     await asyncio.to_thread(drop_snapshot, change.path, job.id)
 
 

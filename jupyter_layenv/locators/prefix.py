@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
-from stat import S_IROTH, S_IRUSR, S_IWUSR
+from stat import S_IWUSR
 from typing import TypeVar
 
 from .. import fsread
@@ -34,7 +34,7 @@ _NO_PROVENANCE: tuple[None, None] = (None, None)
 _NONE: list[str] = []  # an absent directory's entries (never modified)
 _NO_SITE: tuple[None, None, bool, bool] = (None, None, False, False)
 _IPYKERNEL = SEP + "ipykernel"
-# The server's user (no such thing on Windows), asked once: a cold listing asked it twice per env, a system call each
+# The server's user (no such thing on Windows), asked once: a cold listing asked it for each env, a system call each
 _UID = os.getuid() if hasattr(os, "getuid") else -1
 
 
@@ -136,15 +136,14 @@ def inspect_prefix(
     st: os.stat_result | None = None,
     parsed: dict[bytes, dict[str, str] | None] | None = None,
     parsed_specs: dict[bytes, dict | None] | None = None,
-    cfg: bytes | None = None,
-    meta: list[str] | None = None,
+    *,
+    defer_distribution: bool = False,
 ) -> PrefixFacts:
     """One listing of the prefix tells which of the other reads are needed at all (about 6 calls for a venv).
 
     ``names`` and ``st``: the prefix's entry names (a set or a dict keyed by name) and ``stat`` when the caller has
     them already. ``parsed`` and ``parsed_specs``: the pyvenv.cfg and kernel.json files a scan has parsed, by content
-    (see ``_read_parsed``); ``cfg`` and ``meta``: its pyvenv.cfg's bytes and the names in its conda-meta, when the
-    caller has read them. Paths are
+    (see ``_read_parsed``); ``defer_distribution``: see ``_site_and_ipykernel`` (a scan's first listing). Paths are
     built by concatenation (``os.path.join`` was a tenth of a cold listing's CPU time).
     """
     try:
@@ -154,48 +153,9 @@ def inspect_prefix(
         if isinstance(err, FileNotFoundError):
             return unusable_facts(path, None)  # deleted (or renamed away) since its root was listed: not an env now
         return unusable_facts(path, f"cannot read {path}: {err.strerror or err}; check its permissions")
-    return _inspect(path, path if path.endswith(_SEPS) else path + SEP, stat, top, cfg, meta, parsed, parsed_specs)
-
-
-# What a venv's inspection asks of its prefix's listing, when there is none (``inspect_venv``), by whether ``share``
-# and the provenance file are there: ``lib`` counts as there (the ``stat`` or listing under it says it is not)
-_VENV_TOP = {
-    (share, provenance): frozenset(
-        ("pyvenv.cfg", "lib", *(["share"] if share else []), *([PROVENANCE] if provenance else []))
+    return _inspect(
+        path, path if path.endswith(_SEPS) else path + SEP, stat, top, parsed, parsed_specs, defer_distribution
     )
-    for share in (False, True)
-    for provenance in (False, True)
-}
-
-
-def inspect_venv(
-    path: str,
-    cfg: bytes,
-    st: os.stat_result,
-    parsed: dict[bytes, dict[str, str] | None] | None = None,
-    parsed_specs: dict[bytes, dict | None] | None = None,
-    *,
-    defer_distribution: bool = False,
-) -> PrefixFacts | None:
-    """``inspect_prefix`` of a venv whose ``pyvenv.cfg`` (``cfg``) and ``stat`` the caller has, without a listing of the
-    prefix (five system calls): its other entries are asked for by name. ``None`` where only the listing answers as
-    ``inspect_prefix`` does: a prefix with ``conda-meta`` (a Conda prefix, or a broken one) or being built, or one
-    the caller may not list (``inspect_prefix`` then says so). ``defer_distribution``: a layer without the ipykernel
-    package has ``has_ipykernel=None`` (its site-packages not listed: see ``_site_and_ipykernel``)."""
-    base = path if path.endswith(_SEPS) else path + SEP
-    if not _listable(st) or fsread.lexists(base + "conda-meta") or fsread.lexists(base + BUILDING_MARKER):
-        return None
-    top = _VENV_TOP[fsread.lexists(base + "share"), fsread.lexists(base + PROVENANCE)]
-    return _inspect(path, base, st, top, cfg, None, parsed, parsed_specs, defer_distribution=defer_distribution)
-
-
-def _listable(st: os.stat_result) -> bool:
-    """Whether the mode bits alone say that this process may list the directory: its owner with read permission
-    (ACLs never restrict the owner), or root where others may read (root squashed on NFS counts as other)."""
-    uid = _UID
-    if st.st_uid == uid:
-        return bool(st.st_mode & S_IRUSR)
-    return uid == 0 and bool(st.st_mode & S_IROTH)
 
 
 def _inspect(
@@ -203,17 +163,13 @@ def _inspect(
     base: str,
     stat: os.stat_result,
     top: Collection[str],
-    cfg: bytes | None,
-    meta: list[str] | None,
     parsed: dict[bytes, dict[str, str] | None] | None,
     parsed_specs: dict[bytes, dict | None] | None,
-    *,
-    defer_distribution: bool = False,
+    defer_distribution: bool,
 ) -> PrefixFacts:
-    """``inspect_prefix`` once the prefix's ``stat`` and its entries (``top``) are known; ``defer_distribution``: a
-    layer without the ipykernel package says ``has_ipykernel=None`` instead of listing its site-packages."""
+    """``inspect_prefix`` once the prefix's ``stat`` and its entries (``top``) are known."""
     has_meta = "conda-meta" in top
-    meta_entries = (meta if meta is not None else fsread.listdir(base + "conda-meta")) if has_meta else _NONE
+    meta_entries = fsread.listdir(base + "conda-meta") if has_meta else _NONE
     # some installers leave only the package records (no history): still a Conda prefix
     is_conda = bool(meta_entries) and ("history" in meta_entries or _any_ends_with(meta_entries, ".json"))
     problem: str | None = None
@@ -222,7 +178,7 @@ def _inspect(
     if not is_conda and "pyvenv.cfg" in top:
         cfg_path = base + "pyvenv.cfg"
         deps.append(cfg_path)
-        pyvenv = _read_parsed(cfg_path, parsed, _pyvenv_values, cfg)
+        pyvenv = _read_parsed(cfg_path, parsed, _pyvenv_values)
         if pyvenv is None:
             problem = (
                 f"garbled pyvenv.cfg (no 'home = …' line) in {path}: "
@@ -322,14 +278,11 @@ def _pyvenv_values(data: bytes) -> dict[str, str] | None:
         return None
 
 
-def _read_parsed(
-    path: str, parsed: dict[bytes, T | None] | None, parse: Callable[[bytes], T | None], data: bytes | None = None
-) -> T | None:
-    """A small file's ``parse``d content (``None``: unreadable, or ``parse`` refused it); ``data``: its bytes, when the
-    caller has read them. Files many envs hold byte for byte are parsed once per scan: ``parsed`` answers for a
-    content seen already, the answer then shared by their facts (read-only, as facts are)."""
-    if data is None:
-        data = fsread.read_small_bytes(path)
+def _read_parsed(path: str, parsed: dict[bytes, T | None] | None, parse: Callable[[bytes], T | None]) -> T | None:
+    """A small file's ``parse``d content (``None``: unreadable, or ``parse`` refused it). Files many envs hold byte for
+    byte are parsed once per scan: ``parsed`` answers for a content seen already, the answer then shared by their
+    facts (read-only, as facts are)."""
+    data = fsread.read_small_bytes(path)
     if data is None:
         return None
     if parsed is not None and data in parsed:
@@ -431,17 +384,17 @@ def _site_and_ipykernel(
     one system call where a listing of site-packages makes five (open, fstat, two getdents, close), for the envs a
     kernel list is made of; only an env without that package is listed then. Like a listing, the ``stat`` sees
     site-packages as it is after the scan started: an install or removal later moves its mtime (``Listed``).
-    ``defer`` (a layer, which mostly has ipykernel from its base): without the package, site-packages is not listed
-    when a ``stat`` says it is a directory; whether a distribution is there is then ``None`` (not looked for).
+    ``defer`` (a layer, which mostly has ipykernel from its base): without the package, site-packages is not listed;
+    whether a distribution is there is ``None`` (not looked for) and site-packages is taken to be there (the build's
+    listing of it, where it matters, and the next inspection, which lists it, say otherwise).
     """
     if defer and version and not IS_WINDOWS:
         x_y, site = _site_of_version(version)
         candidate = base + site
         if fsread.exists_quietly(candidate + _IPYKERNEL):
             return candidate, x_y, True, True
-        if fsread.exists_quietly(candidate + SEP):  # a directory: a path ending in a separator is nothing else
-            return candidate, x_y, False, None
-    elif look_first and version and not IS_WINDOWS:
+        return candidate, x_y, False, None
+    if look_first and version and not IS_WINDOWS:
         x_y, site = _site_of_version(version)
         candidate = base + site
         try:

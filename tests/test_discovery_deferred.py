@@ -1,8 +1,9 @@
-"""A scan inspects a venv without listing its prefix (the names it looks for are asked for one by one): what it
-finds must be what a listing of the prefix gives (``inspect_prefix`` with no help), and a child of an envs directory
-must count as an env exactly when a listing of it says so.
+"""The first listing of a discovery leaves a layer's site-packages unlisted when it has no ipykernel package (its
+dist-info is looked for by the build, where the layer's base has no ipykernel): the facts it finds must be what the
+full inspection (``inspect_prefix`` with no help) gives once that dist-info is looked for, and the listing must say
+which envs are kernels as the full inspection does.
 
-Real uv venvs and a real Conda-style prefix, each with one oddity a listing would show.
+Real uv venvs and layers, and a real Conda-style prefix, each venv with one oddity a listing would show.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from envtree import (
     site_packages,
 )
 
-from jupyter_layenv.discovery.cache import ScanStats, list_entries
-from jupyter_layenv.discovery.scan import _child_is_env, _listed_is_env, inspect_candidate
+from jupyter_layenv.discovery.cache import ScanStats
+from jupyter_layenv.discovery.scan import inspect_candidate
 from jupyter_layenv.locators.prefix import inspect_prefix, ipykernel_distribution
 from jupyter_layenv.model import BUILDING_MARKER, PROVENANCE
 
@@ -133,24 +134,17 @@ def envs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("name", [*ODDITIES, *LAYERS, "garbled", "conda env", "not an env"])
-def test_a_venv_inspected_without_a_listing_has_the_facts_a_listing_gives(envs: dict[str, Path], name: str):
-    """Broken by: a name the inspection asks for by itself that it then gets wrong (a dangling link is there for
-    a listing; ``conda-meta`` makes a Conda prefix or a broken one; a marker or provenance file missed)."""
+def test_a_first_listings_facts_are_the_full_inspections(envs: dict[str, Path], name: str):
+    """Broken by: a layer's distribution left unlooked for where it is not a layer (a plain venv's, a Conda env's),
+    or facts that differ otherwise from what the full inspection finds."""
     path = str(envs[name])
-    facts, _deps = inspect_candidate(path, ScanStats())
+    stats = ScanStats()
+    stats.defer_distributions = True  # as on a discovery's first listing
+    facts, _deps = inspect_candidate(path, stats)
     if facts.has_ipykernel is None:  # a layer without the package: its dist-info is looked for when it matters
         assert facts.site_packages is not None and (facts.pyvenv or {})["include-system-site-packages"] == "true"
         facts = dataclasses.replace(facts, has_ipykernel=ipykernel_distribution(facts.site_packages))
     assert facts == inspect_prefix(path)
-
-
-@pytest.mark.parametrize("name", [*ODDITIES, *LAYERS, "garbled", "conda env", "not an env"])
-@pytest.mark.parametrize("nested", [False, True])
-def test_a_child_is_an_env_when_a_listing_of_it_says_so(envs: dict[str, Path], name: str, nested: bool):
-    """Broken by: a ``pyvenv.cfg`` read instead of looked for in a listing that takes "cannot read it" for "not
-    there" (a directory or an unreadable file of that name makes an env, which is then listed as broken)."""
-    path = str(envs[name])
-    assert _child_is_env(path, ScanStats(), nested=nested) == _listed_is_env(path, list_entries(path), nested=nested)
 
 
 def test_a_layer_with_ipykernel_s_dist_info_alone_is_a_kernel_where_its_base_has_none(envs: dict[str, Path]):

@@ -174,7 +174,7 @@ def remove(
     except PlantedLink as err:
         raise PolicyError(409, str(err), "planted link") from None
     if lock is None:
-        raise PolicyError(409, f"another process is working on {env.id}; try again when it is done", "busy")
+        raise PolicyError(409, f"another process is working on {env.name}; try again when it is done", "busy")
     try:
         if not os.path.isdir(env.path):
             return False
@@ -184,7 +184,7 @@ def remove(
         if blocked is not None:
             raise PolicyError(
                 403,
-                f"{blocked} inside {env.id} is not writable for this server's user, so the environment could "
+                f"{blocked} inside {env.name} is not writable for this server's user, so the environment could "
                 f"only be deleted in part; its owner can run `chmod -R g+w {env.path}` (or delete it)",
                 "read-only",
             )

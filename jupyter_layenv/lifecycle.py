@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import inventory
+from . import inventory, removal
 from .create.disk import DiskFull
 from .create.installers import find_uv
 from .create.jobs import Job, JobConflict
@@ -73,7 +73,8 @@ class LayerLifecycle:
         discovered, _ = self.service.ksm.current()
         env = discovered.by_id(env_id)
         if env is None:
-            raise PolicyError(404, f"environment {env_id!r} not found: see GET environments", "not found")
+            unusable = removal.unusable_refusal(discovered, env_id)  # its base deleted: named, not "not found"
+            raise unusable or PolicyError(404, f"environment {env_id!r} not found: see GET environments", "not found")
         if env.kind not in (LAYERED, VENV):
             raise PolicyError(
                 403,

@@ -483,8 +483,9 @@ class LayenvService(condabase.CondaBases):
         return path
 
     def _delete(self, env_id: str, server: list[inuse.RunningKernel] | None) -> str:
-        if any(layer_id(plan.get("base_id", ""), plan["name"]) == env_id for plan in self.jobs.active_plans()):
-            raise PolicyError(409, f"a job is working on {env_id}; wait for it or cancel it first", "busy")
+        for plan in self.jobs.active_plans():
+            if layer_id(plan.get("base_id", ""), plan["name"]) == env_id:
+                raise PolicyError(409, f"a job is working on {plan['name']}; wait for it or cancel it first", "busy")
         discovered, _ = self.ksm.current()
         env = removal.find_deletable(discovered, env_id)
         if env is None:

@@ -47,7 +47,7 @@ _REST_TO_CLI = [
     (re.compile(r"\bGET policy\b"), "`jupyter layenv doctor`"),
     (re.compile(r"^'base' is required: the id or path"), "--base is required: the name, id or path"),
     (re.compile(r"^'root' must be"), "--root must be"),
-    (re.compile(r"\(format requirements\.txt or lock\)"), "(--format requirements.txt or lock)"),
+    (re.compile(r"\(format requirements\.txt( or lock)?\)"), r"(--format requirements.txt\1)"),
     (re.compile(r"^packages: "), "--package: "),  # where a bad spec came from: the option, not the JSON field
     (re.compile(r"^(add|remove): "), ""),  # install / uninstall: the spec is quoted right after
     (re.compile(r"^requirements line (\d+): "), r"-r file, line \1: "),

@@ -53,12 +53,12 @@ def explicit(env: Environment) -> str:
     ``conda-meta`` records, so ``conda create --file`` or ``micromamba create -f`` rebuild the env exactly."""
     if env.kind not in (CONDA_BASE, CONDA_ENV):
         raise ExportError(
-            f"{env.id} is {kind_noun(env.kind)}: an explicit spec lists Conda packages, so export a Conda env; "
+            f"{env.name} is {kind_noun(env.kind)}: an explicit spec lists Conda packages, so export a Conda env; "
             "for a layer use environment.yml or requirements.txt"
         )
     records = [record for record in conda_records(env.path) if record.get("url")]
     if not records:
-        raise ExportError(f"{env.id} has no Conda package records with URLs in conda-meta/: nothing to list")
+        raise ExportError(f"{env.name} has no Conda package records with URLs in conda-meta/: nothing to list")
     subdirs = sorted({str(r.get("subdir")) for r in records if r.get("subdir") and r.get("subdir") != "noarch"})
     lines = [
         f"# {env.name}: explicit Conda spec, exported by jupyter_layenv",

@@ -166,7 +166,7 @@ class Housekeeping:
             # terminals too, which leave no kernel start behind: "unused" is not known for them.
             if env.creator is None:
                 made = "a Conda environment" if env.kind in (CONDA_BASE, CONDA_ENV) else "an environment"
-                return (f"{env.id} is {made} jupyter_layenv did not create: clean never removes one "
+                return (f"{env.name} is {made} jupyter_layenv did not create: clean never removes one "
                         "(`jupyter layenv delete` does, when asked by name)")  # fmt: skip
             error = policy.delete_refusal(env, discovered, uid)
             return error.message if error is not None else None

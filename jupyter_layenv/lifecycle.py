@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import inventory
+from . import inventory, removal
 from .create.disk import DiskFull
 from .create.installers import find_uv
 from .create.jobs import Job, JobConflict
@@ -73,11 +73,12 @@ class LayerLifecycle:
         discovered, _ = self.service.ksm.current()
         env = discovered.by_id(env_id)
         if env is None:
-            raise PolicyError(404, f"environment {env_id!r} not found: see GET environments", "not found")
+            unusable = removal.unusable_refusal(discovered, env_id)  # its base deleted: named, not "not found"
+            raise unusable or PolicyError(404, f"environment {env_id!r} not found: see GET environments", "not found")
         if env.kind not in (LAYERED, VENV):
             raise PolicyError(
                 403,
-                f"{env.id} is {kind_noun(env.kind)}: jupyter_layenv changes the packages of layers and venvs",
+                f"{env.name} is {kind_noun(env.kind)}: jupyter_layenv changes the packages of layers and venvs",
                 env.kind,
             )
         refusal = self.service.policy.change_refusal(env, os.getuid())
@@ -157,7 +158,7 @@ class LayerLifecycle:
             revision = next((r for r in found if r.revision == int(number)), None)
             if revision is None:
                 known = ", ".join(str(r.revision) for r in reversed(found)) or "none"
-                raise PolicyError(404, f"{env.id} has no revision {number} (it has: {known})", "not found")
+                raise PolicyError(404, f"{env.name} has no revision {number} (it has: {known})", "not found")
             plan = await asyncio.to_thread(functools.partial(self._plan, env, base, user, revision=revision))
             job = await self.service.jobs.submit_change(plan)
         except JobConflict as err:
@@ -192,6 +193,6 @@ def _check_removal(env: Environment, base: Environment | None, request: ChangeRe
 def _no_revisions(env: Environment) -> str:
     """Why an env has no revisions: a Conda env keeps none (only layers and venvs do), a layer may predate them."""
     if env.kind in (CONDA_BASE, CONDA_ENV):
-        return (f"{env.id} is {kind_noun(env.kind)}: revisions are kept for layers and venvs (its export with "
+        return (f"{env.name} is {kind_noun(env.kind)}: revisions are kept for layers and venvs (its export with "
                 "format=explicit gives its exact Conda packages)")  # fmt: skip
-    return f"{env.id} has no revisions (made before jupyter_layenv recorded them, or not by it)"
+    return f"{env.name} has no revisions (made before jupyter_layenv recorded them, or not by it)"

@@ -239,17 +239,19 @@ class LayenvPolicy(LoggingConfigurable):
         """Why the packages of ``env`` may not be changed here (only the caller's own writable layers and venvs)."""
         if env.kind in BASE_KINDS:
             return PolicyError(
-                403, f"{env.id} is a Conda environment: jupyter_layenv changes only layers and venvs", "conda env"
+                403, f"{env.name} is a Conda environment: jupyter_layenv changes only layers and venvs", "conda env"
             )
         if env.is_server_prefix:
-            return PolicyError(403, f"{env.id} is the environment this Jupyter server runs in", "server env")
+            return PolicyError(403, f"{env.name} is the environment this Jupyter server runs in", "server env")
         if env.scope == SCOPE_SYSTEM:
-            return PolicyError(403, f"{env.id} is a system environment: ask its owner or your administrator", "system")
+            return PolicyError(
+                403, f"{env.name} is a system environment: ask its owner or your administrator", "system"
+            )
         if uid != 0 and env.owner_uid != uid and env.scope != SCOPE_GROUP:
-            return PolicyError(403, f"{env.id} belongs to another user (uid {env.owner_uid})", "not yours")
+            return PolicyError(403, f"{env.name} belongs to another user (uid {env.owner_uid})", "not yours")
         mounted = read_only_mount_words(os.path.dirname(env.path), "changed")  # now: a listing may predate a remount
         if mounted or not env.writable:
-            return PolicyError(403, mounted or f"{env.id} is read-only for this server's user", "read-only")
+            return PolicyError(403, mounted or f"{env.name} is read-only for this server's user", "read-only")
         return None
 
     def requirements_lines(self, text: str) -> list[tuple[str, str]]:
@@ -368,14 +370,16 @@ class LayenvPolicy(LoggingConfigurable):
         """Why no layer may be built on ``base``, or ``None``; the listing carries it for the panel's base choice."""
         if base.kind not in BASE_KINDS:
             return bad_request(
-                f"base {base.id!r} is {kind_noun(base.kind)}: a layer must be built on a Conda environment "
+                f"base {base.name!r} is {kind_noun(base.kind)}: a layer must be built on a Conda environment "
                 "(kind conda-base or conda-env), whose packages it can inherit",
                 "base not a Conda env",
             )
         if not base.python or not os.path.exists(base.python):
-            return bad_request(f"base {base.id!r} has no working Python interpreter; pick another base", "no python")
+            return bad_request(f"base {base.name!r} has no working Python interpreter; pick another base", "no python")
         if not self.base_allowed(base):
-            return refused_by("allowed_bases", f"layers on {base.id} are not allowed on this server; pick another base")
+            return refused_by(
+                "allowed_bases", f"layers on {base.name} are not allowed on this server; pick another base"
+            )
         return None
 
     def base_allowed(self, base: Environment) -> bool:
@@ -438,23 +442,23 @@ class LayenvPolicy(LoggingConfigurable):
         if env.kind == CONDA_BASE or (env.kind == CONDA_ENV and _conda_install_root(env.path)):
             return PolicyError(
                 403,
-                f"{env.id} is a Conda install root (conda and its envs live in {env.path}): jupyter_layenv never "
+                f"{env.name} is a Conda install root (conda and its envs live in {env.path}): jupyter_layenv never "
                 "deletes one; delete its envs one by one, or uninstall Conda itself",
                 "conda root",
             )
         if env.kind == CONDA_ENV and env.creator is None and env.owner_uid != uid:
             return PolicyError(
                 403,
-                f"{env.id} is a Conda environment of another user (uid {env.owner_uid}): jupyter_layenv deletes only "
+                f"{env.name} is a Conda environment of another user (uid {env.owner_uid}): jupyter_layenv deletes only "
                 f"the Conda envs this server's user owns; its owner can run `conda remove -p {env.path} --all`",
                 "not yours",
             )
         if env.is_server_prefix:
-            return PolicyError(403, f"{env.id} is the environment this Jupyter server runs in", "server env")
+            return PolicyError(403, f"{env.name} is the environment this Jupyter server runs in", "server env")
         if env.scope == SCOPE_SYSTEM:
             return PolicyError(
                 403,
-                f"{env.id} is a system environment (in a system root, or another user's outside your roots): "
+                f"{env.name} is a system environment (in a system root, or another user's outside your roots): "
                 "jupyter_layenv never deletes those; ask its owner or your administrator",
                 "system",
             )
@@ -478,19 +482,21 @@ class LayenvPolicy(LoggingConfigurable):
         """Whose env it is and what is built on it."""
         layers = [layer.name for layer in discovered.layers.get(env.path, ())]
         if layers:
-            return PolicyError(403, f"{env.id} is the base of {', '.join(layers)}; delete those first", "is a base")
+            return PolicyError(403, f"{env.name} is the base of {', '.join(layers)}; delete those first", "is a base")
         inside = [other.name for other in discovered.held.get(env.path, ())]
         if inside:
-            return PolicyError(403, f"{env.id} holds the environments {', '.join(inside)}; delete those first", "holds")
+            return PolicyError(
+                403, f"{env.name} holds the environments {', '.join(inside)}; delete those first", "holds"
+            )
         if uid != 0 and env.owner_uid != uid and env.scope != SCOPE_GROUP:
-            return PolicyError(403, f"{env.id} belongs to another user (uid {env.owner_uid})", "not yours")
+            return PolicyError(403, f"{env.name} belongs to another user (uid {env.owner_uid})", "not yours")
         if not env.writable or not os.access(os.path.dirname(env.path), os.W_OK | os.X_OK):
             shared = (
                 " (a group's env: its members may delete it where it is group-writable)"
                 if env.scope == SCOPE_GROUP
                 else ""
             )
-            return PolicyError(403, f"{env.id} is read-only for this server's user{shared}", "read-only")
+            return PolicyError(403, f"{env.name} is read-only for this server's user{shared}", "read-only")
         return None
 
 
@@ -506,7 +512,7 @@ def kernels_refusal(env: Environment, running: Sequence[RunningKernel]) -> Polic
     on = f" (through its layers {', '.join(layers)})" if layers else ""
     return PolicyError(
         409,
-        f"{count} running from {env.id}{on} ({', '.join(k.where for k in using)}): shut {them} down first, then "
+        f"{count} running from {env.name}{on} ({', '.join(k.where for k in using)}): shut {them} down first, then "
         "delete (Kernel > Shut Down Kernel in a notebook, or the Running Terminals and Kernels panel)",
         "kernels running",
     )

@@ -97,6 +97,20 @@ def skipped_to_export(discovered: Discovered, env_id: str, fmt: str) -> Environm
     return env
 
 
+def unusable_refusal(discovered: Discovered, env_id: str) -> PolicyError | None:
+    """Why a deletable skipped env (its base deleted, its interpreter dangling) cannot be changed or restored."""
+    env = next((env for env in orphaned_layers(discovered) if env.id == env_id), None)
+    if env is None:
+        return None
+    why = (env.skipped_reason or "skipped").split(":")[0]
+    return PolicyError(
+        409,
+        f"{env.name} is not usable ({why}): it cannot be changed; export its own packages (format requirements.txt) "
+        "and create it again on an existing base from that file, or delete it",
+        "not usable",
+    )
+
+
 def unlisted(roots: list[str], discovered: Discovered) -> list[str]:
     """Directories in the create roots that discovery does not know and no build is working on: a build killed
     before the env took shape (only its marker, say), or an orphan's leftovers. Each blocks a name."""
@@ -160,7 +174,7 @@ def remove(
     except PlantedLink as err:
         raise PolicyError(409, str(err), "planted link") from None
     if lock is None:
-        raise PolicyError(409, f"another process is working on {env.id}; try again when it is done", "busy")
+        raise PolicyError(409, f"another process is working on {env.name}; try again when it is done", "busy")
     try:
         if not os.path.isdir(env.path):
             return False
@@ -170,7 +184,7 @@ def remove(
         if blocked is not None:
             raise PolicyError(
                 403,
-                f"{blocked} inside {env.id} is not writable for this server's user, so the environment could "
+                f"{blocked} inside {env.name} is not writable for this server's user, so the environment could "
                 f"only be deleted in part; its owner can run `chmod -R g+w {env.path}` (or delete it)",
                 "read-only",
             )

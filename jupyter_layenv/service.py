@@ -355,8 +355,8 @@ class LayenvService(condabase.CondaBases):
             or any(env.name == request.name and env.path == path for env in discovered.environments)
         ):
             if root == base.path and not any(env.path == path for env in discovered.environments):
-                raise PolicyError(409, f"{path} is a folder of the Conda environment {base.id} (a layer goes inside it "
-                                  "in this layout), not an environment: pick another name", "exists")  # fmt: skip
+                raise PolicyError(409, f"{path} is a folder of the Conda environment {base.name} (a layer goes inside "
+                                  "it in this layout), not an environment: pick another name", "exists")  # fmt: skip
             raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
         if request.inherit:
             provided = inventory.distributions(base.path, base.python_version)
@@ -490,10 +490,10 @@ class LayenvService(condabase.CondaBases):
         if env is None:
             raise not_found(f"environment {env_id!r}")
         if self.jobs.busy(env.path):
-            raise PolicyError(409, f"a job is working on {env.id}; wait for it or cancel it first", "busy")
+            raise PolicyError(409, f"a job is working on {env.name}; wait for it or cancel it first", "busy")
         if building := self.jobs.building_on(env.path):
             raise PolicyError(
-                409, f"a job is building {', '.join(building)} on {env.id}; wait for it or cancel it", "busy"
+                409, f"a job is building {', '.join(building)} on {env.name}; wait for it or cancel it", "busy"
             )
 
         def running() -> list[inuse.RunningKernel]:

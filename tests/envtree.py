@@ -508,12 +508,19 @@ def make_venv(dest: Path, *, tool: str = "uv", python: str | None = None, ipyker
 def uv_install(prefix: Path, wheelhouse: Path, *specs: str, deps: bool = True, hardlink: bool = False) -> None:
     """What a user does by hand: ``pip install`` (here uv, offline from a wheelhouse) into an env. ``hardlink``: the
     files linked from uv's cache (``UV_CACHE_DIR``), as uv does where it can, whatever file systems the test uses."""
-    from uv import find_uv_bin
+    from jupyter_layenv.create import installers
 
-    cmd = [find_uv_bin(), "pip", "install", "--no-config", "--offline", "--no-index", "--find-links", str(wheelhouse),
-           *(["--link-mode", "hardlink"] if hardlink else []), "--python", str(prefix / "bin" / "python"),
-           *([] if deps else ["--no-deps"]), *specs]  # fmt: skip
-    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
+    uv = installers.find_uv()  # the uv the product itself would run
+    assert uv is not None, "uv is a dependency of jupyter_layenv"
+    settings = installers.InstallerSettings(find_links=(str(wheelhouse),), offline=True)
+    with tempfile.TemporaryDirectory() as work:
+        requirements = Path(work, "requirements.txt")
+        requirements.write_text("".join(f"{spec}\n" for spec in specs), encoding="utf-8")
+        options = () if deps else ("--no-deps",)
+        cmd = installers.uv_command(uv, str(prefix / "bin" / "python"), str(requirements), settings, options)
+        cmd += ["--link-mode", "hardlink"] if hardlink else []  # no request option: the tests' own
+        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120,
+                       env=installers.installer_environment(settings))  # fmt: skip
 
 
 def settle(*paths: Path, when: float = YESTERDAY) -> None:

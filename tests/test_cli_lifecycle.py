@@ -54,8 +54,8 @@ def test_cli_history_of_a_conda_env_says_why_it_has_none(cli_env: dict[str, str]
     proc = layenv("history", "py311_ai", env=cli_env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == (
-        "conda-py311_ai is a Conda environment: revisions are kept for layers and venvs (`jupyter layenv export "
-        "conda-py311_ai --format explicit` gives its exact Conda packages)\n"
+        "py311_ai is a Conda environment: revisions are kept for layers and venvs (`jupyter layenv export "
+        "py311_ai --format explicit` gives its exact Conda packages)\n"
     ), proc.stdout
 
 

@@ -49,7 +49,7 @@ def assert_cli_words(proc: subprocess.CompletedProcess) -> None:
          "give exactly one environment NAME (got 2: ok nbthing; an option takes one value: repeat it for more"),
         (["create", "ok", "--conda", "python=3.11", "numpy"], USAGE, "got 2: ok numpy"),
         (["install", "py311_ai", "--dry-run", "iniconfig"], NOT_ALLOWED,
-         "conda-py311_ai is a Conda environment: jupyter_layenv changes the packages of layers and venvs"),
+         "py311_ai is a Conda environment: jupyter_layenv changes the packages of layers and venvs"),
         (["create", "ok", "--conda", "python=3.11", "--package", "iniconfig"], USAGE,
          "--conda makes a Conda env from Conda specs alone: --package does not apply to it"),
         (["create", "ok", "--conda", "python=3.11", "--base", "py311_ai", "--no-inherit"], USAGE,

@@ -411,3 +411,30 @@ def test_tree_builders_do_not_touch_the_sources() -> None:
     readelf = subprocess.run(["readelf", "-d", str(base_python())], capture_output=True, text=True, check=False)
     if readelf.returncode == 0 and "RUNPATH" in readelf.stdout:
         assert "$ORIGIN" not in readelf.stdout
+
+
+def test_uv_install_runs_the_uv_command_line_jupyter_layenv_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A user's install by hand in a fixture is the product's own uv command line (``installers.uv_command``: its
+    config isolation, offline wheelhouse and ``--no-deps``), not a second one to keep in step with it."""
+    from envtree import uv_install
+    from wheelhouse import write_wheel
+
+    from jupyter_layenv.create import installers
+
+    built: list[list[str]] = []
+    real = installers.uv_command
+
+    def recording(*args, **kwargs) -> list[str]:  # the real builder, its command line noted
+        built.append(real(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(installers, "uv_command", recording)
+    wheels = tmp_path / "wheels"
+    write_wheel(wheels, "alpha", "1.0", {"alpha.py": ""}, requires=("beta",))
+    write_wheel(wheels, "beta", "1.0", {"beta.py": ""})
+    env = make_venv(tmp_path / "env")
+    uv_install(env, wheels, "alpha==1.0", deps=False)
+    assert len(built) == 1 and "--no-deps" in built[0] and "--no-config" in built[0], built
+    assert (site_packages(env) / "alpha.py").is_file() and not (site_packages(env) / "beta.py").exists()
+    uv_install(env, wheels, "alpha==1.0", "beta==1.0", hardlink=True)
+    assert len(built) == 2 and (site_packages(env) / "beta.py").is_file(), built

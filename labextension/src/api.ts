@@ -15,7 +15,7 @@ import {
   IListing,
   IPlan,
   IPolicy,
-  IRevision
+  IRevisions
 } from './model';
 
 /** A refusal of the API: its HTTP status, the contract's `{message, reason}` and any other fields it sent. */
@@ -174,12 +174,8 @@ export class LayenvAPI implements IJobSource {
     });
   }
 
-  async listRevisions(id: string): Promise<IRevision[]> {
-    return (
-      await json<{ revisions: IRevision[] }>(
-        `environments/${enc(id)}/revisions`
-      )
-    ).revisions;
+  listRevisions(id: string): Promise<IRevisions> {
+    return json<IRevisions>(`environments/${enc(id)}/revisions`);
   }
 
   restoreRevision(id: string, revision: number): Promise<IJob> {

@@ -219,6 +219,13 @@ export function isTooling(name: string): boolean {
 }
 
 /** How many packages a revision's lock holds: "(1 package)", "(3 packages)". */
+/** GET environments/<id>/revisions: newest first; with none, why (a Conda env keeps none, a layer made by hand). */
+export interface IRevisions {
+  revisions: IRevision[];
+  /** Why there are none, in the server's words; null when there are some; absent from older servers. */
+  none_reason?: string | null;
+}
+
 export function revisionPackages(rev: Pick<IRevision, 'lock'>): string {
   return `(${plural(rev.lock.length, 'package')})`;
 }
@@ -1170,4 +1177,21 @@ export function filenameFromDisposition(
   }
   const plain = /filename="?([^";]+)"?/i.exec(header);
   return plain ? plain[1].trim() : fallback;
+}
+
+/**
+ * A server reason split into its explanation and the commands it says to run (written `like this`): the sidebar
+ * clamps the explanation to its room but shows each command whole, on its own line, to read and copy.
+ */
+export function reasonCommands(reason: string): {
+  text: string;
+  commands: string[];
+} {
+  const found = reason.match(/`[^`]+`/g) ?? [];
+  const commands = found.map(quoted => quoted.slice(1, -1));
+  let n = 0;
+  const text = reason.replace(/`[^`]+`/g, () =>
+    commands.length === 1 ? 'the command below' : `command ${++n} below`
+  );
+  return { text, commands };
 }

@@ -46,7 +46,8 @@ interface IPending {
   plan: IPlan;
 }
 
-function PackagesView(props: {
+/** The view itself (exported for its tests: PackagesWidget is a Lumino widget). */
+export function PackagesView(props: {
   api: LayenvAPI;
   env: IEnvironment;
   onChanged: () => void;
@@ -56,6 +57,7 @@ function PackagesView(props: {
     null
   );
   const [revisions, setRevisions] = React.useState<IRevision[]>([]);
+  const [noneReason, setNoneReason] = React.useState<string | null>(null);
   const [error, setError] = React.useState<string | null>(null);
   const [filter, setFilter] = React.useState('');
   const [addText, setAddText] = React.useState('');
@@ -70,7 +72,8 @@ function PackagesView(props: {
         api.listRevisions(env.id)
       ]);
       setDetails(d);
-      setRevisions(r);
+      setRevisions(r.revisions);
+      setNoneReason(r.none_reason ?? null);
     } catch (e) {
       setError(errorMessage(e));
     }
@@ -266,7 +269,9 @@ function PackagesView(props: {
       <section aria-label="History">
         <h3 className="jp-LayenvSection-title">History</h3>
         {revisions.length === 0 && (
-          <div className="jp-LayenvEmpty">No revisions recorded.</div>
+          <div className="jp-LayenvEmpty">
+            {noneReason ?? 'No revisions recorded.'}
+          </div>
         )}
         <ol className="jp-LayenvPackages-history">
           {revisions.map((rev, i) => (

@@ -38,6 +38,7 @@ import {
   ownerLine,
   percent,
   plural,
+  reasonCommands,
   scopeTitle
 } from './model';
 import { KernelName, PathLine } from './lines';
@@ -444,7 +445,8 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
   const blocked = deleteBlockedReason(env, busy, policy);
   const owner = ownerLine(env);
   const kernel = notebookKernel(env);
-  const notKernel = `Not a kernel: ${env.skipped_reason ?? 'no kernel'}`;
+  const notKernelTitle = `Not a kernel: ${env.skipped_reason ?? 'no kernel'}`;
+  const notKernel = reasonCommands(env.skipped_reason ?? 'no kernel');
   return (
     <li
       className={`jp-LayenvEnv jp-mod-kind-${env.kind}`}
@@ -478,7 +480,7 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
             title={
               kernel
                 ? `New notebook with the kernel ${kernel.display_name}`
-                : notKernel
+                : notKernelTitle
             }
             aria-label={`New notebook with ${env.name}`}
             disabled={!kernel}
@@ -573,11 +575,19 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
           ))}
         </ul>
       ) : (
-        <div
-          className="jp-LayenvEnv-notkernel"
-          title={env.skipped_reason ?? undefined}
-        >
-          {notKernel}
+        <div className="jp-LayenvEnv-notkernel">
+          <div className="jp-LayenvEnv-notkernel-text" title={notKernelTitle}>
+            Not a kernel: {notKernel.text}
+          </div>
+          {notKernel.commands.map(command => (
+            <code
+              key={command}
+              className="jp-LayenvEnv-command"
+              title="The command to run (a click selects it whole)"
+            >
+              {command}
+            </code>
+          ))}
         </div>
       )}
       {hasChildren && expanded && (

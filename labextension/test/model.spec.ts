@@ -21,6 +21,7 @@ import {
   orphanEnv,
   parsePackageLines,
   percent,
+  reasonCommands,
   validateName
 } from '../src/model';
 import { condaBase, condaEnv, env } from './fixtures';
@@ -458,5 +459,35 @@ describe('JobFollower', () => {
     vi.useRealTimers();
     expect(calls).toBeGreaterThanOrEqual(3);
     expect(source.calls).toBe(calls);
+  });
+});
+
+describe('reasonCommands', () => {
+  it('takes the command a "Not a kernel" reason says to run out of its explanation, whole', () => {
+    const command =
+      '/home/ada/miniconda3/envs/a_very_long_environment_name/bin/python -m pip install ipykernel';
+    expect(
+      reasonCommands(
+        `no ipykernel: run \`${command}\` (or conda install ipykernel), or create a layer on it with inherit`
+      )
+    ).toEqual({
+      text: 'no ipykernel: run the command below (or conda install ipykernel), or create a layer on it with inherit',
+      commands: [command]
+    });
+  });
+
+  it('numbers several commands and leaves a reason without one as it is', () => {
+    expect(reasonCommands('run `a -x` then `b -y`')).toEqual({
+      text: 'run command 1 below then command 2 below',
+      commands: ['a -x', 'b -y']
+    });
+    expect(reasonCommands('broken interpreter: gone; recreate it')).toEqual({
+      text: 'broken interpreter: gone; recreate it',
+      commands: []
+    });
+    expect(reasonCommands('an odd ` quote')).toEqual({
+      text: 'an odd ` quote',
+      commands: []
+    });
   });
 });

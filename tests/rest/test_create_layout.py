@@ -52,7 +52,7 @@ async def test_a_name_that_is_one_of_the_bases_own_folders_is_refused_without_de
     code, body = await create(jp_fetch, {"name": name, "base": BASE_ID})
     assert code == 409, body
     assert "delete" not in body["message"], body["message"]
-    assert f"{base / name} is a folder of the Conda environment {BASE_ID}" in body["message"], body["message"]
+    assert f"{base / name} is a folder of the Conda environment py311_ai" in body["message"], body["message"]
     assert "pick another name" in body["message"], body["message"]
     assert (base / name).is_dir() and audit[-1]["outcome"] == "refused"
 

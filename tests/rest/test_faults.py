@@ -300,6 +300,10 @@ async def test_a_layer_whose_base_was_deleted_exports_its_own_packages(jp_fetch,
     code, body = await fetch_json(jp_fetch, "environments", orphan["id"], "export", params=yml)
     assert code == 400, body
     assert "base deleted" in body["message"] and "requirements.txt" in body["message"], body
+    code, body = await fetch_json(jp_fetch, "environments", orphan["id"], "packages", method="POST",
+                                  body=json.dumps({"add": ["iniconfig"]}))  # fmt: skip
+    assert code == 409, body  # was a 404 naming the id the listing gave: "environment 'orphan.…' not found"
+    assert "base deleted" in body["message"] and "cannot be changed" in body["message"], body
     shutil.rmtree(layer)
 
 

@@ -183,7 +183,7 @@ async def test_revisions_say_why_there_are_none(jp_fetch, clean_create_home: Pat
     code, answer = await fetch_json(jp_fetch, "environments", BASE_ID, "revisions")
     assert code == 200 and answer["revisions"] == [], answer
     assert answer["none_reason"] == (
-        f"{BASE_ID} is a Conda environment: revisions are kept for layers and venvs (its export with "
+        "py311_ai is a Conda environment: revisions are kept for layers and venvs (its export with "
         "format=explicit gives its exact Conda packages)"
     ), answer
     path = await make_life(jp_fetch, clean_create_home)
@@ -192,5 +192,5 @@ async def test_revisions_say_why_there_are_none(jp_fetch, clean_create_home: Pat
     for record in (path / ".layenv-revisions").iterdir():
         record.unlink()
     code, answer = await fetch_json(jp_fetch, "environments", ENV, "revisions")
-    assert answer == {"revisions": [], "none_reason": f"{ENV} has no revisions (made before jupyter_layenv "
+    assert answer == {"revisions": [], "none_reason": "life has no revisions (made before jupyter_layenv "
                                                         "recorded them, or not by it)"}, answer  # fmt: skip

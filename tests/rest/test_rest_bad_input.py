@@ -126,7 +126,7 @@ async def test_base_not_a_conda_env(jp_fetch, jp_data_dir: Path, create_home: Pa
     code, body = await create(jp_fetch, {**VALID, "base": "conda-py311_ai.lay"})
     assert_error(code, body, 400)
     assert body["message"] == (
-        "base 'conda-py311_ai.lay' is a layered environment: a layer must be built on a Conda environment "
+        "base 'lay' is a layered environment: a layer must be built on a Conda environment "
         "(kind conda-base or conda-env), whose packages it can inherit"
     )
     code, body = await create(jp_fetch, {**VALID, "base": str(layer)})
@@ -142,13 +142,13 @@ async def test_kind_refusals_name_the_kind_in_words(jp_fetch, create_home: Path)
     )
     assert code == 400, body
     assert body["message"].startswith(
-        "conda-py311_ai.lay is a layered environment: an explicit spec lists Conda packages, so export a Conda env;"
+        "lay is a layered environment: an explicit spec lists Conda packages, so export a Conda env;"
     ), body
     code, body = await fetch_json(jp_fetch, "environments", "conda-py311_ai", "packages", method="POST",
                                   body=json.dumps({"add": ["iniconfig"], "dry_run": True}))  # fmt: skip
     assert code == 403, body
     assert body["message"] == (
-        "conda-py311_ai is a Conda environment: jupyter_layenv changes the packages of layers and venvs"
+        "py311_ai is a Conda environment: jupyter_layenv changes the packages of layers and venvs"
     ), body
 
 

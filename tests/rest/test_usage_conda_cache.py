@@ -68,7 +68,7 @@ async def test_clean_keeps_a_base_with_layers_removes_an_old_one_and_prunes_ratt
     dry = await clean(jp_fetch, dry_run=True)
     assert [env["path"] for env in dry["removed"]] == [lone["path"]]
     kept = {env["path"]: env["reason"] for env in dry["kept"]}
-    assert f"{base['id']} is the base of proj" in kept[base["path"]]
+    assert "based is the base of proj" in kept[base["path"]]
     [conda_cache] = [cache for cache in dry["caches"] if cache["cache"] == str(pkgs)]
     # only the marker package is linked by lone alone: python (and ipykernel's closure) stay linked by the base
     assert conda_cache["entries"] == 1 and conda_cache["bytes"] > 0

@@ -114,6 +114,36 @@ async function flow(page) {
   await row.evaluate(el => el.scrollIntoView({ block: 'start' }));
   await page.waitForTimeout(200);
   await screenshot(page, 'panel');
+
+  // a layer made by hand (the tree's myexp_env) has no revisions: its History says why, in the server's words
+  await sidebar.getByLabel('Filter environments').fill('myexp_env');
+  await sidebar.getByRole('button', { name: 'Packages of myexp_env', exact: true }).click();
+  const handmade = page.locator('.jp-LayenvPackages').last();
+  await handmade.locator('h2', { hasText: 'Packages of myexp_env' }).waitFor();
+  const none = handmade.locator('[aria-label="History"] .jp-LayenvEmpty');
+  await none.waitFor();
+  await page.waitForFunction(el => /has no revisions/.test(el.textContent), await none.elementHandle());
+  const said = await none.innerText();
+  check(/^myexp_env has no revisions \(made before jupyter_layenv recorded them, or not by it\)$/.test(said),
+    `a layer without revisions says why where its history would be: "${said}"`);
+  await screenshot(page, 'no-revisions');
+
+  // an env without ipykernel (noipk): the command to run is shown whole on its own line, not cut by the clamp
+  await sidebar.getByLabel('Filter environments').fill('noipk');
+  const noipk = sidebar.locator('li.jp-LayenvEnv', { has: page.locator('.jp-LayenvEnv-command') }).first();
+  const command = noipk.locator('.jp-LayenvEnv-command');
+  await command.waitFor();
+  const text = await command.innerText();
+  check(/^\/\S+\/noipk\/bin\/python\S* -m pip install ipykernel$/.test(text), `the whole command: "${text}"`);
+  const whole = await command.evaluate(el => {
+    const box = el.getBoundingClientRect();
+    const room = el.closest('.jp-LayenvEnv').getBoundingClientRect();
+    return el.scrollWidth <= el.clientWidth && el.scrollHeight <= el.clientHeight + 1 && box.right <= room.right + 1;
+  });
+  check(whole, 'the command is not cut off (no overflow, inside its row)');
+  const explained = await noipk.locator('.jp-LayenvEnv-notkernel-text').innerText();
+  check(/^Not a kernel: no ipykernel: run the command below/.test(explained), `the explanation: "${explained}"`);
+  await screenshot(page, 'not-a-kernel');
 }
 
 run(flow, { log, screenshot });

@@ -484,7 +484,14 @@ class Discovery:
         return Builder(self._facts, self._stats, self._naming, self._built, candidates, cfg, roots, id_to_path)
 
     def _facts(self, path: str) -> PrefixFacts:
-        return self._prefixes.get(path, self._stats)
+        """A prefix's facts in this scan; asked about four times per env (dedupe, bases, the build): one asked
+        already is answered here, without ``Memo.get``'s call."""
+        memo = self._prefixes
+        if memo._checked_for is self._stats:
+            found = memo._checked.get(path)
+            if found is not None:
+                return found
+        return memo.get(path, self._stats)
 
     def _dedupe(self, candidates: list[Candidate]) -> tuple[dict[str, Candidate], frozenset[str]]:
         """One candidate per directory (device and inode: no realpath walk); the first place found names it.

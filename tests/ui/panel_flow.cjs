@@ -195,9 +195,11 @@ async function flow(page) {
   // why: the server's own reason (GET environments' layer_blocked_reason), on the option and in the help
   const refusedWhy = (await refusedBase.getAttribute('title')) || '';
   const listed = (await api('GET', 'environments')).body;
-  const serverWhy = (listed.environments.find(e => e.id === REFUSED_BASE_ID) || {}).layer_blocked_reason;
+  const refusedEnv = listed.environments.find(e => e.id === REFUSED_BASE_ID) || {};
+  const serverWhy = refusedEnv.layer_blocked_reason;
   check(
-    refusedWhy === serverWhy && refusedWhy.includes(REFUSED_BASE_ID) && /LayenvPolicy\.allowed_bases/.test(refusedWhy),
+    refusedWhy === serverWhy && refusedWhy.startsWith(`layers on ${refusedEnv.name} are not allowed`) &&
+      /LayenvPolicy\.allowed_bases/.test(refusedWhy),
     `its tooltip is the server's layer_blocked_reason, naming it and the rule: "${refusedWhy}"`
   );
   const baseHelp = form.locator('[id$="-base-help"]');

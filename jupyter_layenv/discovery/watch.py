@@ -179,10 +179,7 @@ class Watcher:
         at a directory of the same mtime, would pass a ``stat`` check)."""
         if self.closed:
             return {}, []
-        if self._mounts is not None and self._mount_poll.poll(0):
-            self._mounts.seek(0)
-            self._fs_types, self._mount_points = file_systems(self._mounts.read().decode("utf-8", "replace"))
-            self._forget_all()  # a mount over a watched directory makes no event
+        self._mounts_changed()
         self._drain()
         if self.promoted or self._extra:
             for root, seen in list(self._root_ids.items()):
@@ -202,6 +199,16 @@ class Watcher:
         forced = list(self._forced)
         self._forced.clear()
         return self.promoted, forced
+
+    def _mounts_changed(self) -> bool:
+        """Whether the mount table changed since it was last read; if so everything is demoted (a mount over a
+        watched directory makes no event, and a file system mounted since may hang: nothing under it is asked)."""
+        if self._mounts is None or not self._mount_poll.poll(0):
+            return False
+        self._mounts.seek(0)
+        self._fs_types, self._mount_points = file_systems(self._mounts.read().decode("utf-8", "replace"))
+        self._forget_all()
+        return True
 
     def track(self, signature: Signature, also: dict[str, tuple[str, int]], changed: bool) -> None:
         """After a listing: when it ``changed`` the signature or demoted paths, promote what can be, in the
@@ -425,8 +432,8 @@ class Watcher:
         retry = False
         for start in range(0, len(todo), BATCH):
             with self._lock:
-                if self.closed or self._stop or self._signature is not signature:
-                    return  # a new signature: its listing woke the thread again
+                if self.closed or self._stop or self._signature is not signature or self._mounts_changed():
+                    return  # a new signature: its listing woke the thread again; a mount: the next listing probes
                 promoted, refused = self.promoted, self._refused
                 for path, expected in todo[start : start + BATCH]:
                     if (
@@ -437,7 +444,7 @@ class Watcher:
                         retry = self._promote(path, expected) or retry
         for start in range(0, len(todo_also), BATCH):
             with self._lock:
-                if self.closed or self._stop or self._signature is not signature:
+                if self.closed or self._stop or self._signature is not signature or self._mounts_changed():
                     return
                 for path, entry in todo_also[start : start + BATCH]:
                     if also.get(path) is entry:

@@ -381,41 +381,46 @@ def test_the_watch_cap_leaves_the_rest_to_stat(venvs: Path, discoveries: list[Di
     assert len(said) == 1
 
 
-def _inotify_fds() -> int:
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            count += os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify"
-        except OSError:
-            continue
-    return count
+def _is_inotify(fd: int) -> bool:
+    """Whether ``fd`` is an open inotify descriptor (a count of all of them would also see those of managers earlier
+    tests left to the garbage collector, closed whenever it runs)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify"
+    except OSError:
+        return False
 
 
 def test_closing_or_dropping_a_discovery_ends_its_thread_and_descriptors(venvs: Path):
     """Broken by: a watcher thread or inotify descriptor left behind by a manager that went away (a server whose
     kernel spec manager is remade on a config change would pile them up)."""
-    before = _inotify_fds()
     discovery = Discovery(_config(venvs, True))
     discovery.discover()
     assert discovery.watching()
-    thread = next(t for t in threading.enumerate() if t.name == "layenv-watch" and t is discovery.watcher._thread)  # type: ignore[union-attr]
+    watcher = discovery.watcher
+    assert watcher is not None and watcher._mounts is not None
+    fd, mounts = watcher._fd, watcher._mounts
+    assert _is_inotify(fd)
+    thread = next(t for t in threading.enumerate() if t.name == "layenv-watch" and t is watcher._thread)
     discovery.close()
     assert not thread.is_alive()
-    assert _inotify_fds() == before
+    assert not _is_inotify(fd) and mounts.closed
     assert discovery.discover().environments  # listings go on, with stat alone
+    del watcher
 
     dropped = Discovery(_config(venvs, True))
     dropped.discover()
     assert dropped.watching()
     watcher = dropped.watcher
-    assert watcher is not None
+    assert watcher is not None and watcher._mounts is not None
+    fd, mounts = watcher._fd, watcher._mounts
+    assert _is_inotify(fd)
     thread = watcher._thread
     assert thread is not None
     del dropped, watcher
     gc.collect()
     thread.join(5)
     assert not thread.is_alive()
-    assert _inotify_fds() == before
+    assert not _is_inotify(fd) and mounts.closed
 
 
 def test_the_cli_does_not_watch():

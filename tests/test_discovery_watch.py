@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from envtree import YESTERDAY, make_venv, settle, site_packages
 from loopfs import LoopMount
+from oscalls import BUILTIN_OPEN, LOOKS, record_os_calls
 
 from jupyter_layenv.discovery import Discovery, DiscoveryConfig
 from jupyter_layenv.discovery.watch import Watcher, supported
@@ -165,6 +166,78 @@ def test_what_a_listing_reads_again_unwatched_is_checked_again(venvs: Path, disc
     assert kernels(discovery.discover())[str(new)] == 0  # inside the racy window: the new env read again
     add_ipykernel_marker(new)
     assert kernels(as_fresh(discovery.discover(), config))[str(new)] == 1
+
+
+def _listing_right_after_a_new_env(discovery: Discovery, new: Path, config: DiscoveryConfig) -> None:
+    """The listing that finds ``new`` (made a moment ago: inside the racy window), its kernel not yet there."""
+    assert kernels(as_fresh(discovery.discover(), config))[str(new)] == 0
+
+
+def test_a_new_env_is_not_read_again_inside_its_racy_window(
+    venvs: Path, discoveries: list[Discovery], monkeypatch: pytest.MonkeyPatch
+):
+    """Broken by: reading a new env before watching it (its paths then wait for the background thread, and until
+    they settle, 2 s, every listing reads the env again: 6x a warm listing at 500 envs)."""
+    config = _config(venvs, True)
+    discovery = _open(discoveries, config)
+    promoted(discovery, venvs, site_packages(venvs / "a"))
+    monkeypatch.setattr(Watcher, "wake", lambda self: None)  # what the listing itself promotes, not the thread
+    new = make_venv(venvs / "new", tool="uv")
+    _listing_right_after_a_new_env(discovery, new, config)
+    calls = record_os_calls(monkeypatch, (*LOOKS, BUILTIN_OPEN))
+    assert kernels(discovery.discover())[str(new)] == 0
+    assert [path for path in calls.paths() if path.startswith(str(new))] == []
+
+
+def test_a_new_env_changed_in_the_same_tick_with_its_mtime_set_back(
+    venvs: Path, discoveries: list[Discovery], monkeypatch: pytest.MonkeyPatch
+):
+    """Broken by: promoting a new env's site-packages watched after the listing read it (or not watched at all):
+    ipykernel installed right after, its mtime put back as it was, makes no difference a ``stat`` can see."""
+    config = _config(venvs, True)
+    discovery = _open(discoveries, config)
+    promoted(discovery, venvs, site_packages(venvs / "a"))
+    monkeypatch.setattr(Watcher, "wake", lambda self: None)
+    new = make_venv(venvs / "new", tool="uv")
+    _listing_right_after_a_new_env(discovery, new, config)
+    site = site_packages(new)
+    assert discovery.watcher is not None
+    assert discovery.watcher.skips(str(site))
+    before = os.stat(site)
+    add_ipykernel_marker(new)
+    os.utime(site, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert kernels(as_fresh(discovery.discover(), config))[str(new)] == 1
+
+
+@pytest.mark.parametrize("how", ["symlink", "mount"])
+def test_a_new_env_behind_a_symlink_or_a_mount_is_not_promoted_ahead(
+    venvs: Path, tmp_path: Path, how: str, discoveries: list[Discovery], monkeypatch: pytest.MonkeyPatch
+):
+    """Broken by: watching a new env ahead through a symlink (a change where it points makes no event on the link's
+    watches) or on another file system (a FUSE mount: its changes may come from elsewhere)."""
+    elsewhere = tmp_path / "elsewhere"
+    make_venv(elsewhere / "new", tool="uv")
+    config = _config(venvs, True)
+    discovery = _open(discoveries, config)
+    promoted(discovery, venvs, site_packages(venvs / "a"))
+    monkeypatch.setattr(Watcher, "wake", lambda self: None)
+    new = venvs / "new"
+    mount = LoopMount(elsewhere / "new", new)
+    if how == "symlink":
+        os.symlink(elsewhere / "new", new)
+    else:
+        problem = mount.mount()
+        if problem:
+            pytest.skip(f"needs a FUSE mount: {problem}")
+    try:
+        _listing_right_after_a_new_env(discovery, new, config)
+        assert discovery.watcher is not None
+        assert not discovery.watcher.skips(str(site_packages(new)))
+        add_ipykernel_marker(elsewhere / "new")
+        assert kernels(as_fresh(discovery.discover(), config))[str(new)] == 1
+    finally:
+        if how == "mount":
+            mount.unmount()
 
 
 def test_pyvenv_cfg_edited_in_place_is_seen(venvs: Path, discoveries: list[Discovery]):

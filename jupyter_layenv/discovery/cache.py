@@ -88,6 +88,22 @@ class ScanStats:
         self.defer_distributions = False
         self.hung = hung
         self.started_ns = fs_now_ns()
+        # an incremental listing with change notifications: called with a prefix (or a directory that may be one)
+        # before this scan first reads it (``Watcher.watch_ahead``); ``None`` in a complete scan
+        self.ahead: Callable[[str, ScanStats], None] | None = None
+
+    def read_already(self, path: str) -> bool:
+        """Whether this scan has ``stat``-ed or listed ``path`` already."""
+        return path in self._stats or path in self._listings
+
+    def entry_read(self, path: str) -> Expected | Any:
+        """The signature entry this scan's own read of ``path`` gives (``UNREAD``: it made none); no call made."""
+        result = self._stats.get(path, UNREAD)
+        if result is UNREAD:
+            return self._listed_mark if path in self._listed and self._listed_mark is not None else UNREAD
+        mtime = None if result is None else result.st_mtime_ns
+        racy_after = min(self.started_ns, fs_now_ns()) - RACY_WINDOW_NS
+        return -1 if mtime is not None and mtime > racy_after else mtime
 
     # A miss is the common case in a cold scan: looked up with a sentinel, not by catching KeyError (3x dearer).
 

@@ -161,6 +161,7 @@ class Discovery:
                             if path in signature and signature[path] is not before
                         )
                         self._reread = []
+                    watcher.promote_ahead(self._signature, self._stats)
                     if promote:
                         watcher.track(self._signature, self._watch_also, self._updated or self._promote_later)
                         self._promote_later = False
@@ -195,7 +196,11 @@ class Discovery:
         self._stats.defer_distributions = self._result is None and not self._prefixes.entries  # a first listing
         self._children.changed = self._prefixes.changed = changed
         if changed and not hung:
+            watcher = self._watcher
+            if watcher is not None:  # new prefixes watched before they are read, promoted at the end (``discover``)
+                self._stats.ahead = watcher.watch_ahead
             result = self._incremental(changed)
+            self._stats.ahead = None  # a complete scan reads as without notifications
             if result is not None:
                 if result is not self._result:
                     changes = self._naming.changes

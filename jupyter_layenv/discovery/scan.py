@@ -44,6 +44,8 @@ def inspect_candidate(path: str, stats: ScanStats, timeout: float = 0) -> tuple[
             problem = base_not_responding_reason(prefix_of_home(home), root, timeout)
             unusable = dataclasses.replace(unusable_facts(path, problem), deps=(path, cfg_path, home))
             return unusable, unusable.deps
+    if stats.ahead is not None:
+        stats.ahead(path, stats)
     listing = stats.listing(path)
     st = stats.stat(path)
     # gone or unreadable: inspect_prefix reads it again and says which, in its words
@@ -185,6 +187,8 @@ def env_children(
                 continue
         elif not entry.is_dir(follow_symlinks=False):
             continue
+        elif stats.ahead is not None:
+            stats.ahead(path, stats)
         if _child_is_env(path, stats.listing(path), nested=nested):
             children.append(path)
         else:

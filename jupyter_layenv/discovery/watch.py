@@ -12,7 +12,9 @@ The ``stat`` design stays the source of truth: a signature path is skipped only 
 Anything else about a path *demotes* it: the listing ``stat``-checks it again, as without notifications (so the
 answer is the ``stat`` design's, by construction), and the background thread promotes it again once a later
 listing left it settled. Promotion (``inotify_add_watch`` and the ``lstat`` calls) runs in that thread, under the
-discovery lock in small batches, never on a listing's path and never on the event loop.
+discovery lock in small batches, never on a listing's path and never on the event loop; except for a new env's few
+directories, which the incremental listing that finds it watches before it reads them (``watch_ahead``), and then
+promotes whatever their mtime: a later change is an event in the queue.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from collections.abc import Iterable
 from typing import BinaryIO
 
 from ..probe import PROBE
-from .cache import UNREAD, Expected, Listed, Signature, fs_now_ns, settled_since
+from .cache import UNREAD, Expected, Listed, ScanStats, Signature, fs_now_ns, settled_since
 
 IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
 IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x40, 0x80, 0x100, 0x200
@@ -156,6 +158,7 @@ class Watcher:
         self._also: dict[str, tuple[str, int]] = {}
         self._extra: dict[str, tuple[str, int]] = {}  # those of them watched and unchanged since their scan read them
         self._forced: set[str] = set()  # signature paths to report changed at the next listing
+        self._ahead: set[str] = set()  # directories the running listing watched before reading them (``watch_ahead``)
         self.dirty = False  # paths were demoted since the last wake
         self._retry_at: float | None = None
         self._full = False  # the watch cap (or the kernel's limit) was reached: no new watch
@@ -245,6 +248,80 @@ class Watcher:
             if path == root or directory == root:
                 self.promoted[path] = expected
                 self._note(path)  # a missing path is not watched itself: reached from its parent
+
+    def watch_ahead(self, prefix: str, stats: ScanStats) -> None:
+        """Before an incremental listing first reads ``prefix`` (a new env, most often): watches it, the directories
+        down to its site-packages and its conda-meta, and the directories between it and its root, top-down, each
+        before the listing reads it. What this listing then reads there is promoted at its end (``promote_ahead``),
+        racy or not: a later change is an event in the queue. A symlink, another device, a path this listing read
+        already: not watched ahead (the background thread's rules then)."""
+        if self.closed or self._full or prefix in self._checked:  # watched already (a known env's, through ``_also``)
+            return
+        root = self._root_for(prefix)
+        if root is None or prefix == root or self._root_ids.get(root) is None or root not in self._dirs:
+            return
+        device = self._dirs[root]
+        chain = []
+        directory = os.path.dirname(prefix)
+        while directory != root:
+            chain.append(directory)
+            directory = os.path.dirname(directory)
+        for directory in reversed(chain):  # top-down: each one's parent watches its entry first
+            if directory not in self._dirs and not self._watch_dir(directory, device):
+                return
+        if not self._watch_ahead(prefix, device, stats):
+            return
+        listing = stats.listing(prefix)  # after its watch (the listing the inspection reuses)
+        if not listing:
+            return
+        for name in ("conda-meta", "lib", "Lib"):
+            entry = listing.get(name)
+            if entry is None or entry.is_symlink() or not entry.is_dir(follow_symlinks=False):
+                continue
+            path = os.path.join(prefix, name)
+            known = path in self._dirs  # its python* and site-packages too, then (a changed env: no listing more)
+            if not self._watch_ahead(path, device, stats) or name == "conda-meta" or known:
+                continue
+            if name == "Lib":
+                self._watch_ahead(os.path.join(path, "site-packages"), device, stats)
+                continue
+            for version in (stats.listing(path) or {}).values():
+                if (
+                    version.name.startswith("python")
+                    and version.is_dir(follow_symlinks=False)
+                    and self._watch_ahead(version.path, device, stats)
+                ):
+                    self._watch_ahead(os.path.join(version.path, "site-packages"), device, stats)
+
+    def _watch_ahead(self, directory: str, device: int, stats: ScanStats) -> bool:
+        """Watches a directory (its parent is); noted for ``promote_ahead`` when this listing has not read it yet."""
+        if directory not in self._dirs:
+            if stats.read_already(directory) or not self._watch_dir(directory, device):
+                return False
+            self._ahead.add(directory)
+        return True
+
+    def promote_ahead(self, signature: Signature, stats: ScanStats) -> None:
+        """At the end of the listing that watched paths ahead: those whose signature entry is what it read of them,
+        after their watch, are promoted (their watches and their chain up to the root still held)."""
+        if not self._ahead:
+            return
+        ahead, self._ahead = self._ahead, set()
+        if self.closed:
+            return
+        dirs = self._dirs
+        for path in ahead:
+            expected = signature.get(path, UNREAD)
+            if expected is UNREAD or path not in dirs or stats.entry_read(path) != expected:
+                continue
+            root = self._root_for(path)
+            if root is None or self._root_ids.get(root) is None:
+                continue
+            directory = os.path.dirname(path)
+            while directory != root and directory in dirs:
+                directory = os.path.dirname(directory)
+            if directory == root and root in dirs:
+                self.promoted[path] = expected
 
     # -- events -----------------------------------------------------------------------------------------------
 

@@ -322,6 +322,15 @@ class CleanHandler(LayenvHandler):
         self.send(await self.call(self.service.housekeeping.clean(self.json_body(), self.username)))
 
 
+class KernelNameHandler(LayenvHandler):
+    """The listed kernel a notebook's saved kernel name starts (JupyterLab asks before it starts the kernel)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        self.send((await self.call(self.service.kernel_name(name))).public())
+
+
 _ID = r"([^/]+)"
 HANDLERS = [
     (r"/layenv/policy", PolicyHandler),
@@ -333,6 +342,7 @@ HANDLERS = [
     (rf"/layenv/environments/{_ID}/revisions", RevisionsHandler),
     (rf"/layenv/environments/{_ID}/revisions/{_ID}/restore", RestoreHandler),
     (rf"/layenv/environments/{_ID}", EnvironmentHandler),
+    (rf"/layenv/kernel-names/{_ID}", KernelNameHandler),
     (r"/layenv/jobs", JobsHandler),
     (rf"/layenv/jobs/{_ID}/log", JobLogHandler),
     (rf"/layenv/jobs/{_ID}", JobHandler),

@@ -28,6 +28,7 @@ from .discovery import layer_id
 from .events import Audit
 from .housekeeping import Housekeeping
 from .identity import account_name
+from .kernelnames import ResolvedKernelName, resolve_kernel_name
 from .kernels import environment_json, group_name, listing_json
 from .kernelspecs import LayenvKernelSpecManager
 from .layers import revisions
@@ -274,6 +275,11 @@ class LayenvService(condabase.CondaBases):
         orphans = await asyncio.to_thread(removal.orphaned_layers, discovered)
         kernels = {name: entry.env_id for name, entry in table.entries.items()}
         return resolve_env(discovered, ref, kernels=kernels, also=orphans).id
+
+    async def kernel_name(self, name: str) -> ResolvedKernelName:
+        """The listed kernel a notebook's saved kernel name (an nb_conda_kernels one) starts."""
+        _, table = await asyncio.to_thread(self.ksm.current)
+        return resolve_kernel_name(table, name)
 
     # -- creating ---------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import {
   IEnvironmentDetails,
   IJob,
   IJobSource,
+  IKernelName,
   IListing,
   IPlan,
   IPolicy,
@@ -107,6 +108,14 @@ export class LayenvAPI implements IJobSource {
 
   listEnvironments(): Promise<IListing> {
     return json<IListing>('environments');
+  }
+
+  /**
+   * The listed kernel a notebook's saved kernel name starts (an nb_conda_kernels `conda-env-NAME-py`);
+   * a LayenvApiError (404) when it starts none.
+   */
+  resolveKernelName(name: string): Promise<IKernelName> {
+    return json<IKernelName>(`kernel-names/${enc(name)}`);
   }
 
   /** What applies to the caller: where it may create, which bases and packages, whether it may delete. */

@@ -25,6 +25,7 @@ import { downloadText, LayenvAPI } from './api';
 import { CreateEnvWidget } from './create';
 import { ENV_FILE_PATTERN } from './envfile';
 import { layenvIcon } from './icons';
+import { kernelNamesPlugin } from './kernelnames';
 import { errorMessage, IEnvironment, jobDoing } from './model';
 import { PackagesWidget } from './packages';
 import { EnvironmentsSidebar } from './sidebar';
@@ -396,4 +397,4 @@ async function deleteEnv(
   await afterDelete();
 }
 
-export default plugin;
+export default [plugin, kernelNamesPlugin];

@@ -220,6 +220,14 @@ export function isTooling(name: string): boolean {
 
 /** How many packages a revision's lock holds: "(1 package)", "(3 packages)". */
 /** GET environments/<id>/revisions: newest first; with none, why (a Conda env keeps none, a layer made by hand). */
+/** GET kernel-names/NAME: the listed kernel a saved name starts, and the env it runs in (null: not an env's). */
+export interface IKernelName {
+  name: string;
+  kernel: string;
+  display_name: string;
+  env: string | null;
+}
+
 export interface IRevisions {
   revisions: IRevision[];
   /** Why there are none, in the server's words; null when there are some; absent from older servers. */

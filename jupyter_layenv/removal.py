@@ -82,12 +82,20 @@ def orphaned_layers(discovered: Discovered) -> list[Environment]:
     return found
 
 
-def skipped_to_export(discovered: Discovered, env_id: str, fmt: str) -> Environment | None:
-    """A deletable skipped env (its base deleted, its interpreter dangling) exports its own packages, what its owner
-    needs to create it again on an existing base; ``None`` when ``env_id`` is none of them."""
+def _unusable(discovered: Discovered, env_id: str) -> tuple[Environment, str] | None:
+    """A deletable skipped env (its base deleted, its interpreter dangling) and why it is not usable, by its id."""
     env = next((env for env in orphaned_layers(discovered) if env.id == env_id), None)
-    if env is not None and fmt not in OWN_PACKAGES_FORMATS:
-        why = (env.skipped_reason or "skipped").split(":")[0]
+    return None if env is None else (env, (env.skipped_reason or "skipped").split(":")[0])
+
+
+def skipped_to_export(discovered: Discovered, env_id: str, fmt: str) -> Environment | None:
+    """A deletable skipped env exports its own packages, what its owner needs to create it again on an existing
+    base; ``None`` when ``env_id`` is none of them."""
+    found = _unusable(discovered, env_id)
+    if found is None:
+        return None
+    env, why = found
+    if fmt not in OWN_PACKAGES_FORMATS:
         raise PolicyError(
             400,
             f"{env.name} is not usable ({why}): only its own packages can be exported (format requirements.txt or "
@@ -98,11 +106,11 @@ def skipped_to_export(discovered: Discovered, env_id: str, fmt: str) -> Environm
 
 
 def unusable_refusal(discovered: Discovered, env_id: str) -> PolicyError | None:
-    """Why a deletable skipped env (its base deleted, its interpreter dangling) cannot be changed or restored."""
-    env = next((env for env in orphaned_layers(discovered) if env.id == env_id), None)
-    if env is None:
+    """Why a deletable skipped env cannot be changed or restored."""
+    found = _unusable(discovered, env_id)
+    if found is None:
         return None
-    why = (env.skipped_reason or "skipped").split(":")[0]
+    env, why = found
     return PolicyError(
         409,
         f"{env.name} is not usable ({why}): it cannot be changed; export its own packages (format requirements.txt) "

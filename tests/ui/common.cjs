@@ -85,15 +85,21 @@ async function openSidebar(page) {
   return panel;
 }
 
-/** A call of the server's layenv REST API, as the test's own client: its status and JSON body ({} if none). */
-async function api(method, endpoint, body) {
-  const response = await fetch(`${URL_}layenv/${endpoint}`, {
+/** A call of one of the server's REST APIs (`layenv/` or Jupyter's own `api/`), as the test's own client: its status
+ * and JSON body ({} if none). */
+async function rest(base, method, endpoint, body) {
+  const response = await fetch(`${URL_}${base}${endpoint}`, {
     method,
     headers: { Authorization: `token ${TOKEN}` },
     body: body === undefined ? undefined : JSON.stringify(body)
   });
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : {} };
+}
+
+/** A call of the server's layenv REST API. */
+function api(method, endpoint, body) {
+  return rest('layenv/', method, endpoint, body);
 }
 
 /**
@@ -140,4 +146,4 @@ function run(flow, { log, screenshot }) {
   );
 }
 
-module.exports = { URL_, TOKEN, ARTIFACTS, TIMEOUT, reporter, openLab, openSidebar, api, run };
+module.exports = { URL_, TOKEN, ARTIFACTS, TIMEOUT, reporter, openLab, openSidebar, api, rest, run };

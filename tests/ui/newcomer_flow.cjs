@@ -16,7 +16,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const { URL_, TOKEN, ARTIFACTS, reporter, openLab, openSidebar, api, run } = require('./common.cjs');
+const { ARTIFACTS, reporter, openLab, openSidebar, api, rest, run } = require('./common.cjs');
 
 const THEME = process.env.LAYENV_UI_THEME || 'light';
 const ENV_NAME = process.env.LAYENV_UI_ENV_NAME || `newbie_${THEME}`;
@@ -25,17 +25,6 @@ const PACKAGE = process.env.LAYENV_UI_PACKAGE || 'iniconfig';
 const ENV_ID = `${BASE_ID}.${ENV_NAME}`;
 
 const { log, check, screenshot } = reporter(`newcomer-${THEME}`);
-
-/** Jupyter's own REST API (kernels, sessions), as the test's client. */
-async function jupyter(method, endpoint, body) {
-  const response = await fetch(`${URL_}api/${endpoint}`, {
-    method,
-    headers: { Authorization: `token ${TOKEN}` },
-    body: body === undefined ? undefined : JSON.stringify(body)
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : {} };
-}
 
 /** Focus `locator` and check that it has the focus (JupyterLab may take it away once, after a layout change). */
 async function focus(page, locator) {
@@ -243,7 +232,7 @@ async function flow(page) {
   // list is held as it was); Delete, confirmed, is refused (409), and the panel shows the server's words
   const kernelLists = url => /\/api\/(kernels|sessions)$/.test(url.pathname);
   await page.route(kernelLists, route => (route.request().method() === 'GET' ? route.fulfill({ json: [] }) : route.continue()));
-  const session = await jupyter('POST', 'sessions', {
+  const session = await rest('api/', 'POST', 'sessions', {
     path: 'analysis.ipynb',
     name: 'analysis.ipynb',
     type: 'notebook',
@@ -287,7 +276,7 @@ async function flow(page) {
       await why.waitFor({ state: 'detached' });
     }
   } finally {
-    await jupyter('DELETE', `sessions/${session.body.id}`);
+    await rest('api/', 'DELETE', `sessions/${session.body.id}`);
   }
 
   // -- the kernel shut down: Delete works

@@ -118,7 +118,8 @@ class HistoryApp(_LayerCommand):
                 parts = [f"+{s}" for s in request.get("add") or []] + [f"-{n}" for n in request.get("remove") or []]
                 what = f"{request.get('action', '?')} {' '.join(parts)}".strip()
             changed = "  [base changed since]" if rev["base_changed"] else ""
-            print(f"{rev['revision']:>4}  {rev['created']}  {rev['user']:<12} {what}  ({len(rev['lock'])} packages)"
+            count = f"{len(rev['lock'])} package{'' if len(rev['lock']) == 1 else 's'}"
+            print(f"{rev['revision']:>4}  {rev['created']}  {rev['user']:<12} {what}  ({count})"
                   f"{changed}")  # fmt: skip
         if answer["none_reason"]:
             print(cli_words(answer["none_reason"]))

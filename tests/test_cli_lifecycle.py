@@ -93,7 +93,7 @@ def test_the_first_change_of_a_layer_made_by_hand_can_be_rolled_back(
     assert layer_dists(path) == {"handmade", "iniconfig"}
     lines = layenv("history", "byhand", env=cli_env).stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["2", "1"], lines
-    assert "change +iniconfig" in lines[0] and "as found" in lines[1] and "(1 packages)" in lines[1], lines
+    assert "change +iniconfig" in lines[0] and "as found" in lines[1] and "(1 package)" in lines[1], lines
     proc = layenv("rollback", "byhand", "1", *config, env=cli_env)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert layer_dists(path) == {"handmade"}

@@ -1,7 +1,7 @@
 /*
  * What the browser flows (panel_flow.cjs, packages_flow.cjs, conda_flow.cjs) share: playwright-core from the
  * labextension's devDependencies, the server and Chromium from the environment, a logger whose checks throw,
- * numbered screenshots, opening JupyterLab and the sidebar, the REST API, and a main() that runs one flow.
+ * numbered screenshots, opening JupyterLab and the sidebar, the REST API, an env's export, and a main() that runs one flow.
  *
  * Environment: LAYENV_UI_URL (server URL ending in /), LAYENV_UI_TOKEN, LAYENV_UI_ARTIFACTS (screenshots),
  * LAYENV_UI_TIMEOUT_MS (a page action's timeout), CHROMIUM (executable).
@@ -103,6 +103,24 @@ function api(method, endpoint, body) {
 }
 
 /**
+ * Export `name` from its sidebar `row` as `format` (a button of the Export dialog, screenshot `stage` taken): the
+ * download saved as ARTIFACTS/<prefix>-<its name>; its name and text.
+ */
+async function exportEnv(page, row, name, format, { screenshot, stage, prefix }) {
+  await row.locator(':scope > .jp-LayenvEnv-row').getByRole('button', { name: `Export ${name}` }).click();
+  const dialog = page.locator('.jp-Dialog');
+  await dialog.waitFor();
+  await screenshot(page, stage);
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    dialog.getByRole('button', { name: format }).click()
+  ]);
+  const file = path.join(ARTIFACTS, `${prefix}-${download.suggestedFilename()}`);
+  await download.saveAs(file);
+  return { name: download.suggestedFilename(), text: fs.readFileSync(file, 'utf-8') };
+}
+
+/**
  * Run flow(page) in a fresh Chromium and exit: 0 when every check held, 1 with the error otherwise (after a
  * FAILED screenshot and the browser console's layenv errors).
  */
@@ -146,4 +164,4 @@ function run(flow, { log, screenshot }) {
   );
 }
 
-module.exports = { URL_, TOKEN, ARTIFACTS, TIMEOUT, reporter, openLab, openSidebar, api, rest, run };
+module.exports = { URL_, TOKEN, ARTIFACTS, TIMEOUT, reporter, openLab, openSidebar, api, rest, exportEnv, run };

@@ -11,9 +11,7 @@
  */
 'use strict';
 
-const fs = require('fs');
-const path = require('path');
-const { ARTIFACTS, reporter, openLab, openSidebar, api, run } = require('./common.cjs');
+const { reporter, openLab, openSidebar, api, exportEnv, run } = require('./common.cjs');
 
 const CHANNEL = process.env.LAYENV_UI_CHANNEL;
 const NAME = 'first_base';
@@ -66,17 +64,7 @@ async function flow(page) {
   const row = sidebar.locator(`li.jp-LayenvEnv[data-env-id="${made.id}"]`);
   await row.waitFor();
   check(true, 'the sidebar shows the new base');
-  await row.locator(':scope > .jp-LayenvEnv-row').getByRole('button', { name: `Export ${NAME}` }).click();
-  const exportDialog = page.locator('.jp-Dialog');
-  await exportDialog.waitFor();
-  await screenshot(page, 'conda-export');
-  const [download] = await Promise.all([
-    page.waitForEvent('download'),
-    exportDialog.getByRole('button', { name: 'explicit' }).click()
-  ]);
-  const file = path.join(ARTIFACTS, `conda-${download.suggestedFilename()}`);
-  await download.saveAs(file);
-  const explicit = fs.readFileSync(file, 'utf-8');
+  const explicit = (await exportEnv(page, row, NAME, 'explicit', { screenshot, stage: 'conda-export', prefix: 'conda' })).text;
   check(/^@EXPLICIT$/m.test(explicit) && /python-3\.11[^#\n]*#[0-9a-f]{32}$/m.test(explicit), 'the explicit export lists URL#md5');
   // the launcher opened last is the visible one (the start page's launcher stays in the DOM, hidden)
   await page.evaluate(async () => {

@@ -14,9 +14,7 @@
  */
 'use strict';
 
-const fs = require('fs');
-const path = require('path');
-const { ARTIFACTS, reporter, openLab, openSidebar, api, rest, run } = require('./common.cjs');
+const { reporter, openLab, openSidebar, api, rest, exportEnv, run } = require('./common.cjs');
 
 const THEME = process.env.LAYENV_UI_THEME || 'light';
 const ENV_NAME = process.env.LAYENV_UI_ENV_NAME || `newbie_${THEME}`;
@@ -189,18 +187,9 @@ async function flow(page) {
 
   // -- export environment.yml
   await row.scrollIntoViewIfNeeded();
-  await row.locator(':scope > .jp-LayenvEnv-row').getByRole('button', { name: `Export ${ENV_NAME}` }).click();
-  const exportDialog = page.locator('.jp-Dialog');
-  await exportDialog.waitFor();
-  await screenshot(page, 'export');
-  const [download] = await Promise.all([
-    page.waitForEvent('download'),
-    exportDialog.getByRole('button', { name: 'environment.yml' }).click()
-  ]);
-  const file = path.join(ARTIFACTS, `newcomer-${THEME}-${download.suggestedFilename()}`);
-  await download.saveAs(file);
-  const yml = fs.readFileSync(file, 'utf-8');
-  log(`exported ${download.suggestedFilename()}:\n${yml}`);
+  const exported = await exportEnv(page, row, ENV_NAME, 'environment.yml', { screenshot, stage: 'export', prefix: `newcomer-${THEME}` });
+  const yml = exported.text;
+  log(`exported ${exported.name}:\n${yml}`);
   check(/^name: /m.test(yml) && /python/.test(yml), 'the environment.yml names the env and its Python');
   check(!yml.includes(PACKAGE), `and, rolled back, not ${PACKAGE}`);
 

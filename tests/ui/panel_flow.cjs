@@ -27,9 +27,7 @@
  */
 'use strict';
 
-const fs = require('fs');
-const path = require('path');
-const { URL_, TOKEN, ARTIFACTS, reporter, openLab, openSidebar, api, run } = require('./common.cjs');
+const { URL_, TOKEN, reporter, openLab, openSidebar, api, exportEnv, run } = require('./common.cjs');
 
 const THEME = process.env.LAYENV_UI_THEME || 'light';
 const ENV_NAME = process.env.LAYENV_UI_ENV_NAME || `ui_${THEME}`;
@@ -386,18 +384,8 @@ async function flow(page) {
     await page.evaluate(() => window.jupyterapp.shell.currentWidget.close());
     await docForm.waitFor({ state: 'detached' });
   }
-  await created.locator(':scope > .jp-LayenvEnv-row').getByRole('button', { name: `Export ${ENV_NAME}` }).click();
-  const exportDialog = page.locator('.jp-Dialog');
-  await exportDialog.waitFor();
-  await screenshot(page, 'export-dialog');
-  const [download] = await Promise.all([
-    page.waitForEvent('download'),
-    exportDialog.getByRole('button', { name: 'requirements.txt' }).click()
-  ]);
-  const file = path.join(ARTIFACTS, `${THEME}-${download.suggestedFilename()}`);
-  await download.saveAs(file);
-  const requirements = fs.readFileSync(file, 'utf-8');
-  check(new RegExp(`^${PACKAGE}==`, 'mi').test(requirements), `the exported ${download.suggestedFilename()} pins ${PACKAGE}`);
+  const exported = await exportEnv(page, created, ENV_NAME, 'requirements.txt', { screenshot, stage: 'export-dialog', prefix: THEME });
+  check(new RegExp(`^${PACKAGE}==`, 'mi').test(exported.text), `the exported ${exported.name} pins ${PACKAGE}`);
 
   // -- 8. delete it
   await created.locator(':scope > .jp-LayenvEnv-row').getByRole('button', { name: `Delete ${ENV_NAME}` }).click();

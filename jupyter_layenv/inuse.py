@@ -71,9 +71,16 @@ def running(
     return [*server, *(kernel for kernel in found if not kernel.kernel_id or kernel.kernel_id not in known)]
 
 
+def paths(env: Environment) -> set[str]:
+    """The paths a kernel's ``env`` or ``base`` may name ``env`` by: as discovered, and through its links."""
+    return {env.path, os.path.realpath(env.path)}
+
+
 def using(env: Environment, running: Sequence[RunningKernel]) -> list[RunningKernel]:
     """The kernels running from ``env``, or from a layer on it (which imports its files)."""
-    mine = {env.path, os.path.realpath(env.path)}
+    if not running:  # the listing asks for every env: no realpath when nothing runs
+        return []
+    mine = paths(env)
     return [k for k in running if k.env in mine or (k.base is not None and k.base in mine)]
 
 

@@ -218,8 +218,6 @@ export function isTooling(name: string): boolean {
   return TOOLING.has(name.toLowerCase().replace(/[-_.]+/g, '-'));
 }
 
-/** How many packages a revision's lock holds: "(1 package)", "(3 packages)". */
-/** GET environments/<id>/revisions: newest first; with none, why (a Conda env keeps none, a layer made by hand). */
 /** GET kernel-names/NAME: the listed kernel a saved name starts, and the env it runs in (null: not an env's). */
 export interface IKernelName {
   name: string;
@@ -228,12 +226,14 @@ export interface IKernelName {
   env: string | null;
 }
 
+/** GET environments/<id>/revisions: newest first; with none, why (a Conda env keeps none, a layer made by hand). */
 export interface IRevisions {
   revisions: IRevision[];
   /** Why there are none, in the server's words; null when there are some; absent from older servers. */
   none_reason?: string | null;
 }
 
+/** How many packages a revision's lock holds: "(1 package)", "(3 packages)". */
 export function revisionPackages(rev: Pick<IRevision, 'lock'>): string {
   return `(${plural(rev.lock.length, 'package')})`;
 }

@@ -66,6 +66,7 @@ RETRY_S = 2.5  # a path not settled yet is tried again after this (the racy wind
 # client's request right after it does not wait for the batches either; a server's next poll comes seconds later
 PROMOTE_AFTER_S = 0.05
 
+
 def supported() -> bool:
     return sys.platform.startswith("linux")
 

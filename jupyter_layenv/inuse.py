@@ -41,14 +41,10 @@ async def no_kernels() -> list[RunningKernel]:
 async def server_kernels(kernel_manager: Any, session_manager: Any) -> list[RunningKernel]:
     """The running kernels of a Jupyter server started from a jupyter_layenv kernelspec, each with its session.
 
-    On the event loop: the session manager is async, and both managers are the server's, not thread-safe.
+    On the event loop: the session manager is async, and both managers are the server's, not thread-safe. The
+    sessions are asked only when such a kernel runs (every listing asks: most find none).
     """
-    sessions = {}
-    for session in await session_manager.list_sessions():
-        kernel_id = (session.get("kernel") or {}).get("id")
-        if kernel_id:
-            sessions[kernel_id] = f"{session.get('type') or 'notebook'} {session.get('path') or session.get('name')}"
-    running = []
+    ours = []
     for kernel_id in kernel_manager.list_kernel_ids():
         try:
             spec = kernel_manager.get_kernel(kernel_id).kernel_spec  # set at start: no lookup
@@ -56,9 +52,18 @@ async def server_kernels(kernel_manager: Any, session_manager: Any) -> list[Runn
             continue
         env = ((getattr(spec, "metadata", None) or {}).get("layenv") or {}) if spec is not None else {}
         if env.get("path"):
-            where = sessions.get(kernel_id, f"kernel {kernel_id[:8]}")
-            running.append(RunningKernel(kernel_id, env["path"], env.get("base"), where))
-    return running
+            ours.append((kernel_id, env))
+    if not ours:
+        return []
+    sessions = {}
+    for session in await session_manager.list_sessions():
+        kernel_id = (session.get("kernel") or {}).get("id")
+        if kernel_id:
+            sessions[kernel_id] = f"{session.get('type') or 'notebook'} {session.get('path') or session.get('name')}"
+    return [
+        RunningKernel(kernel_id, env["path"], env.get("base"), sessions.get(kernel_id, f"kernel {kernel_id[:8]}"))
+        for kernel_id, env in ours
+    ]
 
 
 def running(
@@ -71,9 +76,16 @@ def running(
     return [*server, *(kernel for kernel in found if not kernel.kernel_id or kernel.kernel_id not in known)]
 
 
+def paths(env: Environment) -> set[str]:
+    """The paths a kernel's ``env`` or ``base`` may name ``env`` by: as discovered, and through its links."""
+    return {env.path, os.path.realpath(env.path)}
+
+
 def using(env: Environment, running: Sequence[RunningKernel]) -> list[RunningKernel]:
     """The kernels running from ``env``, or from a layer on it (which imports its files)."""
-    mine = {env.path, os.path.realpath(env.path)}
+    if not running:  # the listing asks for every env: no realpath when nothing runs
+        return []
+    mine = paths(env)
     return [k for k in running if k.env in mine or (k.base is not None and k.base in mine)]
 
 

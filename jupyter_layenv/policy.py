@@ -507,7 +507,7 @@ def kernels_refusal(env: Environment, running: Sequence[RunningKernel]) -> Polic
         return None
     count = f"{len(using)} kernels are" if len(using) > 1 else "1 kernel is"
     them = "them" if len(using) > 1 else "it"
-    mine = {env.path, os.path.realpath(env.path)}
+    mine = inuse.paths(env)
     layers = sorted({os.path.basename(k.env) for k in using if k.env not in mine})
     on = f" (through its layers {', '.join(layers)})" if layers else ""
     return PolicyError(

@@ -13,13 +13,13 @@ until the mount table changes or ``RECHECK`` seconds pass: asking costs two thre
 from __future__ import annotations
 
 import os
-import select
 import stat
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from typing import BinaryIO
+
+from .mounts import Mount, MountTable
 
 POOL_SIZE = 4  # most threads answering at once; those stuck on a dead mount are not counted
 # One thread asks every root in turn (one hand-off: a warm listing stays cheap). When an answer takes longer
@@ -90,50 +90,30 @@ def _parent_device(path: str) -> int | None:
 
 
 class _LocalDevices:
-    """The devices of local disk and memory file systems, from ``/proc/self/mountinfo``.
-
-    The file is read again only when the kernel signals a change of the mount table (``poll``: about 1 µs). Where
-    there is no such file (not Linux), no device counts as local and every root is asked every time.
-    """
+    """The devices of local disk and memory file systems, from the mount table (:class:`~.mounts.MountTable`, read
+    again only when it changed). Where there is none (not Linux), no device counts as local and every root is asked
+    every time."""
 
     def __init__(self) -> None:
-        self._file: BinaryIO | None = None
-        self._poll: select.poll | None = None
-        self._unavailable = False
+        self._table: MountTable | None = None  # opened at the first call
         self.devices: frozenset[int] = frozenset()
         self.read_write: frozenset[int] = frozenset()  # local devices mounted read-write wherever they are mounted
 
     def changed(self) -> bool:
         """Whether the mount table changed since the last call (then :attr:`devices` is read again)."""
-        if self._unavailable:
+        if self._table is None:
+            self._table = MountTable()
+        elif not self._table.changed():
             return False
-        try:
-            if self._file is None or self._poll is None:
-                self._file = open("/proc/self/mountinfo", "rb")  # noqa: SIM115  (kept open: poll watches it)
-                self._poll = select.poll()
-                self._poll.register(self._file.fileno(), select.POLLPRI | select.POLLERR)
-            elif not self._poll.poll(0):
-                return False
-            self._file.seek(0)
-            self.devices, self.read_write = _local_devices(self._file.read().decode("utf-8", "replace"))
-        except (OSError, ValueError, AttributeError):  # no mountinfo, no poll
-            self._unavailable, self.devices, self.read_write = True, frozenset(), frozenset()
+        self.devices, self.read_write = _local_devices(self._table.mounts)
         return True
 
 
-def _local_devices(mountinfo: str) -> tuple[frozenset[int], frozenset[int]]:
+def _local_devices(mounts: Iterable[Mount]) -> tuple[frozenset[int], frozenset[int]]:
     """The local devices, and those of them no mount (a bind mount included) makes read-only."""
-    devices, read_only = set(), set()
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        if "-" in fields and fields[fields.index("-") + 1] in LOCAL_FILE_SYSTEMS:
-            major, _, minor = fields[2].partition(":")
-            device = os.makedev(int(major), int(minor))
-            devices.add(device)
-            super_options = fields[fields.index("-") + 3] if len(fields) > fields.index("-") + 3 else ""
-            if "rw" not in fields[5].split(",") or "rw" not in super_options.split(","):
-                read_only.add(device)
-    return frozenset(devices), frozenset(devices - read_only)
+    local = [mount for mount in mounts if mount.fs_type in LOCAL_FILE_SYSTEMS]
+    devices = frozenset(mount.device for mount in local)
+    return devices, devices - {mount.device for mount in local if mount.read_only}
 
 
 class _ReadWriteDevices:

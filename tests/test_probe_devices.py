@@ -8,6 +8,7 @@ from pathlib import Path
 from envtree import make_venv
 
 from jupyter_layenv.locators.prefix import inspect_prefix
+from jupyter_layenv.mounts import parse_mountinfo
 from jupyter_layenv.probe import _local_devices, read_write_local_devices
 
 MOUNTINFO = """\
@@ -23,7 +24,7 @@ MOUNTINFO = """\
 def test_a_device_mounted_read_only_anywhere_is_not_read_write():
     """Broken by: counting a device read-write when a bind mount (or its superblock) makes it read-only there, so
     an env seen through that mount would be called writable without asking access(2)."""
-    local, read_write = _local_devices(MOUNTINFO)
+    local, read_write = _local_devices(parse_mountinfo(MOUNTINFO))
     assert local == {os.makedev(8, 1), os.makedev(8, 2), os.makedev(8, 3)}  # proc and nfs4 are not local disks
     assert read_write == {os.makedev(8, 1)}  # 8:2 has a read-only bind mount, 8:3 a read-only superblock
 

@@ -192,7 +192,7 @@ class Discovery:
             if not changed:
                 self._updated = bool(settled)  # new entries: promotable now
                 return self._result
-        self._stats = ScanStats(hung, watch_also=self._watch_also if self._watcher is not None else None)
+        self._stats = self._new_stats(hung)
         self._stats.defer_distributions = self._result is None and not self._prefixes.entries  # a first listing
         self._children.changed = self._prefixes.changed = changed
         if changed and not hung:
@@ -220,11 +220,15 @@ class Discovery:
         self._children.finish_scan()
         self._prefixes.finish_scan()
         # the scan's stats and listings go now, not in the next update's time (each listing a DirEntry per name)
-        self._stats = ScanStats(hung, watch_also=self._watch_also if self._watcher is not None else None)
+        self._stats = self._new_stats(hung)
         self._result = result
         self._hung = hung
         self._log_new_skips(result)
         return result
+
+    def _new_stats(self, hung: tuple[str, ...]) -> ScanStats:
+        """A listing's stats: with change notifications on, they also collect what the watcher watches for free."""
+        return ScanStats(hung, watch_also=self._watch_also if self._watcher is not None else None)
 
     def _new_signature(self, deps: list[str], changed: frozenset[str] | None) -> Signature:
         """The signature of a scan; a path the old signature had, found unchanged just before it, keeps its entry

@@ -23,8 +23,6 @@ import ctypes
 import errno
 import logging
 import os
-import re
-import select
 import stat
 import struct
 import sys
@@ -32,8 +30,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
-from typing import BinaryIO
 
+from ..mounts import Mount, MountTable
 from ..probe import PROBE
 from .cache import UNREAD, Expected, Listed, ScanStats, Signature, fs_now_ns, settled_since
 
@@ -68,8 +66,6 @@ RETRY_S = 2.5  # a path not settled yet is tried again after this (the racy wind
 # client's request right after it does not wait for the batches either; a server's next poll comes seconds later
 PROMOTE_AFTER_S = 0.05
 
-log = logging.getLogger("jupyter_layenv.discovery")
-
 
 def supported() -> bool:
     return sys.platform.startswith("linux")
@@ -92,22 +88,12 @@ def user_watch_limit() -> int | None:
         return None
 
 
-def file_systems(mountinfo: str) -> tuple[dict[int, str], list[str]]:
-    """Device -> file system type, and every mount point, from ``/proc/self/mountinfo``."""
+def file_systems(mounts: Iterable[Mount]) -> tuple[dict[int, str], list[str]]:
+    """Device -> file system type (its first mount's), and every mount point."""
     found: dict[int, str] = {}
-    points: list[str] = []
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        if "-" not in fields or len(fields) < 5:
-            continue
-        fs_type = fields[fields.index("-") + 1] if len(fields) > fields.index("-") + 1 else ""
-        points.append(re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), fields[4]))
-        major, _, minor = fields[2].partition(":")
-        try:
-            found.setdefault(os.makedev(int(major), int(minor)), fs_type)
-        except ValueError:
-            continue
-    return found, points
+    for mount in mounts:
+        found.setdefault(mount.device, mount.fs_type)
+    return found, [mount.point for mount in mounts]
 
 
 class Watcher:
@@ -131,13 +117,8 @@ class Watcher:
         if fd < 0:
             raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
         self._fd = fd
-        try:
-            self._mounts: BinaryIO | None = open("/proc/self/mountinfo", "rb")  # noqa: SIM115  (kept: poll watches it)
-            self._mount_poll = select.poll()
-            self._mount_poll.register(self._mounts.fileno(), select.POLLPRI | select.POLLERR)
-            self._fs_types, self._mount_points = file_systems(self._mounts.read().decode("utf-8", "replace"))
-        except OSError:
-            self._mounts, self._fs_types, self._mount_points = None, {}, []
+        self._mounts = MountTable()  # a mount over a watched directory makes no event: its changes demote everything
+        self._fs_types, self._mount_points = file_systems(self._mounts.mounts)
         system = user_watch_limit()
         self.max_watches = max_watches if system is None else min(max_watches, system // WATCH_SHARE)
         # longest first: a path belongs to the deepest root it is under
@@ -206,10 +187,9 @@ class Watcher:
     def _mounts_changed(self) -> bool:
         """Whether the mount table changed since it was last read; if so everything is demoted (a mount over a
         watched directory makes no event, and a file system mounted since may hang: nothing under it is asked)."""
-        if self._mounts is None or not self._mount_poll.poll(0):
+        if not self._mounts.changed():
             return False
-        self._mounts.seek(0)
-        self._fs_types, self._mount_points = file_systems(self._mounts.read().decode("utf-8", "replace"))
+        self._fs_types, self._mount_points = file_systems(self._mounts.mounts)
         self._forget_all()
         return True
 
@@ -734,5 +714,4 @@ class Watcher:
         if self._fds_open:
             self._fds_open = False
             os.close(self._fd)
-            if self._mounts is not None:
-                self._mounts.close()
+            self._mounts.close()

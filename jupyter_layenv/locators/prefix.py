@@ -153,21 +153,7 @@ def inspect_prefix(
         if isinstance(err, FileNotFoundError):
             return unusable_facts(path, None)  # deleted (or renamed away) since its root was listed: not an env now
         return unusable_facts(path, f"cannot read {path}: {err.strerror or err}; check its permissions")
-    return _inspect(
-        path, path if path.endswith(_SEPS) else path + SEP, stat, top, parsed, parsed_specs, defer_distribution
-    )
-
-
-def _inspect(
-    path: str,
-    base: str,
-    stat: os.stat_result,
-    top: Collection[str],
-    parsed: dict[bytes, dict[str, str] | None] | None,
-    parsed_specs: dict[bytes, dict | None] | None,
-    defer_distribution: bool,
-) -> PrefixFacts:
-    """``inspect_prefix`` once the prefix's ``stat`` and its entries (``top``) are known."""
+    base = path if path.endswith(_SEPS) else path + SEP
     has_meta = "conda-meta" in top
     meta_entries = fsread.listdir(base + "conda-meta") if has_meta else _NONE
     # some installers leave only the package records (no history): still a Conda prefix

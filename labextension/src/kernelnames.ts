@@ -67,7 +67,7 @@ export function resolveBeforeStart(
 }
 
 /** A resolver asking the server; a refusal (404: no such kernel) or a failed call is "none". */
-export function serverResolver(api: LayenvAPI): KernelNameResolver {
+function serverResolver(api: LayenvAPI): KernelNameResolver {
   return async name => {
     try {
       return (await api.resolveKernelName(name)).kernel;

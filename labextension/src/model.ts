@@ -386,7 +386,7 @@ export function jobDoing(job: IJob, fallback = 'environment'): string {
 }
 
 /** What a job does, in a word or two: several jobs of one env in the sidebar read apart by it. */
-export function jobKind(job: IJob): string {
+function jobKind(job: IJob): string {
   if (job.action === 'change') {
     return 'package change';
   }

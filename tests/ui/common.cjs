@@ -1,7 +1,7 @@
 /*
  * What the browser flows (panel_flow.cjs, packages_flow.cjs, conda_flow.cjs) share: playwright-core from the
  * labextension's devDependencies, the server and Chromium from the environment, a logger whose checks throw,
- * numbered screenshots, opening JupyterLab and the sidebar, the REST API, an env's export, and a main() that runs one flow.
+ * numbered screenshots, opening JupyterLab and the sidebar, the REST API, an env's export, a revision's restore, and a main() that runs one flow.
  *
  * Environment: LAYENV_UI_URL (server URL ending in /), LAYENV_UI_TOKEN, LAYENV_UI_ARTIFACTS (screenshots),
  * LAYENV_UI_TIMEOUT_MS (a page action's timeout), CHROMIUM (executable).
@@ -121,6 +121,19 @@ async function exportEnv(page, row, name, format, { screenshot, stage, prefix })
 }
 
 /**
+ * Restore revision `from` in a Packages `view`, confirmed in its dialog (screenshot `stage` taken), until its
+ * History lists the revision `to` the restore records.
+ */
+async function restoreRevision(page, view, from, to, { screenshot, stage }) {
+  await view.getByRole('button', { name: `Restore revision ${from}` }).click();
+  const dialog = page.locator('.jp-Dialog');
+  await dialog.waitFor();
+  await screenshot(page, stage);
+  await dialog.getByRole('button', { name: 'Restore' }).click();
+  await view.locator(`[aria-label="History"] li[data-revision="${to}"]`).waitFor({ timeout: 120000 });
+}
+
+/**
  * Run flow(page) in a fresh Chromium and exit: 0 when every check held, 1 with the error otherwise (after a
  * FAILED screenshot and the browser console's layenv errors).
  */
@@ -164,4 +177,4 @@ function run(flow, { log, screenshot }) {
   );
 }
 
-module.exports = { URL_, TOKEN, ARTIFACTS, TIMEOUT, reporter, openLab, openSidebar, api, rest, exportEnv, run };
+module.exports = { URL_, TOKEN, ARTIFACTS, TIMEOUT, reporter, openLab, openSidebar, api, rest, exportEnv, restoreRevision, run };

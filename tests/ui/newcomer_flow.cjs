@@ -14,7 +14,7 @@
  */
 'use strict';
 
-const { reporter, openLab, openSidebar, api, rest, exportEnv, run } = require('./common.cjs');
+const { reporter, openLab, openSidebar, api, rest, exportEnv, restoreRevision, run } = require('./common.cjs');
 
 const THEME = process.env.LAYENV_UI_THEME || 'light';
 const ENV_NAME = process.env.LAYENV_UI_ENV_NAME || `newbie_${THEME}`;
@@ -162,12 +162,7 @@ async function flow(page) {
   await plan.getByRole('button', { name: 'Apply' }).click();
   await view.locator('[aria-label="History"] li[data-revision="2"]').waitFor({ timeout: 120000 });
   await view.locator(`[aria-label="Layer packages"] li[data-package="${PACKAGE}"]`).waitFor();
-  await view.getByRole('button', { name: 'Restore revision 1' }).click();
-  const restore = page.locator('.jp-Dialog');
-  await restore.waitFor();
-  await screenshot(page, 'rollback-confirm');
-  await restore.getByRole('button', { name: 'Restore' }).click();
-  await view.locator('[aria-label="History"] li[data-revision="3"]').waitFor({ timeout: 120000 });
+  await restoreRevision(page, view, 1, 3, { screenshot, stage: 'rollback-confirm' });
   await view.locator(`[aria-label="Layer packages"] li[data-package="${PACKAGE}"]`).waitFor({ state: 'detached' });
   check(true, `rolled back to revision 1: ${PACKAGE} is gone again`);
   // the layer lists pip, which its revisions do not count: it says why

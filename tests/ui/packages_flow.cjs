@@ -12,7 +12,7 @@
  */
 'use strict';
 
-const { reporter, openLab, openSidebar, api, run } = require('./common.cjs');
+const { reporter, openLab, openSidebar, api, restoreRevision, run } = require('./common.cjs');
 
 const ENV_NAME = process.env.LAYENV_UI_ENV_NAME || 'pkgs_ui';
 const BASE_ID = process.env.LAYENV_UI_BASE_ID || 'conda-py311_ai';
@@ -85,12 +85,7 @@ async function flow(page) {
   check(!(await layerPackages()).includes(PACKAGE), `${PACKAGE} is removed`);
 
   // restore revision 2 (with the package): confirmed, recorded as revision 4
-  await view.getByRole('button', { name: 'Restore revision 2' }).click();
-  const dialog = page.locator('.jp-Dialog');
-  await dialog.waitFor();
-  await screenshot(page, 'restore-confirm');
-  await dialog.getByRole('button', { name: 'Restore' }).click();
-  await view.locator('[aria-label="History"] li[data-revision="4"]').waitFor({ timeout: 120000 });
+  await restoreRevision(page, view, 2, 4, { screenshot, stage: 'restore-confirm' });
   await view.locator(`[aria-label="Layer packages"] li[data-package="${PACKAGE}"]`).waitFor();
   check((await layerPackages()).includes(PACKAGE), `after restoring revision 2 ${PACKAGE} is back`);
   check(/restore of revision 2/.test(await view.locator('[aria-label="History"] li[data-revision="4"]').innerText()),

@@ -385,16 +385,18 @@ async function deleteEnv(
   if (!result.button.accept) {
     return;
   }
+  let deleted = false;
   try {
     await store.api.deleteEnvironment(env.id);
+    deleted = true;
   } catch (error) {
     // Refused (a kernel started meanwhile: 409): the row stays, the focus with its button, and the server's words.
     void showErrorMessage(`Could not delete ${env.name}`, errorMessage(error));
-    await store.refresh();
-    return;
   }
   await store.refresh();
-  await afterDelete();
+  if (deleted) {
+    await afterDelete();
+  }
 }
 
 export default [plugin, kernelNamesPlugin];

@@ -549,8 +549,9 @@ def test_a_delete_whose_listing_read_the_env_as_another_server_deleted_it_answer
 ):
     """bob's delete re-reads the env (it changed) and is held when it opens the env's provenance file, its last read
     before it asks whether the env is writable (tests/rmtree_hook, watching ``open``); alice's server deletes the env
-    in that window. bob's listing then saw the env's files but asked access(2) of a path gone: its delete must answer 404 (gone), not 403 "read-only for this server's user".
-    Found by CI: simultaneous deletes from both servers got that 403 once in 3 x 8 requests."""
+    in that window. bob's listing then saw the env's files but asked access(2) of a path gone: its delete must
+    answer 404 (gone), not 403 "read-only for this server's user". Found by CI: simultaneous deletes from both
+    servers got that 403 once in 3 x 8 requests."""
     job = create_in_group(servers.alice, "raced", servers.base_id)
     path, env_id = group_root / "raced", job["environment"]["id"]
     assert "raced" in envs_in(listing(servers.alice), group_root)

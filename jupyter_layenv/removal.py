@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 from jupyter_core.paths import jupyter_path
 
-from . import fsread
+from . import fsread, kernelstart
 from .create.locks import EnvLock, PlantedLink, short_name
 from .discovery import slug
 from .inuse import RunningKernel
@@ -196,15 +196,27 @@ def remove(
                 f"only be deleted in part; its owner can run `chmod -R g+w {env.path}` (or delete it)",
                 "read-only",
             )
-        refusal = kernels_refusal(env, running())
-        if refusal is not None:
-            raise refusal
-        # One rename takes the env away whole: no listing, here or on another server, sees it half-deleted,
-        # and a crash during the removal leaves only a hidden directory, never a broken env under its name.
-        doomed = os.path.join(
-            os.path.dirname(env.path), f"{DELETING_PREFIX}{short_name(env.path)}-{uuid.uuid4().hex[:8]}"
-        )
-        os.rename(env.path, doomed)
+        try:  # a kernel starting from it has no process yet for ``running`` to find; one started since, has
+            starts = kernelstart.block_starts(env.path)
+        except kernelstart.EnvLocked:
+            raise PolicyError(
+                409,
+                f"a kernel is starting from {env.name}: wait until it has started, shut it down, then delete",
+                "kernel starting",
+            ) from None
+        try:
+            refusal = kernels_refusal(env, running())
+            if refusal is not None:
+                raise refusal
+            # One rename takes the env away whole: no listing, here or on another server, sees it half-deleted,
+            # and a crash during the removal leaves only a hidden directory, never a broken env under its name.
+            doomed = os.path.join(
+                os.path.dirname(env.path), f"{DELETING_PREFIX}{short_name(env.path)}-{uuid.uuid4().hex[:8]}"
+            )
+            os.rename(env.path, doomed)
+        finally:
+            if starts is not None:
+                starts.release()  # a start that waited finds the env renamed away: deleted
     finally:
         lock.release()
     shutil.rmtree(doomed, ignore_errors=True)

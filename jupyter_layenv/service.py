@@ -506,7 +506,12 @@ class LayenvService(condabase.CondaBases):
         def running() -> list[inuse.RunningKernel]:
             return [] if server is None else inuse.running([env, *discovered.environments], server)
 
-        self.policy.check_delete(env, discovered, os.getuid(), running())
+        try:
+            self.policy.check_delete(env, discovered, os.getuid(), running())
+        except PolicyError:
+            if not os.path.lexists(env.path):  # the listing read it while another server deleted it
+                raise not_found(f"environment {env_id!r}") from None
+            raise
         try:
             if not removal.remove(env, discovered, self.policy, self.log, running):  # another server deleted it
                 raise not_found(f"environment {env_id!r}")

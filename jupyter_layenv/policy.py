@@ -387,12 +387,13 @@ class LayenvPolicy(LoggingConfigurable):
             fnmatch.fnmatchcase(base.id, glob) or fnmatch.fnmatchcase(base.path, glob) for glob in self.allowed_bases
         )
 
-    def root_refusal(self, root: CreateRoot) -> PolicyError | None:
-        """Why nothing may be created in ``root``, or ``None``."""
+    def root_refusal(self, root: CreateRoot, *, writes_in_it: bool = True) -> PolicyError | None:
+        """Why nothing may be created in ``root``, or ``None``; ``writes_in_it=False``: what is created goes
+        elsewhere (the user's Conda envs go to the Conda envs dir), so a read-only ``root`` does not refuse it."""
         if root.scope not in self.create_in:
             where = "your own root" if root.scope == SCOPE_USER else "group roots"
             return refused_by("create_in", f"creating environments in {where} is not allowed on this server")
-        if not root.writable:
+        if writes_in_it and not root.writable:
             owner = f"group {root.group}" if root.group else "its owner"
             return PolicyError(
                 403,

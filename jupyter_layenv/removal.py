@@ -174,6 +174,7 @@ def remove(
     provisioner says so) instead of running from files being removed.
     """
     uid = os.getuid()
+    who = discovered.label(env)
     refusal = policy.path_refusal(env)  # a link or a read-only root is a refusal, not "busy"
     if refusal is not None:
         raise refusal
@@ -182,7 +183,7 @@ def remove(
     except PlantedLink as err:
         raise PolicyError(409, str(err), "planted link") from None
     if lock is None:
-        raise PolicyError(409, f"another process is working on {env.name}; try again when it is done", "busy")
+        raise PolicyError(409, f"another process is working on {who}; try again when it is done", "busy")
     try:
         if not os.path.isdir(env.path):
             return False
@@ -192,7 +193,7 @@ def remove(
         if blocked is not None:
             raise PolicyError(
                 403,
-                f"{blocked} inside {env.name} is not writable for this server's user, so the environment could "
+                f"{blocked} inside {who} is not writable for this server's user, so the environment could "
                 f"only be deleted in part; its owner can run `chmod -R g+w {env.path}` (or delete it)",
                 "read-only",
             )
@@ -201,11 +202,11 @@ def remove(
         except kernelstart.EnvLocked:
             raise PolicyError(
                 409,
-                f"a kernel is starting from {env.name}: wait until it has started, shut it down, then delete",
+                f"a kernel is starting from {who}: wait until it has started, shut it down, then delete",
                 "kernel starting",
             ) from None
         try:
-            refusal = kernels_refusal(env, running())
+            refusal = kernels_refusal(env, running(), name=who)
             if refusal is not None:
                 raise refusal
             # One rename takes the env away whole: no listing, here or on another server, sees it half-deleted,

@@ -497,10 +497,14 @@ class LayenvService(condabase.CondaBases):
         if env is None:
             raise not_found(f"environment {env_id!r}")
         if self.jobs.busy(env.path):
-            raise PolicyError(409, f"a job is working on {env.name}; wait for it or cancel it first", "busy")
+            raise PolicyError(
+                409, f"a job is working on {discovered.label(env)}; wait for it or cancel it first", "busy"
+            )
         if building := self.jobs.building_on(env.path):
             raise PolicyError(
-                409, f"a job is building {', '.join(building)} on {env.name}; wait for it or cancel it", "busy"
+                409,
+                f"a job is building {', '.join(building)} on {discovered.label(env)}; wait for it or cancel it",
+                "busy",
             )
 
         def running() -> list[inuse.RunningKernel]:

@@ -121,8 +121,12 @@ class Watcher:
         if fd < 0:
             raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
         self._fd = fd
-        self._mounts = MountTable()  # a mount over a watched directory makes no event: its changes demote everything
-        self._fs_types, self._mount_points = file_systems(self._mounts.mounts)
+        # a mount over a watched directory makes no event: its changes demote everything. Read when a root is first
+        # watched (``_read_mounts``), not here, inside the cold listing that makes the watcher: until then nothing is
+        # promoted, and what is promoted is checked against the table as read then
+        self._mounts: MountTable | None = None
+        self._fs_types: dict[int, str] = {}
+        self._mount_points: list[str] = []
         system = user_watch_limit()
         self.max_watches = max_watches if system is None else min(max_watches, system // WATCH_SHARE)
         # longest first: a path belongs to the deepest root it is under
@@ -190,11 +194,17 @@ class Watcher:
     def _mounts_changed(self) -> bool:
         """Whether the mount table changed since it was last read; if so everything is demoted (a mount over a
         watched directory makes no event, and a file system mounted since may hang: nothing under it is asked)."""
-        if not self._mounts.changed():
+        if self._mounts is None or not self._mounts.changed():
             return False
         self._fs_types, self._mount_points = file_systems(self._mounts.mounts)
         self._forget_all()
         return True
+
+    def _read_mounts(self) -> None:
+        """The mount table, read once; ``_mounts_changed`` keeps it current from then on."""
+        if self._mounts is None:
+            self._mounts = MountTable()
+            self._fs_types, self._mount_points = file_systems(self._mounts.mounts)
 
     def track(self, signature: Signature, also: dict[str, tuple[str, int]], changed: bool) -> None:
         """After a listing: when it ``changed`` the signature or demoted paths, promote what can be, in the
@@ -611,6 +621,7 @@ class Watcher:
             except (OSError, ValueError):
                 return False
             seen = (first.st_dev, first.st_ino)
+        self._read_mounts()
         if self._fs_types.get(seen[0]) not in WATCHABLE_FILE_SYSTEMS:
             self._root_ids[root] = None
             return False
@@ -700,7 +711,8 @@ class Watcher:
         if self._fds_open:
             self._fds_open = False
             os.close(self._fd)
-            self._mounts.close()
+            if self._mounts is not None:
+                self._mounts.close()
 
 
 class _Promoter:

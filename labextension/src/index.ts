@@ -201,10 +201,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     app.shell.add(sidebar, 'left', { rank: 350 });
     // A kernel started or shut down here changes which envs may be deleted (the listing says why not): the rows
-    // follow at once instead of offering a Delete the server refuses, or refusing one it would allow.
+    // follow, once the kernels settle, instead of offering a Delete the server refuses, or refusing one it would
+    // allow. Only the listing is read again (a hidden sidebar reads everything when it is shown).
     app.serviceManager.kernels.runningChanged.connect(() => {
       if (sidebar.isVisible) {
-        void store.refresh();
+        store.kernelsChanged();
       }
     });
     if (restorer) {

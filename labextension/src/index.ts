@@ -22,6 +22,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 // restorer replays at start, so an await import() there would make restoring them asynchronous.
 /* eslint-disable jupyter/prefer-lazy-imports */
 import { downloadText, LayenvAPI } from './api';
+import { codeBody } from './codetext';
 import { CreateEnvWidget } from './create';
 import { ENV_FILE_PATTERN } from './envfile';
 import { layenvIcon } from './icons';
@@ -351,7 +352,7 @@ async function exportEnv(api: LayenvAPI, env: IEnvironment): Promise<void> {
       format === 'environment.yml' ? 'text/yaml' : 'text/plain'
     );
   } catch (error) {
-    void showErrorMessage(`Export of ${env.name} failed`, errorMessage(error));
+    void showServerError(`Export of ${env.name} failed`, errorMessage(error));
   }
 }
 
@@ -359,8 +360,17 @@ async function exportEnv(api: LayenvAPI, env: IEnvironment): Promise<void> {
 async function explain(title: string, reason: string): Promise<void> {
   await showDialog({
     title,
-    body: reason,
+    body: codeBody(reason),
     buttons: [Dialog.okButton({ label: 'OK' })]
+  });
+}
+
+/** A refusal or failure in the server's words (its `commands` as code), with a Close button. */
+async function showServerError(title: string, message: string): Promise<void> {
+  await showDialog({
+    title,
+    body: codeBody(message),
+    buttons: [Dialog.cancelButton({ label: 'Close' })]
   });
 }
 
@@ -392,7 +402,7 @@ async function deleteEnv(
     deleted = true;
   } catch (error) {
     // Refused (a kernel started meanwhile: 409): the row stays, the focus with its button, and the server's words.
-    void showErrorMessage(`Could not delete ${env.name}`, errorMessage(error));
+    void showServerError(`Could not delete ${env.name}`, errorMessage(error));
   }
   await store.refresh();
   if (deleted) {

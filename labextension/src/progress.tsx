@@ -1,5 +1,6 @@
 import * as React from 'react';
 
+import { CodeText, plainText } from './codetext';
 import { splitError } from './model';
 
 /** The job progress bar, in the progress view and (small) in the sidebar's job list. */
@@ -34,8 +35,8 @@ export function JobError(props: { error: string }): JSX.Element {
   const { first, rest } = splitError(props.error);
   return (
     <div className="jp-LayenvError jp-LayenvJobError" role="alert">
-      <div className="jp-LayenvJobError-first" title={first}>
-        {first}
+      <div className="jp-LayenvJobError-first" title={plainText(first)}>
+        <CodeText text={first} />
       </div>
       {rest && (
         <details className="jp-LayenvJobError-log">

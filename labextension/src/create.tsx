@@ -887,10 +887,10 @@ function ProgressView({
       <ProgressBar
         pct={pct}
         label="Progress"
-        valueText={`${pct} %: ${job.step}`}
+        valueText={pct === null ? job.step : `${pct} %: ${job.step}`}
       />
       <div className="jp-LayenvProgress-status" aria-live="polite">
-        <span className="jp-LayenvProgress-pct">{pct} %</span>{' '}
+        {pct !== null && <span className="jp-LayenvProgress-pct">{pct} %</span>}{' '}
         <span className="jp-LayenvProgress-step">{job.step}</span>
         <span className="jp-LayenvBadge">{job.state}</span>
       </div>

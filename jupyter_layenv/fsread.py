@@ -68,15 +68,6 @@ def _read_fd(fd: int) -> bytes | None:
     return None if size > MAX_SMALL_FILE else b"".join(chunks)
 
 
-def exists_quietly(path: str) -> bool:
-    """``exists`` (following links) without the exception an absent path costs: ``faccessat``, which also fails where
-    a directory on the way cannot be searched (as ``stat`` does)."""
-    try:
-        return os.access(path, os.F_OK)
-    except ValueError:
-        return False
-
-
 def is_dir(path: str) -> bool:
     try:
         return os.path.isdir(path)
@@ -85,11 +76,12 @@ def is_dir(path: str) -> bool:
 
 
 def exists(path: str) -> bool:
+    """Whether ``path`` is there, following links, as ``stat`` says, without the exception an absent path costs
+    (``faccessat``, which also fails where a directory on the way cannot be searched, as ``stat`` does)."""
     try:
-        os.stat(path)
-    except (OSError, ValueError):
+        return os.access(path, os.F_OK)
+    except ValueError:  # a NUL in the path
         return False
-    return True
 
 
 def link_problem(path: str) -> str | None:

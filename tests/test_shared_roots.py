@@ -544,6 +544,49 @@ def test_simultaneous_deletes_of_one_env_from_both_servers_delete_it_once(server
         assert not (group_root / "twice").exists()
 
 
+def test_a_delete_whose_listing_read_the_env_as_another_server_deleted_it_answers_gone(
+    shared_area: SharedArea, unix_users: Users, servers: Servers, group_root: Path, index: GatedIndex
+):
+    """bob's delete re-reads the env (it changed) and is held when it opens the env's provenance file, its last read
+    before it asks whether the env is writable (tests/rmtree_hook, watching ``open``); alice's server deletes the env
+    in that window. bob's listing then saw the env's files but asked access(2) of a path gone: its delete must
+    answer 404 (gone), not 403 "read-only for this server's user". Found by CI: simultaneous deletes from both
+    servers got that 403 once in 3 x 8 requests."""
+    job = create_in_group(servers.alice, "raced", servers.base_id)
+    path, env_id = group_root / "raced", job["environment"]["id"]
+    assert "raced" in envs_in(listing(servers.alice), group_root)
+    watch = shared_area.root / f"open-watch-{os.getpid()}"
+    shutil.copytree(Path(__file__).parent / "rmtree_hook", watch / "hook")
+    unix_users.bob.chown(watch)
+    record, hold = watch / "opens.jsonl", watch / "hold"
+    hook = {"PYTHONPATH": str(watch / "hook"), "LAYENV_TEST_RMTREE_RECORD": str(record),
+            "LAYENV_TEST_RMTREE_UNDER": str(path / PROVENANCE), "LAYENV_TEST_RMTREE_HOLD": str(hold),
+            "LAYENV_TEST_RMTREE_EVENT": "open"}  # fmt: skip
+    held = start_server(shared_area, unix_users.bob, "held", extra_env=hook, **server_settings(index))
+    try:
+        assert "raced" in envs_in(listing(held), group_root)
+        hold.touch()
+        record.unlink(missing_ok=True)
+        (path / "notes.txt").write_text("a change: bob's next listing reads the env again\n")
+        with ThreadPoolExecutor(1) as pool:
+            deleting = pool.submit(held.request, "DELETE", f"layenv/environments/{env_id}")
+            deadline = time.monotonic() + 30
+            while not record.exists():
+                assert not deleting.done(), f"bob's delete never read the env: {deleting.result()}"
+                assert time.monotonic() < deadline, "bob's delete never read the env"
+                time.sleep(0.05)
+            code, body = servers.alice.request("DELETE", f"layenv/environments/{env_id}")
+            assert code == 204, (code, body)
+            assert not path.exists()
+            hold.unlink()
+            code, body = deleting.result(timeout=60)
+        assert code == 404, (code, body)
+    finally:
+        hold.unlink(missing_ok=True)
+        held.stop()
+        shutil.rmtree(watch, ignore_errors=True)
+
+
 def test_an_env_being_deleted_by_one_server_is_never_listed_half_deleted_by_the_other(
     shared_area: SharedArea, unix_users: Users, servers: Servers, group_root: Path, index: GatedIndex
 ):

@@ -88,6 +88,18 @@ def user_watch_limit() -> int | None:
         return None
 
 
+def changed_points(before: Iterable[Mount], after: Iterable[Mount]) -> set[str]:
+    """The mount points where a mount came, went, or changed (its device, type or read-only flag)."""
+    return {mount.point for mount in set(before).symmetric_difference(after)}
+
+
+def _overlaps(path: str, points: Iterable[str]) -> bool:
+    """Whether a mount point is ``path``, inside it, or above it (a mount over its parent hides it too)."""
+    return any(
+        point == path or point.startswith(path + "/") or path.startswith(point.rstrip("/") + "/") for point in points
+    )
+
+
 def file_systems(mounts: Iterable[Mount]) -> tuple[dict[int, str], list[str]]:
     """Device -> file system type (its first mount's), and every mount point."""
     found: dict[int, str] = {}
@@ -117,7 +129,7 @@ class Watcher:
         if fd < 0:
             raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
         self._fd = fd
-        self._mounts = MountTable()  # a mount over a watched directory makes no event: its changes demote everything
+        self._mounts = MountTable()  # a mount over a watched directory makes no event: its changes demote its root
         self._fs_types, self._mount_points = file_systems(self._mounts.mounts)
         system = user_watch_limit()
         self.max_watches = max_watches if system is None else min(max_watches, system // WATCH_SHARE)
@@ -132,6 +144,7 @@ class Watcher:
         self._kids: dict[str, set[str]] = {}  # path -> the paths under it in the tables, one level down
         self._root_ids: dict[str, tuple[int, int] | None] = {}  # root -> (dev, ino) when watched; None: never promote
         self._inner_mounts: dict[str, tuple[str, ...]] = {}  # root -> the mount points under it (never watched)
+        self._real_roots: dict[str, str] = {}  # root -> its real path, when watched (mount points are real paths)
         self._wds: dict[int, set[str]] = {}  # watch descriptor -> the paths watched through it
         self._wd_of: dict[str, int] = {}
         self._signature: Signature | None = None
@@ -143,7 +156,7 @@ class Watcher:
         self.dirty = False  # paths were demoted since the last wake
         self._retry_at: float | None = None
         self._full = False  # the watch cap (or the kernel's limit) was reached: no new watch
-        self.forgotten = 0  # times everything was demoted (queue overflow, mount table change)
+        self.forgotten = 0  # times everything was demoted (queue overflow, a mount table no longer readable)
         self.calls: Counter[str] = Counter()  # add_watch, stat/lstat: the file-system calls promotion made
         self.closed = False
         self._stop = False
@@ -185,13 +198,30 @@ class Watcher:
         return self.promoted, forced
 
     def _mounts_changed(self) -> bool:
-        """Whether the mount table changed since it was last read; if so everything is demoted (a mount over a
-        watched directory makes no event, and a file system mounted since may hang: nothing under it is asked)."""
+        """Whether the mount table changed at, inside or above a watched root since it was last read; if so those
+        roots are demoted, and what the last signature holds at or under a mount point that came or went is read
+        again (a mount makes no event; the directory it hides or uncovers may carry an older mtime, which a
+        ``Listed`` entry takes for unchanged; and a file system mounted since may hang: nothing under it is asked
+        here). A mount elsewhere (another user's home, automounted as they log in) leaves the rest promoted."""
+        before = self._mounts.mounts
         if not self._mounts.changed():
             return False
         self._fs_types, self._mount_points = file_systems(self._mounts.mounts)
-        self._forget_all()
-        return True
+        if self._mounts.closed:  # the table can no longer be read: nothing tells a mount from another
+            self._forget_all()
+            return True
+        points = changed_points(before, self._mounts.mounts)
+        here = set(points)  # and as they are named under a root that is a symbolic link
+        for root, real in self._real_roots.items():
+            here.update(root + point[len(real) :] for point in points if point.startswith(real + "/"))
+        self._forced.update(path for path in self._signature or () if _overlaps(path, here))
+        touched = [root for root in self._root_ids if _overlaps(self._real_roots.get(root, root), points)]
+        for root in touched:
+            self._real_roots.pop(root, None)
+            self._inner_mounts.pop(root, None)
+            self._demote_many(set(), {root})
+            self._root_ids.pop(root, None)
+        return bool(touched)
 
     def track(self, signature: Signature, also: dict[str, tuple[str, int]], changed: bool) -> None:
         """After a listing: when it ``changed`` the signature or demoted paths, promote what can be, in the
@@ -626,6 +656,7 @@ class Watcher:
             self._root_ids[root] = None
             return False
         real = os.path.realpath(root)  # a local file system up to the root: nothing here can hang
+        self._real_roots[root] = real
         self._inner_mounts[root] = tuple(
             root + point[len(real) :] for point in self._mount_points if point.startswith(real + "/")
         )

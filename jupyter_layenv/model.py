@@ -206,6 +206,20 @@ class Discovered:
             found.setdefault(env.path, env)
         return found
 
+    def label(self, env: Environment) -> str:
+        """How a message names ``env``: its name, and where another env here has that name too (a Conda env of one
+        name in two installs, a venv named like a Conda env), its path, which tells them apart."""
+        count = self._names.get(env.name, 0)
+        unique = count <= 1 if env.path in self._paths else count == 0  # a deletable skipped env is not listed
+        return env.name if unique else f"{env.name} ({env.path})"
+
+    @cached_property
+    def _names(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for env in self.environments:
+            counts[env.name] = counts.get(env.name, 0) + 1
+        return counts
+
     @cached_property
     def layers(self) -> dict[str, list[Environment]]:
         """The envs built on each base, by the base's path (computed once per discovery result)."""

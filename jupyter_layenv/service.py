@@ -396,7 +396,11 @@ class LayenvService(condabase.CondaBases):
             environment_yml=source,
         )
 
-    def _create_root(self, discovered: Discovered, create_roots: list[CreateRoot], wanted: str) -> CreateRoot:
+    def _create_root(
+        self, discovered: Discovered, create_roots: list[CreateRoot], wanted: str, *, in_user_root: bool = True
+    ) -> CreateRoot:
+        """The root ``wanted`` names, if this caller may create there; ``in_user_root=False``: the user's root
+        holds nothing of it (a Conda env), so only a group root need be writable."""
         roots = {root.id: root for root in create_roots}
         root = roots.get(wanted)
         if root is None:
@@ -414,7 +418,7 @@ class LayenvService(condabase.CondaBases):
                 f"unknown root {wanted!r}: use one of {', '.join(sorted(roots))} (GET policy lists them)",
                 "unknown root",
             )
-        refusal = self.policy.root_refusal(root)
+        refusal = self.policy.root_refusal(root, writes_in_it=in_user_root or root.scope != SCOPE_USER)
         if refusal is not None:
             raise refusal
         return root
@@ -497,10 +501,14 @@ class LayenvService(condabase.CondaBases):
         if env is None:
             raise not_found(f"environment {env_id!r}")
         if self.jobs.busy(env.path):
-            raise PolicyError(409, f"a job is working on {env.name}; wait for it or cancel it first", "busy")
+            raise PolicyError(
+                409, f"a job is working on {discovered.label(env)}; wait for it or cancel it first", "busy"
+            )
         if building := self.jobs.building_on(env.path):
             raise PolicyError(
-                409, f"a job is building {', '.join(building)} on {env.name}; wait for it or cancel it", "busy"
+                409,
+                f"a job is building {', '.join(building)} on {discovered.label(env)}; wait for it or cancel it",
+                "busy",
             )
 
         def running() -> list[inuse.RunningKernel]:

@@ -23,7 +23,7 @@ from mounts import tmpfs
 from oscalls import BUILTIN_OPEN, LOOKS, record_os_calls
 
 from jupyter_layenv.discovery import Discovery, DiscoveryConfig
-from jupyter_layenv.discovery.watch import Watcher, supported
+from jupyter_layenv.discovery.watch import _PROMOTER, Watcher, supported
 from jupyter_layenv.model import Discovered
 
 pytestmark = pytest.mark.skipif(not supported(), reason="inotify: Linux only (elsewhere the stat design alone)")
@@ -500,9 +500,7 @@ def test_closing_or_dropping_a_discovery_ends_its_thread_and_descriptors(venvs: 
     assert watcher is not None and watcher._mounts is not None
     fd, mounts = watcher._fd, watcher._mounts
     assert _is_inotify(fd)
-    thread = next(t for t in threading.enumerate() if t.name == "layenv-watch" and t is watcher._thread)
     discovery.close()
-    assert not thread.is_alive()
     assert not _is_inotify(fd) and mounts.closed
     assert discovery.discover().environments  # listings go on, with stat alone
     del watcher
@@ -514,13 +512,14 @@ def test_closing_or_dropping_a_discovery_ends_its_thread_and_descriptors(venvs: 
     assert watcher is not None and watcher._mounts is not None
     fd, mounts = watcher._fd, watcher._mounts
     assert _is_inotify(fd)
-    thread = watcher._thread
-    assert thread is not None
     del dropped, watcher
     gc.collect()
-    thread.join(5)
-    assert not thread.is_alive()
+    deadline = time.monotonic() + 5
+    while (_is_inotify(fd) or not mounts.closed) and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert not _is_inotify(fd) and mounts.closed
+    # one promotion thread for every watcher of the process, not one per manager made
+    assert sum(thread.name == "layenv-watch" for thread in threading.enumerate()) == 1
 
 
 def test_the_cli_does_not_watch():
@@ -547,7 +546,7 @@ def test_a_kernel_spec_managers_listing_promotes_only_once_its_table_is_built(
 
     def build_table(*args: object, **kwargs: object) -> object:
         watcher = ksm.discovery.watcher
-        woken_before_table.append(watcher is not None and (watcher._pending or watcher._thread is not None))
+        woken_before_table.append(watcher is not None and (watcher._pending or watcher in _PROMOTER._watchers))
         return real_build_table(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr("jupyter_layenv.kernelspecs.build_table", build_table)

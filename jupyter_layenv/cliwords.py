@@ -14,6 +14,7 @@ import sys
 from enum import IntEnum
 from typing import NoReturn
 
+from .clitext import printable_lines
 from .policy import PolicyError
 
 
@@ -97,7 +98,7 @@ def report(err: CliError | PolicyError) -> NoReturn:
     """Print the error once, on stderr, and exit with its code."""
     if isinstance(err, PolicyError):
         err = CliError.from_policy(err)
-    print(f"error: {err.message}", file=sys.stderr)
+    print(f"error: {printable_lines(err.message)}", file=sys.stderr)
     sys.exit(int(err.code))
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 
+from .. import fsread
 from ..inventory import TOOLING, distributions
 from . import revisions
 from .apply import uninstall_argv
@@ -103,7 +104,7 @@ def take_snapshot(env_path: str, job_id: str) -> None:
 
 def _marker(env_path: str) -> dict[str, Any] | None:
     try:
-        with open(os.path.join(env_path, SNAPSHOT_DIR, SNAPSHOT_MARKER), encoding="utf-8") as handle:
+        with fsread.open_regular(os.path.join(env_path, SNAPSHOT_DIR, SNAPSHOT_MARKER), encoding="utf-8") as handle:
             marker = json.load(handle)
     except (OSError, ValueError):
         return None

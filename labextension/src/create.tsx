@@ -6,6 +6,7 @@ import { ReactWidget } from '@jupyterlab/apputils';
 import * as React from 'react';
 
 import { ICreateBody, LayenvApiError } from './api';
+import { CodeText, plainText } from './codetext';
 import {
   closestBases,
   fileInherits,
@@ -329,12 +330,12 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
           id={`${uid}-refused`}
           role="alert"
         >
-          {refused}
+          <CodeText text={refused} />
         </div>
       )}
       {errors.form && (
         <div className="jp-LayenvError" role="alert">
-          {errors.form}
+          <CodeText text={errors.form} />
         </div>
       )}
 
@@ -472,7 +473,7 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
                   key={b.id}
                   value={b.id}
                   disabled={!!why}
-                  title={why ?? undefined}
+                  title={why ? plainText(why) : undefined}
                 >
                   {why ? `${baseLabel(b)} — not allowed` : baseLabel(b)}
                 </option>
@@ -696,7 +697,7 @@ function CondaHelp(props: ICondaHelpProps): JSX.Element {
     <div className="jp-LayenvField" id={`${uid}-conda`}>
       {refused ? (
         <div className="jp-LayenvError" role="alert">
-          {refused}
+          <CodeText text={refused} />
         </div>
       ) : (
         <div className="jp-LayenvHelp">
@@ -808,7 +809,9 @@ function BasesHelpText({ help }: { help: IBasesHelp }): JSX.Element {
       {help.summary}
       <ul className="jp-LayenvHelp-list">
         {help.reasons.map((reason, i) => (
-          <li key={i}>{reason}</li>
+          <li key={i}>
+            <CodeText text={reason} />
+          </li>
         ))}
         {help.more && <li>{help.more}</li>}
       </ul>
@@ -823,7 +826,7 @@ function FieldError({ id, text }: { id: string; text?: string }): JSX.Element {
       className="jp-LayenvFieldError"
       role={text ? 'alert' : undefined}
     >
-      {text ?? ''}
+      <CodeText text={text ?? ''} />
     </div>
   );
 }
@@ -884,10 +887,10 @@ function ProgressView({
       <ProgressBar
         pct={pct}
         label="Progress"
-        valueText={`${pct} %: ${job.step}`}
+        valueText={pct === null ? job.step : `${pct} %: ${job.step}`}
       />
       <div className="jp-LayenvProgress-status" aria-live="polite">
-        <span className="jp-LayenvProgress-pct">{pct} %</span>{' '}
+        {pct !== null && <span className="jp-LayenvProgress-pct">{pct} %</span>}{' '}
         <span className="jp-LayenvProgress-step">{job.step}</span>
         <span className="jp-LayenvBadge">{job.state}</span>
       </div>
@@ -912,8 +915,12 @@ function ProgressView({
             </>
           ) : (
             <span>
-              {job.environment?.skipped_reason ??
-                'The environment is ready, but it is not a kernel.'}
+              <CodeText
+                text={
+                  job.environment?.skipped_reason ??
+                  'The environment is ready, but it is not a kernel.'
+                }
+              />
             </span>
           )}
         </div>
@@ -945,7 +952,7 @@ function ProgressView({
       </div>
       {cancelError && (
         <div className="jp-LayenvError" role="alert">
-          {cancelError}
+          <CodeText text={cancelError} />
         </div>
       )}
       <details className="jp-LayenvLog" open>

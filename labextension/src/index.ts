@@ -22,6 +22,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 // restorer replays at start, so an await import() there would make restoring them asynchronous.
 /* eslint-disable jupyter/prefer-lazy-imports */
 import { downloadText, LayenvAPI } from './api';
+import { codeBody } from './codetext';
 import { CreateEnvWidget } from './create';
 import { ENV_FILE_PATTERN } from './envfile';
 import { layenvIcon } from './icons';
@@ -201,10 +202,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     app.shell.add(sidebar, 'left', { rank: 350 });
     // A kernel started or shut down here changes which envs may be deleted (the listing says why not): the rows
-    // follow at once instead of offering a Delete the server refuses, or refusing one it would allow.
+    // follow, once the kernels settle, instead of offering a Delete the server refuses, or refusing one it would
+    // allow. Only the listing is read again (a hidden sidebar reads everything when it is shown).
     app.serviceManager.kernels.runningChanged.connect(() => {
       if (sidebar.isVisible) {
-        void store.refresh();
+        store.kernelsChanged();
       }
     });
     if (restorer) {
@@ -350,7 +352,7 @@ async function exportEnv(api: LayenvAPI, env: IEnvironment): Promise<void> {
       format === 'environment.yml' ? 'text/yaml' : 'text/plain'
     );
   } catch (error) {
-    void showErrorMessage(`Export of ${env.name} failed`, errorMessage(error));
+    void showServerError(`Export of ${env.name} failed`, errorMessage(error));
   }
 }
 
@@ -358,8 +360,17 @@ async function exportEnv(api: LayenvAPI, env: IEnvironment): Promise<void> {
 async function explain(title: string, reason: string): Promise<void> {
   await showDialog({
     title,
-    body: reason,
+    body: codeBody(reason),
     buttons: [Dialog.okButton({ label: 'OK' })]
+  });
+}
+
+/** A refusal or failure in the server's words (its `commands` as code), with a Close button. */
+async function showServerError(title: string, message: string): Promise<void> {
+  await showDialog({
+    title,
+    body: codeBody(message),
+    buttons: [Dialog.cancelButton({ label: 'Close' })]
   });
 }
 
@@ -391,7 +402,7 @@ async function deleteEnv(
     deleted = true;
   } catch (error) {
     // Refused (a kernel started meanwhile: 409): the row stays, the focus with its button, and the server's words.
-    void showErrorMessage(`Could not delete ${env.name}`, errorMessage(error));
+    void showServerError(`Could not delete ${env.name}`, errorMessage(error));
   }
   await store.refresh();
   if (deleted) {

@@ -6,6 +6,7 @@ import { Dialog, ReactWidget, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
 import { IChangeBody, LayenvAPI } from './api';
+import { CodeText } from './codetext';
 import {
   errorMessage,
   IEnvironment,
@@ -182,7 +183,7 @@ export function PackagesView(props: {
       </div>
       {error && (
         <div className="jp-LayenvError" role="alert">
-          {error}
+          <CodeText text={error} />
         </div>
       )}
       {pending && (
@@ -251,7 +252,14 @@ export function PackagesView(props: {
           row={s => (
             <>
               {s.name} {s.layer_version} over the base&apos;s {s.base_version}
-              {s.reason ? ` (${s.reason})` : ''}
+              {s.reason ? (
+                <>
+                  {' ('}
+                  <CodeText text={s.reason} />)
+                </>
+              ) : (
+                ''
+              )}
             </>
           )}
         />
@@ -270,7 +278,7 @@ export function PackagesView(props: {
         <h3 className="jp-LayenvSection-title">History</h3>
         {revisions.length === 0 && (
           <div className="jp-LayenvEmpty">
-            {noneReason ?? 'No revisions recorded.'}
+            <CodeText text={noneReason ?? 'No revisions recorded.'} />
           </div>
         )}
         <ol className="jp-LayenvPackages-history">

@@ -21,6 +21,7 @@ from . import fsread
 from .create.conda import KIND, CondaPlan
 from .locators.conda import parse_condarc_list
 from .model import CONDA_BASE, CONDA_ENV, SCOPE_GROUP, SCOPE_USER, Discovered
+from .namecase import case_refusal
 from .policy import USER_ROOT_ID, PolicyError, bad_request, read_only_mount_words, refused_by, validate_name
 from .unlisted import unseen_conda_dir
 
@@ -264,6 +265,8 @@ class CondaBases(LoggingConfigurable):
         path = os.path.join(root, request.name)
         if os.path.lexists(path) or any(env.path == path for env in discovered.environments):
             raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
+        if (twin := case_refusal(path)) is not None:
+            raise twin
         if (unseen := self.unseen(root)) is not None:  # it would be built, then found unlisted and removed
             raise PolicyError(500, f"{path} would not be listed, so it is not built: {unseen}", "not listed")
         return make_plan(

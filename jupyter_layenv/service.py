@@ -15,7 +15,7 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from traitlets import Bool, Enum, Float, Instance, Int, List, Unicode, default
 
-from . import basefirst, condabase, envfile, fsread, inuse, inventory, removal
+from . import basefirst, condabase, envfile, fsread, inuse, inventory, namecase, removal
 from . import export as exporting
 from .create.builder import BuildPlan
 from .create.conda import CondaPlan, unregister_environment
@@ -364,6 +364,8 @@ class LayenvService(condabase.CondaBases):
                 raise PolicyError(409, f"{path} is a folder of the Conda environment {base.name} (a layer goes inside "
                                   "it in this layout), not an environment: pick another name", "exists")  # fmt: skip
             raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
+        if (twin := namecase.case_refusal(path)) is not None:
+            raise twin
         if request.inherit:
             provided = inventory.distributions(base.path, base.python_version)
             self.policy.check_overrides(request.requirements, {d.key: d for d in provided})

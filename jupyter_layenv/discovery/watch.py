@@ -92,6 +92,18 @@ def user_watch_limit() -> int | None:
         return None
 
 
+def changed_points(before: Iterable[Mount], after: Iterable[Mount]) -> set[str]:
+    """The mount points where a mount came, went, or changed (its device, type or read-only flag)."""
+    return {mount.point for mount in set(before).symmetric_difference(after)}
+
+
+def _overlaps(path: str, points: Iterable[str]) -> bool:
+    """Whether a mount point is ``path``, inside it, or above it (a mount over its parent hides it too)."""
+    return any(
+        point == path or point.startswith(path + "/") or path.startswith(point.rstrip("/") + "/") for point in points
+    )
+
+
 def file_systems(mounts: Iterable[Mount]) -> tuple[dict[int, str], list[str]]:
     """Device -> file system type (its first mount's), and every mount point."""
     found: dict[int, str] = {}
@@ -121,7 +133,7 @@ class Watcher:
         if fd < 0:
             raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
         self._fd = fd
-        # a mount over a watched directory makes no event: its changes demote everything. Read when a root is first
+        # a mount over a watched directory makes no event: its changes demote its root. Read when a root is first
         # watched (``_read_mounts``), not here, inside the cold listing that makes the watcher: until then nothing is
         # promoted, and what is promoted is checked against the table as read then
         self._mounts: MountTable | None = None
@@ -140,6 +152,7 @@ class Watcher:
         self._kids: dict[str, set[str]] = {}  # path -> the paths under it in the tables, one level down
         self._root_ids: dict[str, tuple[int, int] | None] = {}  # root -> (dev, ino) when watched; None: never promote
         self._inner_mounts: dict[str, tuple[str, ...]] = {}  # root -> the mount points under it (never watched)
+        self._real_roots: dict[str, str] = {}  # root -> its real path, when watched (mount points are real paths)
         self._wds: dict[int, set[str]] = {}  # watch descriptor -> the paths watched through it
         self._wd_of: dict[str, int] = {}
         self._signature: Signature | None = None
@@ -151,7 +164,7 @@ class Watcher:
         self.dirty = False  # paths were demoted since the last wake
         self._retry_at: float | None = None
         self._full = False  # the watch cap (or the kernel's limit) was reached: no new watch
-        self.forgotten = 0  # times everything was demoted (queue overflow, mount table change)
+        self.forgotten = 0  # times everything was demoted (queue overflow, a mount table no longer readable)
         self.calls: Counter[str] = Counter()  # add_watch, stat/lstat: the file-system calls promotion made
         self.closed = False
         # the promotion thread's (``_Promoter``) bookkeeping, under its condition: woken (at ``_woken_at``), in a
@@ -192,13 +205,32 @@ class Watcher:
         return self.promoted, forced
 
     def _mounts_changed(self) -> bool:
-        """Whether the mount table changed since it was last read; if so everything is demoted (a mount over a
-        watched directory makes no event, and a file system mounted since may hang: nothing under it is asked)."""
-        if self._mounts is None or not self._mounts.changed():
+        """Whether the mount table changed at, inside or above a watched root since it was last read; if so those
+        roots are demoted, and what the last signature holds at or under a mount point that came or went is read
+        again (a mount makes no event; the directory it hides or uncovers may carry an older mtime, which a
+        ``Listed`` entry takes for unchanged; and a file system mounted since may hang: nothing under it is asked
+        here). A mount elsewhere (another user's home, automounted as they log in) leaves the rest promoted."""
+        if self._mounts is None:
+            return False
+        before = self._mounts.mounts
+        if not self._mounts.changed():
             return False
         self._fs_types, self._mount_points = file_systems(self._mounts.mounts)
-        self._forget_all()
-        return True
+        if self._mounts.closed:  # the table can no longer be read: nothing tells a mount from another
+            self._forget_all()
+            return True
+        points = changed_points(before, self._mounts.mounts)
+        here = set(points)  # and as they are named under a root that is a symbolic link
+        for root, real in self._real_roots.items():
+            here.update(root + point[len(real) :] for point in points if point.startswith(real + "/"))
+        self._forced.update(path for path in self._signature or () if _overlaps(path, here))
+        touched = [root for root in self._root_ids if _overlaps(self._real_roots.get(root, root), points)]
+        for root in touched:
+            self._real_roots.pop(root, None)
+            self._inner_mounts.pop(root, None)
+            self._demote_many(set(), {root})
+            self._root_ids.pop(root, None)
+        return bool(touched)
 
     def _read_mounts(self) -> None:
         """The mount table, read once; ``_mounts_changed`` keeps it current from then on."""
@@ -626,6 +658,7 @@ class Watcher:
             self._root_ids[root] = None
             return False
         real = os.path.realpath(root)  # a local file system up to the root: nothing here can hang
+        self._real_roots[root] = real
         self._inner_mounts[root] = tuple(
             root + point[len(real) :] for point in self._mount_points if point.startswith(real + "/")
         )

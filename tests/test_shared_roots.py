@@ -647,3 +647,35 @@ def test_the_creator_group_members_see_is_the_user_who_created_it(
     provenance = json.loads((group_root / "whose" / PROVENANCE).read_text())
     assert (provenance["creator"], provenance["creator_uid"]) == (alice.name, alice.uid), provenance
     assert envs_in(listing(servers.bob), group_root)["whose"]["creator"] == alice.name
+
+
+def test_a_members_change_keeps_the_layer_the_groups_even_when_its_server_is_killed_mid_change(
+    shared_area: SharedArea, unix_users: Users, servers: Servers, group_root: Path, index: GatedIndex
+):
+    """bob changes alice's group layer; while the change is held (its snapshot taken), everything in the layer is the
+    group's (the snapshot's directory and marker were bob's alone, 2755 and 0644); bob's server is then killed, and
+    alice's change of the layer must go through, where it failed with "Permission denied: 'job.json'"."""
+    job = create_in_group(servers.alice, "snap", servers.base_id)
+    path, env_id = group_root / "snap", job["environment"]["id"]
+    crashing = start_server(shared_area, unix_users.bob, "crashing-change", **server_settings(index))
+    try:
+        with index.closed():
+            code, held = crashing.request("POST", f"layenv/environments/{env_id}/packages", {"add": ["iniconfig"]})
+            assert code == 202, held
+            crashing.wait_for_step(held["id"], "resolve")
+            index.wait_for_request()
+            assert (path / ".layenv-snapshot").is_dir()
+            assert group_sharing_problems(path, unix_users.gid) == []
+            installers = processes_mentioning(str(path))
+            crashing.proc.kill()
+            crashing.proc.wait()
+            for pid in installers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        code, change = servers.alice.request("POST", f"layenv/environments/{env_id}/packages", {"add": ["iniconfig"]})
+        assert code == 202, change
+        change = servers.alice.follow(change["id"])
+        assert change["state"] == "succeeded", f"{change}\n{job_log(servers.alice, change['id'])}"
+        assert not (path / ".layenv-snapshot").exists()
+    finally:
+        crashing.stop()

@@ -188,10 +188,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
           app.shell.activateById(id);
           return;
         }
-        const content = new PackagesWidget(api, env, () => {
-          void store.refresh();
-          void app.serviceManager.kernelspecs.refreshSpecs();
-        });
+        // The store follows its jobs (the sidebar lists them); one that succeeded reloads the kernelspecs and the
+        // listing, as a create does.
+        const content = new PackagesWidget(store, env);
         const widget = new MainAreaWidget({ content });
         widget.id = id;
         widget.title.label = `Packages of ${env.name}`;

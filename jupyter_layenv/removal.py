@@ -34,7 +34,7 @@ from .model import (
     Discovered,
     Environment,
 )
-from .policy import LayenvPolicy, PolicyError, kernels_refusal
+from .policy import LayenvPolicy, PolicyError, kernels_refusal, read_only_mount_words
 from .unlisted import listed_as
 
 BASE_DELETED = "base deleted"  # how discovery's skip reason for a layer whose base is gone begins
@@ -140,6 +140,18 @@ def leftover(path: str) -> dict[str, str]:
         "path": path,
         "reason": f"not an environment (no pyvenv.cfg, no conda-meta/): perhaps left by a build that was killed; it "
         f"blocks the name {os.path.basename(path)!r}: delete it (rm -r {path}) if nothing is using it",
+    }
+
+
+def abandoned(path: str) -> dict[str, str]:
+    """The skipped entry of a half-made env no build holds any more that could not be removed (its root was made
+    read-only, say): discovery's "being created" would say a job is building it."""
+    root = os.path.dirname(path)
+    why = read_only_mount_words(root, "removed") or f"{root} is not writable for this server's user"
+    return {
+        "path": path,
+        "reason": f"left half-made by a build that ended: no job is building it, but it could not be removed ({why}); "
+        "the next listing removes it once it can",
     }
 
 

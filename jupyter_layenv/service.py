@@ -185,7 +185,8 @@ class LayenvService(condabase.CondaBases):
         checked) unless ``wait_health`` (a command)."""
         discovered, table = self.ksm.current()
         unlisted = removal.unlisted([root.path for root in self.create_roots(discovered)], discovered)
-        if self._clean_abandoned(discovered, unlisted):
+        cleaned, stuck = self._clean_abandoned(discovered, unlisted)
+        if cleaned:
             self.ksm.invalidate()
             discovered, table = self.ksm.current()
             unlisted = [path for path in unlisted if os.path.lexists(path)]
@@ -202,6 +203,7 @@ class LayenvService(condabase.CondaBases):
             env_json["delete_blocked_reason"] = refusal_message(refusal)
             env_json["layer_blocked_reason"] = refusal_message(self.policy.layer_refusal(env))
         listing["skipped"] += [removal.leftover(path) for path in unlisted if not self.jobs.busy(path)]
+        listing["skipped"] = [removal.abandoned(s["path"]) if s["path"] in stuck else s for s in listing["skipped"]]
         for skipped in listing["skipped"]:
             if (orphan := orphans.get(skipped["path"])) is not None:  # a layer whose base is gone: deletable
                 skipped["id"] = orphan.id
@@ -211,21 +213,25 @@ class LayenvService(condabase.CondaBases):
             listing["hint"] = condabase.first_base_hint("rest")  # nothing to build a layer on: make a base
         return listing
 
-    def _clean_abandoned(self, discovered: Discovered, unlisted: list[str]) -> bool:
+    def _clean_abandoned(self, discovered: Discovered, unlisted: list[str]) -> tuple[bool, set[str]]:
         """Half-made envs whose builder died (another server that crashed, say): whoever finds them removes them.
+        Returns whether one was removed, and those no build holds that could not be (a root made read-only).
 
         Also a directory a build left with only its marker (killed before the env took shape). Only an env whose
         lock nobody holds is touched; a live build holds its lock from start to end.
         """
-        cleaned = False
+        cleaned, stuck = False, set()
         half_made = [skipped.path for skipped in discovered.skipped if skipped.reason.startswith(BEING_CREATED)]
         for path in [*half_made, *unlisted]:  # clean_abandoned touches only a marked env whose lock is free
-            if not self.jobs.busy(path) and clean_abandoned(path):
+            removed = None if self.jobs.busy(path) else clean_abandoned(path)
+            if removed is False:
+                stuck.add(path)
+            elif removed:
                 cleaned = True
                 self.log.warning("jupyter_layenv: removed %s, left half-made by a build that died", path)
                 self.audit.emit("cleanup", account_name(), os.path.basename(path), "succeeded",
                                     path=path, detail="half-made by a build that died")  # fmt: skip
-        return cleaned
+        return cleaned, stuck
 
     # -- who may do what where --------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 from jupyter_process import JupyterProcess
 from layenv_api import processes_mentioning
+from mounts import read_only
 from unixusers import (  # noqa: F401  (fixtures)
     SharedArea,
     Users,
@@ -679,3 +680,33 @@ def test_a_members_change_keeps_the_layer_the_groups_even_when_its_server_is_kil
         assert not (path / ".layenv-snapshot").exists()
     finally:
         crashing.stop()
+
+
+def test_a_group_root_made_read_only_mid_create_is_said_so_and_its_leftover_goes_once_writable(
+    servers: Servers, group_root: Path, index: GatedIndex
+):
+    """The administrator remounts the group root read-only while alice's create is held at its resolve: the install
+    then fails. Her job said only uv's "Read-only file system (os error 30)", nothing of the half-made env it could
+    not remove, and bob's listing called that env "being created: a jupyter_layenv job is building it" for as long
+    as the root stayed read-only. Once writable again, the next listing removes it and the name is free."""
+    alice, bob = servers.alice, servers.bob
+    path = group_root / "frozen"
+    with index.closed():
+        code, job = create(alice, "frozen", servers.base_id, root=GROUP_ROOT, packages=["iniconfig"])
+        assert code == 202, job
+        alice.wait_for_step(job["id"], "resolve")
+        index.wait_for_request()
+        with read_only(group_root):
+            index.gate.set()
+            job = alice.follow(job["id"])
+            assert job["state"] == "failed", job
+            first_line = job["error"].splitlines()[0]
+            assert f"the file system mounted at {group_root} became read-only while the job ran" in first_line, job
+            assert f"the half-made {path} could not be removed" in job["error"], job
+            assert (path / BUILDING_MARKER).exists()
+            reasons = {s["path"]: s["reason"] for s in listing(bob)["skipped"]}
+            assert reasons[str(path)].startswith("left half-made by a build that ended"), reasons
+            assert "read-only" in reasons[str(path)], reasons
+    assert "frozen" not in envs_in(listing(bob), group_root)
+    assert not path.exists()
+    create_in_group(bob, "frozen", servers.base_id)

@@ -30,6 +30,7 @@ import struct
 import sys
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Iterable
 
@@ -174,6 +175,10 @@ class Watcher:
         self._woken_at = 0.0
         self._busy = False
         self._fds_open = True
+        # called (discovery lock held) before each promotion pass: the discovery's work a listing leaves for later
+        # (its indexes for updates), done here so that an update seconds later finds it done; a weak reference, as
+        # the watcher holds none to its discovery
+        self.prepare: weakref.WeakMethod | None = None
 
     # -- the listing's side (discovery lock held) -------------------------------------------------------------
 
@@ -508,6 +513,9 @@ class Watcher:
             signature, also = self._signature, self._also
             if self.closed or signature is None:
                 return
+            prepare = self.prepare() if self.prepare is not None else None
+            if prepare is not None:  # what the listing left for later, out of its time (see ``prepare``)
+                prepare()
             items, also_items = list(signature.items()), list(also.items())
         # sorted out without the lock, from tables only it and listings change: each one is checked again under it
         promoted, refused, extra = self.promoted, self._refused, self._extra

@@ -161,6 +161,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return widget;
     };
 
+    const packagesId = (env: IEnvironment) =>
+      `jupyter-layenv-packages-${env.id}`;
+
     const sidebar = new EnvironmentsSidebar(store, {
       create: blocked => {
         if (blocked) {
@@ -176,11 +179,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
       // The kernelspecs are reloaded only after a delete was done (not when it was explained, cancelled or refused).
       deleteEnv: (env, blocked) =>
         void deleteEnv(store, env, blocked, async () => {
+          // its Packages tab would offer changes and restores of an env that is gone
+          Array.from(app.shell.widgets('main'))
+            .find(w => w.id === packagesId(env))
+            ?.dispose();
           sidebar.focusAfterDelete();
           await app.serviceManager.kernelspecs.refreshSpecs();
         }),
       packages: env => {
-        const id = `jupyter-layenv-packages-${env.id}`;
+        const id = packagesId(env);
         const open = Array.from(app.shell.widgets('main')).find(
           w => w.id === id
         );

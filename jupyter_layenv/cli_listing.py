@@ -10,6 +10,7 @@ from jupyter_core.application import JupyterApp
 
 from .cli_base import LayenvCommand, ServiceCommand
 from .clitext import printable
+from .cliwords import cli_words
 from .condabase import first_base_hint, has_conda_env
 from .kernels import group_name
 from .kernelspecs import LayenvKernelSpecManager
@@ -98,7 +99,7 @@ def render_listing(listing: dict[str, Any], *, health_detail: bool = True) -> st
             lines.append(f"{pad}not a kernel: {env['skipped_reason'] or 'no kernel'}")
         issues = env.get("health") or []
         if health_detail:
-            lines.extend(f"{pad}{issue['kind']}: {issue['message']}" for issue in issues)
+            lines.extend(f"{pad}{issue['kind']}: {cli_words(issue['message'])}" for issue in issues)
         elif issues:
             named = ", ".join(f"{issue['kind']} {issue['package'] or ''}".strip() for issue in issues)
             count = f"{len(issues)} issue{'s' if len(issues) > 1 else ''}"

@@ -55,6 +55,10 @@ _REST_TO_CLI = [
     (re.compile(r"^'display_name' must be"), "--display-name must be"),
     (re.compile(r"^'requirements' must be"), "-r must name"),
     (re.compile(r"^unused_days must be"), "--unused-days must be"),
+    (  # health, pip-over-conda: the layer to make instead
+        re.compile(r"\(a new environment on the base (\S+) with the package (\S+)\)"),
+        r"(`jupyter layenv create NAME --base \1 --package \2`)",
+    ),
     (re.compile(r"the job's log \(GET jobs/[0-9a-f]+/log\)"), "the log above"),  # a job followed in the terminal
     (re.compile(r"POST the environment\.yml again \(without build_base\)"), _AGAIN),  # a base built first
     (re.compile(r'"build_base": true builds one'), "--build-base builds one"),  # no base fits the file

@@ -448,7 +448,11 @@ class LayenvPolicy(LoggingConfigurable):
                 "deletes one; delete its envs one by one, or uninstall Conda itself",
                 "conda root",
             )
-        if env.kind == CONDA_ENV and env.creator is None and env.owner_uid != uid:
+        in_system_root = any(
+            root.scope == SCOPE_SYSTEM and env.path.startswith(root.path.rstrip(os.sep) + os.sep)
+            for root in discovered.roots
+        )
+        if env.kind == CONDA_ENV and env.creator is None and env.owner_uid != uid and not in_system_root:
             return PolicyError(
                 403,
                 f"{who} is a Conda environment of another user (uid {env.owner_uid}): jupyter_layenv deletes only "

@@ -245,6 +245,10 @@ def test_each_server_runs_as_its_user_and_lists_the_system_base(
         assert base["kernels"] and base["delete_blocked_reason"]
         code, body = server.request("DELETE", f"layenv/environments/{servers.base_id}")
         assert code == 403, (code, body)
+        # the administrator's base, in a system root: never ours to delete, and no advice to remove it (it said
+        # "a Conda environment of another user (uid 0) … its owner can run `conda remove -p … --all`")
+        assert "system environment" in body["message"] and "conda remove" not in body["message"], body
+        assert base["delete_blocked_reason"] == body["message"]
         assert shared_area.base.is_dir()
         roots = {root["id"]: root for root in server.get("layenv/policy")["roots"]}
         system = [root for root in roots.values() if root["scope"] == "system"]

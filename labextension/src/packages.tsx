@@ -211,11 +211,8 @@ export function PackagesView(props: {
           Preview
         </button>
       </div>
-      {error && (
-        <div className="jp-LayenvError" role="alert">
-          <CodeText text={error} />
-        </div>
-      )}
+      {/* the server's first line says what went wrong; the resolver's own words follow, under "Show log" */}
+      {error && <JobError error={error} />}
       {pending && (
         <PlanView
           plan={pending.plan}

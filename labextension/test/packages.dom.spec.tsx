@@ -184,4 +184,41 @@ describe('the Packages view', () => {
     expect(container.querySelector('.jp-LayenvPackages-job')).toBeNull();
     shared.dispose();
   });
+
+  it("shows a refused plan's first line, the resolver's explanation under Show log", async () => {
+    const message =
+      'the packages cannot be installed (no versions satisfy the request): No solution found when resolving ' +
+      'dependencies: Because nope was not found in the provided package locations, we can conclude that your ' +
+      'requirements are unsatisfiable.\n  cause: Because nope was not found in the provided package locations';
+    const fake = {
+      getEnvironment: async () => ({
+        ...details,
+        packages: {
+          ...details.packages,
+          layer: [{ name: 'iniconfig', version: '2.0.0' }]
+        }
+      }),
+      listRevisions: async () => ({ revisions: [] }),
+      planChange: async () => {
+        throw new Error(message);
+      }
+    } as unknown as LayenvAPI;
+    await act(async () =>
+      root.render(<PackagesView store={new LayenvStore(fake)} env={layer} />)
+    );
+    const remove = container.querySelector(
+      'button[aria-label="Remove iniconfig"]'
+    ) as HTMLButtonElement;
+    await act(async () => {
+      remove.click();
+      await new Promise(resolve => setTimeout(resolve, 20));
+    });
+    const error = container.querySelector('[role="alert"]') as HTMLElement;
+    expect(error.querySelector('.jp-LayenvJobError-first')?.textContent).toBe(
+      message.split('\n')[0]
+    );
+    const log = error.querySelector('details');
+    expect(log?.open).toBe(false);
+    expect(log?.textContent).toContain('cause: Because nope');
+  });
 });

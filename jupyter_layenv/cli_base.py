@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -19,6 +18,7 @@ from traitlets.config import Application
 
 from . import ctrlc
 from ._version import __version__
+from .clitext import json_text
 from .cliwords import STANDARD_OPTIONS, CliError, ExitCode, check_options, report, trait_error_words
 from .create.jobs import Job
 from .events import Audit
@@ -89,7 +89,7 @@ class LayenvCommand(JupyterApp):
         return LayenvKernelSpecManager(parent=self, change_notifications=False)  # one listing: nothing to watch
 
     def emit(self, data: Any) -> None:
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        print(json_text(data, indent=2))
 
 
 # Set by Ctrl-C while a command that makes or changes an env runs: the job it follows is cancelled (see run).

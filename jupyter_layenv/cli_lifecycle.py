@@ -11,6 +11,7 @@ from typing import Any
 from traitlets import Bool
 
 from .cli_base import ServiceCommand, follow_job
+from .clitext import printable
 from .cliwords import CliError, ExitCode, cli_words, job_failed_line
 from .identity import account_name
 
@@ -119,8 +120,7 @@ class HistoryApp(_LayerCommand):
                 what = f"{request.get('action', '?')} {' '.join(parts)}".strip()
             changed = "  [base changed since]" if rev["base_changed"] else ""
             count = f"{len(rev['lock'])} package{'' if len(rev['lock']) == 1 else 's'}"
-            print(f"{rev['revision']:>4}  {rev['created']}  {rev['user']:<12} {what}  ({count})"
-                  f"{changed}")  # fmt: skip
+            print(printable(f"{rev['revision']:>4}  {rev['created']}  {rev['user']:<12} {what}  ({count}){changed}"))
         if answer["none_reason"]:
             print(cli_words(answer["none_reason"]))
 

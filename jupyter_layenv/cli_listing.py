@@ -9,6 +9,8 @@ from typing import Any
 from jupyter_core.application import JupyterApp
 
 from .cli_base import LayenvCommand, ServiceCommand
+from .clitext import printable
+from .cliwords import cli_words
 from .condabase import first_base_hint, has_conda_env
 from .kernels import group_name
 from .kernelspecs import LayenvKernelSpecManager
@@ -39,13 +41,13 @@ class DoctorApp(LayenvCommand):
             return
         print("Where discovery looked:")
         for loc in report["locations"]:
-            print(f"  {'found  ' if loc['exists'] else 'absent '} {loc['kind']:<18} {loc['path']}")
+            print(printable(f"  {'found  ' if loc['exists'] else 'absent '} {loc['kind']:<18} {loc['path']}"))
         for root in report["shared_roots"]:
             access = "writable" if root["writable"] else "read-only"
             if root["scope"] == "group":
                 member = "member" if root["member"] else "NOT a member: not listed"
                 access = f"group {root['group']}, {member}, {access}"
-            print(f"  found   {root['scope'] + ' root':<18} {root['path']}  [{root['id']}: {access}]")
+            print(printable(f"  found   {root['scope'] + ' root':<18} {root['path']}  [{root['id']}: {access}]"))
         print()
         print(render_listing(report))
         server = report["kernel_spec_manager"]
@@ -97,7 +99,7 @@ def render_listing(listing: dict[str, Any], *, health_detail: bool = True) -> st
             lines.append(f"{pad}not a kernel: {env['skipped_reason'] or 'no kernel'}")
         issues = env.get("health") or []
         if health_detail:
-            lines.extend(f"{pad}{issue['kind']}: {issue['message']}" for issue in issues)
+            lines.extend(f"{pad}{issue['kind']}: {cli_words(issue['message'])}" for issue in issues)
         elif issues:
             named = ", ".join(f"{issue['kind']} {issue['package'] or ''}".strip() for issue in issues)
             count = f"{len(issues)} issue{'s' if len(issues) > 1 else ''}"
@@ -113,7 +115,11 @@ def render_listing(listing: dict[str, Any], *, health_detail: bool = True) -> st
         lines.extend(f"  {skip['path']}: {skip['reason']}" for skip in listing["skipped"])
     if listing.get("hint"):
         lines += ["", listing["hint"]]
-    return "\n".join(lines) if lines else "No environments found. Run `jupyter layenv doctor` to see where it looked."
+    return (
+        "\n".join(map(printable, lines))
+        if lines
+        else "No environments found. Run `jupyter layenv doctor` to see where it looked."
+    )
 
 
 def _locations(ksm: LayenvKernelSpecManager) -> list[dict[str, Any]]:

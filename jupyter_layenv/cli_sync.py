@@ -11,6 +11,7 @@ from jupyter_core.paths import jupyter_data_dir
 from traitlets import Bool
 
 from .cli_base import LayenvCommand
+from .clitext import json_text
 from .kernels import SYNC_MARKER
 from .kernelspecs import LayenvKernelSpecManager
 from .model import KernelEntry
@@ -66,8 +67,9 @@ def sync_kernelspecs(ksm: LayenvKernelSpecManager, target: str) -> tuple[list[st
             if logo.startswith("logo-"):
                 shutil.copyfile(os.path.join(entry.resource_dir, logo), os.path.join(directory, logo))
         metadata = {**entry.spec.get("metadata", {}), SYNC_MARKER: True, **({"alias_of": alias_of} if alias_of else {})}
+        text = json_text({**entry.spec, "metadata": metadata}, indent=1)  # an env's name need not be UTF-8
         with open(os.path.join(directory, "kernel.json"), "w", encoding="utf-8") as handle:
-            json.dump({**entry.spec, "metadata": metadata}, handle, indent=1, ensure_ascii=False)
+            handle.write(text)
         written.append(name)
     removed = []
     for name in sorted(os.listdir(target)):

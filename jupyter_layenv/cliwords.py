@@ -14,6 +14,7 @@ import sys
 from enum import IntEnum
 from typing import NoReturn
 
+from .clitext import printable_lines
 from .policy import PolicyError
 
 
@@ -54,6 +55,10 @@ _REST_TO_CLI = [
     (re.compile(r"^'display_name' must be"), "--display-name must be"),
     (re.compile(r"^'requirements' must be"), "-r must name"),
     (re.compile(r"^unused_days must be"), "--unused-days must be"),
+    (  # health, pip-over-conda: the layer to make instead
+        re.compile(r"\(a new environment on the base (\S+) with the package (\S+)\)"),
+        r"(`jupyter layenv create NAME --base \1 --package \2`)",
+    ),
     (re.compile(r"the job's log \(GET jobs/[0-9a-f]+/log\)"), "the log above"),  # a job followed in the terminal
     (re.compile(r"POST the environment\.yml again \(without build_base\)"), _AGAIN),  # a base built first
     (re.compile(r'"build_base": true builds one'), "--build-base builds one"),  # no base fits the file
@@ -97,7 +102,7 @@ def report(err: CliError | PolicyError) -> NoReturn:
     """Print the error once, on stderr, and exit with its code."""
     if isinstance(err, PolicyError):
         err = CliError.from_policy(err)
-    print(f"error: {err.message}", file=sys.stderr)
+    print(f"error: {printable_lines(err.message)}", file=sys.stderr)
     sys.exit(int(err.code))
 
 

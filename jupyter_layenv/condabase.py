@@ -21,6 +21,7 @@ from . import fsread
 from .create.conda import KIND, CondaPlan
 from .locators.conda import parse_condarc_list
 from .model import CONDA_BASE, CONDA_ENV, SCOPE_GROUP, SCOPE_USER, Discovered
+from .namecase import case_refusal
 from .policy import USER_ROOT_ID, PolicyError, bad_request, read_only_mount_words, refused_by, validate_name
 from .unlisted import unseen_conda_dir
 
@@ -201,7 +202,9 @@ class CondaBases(LoggingConfigurable):
 
         def create_roots(self, discovered: Discovered) -> list[CreateRoot]: ...
 
-        def _create_root(self, discovered: Discovered, create_roots: list[CreateRoot], wanted: str) -> CreateRoot: ...
+        def _create_root(
+            self, discovered: Discovered, create_roots: list[CreateRoot], wanted: str, *, in_user_root: bool = True
+        ) -> CreateRoot: ...
 
     conda_channels = List(
         Unicode(),
@@ -250,7 +253,9 @@ class CondaBases(LoggingConfigurable):
         self.policy.check_names(spec_names(request.specs))
         discovered, _ = self.ksm.current()
         create_roots = self.create_roots(discovered)
-        where = self._conda_root(discovered, create_roots, request.root)
+        # the user's Conda env goes to the Conda envs dir (checked below), not the layers' root, which may be
+        # read-only while ~/.conda/envs is not (as GET policy's ``conda`` says); a group's goes into the group root
+        where = self._create_root(discovered, create_roots, request.root, in_user_root=False)
         self.quotas.check(discovered, create_roots)  # the same quotas as a layer's create: sizes too
         root = fsread.expand(self.conda_envs_dir) if where.scope == SCOPE_USER else where.path
         if where.scope == SCOPE_USER and not can_make_in(root):
@@ -260,6 +265,8 @@ class CondaBases(LoggingConfigurable):
         path = os.path.join(root, request.name)
         if os.path.lexists(path) or any(env.path == path for env in discovered.environments):
             raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
+        if (twin := case_refusal(path)) is not None:
+            raise twin
         if (unseen := self.unseen(root)) is not None:  # it would be built, then found unlisted and removed
             raise PolicyError(500, f"{path} would not be listed, so it is not built: {unseen}", "not listed")
         return make_plan(
@@ -276,17 +283,6 @@ class CondaBases(LoggingConfigurable):
         """Why discovery would not list a Conda env made in ``envs_dir`` (``None``: it would)."""
         discovery = self.ksm.discovery
         return unseen_conda_dir(envs_dir, discovery.scanned(), discovery.config.environments_files)
-
-    def _conda_root(self, discovered: Discovered, create_roots: list[CreateRoot], wanted: str) -> CreateRoot:
-        """The root a Conda env goes to: for the user's, the Conda envs dir (checked by the caller), not the layers'
-        root, which may be read-only while ``~/.conda/envs`` is not (as GET policy's ``conda`` says)."""
-        try:
-            return self._create_root(discovered, create_roots, wanted)
-        except PolicyError as err:
-            user = next((root for root in create_roots if root.id == wanted and root.scope == SCOPE_USER), None)
-            if user is None or err.reason != "read-only root":
-                raise
-            return user
 
     def conda_policy(self, create_refused: str | None, roots: list[dict[str, Any]]) -> dict[str, Any]:
         """GET policy's ``conda`` part: may this caller create a Conda env, where, from which channels.

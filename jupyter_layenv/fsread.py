@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
+from typing import IO, Any
 
 MAX_SMALL_FILE = 256 * 1024
 # Read in chunks this small: one read of MAX_SMALL_FILE allocates (maps and unmaps) 256 KiB for a 300-byte
 # pyvenv.cfg, which cost 10x the whole open/read/close (measured at 16-29 µs against 2.5 µs).
 _CHUNK = 16 * 1024
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 def listdir(path: str) -> list[str]:
@@ -38,9 +41,11 @@ def read_small_bytes(path: str) -> bytes | None:
 
     ``os.open``/``os.read``, not ``open()``: no file object, and no ``fstat`` (which ``open()`` makes to refuse a
     directory; reading one fails with EISDIR here): a cold listing reads each venv's pyvenv.cfg and kernel.json.
+    ``O_NONBLOCK``: a FIFO planted in a shared root (as ``pyvenv.cfg``, say) would block the open until some writer
+    came; non-blocking, it reads as empty (or fails with EAGAIN) at once. A regular file reads as without it.
     """
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, _READ_FLAGS)
     except (OSError, ValueError):
         return None
     try:
@@ -68,13 +73,18 @@ def _read_fd(fd: int) -> bytes | None:
     return None if size > MAX_SMALL_FILE else b"".join(chunks)
 
 
-def exists_quietly(path: str) -> bool:
-    """``exists`` (following links) without the exception an absent path costs: ``faccessat``, which also fails where
-    a directory on the way cannot be searched (as ``stat`` does)."""
+def open_regular(path: str, mode: str = "r", **options: Any) -> IO[Any]:
+    """``open(path, mode)`` for reading a file inside an environment, which need not be what it claims: a FIFO (any
+    member of a group root may plant one as a package's ``METADATA``) would block ``open`` until a writer came, and a
+    device read forever. Opened without blocking, and refused (``OSError``) unless it is a regular file."""
+    fd = os.open(path, _READ_FLAGS)
     try:
-        return os.access(path, os.F_OK)
-    except ValueError:
-        return False
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        return os.fdopen(fd, mode, **options)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def is_dir(path: str) -> bool:
@@ -85,11 +95,12 @@ def is_dir(path: str) -> bool:
 
 
 def exists(path: str) -> bool:
+    """Whether ``path`` is there, following links, as ``stat`` says, without the exception an absent path costs
+    (``faccessat``, which also fails where a directory on the way cannot be searched, as ``stat`` does)."""
     try:
-        os.stat(path)
-    except (OSError, ValueError):
+        return os.access(path, os.F_OK)
+    except ValueError:  # a NUL in the path
         return False
-    return True
 
 
 def link_problem(path: str) -> str | None:

@@ -80,7 +80,7 @@ def _headers(path: str) -> dict[str, str]:
     """``Name`` and ``Version`` from the top of a METADATA file (stops at the first blank line)."""
     headers: dict[str, str] = {}
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
+        with fsread.open_regular(path, encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 if not line.strip():
                     break
@@ -102,7 +102,7 @@ def conda_records(prefix: str) -> list[dict[str, Any]]:
         if not entry.endswith(".json"):
             continue
         try:  # not fsread.read_small_text: a record lists every file of its package (torch's: megabytes)
-            with open(os.path.join(meta, entry), "rb") as handle:
+            with fsread.open_regular(os.path.join(meta, entry), "rb") as handle:
                 record = json.loads(handle.read(MAX_RECORD))
         except (OSError, ValueError):
             continue

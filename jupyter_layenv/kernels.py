@@ -412,11 +412,16 @@ def _add_nb_conda_aliases(table: KernelTable, discovered: Discovered) -> None:
 
 def _nb_conda_aliases(table: KernelTable, env: Environment) -> list[tuple[str, str]]:
     """The (alias, kernel name) pairs nb_conda_kernels would have named a Conda env's kernels: an IRkernel spec
-    (``ir``) ends in ``-r``, and an env in an ``envs`` folder other than its install's gets that folder's parent
-    in front (``~/.conda/envs/x``: ``conda-env-.conda-x-py``), as nb_conda_kernels does."""
+    (``ir``) ends in ``-r``; an env in an ``envs`` folder other than its conda's install's gets that folder's parent
+    in front (``~/.conda/envs/x``: ``conda-env-.conda-x-py``, ``/opt/miniforge3/envs/x``: ``conda-env-miniforge3-x-py``)
+    and the root of such an install is named by its folder (``conda-env-miniforge3-py``), as nb_conda_kernels does.
+    Which install was its conda's is not known here: every install's envs and root get both names."""
     pairs: list[tuple[str, str]] = []
     kernels = [name for name in table.env_kernels.get(env.id, []) if name in table.entries]
-    middles = ["root", "base"] if env.kind == CONDA_BASE else [f"env-{name}" for name in _nb_conda_env_names(env)]
+    if env.kind == CONDA_BASE:
+        middles = ["root", "base", f"env-{os.path.basename(env.path.rstrip(os.sep))}"]
+    else:
+        middles = [f"env-{name}" for name in _nb_conda_env_names(env)]
     for kernel_name in kernels:
         entry = table.entries[kernel_name]
         suffix = "py" if entry.language == "python" else kernel_name[len(env.id) + 1 :]
@@ -438,10 +443,11 @@ def _nb_conda_clean(name: str) -> str:
 
 
 def _nb_conda_env_names(env: Environment) -> list[str]:
-    """The env's name, and where its ``envs`` folder is not its install's, ``<folder's parent>-<name>``."""
+    """The env's name, and for one in an ``envs`` folder, ``<folder's parent>-<name>``: the name nb_conda_kernels
+    gives it unless that folder is its conda's own install's."""
     envs_dir, folder = os.path.split(env.path)
     names = [env.name, folder] if env.name != folder else [folder]
-    if os.path.basename(envs_dir) == "envs" and envs_dir != os.path.join(env.base or "", "envs"):
+    if os.path.basename(envs_dir) == "envs":
         names.append(f"{os.path.basename(os.path.dirname(envs_dir))}-{folder}")
     return names
 

@@ -78,10 +78,11 @@ class LayerLifecycle:
         if env.kind not in (LAYERED, VENV):
             raise PolicyError(
                 403,
-                f"{env.name} is {kind_noun(env.kind)}: jupyter_layenv changes the packages of layers and venvs",
+                f"{discovered.label(env)} is {kind_noun(env.kind)}: jupyter_layenv changes the packages of layers "
+                "and venvs",
                 env.kind,
             )
-        refusal = self.service.policy.change_refusal(env, os.getuid())
+        refusal = self.service.policy.change_refusal(env, os.getuid(), name=discovered.label(env))
         if refusal is not None:
             raise refusal
         base = discovered.by_path(env.base) if env.base and env.inherits_base else None

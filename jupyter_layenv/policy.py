@@ -235,23 +235,23 @@ class LayenvPolicy(LoggingConfigurable):
         return ChangeRequest(tuple(dict.fromkeys(specs)), tuple(dict.fromkeys(names)), body.get("dry_run", False),
                              body.get("force", False), tuple(dict.fromkeys(options)))  # fmt: skip
 
-    def change_refusal(self, env: Environment, uid: int) -> PolicyError | None:
-        """Why the packages of ``env`` may not be changed here (only the caller's own writable layers and venvs)."""
+    def change_refusal(self, env: Environment, uid: int, *, name: str | None = None) -> PolicyError | None:
+        """Why the packages of ``env`` may not be changed here (only the caller's own writable layers and venvs);
+        ``name``: how to call ``env`` (``Discovered.label``)."""
+        who = name or env.name
         if env.kind in BASE_KINDS:
             return PolicyError(
-                403, f"{env.name} is a Conda environment: jupyter_layenv changes only layers and venvs", "conda env"
+                403, f"{who} is a Conda environment: jupyter_layenv changes only layers and venvs", "conda env"
             )
         if env.is_server_prefix:
-            return PolicyError(403, f"{env.name} is the environment this Jupyter server runs in", "server env")
+            return PolicyError(403, f"{who} is the environment this Jupyter server runs in", "server env")
         if env.scope == SCOPE_SYSTEM:
-            return PolicyError(
-                403, f"{env.name} is a system environment: ask its owner or your administrator", "system"
-            )
+            return PolicyError(403, f"{who} is a system environment: ask its owner or your administrator", "system")
         if uid != 0 and env.owner_uid != uid and env.scope != SCOPE_GROUP:
-            return PolicyError(403, f"{env.name} belongs to another user (uid {env.owner_uid})", "not yours")
+            return PolicyError(403, f"{who} belongs to another user (uid {env.owner_uid})", "not yours")
         mounted = read_only_mount_words(os.path.dirname(env.path), "changed")  # now: a listing may predate a remount
         if mounted or not env.writable:
-            return PolicyError(403, mounted or f"{env.name} is read-only for this server's user", "read-only")
+            return PolicyError(403, mounted or f"{who} is read-only for this server's user", "read-only")
         return None
 
     def requirements_lines(self, text: str) -> list[tuple[str, str]]:
@@ -387,12 +387,13 @@ class LayenvPolicy(LoggingConfigurable):
             fnmatch.fnmatchcase(base.id, glob) or fnmatch.fnmatchcase(base.path, glob) for glob in self.allowed_bases
         )
 
-    def root_refusal(self, root: CreateRoot) -> PolicyError | None:
-        """Why nothing may be created in ``root``, or ``None``."""
+    def root_refusal(self, root: CreateRoot, *, writes_in_it: bool = True) -> PolicyError | None:
+        """Why nothing may be created in ``root``, or ``None``; ``writes_in_it=False``: what is created goes
+        elsewhere (the user's Conda envs go to the Conda envs dir), so a read-only ``root`` does not refuse it."""
         if root.scope not in self.create_in:
             where = "your own root" if root.scope == SCOPE_USER else "group roots"
             return refused_by("create_in", f"creating environments in {where} is not allowed on this server")
-        if not root.writable:
+        if writes_in_it and not root.writable:
             owner = f"group {root.group}" if root.group else "its owner"
             return PolicyError(
                 403,
@@ -439,30 +440,39 @@ class LayenvPolicy(LoggingConfigurable):
 
         The listing carries this reason too, so the panel explains a disabled delete without its own rules.
         """
+        who = discovered.label(env)
         if env.kind == CONDA_BASE or (env.kind == CONDA_ENV and _conda_install_root(env.path)):
             return PolicyError(
                 403,
-                f"{env.name} is a Conda install root (conda and its envs live in {env.path}): jupyter_layenv never "
+                f"{who} is a Conda install root (conda and its envs live in {env.path}): jupyter_layenv never "
                 "deletes one; delete its envs one by one, or uninstall Conda itself",
                 "conda root",
             )
-        if env.kind == CONDA_ENV and env.creator is None and env.owner_uid != uid:
+        in_system_root = any(
+            root.scope == SCOPE_SYSTEM and env.path.startswith(root.path.rstrip(os.sep) + os.sep)
+            for root in discovered.roots
+        )
+        if env.kind == CONDA_ENV and env.creator is None and env.owner_uid != uid and not in_system_root:
             return PolicyError(
                 403,
-                f"{env.name} is a Conda environment of another user (uid {env.owner_uid}): jupyter_layenv deletes only "
+                f"{who} is a Conda environment of another user (uid {env.owner_uid}): jupyter_layenv deletes only "
                 f"the Conda envs this server's user owns; its owner can run `conda remove -p {env.path} --all`",
                 "not yours",
             )
         if env.is_server_prefix:
-            return PolicyError(403, f"{env.name} is the environment this Jupyter server runs in", "server env")
+            return PolicyError(403, f"{who} is the environment this Jupyter server runs in", "server env")
         if env.scope == SCOPE_SYSTEM:
             return PolicyError(
                 403,
-                f"{env.name} is a system environment (in a system root, or another user's outside your roots): "
+                f"{who} is a system environment (in a system root, or another user's outside your roots): "
                 "jupyter_layenv never deletes those; ask its owner or your administrator",
                 "system",
             )
-        return self.path_refusal(env) or self._owner_refusal(env, discovered, uid) or kernels_refusal(env, running)
+        return (
+            self.path_refusal(env)
+            or self._owner_refusal(env, discovered, uid)
+            or kernels_refusal(env, running, name=who)
+        )
 
     def path_refusal(self, env: Environment) -> PolicyError | None:
         """Where the env is makes a delete impossible: through a link, or on a read-only mount."""
@@ -480,28 +490,30 @@ class LayenvPolicy(LoggingConfigurable):
 
     def _owner_refusal(self, env: Environment, discovered: Discovered, uid: int) -> PolicyError | None:
         """Whose env it is and what is built on it."""
-        layers = [layer.name for layer in discovered.layers.get(env.path, ())]
+        who = discovered.label(env)
+        layers = [discovered.label(layer) for layer in discovered.layers.get(env.path, ())]
         if layers:
-            return PolicyError(403, f"{env.name} is the base of {', '.join(layers)}; delete those first", "is a base")
-        inside = [other.name for other in discovered.held.get(env.path, ())]
+            return PolicyError(403, f"{who} is the base of {', '.join(layers)}; delete those first", "is a base")
+        inside = [discovered.label(other) for other in discovered.held.get(env.path, ())]
         if inside:
-            return PolicyError(
-                403, f"{env.name} holds the environments {', '.join(inside)}; delete those first", "holds"
-            )
+            return PolicyError(403, f"{who} holds the environments {', '.join(inside)}; delete those first", "holds")
         if uid != 0 and env.owner_uid != uid and env.scope != SCOPE_GROUP:
-            return PolicyError(403, f"{env.name} belongs to another user (uid {env.owner_uid})", "not yours")
+            return PolicyError(403, f"{who} belongs to another user (uid {env.owner_uid})", "not yours")
         if not env.writable or not os.access(os.path.dirname(env.path), os.W_OK | os.X_OK):
             shared = (
                 " (a group's env: its members may delete it where it is group-writable)"
                 if env.scope == SCOPE_GROUP
                 else ""
             )
-            return PolicyError(403, f"{env.name} is read-only for this server's user{shared}", "read-only")
+            return PolicyError(403, f"{who} is read-only for this server's user{shared}", "read-only")
         return None
 
 
-def kernels_refusal(env: Environment, running: Sequence[RunningKernel]) -> PolicyError | None:
-    """409 while a kernel runs from ``env``, or from a layer on it, naming each (server words: see cliwords)."""
+def kernels_refusal(
+    env: Environment, running: Sequence[RunningKernel], *, name: str | None = None
+) -> PolicyError | None:
+    """409 while a kernel runs from ``env``, or from a layer on it, naming each (server words: see cliwords);
+    ``name``: how the message calls ``env`` (``Discovered.label``: with its path where its name is shared)."""
     using = inuse.using(env, running)
     if not using:
         return None
@@ -512,8 +524,8 @@ def kernels_refusal(env: Environment, running: Sequence[RunningKernel]) -> Polic
     on = f" (through its layers {', '.join(layers)})" if layers else ""
     return PolicyError(
         409,
-        f"{count} running from {env.name}{on} ({', '.join(k.where for k in using)}): shut {them} down first, then "
-        "delete (Kernel > Shut Down Kernel in a notebook, or the Running Terminals and Kernels panel)",
+        f"{count} running from {name or env.name}{on} ({', '.join(k.where for k in using)}): shut {them} down first, "
+        "then delete (Kernel > Shut Down Kernel in a notebook, or the Running Terminals and Kernels panel)",
         "kernels running",
     )
 

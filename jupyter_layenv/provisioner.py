@@ -22,6 +22,7 @@ from jupyter_client.provisioning import LocalProvisioner
 from tornado.web import HTTPError
 from traitlets import Unicode
 
+from .kernelstart import DirLock, EnvLocked, hold_for_start
 from .relaunch import EnvUnusable, launch_now
 from .usage.lastuse import record_start
 
@@ -44,16 +45,41 @@ class LayenvProvisioner(LocalProvisioner):  # type: ignore[misc]
         "", config=True, help="The group root a group env is in: where its members' kernel starts are recorded."
     )
 
+    _starting: DirLock | None = None  # held from the look at the env until the kernel's process runs
+
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         spec = self.kernel_spec
-        if self.env and spec is not None:
+        if not self.env or spec is None:
+            return await super().pre_launch(**kwargs)
+        try:
+            self._starting = await asyncio.to_thread(hold_for_start, self.env)
+        except EnvLocked:
+            raise EnvironmentUnusable(
+                f"environment {self.env} is being deleted; pick another kernel", gone=True
+            ) from None
+        try:
             try:
                 argv, env = await asyncio.to_thread(launch_now, self.env, list(spec.argv), dict(spec.env))
             except EnvUnusable as err:
                 raise EnvironmentUnusable(str(err), gone=err.gone) from None
             spec.argv, spec.env = argv, env  # new objects: the kernel spec manager's own spec stays as it was
             await asyncio.to_thread(self._record_start)
-        return await super().pre_launch(**kwargs)
+            return await super().pre_launch(**kwargs)
+        except BaseException:
+            self._release_start()
+            raise
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
+        """The kernel's process; a delete of its env waits no longer once it runs (``inuse`` sees it then)."""
+        try:
+            return await super().launch_kernel(cmd, **kwargs)
+        finally:
+            self._release_start()
+
+    def _release_start(self) -> None:
+        if self._starting is not None:
+            self._starting.release()
+            self._starting = None
 
     def _record_start(self) -> None:
         try:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 from jupyter_core.paths import jupyter_path
 
-from . import fsread
+from . import fsread, kernelstart
 from .create.locks import EnvLock, PlantedLink, short_name
 from .discovery import slug
 from .inuse import RunningKernel
@@ -34,7 +34,7 @@ from .model import (
     Discovered,
     Environment,
 )
-from .policy import LayenvPolicy, PolicyError, kernels_refusal
+from .policy import LayenvPolicy, PolicyError, kernels_refusal, read_only_mount_words
 from .unlisted import listed_as
 
 BASE_DELETED = "base deleted"  # how discovery's skip reason for a layer whose base is gone begins
@@ -143,6 +143,18 @@ def leftover(path: str) -> dict[str, str]:
     }
 
 
+def abandoned(path: str) -> dict[str, str]:
+    """The skipped entry of a half-made env no build holds any more that could not be removed (its root was made
+    read-only, say): discovery's "being created" would say a job is building it."""
+    root = os.path.dirname(path)
+    why = read_only_mount_words(root, "removed") or f"{root} is not writable for this server's user"
+    return {
+        "path": path,
+        "reason": f"left half-made by a build that ended: no job is building it, but it could not be removed ({why}); "
+        "the next listing removes it once it can",
+    }
+
+
 def _being_built(path: str) -> bool:
     """A build holds the lock from before it makes the directory until it is complete (or removed)."""
     try:
@@ -174,6 +186,7 @@ def remove(
     provisioner says so) instead of running from files being removed.
     """
     uid = os.getuid()
+    who = discovered.label(env)
     refusal = policy.path_refusal(env)  # a link or a read-only root is a refusal, not "busy"
     if refusal is not None:
         raise refusal
@@ -182,7 +195,7 @@ def remove(
     except PlantedLink as err:
         raise PolicyError(409, str(err), "planted link") from None
     if lock is None:
-        raise PolicyError(409, f"another process is working on {env.name}; try again when it is done", "busy")
+        raise PolicyError(409, f"another process is working on {who}; try again when it is done", "busy")
     try:
         if not os.path.isdir(env.path):
             return False
@@ -192,19 +205,31 @@ def remove(
         if blocked is not None:
             raise PolicyError(
                 403,
-                f"{blocked} inside {env.name} is not writable for this server's user, so the environment could "
+                f"{blocked} inside {who} is not writable for this server's user, so the environment could "
                 f"only be deleted in part; its owner can run `chmod -R g+w {env.path}` (or delete it)",
                 "read-only",
             )
-        refusal = kernels_refusal(env, running())
-        if refusal is not None:
-            raise refusal
-        # One rename takes the env away whole: no listing, here or on another server, sees it half-deleted,
-        # and a crash during the removal leaves only a hidden directory, never a broken env under its name.
-        doomed = os.path.join(
-            os.path.dirname(env.path), f"{DELETING_PREFIX}{short_name(env.path)}-{uuid.uuid4().hex[:8]}"
-        )
-        os.rename(env.path, doomed)
+        try:  # a kernel starting from it has no process yet for ``running`` to find; one started since, has
+            starts = kernelstart.block_starts(env.path)
+        except kernelstart.EnvLocked:
+            raise PolicyError(
+                409,
+                f"a kernel is starting from {who}: wait until it has started, shut it down, then delete",
+                "kernel starting",
+            ) from None
+        try:
+            refusal = kernels_refusal(env, running(), name=who)
+            if refusal is not None:
+                raise refusal
+            # One rename takes the env away whole: no listing, here or on another server, sees it half-deleted,
+            # and a crash during the removal leaves only a hidden directory, never a broken env under its name.
+            doomed = os.path.join(
+                os.path.dirname(env.path), f"{DELETING_PREFIX}{short_name(env.path)}-{uuid.uuid4().hex[:8]}"
+            )
+            os.rename(env.path, doomed)
+        finally:
+            if starts is not None:
+                starts.release()  # a start that waited finds the env renamed away: deleted
     finally:
         lock.release()
     shutil.rmtree(doomed, ignore_errors=True)

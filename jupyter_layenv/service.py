@@ -15,7 +15,7 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from traitlets import Bool, Enum, Float, Instance, Int, List, Unicode, default
 
-from . import basefirst, condabase, envfile, fsread, inuse, inventory, removal
+from . import basefirst, condabase, envfile, fsread, inuse, inventory, namecase, removal
 from . import export as exporting
 from .create.builder import BuildPlan
 from .create.conda import CondaPlan, unregister_environment
@@ -185,7 +185,8 @@ class LayenvService(condabase.CondaBases):
         checked) unless ``wait_health`` (a command)."""
         discovered, table = self.ksm.current()
         unlisted = removal.unlisted([root.path for root in self.create_roots(discovered)], discovered)
-        if self._clean_abandoned(discovered, unlisted):
+        cleaned, stuck = self._clean_abandoned(discovered, unlisted)
+        if cleaned:
             self.ksm.invalidate()
             discovered, table = self.ksm.current()
             unlisted = [path for path in unlisted if os.path.lexists(path)]
@@ -202,6 +203,7 @@ class LayenvService(condabase.CondaBases):
             env_json["delete_blocked_reason"] = refusal_message(refusal)
             env_json["layer_blocked_reason"] = refusal_message(self.policy.layer_refusal(env))
         listing["skipped"] += [removal.leftover(path) for path in unlisted if not self.jobs.busy(path)]
+        listing["skipped"] = [removal.abandoned(s["path"]) if s["path"] in stuck else s for s in listing["skipped"]]
         for skipped in listing["skipped"]:
             if (orphan := orphans.get(skipped["path"])) is not None:  # a layer whose base is gone: deletable
                 skipped["id"] = orphan.id
@@ -211,21 +213,25 @@ class LayenvService(condabase.CondaBases):
             listing["hint"] = condabase.first_base_hint("rest")  # nothing to build a layer on: make a base
         return listing
 
-    def _clean_abandoned(self, discovered: Discovered, unlisted: list[str]) -> bool:
+    def _clean_abandoned(self, discovered: Discovered, unlisted: list[str]) -> tuple[bool, set[str]]:
         """Half-made envs whose builder died (another server that crashed, say): whoever finds them removes them.
+        Returns whether one was removed, and those no build holds that could not be (a root made read-only).
 
         Also a directory a build left with only its marker (killed before the env took shape). Only an env whose
         lock nobody holds is touched; a live build holds its lock from start to end.
         """
-        cleaned = False
+        cleaned, stuck = False, set()
         half_made = [skipped.path for skipped in discovered.skipped if skipped.reason.startswith(BEING_CREATED)]
         for path in [*half_made, *unlisted]:  # clean_abandoned touches only a marked env whose lock is free
-            if not self.jobs.busy(path) and clean_abandoned(path):
+            removed = None if self.jobs.busy(path) else clean_abandoned(path)
+            if removed is False:
+                stuck.add(path)
+            elif removed:
                 cleaned = True
                 self.log.warning("jupyter_layenv: removed %s, left half-made by a build that died", path)
                 self.audit.emit("cleanup", account_name(), os.path.basename(path), "succeeded",
                                     path=path, detail="half-made by a build that died")  # fmt: skip
-        return cleaned
+        return cleaned, stuck
 
     # -- who may do what where --------------------------------------------------------------------------
 
@@ -364,6 +370,8 @@ class LayenvService(condabase.CondaBases):
                 raise PolicyError(409, f"{path} is a folder of the Conda environment {base.name} (a layer goes inside "
                                   "it in this layout), not an environment: pick another name", "exists")  # fmt: skip
             raise PolicyError(409, f"{path} exists already; pick another name or delete it first", "exists")
+        if (twin := namecase.case_refusal(path)) is not None:
+            raise twin
         if request.inherit:
             provided = inventory.distributions(base.path, base.python_version)
             self.policy.check_overrides(request.requirements, {d.key: d for d in provided})
@@ -396,7 +404,11 @@ class LayenvService(condabase.CondaBases):
             environment_yml=source,
         )
 
-    def _create_root(self, discovered: Discovered, create_roots: list[CreateRoot], wanted: str) -> CreateRoot:
+    def _create_root(
+        self, discovered: Discovered, create_roots: list[CreateRoot], wanted: str, *, in_user_root: bool = True
+    ) -> CreateRoot:
+        """The root ``wanted`` names, if this caller may create there; ``in_user_root=False``: the user's root
+        holds nothing of it (a Conda env), so only a group root need be writable."""
         roots = {root.id: root for root in create_roots}
         root = roots.get(wanted)
         if root is None:
@@ -414,7 +426,7 @@ class LayenvService(condabase.CondaBases):
                 f"unknown root {wanted!r}: use one of {', '.join(sorted(roots))} (GET policy lists them)",
                 "unknown root",
             )
-        refusal = self.policy.root_refusal(root)
+        refusal = self.policy.root_refusal(root, writes_in_it=in_user_root or root.scope != SCOPE_USER)
         if refusal is not None:
             raise refusal
         return root
@@ -497,16 +509,25 @@ class LayenvService(condabase.CondaBases):
         if env is None:
             raise not_found(f"environment {env_id!r}")
         if self.jobs.busy(env.path):
-            raise PolicyError(409, f"a job is working on {env.name}; wait for it or cancel it first", "busy")
+            raise PolicyError(
+                409, f"a job is working on {discovered.label(env)}; wait for it or cancel it first", "busy"
+            )
         if building := self.jobs.building_on(env.path):
             raise PolicyError(
-                409, f"a job is building {', '.join(building)} on {env.name}; wait for it or cancel it", "busy"
+                409,
+                f"a job is building {', '.join(building)} on {discovered.label(env)}; wait for it or cancel it",
+                "busy",
             )
 
         def running() -> list[inuse.RunningKernel]:
             return [] if server is None else inuse.running([env, *discovered.environments], server)
 
-        self.policy.check_delete(env, discovered, os.getuid(), running())
+        try:
+            self.policy.check_delete(env, discovered, os.getuid(), running())
+        except PolicyError:
+            if not os.path.lexists(env.path):  # the listing read it while another server deleted it
+                raise not_found(f"environment {env_id!r}") from None
+            raise
         try:
             if not removal.remove(env, discovered, self.policy, self.log, running):  # another server deleted it
                 raise not_found(f"environment {env_id!r}")

@@ -163,6 +163,31 @@ def test_cli_refuses_a_conda_env_discovery_would_not_list(cli_env: dict[str, str
     assert not (clean_create_home / "scratch").exists()
 
 
+def test_a_name_differing_only_by_case_is_refused(cli_env: dict[str, str], clean_create_home: Path):
+    """``ML`` beside ``ml``: one folder on a case-insensitive file system (a share from macOS or Windows), and one
+    id and kernel name (they are lower case), so the first env's kernel would be renamed. Refused, nothing made,
+    for a layer and for a Conda env."""
+    from envtree import make_venv
+
+    make_venv(clean_create_home / ".virtualenvs" / "ml")
+    proc = layenv("create", "ML", "--base", "py311_ai", env=cli_env)
+    assert proc.returncode == 5, proc.stderr
+    assert f"{clean_create_home / '.virtualenvs' / 'ml'} differs from 'ML' only by case" in proc.stderr, proc.stderr
+    assert sorted(os.listdir(clean_create_home / ".virtualenvs")) in (["ml"], [".layenv-locks", "ml"])
+    envs = clean_create_home / ".conda" / "envs"
+    (envs / "Stats").mkdir(parents=True)
+    try:
+        proc = layenv("create", "stats", "--conda", "python=3.11", f"--LayenvService.conda_envs_dir={envs}",
+                      "--LayenvService.conda_channels=['file:///nowhere']", env=cli_env)  # fmt: skip
+        assert proc.returncode == 5, proc.stderr
+        assert f"{envs / 'Stats'} differs from 'stats' only by case" in proc.stderr, proc.stderr
+        assert os.listdir(envs) == ["Stats"]
+    finally:
+        import shutil
+
+        shutil.rmtree(clean_create_home / ".conda")
+
+
 # ------------------------------------------------------------------ Ctrl-C
 
 

@@ -128,6 +128,36 @@ def test_a_base_named_like_a_layer_is_the_conda_env_of_that_name(cli_env: dict[s
         assert layenv("delete", name, env=cli_env).returncode == 0
 
 
+def test_envs_sharing_a_name_are_told_apart(cli_env: dict[str, str], clean_create_home: Path):
+    """A Conda env ``py311_ai`` in a second install (~/miniforge3) and a venv ``py311_ai``: ``--base py311_ai`` is
+    ambiguous between the two Conda envs (the venv is never a base), and a message naming one of them says which
+    (its path), where the name alone would name all three."""
+    from envtree import make_conda_prefix
+
+    forge = clean_create_home / "miniforge3"
+    ours = clean_create_home / "miniconda3" / "envs" / "py311_ai"
+    try:
+        make_conda_prefix(forge, conda_root=True)
+        theirs = make_conda_prefix(forge / "envs" / "py311_ai", ipykernel=True)
+        venv = make_venv(clean_create_home / ".virtualenvs" / "py311_ai")
+        proc = layenv("create", "lay", "--base", "py311_ai", env=cli_env)
+        assert proc.returncode == USAGE and "2 environments are named 'py311_ai'" in proc.stderr, proc.stderr
+        assert str(ours) in proc.stderr and str(theirs) in proc.stderr and str(venv) not in proc.stderr
+        assert_cli_words(proc)
+        assert layenv("create", "lay", "--base", str(ours), env=cli_env).returncode == OK
+        proc = layenv("delete", str(ours), env=cli_env)
+        assert proc.returncode == NOT_ALLOWED, proc.stderr
+        assert f"py311_ai ({ours}) is the base of lay; delete those first" in proc.stderr, proc.stderr
+        proc = layenv("delete", str(forge), env=cli_env)
+        assert proc.returncode == NOT_ALLOWED and f"base ({forge}) is a Conda install root" in proc.stderr, proc.stderr
+        listing = json.loads(layenv("list", "--json", env=cli_env).stdout)
+        reasons = {env["path"]: env["delete_blocked_reason"] for env in listing["environments"]}
+        assert reasons[str(ours)].startswith(f"py311_ai ({ours}) is the base of lay"), reasons[str(ours)]
+        assert layenv("delete", "lay", env=cli_env).returncode == OK
+    finally:
+        shutil.rmtree(forge, ignore_errors=True)
+
+
 def test_help_lines_are_whole(cli_env: dict[str, str]):
     proc = layenv("--help", env=cli_env)
     assert proc.returncode == 0

@@ -27,11 +27,11 @@ from envtree import (
     site_packages,
 )
 from loopfs import LoopMount
-from mounts import ramfs
+from mounts import ramfs, tmpfs
 from oscalls import BUILTIN_OPEN, LOOKS, record_os_calls
 
 from jupyter_layenv.discovery import RACY_WINDOW_NS, Discovery, DiscoveryConfig
-from jupyter_layenv.discovery.watch import Watcher, supported
+from jupyter_layenv.discovery.watch import _PROMOTER, Watcher, supported
 from jupyter_layenv.model import Discovered
 
 pytestmark = pytest.mark.skipif(not supported(), reason="inotify: Linux only (elsewhere the stat design alone)")
@@ -464,16 +464,13 @@ def test_a_queue_overflow_demotes_everything(venvs: Path, discoveries: list[Disc
 
 def test_a_root_on_fuse_is_never_promoted(tmp_path: Path, discoveries: list[Discovery]):
     """Broken by: promoting paths on a file system whose changes may come from elsewhere (here: the FUSE
-    daemon's source directory, changed underneath the mount, as another host changes an NFS export); and by not
-    demoting everything when the mount table changes (a mount over a watched directory makes no event)."""
+    daemon's source directory, changed underneath the mount, as another host changes an NFS export)."""
     local = tmp_path / "local"
     make_venv(local / "l", tool="uv")
     settle(local)
     local_config = _config(local, True)
     local_discovery = _open(discoveries, local_config)
     promoted(local_discovery, local)
-    assert local_discovery.watcher is not None
-    forgotten = local_discovery.watcher.forgotten
 
     source = tmp_path / "server"
     make_venv(source / "venvs" / "a", tool="uv")
@@ -485,8 +482,6 @@ def test_a_root_on_fuse_is_never_promoted(tmp_path: Path, discoveries: list[Disc
             pytest.fail(f"LAYENV_FUSE_REQUIRED is set, but {problem}")
         pytest.skip(f"needs a FUSE mount: {problem}")
     try:
-        local_discovery.discover()
-        assert local_discovery.watcher.forgotten > forgotten  # the new mount demoted everything
         root = mount.path / "venvs"
         config = _config(root, True)
         discovery = _open(discoveries, config)
@@ -499,6 +494,37 @@ def test_a_root_on_fuse_is_never_promoted(tmp_path: Path, discoveries: list[Disc
         assert str(root / "new") in paths(as_fresh(discovery.discover(), config))
     finally:
         mount.unmount()
+
+
+def test_a_mount_over_a_watched_directory_is_seen(venvs: Path, discoveries: list[Discovery]):
+    """Broken by: keeping the paths under a root promoted when a file system is mounted over one of them (a mount makes
+    no inotify event: the watches stay on the hidden directory). Here an empty site-packages hides ipykernel."""
+    config = _config(venvs, True)
+    discovery = _open(discoveries, config)
+    env, site = venvs / "a", site_packages(venvs / "a")
+    add_ipykernel_marker(env)
+    settle(site)
+    promoted(discovery, site)
+    assert kernels(discovery.discover())[str(env)] == 1
+    with tmpfs(site, "size=1m"):
+        assert kernels(as_fresh(discovery.discover(), config))[str(env)] == 0
+    assert kernels(as_fresh(discovery.discover(), config))[str(env)] == 1  # unmounted: ipykernel is back
+
+
+def test_a_mount_elsewhere_keeps_what_is_promoted(venvs: Path, tmp_path: Path, discoveries: list[Discovery]):
+    """Broken by: demoting everything at any change of the mount table. On a shared server homes are automounted as
+    users log in: each would cost every user's server a listing of stat calls and a promotion pass."""
+    config = _config(venvs, True)
+    discovery = _open(discoveries, config)
+    site = site_packages(venvs / "a")
+    promoted(discovery, venvs, site)
+    watcher = discovery.watcher
+    assert watcher is not None
+    forgotten, watches = watcher.forgotten, watcher.calls["add_watch"]
+    with tmpfs(tmp_path / "elsewhere", "size=1m"):
+        as_fresh(discovery.discover(), config)
+        assert watcher.skips(str(venvs)) and watcher.skips(str(site))
+        assert (watcher.forgotten, watcher.calls["add_watch"]) == (forgotten, watches)
 
 
 def test_the_watch_cap_leaves_the_rest_to_stat(venvs: Path, discoveries: list[Discovery], caplog):
@@ -541,9 +567,7 @@ def test_closing_or_dropping_a_discovery_ends_its_thread_and_descriptors(venvs: 
     assert watcher is not None and watcher._mounts is not None
     fd, mounts = watcher._fd, watcher._mounts
     assert _is_inotify(fd)
-    thread = next(t for t in threading.enumerate() if t.name == "layenv-watch" and t is watcher._thread)
     discovery.close()
-    assert not thread.is_alive()
     assert not _is_inotify(fd) and mounts.closed
     assert discovery.discover().environments  # listings go on, with stat alone
     del watcher
@@ -555,13 +579,14 @@ def test_closing_or_dropping_a_discovery_ends_its_thread_and_descriptors(venvs: 
     assert watcher is not None and watcher._mounts is not None
     fd, mounts = watcher._fd, watcher._mounts
     assert _is_inotify(fd)
-    thread = watcher._thread
-    assert thread is not None
     del dropped, watcher
     gc.collect()
-    thread.join(5)
-    assert not thread.is_alive()
+    deadline = time.monotonic() + 5
+    while (_is_inotify(fd) or not mounts.closed) and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert not _is_inotify(fd) and mounts.closed
+    # one promotion thread for every watcher of the process, not one per manager made
+    assert sum(thread.name == "layenv-watch" for thread in threading.enumerate()) == 1
 
 
 def test_the_cli_does_not_watch():
@@ -588,7 +613,7 @@ def test_a_kernel_spec_managers_listing_promotes_only_once_its_table_is_built(
 
     def build_table(*args: object, **kwargs: object) -> object:
         watcher = ksm.discovery.watcher
-        woken_before_table.append(watcher is not None and (watcher._pending or watcher._thread is not None))
+        woken_before_table.append(watcher is not None and (watcher._pending or watcher in _PROMOTER._watchers))
         return real_build_table(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr("jupyter_layenv.kernelspecs.build_table", build_table)

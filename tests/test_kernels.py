@@ -144,6 +144,41 @@ def test_nb_conda_kernels_names_of_envs_outside_the_roots_envs_and_of_r_kernels(
         ksm.get_kernel_spec("conda-env-.conda-shared-py")
 
 
+def test_nb_conda_kernels_names_of_a_second_installs_envs_and_root(tmp_path: Path, monkeypatch):
+    """nb_conda_kernels names an env of an install other than its conda's ``conda-env-<install>-NAME-py`` (the
+    ``envs`` folder's parent in front) and that install's root ``conda-env-<install>-py`` (its folder's name): with
+    two installs, a notebook saved under either name opens in the right env, whichever install was the default."""
+    from envtree import isolate_home
+
+    home = tmp_path / "home"
+    forge = make_conda_prefix(home / "miniforge3", conda_root=True, ipykernel=True)
+    make_conda_prefix(home / "miniconda3", conda_root=True, ipykernel=True)
+    forge_ml = make_conda_prefix(forge / "envs" / "ml", ipykernel=True)
+    make_conda_prefix(home / "miniconda3" / "envs" / "ml", ipykernel=True)
+    make_conda_prefix(forge / "envs" / "solo", ipykernel=True)
+    isolate_home(monkeypatch, home)
+    ksm = LayenvKernelSpecManager()
+    kernels = {
+        meta["path"]: name
+        for name, item in ksm.get_all_specs().items()
+        if (meta := item["spec"]["metadata"].get("layenv")) is not None
+    }
+    for alias, path in {
+        "conda-env-miniforge3-ml-py": forge_ml,
+        "conda-env-miniconda3-ml-py": home / "miniconda3" / "envs" / "ml",
+        "conda-env-miniforge3-solo-py": forge / "envs" / "solo",
+        "conda-env-solo-py": forge / "envs" / "solo",
+        "conda-env-miniforge3-py": forge,
+        "conda-env-miniconda3-py": home / "miniconda3",
+    }.items():
+        target = kernels[str(path)]
+        assert ksm.get_kernel_spec(alias).to_dict() == ksm.get_kernel_spec(target).to_dict(), alias
+        assert alias not in kernels.values()
+    assert ksm.kernel_table().nb_conda_aliases["conda-env-miniforge3-ml-py"] == kernels[str(forge_ml)]  # `sync`
+    out = run_in_kernel(ksm, "conda-env-miniforge3-ml-py", "import sys; print(sys.prefix)")
+    assert out.strip() == str(forge_ml)
+
+
 def test_filters(home: Tree):
     ksm = LayenvKernelSpecManager(exclude=["conda-rstats-*", str(home.home / ".virtualenvs" / "*")])
     specs = ksm.get_all_specs()

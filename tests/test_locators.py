@@ -165,9 +165,9 @@ def test_small_file_reads_whole_files_and_refuses_large_ones(tmp_path: Path):
     assert fsread.read_small_bytes(str(tmp_path / "absent")) is None
 
 
-def test_exists_quietly_is_exists(tmp_path: Path):
+def test_exists_is_stat(tmp_path: Path):
     """Broken by: a dangling link or symlink loop taken for there, or a file taken for a directory where the path
-    ends in a separator (how a layer's site-packages/ipykernel is asked for: ``exists``, without its exception)."""
+    ends in a separator (how a layer's site-packages/ipykernel is asked for), or a NUL raising."""
     from jupyter_layenv import fsread
 
     (tmp_path / "dir").mkdir()
@@ -175,9 +175,10 @@ def test_exists_quietly_is_exists(tmp_path: Path):
     (tmp_path / "loop").symlink_to("loop")
     (tmp_path / "file").write_text("x")
     for name in ("dir", "file", "dangling", "loop", "absent", "file/below"):
-        assert fsread.exists_quietly(str(tmp_path / name)) == fsread.exists(str(tmp_path / name)), name
-    assert fsread.exists_quietly(str(tmp_path / "dir") + os.sep)
-    assert not fsread.exists_quietly(str(tmp_path / "file") + os.sep)
+        assert fsread.exists(str(tmp_path / name)) == os.path.exists(str(tmp_path / name)), name
+    assert fsread.exists(str(tmp_path / "dir") + os.sep)
+    assert not fsread.exists(str(tmp_path / "file") + os.sep)
+    assert not fsread.exists(str(tmp_path / "dir") + "\0x")
 
 
 def _dist(site: Path, name: str, version: str) -> None:

@@ -120,6 +120,46 @@ def test_a_deleted_env_is_named_not_a_dead_kernel(prov_home: Path, tmp_path: Pat
         launch_now(str(layer), entry.spec["argv"], entry.spec["env"])
 
 
+def test_a_start_that_waited_for_a_delete_says_the_env_was_deleted(prov_home: Path, tmp_path: Path):
+    """A delete holds the env over its last look at the kernels and its rename: a start meanwhile waits, then finds
+    the env gone and says so, with no kernel process started from the renamed files."""
+    import threading
+
+    from jupyter_layenv.kernelstart import block_starts
+    from jupyter_layenv.provisioner import EnvironmentUnusable
+
+    layer = make_layered_env(prov_home / "miniconda3" / "envs" / "provenv", prov_home / ".virtualenvs" / "raced")
+    table = LayenvKernelSpecManager(venv_roots=[str(prov_home / ".virtualenvs")]).kernel_table()
+    entry = next(e for e in table.entries.values() if e.spec["metadata"]["layenv"]["path"] == str(layer))
+    km = KernelManager()
+    km._kernel_spec = KernelSpec(resource_dir=str(tmp_path), **entry.spec)
+    held = block_starts(str(layer))
+    assert held is not None
+    failed: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            km.start_kernel()
+        except BaseException as err:  # the start's own error is the result
+            failed.append(err)
+
+    starter = threading.Thread(target=start)
+    starter.start()
+    try:
+        starter.join(1.0)
+        assert starter.is_alive()  # waiting for the delete
+        layer.rename(layer.with_name(".deleting-raced"))
+    finally:
+        held.release()
+        starter.join(30)
+        started = km.has_kernel
+        if started:
+            km.shutdown_kernel(now=True)
+    assert not started
+    assert len(failed) == 1 and isinstance(failed[0], EnvironmentUnusable), failed
+    assert f"environment {layer} was deleted; pick another kernel" in str(failed[0])
+
+
 def test_a_real_server_start_of_a_deleted_envs_kernel_says_so(prov_home: Path, tmp_path: Path):
     """A server that serves the synced kernelspecs (jupyter_client's own manager, as voila or a plain server do)."""
     env = _env(prov_home, tmp_path / "work" / "data")

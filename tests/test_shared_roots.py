@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 from jupyter_process import JupyterProcess
 from layenv_api import processes_mentioning
+from mounts import read_only
 from unixusers import (  # noqa: F401  (fixtures)
     SharedArea,
     Users,
@@ -244,6 +245,10 @@ def test_each_server_runs_as_its_user_and_lists_the_system_base(
         assert base["kernels"] and base["delete_blocked_reason"]
         code, body = server.request("DELETE", f"layenv/environments/{servers.base_id}")
         assert code == 403, (code, body)
+        # the administrator's base, in a system root: never ours to delete, and no advice to remove it (it said
+        # "a Conda environment of another user (uid 0) … its owner can run `conda remove -p … --all`")
+        assert "system environment" in body["message"] and "conda remove" not in body["message"], body
+        assert base["delete_blocked_reason"] == body["message"]
         assert shared_area.base.is_dir()
         roots = {root["id"]: root for root in server.get("layenv/policy")["roots"]}
         system = [root for root in roots.values() if root["scope"] == "system"]
@@ -544,6 +549,49 @@ def test_simultaneous_deletes_of_one_env_from_both_servers_delete_it_once(server
         assert not (group_root / "twice").exists()
 
 
+def test_a_delete_whose_listing_read_the_env_as_another_server_deleted_it_answers_gone(
+    shared_area: SharedArea, unix_users: Users, servers: Servers, group_root: Path, index: GatedIndex
+):
+    """bob's delete re-reads the env (it changed) and is held when it opens the env's provenance file, its last read
+    before it asks whether the env is writable (tests/rmtree_hook, watching ``open``); alice's server deletes the env
+    in that window. bob's listing then saw the env's files but asked access(2) of a path gone: its delete must
+    answer 404 (gone), not 403 "read-only for this server's user". Found by CI: simultaneous deletes from both
+    servers got that 403 once in 3 x 8 requests."""
+    job = create_in_group(servers.alice, "raced", servers.base_id)
+    path, env_id = group_root / "raced", job["environment"]["id"]
+    assert "raced" in envs_in(listing(servers.alice), group_root)
+    watch = shared_area.root / f"open-watch-{os.getpid()}"
+    shutil.copytree(Path(__file__).parent / "rmtree_hook", watch / "hook")
+    unix_users.bob.chown(watch)
+    record, hold = watch / "opens.jsonl", watch / "hold"
+    hook = {"PYTHONPATH": str(watch / "hook"), "LAYENV_TEST_RMTREE_RECORD": str(record),
+            "LAYENV_TEST_RMTREE_UNDER": str(path / PROVENANCE), "LAYENV_TEST_RMTREE_HOLD": str(hold),
+            "LAYENV_TEST_RMTREE_EVENT": "open"}  # fmt: skip
+    held = start_server(shared_area, unix_users.bob, "held", extra_env=hook, **server_settings(index))
+    try:
+        assert "raced" in envs_in(listing(held), group_root)
+        hold.touch()
+        record.unlink(missing_ok=True)
+        (path / "notes.txt").write_text("a change: bob's next listing reads the env again\n")
+        with ThreadPoolExecutor(1) as pool:
+            deleting = pool.submit(held.request, "DELETE", f"layenv/environments/{env_id}")
+            deadline = time.monotonic() + 30
+            while not record.exists():
+                assert not deleting.done(), f"bob's delete never read the env: {deleting.result()}"
+                assert time.monotonic() < deadline, "bob's delete never read the env"
+                time.sleep(0.05)
+            code, body = servers.alice.request("DELETE", f"layenv/environments/{env_id}")
+            assert code == 204, (code, body)
+            assert not path.exists()
+            hold.unlink()
+            code, body = deleting.result(timeout=60)
+        assert code == 404, (code, body)
+    finally:
+        hold.unlink(missing_ok=True)
+        held.stop()
+        shutil.rmtree(watch, ignore_errors=True)
+
+
 def test_an_env_being_deleted_by_one_server_is_never_listed_half_deleted_by_the_other(
     shared_area: SharedArea, unix_users: Users, servers: Servers, group_root: Path, index: GatedIndex
 ):
@@ -604,3 +652,65 @@ def test_the_creator_group_members_see_is_the_user_who_created_it(
     provenance = json.loads((group_root / "whose" / PROVENANCE).read_text())
     assert (provenance["creator"], provenance["creator_uid"]) == (alice.name, alice.uid), provenance
     assert envs_in(listing(servers.bob), group_root)["whose"]["creator"] == alice.name
+
+
+def test_a_members_change_keeps_the_layer_the_groups_even_when_its_server_is_killed_mid_change(
+    shared_area: SharedArea, unix_users: Users, servers: Servers, group_root: Path, index: GatedIndex
+):
+    """bob changes alice's group layer; while the change is held (its snapshot taken), everything in the layer is the
+    group's (the snapshot's directory and marker were bob's alone, 2755 and 0644); bob's server is then killed, and
+    alice's change of the layer must go through, where it failed with "Permission denied: 'job.json'"."""
+    job = create_in_group(servers.alice, "snap", servers.base_id)
+    path, env_id = group_root / "snap", job["environment"]["id"]
+    crashing = start_server(shared_area, unix_users.bob, "crashing-change", **server_settings(index))
+    try:
+        with index.closed():
+            code, held = crashing.request("POST", f"layenv/environments/{env_id}/packages", {"add": ["iniconfig"]})
+            assert code == 202, held
+            crashing.wait_for_step(held["id"], "resolve")
+            index.wait_for_request()
+            assert (path / ".layenv-snapshot").is_dir()
+            assert group_sharing_problems(path, unix_users.gid) == []
+            installers = processes_mentioning(str(path))
+            crashing.proc.kill()
+            crashing.proc.wait()
+            for pid in installers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        code, change = servers.alice.request("POST", f"layenv/environments/{env_id}/packages", {"add": ["iniconfig"]})
+        assert code == 202, change
+        change = servers.alice.follow(change["id"])
+        assert change["state"] == "succeeded", f"{change}\n{job_log(servers.alice, change['id'])}"
+        assert not (path / ".layenv-snapshot").exists()
+    finally:
+        crashing.stop()
+
+
+def test_a_group_root_made_read_only_mid_create_is_said_so_and_its_leftover_goes_once_writable(
+    servers: Servers, group_root: Path, index: GatedIndex
+):
+    """The administrator remounts the group root read-only while alice's create is held at its resolve: the install
+    then fails. Her job said only uv's "Read-only file system (os error 30)", nothing of the half-made env it could
+    not remove, and bob's listing called that env "being created: a jupyter_layenv job is building it" for as long
+    as the root stayed read-only. Once writable again, the next listing removes it and the name is free."""
+    alice, bob = servers.alice, servers.bob
+    path = group_root / "frozen"
+    with index.closed():
+        code, job = create(alice, "frozen", servers.base_id, root=GROUP_ROOT, packages=["iniconfig"])
+        assert code == 202, job
+        alice.wait_for_step(job["id"], "resolve")
+        index.wait_for_request()
+        with read_only(group_root):
+            index.gate.set()
+            job = alice.follow(job["id"])
+            assert job["state"] == "failed", job
+            first_line = job["error"].splitlines()[0]
+            assert f"the file system mounted at {group_root} became read-only while the job ran" in first_line, job
+            assert f"the half-made {path} could not be removed" in job["error"], job
+            assert (path / BUILDING_MARKER).exists()
+            reasons = {s["path"]: s["reason"] for s in listing(bob)["skipped"]}
+            assert reasons[str(path)].startswith("left half-made by a build that ended"), reasons
+            assert "read-only" in reasons[str(path)], reasons
+    assert "frozen" not in envs_in(listing(bob), group_root)
+    assert not path.exists()
+    create_in_group(bob, "frozen", servers.base_id)

@@ -74,6 +74,9 @@ async def test_planted_pip_over_conda_and_broken_requirements_are_flagged(jp_fet
     (six,) = [issue for issue in base["health"] if issue["kind"] == "pip-over-conda"]
     assert "installed by uv over the conda package six" in six["message"]
     assert f"conda install --force-reinstall -p {sci} six" in six["message"]
+    # what to do in the API's words (the panel shows it): no command-line option of jupyter layenv's
+    assert "a new environment on the base conda-sci with the package six" in six["message"], six
+    assert "jupyter layenv" not in six["message"] and "--base" not in six["message"], six
 
     _, proj = await fetch_json(jp_fetch, "environments", ids[str(layer)])
     assert by_kind(proj["health"]) == {
@@ -211,3 +214,4 @@ def test_doctor_reports_health(health_home: Path, tmp_path: Path):
 
     text = subprocess.run([JUPYTER, "layenv", "doctor"], capture_output=True, text=True, env=env, timeout=120).stdout
     assert "pip-over-conda: six 99.0 was installed by uv over the conda package six" in text
+    assert "(`jupyter layenv create NAME --base conda-sci --package six`)" in text  # in the terminal's words

@@ -20,6 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .. import fsread
 from ..model import BUILDING_MARKER, PROVENANCE
 
 
@@ -134,7 +135,7 @@ def remove_half_made(path: str, job_id: str) -> bool:
 def finished_by(path: str, job_id: str) -> bool:
     """The env is complete and this job made it: its provenance (written by :func:`finish`) names the job."""
     try:
-        with open(os.path.join(path, PROVENANCE), encoding="utf-8") as handle:
+        with fsread.open_regular(os.path.join(path, PROVENANCE), encoding="utf-8") as handle:
             recorded = json.load(handle)
     except (OSError, ValueError):
         return False

@@ -9,8 +9,11 @@ from __future__ import annotations
 import errno
 import os
 
+from ..mounts import MOUNTINFO, parse_mountinfo
+
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 NO_SPACE_TEXT = ("No space left on device", "Disk quota exceeded")
+READ_ONLY_TEXT = "Read-only file system"  # strerror(EROFS), as installers print it
 NOTHING_KEPT = "nothing of this environment was kept"  # a create: its half-made env is removed
 UNCHANGED = "the environment is as it was before"  # a change: the layer is restored from its snapshot
 
@@ -44,11 +47,40 @@ def mentions_no_space(text: str) -> bool:
     return any(words in text for words in NO_SPACE_TEXT)
 
 
+def is_read_only(err: BaseException, text: str = "") -> bool:
+    """A write refused because the file system went read-only (remounted, or a bind mount put over a root) after
+    the job started: the error's errno, or an installer's output saying so."""
+    return (isinstance(err, OSError) and err.errno == errno.EROFS) or READ_ONLY_TEXT in text
+
+
+def read_only_message(path: str) -> str:
+    """What to tell a person when a job's writes under ``path`` were refused by a file system made read-only."""
+    try:
+        where = f"the file system mounted at {mount_point(path)}"
+    except OSError:
+        where = "its file system"
+    return (
+        f"{where} became read-only while the job ran (writing {path}): ask your administrator to mount it "
+        "read-write, then try again"
+    )
+
+
 def mount_point(path: str) -> str:
-    """The directory the file system holding ``path`` (or its nearest existing parent) is mounted at."""
+    """The directory the file system holding ``path`` (or its nearest existing parent) is mounted at: the deepest
+    mount of the mount table above it (a bind mount has its file system's device, so devices alone would name the
+    mount it was taken from), else where the device changes."""
     path = os.path.abspath(path)
     while not os.path.exists(path) and os.path.dirname(path) != path:
         path = os.path.dirname(path)
+    path = os.path.realpath(path)
+    try:
+        with open(MOUNTINFO, encoding="utf-8", errors="replace") as handle:
+            points = [mount.point for mount in parse_mountinfo(handle.read())]
+    except OSError:
+        points = []
+    above = [point for point in points if path == point or path.startswith(point.rstrip("/") + "/")]
+    if above:
+        return max(above, key=len)
     device = os.stat(path).st_dev
     while os.path.dirname(path) != path and os.stat(os.path.dirname(path)).st_dev == device:
         path = os.path.dirname(path)

@@ -21,18 +21,27 @@ from typing import Any
 
 from ..layers import revisions
 from ..layers.apply import install_argv, layer_state
-from ..layers.change import ChangePlan, restore_snapshot, run_change
+from ..layers.change import SNAPSHOT_DIR, ChangePlan, restore_snapshot, run_change
 from ..layers.plan import LayerPlan, Pin, PlanError, plan_change
 from ..layers.resolve import ToolResolver
 from . import builder, conda
 from .conda import CondaPlan
-from .disk import NOTHING_KEPT, UNCHANGED, full_at, is_no_space, mentions_no_space, no_space_message
+from .disk import (
+    NOTHING_KEPT,
+    UNCHANGED,
+    full_at,
+    is_no_space,
+    is_read_only,
+    mentions_no_space,
+    no_space_message,
+    read_only_message,
+)
 from .installers import InstallerSettings, installer_environment
 from .jobstore import ACTIVE, Job, JobStore
 from .locks import EnvLock, PlantedLink
 from .needed import packages_needed
 from .process import error_line, run_logged
-from .recovery import AGAIN, PUT_BACK, recover_job
+from .recovery import AGAIN, HALF_MADE_KEPT, PUT_BACK, recover_job
 
 
 class JobConflict(Exception):
@@ -244,6 +253,8 @@ class JobManager:
         if mentions_no_space(message):  # an installer's write failed: say where, the fuller of the two places
             where = self._fuller(job.path)
             return f"{no_space_message(where, quota='quota' in message, needed=needed, outcome=outcome)} ({message})"
+        if is_read_only(err, message):  # what became of the env is added once the clean-up has tried
+            return f"{read_only_message(job.path)} ({message})"
         return message
 
     def _fuller(self, env_path: str) -> str:
@@ -412,11 +423,19 @@ class JobManager:
     async def register(self, job: Job) -> dict[str, Any]:
         return await self._register(job)
 
-    async def _undo(self, job: Job) -> None:
-        """A change that did not finish: the layer as it was before the job."""
-        restored = await asyncio.to_thread(restore_snapshot, job.path, job.id)
+    async def _undo(self, job: Job) -> str | None:
+        """A change that did not finish: the layer as it was before the job. Returns what the error adds when the
+        snapshot could not be put back (its file system made read-only, say): where it is kept."""
+        try:
+            restored = await asyncio.to_thread(restore_snapshot, job.path, job.id)
+        except OSError as err:
+            return (
+                f"{job.name or job.path} could not be put back as it was ({err.strerror}): its files before the "
+                f"change are kept in {os.path.join(job.path, SNAPSHOT_DIR)}"
+            )
         if restored:
             await asyncio.to_thread(self.store.append_log, job.id, f"restored {job.path} as it was before\n")
+        return None
 
     async def _clean(self, job: Job) -> str | None:
         """A create that did not succeed leaves nothing and the name free: its half-made env, or the env it finished
@@ -431,7 +450,8 @@ class JobManager:
                 what = "the environment the job built" if finished else "the half-made"
                 await asyncio.to_thread(self.store.append_log, job.id, f"removed {what} {job.path}\n")
         if not finished:
-            return None
+            kept = not removed and await asyncio.to_thread(builder.owned_by, job.path, job.id)
+            return HALF_MADE_KEPT % job.path if kept else None
         return f"{job.path} was removed, {AGAIN}" if removed else f"{job.path} could not be removed entirely: delete it"
 
     # -- cancelling, stopping, recovering -------------------------------------------------------------

@@ -13,6 +13,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 
+from .. import fsread
 from ..layers.change import restore_snapshot
 from . import builder
 from .jobstore import ACTIVE, Job, JobStore
@@ -26,6 +27,8 @@ INTERRUPTED = f"{INTERRUPTED_BY} the half-made environment was removed, {AGAIN}"
 KEPT = "it is kept; delete it if it is not listed as a kernel"
 PUT_BACK = "the layer was put back as it was before, make the change again"  # a change stopped by any means
 INTERRUPTED_CHANGE = f"{INTERRUPTED_BY} {PUT_BACK}"
+# a half-made env its job could not remove (its root made read-only): the next listing that can, does
+HALF_MADE_KEPT = "the half-made %s could not be removed: the next listing removes it once it can be written again"
 
 
 def recover_job(store: JobStore, job: Job, log: logging.Logger) -> bool:
@@ -73,17 +76,20 @@ def recover_job(store: JobStore, job: Job, log: logging.Logger) -> bool:
     return True
 
 
-def clean_abandoned(path: str) -> bool:
-    """Remove a half-made env nobody is building any more (its builder died: the lock is free). Blocking."""
+def clean_abandoned(path: str) -> bool | None:
+    """Remove a half-made env nobody is building any more (its builder died: the lock is free). Blocking.
+
+    ``True``: removed; ``False``: abandoned, but it could not be removed (its root is read-only, say); ``None``: not
+    a half-made env, or a live build holds it."""
     marker = os.path.join(path, builder.BUILDING_MARKER)
     try:
-        with open(marker, encoding="utf-8") as handle:
+        with fsread.open_regular(marker, encoding="utf-8") as handle:
             job_id = handle.read().strip()
     except OSError:
-        return False
+        return None
     # never through a planted link (the listing keeps showing it as being created), nor while a live build holds it
     with _abandoned(path) as free:
-        return free and builder.remove_half_made(path, job_id)
+        return builder.remove_half_made(path, job_id) if free else None
 
 
 @contextlib.contextmanager

@@ -62,17 +62,24 @@ class BuildMemo:
     skips: dict[str, SkippedEnv] = field(default_factory=dict)  # skipped ones,
     extras: dict[str, tuple[str, Candidate]] = field(default_factory=dict)  # the bases they added,
     extra_protos: dict[str, Proto] = field(default_factory=dict)  # and what those bases became
-    dependents: dict[object, set[str]] = field(default_factory=dict)  # a dependency -> the records that have it
+    # a dependency -> the records that have it: made at its first use (``dependents``), then kept up to date
+    _dependents: dict[object, set[str]] | None = None
+
+    @property
+    def dependents(self) -> dict[object, set[str]]:
+        """The index of the records by dependency, for updates and the next build. Made from the records when first
+        asked for, not record by record as a cold listing builds them (0.4 ms of one at 500 envs)."""
+        dependents = self._dependents
+        if dependents is None:
+            dependents = self._dependents = {}
+            for path, record in self.records.items():
+                _index(dependents, path, record)
+        return dependents
 
     def keep(self, path: str, record: _BuildRecord) -> None:
         self.records[path] = record
-        dependents = self.dependents
-        for dep in record.deps:
-            found = dependents.get(dep)
-            if found is None:
-                dependents[dep] = {path}
-            else:
-                found.add(path)
+        if self._dependents is not None:
+            _index(self._dependents, path, record)
         proto = record.proto
         if proto is not None:
             if isinstance(proto, Proto):
@@ -83,8 +90,8 @@ class BuildMemo:
             self.extras[path] = record.extra_base
 
     def drop(self, path: str) -> None:
+        dependents = self.dependents  # (made before the record goes)
         record = self.records.pop(path)
-        dependents = self.dependents
         for dep in record.deps:
             found = dependents[dep]
             found.discard(path)
@@ -93,6 +100,15 @@ class BuildMemo:
         self.protos.pop(path, None)
         self.skips.pop(path, None)
         self.extras.pop(path, None)
+
+
+def _index(dependents: dict[object, set[str]], path: str, record: _BuildRecord) -> None:
+    for dep in record.deps:
+        found = dependents.get(dep)
+        if found is None:
+            dependents[dep] = {path}
+        else:
+            found.add(path)
 
 
 class Builder:

@@ -268,9 +268,29 @@ class Memo(Generic[V]):
         self._checked_for: ScanStats | None = None
         self.trusted: set[object] = set()  # keys checked in the last complete scan (or added since, incrementally)
         self.changed: frozenset[str] | None = None  # paths whose mtime moved since then (None: not known)
-        # path -> the key whose entry depends on it, or a set of them when several do (most paths have one: no set)
-        self.dependents: dict[str, object] = {}
+        # path -> the key whose entry depends on it, or a set of them when several do (most paths have one: no set);
+        # made at its first use (``dependents``), then kept up to date
+        self._dependents: dict[str, object] | None = None
         self.orphaned: set[str] = set()  # paths that lost their last dependent key (for the signature to drop)
+
+    @property
+    def dependents(self) -> dict[str, object]:
+        """The index of the keys by dependency, for updates. Made from the entries when first asked for (the first
+        update after a complete scan, or its promotion in the background), not key by key as a cold listing computes
+        them: an index only updates use, which cost a cold listing at 500 envs 0.4 ms (with the build's, 0.8)."""
+        dependents = self._dependents
+        if dependents is None:
+            dependents = self._dependents = {}
+            for key, signature in self.entries.items():
+                for path in signature:
+                    found = dependents.get(path, UNREAD)
+                    if found is UNREAD:
+                        dependents[path] = key
+                    elif isinstance(found, set):
+                        found.add(key)
+                    elif found != key:
+                        dependents[path] = {found, key}
+        return dependents
 
     def get(self, key: object, stats: ScanStats) -> V:
         if self._checked_for is not stats:
@@ -295,13 +315,17 @@ class Memo(Generic[V]):
             self._checked_for, self._checked = stats, {}
         cached = self.entries.get(key)
         previous = self.values[key] if cached is not None else None
+        # an index made after this entry changed would not know the paths it no longer depends on
+        dependents = self.dependents if cached is not None else self._dependents
         value, deps = self._compute(key, previous, stats)
         if cached is not None and value == previous:
             value = previous
         signature = stats.signature(deps)
         self.entries[key] = signature
         self.values[key] = value
-        dependents = self.dependents
+        self._checked[key] = value
+        if dependents is None:  # made later, from the entries
+            return value
         paths = signature.keys()
         if cached is not None and cached.keys() != paths:
             self._unlink(key, cached.keys() - paths)
@@ -313,7 +337,6 @@ class Memo(Generic[V]):
                 found.add(key)
             elif found != key:
                 dependents[path] = {found, key}
-        self._checked[key] = value
         return value
 
     def _unlink(self, key: object, paths: Iterable[str]) -> None:
@@ -333,6 +356,8 @@ class Memo(Generic[V]):
 
     def forget(self, key: object) -> None:
         """Drops a key (an env deleted since): its entry, and its dependencies unless another key has them."""
+        if key in self.entries:
+            self.dependents  # noqa: B018  (made before the entry goes: its paths may become orphans)
         cached = self.entries.pop(key, None)
         self.values.pop(key, None)
         self.trusted.discard(key)

@@ -131,6 +131,7 @@ class Discovery:
                 self.log.info("jupyter_layenv: no change notifications (%s); listings check with stat", err)
                 return None
             self._watcher = watcher
+            watcher.prepare = weakref.WeakMethod(self._index_for_updates)
             weakref.finalize(self, watcher.close, join=False)
             if self._closed:  # closed meanwhile (``close`` takes no lock)
                 self._watcher = None
@@ -170,6 +171,14 @@ class Discovery:
                         self._promote_later = False
                     else:
                         self._promote_later = self._promote_later or self._updated
+
+    def _index_for_updates(self) -> None:
+        """Makes the indexes an update goes by, which a cold listing leaves to their first use (lock held; called by
+        change notifications' background thread before it promotes, seconds before a server's next listing)."""
+        self._children.dependents  # noqa: B018  (a property that makes it)
+        self._prefixes.dependents  # noqa: B018
+        if self._built is not None:
+            self._built.dependents  # noqa: B018
 
     def promote(self) -> None:
         """Starts what ``discover(promote=False)`` left for later (nothing when notifications are off)."""

@@ -412,12 +412,23 @@ def _environment(proto: Proto, env_id: str, chain: tuple[str, ...]) -> Environme
     )
 
 
+def _no_python(proto: Proto) -> str:
+    """What to do about an env with no interpreter (an empty ``bin/``, a Conda env of other tools), as it reads."""
+    if proto.kind in (CONDA_BASE, CONDA_ENV):
+        install = f"`conda install -p {proto.path} python ipykernel`"
+        return f"no Python interpreter in this environment: {install} makes it a kernel"
+    return (
+        f"no Python interpreter in this environment (no {proto.path}/bin/python): recreate it (e.g. `python -m venv "
+        f"--clear {proto.path}`) or delete it"
+    )
+
+
 def _not_a_kernel_reason(proto: Proto) -> str | None:
     facts = proto.facts
     if facts.python is None:
         if facts.python_problem:
             return f"broken interpreter: {facts.python_problem}; recreate the environment"
-        return "no Python interpreter in this environment" if not facts.kernels else None
+        return None if facts.kernels else _no_python(proto)
     if proto.has_ipykernel:
         return None
     install = f"`{facts.python} -m pip install ipykernel`"

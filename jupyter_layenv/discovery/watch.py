@@ -11,8 +11,9 @@ The ``stat`` design stays the source of truth: a signature path is skipped only 
 
 Anything else about a path *demotes* it: the listing ``stat``-checks it again, as without notifications (so the
 answer is the ``stat`` design's, by construction), and the background thread promotes it again once a later
-listing left it settled. Promotion (``inotify_add_watch`` and the ``lstat`` calls) runs in that thread, under the
-discovery lock in small batches, never on a listing's path and never on the event loop; except for a new env's few
+listing left it settled. Promotion (``inotify_add_watch`` and the ``lstat`` calls) runs in that thread (one per
+process, for every watcher: ``_Promoter``), under the discovery lock in small batches, never on a listing's path and
+never on the event loop; except for a new env's few
 directories, which the incremental listing that finds it watches before it reads them (``watch_ahead``), and then
 promotes whatever their mtime: a later change is an event in the queue.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import logging
 import os
 import stat
@@ -28,6 +30,7 @@ import struct
 import sys
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Iterable
 
@@ -71,7 +74,9 @@ def supported() -> bool:
     return sys.platform.startswith("linux")
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL:
+    """The C library's inotify functions, looked up once per process (each watcher of a cold listing did)."""
     libc = ctypes.CDLL(None, use_errno=True)
     for name in ("inotify_init1", "inotify_add_watch", "inotify_rm_watch"):
         getattr(libc, name).restype = ctypes.c_int
@@ -86,6 +91,18 @@ def user_watch_limit() -> int | None:
             return int(file.read())
     except (OSError, ValueError):
         return None
+
+
+def changed_points(before: Iterable[Mount], after: Iterable[Mount]) -> set[str]:
+    """The mount points where a mount came, went, or changed (its device, type or read-only flag)."""
+    return {mount.point for mount in set(before).symmetric_difference(after)}
+
+
+def _overlaps(path: str, points: Iterable[str]) -> bool:
+    """Whether a mount point is ``path``, inside it, or above it (a mount over its parent hides it too)."""
+    return any(
+        point == path or point.startswith(path + "/") or path.startswith(point.rstrip("/") + "/") for point in points
+    )
 
 
 def file_systems(mounts: Iterable[Mount]) -> tuple[dict[int, str], list[str]]:
@@ -117,8 +134,12 @@ class Watcher:
         if fd < 0:
             raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
         self._fd = fd
-        self._mounts = MountTable()  # a mount over a watched directory makes no event: its changes demote everything
-        self._fs_types, self._mount_points = file_systems(self._mounts.mounts)
+        # a mount over a watched directory makes no event: its changes demote its root. Read when a root is first
+        # watched (``_read_mounts``), not here, inside the cold listing that makes the watcher: until then nothing is
+        # promoted, and what is promoted is checked against the table as read then
+        self._mounts: MountTable | None = None
+        self._fs_types: dict[int, str] = {}
+        self._mount_points: list[str] = []
         system = user_watch_limit()
         self.max_watches = max_watches if system is None else min(max_watches, system // WATCH_SHARE)
         # longest first: a path belongs to the deepest root it is under
@@ -132,6 +153,7 @@ class Watcher:
         self._kids: dict[str, set[str]] = {}  # path -> the paths under it in the tables, one level down
         self._root_ids: dict[str, tuple[int, int] | None] = {}  # root -> (dev, ino) when watched; None: never promote
         self._inner_mounts: dict[str, tuple[str, ...]] = {}  # root -> the mount points under it (never watched)
+        self._real_roots: dict[str, str] = {}  # root -> its real path, when watched (mount points are real paths)
         self._wds: dict[int, set[str]] = {}  # watch descriptor -> the paths watched through it
         self._wd_of: dict[str, int] = {}
         self._signature: Signature | None = None
@@ -143,19 +165,22 @@ class Watcher:
         self.dirty = False  # paths were demoted since the last wake
         self._retry_at: float | None = None
         self._full = False  # the watch cap (or the kernel's limit) was reached: no new watch
-        self.forgotten = 0  # times everything was demoted (queue overflow, mount table change)
+        self.forgotten = 0  # times everything was demoted (queue overflow, a mount table no longer readable)
         # paths that left ``promoted``, or got an entry no listing gave them, since ``ToCheck`` last looked
         self.demoted: set[str] = set()
         self.calls: Counter[str] = Counter()  # add_watch, stat/lstat: the file-system calls promotion made
         self.closed = False
+        # the promotion thread's (``_Promoter``) bookkeeping, under its condition: woken (at ``_woken_at``), in a
+        # pass, stopped (the thread then closes the descriptors, holding the discovery lock: no listing reads them)
         self._stop = False
         self._pending = False
+        self._woken_at = 0.0
         self._busy = False
-        self._wakeup = threading.Condition(threading.Lock())
         self._fds_open = True
-        # started at the first wake (not inside a listing: it takes the GIL), or by close; it owns the descriptors and
-        # closes them when it ends, holding the discovery lock (no listing reads them then)
-        self._thread: threading.Thread | None = None
+        # called (discovery lock held) before each promotion pass: the discovery's work a listing leaves for later
+        # (its indexes for updates), done here so that an update seconds later finds it done; a weak reference, as
+        # the watcher holds none to its discovery
+        self.prepare: weakref.WeakMethod | None = None
 
     # -- the listing's side (discovery lock held) -------------------------------------------------------------
 
@@ -187,13 +212,38 @@ class Watcher:
         return self.promoted, forced
 
     def _mounts_changed(self) -> bool:
-        """Whether the mount table changed since it was last read; if so everything is demoted (a mount over a
-        watched directory makes no event, and a file system mounted since may hang: nothing under it is asked)."""
+        """Whether the mount table changed at, inside or above a watched root since it was last read; if so those
+        roots are demoted, and what the last signature holds at or under a mount point that came or went is read
+        again (a mount makes no event; the directory it hides or uncovers may carry an older mtime, which a
+        ``Listed`` entry takes for unchanged; and a file system mounted since may hang: nothing under it is asked
+        here). A mount elsewhere (another user's home, automounted as they log in) leaves the rest promoted."""
+        if self._mounts is None:
+            return False
+        before = self._mounts.mounts
         if not self._mounts.changed():
             return False
         self._fs_types, self._mount_points = file_systems(self._mounts.mounts)
-        self._forget_all()
-        return True
+        if self._mounts.closed:  # the table can no longer be read: nothing tells a mount from another
+            self._forget_all()
+            return True
+        points = changed_points(before, self._mounts.mounts)
+        here = set(points)  # and as they are named under a root that is a symbolic link
+        for root, real in self._real_roots.items():
+            here.update(root + point[len(real) :] for point in points if point.startswith(real + "/"))
+        self._forced.update(path for path in self._signature or () if _overlaps(path, here))
+        touched = [root for root in self._root_ids if _overlaps(self._real_roots.get(root, root), points)]
+        for root in touched:
+            self._real_roots.pop(root, None)
+            self._inner_mounts.pop(root, None)
+            self._demote_many(set(), {root})
+            self._root_ids.pop(root, None)
+        return bool(touched)
+
+    def _read_mounts(self) -> None:
+        """The mount table, read once; ``_mounts_changed`` keeps it current from then on."""
+        if self._mounts is None:
+            self._mounts = MountTable()
+            self._fs_types, self._mount_points = file_systems(self._mounts.mounts)
 
     def track(self, signature: Signature, also: dict[str, tuple[str, int]], changed: bool) -> None:
         """After a listing: when it ``changed`` the signature or demoted paths, promote what can be, in the
@@ -429,60 +479,49 @@ class Watcher:
     # -- promotion (background thread) ------------------------------------------------------------------------
 
     def wake(self) -> None:
-        with self._wakeup:
+        with _PROMOTER.cond:
             if self._stop:
                 return
-            self._start()
-            if not self._pending:  # (pending: it runs anyway; a notify would wake it in its delay, to take the GIL
-                self._pending = True  # from the listing that called this: 5 ms, a switch interval)
-                self._wakeup.notify()
+            if not self._pending:  # (pending: it runs anyway, after the delay counted from the first wake)
+                self._pending, self._woken_at = True, time.monotonic()
+                _PROMOTER.schedule(self)
 
     def idle(self, timeout: float) -> bool:
         """Waits until nothing is left to promote now (paths waiting to settle aside); for benchmarks and tests."""
         deadline = time.monotonic() + timeout
-        with self._wakeup:
+        cond = _PROMOTER.cond
+        with cond:
             while self._pending or self._busy:
                 left = deadline - time.monotonic()
                 if left <= 0 or self._stop:
                     return False
-                self._wakeup.wait(min(left, 0.01))
+                cond.wait(min(left, 0.01))
         return True
 
-    def _run(self) -> None:
-        try:
-            while True:
-                with self._wakeup:
-                    while not self._stop and not self._pending:
-                        retry = self._retry_at
-                        if retry is not None and time.monotonic() >= retry:
-                            break
-                        self._wakeup.wait(None if retry is None else max(0.0, retry - time.monotonic()))
-                    if self._stop:
-                        return
-                    self._busy = True
-                    deadline = (
-                        time.monotonic() + PROMOTE_AFTER_S
-                    )  # (a listing's wake does not cut it short, a stop does)
-                    while not self._stop and (left := deadline - time.monotonic()) > 0:
-                        self._wakeup.wait(left)
-                    if self._stop:
-                        return
-                    self._pending, self._retry_at = False, None
-                try:
-                    self._promote_pass()
-                finally:
-                    with self._wakeup:
-                        self._busy = False
-                        self._wakeup.notify_all()
-        finally:
-            with self._lock:
-                self._close_fds()
+    def _due(self) -> float | None:
+        """When the promotion thread should turn to this watcher (its condition held): at once when stopped, a delay
+        after a wake (the listing that woke it returns first: started or woken at once, the thread took the GIL
+        from it for up to the 5 ms switch interval; a stop cuts the delay short), or at the retry; ``None``: no work.
+        """
+        if self._stop:
+            return 0.0
+        if self._pending:
+            return self._woken_at + PROMOTE_AFTER_S
+        return self._retry_at
+
+    def _finish(self) -> None:
+        """The end, in the promotion thread: the descriptors closed once no listing uses them."""
+        with self._lock:
+            self._close_fds()
 
     def _promote_pass(self) -> None:
         with self._lock:  # copies only: the lock is held as briefly as can be
             signature, also = self._signature, self._also
             if self.closed or signature is None:
                 return
+            prepare = self.prepare() if self.prepare is not None else None
+            if prepare is not None:  # what the listing left for later, out of its time (see ``prepare``)
+                prepare()
             items, also_items = list(signature.items()), list(also.items())
         # sorted out without the lock, from tables only it and listings change: each one is checked again under it
         promoted, refused, extra = self.promoted, self._refused, self._extra
@@ -513,7 +552,7 @@ class Watcher:
                     if also.get(path) is entry:
                         self._promote_also(path, entry, signature)
         if retry:
-            with self._wakeup:
+            with _PROMOTER.cond:
                 self._retry_at = time.monotonic() + RETRY_S
 
     def _promote(self, path: str, expected: Expected) -> bool:
@@ -635,10 +674,12 @@ class Watcher:
             except (OSError, ValueError):
                 return False
             seen = (first.st_dev, first.st_ino)
+        self._read_mounts()
         if self._fs_types.get(seen[0]) not in WATCHABLE_FILE_SYSTEMS:
             self._root_ids[root] = None
             return False
         real = os.path.realpath(root)  # a local file system up to the root: nothing here can hang
+        self._real_roots[root] = real
         self._inner_mounts[root] = tuple(
             root + point[len(real) :] for point in self._mount_points if point.startswith(real + "/")
         )
@@ -706,28 +747,102 @@ class Watcher:
 
     # -- the end ----------------------------------------------------------------------------------------------
 
-    def _start(self) -> None:
-        if self._thread is None:  # (``_wakeup`` held)
-            self._thread = threading.Thread(target=self._run, name="layenv-watch", daemon=True)
-            self._thread.start()
-
     def close(self, *, join: bool = True) -> None:
-        """Stops the thread, which closes the descriptors once no listing uses them (``closed``: no listing starts
-        to); ``join``: waits for it (never from itself, nor while holding the discovery lock)."""
+        """Stops promoting; the promotion thread closes the descriptors once no listing uses them (``closed``: no
+        listing starts to); ``join``: waits for that (never from that thread, nor while holding the discovery lock).
+        """
         self.closed = True
-        with self._wakeup:
+        cond = _PROMOTER.cond
+        with cond:
             self._stop = True
-            self._start()  # one never woken starts to end at once: it closes the descriptors
-            self._wakeup.notify_all()
-            thread = self._thread
-        if join and thread is not None and thread is not threading.current_thread():
-            thread.join(5)
+            _PROMOTER.schedule(self)
+            if join and not _PROMOTER.is_current():
+                deadline = time.monotonic() + 5
+                while self._fds_open and (left := deadline - time.monotonic()) > 0:
+                    cond.wait(left)
 
     def _close_fds(self) -> None:
         if self._fds_open:
             self._fds_open = False
             os.close(self._fd)
-            self._mounts.close()
+            if self._mounts is not None:
+                self._mounts.close()
+
+
+class _Promoter:
+    """The promotion thread, one per process for every watcher: started at the first wake (not inside a listing: it
+    takes the GIL) or close, then kept. A thread per watcher cost each cold listing its start (``Thread.start`` waits
+    until the new thread runs: 0.05-0.3 ms, up to 2 ms on a busy machine), and left as many threads as managers
+    made. Watchers are served in turn; a pass takes the discovery lock in small batches, as before."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition(threading.Lock())
+        self._watchers: set[Watcher] = set()  # woken, waiting for a retry, or stopped (to be finished)
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, watcher: Watcher) -> None:
+        """The thread looks at ``watcher`` now (``cond`` held)."""
+        self._watchers.add(watcher)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="layenv-watch", daemon=True)
+            self._thread.start()
+        self.cond.notify_all()
+
+    def is_current(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def _next(self) -> Watcher:
+        """The first watcher due, waiting until one is (``cond`` held)."""
+        while True:
+            now = time.monotonic()
+            soonest: float | None = None
+            for watcher in list(self._watchers):
+                due = watcher._due()
+                if due is None:
+                    self._watchers.discard(watcher)
+                elif due <= now:
+                    return watcher
+                elif soonest is None or due < soonest:
+                    soonest = due
+            self.cond.wait(None if soonest is None else soonest - now)
+
+    def _run(self) -> None:
+        cond = self.cond
+        while True:
+            with cond:
+                watcher = self._next()
+                stopped = watcher._stop
+                if stopped:
+                    self._watchers.discard(watcher)
+                else:
+                    watcher._busy = True
+                    watcher._pending, watcher._retry_at = False, None
+            try:
+                if stopped:
+                    watcher._finish()
+                else:
+                    watcher._promote_pass()
+            except Exception:  # one watcher's failure ends its notifications (listings go on with stat), not others'
+                watcher.log.exception("jupyter_layenv: change notifications stopped")
+                watcher.closed = True
+                with cond:
+                    watcher._stop = True
+                    if not stopped:  # finished next (its descriptors closed)
+                        self._watchers.add(watcher)
+            finally:
+                with cond:
+                    watcher._busy = False
+                    cond.notify_all()
+
+    def _after_fork(self) -> None:
+        """A child process has no promotion thread (nor a usable lock of the parent's): the next wake starts one."""
+        self.cond = threading.Condition(threading.Lock())
+        self._thread = None
+
+
+_PROMOTER = _Promoter()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_PROMOTER._after_fork)
 
 
 class ToCheck:

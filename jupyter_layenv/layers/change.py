@@ -12,11 +12,13 @@ import asyncio
 import json
 import os
 import shutil
+import stat
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 
+from .. import fsread
 from ..inventory import TOOLING, distributions
 from . import revisions
 from .apply import uninstall_argv
@@ -92,18 +94,29 @@ def take_snapshot(env_path: str, job_id: str) -> None:
     if os.path.lexists(snapshot):
         shutil.rmtree(snapshot)  # a finished job's leftover (its marker is checked before any restore)
     os.mkdir(snapshot)
+    shared = _shared_modes(env_path)
+    os.chmod(snapshot, shared[0])
     tops = [top for top in SNAPSHOT_TOPS if os.path.isdir(os.path.join(env_path, top))]
     for top in tops:
         _link_tree(os.path.join(env_path, top), os.path.join(snapshot, top))
     tmp = os.path.join(snapshot, f".{SNAPSHOT_MARKER}.tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
         json.dump({"job": job_id, "tops": tops}, handle)
+    os.chmod(tmp, shared[1])
     os.replace(tmp, os.path.join(snapshot, SNAPSHOT_MARKER))
+
+
+def _shared_modes(env_path: str) -> tuple[int, int]:
+    """The modes of a directory and of a file the snapshot adds: the env directory's (in a group root, setgid and
+    group-writable), so that another member can put back or remove the snapshot of a change whose server died, as
+    they may the env itself (made with the server's umask, they were the changer's alone: 2755 and 0644)."""
+    mode = stat.S_IMODE(os.stat(env_path).st_mode)
+    return mode, mode & 0o666
 
 
 def _marker(env_path: str) -> dict[str, Any] | None:
     try:
-        with open(os.path.join(env_path, SNAPSHOT_DIR, SNAPSHOT_MARKER), encoding="utf-8") as handle:
+        with fsread.open_regular(os.path.join(env_path, SNAPSHOT_DIR, SNAPSHOT_MARKER), encoding="utf-8") as handle:
             marker = json.load(handle)
     except (OSError, ValueError):
         return None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from .. import fsread
 from ..inventory import Dist, distributions_with_metadata
 
 
@@ -29,7 +30,7 @@ class Installed:
             return []
         found = []
         try:
-            with open(self.metadata, encoding="utf-8", errors="replace") as handle:
+            with fsread.open_regular(self.metadata, encoding="utf-8", errors="replace") as handle:
                 for line in handle:
                     if not line.strip():
                         break

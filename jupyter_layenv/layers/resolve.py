@@ -25,6 +25,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from .. import fsread
 from ..create.installers import InstallerSettings, installer_environment, option_flags, source_options
 from ..create.process import error_line, spawn_guarded
 from .installed import Installed
@@ -64,7 +65,7 @@ def write_stub_wheels(directory: str, installed: dict[str, Installed]) -> None:
             continue
         try:
             Version(item.dist.version)
-            with open(item.metadata, "rb") as handle:
+            with fsread.open_regular(item.metadata, "rb") as handle:
                 metadata = handle.read()
         except (InvalidVersion, OSError):
             continue

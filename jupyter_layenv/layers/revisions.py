@@ -80,7 +80,7 @@ def read_all(env_path: str) -> list[Revision]:
         if not entry.endswith(".json") or not entry[:-5].isdigit():
             continue
         try:
-            with open(os.path.join(directory, entry), encoding="utf-8") as handle:
+            with fsread.open_regular(os.path.join(directory, entry), encoding="utf-8") as handle:
                 found.append(Revision(**json.load(handle)))
         except (OSError, ValueError, TypeError):
             continue

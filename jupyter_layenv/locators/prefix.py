@@ -377,7 +377,7 @@ def _site_and_ipykernel(
     if defer and version and not IS_WINDOWS:
         x_y, site = _site_of_version(version)
         candidate = base + site
-        if fsread.exists_quietly(candidate + _IPYKERNEL):
+        if fsread.exists(candidate + _IPYKERNEL):
             return candidate, x_y, True, True
         return candidate, x_y, False, None
     if look_first and version and not IS_WINDOWS:

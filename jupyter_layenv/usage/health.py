@@ -216,7 +216,7 @@ def _pip_over_conda(env: Environment, dists: list[InstalledDist]) -> list[Health
                 f"{dist.name} {dist.version} was installed by {by} over the conda package {record['name']} "
                 f"{record['version']} in {env.name}: conda no longer knows which files are its own. Put it back "
                 f"with `conda install --force-reinstall -p {env.path} {record['name']}`, and install pip packages "
-                f"into a layer instead (`jupyter layenv create NAME --base {env.id} --package {dist.name}`)",
+                f"into a layer instead (a new environment on the base {env.id} with the package {dist.name})",
             )
         )
     return issues

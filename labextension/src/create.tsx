@@ -6,6 +6,7 @@ import { ReactWidget } from '@jupyterlab/apputils';
 import * as React from 'react';
 
 import { ICreateBody, LayenvApiError } from './api';
+import { CodeText, plainText } from './codetext';
 import {
   closestBases,
   fileInherits,
@@ -58,6 +59,22 @@ export interface ITextFile {
   text: string;
 }
 
+/**
+ * What the form held when it started a job: "Edit and try again" after a failed or cancelled create brings it
+ * back (a typo in one package name should not mean typing everything again).
+ */
+interface IFormDraft {
+  mode: CreateMode;
+  name: string;
+  root: string;
+  base: string;
+  inherit: boolean;
+  packages: string;
+  reqFile: ITextFile | null;
+  envFile: ITextFile | null;
+  displayName: string;
+}
+
 export class CreateEnvWidget extends ReactWidget {
   constructor(
     readonly store: LayenvStore,
@@ -77,14 +94,17 @@ export class CreateEnvWidget extends ReactWidget {
   }
 
   jobId: string | null;
+  /** The form as it was submitted in this tab (none for a job opened from the sidebar). */
+  private _draft: IFormDraft | null = null;
 
   dispose(): void {
     this.store.changed.disconnect(this.update, this);
     super.dispose();
   }
 
-  setJob(job: IJob): void {
+  setJob(job: IJob, draft: IFormDraft | null = null): void {
     this.jobId = job.id;
+    this._draft = draft;
     this.store.addJob(job);
     this.actions.started(job);
     this.update();
@@ -97,11 +117,15 @@ export class CreateEnvWidget extends ReactWidget {
           store={this.store}
           jobId={this.jobId}
           actions={this.actions}
-          onAnother={() => {
+          onAnother={keep => {
             this.jobId = null;
+            if (!keep) {
+              this._draft = null;
+            }
             this.title.label = 'New environment';
             this.update();
           }}
+          canEdit={this._draft !== null}
         />
       );
     }
@@ -109,7 +133,8 @@ export class CreateEnvWidget extends ReactWidget {
       <CreateForm
         store={this.store}
         actions={this.actions}
-        onStarted={job => this.setJob(job)}
+        draft={this._draft}
+        onStarted={(job, draft) => this.setJob(job, draft)}
       />
     );
   }
@@ -120,35 +145,48 @@ export class CreateEnvWidget extends ReactWidget {
 interface IFormProps {
   store: LayenvStore;
   actions: ICreateActions;
-  onStarted(job: IJob): void;
+  /** The values to start from (after "Edit and try again"), else an empty form. */
+  draft: IFormDraft | null;
+  onStarted(job: IJob, draft: IFormDraft): void;
 }
 
 type Errors = Partial<Record<CreateField, string>>;
 
 let formCount = 0;
 
-function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
+function CreateForm({
+  store,
+  actions,
+  draft,
+  onStarted
+}: IFormProps): JSX.Element {
   const policy = store.policy;
   const options = baseOptions(store.listing?.environments ?? []);
   const bases = options.filter(o => !o.refused).map(o => o.env);
   const roots = rootChoices(policy);
   const refused = createRefusal(policy);
-  const [name, setName] = React.useState('');
+  const [name, setName] = React.useState(draft?.name ?? '');
   const [touched, setTouched] = React.useState(false);
-  const [root, setRoot] = React.useState('');
-  const [base, setBase] = React.useState('');
-  const [inherit, setInherit] = React.useState(true);
-  const [packages, setPackages] = React.useState('');
-  const [reqFile, setReqFile] = React.useState<ITextFile | null>(null);
+  const [root, setRoot] = React.useState(draft?.root ?? '');
+  const [base, setBase] = React.useState(draft?.base ?? '');
+  const [inherit, setInherit] = React.useState(draft?.inherit ?? true);
+  const [packages, setPackages] = React.useState(draft?.packages ?? '');
+  const [reqFile, setReqFile] = React.useState<ITextFile | null>(
+    draft?.reqFile ?? null
+  );
   // "From environment.yml": the file's Conda part picks the base, its pip section is the packages.
-  const [mode, setMode] = React.useState<CreateMode>('layer');
+  const [mode, setMode] = React.useState<CreateMode>(draft?.mode ?? 'layer');
   const fromFile = mode === 'file';
   // "A Conda base": a Conda env solved and installed by the server (py-rattler), from its configured channels.
   const conda = mode === 'conda';
   const condaPolicy = policy?.conda;
-  const [envFile, setEnvFile] = React.useState<ITextFile | null>(null);
+  const [envFile, setEnvFile] = React.useState<ITextFile | null>(
+    draft?.envFile ?? null
+  );
   const [closest, setClosest] = React.useState<IClosestBase[]>([]);
-  const [displayName, setDisplayName] = React.useState('');
+  const [displayName, setDisplayName] = React.useState(
+    draft?.displayName ?? ''
+  );
   const [serverErrors, setServerErrors] = React.useState<Errors>({});
   const [submitting, setSubmitting] = React.useState(false);
   // Ids unique per form: two New environment tabs may be open, and labels must find their own field.
@@ -259,7 +297,17 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
     setSubmitting(true);
     try {
       const job = await store.api.createEnvironment(body);
-      onStarted(job);
+      onStarted(job, {
+        mode,
+        name,
+        root: selectedRoot?.id ?? root,
+        base: selectedBase,
+        inherit,
+        packages,
+        reqFile,
+        envFile,
+        displayName
+      });
     } catch (error) {
       const apiError =
         error instanceof LayenvApiError
@@ -329,12 +377,12 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
           id={`${uid}-refused`}
           role="alert"
         >
-          {refused}
+          <CodeText text={refused} />
         </div>
       )}
       {errors.form && (
         <div className="jp-LayenvError" role="alert">
-          {errors.form}
+          <CodeText text={errors.form} />
         </div>
       )}
 
@@ -472,7 +520,7 @@ function CreateForm({ store, actions, onStarted }: IFormProps): JSX.Element {
                   key={b.id}
                   value={b.id}
                   disabled={!!why}
-                  title={why ?? undefined}
+                  title={why ? plainText(why) : undefined}
                 >
                   {why ? `${baseLabel(b)} — not allowed` : baseLabel(b)}
                 </option>
@@ -696,7 +744,7 @@ function CondaHelp(props: ICondaHelpProps): JSX.Element {
     <div className="jp-LayenvField" id={`${uid}-conda`}>
       {refused ? (
         <div className="jp-LayenvError" role="alert">
-          {refused}
+          <CodeText text={refused} />
         </div>
       ) : (
         <div className="jp-LayenvHelp">
@@ -808,7 +856,9 @@ function BasesHelpText({ help }: { help: IBasesHelp }): JSX.Element {
       {help.summary}
       <ul className="jp-LayenvHelp-list">
         {help.reasons.map((reason, i) => (
-          <li key={i}>{reason}</li>
+          <li key={i}>
+            <CodeText text={reason} />
+          </li>
         ))}
         {help.more && <li>{help.more}</li>}
       </ul>
@@ -823,7 +873,7 @@ function FieldError({ id, text }: { id: string; text?: string }): JSX.Element {
       className="jp-LayenvFieldError"
       role={text ? 'alert' : undefined}
     >
-      {text ?? ''}
+      <CodeText text={text ?? ''} />
     </div>
   );
 }
@@ -834,14 +884,18 @@ interface IProgressProps {
   store: LayenvStore;
   jobId: string;
   actions: ICreateActions;
-  onAnother(): void;
+  /** Back to the form: with the values this tab submitted (`keep`), or empty. */
+  onAnother(keep: boolean): void;
+  /** This tab started the job: its form's values can come back. */
+  canEdit: boolean;
 }
 
 function ProgressView({
   store,
   jobId,
   actions,
-  onAnother
+  onAnother,
+  canEdit
 }: IProgressProps): JSX.Element {
   const job = store.job(jobId);
   const log = store.logs.get(jobId) ?? '';
@@ -884,10 +938,10 @@ function ProgressView({
       <ProgressBar
         pct={pct}
         label="Progress"
-        valueText={`${pct} %: ${job.step}`}
+        valueText={pct === null ? job.step : `${pct} %: ${job.step}`}
       />
       <div className="jp-LayenvProgress-status" aria-live="polite">
-        <span className="jp-LayenvProgress-pct">{pct} %</span>{' '}
+        {pct !== null && <span className="jp-LayenvProgress-pct">{pct} %</span>}{' '}
         <span className="jp-LayenvProgress-step">{job.step}</span>
         <span className="jp-LayenvBadge">{job.state}</span>
       </div>
@@ -912,8 +966,12 @@ function ProgressView({
             </>
           ) : (
             <span>
-              {job.environment?.skipped_reason ??
-                'The environment is ready, but it is not a kernel.'}
+              <CodeText
+                text={
+                  job.environment?.skipped_reason ??
+                  'The environment is ready, but it is not a kernel.'
+                }
+              />
             </span>
           )}
         </div>
@@ -938,14 +996,27 @@ function ProgressView({
           </button>
         )}
         {final && (
-          <button className="jp-LayenvButton" onClick={onAnother}>
-            Create another environment
-          </button>
+          <>
+            {canEdit && job.state !== 'succeeded' && (
+              <button
+                className="jp-LayenvButton jp-mod-accept"
+                onClick={() => onAnother(true)}
+              >
+                Edit and try again
+              </button>
+            )}
+            <button
+              className="jp-LayenvButton"
+              onClick={() => onAnother(false)}
+            >
+              Create another environment
+            </button>
+          </>
         )}
       </div>
       {cancelError && (
         <div className="jp-LayenvError" role="alert">
-          {cancelError}
+          <CodeText text={cancelError} />
         </div>
       )}
       <details className="jp-LayenvLog" open>

@@ -22,6 +22,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 // restorer replays at start, so an await import() there would make restoring them asynchronous.
 /* eslint-disable jupyter/prefer-lazy-imports */
 import { downloadText, LayenvAPI } from './api';
+import { codeBody } from './codetext';
 import { CreateEnvWidget } from './create';
 import { ENV_FILE_PATTERN } from './envfile';
 import { layenvIcon } from './icons';
@@ -160,6 +161,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return widget;
     };
 
+    const packagesId = (env: IEnvironment) =>
+      `jupyter-layenv-packages-${env.id}`;
+
     const sidebar = new EnvironmentsSidebar(store, {
       create: blocked => {
         if (blocked) {
@@ -175,11 +179,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
       // The kernelspecs are reloaded only after a delete was done (not when it was explained, cancelled or refused).
       deleteEnv: (env, blocked) =>
         void deleteEnv(store, env, blocked, async () => {
+          // its Packages tab would offer changes and restores of an env that is gone
+          Array.from(app.shell.widgets('main'))
+            .find(w => w.id === packagesId(env))
+            ?.dispose();
           sidebar.focusAfterDelete();
           await app.serviceManager.kernelspecs.refreshSpecs();
         }),
       packages: env => {
-        const id = `jupyter-layenv-packages-${env.id}`;
+        const id = packagesId(env);
         const open = Array.from(app.shell.widgets('main')).find(
           w => w.id === id
         );
@@ -187,10 +195,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
           app.shell.activateById(id);
           return;
         }
-        const content = new PackagesWidget(api, env, () => {
-          void store.refresh();
-          void app.serviceManager.kernelspecs.refreshSpecs();
-        });
+        // The store follows its jobs (the sidebar lists them); one that succeeded reloads the kernelspecs and the
+        // listing, as a create does.
+        const content = new PackagesWidget(store, env);
         const widget = new MainAreaWidget({ content });
         widget.id = id;
         widget.title.label = `Packages of ${env.name}`;
@@ -201,10 +208,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     app.shell.add(sidebar, 'left', { rank: 350 });
     // A kernel started or shut down here changes which envs may be deleted (the listing says why not): the rows
-    // follow at once instead of offering a Delete the server refuses, or refusing one it would allow.
+    // follow, once the kernels settle, instead of offering a Delete the server refuses, or refusing one it would
+    // allow. Only the listing is read again (a hidden sidebar reads everything when it is shown).
     app.serviceManager.kernels.runningChanged.connect(() => {
       if (sidebar.isVisible) {
-        void store.refresh();
+        store.kernelsChanged();
       }
     });
     if (restorer) {
@@ -350,7 +358,7 @@ async function exportEnv(api: LayenvAPI, env: IEnvironment): Promise<void> {
       format === 'environment.yml' ? 'text/yaml' : 'text/plain'
     );
   } catch (error) {
-    void showErrorMessage(`Export of ${env.name} failed`, errorMessage(error));
+    void showServerError(`Export of ${env.name} failed`, errorMessage(error));
   }
 }
 
@@ -358,8 +366,17 @@ async function exportEnv(api: LayenvAPI, env: IEnvironment): Promise<void> {
 async function explain(title: string, reason: string): Promise<void> {
   await showDialog({
     title,
-    body: reason,
+    body: codeBody(reason),
     buttons: [Dialog.okButton({ label: 'OK' })]
+  });
+}
+
+/** A refusal or failure in the server's words (its `commands` as code), with a Close button. */
+async function showServerError(title: string, message: string): Promise<void> {
+  await showDialog({
+    title,
+    body: codeBody(message),
+    buttons: [Dialog.cancelButton({ label: 'Close' })]
   });
 }
 
@@ -391,7 +408,7 @@ async function deleteEnv(
     deleted = true;
   } catch (error) {
     // Refused (a kernel started meanwhile: 409): the row stays, the focus with its button, and the server's words.
-    void showErrorMessage(`Could not delete ${env.name}`, errorMessage(error));
+    void showServerError(`Could not delete ${env.name}`, errorMessage(error));
   }
   await store.refresh();
   if (deleted) {

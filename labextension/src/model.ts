@@ -393,9 +393,12 @@ function jobKind(job: IJob): string {
   return job.action === 'restore' ? 'restore' : 'create';
 }
 
-/** A sidebar job row's line: "package change · install · 40 %", or once it ended "restore · done". */
-export function jobLine(job: IJob, pct: number): string {
-  return `${jobKind(job)} · ${isFinal(job) ? job.step : `${job.step} · ${pct} %`}`;
+/**
+ * A sidebar job row's line: "package change · install · 40 %", "create · queued" while nothing is measured, or
+ * once it ended "restore · done".
+ */
+export function jobLine(job: IJob, pct: number | null): string {
+  return `${jobKind(job)} · ${isFinal(job) || pct === null ? job.step : `${job.step} · ${pct} %`}`;
 }
 
 /** The error JSON of the API, with the HTTP status. */
@@ -1063,9 +1066,20 @@ export function isFinal(job: IJob): boolean {
   return FINAL_STATES.includes(job.state);
 }
 
-export function percent(job: IJob): number {
-  const p = Math.max(0, Math.min(1, Number(job.progress) || 0));
-  return job.state === 'succeeded' ? 100 : Math.floor(p * 100);
+/**
+ * How far a job is, in percent: 100 only once it succeeded (the server reports 1.0 while it still finishes),
+ * null while nothing is measured (queued, or no step reported yet): an indeterminate bar, not "0 %".
+ */
+export function percent(job: IJob): number | null {
+  if (job.state === 'succeeded') {
+    return 100;
+  }
+  const p = Math.min(1, Number(job.progress) || 0);
+  if (!isFinal(job) && (job.state === 'queued' || p <= 0)) {
+    return null;
+  }
+  const pct = Math.floor(Math.max(0, p) * 100);
+  return isFinal(job) ? pct : Math.min(99, pct);
 }
 
 /** The part of the API a job follower needs (a fake in the unit tests). */

@@ -1,11 +1,14 @@
 /**
  * The Packages view of one layer: its own packages, what it inherits and shadows, add and remove with the
- * server's dry-run plan shown before anything is done, and its history with Restore.
+ * server's dry-run plan shown before anything is done, and its history with Restore. A change or restore is
+ * followed through the shared store: the sidebar's Jobs list it at once, and the view shows its progress, its
+ * live log and a Cancel (a build can take minutes).
  */
 import { Dialog, ReactWidget, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { IChangeBody, LayenvAPI } from './api';
+import { IChangeBody } from './api';
+import { CodeText } from './codetext';
 import {
   errorMessage,
   IEnvironment,
@@ -14,30 +17,29 @@ import {
   IPackage,
   IPlan,
   isTooling,
+  IFollowUpdate,
   IRevision,
   isFinal,
+  percent,
   revisionPackages,
   revisionSummary,
   revisionTime,
   splitSpecs
 } from './model';
-import { JobError } from './progress';
+import { JobError, ProgressBar } from './progress';
+import { LayenvStore } from './store';
 
 export class PackagesWidget extends ReactWidget {
   constructor(
-    readonly api: LayenvAPI,
-    readonly env: IEnvironment,
-    /** Called after a change or restore ended (the listing and kernelspecs to reload). */
-    readonly onChanged: () => void
+    readonly store: LayenvStore,
+    readonly env: IEnvironment
   ) {
     super();
     this.addClass('jp-LayenvPackages');
   }
 
   render(): JSX.Element {
-    return (
-      <PackagesView api={this.api} env={this.env} onChanged={this.onChanged} />
-    );
+    return <PackagesView store={this.store} env={this.env} />;
   }
 }
 
@@ -48,11 +50,11 @@ interface IPending {
 
 /** The view itself (exported for its tests: PackagesWidget is a Lumino widget). */
 export function PackagesView(props: {
-  api: LayenvAPI;
+  store: LayenvStore;
   env: IEnvironment;
-  onChanged: () => void;
 }): JSX.Element {
-  const { api, env } = props;
+  const { store, env } = props;
+  const api = store.api;
   const [details, setDetails] = React.useState<IEnvironmentDetails | null>(
     null
   );
@@ -63,6 +65,8 @@ export function PackagesView(props: {
   const [addText, setAddText] = React.useState('');
   const [pending, setPending] = React.useState<IPending | null>(null);
   const [job, setJob] = React.useState<IJob | null>(null);
+  const [log, setLog] = React.useState('');
+  const [cancelling, setCancelling] = React.useState(false);
   const [notice, setNotice] = React.useState<string | null>(null);
 
   const reload = React.useCallback(async () => {
@@ -84,26 +88,53 @@ export function PackagesView(props: {
 
   const running = job !== null && !isFinal(job);
 
+  // The store's follower polls the job and its log (and retries a failed poll): the sidebar lists it meanwhile.
   const follow = async (started: IJob, what: string) => {
     setJob(started);
-    let current = started;
-    while (!isFinal(current)) {
-      await new Promise(resolve => setTimeout(resolve, 300));
-      current = await api.getJob(started.id);
-      setJob(current);
-    }
+    setLog('');
+    setCancelling(false);
+    const current = await new Promise<IJob>(resolve => {
+      const updated = (_: LayenvStore, update: IFollowUpdate) => {
+        if (update.job.id !== started.id) {
+          return;
+        }
+        setJob(update.job);
+        setLog(store.logs.get(started.id) ?? '');
+        if (isFinal(update.job)) {
+          store.jobChanged.disconnect(updated);
+          resolve(update.job);
+        }
+      };
+      store.jobChanged.connect(updated);
+      store.addJob(started);
+    });
     if (current.state === 'succeeded') {
       setNotice(
         `${what} done. Restart the kernels using ${env.name} to use the new packages.`
       );
     }
     await reload();
-    props.onChanged();
+  };
+
+  const jobLabel = job?.action === 'restore' ? 'Restore' : 'Package change';
+
+  const cancel = async (jobId: string) => {
+    setCancelling(true);
+    try {
+      await store.cancel(jobId);
+    } catch (e) {
+      setError(errorMessage(e));
+      setCancelling(false);
+    }
   };
 
   const preview = async (body: IChangeBody) => {
     setError(null);
     setNotice(null);
+    // an ended job's line ("cancelled", its log) would read as this plan's outcome
+    if (job && isFinal(job)) {
+      setJob(null);
+    }
     try {
       setPending({ body, plan: await api.planChange(env.id, body) });
     } catch (e) {
@@ -180,11 +211,8 @@ export function PackagesView(props: {
           Preview
         </button>
       </div>
-      {error && (
-        <div className="jp-LayenvError" role="alert">
-          {error}
-        </div>
-      )}
+      {/* the server's first line says what went wrong; the resolver's own words follow, under "Show log" */}
+      {error && <JobError error={error} />}
       {pending && (
         <PlanView
           plan={pending.plan}
@@ -194,9 +222,34 @@ export function PackagesView(props: {
       )}
       {job && (
         <div className={`jp-LayenvPackages-job jp-mod-${job.state}`}>
-          <span className="jp-LayenvBadge">{job.state}</span>{' '}
-          <span>{isFinal(job) ? '' : job.step}</span>
+          {!isFinal(job) && (
+            <ProgressBar
+              pct={percent(job)}
+              label={`${jobLabel}: ${job.step}`}
+            />
+          )}
+          <div className="jp-LayenvPackages-jobLine">
+            <span className="jp-LayenvBadge">{job.state}</span>{' '}
+            <span>{isFinal(job) ? '' : job.step}</span>
+            {!isFinal(job) && (
+              <button
+                className="jp-LayenvButton jp-mod-danger jp-mod-small"
+                disabled={cancelling}
+                onClick={() => void cancel(job.id)}
+              >
+                {cancelling ? 'Cancelling…' : 'Cancel'}
+              </button>
+            )}
+          </div>
           {job.error && <JobError error={job.error} />}
+          {!job.error && (
+            <details className="jp-LayenvLog" open={!isFinal(job)}>
+              <summary>Log</summary>
+              <pre tabIndex={0} aria-label="Installer log">
+                {log || (isFinal(job) ? '(empty log)' : 'Waiting for output…')}
+              </pre>
+            </details>
+          )}
         </div>
       )}
       {notice && (
@@ -251,7 +304,14 @@ export function PackagesView(props: {
           row={s => (
             <>
               {s.name} {s.layer_version} over the base&apos;s {s.base_version}
-              {s.reason ? ` (${s.reason})` : ''}
+              {s.reason ? (
+                <>
+                  {' ('}
+                  <CodeText text={s.reason} />)
+                </>
+              ) : (
+                ''
+              )}
             </>
           )}
         />
@@ -270,7 +330,7 @@ export function PackagesView(props: {
         <h3 className="jp-LayenvSection-title">History</h3>
         {revisions.length === 0 && (
           <div className="jp-LayenvEmpty">
-            {noneReason ?? 'No revisions recorded.'}
+            <CodeText text={noneReason ?? 'No revisions recorded.'} />
           </div>
         )}
         <ol className="jp-LayenvPackages-history">

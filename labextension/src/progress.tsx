@@ -1,29 +1,39 @@
 import * as React from 'react';
 
+import { CodeText, plainText } from './codetext';
 import { splitError } from './model';
 
-/** The job progress bar, in the progress view and (small) in the sidebar's job list. */
+/**
+ * The job progress bar, in the progress view and (small) in the sidebar's job list; `pct` null: nothing measured
+ * yet, an indeterminate bar (no value for assistive technology, a moving stripe instead of a width).
+ */
 export function ProgressBar(props: {
-  pct: number;
+  pct: number | null;
   label: string;
   valueText?: string;
   small?: boolean;
 }): JSX.Element {
+  const { pct } = props;
+  const classes = ['jp-LayenvProgress'];
+  if (props.small) {
+    classes.push('jp-mod-small');
+  }
+  if (pct === null) {
+    classes.push('jp-mod-indeterminate');
+  }
   return (
     <div
-      className={
-        props.small ? 'jp-LayenvProgress jp-mod-small' : 'jp-LayenvProgress'
-      }
+      className={classes.join(' ')}
       role="progressbar"
       aria-valuemin={0}
       aria-valuemax={100}
-      aria-valuenow={props.pct}
+      aria-valuenow={pct ?? undefined}
       aria-valuetext={props.valueText}
       aria-label={props.label}
     >
       <div
         className="jp-LayenvProgress-fill"
-        style={{ width: `${props.pct}%` }}
+        style={pct === null ? undefined : { width: `${pct}%` }}
       />
     </div>
   );
@@ -34,8 +44,8 @@ export function JobError(props: { error: string }): JSX.Element {
   const { first, rest } = splitError(props.error);
   return (
     <div className="jp-LayenvError jp-LayenvJobError" role="alert">
-      <div className="jp-LayenvJobError-first" title={first}>
-        {first}
+      <div className="jp-LayenvJobError-first" title={plainText(first)}>
+        <CodeText text={first} />
       </div>
       {rest && (
         <details className="jp-LayenvJobError-log">

@@ -15,6 +15,7 @@ import {
 } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
+import { CodeText, plainText } from './codetext';
 import { layenvIcon } from './icons';
 import {
   countNodes,
@@ -189,7 +190,9 @@ function SidebarView({
           className="jp-LayenvButton jp-mod-icon"
           onClick={() => actions.create(createBlocked)}
           title={
-            createBlocked ?? 'Create a new environment layered on a Conda env'
+            createBlocked
+              ? plainText(createBlocked)
+              : 'Create a new environment layered on a Conda env'
           }
           aria-label="New environment"
           // Not `disabled`: it stays focusable, and Enter explains why.
@@ -220,7 +223,7 @@ function SidebarView({
       </div>
       {store.error && (
         <div className="jp-LayenvError" role="alert">
-          Could not list environments: {store.error}
+          Could not list environments: <CodeText text={store.error} />
         </div>
       )}
       <div className="jp-LayenvSidebar-scroll" ref={scrollRef}>
@@ -285,7 +288,7 @@ function SidebarView({
                           />
                         </div>
                         <div className="jp-LayenvSkipped-reason">
-                          {s.reason}
+                          <CodeText text={s.reason} />
                         </div>
                       </li>
                     ))}
@@ -349,7 +352,7 @@ function DeleteButton(props: {
   return (
     <button
       className="jp-LayenvButton jp-mod-icon jp-mod-danger"
-      title={blocked ?? title}
+      title={blocked ? plainText(blocked) : title}
       aria-label={`Delete ${env.name}`}
       aria-disabled={blocked ? true : undefined}
       // Not `disabled`: a disabled button cannot be focused, and its explanation must be reachable.
@@ -445,7 +448,7 @@ function EnvRow(props: IEnvRowProps): JSX.Element {
   const blocked = deleteBlockedReason(env, busy, policy);
   const owner = ownerLine(env);
   const kernel = notebookKernel(env);
-  const notKernelTitle = `Not a kernel: ${env.skipped_reason ?? 'no kernel'}`;
+  const notKernelTitle = `Not a kernel: ${plainText(env.skipped_reason ?? 'no kernel')}`;
   const notKernel = reasonCommands(env.skipped_reason ?? 'no kernel');
   return (
     <li

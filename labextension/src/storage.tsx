@@ -15,6 +15,7 @@ import {
   plural,
   storageGroupLabel
 } from './model';
+import { CodeText } from './codetext';
 import { PathLine } from './lines';
 import { LayenvStore } from './store';
 import { usageShown } from './usage';
@@ -84,7 +85,7 @@ export function StorageSection({
       </h3>
       {open && error && (
         <div className="jp-LayenvError" role="alert">
-          {error}
+          <CodeText text={error} />
         </div>
       )}
       {open && !usage && !error && (
@@ -164,7 +165,7 @@ export function StorageSection({
                 ))}
                 {report.kept.map(env => (
                   <li key={env.path} title={env.path}>
-                    kept {env.id}: {env.reason}
+                    kept {env.id}: <CodeText text={env.reason} />
                   </li>
                 ))}
               </ul>

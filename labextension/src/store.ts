@@ -39,6 +39,11 @@ export class LayenvStore {
   private _changed = new Signal<this, void>(this);
   private _jobChanged = new Signal<this, IFollowUpdate>(this);
   private _refreshing: Promise<void> | null = null;
+  /** How long kernels must stay as they are before the listing is read again (ms). */
+  kernelsSettle = 1000;
+  private _kernelsTimer: ReturnType<typeof setTimeout> | null = null;
+  private _listing: Promise<void> | null = null;
+  private _listingAgain = false;
 
   get changed(): ISignal<this, void> {
     return this._changed;
@@ -68,6 +73,44 @@ export class LayenvStore {
       });
     }
     return this._refreshing;
+  }
+
+  /**
+   * Kernels started or shut down: which envs may be deleted changed (the listing's `delete_blocked_reason`), not
+   * the policy or the jobs. The listing alone is read again, once the kernels stay as they are for
+   * `kernelsSettle` ms: five kernels started together make one request, not five of each endpoint.
+   */
+  kernelsChanged(): void {
+    if (this._kernelsTimer !== null) {
+      clearTimeout(this._kernelsTimer);
+    }
+    this._kernelsTimer = setTimeout(() => {
+      this._kernelsTimer = null;
+      void this._relist();
+    }, this.kernelsSettle);
+  }
+
+  /** GET environments, once at a time; asked again meanwhile: once more after it (it may predate the change). */
+  private _relist(): Promise<void> {
+    if (this._listing) {
+      this._listingAgain = true;
+      return this._listing;
+    }
+    this._listing = (async () => {
+      do {
+        this._listingAgain = false;
+        try {
+          this.listing = await this.api.listEnvironments();
+          this.error = null;
+        } catch (error) {
+          this.error = errorMessage(error);
+        }
+        this._changed.emit();
+      } while (this._listingAgain);
+    })().finally(() => {
+      this._listing = null;
+    });
+    return this._listing;
   }
 
   private async _refresh(): Promise<void> {
@@ -187,6 +230,9 @@ export class LayenvStore {
   }
 
   dispose(): void {
+    if (this._kernelsTimer !== null) {
+      clearTimeout(this._kernelsTimer);
+    }
     for (const follower of this._followers.values()) {
       follower.stop();
     }

@@ -312,7 +312,7 @@ describe('fieldForError', () => {
 });
 
 describe('small helpers', () => {
-  it('percent clamps and reports 100 on success', () => {
+  it('percent: full only when done, unknown (null) while nothing is measured', () => {
     const job = (state: string, progress: number): IJob => ({
       id: 'j',
       state,
@@ -320,9 +320,19 @@ describe('small helpers', () => {
       progress
     });
     expect(percent(job('running', 0.456))).toBe(45);
-    expect(percent(job('running', 7))).toBe(100);
-    expect(percent(job('running', -1))).toBe(0);
+    // the server reports 1.0 while it still finishes (files, kernelspec): not done yet
+    expect(percent(job('running', 1))).toBe(99);
+    expect(percent(job('running', 7))).toBe(99);
+    expect(percent(job('running', 0.999))).toBe(99);
+    // queued, or running with nothing measured yet: unknown, not "0 %"
+    expect(percent(job('queued', 0))).toBeNull();
+    expect(percent(job('queued', 0.3))).toBeNull();
+    expect(percent(job('running', 0))).toBeNull();
+    expect(percent(job('running', -1))).toBeNull();
     expect(percent(job('succeeded', 0.9))).toBe(100);
+    // an ended job that did not succeed stays where it stopped
+    expect(percent(job('failed', 0.4))).toBe(40);
+    expect(percent(job('cancelled', 0))).toBe(0);
   });
 
   it('notebookKernel prefers the Python kernel', () => {
@@ -416,7 +426,7 @@ describe('JobFollower', () => {
     follower.start();
     await vi.runAllTimersAsync();
     vi.useRealTimers();
-    expect(updates).toEqual(['queued:0', 'running:50', 'succeeded:100']);
+    expect(updates).toEqual(['queued:null', 'running:50', 'succeeded:100']);
     expect(log).toBe('line 1\nline 2\n');
     expect(follower.offset).toBe(14);
     expect(follower.stopped).toBe(true);

@@ -75,6 +75,10 @@ describe("a layer's jobs and history read apart", () => {
         40
       )
     ).toBe('package change · install · 40 %');
+    // nothing measured yet: the step alone, no "0 %"
+    expect(jobLine({ ...done, state: 'queued', step: 'queued' }, null)).toBe(
+      'create · queued'
+    );
   });
 
   it("gives a revision's time to the minute, not the server's ISO text", () => {

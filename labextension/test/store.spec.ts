@@ -149,4 +149,42 @@ describe('LayenvStore', () => {
     expect(store.policy).toBeNull();
     expect(store.listing).toBe(LISTING);
   });
+
+  it('kernels starting one after another: the listing once they settle, never the policy or the jobs', async () => {
+    vi.useFakeTimers();
+    const api = fakeApi([job('queued', 0)], '', LISTING);
+    const store = new LayenvStore(api as unknown as LayenvAPI);
+    // five kernels started 200 ms apart: runningChanged fires five times
+    for (let i = 0; i < 5; i++) {
+      store.kernelsChanged();
+      await vi.advanceTimersByTimeAsync(200);
+    }
+    expect(api.listEnvironments).not.toHaveBeenCalled();
+    await vi.runAllTimersAsync();
+    vi.useRealTimers();
+    expect(api.listEnvironments).toHaveBeenCalledTimes(1);
+    expect(api.getPolicy).not.toHaveBeenCalled();
+    expect(api.listJobs).not.toHaveBeenCalled();
+    expect(store.listing).toBe(LISTING);
+  });
+
+  it('a kernel change while the listing is read: read once more after it, not lost', async () => {
+    vi.useFakeTimers();
+    const api = fakeApi([job('queued', 0)], '', LISTING);
+    let answer: (listing: IListing) => void = () => undefined;
+    api.listEnvironments.mockImplementationOnce(
+      () => new Promise<IListing>(resolve => (answer = resolve))
+    );
+    const store = new LayenvStore(api as unknown as LayenvAPI);
+    store.kernelsChanged();
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(api.listEnvironments).toHaveBeenCalledTimes(1);
+    store.kernelsChanged(); // a kernel shut down while the first listing is on its way
+    await vi.advanceTimersByTimeAsync(5000);
+    answer({ environments: [], skipped: [] });
+    await vi.runAllTimersAsync();
+    vi.useRealTimers();
+    expect(api.listEnvironments).toHaveBeenCalledTimes(2);
+    expect(store.listing).toBe(LISTING);
+  });
 });

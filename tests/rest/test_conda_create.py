@@ -672,6 +672,18 @@ async def test_a_read_only_layer_root_keeps_no_conda_base_from_its_own_envs_dir(
         assert code == 403 and "read-only file system" in refused["message"], refused  # a layer still cannot
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root (CI runs as root)")
+async def test_a_read_only_group_root_refuses_a_conda_base(jp_fetch, jp_home_dir: Path, group_root: Path):
+    """A group's Conda env goes into the group root itself: read-only, the create is refused (where the user's own
+    root, read-only, is not: its Conda envs go to the Conda envs dir), and nothing is made anywhere."""
+    with read_only(group_root):
+        code, body = await create(jp_fetch, {"kind": "conda", "name": "ro", "packages": ["python=3.11"],
+                                             "root": "group:physics"})  # fmt: skip
+        assert code == 403 and body["reason"] == "read-only root", body
+        assert "read-only file system" in body["message"] and str(group_root) in body["message"], body
+    assert os.listdir(group_root) == [] and not (jp_home_dir / ".conda").exists()
+
+
 @pytest.mark.parametrize(
     ("change", "status", "message"),
     [

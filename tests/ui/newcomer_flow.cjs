@@ -137,7 +137,16 @@ async function flow(page) {
   await focus(page, name);
   await page.keyboard.press('Enter');
   const progress = page.locator('.jp-LayenvProgressView', { hasText: ENV_NAME }).last();
+  // while queued, nothing is measured: an indeterminate bar, not "0 %"
+  const bar = progress.getByRole('progressbar');
+  const first = await bar.evaluate(el => ({ now: el.getAttribute('aria-valuenow'), cls: el.className, text: el.parentElement.innerText }));
+  log(`the progress bar as the job starts: ${JSON.stringify(first)}`);
+  if (/\bqueued\b/.test(first.text)) {
+    check(first.now === null && /jp-mod-indeterminate/.test(first.cls), 'a queued job shows an indeterminate bar, no value');
+  }
   await progress.locator('.jp-LayenvProgress-pct', { hasText: '100 %' }).waitFor({ timeout: 120000 });
+  const badge = await progress.locator('.jp-LayenvProgress-status .jp-LayenvBadge').innerText();
+  check(badge === 'succeeded', `100 % shows only once the job succeeded (its badge: ${badge})`);
   const open = progress.getByRole('button', { name: 'Open a notebook with it' });
   await open.waitFor();
   await screenshot(page, 'created');
@@ -285,6 +294,11 @@ async function flow(page) {
     return el === document.body ? 'the page body' : el.getAttribute('aria-label') || el.tagName;
   });
   check(focused === 'Filter environments', `the focus goes to the sidebar's filter, not lost with the row (${focused})`);
+  // its Packages tab (add, remove, restore on an env that is gone: each would fail) closes with it
+  await page.waitForTimeout(300);
+  const tabs = await page.locator('.lm-DockPanel-tabBar .lm-TabBar-tabLabel').allInnerTexts();
+  log(`the main area's tabs after the delete: ${JSON.stringify(tabs)}`);
+  check(!tabs.includes(`Packages of ${ENV_NAME}`), `the Packages tab of ${ENV_NAME} is closed`);
   await screenshot(page, 'deleted');
 }
 

@@ -15,6 +15,7 @@ from test_panel_ui import ARTIFACTS, FLOW, require_browser, run_flow, start_lab
 
 KERNEL_NAMES_FLOW = FLOW.with_name("kernel_names_flow.cjs")
 SAVED_NAME = "conda-env-py311_ai-py"  # what nb_conda_kernels named py311_ai's Python kernel
+AUTOSAVE_S = 2  # JupyterLab's autosave interval for the test (its default, 120 s, would hide a dirty notebook)
 NOTEBOOK = {
     "cells": [
         {
@@ -47,13 +48,16 @@ def test_a_notebook_saved_under_nb_conda_kernels_starts_its_env_kernel(tmp_path:
     saved = json.dumps(NOTEBOOK, indent=1) + "\n"
     (home / "saved_elsewhere.ipynb").write_text(saved, encoding="utf-8")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # autosave every AUTOSAVE_S s (JupyterLab's default is 120 s): a notebook made dirty by opening it would be saved
+    settings = tmp_path / "config/lab/user-settings/@jupyterlab/docmanager-extension/plugin.jupyterlab-settings"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(json.dumps({"autosave": True, "autosaveInterval": AUTOSAVE_S}) + "\n", encoding="utf-8")
     lab = start_lab(tmp_path, home, {})
     try:
         env_vars = {"LAYENV_UI_URL": lab.url, "LAYENV_UI_NOTEBOOK": "saved_elsewhere.ipynb",
-                    "LAYENV_UI_SAVED_NAME": SAVED_NAME, "LAYENV_UI_ENV_PATH": str(env)}  # fmt: skip
+                    "LAYENV_UI_SAVED_NAME": SAVED_NAME, "LAYENV_UI_ENV_PATH": str(env),
+                    "LAYENV_UI_AUTOSAVE_S": str(AUTOSAVE_S)}  # fmt: skip
         returncode, lines, errors = run_flow(KERNEL_NAMES_FLOW, env_vars, 360)
     finally:
         lab.stop()
     assert returncode == 0, "browser flow failed:\n" + "\n".join(lines[-30:] + errors[-40:] + [lab.log_tail()])
-    # opening and running it did not rewrite the file: only a save would
-    assert (home / "saved_elsewhere.ipynb").read_text(encoding="utf-8") == saved

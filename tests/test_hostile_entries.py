@@ -1,0 +1,103 @@
+"""What a hostile member can plant in a shared root does not hang, break or spoof another member's commands.
+
+Anyone who may write a group root may leave there a FIFO where a file is read (``pyvenv.cfg``, a package's
+``METADATA``), or an environment whose name holds a newline, terminal escapes or bytes that are not UTF-8.
+Another member's ``jupyter layenv list``, ``doctor``, ``export``, ``install --dry-run`` and ``sync`` must finish at
+once, print such names escaped (no forged lines, no escape sequences reaching the terminal), write valid UTF-8
+JSON and kernelspecs, and never a traceback. Real CLI runs on real layers (virtualenv on a Conda-style base); the
+plants are made by the test's own user, which is what another member's would look like to the reader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from envtree import add_pure_python_package, make_layered_env, site_packages
+from jupyter_process import JUPYTER
+
+NEWLINE_ESC = "esc\x1b[31mred\nforged"  # a newline and an ANSI colour sequence
+NOT_UTF8 = os.fsdecode(b"real\xffenv")  # the byte 0xff, as Python names it: "real\udcffenv"
+TIMEOUT = 20  # a hang fails here, not at the suite's end
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    """``jupyter layenv ARGS`` with its output as bytes (what reaches the terminal or the pipe, unchanged)."""
+    try:
+        return subprocess.run([JUPYTER, "layenv", *args], capture_output=True, env=env, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired as err:
+        pytest.fail(f"`jupyter layenv {' '.join(args)}` hung for {TIMEOUT} s: {err.stderr!r}")
+
+
+@pytest.fixture
+def planted(clean_create_home: Path) -> Path:
+    """~/.virtualenvs (a venv root, as a group root is) with a FIFO for a pyvenv.cfg, a layer whose package's
+    METADATA is a FIFO, and layers named with a newline and terminal escapes, and with a byte that is not UTF-8."""
+    root = clean_create_home / ".virtualenvs"
+    base = clean_create_home / "miniconda3" / "envs" / "py311_ai"
+    layer = make_layered_env(base, root / "blocked")
+    for name in (NEWLINE_ESC, NOT_UTF8):
+        shutil.copytree(layer, root / name, symlinks=True)
+    add_pure_python_package(site_packages(layer), "trap", "1.0")
+    metadata = site_packages(layer) / "trap-1.0.dist-info" / "METADATA"
+    metadata.unlink()
+    os.mkfifo(metadata)
+    (root / "fifocfg" / "bin").mkdir(parents=True)
+    os.mkfifo(root / "fifocfg" / "pyvenv.cfg")
+    (root / "nopython" / "bin").mkdir(parents=True)  # a venv-looking directory with no interpreter
+    (root / "nopython" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    return root
+
+
+def strict_utf8(env: dict[str, str]) -> dict[str, str]:
+    """A terminal whose encoding refuses what is not UTF-8 (a UTF-8 locale's default)."""
+    return {**env, "PYTHONIOENCODING": "utf-8:strict"}
+
+
+def test_fifos_planted_where_files_are_read_hang_no_command(cli_env: dict[str, str], planted: Path):
+    """``doctor`` reads every package's METADATA (health), ``export`` the layer's, ``install --dry-run`` hands them to
+    the resolver; ``list`` (below) each venv's pyvenv.cfg: a FIFO there blocked each of them until killed."""
+    for args in (
+        ("doctor",),
+        ("export", "blocked", "--format", "environment.yml"),
+        ("install", "blocked", "--dry-run", "trap"),
+    ):
+        proc = run(*args, env=cli_env)
+        assert b"Traceback" not in proc.stderr, (args, proc.stderr)
+        assert proc.returncode in (0, 5), (args, proc.returncode, proc.stderr)
+        assert b"\x1b" not in proc.stdout, args  # doctor prints the names: escaped
+
+
+def test_names_that_are_not_plain_text_are_escaped_and_never_break_the_output(cli_env: dict[str, str], planted: Path):
+    """A UTF-8 terminal (``PYTHONIOENCODING=utf-8:strict``, as a UTF-8 locale gives) got a ``UnicodeEncodeError`` from
+    ``list``, ``list --json`` and ``sync``; a plain one got the newline and the escape sequence as they are, and
+    ``sync`` left a cut ``kernel.json`` that every later command logged a traceback for."""
+    env = strict_utf8(cli_env)
+    synced = run("sync", "--user", env=env)
+    assert synced.returncode == 0 and b"Traceback" not in synced.stderr, synced.stderr
+    kernels = Path(cli_env["JUPYTER_DATA_DIR"]) / "kernels"
+    specs = {d.name: json.loads((d / "kernel.json").read_bytes().decode("utf-8")) for d in kernels.iterdir()}
+    argv0 = {os.fsencode(spec["argv"][0]) for spec in specs.values()}  # the interpreter, byte for byte
+    assert os.fsencode(planted / NOT_UTF8 / "bin" / "python") in argv0, specs
+
+    text = run("list", env=env)  # reads the synced kernelspecs back too
+    assert text.returncode == 0 and b"Traceback" not in text.stderr, text.stderr
+    assert b"cannot read kernelspec" not in text.stderr, text.stderr
+    out = text.stdout.decode("utf-8")  # strict: valid UTF-8
+    assert "\x1b" not in out and "\r" not in out
+    assert "esc\\x1b[31mred\\nforged" in out and "real\\xffenv" in out, out
+    assert not [line for line in out.splitlines() if line.startswith("forged")], out  # no line of its own
+
+    as_json = run("list", "--json", env=env)
+    assert as_json.returncode == 0 and b"Traceback" not in as_json.stderr, as_json.stderr
+    listing = json.loads(as_json.stdout.decode("utf-8"))  # valid UTF-8 JSON; the name escaped as JSON does
+    paths = {os.fsencode(e["path"]) for e in listing["environments"]}
+    assert os.fsencode(planted / NOT_UTF8) in paths and os.fsencode(planted / NEWLINE_ESC) in paths
+    assert b"\\udcff" in as_json.stdout  # what the REST listing sends for it too (JSON's escape)
+    assert str(planted / "fifocfg") in {s["path"] for s in listing["skipped"]}, listing["skipped"]
+    (nopython,) = [e for e in listing["environments"] if e["path"] == str(planted / "nopython")]
+    assert "recreate it" in nopython["skipped_reason"], nopython  # said what to do (it said only what was wrong)

@@ -143,12 +143,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
       const retitle = () => {
         const job = content.jobId ? store.job(content.jobId) : undefined;
         if (job?.name) {
+          const creates = !job.action || job.action === 'create';
           const ended =
             job.state === 'failed' || job.state === 'cancelled'
               ? ` (${job.state})`
-              : '';
+              : job.state === 'succeeded'
+                ? ' (done)'
+                : '';
           widget.title.label =
-            job.state === 'succeeded'
+            job.state === 'succeeded' && creates
               ? `Environment ${job.name}`
               : `${jobDoing(job)}${ended}`;
         }
@@ -160,6 +163,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       app.shell.activateById(widget.id);
       return widget;
     };
+
+    const packagesId = (env: IEnvironment) =>
+      `jupyter-layenv-packages-${env.id}`;
 
     const sidebar = new EnvironmentsSidebar(store, {
       create: blocked => {
@@ -176,11 +182,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
       // The kernelspecs are reloaded only after a delete was done (not when it was explained, cancelled or refused).
       deleteEnv: (env, blocked) =>
         void deleteEnv(store, env, blocked, async () => {
+          // its Packages tab would offer changes and restores of an env that is gone
+          Array.from(app.shell.widgets('main'))
+            .find(w => w.id === packagesId(env))
+            ?.dispose();
           sidebar.focusAfterDelete();
           await app.serviceManager.kernelspecs.refreshSpecs();
         }),
       packages: env => {
-        const id = `jupyter-layenv-packages-${env.id}`;
+        const id = packagesId(env);
         const open = Array.from(app.shell.widgets('main')).find(
           w => w.id === id
         );

@@ -294,6 +294,11 @@ async function flow(page) {
     return el === document.body ? 'the page body' : el.getAttribute('aria-label') || el.tagName;
   });
   check(focused === 'Filter environments', `the focus goes to the sidebar's filter, not lost with the row (${focused})`);
+  // its Packages tab (add, remove, restore on an env that is gone: each would fail) closes with it
+  await page.waitForTimeout(300);
+  const tabs = await page.locator('.lm-DockPanel-tabBar .lm-TabBar-tabLabel').allInnerTexts();
+  log(`the main area's tabs after the delete: ${JSON.stringify(tabs)}`);
+  check(!tabs.includes(`Packages of ${ENV_NAME}`), `the Packages tab of ${ENV_NAME} is closed`);
   await screenshot(page, 'deleted');
 }
 

@@ -533,7 +533,9 @@ class Discovery:
         return memo.get(path, self._stats)
 
     def _dedupe(self, candidates: list[Candidate]) -> tuple[dict[str, Candidate], frozenset[str]]:
-        """One candidate per directory (device and inode: no realpath walk); the first place found names it.
+        """One candidate per directory (device and inode: no realpath walk); the first place found names it, unless
+        that name is a symbolic link and a later one is not: a link anyone may plant in a shared root (``alias ->
+        projA``) must not take the env's name and kernel, nor send the env itself to ``skipped``.
 
         Also the paths found more than once (the same directory under two names, or from two places).
         """
@@ -547,6 +549,9 @@ class Discovery:
                 by_dir[key] = cand
                 continue
             duplicates.update((kept.path, cand.path))
+            if os.path.islink(kept.path) and not os.path.islink(cand.path):  # a collision only: rare, one lstat
+                kept, cand = cand, kept
+                by_dir[key] = kept
             if kept.conda_root is None and cand.conda_root is not None:
                 by_dir[key] = Candidate(kept.path, cand.source, cand.conda_root)
         return {cand.path: cand for cand in by_dir.values()}, frozenset(duplicates)

@@ -890,7 +890,8 @@ interface IProgressProps {
   canEdit: boolean;
 }
 
-function ProgressView({
+/** A job's view: its state, progress, log, cancel; what to do next once it ended (exported for its tests). */
+export function ProgressView({
   store,
   jobId,
   actions,
@@ -922,13 +923,20 @@ function ProgressView({
   const pct = percent(job);
   const final = isFinal(job);
   const kernel = job.environment?.kernels?.[0];
+  // a layer's package change or restore (opened from the sidebar's Jobs): no new kernel, no new environment
+  const creates = !job.action || job.action === 'create';
+  const name = job.name ?? '';
 
   return (
     <div className={`jp-LayenvProgressView jp-mod-${job.state}`}>
       <h2>
         {final
           ? job.state === 'succeeded'
-            ? `Environment ${job.name ?? ''} is ready`
+            ? creates
+              ? `Environment ${name} is ready`
+              : job.action === 'restore'
+                ? `${name} is restored`
+                : `The packages of ${name} changed`
             : job.state === 'cancelled'
               ? `${jobDoing(job, '')} was cancelled`
               : `${jobDoing(job, '')} failed`
@@ -946,10 +954,17 @@ function ProgressView({
         <span className="jp-LayenvBadge">{job.state}</span>
       </div>
       {followError && !final && (
-        <div className="jp-LayenvHelp">Reconnecting… ({followError})</div>
+        <div className="jp-LayenvHelp">
+          Reconnecting… (<CodeText text={followError} />)
+        </div>
       )}
       {job.error && <JobError error={job.error} />}
-      {job.state === 'succeeded' && (
+      {job.state === 'succeeded' && !creates && (
+        <div className="jp-LayenvSuccess">
+          <span>Restart the kernels using {name} to use the new packages.</span>
+        </div>
+      )}
+      {job.state === 'succeeded' && creates && (
         <div className="jp-LayenvSuccess">
           {kernel ? (
             <>
@@ -995,7 +1010,7 @@ function ProgressView({
             {cancelling ? 'Cancelling…' : 'Cancel'}
           </button>
         )}
-        {final && (
+        {final && creates && (
           <>
             {canEdit && job.state !== 'succeeded' && (
               <button

@@ -143,12 +143,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
       const retitle = () => {
         const job = content.jobId ? store.job(content.jobId) : undefined;
         if (job?.name) {
+          const creates = !job.action || job.action === 'create';
           const ended =
             job.state === 'failed' || job.state === 'cancelled'
               ? ` (${job.state})`
-              : '';
+              : job.state === 'succeeded'
+                ? ' (done)'
+                : '';
           widget.title.label =
-            job.state === 'succeeded'
+            job.state === 'succeeded' && creates
               ? `Environment ${job.name}`
               : `${jobDoing(job)}${ended}`;
         }

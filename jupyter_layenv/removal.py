@@ -136,6 +136,12 @@ def unlisted(roots: list[str], discovered: Discovered) -> list[str]:
 
 def leftover(path: str) -> dict[str, str]:
     """A skipped entry for an unlisted directory that is no half-made build: listed with what to do, never hidden."""
+    if os.path.islink(path):  # to an env listed where it is, or to anything else: never "rm -r" through it
+        return {
+            "path": path,
+            "reason": f"a symbolic link to {os.path.realpath(path)}, not an environment of its own here: it blocks "
+            f"the name {os.path.basename(path)!r}; remove the link (rm {path}) if it is not wanted",
+        }
     return {
         "path": path,
         "reason": f"not an environment (no pyvenv.cfg, no conda-meta/): perhaps left by a build that was killed; it "

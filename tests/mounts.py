@@ -37,3 +37,15 @@ def tmpfs(directory: Path, options: str) -> Iterator[Path]:
         yield directory
     finally:
         subprocess.run(["umount", "-l", str(directory)], check=True)
+
+
+@contextlib.contextmanager
+def ramfs(directory: Path) -> Iterator[Path]:
+    """A ramfs over ``directory`` (root only): a local file system change notifications never trust (it is not in
+    their list of file systems whose every change makes an event); always unmounted again."""
+    directory.mkdir(parents=True, exist_ok=True)
+    mount(["-t", "ramfs", "layenv-test", str(directory)])
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=True)

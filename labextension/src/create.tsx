@@ -926,6 +926,8 @@ export function ProgressView({
   // a layer's package change or restore (opened from the sidebar's Jobs): no new kernel, no new environment
   const creates = !job.action || job.action === 'create';
   const name = job.name ?? '';
+  const deleted =
+    !!job.environment && store.deletedEnvs.has(job.environment.id);
 
   return (
     <div className={`jp-LayenvProgressView jp-mod-${job.state}`}>
@@ -964,7 +966,10 @@ export function ProgressView({
           <span>Restart the kernels using {name} to use the new packages.</span>
         </div>
       )}
-      {job.state === 'succeeded' && creates && (
+      {job.state === 'succeeded' && creates && deleted && (
+        <div className="jp-LayenvHelp">{name} was deleted since.</div>
+      )}
+      {job.state === 'succeeded' && creates && !deleted && (
         <div className="jp-LayenvSuccess">
           {kernel ? (
             <>

@@ -244,6 +244,11 @@ def test_each_server_runs_as_its_user_and_lists_the_system_base(
         assert base["id"] == servers.base_id
         assert base["scope"] == "system" and base["owner"] == "root" and base["writable"] is False
         assert base["kernels"] and base["delete_blocked_reason"]
+        # the Conda root has no ipykernel and is the administrator's: no advice to pip install into it
+        root_env = by_path[str(shared_area.conda_root)]
+        assert root_env["kernels"] == [] and root_env["writable"] is False
+        assert "pip install" not in root_env["skipped_reason"], root_env
+        assert "create a layer on it with inherit" in root_env["skipped_reason"], root_env
         code, body = server.request("DELETE", f"layenv/environments/{servers.base_id}")
         assert code == 403, (code, body)
         # the administrator's base, in a system root: never ours to delete, and no advice to remove it (it said

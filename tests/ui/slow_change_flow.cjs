@@ -48,7 +48,7 @@ async function flow(page) {
   const row = sidebar.locator(`li.jp-LayenvEnv[data-env-id="${ENV_ID}"]`);
   await row.waitFor();
   await row.getByRole('button', { name: `Packages of ${ENV_NAME}` }).click();
-  const view = page.locator('.jp-LayenvPackages').last();
+  let view = page.locator('.jp-LayenvPackages').last();
   await view.locator('[aria-label="History"] li[data-revision="1"]').waitFor();
 
   // -- a slow change: progress, live log, listed in the sidebar, cancelled
@@ -58,7 +58,7 @@ async function flow(page) {
   await plan.waitFor({ timeout: 120000 });
   log(`the plan: ${JSON.stringify(await plan.innerText())}`);
   await plan.getByRole('button', { name: 'Apply' }).click();
-  const job = view.locator('.jp-LayenvPackages-job');
+  let job = view.locator('.jp-LayenvPackages-job');
   await job.waitFor();
   await page.waitForTimeout(2500);
   await screenshot(page, 'slow-running');
@@ -75,6 +75,14 @@ async function flow(page) {
   );
   check(true, 'the view shows the live log of the change');
   await screenshot(page, 'slow-log');
+  // the tab closed and opened again meanwhile: the running change is shown there, with its Cancel
+  await page.evaluate(() => window.jupyterapp.shell.currentWidget.close());
+  await view.waitFor({ state: 'detached' });
+  await row.getByRole('button', { name: `Packages of ${ENV_NAME}` }).click();
+  view = page.locator('.jp-LayenvPackages').last();
+  job = view.locator('.jp-LayenvPackages-job');
+  await job.getByRole('button', { name: 'Cancel' }).waitFor({ timeout: 5000 });
+  check(await view.getByLabel('Packages to add').isDisabled(), 'opened again, the view shows the running change, its form waits');
   await job.getByRole('button', { name: 'Cancel' }).click();
   await job.locator('.jp-LayenvBadge', { hasText: 'cancelled' }).waitFor({ timeout: 60000 });
   await screenshot(page, 'slow-cancelled');

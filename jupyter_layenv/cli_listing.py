@@ -14,6 +14,7 @@ from .cliwords import cli_words
 from .condabase import first_base_hint, has_conda_env
 from .kernels import group_name
 from .kernelspecs import LayenvKernelSpecManager
+from .sharing import foreign_owners
 from .usage import health
 
 
@@ -48,6 +49,8 @@ class DoctorApp(LayenvCommand):
                 member = "member" if root["member"] else "NOT a member: not listed"
                 access = f"group {root['group']}, {member}, {access}"
             print(printable(f"  found   {root['scope'] + ' root':<18} {root['path']}  [{root['id']}: {access}]"))
+            for owned in root["foreign_owners"]:
+                print(printable(f"            ! {owned['message']}"))
         print()
         print(render_listing(report))
         server = report["kernel_spec_manager"]
@@ -153,6 +156,7 @@ def _shared_roots(ksm: LayenvKernelSpecManager) -> list[dict[str, Any]]:
             "group": group_name(root.gid),
             "member": root.member,
             "writable": root.writable,
+            "foreign_owners": foreign_owners(root, discovered),
         }
         for root in discovered.roots
     ]

@@ -301,8 +301,8 @@ class LayenvKernelSpecManager(KernelSpecManager):
         for name, resource_dir in names.items():
             try:
                 spec = self._get_kernel_spec_by_name(name, resource_dir)
-            except Exception:  # a broken kernel.json must not hide the others
-                self.log.warning("jupyter_layenv: cannot read kernelspec %s in %s", name, resource_dir, exc_info=True)
+            except Exception as err:  # a broken kernel.json must not hide the others; one line, no traceback
+                self.log.warning("jupyter_layenv: cannot read kernelspec %s in %s: %s", name, resource_dir, err)
                 continue
             specs[name] = {"resource_dir": resource_dir, "spec": spec.to_dict()}
         deps = [*self.kernel_dirs, *names.values(), *(os.path.join(d, "kernel.json") for d in names.values())]

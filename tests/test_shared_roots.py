@@ -17,6 +17,7 @@ import hashlib
 import html
 import json
 import os
+import pwd
 import random
 import shutil
 import signal
@@ -243,6 +244,11 @@ def test_each_server_runs_as_its_user_and_lists_the_system_base(
         assert base["id"] == servers.base_id
         assert base["scope"] == "system" and base["owner"] == "root" and base["writable"] is False
         assert base["kernels"] and base["delete_blocked_reason"]
+        # the Conda root has no ipykernel and is the administrator's: no advice to pip install into it
+        root_env = by_path[str(shared_area.conda_root)]
+        assert root_env["kernels"] == [] and root_env["writable"] is False
+        assert "pip install" not in root_env["skipped_reason"], root_env
+        assert "create a layer on it with inherit" in root_env["skipped_reason"], root_env
         code, body = server.request("DELETE", f"layenv/environments/{servers.base_id}")
         assert code == 403, (code, body)
         # the administrator's base, in a system root: never ours to delete, and no advice to remove it (it said
@@ -714,3 +720,28 @@ def test_a_group_root_made_read_only_mid_create_is_said_so_and_its_leftover_goes
     assert "frozen" not in envs_in(listing(bob), group_root)
     assert not path.exists()
     create_in_group(bob, "frozen", servers.base_id)
+
+
+def test_doctor_names_the_group_envs_an_outsider_still_owns(
+    servers: Servers, unix_users: Users, shared_area: SharedArea, group_root: Path
+):
+    """A member who leaves the group keeps owning the envs they made in its root, and with it the right to change
+    their files while the others' kernels run them; so does whoever is given a deleted account's uid. The
+    administrator's (or a member's) ``jupyter layenv doctor`` names each such env with what to do."""
+    create_in_group(servers.bob, "left", servers.base_id)
+    shutil.copytree(group_root / "left", group_root / "gone", symlinks=True)
+    unused_uid = next(uid for uid in range(59999, 50000, -1) if uid not in {p.pw_uid for p in pwd.getpwall()})
+    for owner, name in ((unix_users.carol.uid, "left"), (unused_uid, "gone")):  # bob left; an account deleted
+        for item, _ in tree_modes(group_root / name):
+            os.lchown(item, owner, -1)
+    doctor = [str(shared_area.jupyter), "layenv", "doctor"]
+    proc = unix_users.alice.run([*doctor, "--json"], env=servers.alice.env)
+    assert proc.returncode == 0, proc.stderr
+    (root,) = [root for root in json.loads(proc.stdout)["shared_roots"] if root["id"] == GROUP_ROOT]
+    owned = {item["env"]: item for item in root["foreign_owners"]}
+    assert set(owned) == {"left", "gone"}, owned
+    assert owned["left"]["owner"] == unix_users.carol.name
+    assert f"chown -R MEMBER {group_root / 'left'}" in owned["left"]["message"]
+    assert owned["gone"]["owner"].startswith(f"uid {unused_uid}, an account that no longer exists")
+    text = unix_users.alice.run(doctor, env=servers.alice.env).stdout
+    assert f"! left is owned by {unix_users.carol.name}, who is not a member of {unix_users.group}" in text, text

@@ -431,6 +431,9 @@ def _not_a_kernel_reason(proto: Proto) -> str | None:
         return None if facts.kernels else _no_python(proto)
     if proto.has_ipykernel:
         return None
+    if not facts.writable:  # an administrator's base, another user's env: an install there is not this user's to do
+        layer = ", or create a layer on it with inherit" if proto.kind in (CONDA_BASE, CONDA_ENV) else ""
+        return f"no ipykernel, and it is read-only for you: ask its owner to install ipykernel into it{layer}"
     install = f"`{facts.python} -m pip install ipykernel`"
     if proto.kind in (CONDA_BASE, CONDA_ENV):
         return f"no ipykernel: run {install} (or conda install ipykernel), or create a layer on it with inherit"

@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
-from stat import S_IWUSR
+from stat import S_ISREG, S_IWUSR
 from typing import TypeVar
 
 from .. import fsread
@@ -166,10 +166,9 @@ def inspect_prefix(
         deps.append(cfg_path)
         pyvenv = _read_parsed(cfg_path, parsed, _pyvenv_values)
         if pyvenv is None:
-            problem = (
-                f"garbled pyvenv.cfg (no 'home = …' line) in {path}: "
-                "recreate the environment, e.g. `python -m venv --clear` with its interpreter"
-            )
+            reason = _unreadable_cfg(cfg_path) or "garbled pyvenv.cfg (no 'home = …' line)"
+            problem = f"{reason} in {path}: recreate the environment, e.g. `python -m venv --clear` with its "
+            problem += "interpreter"
     if is_conda:
         deps.append(base + "conda-meta")
     elif has_meta and pyvenv is None and problem is None:
@@ -277,6 +276,22 @@ def _read_parsed(path: str, parsed: dict[bytes, T | None] | None, parse: Callabl
     if parsed is not None:
         parsed[data] = value
     return value
+
+
+def _unreadable_cfg(cfg_path: str) -> str | None:
+    """Why a pyvenv.cfg that gave no values could not be read at all (``None``: it was read, and has no ``home``);
+    asked only then, so a listing pays nothing for it."""
+    try:
+        st = os.stat(cfg_path)
+    except OSError as err:
+        return f"unreadable pyvenv.cfg ({err.strerror})"
+    if not S_ISREG(st.st_mode):
+        return "pyvenv.cfg is not a regular file (a FIFO, a device or a directory)"
+    if st.st_size > fsread.MAX_SMALL_FILE:
+        return f"pyvenv.cfg is too large ({st.st_size} bytes; a real one holds a few lines)"
+    if not os.access(cfg_path, os.R_OK):
+        return "unreadable pyvenv.cfg (permission denied)"
+    return None
 
 
 def _base(path: str) -> str:

@@ -926,6 +926,11 @@ export function ProgressView({
   // a layer's package change or restore (opened from the sidebar's Jobs): no new kernel, no new environment
   const creates = !job.action || job.action === 'create';
   const name = job.name ?? '';
+  const deleted =
+    !!job.environment && store.deletedEnvs.has(job.environment.id);
+  // the server's step of a queued job is "queued", as its state: say what it waits for
+  const step =
+    job.state === 'queued' ? 'waiting for other jobs to finish' : job.step;
 
   return (
     <div className={`jp-LayenvProgressView jp-mod-${job.state}`}>
@@ -946,11 +951,11 @@ export function ProgressView({
       <ProgressBar
         pct={pct}
         label="Progress"
-        valueText={pct === null ? job.step : `${pct} %: ${job.step}`}
+        valueText={pct === null ? step : `${pct} %: ${step}`}
       />
       <div className="jp-LayenvProgress-status" aria-live="polite">
         {pct !== null && <span className="jp-LayenvProgress-pct">{pct} %</span>}{' '}
-        <span className="jp-LayenvProgress-step">{job.step}</span>
+        <span className="jp-LayenvProgress-step">{step}</span>
         <span className="jp-LayenvBadge">{job.state}</span>
       </div>
       {followError && !final && (
@@ -964,7 +969,10 @@ export function ProgressView({
           <span>Restart the kernels using {name} to use the new packages.</span>
         </div>
       )}
-      {job.state === 'succeeded' && creates && (
+      {job.state === 'succeeded' && creates && deleted && (
+        <div className="jp-LayenvHelp">{name} was deleted since.</div>
+      )}
+      {job.state === 'succeeded' && creates && !deleted && (
         <div className="jp-LayenvSuccess">
           {kernel ? (
             <>

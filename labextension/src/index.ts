@@ -409,6 +409,7 @@ async function deleteEnv(
   try {
     await store.api.deleteEnvironment(env.id);
     deleted = true;
+    store.envDeleted(env.id);
   } catch (error) {
     // Refused (a kernel started meanwhile: 409): the row stays, the focus with its button, and the server's words.
     void showServerError(`Could not delete ${env.name}`, errorMessage(error));

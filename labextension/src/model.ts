@@ -234,6 +234,38 @@ export interface IRevisions {
 }
 
 /** How many packages a revision's lock holds: "(1 package)", "(3 packages)". */
+/**
+ * What restoring a revision does to the layer, for its confirmation: what goes, what comes, what changes version
+ * (names compared as PEP 503 does; the installer's tooling left out, as the revisions leave it out).
+ */
+export function restoreChanges(
+  current: IPackage[],
+  lock: IRevision['lock']
+): string {
+  const key = (name: string) => name.toLowerCase().replace(/[-_.]+/g, '-');
+  const now = new Map(
+    current.filter(p => !isTooling(p.name)).map(p => [key(p.name), p])
+  );
+  const then = new Map(lock.map(p => [key(p.name), p]));
+  const removes = [...now].filter(([k]) => !then.has(k)).map(([, p]) => p);
+  const installs = [...then].filter(([k]) => !now.has(k)).map(([, p]) => p);
+  const changes = [...then]
+    .filter(([k, p]) => now.has(k) && now.get(k)?.version !== p.version)
+    .map(([k, p]) => `${p.name} ${now.get(k)?.version} → ${p.version}`);
+  const parts = [
+    removes.length
+      ? `removes ${removes.map(p => `${p.name} ${p.version}`).join(', ')}`
+      : '',
+    installs.length
+      ? `installs ${installs.map(p => `${p.name} ${p.version}`).join(', ')}`
+      : '',
+    changes.length ? `changes ${changes.join(', ')}` : ''
+  ].filter(Boolean);
+  return parts.length
+    ? parts.join('; ')
+    : 'no package changes: the layer has these versions already';
+}
+
 export function revisionPackages(rev: Pick<IRevision, 'lock'>): string {
   return `(${plural(rev.lock.length, 'package')})`;
 }

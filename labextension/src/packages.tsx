@@ -21,6 +21,7 @@ import {
   IRevision,
   isFinal,
   percent,
+  restoreChanges,
   revisionPackages,
   revisionSummary,
   revisionTime,
@@ -160,7 +161,7 @@ export function PackagesView(props: {
   const restore = async (rev: IRevision) => {
     const result = await showDialog({
       title: `Restore revision ${rev.revision} of ${env.name}?`,
-      body: `The layer becomes exactly revision ${rev.revision}'s ${rev.lock.length} packages (recorded as a new revision).`,
+      body: `The layer goes back to revision ${rev.revision}: ${restoreChanges(details?.packages.layer ?? [], rev.lock)}. Recorded as a new revision.`,
       buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Restore' })]
     });
     if (!result.button.accept) {

@@ -35,6 +35,8 @@ export class LayenvStore {
   /** The log text received so far, per job. */
   readonly logs = new Map<string, string>();
   readonly followErrors = new Map<string, string>();
+  /** Envs deleted from this page: the job views that made them stop offering a notebook on them. */
+  readonly deletedEnvs = new Set<string>();
   private _followers = new Map<string, JobFollower>();
   private _changed = new Signal<this, void>(this);
   private _jobChanged = new Signal<this, IFollowUpdate>(this);
@@ -60,6 +62,11 @@ export class LayenvStore {
         .filter(job => !isFinal(job) && job.path)
         .map(job => job.path as string)
     );
+  }
+
+  envDeleted(envId: string): void {
+    this.deletedEnvs.add(envId);
+    this._changed.emit();
   }
 
   job(id: string): IJob | undefined {

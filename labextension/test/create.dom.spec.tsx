@@ -40,9 +40,10 @@ const layer = env({
   ]
 });
 
-function show(job: IJob): string {
+function show(job: IJob, deleted: string[] = []): string {
   const store = new LayenvStore({} as LayenvAPI);
   store.jobs = [job];
+  deleted.forEach(id => store.envDeleted(id));
   act(() =>
     root.render(
       <ProgressView
@@ -93,5 +94,28 @@ describe("a package change's job view", () => {
     expect(text).toContain('Environment byhand is ready');
     expect(text).toContain('New kernel');
     expect(text).toContain('Create another environment');
+  });
+
+  it('a create whose environment was deleted since offers no notebook on it', () => {
+    const text = show(done('create'), [layer.id]);
+    expect(text).toContain('byhand was deleted since');
+    expect(text).not.toContain('Open a notebook with it');
+    expect(container.querySelector('button.jp-mod-accept')).toBeNull();
+  });
+
+  it('a queued job says what it waits for, not "queued" twice', () => {
+    const text = show({
+      ...done('create'),
+      state: 'queued',
+      step: 'queued',
+      progress: 0
+    });
+    expect(text).toContain('waiting for other jobs to finish');
+    expect(text).not.toMatch(/queued\s*queued/);
+    expect(
+      container
+        .querySelector('[role="progressbar"]')
+        ?.getAttribute('aria-valuetext')
+    ).toBe('waiting for other jobs to finish');
   });
 });

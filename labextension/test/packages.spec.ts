@@ -5,6 +5,7 @@ import {
   isTooling,
   jobDoing,
   jobLine,
+  restoreChanges,
   revisionSummary,
   revisionTime,
   splitSpecs
@@ -99,5 +100,32 @@ describe('isTooling: what the history counts and exports leave out', () => {
     expect(isTooling('Setuptools')).toBe(true);
     expect(isTooling('iniconfig')).toBe(false);
     expect(isTooling('pip-tools')).toBe(false);
+  });
+});
+
+describe('what a restore does, in the confirmation', () => {
+  const pkg = (name: string, version: string) => ({ name, version });
+
+  it('names what goes, what comes and what changes version', () => {
+    expect(
+      restoreChanges(
+        [pkg('iniconfig', '2.0.0'), pkg('pip', '26.3'), pkg('Flask', '3.0.3')],
+        [pkg('flask', '2.3.0'), pkg('requests', '2.32.0')]
+      )
+    ).toBe(
+      'removes iniconfig 2.0.0; installs requests 2.32.0; changes flask 3.0.3 → 2.3.0'
+    );
+  });
+
+  it('leaves the installer tooling out (the revisions do not count it)', () => {
+    expect(
+      restoreChanges([pkg('iniconfig', '2.0.0'), pkg('pip', '26.3')], [])
+    ).toBe('removes iniconfig 2.0.0');
+  });
+
+  it('says when nothing would change', () => {
+    expect(restoreChanges([pkg('a_b', '1.0')], [pkg('A-B', '1.0')])).toBe(
+      'no package changes: the layer has these versions already'
+    );
   });
 });

@@ -299,6 +299,10 @@ async function flow(page) {
   const tabs = await page.locator('.lm-DockPanel-tabBar .lm-TabBar-tabLabel').allInnerTexts();
   log(`the main area's tabs after the delete: ${JSON.stringify(tabs)}`);
   check(!tabs.includes(`Packages of ${ENV_NAME}`), `the Packages tab of ${ENV_NAME} is closed`);
+  // the tab of the job that created it stays (its log), but offers no notebook on a kernel that is gone
+  const createdView = page.locator('.jp-LayenvProgressView', { hasText: `${ENV_NAME} was deleted since` });
+  check((await createdView.count()) === 1, `the create's tab says ${ENV_NAME} was deleted since`);
+  check((await createdView.getByRole('button', { name: 'Open a notebook with it' }).count()) === 0, 'and offers no notebook on it');
   await screenshot(page, 'deleted');
 }
 

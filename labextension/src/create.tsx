@@ -928,6 +928,9 @@ export function ProgressView({
   const name = job.name ?? '';
   const deleted =
     !!job.environment && store.deletedEnvs.has(job.environment.id);
+  // the server's step of a queued job is "queued", as its state: say what it waits for
+  const step =
+    job.state === 'queued' ? 'waiting for other jobs to finish' : job.step;
 
   return (
     <div className={`jp-LayenvProgressView jp-mod-${job.state}`}>
@@ -948,11 +951,11 @@ export function ProgressView({
       <ProgressBar
         pct={pct}
         label="Progress"
-        valueText={pct === null ? job.step : `${pct} %: ${job.step}`}
+        valueText={pct === null ? step : `${pct} %: ${step}`}
       />
       <div className="jp-LayenvProgress-status" aria-live="polite">
         {pct !== null && <span className="jp-LayenvProgress-pct">{pct} %</span>}{' '}
-        <span className="jp-LayenvProgress-step">{job.step}</span>
+        <span className="jp-LayenvProgress-step">{step}</span>
         <span className="jp-LayenvBadge">{job.state}</span>
       </div>
       {followError && !final && (

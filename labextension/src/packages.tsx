@@ -117,6 +117,20 @@ export function PackagesView(props: {
     await reload();
   };
 
+  // Opened while a change or restore of this layer runs (this tab closed and opened again): that job is followed
+  // here, with its Cancel, instead of a form the server would refuse with "a job is working on it".
+  React.useEffect(() => {
+    const busy = store.jobs.find(
+      j =>
+        !isFinal(j) &&
+        j.path === env.path &&
+        (j.action === 'change' || j.action === 'restore')
+    );
+    if (busy) {
+      void follow(busy, busy.action === 'restore' ? 'Restore' : 'Change');
+    }
+  }, []);
+
   const jobLabel = job?.action === 'restore' ? 'Restore' : 'Package change';
 
   const cancel = async (jobId: string) => {

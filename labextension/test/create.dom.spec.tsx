@@ -102,4 +102,20 @@ describe("a package change's job view", () => {
     expect(text).not.toContain('Open a notebook with it');
     expect(container.querySelector('button.jp-mod-accept')).toBeNull();
   });
+
+  it('a queued job says what it waits for, not "queued" twice', () => {
+    const text = show({
+      ...done('create'),
+      state: 'queued',
+      step: 'queued',
+      progress: 0
+    });
+    expect(text).toContain('waiting for other jobs to finish');
+    expect(text).not.toMatch(/queued\s*queued/);
+    expect(
+      container
+        .querySelector('[role="progressbar"]')
+        ?.getAttribute('aria-valuetext')
+    ).toBe('waiting for other jobs to finish');
+  });
 });

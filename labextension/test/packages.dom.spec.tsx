@@ -221,4 +221,53 @@ describe('the Packages view', () => {
     expect(log?.open).toBe(false);
     expect(log?.textContent).toContain('cause: Because nope');
   });
+
+  it('opened again while a change of its layer runs: shows that job, with Cancel', async () => {
+    const running: IJob = {
+      id: 'j7',
+      name: 'byhand',
+      path: layer.path,
+      action: 'change',
+      state: 'running',
+      step: 'install',
+      progress: 0.6,
+      created: 1
+    };
+    const fake = {
+      getEnvironment: async () => details,
+      listRevisions: async () => ({ revisions: [] }),
+      getJob: async () => running,
+      getLog: async () => ({ text: 'Building slowbuild\n', next: 18 })
+    } as unknown as LayenvAPI;
+    const shared = new LayenvStore(fake);
+    shared.pollInterval = 20;
+    // another layer's job, and this layer's create that ended, are not this view's
+    shared.jobs = [
+      { ...running, id: 'other', path: '/home/ada/.virtualenvs/other' },
+      running,
+      { ...running, id: 'old', action: 'create', state: 'succeeded' }
+    ];
+    await act(async () => {
+      root.render(<PackagesView store={shared} env={layer} />);
+      await new Promise(resolve => setTimeout(resolve, 100));
+    });
+    const job = container.querySelector(
+      '.jp-LayenvPackages-job'
+    ) as HTMLElement;
+    expect(job).not.toBeNull();
+    expect(job.textContent).toContain('install');
+    expect(
+      Array.from(job.querySelectorAll('button')).some(
+        b => b.textContent === 'Cancel'
+      )
+    ).toBe(true);
+    expect(
+      (
+        container.querySelector(
+          'input[aria-label="Packages to add"]'
+        ) as HTMLInputElement
+      ).disabled
+    ).toBe(true);
+    shared.dispose();
+  });
 });

@@ -5,7 +5,9 @@
  * Packages view → add a package whose build takes minutes (the wheelhouse's slowbuild sdist) → Apply: the view
  * shows the job's progress and its live log, the sidebar's Jobs list it at once, and Cancel stops it (the layer
  * unchanged, the view usable again) → add a package no index has: the view says so → a create naming that package
- * fails: "Edit and try again" brings the form back as it was submitted, the package line fixed, the create works.
+ * fails: "Edit and try again" brings the form back as it was submitted, the package line fixed, the create works
+ * → with the server's two build slots taken by slow creates, a create waits queued: its bar is indeterminate (no
+ * value, no "0 %") until it runs.
  *
  * Environment: LAYENV_UI_URL, LAYENV_UI_TOKEN, LAYENV_UI_ARTIFACTS, LAYENV_UI_ENV_NAME, LAYENV_UI_BASE_ID,
  * LAYENV_UI_SLOW_PACKAGE, LAYENV_UI_MISSING_PACKAGE, CHROMIUM. Exit code 0 when every check held.
@@ -46,7 +48,7 @@ async function flow(page) {
   const row = sidebar.locator(`li.jp-LayenvEnv[data-env-id="${ENV_ID}"]`);
   await row.waitFor();
   await row.getByRole('button', { name: `Packages of ${ENV_NAME}` }).click();
-  const view = page.locator('.jp-LayenvPackages').last();
+  let view = page.locator('.jp-LayenvPackages').last();
   await view.locator('[aria-label="History"] li[data-revision="1"]').waitFor();
 
   // -- a slow change: progress, live log, listed in the sidebar, cancelled
@@ -56,7 +58,7 @@ async function flow(page) {
   await plan.waitFor({ timeout: 120000 });
   log(`the plan: ${JSON.stringify(await plan.innerText())}`);
   await plan.getByRole('button', { name: 'Apply' }).click();
-  const job = view.locator('.jp-LayenvPackages-job');
+  let job = view.locator('.jp-LayenvPackages-job');
   await job.waitFor();
   await page.waitForTimeout(2500);
   await screenshot(page, 'slow-running');
@@ -73,6 +75,14 @@ async function flow(page) {
   );
   check(true, 'the view shows the live log of the change');
   await screenshot(page, 'slow-log');
+  // the tab closed and opened again meanwhile: the running change is shown there, with its Cancel
+  await page.evaluate(() => window.jupyterapp.shell.currentWidget.close());
+  await view.waitFor({ state: 'detached' });
+  await row.getByRole('button', { name: `Packages of ${ENV_NAME}` }).click();
+  view = page.locator('.jp-LayenvPackages').last();
+  job = view.locator('.jp-LayenvPackages-job');
+  await job.getByRole('button', { name: 'Cancel' }).waitFor({ timeout: 5000 });
+  check(await view.getByLabel('Packages to add').isDisabled(), 'opened again, the view shows the running change, its form waits');
   await job.getByRole('button', { name: 'Cancel' }).click();
   await job.locator('.jp-LayenvBadge', { hasText: 'cancelled' }).waitFor({ timeout: 60000 });
   await screenshot(page, 'slow-cancelled');
@@ -121,6 +131,49 @@ async function flow(page) {
   await done.locator('.jp-LayenvProgress-status .jp-LayenvBadge', { hasText: 'succeeded' }).waitFor({ timeout: 120000 });
   check(true, `fixed, ${retryName} is created`);
   await screenshot(page, 'create-retried');
+
+  // -- queued behind two slow builds: nothing is measured yet, the bar says so
+  const slowJobs = [];
+  for (const n of [1, 2]) {
+    const started = await api('POST', 'environments', { name: `${ENV_NAME}_busy${n}`, base: BASE_ID, packages: [SLOW] });
+    check(started.status === 202, `a slow create takes build slot ${n} (${started.status})`);
+    slowJobs.push(started.body.id);
+  }
+  try {
+    for (let waited = 0; waited < 60000; waited += 250) {
+      const states = await Promise.all(slowJobs.map(async id => (await api('GET', `jobs/${id}`)).body.state));
+      if (states.every(s => s === 'running')) {
+        break;
+      }
+      await page.waitForTimeout(250);
+    }
+    const queuedName = `${ENV_NAME}_queued`;
+    await sidebar.getByRole('button', { name: 'New environment' }).click();
+    const third = page.locator('form.jp-LayenvForm').last();
+    await third.waitFor();
+    await third.getByLabel('Name', { exact: true }).fill(queuedName);
+    await third.getByLabel('Base', { exact: true }).selectOption(BASE_ID);
+    await third.getByRole('button', { name: 'Create' }).click();
+    const queued = page.locator('.jp-LayenvProgressView', { hasText: queuedName }).last();
+    await queued.locator('.jp-LayenvProgress-status .jp-LayenvBadge', { hasText: 'queued' }).waitFor();
+    await page.waitForTimeout(1500);
+    await screenshot(page, 'queued');
+    const bar = queued.getByRole('progressbar');
+    const seen = await bar.evaluate(el => ({ now: el.getAttribute('aria-valuenow'), cls: el.className }));
+    log(`the queued job's bar: ${JSON.stringify(seen)}`);
+    check(seen.now === null && /jp-mod-indeterminate/.test(seen.cls), 'a queued create shows an indeterminate bar, no value');
+    check((await queued.locator('.jp-LayenvProgress-pct').count()) === 0, 'and no "0 %"');
+    const moving = await bar.locator('.jp-LayenvProgress-fill').evaluate(el => el.getAnimations().map(a => a.playState));
+    check(moving.includes('running'), `its stripe moves (${JSON.stringify(moving)})`);
+    const waiting = await queued.locator('.jp-LayenvProgress-step').innerText();
+    check(waiting === 'waiting for other jobs to finish', `it says what it waits for: "${waiting}"`);
+    await queued.getByRole('button', { name: 'Cancel' }).click();
+    await queued.locator('.jp-LayenvProgress-status .jp-LayenvBadge', { hasText: 'cancelled' }).waitFor();
+  } finally {
+    for (const id of slowJobs) {
+      await api('DELETE', `jobs/${id}`);
+    }
+  }
 }
 
 run(flow, { log, screenshot });

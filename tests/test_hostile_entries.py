@@ -25,6 +25,7 @@ from oscalls import record_os_calls
 
 from jupyter_layenv import removal
 from jupyter_layenv.create.locks import EnvLock
+from jupyter_layenv.layers import revisions
 from jupyter_layenv.usage.lastuse import LastUseStore
 
 NEWLINE_ESC = "esc\x1b[31mred\nforged"  # a newline and an ANSI colour sequence
@@ -165,3 +166,25 @@ def test_a_usage_directory_planted_as_a_link_is_never_written_through(tmp_path: 
     store.record(str(root / "env"), "bob", group_root=str(root))
     assert sorted(os.listdir(elsewhere)) == ["bob.json"] and (elsewhere / "bob.json").read_text() == "bob's own file\n"
     assert store.last_used([str(root / "env")], {})[str(root / "env")].user == "bob"
+
+
+def test_a_revision_record_never_writes_through_a_link_planted_in_the_layer(tmp_path: Path):
+    """A group layer's ``.layenv-revisions`` is group-writable: a member could plant the next record's temporary file
+    (``000001.json.tmp``, a fixed name) as a link to a file of whoever changes the layer next, whose change then
+    truncated and overwrote that file (their ``~/.bashrc``, say). Or plant the directory itself as a link."""
+    layer, victim = tmp_path / "layer", tmp_path / "bashrc"
+    (layer / ".layenv-revisions").mkdir(parents=True)
+    victim.write_text("export PATH=mine\n")
+    (layer / ".layenv-revisions" / "000001.json.tmp").symlink_to(victim)
+    change = {"user": "bob", "request": {"action": "change"}, "lock": [], "base_path": None, "python_version": None}
+    revisions.record(str(layer), **change)
+    assert victim.read_text() == "export PATH=mine\n"
+    assert [revision.revision for revision in revisions.read_all(str(layer))] == [1]
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.rmtree(layer / ".layenv-revisions")
+    (layer / ".layenv-revisions").symlink_to(elsewhere)
+    with pytest.raises(OSError):
+        revisions.record(str(layer), **change)
+    assert os.listdir(elsewhere) == []

@@ -22,6 +22,7 @@ from typing import Any
 
 from .. import fsread
 from ..model import BUILDING_MARKER, PROVENANCE
+from ..safewrite import replace_file
 
 
 @dataclass(frozen=True)
@@ -174,10 +175,6 @@ def finish(plan: BuildPlan, job_id: str) -> None:
         "job": job_id,
         "environment_yml": plan.environment_yml,
     }
-    tmp = os.path.join(plan.path, f".{PROVENANCE}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(provenance, handle, indent=1)
-    if plan.group_gid is not None:
-        os.chmod(tmp, 0o664)
-    os.replace(tmp, os.path.join(plan.path, PROVENANCE))
+    mode = 0o664 if plan.group_gid is not None else None  # a group env's: made while members may write its dir
+    replace_file(plan.path, PROVENANCE, json.dumps(provenance, indent=1), mode)
     os.unlink(os.path.join(plan.path, BUILDING_MARKER))

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
 from ..model import BUILDING_MARKER, PROVENANCE
+from ..safewrite import replace_file
 from .process import kill_group, spawn_guarded
 
 PROGRESS = "@layenv-progress "  # a worker stdout line carrying {"step", "done", "total", "package", "fraction"}
@@ -169,10 +170,7 @@ def finish(plan: CondaPlan, job_id: str) -> None:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "job": job_id,
     }
-    tmp = os.path.join(plan.path, f".{PROVENANCE}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(provenance, handle, indent=1)
-    os.replace(tmp, os.path.join(plan.path, PROVENANCE))
+    replace_file(plan.path, PROVENANCE, json.dumps(provenance, indent=1))
     register_environment(plan.path)
     os.unlink(os.path.join(plan.path, BUILDING_MARKER))
 

@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 
 from .. import fsread
 from ..inventory import TOOLING, distributions
+from ..safewrite import replace_file
 from . import revisions
 from .apply import uninstall_argv
 from .plan import LayerPlan, Pin
@@ -99,11 +100,7 @@ def take_snapshot(env_path: str, job_id: str) -> None:
     tops = [top for top in SNAPSHOT_TOPS if os.path.isdir(os.path.join(env_path, top))]
     for top in tops:
         _link_tree(os.path.join(env_path, top), os.path.join(snapshot, top))
-    tmp = os.path.join(snapshot, f".{SNAPSHOT_MARKER}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump({"job": job_id, "tops": tops}, handle)
-    os.chmod(tmp, shared[1])
-    os.replace(tmp, os.path.join(snapshot, SNAPSHOT_MARKER))
+    replace_file(snapshot, SNAPSHOT_MARKER, json.dumps({"job": job_id, "tops": tops}), shared[1])
 
 
 def _shared_modes(env_path: str) -> tuple[int, int]:

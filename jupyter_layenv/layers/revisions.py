@@ -21,6 +21,7 @@ from .. import fsread
 from ..inventory import TOOLING, distributions
 from ..locators.prefix import site_packages_of
 from ..model import PROVENANCE
+from ..safewrite import replace_file
 
 REVISIONS_DIR = ".layenv-revisions"
 
@@ -108,11 +109,8 @@ def record(
     )
     directory = os.path.join(env_path, REVISIONS_DIR)
     os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, f"{revision.revision:06d}.json")
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(asdict(revision), handle, indent=1)
-    os.replace(tmp, path)
+    # a group layer's: any member may plant a link there (see safewrite)
+    replace_file(directory, f"{revision.revision:06d}.json", json.dumps(asdict(revision), indent=1))
     return revision
 
 

@@ -1,0 +1,33 @@
+"""Replacing a small file in a directory other users may write (a group root, a group layer), never through a link.
+
+Any member may plant a symbolic link in such a directory, at the name a writer is about to use (a fixed temporary
+name) or as the directory itself: ``open(path, "w")`` would then truncate and overwrite whatever file the link points
+to that the writer may write (their ``~/.bashrc``). Here the directory is opened without following a link, the new
+content written under a fresh name made with ``O_EXCL | O_NOFOLLOW``, and renamed over the file, all relative to the
+directory's descriptor. Blocking.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+
+def replace_file(directory: str, name: str, text: str, mode: int | None = None) -> None:
+    """``directory/name`` holds ``text``, with ``mode`` (``None``: 0666 less the umask, as ``open`` makes a file);
+    :class:`OSError` (ELOOP) when ``directory`` is a link."""
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        tmp = f".{name}.{secrets.token_hex(6)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=dir_fd)
+        try:
+            if mode is not None:
+                os.fchmod(fd, mode)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            os.unlink(tmp, dir_fd=dir_fd)
+            raise
+    finally:
+        os.close(dir_fd)

@@ -25,6 +25,7 @@ from oscalls import record_os_calls
 
 from jupyter_layenv import removal
 from jupyter_layenv.create.locks import EnvLock
+from jupyter_layenv.usage.lastuse import LastUseStore
 
 NEWLINE_ESC = "esc\x1b[31mred\nforged"  # a newline and an ANSI colour sequence
 NOT_UTF8 = os.fsdecode(b"real\xffenv")  # the byte 0xff, as Python names it: "real\udcffenv"
@@ -149,3 +150,18 @@ def test_junk_directories_in_a_root_cost_no_lock_each_per_listing(tmp_path: Path
         lock.release()
     assert sorted(found) == sorted(str(root / f"junk{i}") for i in range(200))
     assert len(calls.paths("open")) <= 6, calls.calls
+
+
+def test_a_usage_directory_planted_as_a_link_is_never_written_through(tmp_path: Path):
+    """A member replaces a group root's ``.layenv-usage`` with a link to a directory another member may write (their
+    project, their home): that member's next kernel start wrote its record there, replacing a file of theirs named
+    ``<user>.json`` and leaving ``<user>.json.lock`` beside it. The use is now kept in the user's own data dir."""
+    root, elsewhere = tmp_path / "group", tmp_path / "bobs-project"
+    root.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "bob.json").write_text("bob's own file\n")
+    (root / ".layenv-usage").symlink_to(elsewhere)
+    store = LastUseStore(str(tmp_path / "data"))
+    store.record(str(root / "env"), "bob", group_root=str(root))
+    assert sorted(os.listdir(elsewhere)) == ["bob.json"] and (elsewhere / "bob.json").read_text() == "bob's own file\n"
+    assert store.last_used([str(root / "env")], {})[str(root / "env")].user == "bob"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
+import secrets
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -90,45 +90,70 @@ class LastUseStore:
         cached = self._parsed.get(path)
         if cached is not None and cached[0] == mtime:
             return cached[1]
-        try:
-            raw = json.loads(fsread.read_small_text(path) or "{}")
-        except ValueError:
-            raw = {}
-        uses = {
-            key: LastUse(str(value["time"]), str(value.get("user") or "?"))
-            for key, value in (raw.items() if isinstance(raw, dict) else [])
-            if isinstance(value, dict) and isinstance(value.get("time"), str)
-        }
+        uses = _parse(fsread.read_small_text(path))
         self._parsed[path] = (mtime, uses)
         return uses
 
     def _write(self, path: str, key: str, use: LastUse, *, shared: bool) -> None:
-        directory = os.path.dirname(path)
-        if shared and not os.path.isdir(directory):
+        """Everything in the file's directory, opened once without following a link: in a group root any member
+        may replace ``.layenv-usage`` with a link to a directory this user may write (OSError ELOOP: not written)."""
+        directory, name = os.path.split(path)
+        if shared and not os.path.lexists(directory):
             os.mkdir(directory)
             os.chmod(directory, 0o2775)  # members add their own files; the group is the root's (setgid)
         os.makedirs(directory, exist_ok=True)
-        lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # another process's record between our read and rename is kept
-            self._replace(path, key, use, shared=shared)
+            lock = os.open(f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644, dir_fd=dir_fd)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # another process's record between our read and rename is kept
+                self._replace(dir_fd, name, key, use, shared=shared)
+            finally:
+                os.close(lock)
         finally:
-            os.close(lock)
+            os.close(dir_fd)
 
-    def _replace(self, path: str, key: str, use: LastUse, *, shared: bool) -> None:
-        directory = os.path.dirname(path)
-        uses = {k: {"time": v.time, "user": v.user} for k, v in self._read(path).items()}
+    def _replace(self, dir_fd: int, name: str, key: str, use: LastUse, *, shared: bool) -> None:
+        uses = {k: {"time": v.time, "user": v.user} for k, v in _parse(_read_at(dir_fd, name)).items()}
         uses[key] = {"time": use.time, "user": use.user}
-        fd, tmp = tempfile.mkstemp(prefix=".last_used-", dir=directory)
+        tmp = f".last_used-{secrets.token_hex(8)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
         try:
+            if shared:
+                os.fchmod(fd, 0o644)  # readable by the other members
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump(uses, handle, indent=1, sort_keys=True)
-            if shared:
-                os.chmod(tmp, 0o644)  # readable by the other members
-            os.replace(tmp, path)
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
-            os.unlink(tmp)
+            os.unlink(tmp, dir_fd=dir_fd)
             raise
+
+
+def _read_at(dir_fd: int, name: str) -> str | None:
+    """A usage file's text, read relative to its directory's descriptor (no link followed)."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW, dir_fd=dir_fd)
+    except OSError:
+        return None
+    try:
+        data = os.read(fd, fsread.MAX_SMALL_FILE + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return data.decode("utf-8", "replace") if len(data) <= fsread.MAX_SMALL_FILE else None
+
+
+def _parse(text: str | None) -> dict[str, LastUse]:
+    try:
+        raw = json.loads(text or "{}")
+    except ValueError:
+        raw = {}
+    return {
+        key: LastUse(str(value["time"]), str(value.get("user") or "?"))
+        for key, value in (raw.items() if isinstance(raw, dict) else [])
+        if isinstance(value, dict) and isinstance(value.get("time"), str)
+    }
 
 
 def record_start(env_path: str, group_root: str | None) -> None:

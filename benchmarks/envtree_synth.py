@@ -228,11 +228,12 @@ _FS_FUNCS = ("stat", "lstat", "listdir", "scandir", "access", "readlink")
 
 
 @contextmanager
-def counting_fs_calls(skip_thread: str | None = None) -> Iterator[Counter[str]]:
+def counting_fs_calls(skip_thread: str | None = None, paths: list[str] | None = None) -> Iterator[Counter[str]]:
     """Counts os.stat/lstat/listdir/scandir/access/readlink and file opens (``open()`` and ``os.open``, which
     jupyter_layenv's small reads use, both as "open") (diagnostic runs only, not timed), for the discovery and
     usage benchmarks both. ``skip_thread``: not the calls of threads of that name (jupyter_layenv's change
-    notifications promote in a background thread after a listing: counted apart)."""
+    notifications promote in a background thread after a listing: counted apart). ``paths``: gets the path of
+    each call counted."""
     counts: Counter[str] = Counter()
     originals = {name: getattr(os, name) for name in _FS_FUNCS}
     original_open, original_os_open = builtins.open, os.open
@@ -241,6 +242,8 @@ def counting_fs_calls(skip_thread: str | None = None) -> Iterator[Counter[str]]:
         def counted(*args: Any, **kwargs: Any) -> Any:
             if skip_thread is None or threading.current_thread().name != skip_thread:
                 counts[name] += 1
+                if paths is not None and args:
+                    paths.append(os.fsdecode(args[0]) if isinstance(args[0], (str, bytes, os.PathLike)) else "")
             return func(*args, **kwargs)
 
         return counted

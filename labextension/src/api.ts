@@ -73,7 +73,13 @@ export async function requestAPI(
   try {
     response = await ServerConnection.makeRequest(url, init, settings);
   } catch (error) {
-    throw new ServerConnection.NetworkError(error as TypeError);
+    // the browser says only "Failed to fetch" (or "NetworkError when attempting to fetch resource")
+    const said = (error as Error)?.message || String(error);
+    throw new ServerConnection.NetworkError(
+      new TypeError(
+        `the Jupyter server did not answer (${said}): is it still running, and the network up?`
+      )
+    );
   }
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;

@@ -85,6 +85,7 @@ export interface IMetadataChange {
 /** The part of a notebook model this needs (a fake in the unit tests). */
 export interface IKernelspecModel {
   dirty: boolean;
+  readonly isDisposed?: boolean;
   readonly metadataChanged: ISignal<unknown, IMetadataChange>;
   getMetadata(key: string): unknown;
   setMetadata(key: string, value: unknown): void;
@@ -113,6 +114,9 @@ export function keepSavedKernelspec(
     }
     // after JupyterLab's own handling of this change (it marks the notebook dirty)
     setTimeout(() => {
+      if (model.isDisposed) {
+        return; // closed meanwhile
+      }
       const current = model.toJSON() as { metadata?: JSONObject };
       const unchanged = JSONExt.deepEqual(
         {

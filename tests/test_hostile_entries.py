@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from jupyter_process import JUPYTER
 from oscalls import record_os_calls
 
 from jupyter_layenv import removal
+from jupyter_layenv.create import builder
 from jupyter_layenv.create.locks import EnvLock
 from jupyter_layenv.layers import revisions
 from jupyter_layenv.usage.lastuse import LastUseStore
@@ -188,3 +190,33 @@ def test_a_revision_record_never_writes_through_a_link_planted_in_the_layer(tmp_
     with pytest.raises(OSError):
         revisions.record(str(layer), **change)
     assert os.listdir(elsewhere) == []
+
+
+def test_giving_a_new_env_to_its_group_never_follows_a_file_swapped_for_a_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """At the end of a build in a group root, the builder gives the env's files to the group (g+rw) while the members
+    may write its directories. It looked at each file (``lstat``) and then changed it by path: a member who swapped
+    the file for a link in between (simulated here at the exact moment) had the builder's own file made group-
+    writable, its ``~/.bashrc`` say, which that member could then edit."""
+    env, victim = tmp_path / "env", tmp_path / "bashrc"
+    (env / "lib").mkdir(parents=True)
+    target, other = env / "lib" / "module.py", env / "lib" / "other.py"
+    target.write_text("x = 1\n")
+    other.write_text("y = 2\n")
+    victim.write_text("export PATH=mine\n")
+    victim.chmod(0o600)
+    real_lstat = os.lstat
+
+    def raced(path, *args, **kwargs):  # the member wins the race: the file is a link right after it is looked at
+        st = real_lstat(path, *args, **kwargs)
+        if os.fspath(path) == str(target) and not target.is_symlink():
+            target.unlink()
+            target.symlink_to(victim)
+        return st
+
+    monkeypatch.setattr(os, "lstat", raced)
+    builder.share_with_group(str(env), os.getgid())
+    monkeypatch.undo()
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o600
+    assert other.stat().st_mode & 0o060 == 0o060  # the env's own files are the group's

@@ -93,26 +93,37 @@ def share_with_group(path: str, gid: int) -> None:
 
     Files hard-linked from an installer's cache (several links) are left alone: changing their mode would
     change the cache's copy too, and deleting them needs only the directory's write permission.
+
+    The members may write the env's directories while this runs: each entry is changed through a descriptor opened
+    without following a link (``os.fwalk``, ``O_NOFOLLOW``), never by path after an ``lstat``, where a member who
+    swapped a file for a link in between had the builder's own files (``~/.bashrc``) given to the group, writable.
     """
     uid = os.getuid()
-    for directory, _dirs, files in os.walk(path):
-        _share(directory, gid, uid, stat.S_ISGID | stat.S_IRWXG)
+    for _directory, _dirs, files, dir_fd in os.fwalk(path):
+        _share(dir_fd, gid, uid, stat.S_ISGID | stat.S_IRWXG)
         for name in files:
-            _share(os.path.join(directory, name), gid, uid, stat.S_IRGRP | stat.S_IWGRP)
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+            except OSError:
+                continue  # a link (ELOOP), gone, or not readable: left as it is
+            try:
+                _share(fd, gid, uid, stat.S_IRGRP | stat.S_IWGRP)
+            finally:
+                os.close(fd)
 
 
-def _share(path: str, gid: int, uid: int, bits: int) -> None:
+def _share(fd: int, gid: int, uid: int, bits: int) -> None:
     try:
-        st = os.lstat(path)
-        if stat.S_ISLNK(st.st_mode) or st.st_uid != uid or (stat.S_ISREG(st.st_mode) and st.st_nlink > 1):
+        st = os.fstat(fd)
+        if st.st_uid != uid or (stat.S_ISREG(st.st_mode) and st.st_nlink > 1):
             return
         if st.st_gid != gid:
-            os.chown(path, -1, gid)
+            os.fchown(fd, -1, gid)
         wanted = stat.S_IMODE(st.st_mode) | bits
         if stat.S_ISREG(st.st_mode) and st.st_mode & stat.S_IXUSR:
             wanted |= stat.S_IXGRP
         if wanted != stat.S_IMODE(st.st_mode) or st.st_gid != gid:  # chown clears setgid on some systems
-            os.chmod(path, wanted)
+            os.fchmod(fd, wanted)
     except OSError:
         pass  # best effort: a file that stays private only means members cannot overwrite that one file
 

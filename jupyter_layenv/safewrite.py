@@ -31,3 +31,16 @@ def replace_file(directory: str, name: str, text: str, mode: int | None = None) 
             raise
     finally:
         os.close(dir_fd)
+
+
+def chmod_dir(path: str, mode: int, like: os.stat_result | None = None) -> None:
+    """``chmod`` of a directory this process just made where others may write: through a descriptor opened without
+    following a link, so a member who replaced it by a link to a directory of ours (``~``) in between gets no
+    ``chmod`` of that one (OSError ELOOP). ``like``: also take its access and modification times (``copystat``)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchmod(fd, mode)
+        if like is not None:
+            os.utime(fd, ns=(like.st_atime_ns, like.st_mtime_ns))
+    finally:
+        os.close(fd)

@@ -10,6 +10,7 @@ plants are made by the test's own user, which is what another member's would loo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ from oscalls import record_os_calls
 
 from jupyter_layenv import removal
 from jupyter_layenv.create import builder
-from jupyter_layenv.create.locks import EnvLock
+from jupyter_layenv.create.locks import EnvLock, PlantedLink
 from jupyter_layenv.layers import revisions
 from jupyter_layenv.usage.lastuse import LastUseStore
 
@@ -220,3 +221,31 @@ def test_giving_a_new_env_to_its_group_never_follows_a_file_swapped_for_a_link(
     monkeypatch.undo()
     assert stat.S_IMODE(victim.stat().st_mode) == 0o600
     assert other.stat().st_mode & 0o060 == 0o060  # the env's own files are the group's
+
+
+def test_a_directory_made_in_a_group_root_is_never_chmodded_through_a_link_swapped_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The first create in a group root makes ``.layenv-locks`` and the first kernel start ``.layenv-usage``, then
+    makes them group-writable (2775) by path. A member who replaced the new directory by a link in between (the root
+    is group-writable: any member may rename its entries; simulated here at the exact moment) got the ``chmod`` applied
+    to the directory the link names: the creator's home made 2775, readable by all."""
+    root, home = tmp_path / "group", tmp_path / "home"
+    root.mkdir()
+    root.chmod(0o2775)
+    home.mkdir()
+    home.chmod(0o700)
+    real_mkdir = os.mkdir
+
+    def raced(path, *args, **kwargs):  # the member wins the race: the new directory is a link right after it is made
+        real_mkdir(path, *args, **kwargs)
+        if os.path.basename(os.fspath(path)) in (".layenv-locks", ".layenv-usage"):
+            os.rename(path, f"{os.fspath(path)}.moved")
+            os.symlink(home, path)
+
+    monkeypatch.setattr(os, "mkdir", raced)
+    with contextlib.suppress(OSError, PlantedLink):  # refused: the lock directory is a link now
+        EnvLock.try_acquire(str(root / "env"))
+    LastUseStore(str(tmp_path / "data")).record(str(root / "env"), "bob", group_root=str(root))
+    monkeypatch.undo()
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700

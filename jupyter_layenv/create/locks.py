@@ -17,11 +17,14 @@ again), so two takers of one name always lock the same file.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
 import os
 import stat
+
+from ..safewrite import chmod_dir
 
 LOCK_DIR = ".layenv-locks"
 _NAME_ROOM = 255 - len(".lock")  # NAME_MAX, less the lock file's suffix
@@ -163,8 +166,9 @@ def _make_lock_dir(directory: str, shared: bool) -> None:
         os.mkdir(directory, 0o2775 if shared else 0o755)
     except FileExistsError:
         return
-    if shared:  # the umask may have taken the group's write bit
-        os.chmod(directory, 0o2775)
+    if shared:  # the umask may have taken the group's write bit; never through a link swapped in since the mkdir
+        with contextlib.suppress(OSError):  # a link: the open that follows says PlantedLink
+            chmod_dir(directory, 0o2775)
 
 
 def _open_lock(name: str, dir_fd: int, create: bool, shared: bool) -> int | None:

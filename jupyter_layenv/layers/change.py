@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 
 from .. import fsread
 from ..inventory import TOOLING, distributions
-from ..safewrite import replace_file
+from ..safewrite import chmod_dir, replace_file
 from . import revisions
 from .apply import uninstall_argv
 from .plan import LayerPlan, Pin
@@ -77,7 +77,8 @@ class ChangePlan:
 def _link_tree(src: str, dst: str) -> None:
     """Mirror ``src`` at ``dst``: directories made, files hard linked, symlinks recreated."""
     os.makedirs(dst)
-    shutil.copystat(src, dst)
+    st = os.stat(src)
+    chmod_dir(dst, stat.S_IMODE(st.st_mode), like=st)  # as copystat, never through a link swapped in for dst
     with os.scandir(src) as entries:
         for entry in entries:
             target = os.path.join(dst, entry.name)
@@ -96,7 +97,7 @@ def take_snapshot(env_path: str, job_id: str) -> None:
         shutil.rmtree(snapshot)  # a finished job's leftover (its marker is checked before any restore)
     os.mkdir(snapshot)
     shared = _shared_modes(env_path)
-    os.chmod(snapshot, shared[0])
+    chmod_dir(snapshot, shared[0])
     tops = [top for top in SNAPSHOT_TOPS if os.path.isdir(os.path.join(env_path, top))]
     for top in tops:
         _link_tree(os.path.join(env_path, top), os.path.join(snapshot, top))

@@ -21,6 +21,7 @@ from jupyter_core.paths import jupyter_data_dir
 
 from .. import fsread
 from ..identity import account_name
+from ..safewrite import chmod_dir
 
 GROUP_DIR = ".layenv-usage"
 
@@ -100,7 +101,7 @@ class LastUseStore:
         directory, name = os.path.split(path)
         if shared and not os.path.lexists(directory):
             os.mkdir(directory)
-            os.chmod(directory, 0o2775)  # members add their own files; the group is the root's (setgid)
+            chmod_dir(directory, 0o2775)  # members add their own files; the group is the root's (setgid)
         os.makedirs(directory, exist_ok=True)
         dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:

@@ -15,7 +15,15 @@ import secrets
 
 def replace_file(directory: str, name: str, text: str, mode: int | None = None) -> None:
     """``directory/name`` holds ``text``, with ``mode`` (``None``: 0666 less the umask, as ``open`` makes a file);
-    :class:`OSError` (ELOOP) when ``directory`` is a link."""
+    :class:`OSError` (ELOOP) when ``directory`` is a link. An error names ``directory/name`` (a full disk's message
+    says where from it), not the temporary name relative to the directory."""
+    try:
+        _replace_file(directory, name, text, mode)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, os.path.join(directory, name)) from None
+
+
+def _replace_file(directory: str, name: str, text: str, mode: int | None) -> None:
     dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         tmp = f".{name}.{secrets.token_hex(6)}.tmp"

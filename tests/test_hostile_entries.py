@@ -249,3 +249,27 @@ def test_a_directory_made_in_a_group_root_is_never_chmodded_through_a_link_swapp
     LastUseStore(str(tmp_path / "data")).record(str(root / "env"), "bob", group_root=str(root))
     monkeypatch.undo()
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
+
+
+def test_a_new_envs_marker_is_never_written_through_a_link_swapped_in_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A create makes the env's directory, then writes its ``.layenv-building`` marker into it by path: a member who
+    replaced the new directory by a link (simulated at the exact moment) had the marker written in the directory the
+    link names (the creator's own). The create now fails there, and leaves the link's target alone."""
+    root, home = tmp_path / "group", tmp_path / "home"
+    root.mkdir()
+    home.mkdir()
+    real_mkdir = os.mkdir
+
+    def raced(path, *args, **kwargs):
+        real_mkdir(path, *args, **kwargs)
+        if os.fspath(path) == str(root / "env"):
+            os.rename(path, root / "moved")
+            os.symlink(home, path)
+
+    monkeypatch.setattr(os, "mkdir", raced)
+    with contextlib.suppress(OSError):
+        builder.reserve(str(root / "env"), None, "job1")
+    monkeypatch.undo()
+    assert os.listdir(home) == []

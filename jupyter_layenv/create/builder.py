@@ -77,9 +77,7 @@ def reserve(path: str, group_gid: int | None, job_id: str) -> bool:
     try:
         if group_gid is not None:
             share_with_group(path, group_gid)
-        marker = os.path.join(path, BUILDING_MARKER)
-        with open(marker, "w", encoding="utf-8") as handle:
-            handle.write(job_id)
+        replace_file(path, BUILDING_MARKER, job_id)  # never into a link a member swapped in for the new directory
     except BaseException as err:
         shutil.rmtree(path, ignore_errors=True)  # we made it a moment ago: no marker-only directory left
         if isinstance(err, OSError) and err.filename is None:  # a write's error names no file: name where it was

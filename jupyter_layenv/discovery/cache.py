@@ -247,6 +247,18 @@ def mtime_signature(paths: Iterable[str]) -> Signature:
 V = TypeVar("V")
 
 
+def _depend(dependents: dict[str, object], paths: Iterable[str], key: object) -> None:
+    """Records that ``key``'s entry depends on ``paths``: one key per path, or a set of them when several do."""
+    for path in paths:
+        found = dependents.get(path, UNREAD)
+        if found is UNREAD:
+            dependents[path] = key
+        elif isinstance(found, set):
+            found.add(key)
+        elif found != key:
+            dependents[path] = {found, key}
+
+
 class Memo(Generic[V]):
     """Results keyed by path, each valid while the mtimes of its dependencies stay the same.
 
@@ -282,14 +294,7 @@ class Memo(Generic[V]):
         if dependents is None:
             dependents = self._dependents = {}
             for key, signature in self.entries.items():
-                for path in signature:
-                    found = dependents.get(path, UNREAD)
-                    if found is UNREAD:
-                        dependents[path] = key
-                    elif isinstance(found, set):
-                        found.add(key)
-                    elif found != key:
-                        dependents[path] = {found, key}
+                _depend(dependents, signature, key)
         return dependents
 
     def get(self, key: object, stats: ScanStats) -> V:
@@ -329,14 +334,7 @@ class Memo(Generic[V]):
         paths = signature.keys()
         if cached is not None and cached.keys() != paths:
             self._unlink(key, cached.keys() - paths)
-        for path in paths if cached is None else paths - cached.keys():
-            found = dependents.get(path, UNREAD)
-            if found is UNREAD:
-                dependents[path] = key
-            elif isinstance(found, set):
-                found.add(key)
-            elif found != key:
-                dependents[path] = {found, key}
+        _depend(dependents, paths if cached is None else paths - cached.keys(), key)
         return value
 
     def _unlink(self, key: object, paths: Iterable[str]) -> None:

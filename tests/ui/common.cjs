@@ -102,6 +102,25 @@ function api(method, endpoint, body) {
   return rest('layenv/', method, endpoint, body);
 }
 
+/** Create layer `name` on `base` through the REST API and wait for its job: the creation's POST answer. */
+async function createLayer(name, base) {
+  const created = await api('POST', 'environments', { name, base });
+  for (let job = created.body; created.status === 202 && (job.state === 'queued' || job.state === 'running'); ) {
+    await new Promise(resolve => setTimeout(resolve, 200));
+    job = (await api('GET', `jobs/${created.body.id}`)).body;
+    if (job.state === 'failed') {
+      throw new Error(`create failed: ${job.error}`);
+    }
+  }
+  return created;
+}
+
+/** The names of the packages env `id` has in its own layer (not its base's). */
+async function layerPackages(id) {
+  const { body } = await api('GET', `environments/${id}`);
+  return body.packages.layer.map(p => p.name);
+}
+
 /**
  * Export `name` from its sidebar `row` as `format` (a button of the Export dialog, screenshot `stage` taken): the
  * download saved as ARTIFACTS/<prefix>-<its name>; its name and text.
@@ -177,4 +196,19 @@ function run(flow, { log, screenshot }) {
   );
 }
 
-module.exports = { URL_, TOKEN, ARTIFACTS, TIMEOUT, reporter, openLab, openSidebar, api, rest, exportEnv, restoreRevision, run };
+module.exports = {
+  URL_,
+  TOKEN,
+  ARTIFACTS,
+  TIMEOUT,
+  reporter,
+  openLab,
+  openSidebar,
+  api,
+  rest,
+  createLayer,
+  layerPackages,
+  exportEnv,
+  restoreRevision,
+  run,
+};

@@ -14,7 +14,7 @@
  */
 'use strict';
 
-const { reporter, openLab, openSidebar, api, run } = require('./common.cjs');
+const { reporter, openLab, openSidebar, api, createLayer, run } = require('./common.cjs');
 
 const ENV_NAME = process.env.LAYENV_UI_ENV_NAME;
 const BASE_ID = process.env.LAYENV_UI_BASE_ID || 'conda-py311_ai';
@@ -152,15 +152,8 @@ async function flow(page) {
       return measure.call(this, text);
     };
   });
-  const created = await api('POST', 'environments', { name: ENV_NAME, base: BASE_ID });
+  const created = await createLayer(ENV_NAME, BASE_ID);
   check(created.status === 202, `the layer with a long name is being created (${created.status})`);
-  for (let job = created.body; job.state === 'queued' || job.state === 'running'; ) {
-    await new Promise(resolve => setTimeout(resolve, 200));
-    job = (await api('GET', `jobs/${created.body.id}`)).body;
-    if (job.state === 'failed') {
-      throw new Error(`create failed: ${job.error}`);
-    }
-  }
   try {
     await openLab(page);
     const sidebar = await openSidebar(page);

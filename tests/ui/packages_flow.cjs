@@ -12,7 +12,7 @@
  */
 'use strict';
 
-const { reporter, openLab, openSidebar, api, restoreRevision, run } = require('./common.cjs');
+const { reporter, openLab, openSidebar, api, createLayer, layerPackages, restoreRevision, run } = require('./common.cjs');
 
 const ENV_NAME = process.env.LAYENV_UI_ENV_NAME || 'pkgs_ui';
 const BASE_ID = process.env.LAYENV_UI_BASE_ID || 'conda-py311_ai';
@@ -21,22 +21,10 @@ const ENV_ID = `${BASE_ID}.${ENV_NAME}`;
 
 const { log, check, screenshot } = reporter('packages');
 
-async function layerPackages() {
-  const { body } = await api('GET', `environments/${ENV_ID}`);
-  return body.packages.layer.map(p => p.name);
-}
-
 async function flow(page) {
   // a layer without packages, made through the REST API
-  const created = await api('POST', 'environments', { name: ENV_NAME, base: BASE_ID });
+  const created = await createLayer(ENV_NAME, BASE_ID);
   check(created.status === 202, `the layer is being created (${created.status})`);
-  for (let job = created.body; job.state === 'queued' || job.state === 'running'; ) {
-    await new Promise(resolve => setTimeout(resolve, 200));
-    job = (await api('GET', `jobs/${created.body.id}`)).body;
-    if (job.state === 'failed') {
-      throw new Error(`create failed: ${job.error}`);
-    }
-  }
 
   await openLab(page);
   const sidebar = await openSidebar(page);
@@ -61,14 +49,14 @@ async function flow(page) {
   await plan.waitFor();
   const install = await plan.locator('.jp-LayenvPlan-install').innerText();
   check(new RegExp(`${PACKAGE} \\d`).test(install), `the plan installs ${PACKAGE}: "${install}"`);
-  check(!(await layerPackages()).includes(PACKAGE), 'a preview changes nothing');
+  check(!(await layerPackages(ENV_ID)).includes(PACKAGE), 'a preview changes nothing');
   await screenshot(page, 'plan');
   await plan.getByRole('button', { name: 'Apply' }).click();
   const notice = view.locator('.jp-LayenvNotice');
   await notice.waitFor({ timeout: 120000 });
   check(/Restart the kernels/.test(await notice.innerText()), 'after the change: restart the kernels to use it');
   await view.locator(`[aria-label="Layer packages"] li[data-package="${PACKAGE}"]`).waitFor();
-  check((await layerPackages()).includes(PACKAGE), `${PACKAGE} is in the layer`);
+  check((await layerPackages(ENV_ID)).includes(PACKAGE), `${PACKAGE} is in the layer`);
   await view.locator('[aria-label="History"] li[data-revision="2"]').waitFor();
   await screenshot(page, 'changed');
 
@@ -82,12 +70,12 @@ async function flow(page) {
   await plan.getByRole('button', { name: 'Apply' }).click();
   await view.locator('[aria-label="History"] li[data-revision="3"]').waitFor({ timeout: 120000 });
   await view.locator(`[aria-label="Layer packages"] li[data-package="${PACKAGE}"]`).waitFor({ state: 'detached' });
-  check(!(await layerPackages()).includes(PACKAGE), `${PACKAGE} is removed`);
+  check(!(await layerPackages(ENV_ID)).includes(PACKAGE), `${PACKAGE} is removed`);
 
   // restore revision 2 (with the package): confirmed, recorded as revision 4
   await restoreRevision(page, view, 2, 4, { screenshot, stage: 'restore-confirm' });
   await view.locator(`[aria-label="Layer packages"] li[data-package="${PACKAGE}"]`).waitFor();
-  check((await layerPackages()).includes(PACKAGE), `after restoring revision 2 ${PACKAGE} is back`);
+  check((await layerPackages(ENV_ID)).includes(PACKAGE), `after restoring revision 2 ${PACKAGE} is back`);
   check(/restore of revision 2/.test(await view.locator('[aria-label="History"] li[data-revision="4"]').innerText()),
     'the restore is the newest revision');
   await screenshot(page, 'restored');

@@ -14,7 +14,7 @@
  */
 'use strict';
 
-const { reporter, openLab, openSidebar, api, run } = require('./common.cjs');
+const { reporter, openLab, openSidebar, api, createLayer, layerPackages, run } = require('./common.cjs');
 
 const ENV_NAME = process.env.LAYENV_UI_ENV_NAME || 'slow_ui';
 const BASE_ID = process.env.LAYENV_UI_BASE_ID || 'conda-py311_ai';
@@ -25,22 +25,10 @@ const GOOD = process.env.LAYENV_UI_PACKAGE || 'iniconfig';
 
 const { log, check, screenshot } = reporter('slowchange');
 
-async function layerPackages() {
-  const { body } = await api('GET', `environments/${ENV_ID}`);
-  return body.packages.layer.map(p => p.name);
-}
-
 async function flow(page) {
-  const created = await api('POST', 'environments', { name: ENV_NAME, base: BASE_ID });
+  const created = await createLayer(ENV_NAME, BASE_ID);
   check(created.status === 202, `the layer is being created (${created.status})`);
-  for (let job = created.body; job.state === 'queued' || job.state === 'running'; ) {
-    await new Promise(resolve => setTimeout(resolve, 200));
-    job = (await api('GET', `jobs/${created.body.id}`)).body;
-    if (job.state === 'failed') {
-      throw new Error(`create failed: ${job.error}`);
-    }
-  }
-  const before = await layerPackages();
+  const before = await layerPackages(ENV_ID);
 
   await openLab(page);
   const sidebar = await openSidebar(page);
@@ -86,7 +74,7 @@ async function flow(page) {
   await job.getByRole('button', { name: 'Cancel' }).click();
   await job.locator('.jp-LayenvBadge', { hasText: 'cancelled' }).waitFor({ timeout: 60000 });
   await screenshot(page, 'slow-cancelled');
-  check(JSON.stringify(await layerPackages()) === JSON.stringify(before), 'cancelled: the layer is as it was');
+  check(JSON.stringify(await layerPackages(ENV_ID)) === JSON.stringify(before), 'cancelled: the layer is as it was');
   check(await view.getByLabel('Packages to add').isEnabled(), 'and the view takes a new change');
 
   // -- a package no index has: the view says so

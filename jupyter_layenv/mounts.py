@@ -45,14 +45,17 @@ def parse_mountinfo(text: str) -> list[Mount]:
 class MountTable:
     """This process's mounts, kept current by :meth:`changed`; none where there is no ``mountinfo`` (not Linux)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, parse: bool = True) -> None:
+        """``parse=False``: the file is opened (its changes counted from now) but read at the first :meth:`changed`
+        or :meth:`parse`, out of the caller's hurry."""
         self.mounts: list[Mount] = []
         self._file: BinaryIO | None = None
         try:
             self._file = open(MOUNTINFO, "rb")  # noqa: SIM115  (kept open: poll watches it)
             self._poll = select.poll()
             self._poll.register(self._file.fileno(), select.POLLPRI | select.POLLERR)
-            self._read()
+            if parse:
+                self._read()
         except (OSError, ValueError, AttributeError):  # no mountinfo, no poll
             self.close()
 
@@ -74,6 +77,15 @@ class MountTable:
             self.mounts = []
             self.close()
         return True
+
+    def parse(self) -> None:
+        """Reads the table (one opened with ``parse=False``) without consuming a change :meth:`changed` reports."""
+        if self._file is not None:
+            try:
+                self._read()
+            except (OSError, ValueError):
+                self.mounts = []
+                self.close()
 
     def _read(self) -> None:
         assert self._file is not None

@@ -26,7 +26,7 @@ from layenv_api import fetch_json
 from loopfs import LoopMount
 
 from jupyter_layenv import LayenvKernelSpecManager
-from jupyter_layenv.discovery import RACY_WINDOW_NS
+from jupyter_layenv.discovery import RACY_WINDOW_NS, Discovery, DiscoveryConfig
 from jupyter_layenv.service import LayenvService
 
 T = TypeVar("T")
@@ -248,6 +248,43 @@ def test_a_local_root_that_becomes_a_mount_point_is_asked_again(home: Tree, remo
         assert str(late / remote.plain.name) in {env["path"] for env in listing["environments"]}
     finally:
         mount.unmount()
+
+
+def test_a_root_mounted_over_before_the_first_promotion_is_not_watched_from_the_old_answer(
+    home: Tree, remote: Remote, tmp_path: Path
+):
+    """The first listing's probe finds a local root; before the promotion after it runs, a file system is mounted
+    there and hangs. The promotion must not watch that root from the probe's old answer (the directory the mount
+    hides): it would ask the frozen mount, holding the discovery lock, and every listing would hang. Broken by:
+    reading the mount table only at the first promotion (a mount before that is no change), or keeping on with
+    the roots a mount did not touch among those watched already (this one was not watched yet)."""
+    late = tmp_path / "late"
+    late.mkdir()
+    discovery = Discovery(
+        DiscoveryConfig(venv_roots=[str(home.plain.parent), str(late)], root_timeout=ROOT_TIMEOUT, notifications=True)
+    )
+    try:
+        bounded(lambda: discovery.discover(promote=False))  # the watcher is made; nothing promoted yet
+        mount = LoopMount(remote.mount.source / "venvs", late)
+        problem = mount.mount()
+        assert problem is None, problem
+        try:
+            mount.freeze()
+            time.sleep(1.5)  # past FUSE's attribute cache (1 s): a look at the mount point now asks the frozen daemon
+            discovery.promote()
+            time.sleep(0.5)  # the promotion pass runs (50 ms after its wake)
+            listing = bounded(discovery.discover)
+            assert str(late) in {entry.path for entry in listing.skipped}, listing.skipped
+            mount.thaw()
+            deadline = time.monotonic() + BOUND
+            while str(late / remote.plain.name) not in {env.path for env in bounded(discovery.discover).environments}:
+                assert time.monotonic() < deadline, "the mounted root was never listed once it answered"
+                time.sleep(0.2)
+        finally:
+            mount.thaw()
+            mount.unmount()
+    finally:
+        discovery.close()
 
 
 def test_conda_files_naming_envs_on_a_frozen_mount_do_not_stall_a_listing(home: Tree, remote: Remote, tmp_path: Path):

@@ -134,12 +134,17 @@ class Watcher:
         if fd < 0:
             raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
         self._fd = fd
-        # a mount over a watched directory makes no event: its changes demote its root. Read when a root is first
-        # watched (``_read_mounts``), not here, inside the cold listing that makes the watcher: until then nothing is
-        # promoted, and what is promoted is checked against the table as read then
-        self._mounts: MountTable | None = None
+        # a mount over a watched directory makes no event: its changes demote its root. Opened here, inside the
+        # listing that makes the watcher, right after its probe answered the roots (a mount since then is a change),
+        # and read at the first promotion (``_mounts_changed``), out of that listing's time
+        self._mounts = MountTable(parse=False)
+        self._parsed = False
         self._fs_types: dict[int, str] = {}
         self._mount_points: list[str] = []
+        # a mount came or went at, inside or above a root since the last listing's probe answered it: its answer may
+        # be the directory the mount hides (and asking the root from here may hang): no root is watched before the
+        # next listing has asked the roots again (``check``)
+        self._probe_stale = False
         system = user_watch_limit()
         self.max_watches = max_watches if system is None else min(max_watches, system // WATCH_SHARE)
         # longest first: a path belongs to the deepest root it is under
@@ -190,7 +195,9 @@ class Watcher:
         at a directory of the same mtime, would pass a ``stat`` check)."""
         if self.closed:
             return {}, []
-        self._mounts_changed()
+        if self._parsed:  # (not before the first promotion: nothing is watched yet, and the cold listing is in a hurry)
+            self._mounts_changed()
+        self._probe_stale = False  # this listing's probe has just asked the roots (a mount table change: afresh)
         self._drain()
         if self.promoted or self._extra:
             for root, seen in list(self._root_ids.items()):
@@ -212,38 +219,44 @@ class Watcher:
         return self.promoted, forced
 
     def _mounts_changed(self) -> bool:
-        """Whether the mount table changed at, inside or above a watched root since it was last read; if so those
-        roots are demoted, and what the last signature holds at or under a mount point that came or went is read
-        again (a mount makes no event; the directory it hides or uncovers may carry an older mtime, which a
-        ``Listed`` entry takes for unchanged; and a file system mounted since may hang: nothing under it is asked
-        here). A mount elsewhere (another user's home, automounted as they log in) leaves the rest promoted."""
-        if self._mounts is None:
-            return False
+        """Whether the mount table changed at, inside or above a root since it was last read; if so those roots are
+        demoted, what the last signature holds at or under a mount point that came or went is read again, and no
+        root is watched before the next listing's probe (a mount makes no event; the directory it hides or uncovers
+        may carry an older mtime, which a ``Listed`` entry takes for unchanged; and a file system mounted since may
+        hang: nothing under it is asked here). A mount elsewhere (another user's home, automounted as they log in)
+        leaves the rest promoted. The first call reads the table: changed since the watcher was made, every root
+        counts as touched."""
+        if not self._parsed:
+            self._parsed = True
+            moved = self._mounts.changed()
+            if not moved:
+                self._mounts.parse()
+            self._fs_types, self._mount_points = file_systems(self._mounts.mounts)
+            if moved:
+                self._probe_stale = self.dirty = True
+            return moved
         before = self._mounts.mounts
         if not self._mounts.changed():
             return False
         self._fs_types, self._mount_points = file_systems(self._mounts.mounts)
         if self._mounts.closed:  # the table can no longer be read: nothing tells a mount from another
             self._forget_all()
+            self._probe_stale = True
             return True
         points = changed_points(before, self._mounts.mounts)
         here = set(points)  # and as they are named under a root that is a symbolic link
         for root, real in self._real_roots.items():
             here.update(root + point[len(real) :] for point in points if point.startswith(real + "/"))
         self._forced.update(path for path in self._signature or () if _overlaps(path, here))
-        touched = [root for root in self._root_ids if _overlaps(self._real_roots.get(root, root), points)]
+        touched = [root for root in self._roots if _overlaps(self._real_roots.get(root, root), points)]
         for root in touched:
             self._real_roots.pop(root, None)
             self._inner_mounts.pop(root, None)
             self._demote_many(set(), {root})
             self._root_ids.pop(root, None)
+        if touched:
+            self._probe_stale = self.dirty = True
         return bool(touched)
-
-    def _read_mounts(self) -> None:
-        """The mount table, read once; ``_mounts_changed`` keeps it current from then on."""
-        if self._mounts is None:
-            self._mounts = MountTable()
-            self._fs_types, self._mount_points = file_systems(self._mounts.mounts)
 
     def track(self, signature: Signature, also: dict[str, tuple[str, int]], changed: bool) -> None:
         """After a listing: when it ``changed`` the signature or demoted paths, promote what can be, in the
@@ -661,6 +674,9 @@ class Watcher:
         system; ``False``: nothing under it is promoted (for now)."""
         if root in self._root_ids:
             return self._root_ids[root] is not None and root in self._dirs
+        if self._mounts_changed() or self._probe_stale:
+            self.dirty = True  # tried again after the next listing, once its probe has asked the roots afresh
+            return False
         if self._probed:  # its device as it answered the listing's probe: nothing here asks a mount that may hang
             ids, _asked = PROBE.answers()
             seen = ids.get(self._given.get(root, root))
@@ -674,7 +690,6 @@ class Watcher:
             except (OSError, ValueError):
                 return False
             seen = (first.st_dev, first.st_ino)
-        self._read_mounts()
         if self._fs_types.get(seen[0]) not in WATCHABLE_FILE_SYSTEMS:
             self._root_ids[root] = None
             return False
@@ -765,8 +780,7 @@ class Watcher:
         if self._fds_open:
             self._fds_open = False
             os.close(self._fd)
-            if self._mounts is not None:
-                self._mounts.close()
+            self._mounts.close()
 
 
 class _Promoter:

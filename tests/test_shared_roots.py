@@ -25,7 +25,7 @@ import stat
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -555,6 +555,44 @@ def test_simultaneous_deletes_of_one_env_from_both_servers_delete_it_once(server
         assert not (group_root / "twice").exists()
 
 
+@dataclass
+class HeldServer:
+    """bob's server with tests/rmtree_hook on its PYTHONPATH: it records, then holds while ``hold`` exists, each
+    ``event`` (``shutil.rmtree`` or ``open``) on a path at or under the one watched."""
+
+    server: JupyterProcess
+    record: Path
+    hold: Path
+
+    def reached(self, pending: Future, what: str) -> None:
+        """Waits until the hook recorded a held call; ``pending`` (the request that should get there) still runs."""
+        deadline = time.monotonic() + 30
+        while not self.record.exists():
+            assert not pending.done(), f"{what} never happened: {pending.result()}"
+            assert time.monotonic() < deadline, f"{what} never happened"
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def held_server(
+    shared_area: SharedArea, unix_users: Users, index: GatedIndex, name: str, under: Path, event: str
+) -> Iterator[HeldServer]:
+    watch = shared_area.root / f"{name}-watch-{os.getpid()}"  # the hook and its files, where bob can reach them
+    shutil.copytree(Path(__file__).parent / "rmtree_hook", watch / "hook")
+    unix_users.bob.chown(watch)
+    record, hold = watch / "record.jsonl", watch / "hold"
+    hook = {"PYTHONPATH": str(watch / "hook"), "LAYENV_TEST_RMTREE_RECORD": str(record),
+            "LAYENV_TEST_RMTREE_UNDER": str(under), "LAYENV_TEST_RMTREE_HOLD": str(hold),
+            "LAYENV_TEST_RMTREE_EVENT": event}  # fmt: skip
+    server = start_server(shared_area, unix_users.bob, name, extra_env=hook, **server_settings(index))
+    try:
+        yield HeldServer(server, record, hold)
+    finally:
+        hold.unlink(missing_ok=True)
+        server.stop()
+        shutil.rmtree(watch, ignore_errors=True)
+
+
 def test_a_delete_whose_listing_read_the_env_as_another_server_deleted_it_answers_gone(
     shared_area: SharedArea, unix_users: Users, servers: Servers, group_root: Path, index: GatedIndex
 ):
@@ -566,36 +604,20 @@ def test_a_delete_whose_listing_read_the_env_as_another_server_deleted_it_answer
     job = create_in_group(servers.alice, "raced", servers.base_id)
     path, env_id = group_root / "raced", job["environment"]["id"]
     assert "raced" in envs_in(listing(servers.alice), group_root)
-    watch = shared_area.root / f"open-watch-{os.getpid()}"
-    shutil.copytree(Path(__file__).parent / "rmtree_hook", watch / "hook")
-    unix_users.bob.chown(watch)
-    record, hold = watch / "opens.jsonl", watch / "hold"
-    hook = {"PYTHONPATH": str(watch / "hook"), "LAYENV_TEST_RMTREE_RECORD": str(record),
-            "LAYENV_TEST_RMTREE_UNDER": str(path / PROVENANCE), "LAYENV_TEST_RMTREE_HOLD": str(hold),
-            "LAYENV_TEST_RMTREE_EVENT": "open"}  # fmt: skip
-    held = start_server(shared_area, unix_users.bob, "held", extra_env=hook, **server_settings(index))
-    try:
-        assert "raced" in envs_in(listing(held), group_root)
-        hold.touch()
-        record.unlink(missing_ok=True)
+    with held_server(shared_area, unix_users, index, "held", path / PROVENANCE, "open") as held:
+        assert "raced" in envs_in(listing(held.server), group_root)
+        held.hold.touch()
+        held.record.unlink(missing_ok=True)
         (path / "notes.txt").write_text("a change: bob's next listing reads the env again\n")
         with ThreadPoolExecutor(1) as pool:
-            deleting = pool.submit(held.request, "DELETE", f"layenv/environments/{env_id}")
-            deadline = time.monotonic() + 30
-            while not record.exists():
-                assert not deleting.done(), f"bob's delete never read the env: {deleting.result()}"
-                assert time.monotonic() < deadline, "bob's delete never read the env"
-                time.sleep(0.05)
+            deleting = pool.submit(held.server.request, "DELETE", f"layenv/environments/{env_id}")
+            held.reached(deleting, "bob's delete reading the env")
             code, body = servers.alice.request("DELETE", f"layenv/environments/{env_id}")
             assert code == 204, (code, body)
             assert not path.exists()
-            hold.unlink()
+            held.hold.unlink()
             code, body = deleting.result(timeout=60)
         assert code == 404, (code, body)
-    finally:
-        hold.unlink(missing_ok=True)
-        held.stop()
-        shutil.rmtree(watch, ignore_errors=True)
 
 
 def test_an_env_being_deleted_by_one_server_is_never_listed_half_deleted_by_the_other(
@@ -609,23 +631,12 @@ def test_an_env_being_deleted_by_one_server_is_never_listed_half_deleted_by_the_
     path, env_id = group_root / "big", job["environment"]["id"]
     kernel = job["environment"]["kernels"][0]["name"]
     assert envs_in(listing(servers.alice), group_root)["big"]["kernels"]
-    watch = shared_area.root / f"rmtree-watch-{os.getpid()}"  # the hook and its files, where bob can reach them
-    shutil.copytree(Path(__file__).parent / "rmtree_hook", watch / "hook")
-    unix_users.bob.chown(watch)
-    record, hold = watch / "removals.jsonl", watch / "hold"
-    hold.touch()
-    hook = {"PYTHONPATH": str(watch / "hook"), "LAYENV_TEST_RMTREE_RECORD": str(record),
-            "LAYENV_TEST_RMTREE_UNDER": str(group_root), "LAYENV_TEST_RMTREE_HOLD": str(hold)}  # fmt: skip
-    holding = start_server(shared_area, unix_users.bob, "holding", extra_env=hook, **server_settings(index))
-    try:
+    with held_server(shared_area, unix_users, index, "holding", group_root, "shutil.rmtree") as held:
+        held.hold.touch()
         with ThreadPoolExecutor(1) as pool:
-            deleting = pool.submit(holding.request, "DELETE", f"layenv/environments/{env_id}")
-            deadline = time.monotonic() + 30
-            while not record.exists():
-                assert not deleting.done(), f"the delete never reached its removal: {deleting.result()}"
-                assert time.monotonic() < deadline, "the delete never reached its removal"
-                time.sleep(0.05)
-            removal = json.loads(record.read_text().splitlines()[0])
+            deleting = pool.submit(held.server.request, "DELETE", f"layenv/environments/{env_id}")
+            held.reached(deleting, "the delete's removal")
+            removal = json.loads(held.record.read_text().splitlines()[0])
             doomed = Path(removal["path"])
             assert doomed.parent == group_root and doomed.name.startswith(".layenv-deleting-big-"), removal
             assert doomed.is_dir() and not path.exists() and "big" not in removal["siblings"], removal
@@ -636,15 +647,11 @@ def test_an_env_being_deleted_by_one_server_is_never_listed_half_deleted_by_the_
                 assert [e for e in listed["environments"] if ".layenv-deleting" in e["path"]] == []
             assert kernel not in kernel_names(servers.alice)
             assert not deleting.done(), "the listings above must run while the delete is held"
-            hold.unlink()
+            held.hold.unlink()
             code, body = deleting.result(timeout=60)
         assert code == 204, (code, body)
         assert not path.exists() and not doomed.exists()
         assert "big" not in envs_in(listing(servers.alice), group_root)
-    finally:
-        hold.unlink(missing_ok=True)
-        holding.stop()
-        shutil.rmtree(watch, ignore_errors=True)
 
 
 def test_the_creator_group_members_see_is_the_user_who_created_it(

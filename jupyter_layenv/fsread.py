@@ -48,6 +48,20 @@ def read_small_bytes(path: str) -> bytes | None:
         fd = os.open(path, _READ_FLAGS)
     except (OSError, ValueError):
         return None
+    return _read_and_close(fd)
+
+
+def read_small_at(dir_fd: int, name: str) -> bytes | None:
+    """:func:`read_small_bytes` of ``name`` relative to a directory's descriptor, never through a link (a file in a
+    directory other users may write: see :mod:`.safewrite`)."""
+    try:
+        fd = os.open(name, _READ_FLAGS | os.O_NOFOLLOW, dir_fd=dir_fd)
+    except (OSError, ValueError):
+        return None
+    return _read_and_close(fd)
+
+
+def _read_and_close(fd: int) -> bytes | None:
     try:
         return _read_fd(fd)
     except OSError:

@@ -40,13 +40,25 @@ class DirLock:
 def hold_for_start(env_path: str, wait: float = START_WAIT) -> DirLock | None:
     """The shared lock a kernel start holds until its process runs; ``None`` when there is no env there to hold (a
     deleted one: the start's look at the env says so) or no lock to take on that file system."""
+    return _flock(env_path, fcntl.LOCK_SH, wait)
+
+
+def block_starts(env_path: str) -> DirLock | None:
+    """The exclusive lock a delete holds over its last check and rename, without waiting; :class:`EnvLocked` while a
+    kernel of the env is starting; ``None`` when the env's directory is gone or its file system takes no such lock."""
+    return _flock(env_path, fcntl.LOCK_EX, 0.0)
+
+
+def _flock(env_path: str, operation: int, wait: float) -> DirLock | None:
+    """``operation`` on the env's directory, tried for ``wait`` seconds; :class:`EnvLocked` when it stays held; a
+    directory renamed away while we waited (a delete took it) is no env to hold."""
     fd = _open_dir(env_path)
     if fd is None:
         return None
     deadline = time.monotonic() + wait
     while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, operation | fcntl.LOCK_NB)
             break
         except BlockingIOError:
             if time.monotonic() >= deadline:
@@ -58,28 +70,9 @@ def hold_for_start(env_path: str, wait: float = START_WAIT) -> DirLock | None:
             if err.errno in _NO_LOCKS:
                 return None
             raise
-    if not _same_dir(fd, env_path):  # renamed away while we waited: a delete took it
+    if not _same_dir(fd, env_path):
         os.close(fd)
         return None
-    return DirLock(fd)
-
-
-def block_starts(env_path: str) -> DirLock | None:
-    """The exclusive lock a delete holds over its last check and rename; :class:`EnvLocked` while a kernel of the env
-    is starting; ``None`` when the env's directory is gone or its file system takes no such lock."""
-    fd = _open_dir(env_path)
-    if fd is None:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise EnvLocked(env_path) from None
-    except OSError as err:
-        os.close(fd)
-        if err.errno in _NO_LOCKS:
-            return None
-        raise
     return DirLock(fd)
 
 

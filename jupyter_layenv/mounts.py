@@ -60,10 +60,6 @@ class MountTable:
             self.close()
 
     @property
-    def available(self) -> bool:
-        return self._file is not None
-
-    @property
     def closed(self) -> bool:
         return self._file is None
 
@@ -71,11 +67,7 @@ class MountTable:
         """Whether the mount table changed since it was last read; if so :attr:`mounts` is read again."""
         if self._file is None or not self._poll.poll(0):
             return False
-        try:
-            self._read()
-        except (OSError, ValueError):
-            self.mounts = []
-            self.close()
+        self.parse()
         return True
 
     def parse(self) -> None:

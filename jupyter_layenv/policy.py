@@ -448,11 +448,12 @@ class LayenvPolicy(LoggingConfigurable):
                 "deletes one; delete its envs one by one, or uninstall Conda itself",
                 "conda root",
             )
-        in_system_root = any(
-            root.scope == SCOPE_SYSTEM and env.path.startswith(root.path.rstrip(os.sep) + os.sep)
-            for root in discovered.roots
-        )
-        if env.kind == CONDA_ENV and env.creator is None and env.owner_uid != uid and not in_system_root:
+        if (
+            env.kind == CONDA_ENV
+            and env.creator is None
+            and env.owner_uid != uid
+            and not _in_system_root(env, discovered)  # last: every listing asks this of every env
+        ):
             return PolicyError(
                 403,
                 f"{who} is a Conda environment of another user (uid {env.owner_uid}): jupyter_layenv deletes only "
@@ -507,6 +508,13 @@ class LayenvPolicy(LoggingConfigurable):
             )
             return PolicyError(403, f"{who} is read-only for this server's user{shared}", "read-only")
         return None
+
+
+def _in_system_root(env: Environment, discovered: Discovered) -> bool:
+    return any(
+        root.scope == SCOPE_SYSTEM and env.path.startswith(root.path.rstrip(os.sep) + os.sep)
+        for root in discovered.roots
+    )
 
 
 def kernels_refusal(

@@ -127,23 +127,21 @@ def unlisted(roots: list[str], discovered: Discovered) -> list[str]:
     found = []
     for root in roots:
         locks: set[str] | None = None  # listed once, after the root, when first needed
+        listed = False
         for name in fsread.listdir(root):
             path = os.path.join(root, name)
             if name.startswith(".") or path in known or not os.path.isdir(path):
                 continue
-            if locks is None:
-                locks = _lock_files(root)
-            if (locks is ALL or os.path.basename(lock_path(path)) in locks) and _being_built(path):
+            if not listed:
+                locks, listed = _lock_files(root), True
+            if (locks is None or os.path.basename(lock_path(path)) in locks) and _being_built(path):
                 continue
             if name not in names or listed_as(discovered, path) is None:  # not listed under another name of its root
                 found.append(path)
     return found
 
 
-ALL: set[str] = set()  # the lock directory could not be listed: ask every directory's lock
-
-
-def _lock_files(root: str) -> set[str]:
+def _lock_files(root: str) -> set[str] | None:
     """The lock files of ``root``'s lock directory (one listing). A build makes its lock file before its directory
     and keeps it to its end, so a directory listed before this whose name has no lock file here is no build's: it
     need not be asked (asking makes and removes a lock file, on NFS round trips: 10,000 junk directories a member
@@ -153,7 +151,7 @@ def _lock_files(root: str) -> set[str]:
     except FileNotFoundError:
         return set()
     except (OSError, ValueError):
-        return ALL
+        return None  # the lock directory could not be listed: every directory's lock is asked
 
 
 def leftover(path: str) -> dict[str, str]:

@@ -32,7 +32,7 @@ import threading
 import time
 import weakref
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from ..mounts import Mount, MountTable
 from ..probe import PROBE
@@ -96,6 +96,11 @@ def user_watch_limit() -> int | None:
 def changed_points(before: Iterable[Mount], after: Iterable[Mount]) -> set[str]:
     """The mount points where a mount came, went, or changed (its device, type or read-only flag)."""
     return {mount.point for mount in set(before).symmetric_difference(after)}
+
+
+def _points_under(root: str, real: str, points: Iterable[str]) -> Iterator[str]:
+    """The mount points inside ``root`` (whose real path is ``real``: mount points are real paths), named under it."""
+    return (root + point[len(real) :] for point in points if point.startswith(real + "/"))
 
 
 def _overlaps(path: str, points: Iterable[str]) -> bool:
@@ -246,7 +251,7 @@ class Watcher:
         points = changed_points(before, self._mounts.mounts)
         here = set(points)  # and as they are named under a root that is a symbolic link
         for root, real in self._real_roots.items():
-            here.update(root + point[len(real) :] for point in points if point.startswith(real + "/"))
+            here.update(_points_under(root, real, points))
         self._forced.update(path for path in self._signature or () if _overlaps(path, here))
         touched = [root for root in self._roots if _overlaps(self._real_roots.get(root, root), points)]
         for root in touched:
@@ -695,9 +700,7 @@ class Watcher:
             return False
         real = os.path.realpath(root)  # a local file system up to the root: nothing here can hang
         self._real_roots[root] = real
-        self._inner_mounts[root] = tuple(
-            root + point[len(real) :] for point in self._mount_points if point.startswith(real + "/")
-        )
+        self._inner_mounts[root] = tuple(_points_under(root, real, self._mount_points))
         if self._add_watch(root, MASK | IN_ONLYDIR) is None:
             return False
         try:

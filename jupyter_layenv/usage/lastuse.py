@@ -12,7 +12,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import secrets
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,7 +20,7 @@ from jupyter_core.paths import jupyter_data_dir
 
 from .. import fsread
 from ..identity import account_name
-from ..safewrite import chmod_dir
+from ..safewrite import chmod_dir, replace_at
 
 GROUP_DIR = ".layenv-usage"
 
@@ -115,34 +114,15 @@ class LastUseStore:
             os.close(dir_fd)
 
     def _replace(self, dir_fd: int, name: str, key: str, use: LastUse, *, shared: bool) -> None:
-        uses = {k: {"time": v.time, "user": v.user} for k, v in _parse(_read_at(dir_fd, name)).items()}
+        data = fsread.read_small_at(dir_fd, name)
+        uses = {k: {"time": v.time, "user": v.user} for k, v in _parse(_text(data)).items()}
         uses[key] = {"time": use.time, "user": use.user}
-        tmp = f".last_used-{secrets.token_hex(8)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
-        try:
-            if shared:
-                os.fchmod(fd, 0o644)  # readable by the other members
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(uses, handle, indent=1, sort_keys=True)
-            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        except BaseException:
-            os.unlink(tmp, dir_fd=dir_fd)
-            raise
+        # readable by the other members where shared
+        replace_at(dir_fd, name, json.dumps(uses, indent=1, sort_keys=True), 0o644 if shared else 0o600)
 
 
-def _read_at(dir_fd: int, name: str) -> str | None:
-    """A usage file's text, read relative to its directory's descriptor (no link followed)."""
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW, dir_fd=dir_fd)
-    except OSError:
-        return None
-    try:
-        data = os.read(fd, fsread.MAX_SMALL_FILE + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return data.decode("utf-8", "replace") if len(data) <= fsread.MAX_SMALL_FILE else None
+def _text(data: bytes | None) -> str | None:
+    return None if data is None else data.decode("utf-8", "replace")
 
 
 def _parse(text: str | None) -> dict[str, LastUse]:
